@@ -1,0 +1,1 @@
+console.log('ecom: not yet');
