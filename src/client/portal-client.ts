@@ -1,0 +1,122 @@
+import * as grpc from '@grpc/grpc-js';
+import { apiPackageDefinition, COURSE_PACKAGE } from '../portal/proto.js';
+import type { ClientMsg, IdMsg, OrderMsg, ProductMsg, ReplyMsg } from '../portal/messages.js';
+
+/**
+ * A promise-based client for AdminPortal and OrderPortal, used by the command-line clients,
+ * the tests and the benchmarks. `pkg: 'project'` talks to the course's package names.
+ */
+export interface PortalClientOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly pkg?: '' | typeof COURSE_PACKAGE;
+  /** Per-call deadline. */
+  readonly timeout_ms?: number;
+}
+
+type UnaryMethod = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response?: unknown) => void) => grpc.ClientUnaryCall;
+
+function constructorFor(service: string): grpc.ServiceClientConstructor {
+  const definition = apiPackageDefinition()[service];
+  if (definition === undefined) throw new Error(`unknown service ${service}`);
+  return grpc.makeClientConstructor(definition as grpc.ServiceDefinition, service);
+}
+
+export class PortalClient {
+  readonly address: string;
+  private readonly admin: grpc.Client;
+  private readonly order: grpc.Client;
+  private readonly timeout_ms: number;
+
+  constructor(options: PortalClientOptions) {
+    this.address = `${options.host}:${options.port}`;
+    const prefix = options.pkg ? `${options.pkg}.` : '';
+    const credentials = grpc.credentials.createInsecure();
+    this.admin = new (constructorFor(`${prefix}AdminPortal`))(this.address, credentials);
+    this.order = new (constructorFor(`${prefix}OrderPortal`))(this.address, credentials, {
+      // Share the connection with the admin stub.
+      channelOverride: this.admin.getChannel() as grpc.Channel,
+    });
+    this.timeout_ms = options.timeout_ms ?? 10_000;
+  }
+
+  private unary<Res>(client: grpc.Client, method: string, request: object): Promise<Res> {
+    const fn = (client as unknown as Record<string, UnaryMethod>)[method];
+    if (fn === undefined) throw new Error(`no method ${method}`);
+    return new Promise((resolve, reject) => {
+      fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + this.timeout_ms }, (err, response) => {
+        if (err) reject(err);
+        else resolve(response as Res);
+      });
+    });
+  }
+
+  createClient(CID: string, data: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.admin, 'CreateClient', { CID, data }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  retrieveClient(ID: string): Promise<ClientMsg> {
+    return this.unary<ClientMsg>(this.admin, 'RetrieveClient', { ID }).then(withDefaults({ CID: '', data: '' }));
+  }
+  updateClient(CID: string, data: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.admin, 'UpdateClient', { CID, data }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  deleteClient(ID: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.admin, 'DeleteClient', { ID }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  createProduct(PID: string, data: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.admin, 'CreateProduct', { PID, data }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  retrieveProduct(ID: string): Promise<ProductMsg> {
+    return this.unary<ProductMsg>(this.admin, 'RetrieveProduct', { ID }).then(withDefaults({ PID: '', data: '' }));
+  }
+  updateProduct(PID: string, data: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.admin, 'UpdateProduct', { PID, data }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  deleteProduct(ID: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.admin, 'DeleteProduct', { ID }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  createOrder(OID: string, CID: string, data: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.order, 'CreateOrder', { OID, CID, data }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  retrieveOrder(ID: string): Promise<OrderMsg> {
+    return this.unary<OrderMsg>(this.order, 'RetrieveOrder', { ID }).then(withDefaults({ OID: '', CID: '', data: '' }));
+  }
+  updateOrder(OID: string, CID: string, data: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.order, 'UpdateOrder', { OID, CID, data }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+  deleteOrder(ID: string): Promise<ReplyMsg> {
+    return this.unary<ReplyMsg>(this.order, 'DeleteOrder', { ID }).then(withDefaults<ReplyMsg>({ error: 0 }));
+  }
+
+  /** All orders of a client, gathered from the server stream. */
+  retrieveClientOrders(ID: string): Promise<OrderMsg[]> {
+    const stream = (this.order as unknown as Record<string, (req: IdMsg, options: grpc.CallOptions) => grpc.ClientReadableStream<OrderMsg>>)
+      .RetrieveClientOrders!.call(this.order, { ID }, { deadline: Date.now() + this.timeout_ms });
+    const orders: OrderMsg[] = [];
+    return new Promise((resolve, reject) => {
+      stream.on('data', (order: OrderMsg) => orders.push(withDefaults({ OID: '', CID: '', data: '' })(order)));
+      stream.on('error', reject);
+      stream.on('end', () => resolve(orders));
+    });
+  }
+
+  /** Resolves once connected; rejects with a clear error if the server is not there in time. */
+  waitForReady(timeout_ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.admin.waitForReady(Date.now() + timeout_ms, (err) => {
+        if (err) reject(new Error(`no portal server answers at ${this.address} (${err.message})`));
+        else resolve();
+      });
+    });
+  }
+
+  close(): void {
+    this.admin.close();
+    this.order.close();
+  }
+}
+
+/** proto3 leaves empty strings off the wire; fill them back so callers see every field. */
+function withDefaults<T extends object>(defaults: T): (message: Partial<T>) => T {
+  return (message) => ({ ...defaults, ...message });
+}

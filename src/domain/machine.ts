@@ -1,0 +1,248 @@
+import { OK, type Command, type ErrorCode, type Reply } from './commands.js';
+import { idProblem } from './ids.js';
+import { readClientData, readOrderItems, readProductData, readQuantity, type RawOrderItem } from './input.js';
+import { LIMITS } from './limits.js';
+import { message, type Message, type MessageKey } from './messages.js';
+import type { OrderItem, ProductRecord, RecordKey, RecordKind, RecordOfKind, StoredRecord } from './records.js';
+
+/**
+ * The business state machine: every rule, reply code and text of SPEC.md §2 lives here and
+ * nowhere else. It is deterministic and does no I/O: given the same command and the same
+ * records it returns the same reply and the same writes, which is what lets every mode (one
+ * process, portals ordered by a broker, Raft partitions, etcd transactions) share it.
+ */
+
+/** Read access to the current records. A view may throw to say a record is not loaded yet. */
+export interface RecordView {
+  get<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> | undefined;
+}
+
+/** One change to apply: `value: null` deletes the record. */
+export interface Write {
+  readonly key: RecordKey;
+  readonly value: StoredRecord | null;
+}
+
+/** A reply and, only when it is a success, the writes that make it true (all or nothing). */
+export interface Outcome {
+  readonly reply: Reply;
+  readonly writes: readonly Write[];
+}
+
+class Rejection extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly reason: Message,
+  ) {
+    super(reason.key);
+  }
+}
+
+function reject(code: ErrorCode, key: MessageKey, args?: Message['args']): never {
+  throw new Rejection(code, message(key, args));
+}
+
+function requireValidId(id: string): void {
+  const problem = idProblem(id);
+  if (problem !== undefined) reject(400, 'invalidId', { detail: problem });
+}
+
+/** Reads see the command's own earlier writes; nothing reaches the store unless the command succeeds. */
+class Transaction {
+  private readonly pending = new Map<string, Write>();
+
+  constructor(private readonly view: RecordView) {}
+
+  get<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> | undefined {
+    const staged = this.pending.get(`${kind}/${id}`);
+    if (staged !== undefined) return (staged.value ?? undefined) as RecordOfKind<K> | undefined;
+    return this.view.get(kind, id);
+  }
+
+  /** Reads a record the rules guarantee exists (a referenced product, an order's client). */
+  existing<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> {
+    const record = this.get(kind, id);
+    if (record === undefined) throw new Error(`invariant broken: ${kind} ${id} is referenced but missing`);
+    return record;
+  }
+
+  put(kind: RecordKind, id: string, value: StoredRecord | null): void {
+    if (value !== null && value.kind !== kind) throw new Error(`invariant broken: ${value.kind} record stored as ${kind}`);
+    this.pending.set(`${kind}/${id}`, { key: { kind, id }, value });
+  }
+
+  writes(): Write[] {
+    return [...this.pending.values()];
+  }
+}
+
+export function execute(command: Command, view: RecordView): Outcome {
+  const tx = new Transaction(view);
+  try {
+    RULES[command.op](command as never, tx);
+  } catch (err) {
+    if (err instanceof Rejection) return { reply: { code: err.code, message: err.reason }, writes: [] };
+    throw err;
+  }
+  return { reply: OK, writes: tx.writes() };
+}
+
+type CommandOf<O extends Command['op']> = Extract<Command, { op: O }>;
+type Rules = { [O in Command['op']]: (command: CommandOf<O>, tx: Transaction) => void };
+
+const RULES: Rules = {
+  CreateClient({ cid, data }, tx) {
+    requireValidId(cid);
+    if (tx.get('client', cid) !== undefined) reject(400, 'clientExists', { id: cid });
+    const input = readClientData(data);
+    if (!input.ok) reject(400, 'invalidData', { detail: input.detail });
+    tx.put('client', cid, { kind: 'client', name: input.value.name, orders: [] });
+  },
+
+  UpdateClient({ cid, data }, tx) {
+    requireValidId(cid);
+    const client = tx.get('client', cid);
+    if (client === undefined) reject(404, 'clientMissing', { id: cid });
+    const input = readClientData(data);
+    if (!input.ok) reject(400, 'invalidData', { detail: input.detail });
+    tx.put('client', cid, { ...client, name: input.value.name });
+  },
+
+  DeleteClient({ cid }, tx) {
+    requireValidId(cid);
+    const client = tx.get('client', cid);
+    if (client === undefined) reject(404, 'clientMissing', { id: cid });
+    if (client.orders.length > 0) reject(400, 'clientHasOrders');
+    tx.put('client', cid, null);
+  },
+
+  CreateProduct({ pid, data }, tx) {
+    requireValidId(pid);
+    if (tx.get('product', pid) !== undefined) reject(400, 'productExists', { id: pid });
+    const product = productFromData(data);
+    tx.put('product', pid, { kind: 'product', ...product, orderRefs: 0 });
+  },
+
+  UpdateProduct({ pid, data }, tx) {
+    requireValidId(pid);
+    const current = tx.get('product', pid);
+    if (current === undefined) reject(404, 'productMissing', { id: pid });
+    if (current.orderRefs > 0) reject(400, 'productInOrderUpdate');
+    const product = productFromData(data);
+    tx.put('product', pid, { ...current, ...product });
+  },
+
+  DeleteProduct({ pid }, tx) {
+    requireValidId(pid);
+    const current = tx.get('product', pid);
+    if (current === undefined) reject(404, 'productMissing', { id: pid });
+    if (current.orderRefs > 0) reject(400, 'productInOrderDelete');
+    tx.put('product', pid, null);
+  },
+
+  CreateOrder({ oid, cid, data }, tx) {
+    requireValidId(oid);
+    requireValidId(cid);
+    const client = tx.get('client', cid);
+    if (client === undefined) reject(404, 'orderClientNotFound', { id: cid });
+    if (tx.get('order', oid) !== undefined) reject(400, 'orderExists', { id: oid });
+    const lines = requestedLines(data, tx, () => false);
+    const items: OrderItem[] = [];
+    for (const [pid, quantity] of lines) {
+      if (quantity === 0) continue;
+      const product = tx.existing('product', pid);
+      if (quantity > product.quantity) reject(400, 'stockUnavailable', { id: pid });
+      tx.put('product', pid, { ...product, quantity: product.quantity - quantity, orderRefs: product.orderRefs + 1 });
+      items.push({ pid, name: product.name, price: product.price, quantity });
+    }
+    tx.put('order', oid, { kind: 'order', cid, items });
+    tx.put('client', cid, { ...client, orders: [...client.orders, oid] });
+  },
+
+  UpdateOrder({ oid, cid, data }, tx) {
+    requireValidId(oid);
+    requireValidId(cid);
+    if (tx.get('client', cid) === undefined) reject(404, 'orderClientNotFound', { id: cid });
+    const order = tx.get('order', oid);
+    if (order === undefined || order.cid !== cid) reject(404, 'orderNotFound', { id: oid });
+    const inOrder = (pid: string) => order.items.some((item) => item.pid === pid);
+    const lines = requestedLines(data, tx, inOrder);
+    let items = [...order.items];
+    for (const [pid, quantity] of lines) {
+      const product = tx.existing('product', pid);
+      const index = items.findIndex((item) => item.pid === pid);
+      const held = index >= 0 ? (items[index] as OrderItem) : undefined;
+      const heldQuantity = held?.quantity ?? 0;
+      if (quantity - heldQuantity > product.quantity) reject(400, 'productUnavailable', { id: pid });
+      const refDelta = (quantity > 0 ? 1 : 0) - (held !== undefined ? 1 : 0);
+      if (quantity !== heldQuantity || refDelta !== 0) {
+        tx.put('product', pid, {
+          ...product,
+          quantity: product.quantity - (quantity - heldQuantity),
+          orderRefs: product.orderRefs + refDelta,
+        });
+      }
+      if (held !== undefined && quantity === 0) items = items.filter((_, i) => i !== index);
+      else if (held !== undefined) items[index] = { ...held, quantity };
+      else if (quantity > 0) items.push({ pid, name: product.name, price: product.price, quantity });
+    }
+    tx.put('order', oid, { ...order, items });
+  },
+
+  DeleteOrder({ oid }, tx) {
+    requireValidId(oid);
+    const order = tx.get('order', oid);
+    if (order === undefined) reject(404, 'orderMissing', { id: oid });
+    for (const item of order.items) {
+      const product = tx.existing('product', item.pid);
+      tx.put('product', item.pid, {
+        ...product,
+        quantity: product.quantity + item.quantity,
+        orderRefs: product.orderRefs - 1,
+      });
+    }
+    const client = tx.existing('client', order.cid);
+    tx.put('client', order.cid, { ...client, orders: client.orders.filter((id) => id !== oid) });
+    tx.put('order', oid, null);
+  },
+};
+
+function productFromData(data: string): Pick<ProductRecord, 'name' | 'price' | 'quantity'> {
+  const input = readProductData(data);
+  if (input.ok) return input.value;
+  const { problem } = input;
+  if (problem.kind === 'price') reject(400, 'priceInvalid');
+  if (problem.kind === 'quantity') reject(400, 'quantityInvalid');
+  return reject(400, 'invalidData', { detail: problem.detail });
+}
+
+/**
+ * The requested quantity per product, lines with the same product summed, in first-seen
+ * order. Each product must exist (unless the order already holds it) and each quantity must
+ * be an integer ≥ 0; stock is checked by the caller once the sums are known.
+ */
+function requestedLines(data: string, tx: Transaction, alreadyInOrder: (pid: string) => boolean): Map<string, number> {
+  const parsed = readOrderItems(data);
+  if (!parsed.ok) {
+    if (parsed.problem.kind === 'id') reject(400, 'invalidId', { detail: parsed.problem.detail });
+    reject(400, 'invalidData', { detail: parsed.problem.detail });
+  }
+  const lines = new Map<string, number>();
+  for (const item of parsed.value) {
+    if (!alreadyInOrder(item.pid) && tx.get('product', item.pid) === undefined) {
+      reject(404, 'orderProductNotFound', { id: item.pid });
+    }
+    const quantity = readItemQuantity(item);
+    const sum = (lines.get(item.pid) ?? 0) + quantity;
+    if (sum > LIMITS.quantityMax) reject(400, 'quantityInvalid');
+    lines.set(item.pid, sum);
+  }
+  return lines;
+}
+
+function readItemQuantity(item: RawOrderItem): number {
+  const quantity = readQuantity(item.quantity);
+  if (quantity === undefined) reject(400, 'quantityInvalid');
+  return quantity;
+}
+

@@ -1,0 +1,135 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Command, Reply } from '../domain/commands.js';
+import { isValidId, NOT_FOUND_ID } from '../domain/ids.js';
+import { message, render, type Lang } from '../domain/messages.js';
+import { recordData, type RecordKind, type RecordOfKind } from '../domain/records.js';
+import type { Logger } from '../util/log.js';
+import { StoreUnavailableError, type Backend } from './backend.js';
+import type { ClientMsg, IdMsg, OrderMsg, ProductMsg, ReplyMsg } from './messages.js';
+
+/**
+ * The gRPC methods of AdminPortal and OrderPortal: each turns a request into a command or a
+ * read, and the answer back into a proto message. No business rule lives here.
+ */
+export interface PortalContext {
+  readonly backend: Backend;
+  readonly lang: Lang;
+  readonly log: Logger;
+}
+
+type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+function toReplyMsg(reply: Reply, lang: Lang): ReplyMsg {
+  return reply.code === 0 ? { error: 0 } : { error: reply.code, description: render(reply.message, lang) };
+}
+
+function writeHandler<Req>(ctx: PortalContext, toCommand: (req: Req) => Command): Unary<Req, ReplyMsg> {
+  return (call, callback) => {
+    const command = toCommand(call.request);
+    ctx.backend.execute(command).then(
+      (reply) => {
+        if (reply.code === 500) ctx.log.error({ command: command.op, reply }, 'internal error');
+        callback(null, toReplyMsg(reply, ctx.lang));
+      },
+      (err: unknown) => {
+        ctx.log.error({ err, command: command.op }, 'write failed unexpectedly');
+        const detail = err instanceof Error ? err.message : String(err);
+        callback(null, toReplyMsg({ code: 500, message: message('internalError', { detail }) }, ctx.lang));
+      },
+    );
+  };
+}
+
+function readError(ctx: PortalContext, err: unknown, what: string): grpc.ServiceError {
+  const unavailable = err instanceof StoreUnavailableError;
+  if (!unavailable) ctx.log.error({ err, what }, 'read failed unexpectedly');
+  const status = unavailable ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
+  const text = unavailable
+    ? render(message('storeUnavailableNotApplied'), ctx.lang)
+    : render(message('internalError', { detail: err instanceof Error ? err.message : String(err) }), ctx.lang);
+  return Object.assign(new Error(text), { code: status, details: text, metadata: new grpc.Metadata() });
+}
+
+async function readRecord<K extends RecordKind>(ctx: PortalContext, kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
+  return isValidId(id) ? ctx.backend.read(kind, id) : undefined;
+}
+
+function readHandler<K extends RecordKind, Res>(
+  ctx: PortalContext,
+  kind: K,
+  found: (id: string, record: RecordOfKind<K>) => Res,
+  notFound: Res,
+): Unary<IdMsg, Res> {
+  return (call, callback) => {
+    const id = call.request.ID ?? '';
+    readRecord(ctx, kind, id).then(
+      (record) => callback(null, record === undefined ? notFound : found(id, record)),
+      (err: unknown) => callback(readError(ctx, err, `${kind} ${id}`)),
+    );
+  };
+}
+
+export function adminPortalHandlers(ctx: PortalContext): grpc.UntypedServiceImplementation {
+  return {
+    CreateClient: writeHandler<ClientMsg>(ctx, (r) => ({ op: 'CreateClient', cid: r.CID ?? '', data: r.data ?? '' })),
+    RetrieveClient: readHandler(ctx, 'client', (CID, record): ClientMsg => ({ CID, data: recordData(record) }), {
+      CID: NOT_FOUND_ID,
+      data: '',
+    }),
+    UpdateClient: writeHandler<ClientMsg>(ctx, (r) => ({ op: 'UpdateClient', cid: r.CID ?? '', data: r.data ?? '' })),
+    DeleteClient: writeHandler<IdMsg>(ctx, (r) => ({ op: 'DeleteClient', cid: r.ID ?? '' })),
+    CreateProduct: writeHandler<ProductMsg>(ctx, (r) => ({ op: 'CreateProduct', pid: r.PID ?? '', data: r.data ?? '' })),
+    RetrieveProduct: readHandler(ctx, 'product', (PID, record): ProductMsg => ({ PID, data: recordData(record) }), {
+      PID: NOT_FOUND_ID,
+      data: '',
+    }),
+    UpdateProduct: writeHandler<ProductMsg>(ctx, (r) => ({ op: 'UpdateProduct', pid: r.PID ?? '', data: r.data ?? '' })),
+    DeleteProduct: writeHandler<IdMsg>(ctx, (r) => ({ op: 'DeleteProduct', pid: r.ID ?? '' })),
+  };
+}
+
+export function orderPortalHandlers(ctx: PortalContext): grpc.UntypedServiceImplementation {
+  const retrieveClientOrders: grpc.handleServerStreamingCall<IdMsg, OrderMsg> = (call) => {
+    const cid = call.request.ID ?? '';
+    streamClientOrders(ctx, cid, call).then(
+      () => call.end(),
+      (err: unknown) => call.destroy(readError(ctx, err, `orders of client ${cid}`)),
+    );
+  };
+  return {
+    CreateOrder: writeHandler<OrderMsg>(ctx, (r) => ({ op: 'CreateOrder', oid: r.OID ?? '', cid: r.CID ?? '', data: r.data ?? '' })),
+    RetrieveOrder: readHandler(ctx, 'order', (OID, record): OrderMsg => ({ OID, CID: record.cid, data: recordData(record) }), {
+      OID: NOT_FOUND_ID,
+      CID: NOT_FOUND_ID,
+      data: '',
+    }),
+    UpdateOrder: writeHandler<OrderMsg>(ctx, (r) => ({ op: 'UpdateOrder', oid: r.OID ?? '', cid: r.CID ?? '', data: r.data ?? '' })),
+    DeleteOrder: writeHandler<IdMsg>(ctx, (r) => ({ op: 'DeleteOrder', oid: r.ID ?? '' })),
+    RetrieveClientOrders: retrieveClientOrders,
+  };
+}
+
+/** Resolves when the stream can take more, or when the client has gone (then nothing more is written). */
+function writable(call: grpc.ServerWritableStream<IdMsg, OrderMsg>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done).off('cancelled', done).off('close', done);
+      resolve();
+    };
+    call.on('drain', done).on('cancelled', done).on('close', done);
+  });
+}
+
+/** One message per order of the client, in creation order; none for an unknown client. */
+async function streamClientOrders(ctx: PortalContext, cid: string, call: grpc.ServerWritableStream<IdMsg, OrderMsg>): Promise<void> {
+  const client = await readRecord(ctx, 'client', cid);
+  if (client === undefined) return;
+  for (const oid of client.orders) {
+    if (call.cancelled) return;
+    const order = await ctx.backend.read('order', oid);
+    // An order deleted between the two reads is simply no longer one of the client's orders.
+    if (order === undefined) continue;
+    const ok = call.write({ OID: oid, CID: order.cid, data: recordData(order) });
+    if (!ok) await writable(call);
+  }
+}
