@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+/** The `ecom` entry point, for starting parts of the system as separate processes. */
+export const ECOM_BIN = fileURLToPath(new URL('../../bin/ecom.js', import.meta.url));
+
+export interface ChildOptions {
+  /** Shown before each line the child prints, e.g. `admin-55006`. */
+  readonly name: string;
+  /** Where the child's output lines go; the parent's stderr by default. null discards them. */
+  readonly onLine?: ((name: string, line: string) => void) | null;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+export interface EcomChild {
+  readonly name: string;
+  readonly pid: number;
+  readonly process: ChildProcess;
+  /** Resolves with the exit code (or the signal name) when the process has ended. */
+  readonly exited: Promise<number | string>;
+  /** SIGTERM, then SIGKILL if it is still running after `grace_ms`; resolves once it has exited. */
+  stop(grace_ms?: number): Promise<number | string>;
+  /** SIGKILL at once, like a crash. */
+  kill(): Promise<number | string>;
+}
+
+const running = new Set<EcomChild>();
+let exitHookInstalled = false;
+
+/** A parent that dies must not leave children behind: kill whatever is still running on exit. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.process.kill('SIGKILL');
+  });
+}
+
+/** Starts `node bin/ecom.js ...args` as a child process. */
+export function spawnEcom(args: readonly string[], options: ChildOptions): EcomChild {
+  installExitHook();
+  const proc = spawn(process.execPath, [ECOM_BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (proc.pid === undefined) throw new Error(`could not start ${options.name}: ${ECOM_BIN}`);
+  const onLine = options.onLine === undefined ? (name: string, line: string) => process.stderr.write(`[${name}] ${line}\n`) : options.onLine;
+  for (const stream of [proc.stdout, proc.stderr]) {
+    const lines = createInterface({ input: stream });
+    lines.on('line', (line) => onLine?.(options.name, line));
+  }
+  const exited = new Promise<number | string>((resolve) => {
+    proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
+  const child: EcomChild = {
+    name: options.name,
+    pid: proc.pid,
+    process: proc,
+    exited,
+    async stop(grace_ms = 5_000) {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const timer = setTimeout(() => proc.kill('SIGKILL'), grace_ms);
+        await exited;
+        clearTimeout(timer);
+      }
+      return exited;
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      return exited;
+    },
+  };
+  running.add(child);
+  void exited.then(() => running.delete(child));
+  return child;
+}
+
+/** Resolves once something accepts TCP connections on host:port; rejects after `timeout_ms`. */
+export async function waitForPort(host: string, port: number, timeout_ms: number, alive?: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (alive !== undefined && !alive()) throw new Error(`the process meant to listen on ${host}:${port} has exited`);
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeout_ms} ms`);
+    // Polling a port has no event to await; 50 ms keeps start-up quick without spinning.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
