@@ -17,6 +17,10 @@ import { parseLangOption, parsePort, resolveLang } from './options.js';
 const program = new Command('ecom')
   .description('A distributed e-commerce back end: gRPC admin and order portals over a choice of replicated stores.')
   .showHelpAfterError('(run with --help for usage)')
+  // Usage errors exit 2 (scripts tell them from a refused operation, 1); subcommands inherit this.
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
+  })
   .addHelpText(
     'after',
     `
@@ -151,11 +155,6 @@ for (const role of ['admin', 'order'] as const) {
       });
   }
 }
-
-program.exitOverride((err) => {
-  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
-  process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
-});
 
 try {
   await program.parseAsync(process.argv);
