@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import type { Command, Reply } from '../domain/commands.js';
+import { readOrderItems } from '../domain/input.js';
+import { message } from '../domain/messages.js';
+import type { Write } from '../domain/machine.js';
+import { keyString, type RecordKey, type StoredRecord } from '../domain/records.js';
+import { StoreTimeoutError, type PartitionCluster } from './cluster.js';
+import type { Decision, LockHolder, PartitionResult } from './entries.js';
+import { partitionOf, partitionOfKey } from './partitioning.js';
+
+/**
+ * Runs commands against the partitioned storage tier. A command whose records all live on one
+ * partition is one log entry there. One that spans partitions (an order whose client, products
+ * and ID hash apart) runs as a two-phase commit: lock the records on each partition, let the
+ * home partition (the order's) run the business rules over the locked values and record the
+ * verdict in its log, then apply or release on every partition. Validation and mutation happen
+ * inside the replicated state machines; this class only carries values and verdicts between them.
+ *
+ * A coordinator that dies mid-way leaves locks with a deadline; whoever meets an expired lock
+ * (or the periodic sweep) asks the home partition for the verdict, aborting an undecided
+ * transaction, and finishes phase 2 accordingly.
+ */
+export interface CoordinatorOptions {
+  /** How long one request may take before the portal answers 503. */
+  readonly requestTimeout_ms?: number;
+  /** How long a transaction's locks stay valid before recovery may abort it. */
+  readonly lockTtl_ms?: number;
+  readonly now?: () => number;
+}
+
+const MAX_LOCK_ROUNDS = 8;
+
+export class Coordinator {
+  private readonly client = randomUUID();
+  private nextSeq = 0;
+  private readonly inFlight = new Set<number>();
+  private nextTx = 0;
+  private readonly requestTimeout_ms: number;
+  private readonly lockTtl_ms: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly cluster: PartitionCluster,
+    options: CoordinatorOptions = {},
+  ) {
+    this.requestTimeout_ms = options.requestTimeout_ms ?? 5_000;
+    this.lockTtl_ms = options.lockTtl_ms ?? 5_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async execute(command: Command): Promise<Reply> {
+    const deadline = this.now() + this.requestTimeout_ms;
+    const home = partitionOf(homeId(command), this.cluster.partitions);
+    const hinted = hintKeys(command);
+    const spansPartitions = new Set(hinted.map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
+    try {
+      let asTransaction = spansPartitions;
+      for (let attempt = 0; ; attempt++) {
+        const result = asTransaction ? await this.transaction(command, home, hinted, deadline) : await this.exec(command, home, deadline);
+        switch (result.t) {
+          case 'reply':
+            return result.reply;
+          case 'cross-partition':
+            asTransaction = true;
+            break;
+          case 'locked':
+            if (result.holder.expired) await this.resolve(result.holder, partitionOfKey(result.key, this.cluster.partitions), deadline);
+            else await this.backoff(attempt, deadline);
+            break;
+          default:
+            throw new Error(`unexpected result ${result.t} for ${command.op}`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof StoreTimeoutError) return { code: 503, message: message('storeUnavailableMaybeApplied') };
+      if (err instanceof DeadlinePassed || isUnreachable(err)) return { code: 503, message: message('storeUnavailableNotApplied') };
+      throw err;
+    }
+  }
+
+  private async exec(command: Command, home: number, deadline: number): Promise<PartitionResult> {
+    const seq = this.nextSeq++;
+    this.inFlight.add(seq);
+    try {
+      const ackBelow = Math.min(...this.inFlight);
+      return await this.cluster.propose(home, { t: 'exec', session: { client: this.client, seq, ackBelow }, command }, deadline);
+    } finally {
+      this.inFlight.delete(seq);
+    }
+  }
+
+  /**
+   * One attempt at a two-phase commit. Returns the reply, or `locked` (having released what it
+   * locked) when another transaction holds a record, for the caller to wait or recover.
+   */
+  private async transaction(
+    command: Command,
+    home: number,
+    hinted: RecordKey[],
+    deadline: number,
+  ): Promise<Extract<PartitionResult, { t: 'reply' } | { t: 'locked' }>> {
+    const txid = `${this.client}:${this.nextTx++}`;
+    const values = new Map<string, readonly [RecordKey, StoredRecord | null]>();
+    const participants = new Set<number>();
+    let toLock = dedupe(hinted);
+    let decision: Decision | undefined;
+    try {
+      for (let round = 0; decision === undefined; round++) {
+        if (round >= MAX_LOCK_ROUNDS) throw new Error(`invariant broken: ${command.op} still needs more records after ${round} rounds`);
+        const conflict = await this.lockAll(txid, home, toLock, values, participants, deadline);
+        if (conflict !== undefined) {
+          await this.releaseAll(txid, participants, deadline);
+          return conflict;
+        }
+        participants.add(home);
+        const result = await this.cluster.propose(
+          home,
+          { t: 'decide', txid, command, values: [...values.values()], participants: [...participants].sort((a, b) => a - b) },
+          deadline,
+        );
+        if (result.t === 'need') toLock = result.keys.filter((k) => !values.has(keyString(k)));
+        else if (result.t === 'decision') decision = result.decision;
+        else throw new Error(`unexpected result ${result.t} to decide`);
+      }
+    } catch (err) {
+      // Nothing was decided by us: unlock what we can now; recovery handles the rest later.
+      if (decision === undefined && !(err instanceof StoreTimeoutError)) await this.releaseAll(txid, participants, deadline).catch(() => undefined);
+      throw err;
+    }
+    await this.finish(txid, decision, home, deadline);
+    return { t: 'reply', reply: decision.reply };
+  }
+
+  private async lockAll(
+    txid: string,
+    home: number,
+    keys: RecordKey[],
+    values: Map<string, readonly [RecordKey, StoredRecord | null]>,
+    participants: Set<number>,
+    deadline: number,
+  ): Promise<Extract<PartitionResult, { t: 'locked' }> | undefined> {
+    const byPartition = new Map<number, RecordKey[]>();
+    for (const key of keys) {
+      const p = partitionOfKey(key, this.cluster.partitions);
+      byPartition.set(p, [...(byPartition.get(p) ?? []), key]);
+    }
+    const lockDeadline = this.now() + this.lockTtl_ms;
+    const results = await Promise.all(
+      [...byPartition].map(async ([p, partKeys]) => {
+        participants.add(p);
+        return this.cluster.propose(p, { t: 'lock', txid, home, keys: partKeys, deadline_ms: lockDeadline }, deadline);
+      }),
+    );
+    for (const result of results) {
+      if (result.t === 'locked') return result;
+      if (result.t !== 'locked-values') throw new Error(`unexpected result ${result.t} to lock`);
+      for (const pair of result.values) values.set(keyString(pair[0]), pair);
+    }
+    return undefined;
+  }
+
+  private async releaseAll(txid: string, participants: Iterable<number>, deadline: number): Promise<void> {
+    await Promise.all([...participants].map((p) => this.cluster.propose(p, { t: 'release', txid }, deadline)));
+  }
+
+  /** Phase 2 on every participant, then the home partition may forget the verdict. */
+  private async finish(txid: string, decision: Decision, home: number, deadline: number): Promise<void> {
+    await Promise.all(decision.participants.map((p) => this.applyVerdict(txid, decision, p, deadline)));
+    await this.cluster.propose(home, { t: 'forget', txid }, deadline);
+  }
+
+  private applyVerdict(txid: string, decision: Decision, partition: number, deadline: number): Promise<PartitionResult> {
+    if (decision.outcome === 'abort') return this.cluster.propose(partition, { t: 'release', txid }, deadline);
+    const writes = decision.writes.filter((w: Write) => partitionOfKey(w.key, this.cluster.partitions) === partition);
+    return this.cluster.propose(partition, { t: 'commit', txid, writes }, deadline);
+  }
+
+  /** Finishes a transaction whose coordinator let its locks expire: its home partition decides. */
+  async resolve(holder: Pick<LockHolder, 'txid' | 'home'>, partition: number, deadline: number): Promise<void> {
+    const result = await this.cluster.propose(holder.home, { t: 'abort', txid: holder.txid }, deadline);
+    if (result.t !== 'decision') throw new Error(`unexpected result ${result.t} to abort`);
+    await this.applyVerdict(holder.txid, result.decision, partition, deadline);
+  }
+
+  /**
+   * One pass of recovery over every partition: expired locks are resolved, and old verdicts get
+   * phase 2 re-run on all their participants (it is idempotent) before they are forgotten.
+   */
+  async recover(decisionAge_ms = 30_000): Promise<{ resolvedLocks: number; finishedDecisions: number }> {
+    const deadline = this.now() + this.requestTimeout_ms;
+    let resolvedLocks = 0;
+    let finishedDecisions = 0;
+    for (let p = 0; p < this.cluster.partitions; p++) {
+      for (const lock of await this.cluster.expiredLocks(p, deadline)) {
+        await this.resolve(lock, p, deadline);
+        resolvedLocks++;
+      }
+      for (const { txid, decision } of await this.cluster.staleDecisions(p, decisionAge_ms, deadline)) {
+        await Promise.all(decision.participants.map((q) => this.applyVerdict(txid, decision, q, deadline)));
+        await this.cluster.propose(p, { t: 'forget', txid }, deadline);
+        finishedDecisions++;
+      }
+    }
+    return { resolvedLocks, finishedDecisions };
+  }
+
+  private async backoff(attempt: number, deadline: number): Promise<void> {
+    const wait_ms = Math.min(50, 2 ** Math.min(attempt, 6)) * (0.5 + Math.random());
+    if (this.now() + wait_ms > deadline) throw new DeadlinePassed();
+    await new Promise((resolve) => setTimeout(resolve, wait_ms));
+  }
+}
+
+class DeadlinePassed extends Error {}
+
+function isUnreachable(err: unknown): boolean {
+  return err instanceof Error && err.name === 'StoreUnreachableError';
+}
+
+function dedupe(keys: RecordKey[]): RecordKey[] {
+  return [...new Map(keys.map((k) => [keyString(k), k])).values()];
+}
+
+/** The record that decides where a command runs: the order for order commands. */
+function homeId(command: Command): string {
+  switch (command.op) {
+    case 'CreateClient':
+    case 'UpdateClient':
+    case 'DeleteClient':
+      return command.cid;
+    case 'CreateProduct':
+    case 'UpdateProduct':
+    case 'DeleteProduct':
+      return command.pid;
+    case 'CreateOrder':
+    case 'UpdateOrder':
+    case 'DeleteOrder':
+      return command.oid;
+  }
+}
+
+/**
+ * The records a command will probably read, to lock them in one round. Only a hint: the home
+ * partition asks for any record it still needs, and a malformed request simply hints less.
+ */
+function hintKeys(command: Command): RecordKey[] {
+  switch (command.op) {
+    case 'CreateOrder':
+    case 'UpdateOrder': {
+      const items = readOrderItems(command.data);
+      const products = items.ok ? items.value.map((i): RecordKey => ({ kind: 'product', id: i.pid })) : [];
+      return [{ kind: 'client', id: command.cid }, { kind: 'order', id: command.oid }, ...products];
+    }
+    case 'DeleteOrder':
+      return [{ kind: 'order', id: command.oid }];
+    case 'CreateClient':
+    case 'UpdateClient':
+    case 'DeleteClient':
+      return [{ kind: 'client', id: command.cid }];
+    case 'CreateProduct':
+    case 'UpdateProduct':
+    case 'DeleteProduct':
+      return [{ kind: 'product', id: command.pid }];
+  }
+}
