@@ -77,9 +77,6 @@ function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: bo
   const words = Math.ceil(ops.length / 32);
   const linearized = new Uint32Array(words);
   const seen = new Set<string>();
-  const stack: { call: Node; state: KeyState }[] = [];
-  let state: KeyState = null;
-  let entry = head.next;
   let visited = 0;
 
   const lift = (call: Node): void => {
@@ -100,41 +97,60 @@ function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: bo
     call.prev!.next = call;
     if (call.next) call.next.prev = call;
   };
+  /**
+   * The ops that may be linearized next: every pending call before the first return event.
+   * Trying the one that returns earliest first finds the order of a correct history without
+   * backtracking in the common case (Wing–Gong try them in call order, which explodes when
+   * many writes stay pending across a partition).
+   */
+  const candidates = (): Node[] => {
+    const out: Node[] = [];
+    for (let e = head.next; e !== undefined && e.isCall; e = e.next) out.push(e);
+    out.sort((a, b) => ops[a.op]!.ret - ops[b.op]!.ret || a.time - b.time);
+    return out;
+  };
 
+  interface Frame {
+    readonly cands: Node[];
+    tried: number;
+    readonly state: KeyState;
+  }
+  let state: KeyState = null;
+  const frames: Frame[] = [{ cands: candidates(), tried: 0, state }];
   while (remaining > 0) {
-    if (entry !== undefined && entry.isCall) {
-      const op = ops[entry.op]!;
-      const stepped = stepKey(state, op.input, op.output);
-      if (stepped !== undefined) {
-        const w = entry.op >>> 5;
-        const bit = 1 << (entry.op & 31);
-        linearized[w]! |= bit;
-        const key = `${linearized.join(',')}|${stepped.next === null ? '-' : `+${stepped.next}`}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          if (++visited > limits.max_states_per_key) {
-            throw new Error(`linearizability search exceeded ${limits.max_states_per_key} states`);
-          }
-          stack.push({ call: entry, state });
-          state = stepped.next;
-          lift(entry);
-          if (entry.match) remaining--;
-          entry = head.next;
-          continue;
-        }
-        linearized[w]! &= ~bit;
-      }
-      entry = entry.next;
-    } else {
-      // A return event (or the end) was reached with its op not linearized: undo the last choice.
-      const top = stack.pop();
-      if (!top) return { ok: false, visited };
-      state = top.state;
-      linearized[top.call.op >>> 5]! &= ~(1 << (top.call.op & 31));
-      unlift(top.call);
-      if (top.call.match) remaining++;
-      entry = top.call.next;
+    const f = frames[frames.length - 1]!;
+    if (f.tried >= f.cands.length) {
+      // Nothing more to try here: undo the choice that led to this frame.
+      frames.pop();
+      const parent = frames[frames.length - 1];
+      if (!parent) return { ok: false, visited };
+      const undone = parent.cands[parent.tried - 1]!;
+      linearized[undone.op >>> 5]! &= ~(1 << (undone.op & 31));
+      unlift(undone);
+      if (undone.match) remaining++;
+      state = parent.state;
+      continue;
     }
+    const call = f.cands[f.tried++]!;
+    const op = ops[call.op]!;
+    const stepped = stepKey(state, op.input, op.output);
+    if (stepped === undefined) continue;
+    const w = call.op >>> 5;
+    const bit = 1 << (call.op & 31);
+    linearized[w]! |= bit;
+    const key = `${linearized.join(',')}|${stepped.next === null ? '-' : `+${stepped.next}`}`;
+    if (seen.has(key)) {
+      linearized[w]! &= ~bit;
+      continue;
+    }
+    seen.add(key);
+    if (++visited > limits.max_states_per_key) {
+      throw new Error(`linearizability search exceeded ${limits.max_states_per_key} states`);
+    }
+    lift(call);
+    if (call.match) remaining--;
+    state = stepped.next;
+    frames.push({ cands: candidates(), tried: 0, state });
   }
   return { ok: true, visited };
 }

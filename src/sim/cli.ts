@@ -35,6 +35,7 @@ function main(): number {
       console.log(`VIOLATION: ${r.violation}`);
       return 1;
     }
+    console.log(`exercised: ${Object.entries(r.counters).sort().map(([k, v]) => `${k}=${v}`).join(' ')}`);
     console.log('ok');
     return 0;
   }
@@ -45,11 +46,13 @@ function main(): number {
   let ops = 0;
   let applied = 0;
   const failures: { seed: number; violation: string }[] = [];
+  const totals: Record<string, number> = {};
   for (let seed = from; seed < from + count; seed++) {
     const r = runSimulation(seed, config);
     steps += r.steps;
     ops += r.operations;
     applied += r.appliedEntries;
+    for (const [k, v] of Object.entries(r.counters)) totals[k] = (totals[k] ?? 0) + v;
     if (r.violation) {
       failures.push({ seed, violation: r.violation });
       console.log(`seed ${seed}: VIOLATION ${r.violation}\n  replay: ${replayCommand(seed)}`);
@@ -64,6 +67,7 @@ function main(): number {
     `summary: seeds ${count} (from ${from}), steps ${steps}, entries applied ${applied}, ` +
       `operations checked ${ops}, violations ${failures.length}`,
   );
+  console.log(`exercised: ${Object.entries(totals).sort().map(([k, v]) => `${k}=${v}`).join(' ')}`);
   return failures.length > 0 ? 1 : 0;
 }
 

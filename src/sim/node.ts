@@ -24,6 +24,8 @@ export class SimNode {
   /** ctx → opId/key of reads waiting for their ReadState, then for the apply index. */
   private pendingReads = new Map<number, { key: string; index: number }>();
   completions: Completion[] = [];
+  /** Called for every applied client command, so the omniscient simulator can resolve timeouts. */
+  onApply: (opId: number, output: KvOutput) => void = () => {};
   failedReads: number[] = [];
   readonly options: Partial<RaftOptions>;
 
@@ -138,6 +140,7 @@ export class SimNode {
       if (e.kind !== 'normal' || e.data.length === 0) continue;
       const cmd = decodeCommand(e.data);
       const output = this.kv.apply(cmd.input);
+      this.onApply(cmd.opId, output);
       if (this.pendingWrites.delete(cmd.opId)) this.completions.push({ opId: cmd.opId, output });
     }
     for (const rs of rd.readStates) {

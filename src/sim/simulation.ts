@@ -4,7 +4,7 @@ import type { Message, NodeId, RaftOptions } from '../raft/core/index.js';
 import { RaftError } from '../raft/core/index.js';
 import { decodeMessage, encodeMessage } from '../raft/codec.js';
 import { checkKvHistory } from '../lincheck/checker.js';
-import type { KvInput, KvOperation } from '../lincheck/history.js';
+import type { KvInput, KvOperation, KvOutput } from '../lincheck/history.js';
 import { Prng } from './prng.js';
 import { SimNetwork } from './network.js';
 import { SimNode } from './node.js';
@@ -32,6 +32,10 @@ export interface SimResult {
   readonly appliedEntries: number;
   readonly violation: string | undefined;
   readonly trace: string[];
+  /** How often the run exercised each mechanism, to show the faults actually bite. */
+  readonly counters: Record<string, number>;
+  /** The client history (only when tracing). */
+  readonly history: readonly KvOperation[];
 }
 
 interface ClientOp {
@@ -72,6 +76,15 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
   for (const id of ids) {
     nodes.set(id, new SimNode(id, bootstrap, prng.fork(), invariants, options, compact_every_entries));
   }
+  /** opId → when and with what result a replica first applied it. */
+  const firstApplied = new Map<number, { at: number; output: KvOutput }>();
+  for (const n of nodes.values()) {
+    n.onApply = (opId, output) => {
+      if (!firstApplied.has(opId)) firstApplied.set(opId, { at: ++clock, output });
+    };
+  }
+  /** Writes whose client gave up; resolved against firstApplied when the run ends. */
+  const timedOut: ClientOp[] = [];
   const trace: string[] = [];
   const note = (s: string): void => {
     if (keepTrace) trace.push(`[${step}] ${s}`);
@@ -84,6 +97,10 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
   const history: KvOperation[] = [];
   const inFlight = new Map<number, ClientOp>();
   const busy = new Set<number>();
+  const counters: Record<string, number> = {};
+  const count = (what: string): void => {
+    counters[what] = (counters[what] ?? 0) + 1;
+  };
   let completedWrites = 0;
   let completedReads = 0;
 
@@ -150,8 +167,8 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
       inFlight.delete(opId);
       busy.delete(op.client);
       nodes.get(op.node)!.forget(opId);
-      // A write that timed out may still take effect later; a read that timed out tells nothing.
-      if (op.input.kind !== 'get') history.push({ client: op.client, input: op.input, output: undefined, call: op.call, ret: Infinity });
+      // A read that timed out tells nothing; a write that timed out may still take effect.
+      if (op.input.kind !== 'get') timedOut.push(op);
     }
   };
   const fault = (): void => {
@@ -164,12 +181,14 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
       const survive = prng.int(victim.log.unsyncedCount() + 1);
       note(`crash ${victim.id} keeping ${survive}/${victim.log.unsyncedCount()} unsynced writes`);
       victim.crash(survive);
+      count('crash');
     } else if (r < 45) {
       const down = all.filter((n) => !n.up);
       if (down.length === 0) return;
       const n = prng.pick(down);
       note(`restart ${n.id}`);
       n.start();
+      count('restart');
     } else if (r < 60) {
       const shuffled = ids.slice().sort(() => prng.int(3) - 1);
       const cut = 1 + prng.int(ids.length - 1);
@@ -198,6 +217,7 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
     try {
       leader.core!.transferLeadership(to);
       note(`transfer ${leader.id} -> ${to}`);
+      count('transfer');
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
     }
@@ -216,6 +236,7 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
     try {
       leader.core!.proposeConfChange(cc);
       note(`conf ${cc.type} ${cc.node} via ${leader.id}`);
+      count(`conf-${cc.type}`);
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
     }
@@ -231,6 +252,8 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
         const m = network.next();
         if (m) {
           const target = nodes.get(m.to);
+          if (m.type === 'Snap' || m.type === 'TimeoutNow' || m.type === 'PreVote' || m.type === 'Vote') count(m.type);
+          if (m.type === 'AppResp' && m.reject) count('AppReject');
           if (target?.up) {
             try {
               target.core!.step(m);
@@ -250,10 +273,17 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
       }
       driveAll();
     }
-    // Let outstanding writes resolve as unknown so the history is complete.
-    for (const [opId, op] of inFlight) {
-      if (op.input.kind !== 'get') history.push({ client: op.client, input: op.input, output: undefined, call: op.call, ret: Infinity });
-      inFlight.delete(opId);
+    for (const op of inFlight.values()) if (op.input.kind !== 'get') timedOut.push(op);
+    inFlight.clear();
+    // The client never learnt the outcome of these writes, but the simulator sees every replica:
+    // a write some replica applied took effect by then, with the result that replica computed
+    // (as if its answer had reached the client); a write no replica applied cannot have
+    // influenced any observation. Resolving them keeps the search small; the checker's own
+    // tests cover genuinely unknown outcomes.
+    for (const op of timedOut) {
+      const applied = firstApplied.get(op.opId);
+      if (applied) history.push({ client: op.client, input: op.input, output: applied.output, call: op.call, ret: applied.at });
+      else count('write-never-applied');
     }
     const lin = checkKvHistory(history);
     if (!lin.ok) throw new SimViolation(`history not linearizable for key ${lin.badKey ?? '?'} (${history.length} ops)`);
@@ -271,5 +301,7 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
     appliedEntries: invariants.appliedCount(),
     violation,
     trace,
+    counters,
+    history: keepTrace ? history : [],
   };
 }

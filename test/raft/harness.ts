@@ -135,3 +135,56 @@ export class TestCluster {
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+export function msg(p: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message {
+  return {
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: 0,
+    snapshot: undefined,
+    ...p,
+  };
+}
+
+/** Entries with the given terms at indexes 1..n (payload = the index, so entries differ). */
+export function entriesWithTerms(terms: number[], from = 1): Entry[] {
+  return terms.map((term, i) => ({ term, index: from + i, kind: 'normal' as const, data: enc(`e${from + i}t${term}`) }));
+}
+
+/** A standalone node restored with the given log and hard state (no snapshot). */
+export function nodeWithLog(
+  id: NodeId,
+  voters: NodeId[],
+  terms: number[],
+  hs: { term: number; vote?: NodeId; commit?: number },
+  opts: Partial<RaftOptions> = {},
+): RaftNode {
+  const prng = new Prng(id);
+  return new RaftNode(
+    { ...DEFAULT_OPTIONS, pre_vote: false, check_quorum: false, ...opts, id, random_int: (n) => prng.int(n) },
+    {
+      hardState: { term: hs.term, vote: hs.vote ?? 0, commit: hs.commit ?? 0 },
+      snapshot: undefined,
+      entries: entriesWithTerms(terms),
+      bootstrap: { voters, learners: [] },
+    },
+  );
+}
+
+/** Drains a standalone node's Ready and returns its messages (and what else it handed out). */
+export function drain(node: RaftNode): { messages: Message[]; committed: Entry[]; hardStates: unknown[]; mustSync: boolean[] } {
+  const out = { messages: [] as Message[], committed: [] as Entry[], hardStates: [] as unknown[], mustSync: [] as boolean[] };
+  while (node.hasReady()) {
+    const rd = node.ready();
+    out.messages.push(...rd.messages);
+    out.committed.push(...rd.committedEntries);
+    if (rd.hardState) out.hardStates.push(rd.hardState);
+    out.mustSync.push(rd.mustSync);
+    node.advance();
+  }
+  return out;
+}
