@@ -937,7 +937,16 @@ export class RaftNode {
     if (this.leadTransferee_ !== NO_NODE && !m.voters.includes(this.leadTransferee_)) this.leadTransferee_ = NO_NODE;
     this.replicationDirty = true;
     if (!m.voters.includes(this.id)) {
-      // Removed: stop leading once the change that removes us is committed (thesis §4.2.2).
+      // Removed: stop leading once the change that removes us is committed (thesis §4.2.2). First
+      // tell the others it committed, and hand over to the most caught-up voter so the cluster
+      // does not wait an election timeout.
+      for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
+      let best: NodeId = NO_NODE;
+      for (const id of m.voters) {
+        const pr = this.progress.get(id);
+        if (pr && pr.match === this.log.lastIndex() && best === NO_NODE) best = id;
+      }
+      if (best !== NO_NODE) this.send({ ...this.msg('TimeoutNow', best), commit: this.commit_ });
       this.becomeFollower(this.term_, NO_NODE);
     }
   }
