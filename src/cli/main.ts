@@ -10,6 +10,7 @@ import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
 import { parseLangOption, parsePort, resolveLang } from './options.js';
+import { registerStorageCommands } from './storage-commands.js';
 
 /**
  * `ecom`: one program for every part of the system (SPEC.md §5).
@@ -152,6 +153,8 @@ for (const role of ['admin', 'order'] as const) {
       });
   }
 }
+
+registerStorageCommands(program);
 
 try {
   await program.parseAsync(process.argv);
