@@ -191,6 +191,9 @@ export class Coordinator {
     let resolvedLocks = 0;
     let finishedDecisions = 0;
     for (let p = 0; p < this.cluster.partitions; p++) {
+      // Expiry is judged by log time, which only moves when entries arrive: a quiet partition
+      // gets a no-op so locks left by a dead coordinator can be seen to have expired.
+      await this.cluster.propose(p, { t: 'noop' }, deadline);
       for (const lock of await this.cluster.expiredLocks(p, deadline)) {
         await this.resolve(lock, p, deadline);
         resolvedLocks++;

@@ -30,6 +30,7 @@ export const raftMode: ModeDefinition = {
   serverOptions: () => [
     configOption(),
     new Option('--request-timeout <ms>', 'raft mode: how long a request may wait for the storage tier before a 503').argParser(Number).default(5_000),
+    new Option('--lock-ttl <ms>', 'raft mode: how long a cross-partition transaction may hold locks before recovery may abort it').argParser(Number).default(5_000),
   ],
   upOptions: () => [
     configOption(),
@@ -40,7 +41,10 @@ export const raftMode: ModeDefinition = {
 
   createBackend(options, ctx) {
     const topology = topologyFrom(options as { storageConfig?: string });
-    const backend = new PartitionedBackend(new ReplicaClusterClient(topology), { requestTimeout_ms: Number(options.requestTimeout ?? 5_000) });
+    const backend = new PartitionedBackend(new ReplicaClusterClient(topology), {
+      requestTimeout_ms: Number(options.requestTimeout ?? 5_000),
+      lockTtl_ms: Number(options.lockTtl ?? 5_000),
+    });
     // Transactions abandoned by a portal that died are finished or rolled back by any portal.
     const timer = setInterval(() => {
       backend.coordinator.recover().then(
