@@ -25,11 +25,12 @@ export function registerStorageCommands(program: Command): void {
     .addOption(configOption())
     .option('--data <dir>', 'where replicas keep their log and state (each in its own replica-ID folder)', './data')
     .addOption(new Option('--snapshot-every <entries>', 'take a snapshot and compact the log every this many entries').default(10_000).argParser(Number))
+    .option('--broker <url>', 'MQTT broker where the leader announces changed records (for portal caches); none by default')
     .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json')
-    .action(async (id: number, opts: { storageConfig?: string; data: string; snapshotEvery: number }) => {
+    .action(async (id: number, opts: { storageConfig?: string; data: string; snapshotEvery: number; broker?: string }) => {
       const log = createLogger(`storage-${id}`);
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
-      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery });
+      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker });
       closers.push(() => replica.stop());
       await replica.start();
     });

@@ -7,7 +7,9 @@ import { FileSnapshotStore } from '../raft/storage/file-snapshot.js';
 import { recoverInitialState } from '../raft/storage/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../net/rpc.js';
 import { decodeEntry, encodeEntry, type PartitionOp, type PartitionResult } from '../storage/entries.js';
+import { ChangePublisher } from '../storage/change-feed.js';
 import { LmdbStateStore } from '../storage/lmdb-store.js';
+import { RecordingStateStore } from '../storage/state-store.js';
 import { PartitionMachine } from '../storage/partition-machine.js';
 import type { Logger } from '../util/log.js';
 import { PeerTransport } from './peer-transport.js';
@@ -32,6 +34,8 @@ export interface ReplicaOptions {
   readonly snapshotEvery_entries?: number;
   /** At most this many proposals wait for their entry to apply; more are refused. */
   readonly maxPendingProposals?: number;
+  /** MQTT broker URL: the leader announces changed records there, for portal caches. */
+  readonly broker?: string;
 }
 
 interface PendingProposal {
@@ -53,6 +57,8 @@ export class Replica {
   private readonly snapshots: FileSnapshotStore;
   private readonly state: LmdbStateStore;
   private readonly machine: PartitionMachine;
+  private readonly recording: RecordingStateStore;
+  private readonly changes: ChangePublisher | undefined;
   private readonly transport: PeerTransport;
   private rpc: RpcServerHandle | undefined;
   private ticker: NodeJS.Timeout | undefined;
@@ -77,7 +83,9 @@ export class Replica {
     this.wal = FileLog.open(join(dir, 'raft'));
     this.snapshots = new FileSnapshotStore(join(dir, 'snapshots'));
     this.state = new LmdbStateStore(join(dir, 'state'));
-    this.machine = new PartitionMachine(this.state, { partition: this.address.partition, partitions: options.topology.partitions });
+    this.recording = new RecordingStateStore(this.state);
+    this.machine = new PartitionMachine(this.recording, { partition: this.address.partition, partitions: options.topology.partitions });
+    this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log);
     const init = recoverInitialState(this.wal, this.wal, this.snapshots, { voters: peers.map((p) => p.id), learners: [] });
     // The snapshot is newer than the state: a crash came between saving a received snapshot and installing it.
     if (init.snapshot !== undefined && this.state.lastApplied < init.snapshot.meta.index) this.installSnapshot(init.snapshot);
@@ -283,6 +291,10 @@ export class Replica {
         results.push([entry.index, entry.term, { ok: true, result }]);
       }
     });
+    if (this.recording.changedRecords.size > 0) {
+      if (this.node.role === 'leader') this.changes?.publish(this.address.partition, this.recording.changedRecords);
+      this.recording.changedRecords.clear();
+    }
     for (const [index, term, response] of results) {
       const waiting = this.proposals.get(index);
       if (waiting === undefined) continue;
@@ -349,6 +361,7 @@ export class Replica {
     if (this.ticker) clearInterval(this.ticker);
     await this.rpc?.close();
     await this.transport.close();
+    await this.changes?.close();
     this.wal.close();
     await this.state.close();
   }

@@ -33,3 +33,23 @@ export class MemoryStateStore implements StateStore {
     return this.map.size;
   }
 }
+
+/** Passes everything through and notes which records (`r/` keys) were written, for change announcements. */
+export class RecordingStateStore implements StateStore {
+  readonly changedRecords = new Set<string>();
+
+  constructor(private readonly inner: StateStore) {}
+
+  get(key: string): unknown {
+    return this.inner.get(key);
+  }
+
+  put(key: string, value: unknown): void {
+    if (key.startsWith('r/')) this.changedRecords.add(key.slice(2));
+    this.inner.put(key, value);
+  }
+
+  range(prefix: string): Iterable<readonly [string, unknown]> {
+    return this.inner.range(prefix);
+  }
+}

@@ -18,7 +18,9 @@ export interface RaftCluster {
   stop(): Promise<void>;
 }
 
-export async function startRaftCluster(options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number } = {}): Promise<RaftCluster> {
+export async function startRaftCluster(
+  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string } = {},
+): Promise<RaftCluster> {
   const partitions = options.partitions ?? 2;
   const perPartition = options.replicasPerPartition ?? 3;
   const replicas: ReplicaAddress[] = [];
@@ -29,7 +31,7 @@ export async function startRaftCluster(options: { partitions?: number; replicasP
   }
   const topology = validateTopology({ partitions, replicas });
   const dataDir = mkdtempSync(join(tmpdir(), 'ecom-raft-'));
-  const tier = new StorageTier({ topology, dataDir, snapshotEvery_entries: options.snapshotEvery_entries });
+  const tier = new StorageTier({ topology, dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker });
   const backends: PartitionedBackend[] = [];
   try {
     await tier.start();

@@ -6,7 +6,10 @@ import { ReplicaClusterClient } from '../../replica/cluster-client.js';
 import type { ReplicaStatus } from '../../replica/protocol.js';
 import { PartitionedBackend } from '../../storage/partitioned-backend.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
-import type { ModeDefinition } from '../mode.js';
+import type { Backend } from '../../portal/backend.js';
+import { ChangeSubscriber } from '../../storage/change-feed.js';
+import { CachedBackend } from '../../storage/read-cache.js';
+import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
 
 /**
@@ -14,6 +17,10 @@ import { StorageTier } from './storage-tier.js';
  * rule runs inside their state machines and the portals keep nothing of their own.
  */
 const RECOVERY_INTERVAL_MS = 2_000;
+
+const cacheOption = () =>
+  new Option('--cache-ms <ms>', 'raft mode: serve reads from a portal cache at most this old (0: no cache; writes never use it)').argParser(Number).default(0);
+const brokerOption = () => new Option('--broker <url>', 'MQTT broker (raft mode: where the storage tier announces changes that invalidate portal caches)');
 
 async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
   if (assumeYes) return true;
@@ -24,6 +31,22 @@ async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
   return /^y(es)?$/i.test(answer.trim());
 }
 
+/** Puts the optional read cache in front, invalidated by the storage tier's change feed when a broker is given. */
+function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext): Backend {
+  const bound_ms = Number(options.cacheMs ?? 0);
+  if (!(bound_ms > 0)) return backend;
+  const cached = new CachedBackend(backend, { bound_ms });
+  const broker = typeof options.broker === 'string' ? options.broker : undefined;
+  const subscriber = broker === undefined ? undefined : new ChangeSubscriber(broker, 'portal-cache', ctx.log, (key) => cached.invalidate(key));
+  ctx.log.info({ bound_ms, invalidatedBy: broker ?? 'nothing (entries only age out)' }, 'portal read cache on');
+  const close = cached.close.bind(cached);
+  cached.close = async () => {
+    await subscriber?.close();
+    await close();
+  };
+  return cached;
+}
+
 export const raftMode: ModeDefinition = {
   name: 'raft',
   summary: 'partitions of Raft-replicated storage replicas on disk; portals hold no data',
@@ -31,9 +54,12 @@ export const raftMode: ModeDefinition = {
     configOption(),
     new Option('--request-timeout <ms>', 'raft mode: how long a request may wait for the storage tier before a 503').argParser(Number).default(5_000),
     new Option('--lock-ttl <ms>', 'raft mode: how long a cross-partition transaction may hold locks before recovery may abort it').argParser(Number).default(5_000),
+    cacheOption(),
+    brokerOption(),
   ],
   upOptions: () => [
     configOption(),
+    cacheOption(),
     new Option('--data <dir>', 'raft mode: where the replicas keep their data').default('./data'),
     new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
     new Option('--yes', 'answer yes to --fresh without asking'),
@@ -41,13 +67,14 @@ export const raftMode: ModeDefinition = {
 
   createBackend(options, ctx) {
     const topology = topologyFrom(options as { storageConfig?: string });
-    const backend = new PartitionedBackend(new ReplicaClusterClient(topology), {
+    const partitioned = new PartitionedBackend(new ReplicaClusterClient(topology), {
       requestTimeout_ms: Number(options.requestTimeout ?? 5_000),
       lockTtl_ms: Number(options.lockTtl ?? 5_000),
     });
+    const backend = withCache(partitioned, options, ctx);
     // Transactions abandoned by a portal that died are finished or rolled back by any portal.
     const timer = setInterval(() => {
-      backend.coordinator.recover().then(
+      partitioned.coordinator.recover().then(
         (done) => {
           if (done.resolvedLocks + done.finishedDecisions > 0) ctx.log.info(done, 'recovered abandoned transactions');
         },
