@@ -25,10 +25,27 @@ export interface CoordinatorOptions {
   readonly requestTimeout_ms?: number;
   /** How long a transaction's locks stay valid before recovery may abort it. */
   readonly lockTtl_ms?: number;
+  /** At most this many commands share one cross-partition transaction. */
+  readonly maxBatchCommands?: number;
+  /** At most this many commands wait for a transaction; more are refused with a 503. */
+  readonly maxQueuedCommands?: number;
   readonly now?: () => number;
 }
 
 const MAX_LOCK_ROUNDS = 8;
+/** A batch also stops growing at this many records to lock, to keep messages small. */
+const MAX_BATCH_KEYS = 4_096;
+
+interface Queued {
+  readonly command: Command;
+  readonly deadline: number;
+  resolve(reply: Reply): void;
+}
+
+type TransactionResult = { t: 'replies'; replies: readonly Reply[] } | Extract<PartitionResult, { t: 'locked' }>;
+
+const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
+const MAYBE_APPLIED: Reply = { code: 503, message: message('storeUnavailableMaybeApplied') };
 
 export class Coordinator {
   private readonly client = randomUUID();
@@ -37,7 +54,12 @@ export class Coordinator {
   private nextTx = 0;
   private readonly requestTimeout_ms: number;
   private readonly lockTtl_ms: number;
+  private readonly maxBatchCommands: number;
+  private readonly maxQueuedCommands: number;
   private readonly now: () => number;
+  /** Cross-partition commands waiting for the next transaction (group commit of transactions). */
+  private queue: Queued[] = [];
+  private draining = false;
 
   constructor(
     private readonly cluster: PartitionCluster,
@@ -45,24 +67,24 @@ export class Coordinator {
   ) {
     this.requestTimeout_ms = options.requestTimeout_ms ?? 5_000;
     this.lockTtl_ms = options.lockTtl_ms ?? 5_000;
+    this.maxBatchCommands = options.maxBatchCommands ?? 256;
+    this.maxQueuedCommands = options.maxQueuedCommands ?? 10_000;
     this.now = options.now ?? Date.now;
   }
 
   async execute(command: Command): Promise<Reply> {
     const deadline = this.now() + this.requestTimeout_ms;
     const home = partitionOf(homeId(command), this.cluster.partitions);
-    const hinted = hintKeys(command);
-    const spansPartitions = new Set(hinted.map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
+    const spansPartitions = new Set(hintKeys(command).map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
+    if (spansPartitions) return this.enqueue(command, deadline);
     try {
-      let asTransaction = spansPartitions;
       for (let attempt = 0; ; attempt++) {
-        const result = asTransaction ? await this.transaction(command, home, hinted, deadline) : await this.exec(command, home, deadline);
+        const result = await this.exec(command, home, deadline);
         switch (result.t) {
           case 'reply':
             return result.reply;
           case 'cross-partition':
-            asTransaction = true;
-            break;
+            return await this.enqueue(command, deadline);
           case 'locked':
             if (result.holder.expired) await this.resolve(result.holder, partitionOfKey(result.key, this.cluster.partitions), deadline);
             else await this.backoff(attempt, deadline);
@@ -72,41 +94,91 @@ export class Coordinator {
         }
       }
     } catch (err) {
-      if (err instanceof StoreTimeoutError) return { code: 503, message: message('storeUnavailableMaybeApplied') };
-      if (err instanceof DeadlinePassed || isUnreachable(err)) return { code: 503, message: message('storeUnavailableNotApplied') };
-      throw err;
+      return failureReply(err);
     }
   }
 
-  private async exec(command: Command, home: number, deadline: number): Promise<PartitionResult> {
+  private exec(command: Command, home: number, deadline: number): Promise<PartitionResult> {
     const seq = this.nextSeq++;
     this.inFlight.add(seq);
+    const ackBelow = Math.min(...this.inFlight);
+    return this.cluster
+      .propose(home, { t: 'exec', session: { client: this.client, seq, ackBelow }, command }, deadline)
+      .finally(() => this.inFlight.delete(seq));
+  }
+
+  private enqueue(command: Command, deadline: number): Promise<Reply> {
+    if (this.queue.length >= this.maxQueuedCommands) return Promise.resolve(NOT_APPLIED);
+    return new Promise((resolve) => {
+      this.queue.push({ command, deadline, resolve });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Runs queued cross-partition commands, a batch per transaction, one transaction at a time. */
+  private async drain(): Promise<void> {
+    this.draining = true;
     try {
-      const ackBelow = Math.min(...this.inFlight);
-      return await this.cluster.propose(home, { t: 'exec', session: { client: this.client, seq, ackBelow }, command }, deadline);
+      while (this.queue.length > 0) {
+        const batch: Queued[] = [];
+        let keys = 0;
+        while (this.queue.length > 0 && batch.length < this.maxBatchCommands) {
+          const next = this.queue[0]!;
+          const nextKeys = hintKeys(next.command).length;
+          if (batch.length > 0 && keys + nextKeys > MAX_BATCH_KEYS) break;
+          this.queue.shift();
+          if (next.deadline <= this.now()) next.resolve(NOT_APPLIED);
+          else {
+            batch.push(next);
+            keys += nextKeys;
+          }
+        }
+        if (batch.length > 0) await this.runBatch(batch);
+      }
     } finally {
-      this.inFlight.delete(seq);
+      this.draining = false;
+    }
+  }
+
+  private async runBatch(batch: Queued[]): Promise<void> {
+    const commands = batch.map((q) => q.command);
+    const deadline = Math.max(...batch.map((q) => q.deadline));
+    const home = partitionOf(homeId(commands[0]!), this.cluster.partitions);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const result = await this.transaction(commands, home, deadline);
+        if (result.t === 'replies') {
+          batch.forEach((q, i) => q.resolve(result.replies[i] ?? NOT_APPLIED));
+          return;
+        }
+        if (result.holder.expired) await this.resolve(result.holder, partitionOfKey(result.key, this.cluster.partitions), deadline);
+        else await this.backoff(attempt, deadline);
+      }
+    } catch (err) {
+      let reply: Reply;
+      try {
+        reply = failureReply(err);
+      } catch {
+        // Not a store failure: a bug. Every waiting caller gets a 500 naming it.
+        reply = { code: 500, message: message('internalError', { detail: err instanceof Error ? err.message : String(err) }) };
+      }
+      for (const q of batch) q.resolve(reply);
     }
   }
 
   /**
-   * One attempt at a two-phase commit. Returns the reply, or `locked` (having released what it
-   * locked) when another transaction holds a record, for the caller to wait or recover.
+   * One attempt at a two-phase commit of a batch of commands. Returns their replies, or
+   * `locked` (having released what it locked) when another transaction holds a record.
    */
-  private async transaction(
-    command: Command,
-    home: number,
-    hinted: RecordKey[],
-    deadline: number,
-  ): Promise<Extract<PartitionResult, { t: 'reply' } | { t: 'locked' }>> {
+  private async transaction(commands: readonly Command[], home: number, deadline: number): Promise<TransactionResult> {
     const txid = `${this.client}:${this.nextTx++}`;
     const values = new Map<string, readonly [RecordKey, StoredRecord | null]>();
     const participants = new Set<number>();
-    let toLock = dedupe(hinted);
+    let toLock = dedupe(commands.flatMap(hintKeys));
     let decision: Decision | undefined;
     try {
       for (let round = 0; decision === undefined; round++) {
-        if (round >= MAX_LOCK_ROUNDS) throw new Error(`invariant broken: ${command.op} still needs more records after ${round} rounds`);
+        if (round >= MAX_LOCK_ROUNDS) throw new Error(`invariant broken: a transaction still needs more records after ${round} rounds`);
         const conflict = await this.lockAll(txid, home, toLock, values, participants, deadline);
         if (conflict !== undefined) {
           await this.releaseAll(txid, participants, deadline);
@@ -115,7 +187,7 @@ export class Coordinator {
         participants.add(home);
         const result = await this.cluster.propose(
           home,
-          { t: 'decide', txid, command, values: [...values.values()], participants: [...participants].sort((a, b) => a - b) },
+          { t: 'decide', txid, commands, values: [...values.values()], participants: [...participants].sort((a, b) => a - b) },
           deadline,
         );
         if (result.t === 'need') toLock = result.keys.filter((k) => !values.has(keyString(k)));
@@ -128,7 +200,8 @@ export class Coordinator {
       throw err;
     }
     await this.finish(txid, decision, home, deadline);
-    return { t: 'reply', reply: decision.reply };
+    // A verdict with no replies is an abort by recovery: our locks had expired.
+    return { t: 'replies', replies: decision.replies.length === commands.length ? decision.replies : commands.map(() => NOT_APPLIED) };
   }
 
   private async lockAll(
@@ -212,6 +285,12 @@ export class Coordinator {
     if (this.now() + wait_ms > deadline) throw new DeadlinePassed();
     await new Promise((resolve) => setTimeout(resolve, wait_ms));
   }
+}
+
+function failureReply(err: unknown): Reply {
+  if (err instanceof StoreTimeoutError) return MAYBE_APPLIED;
+  if (err instanceof DeadlinePassed || isUnreachable(err)) return NOT_APPLIED;
+  throw err;
 }
 
 class DeadlinePassed extends Error {}

@@ -21,11 +21,15 @@ export type PartitionOp =
   | { readonly t: 'exec'; readonly session: SessionRef; readonly command: Command }
   /** Phase 1 of a cross-partition transaction: lock the keys and answer their values. */
   | { readonly t: 'lock'; readonly txid: string; readonly home: number; readonly keys: readonly RecordKey[]; readonly deadline_ms: number }
-  /** At the transaction's home partition: run the command over the locked values and record the verdict. */
+  /**
+   * At the transaction's home partition: run the commands, in order, over the locked values
+   * and record the verdict. A transaction carries a batch of commands so that orders on the
+   * same popular products share one round of locks instead of queueing for them one by one.
+   */
   | {
       readonly t: 'decide';
       readonly txid: string;
-      readonly command: Command;
+      readonly commands: readonly Command[];
       readonly values: ReadonlyArray<readonly [RecordKey, StoredRecord | null]>;
       readonly participants: readonly number[];
     }
@@ -55,8 +59,9 @@ export interface LockHolder {
 
 export interface Decision {
   readonly outcome: 'commit' | 'abort';
-  readonly reply: Reply;
-  /** Every write of the transaction, across all partitions; empty when aborted. */
+  /** One reply per command of the batch, in order. */
+  readonly replies: readonly Reply[];
+  /** Every write of the transaction, across all partitions (the last value per record); empty when aborted. */
   readonly writes: readonly Write[];
   readonly participants: readonly number[];
   readonly decided_ms: number;

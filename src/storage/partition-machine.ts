@@ -1,5 +1,4 @@
 import type { Reply } from '../domain/commands.js';
-import { message } from '../domain/messages.js';
 import { execute, type RecordView, type Write } from '../domain/machine.js';
 import { keyString, type RecordKey, type RecordKind, type RecordOfKind, type StoredRecord } from '../domain/records.js';
 import type { Decision, LockHolder, PartitionEntry, PartitionResult, SessionRef } from './entries.js';
@@ -66,8 +65,6 @@ class NeedKey extends Error {
 
 const recordKey = (key: RecordKey) => `r/${keyString(key)}`;
 const lockKey = (key: RecordKey) => `l/${keyString(key)}`;
-
-export const TIMED_OUT_NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
 
 export class PartitionMachine {
   private readonly sessionTtl_ms: number;
@@ -203,26 +200,43 @@ export class PartitionMachine {
   private decide(txid: string, op: Extract<PartitionEntry['op'], { t: 'decide' }>, now: number): PartitionResult {
     const existing = this.store.get(`d/${txid}`) as Decision | undefined;
     if (existing !== undefined) return { t: 'decision', txid, decision: existing };
-    const values = new Map(op.values.map(([key, record]) => [keyString(key), record]));
+    const locked = new Set(op.values.map(([key]) => keyString(key)));
+    // Each command sees the writes of the commands before it in the batch.
+    const current = new Map<string, Write>(op.values.map(([key, record]) => [keyString(key), { key, value: record }]));
     const view = this.viewOf(now, (key) => {
       const id = keyString(key);
-      if (!values.has(id)) throw new NeedKey(key);
-      return values.get(id);
+      if (!current.has(id)) throw new NeedKey(key);
+      return current.get(id)!.value;
     });
-    let outcome;
-    try {
-      outcome = execute(op.command, view);
-    } catch (err) {
-      if (err instanceof NeedKey) return { t: 'need', keys: [err.key] };
-      throw err;
+    const replies: Reply[] = [];
+    const need: RecordKey[] = [];
+    const written = new Set<string>();
+    for (const command of op.commands) {
+      let outcome;
+      try {
+        outcome = execute(command, view);
+      } catch (err) {
+        if (!(err instanceof NeedKey)) throw err;
+        need.push(err.key);
+        continue;
+      }
+      replies.push(outcome.reply);
+      for (const write of outcome.writes) {
+        if (!locked.has(keyString(write.key))) throw new Error(`invariant broken: ${txid} writes ${keyString(write.key)} without holding its lock`);
+        current.set(keyString(write.key), write);
+        written.add(keyString(write.key));
+      }
     }
-    for (const write of outcome.writes) {
-      if (!values.has(keyString(write.key))) throw new Error(`invariant broken: ${txid} writes ${keyString(write.key)} without holding its lock`);
-    }
-    const decision: Decision =
-      outcome.reply.code === 0
-        ? { outcome: 'commit', reply: outcome.reply, writes: outcome.writes, participants: op.participants, decided_ms: now }
-        : { outcome: 'abort', reply: outcome.reply, writes: [], participants: op.participants, decided_ms: now };
+    // A verdict needs every command's records; ask for all the missing ones at once.
+    if (need.length > 0) return { t: 'need', keys: [...new Map(need.map((k) => [keyString(k), k])).values()] };
+    const writes = [...written].map((id) => current.get(id)!);
+    const decision: Decision = {
+      outcome: writes.length > 0 ? 'commit' : 'abort',
+      replies,
+      writes,
+      participants: op.participants,
+      decided_ms: now,
+    };
     this.store.put(`d/${txid}`, decision);
     return { t: 'decision', txid, decision };
   }
@@ -230,7 +244,7 @@ export class PartitionMachine {
   private abort(txid: string, now: number): PartitionResult {
     const existing = this.store.get(`d/${txid}`) as Decision | undefined;
     if (existing !== undefined) return { t: 'decision', txid, decision: existing };
-    const decision: Decision = { outcome: 'abort', reply: TIMED_OUT_NOT_APPLIED, writes: [], participants: [], decided_ms: now };
+    const decision: Decision = { outcome: 'abort', replies: [], writes: [], participants: [], decided_ms: now };
     this.store.put(`d/${txid}`, decision);
     return { t: 'decision', txid, decision };
   }

@@ -42,6 +42,20 @@ describe('transactions across partitions', () => {
     expect(cluster.machines[1]!.read('client', '1')?.orders).toEqual(['2']);
   });
 
+  it('batches concurrent orders into shared transactions, each command with its own reply', async () => {
+    const cluster = new MemoryCluster(P);
+    const c = await shop(cluster);
+    cluster.log.forEach((l) => (l.length = 0));
+    // 12 orders of 1 unit each for a product with 10: exactly 10 succeed, whatever the batching.
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => c.execute(order(String(100 + 2 * i), [['3', 1], ['4', 0]]))));
+    expect(replies.filter((r) => r.code === 0)).toHaveLength(10);
+    expect(replies.filter((r) => r.code === 400)).toHaveLength(2);
+    expect(stock(cluster, '3')).toBe(0);
+    const decides = cluster.log[0]!.filter((t) => t === 'decide').length;
+    expect(decides).toBeLessThan(12);
+    expect(decides).toBeGreaterThanOrEqual(1);
+  });
+
   it('a refused transaction changes nothing and leaves nothing locked', async () => {
     const cluster = new MemoryCluster(P);
     const c = await shop(cluster);
@@ -58,7 +72,7 @@ describe('transactions across partitions', () => {
     await shop(cluster);
     const doomed = new Coordinator(cluster, { requestTimeout_ms: 50, lockTtl_ms: 1_000, now: () => cluster.clock_ms });
     cluster.dieAfter(2); // both locks taken, then the portal is gone
-    await expect(doomed.execute(order('2', [['3', 5], ['4', 5]]))).rejects.toThrow('portal died');
+    expect(await doomed.execute(order('2', [['3', 5], ['4', 5]]))).toMatchObject({ code: 500, message: { args: { detail: 'portal died' } } });
     cluster.dieAfter(Infinity);
 
     const survivor = new Coordinator(cluster, { requestTimeout_ms: 50, lockTtl_ms: 1_000, now: () => Date.now() });
@@ -80,7 +94,7 @@ describe('transactions across partitions', () => {
     await shop(cluster);
     const doomed = new Coordinator(cluster, { lockTtl_ms: 1_000, now: () => cluster.clock_ms });
     cluster.dieAfter(3); // locks and the verdict, no phase 2
-    await expect(doomed.execute(order('2', [['3', 5], ['4', 5]]))).rejects.toThrow('portal died');
+    expect(await doomed.execute(order('2', [['3', 5], ['4', 5]]))).toMatchObject({ code: 500, message: { args: { detail: 'portal died' } } });
     cluster.dieAfter(Infinity);
     expect(cluster.machines[0]!.read('order', '2')).toBeUndefined();
 
