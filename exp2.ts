@@ -1,0 +1,13 @@
+import { mkdtempSync } from 'node:fs';
+import { StorageTier } from './src/modes/raft/storage-tier.ts';
+import { ReplicaClusterClient } from './src/replica/cluster-client.ts';
+import { defaultTopology } from './src/replica/topology.ts';
+import { PartitionedBackend } from './src/storage/partitioned-backend.ts';
+const topology = defaultTopology({ partitions: 1, clientPortBase: 45000, raftPortBase: 46000 });
+const tier = new StorageTier({ topology, dataDir: mkdtempSync('/tmp/exp2-') });
+await tier.start();
+const b = new PartitionedBackend(new ReplicaClusterClient(topology));
+let i = 0; const N = 20000; const t = Date.now();
+await Promise.all(Array.from({ length: 256 }, async () => { while (i < N) { const k = i++; await b.execute({ op: 'CreateClient', cid: 'c' + k, data: '{"name":"x"}' }); } }));
+console.log('writes/s (1 partition, 3 processes)', Math.round(N / ((Date.now() - t) / 1000)));
+await b.close(); await tier.stop();
