@@ -5,6 +5,7 @@ import { RaftError, invariant } from '../errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import type { ConfChange } from './membership.js';
+import { testFaultOn } from '../../replica/test-faults.js';
 import { confChangeProblem, applyConfChange, decodeConfEntry, encodeConfEntry } from './membership.js';
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -898,7 +899,8 @@ export class RaftNode {
     for (const id of this.membership_.voters) matches.push(this.progress.get(id)?.match ?? 0);
     if (matches.length === 0) return false;
     matches.sort((a, b) => b - a);
-    const candidate = matches[quorumSize(matches.length) - 1]!;
+    // TEST-ONLY planted bug (ECOM_TEST_FAULTS=skip-commit-check): commits what the leader alone holds; never on in production.
+    const candidate = testFaultOn('skip-commit-check') ? this.log.stableIndex : matches[quorumSize(matches.length) - 1]!;
     if (candidate <= this.commit_ || this.log.term(candidate) !== this.term_) return false;
     const firstOfTerm = this.log.term(this.commit_) !== this.term_;
     this.commitTo(candidate);

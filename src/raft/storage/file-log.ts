@@ -12,6 +12,7 @@ import { ZERO_HARD_STATE } from './interfaces.js';
 import { HEADER_BYTES, encodeRecord, parseRecord } from './records.js';
 import type { LogRecord } from './records.js';
 import { invariant } from '../errors.js';
+import { cutToSynced, noteSynced, skipFsync } from '../../replica/test-faults.js';
 
 export class CorruptLogError extends Error {
   constructor(
@@ -64,6 +65,7 @@ export class FileLog implements DurableLog {
   static open(dir: string, opts: FileLogOptions = DEFAULT_FILE_LOG_OPTIONS): FileLog {
     fs.mkdirSync(dir, { recursive: true });
     const log = new FileLog(dir, opts);
+    cutToSynced(dir); // TEST-ONLY (ECOM_TEST_FAULTS=lose-unsynced-on-crash): no-op in production
     log.recover();
     return log;
   }
@@ -144,7 +146,9 @@ export class FileLog implements DurableLog {
       this.pending_bytes = 0;
       this.pendingMaxIndex = 0;
     }
+    if (skipFsync()) return; // TEST-ONLY planted bug (ECOM_TEST_FAULTS=ack-before-fsync): never true in production
     fs.fdatasyncSync(this.fd);
+    noteSynced(this.dir, this.segments[this.segments.length - 1]!.file, this.size_bytes); // TEST-ONLY (lose-unsynced-on-crash)
     if (this.size_bytes >= this.opts.segment_bytes) this.roll();
   }
 
@@ -192,6 +196,7 @@ export class FileLog implements DurableLog {
     writeFully(this.fd, header);
     this.size_bytes = header.length;
     fs.fdatasyncSync(this.fd);
+    noteSynced(this.dir, file, this.size_bytes); // TEST-ONLY (lose-unsynced-on-crash)
   }
 
   private recover(): void {

@@ -1,0 +1,284 @@
+import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { ReplicaClusterClient } from '../replica/cluster-client.js';
+import type { ReplicaStatus } from '../replica/protocol.js';
+import { validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
+import { PartitionedBackend } from '../storage/partitioned-backend.js';
+import { spawnEcom, waitForPort, type EcomChild } from '../util/processes.js';
+import { freePort } from './ports.js';
+import { LinkProxy, type LinkState } from './proxy.js';
+
+/**
+ * A raft-mode system under test: one `ecom storage ID` process per replica and a few portal
+ * processes, every Raft link between two replicas passing through a LinkProxy so the nemesis can
+ * cut it. Each replica gets its own topology file in which its own entry has its real Raft port
+ * and every peer's entry names the proxy for the link "me → peer". Portals and the harness use
+ * the plain topology (real ports).
+ */
+export interface ChaosClusterOptions {
+  readonly dataDir: string;
+  readonly partitions?: number;
+  readonly replicasPerPartition?: number;
+  readonly portals?: number;
+  /** ECOM_TEST_FAULTS given to the replicas (planted bugs, lose-unsynced-on-crash). */
+  readonly testFaults?: string;
+  readonly lockTtl_ms?: number;
+  readonly requestTimeout_ms?: number;
+  readonly startTimeout_ms?: number;
+}
+
+export interface PortalProcess {
+  readonly index: number;
+  readonly port: number;
+  child: EcomChild | undefined;
+}
+
+export class ChaosCluster {
+  readonly replicaProcs = new Map<number, EcomChild>();
+  /** Replicas currently stopped with SIGSTOP: they must get SIGCONT before any kill or stop. */
+  readonly paused = new Set<number>();
+  readonly portals: PortalProcess[] = [];
+  /** `${from}->${to}` → the proxy that carries from's Raft messages to `to`. */
+  readonly links = new Map<string, LinkProxy>();
+  /** Processes that exited without the harness killing or stopping them: always a finding. */
+  readonly crashes: Array<{ name: string; exit: number | string }> = [];
+  private readonly expectedExits = new Set<EcomChild>();
+  private readonly logs: WriteStream[] = [];
+  private readonly backends: PartitionedBackend[] = [];
+  private topologyFile = '';
+  private readonly replicaTopologyFiles = new Map<number, string>();
+
+  private constructor(
+    readonly options: ChaosClusterOptions,
+    readonly topology: Topology,
+  ) {}
+
+  static async create(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    const partitions = options.partitions ?? 2;
+    const perPartition = options.replicasPerPartition ?? 3;
+    const replicas: ReplicaAddress[] = [];
+    for (let p = 0; p < partitions; p++) {
+      for (let r = 0; r < perPartition; r++) {
+        replicas.push({ id: p * perPartition + r + 1, partition: p, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
+      }
+    }
+    const cluster = new ChaosCluster(options, validateTopology({ partitions, replicas }));
+    await cluster.prepare();
+    return cluster;
+  }
+
+  get logDir(): string {
+    return join(this.options.dataDir, 'logs');
+  }
+
+  get topologyPath(): string {
+    return this.topologyFile;
+  }
+
+  private async prepare(): Promise<void> {
+    mkdirSync(this.logDir, { recursive: true });
+    this.topologyFile = join(this.options.dataDir, 'topology.json');
+    writeFileSync(this.topologyFile, `${JSON.stringify(this.topology, null, 2)}\n`);
+    for (const self of this.topology.replicas) {
+      const view: ReplicaAddress[] = [];
+      for (const other of this.topology.replicas) {
+        if (other.id === self.id || other.partition !== self.partition) {
+          view.push(other);
+          continue;
+        }
+        const port = await freePort();
+        const proxy = new LinkProxy(`${self.id}->${other.id}`, port, other.raftPort);
+        await proxy.listen();
+        this.links.set(proxy.name, proxy);
+        view.push({ ...other, raftPort: port });
+      }
+      const file = join(this.options.dataDir, `topology-replica-${self.id}.json`);
+      writeFileSync(file, `${JSON.stringify(validateTopology({ partitions: this.topology.partitions, replicas: view }), null, 2)}\n`);
+      this.replicaTopologyFiles.set(self.id, file);
+    }
+    for (let i = 0; i < (this.options.portals ?? 2); i++) this.portals.push({ index: i, port: await freePort(), child: undefined });
+  }
+
+  private logStream(name: string): WriteStream {
+    const log = createWriteStream(join(this.logDir, `${name}.log`), { flags: 'a' });
+    this.logs.push(log);
+    return log;
+  }
+
+  startReplica(id: number): EcomChild {
+    const log = this.logStream(`storage-${id}`);
+    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.replicaTopologyFiles.get(id)!];
+    const env: NodeJS.ProcessEnv = { ECOM_LOG_FORMAT: 'json', ECOM_TEST_FAULTS: this.options.testFaults ?? '' };
+    const child = spawnEcom(args, { name: `storage-${id}`, onLine: (_n, line) => log.write(`${line}\n`), env });
+    this.replicaProcs.set(id, child);
+    this.paused.delete(id);
+    this.watch(child);
+    return child;
+  }
+
+  startPortal(index: number): EcomChild {
+    const portal = this.portals[index]!;
+    const log = this.logStream(`portal-${index}`);
+    const args = ['order-server', String(portal.port), '--mode', 'raft', '--storage-config', this.topologyFile];
+    args.push('--lock-ttl', String(this.options.lockTtl_ms ?? 1_000), '--request-timeout', String(this.options.requestTimeout_ms ?? 3_000));
+    const child = spawnEcom(args, { name: `portal-${index}`, onLine: (_n, line) => log.write(`${line}\n`), env: { ECOM_LOG_FORMAT: 'json' } });
+    portal.child = child;
+    this.watch(child);
+    return child;
+  }
+
+  private watch(child: EcomChild): void {
+    void child.exited.then((exit) => {
+      if (!this.expectedExits.has(child)) this.crashes.push({ name: child.name, exit });
+    });
+  }
+
+  /** Kills or stops a child on purpose, so its exit is not taken for a crash. */
+  private async end(child: EcomChild | undefined, how: 'kill' | 'stop'): Promise<void> {
+    if (child === undefined) return;
+    this.expectedExits.add(child);
+    await (how === 'kill' ? child.kill() : child.stop());
+  }
+
+  async waitForPortal(index: number): Promise<void> {
+    const portal = this.portals[index]!;
+    const child = portal.child!;
+    await waitForPort('127.0.0.1', portal.port, this.options.startTimeout_ms ?? 60_000, () => child.process.exitCode === null && child.process.signalCode === null);
+  }
+
+  async start(): Promise<void> {
+    for (const r of this.topology.replicas) this.startReplica(r.id);
+    await Promise.all(
+      this.topology.replicas.map((r) => {
+        const child = this.replicaProcs.get(r.id)!;
+        return waitForPort(r.host, r.clientPort, this.options.startTimeout_ms ?? 60_000, () => child.process.exitCode === null);
+      }),
+    );
+    await this.waitForLeaders(this.options.startTimeout_ms ?? 60_000);
+    this.portals.forEach((p) => this.startPortal(p.index));
+    await Promise.all(this.portals.map((p) => this.waitForPortal(p.index)));
+  }
+
+  /** A client of the storage tier for the harness (register workload, recovery, final reads). */
+  backend(): PartitionedBackend {
+    const backend = new PartitionedBackend(new ReplicaClusterClient(this.topology), {
+      requestTimeout_ms: this.options.requestTimeout_ms ?? 3_000,
+      lockTtl_ms: this.options.lockTtl_ms ?? 1_000,
+    });
+    this.backends.push(backend);
+    return backend;
+  }
+
+  async statuses(timeout_ms = 1_000): Promise<Array<ReplicaStatus | { id: number; partition: number; unreachable: string }>> {
+    const client = new ReplicaClusterClient(this.topology);
+    try {
+      return await client.statuses(timeout_ms);
+    } finally {
+      await client.close();
+    }
+  }
+
+  /** The replica each partition's replicas agree leads it now, if any. */
+  async leaderOf(partition: number): Promise<number | undefined> {
+    const up = (await this.statuses(500)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === partition);
+    return up.find((s) => s.role === 'leader')?.id;
+  }
+
+  /** Resolves once every partition has a leader; rejects after `timeout_ms`. */
+  async waitForLeaders(timeout_ms: number): Promise<void> {
+    const deadline = Date.now() + timeout_ms;
+    for (;;) {
+      const up = (await this.statuses(500)).filter((s): s is ReplicaStatus => !('unreachable' in s));
+      const missing = Array.from({ length: this.topology.partitions }, (_, p) => p).filter((p) => !up.some((s) => s.partition === p && s.role === 'leader'));
+      if (missing.length === 0) return;
+      if (this.crashes.length > 0) throw new Error(`no leader for partition(s) ${missing.join(', ')}: ${this.crashes.map((c) => `${c.name} crashed (${c.exit})`).join(', ')}`);
+      if (Date.now() > deadline) throw new Error(`no leader for partition(s) ${missing.join(', ')} after ${timeout_ms} ms`);
+      // Elections have no event visible from outside: poll.
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Resolves once every replica runs and has applied everything its partition committed, so
+   * final reads see settled state; rejects after `timeout_ms`.
+   */
+  async waitForConvergence(timeout_ms: number): Promise<void> {
+    const deadline = Date.now() + timeout_ms;
+    for (;;) {
+      const all = await this.statuses(1_000);
+      const up = all.filter((s): s is ReplicaStatus => !('unreachable' in s));
+      const settled =
+        up.length === all.length &&
+        Array.from({ length: this.topology.partitions }, (_, p) => p).every((p) => {
+          const mine = up.filter((s) => s.partition === p);
+          const commit = Math.max(...mine.map((s) => s.commitIndex));
+          return mine.some((s) => s.role === 'leader') && mine.every((s) => s.appliedIndex >= commit);
+        });
+      if (settled) return;
+      if (this.crashes.length > 0) throw new Error(`cannot converge: ${this.crashes.map((c) => `${c.name} crashed (${c.exit})`).join(', ')}`);
+      if (Date.now() > deadline) throw new Error(`the cluster did not converge in ${timeout_ms} ms: ${JSON.stringify(all)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async killReplica(id: number): Promise<void> {
+    const child = this.replicaProcs.get(id);
+    if (child === undefined) return;
+    // A stopped process cannot die until it is continued; SIGKILL works on stopped processes on
+    // Linux, but continuing first keeps the bookkeeping simple and portable.
+    this.resumeReplica(id);
+    await this.end(child, 'kill');
+  }
+
+  pauseReplica(id: number): void {
+    const child = this.replicaProcs.get(id);
+    if (child === undefined || child.process.exitCode !== null || child.process.signalCode !== null) return;
+    child.process.kill('SIGSTOP');
+    this.paused.add(id);
+  }
+
+  resumeReplica(id: number): void {
+    if (!this.paused.delete(id)) return;
+    this.replicaProcs.get(id)?.process.kill('SIGCONT');
+  }
+
+  isRunning(id: number): boolean {
+    const child = this.replicaProcs.get(id);
+    return child !== undefined && child.process.exitCode === null && child.process.signalCode === null;
+  }
+
+  setLink(from: number, to: number, state: LinkState): void {
+    this.links.get(`${from}->${to}`)?.set(state);
+  }
+
+  healNetwork(): void {
+    for (const link of this.links.values()) link.set('pass');
+  }
+
+  async killPortal(index: number): Promise<void> {
+    await this.end(this.portals[index]?.child, 'kill');
+  }
+
+  portalRunning(index: number): boolean {
+    const child = this.portals[index]?.child;
+    return child !== undefined && child.process.exitCode === null && child.process.signalCode === null;
+  }
+
+  /** Undoes every fault: network healed, paused processes continued, dead processes restarted. */
+  async healAll(): Promise<void> {
+    this.healNetwork();
+    for (const id of [...this.paused]) this.resumeReplica(id);
+    for (const r of this.topology.replicas) if (!this.isRunning(r.id)) this.startReplica(r.id);
+    for (const p of this.portals) if (!this.portalRunning(p.index)) this.startPortal(p.index);
+    await Promise.all(this.portals.map((p) => this.waitForPortal(p.index)));
+  }
+
+  async stop(): Promise<void> {
+    for (const id of [...this.paused]) this.resumeReplica(id);
+    await Promise.all(this.backends.splice(0).map((b) => b.close()));
+    await Promise.all(this.portals.map((p) => this.end(p.child, 'stop')));
+    await Promise.all([...this.replicaProcs.values()].map((c) => this.end(c, 'stop')));
+    await Promise.all([...this.links.values()].map((l) => l.close()));
+    await Promise.all(this.logs.splice(0).map((l) => new Promise<void>((resolve) => l.end(() => resolve()))));
+  }
+}

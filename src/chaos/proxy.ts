@@ -1,0 +1,86 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/**
+ * One direction of the Raft link between two replicas: replica A dials this proxy believing it
+ * is replica B's Raft port, and the proxy forwards to B. Raft frames flow one way only (B
+ * answers over its own link to A), so blocking one proxy is a one-way partition.
+ *
+ * - `pass`: bytes flow.
+ * - `drop`: connections are cut and new ones closed at once: everything sent is lost.
+ * - `stall`: connections stay open but nothing is read: bytes wait in the sender's buffers and
+ *   arrive, late, when the link heals (a long network delay).
+ */
+export type LinkState = 'pass' | 'drop' | 'stall';
+
+export class LinkProxy {
+  private server: Server | undefined;
+  private readonly pairs = new Set<{ from: Socket; to: Socket }>();
+  private state_: LinkState = 'pass';
+
+  constructor(
+    readonly name: string,
+    private readonly listenPort: number,
+    private readonly targetPort: number,
+    private readonly host = '127.0.0.1',
+  ) {}
+
+  get state(): LinkState {
+    return this.state_;
+  }
+
+  listen(): Promise<void> {
+    this.server = createServer((from) => this.accept(from));
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', (err) => reject(new Error(`proxy ${this.name} cannot listen on ${this.host}:${this.listenPort}: ${err.message}`)));
+      this.server!.listen(this.listenPort, this.host, () => resolve());
+    });
+  }
+
+  private accept(from: Socket): void {
+    if (this.state_ === 'drop') {
+      from.destroy();
+      return;
+    }
+    const to = connect({ host: this.host, port: this.targetPort });
+    const pair = { from, to };
+    this.pairs.add(pair);
+    const close = () => {
+      from.destroy();
+      to.destroy();
+      this.pairs.delete(pair);
+    };
+    from.on('error', close).on('close', close);
+    to.on('error', close).on('close', close);
+    from.pipe(to);
+    to.pipe(from);
+    if (this.state_ === 'stall') from.pause();
+  }
+
+  set(state: LinkState): void {
+    // Re-piping an already piped socket would duplicate bytes: only act on a change.
+    if (state === this.state_) return;
+    const wasStalled = this.state_ === 'stall';
+    this.state_ = state;
+    for (const pair of this.pairs) {
+      if (state === 'drop') {
+        pair.from.destroy();
+        pair.to.destroy();
+      } else if (state === 'stall') {
+        pair.from.unpipe(pair.to);
+        pair.from.pause();
+      } else if (wasStalled) {
+        pair.from.pipe(pair.to);
+        pair.from.resume();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const pair of this.pairs) {
+      pair.from.destroy();
+      pair.to.destroy();
+    }
+    this.pairs.clear();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

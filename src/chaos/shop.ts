@@ -1,0 +1,231 @@
+import { PortalClient } from '../client/portal-client.js';
+import type { Reply } from '../domain/commands.js';
+import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records.js';
+import { Prng } from '../sim/prng.js';
+import type { PartitionedBackend } from '../storage/partitioned-backend.js';
+import type { OpRecord, Recorder, Violation } from './history.js';
+
+/**
+ * The shop workload through the gRPC portals: clients create, update and delete orders on a few
+ * products (on both partitions, so most orders are cross-partition transactions), read stock,
+ * and create and delete clients of their own. Each order and each extra client belongs to one
+ * workload client, which knows what state it should be in as long as every call on it had a
+ * known outcome; after an unknown outcome (503, timeout, portal gone) it is left alone.
+ */
+export const PRODUCTS: ReadonlyArray<{ pid: string; units: number }> = [
+  { pid: '11', units: 100_000 },
+  { pid: '12', units: 100_000 },
+  { pid: '13', units: 100_000 },
+  // Scarce: orders race for its last units, so overselling would show.
+  { pid: '14', units: 60 },
+];
+export const BASE_CLIENTS = ['21', '22', '23', '24', '25', '26'];
+
+type Expected = { readonly state: 'present'; readonly items: ReadonlyMap<string, number> } | { readonly state: 'absent' } | { readonly state: 'uncertain' };
+
+export interface ShopModel {
+  /** What each order the workload touched should be at the end. */
+  readonly orders: Map<string, Expected>;
+  /** Extra clients: present / absent / uncertain. */
+  readonly clients: Map<string, Expected['state']>;
+  /** Stock values seen by reads during the run. */
+  readonly stockSeen: Array<{ pid: string; quantity: number; at_ms: number }>;
+}
+
+export function newShopModel(): ShopModel {
+  return { orders: new Map(), clients: new Map(), stockSeen: [] };
+}
+
+/** Creates the products and base clients, retrying: it runs before any fault. */
+export async function setupShop(backend: PartitionedBackend): Promise<void> {
+  const must = async (what: string, run: () => Promise<Reply>) => {
+    for (let attempt = 0; ; attempt++) {
+      const reply = await run();
+      if (reply.code === 0) return;
+      // A retried create that had in fact been applied answers "exists": fine.
+      if (reply.code === 400 && attempt > 0) return;
+      if (reply.code !== 503 || attempt > 20) throw new Error(`shop setup: ${what} answered ${JSON.stringify(reply)}`);
+    }
+  };
+  for (const p of PRODUCTS) await must(`product ${p.pid}`, () => backend.execute({ op: 'CreateProduct', pid: p.pid, data: JSON.stringify({ name: `p${p.pid}`, price: '1.5', quantity: p.units }) }));
+  for (const cid of BASE_CLIENTS) await must(`client ${cid}`, () => backend.execute({ op: 'CreateClient', cid, data: '{"name": "base"}' }));
+}
+
+export interface ShopOptions {
+  readonly portalPorts: readonly number[];
+  readonly clients: number;
+  readonly seed: number;
+  readonly recorder: Recorder;
+  readonly model: ShopModel;
+  readonly running: () => boolean;
+}
+
+function outcomeOf(reply: { error: number }): 'ok' | 'fail' | 'unknown' {
+  return reply.error === 0 ? 'ok' : reply.error === 503 || reply.error === 500 ? 'unknown' : 'fail';
+}
+
+export async function runShop(options: ShopOptions): Promise<void> {
+  const rng = new Prng(options.seed ^ 0x540b);
+  const portals = options.portalPorts.map((port) => new PortalClient({ host: '127.0.0.1', port, timeout_ms: 8_000 }));
+  const { recorder, model } = options;
+  try {
+    await Promise.all(
+      Array.from({ length: options.clients }, async (_, client) => {
+        const mine = rng.fork();
+        const portal = portals[client % portals.length]!;
+        const live: string[] = [];
+        const myClients: string[] = [];
+        // UpdateOrder must name the order's client: remembered from its creation.
+        const ownerOf = new Map<string, string>();
+        const call = async (op: string, keys: string[], input: unknown, run: () => Promise<{ error: number; description?: string }>) => {
+          const rec = recorder.begin('shop', client, op, keys, input);
+          try {
+            const reply = await run();
+            recorder.end(rec, outcomeOf(reply), reply);
+          } catch (err) {
+            recorder.end(rec, 'unknown', { error: (err as Error).message });
+            // The portal is down or stuck: do not spin on it.
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          return rec.outcome!;
+        };
+        for (let n = 0; options.running() && !recorder.full; n++) {
+          const roll = mine.int(100);
+          if (roll < 40 || live.length === 0) {
+            const oid = String(100_000 + client * 100_000 + n);
+            const cid = myClients.length > 0 && mine.chance(0.2) ? mine.pick(myClients) : mine.pick(BASE_CLIENTS);
+            const lines = PRODUCTS.filter(() => mine.chance(0.5)).map((p) => ({ id: p.pid, quantity: 1 + mine.int(3) }));
+            const outcome = await call('CreateOrder', [`order/${oid}`, `client/${cid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid, lines }, () =>
+              portal.createOrder(oid, cid, JSON.stringify(lines)),
+            );
+            if (outcome === 'ok') {
+              model.orders.set(oid, { state: 'present', items: new Map(lines.map((l) => [l.id, l.quantity])) });
+              live.push(oid);
+              ownerOf.set(oid, cid);
+            } else model.orders.set(oid, outcome === 'fail' ? { state: 'absent' } : { state: 'uncertain' });
+          } else if (roll < 65) {
+            const oid = mine.pick(live);
+            const before = model.orders.get(oid) as Expected & { state: 'present' };
+            const record = ownerOf.get(oid)!;
+            const lines = [{ id: mine.pick(PRODUCTS).pid, quantity: mine.int(4) }];
+            const outcome = await call('UpdateOrder', [`order/${oid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid: record, lines }, () =>
+              portal.updateOrder(oid, record, JSON.stringify(lines)),
+            );
+            if (outcome === 'ok') {
+              const items = new Map(before.items);
+              for (const l of lines) {
+                if (l.quantity === 0) items.delete(l.id);
+                else items.set(l.id, l.quantity);
+              }
+              model.orders.set(oid, { state: 'present', items });
+            } else if (outcome === 'unknown') retire(oid);
+          } else if (roll < 80) {
+            const oid = mine.pick(live);
+            const outcome = await call('DeleteOrder', [`order/${oid}`], { oid }, () => portal.deleteOrder(oid));
+            if (outcome === 'ok') {
+              model.orders.set(oid, { state: 'absent' });
+              live.splice(live.indexOf(oid), 1);
+            } else if (outcome === 'unknown') retire(oid);
+          } else if (roll < 90) {
+            const pid = mine.pick(PRODUCTS).pid;
+            const rec = recorder.begin('shop', client, 'RetrieveProduct', [`product/${pid}`], { pid });
+            try {
+              const product = await portal.retrieveProduct(pid);
+              const quantity = Number((JSON.parse(product.data || '{}') as { quantidade?: string }).quantidade);
+              if (Number.isFinite(quantity)) model.stockSeen.push({ pid, quantity, at_ms: rec.call_ms });
+              recorder.end(rec, 'ok', product);
+            } catch (err) {
+              recorder.end(rec, 'fail', { error: (err as Error).message });
+            }
+          } else if (roll < 95 || myClients.length === 0) {
+            const cid = String(900_000 + client * 10_000 + n);
+            const outcome = await call('CreateClient', [`client/${cid}`], { cid }, () => portal.createClient(cid, '{"name": "extra"}'));
+            model.clients.set(cid, outcome === 'ok' ? 'present' : outcome === 'fail' ? 'absent' : 'uncertain');
+            if (outcome === 'ok') myClients.push(cid);
+          } else {
+            const cid = mine.pick(myClients);
+            const outcome = await call('DeleteClient', [`client/${cid}`], { cid }, () => portal.deleteClient(cid));
+            if (outcome === 'ok') model.clients.set(cid, 'absent');
+            if (outcome !== 'fail') myClients.splice(myClients.indexOf(cid), 1);
+            if (outcome === 'unknown') model.clients.set(cid, 'uncertain');
+          }
+        }
+
+        function retire(oid: string): void {
+          model.orders.set(oid, { state: 'uncertain' });
+          live.splice(live.indexOf(oid), 1);
+        }
+      }),
+    );
+  } finally {
+    portals.forEach((p) => p.close());
+  }
+}
+
+/** Reads the final state and checks conservation, stock ≥ 0, references and acknowledged writes. */
+export async function checkShop(backend: PartitionedBackend, model: ShopModel, ops: readonly OpRecord[]): Promise<{ checked: number; violations: Violation[] }> {
+  const violations: Violation[] = [];
+  const add = (checker: string, message: string, keys: string[]) => violations.push({ checker, message, keys });
+  const orders = new Map<string, OrderRecord>();
+  const oids = [...model.orders.keys()];
+  for (let i = 0; i < oids.length; i += 100) {
+    const batch = oids.slice(i, i + 100);
+    const found = await Promise.all(batch.map((oid) => backend.read('order', oid)));
+    found.forEach((o, j) => o !== undefined && orders.set(batch[j]!, o));
+  }
+  for (const [oid, expected] of model.orders) {
+    const order = orders.get(oid);
+    if (expected.state === 'present') {
+      if (order === undefined) add('acknowledged-writes', `order ${oid} was acknowledged but is missing`, [`order/${oid}`]);
+      else {
+        const got = new Map<string, number>();
+        for (const item of order.items) got.set(item.pid, (got.get(item.pid) ?? 0) + item.quantity);
+        const same = got.size === expected.items.size && [...expected.items].every(([pid, q]) => got.get(pid) === q);
+        if (!same) add('acknowledged-writes', `order ${oid} holds ${JSON.stringify([...got])}, the acknowledged writes left ${JSON.stringify([...expected.items])}`, [`order/${oid}`]);
+      }
+    } else if (expected.state === 'absent' && order !== undefined) {
+      add('acknowledged-writes', `order ${oid} exists but was deleted or refused with an acknowledgement`, [`order/${oid}`]);
+    }
+  }
+  const products = new Map<string, ProductRecord | undefined>();
+  for (const p of PRODUCTS) products.set(p.pid, await backend.read('product', p.pid));
+  for (const p of PRODUCTS) {
+    const product = products.get(p.pid);
+    if (product === undefined) {
+      add('acknowledged-writes', `product ${p.pid} is missing`, [`product/${p.pid}`]);
+      continue;
+    }
+    let inOrders = 0;
+    let refs = 0;
+    for (const order of orders.values()) {
+      const units = order.items.filter((i) => i.pid === p.pid).reduce((s, i) => s + i.quantity, 0);
+      inOrders += units;
+      if (order.items.some((i) => i.pid === p.pid)) refs++;
+    }
+    if (product.quantity < 0) add('no-negative-stock', `product ${p.pid} has stock ${product.quantity}`, [`product/${p.pid}`]);
+    if (product.quantity + inOrders !== p.units) {
+      add('conservation', `product ${p.pid}: stock ${product.quantity} + ${inOrders} units in orders = ${product.quantity + inOrders}, created ${p.units}`, [`product/${p.pid}`]);
+    }
+    if (product.orderRefs !== refs) add('references', `product ${p.pid} counts ${product.orderRefs} orders containing it; ${refs} exist`, [`product/${p.pid}`]);
+  }
+  for (const s of model.stockSeen) if (s.quantity < 0) add('no-negative-stock', `product ${s.pid} was read with stock ${s.quantity} at ${Math.round(s.at_ms)} ms`, [`product/${s.pid}`]);
+  const clientCache = new Map<string, ClientRecord | undefined>();
+  const clientOf = async (cid: string) => {
+    if (!clientCache.has(cid)) clientCache.set(cid, await backend.read('client', cid));
+    return clientCache.get(cid);
+  };
+  for (const [oid, order] of orders) {
+    const owner = await clientOf(order.cid);
+    if (owner === undefined) add('references', `order ${oid} belongs to client ${order.cid}, which does not exist`, [`order/${oid}`, `client/${order.cid}`]);
+    else if (!owner.orders.includes(oid)) add('references', `order ${oid} is missing from client ${order.cid}'s order list`, [`order/${oid}`, `client/${order.cid}`]);
+    for (const item of order.items) if (!products.has(item.pid) || products.get(item.pid) === undefined) add('references', `order ${oid} holds product ${item.pid}, which does not exist`, [`order/${oid}`]);
+  }
+  for (const cid of [...BASE_CLIENTS, ...model.clients.keys()]) {
+    const expected = model.clients.get(cid) ?? 'present';
+    const client = await clientOf(cid);
+    if (expected === 'present' && client === undefined) add('acknowledged-writes', `client ${cid} was acknowledged but is missing`, [`client/${cid}`]);
+    if (expected === 'absent' && client !== undefined) add('acknowledged-writes', `client ${cid} exists but its deletion was acknowledged`, [`client/${cid}`]);
+    for (const oid of client?.orders ?? []) if (!orders.has(oid)) add('references', `client ${cid} lists order ${oid}, which does not exist`, [`client/${cid}`, `order/${oid}`]);
+  }
+  return { checked: ops.filter((o) => o.workload === 'shop').length, violations };
+}
