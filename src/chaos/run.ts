@@ -41,6 +41,8 @@ export interface ChaosResult {
 
 const LOCK_TTL_MS = 1_000;
 const RECOVERY_TIMEOUT_MS = 60_000;
+/** Once leaders are back, followers catch up in seconds; one stuck this long is a finding. */
+const CONVERGENCE_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -84,6 +86,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       runShop({ portalPorts: cluster.portals.map((p) => p.port), clients: options.shopClients ?? 6, seed: options.seed, recorder, model, running: () => running }),
     ]);
     for (const fault of schedule) {
+      // Recovery waits can push the schedule late: never inject past the run's end.
+      if (recorder.now() - workloadStart + fault.hold_ms > options.duration_s * 1_000) {
+        say(`chaos: no time left for fault #${fault.seq} ${fault.kind} or the rest of the schedule`);
+        break;
+      }
       await sleep(workloadStart + fault.at_ms - recorder.now());
       const start_ms = recorder.now();
       let done: Awaited<ReturnType<typeof inject>>;
@@ -100,6 +107,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       await done.heal();
       record.end_ms = recorder.now();
       say(`chaos: [${(record.end_ms / 1000).toFixed(1)}s] healed #${fault.seq} ${fault.kind} (ops so far: ${recorder.ops.length})`);
+      // Restarted processes need seconds on a busy machine: the next fault waits for leaders, so
+      // each fault meets a working cluster instead of piling onto one still starting.
+      try {
+        await cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
+      } catch (err) {
+        say(`chaos: the cluster did not recover after #${fault.seq}: ${(err as Error).message}`);
+        break;
+      }
     }
     await sleep(workloadStart + options.duration_s * 1_000 - recorder.now());
     running = false;
@@ -113,7 +128,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await cluster.healAll();
     await cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
     await recoverTransactions(cluster, say);
-    await cluster.waitForConvergence(RECOVERY_TIMEOUT_MS);
+    await cluster.waitForConvergence(CONVERGENCE_TIMEOUT_MS);
     const shop = await checkShop(harness, model, recorder.ops);
     checkedShop = shop.checked;
     violations.push(...shop.violations);

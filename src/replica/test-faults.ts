@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 /**
@@ -49,8 +49,11 @@ const MARKER = 'synced.json';
 /** lose-unsynced-on-crash: records that `file` is durable up to `size_bytes` (called after each real fdatasync). */
 export function noteSynced(dir: string, file: string, size_bytes: number): void {
   if (!active.has('lose-unsynced-on-crash')) return;
-  // Plain write, no fsync: the marker only has to survive a process kill, which is all the suite does.
-  writeFileSync(join(dir, MARKER), JSON.stringify({ file: basename(file), size_bytes }));
+  // No fsync: the marker only has to survive a process kill, which is all the suite does. But a
+  // kill can land mid-write, so write aside and rename (atomic): never a half-written marker.
+  const aside = join(dir, `${MARKER}.tmp`);
+  writeFileSync(aside, JSON.stringify({ file: basename(file), size_bytes }));
+  renameSync(aside, join(dir, MARKER));
 }
 
 /** lose-unsynced-on-crash: before recovery, cuts the log back to the last fsynced offset and drops later segments. */

@@ -1,0 +1,36 @@
+import { rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { planSchedule, type FaultKind } from '../../src/chaos/nemesis.js';
+import { runChaos } from '../../src/chaos/run.js';
+
+/**
+ * The checkers must catch real bugs: each test plants one in the replicas (ECOM_TEST_FAULTS, a
+ * test-only switch) and runs a schedule chosen to expose it; the run must report a violation.
+ * The seeds are fixed so the schedule is known to contain the exposing fault (checked first);
+ * replay any of them with the command printed in the run's summary.
+ */
+async function expectCaught(name: string, seed: number, duration_s: number, faults: FaultKind[], plantedBugs: string[]): Promise<void> {
+  console.log(`${name}: seed ${seed} (replay: npm run chaos -- --seed ${seed} --duration ${duration_s} --faults ${faults.join(',')} --planted-bugs ${plantedBugs.join(',')})`);
+  const result = await runChaos({ seed, duration_s, faults, plantedBugs, progress: (line) => console.log(line) });
+  console.log(`${name}: violations: ${result.violations.map((v) => `${v.checker}: ${v.message}`).join('; ')}`);
+  // A checker of the history or the final state must see it, not only a crashed process.
+  expect(result.violations.some((v) => ['linearizability', 'acknowledged-writes', 'conservation', 'references', 'no-negative-stock'].includes(v.checker)), `seed ${seed} in ${result.folder}`).toBe(true);
+  rmSync(result.folder, { recursive: true, force: true });
+}
+
+describe('planted bugs make a chaos run fail', () => {
+  it('skip-commit-check: a leader cut off from its partition acknowledges writes the majority never had', { timeout: 200_000 }, async () => {
+    const seed = 6;
+    const faults: FaultKind[] = ['partition-symmetric'];
+    // The first fault must isolate a leader (an even pick is the leader) before anything else happens.
+    const schedule = planSchedule({ seed, duration_ms: 20_000, kinds: faults, partitions: 2, replicasPerPartition: 3, portals: 2 });
+    expect(schedule[0]!.pick % 2).toBe(0);
+    await expectCaught('skip-commit-check', seed, 20, faults, ['skip-commit-check']);
+  });
+
+  it('ack-before-fsync: killing every replica at once loses acknowledged writes that were never synced', { timeout: 200_000 }, async () => {
+    const seed = 11;
+    // lose-unsynced-on-crash makes every killed replica restart from its log cut back to its last fsync.
+    await expectCaught('ack-before-fsync', seed, 20, ['kill-all'], ['ack-before-fsync', 'lose-unsynced-on-crash']);
+  });
+});
