@@ -1,0 +1,147 @@
+import type { IKeyValue, IWatchResponse, Watcher } from 'etcd3';
+import { keyString, type RecordKey, type StoredRecord } from '../../domain/records.js';
+import type { Logger } from '../../util/log.js';
+import { decodeRecord, type KeyLayout } from './keys.js';
+import type { EtcdStore, Versioned } from './store.js';
+
+/**
+ * An optional read cache for one portal, kept current by etcd's watch stream on the shop's
+ * prefix. Only reads use it; writes always read etcd, so a stale entry can never make a write
+ * succeed. Each entry remembers the revision it is known to be true at, so a slow read that
+ * returns after a newer change was watched cannot overwrite that change.
+ */
+
+interface Entry {
+  readonly record: StoredRecord | undefined;
+  /** The entry is the key's value as of this store revision. */
+  readonly asOf: bigint;
+  readonly stored_ms: number;
+}
+
+export interface ReadCacheOptions {
+  readonly store: EtcdStore;
+  readonly layout: KeyLayout;
+  /** An entry is served for at most this long, a bound on staleness should the watch stall silently. */
+  readonly ttl_ms: number;
+  readonly log: Logger;
+  /** Bound on memory; the least recently used entries go first. */
+  readonly max_entries?: number;
+}
+
+export class ReadCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly max_entries: number;
+  /** Values as of this revision or older are refused: a watch event newer than them may have been missed or evicted. */
+  private floor = 0n;
+  private connected = false;
+  hits = 0;
+  misses = 0;
+
+  private constructor(
+    private readonly options: ReadCacheOptions,
+    private readonly watcher: Watcher,
+  ) {
+    this.max_entries = options.max_entries ?? 10_000;
+    if (this.max_entries < 1) throw new Error('invariant broken: the cache needs room for at least one entry');
+  }
+
+  static async start(options: ReadCacheOptions): Promise<ReadCache> {
+    const watcher = await options.store.client.watch().prefix(options.layout.root).create();
+    const cache = new ReadCache(options, watcher);
+    cache.attach();
+    // create() resolves once etcd confirmed the watch; every change after the current revision will arrive.
+    cache.connected = true;
+    return cache;
+  }
+
+  private attach(): void {
+    const { watcher, options } = this;
+    watcher.on('connected', (res: IWatchResponse) => {
+      this.reset(BigInt(res.header.revision));
+      this.connected = true;
+    });
+    watcher.on('disconnected', (err: Error) => {
+      // While the stream is down we cannot hear about changes: serve nothing from memory.
+      this.connected = false;
+      this.reset(this.floor);
+      options.log.warn({ err: err.message }, 'etcd watch lost; read cache off until it reconnects');
+    });
+    watcher.on('error', (err: Error) => {
+      this.connected = false;
+      this.reset(this.floor);
+      options.log.warn({ err: err.message }, 'etcd watch failed; read cache off');
+    });
+    watcher.on('put', (kv: IKeyValue) => this.onChange(kv, true));
+    watcher.on('delete', (kv: IKeyValue) => this.onChange(kv, false));
+  }
+
+  private reset(floor: bigint): void {
+    for (const entry of this.entries.values()) if (entry.asOf > floor) floor = entry.asOf;
+    this.entries.clear();
+    this.floor = floor;
+  }
+
+  private onChange(kv: IKeyValue, isPut: boolean): void {
+    const etcdKey = kv.key.toString('utf8');
+    const key = this.options.layout.parse(etcdKey);
+    if (key === undefined) return;
+    const asOf = BigInt(kv.mod_revision);
+    let record: StoredRecord | undefined;
+    if (isPut) {
+      try {
+        record = decodeRecord(key.kind, etcdKey, kv.value);
+      } catch (err) {
+        this.options.log.error({ err }, 'ignoring a foreign value in the watch stream');
+        this.entries.delete(keyString(key));
+        if (asOf > this.floor) this.floor = asOf;
+        return;
+      }
+    }
+    this.store(key, record, asOf);
+  }
+
+  /** The cached value, or undefined when the caller must read etcd. */
+  lookup(key: RecordKey): { record: StoredRecord | undefined } | undefined {
+    if (!this.connected) return undefined;
+    const name = keyString(key);
+    const entry = this.entries.get(name);
+    if (entry === undefined || Date.now() - entry.stored_ms > this.options.ttl_ms) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    // Re-inserting keeps the map in least-recently-used order for eviction.
+    this.entries.delete(name);
+    this.entries.set(name, entry);
+    return { record: entry.record };
+  }
+
+  /** A value just read from etcd at `revision`; kept unless something newer is already known. */
+  offer(key: RecordKey, value: Versioned, revision: string): void {
+    if (!this.connected) return;
+    this.store(key, value.record, BigInt(revision));
+  }
+
+  private store(key: RecordKey, record: StoredRecord | undefined, asOf: bigint): void {
+    if (asOf <= this.floor) return;
+    const name = keyString(key);
+    const current = this.entries.get(name);
+    if (current !== undefined && current.asOf >= asOf) return;
+    this.entries.delete(name);
+    this.entries.set(name, { record, asOf, stored_ms: Date.now() });
+    while (this.entries.size > this.max_entries) {
+      const [oldest, entry] = this.entries.entries().next().value as [string, Entry];
+      this.entries.delete(oldest);
+      if (entry.asOf > this.floor) this.floor = entry.asOf;
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async stop(): Promise<void> {
+    this.connected = false;
+    await this.watcher.cancel();
+  }
+}
