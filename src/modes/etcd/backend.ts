@@ -77,6 +77,11 @@ export class EtcdBackend implements Backend {
     }
   }
 
+  /** The read cache, when enabled. */
+  get readCache(): ReadCache | undefined {
+    return this.cache;
+  }
+
   async close(): Promise<void> {
     await this.cache?.stop();
     this.store.close();

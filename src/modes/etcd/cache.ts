@@ -34,6 +34,9 @@ export class ReadCache {
   /** Values as of this revision or older are refused: a watch event newer than them may have been missed or evicted. */
   private floor = 0n;
   private connected = false;
+  /** Every change up to this revision has been heard from the watch. */
+  private heardRevision = 0n;
+  private readonly waiters = new Set<{ revision: bigint; resolve: () => void }>();
   hits = 0;
   misses = 0;
 
@@ -73,6 +76,40 @@ export class ReadCache {
     });
     watcher.on('put', (kv: IKeyValue) => this.onChange(kv, true));
     watcher.on('delete', (kv: IKeyValue) => this.onChange(kv, false));
+    // A response's header revision says every change up to it has been delivered.
+    watcher.on('data', (res: IWatchResponse) => this.heard(BigInt(res.header.revision)));
+    watcher.on('connected', (res: IWatchResponse) => this.heard(BigInt(res.header.revision)));
+  }
+
+  private heard(revision: bigint): void {
+    if (revision <= this.heardRevision) return;
+    this.heardRevision = revision;
+    for (const waiter of this.waiters) {
+      if (waiter.revision <= revision) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  /** Resolves once the watch has delivered every change up to `revision` (for tests and settling). */
+  caughtUp(revision: string, timeout_ms: number): Promise<void> {
+    const wanted = BigInt(revision);
+    if (wanted <= this.heardRevision) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        revision: wanted,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`the etcd watch did not reach revision ${revision} within ${timeout_ms} ms`));
+      }, timeout_ms);
+      this.waiters.add(waiter);
+    });
   }
 
   private reset(floor: bigint): void {

@@ -136,6 +136,9 @@ export class EtcdStore {
       const ops: IRequestOp[] = batch.map((key) => ({
         request_range: { key: this.layout.bytesOf(key), ...(revision === undefined ? {} : { revision }) },
       }));
+      // etcd treats a transaction without ranges as serializable and may answer it from a
+      // lagging member; one (cheap, count-only) range makes it linearizable.
+      if (ops.length === 0) ops.push({ request_range: { key: Buffer.from(this.layout.root), count_only: true } });
       const response = await this.withRetries(deadline_ms, () => this.client.kv.txn({ success: ops }, this.callOptions(deadline_ms)));
       revision ??= response.header.revision;
       batch.forEach((key, i) => {
