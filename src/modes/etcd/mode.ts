@@ -80,7 +80,7 @@ export function openEtcdBackend(options: EtcdModeOptions & { endpoints: readonly
 
 export const etcdMode: ModeDefinition = {
   name: 'etcd',
-  summary: 'data in an etcd cluster, one guarded transaction per write (`up` starts a local 3-member cluster unless --etcd is given)',
+  summary: 'data in an etcd cluster, one guarded transaction per write; up starts a local 3-member cluster unless --etcd is given',
   serverOptions: () => [etcdOption(true), ...sharedOptions()],
   upOptions: () => [
     etcdOption(false),
