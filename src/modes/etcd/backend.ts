@@ -4,7 +4,8 @@ import { StoreUnavailableError, type Backend } from '../../portal/backend.js';
 import type { Logger } from '../../util/log.js';
 import type { ReadCache } from './cache.js';
 import { KeyLayout } from './keys.js';
-import { executeOptimistically, type AttemptStats } from './optimistic.js';
+import { KeyLanes, LaneTimeoutError, QueueFullError } from './key-lanes.js';
+import { executeOptimistically, likelyKeys, NOT_APPLIED, type AttemptStats } from './optimistic.js';
 import { EtcdStore, EtcdUnavailableError, RevisionCompactedError } from './store.js';
 
 export interface EtcdBackendOptions {
@@ -23,6 +24,8 @@ export interface EtcdBackendOptions {
 
 export const ETCD_BACKEND_DEFAULTS = {
   timeout_ms: 5_000,
+  /** Writes waiting for their turn on busy records in one portal; more get a 503 at once. */
+  max_waiting_writes: 10_000,
   call_timeout_ms: 2_000,
   max_attempts: 20,
   cache_ms: 0,
@@ -37,6 +40,7 @@ export class EtcdBackend implements Backend {
   readonly layout: KeyLayout;
   readonly stats: AttemptStats = { attempts: 0, conflicts: 0 };
   private cache: ReadCache | undefined;
+  private readonly lanes = new KeyLanes(ETCD_BACKEND_DEFAULTS.max_waiting_writes);
 
   private constructor(private readonly options: EtcdBackendOptions) {
     this.layout = new KeyLayout(options.prefix);
@@ -52,8 +56,24 @@ export class EtcdBackend implements Backend {
     return backend;
   }
 
-  execute(command: Command): Promise<Reply> {
-    return executeOptimistically(this.store, command, { max_attempts: this.options.max_attempts, timeout_ms: this.options.timeout_ms }, this.stats);
+  async execute(command: Command): Promise<Reply> {
+    const deadline_ms = Date.now() + this.options.timeout_ms;
+    let leave: () => void;
+    try {
+      leave = await this.lanes.enter(likelyKeys(command).map(keyString), deadline_ms);
+    } catch (err) {
+      if (err instanceof QueueFullError || err instanceof LaneTimeoutError) {
+        this.options.log.warn({ err: err.message, op: command.op }, 'write not attempted');
+        return NOT_APPLIED;
+      }
+      throw err;
+    }
+    try {
+      const timeout_ms = Math.max(0, deadline_ms - Date.now());
+      return await executeOptimistically(this.store, command, { max_attempts: this.options.max_attempts, timeout_ms }, this.stats);
+    } finally {
+      leave();
+    }
   }
 
   async read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {

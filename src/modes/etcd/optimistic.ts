@@ -91,7 +91,7 @@ export function likelyKeys(command: Command): RecordKey[] {
   return keys;
 }
 
-const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
+export const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
 const MAYBE_APPLIED: Reply = { code: 503, message: message('storeUnavailableMaybeApplied') };
 
 export interface AttemptStats {
@@ -102,7 +102,9 @@ export interface AttemptStats {
 export async function executeOptimistically(store: EtcdStore, command: Command, options: OptimisticOptions, stats?: AttemptStats): Promise<Reply> {
   if (options.max_attempts < 1) throw new Error('invariant broken: max_attempts must be at least 1');
   const deadline_ms = Date.now() + options.timeout_ms;
-  let backoff_ms = 5;
+  // The first retry goes at once (the re-read already sees the winner's write); later ones back
+  // off, with jitter, so portals that keep colliding on a hot record spread out.
+  let backoff_ms = 0;
   for (let attempt = 1; attempt <= options.max_attempts; attempt++) {
     if (stats !== undefined) stats.attempts++;
     try {
@@ -119,8 +121,8 @@ export async function executeOptimistically(store: EtcdStore, command: Command, 
     }
     if (Date.now() >= deadline_ms) break;
     // Jitter keeps portals that lost the same race from colliding again in lockstep.
-    await pause(deadline_ms, backoff_ms);
-    backoff_ms = Math.min(backoff_ms * 2, 200);
+    if (backoff_ms > 0) await pause(deadline_ms, backoff_ms);
+    backoff_ms = Math.min(Math.max(backoff_ms * 2, 2), 100);
   }
   return NOT_APPLIED;
 }
