@@ -27,7 +27,7 @@ export function freshPrefix(label: string): string {
 }
 
 export function openBackend(
-  cluster: LocalEtcdCluster,
+  cluster: Pick<LocalEtcdCluster, 'endpoints'>,
   prefix: string,
   overrides: Partial<Parameters<typeof EtcdBackend.open>[0]> = {},
 ): Promise<EtcdBackend> {

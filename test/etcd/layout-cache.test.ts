@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EtcdBackend } from '../../src/modes/etcd/backend.js';
 import type { LocalEtcdCluster } from '../../src/modes/etcd/cluster.js';
+import { StoreUnavailableError } from '../../src/portal/backend.js';
 import { etcdMissing, freshPrefix, openBackend, startTestCluster } from './helpers.js';
 
 const run = promisify(execFile);
@@ -57,6 +58,7 @@ describe.skipIf(etcdMissing)('etcd mode key layout and read cache', () => {
     const other = await open(prefix);
     const cache = cached.readCache!;
     expect(cache).toBeDefined();
+    await cache.ready(5_000);
     expect(await other.execute({ op: 'CreateProduct', pid: '1', data: '{"name": "P", "price": "1", "quantity": 5}' })).toEqual({ code: 0 });
 
     expect((await cached.read('product', '1'))?.quantity).toBe(5);
@@ -75,9 +77,21 @@ describe.skipIf(etcdMissing)('etcd mode key layout and read cache', () => {
     expect(await cached.read('product', '1'), 'a watched delete is cached as absent').toBeUndefined();
   });
 
+  it('starts a cached portal while etcd is unreachable, answering 503s until etcd is there', async () => {
+    const { freePort } = await import('../helpers/ports.js');
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const started = Date.now();
+    const backend = await openBackend({ endpoints: [nowhere] }, freshPrefix('nowhere'), { cache_ms: 60_000, timeout_ms: 500 });
+    opened.push(backend);
+    expect(Date.now() - started, 'opening does not wait for etcd').toBeLessThan(1_000);
+    await expect(backend.read('client', '1')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(await backend.execute({ op: 'CreateClient', cid: '1', data: '{"name": "Ana"}' })).toMatchObject({ code: 503 });
+  });
+
   it('never lets a cached value feed a write', async () => {
     const prefix = freshPrefix('stale');
     const cached = await open(prefix, { cache_ms: 60_000 });
+    await cached.readCache!.ready(5_000);
     expect(await cached.execute({ op: 'CreateClient', cid: '1', data: '{"name": "Ana"}' })).toEqual({ code: 0 });
     expect(await cached.execute({ op: 'CreateProduct', pid: '1', data: '{"name": "P", "price": "1", "quantity": 0}' })).toEqual({ code: 0 });
     // Plant a wrong entry that claims stock, as a cache that missed an update would hold.

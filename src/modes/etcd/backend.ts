@@ -51,7 +51,7 @@ export class EtcdBackend implements Backend {
     const backend = new EtcdBackend(options);
     if (options.cache_ms > 0) {
       const { ReadCache } = await import('./cache.js');
-      backend.cache = await ReadCache.start({ store: backend.store, layout: backend.layout, ttl_ms: options.cache_ms, log: options.log });
+      backend.cache = ReadCache.start({ store: backend.store, layout: backend.layout, ttl_ms: options.cache_ms, log: options.log });
     }
     return backend;
   }

@@ -37,31 +37,39 @@ export class ReadCache {
   /** Every change up to this revision has been heard from the watch. */
   private heardRevision = 0n;
   private readonly waiters = new Set<{ revision: bigint; resolve: () => void }>();
+  private readonly readyWaiters = new Set<() => void>();
   hits = 0;
   misses = 0;
 
-  private constructor(
-    private readonly options: ReadCacheOptions,
-    private readonly watcher: Watcher,
-  ) {
+  private watcher: Watcher | undefined;
+  private stopped = false;
+
+  private constructor(private readonly options: ReadCacheOptions) {
     this.max_entries = options.max_entries ?? 10_000;
     if (this.max_entries < 1) throw new Error('invariant broken: the cache needs room for at least one entry');
   }
 
-  static async start(options: ReadCacheOptions): Promise<ReadCache> {
-    const watcher = await options.store.client.watch().prefix(options.layout.root).create();
-    const cache = new ReadCache(options, watcher);
-    cache.attach();
-    // create() resolves once etcd confirmed the watch; every change after the current revision will arrive.
-    cache.connected = true;
+  /**
+   * Starts watching without waiting for etcd: a portal must come up (and answer 503s) while
+   * etcd is down. Until etcd confirms the watch, every read goes to etcd.
+   */
+  static start(options: ReadCacheOptions): ReadCache {
+    const cache = new ReadCache(options);
+    cache.subscribe();
     return cache;
   }
 
-  private attach(): void {
-    const { watcher, options } = this;
+  private subscribe(): void {
+    if (this.stopped) return;
+    const { options } = this;
+    const watcher = options.store.client.watch().prefix(options.layout.root).watcher();
+    this.watcher = watcher;
     watcher.on('connected', (res: IWatchResponse) => {
+      // Changes before this revision were never heard: refuse reads older than it.
       this.reset(BigInt(res.header.revision));
       this.connected = true;
+      for (const waiter of this.readyWaiters) waiter();
+      this.readyWaiters.clear();
     });
     watcher.on('disconnected', (err: Error) => {
       // While the stream is down we cannot hear about changes: serve nothing from memory.
@@ -70,9 +78,12 @@ export class ReadCache {
       options.log.warn({ err: err.message }, 'etcd watch lost; read cache off until it reconnects');
     });
     watcher.on('error', (err: Error) => {
+      // etcd cancelled the watch (for example its resume revision was compacted): start a new one.
       this.connected = false;
       this.reset(this.floor);
-      options.log.warn({ err: err.message }, 'etcd watch failed; read cache off');
+      options.log.warn({ err: err.message }, 'etcd watch cancelled; read cache off, watching again in 1 s');
+      void watcher.cancel().catch(() => undefined);
+      setTimeout(() => this.subscribe(), 1_000).unref();
     });
     watcher.on('put', (kv: IKeyValue) => this.onChange(kv, true));
     watcher.on('delete', (kv: IKeyValue) => this.onChange(kv, false));
@@ -90,6 +101,22 @@ export class ReadCache {
         waiter.resolve();
       }
     }
+  }
+
+  /** Resolves once etcd has confirmed the watch, i.e. once the cache is in use. */
+  ready(timeout_ms: number): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.readyWaiters.delete(waiter);
+        reject(new Error(`the etcd watch was not confirmed within ${timeout_ms} ms`));
+      }, timeout_ms);
+      this.readyWaiters.add(waiter);
+    });
   }
 
   /** Resolves once the watch has delivered every change up to `revision` (for tests and settling). */
@@ -178,7 +205,8 @@ export class ReadCache {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.connected = false;
-    await this.watcher.cancel();
+    await this.watcher?.cancel();
   }
 }
