@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { freePort } from '../helpers/ports.js';
-import { etcdMissing } from './helpers.js';
+import { etcdMissing, openBackend, startTestCluster } from './helpers.js';
 
 /** `ecom up --mode etcd` as a new user runs it, and the clear errors around it. */
 
@@ -47,6 +47,27 @@ describe('ecom up --mode etcd', () => {
       client.close();
       orders.close();
       await up.kill();
+    }
+  });
+
+  it.skipIf(etcdMissing)('uses a cluster given with --etcd under its --etcd-prefix, and leaves that cluster running', async () => {
+    const cluster = await startTestCluster();
+    const [adminPort, orderPort] = [await freePort(), await freePort()];
+    const args = ['up', '--mode', 'etcd', '--etcd', cluster.endpoints.join(','), '--etcd-prefix', '/shop-a'];
+    const up = spawnEcom([...args, '--admin-port', String(adminPort), '--order-port', String(orderPort)], { name: 'up-external', onLine: null });
+    const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
+    const checker = await openBackend(cluster, '/shop-a');
+    try {
+      await waitForPort('127.0.0.1', adminPort, 30_000, () => up.process.exitCode === null);
+      expect(await client.createClient('8', '{"name": "Ext"}')).toEqual({ error: 0 });
+      expect((await checker.read('client', '8'))?.name).toBe('Ext');
+      expect(await up.stop(15_000)).toBe(0);
+      expect((await checker.read('client', '8'))?.name, 'the external cluster still serves after ecom up stopped').toBe('Ext');
+    } finally {
+      client.close();
+      await up.kill();
+      await checker.close();
+      await cluster.stop();
     }
   });
 

@@ -33,7 +33,8 @@ describe.skipIf(etcdMissing)('etcd mode when etcd is unavailable', () => {
     const reply = await portal.createClient(cid, '{"name": "Ana"}');
     const took_ms = Date.now() - started;
     expect(reply).toEqual({ error: 503, description: 'The data store did not answer in time; nothing was changed. Please try again.' });
-    expect(took_ms, 'a 503 comes within the configured deadline').toBeLessThan(timeout_ms + 1_000);
+    // The margin covers a loaded CI machine; without deadlines a request to etcd without quorum never returns.
+    expect(took_ms, 'a 503 comes within the configured deadline').toBeLessThan(timeout_ms + 3_000);
     const read = await portal.retrieveClient('1').then(
       () => undefined,
       (err: grpc.ServiceError) => err,
