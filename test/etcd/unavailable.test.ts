@@ -74,4 +74,30 @@ describe.skipIf(etcdMissing)('etcd mode when etcd is unavailable', () => {
     const recovery_ms = await expectRecovery('3');
     console.log(`etcd all down: portal served again ${recovery_ms} ms after the cluster was healthy`);
   });
+
+  it('answers "may have been applied" when quorum is lost between the reads and the commit', async () => {
+    await cluster.waitHealthy(20_000);
+    const frozen = cluster.members.slice(0, 2).map((m) => m.process!.pid!);
+    const commit = backend.store.commit.bind(backend.store);
+    // Freeze two members (SIGSTOP, like a long GC pause or a partition) just as the commit is sent.
+    backend.store.commit = (...args) => {
+      backend.store.commit = commit;
+      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+      return commit(...args);
+    };
+    try {
+      const reply = await portal.createClient('4', '{"name": "Ana"}');
+      expect(reply).toEqual({
+        error: 503,
+        description: 'The data store did not answer in time; the operation may have been applied. Read it back before retrying.',
+      });
+    } finally {
+      backend.store.commit = commit;
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
+    }
+    // Either outcome is allowed; the reply must only not have claimed one.
+    await cluster.waitHealthy(20_000);
+    const after = await portal.retrieveClient('4');
+    console.log(`etcd frozen quorum: the unanswered commit ${after.CID === '4' ? 'was' : 'was not'} applied after all`);
+  });
 });
