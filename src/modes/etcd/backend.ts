@@ -6,7 +6,7 @@ import type { ReadCache } from './cache.js';
 import { KeyLayout } from './keys.js';
 import { KeyLanes, LaneTimeoutError, QueueFullError } from './key-lanes.js';
 import { executeOptimistically, likelyKeys, NOT_APPLIED, type AttemptStats } from './optimistic.js';
-import { EtcdStore, EtcdUnavailableError, RevisionCompactedError } from './store.js';
+import { EtcdStore, EtcdUnavailableError } from './store.js';
 
 export interface EtcdBackendOptions {
   readonly endpoints: readonly string[];
@@ -80,21 +80,17 @@ export class EtcdBackend implements Backend {
     const key = { kind, id };
     const cached = this.cache?.lookup(key);
     if (cached !== undefined) return cached.record as RecordOfKind<K> | undefined;
-    const deadline_ms = Date.now() + this.options.timeout_ms;
-    for (;;) {
-      try {
-        const result = await this.store.read([key], undefined, deadline_ms);
-        const value = result.values.get(keyString(key));
-        if (value === undefined) throw new Error(`invariant broken: etcd read did not return ${keyString(key)}`);
-        this.cache?.offer(key, value, result.revision);
-        return value.record as RecordOfKind<K> | undefined;
-      } catch (err) {
-        // A fresh (unpinned) read cannot hit a compacted revision, but retrying is harmless.
-        if (err instanceof RevisionCompactedError) continue;
-        if (err instanceof EtcdUnavailableError) throw new StoreUnavailableError(`etcd did not answer in time: ${err.message}`);
-        throw err;
-      }
+    let result;
+    try {
+      result = await this.store.read([key], undefined, Date.now() + this.options.timeout_ms);
+    } catch (err) {
+      if (err instanceof EtcdUnavailableError) throw new StoreUnavailableError(`etcd did not answer in time: ${err.message}`);
+      throw err;
     }
+    const value = result.values.get(keyString(key));
+    if (value === undefined) throw new Error(`invariant broken: etcd read did not return ${keyString(key)}`);
+    this.cache?.offer(key, value, result.revision);
+    return value.record as RecordOfKind<K> | undefined;
   }
 
   /** The read cache, when enabled. */
