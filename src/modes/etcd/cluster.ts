@@ -84,6 +84,30 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Ports for etcd members are drawn below Linux's ephemeral range (32768+): a member that is
+ * stopped and restarted must get its port back, and a port from the ephemeral range can be
+ * taken meanwhile as the local end of any outgoing connection on the machine. The range also
+ * avoids ecom's own defaults (20001-20006, 23790-23795, 30001-30006).
+ */
+const MEMBER_PORTS = { from: 24_000, to: 29_999 } as const;
+
+async function memberPort(host: string, taken: readonly number[]): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = MEMBER_PORTS.from + Math.floor(Math.random() * (MEMBER_PORTS.to - MEMBER_PORTS.from + 1));
+    if (!taken.includes(port) && (await canBind(host, port))) return port;
+  }
+  throw new Error(`found no free port for etcd in ${MEMBER_PORTS.from}-${MEMBER_PORTS.to}; pass a base port`);
+}
+
 export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Promise<LocalEtcdCluster> {
   const binary = findEtcdBinary(options.binary);
   if (binary === undefined) throw new Error(ETCD_INSTALL_HINT);
@@ -93,7 +117,7 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ecom-etcd-')));
   const ports: number[] = [];
-  for (let i = 0; i < 2 * size; i++) ports.push(options.basePort ? options.basePort + i : await freePort(host));
+  for (let i = 0; i < 2 * size; i++) ports.push(options.basePort ? options.basePort + i : await memberPort(host, ports));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
     const name = `etcd${i + 1}`;
