@@ -62,6 +62,8 @@ function readOptions(options: ModeOptions): EtcdModeOptions {
   if (typeof prefix !== 'string' || typeof cache_ms !== 'number' || typeof timeout_ms !== 'number') {
     throw new Error('invariant broken: etcd mode options were not parsed');
   }
+  // --cache-ms may be parsed by another mode's identical option (the CLI registers each name once).
+  if (!Number.isSafeInteger(cache_ms) || cache_ms < 0) throw new Error(`--cache-ms must be a whole number of milliseconds (0 = off), not ${cache_ms}`);
   if (timeout_ms < 100) throw new Error(`--etcd-timeout-ms ${timeout_ms} is too short for any etcd round trip; use at least 100`);
   return { endpoints: etcd as string[] | undefined, prefix, cache_ms, timeout_ms };
 }
