@@ -58,6 +58,8 @@ export interface LocalEtcdOptions {
   /** Where member log lines go; dropped when omitted. */
   readonly onLine?: (member: string, line: string) => void;
   readonly start_timeout_ms?: number;
+  /** etcd's limit of operations per transaction; ecom's orders of up to 1,000 products need 2,002. */
+  readonly maxTxnOps?: number;
 }
 
 const running = new Set<ChildProcess>();
@@ -148,8 +150,8 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
         `--initial-cluster=${initialCluster}`,
         `--initial-cluster-state=${state}`,
         `--initial-cluster-token=${token}`,
-        // An order may touch up to 1,000 products: one compare and one put each, plus client and order.
-        '--max-txn-ops=2100',
+        // An order may touch up to 1,000 products: each is compared and written, as are the client and the order.
+        `--max-txn-ops=${options.maxTxnOps ?? 2100}`,
         '--logger=zap',
         '--log-level=warn',
       ],
