@@ -35,8 +35,13 @@ describe.skipIf(etcdMissing)('etcd mode with large orders', () => {
       expect(await backend.execute({ op: 'UpdateOrder', oid: 'o', cid: 'c', data: JSON.stringify(tooMuch) })).toMatchObject({ code: 400 });
       expect((await backend.read('product', '1'))?.quantity).toBe(3);
 
-      // Deleting reads the 300 products lazily, all at the revision of the first read.
+      // Deleting reads the order, then its 300 products and its client together, at the same revision.
+      let reads = 0;
+      const read = backend.store.read.bind(backend.store);
+      backend.store.read = (...args) => (reads++, read(...args));
       expect(await backend.execute({ op: 'DeleteOrder', oid: 'o' })).toEqual({ code: 0 });
+      expect(reads, 'two reads, not one per product').toBe(2);
+      backend.store.read = read;
       for (const pid of ['1', '150', '300']) expect(await backend.read('product', pid)).toMatchObject({ quantity: 5, orderRefs: 0 });
       expect((await backend.read('client', 'c'))?.orders).toEqual([]);
     } finally {
