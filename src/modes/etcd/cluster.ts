@@ -73,6 +73,20 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * The exit hook cannot run when this process is SIGKILLed, and an orphaned etcd would keep its
+ * ports and data. A tiny shell holds a pipe from us: when we die, however we die, the pipe
+ * closes, its `read` returns and it kills the member. It is killed itself when the member exits.
+ */
+function guardAgainstOrphan(child: ChildProcess): ChildProcess | undefined {
+  if (child.pid === undefined || !existsSync('/bin/sh')) return undefined;
+  const guard = spawn('/bin/sh', ['-c', `read _line; kill -9 ${child.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  // The guard must not keep this process alive, nor its pipe.
+  guard.unref();
+  (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return guard;
+}
+
 /** A port nothing listens on right now (the OS picks it). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -158,7 +172,11 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     running.add(child);
-    child.once('exit', () => running.delete(child));
+    const guard = guardAgainstOrphan(child);
+    child.once('exit', () => {
+      running.delete(child);
+      guard?.kill('SIGKILL');
+    });
     for (const stream of [child.stdout, child.stderr]) {
       const lines = createInterface({ input: stream });
       lines.on('line', (line) => options.onLine?.(member.name, line));
