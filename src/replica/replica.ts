@@ -1,8 +1,9 @@
 import { randomInt } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RaftError, RaftNode, DEFAULT_OPTIONS, type Ready } from '../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../raft/types.js';
-import { FileLog } from '../raft/storage/file-log.js';
+import { FileLog, fsyncDir } from '../raft/storage/file-log.js';
 import { FileSnapshotStore } from '../raft/storage/file-snapshot.js';
 import { recoverInitialState } from '../raft/storage/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../net/rpc.js';
@@ -50,8 +51,44 @@ interface PendingRead {
 
 const SNAPSHOT_FORMAT = 1;
 
+/**
+ * The state store is written without fsync (see LmdbStateStore), so it is trusted only after a
+ * clean stop, which flushes it and leaves a marker. After anything else (kill -9, a machine
+ * crash) it is set aside and rebuilt from the snapshot and the log, the durable record; that
+ * replays at most one snapshot interval of entries.
+ */
+const CLEAN_MARKER = 'state.clean';
+
+function openState(dir: string, log: Logger): LmdbStateStore {
+  const path = join(dir, 'state');
+  const marker = join(dir, CLEAN_MARKER);
+  if (existsSync(path) && !existsSync(marker)) {
+    const aside = `${path}.unclean-${Date.now()}`;
+    renameSync(path, aside);
+    rmSync(aside, { recursive: true, force: true });
+    log.warn('the last stop was not clean: rebuilding the state from the snapshot and the log');
+  }
+  rmSync(marker, { force: true });
+  return new LmdbStateStore(path);
+}
+
+function markClean(dir: string, statePath: string): void {
+  for (const file of ['data.mdb', 'lock.mdb']) {
+    const fd = openSync(join(statePath, file), 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  }
+  const marker = join(dir, CLEAN_MARKER);
+  writeFileSync(marker, `${new Date().toISOString()}\n`);
+  const fd = openSync(marker, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  fsyncDir(dir);
+}
+
 export class Replica {
   private readonly address;
+  private readonly dir: string;
   private readonly node: RaftNode;
   private readonly wal: FileLog;
   private readonly snapshots: FileSnapshotStore;
@@ -82,7 +119,8 @@ export class Replica {
     const dir = join(options.dataDir, `replica-${options.id}`);
     this.wal = FileLog.open(join(dir, 'raft'));
     this.snapshots = new FileSnapshotStore(join(dir, 'snapshots'));
-    this.state = new LmdbStateStore(join(dir, 'state'));
+    this.dir = dir;
+    this.state = openState(dir, options.log);
     this.recording = new RecordingStateStore(this.state);
     this.machine = new PartitionMachine(this.recording, { partition: this.address.partition, partitions: options.topology.partitions });
     this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log);
@@ -364,5 +402,6 @@ export class Replica {
     await this.changes?.close();
     this.wal.close();
     await this.state.close();
+    markClean(this.dir, this.state.path);
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,8 @@ describe('ecom up (raft mode)', () => {
       expect(down.stdout).toContain('down');
 
       const second = await start();
+      // A clean stop flushed every replica's state: nothing needs rebuilding.
+      for (let id = 1; id <= 6; id++) expect(readFileSync(join(dir, 'data', 'logs', `storage-${id}.log`), 'utf8')).not.toContain('not clean');
       const again = new PortalClient({ host: '127.0.0.1', port: orderPort });
       expect(await again.retrieveClient('44')).toEqual({ CID: '44', data: '{"nome": "Lewis Hamilton"}' });
       again.close();

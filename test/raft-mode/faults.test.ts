@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
@@ -148,6 +148,36 @@ describe('raft mode under faults', () => {
     // The caught-up replica now serves: stop the old leader and read everything through the others.
     await cluster.tier.replicas.get(leader.id)!.kill();
     const keys = Array.from({ length: 5_000 }, (_, i) => String(3_000_000 + 2 * i));
+    await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
+  });
+
+  it('rebuilds a replica whose state store was destroyed by a crash, from its snapshot and log', async () => {
+    cluster = await startRaftCluster({ snapshotEvery_entries: 500 });
+    const backend = cluster.backend({ requestTimeout_ms: 10_000 });
+    const keys = Array.from({ length: 1_200 }, (_, i) => String(4_000_000 + 2 * i));
+    for (let i = 0; i < keys.length; i += 100) {
+      const replies = await Promise.all(keys.slice(i, i + 100).map((cid) => backend.execute({ op: 'CreateClient', cid, data: '{"name": "w"}' })));
+      expect(replies.every((r) => r.code === 0)).toBe(true);
+    }
+    const leader = (await cluster.leaders()).find((l) => l.partition === 0)!;
+    const victim = cluster.topology.replicas.find((r) => r.partition === 0 && r.id !== leader.id)!;
+    await cluster.tier.replicas.get(victim.id)!.kill();
+    // What a machine crash can leave of an unflushed LMDB file: garbage.
+    writeFileSync(join(cluster.dataDir, `replica-${victim.id}`, 'state', 'data.mdb'), Buffer.alloc(8192, 0xab));
+    cluster.tier.startReplica(victim.id);
+    await cluster.leaders();
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const statuses = (await clusterStatuses(cluster.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
+      const mine = statuses.find((s) => s.id === victim.id);
+      if (mine !== undefined && mine.appliedIndex >= Math.max(...statuses.map((s) => s.commitIndex))) break;
+      if (Date.now() > deadline) throw new Error(`replica ${victim.id} was not rebuilt: ${JSON.stringify(statuses)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    expect(log).toContain('the last stop was not clean: rebuilding the state from the snapshot and the log');
+    expect(log).toContain('state restored from a snapshot');
+    await cluster.tier.replicas.get(leader.id)!.kill();
     await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
   });
 
