@@ -1,4 +1,4 @@
-import type { Command, Reply } from '../../domain/commands.js';
+import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
 import { isValidId } from '../../domain/ids.js';
 import { readOrderItems } from '../../domain/input.js';
 import { execute, type Outcome, type RecordView } from '../../domain/machine.js';
@@ -80,28 +80,10 @@ export function likelyKeys(command: Command): RecordKey[] {
   const add = (kind: RecordKind, id: string) => {
     if (isValidId(id) && !keys.some((k) => k.kind === kind && k.id === id)) keys.push({ kind, id });
   };
-  switch (command.op) {
-    case 'CreateClient':
-    case 'UpdateClient':
-    case 'DeleteClient':
-      add('client', command.cid);
-      break;
-    case 'CreateProduct':
-    case 'UpdateProduct':
-    case 'DeleteProduct':
-      add('product', command.pid);
-      break;
-    case 'CreateOrder':
-    case 'UpdateOrder': {
-      add('client', command.cid);
-      add('order', command.oid);
-      const items = readOrderItems(command.data);
-      if (items.ok) for (const item of items.value) add('product', item.pid);
-      break;
-    }
-    case 'DeleteOrder':
-      add('order', command.oid);
-      break;
+  for (const key of namedKeys(command)) add(key.kind, key.id);
+  if (command.op === 'CreateOrder' || command.op === 'UpdateOrder') {
+    const items = readOrderItems(command.data);
+    if (items.ok) for (const item of items.value) add('product', item.pid);
   }
   return keys;
 }
