@@ -69,6 +69,7 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
   const network = new SimNetwork(prng.fork(), {
     drop_probability: config.faults ? prng.int(10) / 100 : 0,
     duplicate_probability: config.faults ? prng.int(5) / 100 : 0,
+    delay_probability: config.faults ? prng.int(20) / 100 : 0,
     max_in_flight: 2000,
   });
   const bootstrap = { voters: ids, learners: [] as NodeId[] };
@@ -164,6 +165,7 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
   const expire = (): void => {
     for (const [opId, op] of inFlight) {
       if (op.deadline_tick > tick) continue;
+      count('op-timeout');
       inFlight.delete(opId);
       busy.delete(op.client);
       nodes.get(op.node)!.forget(opId);
@@ -291,6 +293,10 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
     if (e instanceof Error) violation = `${e.name}: ${e.message}`;
     else throw e;
   }
+  counters['msg-dropped'] = network.dropped;
+  counters['msg-delayed'] = network.delayed;
+  counters['msg-delivered'] = network.delivered;
+  counters['msg-duplicated'] = network.duplicated;
   return {
     seed,
     steps: step,

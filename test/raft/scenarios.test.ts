@@ -438,6 +438,25 @@ describe('scenario: ReadIndex', () => {
   });
 });
 
+describe('restart', () => {
+  it('re-applies committed entries after a restart unless the state machine says it already has them', () => {
+    const mk = (appliedIndex?: number) =>
+      new RaftNode(
+        { ...DEFAULT_OPTIONS, id: 1, random_int: () => 0 },
+        {
+          hardState: { term: 2, vote: 1, commit: 3 },
+          snapshot: undefined,
+          entries: [1, 2, 3, 4].map((index) => ({ term: 2, index, kind: 'normal' as const, data: enc(`e${index}`) })),
+          bootstrap: { voters: [1, 2, 3], learners: [] },
+          ...(appliedIndex === undefined ? {} : { appliedIndex }),
+        },
+      );
+    expect(drain(mk()).committed.map((e) => e.index)).toEqual([1, 2, 3]);
+    expect(drain(mk(2)).committed.map((e) => e.index)).toEqual([3]);
+    expect(drain(mk(9)).committed.map((e) => e.index)).toEqual([]); // capped at commit
+  });
+});
+
 describe('bounded queues refuse explicitly', () => {
   it('proposals beyond max_uncommitted_bytes, oversized entries, and proposals to a follower', () => {
     const c = new TestCluster([1, 2, 3], { max_uncommitted_bytes: 10, max_entry_bytes: 8 });
@@ -452,6 +471,14 @@ describe('bounded queues refuse explicitly', () => {
     } catch (e) {
       expect(e).toMatchObject({ code: 'NotLeader', leaderHint: 1 });
     }
+  });
+
+  it('empty proposals beyond max_uncommitted_entries', () => {
+    const c = new TestCluster([1, 2, 3], { max_uncommitted_entries: 3 });
+    c.elect(1);
+    c.isolate(1);
+    for (let i = 0; i < 3; i++) c.node(1).propose(new Uint8Array(0));
+    expect(() => c.node(1).propose(new Uint8Array(0))).toThrow(/ProposalQueueFull/);
   });
 
   it('reads beyond max_pending_reads', () => {
