@@ -32,6 +32,24 @@ describe('simulator', () => {
   });
 });
 
+describe('the simulator catches deliberately broken drivers', () => {
+  const firstFailure = (bug: 'skip-fsync' | 'local-reads'): string | undefined => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = runSimulation(seed, { ...DEFAULT_SIM_CONFIG, steps: 8000, inject_bug: bug });
+      if (r.violation) return `seed ${seed}: ${r.violation}`;
+    }
+    return undefined;
+  };
+
+  it('sending before fsync loses acknowledged entries on crash', () => {
+    expect(firstFailure('skip-fsync')).toBeDefined();
+  });
+
+  it('reads served from local state without ReadIndex are caught as stale by the checker', () => {
+    expect(firstFailure('local-reads')).toMatch(/not linearizable/);
+  });
+});
+
 describe('invariant checks catch violations', () => {
   it('two leaders in one term', () => {
     const inv = new Invariants();
