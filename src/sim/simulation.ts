@@ -50,8 +50,13 @@ interface ClientOp {
   readonly deadline_tick: number;
 }
 
-export function replayCommand(seed: number): string {
-  return `npm run sim -- --seed ${seed}`;
+/** The one command that replays a seed exactly, including every non-default setting. */
+export function replayCommand(seed: number, config: SimConfig = DEFAULT_SIM_CONFIG): string {
+  let cmd = `npm run sim -- --seed ${seed}`;
+  if (config.steps !== DEFAULT_SIM_CONFIG.steps) cmd += ` --steps ${config.steps}`;
+  if (!config.faults) cmd += ' --no-faults';
+  if (config.inject_bug !== 'none') cmd += ` --bug ${config.inject_bug}`;
+  return cmd;
 }
 
 export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONFIG, keepTrace = false): SimResult {
