@@ -191,10 +191,11 @@ describe('scenario: CheckQuorum', () => {
       emitted.push(...c.collect().filter((m) => m.from === 1).map(fmt));
     }
     c.pending = [];
-    // Followers were active when the first check came (tick 10); at the second (tick 20) nobody was.
-    expect(ticks).toBe(20);
+    // Last heard from both followers at election time: exactly one election timeout later it
+    // steps down, after nine heartbeat rounds nobody answered.
+    expect(ticks).toBe(10);
     expect(emitted).toEqual(
-      Array.from({ length: 19 }, () => ['Heartbeat 1->2 t1 i0', 'Heartbeat 1->3 t1 i0']).flat(),
+      Array.from({ length: 9 }, () => ['Heartbeat 1->2 t1 i0', 'Heartbeat 1->3 t1 i0']).flat(),
     );
     expect(c.node(1).role).toBe('follower');
     expect(c.node(1).term).toBe(1);

@@ -143,6 +143,8 @@ export class RaftNode {
   private readonly progress = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
 
+  /** Ticks since this node started: the leader's clock for CheckQuorum. */
+  private now_ticks = 0;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -234,6 +236,7 @@ export class RaftNode {
   /** Advances logical time by one tick. */
   tick(): void {
     this.ensureOutboxRoom();
+    this.now_ticks++;
     if (this.role_ === 'leader') this.tickLeader();
     else this.tickFollower();
   }
@@ -463,12 +466,12 @@ export class RaftNode {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.opts.check_quorum && !this.quorumActive()) {
+      this.becomeFollower(this.term_, NO_NODE);
+      return;
+    }
     if (this.electionElapsed >= this.opts.election_timeout_ticks) {
       this.electionElapsed = 0;
-      if (this.opts.check_quorum && !this.quorumActive()) {
-        this.becomeFollower(this.term_, NO_NODE);
-        return;
-      }
       if (this.leadTransferee_ !== NO_NODE) this.leadTransferee_ = NO_NODE;
     }
     for (const [id, pr] of this.progress) {
@@ -483,13 +486,16 @@ export class RaftNode {
     }
   }
 
+  /** CheckQuorum: has a majority of voters (counting us) answered within the last election timeout? */
   private quorumActive(): boolean {
     let active = 0;
     for (const id of this.membership_.voters) {
       if (id === this.id) active++;
-      else if (this.progress.get(id)?.recentActive) active++;
+      else {
+        const pr = this.progress.get(id);
+        if (pr && this.now_ticks - pr.lastHeard_ticks < this.opts.election_timeout_ticks) active++;
+      }
     }
-    for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
     return active >= quorumSize(this.membership_.voters.length);
   }
 
@@ -600,7 +606,7 @@ export class RaftNode {
       this.opts.max_inflight_msgs,
       this.opts.max_inflight_bytes,
     );
-    pr.recentActive = true; // grace period of one election timeout for CheckQuorum
+    pr.lastHeard_ticks = this.now_ticks; // a new leader or member gets one election timeout of grace
     if (id === this.id) {
       pr.match = this.log.stableIndex;
       pr.becomeReplicate();
@@ -750,12 +756,12 @@ export class RaftNode {
     if (!pr) return;
     switch (m.type) {
       case 'AppResp':
-        pr.recentActive = true;
+        pr.lastHeard_ticks = this.now_ticks;
         if (m.reject) this.handleAppendReject(m, pr);
         else this.handleAppendAck(m, pr);
         return;
       case 'HeartbeatResp':
-        pr.recentActive = true;
+        pr.lastHeard_ticks = this.now_ticks;
         pr.probeSent = false;
         // If every inflight append was lost the window stays full forever; free a slot so the
         // next append (which the follower will reject if it has a gap) restarts replication.
