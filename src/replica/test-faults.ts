@@ -32,7 +32,7 @@ export function testFaultOn(fault: TestFault): boolean {
 }
 
 /** ack-before-fsync defers the real fdatasync by this long: acknowledged writes sit unsynced meanwhile. */
-const DEFERRED_FSYNC_MS = 1_000;
+const DEFERRED_FSYNC_MS = 3_000;
 let lastRealSync_ms = 0;
 
 /** True when the log must skip this fdatasync (ack-before-fsync); the data stays written but unsynced. */

@@ -31,6 +31,6 @@ describe('planted bugs make a chaos run fail', () => {
   it('ack-before-fsync: killing every replica at once loses acknowledged writes that were never synced', { timeout: 200_000 }, async () => {
     const seed = 11;
     // lose-unsynced-on-crash makes every killed replica restart from its log cut back to its last fsync.
-    await expectCaught('ack-before-fsync', seed, 20, ['kill-all'], ['ack-before-fsync', 'lose-unsynced-on-crash']);
+    await expectCaught('ack-before-fsync', seed, 30, ['kill-all'], ['ack-before-fsync', 'lose-unsynced-on-crash']);
   });
 });
