@@ -42,6 +42,15 @@ const program = new Command('chaos')
     process.exit(result.ok ? 0 : 1);
   });
 
+// Ctrl-C: exit through process.exit so the exit hook of src/util/processes.ts kills every child
+// (SIGKILL also ends the ones the nemesis stopped with SIGSTOP).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`chaos: ${signal}: stopping every process of the run\n`);
+    process.exit(130);
+  });
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`chaos: ${(err as Error).message}\n`);
   process.exit(2);

@@ -51,9 +51,10 @@ export class LinkProxy {
     };
     from.on('error', close).on('close', close);
     to.on('error', close).on('close', close);
-    from.pipe(to);
     to.pipe(from);
+    // A stalled link holds the bytes; set('pass') pipes them on (piping twice would duplicate them).
     if (this.state_ === 'stall') from.pause();
+    else from.pipe(to);
   }
 
   set(state: LinkState): void {

@@ -92,7 +92,8 @@ export async function runShop(options: ShopOptions): Promise<void> {
         for (let n = 0; options.running() && !recorder.full; n++) {
           const roll = mine.int(100);
           if (roll < 40 || live.length === 0) {
-            const oid = String(100_000 + client * 100_000 + n);
+            // IDs unique per workload client and call, however long the run: `o<client>-<n>`.
+            const oid = `o${client}-${n}`;
             const cid = myClients.length > 0 && mine.chance(0.2) ? mine.pick(myClients) : mine.pick(BASE_CLIENTS);
             const lines = PRODUCTS.filter(() => mine.chance(0.5)).map((p) => ({ id: p.pid, quantity: 1 + mine.int(3) }));
             const outcome = await call('CreateOrder', [`order/${oid}`, `client/${cid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid, lines }, () =>
@@ -138,7 +139,7 @@ export async function runShop(options: ShopOptions): Promise<void> {
               recorder.end(rec, 'fail', { error: (err as Error).message });
             }
           } else if (roll < 95 || myClients.length === 0) {
-            const cid = String(900_000 + client * 10_000 + n);
+            const cid = `x${client}-${n}`;
             const outcome = await call('CreateClient', [`client/${cid}`], { cid }, () => portal.createClient(cid, '{"name": "extra"}'));
             model.clients.set(cid, outcome === 'ok' ? 'present' : outcome === 'fail' ? 'absent' : 'uncertain');
             if (outcome === 'ok') myClients.push(cid);
