@@ -6,6 +6,7 @@ import type { ModeContext } from '../modes/mode.js';
 import { startPortalServer } from '../portal/server.js';
 import { createLogger } from '../util/log.js';
 import { stopOnSignals } from '../util/shutdown.js';
+import { registerBrokerCommand } from './broker-command.js';
 import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
@@ -151,6 +152,8 @@ for (const role of ['admin', 'order'] as const) {
       });
   }
 }
+
+registerBrokerCommand(program);
 
 program.exitOverride((err) => {
   if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);

@@ -1,8 +1,9 @@
 import type { ModeDefinition } from './mode.js';
+import { mqttMode } from './mqtt/mode.js';
 import { singleMode } from './single/mode.js';
 
 /** Every mode this build ships; the first is the default of `ecom up`. */
-export const MODES: readonly ModeDefinition[] = [singleMode];
+export const MODES: readonly ModeDefinition[] = [singleMode, mqttMode];
 
 export const DEFAULT_MODE = 'single';
 
