@@ -67,7 +67,14 @@ interface SyncAttempt {
   reply?: StateReply;
   /** After an overflow the buffer no longer covers the gap: only a peer's state can repair it. */
   readonly needsPeer: boolean;
+  /** A live peer showed itself (a command, a check or a state came from it), so silence is not "nobody there". */
+  peerSeen: boolean;
+  /** Requests made for this one sync, including this one. */
+  readonly attempt: number;
 }
+
+/** Requests a portal repeats when a live peer exists but its answer did not arrive, before going on without it. */
+const SYNC_ATTEMPTS_MAX = 3;
 
 export class Replica {
   private state = new MemoryState();
@@ -126,12 +133,12 @@ export class Replica {
    * Starts buffering and publishes a request for the peers' state. Call it only once the
    * subscription to the log is confirmed, so that the buffer starts before the request.
    */
-  startSync(reason: SyncReason, firstBuffered: readonly LogMessage[] = []): string {
+  startSync(reason: SyncReason, firstBuffered: readonly LogMessage[] = [], attempt = 1): string {
     this.suspended = false;
     const nonce = newId();
-    this.sync = { nonce, reason, needsPeer: reason === 'overflow' };
+    this.sync = { nonce, reason, needsPeer: reason === 'overflow', peerSeen: false, attempt };
     this.buffer = [...firstBuffered];
-    this.log.info({ reason, nonce, position: this.position_ }, 'asking peers for the current state');
+    this.log.info({ reason, nonce, attempt, position: this.position_ }, 'asking peers for the current state');
     this.effects.publishLog({ t: 'sync', o: this.origin, n: nonce });
     return nonce;
   }
@@ -153,6 +160,7 @@ export class Replica {
       return;
     }
     if (msg.t === 'sync' && msg.o === this.origin && msg.n === sync.nonce) sync.requestIndex = this.buffer.length;
+    else if (sync.requestIndex !== undefined && msg.t !== 'sync' && msg.o !== this.origin) sync.peerSeen = true;
     this.buffer.push(msg);
     if (sync.requestIndex !== undefined && sync.reply !== undefined) this.install(sync.reply, sync.requestIndex);
   }
@@ -161,6 +169,7 @@ export class Replica {
   receiveState(reply: StateReply | StateRefusal): void {
     const sync = this.sync;
     if (sync === undefined || reply.n !== sync.nonce) return;
+    sync.peerSeen = true;
     if ('error' in reply) {
       this.log.error({ from: reply.from, error: reply.error }, 'a peer could not send its state; still waiting for another');
       return;
@@ -184,6 +193,13 @@ export class Replica {
     if (sync.needsPeer) {
       this.log.error({ reason: sync.reason }, 'no peer sent its state and buffered commands were dropped; asking again');
       this.startSync('overflow');
+      return;
+    }
+    if (sync.peerSeen && sync.attempt < SYNC_ATTEMPTS_MAX) {
+      // A live peer exists but its state (or our own request) did not come back: ask again,
+      // keeping the buffer in case we must go on without it after all.
+      this.log.warn({ reason: sync.reason, attempt: sync.attempt }, 'a live peer exists but no usable state arrived; asking again');
+      this.startSync(sync.reason, this.buffer, sync.attempt + 1);
       return;
     }
     if (sync.reason === 'start') {
@@ -322,8 +338,10 @@ export class Replica {
     const ours = this.history.get(position);
     if (ours === undefined || ours === digest) return;
     this.log.error({ peer, position, ours, theirs: digest }, 'DIVERGENCE: a peer applied different commands up to the same position');
-    // Exactly one side of each disagreeing pair takes the other's state, so the pair cannot keep swapping.
-    if (this.origin > peer) this.startSync('divergent');
+    // The side that has applied fewer commands takes the other's state: a peer whose check is
+    // older than our position will see one of ours and resync itself. At equal positions,
+    // exactly one side of the pair moves, so the two cannot keep swapping states.
+    if (position === this.position_ && this.origin > peer) this.startSync('divergent');
   }
 
   /** The check this portal publishes now and then, when it has applied something since the last one. */
