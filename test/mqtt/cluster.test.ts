@@ -1,0 +1,225 @@
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pyDumps } from '../../src/domain/pyjson.js';
+import { rng } from './sim.js';
+import { expectConverged, findMosquitto, MqttCluster, startBroker, stopBroker, type BrokerKind, type TestBroker, type TestPortal } from './cluster.js';
+
+const mosquitto = findMosquitto();
+const SEED = Number(process.env.MQTT_E2E_SEED ?? Date.now() % 1_000_000);
+console.log(`mqtt end-to-end seed: ${SEED} (replay with MQTT_E2E_SEED=${SEED})`);
+
+const product = (name: string, price: string, quantity: number) => JSON.stringify({ name, price, quantity });
+const items = (...lines: Array<[string, number]>) => JSON.stringify(lines.map(([id, quantity]) => ({ id, quantity: String(quantity) })));
+
+async function parallel<T>(count: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => task(i)));
+}
+
+/** Runs `tasks` with at most `width` in flight. */
+async function pooled(tasks: ReadonlyArray<() => Promise<unknown>>, width: number): Promise<void> {
+  let next = 0;
+  await parallel(width, async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++];
+      if (task !== undefined) await task();
+    }
+  });
+}
+
+for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
+  describe.skipIf(kind === 'mosquitto' && mosquitto === undefined)(`mqtt mode on ${kind}`, () => {
+    let broker: TestBroker | undefined;
+    let cluster: MqttCluster;
+    let portals: TestPortal[];
+
+    beforeAll(async () => {
+      broker = await startBroker(kind, mosquitto);
+      cluster = new MqttCluster(broker);
+      // The first portal starts alone (empty); the others join it, two of them at the same time.
+      const first = await cluster.addPortal('admin');
+      const rest = await Promise.all([cluster.addPortal('admin'), cluster.addPortal('order'), cluster.addPortal('order')]);
+      portals = [first, ...rest];
+    });
+
+    afterAll(async () => {
+      await cluster?.stop();
+      await stopBroker(broker);
+    });
+
+    it('keeps every portal identical under concurrent random writes through all of them', async () => {
+      const random = rng(SEED);
+      const ids = { clients: ['1', '2', '3', '4', '5'].map((n) => `cv${n}`), products: ['1', '2', '3', '4'].map((n) => `pv${n}`), orders: [] as string[] };
+      for (let i = 0; i < 30; i++) ids.orders.push(`ov${i}`);
+      const pick = <T,>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+      // Decide every operation up front from the seed; only their interleaving is left to the machine.
+      const plans = Array.from({ length: 8 }, () =>
+        Array.from({ length: 40 }, () => {
+          const roll = random();
+          const cid = pick(ids.clients);
+          const pid = pick(ids.products);
+          const oid = pick(ids.orders);
+          const portal = pick(portals);
+          const quantity = Math.floor(random() * 4);
+          if (roll < 0.15) return () => portal.client.createClient(cid, JSON.stringify({ name: `n${quantity}` }));
+          if (roll < 0.2) return () => portal.client.updateClient(cid, JSON.stringify({ name: `u${quantity}` }));
+          if (roll < 0.35) return () => portal.client.createProduct(pid, product(`p${quantity}`, '2.50', 5 + quantity));
+          if (roll < 0.4) return () => portal.client.updateProduct(pid, product('upd', '1', quantity));
+          if (roll < 0.7) return () => portal.client.createOrder(oid, cid, items([pid, quantity], [pick(ids.products), 1]));
+          if (roll < 0.85) return () => portal.client.updateOrder(oid, cid, items([pid, quantity]));
+          if (roll < 0.95) return () => portal.client.deleteOrder(oid);
+          return () => portal.client.deleteClient(cid);
+        }),
+      );
+      const codes = new Map<number, number>();
+      await Promise.all(
+        plans.map(async (plan) => {
+          for (const step of plan) {
+            const reply = await step();
+            codes.set(reply.error, (codes.get(reply.error) ?? 0) + 1);
+          }
+        }),
+      );
+      expect(codes.get(503) ?? 0).toBe(0);
+      expect(codes.get(500) ?? 0).toBe(0);
+      expect(codes.get(0) ?? 0).toBeGreaterThan(20);
+      await expectConverged(portals, ids);
+    });
+
+    it('lets exactly one of two racing CreateClient calls win, the same one on every portal', async () => {
+      const [a, b] = [portals[0] as TestPortal, portals[2] as TestPortal];
+      for (let i = 0; i < 20; i++) {
+        const cid = `race${i}`;
+        const [ra, rb] = await Promise.all([a.client.createClient(cid, '{"name": "from-a"}'), b.client.createClient(cid, '{"name": "from-b"}')]);
+        expect([ra.error, rb.error].sort()).toEqual([0, 400]);
+        const winner = ra.error === 0 ? 'from-a' : 'from-b';
+        await expectConverged(portals, { clients: [cid], products: [], orders: [] });
+        expect((await a.client.retrieveClient(cid)).data).toBe(`{"nome": "${winner}"}`);
+      }
+    });
+
+    it('never oversells the last units when many clients order through different portals', async () => {
+      const admin = portals[0] as TestPortal;
+      expect((await admin.client.createProduct('scarce', product('Scarce', '3', 10))).error).toBe(0);
+      expect((await admin.client.createClient('buyer', '{"name": "Buyer"}')).error).toBe(0);
+      const replies = await parallel(40, (i) => (portals[i % portals.length] as TestPortal).client.createOrder(`buy${i}`, 'buyer', items(['scarce', 1])));
+      const sold = replies.filter((r) => r.error === 0).length;
+      expect(sold).toBe(10);
+      expect(replies.filter((r) => r.error !== 0).every((r) => r.error === 400)).toBe(true);
+      const orders = Array.from({ length: 40 }, (_, i) => `buy${i}`);
+      const view = await expectConverged(portals, { clients: ['buyer'], products: ['scarce'], orders });
+      expect(view).toContain('"quantidade": "0"');
+      // Units are conserved: what the orders hold plus what is left is what there was.
+      const held = (await Promise.all(orders.map((oid) => admin.client.retrieveOrder(oid)))).filter((o) => o.OID !== '0').length;
+      expect(held).toBe(10);
+      for (const portal of portals) expect((await portal.client.retrieveClientOrders('buyer')).length).toBe(10);
+    });
+
+    it('publishes exactly one observer message per applied change, in the original format', async () => {
+      const observer = await mqtt.connectAsync(broker?.url ?? '', { protocolVersion: 4, clean: true });
+      const received: string[] = [];
+      observer.on('message', (topic, payload) => {
+        const text = payload.toString();
+        if (text.includes('"obs-')) received.push(`${topic} ${text}`);
+      });
+      await observer.subscribeAsync(['clients', 'products', 'orders'], { qos: 1 });
+      try {
+        const [a, b, c] = portals as [TestPortal, TestPortal, TestPortal];
+        expect((await a.client.createClient('obs-c', '{"name": "Ana"}')).error).toBe(0);
+        expect((await b.client.updateClient('obs-c', '{"name": "Bia"}')).error).toBe(0);
+        expect((await a.client.createProduct('obs-p', product('Caneta', '2.50', 8))).error).toBe(0);
+        expect((await c.client.createOrder('obs-o', 'obs-c', items(['obs-p', 3]))).error).toBe(0);
+        expect((await c.client.createOrder('obs-o', 'obs-c', items(['obs-p', 1]))).error).toBe(400);
+        expect((await b.client.deleteOrder('obs-o')).error).toBe(0);
+        const expected = [
+          `clients ${pyDumps({ op: 'ADD', key: 'obs-c', data: { nome: 'Ana' } })}`,
+          `clients ${pyDumps({ op: 'UPDATE', key: 'obs-c', data: { nome: 'Bia' } })}`,
+          `products ${pyDumps({ op: 'ADD', key: 'obs-p', data: { nome: 'Caneta', preço: '2.50', quantidade: '8' } })}`,
+          `products ${pyDumps({ op: 'UPDATE', key: 'obs-p', data: { nome: 'Caneta', preço: '2.50', quantidade: '5' } })}`,
+          `orders ${pyDumps({ op: 'ADD', key: 'obs-o', data: { CID: 'obs-c', products: [{ PID: 'obs-p', price: '2.50', quantity: '3', name: 'Caneta' }], total: '7.50' } })}`,
+          `products ${pyDumps({ op: 'UPDATE', key: 'obs-p', data: { nome: 'Caneta', preço: '2.50', quantidade: '8' } })}`,
+          `orders ${pyDumps({ op: 'DELETE', key: 'obs-o' })}`,
+        ];
+        const deadline = Date.now() + 5_000;
+        while (received.length < expected.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        // A duplicate from a second portal would arrive within a few milliseconds; give it time to show up.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect([...received].sort()).toEqual([...expected].sort());
+      } finally {
+        await observer.endAsync();
+      }
+    });
+
+    it('a portal started after 1,000 writes serves all of them', async () => {
+      const admin = portals[0] as TestPortal;
+      const cids = Array.from({ length: 1000 }, (_, i) => `late${i}`);
+      await pooled(
+        cids.map((cid, i) => async () => {
+          const reply = await (portals[i % portals.length] as TestPortal).client.createClient(cid, JSON.stringify({ name: `L${i}` }));
+          expect(reply.error).toBe(0);
+        }),
+        32,
+      );
+      const late = await cluster.addPortal('order');
+      try {
+        const view = await expectConverged([admin, late], { clients: cids, products: [], orders: [] });
+        expect(view.split('\n').filter((line) => line.endsWith('=')).length).toBe(0);
+      } finally {
+        await cluster.remove(late);
+      }
+    });
+
+    it('a portal killed with SIGKILL and restarted catches up', async () => {
+      const victim = portals[3] as TestPortal;
+      await cluster.kill(victim);
+      const cids = Array.from({ length: 50 }, (_, i) => `killed${i}`);
+      for (const cid of cids) expect((await (portals[0] as TestPortal).client.createClient(cid, '{"name": "K"}')).error).toBe(0);
+      await cluster.restart(victim);
+      await expectConverged(portals, { clients: cids, products: ['scarce'], orders: [] });
+      expect((await victim.client.retrieveClient('killed49')).data).toBe('{"nome": "K"}');
+    });
+
+    it('a broker restart: writes get 503 during the outage, reads keep working, then everyone catches up identically', async () => {
+      if (broker === undefined) throw new Error('no broker');
+      const [a, b] = portals as [TestPortal, TestPortal];
+      expect((await a.client.createClient('before-outage', '{"name": "B"}')).error).toBe(0);
+      await expectConverged(portals, { clients: ['before-outage'], products: [], orders: [] });
+      // Writes keep flowing while the broker goes away mid-run.
+      let stop = false;
+      let n = 0;
+      const outcomes: number[] = [];
+      const writer = (async () => {
+        while (!stop) {
+          const reply = await (portals[n % portals.length] as TestPortal).client.createClient(`during${n++}`, '{"name": "D"}');
+          outcomes.push(reply.error);
+          if (reply.error !== 0) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await broker.stop();
+      const down = await b.client.createClient('while-down', '{"name": "X"}');
+      expect(down.error).toBe(503);
+      expect(down.description).toMatch(/did not answer in time/);
+      expect((await b.client.retrieveClient('before-outage')).data).toBe('{"nome": "B"}');
+      await broker.start();
+      // Wait until every portal accepts writes again (they reconnect with backoff and resynchronise).
+      const deadline = Date.now() + 15_000;
+      for (const portal of portals) {
+        for (;;) {
+          const reply = await portal.client.createClient(`after-${portal.port}-${Date.now()}`, '{"name": "A"}');
+          if (reply.error === 0) break;
+          expect(reply.error).toBe(503);
+          if (Date.now() > deadline) throw new Error(`portal ${portal.port} did not accept writes again`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      stop = true;
+      await writer;
+      expect(outcomes.every((code) => code === 0 || code === 503)).toBe(true);
+      expect(outcomes.filter((code) => code === 503).length).toBeGreaterThan(0);
+      const during = Array.from({ length: n }, (_, i) => `during${i}`);
+      await expectConverged(portals, { clients: ['before-outage', 'while-down', ...during], products: ['scarce'], orders: [] });
+      // A write refused as "nothing was changed" must indeed exist nowhere.
+      if (down.description?.includes('nothing was changed') === true) expect((await a.client.retrieveClient('while-down')).CID).toBe('0');
+    });
+  });
+}
