@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Tests start real processes and servers; two cores cannot run many files at once.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

@@ -5,7 +5,7 @@ import { DEFAULT_MODE, findMode, MODES } from '../modes/registry.js';
 import type { ModeContext } from '../modes/mode.js';
 import { startPortalServer } from '../portal/server.js';
 import { createLogger } from '../util/log.js';
-import { stopOnSignals } from '../util/shutdown.js';
+import { closeOnSignals } from '../util/shutdown.js';
 import { registerBrokerCommand } from './broker-command.js';
 import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
@@ -18,6 +18,10 @@ import { parseLangOption, parsePort, resolveLang } from './options.js';
 const program = new Command('ecom')
   .description('A distributed e-commerce back end: gRPC admin and order portals over a choice of replicated stores.')
   .showHelpAfterError('(run with --help for usage)')
+  // Usage errors exit 2 (scripts tell them from a refused operation, 1); subcommands inherit this.
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
+  })
   .addHelpText(
     'after',
     `
@@ -52,12 +56,13 @@ const up = program
   .action(async (opts: { mode: string; host: string; adminPort: number; orderPort: number; lang?: string }) => {
     const mode = findMode(opts.mode);
     const ctx = context(opts, `ecom-up-${mode.name}`);
+    const closers = closeOnSignals((signal) => ctx.log.info(`${signal}: stopping`));
     const system = await mode.up({ ...opts }, ctx);
+    closers.push(() => system.stop());
     ctx.log.info(
       { admin: system.adminPorts.map((p) => `${ctx.host}:${p}`), order: system.orderPorts.map((p) => `${ctx.host}:${p}`) },
       'system is up; try "ecom admin" and "ecom order" in another terminal; Ctrl-C stops everything',
     );
-    stopOnSignals(() => system.stop(), (signal) => ctx.log.info(`${signal}: stopping`));
   });
 for (const mode of MODES) for (const option of mode.upOptions()) up.addOption(option);
 
@@ -76,16 +81,12 @@ for (const role of ['admin', 'order'] as const) {
     .action(async (port: number, opts: { mode: string; host: string; lang?: string }) => {
       const mode = findMode(opts.mode);
       const ctx = context(opts, `${name}-${port}`);
+      const closers = closeOnSignals((signal) => ctx.log.info(`${signal}: finishing calls in flight, then stopping`));
       const backend = await mode.createBackend(opts, ctx);
+      closers.push(() => backend.close());
       const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [port] });
+      closers.push(() => server.shutdown());
       ctx.log.info({ port: server.ports[0], host: ctx.host, mode: mode.name }, `${portal} server is serving`);
-      stopOnSignals(
-        async () => {
-          await server.shutdown();
-          await backend.close();
-        },
-        (signal) => ctx.log.info(`${signal}: finishing calls in flight, then stopping`),
-      );
     });
   for (const mode of MODES) for (const option of mode.serverOptions()) command.addOption(option);
 }
@@ -154,11 +155,6 @@ for (const role of ['admin', 'order'] as const) {
 }
 
 registerBrokerCommand(program);
-
-program.exitOverride((err) => {
-  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
-  process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
-});
 
 try {
   await program.parseAsync(process.argv);

@@ -23,18 +23,29 @@ function toReplyMsg(reply: Reply, lang: Lang): ReplyMsg {
   return reply.code === 0 ? { error: 0 } : { error: reply.code, description: render(reply.message, lang) };
 }
 
+/**
+ * proto3 leaves fields at their default value ("" or 0) off the wire, and the original's
+ * Python server did; protobufjs writes any field that is set, so defaults are removed here
+ * to keep replies byte-identical.
+ */
+function wire<T extends object>(message: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) if (value !== '' && value !== 0 && value !== undefined) out[key] = value;
+  return out as T;
+}
+
 function writeHandler<Req>(ctx: PortalContext, toCommand: (req: Req) => Command): Unary<Req, ReplyMsg> {
   return (call, callback) => {
     const command = toCommand(call.request);
     ctx.backend.execute(command).then(
       (reply) => {
         if (reply.code === 500) ctx.log.error({ command: command.op, reply }, 'internal error');
-        callback(null, toReplyMsg(reply, ctx.lang));
+        callback(null, wire(toReplyMsg(reply, ctx.lang)));
       },
       (err: unknown) => {
         ctx.log.error({ err, command: command.op }, 'write failed unexpectedly');
         const detail = err instanceof Error ? err.message : String(err);
-        callback(null, toReplyMsg({ code: 500, message: message('internalError', { detail }) }, ctx.lang));
+        callback(null, wire(toReplyMsg({ code: 500, message: message('internalError', { detail }) }, ctx.lang)));
       },
     );
   };
@@ -54,7 +65,7 @@ async function readRecord<K extends RecordKind>(ctx: PortalContext, kind: K, id:
   return isValidId(id) ? ctx.backend.read(kind, id) : undefined;
 }
 
-function readHandler<K extends RecordKind, Res>(
+function readHandler<K extends RecordKind, Res extends object>(
   ctx: PortalContext,
   kind: K,
   found: (id: string, record: RecordOfKind<K>) => Res,
@@ -63,7 +74,7 @@ function readHandler<K extends RecordKind, Res>(
   return (call, callback) => {
     const id = call.request.ID ?? '';
     readRecord(ctx, kind, id).then(
-      (record) => callback(null, record === undefined ? notFound : found(id, record)),
+      (record) => callback(null, wire(record === undefined ? notFound : found(id, record))),
       (err: unknown) => callback(readError(ctx, err, `${kind} ${id}`)),
     );
   };
@@ -129,7 +140,7 @@ async function streamClientOrders(ctx: PortalContext, cid: string, call: grpc.Se
     const order = await ctx.backend.read('order', oid);
     // An order deleted between the two reads is simply no longer one of the client's orders.
     if (order === undefined) continue;
-    const ok = call.write({ OID: oid, CID: order.cid, data: recordData(order) });
+    const ok = call.write(wire({ OID: oid, CID: order.cid, data: recordData(order) }));
     if (!ok) await writable(call);
   }
 }

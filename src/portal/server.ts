@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Lang } from '../domain/messages.js';
 import type { Logger } from '../util/log.js';
 import type { Backend } from './backend.js';
 import { adminPortalHandlers, orderPortalHandlers, type PortalContext } from './handlers.js';
 import { apiPackageDefinition, LOADER_OPTIONS, PORTAL_SERVICES } from './proto.js';
+import { addReflection } from './reflection.js';
 
 export type PortalRole = 'admin' | 'order';
 
@@ -76,7 +76,7 @@ export async function startPortalServer(options: PortalServerOptions): Promise<P
   const health = new HealthImplementation(healthStatus);
   health.addToServer(server);
   const healthDefinition = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
-  new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);
+  addReflection(server, { ...definition, ...healthDefinition });
 
   const ports: number[] = [];
   try {

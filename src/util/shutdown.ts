@@ -1,8 +1,11 @@
 /**
- * Runs `stop` once on the first SIGINT or SIGTERM, then exits 0 (1 if stopping failed).
- * A second Ctrl-C while stopping exits at once, for when something hangs.
+ * Clean shutdown on SIGINT/SIGTERM. Install it before starting anything, then push a closer
+ * for each resource as it comes up: a signal that arrives during start-up still stops what
+ * has started. Closers run once, the last started first, then the process exits 0 (1 if a
+ * closer failed). A second Ctrl-C while stopping exits at once, for when something hangs.
  */
-export function stopOnSignals(stop: () => Promise<void>, onSignal?: (signal: string) => void): void {
+export function closeOnSignals(onSignal?: (signal: string) => void): Array<() => Promise<void>> {
+  const closers: Array<() => Promise<void>> = [];
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -11,7 +14,10 @@ export function stopOnSignals(stop: () => Promise<void>, onSignal?: (signal: str
     }
     stopping = true;
     onSignal?.(signal);
-    stop().then(
+    const run = async () => {
+      for (const close of closers.reverse()) await close();
+    };
+    run().then(
       () => process.exit(0),
       (err: unknown) => {
         process.stderr.write(`error while stopping: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -21,4 +27,10 @@ export function stopOnSignals(stop: () => Promise<void>, onSignal?: (signal: str
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  return closers;
+}
+
+/** Runs `stop` once on the first SIGINT or SIGTERM, then exits (see closeOnSignals). */
+export function stopOnSignals(stop: () => Promise<void>, onSignal?: (signal: string) => void): void {
+  closeOnSignals(onSignal).push(stop);
 }

@@ -143,12 +143,13 @@ export class MqttCluster {
 
   constructor(
     readonly broker: TestBroker,
+    private readonly lang: 'pt' | 'en' = 'en',
     private readonly prefix = `ecom-test/${process.pid}-${Math.floor(Math.random() * 1e9)}`,
   ) {}
 
   private spawnPortal(role: 'admin' | 'order', port: number): EcomChild {
     return spawnEcom(
-      [`${role}-server`, String(port), '--mode', 'mqtt', '--broker', this.broker.url, '--topic-prefix', this.prefix, '--sync-timeout-ms', '700', '--host', HOST, '--lang', 'en'],
+      [`${role}-server`, String(port), '--mode', 'mqtt', '--broker', this.broker.url, '--topic-prefix', this.prefix, '--sync-timeout-ms', '700', '--host', HOST, '--lang', this.lang],
       { name: `${role}-${port}`, onLine: quietLines, env: { ECOM_LOG_FORMAT: 'json' } },
     );
   }
