@@ -53,6 +53,7 @@ export class MqttBackend implements Backend {
   private checkedPosition = -1;
   private reconnect_ms = RECONNECT_FIRST_MS;
   private wasOnline = false;
+  private failedAttempts = 0;
   private closed = false;
   private readonly liveWaiters = new Set<() => void>();
   private readonly syncTimeout_ms: number;
@@ -93,7 +94,11 @@ export class MqttBackend implements Backend {
     this.client.on('connect', () => this.onConnect());
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
     this.client.on('close', () => this.onClose());
-    this.client.on('error', (err) => this.log.warn({ err: err.message, broker: options.brokerUrl }, 'MQTT connection error'));
+    this.client.on('error', (err) => {
+      // While retrying, the same refusal repeats at every attempt; onClose reports the outage.
+      const level = this.failedAttempts === 0 ? 'warn' : 'debug';
+      this.log[level]({ err: err.message, broker: options.brokerUrl }, 'MQTT connection error');
+    });
     this.checkTimer = setInterval(() => this.publishCheck(), options.checkInterval_ms ?? 1_000);
     this.checkTimer.unref();
   }
@@ -161,6 +166,7 @@ export class MqttBackend implements Backend {
     const stream = this.client.stream as { setNoDelay?: (noDelay: boolean) => unknown };
     stream.setNoDelay?.(true);
     this.reconnect_ms = RECONNECT_FIRST_MS;
+    this.failedAttempts = 0;
     this.client.options.reconnectPeriod = RECONNECT_FIRST_MS;
     const reason = this.wasOnline ? 'reconnected' : 'start';
     this.log.info({ broker: this.options.brokerUrl }, reason === 'start' ? 'connected to the MQTT broker' : 'reconnected to the MQTT broker');
@@ -237,7 +243,14 @@ export class MqttBackend implements Backend {
     this.clearSyncTimer();
     this.client.options.reconnectPeriod = this.reconnect_ms;
     this.reconnect_ms = Math.min(this.reconnect_ms * 2, this.reconnectMax_ms);
-    if (!this.wasOnline) this.log.warn({ broker: this.options.brokerUrl }, 'cannot reach the MQTT broker yet (is "ecom broker" or Mosquitto running there?); retrying');
+    this.failedAttempts += 1;
+    // Say it on the first failure and then now and then, not at every retry.
+    if (!this.wasOnline && (this.failedAttempts === 1 || this.failedAttempts % 20 === 0)) {
+      this.log.warn(
+        { broker: this.options.brokerUrl, attempts: this.failedAttempts },
+        'cannot reach the MQTT broker (is "ecom broker" or Mosquitto running there?); retrying',
+      );
+    }
   }
 
   private onApplied(command: CommandMessage, reply: Reply, events: readonly ChangeEvent[]): void {
