@@ -29,9 +29,11 @@ const MOSQUITTO_CANDIDATES = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr
 
 /** Where Mosquitto is installed; in CI a missing Mosquitto is an error (it must be installed there), elsewhere undefined. */
 export function findMosquitto(): string | undefined {
-  const found = MOSQUITTO_CANDIDATES.find((path) => existsSync(path));
+  // ECOM_MOSQUITTO names the binary explicitly (and lets one check that CI fails without it).
+  const candidates = process.env.ECOM_MOSQUITTO ? [process.env.ECOM_MOSQUITTO] : MOSQUITTO_CANDIDATES;
+  const found = candidates.find((path) => existsSync(path));
   if (found === undefined && process.env.CI) {
-    throw new Error(`mosquitto is not installed (looked in ${MOSQUITTO_CANDIDATES.join(', ')}); CI must install it: apt-get install -y mosquitto`);
+    throw new Error(`mosquitto is not installed (looked in ${candidates.join(', ')}); CI must install it: apt-get install -y mosquitto`);
   }
   return found;
 }
