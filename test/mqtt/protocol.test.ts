@@ -8,7 +8,7 @@ describe('mqtt wire messages', () => {
   it('round-trips every log message kind', () => {
     const messages = [
       { t: 'cmd', o: 'abc', s: 3, c: { op: 'CreateOrder', oid: '1', cid: '2', data: '[]' } },
-      { t: 'sync', o: 'abc', n: 'n1' },
+      { t: 'sync', o: 'abc', n: 'n1', p: 4 },
       { t: 'check', o: 'abc', p: 10, d: '0123456789abcdef' },
     ] as const;
     for (const msg of messages) expect(decodeLogMessage(encode(msg))).toEqual(msg);

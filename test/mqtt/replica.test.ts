@@ -118,6 +118,47 @@ describe('mqtt replica protocol (simulated broker)', () => {
     expect(b.replica.data.count('client')).toBe(20);
   });
 
+  it('after a broker restart, every portal takes the state of the one that applied most', () => {
+    for (const order of [['b', 'c', 'a'], ['a', 'b', 'c'], ['c', 'a', 'b']]) {
+      const random = rng(8);
+      const { sim, portals } = startCluster(['a', 'b', 'c'], random);
+      const byName = (name: string) => portals.find((p) => p.name === name) as SimPortal;
+      for (let i = 0; i < 10; i++) sim.write(byName('a'), client(`r${i}`));
+      sim.settle(random);
+      // The broker dies while forwarding: b misses the last two commands, c the last one.
+      byName('b').dropNext = 2;
+      byName('c').dropNext = 1;
+      sim.write(byName('a'), client('last-but-one'));
+      sim.write(byName('a'), client('last'));
+      sim.settle(random);
+      for (const portal of portals) sim.disconnect(portal);
+      for (const name of order) sim.connect(byName(name), 'reconnected');
+      sim.settle(random);
+      expectIdentical(portals);
+      expect(byName('b').replica.data.get('client', 'last')).toBeDefined();
+      expect(byName('b').replica.position).toBe(12);
+    }
+  });
+
+  it('a live portal asked for its state by a portal that applied more resynchronises instead of answering', () => {
+    const random = rng(9);
+    const { sim, portals } = startCluster(['a', 'b'], random);
+    const [a, b] = portals as [SimPortal, SimPortal];
+    b.dropNext = 1;
+    sim.write(a, client('only-a-has-it'));
+    sim.settle(random);
+    // a comes back after b has already gone on alone (its wait is over).
+    sim.disconnect(a);
+    sim.disconnect(b);
+    sim.connect(b, 'reconnected');
+    sim.settle(random);
+    expect(b.replica.position).toBe(0);
+    sim.connect(a, 'reconnected');
+    sim.settle(random);
+    expectIdentical(portals);
+    expect(b.replica.data.get('client', 'only-a-has-it')).toBeDefined();
+  });
+
   it('refuses to buffer without bound while waiting for a peer', () => {
     const random = rng(7);
     const sim = new SimCluster({ bufferMax_messages: 5, digestHistory: 100, snapshotMax_bytes: 1 << 20 });

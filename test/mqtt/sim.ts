@@ -121,16 +121,18 @@ export class SimCluster {
     return true;
   }
 
-  /** Delivers everything; when nothing is left, lets sync timers expire; repeats until every portal is live. */
-  settle(random: () => number, maxRounds = 20): void {
+  /**
+   * Delivers everything; when nothing is left, lets the sync timer of one waiting portal
+   * (chosen at random) expire; repeats until every portal is live.
+   */
+  settle(random: () => number, maxRounds = 100): void {
     for (let round = 0; round < maxRounds; round++) {
       while (this.step(random));
       const waiting = this.portals.filter((p) => p.subscribed && !p.replica.live);
       if (waiting.length === 0) return;
-      for (const portal of waiting) {
-        const nonce = portal.replica.currentNonce;
-        if (nonce !== undefined) portal.replica.syncTimedOut(nonce);
-      }
+      const portal = waiting[Math.floor(random() * waiting.length)] as SimPortal;
+      const nonce = portal.replica.currentNonce;
+      if (nonce !== undefined) portal.replica.syncTimedOut(nonce);
     }
     throw new Error('the cluster did not settle');
   }

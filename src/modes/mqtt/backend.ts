@@ -188,12 +188,16 @@ export class MqttBackend implements Backend {
   private armSyncTimer(nonce: string): void {
     this.clearSyncTimer();
     this.armedNonce = nonce;
+    // After a reconnection every portal may be coming back from the same broker restart, each
+    // at its own point of the backoff: wait long enough for all of them to have asked, so the
+    // one that applied most is known before anyone goes on alone.
+    const wait_ms = this.replica.syncReason === 'reconnected' ? this.syncTimeout_ms + this.reconnectMax_ms : this.syncTimeout_ms;
     this.syncTimer = setTimeout(() => {
       this.syncTimer = undefined;
       this.armedNonce = undefined;
       this.replica.syncTimedOut(nonce);
       this.afterReplicaStep();
-    }, this.syncTimeout_ms);
+    }, wait_ms);
   }
 
   private onMessage(topic: string, payload: Buffer): void {

@@ -45,11 +45,17 @@ export interface CommandMessage {
   readonly c: Command;
 }
 
-/** "Send me your state as it is at this point of the log": n is a nonce naming the request. */
+/**
+ * "Send me your state as it is at this point of the log": n is a nonce naming the request,
+ * p how many commands the requester has applied (so that, when every portal is asking at
+ * once after a broker restart, the ones that have applied less wait for the one that has
+ * applied most).
+ */
 export interface SyncMessage {
   readonly t: 'sync';
   readonly o: string;
   readonly n: string;
+  readonly p: number;
 }
 
 /** "After applying p commands, my running digest was d": lets every peer detect divergence. */
@@ -116,7 +122,7 @@ export function decodeLogMessage(payload: Buffer): LogMessage | { error: string 
       return { t: 'cmd', o: m.o, s: m.s, c: command };
     }
     case 'sync':
-      return isId(m.n) ? { t: 'sync', o: m.o, n: m.n } : { error: 'bad nonce' };
+      return isId(m.n) && isCount(m.p) ? { t: 'sync', o: m.o, n: m.n, p: m.p } : { error: 'bad nonce or position' };
     case 'check':
       return isCount(m.p) && typeof m.d === 'string' && m.d.length <= PROTOCOL_LIMITS.idMax_chars
         ? { t: 'check', o: m.o, p: m.p, d: m.d }

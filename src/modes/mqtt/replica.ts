@@ -56,7 +56,7 @@ export function newId(): string {
   return randomBytes(8).toString('hex');
 }
 
-type SyncReason = 'start' | 'reconnected' | 'gap' | 'behind' | 'divergent' | 'overflow';
+export type SyncReason = 'start' | 'reconnected' | 'gap' | 'behind' | 'divergent' | 'overflow';
 
 interface SyncAttempt {
   readonly nonce: string;
@@ -67,14 +67,26 @@ interface SyncAttempt {
   reply?: StateReply;
   /** After an overflow the buffer no longer covers the gap: only a peer's state can repair it. */
   readonly needsPeer: boolean;
-  /** A live peer showed itself (a command, a check or a state came from it), so silence is not "nobody there". */
+  /**
+   * A peer that can answer exists: it published a command, a check or a state after our
+   * request, or it is itself asking with more commands applied than we have. Silence then
+   * means "not yet", not "nobody there".
+   */
   peerSeen: boolean;
+  /** A peer asking at the same time has applied more than we have: wait for it, across retries. */
+  readonly aheadSeen: { value: boolean };
   /** Requests made for this one sync, including this one. */
   readonly attempt: number;
 }
 
-/** Requests a portal repeats when a live peer exists but its answer did not arrive, before going on without it. */
+/** Requests a portal makes when a live peer exists but its answer does not arrive, before going on without it. */
 const SYNC_ATTEMPTS_MAX = 3;
+/**
+ * Requests a portal makes while a peer that has applied more is itself still waiting (after a
+ * broker restart, everyone is): going on alone would fork the history, so wait longer, but
+ * not forever, in case that peer has died.
+ */
+const AHEAD_ATTEMPTS_MAX = 10;
 
 export class Replica {
   private state = new MemoryState();
@@ -106,6 +118,11 @@ export class Replica {
     return this.sync?.nonce;
   }
 
+  /** Why this portal is waiting for a state, if it is. */
+  get syncReason(): SyncReason | undefined {
+    return this.sync?.reason;
+  }
+
   get position(): number {
     return this.position_;
   }
@@ -133,13 +150,13 @@ export class Replica {
    * Starts buffering and publishes a request for the peers' state. Call it only once the
    * subscription to the log is confirmed, so that the buffer starts before the request.
    */
-  startSync(reason: SyncReason, firstBuffered: readonly LogMessage[] = [], attempt = 1): string {
+  startSync(reason: SyncReason, firstBuffered: readonly LogMessage[] = [], attempt = 1, aheadSeen = { value: reason === 'behind' }): string {
     this.suspended = false;
     const nonce = newId();
-    this.sync = { nonce, reason, needsPeer: reason === 'overflow', peerSeen: false, attempt };
+    this.sync = { nonce, reason, needsPeer: reason === 'overflow', peerSeen: false, aheadSeen, attempt };
     this.buffer = [...firstBuffered];
     this.log.info({ reason, nonce, attempt, position: this.position_ }, 'asking peers for the current state');
-    this.effects.publishLog({ t: 'sync', o: this.origin, n: nonce });
+    this.effects.publishLog({ t: 'sync', o: this.origin, n: nonce, p: this.position_ });
     return nonce;
   }
 
@@ -160,6 +177,7 @@ export class Replica {
       return;
     }
     if (msg.t === 'sync' && msg.o === this.origin && msg.n === sync.nonce) sync.requestIndex = this.buffer.length;
+    else if (msg.o !== this.origin && msg.t === 'sync' && msg.p > this.position_) sync.aheadSeen.value = true;
     else if (sync.requestIndex !== undefined && msg.t !== 'sync' && msg.o !== this.origin) sync.peerSeen = true;
     this.buffer.push(msg);
     if (sync.requestIndex !== undefined && sync.reply !== undefined) this.install(sync.reply, sync.requestIndex);
@@ -195,11 +213,14 @@ export class Replica {
       this.startSync('overflow');
       return;
     }
-    if (sync.peerSeen && sync.attempt < SYNC_ATTEMPTS_MAX) {
-      // A live peer exists but its state (or our own request) did not come back: ask again,
-      // keeping the buffer in case we must go on without it after all.
-      this.log.warn({ reason: sync.reason, attempt: sync.attempt }, 'a live peer exists but no usable state arrived; asking again');
-      this.startSync(sync.reason, this.buffer, sync.attempt + 1);
+    if ((sync.peerSeen && sync.attempt < SYNC_ATTEMPTS_MAX) || (sync.aheadSeen.value && sync.attempt < AHEAD_ATTEMPTS_MAX)) {
+      // A peer that can answer exists but its state (or our own request) did not come back
+      // yet: ask again, keeping the buffer in case we must go on without it after all.
+      this.log.warn(
+        { reason: sync.reason, attempt: sync.attempt, aheadSeen: sync.aheadSeen.value },
+        'a peer that can answer exists but no state arrived yet; asking again',
+      );
+      this.startSync(sync.reason, this.buffer, sync.attempt + 1, sync.aheadSeen);
       return;
     }
     if (sync.reason === 'start') {
@@ -267,7 +288,14 @@ export class Replica {
         this.handleCommand(msg, acceptGaps);
         return;
       case 'sync':
-        if (msg.o !== this.origin) this.answer(msg.o, msg.n);
+        if (msg.o === this.origin) return;
+        if (msg.p > this.position_) {
+          // Answering would set the requester back to our shorter history: we are the one behind.
+          this.log.warn({ peer: msg.o, theirs: msg.p, ours: this.position_ }, 'a peer asking for the state has applied more than this portal; resynchronising');
+          this.startSync('behind');
+          return;
+        }
+        this.answer(msg.o, msg.n);
         return;
       case 'check':
         if (msg.o !== this.origin) this.compare(msg.o, msg.p, msg.d);
