@@ -24,7 +24,7 @@ export interface ReplicaEffects {
   publishLog(message: LogMessage): void;
   /** Send a state transfer (or a refusal) to the portal `to`. */
   sendState(to: string, reply: StateReply | StateRefusal): void;
-  /** A command was applied here, in the broker's order. */
+  /** A command was applied here, in the broker's order; `events` are computed for this portal's own commands only. */
   applied(command: CommandMessage, reply: Reply, events: readonly ChangeEvent[]): void;
   /** Own commands up to `seq` were applied inside a state received from a peer: their replies are unknown here. */
   ownRepliesLost(seq: number): void;
@@ -327,7 +327,8 @@ export class Replica {
       const detail = err instanceof Error ? err.message : String(err);
       outcome = { reply: { code: 500, message: message('internalError', { detail }) }, writes: [] };
     }
-    const events = changeEvents((write) => this.state.get(write.key.kind, write.key.id), outcome.writes);
+    // Only the portal that received the write announces its changes (see the backend).
+    const events = msg.o === this.origin ? changeEvents((write) => this.state.get(write.key.kind, write.key.id), outcome.writes) : [];
     this.state.apply(outcome.writes);
     this.applied.set(msg.o, msg.s);
     this.position_ += 1;
