@@ -149,6 +149,18 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
       }
     });
 
+    it('answers 400 at once to a write too large for the log, and nothing changes', async () => {
+      const portal = portals[1] as TestPortal;
+      const huge = JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) });
+      const started = Date.now();
+      const reply = await portal.client.createClient('huge', huge);
+      expect(reply.error).toBe(400);
+      expect(reply.description).toMatch(/larger than 65536 bytes/);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      await expectConverged(portals, { clients: ['huge'], products: [], orders: [] });
+      expect((await portal.client.retrieveClient('huge')).CID).toBe('0');
+    });
+
     it('a portal started after 1,000 writes serves all of them', async () => {
       const admin = portals[0] as TestPortal;
       const cids = Array.from({ length: 1000 }, (_, i) => `late${i}`);

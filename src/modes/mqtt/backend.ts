@@ -6,7 +6,8 @@ import { pyDumps, type PyJsonValue } from '../../domain/pyjson.js';
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
 import type { Backend } from '../../portal/backend.js';
 import type { Logger } from '../../util/log.js';
-import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, topics, type CommandMessage, type Topics } from './protocol.js';
+import { execute } from '../../domain/machine.js';
+import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type Topics } from './protocol.js';
 import { DEFAULT_REPLICA_LIMITS, newId, Replica } from './replica.js';
 
 export interface MqttBackendOptions {
@@ -114,11 +115,6 @@ export class MqttBackend implements Backend {
     return this.client.connected && this.replica.live;
   }
 
-  /** Where this portal stands in the log (for tests and the benchmark). */
-  get position(): number {
-    return this.replica.position;
-  }
-
   whenLive(): Promise<void> {
     if (this.isLive) return Promise.resolve();
     return new Promise((resolve) => this.liveWaiters.add(resolve));
@@ -130,12 +126,14 @@ export class MqttBackend implements Backend {
       this.log.warn({ pending: this.pending.size, limit: this.pendingMax }, 'too many writes in flight; refusing this one');
       return Promise.resolve(NOT_APPLIED);
     }
-    const seq = ++this.seq;
-    const msg: CommandMessage = { t: 'cmd', o: this.origin, s: seq, c: command };
+    const seq = this.seq + 1;
+    const payload = encode({ t: 'cmd', o: this.origin, s: seq, c: command });
+    if (payload.length > PROTOCOL_LIMITS.logMessageMax_bytes) return Promise.resolve(this.oversized(command, payload.length));
+    this.seq = seq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.finish(seq, MAYBE_APPLIED), this.writeTimeout_ms);
       this.pending.set(seq, { resolve, timer });
-      this.client.publish(this.topics.log, encode(msg), { qos: 1 }, (err) => {
+      this.client.publish(this.topics.log, payload, { qos: 1 }, (err) => {
         // mqtt.js keeps an unacknowledged QoS 1 message and sends it again after a reconnect,
         // so a failed publish may still be applied later: the reply must say so.
         if (err) {
@@ -144,6 +142,19 @@ export class MqttBackend implements Backend {
         }
       });
     });
+  }
+
+  /**
+   * A command too large for the log carries more than the 64 KiB of data the rules accept,
+   * so the machine rejects it whatever the state: that verdict can be given here, without
+   * the log, because a rejected command changes nothing anywhere.
+   */
+  private oversized(command: Command, size_bytes: number): Reply {
+    const { reply } = execute(command, this.replica.data);
+    if (reply.code === 0) {
+      throw new Error(`invariant broken: a command of ${size_bytes} bytes, over the log limit, would be accepted by the rules`);
+    }
+    return reply;
   }
 
   read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
