@@ -70,6 +70,10 @@ class MosquittoBroker implements TestBroker {
   async start(): Promise<void> {
     const proc = spawn(this.binary, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
+    // Like spawnEcom's children: a test process that dies must not leave a broker behind.
+    const killOnExit = () => proc.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    proc.once('exit', () => process.removeListener('exit', killOnExit));
     for (const stream of [proc.stdout, proc.stderr]) stream.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
     const alive = () => proc.exitCode === null && proc.signalCode === null;
     try {
