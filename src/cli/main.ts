@@ -11,6 +11,7 @@ import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
 import { parseLangOption, parsePort, resolveLang } from './options.js';
+import { registerStorageCommands } from './storage-commands.js';
 
 /**
  * `ecom`: one program for every part of the system (SPEC.md §5).
@@ -40,6 +41,13 @@ const modeOption = () =>
 const langOption = () => new Option('--lang <lang>', 'language of reply texts: pt or en (default: $ECOM_LANG, else pt)').argParser(parseLangOption);
 const hostOption = () => new Option('--host <address>', 'address to bind or connect to').default(DEFAULTS.host);
 
+/** Adds every mode's options to a command; modes may share an option (the first declaration wins). */
+function addModeOptions(command: Command, optionsOf: (mode: (typeof MODES)[number]) => Option[]): void {
+  for (const mode of MODES) {
+    for (const option of optionsOf(mode)) if (!command.options.some((o) => o.long === option.long)) command.addOption(option);
+  }
+}
+
 function context(opts: { lang?: unknown; host: string }, name: string): ModeContext {
   return { lang: resolveLang(opts.lang), log: createLogger(name), host: opts.host };
 }
@@ -64,7 +72,7 @@ const up = program
       'system is up; try "ecom admin" and "ecom order" in another terminal; Ctrl-C stops everything',
     );
   });
-for (const mode of MODES) for (const option of mode.upOptions()) up.addOption(option);
+addModeOptions(up, (mode) => mode.upOptions());
 
 for (const role of ['admin', 'order'] as const) {
   const name = `${role}-server`;
@@ -88,7 +96,7 @@ for (const role of ['admin', 'order'] as const) {
       closers.push(() => server.shutdown());
       ctx.log.info({ port: server.ports[0], host: ctx.host, mode: mode.name }, `${portal} server is serving`);
     });
-  for (const mode of MODES) for (const option of mode.serverOptions()) command.addOption(option);
+  addModeOptions(command, (mode) => mode.serverOptions());
 }
 
 for (const role of ['admin', 'order'] as const) {
@@ -154,6 +162,7 @@ for (const role of ['admin', 'order'] as const) {
   }
 }
 
+registerStorageCommands(program);
 registerBrokerCommand(program);
 
 try {

@@ -1,11 +1,13 @@
 import type { ModeDefinition } from './mode.js';
 import { mqttMode } from './mqtt/mode.js';
+import { raftMode } from './raft/mode.js';
 import { singleMode } from './single/mode.js';
 
-/** Every mode this build ships; the first is the default of `ecom up`. */
-export const MODES: readonly ModeDefinition[] = [singleMode, mqttMode];
+/** Every mode this build ships. */
+export const MODES: readonly ModeDefinition[] = [raftMode, singleMode, mqttMode];
 
-export const DEFAULT_MODE = 'single';
+/** The original's part 2, done right: `npm start` runs the replicated, partitioned storage tier. */
+export const DEFAULT_MODE = 'raft';
 
 /** Modes the product defines (SPEC.md §1) that this build may not ship yet. */
 export const PLANNED_MODES = ['raft', 'mqtt', 'single', 'etcd'] as const;

@@ -9,6 +9,9 @@ export function closeOnSignals(onSignal?: (signal: string) => void): Array<() =>
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
+      // A parent that stops its children sends SIGTERM after the terminal's SIGINT reached the
+      // whole process group: that is not a person insisting, so only a repeated SIGINT forces.
+      if (signal !== 'SIGINT') return;
       process.stderr.write(`\n${signal} again: exiting without waiting\n`);
       process.exit(130);
     }

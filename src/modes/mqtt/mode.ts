@@ -57,7 +57,9 @@ export const mqttMode: ModeDefinition = {
 
   createBackend: (options, ctx) =>
     MqttBackend.start({
-      brokerUrl: stringOption(options, 'broker', DEFAULT_BROKER_URL),
+      // Checked here as well as by the option's parser: another mode may declare --broker
+      // too, and commander then keeps only the first declaration (and its parser).
+      brokerUrl: parseBrokerUrl(stringOption(options, 'broker', DEFAULT_BROKER_URL)),
       topicPrefix: stringOption(options, 'topicPrefix', DEFAULT_TOPIC_PREFIX),
       syncTimeout_ms: numberOption(options, 'syncTimeoutMs', 1500),
       log: ctx.log,

@@ -1,0 +1,73 @@
+import { Option, type Command } from 'commander';
+import { Replica } from '../replica/replica.js';
+import { ReplicaClusterClient } from '../replica/cluster-client.js';
+import type { ReplicaStatus } from '../replica/protocol.js';
+import { defaultTopology, loadTopology, type Topology } from '../replica/topology.js';
+import { createLogger } from '../util/log.js';
+import { closeOnSignals } from '../util/shutdown.js';
+
+/** `ecom storage ID` (one replica) and `ecom status` (every partition's leader and indexes). */
+export const configOption = () =>
+  new Option('--storage-config <file>', 'storage topology (JSON: partitions and replicas with host, clientPort, raftPort); default: 2 partitions × 3 replicas on 20001–20006 / 30001–30006');
+
+export function topologyFrom(opts: { storageConfig?: string }): Topology {
+  return opts.storageConfig ? loadTopology(opts.storageConfig) : defaultTopology();
+}
+
+export function registerStorageCommands(program: Command): void {
+  program
+    .command('storage')
+    .description('Run one storage replica (ids 1–3 hold partition 0, even IDs; 4–6 partition 1, odd IDs).')
+    .argument('<id>', 'replica id', (text) => {
+      if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`"${text}" is not a replica id (1, 2, ...)`);
+      return Number(text);
+    })
+    .addOption(configOption())
+    .option('--data <dir>', 'where replicas keep their log and state (each in its own replica-ID folder)', './data')
+    .addOption(new Option('--snapshot-every <entries>', 'take a snapshot and compact the log every this many entries').default(10_000).argParser(Number))
+    .option('--broker <url>', 'MQTT broker where the leader announces changed records (for portal caches); none by default')
+    .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json')
+    .action(async (id: number, opts: { storageConfig?: string; data: string; snapshotEvery: number; broker?: string }) => {
+      const log = createLogger(`storage-${id}`);
+      const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
+      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker });
+      closers.push(() => replica.stop());
+      await replica.start();
+    });
+
+  program
+    .command('status')
+    .description("Show each storage partition's leader, term, commit and applied indexes.")
+    .addOption(configOption())
+    .option('--json', 'print JSON instead of a table')
+    .option('--timeout <ms>', 'how long to wait for each replica', (t) => Number(t), 1_000)
+    .addHelpText('after', '\nExamples:\n  $ ecom status\n  $ ecom status --json')
+    .action(async (opts: { storageConfig?: string; json?: boolean; timeout: number }) => {
+      const topology = topologyFrom(opts);
+      const client = new ReplicaClusterClient(topology);
+      const statuses = await client.statuses(opts.timeout);
+      await client.close();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(formatStatus(topology, statuses));
+      if (statuses.every((s) => 'unreachable' in s)) process.exitCode = 3;
+    });
+}
+
+export function formatStatus(topology: Topology, statuses: ReadonlyArray<ReplicaStatus | { id: number; partition: number; unreachable: string }>): string {
+  const lines: string[] = [];
+  for (let p = 0; p < topology.partitions; p++) {
+    const members = statuses.filter((s) => s.partition === p);
+    const leader = members.find((s): s is ReplicaStatus => !('unreachable' in s) && s.role === 'leader');
+    lines.push(`partition ${p}: ${leader ? `leader ${leader.id}, term ${leader.term}` : 'no leader'}`);
+    for (const s of members) {
+      const address = topology.replicas.find((r) => r.id === s.id);
+      const where = address ? `${address.host}:${address.clientPort}` : '?';
+      if ('unreachable' in s) lines.push(`  replica ${s.id}  ${where}  down (${s.unreachable})`);
+      else lines.push(`  replica ${s.id}  ${where}  ${s.role.padEnd(9)} term ${s.term}  commit ${s.commitIndex}  applied ${s.appliedIndex}  snapshot ${s.snapshotIndex}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

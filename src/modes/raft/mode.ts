@@ -1,0 +1,134 @@
+import { existsSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { Option } from 'commander';
+import { configOption, topologyFrom } from '../../cli/storage-commands.js';
+import { ReplicaClusterClient } from '../../replica/cluster-client.js';
+import type { ReplicaStatus } from '../../replica/protocol.js';
+import { PartitionedBackend } from '../../storage/partitioned-backend.js';
+import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
+import type { Backend } from '../../portal/backend.js';
+import { ChangeSubscriber } from '../../storage/change-feed.js';
+import { CachedBackend } from '../../storage/read-cache.js';
+import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
+import { StorageTier } from './storage-tier.js';
+
+/**
+ * raft mode: the data lives in partitions of Raft-replicated storage replicas on disk; every
+ * rule runs inside their state machines and the portals keep nothing of their own.
+ */
+const RECOVERY_INTERVAL_MS = 2_000;
+
+const cacheOption = () =>
+  new Option('--cache-ms <ms>', 'raft mode: serve reads from a portal cache at most this old (0: no cache; writes never use it)').argParser(Number).default(0);
+const brokerOption = () => new Option('--broker <url>', 'MQTT broker (raft mode: where the storage tier announces changes that invalidate portal caches)');
+
+async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
+  if (assumeYes) return true;
+  if (!process.stdin.isTTY) throw new Error(`--fresh would delete ${dir}; add --yes to confirm when not at a terminal`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`Delete everything in ${dir}? [y/N] `);
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+/** Puts the optional read cache in front, invalidated by the storage tier's change feed when a broker is given. */
+function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext): Backend {
+  const bound_ms = Number(options.cacheMs ?? 0);
+  if (!(bound_ms > 0)) return backend;
+  const cached = new CachedBackend(backend, { bound_ms });
+  const broker = typeof options.broker === 'string' ? options.broker : undefined;
+  const subscriber = broker === undefined ? undefined : new ChangeSubscriber(broker, 'portal-cache', ctx.log, (key) => cached.invalidate(key));
+  ctx.log.info({ bound_ms, invalidatedBy: broker ?? 'nothing (entries only age out)' }, 'portal read cache on');
+  const close = cached.close.bind(cached);
+  cached.close = async () => {
+    await subscriber?.close();
+    await close();
+  };
+  return cached;
+}
+
+export const raftMode: ModeDefinition = {
+  name: 'raft',
+  summary: 'partitions of Raft-replicated storage replicas on disk; portals hold no data',
+  serverOptions: () => [
+    configOption(),
+    new Option('--request-timeout <ms>', 'raft mode: how long a request may wait for the storage tier before a 503').argParser(Number).default(5_000),
+    new Option('--lock-ttl <ms>', 'raft mode: how long a cross-partition transaction may hold locks before recovery may abort it').argParser(Number).default(5_000),
+    cacheOption(),
+    brokerOption(),
+  ],
+  upOptions: () => [
+    configOption(),
+    cacheOption(),
+    new Option('--data <dir>', 'raft mode: where the replicas keep their data').default('./data'),
+    new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
+    new Option('--yes', 'answer yes to --fresh without asking'),
+  ],
+
+  createBackend(options, ctx) {
+    const topology = topologyFrom(options as { storageConfig?: string });
+    const partitioned = new PartitionedBackend(new ReplicaClusterClient(topology), {
+      requestTimeout_ms: Number(options.requestTimeout ?? 5_000),
+      lockTtl_ms: Number(options.lockTtl ?? 5_000),
+    });
+    const backend = withCache(partitioned, options, ctx);
+    // Transactions abandoned by a portal that died are finished or rolled back by any portal.
+    const timer = setInterval(() => {
+      partitioned.coordinator.recover().then(
+        (done) => {
+          if (done.resolvedLocks + done.finishedDecisions > 0) ctx.log.info(done, 'recovered abandoned transactions');
+        },
+        (err: unknown) => ctx.log.debug({ err: (err as Error).message }, 'recovery pass did not finish'),
+      );
+    }, RECOVERY_INTERVAL_MS);
+    timer.unref();
+    const close = backend.close.bind(backend);
+    backend.close = async () => {
+      clearInterval(timer);
+      await close();
+    };
+    return Promise.resolve(backend);
+  },
+
+  async up(options, ctx) {
+    const dataDir = typeof options.data === 'string' ? options.data : './data';
+    if (options.fresh === true && existsSync(dataDir)) {
+      if (!(await confirmWipe(dataDir, options.yes === true))) throw new Error('not wiping the data directory; nothing started');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    const topology = topologyFrom(options as { storageConfig?: string });
+    const tier = new StorageTier({
+      topology,
+      dataDir,
+      onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
+    });
+    const portals: EcomChild[] = [];
+    const stop = async () => {
+      await Promise.all(portals.map((p) => p.stop()));
+      await tier.stop();
+    };
+    try {
+      await tier.start();
+      const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang];
+      for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
+        const child = spawnEcom([role, String(port), ...common], { name: `${role}-${port}` });
+        portals.push(child);
+        await waitForPort(ctx.host, port, 30_000, () => child.process.exitCode === null);
+      }
+      const client = new ReplicaClusterClient(topology);
+      const statuses = await client.statuses(1_000);
+      await client.close();
+      for (const s of statuses) {
+        const address = topology.replicas.find((r) => r.id === s.id)!;
+        const role = 'unreachable' in s ? 'down' : (s as ReplicaStatus).role;
+        const leader = 'unreachable' in s ? '?' : String((s as ReplicaStatus).leader);
+        ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
+      }
+      ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.pid}); data in ${dataDir}; logs in ${dataDir}/logs`);
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+    return { adminPorts: [options.adminPort], orderPorts: [options.orderPort], stop };
+  },
+};

@@ -1,0 +1,85 @@
+import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ReplicaClusterClient } from '../../replica/cluster-client.js';
+import type { ReplicaStatus } from '../../replica/protocol.js';
+import type { Topology } from '../../replica/topology.js';
+import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
+
+/**
+ * Starts and stops the storage replicas of a topology as separate `ecom storage ID`
+ * processes, each logging to `<data>/logs/storage-ID.log`. Used by `ecom up`, the tests and
+ * the benchmarks, so all of them run the tier the same way.
+ */
+export interface StorageTierOptions {
+  readonly topology: Topology;
+  readonly dataDir: string;
+  readonly snapshotEvery_entries?: number;
+  /** MQTT broker where leaders announce changed records (portal cache invalidation). */
+  readonly broker?: string;
+  /** Called as each replica comes up, for progress output. */
+  readonly onProgress?: (ready: number, total: number) => void;
+  readonly startTimeout_ms?: number;
+}
+
+export class StorageTier {
+  readonly replicas = new Map<number, EcomChild>();
+  readonly configFile: string;
+  private readonly logs: WriteStream[] = [];
+
+  constructor(private readonly options: StorageTierOptions) {
+    mkdirSync(join(options.dataDir, 'logs'), { recursive: true });
+    this.configFile = resolve(options.dataDir, 'topology.json');
+    writeFileSync(this.configFile, `${JSON.stringify(options.topology, null, 2)}\n`);
+  }
+
+  /** Starts (or restarts) one replica process. */
+  startReplica(id: number): EcomChild {
+    const log = createWriteStream(join(this.options.dataDir, 'logs', `storage-${id}.log`), { flags: 'a' });
+    this.logs.push(log);
+    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.configFile];
+    if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
+    if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
+    const child = spawnEcom(args, { name: `storage-${id}`, onLine: (_name, line) => log.write(`${line}\n`), env: { ECOM_LOG_FORMAT: 'json' } });
+    this.replicas.set(id, child);
+    return child;
+  }
+
+  async start(): Promise<void> {
+    const { topology } = this.options;
+    for (const replica of topology.replicas) this.startReplica(replica.id);
+    let ready = 0;
+    await Promise.all(
+      topology.replicas.map(async (replica) => {
+        const child = this.replicas.get(replica.id)!;
+        await waitForPort(replica.host, replica.clientPort, this.options.startTimeout_ms ?? 30_000, () => child.process.exitCode === null && child.process.signalCode === null);
+        this.options.onProgress?.(++ready, topology.replicas.length);
+      }),
+    );
+    await this.waitForLeaders(this.options.startTimeout_ms ?? 30_000);
+  }
+
+  /** Resolves once every partition has a leader that its replicas agree on. */
+  async waitForLeaders(timeout_ms: number): Promise<ReplicaStatus[]> {
+    const client = new ReplicaClusterClient(this.options.topology);
+    const deadline = Date.now() + timeout_ms;
+    try {
+      for (;;) {
+        const statuses = await client.statuses(500);
+        const up = statuses.filter((s): s is ReplicaStatus => !('unreachable' in s));
+        const leaders = up.filter((s) => s.role === 'leader');
+        const everyPartition = Array.from({ length: this.options.topology.partitions }, (_, p) => leaders.some((l) => l.partition === p));
+        if (everyPartition.every(Boolean)) return up;
+        if (Date.now() > deadline) throw new Error(`no leader elected in time for partition(s) ${everyPartition.flatMap((ok, p) => (ok ? [] : [p])).join(', ')}`);
+        // Elections take a few hundred milliseconds; there is no event to wait for from outside.
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await client.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.replicas.values()].map((child) => child.stop()));
+    for (const log of this.logs) log.end();
+  }
+}

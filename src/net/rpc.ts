@@ -1,0 +1,165 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { encodeFrame, FrameDecoder } from './frames.js';
+
+/**
+ * Request/response over one TCP connection with framed JSON messages. Calls are pipelined:
+ * many may be in flight and answers come back in any order, matched by id. Used between
+ * portals and storage replicas; gRPC stays at the public API only (see ARCHITECTURE.md).
+ */
+interface Envelope {
+  readonly id: number;
+  readonly body: unknown;
+}
+
+/** The call may have reached the server (the connection broke after sending). */
+export class CallOutcomeUnknownError extends Error {
+  override readonly name = 'CallOutcomeUnknownError';
+}
+
+/** The call certainly did not reach the server. */
+export class CallNotSentError extends Error {
+  override readonly name = 'CallNotSentError';
+}
+
+export class CallTimeoutError extends Error {
+  override readonly name = 'CallTimeoutError';
+}
+
+export type RpcHandler = (body: unknown) => Promise<unknown>;
+
+export interface RpcServerHandle {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function startRpcServer(host: string, port: number, handler: RpcHandler, onError: (err: Error) => void): Promise<RpcServerHandle> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder();
+    socket.on('data', (chunk) => {
+      let frames: Buffer[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        onError(err as Error);
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        let request: Envelope;
+        try {
+          request = JSON.parse(frame.toString('utf8')) as Envelope;
+        } catch (err) {
+          onError(new Error(`undecodable request: ${(err as Error).message}`));
+          socket.destroy();
+          return;
+        }
+        handler(request.body).then(
+          (body) => {
+            if (!socket.destroyed) socket.write(encodeFrame(Buffer.from(JSON.stringify({ id: request.id, body }))));
+          },
+          (err: unknown) => onError(err instanceof Error ? err : new Error(String(err))),
+        );
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`)));
+    server.listen(port, host, () => {
+      const address = server.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : port;
+      resolve({
+        port: bound,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const socket of sockets) socket.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+interface Pending {
+  resolve(body: unknown): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One client connection, opened on first use and again after it breaks. */
+export class RpcConnection {
+  private socket: Socket | undefined;
+  private connected = false;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly maxPending = 16_384,
+  ) {}
+
+  call(body: unknown, deadline_ms: number): Promise<unknown> {
+    if (this.pending.size >= this.maxPending) {
+      return Promise.reject(new CallNotSentError(`${this.pending.size} calls already wait for ${this.host}:${this.port} (limit ${this.maxPending})`));
+    }
+    const socket = this.ensureSocket();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          this.pending.delete(id);
+          reject(new CallTimeoutError(`no answer from ${this.host}:${this.port} in time`));
+        },
+        Math.max(0, deadline_ms - Date.now()),
+      );
+      this.pending.set(id, { resolve, reject, timer });
+      socket.write(encodeFrame(Buffer.from(JSON.stringify({ id, body }))));
+    });
+  }
+
+  private ensureSocket(): Socket {
+    if (this.socket !== undefined && !this.socket.destroyed) return this.socket;
+    const socket = connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
+    this.connected = false;
+    const decoder = new FrameDecoder();
+    socket.on('connect', () => (this.connected = true));
+    socket.on('data', (chunk) => {
+      for (const frame of decoder.push(chunk)) {
+        const response = JSON.parse(frame.toString('utf8')) as Envelope;
+        const waiting = this.pending.get(response.id);
+        if (waiting === undefined) continue;
+        this.pending.delete(response.id);
+        clearTimeout(waiting.timer);
+        waiting.resolve(response.body);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      const wasConnected = this.connected;
+      this.connected = false;
+      if (this.socket === socket) this.socket = undefined;
+      for (const [id, waiting] of this.pending) {
+        clearTimeout(waiting.timer);
+        this.pending.delete(id);
+        waiting.reject(
+          wasConnected
+            ? new CallOutcomeUnknownError(`connection to ${this.host}:${this.port} broke before the answer`)
+            : new CallNotSentError(`cannot connect to ${this.host}:${this.port}`),
+        );
+      }
+    });
+    this.socket = socket;
+    return socket;
+  }
+
+  close(): void {
+    this.socket?.destroy();
+    this.socket = undefined;
+  }
+}

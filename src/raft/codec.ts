@@ -1,0 +1,190 @@
+// Compact binary encoding of Raft messages for the TCP transport. Numbers are unsigned LEB128
+// varints (safe integers only); every length is checked against the buffer and a hard size bound
+// so a corrupt or hostile frame cannot make the decoder allocate or loop without limit.
+import type { Entry, EntryKind, Membership, Message, MessageType, Snapshot } from './types.js';
+
+export const CODEC_VERSION = 1;
+/** Default bound on one encoded message; snapshots larger than this need a chunked transfer. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 << 20;
+
+export class CodecError extends Error {
+  constructor(message: string) {
+    super(`raft codec: ${message}`);
+    this.name = 'CodecError';
+  }
+}
+
+const TYPES: readonly MessageType[] = [
+  'PreVote',
+  'PreVoteResp',
+  'Vote',
+  'VoteResp',
+  'App',
+  'AppResp',
+  'Heartbeat',
+  'HeartbeatResp',
+  'Snap',
+  'TimeoutNow',
+];
+const TYPE_CODE = new Map<MessageType, number>(TYPES.map((t, i) => [t, i]));
+const KINDS: readonly EntryKind[] = ['normal', 'conf'];
+
+const FLAG_REJECT = 1;
+const FLAG_SNAPSHOT = 2;
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+class Writer {
+  at = 0;
+  constructor(readonly buf: Uint8Array) {}
+  u8(v: number): void {
+    this.buf[this.at++] = v;
+  }
+  varint(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) throw new CodecError(`cannot encode ${n} as an unsigned varint`);
+    while (n >= 0x80) {
+      this.buf[this.at++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.buf[this.at++] = n;
+  }
+  bytes(b: Uint8Array): void {
+    this.varint(b.length);
+    this.buf.set(b, this.at);
+    this.at += b.length;
+  }
+}
+
+class Reader {
+  at = 0;
+  constructor(readonly buf: Uint8Array) {}
+  u8(): number {
+    if (this.at >= this.buf.length) throw new CodecError(`truncated at byte ${this.at}`);
+    return this.buf[this.at++]!;
+  }
+  varint(): number {
+    let n = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      n += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (!Number.isSafeInteger(n)) throw new CodecError(`varint out of range at byte ${this.at}`);
+        return n;
+      }
+      scale *= 0x80;
+    }
+    throw new CodecError(`varint too long at byte ${this.at}`);
+  }
+  bytes(): Uint8Array {
+    const len = this.varint();
+    if (len > this.buf.length - this.at) throw new CodecError(`length ${len} overruns the frame at byte ${this.at}`);
+    const out = this.buf.slice(this.at, this.at + len);
+    this.at += len;
+    return out;
+  }
+  /** A count of items each at least min_item_bytes long: bounded by what is left in the frame. */
+  count(min_item_bytes: number): number {
+    const n = this.varint();
+    if (n * min_item_bytes > this.buf.length - this.at) throw new CodecError(`count ${n} overruns the frame at byte ${this.at}`);
+    return n;
+  }
+}
+
+function membershipSize(m: Membership): number {
+  let size = varintSize(m.voters.length) + varintSize(m.learners.length);
+  for (const id of m.voters) size += varintSize(id);
+  for (const id of m.learners) size += varintSize(id);
+  return size;
+}
+
+function encodedSize(m: Message): number {
+  let size = 2 + 1; // version, type, flags
+  for (const n of [m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.rejectHint, m.context]) size += varintSize(n);
+  size += varintSize(m.entries.length);
+  for (const e of m.entries) size += varintSize(e.term) + varintSize(e.index) + 1 + varintSize(e.data.length) + e.data.length;
+  const s = m.snapshot;
+  if (s) {
+    size += varintSize(s.meta.index) + varintSize(s.meta.term) + membershipSize(s.meta.membership);
+    size += varintSize(s.data.length) + s.data.length;
+  }
+  return size;
+}
+
+export function encodeMessage(m: Message, max_bytes = DEFAULT_MAX_MESSAGE_BYTES): Uint8Array {
+  const size = encodedSize(m);
+  if (size > max_bytes) throw new CodecError(`message of ${size} bytes exceeds the ${max_bytes}-byte bound`);
+  const w = new Writer(new Uint8Array(size));
+  w.u8(CODEC_VERSION);
+  w.u8(TYPE_CODE.get(m.type)!);
+  w.u8((m.reject ? FLAG_REJECT : 0) | (m.snapshot ? FLAG_SNAPSHOT : 0));
+  for (const n of [m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.rejectHint, m.context]) w.varint(n);
+  w.varint(m.entries.length);
+  for (const e of m.entries) {
+    w.varint(e.term);
+    w.varint(e.index);
+    w.u8(KINDS.indexOf(e.kind));
+    w.bytes(e.data);
+  }
+  const s = m.snapshot;
+  if (s) {
+    w.varint(s.meta.index);
+    w.varint(s.meta.term);
+    for (const list of [s.meta.membership.voters, s.meta.membership.learners]) {
+      w.varint(list.length);
+      for (const id of list) w.varint(id);
+    }
+    w.bytes(s.data);
+  }
+  if (w.at !== size) throw new CodecError(`size mismatch: wrote ${w.at} of ${size} bytes`);
+  return w.buf;
+}
+
+export function decodeMessage(buf: Uint8Array, max_bytes = DEFAULT_MAX_MESSAGE_BYTES): Message {
+  if (buf.length > max_bytes) throw new CodecError(`frame of ${buf.length} bytes exceeds the ${max_bytes}-byte bound`);
+  const r = new Reader(buf);
+  const version = r.u8();
+  if (version !== CODEC_VERSION) throw new CodecError(`unknown version ${version}`);
+  const type = TYPES[r.u8()];
+  if (type === undefined) throw new CodecError('unknown message type');
+  const flags = r.u8();
+  const from = r.varint();
+  const to = r.varint();
+  const term = r.varint();
+  const logTerm = r.varint();
+  const index = r.varint();
+  const commit = r.varint();
+  const rejectHint = r.varint();
+  const context = r.varint();
+  const n = r.count(4);
+  const entries: Entry[] = [];
+  for (let i = 0; i < n; i++) {
+    const eTerm = r.varint();
+    const eIndex = r.varint();
+    const kind = KINDS[r.u8()];
+    if (kind === undefined) throw new CodecError(`unknown entry kind at byte ${r.at - 1}`);
+    entries.push({ term: eTerm, index: eIndex, kind, data: r.bytes() });
+  }
+  let snapshot: Snapshot | undefined;
+  if (flags & FLAG_SNAPSHOT) {
+    const sIndex = r.varint();
+    const sTerm = r.varint();
+    const lists: number[][] = [];
+    for (let l = 0; l < 2; l++) {
+      const count = r.count(1);
+      const list: number[] = [];
+      for (let i = 0; i < count; i++) list.push(r.varint());
+      lists.push(list);
+    }
+    snapshot = { meta: { index: sIndex, term: sTerm, membership: { voters: lists[0]!, learners: lists[1]! } }, data: r.bytes() };
+  }
+  if (r.at !== buf.length) throw new CodecError(`${buf.length - r.at} trailing bytes`);
+  return { type, from, to, term, logTerm, index, entries, commit, reject: (flags & FLAG_REJECT) !== 0, rejectHint, context, snapshot };
+}

@@ -1,0 +1,1046 @@
+// The Raft state machine. Pure: no I/O, no clocks, no randomness of its own. See index.ts for the contract.
+import type { Entry, HardState, Membership, Message, MessageType, NodeId, Snapshot } from '../types.js';
+import { NO_NODE } from '../types.js';
+import { RaftError, invariant } from '../errors.js';
+import { RaftLog } from './log.js';
+import { Progress } from './progress.js';
+import type { ConfChange } from './membership.js';
+import { confChangeProblem, applyConfChange, decodeConfEntry, encodeConfEntry } from './membership.js';
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+/** Marks a Vote/PreVote sent because the leader asked us to take over (bypasses leader stickiness). */
+export const CAMPAIGN_TRANSFER = 1;
+
+export interface RaftOptions {
+  readonly id: NodeId;
+  /** Followers wait a random time in [election_timeout_ticks, 2·election_timeout_ticks) before campaigning. */
+  readonly election_timeout_ticks: number;
+  readonly heartbeat_interval_ticks: number;
+  /** Seeded source of randomness: returns an integer in [0, n). */
+  readonly random_int: (n: number) => number;
+  readonly pre_vote: boolean;
+  readonly check_quorum: boolean;
+  readonly max_entries_per_msg: number;
+  readonly max_msg_bytes: number;
+  readonly max_inflight_msgs: number;
+  readonly max_inflight_bytes: number;
+  /** Bound on proposed-but-uncommitted payload bytes at the leader. */
+  readonly max_uncommitted_bytes: number;
+  readonly max_entry_bytes: number;
+  readonly max_pending_reads: number;
+  /** step/tick/propose refuse with OutboxFull when this many messages wait for ready(). */
+  readonly max_outbox_msgs: number;
+  /** Bound on committed entry payload bytes handed out by a single ready(). */
+  readonly max_apply_bytes: number;
+}
+
+export const DEFAULT_OPTIONS: Omit<RaftOptions, 'id' | 'random_int'> = {
+  election_timeout_ticks: 10,
+  heartbeat_interval_ticks: 1,
+  pre_vote: true,
+  check_quorum: true,
+  max_entries_per_msg: 4096,
+  max_msg_bytes: 1 << 20,
+  max_inflight_msgs: 256,
+  max_inflight_bytes: 16 << 20,
+  max_uncommitted_bytes: 64 << 20,
+  max_entry_bytes: 1 << 20,
+  max_pending_reads: 65_536,
+  max_outbox_msgs: 65_536,
+  max_apply_bytes: 64 << 20,
+};
+
+/** What the node recovered from disk (or the bootstrap configuration for a fresh node). */
+export interface RaftInitialState {
+  readonly hardState: HardState;
+  /** The latest durable snapshot, if any. */
+  readonly snapshot: Snapshot | undefined;
+  /** Log entries following the snapshot (or from index 1). */
+  readonly entries: readonly Entry[];
+  /** Membership before the first log entry; ignored when a snapshot is given. Empty for a joining node. */
+  readonly bootstrap: Membership;
+}
+
+export interface ReadState {
+  readonly ctx: number;
+  /** Serve the read once appliedIndex ≥ index. */
+  readonly index: number;
+  /** false: leadership was lost before the read was confirmed; retry elsewhere. */
+  readonly ok: boolean;
+}
+
+export interface SoftState {
+  readonly leaderId: NodeId;
+  readonly role: Role;
+}
+
+/** One batch of work for the driver; see index.ts for the order it must be handled in. */
+export interface Ready {
+  readonly softState: SoftState;
+  readonly hardState: HardState | undefined;
+  readonly snapshot: Snapshot | undefined;
+  readonly entries: readonly Entry[];
+  readonly committedEntries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly readStates: readonly ReadState[];
+  /** True when hardState term/vote or entries changed: an fsync is needed before sending messages. */
+  readonly mustSync: boolean;
+}
+
+export interface Status {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly leaderId: NodeId;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly firstIndex: number;
+  readonly membership: Membership;
+  readonly leadTransferee: NodeId;
+}
+
+interface PendingRead {
+  ctx: number;
+  /** -1 until the leader has committed an entry of its term. */
+  index: number;
+  round: number;
+}
+
+interface OutstandingReady {
+  lastEntryIndex: number;
+  lastEntryTerm: number;
+  lastCommittedIndex: number;
+  snapshotIndex: number;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  private readonly opts: RaftOptions;
+
+  private term_ = 0;
+  private vote_: NodeId = NO_NODE;
+  private role_: Role = 'follower';
+  private leader_: NodeId = NO_NODE;
+  private readonly log: RaftLog;
+  private commit_ = 0;
+  private applied_ = 0;
+
+  private membership_: Membership;
+  /** Committed memberships since the snapshot, to stamp a snapshot at any applied index. */
+  private membershipHistory: { index: number; membership: Membership }[];
+  private pendingConfIndex = 0;
+
+  private readonly progress = new Map<NodeId, Progress>();
+  private readonly votes = new Map<NodeId, boolean>();
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private leadTransferee_: NodeId = NO_NODE;
+  private uncommitted_bytes = 0;
+
+  private outbox: Message[] = [];
+  private replicationDirty = false;
+  private commitDirty = false;
+
+  private reads: PendingRead[] = [];
+  private readStates: ReadState[] = [];
+  private readRound = 0;
+  private readRoundInFlight = false;
+  private readRoundWanted = false;
+  private readonly readAcks = new Map<NodeId, number>();
+
+  private snapshot_: Snapshot | undefined;
+  private snapshotToPersist: Snapshot | undefined;
+  private lastHardState: HardState;
+  private outstanding: OutstandingReady | undefined;
+
+  constructor(opts: RaftOptions, init: RaftInitialState) {
+    invariant(opts.id !== NO_NODE, 'node id 0 is reserved');
+    invariant(opts.heartbeat_interval_ticks < opts.election_timeout_ticks, 'heartbeat must be shorter than election timeout');
+    this.id = opts.id;
+    this.opts = opts;
+    const snap = init.snapshot;
+    this.snapshot_ = snap;
+    this.log = new RaftLog(snap?.meta.index ?? 0, snap?.meta.term ?? 0, init.entries.slice());
+    this.term_ = init.hardState.term;
+    this.vote_ = init.hardState.vote;
+    const base = snap?.meta.index ?? 0;
+    this.membership_ = snap ? snap.meta.membership : init.bootstrap;
+    this.membershipHistory = [{ index: base, membership: this.membership_ }];
+    this.commit_ = base;
+    this.applied_ = base;
+    const commit = Math.min(init.hardState.commit, this.log.lastIndex());
+    invariant(commit >= base, 'hard state commit precedes the snapshot');
+    this.commitTo(commit);
+    this.lastHardState = this.hardState();
+    this.resetRandomizedTimeout();
+  }
+
+  // ---- public surface -------------------------------------------------------------------------
+
+  get term(): number {
+    return this.term_;
+  }
+  get leaderId(): NodeId {
+    return this.leader_;
+  }
+  get role(): Role {
+    return this.role_;
+  }
+  get commitIndex(): number {
+    return this.commit_;
+  }
+  get appliedIndex(): number {
+    return this.applied_;
+  }
+  get membership(): Membership {
+    return this.membership_;
+  }
+
+  status(): Status {
+    return {
+      id: this.id,
+      role: this.role_,
+      term: this.term_,
+      vote: this.vote_,
+      leaderId: this.leader_,
+      commitIndex: this.commit_,
+      appliedIndex: this.applied_,
+      lastIndex: this.log.lastIndex(),
+      firstIndex: this.log.firstIndex(),
+      membership: this.membership_,
+      leadTransferee: this.leadTransferee_,
+    };
+  }
+
+  /** Term of a retained log index (undefined once compacted or beyond the end); for tests and drivers. */
+  termAt(index: number): number | undefined {
+    return this.log.term(index);
+  }
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    this.ensureOutboxRoom();
+    if (this.role_ === 'leader') this.tickLeader();
+    else this.tickFollower();
+  }
+
+  /** Starts an election now (as if the election timer fired). */
+  campaign(): void {
+    this.ensureOutboxRoom();
+    this.hup(false);
+  }
+
+  /** Appends a normal entry; returns its index. Only a leader accepts proposals. */
+  propose(data: Uint8Array): number {
+    this.checkCanPropose(data.length);
+    return this.appendAsLeader('normal', data);
+  }
+
+  /** Proposes a single-server membership change; returns the entry's index. */
+  proposeConfChange(cc: ConfChange): number {
+    this.checkCanPropose(0);
+    if (this.log.term(this.commit_) !== this.term_) {
+      throw new RaftError('LeaderNotReady', 'leader has not yet committed an entry of its term');
+    }
+    if (this.pendingConfIndex > this.commit_) {
+      throw new RaftError('ConfChangePending', `membership change at ${this.pendingConfIndex} not yet committed`);
+    }
+    const problem = confChangeProblem(this.membership_, cc);
+    if (problem !== undefined) throw new RaftError('ConfChangeInvalid', problem);
+    if (cc.type === 'promote') {
+      const pr = this.progress.get(cc.node);
+      if (!pr || pr.match < this.commit_) {
+        throw new RaftError('LearnerNotCaughtUp', `learner ${cc.node} matched ${pr?.match ?? 0} < commit ${this.commit_}`);
+      }
+    }
+    const data = encodeConfEntry({ change: cc, result: applyConfChange(this.membership_, cc) });
+    const index = this.appendAsLeader('conf', data);
+    this.pendingConfIndex = index;
+    return index;
+  }
+
+  /**
+   * Requests a linearizable read. The answer arrives as a ReadState with the same ctx once a
+   * majority has confirmed this node is still leader; serve it when appliedIndex ≥ its index.
+   */
+  readIndex(ctx: number): void {
+    this.ensureOutboxRoom();
+    if (this.role_ !== 'leader') throw new RaftError('NotLeader', `node ${this.id} is ${this.role_}`, this.leader_);
+    if (this.reads.length >= this.opts.max_pending_reads) {
+      throw new RaftError('ReadQueueFull', `${this.reads.length} reads pending`);
+    }
+    const read: PendingRead = { ctx, index: -1, round: 0 };
+    this.reads.push(read);
+    if (this.log.term(this.commit_) === this.term_) this.scheduleRead(read);
+  }
+
+  /** Hands leadership to `to` once its log is current; proposals are refused meanwhile. */
+  transferLeadership(to: NodeId): void {
+    this.ensureOutboxRoom();
+    if (this.role_ !== 'leader') throw new RaftError('NotLeader', `node ${this.id} is ${this.role_}`, this.leader_);
+    if (to === this.id || !this.membership_.voters.includes(to)) {
+      throw new RaftError('TransferInvalid', `node ${to} is not another voter`);
+    }
+    if (this.leadTransferee_ === to) return;
+    this.leadTransferee_ = to;
+    this.electionElapsed = 0; // the transfer is abandoned after one election timeout
+    const pr = this.progress.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.send(this.msg('TimeoutNow', to));
+    else this.sendAppend(to, true);
+  }
+
+  /**
+   * Records that the application has a snapshot of its state at `index` (≤ appliedIndex) and
+   * drops the log up to there. The snapshot is what lagging followers will be sent.
+   */
+  compact(index: number, data: Uint8Array): Snapshot {
+    if (index > this.applied_ || index <= this.log.snapshotIndex()) {
+      throw new RaftError(
+        'CompactionInvalid',
+        `index ${index} not in (${this.log.snapshotIndex()}, applied ${this.applied_}]`,
+      );
+    }
+    const term = this.log.term(index)!;
+    const membership = this.membershipAt(index);
+    const snap: Snapshot = { meta: { index, term, membership }, data };
+    this.snapshot_ = snap;
+    this.log.compact(index, term);
+    const keepFrom = this.membershipHistory.findLastIndex((h) => h.index <= index);
+    this.membershipHistory = this.membershipHistory.slice(keepFrom);
+    return snap;
+  }
+
+  /** The snapshot lagging followers are sent (latest from compact() or a received InstallSnapshot). */
+  get snapshot(): Snapshot | undefined {
+    return this.snapshot_;
+  }
+
+  step(m: Message): void {
+    this.ensureOutboxRoom();
+    if (m.term > this.term_) {
+      if (m.type === 'Vote' || m.type === 'PreVote') {
+        // Leader stickiness: while we hear from a live leader, ignore disruptive candidates.
+        const inLease =
+          this.opts.check_quorum &&
+          this.leader_ !== NO_NODE &&
+          this.electionElapsed < this.opts.election_timeout_ticks;
+        if (inLease && m.context !== CAMPAIGN_TRANSFER) return;
+      }
+      if (m.type === 'PreVote') {
+        // A pre-vote never changes our term.
+      } else if (m.type === 'PreVoteResp' && !m.reject) {
+        // The future term we asked for; we change term when we actually campaign.
+      } else {
+        const fromLeader = m.type === 'App' || m.type === 'Heartbeat' || m.type === 'Snap';
+        this.becomeFollower(m.term, fromLeader ? m.from : NO_NODE);
+      }
+    } else if (m.term < this.term_) {
+      if ((this.opts.check_quorum || this.opts.pre_vote) && (m.type === 'App' || m.type === 'Heartbeat')) {
+        // A leader cut off by a partition may never learn of the new term otherwise, since with
+        // PreVote we will not disrupt it with votes: tell it.
+        this.send(this.msg('AppResp', m.from));
+      } else if (m.type === 'PreVote') {
+        this.send({ ...this.msg('PreVoteResp', m.from), reject: true });
+      }
+      return;
+    }
+
+    if (m.type === 'Vote' || m.type === 'PreVote') {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role_) {
+      case 'leader':
+        this.stepLeader(m);
+        break;
+      case 'candidate':
+      case 'preCandidate':
+        this.stepCandidate(m);
+        break;
+      case 'follower':
+        this.stepFollower(m);
+        break;
+    }
+  }
+
+  hasReady(): boolean {
+    if (this.outstanding) return false;
+    this.flush();
+    return (
+      this.outbox.length > 0 ||
+      this.readStates.length > 0 ||
+      this.snapshotToPersist !== undefined ||
+      this.log.stableIndex < this.log.lastIndex() ||
+      !sameHardState(this.hardState(), this.lastHardState) ||
+      (this.snapshotToPersist === undefined && this.applied_ < Math.min(this.commit_, this.log.stableIndex))
+    );
+  }
+
+  ready(): Ready {
+    invariant(this.outstanding === undefined, 'ready() called again before advance()');
+    this.flush();
+    const hs = this.hardState();
+    const hardStateChanged = !sameHardState(hs, this.lastHardState);
+    const entries = this.log.unstable();
+    const snapshot = this.snapshotToPersist;
+    const committedEntries: Entry[] = [];
+    if (snapshot === undefined) {
+      const hi = Math.min(this.commit_, this.log.stableIndex);
+      let size_bytes = 0;
+      for (let i = this.applied_ + 1; i <= hi; i++) {
+        const e = this.log.entry(i);
+        size_bytes += e.data.length;
+        if (committedEntries.length > 0 && size_bytes > this.opts.max_apply_bytes) break;
+        committedEntries.push(e);
+      }
+    }
+    const last = entries[entries.length - 1];
+    this.outstanding = {
+      lastEntryIndex: last?.index ?? 0,
+      lastEntryTerm: last?.term ?? 0,
+      lastCommittedIndex: committedEntries[committedEntries.length - 1]?.index ?? 0,
+      snapshotIndex: snapshot?.meta.index ?? 0,
+    };
+    const rd: Ready = {
+      softState: { leaderId: this.leader_, role: this.role_ },
+      hardState: hardStateChanged ? hs : undefined,
+      snapshot,
+      entries,
+      committedEntries,
+      messages: this.outbox,
+      readStates: this.readStates,
+      mustSync:
+        entries.length > 0 ||
+        snapshot !== undefined ||
+        (hardStateChanged && (hs.term !== this.lastHardState.term || hs.vote !== this.lastHardState.vote)),
+    };
+    this.lastHardState = hs;
+    this.snapshotToPersist = undefined;
+    this.outbox = [];
+    this.readStates = [];
+    return rd;
+  }
+
+  /** Acknowledges that the last Ready was persisted, its messages sent and its entries applied. */
+  advance(): void {
+    const o = this.outstanding;
+    invariant(o !== undefined, 'advance() without ready()');
+    this.outstanding = undefined;
+    if (o.snapshotIndex > this.applied_) this.applied_ = o.snapshotIndex;
+    if (o.lastEntryIndex > 0 && this.log.term(o.lastEntryIndex) === o.lastEntryTerm) {
+      // The log may have been cut and rewritten meanwhile; the term check tells us the persisted
+      // entries are still ours (log matching makes the whole prefix equal).
+      if (o.lastEntryIndex > this.log.stableIndex) this.log.stableIndex = o.lastEntryIndex;
+    }
+    if (o.lastCommittedIndex > this.applied_) this.applied_ = o.lastCommittedIndex;
+    if (this.role_ === 'leader' && this.maybeCommit()) this.commitDirty = true;
+  }
+
+  // ---- roles --------------------------------------------------------------------------------
+
+  private tickFollower(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.opts.election_timeout_ticks) {
+      this.electionElapsed = 0;
+      if (this.opts.check_quorum && !this.quorumActive()) {
+        this.becomeFollower(this.term_, NO_NODE);
+        return;
+      }
+      if (this.leadTransferee_ !== NO_NODE) this.leadTransferee_ = NO_NODE;
+    }
+    for (const [id, pr] of this.progress) {
+      if (pr.state === 'snapshot' && ++pr.snapshotElapsed_ticks >= this.opts.election_timeout_ticks) {
+        pr.becomeProbe(); // the snapshot or its answer was lost: try again
+        this.sendAppend(id, true);
+      }
+    }
+    if (this.heartbeatElapsed >= this.opts.heartbeat_interval_ticks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const id of this.membership_.voters) {
+      if (id === this.id) active++;
+      else if (this.progress.get(id)?.recentActive) active++;
+    }
+    for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
+    return active >= quorumSize(this.membership_.voters.length);
+  }
+
+  private promotable(): boolean {
+    return this.membership_.voters.includes(this.id);
+  }
+
+  private hup(transfer: boolean): void {
+    if (this.role_ === 'leader' || !this.promotable()) return;
+    this.startCampaign(this.opts.pre_vote && !transfer, transfer);
+  }
+
+  private startCampaign(pre: boolean, transfer: boolean): void {
+    if (pre) this.becomePreCandidate();
+    else this.becomeCandidate();
+    const voteTerm = pre ? this.term_ + 1 : this.term_;
+    this.votes.clear();
+    if (this.recordVote(this.id, true)) return;
+    for (const id of this.membership_.voters) {
+      if (id === this.id) continue;
+      this.send({
+        ...this.msg(pre ? 'PreVote' : 'Vote', id),
+        term: voteTerm,
+        index: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        context: transfer ? CAMPAIGN_TRANSFER : 0,
+      });
+    }
+  }
+
+  /** Records a vote; returns true when the election was decided by it. */
+  private recordVote(from: NodeId, granted: boolean): boolean {
+    if (!this.votes.has(from)) this.votes.set(from, granted);
+    let yes = 0;
+    let no = 0;
+    for (const id of this.membership_.voters) {
+      const v = this.votes.get(id);
+      if (v === true) yes++;
+      else if (v === false) no++;
+    }
+    const q = quorumSize(this.membership_.voters.length);
+    if (yes >= q) {
+      if (this.role_ === 'preCandidate') this.startCampaign(false, false);
+      else this.becomeLeader();
+      return true;
+    }
+    if (no >= q) {
+      this.becomeFollower(this.term_, NO_NODE);
+      return true;
+    }
+    return false;
+  }
+
+  private becomeFollower(term: number, leader: NodeId): void {
+    invariant(term >= this.term_, 'term must never decrease');
+    if (term > this.term_) {
+      this.term_ = term;
+      this.vote_ = NO_NODE;
+    }
+    const wasLeader = this.role_ === 'leader';
+    this.role_ = 'follower';
+    this.leader_ = leader;
+    this.resetTimers();
+    if (wasLeader) this.dropLeaderState();
+  }
+
+  private becomePreCandidate(): void {
+    invariant(this.role_ !== 'leader', 'leader cannot pre-campaign');
+    this.role_ = 'preCandidate';
+    this.leader_ = NO_NODE;
+    this.resetTimers();
+  }
+
+  private becomeCandidate(): void {
+    invariant(this.role_ !== 'leader', 'leader cannot campaign');
+    this.term_++;
+    this.vote_ = this.id;
+    this.role_ = 'candidate';
+    this.leader_ = NO_NODE;
+    this.resetTimers();
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role_ === 'candidate', 'only a candidate becomes leader');
+    this.role_ = 'leader';
+    this.leader_ = this.id;
+    this.resetTimers();
+    this.progress.clear();
+    for (const id of [...this.membership_.voters, ...this.membership_.learners]) this.addProgress(id);
+    this.uncommitted_bytes = 0;
+    this.readAcks.clear();
+    this.readRoundInFlight = false;
+    this.readRoundWanted = false;
+    // No membership change until everything from earlier terms is committed (Ongaro's fix for
+    // single-server changes across leader changes).
+    this.pendingConfIndex = this.log.lastIndex() + 1;
+    // The no-op lets us commit, by counting, everything left over from earlier terms (§5.4.2).
+    this.log.append({ term: this.term_, index: this.log.lastIndex() + 1, kind: 'normal', data: EMPTY });
+    this.replicationDirty = true;
+    if (this.maybeCommit()) this.commitDirty = true;
+  }
+
+  private addProgress(id: NodeId): void {
+    const pr = new Progress(
+      this.log.lastIndex() + 1,
+      this.membership_.learners.includes(id),
+      this.opts.max_inflight_msgs,
+      this.opts.max_inflight_bytes,
+    );
+    pr.recentActive = true; // grace period of one election timeout for CheckQuorum
+    if (id === this.id) {
+      pr.match = this.log.stableIndex;
+      pr.becomeReplicate();
+    }
+    this.progress.set(id, pr);
+  }
+
+  private dropLeaderState(): void {
+    this.progress.clear();
+    this.leadTransferee_ = NO_NODE;
+    this.uncommitted_bytes = 0;
+    this.replicationDirty = false;
+    this.commitDirty = false;
+    for (const r of this.reads) this.readStates.push({ ctx: r.ctx, index: 0, ok: false });
+    this.reads = [];
+    this.readRoundInFlight = false;
+    this.readRoundWanted = false;
+  }
+
+  private resetTimers(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedTimeout();
+    this.votes.clear();
+  }
+
+  private resetRandomizedTimeout(): void {
+    const et = this.opts.election_timeout_ticks;
+    this.randomizedElectionTimeout = et + this.opts.random_int(et);
+  }
+
+  // ---- message handling -----------------------------------------------------------------------
+
+  private handleVoteRequest(m: Message): void {
+    const pre = m.type === 'PreVote';
+    const canVote =
+      this.vote_ === m.from ||
+      (this.vote_ === NO_NODE && this.leader_ === NO_NODE) ||
+      (pre && m.term > this.term_);
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      this.send({ ...this.msg(pre ? 'PreVoteResp' : 'VoteResp', m.from), term: m.term });
+      if (!pre) {
+        this.electionElapsed = 0;
+        this.vote_ = m.from;
+      }
+    } else {
+      this.send({ ...this.msg(pre ? 'PreVoteResp' : 'VoteResp', m.from), reject: true });
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case 'App':
+      case 'Heartbeat':
+      case 'Snap':
+        // Someone won this term.
+        this.becomeFollower(this.term_, m.from);
+        this.stepFollower(m);
+        return;
+      case 'VoteResp':
+        if (this.role_ === 'candidate') this.recordVote(m.from, !m.reject);
+        return;
+      case 'PreVoteResp':
+        if (this.role_ === 'preCandidate') this.recordVote(m.from, !m.reject);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'App':
+        this.electionElapsed = 0;
+        this.leader_ = m.from;
+        this.handleAppend(m);
+        return;
+      case 'Heartbeat':
+        this.electionElapsed = 0;
+        this.leader_ = m.from;
+        this.commitTo(Math.min(m.commit, this.log.lastIndex()));
+        this.send({ ...this.msg('HeartbeatResp', m.from), context: m.context });
+        return;
+      case 'Snap':
+        this.electionElapsed = 0;
+        this.leader_ = m.from;
+        this.handleSnapshot(m);
+        return;
+      case 'TimeoutNow':
+        this.hup(true);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.commit_) {
+      this.send({ ...this.msg('AppResp', m.from), index: this.commit_ });
+      return;
+    }
+    if (this.log.matchTerm(m.index, m.logTerm)) {
+      const lastNew = m.index + m.entries.length;
+      this.log.mergeFrom(m.entries, this.commit_);
+      this.commitTo(Math.min(m.commit, lastNew));
+      this.send({ ...this.msg('AppResp', m.from), index: lastNew });
+      return;
+    }
+    // Fast backtracking: tell the leader where our conflicting term starts so it can skip it whole.
+    let hint: number;
+    let hintTerm: number;
+    if (m.index > this.log.lastIndex()) {
+      hint = this.log.lastIndex() + 1;
+      hintTerm = 0;
+    } else {
+      hintTerm = this.log.term(m.index)!;
+      hint = this.log.firstIndexOfTerm(m.index);
+    }
+    this.send({ ...this.msg('AppResp', m.from), index: m.index, reject: true, rejectHint: hint, logTerm: hintTerm });
+  }
+
+  private handleSnapshot(m: Message): void {
+    const s = m.snapshot;
+    invariant(s !== undefined, 'Snap message without snapshot');
+    const { index, term } = s.meta;
+    if (index <= this.commit_) {
+      this.send({ ...this.msg('AppResp', m.from), index: this.commit_ });
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      this.commitTo(index);
+      this.send({ ...this.msg('AppResp', m.from), index });
+      return;
+    }
+    this.log.restore(index, term);
+    this.commit_ = index;
+    this.membership_ = s.meta.membership;
+    this.membershipHistory = [{ index, membership: s.meta.membership }];
+    this.snapshot_ = s;
+    this.snapshotToPersist = s;
+    this.send({ ...this.msg('AppResp', m.from), index });
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    switch (m.type) {
+      case 'AppResp':
+        pr.recentActive = true;
+        if (m.reject) this.handleAppendReject(m, pr);
+        else this.handleAppendAck(m, pr);
+        return;
+      case 'HeartbeatResp':
+        pr.recentActive = true;
+        pr.probeSent = false;
+        // If every inflight append was lost the window stays full forever; free a slot so the
+        // next append (which the follower will reject if it has a gap) restarts replication.
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
+        if (m.context > 0) {
+          if ((this.readAcks.get(m.from) ?? 0) < m.context) this.readAcks.set(m.from, m.context);
+          this.releaseReads();
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleAppendReject(m: Message, pr: Progress): void {
+    let hintNext = m.rejectHint;
+    if (m.logTerm > 0) {
+      const j = this.log.lastIndexWithTermAtMost(m.logTerm, m.index);
+      if (this.log.term(j) === m.logTerm) hintNext = j + 1;
+    }
+    if (pr.maybeDecrease(m.index, Math.max(1, hintNext))) {
+      if (pr.state === 'replicate') {
+        const next = pr.next;
+        pr.becomeProbe();
+        pr.next = next; // keep the backtracking hint
+      }
+      this.sendAppend(m.from, true);
+    }
+  }
+
+  private handleAppendAck(m: Message, pr: Progress): void {
+    const wasPaused = pr.isPaused();
+    if (!pr.maybeUpdate(m.index)) {
+      if (pr.state === 'replicate') pr.inflights.freeTo(m.index);
+      return;
+    }
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      if (pr.match + 1 >= this.log.firstIndex()) pr.becomeReplicate();
+    } else if (pr.state === 'replicate') pr.inflights.freeTo(m.index);
+
+    if (this.maybeCommit()) this.commitDirty = true;
+    if (wasPaused || pr.match < this.log.lastIndex()) this.sendAppendsTo(m.from, false);
+    if (m.from === this.leadTransferee_ && pr.match === this.log.lastIndex()) {
+      this.send(this.msg('TimeoutNow', m.from));
+    }
+  }
+
+  // ---- replication ----------------------------------------------------------------------------
+
+  private checkCanPropose(size_bytes: number): void {
+    this.ensureOutboxRoom();
+    if (this.role_ !== 'leader') throw new RaftError('NotLeader', `node ${this.id} is ${this.role_}`, this.leader_);
+    if (this.leadTransferee_ !== NO_NODE) {
+      throw new RaftError('TransferInProgress', `transferring leadership to ${this.leadTransferee_}`);
+    }
+    if (size_bytes > this.opts.max_entry_bytes) {
+      throw new RaftError('ProposalTooLarge', `${size_bytes} bytes > max_entry_bytes ${this.opts.max_entry_bytes}`);
+    }
+    if (this.uncommitted_bytes + size_bytes > this.opts.max_uncommitted_bytes) {
+      throw new RaftError('ProposalQueueFull', `${this.uncommitted_bytes} uncommitted bytes pending`);
+    }
+  }
+
+  private appendAsLeader(kind: Entry['kind'], data: Uint8Array): number {
+    const index = this.log.lastIndex() + 1;
+    this.log.append({ term: this.term_, index, kind, data });
+    this.uncommitted_bytes += data.length;
+    this.replicationDirty = true;
+    return index;
+  }
+
+  /** Sends whatever replication work accumulated since the last ready(), batching proposals. */
+  private flush(): void {
+    if (this.role_ !== 'leader') return;
+    if (this.replicationDirty || this.commitDirty) {
+      for (const id of this.progress.keys()) {
+        if (id !== this.id) this.sendAppendsTo(id, this.commitDirty);
+      }
+    }
+    this.replicationDirty = false;
+    this.commitDirty = false;
+  }
+
+  /** Sends appends to one peer until its window is full or it has everything. */
+  private sendAppendsTo(to: NodeId, sendIfEmpty: boolean): void {
+    if (this.sendAppend(to, sendIfEmpty)) {
+      while (this.sendAppend(to, false)) {
+        // keep streaming while the inflight window allows
+      }
+    }
+  }
+
+  /** Sends one append (or the snapshot) to a peer; returns false when nothing was sent. */
+  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.progress.get(to);
+    if (!pr || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined || pr.next < this.log.firstIndex()) {
+      return this.sendSnapshot(to, pr);
+    }
+    const entries =
+      pr.next <= this.log.lastIndex()
+        ? this.log.slice(pr.next, this.log.lastIndex(), this.opts.max_entries_per_msg, this.opts.max_msg_bytes)
+        : [];
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send({ ...this.msg('App', to), index: prevIndex, logTerm: prevTerm, entries, commit: this.commit_ });
+    const last = entries[entries.length - 1];
+    if (pr.state === 'replicate' && last !== undefined) {
+      pr.next = last.index + 1;
+      let size_bytes = 0;
+      for (const e of entries) size_bytes += e.data.length;
+      pr.inflights.add(last.index, size_bytes);
+    } else if (pr.state === 'probe') {
+      pr.probeSent = true;
+    }
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    const snap = this.snapshot_;
+    invariant(snap !== undefined, 'log compacted without a snapshot');
+    pr.becomeSnapshot(snap.meta.index);
+    this.send({ ...this.msg('Snap', to), snapshot: snap });
+    return true;
+  }
+
+  private broadcastHeartbeat(): void {
+    const context = this.readRoundInFlight ? this.readRound : 0;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      this.send({ ...this.msg('Heartbeat', id), commit: Math.min(pr.match, this.commit_), context });
+    }
+  }
+
+  /** Commit by counting replicas — only entries of the current term (§5.4.2). */
+  private maybeCommit(): boolean {
+    let changed = false;
+    // A committed membership change can shrink the quorum, so count again until stable.
+    while (this.role_ === 'leader' && this.maybeCommitOnce()) changed = true;
+    return changed;
+  }
+
+  private maybeCommitOnce(): boolean {
+    const self = this.progress.get(this.id);
+    if (self) self.match = this.log.stableIndex;
+    const matches: number[] = [];
+    for (const id of this.membership_.voters) matches.push(this.progress.get(id)?.match ?? 0);
+    if (matches.length === 0) return false;
+    matches.sort((a, b) => b - a);
+    const candidate = matches[quorumSize(matches.length) - 1]!;
+    if (candidate <= this.commit_ || this.log.term(candidate) !== this.term_) return false;
+    const firstOfTerm = this.log.term(this.commit_) !== this.term_;
+    this.commitTo(candidate);
+    if (firstOfTerm) {
+      for (const r of this.reads) if (r.index < 0) this.scheduleRead(r);
+    }
+    return true;
+  }
+
+  private commitTo(index: number): void {
+    if (index <= this.commit_) return;
+    invariant(index <= this.log.lastIndex(), () => `commit ${index} beyond last index ${this.log.lastIndex()}`);
+    const from = this.commit_ + 1;
+    this.commit_ = index;
+    let released = 0;
+    for (let i = from; i <= index; i++) {
+      const e = this.log.entry(i);
+      released += e.data.length;
+      if (e.kind === 'conf') this.applyMembership(i, decodeConfEntry(e.data).result);
+    }
+    if (this.role_ === 'leader') this.uncommitted_bytes = Math.max(0, this.uncommitted_bytes - released);
+  }
+
+  private applyMembership(index: number, m: Membership): void {
+    this.membership_ = m;
+    this.membershipHistory.push({ index, membership: m });
+    if (this.role_ !== 'leader') return;
+    for (const id of [...this.progress.keys()]) {
+      if (!m.voters.includes(id) && !m.learners.includes(id)) this.progress.delete(id);
+    }
+    for (const id of [...m.voters, ...m.learners]) {
+      const pr = this.progress.get(id);
+      if (pr) pr.isLearner = m.learners.includes(id);
+      else this.addProgress(id);
+    }
+    if (this.leadTransferee_ !== NO_NODE && !m.voters.includes(this.leadTransferee_)) this.leadTransferee_ = NO_NODE;
+    this.replicationDirty = true;
+    if (!m.voters.includes(this.id)) {
+      // Removed: stop leading once the change that removes us is committed (thesis §4.2.2). First
+      // tell the others it committed, and hand over to the most caught-up voter so the cluster
+      // does not wait an election timeout.
+      for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
+      let best: NodeId = NO_NODE;
+      for (const id of m.voters) {
+        const pr = this.progress.get(id);
+        if (pr && pr.match === this.log.lastIndex() && best === NO_NODE) best = id;
+      }
+      if (best !== NO_NODE) this.send({ ...this.msg('TimeoutNow', best), commit: this.commit_ });
+      this.becomeFollower(this.term_, NO_NODE);
+    }
+  }
+
+  private membershipAt(index: number): Membership {
+    let m = this.membershipHistory[0]!.membership;
+    for (const h of this.membershipHistory) if (h.index <= index) m = h.membership;
+    return m;
+  }
+
+  // ---- ReadIndex ------------------------------------------------------------------------------
+
+  /** Puts a read into the next heartbeat round; starts that round now if none is outstanding. */
+  private scheduleRead(r: PendingRead): void {
+    r.index = this.commit_;
+    r.round = this.readRound + 1;
+    this.readRoundWanted = true;
+    if (!this.readRoundInFlight) this.startReadRound();
+  }
+
+  private startReadRound(): void {
+    this.readRound++;
+    this.readRoundInFlight = true;
+    this.readRoundWanted = false;
+    this.readAcks.set(this.id, this.readRound);
+    for (const id of this.progress.keys()) {
+      if (id === this.id) continue;
+      const pr = this.progress.get(id)!;
+      this.send({ ...this.msg('Heartbeat', id), commit: Math.min(pr.match, this.commit_), context: this.readRound });
+    }
+    this.releaseReads();
+  }
+
+  /** Releases every read whose round a majority has acknowledged (acks are cumulative). */
+  private releaseReads(): void {
+    const acks: number[] = [];
+    for (const id of this.membership_.voters) acks.push(this.readAcks.get(id) ?? 0);
+    acks.sort((a, b) => b - a);
+    const confirmed = acks[quorumSize(acks.length) - 1] ?? 0;
+    let n = 0;
+    while (n < this.reads.length) {
+      const r = this.reads[n]!;
+      if (r.round === 0 || r.round > confirmed) break;
+      this.readStates.push({ ctx: r.ctx, index: r.index, ok: true });
+      n++;
+    }
+    if (n > 0) this.reads.splice(0, n);
+    if (this.readRoundInFlight && confirmed >= this.readRound) {
+      this.readRoundInFlight = false;
+      if (this.readRoundWanted) this.startReadRound();
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private hardState(): HardState {
+    return { term: this.term_, vote: this.vote_, commit: this.commit_ };
+  }
+
+  private ensureOutboxRoom(): void {
+    if (this.outbox.length >= this.opts.max_outbox_msgs) {
+      throw new RaftError('OutboxFull', `${this.outbox.length} messages wait for ready()`);
+    }
+  }
+
+  private msg(type: MessageType, to: NodeId): Message {
+    return {
+      type,
+      from: this.id,
+      to,
+      term: this.term_,
+      logTerm: 0,
+      index: 0,
+      entries: NO_ENTRIES,
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+      context: 0,
+      snapshot: undefined,
+    };
+  }
+
+  private send(m: Message): void {
+    this.outbox.push(m);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const NO_ENTRIES: Entry[] = [];
+
+export function quorumSize(voters: number): number {
+  return Math.floor(voters / 2) + 1;
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}

@@ -1,0 +1,297 @@
+// The durable write-ahead log: append-only segment files of checksummed records holding both
+// entries and hard state, so that one fdatasync per batch (group commit) makes all of it durable.
+//
+// Recovery replays every segment. A damaged record at the very end of the last segment is a torn
+// write from a crash — it was never acknowledged — and is cut off. Damage anywhere else means the
+// disk lost data we had synced: we refuse to start and name the file and offset.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Entry, HardState } from '../types.js';
+import type { DurableLog } from './interfaces.js';
+import { ZERO_HARD_STATE } from './interfaces.js';
+import { HEADER_BYTES, encodeRecord, parseRecord } from './records.js';
+import type { LogRecord } from './records.js';
+import { invariant } from '../errors.js';
+
+export class CorruptLogError extends Error {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    reason: string,
+  ) {
+    super(`corrupt raft log: ${file} at byte offset ${offset}: ${reason}`);
+    this.name = 'CorruptLogError';
+  }
+}
+
+export interface FileLogOptions {
+  /** A new segment is started once the current one reaches this size. */
+  readonly segment_bytes: number;
+  /** Bound on bytes buffered between two sync() calls. */
+  readonly max_unsynced_bytes: number;
+}
+
+export const DEFAULT_FILE_LOG_OPTIONS: FileLogOptions = { segment_bytes: 64 << 20, max_unsynced_bytes: 256 << 20 };
+
+const SEGMENT_RE = /^wal-(\d{16})\.log$/;
+const segmentName = (seq: number): string => `wal-${String(seq).padStart(16, '0')}.log`;
+
+interface Segment {
+  seq: number;
+  file: string;
+  /** Highest entry index written into this segment (0 if none). */
+  maxIndex: number;
+}
+
+export class FileLog implements DurableLog {
+  private compacted = 0;
+  private entries_: Entry[] = [];
+  private hs: HardState = ZERO_HARD_STATE;
+  private segments: Segment[] = [];
+  private fd = -1;
+  private size_bytes = 0;
+  private pending: Buffer[] = [];
+  private pending_bytes = 0;
+  private pendingMaxIndex = 0;
+  /** Recovery facts, for operators and tests. */
+  truncatedTail: { file: string; offset: number; reason: string } | undefined;
+
+  private constructor(
+    readonly dir: string,
+    private readonly opts: FileLogOptions,
+  ) {}
+
+  static open(dir: string, opts: FileLogOptions = DEFAULT_FILE_LOG_OPTIONS): FileLog {
+    fs.mkdirSync(dir, { recursive: true });
+    const log = new FileLog(dir, opts);
+    log.recover();
+    return log;
+  }
+
+  // ---- LogStore / StableStore -----------------------------------------------------------------
+
+  firstIndex(): number {
+    return this.compacted + 1;
+  }
+
+  lastIndex(): number {
+    return this.compacted + this.entries_.length;
+  }
+
+  entries(lo: number, hi: number): Entry[] {
+    invariant(lo > this.compacted && hi <= this.lastIndex(), `entries [${lo}, ${hi}] not retained`);
+    return this.entries_.slice(lo - this.compacted - 1, hi - this.compacted);
+  }
+
+  append(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      this.applyEntry(e);
+      this.write({ type: 'entry', entry: e });
+      if (e.index > this.pendingMaxIndex) this.pendingMaxIndex = e.index;
+    }
+  }
+
+  hardState(): HardState {
+    return this.hs;
+  }
+
+  setHardState(hs: HardState): void {
+    this.hs = hs;
+    this.write({ type: 'hardState', hs });
+  }
+
+  resetTo(index: number): void {
+    this.compacted = index;
+    this.entries_ = [];
+    this.write({ type: 'reset', index });
+  }
+
+  /**
+   * Forgets entries ≤ index. The marker is synced before whole segments below it are deleted,
+   * so recovery never finds a gap it cannot explain.
+   */
+  compact(index: number): void {
+    if (index <= this.compacted) return;
+    this.entries_ = this.entries_.slice(Math.min(index - this.compacted, this.entries_.length));
+    this.compacted = index;
+    this.write({ type: 'compact', index });
+    this.sync();
+    const keep: Segment[] = [];
+    let deleting = true;
+    for (const seg of this.segments) {
+      const isCurrent = seg === this.segments[this.segments.length - 1];
+      if (deleting && !isCurrent && seg.maxIndex <= index) {
+        fs.rmSync(seg.file);
+      } else {
+        deleting = false;
+        keep.push(seg);
+      }
+    }
+    if (keep.length !== this.segments.length) fsyncDir(this.dir);
+    this.segments = keep;
+  }
+
+  /** Group commit: one write and one fdatasync for everything since the last sync. */
+  sync(): void {
+    if (this.pending.length === 0) return;
+    {
+      const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pending_bytes);
+      writeFully(this.fd, buf);
+      this.size_bytes += buf.length;
+      const seg = this.segments[this.segments.length - 1]!;
+      if (this.pendingMaxIndex > seg.maxIndex) seg.maxIndex = this.pendingMaxIndex;
+      this.pending = [];
+      this.pending_bytes = 0;
+      this.pendingMaxIndex = 0;
+    }
+    fs.fdatasyncSync(this.fd);
+    if (this.size_bytes >= this.opts.segment_bytes) this.roll();
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  segmentFiles(): string[] {
+    return this.segments.map((s) => s.file);
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private write(r: LogRecord): void {
+    invariant(this.fd >= 0, 'log is closed');
+    const buf = encodeRecord(r);
+    if (this.pending_bytes + buf.length > this.opts.max_unsynced_bytes) {
+      throw new Error(`raft log: more than ${this.opts.max_unsynced_bytes} bytes written without sync()`);
+    }
+    this.pending.push(buf);
+    this.pending_bytes += buf.length;
+  }
+
+  private applyEntry(e: Entry): void {
+    invariant(e.index > this.compacted, () => `append at ${e.index} into compacted prefix ${this.compacted}`);
+    invariant(e.index <= this.lastIndex() + 1, () => `append at ${e.index} leaves a gap after ${this.lastIndex()}`);
+    this.entries_.length = e.index - this.compacted - 1;
+    this.entries_.push(e);
+  }
+
+  /** Starts a new segment that restates hard state and compaction, so older ones can be deleted. */
+  private roll(): void {
+    const seq = (this.segments[this.segments.length - 1]?.seq ?? 0) + 1;
+    const file = path.join(this.dir, segmentName(seq));
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = fs.openSync(file, 'wx');
+    fsyncDir(this.dir);
+    this.segments.push({ seq, file, maxIndex: 0 });
+    this.size_bytes = 0;
+    const header = Buffer.concat([
+      encodeRecord({ type: 'hardState', hs: this.hs }),
+      encodeRecord({ type: 'compact', index: this.compacted }),
+    ]);
+    writeFully(this.fd, header);
+    this.size_bytes = header.length;
+    fs.fdatasyncSync(this.fd);
+  }
+
+  private recover(): void {
+    const names = fs
+      .readdirSync(this.dir)
+      .filter((n) => SEGMENT_RE.test(n))
+      .sort();
+    // Replay state: entries may start after a gap only where a compaction explains it.
+    let gapUpTo = 0;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const file = path.join(this.dir, name);
+      const seq = Number(SEGMENT_RE.exec(name)![1]);
+      const seg: Segment = { seq, file, maxIndex: 0 };
+      const buf = fs.readFileSync(file);
+      const isLast = i === names.length - 1;
+      let at = 0;
+      while (at < buf.length) {
+        const r = parseRecord(buf, at);
+        if (!r.ok) {
+          if (isLast && isTornTail(buf, at, r.truncated)) {
+            this.truncatedTail = { file, offset: at, reason: r.reason };
+            fs.truncateSync(file, at);
+            const fd = fs.openSync(file, 'r+');
+            fs.fdatasyncSync(fd);
+            fs.closeSync(fd);
+            break;
+          }
+          throw new CorruptLogError(file, at, r.reason);
+        }
+        const rec = r.record;
+        switch (rec.type) {
+          case 'entry': {
+            const e = rec.entry;
+            if (e.index <= this.compacted) break;
+            if (e.index > this.lastIndex() + 1) {
+              // Entries before this one lived in deleted segments: only fine if compacted.
+              gapUpTo = Math.max(gapUpTo, e.index - 1);
+              this.entries_ = [];
+              this.compacted = e.index - 1;
+            }
+            this.applyEntry(e);
+            if (e.index > seg.maxIndex) seg.maxIndex = e.index;
+            break;
+          }
+          case 'hardState':
+            this.hs = rec.hs;
+            break;
+          case 'compact':
+            if (rec.index > this.compacted) {
+              this.entries_ = this.entries_.slice(Math.min(rec.index - this.compacted, this.entries_.length));
+              this.compacted = rec.index;
+            }
+            gapUpTo = rec.index >= gapUpTo ? 0 : gapUpTo;
+            break;
+          case 'reset':
+            this.entries_ = [];
+            this.compacted = rec.index;
+            gapUpTo = 0;
+            break;
+        }
+        at = r.next;
+      }
+      this.segments.push(seg);
+    }
+    if (gapUpTo > 0) {
+      throw new CorruptLogError(this.dir, 0, `entries up to ${gapUpTo} are missing and no compaction covers them`);
+    }
+    const last = this.segments[this.segments.length - 1];
+    if (last === undefined) {
+      this.roll();
+    } else {
+      this.fd = fs.openSync(last.file, 'a');
+      this.size_bytes = fs.fstatSync(this.fd).size;
+    }
+  }
+}
+
+/**
+ * A damaged record in the last segment is a torn write unless the record right after it (where
+ * its intact length field says the next one starts) is valid: then the damage sits inside data we
+ * may have acknowledged, and only an operator should decide what to do.
+ */
+function isTornTail(buf: Buffer, at: number, truncated: boolean): boolean {
+  if (truncated) return true;
+  const next = at + HEADER_BYTES + buf.readUInt32LE(at);
+  if (next >= buf.length) return true;
+  return !parseRecord(buf, next).ok;
+}
+
+function writeFully(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, null);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,84 @@
+// Snapshots as whole files, replaced atomically: write a temporary file, fsync it, rename it over,
+// fsync the directory. A crash leaves the old snapshot or the new one, never a mix.
+//   [magic "RSNP"][crc32c u32 of the rest][meta length u32][meta JSON][data]
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Snapshot, SnapshotMeta } from '../types.js';
+import type { SnapshotStore } from './interfaces.js';
+import { crc32c } from './crc32c.js';
+import { fsyncDir } from './file-log.js';
+
+const MAGIC = Buffer.from('RSNP');
+const NAME_RE = /^snap-(\d{16})\.snap$/;
+const TMP_SUFFIX = '.tmp';
+
+export class CorruptSnapshotError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`corrupt raft snapshot ${file}: ${reason}`);
+    this.name = 'CorruptSnapshotError';
+  }
+}
+
+export class FileSnapshotStore implements SnapshotStore {
+  private cached: Snapshot | undefined;
+
+  constructor(readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const n of fs.readdirSync(dir)) {
+      // A temporary file is a save that crashed before its rename: it never counted.
+      if (n.endsWith(TMP_SUFFIX)) fs.rmSync(path.join(dir, n));
+    }
+    const names = fs
+      .readdirSync(dir)
+      .filter((n) => NAME_RE.test(n))
+      .sort();
+    const newest = names[names.length - 1];
+    this.cached = newest === undefined ? undefined : readSnapshot(path.join(dir, newest));
+  }
+
+  save(snapshot: Snapshot): void {
+    const meta = Buffer.from(JSON.stringify(snapshot.meta));
+    const body = Buffer.allocUnsafe(4 + meta.length + snapshot.data.length);
+    body.writeUInt32LE(meta.length, 0);
+    body.set(meta, 4);
+    body.set(snapshot.data, 4 + meta.length);
+    const head = Buffer.allocUnsafe(8);
+    MAGIC.copy(head, 0);
+    head.writeUInt32LE(crc32c(body), 4);
+    const name = `snap-${String(snapshot.meta.index).padStart(16, '0')}.snap`;
+    const final = path.join(this.dir, name);
+    const tmp = final + TMP_SUFFIX;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, head);
+      fs.writeSync(fd, body);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, final);
+    fsyncDir(this.dir);
+    this.cached = snapshot;
+    // Older snapshots are now redundant.
+    for (const n of fs.readdirSync(this.dir)) {
+      if (NAME_RE.test(n) && n < name) fs.rmSync(path.join(this.dir, n));
+    }
+  }
+
+  latest(): Snapshot | undefined {
+    return this.cached;
+  }
+}
+
+function readSnapshot(file: string): Snapshot {
+  const buf = fs.readFileSync(file);
+  if (buf.length < 12 || !buf.subarray(0, 4).equals(MAGIC)) throw new CorruptSnapshotError(file, 'bad header');
+  if (crc32c(buf, 8) !== buf.readUInt32LE(4)) throw new CorruptSnapshotError(file, 'checksum mismatch');
+  const metaLen = buf.readUInt32LE(8);
+  if (12 + metaLen > buf.length) throw new CorruptSnapshotError(file, 'meta length overruns the file');
+  const meta = JSON.parse(buf.subarray(12, 12 + metaLen).toString()) as SnapshotMeta;
+  return { meta, data: new Uint8Array(buf.subarray(12 + metaLen)) };
+}

@@ -1,0 +1,124 @@
+import type { RecordKind, RecordOfKind } from '../domain/records.js';
+import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnection } from '../net/rpc.js';
+import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from '../storage/cluster.js';
+import type { Decision, PartitionOp, PartitionResult } from '../storage/entries.js';
+import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from './protocol.js';
+import { replicasOf, type ReplicaAddress, type Topology } from './topology.js';
+
+/**
+ * The portals' client of the storage replicas: finds each partition's leader, follows
+ * redirects, and retries until the caller's deadline. Retrying is safe because every operation
+ * is idempotent (transaction steps by id) or deduplicated in the state machine (sessions).
+ */
+const ELECTION_WAIT_MS = 25;
+
+export class ReplicaClusterClient implements PartitionCluster {
+  readonly partitions: number;
+  private readonly connections = new Map<number, RpcConnection>();
+  private readonly leaders = new Map<number, number>();
+
+  constructor(private readonly topology: Topology) {
+    this.partitions = topology.partitions;
+  }
+
+  private connection(replica: ReplicaAddress): RpcConnection {
+    let conn = this.connections.get(replica.id);
+    if (conn === undefined) {
+      conn = new RpcConnection(replica.host, replica.clientPort);
+      this.connections.set(replica.id, conn);
+    }
+    return conn;
+  }
+
+  /** Sends `request` to the partition's leader, wherever it is now, until it answers or the deadline passes. */
+  private async call(partition: number, request: ReplicaRequest, deadline_ms: number): Promise<unknown> {
+    const replicas = replicasOf(this.topology, partition);
+    if (replicas.length === 0) throw new Error(`no replica serves partition ${partition}`);
+    let mayHaveArrived = false;
+    let target = replicas.find((r) => r.id === this.leaders.get(partition)) ?? replicas[0]!;
+    let lastProblem = 'no replica answered';
+    for (let attempt = 0; Date.now() < deadline_ms; attempt++) {
+      let response: ReplicaResponse;
+      try {
+        response = (await this.connection(target).call(request, deadline_ms)) as ReplicaResponse;
+      } catch (err) {
+        if (err instanceof CallTimeoutError) {
+          mayHaveArrived = true;
+          break;
+        }
+        if (err instanceof CallOutcomeUnknownError) mayHaveArrived = true;
+        else if (!(err instanceof CallNotSentError)) throw err;
+        lastProblem = (err as Error).message;
+        target = next(replicas, target);
+        if (attempt % replicas.length === replicas.length - 1) await pause(ELECTION_WAIT_MS, deadline_ms);
+        continue;
+      }
+      if (response.ok) {
+        this.leaders.set(partition, target.id);
+        return response.result;
+      }
+      lastProblem = response.error === 'not-leader' ? `replica ${target.id} is not the leader` : response.message;
+      if (response.error === 'outcome-unknown') mayHaveArrived = true;
+      if (response.error === 'not-leader' && response.leader !== 0 && response.leader !== target.id) {
+        target = replicas.find((r) => r.id === response.leader) ?? next(replicas, target);
+        continue;
+      }
+      // No leader known (an election is under way) or a refusal: give the partition a moment.
+      if (response.error === 'not-leader') target = next(replicas, target);
+      await pause(ELECTION_WAIT_MS, deadline_ms);
+    }
+    const what = `partition ${partition} did not answer in time (${lastProblem})`;
+    throw mayHaveArrived ? new StoreTimeoutError(what) : new StoreUnreachableError(what);
+  }
+
+  async propose(partition: number, op: PartitionOp, deadline_ms: number): Promise<PartitionResult> {
+    return (await this.call(partition, { op: 'propose', partition, entry: op }, deadline_ms)) as PartitionResult;
+  }
+
+  async read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<RecordOfKind<K> | undefined> {
+    try {
+      return ((await this.call(partition, { op: 'read', partition, kind, id }, deadline_ms)) ?? undefined) as RecordOfKind<K> | undefined;
+    } catch (err) {
+      // A read changes nothing: whether it arrived does not matter.
+      if (err instanceof StoreTimeoutError) throw new StoreUnreachableError(err.message);
+      throw err;
+    }
+  }
+
+  async expiredLocks(partition: number, deadline_ms: number): Promise<Array<{ txid: string; home: number }>> {
+    return (await this.call(partition, { op: 'expiredLocks', partition }, deadline_ms)) as Array<{ txid: string; home: number }>;
+  }
+
+  async staleDecisions(partition: number, age_ms: number, deadline_ms: number): Promise<Array<{ txid: string; decision: Decision }>> {
+    return (await this.call(partition, { op: 'staleDecisions', partition, age_ms }, deadline_ms)) as Array<{ txid: string; decision: Decision }>;
+  }
+
+  /** Every replica's own view (role, term, indexes); unreachable replicas are reported as such. */
+  async statuses(timeout_ms: number): Promise<Array<ReplicaStatus | { id: number; partition: number; unreachable: string }>> {
+    return Promise.all(
+      this.topology.replicas.map(async (replica) => {
+        try {
+          const response = (await this.connection(replica).call({ op: 'status' }, Date.now() + timeout_ms)) as ReplicaResponse;
+          if (!response.ok) return { id: replica.id, partition: replica.partition, unreachable: response.error };
+          return response.result as ReplicaStatus;
+        } catch (err) {
+          return { id: replica.id, partition: replica.partition, unreachable: (err as Error).message };
+        }
+      }),
+    );
+  }
+
+  close(): Promise<void> {
+    for (const conn of this.connections.values()) conn.close();
+    this.connections.clear();
+    return Promise.resolve();
+  }
+}
+
+function next(replicas: readonly ReplicaAddress[], current: ReplicaAddress): ReplicaAddress {
+  return replicas[(replicas.indexOf(current) + 1) % replicas.length]!;
+}
+
+function pause(ms: number, deadline_ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, deadline_ms - Date.now()))));
+}

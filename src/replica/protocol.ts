@@ -1,0 +1,32 @@
+import type { RecordKind } from '../domain/records.js';
+import type { PartitionOp } from '../storage/entries.js';
+
+/** What portals ask of a storage replica, and its answers (framed JSON, see src/net/rpc.ts). */
+export type ReplicaRequest =
+  | { readonly op: 'propose'; readonly partition: number; readonly entry: PartitionOp }
+  | { readonly op: 'read'; readonly partition: number; readonly kind: RecordKind; readonly id: string }
+  | { readonly op: 'status' }
+  | { readonly op: 'expiredLocks'; readonly partition: number }
+  | { readonly op: 'staleDecisions'; readonly partition: number; readonly age_ms: number };
+
+export type ReplicaError =
+  /** Not the leader: `leader` is the replica id believed to lead (0 when unknown). Nothing was appended. */
+  | { readonly ok: false; readonly error: 'not-leader'; readonly leader: number }
+  /** Leadership changed after the entry was appended: it may or may not be applied. Retry (it is idempotent). */
+  | { readonly ok: false; readonly error: 'outcome-unknown'; readonly message: string }
+  /** Refused at once (a full queue, a request for another partition): nothing was appended. */
+  | { readonly ok: false; readonly error: 'refused'; readonly message: string };
+
+export type ReplicaResponse = { readonly ok: true; readonly result: unknown } | ReplicaError;
+
+export interface ReplicaStatus {
+  readonly id: number;
+  readonly partition: number;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+}

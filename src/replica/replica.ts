@@ -1,0 +1,407 @@
+import { randomInt } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RaftError, RaftNode, DEFAULT_OPTIONS, type Ready } from '../raft/core/index.js';
+import type { Entry, Message, Snapshot } from '../raft/types.js';
+import { FileLog, fsyncDir } from '../raft/storage/file-log.js';
+import { FileSnapshotStore } from '../raft/storage/file-snapshot.js';
+import { recoverInitialState } from '../raft/storage/recover.js';
+import { startRpcServer, type RpcServerHandle } from '../net/rpc.js';
+import { decodeEntry, encodeEntry, type PartitionOp, type PartitionResult } from '../storage/entries.js';
+import { ChangePublisher } from '../storage/change-feed.js';
+import { LmdbStateStore } from '../storage/lmdb-store.js';
+import { RecordingStateStore } from '../storage/state-store.js';
+import { PartitionMachine } from '../storage/partition-machine.js';
+import type { Logger } from '../util/log.js';
+import { PeerTransport } from './peer-transport.js';
+import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from './protocol.js';
+import { replicaById, replicasOf, type Topology } from './topology.js';
+
+/**
+ * One storage replica: the Raft core of its partition driven over TCP, its log on disk, and
+ * the partition state machine on LMDB. The core decides; this class does the I/O around it:
+ * persist (one fsync per batch), send, apply, answer. Acknowledgements leave only after the
+ * entry is committed (durable on a majority) and applied here.
+ */
+export interface ReplicaOptions {
+  readonly topology: Topology;
+  readonly id: number;
+  readonly dataDir: string;
+  readonly log: Logger;
+  readonly tick_ms?: number;
+  readonly electionTimeout_ticks?: number;
+  readonly heartbeat_ticks?: number;
+  /** Take a snapshot (and drop the log before it) every this many applied entries. */
+  readonly snapshotEvery_entries?: number;
+  /** At most this many proposals wait for their entry to apply; more are refused. */
+  readonly maxPendingProposals?: number;
+  /** MQTT broker URL: the leader announces changed records there, for portal caches. */
+  readonly broker?: string;
+}
+
+interface PendingProposal {
+  readonly term: number;
+  resolve(response: ReplicaResponse): void;
+}
+
+interface PendingRead {
+  readonly kind: ReplicaRequest & { op: 'read' };
+  resolve(response: ReplicaResponse): void;
+}
+
+const SNAPSHOT_FORMAT = 1;
+
+/**
+ * The state store is written without fsync (see LmdbStateStore), so it is trusted only after a
+ * clean stop, which flushes it and leaves a marker. After anything else (kill -9, a machine
+ * crash) it is set aside and rebuilt from the snapshot and the log, the durable record; that
+ * replays at most one snapshot interval of entries.
+ */
+const CLEAN_MARKER = 'state.clean';
+
+function openState(dir: string, log: Logger): LmdbStateStore {
+  const path = join(dir, 'state');
+  const marker = join(dir, CLEAN_MARKER);
+  if (existsSync(path) && !existsSync(marker)) {
+    const aside = `${path}.unclean-${Date.now()}`;
+    renameSync(path, aside);
+    rmSync(aside, { recursive: true, force: true });
+    log.warn('the last stop was not clean: rebuilding the state from the snapshot and the log');
+  }
+  rmSync(marker, { force: true });
+  return new LmdbStateStore(path);
+}
+
+function markClean(dir: string, statePath: string): void {
+  for (const file of ['data.mdb', 'lock.mdb']) {
+    const fd = openSync(join(statePath, file), 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  }
+  const marker = join(dir, CLEAN_MARKER);
+  writeFileSync(marker, `${new Date().toISOString()}\n`);
+  const fd = openSync(marker, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  fsyncDir(dir);
+}
+
+export class Replica {
+  private readonly address;
+  private readonly dir: string;
+  private readonly node: RaftNode;
+  private readonly wal: FileLog;
+  private readonly snapshots: FileSnapshotStore;
+  private readonly state: LmdbStateStore;
+  private readonly machine: PartitionMachine;
+  private readonly recording: RecordingStateStore;
+  private readonly changes: ChangePublisher | undefined;
+  private readonly transport: PeerTransport;
+  private rpc: RpcServerHandle | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private readyScheduled = false;
+  private stopped = false;
+  private readonly proposals = new Map<number, PendingProposal>();
+  /** Reads waiting for their ReadIndex round, batched: one round serves every read of a turn. */
+  private readBatch: PendingRead[] = [];
+  private readonly readRounds = new Map<number, PendingRead[]>();
+  /** Confirmed reads waiting for the state machine to reach their index. */
+  private readsAwaitingApply: Array<{ index: number; reads: PendingRead[] }> = [];
+  private nextReadCtx = 1;
+  private lastLeaderTerm = '';
+  private snapshotIndex: number;
+  private readonly snapshotEvery: number;
+  private readonly maxPendingProposals: number;
+
+  constructor(private readonly options: ReplicaOptions) {
+    this.address = replicaById(options.topology, options.id);
+    const peers = replicasOf(options.topology, this.address.partition);
+    const dir = join(options.dataDir, `replica-${options.id}`);
+    this.wal = FileLog.open(join(dir, 'raft'));
+    this.snapshots = new FileSnapshotStore(join(dir, 'snapshots'));
+    this.dir = dir;
+    this.state = openState(dir, options.log);
+    this.recording = new RecordingStateStore(this.state);
+    this.machine = new PartitionMachine(this.recording, { partition: this.address.partition, partitions: options.topology.partitions });
+    this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log);
+    const init = recoverInitialState(this.wal, this.wal, this.snapshots, { voters: peers.map((p) => p.id), learners: [] });
+    // The snapshot is newer than the state: a crash came between saving a received snapshot and installing it.
+    if (init.snapshot !== undefined && this.state.lastApplied < init.snapshot.meta.index) this.installSnapshot(init.snapshot);
+    this.snapshotIndex = init.snapshot?.meta.index ?? 0;
+    this.node = new RaftNode(
+      {
+        ...DEFAULT_OPTIONS,
+        id: options.id,
+        random_int: (n) => randomInt(n),
+        election_timeout_ticks: options.electionTimeout_ticks ?? 15,
+        heartbeat_interval_ticks: options.heartbeat_ticks ?? 3,
+      },
+      init,
+    );
+    this.snapshotEvery = options.snapshotEvery_entries ?? 10_000;
+    this.maxPendingProposals = options.maxPendingProposals ?? 50_000;
+    this.transport = new PeerTransport(
+      this.address,
+      peers.filter((p) => p.id !== options.id),
+      (m) => this.onPeerMessage(m),
+      (err) => options.log.warn({ err: err.message }, 'bad message from a peer; connection dropped'),
+    );
+    options.log.info(
+      { replica: options.id, partition: this.address.partition, term: init.hardState.term, commit: init.hardState.commit, applied: this.state.lastApplied, snapshot: this.snapshotIndex, entries: init.entries.length },
+      'recovered from disk',
+    );
+  }
+
+  get id(): number {
+    return this.options.id;
+  }
+
+  async start(): Promise<void> {
+    await this.transport.listen();
+    this.rpc = await startRpcServer(this.address.host, this.address.clientPort, (body) => this.handle(body as ReplicaRequest), (err) =>
+      this.options.log.warn({ err: err.message }, 'client request failed'),
+    );
+    this.ticker = setInterval(() => {
+      this.guard(() => this.node.tick());
+    }, this.options.tick_ms ?? 10);
+    this.options.log.info(
+      { replica: this.id, partition: this.address.partition, requests: `${this.address.host}:${this.address.clientPort}`, raft: `${this.address.host}:${this.address.raftPort}` },
+      'storage replica is serving',
+    );
+  }
+
+  status(): ReplicaStatus {
+    const s = this.node.status();
+    return {
+      id: this.id,
+      partition: this.address.partition,
+      role: s.role,
+      term: s.term,
+      leader: s.leaderId,
+      commitIndex: s.commitIndex,
+      appliedIndex: this.state.lastApplied,
+      lastIndex: s.lastIndex,
+      snapshotIndex: this.snapshotIndex,
+    };
+  }
+
+  private onPeerMessage(message: Message): void {
+    if (message.to !== this.id) return;
+    this.guard(() => this.node.step(message));
+  }
+
+  /** Runs an input to the core, then schedules the Ready loop; queue-full refusals are dropped (Raft retries). */
+  private guard(input: () => void): void {
+    if (this.stopped) return;
+    try {
+      input();
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      this.options.log.warn({ code: err.code }, 'raft input refused');
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.readyScheduled || this.stopped) return;
+    this.readyScheduled = true;
+    setImmediate(() => {
+      this.readyScheduled = false;
+      this.processReady();
+    });
+  }
+
+  private async handle(request: ReplicaRequest): Promise<ReplicaResponse> {
+    switch (request.op) {
+      case 'status':
+        return { ok: true, result: this.status() };
+      case 'propose':
+        return this.propose(request.partition, request.entry);
+      case 'read':
+        return this.read(request);
+      case 'expiredLocks':
+        return this.leaderOnly(request.partition, () => this.machine.expiredLocks());
+      case 'staleDecisions':
+        return this.leaderOnly(request.partition, () => this.machine.staleDecisions(request.age_ms));
+    }
+  }
+
+  private notLeader(): ReplicaResponse {
+    return { ok: false, error: 'not-leader', leader: this.node.leaderId };
+  }
+
+  private wrongPartition(partition: number): ReplicaResponse | undefined {
+    if (partition === this.address.partition) return undefined;
+    return { ok: false, error: 'refused', message: `replica ${this.id} holds partition ${this.address.partition}, not ${partition}` };
+  }
+
+  private leaderOnly(partition: number, run: () => unknown): Promise<ReplicaResponse> {
+    const wrong = this.wrongPartition(partition);
+    if (wrong) return Promise.resolve(wrong);
+    if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
+    return Promise.resolve({ ok: true, result: run() });
+  }
+
+  private propose(partition: number, op: PartitionOp): Promise<ReplicaResponse> {
+    const wrong = this.wrongPartition(partition);
+    if (wrong) return Promise.resolve(wrong);
+    if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
+    if (this.proposals.size >= this.maxPendingProposals) {
+      return Promise.resolve({ ok: false, error: 'refused', message: `${this.proposals.size} proposals already wait (limit ${this.maxPendingProposals}); retry later` });
+    }
+    let index: number;
+    try {
+      index = this.node.propose(encodeEntry({ time_ms: Date.now(), op }));
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      if (err.code === 'NotLeader') return Promise.resolve({ ok: false, error: 'not-leader', leader: err.leaderHint });
+      return Promise.resolve({ ok: false, error: 'refused', message: err.message });
+    }
+    this.schedule();
+    return new Promise((resolve) => this.proposals.set(index, { term: this.node.term, resolve }));
+  }
+
+  private read(request: ReplicaRequest & { op: 'read' }): Promise<ReplicaResponse> {
+    const wrong = this.wrongPartition(request.partition);
+    if (wrong) return Promise.resolve(wrong);
+    if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
+    return new Promise((resolve) => {
+      this.readBatch.push({ kind: request, resolve });
+      this.schedule();
+    });
+  }
+
+  private startReadRound(): void {
+    if (this.readBatch.length === 0) return;
+    const batch = this.readBatch;
+    this.readBatch = [];
+    const ctx = this.nextReadCtx++;
+    try {
+      this.node.readIndex(ctx);
+      this.readRounds.set(ctx, batch);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      const response: ReplicaResponse =
+        err.code === 'NotLeader' ? { ok: false, error: 'not-leader', leader: err.leaderHint } : { ok: false, error: 'refused', message: err.message };
+      for (const r of batch) r.resolve(response);
+    }
+  }
+
+  private serveRead(read: PendingRead): void {
+    read.resolve({ ok: true, result: this.machine.read(read.kind.kind, read.kind.id) ?? null });
+  }
+
+  private processReady(): void {
+    if (this.stopped) return;
+    this.startReadRound();
+    while (this.node.hasReady()) {
+      const rd = this.node.ready();
+      this.persist(rd);
+      if (rd.messages.length > 0) this.transport.send(rd.messages);
+      if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot);
+      this.apply(rd.committedEntries);
+      this.onReadStates(rd);
+      this.onLeadership(rd);
+      this.node.advance();
+    }
+    this.maybeSnapshot();
+  }
+
+  private persist(rd: Ready): void {
+    if (rd.snapshot !== undefined) {
+      this.snapshots.save(rd.snapshot);
+      this.wal.resetTo(rd.snapshot.meta.index);
+      this.snapshotIndex = rd.snapshot.meta.index;
+    }
+    if (rd.entries.length > 0) this.wal.append(rd.entries);
+    if (rd.hardState !== undefined) this.wal.setHardState(rd.hardState);
+    if (rd.mustSync || rd.snapshot !== undefined) this.wal.sync();
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    const fresh = entries.filter((e) => e.index > this.state.lastApplied);
+    if (fresh.length === 0) return;
+    const results: Array<[number, number, ReplicaResponse]> = [];
+    this.state.applyBatch(fresh[fresh.length - 1]!.index, () => {
+      for (const entry of fresh) {
+        if (entry.kind !== 'normal' || entry.data.length === 0) continue;
+        const result: PartitionResult = this.machine.apply(decodeEntry(entry.data));
+        results.push([entry.index, entry.term, { ok: true, result }]);
+      }
+    });
+    if (this.recording.changedRecords.size > 0) {
+      if (this.node.role === 'leader') this.changes?.publish(this.address.partition, this.recording.changedRecords);
+      this.recording.changedRecords.clear();
+    }
+    for (const [index, term, response] of results) {
+      const waiting = this.proposals.get(index);
+      if (waiting === undefined) continue;
+      this.proposals.delete(index);
+      // Another leader's entry took this index: ours was lost, so the caller must retry.
+      waiting.resolve(waiting.term === term ? response : { ok: false, error: 'outcome-unknown', message: 'leadership changed; retry' });
+    }
+    const applied = this.state.lastApplied;
+    const ready = this.readsAwaitingApply.filter((w) => w.index <= applied);
+    this.readsAwaitingApply = this.readsAwaitingApply.filter((w) => w.index > applied);
+    for (const w of ready) for (const r of w.reads) this.serveRead(r);
+  }
+
+  private onReadStates(rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const reads = this.readRounds.get(rs.ctx);
+      if (reads === undefined) continue;
+      this.readRounds.delete(rs.ctx);
+      if (!rs.ok) for (const r of reads) r.resolve(this.notLeader());
+      else if (this.state.lastApplied >= rs.index) for (const r of reads) this.serveRead(r);
+      else this.readsAwaitingApply.push({ index: rs.index, reads });
+    }
+  }
+
+  /** A replica that stops leading answers everything still waiting: the callers retry elsewhere. */
+  private onLeadership(rd: Ready): void {
+    const now = `${rd.softState.role}/${this.node.term}`;
+    if (now === this.lastLeaderTerm) return;
+    const wasLeader = this.lastLeaderTerm.startsWith('leader/');
+    this.lastLeaderTerm = now;
+    if (rd.softState.role === 'leader') this.options.log.info({ replica: this.id, partition: this.address.partition, term: this.node.term }, 'became leader');
+    if (!wasLeader || rd.softState.role === 'leader') return;
+    for (const [index, waiting] of this.proposals) {
+      this.proposals.delete(index);
+      waiting.resolve({ ok: false, error: 'outcome-unknown', message: 'leadership lost before the entry was applied; retry' });
+    }
+    for (const reads of this.readRounds.values()) for (const r of reads) r.resolve(this.notLeader());
+    this.readRounds.clear();
+    for (const w of this.readsAwaitingApply) for (const r of w.reads) r.resolve(this.notLeader());
+    this.readsAwaitingApply = [];
+  }
+
+  private maybeSnapshot(): void {
+    const applied = this.state.lastApplied;
+    if (applied - this.snapshotIndex < this.snapshotEvery || applied > this.node.appliedIndex) return;
+    const data = Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, entries: this.state.dump() }));
+    const snapshot = this.node.compact(applied, data);
+    this.snapshots.save(snapshot);
+    this.wal.compact(applied);
+    this.snapshotIndex = applied;
+    this.options.log.info({ replica: this.id, index: applied, bytes: data.length }, 'snapshot taken; log compacted');
+  }
+
+  private installSnapshot(snapshot: Snapshot): void {
+    const parsed = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as { format: number; entries: Array<[string, unknown]> };
+    if (parsed.format !== SNAPSHOT_FORMAT) throw new Error(`snapshot at ${snapshot.meta.index} has format ${parsed.format}; this build reads ${SNAPSHOT_FORMAT}`);
+    this.state.restore(parsed.entries, snapshot.meta.index);
+    this.options.log.info({ replica: this.options.id, index: snapshot.meta.index }, 'state restored from a snapshot');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    await this.rpc?.close();
+    await this.transport.close();
+    await this.changes?.close();
+    this.wal.close();
+    await this.state.close();
+    markClean(this.dir, this.state.path);
+  }
+}

@@ -1,0 +1,83 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from '../util/log.js';
+
+/**
+ * Change announcements from the storage tier to portal caches, over MQTT. Best effort on
+ * purpose (QoS 0, dropped while disconnected): a lost announcement only lets a cached read
+ * stay old until the cache's bound, which is the promise the cache makes anyway.
+ */
+export const CHANGES_TOPIC = 'ecom/v1/storage/changes';
+const MAX_KEYS_PER_MESSAGE = 10_000;
+
+export interface ChangeMessage {
+  readonly partition: number;
+  /** Record keys as `kind/id`. */
+  readonly keys: readonly string[];
+}
+
+function connectClient(url: string, clientId: string, log: Logger): MqttClient {
+  const client = mqtt.connect(url, { protocolVersion: 4, clientId, reconnectPeriod: 1_000, queueQoSZero: false, clean: true });
+  client.on('error', (err) => log.debug({ err: err.message, url }, 'change feed: broker error'));
+  return client;
+}
+
+export class ChangePublisher {
+  private readonly client: MqttClient;
+
+  constructor(url: string, name: string, log: Logger) {
+    this.client = connectClient(url, `${name}-${process.pid}`, log);
+  }
+
+  publish(partition: number, keys: Iterable<string>): void {
+    if (!this.client.connected) return;
+    let batch: string[] = [];
+    for (const key of keys) {
+      batch.push(key);
+      if (batch.length === MAX_KEYS_PER_MESSAGE) {
+        this.client.publish(CHANGES_TOPIC, JSON.stringify({ partition, keys: batch } satisfies ChangeMessage), { qos: 0 });
+        batch = [];
+      }
+    }
+    if (batch.length > 0) this.client.publish(CHANGES_TOPIC, JSON.stringify({ partition, keys: batch } satisfies ChangeMessage), { qos: 0 });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.client.end(true, {}, () => resolve()));
+  }
+}
+
+export class ChangeSubscriber {
+  private readonly client: MqttClient;
+  private subscribed = false;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(url: string, name: string, log: Logger, onKey: (key: string) => void) {
+    this.client = connectClient(url, `${name}-${process.pid}`, log);
+    this.client.on('connect', () =>
+      this.client.subscribe(CHANGES_TOPIC, { qos: 0 }, (err) => {
+        if (err) return log.warn({ err: err.message }, 'change feed: cannot subscribe');
+        this.subscribed = true;
+        for (const resolve of this.waiting.splice(0)) resolve();
+      }),
+    );
+    this.client.on('close', () => (this.subscribed = false));
+    this.client.on('message', (_topic, payload) => {
+      try {
+        const message = JSON.parse(payload.toString('utf8')) as ChangeMessage;
+        if (!Array.isArray(message.keys)) return;
+        for (const key of message.keys) if (typeof key === 'string') onKey(key);
+      } catch {
+        log.warn('change feed: ignored a message that is not JSON');
+      }
+    });
+  }
+
+  /** Resolves once subscribed, so that no later change can be missed. */
+  ready(): Promise<void> {
+    return this.subscribed ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.client.end(true, {}, () => resolve()));
+  }
+}

@@ -1,0 +1,33 @@
+import type { RecordKind, RecordOfKind } from '../domain/records.js';
+import type { Decision, PartitionOp, PartitionResult } from './entries.js';
+
+/**
+ * What a portal needs from the storage tier: append an operation to a partition's log and get
+ * its result once applied, and read records linearizably. The network client implements it
+ * over the replicas; tests implement it over in-memory partition machines.
+ */
+export interface PartitionCluster {
+  readonly partitions: number;
+  /**
+   * Appends `op` to the partition's log and resolves with its result once applied.
+   * Rejects with StoreTimeoutError when no answer came by `deadline_ms` (the op may or may not
+   * have been applied) and with StoreUnreachableError when it was certainly not appended.
+   */
+  propose(partition: number, op: PartitionOp, deadline_ms: number): Promise<PartitionResult>;
+  read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<RecordOfKind<K> | undefined>;
+  /** Transactions with an expired lock on the partition, for recovery. */
+  expiredLocks(partition: number, deadline_ms: number): Promise<Array<{ txid: string; home: number }>>;
+  /** Verdicts recorded on the partition more than `age_ms` ago whose phase 2 may be unfinished. */
+  staleDecisions(partition: number, age_ms: number, deadline_ms: number): Promise<Array<{ txid: string; decision: Decision }>>;
+  close(): Promise<void>;
+}
+
+/** No answer in time: the operation may have been applied. */
+export class StoreTimeoutError extends Error {
+  override readonly name = 'StoreTimeoutError';
+}
+
+/** The operation was certainly not applied (no replica could take it). */
+export class StoreUnreachableError extends Error {
+  override readonly name = 'StoreUnreachableError';
+}

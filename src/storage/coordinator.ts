@@ -1,0 +1,347 @@
+import { randomUUID } from 'node:crypto';
+import type { Command, Reply } from '../domain/commands.js';
+import { readOrderItems } from '../domain/input.js';
+import { message } from '../domain/messages.js';
+import type { Write } from '../domain/machine.js';
+import { keyString, type RecordKey, type StoredRecord } from '../domain/records.js';
+import { StoreTimeoutError, type PartitionCluster } from './cluster.js';
+import type { Decision, LockHolder, PartitionResult } from './entries.js';
+import { partitionOf, partitionOfKey } from './partitioning.js';
+
+/**
+ * Runs commands against the partitioned storage tier. A command whose records all live on one
+ * partition is one log entry there. One that spans partitions (an order whose client, products
+ * and ID hash apart) runs as a two-phase commit: lock the records on each partition, let the
+ * home partition (the order's) run the business rules over the locked values and record the
+ * verdict in its log, then apply or release on every partition. Validation and mutation happen
+ * inside the replicated state machines; this class only carries values and verdicts between them.
+ *
+ * A coordinator that dies mid-way leaves locks with a deadline; whoever meets an expired lock
+ * (or the periodic sweep) asks the home partition for the verdict, aborting an undecided
+ * transaction, and finishes phase 2 accordingly.
+ */
+export interface CoordinatorOptions {
+  /** How long one request may take before the portal answers 503. */
+  readonly requestTimeout_ms?: number;
+  /** How long a transaction's locks stay valid before recovery may abort it. */
+  readonly lockTtl_ms?: number;
+  /** At most this many commands share one cross-partition transaction. */
+  readonly maxBatchCommands?: number;
+  /** At most this many commands wait for a transaction; more are refused with a 503. */
+  readonly maxQueuedCommands?: number;
+  readonly now?: () => number;
+}
+
+const MAX_LOCK_ROUNDS = 8;
+/** A batch also stops growing at this many records to lock, to keep messages small. */
+const MAX_BATCH_KEYS = 4_096;
+
+interface Queued {
+  readonly command: Command;
+  readonly deadline: number;
+  resolve(reply: Reply): void;
+}
+
+type TransactionResult = { t: 'replies'; replies: readonly Reply[] } | Extract<PartitionResult, { t: 'locked' }>;
+
+const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
+const MAYBE_APPLIED: Reply = { code: 503, message: message('storeUnavailableMaybeApplied') };
+
+export class Coordinator {
+  private readonly client = randomUUID();
+  private nextSeq = 0;
+  private readonly inFlight = new Set<number>();
+  private nextTx = 0;
+  private readonly requestTimeout_ms: number;
+  private readonly lockTtl_ms: number;
+  private readonly maxBatchCommands: number;
+  private readonly maxQueuedCommands: number;
+  private readonly now: () => number;
+  /** Cross-partition commands waiting for the next transaction (group commit of transactions). */
+  private queue: Queued[] = [];
+  private draining = false;
+
+  constructor(
+    private readonly cluster: PartitionCluster,
+    options: CoordinatorOptions = {},
+  ) {
+    this.requestTimeout_ms = options.requestTimeout_ms ?? 5_000;
+    this.lockTtl_ms = options.lockTtl_ms ?? 5_000;
+    this.maxBatchCommands = options.maxBatchCommands ?? 256;
+    this.maxQueuedCommands = options.maxQueuedCommands ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async execute(command: Command): Promise<Reply> {
+    const deadline = this.now() + this.requestTimeout_ms;
+    const home = partitionOf(homeId(command), this.cluster.partitions);
+    const spansPartitions = new Set(hintKeys(command).map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
+    if (spansPartitions) return this.enqueue(command, deadline);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const result = await this.exec(command, home, deadline);
+        switch (result.t) {
+          case 'reply':
+            return result.reply;
+          case 'cross-partition':
+            return await this.enqueue(command, deadline);
+          case 'locked':
+            if (result.holder.expired) await this.resolve(result.holder, partitionOfKey(result.key, this.cluster.partitions), deadline);
+            else await this.backoff(attempt, deadline);
+            break;
+          default:
+            throw new Error(`unexpected result ${result.t} for ${command.op}`);
+        }
+      }
+    } catch (err) {
+      return failureReply(err);
+    }
+  }
+
+  private exec(command: Command, home: number, deadline: number): Promise<PartitionResult> {
+    const seq = this.nextSeq++;
+    this.inFlight.add(seq);
+    const ackBelow = Math.min(...this.inFlight);
+    return this.cluster
+      .propose(home, { t: 'exec', session: { client: this.client, seq, ackBelow }, command }, deadline)
+      .finally(() => this.inFlight.delete(seq));
+  }
+
+  private enqueue(command: Command, deadline: number): Promise<Reply> {
+    if (this.queue.length >= this.maxQueuedCommands) return Promise.resolve(NOT_APPLIED);
+    return new Promise((resolve) => {
+      this.queue.push({ command, deadline, resolve });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Runs queued cross-partition commands, a batch per transaction, one transaction at a time. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch: Queued[] = [];
+        let keys = 0;
+        while (this.queue.length > 0 && batch.length < this.maxBatchCommands) {
+          const next = this.queue[0]!;
+          const nextKeys = hintKeys(next.command).length;
+          if (batch.length > 0 && keys + nextKeys > MAX_BATCH_KEYS) break;
+          this.queue.shift();
+          if (next.deadline <= this.now()) next.resolve(NOT_APPLIED);
+          else {
+            batch.push(next);
+            keys += nextKeys;
+          }
+        }
+        if (batch.length > 0) await this.runBatch(batch);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async runBatch(batch: Queued[]): Promise<void> {
+    const commands = batch.map((q) => q.command);
+    const deadline = Math.max(...batch.map((q) => q.deadline));
+    const home = partitionOf(homeId(commands[0]!), this.cluster.partitions);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const result = await this.transaction(commands, home, deadline);
+        if (result.t === 'replies') {
+          batch.forEach((q, i) => q.resolve(result.replies[i] ?? NOT_APPLIED));
+          return;
+        }
+        if (result.holder.expired) await this.resolve(result.holder, partitionOfKey(result.key, this.cluster.partitions), deadline);
+        else await this.backoff(attempt, deadline);
+      }
+    } catch (err) {
+      let reply: Reply;
+      try {
+        reply = failureReply(err);
+      } catch {
+        // Not a store failure: a bug. Every waiting caller gets a 500 naming it.
+        reply = { code: 500, message: message('internalError', { detail: err instanceof Error ? err.message : String(err) }) };
+      }
+      for (const q of batch) q.resolve(reply);
+    }
+  }
+
+  /**
+   * One attempt at a two-phase commit of a batch of commands. Returns their replies, or
+   * `locked` (having released what it locked) when another transaction holds a record.
+   */
+  private async transaction(commands: readonly Command[], home: number, deadline: number): Promise<TransactionResult> {
+    const txid = `${this.client}:${this.nextTx++}`;
+    const values = new Map<string, readonly [RecordKey, StoredRecord | null]>();
+    const participants = new Set<number>();
+    let toLock = dedupe(commands.flatMap(hintKeys));
+    let decision: Decision | undefined;
+    try {
+      for (let round = 0; decision === undefined; round++) {
+        if (round >= MAX_LOCK_ROUNDS) throw new Error(`invariant broken: a transaction still needs more records after ${round} rounds`);
+        const conflict = await this.lockAll(txid, home, toLock, values, participants, deadline);
+        if (conflict !== undefined) {
+          await this.releaseAll(txid, participants, deadline);
+          return conflict;
+        }
+        participants.add(home);
+        const result = await this.cluster.propose(
+          home,
+          { t: 'decide', txid, commands, values: [...values.values()], participants: [...participants].sort((a, b) => a - b) },
+          deadline,
+        );
+        if (result.t === 'need') toLock = result.keys.filter((k) => !values.has(keyString(k)));
+        else if (result.t === 'decision') decision = result.decision;
+        else throw new Error(`unexpected result ${result.t} to decide`);
+      }
+    } catch (err) {
+      // Nothing was decided by us: unlock what we can now; recovery handles the rest later.
+      if (decision === undefined && !(err instanceof StoreTimeoutError)) await this.releaseAll(txid, participants, deadline).catch(() => undefined);
+      throw err;
+    }
+    await this.finish(txid, decision, home, deadline);
+    // A verdict with no replies is an abort by recovery: our locks had expired.
+    return { t: 'replies', replies: decision.replies.length === commands.length ? decision.replies : commands.map(() => NOT_APPLIED) };
+  }
+
+  private async lockAll(
+    txid: string,
+    home: number,
+    keys: RecordKey[],
+    values: Map<string, readonly [RecordKey, StoredRecord | null]>,
+    participants: Set<number>,
+    deadline: number,
+  ): Promise<Extract<PartitionResult, { t: 'locked' }> | undefined> {
+    const byPartition = new Map<number, RecordKey[]>();
+    for (const key of keys) {
+      const p = partitionOfKey(key, this.cluster.partitions);
+      byPartition.set(p, [...(byPartition.get(p) ?? []), key]);
+    }
+    const lockDeadline = this.now() + this.lockTtl_ms;
+    const results = await Promise.all(
+      [...byPartition].map(async ([p, partKeys]) => {
+        participants.add(p);
+        return this.cluster.propose(p, { t: 'lock', txid, home, keys: partKeys, deadline_ms: lockDeadline }, deadline);
+      }),
+    );
+    for (const result of results) {
+      if (result.t === 'locked') return result;
+      if (result.t !== 'locked-values') throw new Error(`unexpected result ${result.t} to lock`);
+      for (const pair of result.values) values.set(keyString(pair[0]), pair);
+    }
+    return undefined;
+  }
+
+  private async releaseAll(txid: string, participants: Iterable<number>, deadline: number): Promise<void> {
+    await Promise.all([...participants].map((p) => this.cluster.propose(p, { t: 'release', txid }, deadline)));
+  }
+
+  /** Phase 2 on every participant, then the home partition may forget the verdict. */
+  private async finish(txid: string, decision: Decision, home: number, deadline: number): Promise<void> {
+    await Promise.all(decision.participants.map((p) => this.applyVerdict(txid, decision, p, deadline)));
+    await this.cluster.propose(home, { t: 'forget', txid }, deadline);
+  }
+
+  private applyVerdict(txid: string, decision: Decision, partition: number, deadline: number): Promise<PartitionResult> {
+    if (decision.outcome === 'abort') return this.cluster.propose(partition, { t: 'release', txid }, deadline);
+    const writes = decision.writes.filter((w: Write) => partitionOfKey(w.key, this.cluster.partitions) === partition);
+    return this.cluster.propose(partition, { t: 'commit', txid, writes }, deadline);
+  }
+
+  /** Finishes a transaction whose coordinator let its locks expire: its home partition decides. */
+  async resolve(holder: Pick<LockHolder, 'txid' | 'home'>, partition: number, deadline: number): Promise<void> {
+    const result = await this.cluster.propose(holder.home, { t: 'abort', txid: holder.txid }, deadline);
+    if (result.t !== 'decision') throw new Error(`unexpected result ${result.t} to abort`);
+    await this.applyVerdict(holder.txid, result.decision, partition, deadline);
+  }
+
+  /**
+   * One pass of recovery over every partition: expired locks are resolved, and old verdicts get
+   * phase 2 re-run on all their participants (it is idempotent) before they are forgotten.
+   */
+  async recover(decisionAge_ms = 30_000): Promise<{ resolvedLocks: number; finishedDecisions: number }> {
+    const deadline = this.now() + this.requestTimeout_ms;
+    let resolvedLocks = 0;
+    let finishedDecisions = 0;
+    for (let p = 0; p < this.cluster.partitions; p++) {
+      // Expiry is judged by log time, which only moves when entries arrive: a quiet partition
+      // gets a no-op so locks left by a dead coordinator can be seen to have expired.
+      await this.cluster.propose(p, { t: 'noop' }, deadline);
+      for (const lock of await this.cluster.expiredLocks(p, deadline)) {
+        await this.resolve(lock, p, deadline);
+        resolvedLocks++;
+      }
+      for (const { txid, decision } of await this.cluster.staleDecisions(p, decisionAge_ms, deadline)) {
+        await Promise.all(decision.participants.map((q) => this.applyVerdict(txid, decision, q, deadline)));
+        await this.cluster.propose(p, { t: 'forget', txid }, deadline);
+        finishedDecisions++;
+      }
+    }
+    return { resolvedLocks, finishedDecisions };
+  }
+
+  private async backoff(attempt: number, deadline: number): Promise<void> {
+    const wait_ms = Math.min(50, 2 ** Math.min(attempt, 6)) * (0.5 + Math.random());
+    if (this.now() + wait_ms > deadline) throw new DeadlinePassed();
+    await new Promise((resolve) => setTimeout(resolve, wait_ms));
+  }
+}
+
+function failureReply(err: unknown): Reply {
+  if (err instanceof StoreTimeoutError) return MAYBE_APPLIED;
+  if (err instanceof DeadlinePassed || isUnreachable(err)) return NOT_APPLIED;
+  throw err;
+}
+
+class DeadlinePassed extends Error {}
+
+function isUnreachable(err: unknown): boolean {
+  return err instanceof Error && err.name === 'StoreUnreachableError';
+}
+
+function dedupe(keys: RecordKey[]): RecordKey[] {
+  return [...new Map(keys.map((k) => [keyString(k), k])).values()];
+}
+
+/** The record that decides where a command runs: the order for order commands. */
+function homeId(command: Command): string {
+  switch (command.op) {
+    case 'CreateClient':
+    case 'UpdateClient':
+    case 'DeleteClient':
+      return command.cid;
+    case 'CreateProduct':
+    case 'UpdateProduct':
+    case 'DeleteProduct':
+      return command.pid;
+    case 'CreateOrder':
+    case 'UpdateOrder':
+    case 'DeleteOrder':
+      return command.oid;
+  }
+}
+
+/**
+ * The records a command will probably read, to lock them in one round. Only a hint: the home
+ * partition asks for any record it still needs, and a malformed request simply hints less.
+ */
+function hintKeys(command: Command): RecordKey[] {
+  switch (command.op) {
+    case 'CreateOrder':
+    case 'UpdateOrder': {
+      const items = readOrderItems(command.data);
+      const products = items.ok ? items.value.map((i): RecordKey => ({ kind: 'product', id: i.pid })) : [];
+      return [{ kind: 'client', id: command.cid }, { kind: 'order', id: command.oid }, ...products];
+    }
+    case 'DeleteOrder':
+      return [{ kind: 'order', id: command.oid }];
+    case 'CreateClient':
+    case 'UpdateClient':
+    case 'DeleteClient':
+      return [{ kind: 'client', id: command.cid }];
+    case 'CreateProduct':
+    case 'UpdateProduct':
+    case 'DeleteProduct':
+      return [{ kind: 'product', id: command.pid }];
+  }
+}

@@ -1,0 +1,322 @@
+import type { Reply } from '../domain/commands.js';
+import { execute, type RecordView, type Write } from '../domain/machine.js';
+import { keyString, type RecordKey, type RecordKind, type RecordOfKind, type StoredRecord } from '../domain/records.js';
+import type { Decision, LockHolder, PartitionEntry, PartitionResult, SessionRef } from './entries.js';
+import { partitionOfKey } from './partitioning.js';
+import type { StateStore } from './state-store.js';
+
+/**
+ * The state machine of one partition of the storage tier. It runs the shared business rules
+ * (src/domain) on the records this partition owns, and the partition's side of two-phase
+ * commit for commands that span partitions: locks (phase 1), verdicts at a transaction's home
+ * partition, and applying or releasing (phase 2). Deterministic: the result of an entry
+ * depends only on the state and the entry, including the entry's log time.
+ *
+ * Store layout: `r/<kind>/<id>` records, `l/<kind>/<id>` locks, `t/<txid>` a transaction's
+ * locks here, `d/<txid>` verdicts (home partition), `s/<client>` and `s/<client>/<seq>`
+ * sessions and their remembered results, `m/time` the log time so far.
+ */
+export interface PartitionMachineOptions {
+  readonly partition: number;
+  readonly partitions: number;
+  /** How long a session without requests is remembered (log time). */
+  readonly sessionTtl_ms?: number;
+  /** At most this many remembered results per session; more is a client bug, refused loudly. */
+  readonly sessionMaxResults?: number;
+}
+
+interface LockRecord {
+  readonly txid: string;
+  readonly home: number;
+  readonly deadline_ms: number;
+}
+
+interface TxLocks {
+  readonly keys: readonly RecordKey[];
+  readonly home: number;
+  readonly deadline_ms: number;
+}
+
+interface SessionRecord {
+  readonly seen_ms: number;
+  readonly ackBelow: number;
+  readonly results: number;
+}
+
+const DEFAULT_SESSION_TTL_MS = 10 * 60_000;
+const DEFAULT_SESSION_MAX_RESULTS = 100_000;
+/** Expired sessions are swept every this many entries, so the sweep's cost is spread thin. */
+const SWEEP_EVERY_ENTRIES = 1024;
+
+class CrossPartition extends Error {}
+class Locked extends Error {
+  constructor(
+    readonly key: RecordKey,
+    readonly holder: LockHolder,
+  ) {
+    super(`locked by ${holder.txid}`);
+  }
+}
+class NeedKey extends Error {
+  constructor(readonly key: RecordKey) {
+    super(`need ${keyString(key)}`);
+  }
+}
+
+const recordKey = (key: RecordKey) => `r/${keyString(key)}`;
+const lockKey = (key: RecordKey) => `l/${keyString(key)}`;
+
+export class PartitionMachine {
+  private readonly sessionTtl_ms: number;
+  private readonly sessionMaxResults: number;
+  private appliedSinceSweep = 0;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly options: PartitionMachineOptions,
+  ) {
+    this.sessionTtl_ms = options.sessionTtl_ms ?? DEFAULT_SESSION_TTL_MS;
+    this.sessionMaxResults = options.sessionMaxResults ?? DEFAULT_SESSION_MAX_RESULTS;
+  }
+
+  /** Log time: never goes back, even when a new leader's clock is behind the old one's. */
+  get now_ms(): number {
+    return (this.store.get('m/time') as number | undefined) ?? 0;
+  }
+
+  owns(key: RecordKey): boolean {
+    return partitionOfKey(key, this.options.partitions) === this.options.partition;
+  }
+
+  /** The committed value of a record (reads never wait for locks). */
+  read<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> | undefined {
+    return this.store.get(recordKey({ kind, id })) as RecordOfKind<K> | undefined;
+  }
+
+  apply(entry: PartitionEntry): PartitionResult {
+    const now = Math.max(this.now_ms, entry.time_ms);
+    this.store.put('m/time', now);
+    if (++this.appliedSinceSweep >= SWEEP_EVERY_ENTRIES) {
+      this.appliedSinceSweep = 0;
+      this.sweepSessions(now);
+    }
+    const op = entry.op;
+    switch (op.t) {
+      case 'noop':
+        return { t: 'done' };
+      case 'exec':
+        return this.remembered(op.session, now, () => this.exec(op.command, now));
+      case 'lock':
+        return this.lock(op.txid, op.home, op.keys, op.deadline_ms, now);
+      case 'decide':
+        return this.decide(op.txid, op, now);
+      case 'abort':
+        return this.abort(op.txid, now);
+      case 'commit':
+        return this.commit(op.txid, op.writes);
+      case 'release':
+        this.unlockAll(op.txid);
+        return { t: 'done' };
+      case 'forget':
+        this.store.put(`d/${op.txid}`, undefined);
+        return { t: 'done' };
+    }
+  }
+
+  /** Locks whose deadline has passed, for recovery to resolve through their home partition. */
+  expiredLocks(): Array<{ txid: string; home: number }> {
+    const now = this.now_ms;
+    const out: Array<{ txid: string; home: number }> = [];
+    for (const [key, value] of this.store.range('t/')) {
+      const tx = value as TxLocks;
+      if (tx.deadline_ms < now) out.push({ txid: key.slice(2), home: tx.home });
+    }
+    return out;
+  }
+
+  /** Verdicts older than `age_ms` whose phase 2 may not have finished (the coordinator may have died). */
+  staleDecisions(age_ms: number): Array<{ txid: string; decision: Decision }> {
+    const now = this.now_ms;
+    const out: Array<{ txid: string; decision: Decision }> = [];
+    for (const [key, value] of this.store.range('d/')) {
+      const decision = value as Decision;
+      if (decision.decided_ms + age_ms < now) out.push({ txid: key.slice(2), decision });
+    }
+    return out;
+  }
+
+  private viewOf(now: number, lookup: (key: RecordKey) => StoredRecord | null | undefined): RecordView {
+    return {
+      get: <K extends RecordKind>(kind: K, id: string) => {
+        const key = { kind, id };
+        return (lookup(key) ?? undefined) as RecordOfKind<K> | undefined;
+      },
+    };
+  }
+
+  private holder(key: RecordKey, now: number): LockHolder | undefined {
+    const lock = this.store.get(lockKey(key)) as LockRecord | undefined;
+    return lock === undefined ? undefined : { ...lock, expired: lock.deadline_ms < now };
+  }
+
+  private exec(command: Parameters<typeof execute>[0], now: number): PartitionResult {
+    const view = this.viewOf(now, (key) => {
+      if (!this.owns(key)) throw new CrossPartition();
+      const holder = this.holder(key, now);
+      if (holder !== undefined) throw new Locked(key, holder);
+      return this.store.get(recordKey(key)) as StoredRecord | undefined;
+    });
+    let outcome;
+    try {
+      outcome = execute(command, view);
+    } catch (err) {
+      if (err instanceof CrossPartition) return { t: 'cross-partition' };
+      if (err instanceof Locked) return { t: 'locked', key: err.key, holder: err.holder };
+      throw err;
+    }
+    for (const write of outcome.writes) {
+      if (!this.owns(write.key)) throw new Error(`invariant broken: ${command.op} writes ${keyString(write.key)} outside partition ${this.options.partition}`);
+      this.store.put(recordKey(write.key), write.value ?? undefined);
+    }
+    return { t: 'reply', reply: outcome.reply };
+  }
+
+  private lock(txid: string, home: number, keys: readonly RecordKey[], deadline_ms: number, now: number): PartitionResult {
+    for (const key of keys) {
+      if (!this.owns(key)) throw new Error(`invariant broken: lock of ${keyString(key)} sent to partition ${this.options.partition}`);
+      const holder = this.holder(key, now);
+      if (holder !== undefined && holder.txid !== txid) return { t: 'locked', key, holder };
+    }
+    const previous = this.store.get(`t/${txid}`) as TxLocks | undefined;
+    const all = new Map((previous?.keys ?? []).map((k) => [keyString(k), k]));
+    for (const key of keys) {
+      all.set(keyString(key), key);
+      this.store.put(lockKey(key), { txid, home, deadline_ms } satisfies LockRecord);
+    }
+    this.store.put(`t/${txid}`, { keys: [...all.values()], home, deadline_ms: Math.max(deadline_ms, previous?.deadline_ms ?? 0) } satisfies TxLocks);
+    return { t: 'locked-values', values: keys.map((key) => [key, (this.store.get(recordKey(key)) as StoredRecord | undefined) ?? null] as const) };
+  }
+
+  private decide(txid: string, op: Extract<PartitionEntry['op'], { t: 'decide' }>, now: number): PartitionResult {
+    const existing = this.store.get(`d/${txid}`) as Decision | undefined;
+    if (existing !== undefined) return { t: 'decision', txid, decision: existing };
+    const locked = new Set(op.values.map(([key]) => keyString(key)));
+    // Each command sees the writes of the commands before it in the batch.
+    const current = new Map<string, Write>(op.values.map(([key, record]) => [keyString(key), { key, value: record }]));
+    const view = this.viewOf(now, (key) => {
+      const id = keyString(key);
+      if (!current.has(id)) throw new NeedKey(key);
+      return current.get(id)!.value;
+    });
+    const replies: Reply[] = [];
+    const need: RecordKey[] = [];
+    const written = new Set<string>();
+    for (const command of op.commands) {
+      let outcome;
+      try {
+        outcome = execute(command, view);
+      } catch (err) {
+        if (!(err instanceof NeedKey)) throw err;
+        need.push(err.key);
+        continue;
+      }
+      replies.push(outcome.reply);
+      for (const write of outcome.writes) {
+        if (!locked.has(keyString(write.key))) throw new Error(`invariant broken: ${txid} writes ${keyString(write.key)} without holding its lock`);
+        current.set(keyString(write.key), write);
+        written.add(keyString(write.key));
+      }
+    }
+    // A verdict needs every command's records; ask for all the missing ones at once.
+    if (need.length > 0) return { t: 'need', keys: [...new Map(need.map((k) => [keyString(k), k])).values()] };
+    const writes = [...written].map((id) => current.get(id)!);
+    const decision: Decision = {
+      outcome: writes.length > 0 ? 'commit' : 'abort',
+      replies,
+      writes,
+      participants: op.participants,
+      decided_ms: now,
+    };
+    this.store.put(`d/${txid}`, decision);
+    return { t: 'decision', txid, decision };
+  }
+
+  private abort(txid: string, now: number): PartitionResult {
+    const existing = this.store.get(`d/${txid}`) as Decision | undefined;
+    if (existing !== undefined) return { t: 'decision', txid, decision: existing };
+    const decision: Decision = { outcome: 'abort', replies: [], writes: [], participants: [], decided_ms: now };
+    this.store.put(`d/${txid}`, decision);
+    return { t: 'decision', txid, decision };
+  }
+
+  private commit(txid: string, writes: readonly Write[]): PartitionResult {
+    const tx = this.store.get(`t/${txid}`) as TxLocks | undefined;
+    // Already committed here (a retried phase 2): nothing left to do.
+    if (tx === undefined) return { t: 'done' };
+    for (const write of writes) {
+      const lock = this.store.get(lockKey(write.key)) as LockRecord | undefined;
+      if (lock?.txid !== txid) throw new Error(`invariant broken: ${txid} commits ${keyString(write.key)} without holding its lock`);
+      this.store.put(recordKey(write.key), write.value ?? undefined);
+    }
+    this.unlockAll(txid);
+    return { t: 'done' };
+  }
+
+  private unlockAll(txid: string): void {
+    const tx = this.store.get(`t/${txid}`) as TxLocks | undefined;
+    if (tx === undefined) return;
+    for (const key of tx.keys) {
+      const lock = this.store.get(lockKey(key)) as LockRecord | undefined;
+      if (lock?.txid === txid) this.store.put(lockKey(key), undefined);
+    }
+    this.store.put(`t/${txid}`, undefined);
+  }
+
+  /**
+   * Exactly-once for retried requests: the result of each (client, seq) is remembered until
+   * the client says it has seen it (`ackBelow`) or the session expires by log time.
+   */
+  private remembered(session: SessionRef & { ackBelow?: number }, now: number, run: () => PartitionResult): PartitionResult {
+    const sessionKey = `s/${session.client}`;
+    const current = this.store.get(sessionKey) as SessionRecord | undefined;
+    const ackBelow = Math.max(current?.ackBelow ?? 0, session.ackBelow ?? 0);
+    const resultKey = `${sessionKey}/${String(session.seq).padStart(16, '0')}`;
+    if (session.seq < ackBelow) {
+      // The client has already seen this result; a retry this late is a client bug.
+      throw new Error(`invariant broken: session ${session.client} retried seq ${session.seq} below its acknowledged ${ackBelow}`);
+    }
+    const remembered = this.store.get(resultKey) as PartitionResult | undefined;
+    let results = current?.results ?? 0;
+    for (let seq = current?.ackBelow ?? 0; seq < ackBelow; seq++) {
+      const key = `${sessionKey}/${String(seq).padStart(16, '0')}`;
+      if (this.store.get(key) !== undefined) {
+        this.store.put(key, undefined);
+        results--;
+      }
+    }
+    if (remembered !== undefined) {
+      this.store.put(sessionKey, { seen_ms: now, ackBelow, results } satisfies SessionRecord);
+      return remembered;
+    }
+    if (results >= this.sessionMaxResults) {
+      throw new Error(`session ${session.client} holds ${results} unacknowledged results (limit ${this.sessionMaxResults}): the client must acknowledge what it has received`);
+    }
+    const result = run();
+    this.store.put(resultKey, result);
+    this.store.put(sessionKey, { seen_ms: now, ackBelow, results: results + 1 } satisfies SessionRecord);
+    return result;
+  }
+
+  private sweepSessions(now: number): void {
+    const expired: string[] = [];
+    for (const [key, value] of this.store.range('s/')) {
+      const parts = key.split('/');
+      if (parts.length === 2 && (value as SessionRecord).seen_ms + this.sessionTtl_ms < now) expired.push(key);
+    }
+    for (const sessionKey of expired) {
+      const doomed = [...this.store.range(`${sessionKey}/`)].map(([key]) => key);
+      for (const key of doomed) this.store.put(key, undefined);
+      this.store.put(sessionKey, undefined);
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import type { RecordKey } from '../domain/records.js';
+
+/**
+ * Which partition holds an ID. A numeric ID of any length goes to `ID mod P`, so with two
+ * partitions even IDs land on partition 0 and odd ones on 1, as in the original; any other ID
+ * goes by a stable hash of its UTF-8 bytes (FNV-1a, 32 bits), the same on every machine.
+ */
+export function partitionOf(id: string, partitions: number): number {
+  if (!Number.isSafeInteger(partitions) || partitions < 1) throw new Error(`partition count must be a positive integer, got ${partitions}`);
+  if (partitions === 1) return 0;
+  if (/^\d+$/.test(id)) return Number(BigInt(id) % BigInt(partitions));
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(id, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % partitions;
+}
+
+export function partitionOfKey(key: RecordKey, partitions: number): number {
+  return partitionOf(key.id, partitions);
+}

@@ -1,0 +1,78 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PortalClient } from '../../src/client/portal-client.js';
+import { spawnEcom, waitForPort } from '../../src/util/processes.js';
+import { runEcom } from '../helpers/ecom.js';
+import { freePort } from '../helpers/ports.js';
+
+/**
+ * `ecom up` (raft mode, the default) as a user runs it: 6 replicas and 2 portals as processes,
+ * `ecom status` showing the leaders, data kept across a restart, Ctrl-C stopping everything.
+ */
+describe('ecom up (raft mode)', () => {
+  it('serves, reports status, keeps the data across a restart and stops cleanly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-up-'));
+    const replicas = [];
+    for (let id = 1; id <= 6; id++) replicas.push({ id, partition: id <= 3 ? 0 : 1, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
+    const config = join(dir, 'cluster.json');
+    writeFileSync(config, JSON.stringify({ partitions: 2, replicas }));
+    const [adminPort, orderPort] = [await freePort(), await freePort()];
+    const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort)];
+    const start = async () => {
+      const output: string[] = [];
+      const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
+      await waitForPort('127.0.0.1', orderPort, 60_000, () => up.process.exitCode === null);
+      // `up` prints one line per replica once the portals are up.
+      const deadline = Date.now() + 30_000;
+      while (!output.some((l) => l.includes('system is up'))) {
+        if (Date.now() > deadline) throw new Error(`ecom up did not finish starting:\n${output.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return { up, output };
+    };
+    try {
+      const first = await start();
+      expect(first.output.filter((l) => /storage \d: partition \d, (leader|follower)/.test(l))).toHaveLength(6);
+      const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
+      expect(await client.createClient('44', '{"name": "Lewis Hamilton"}')).toEqual({ error: 0 });
+      client.close();
+
+      const status = await runEcom(['status', '--storage-config', config]);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toMatch(/partition 0: leader [1-3], term \d+/);
+      expect(status.stdout).toMatch(/partition 1: leader [4-6], term \d+/);
+      const json = JSON.parse((await runEcom(['status', '--json', '--storage-config', config])).stdout) as Array<{ role: string }>;
+      expect(json.filter((s) => s.role === 'leader')).toHaveLength(2);
+
+      first.up.process.kill('SIGINT');
+      expect(await first.up.exited).toBe(0);
+      const down = await runEcom(['status', '--storage-config', config]);
+      expect(down.code).toBe(3);
+      expect(down.stdout).toContain('down');
+
+      const second = await start();
+      // A clean stop flushed every replica's state: nothing needs rebuilding.
+      for (let id = 1; id <= 6; id++) expect(readFileSync(join(dir, 'data', 'logs', `storage-${id}.log`), 'utf8')).not.toContain('not clean');
+      const again = new PortalClient({ host: '127.0.0.1', port: orderPort });
+      expect(await again.retrieveClient('44')).toEqual({ CID: '44', data: '{"nome": "Lewis Hamilton"}' });
+      again.close();
+      second.up.process.kill('SIGTERM');
+      expect(await second.up.exited).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses --fresh without a terminal unless --yes is given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-fresh-'));
+    try {
+      const run = await runEcom(['up', '--fresh', '--data', dir, '--admin-port', String(await freePort()), '--order-port', String(await freePort())]);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain('add --yes to confirm');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

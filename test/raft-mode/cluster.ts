@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StorageTier } from '../../src/modes/raft/storage-tier.js';
+import { ReplicaClusterClient } from '../../src/replica/cluster-client.js';
+import type { ReplicaStatus } from '../../src/replica/protocol.js';
+import { validateTopology, type ReplicaAddress, type Topology } from '../../src/replica/topology.js';
+import { PartitionedBackend } from '../../src/storage/partitioned-backend.js';
+import { freePort } from '../helpers/ports.js';
+
+/** A real storage tier (one process per replica) on free loopback ports, in a temporary folder. */
+export interface RaftCluster {
+  readonly topology: Topology;
+  readonly tier: StorageTier;
+  readonly dataDir: string;
+  backend(options?: { requestTimeout_ms?: number; lockTtl_ms?: number }): PartitionedBackend;
+  leaders(): Promise<ReplicaStatus[]>;
+  stop(): Promise<void>;
+}
+
+export async function startRaftCluster(
+  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string } = {},
+): Promise<RaftCluster> {
+  const partitions = options.partitions ?? 2;
+  const perPartition = options.replicasPerPartition ?? 3;
+  const replicas: ReplicaAddress[] = [];
+  for (let p = 0; p < partitions; p++) {
+    for (let r = 0; r < perPartition; r++) {
+      replicas.push({ id: p * perPartition + r + 1, partition: p, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
+    }
+  }
+  const topology = validateTopology({ partitions, replicas });
+  const dataDir = mkdtempSync(join(tmpdir(), 'ecom-raft-'));
+  const tier = new StorageTier({ topology, dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker });
+  const backends: PartitionedBackend[] = [];
+  try {
+    await tier.start();
+  } catch (err) {
+    await tier.stop();
+    throw err;
+  }
+  return {
+    topology,
+    tier,
+    dataDir,
+    backend(backendOptions = {}) {
+      const backend = new PartitionedBackend(new ReplicaClusterClient(topology), backendOptions);
+      backends.push(backend);
+      return backend;
+    },
+    async leaders() {
+      return (await tier.waitForLeaders(20_000)).filter((s) => s.role === 'leader');
+    },
+    async stop() {
+      await Promise.all(backends.map((b) => b.close()));
+      await tier.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function clusterStatuses(topology: Topology): Promise<Awaited<ReturnType<ReplicaClusterClient['statuses']>>> {
+  const client = new ReplicaClusterClient(topology);
+  try {
+    return await client.statuses(1_000);
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,269 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PortalClient } from '../../src/client/portal-client.js';
+import type { Reply } from '../../src/domain/commands.js';
+import type { ReplicaStatus } from '../../src/replica/protocol.js';
+import type { PartitionedBackend } from '../../src/storage/partitioned-backend.js';
+import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
+import { freePort } from '../helpers/ports.js';
+import { testSeed } from '../helpers/seed.js';
+import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
+
+/**
+ * Faults against real processes: kill -9 of leaders, of everything at once, a replica that
+ * misses thousands of writes, a portal that dies mid-transaction, and racing portals.
+ */
+let cluster: RaftCluster | undefined;
+const children: EcomChild[] = [];
+afterEach(async () => {
+  await Promise.all(children.splice(0).map((c) => c.stop()));
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+/** Writers creating clients with fresh numeric IDs (both partitions) until told to stop. */
+function writeStream(write: (cid: string) => Promise<Reply | { error: number }>, concurrency: number, startAt: number) {
+  const acked: string[] = [];
+  const unknown: string[] = [];
+  let next = startAt;
+  let running = true;
+  const done = Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (running) {
+        const cid = String(next++);
+        const reply = await write(cid);
+        const code = 'code' in reply ? reply.code : reply.error;
+        if (code === 0) acked.push(cid);
+        else if (code === 503) unknown.push(cid);
+        else throw new Error(`write of ${cid} answered ${JSON.stringify(reply)}`);
+      }
+    }),
+  );
+  return {
+    acked,
+    unknown,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+    /** Resolves once `n` more writes have been acknowledged. */
+    async progress(n: number, timeout_ms = 30_000) {
+      const target = acked.length + n;
+      const deadline = Date.now() + timeout_ms;
+      while (acked.length < target) {
+        if (Date.now() > deadline) throw new Error(`only ${acked.length} of ${target} writes acknowledged in time`);
+        // Progress is measured by the writers' own acknowledgements; there is no event to await.
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+async function expectAllPresent(backend: PartitionedBackend, cids: readonly string[]): Promise<void> {
+  const missing: string[] = [];
+  for (let i = 0; i < cids.length; i += 200) {
+    const batch = cids.slice(i, i + 200);
+    const found = await Promise.all(batch.map((cid) => backend.read('client', cid)));
+    found.forEach((record, j) => record === undefined && missing.push(batch[j]!));
+  }
+  expect(missing, `acknowledged but missing: ${missing.slice(0, 10).join(', ')}`).toEqual([]);
+}
+
+describe('raft mode under faults', () => {
+  it('keeps writing through kill -9 of the leader of each partition, losing no acknowledged write', async () => {
+    cluster = await startRaftCluster();
+    const backend = cluster.backend({ requestTimeout_ms: 10_000 });
+    const stream = writeStream((cid) => backend.execute({ op: 'CreateClient', cid, data: '{"name": "w"}' }), 16, 1_000_000);
+    await stream.progress(300);
+    for (const partition of [0, 1]) {
+      const leader = (await cluster.leaders()).find((l) => l.partition === partition)!;
+      await cluster.tier.replicas.get(leader.id)!.kill();
+      await stream.progress(300);
+      cluster.tier.startReplica(leader.id);
+    }
+    await stream.stop();
+    expect(stream.acked.length).toBeGreaterThan(900);
+    await expectAllPresent(backend, stream.acked);
+    const statuses = (await clusterStatuses(cluster.topology)) as ReplicaStatus[];
+    expect(new Set(statuses.filter((s) => s.role === 'leader').map((s) => s.partition))).toEqual(new Set([0, 1]));
+  });
+
+  it('loses no acknowledged write when every process is killed at once and restarted', async () => {
+    cluster = await startRaftCluster();
+    const ports = [await freePort(), await freePort()];
+    const startPortal = (port: number) => {
+      const child = spawnEcom(['admin-server', String(port), '--mode', 'raft', '--storage-config', cluster!.tier.configFile], { name: `portal-${port}`, onLine: null });
+      children.push(child);
+      return child;
+    };
+    const portals = ports.map(startPortal);
+    await Promise.all(ports.map((port, i) => waitForPort('127.0.0.1', port, 30_000, () => portals[i]!.process.exitCode === null)));
+    const clients = ports.map((port) => new PortalClient({ host: '127.0.0.1', port, timeout_ms: 10_000 }));
+    let turn = 0;
+    const stream = writeStream(
+      (cid) => clients[turn++ % 2]!.createClient(cid, '{"name": "w"}').catch(() => ({ error: 503 })),
+      16,
+      2_000_000,
+    );
+    await stream.progress(500);
+    // Everything at once: 6 replicas and both portals.
+    await Promise.all([...portals, ...cluster.tier.replicas.values()].map((p) => p.kill()));
+    await stream.stop();
+    clients.forEach((c) => c.close());
+    for (const replica of cluster.topology.replicas) cluster.tier.startReplica(replica.id);
+    await cluster.leaders();
+    expect(stream.acked.length).toBeGreaterThanOrEqual(500);
+    await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), stream.acked);
+  });
+
+  it('brings a replica that missed 5,000 writes back up to date through a snapshot', async () => {
+    cluster = await startRaftCluster({ snapshotEvery_entries: 1_000 });
+    const leader = (await cluster.leaders()).find((l) => l.partition === 0)!;
+    const lagging = cluster.topology.replicas.find((r) => r.partition === 0 && r.id !== leader.id)!;
+    await cluster.tier.replicas.get(lagging.id)!.kill();
+    const backend = cluster.backend({ requestTimeout_ms: 10_000 });
+    // Even IDs: all on partition 0.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < 5_000) {
+          const cid = String(3_000_000 + 2 * next++);
+          expect(await backend.execute({ op: 'CreateClient', cid, data: '{"name": "w"}' })).toEqual({ code: 0 });
+        }
+      }),
+    );
+    cluster.tier.startReplica(lagging.id);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const statuses = (await clusterStatuses(cluster.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
+      const target = Math.max(...statuses.map((s) => s.commitIndex));
+      const mine = statuses.find((s) => s.id === lagging.id);
+      if (mine !== undefined && mine.appliedIndex >= target && target >= 5_000) break;
+      if (Date.now() > deadline) throw new Error(`replica ${lagging.id} did not catch up: ${JSON.stringify(statuses)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${lagging.id}.log`), 'utf8');
+    expect(log).toContain('state restored from a snapshot');
+    // The caught-up replica now serves: stop the old leader and read everything through the others.
+    await cluster.tier.replicas.get(leader.id)!.kill();
+    const keys = Array.from({ length: 5_000 }, (_, i) => String(3_000_000 + 2 * i));
+    await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
+  });
+
+  it('rebuilds a replica whose state store was destroyed by a crash, from its snapshot and log', async () => {
+    cluster = await startRaftCluster({ snapshotEvery_entries: 500 });
+    const backend = cluster.backend({ requestTimeout_ms: 10_000 });
+    const keys = Array.from({ length: 1_200 }, (_, i) => String(4_000_000 + 2 * i));
+    for (let i = 0; i < keys.length; i += 100) {
+      const replies = await Promise.all(keys.slice(i, i + 100).map((cid) => backend.execute({ op: 'CreateClient', cid, data: '{"name": "w"}' })));
+      expect(replies.every((r) => r.code === 0)).toBe(true);
+    }
+    const leader = (await cluster.leaders()).find((l) => l.partition === 0)!;
+    const victim = cluster.topology.replicas.find((r) => r.partition === 0 && r.id !== leader.id)!;
+    await cluster.tier.replicas.get(victim.id)!.kill();
+    // What a machine crash can leave of an unflushed LMDB file: garbage.
+    writeFileSync(join(cluster.dataDir, `replica-${victim.id}`, 'state', 'data.mdb'), Buffer.alloc(8192, 0xab));
+    cluster.tier.startReplica(victim.id);
+    await cluster.leaders();
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const statuses = (await clusterStatuses(cluster.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
+      const mine = statuses.find((s) => s.id === victim.id);
+      if (mine !== undefined && mine.appliedIndex >= Math.max(...statuses.map((s) => s.commitIndex))) break;
+      if (Date.now() > deadline) throw new Error(`replica ${victim.id} was not rebuilt: ${JSON.stringify(statuses)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    expect(log).toContain('the last stop was not clean: rebuilding the state from the snapshot and the log');
+    expect(log).toContain('state restored from a snapshot');
+    await cluster.tier.replicas.get(leader.id)!.kill();
+    await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
+  });
+
+  it('recovers from a portal killed in the middle of cross-partition orders: units conserved, nothing locked', async () => {
+    const seed = testSeed('portal killed mid-transaction');
+    let state = seed;
+    const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    cluster = await startRaftCluster();
+    const setup = cluster.backend();
+    const products = ['11', '12', '13', '14'];
+    for (const pid of products) expect(await setup.execute({ op: 'CreateProduct', pid, data: '{"name": "p", "price": "1", "quantity": 1000}' })).toEqual({ code: 0 });
+    const cids = ['21', '22', '23'];
+    for (const cid of cids) expect(await setup.execute({ op: 'CreateClient', cid, data: '{"name": "c"}' })).toEqual({ code: 0 });
+
+    const port = await freePort();
+    const portal = spawnEcom(['order-server', String(port), '--mode', 'raft', '--storage-config', cluster.tier.configFile, '--lock-ttl', '500'], { name: 'doomed', onLine: null });
+    children.push(portal);
+    await waitForPort('127.0.0.1', port, 30_000, () => portal.process.exitCode === null);
+    const client = new PortalClient({ host: '127.0.0.1', port, timeout_ms: 10_000 });
+    const oids: string[] = [];
+    const acked = new Set<string>();
+    let n = 0;
+    const pending = Array.from({ length: 24 }, async () => {
+      for (;;) {
+        const oid = String(100_000 + 2 * n++);
+        oids.push(oid);
+        const lines = products.filter(() => random() < 0.5).map((pid) => ({ id: pid, quantity: 1 + Math.floor(random() * 3) }));
+        const reply = await client.createOrder(oid, cids[n % 3]!, JSON.stringify(lines)).catch(() => undefined);
+        if (reply === undefined) return;
+        if (reply.error === 0) acked.add(oid);
+      }
+    });
+    while (acked.size < 100) await new Promise((r) => setTimeout(r, 10));
+    await portal.kill();
+    await Promise.all(pending);
+    client.close();
+
+    // Another portal's recovery pass finishes or rolls back whatever the dead one left.
+    const survivor = cluster.backend({ lockTtl_ms: 500 });
+    await new Promise((r) => setTimeout(r, 600));
+    await survivor.coordinator.recover(0);
+    await new Promise((r) => setTimeout(r, 600));
+    const second = await survivor.coordinator.recover(0);
+    expect(second.resolvedLocks).toBe(0);
+
+    const sold = new Map(products.map((pid) => [pid, 0]));
+    for (const oid of oids) {
+      const order = await survivor.read('order', oid);
+      if (acked.has(oid)) expect(order, `acknowledged order ${oid}`).toBeDefined();
+      for (const item of order?.items ?? []) sold.set(item.pid, sold.get(item.pid)! + item.quantity);
+    }
+    for (const pid of products) {
+      const product = await survivor.read('product', pid);
+      expect(product!.quantity + sold.get(pid)!, `units of ${pid}`).toBe(1000);
+    }
+    // Nothing stays locked: every product and client can be written again.
+    for (const pid of products) expect((await survivor.execute({ op: 'CreateOrder', oid: `free-${pid}`, cid: '21', data: JSON.stringify([{ id: pid, quantity: 1 }]) })).code).toBe(0);
+  });
+
+  it('never oversells when many clients race for the last units through two order portals', async () => {
+    cluster = await startRaftCluster();
+    const setup = cluster.backend();
+    expect(await setup.execute({ op: 'CreateProduct', pid: '7', data: '{"name": "ultimo", "price": "9.99", "quantity": 25}' })).toEqual({ code: 0 });
+    const cids = Array.from({ length: 20 }, (_, i) => String(500 + i));
+    for (const cid of cids) expect(await setup.execute({ op: 'CreateClient', cid, data: '{"name": "c"}' })).toEqual({ code: 0 });
+    const ports = [await freePort(), await freePort()];
+    const portals = ports.map((port) => {
+      const child = spawnEcom(['order-server', String(port), '--mode', 'raft', '--storage-config', cluster!.tier.configFile], { name: `order-${port}`, onLine: null });
+      children.push(child);
+      return child;
+    });
+    await Promise.all(ports.map((port, i) => waitForPort('127.0.0.1', port, 30_000, () => portals[i]!.process.exitCode === null)));
+    const clients = ports.map((port) => new PortalClient({ host: '127.0.0.1', port, timeout_ms: 15_000 }));
+    const attempts = cids.flatMap((cid, i) => [0, 1, 2].map((k) => ({ oid: String(9_000 + 3 * i + k), cid, quantity: 1 + ((i + k) % 3), via: clients[(i + k) % 2]! })));
+    const replies = await Promise.all(attempts.map((a) => a.via.createOrder(a.oid, a.cid, JSON.stringify([{ id: '7', quantity: a.quantity }]))));
+    clients.forEach((c) => c.close());
+    let sold = 0;
+    for (const [i, a] of attempts.entries()) {
+      const order = await setup.read('order', a.oid);
+      expect(order !== undefined, `order ${a.oid} answered ${JSON.stringify(replies[i])}`).toBe(replies[i]!.error === 0);
+      sold += order?.items[0]?.quantity ?? 0;
+      if (replies[i]!.error !== 0) expect(replies[i]!.description).toBe('Quantidade indisponível de produto com ID 7');
+    }
+    const product = await setup.read('product', '7');
+    expect(product!.quantity).toBeGreaterThanOrEqual(0);
+    expect(product!.quantity + sold).toBe(25);
+    expect(sold).toBeGreaterThan(20);
+  });
+});
