@@ -35,7 +35,7 @@ export interface ReplicaLimits {
   readonly bufferMax_messages: number;
   /** How many recent (position → digest) pairs are kept to compare with peers' checks. */
   readonly digestHistory: number;
-  /** A peer's state larger than this (as JSON) is refused. */
+  /** This portal does not send a state larger than this (as JSON); it tells the requester why instead. */
   readonly snapshotMax_bytes: number;
 }
 
