@@ -7,7 +7,8 @@
  *
  * Figures:
  * - writes/s through one portal, and spread over 3 portals (64 calls in flight);
- * - at a paced 1,000 writes/s spread over 3 portals, the delay from sending a write until it
+ * - at paced rates (250 and 1,000 writes/s by default, BENCH_MQTT_RATES=250,1000) spread over
+ *   3 portals, the write latency and the delay from sending a write until it
  *   is visible on every portal (p50/p99). A probe write is read back from the two portals
  *   that did not receive it, in a loop (1 ms pause between reads), until both show it: the
  *   resolution is one read plus the pause (about 1.5 ms here), and probe reads add some load.
@@ -17,7 +18,7 @@ import { findMosquitto, MqttCluster, startBroker, stopBroker, type BrokerKind, t
 
 const IN_FLIGHT = 64;
 const THROUGHPUT_WRITES = 4_000;
-const PACED_RATE_PER_S = 1_000;
+const PACED_RATES_PER_S = (process.env.BENCH_MQTT_RATES ?? '250,1000').split(',').map(Number);
 const PACED_DURATION_MS = 5_000;
 const PROBE_EVERY = 20;
 const PROBE_PAUSE_MS = 1;
@@ -45,16 +46,16 @@ async function throughput(portals: readonly TestPortal[], label: string, prefix:
   console.log(`  ${label}: ${Math.round(THROUGHPUT_WRITES / seconds)} writes/s (${THROUGHPUT_WRITES} writes in ${seconds.toFixed(2)} s, ${failed} failed)`);
 }
 
-async function visibility(portals: readonly TestPortal[], prefix: string): Promise<void> {
+async function visibility(portals: readonly TestPortal[], prefix: string, rate_per_s: number): Promise<void> {
   const delays: number[] = [];
   const latencies: number[] = [];
   const writes: Array<Promise<unknown>> = [];
   let failed = 0;
-  const total = Math.round((PACED_RATE_PER_S * PACED_DURATION_MS) / 1000);
+  const total = Math.round((rate_per_s * PACED_DURATION_MS) / 1000);
   const started = performance.now();
   for (let i = 0; i < total; i++) {
     // Pace by the clock rather than by sleeping a fixed step, so slow steps do not lower the rate.
-    const due = started + (i * 1000) / PACED_RATE_PER_S;
+    const due = started + (i * 1000) / rate_per_s;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
     const origin = portals[i % portals.length] as TestPortal;
@@ -81,11 +82,10 @@ async function visibility(portals: readonly TestPortal[], prefix: string): Promi
   const achieved = total / ((performance.now() - started) / 1000);
   delays.sort((a, b) => a - b);
   latencies.sort((a, b) => a - b);
+  console.log(`  paced at ${rate_per_s} writes/s for ${PACED_DURATION_MS / 1000} s (${Math.round(achieved)} writes/s completed, counting the wait for the last ones):`);
+  console.log(`    write latency (reply from the receiving portal): p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
   console.log(
-    `  write latency (reply from the receiving portal) at the same rate: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`,
-  );
-  console.log(
-    `  visibility on all 3 portals at ${Math.round(achieved)} writes/s offered: p50 ${percentile(delays, 50).toFixed(2)} ms, p99 ${percentile(delays, 99).toFixed(2)} ms, max ${percentile(delays, 100).toFixed(2)} ms (${delays.length} probes, ${failed} failed writes)`,
+    `    visible on all 3 portals: p50 ${percentile(delays, 50).toFixed(2)} ms, p99 ${percentile(delays, 99).toFixed(2)} ms, max ${percentile(delays, 100).toFixed(2)} ms (${delays.length} probes, ${failed} failed writes)`,
   );
 }
 
@@ -100,7 +100,7 @@ async function run(kind: BrokerKind, mosquitto: string | undefined): Promise<voi
     await throughput(portals, 'warm-up (not a figure)', 'warm-');
     await throughput(portals.slice(0, 1), 'through one portal', 'one-');
     await throughput(portals, 'spread over 3 portals', 'three-');
-    await visibility(portals, 'vis-');
+    for (const rate of PACED_RATES_PER_S) await visibility(portals, `vis${rate}-`, rate);
   } finally {
     await cluster.stop();
     await stopBroker(broker);
