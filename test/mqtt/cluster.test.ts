@@ -2,7 +2,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pyDumps } from '../../src/domain/pyjson.js';
 import { rng } from './sim.js';
-import { expectConverged, findMosquitto, MqttCluster, startBroker, stopBroker, type BrokerKind, type TestBroker, type TestPortal } from './cluster.js';
+import { expectConverged, findMosquitto, MqttCluster, startBroker, stopBroker, TcpProxy, type BrokerKind, type TestBroker, type TestPortal } from './cluster.js';
 
 const mosquitto = findMosquitto();
 const SEED = Number(process.env.MQTT_E2E_SEED ?? Date.now() % 1_000_000);
@@ -188,6 +188,37 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
       await cluster.restart(victim);
       await expectConverged(portals, { clients: cids, products: ['scarce'], orders: [] });
       expect((await victim.client.retrieveClient('killed49')).data).toBe('{"nome": "K"}');
+    });
+
+    it('a portal whose connection to the broker is cut catches up on what it missed when it comes back', async () => {
+      if (broker === undefined) throw new Error('no broker');
+      const proxy = await TcpProxy.start(broker.port);
+      const cut = await cluster.addPortal('order', proxy.url);
+      try {
+        expect((await cut.client.createClient('cut-before', '{"name": "B"}')).error).toBe(0);
+        proxy.cut();
+        // The others keep writing while it is away; it refuses writes but still answers reads.
+        const cids = Array.from({ length: 100 }, (_, i) => `cut-away${i}`);
+        for (const cid of cids) expect((await (portals[0] as TestPortal).client.createClient(cid, '{"name": "W"}')).error).toBe(0);
+        const refused = await cut.client.createClient('cut-refused', '{"name": "R"}');
+        expect(refused.error).toBe(503);
+        expect(refused.description).toMatch(/nothing was changed/);
+        expect((await cut.client.retrieveClient('cut-before')).data).toBe('{"nome": "B"}');
+        proxy.heal();
+        await expectConverged([portals[0] as TestPortal, cut], { clients: ['cut-before', 'cut-refused', ...cids], products: [], orders: [] }, 15_000);
+        expect((await cut.client.retrieveClient('cut-away99')).data).toBe('{"nome": "W"}');
+        expect((await cut.client.retrieveClient('cut-refused')).CID).toBe('0');
+        // And it accepts writes again, seen everywhere.
+        const deadline = Date.now() + 15_000;
+        while ((await cut.client.createClient('cut-after', '{"name": "A"}')).error !== 0) {
+          if (Date.now() > deadline) throw new Error('the portal did not accept writes again');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        await expectConverged([...portals, cut], { clients: ['cut-after', 'cut-away0'], products: [], orders: [] });
+      } finally {
+        await cluster.remove(cut);
+        await proxy.close();
+      }
     });
 
     it('a broker restart: writes get 503 during the outage, reads keep working, then everyone catches up identically', async () => {

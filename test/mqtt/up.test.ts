@@ -23,7 +23,8 @@ function refuses(port: number): Promise<boolean> {
   });
 }
 
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeout_ms = 2_000): Promise<T> {
+/** Replication between processes has no event to await: poll, with a deadline generous enough for a crowded machine. */
+async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeout_ms = 10_000): Promise<T> {
   const deadline = Date.now() + timeout_ms;
   for (;;) {
     const value = await read();
@@ -45,7 +46,7 @@ it('ecom up --mode mqtt runs a broker and 2 + 2 portal processes that share one 
   for (const port of [brokerPort, ...ports]) await waitForPort(HOST, port, 30_000, () => child.process.exitCode === null);
   const [admin1, admin2, order1, order2] = ports.map((port) => new PortalClient({ host: HOST, port, timeout_ms: 5_000 })) as [PortalClient, PortalClient, PortalClient, PortalClient];
   clients.push(admin1, admin2, order1, order2);
-  await eventually(() => Promise.resolve(lines.join('\n')), (text) => text.includes('system is up'), 10_000);
+  await eventually(() => Promise.resolve(lines.join('\n')), (text) => text.includes('system is up'), 20_000);
   expect(lines.join('\n')).toContain(`mqtt mode: broker at mqtt://${HOST}:${brokerPort}`);
 
   expect(await admin1.createProduct('1', '{"name": "Caneta", "price": "2.5", "quantity": 8}')).toEqual({ error: 0 });
