@@ -42,7 +42,9 @@ function installExitHook(): void {
 /** Starts `node bin/ecom.js ...args` as a child process. */
 export function spawnEcom(args: readonly string[], options: ChildOptions): EcomChild {
   installExitHook();
-  const proc = spawn(process.execPath, [ECOM_BIN, ...args], {
+  // ECOM_CHILD_NODE_ARGS passes flags to the children's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
+  const nodeArgs = (process.env.ECOM_CHILD_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const proc = spawn(process.execPath, [...nodeArgs, ECOM_BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
