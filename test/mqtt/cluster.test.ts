@@ -27,7 +27,8 @@ async function pooled(tasks: ReadonlyArray<() => Promise<unknown>>, width: numbe
 }
 
 for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
-  describe.skipIf(kind === 'mosquitto' && mosquitto === undefined)(`mqtt mode on ${kind}`, () => {
+  // Real processes on a machine that may be crowded: bounds well above the usual few seconds.
+  describe.skipIf(kind === 'mosquitto' && mosquitto === undefined)(`mqtt mode on ${kind}`, { timeout: 180_000 }, () => {
     let broker: TestBroker | undefined;
     let cluster: MqttCluster;
     let portals: TestPortal[];
@@ -39,12 +40,12 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
       const first = await cluster.addPortal('admin');
       const rest = await Promise.all([cluster.addPortal('admin'), cluster.addPortal('order'), cluster.addPortal('order')]);
       portals = [first, ...rest];
-    });
+    }, 180_000);
 
     afterAll(async () => {
       await cluster?.stop();
       await stopBroker(broker);
-    });
+    }, 60_000);
 
     it('keeps every portal identical under concurrent random writes through all of them', async () => {
       const random = rng(SEED);

@@ -9,7 +9,8 @@ import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes
 /** Real brokers and real portal processes on free loopback ports, for the mqtt-mode tests and the benchmark. */
 
 export const HOST = '127.0.0.1';
-const START_TIMEOUT_MS = 20_000;
+/** Generous: a process start is a few seconds, but this machine is sometimes shared by many builds. */
+const START_TIMEOUT_MS = 60_000;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -9,8 +9,8 @@ for (const kind of kinds) {
     const broker = await startBroker(kind, mosquitto);
     const cluster = new MqttCluster(broker, 'pt');
     try {
-      const admin = await cluster.addPortal('admin');
-      const order = await cluster.addPortal('order');
+      // Started together: the suite's start-up has the default hook timeout.
+      const [admin, order] = await Promise.all([cluster.addPortal('admin'), cluster.addPortal('order')]);
       return {
         admin: admin.client,
         order: order.client,

@@ -67,4 +67,4 @@ it('ecom up --mode mqtt runs a broker and 2 + 2 portal processes that share one 
   up.process.kill('SIGINT');
   expect(await up.exited).toBe(0);
   for (const port of [brokerPort, ...ports]) expect(await refuses(port)).toBe(true);
-});
+}, 180_000);
