@@ -80,6 +80,7 @@ class MosquittoBroker implements TestBroker {
     try {
       await waitForPort(HOST, this.port, START_TIMEOUT_MS, alive);
     } catch (err) {
+      await this.stop();
       throw new Error(`mosquitto did not start: ${err instanceof Error ? err.message : String(err)}\n${this.output.join('')}`);
     }
   }
@@ -110,7 +111,12 @@ class AedesBroker implements TestBroker {
   async start(): Promise<void> {
     const child = spawnEcom(['broker', '--port', String(this.port), '--host', HOST], { name: `broker-${this.port}`, onLine: quietLines });
     this.child = child;
-    await waitForPort(HOST, this.port, START_TIMEOUT_MS, () => child.process.exitCode === null);
+    try {
+      await waitForPort(HOST, this.port, START_TIMEOUT_MS, () => child.process.exitCode === null);
+    } catch (err) {
+      await child.kill();
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {
@@ -147,6 +153,8 @@ export interface TestPortal {
 /** Portals of one mqtt cluster sharing one broker. */
 export class MqttCluster {
   readonly portals: TestPortal[] = [];
+  /** Every process this cluster started, ready or not, so that stop() leaves none behind even after a failed start. */
+  private readonly children = new Set<EcomChild>();
 
   constructor(
     readonly broker: TestBroker,
@@ -155,10 +163,13 @@ export class MqttCluster {
   ) {}
 
   private spawnPortal(role: 'admin' | 'order', port: number, brokerUrl = this.broker.url): EcomChild {
-    return spawnEcom(
+    const child = spawnEcom(
       [`${role}-server`, String(port), '--mode', 'mqtt', '--broker', brokerUrl, '--topic-prefix', this.prefix, '--sync-timeout-ms', '700', '--host', HOST, '--lang', this.lang],
       { name: `${role}-${port}`, onLine: quietLines, env: { ECOM_LOG_FORMAT: 'json' } },
     );
+    this.children.add(child);
+    void child.exited.then(() => this.children.delete(child));
+    return child;
   }
 
   /** A portal; `brokerUrl` lets it reach the broker through something else (a TcpProxy). */
@@ -189,7 +200,7 @@ export class MqttCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.portals.map((p) => p.child.kill()));
+    await Promise.all([...this.children].map((child) => child.kill()));
     for (const portal of this.portals) portal.client.close();
     this.portals.length = 0;
   }

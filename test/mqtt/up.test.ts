@@ -9,7 +9,8 @@ const clients: PortalClient[] = [];
 
 afterAll(async () => {
   for (const client of clients) client.close();
-  await up?.kill();
+  // SIGTERM, not SIGKILL: `ecom up` must get the chance to stop the processes it started.
+  await up?.stop(10_000);
 });
 
 function refuses(port: number): Promise<boolean> {
