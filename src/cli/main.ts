@@ -7,6 +7,7 @@ import { startPortalServer } from '../portal/server.js';
 import { createLogger } from '../util/log.js';
 import { exitWithParent } from '../util/processes.js';
 import { closeOnSignals } from '../util/shutdown.js';
+import { registerBrokerCommand } from './broker-command.js';
 import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
@@ -163,6 +164,7 @@ for (const role of ['admin', 'order'] as const) {
 }
 
 registerStorageCommands(program);
+registerBrokerCommand(program);
 
 exitWithParent();
 
