@@ -1,9 +1,10 @@
 import type { ModeDefinition } from './mode.js';
+import { etcdMode } from './etcd/mode.js';
 import { raftMode } from './raft/mode.js';
 import { singleMode } from './single/mode.js';
 
 /** Every mode this build ships. */
-export const MODES: readonly ModeDefinition[] = [raftMode, singleMode];
+export const MODES: readonly ModeDefinition[] = [raftMode, singleMode, etcdMode];
 
 /** The original's part 2, done right: `npm start` runs the replicated, partitioned storage tier. */
 export const DEFAULT_MODE = 'raft';

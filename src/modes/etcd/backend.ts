@@ -1,0 +1,105 @@
+import type { Command, Reply } from '../../domain/commands.js';
+import { keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
+import { StoreUnavailableError, type Backend } from '../../portal/backend.js';
+import type { Logger } from '../../util/log.js';
+import type { ReadCache } from './cache.js';
+import { KeyLayout } from './keys.js';
+import { KeyLanes, LaneTimeoutError, QueueFullError } from './key-lanes.js';
+import { executeOptimistically, likelyKeys, NOT_APPLIED, type AttemptStats } from './optimistic.js';
+import { EtcdStore, EtcdUnavailableError } from './store.js';
+
+export interface EtcdBackendOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  /** Deadline of a whole write (all attempts) and of a read. */
+  readonly timeout_ms: number;
+  /** Longest one etcd call may take before another member is tried. */
+  readonly call_timeout_ms: number;
+  /** Attempts of a write that keeps losing races before it answers 503. */
+  readonly max_attempts: number;
+  /** 0 disables the read cache. */
+  readonly cache_ms: number;
+  readonly log: Logger;
+}
+
+export const ETCD_BACKEND_DEFAULTS = {
+  timeout_ms: 5_000,
+  /** Writes waiting for their turn on busy records in one portal; more get a 503 at once. */
+  max_waiting_writes: 10_000,
+  call_timeout_ms: 2_000,
+  max_attempts: 20,
+  cache_ms: 0,
+} as const;
+
+/**
+ * etcd mode's backend: no data in the portal; every write is one guarded etcd transaction and
+ * every read a linearizable etcd read (or a watch-invalidated cache hit when enabled).
+ */
+export class EtcdBackend implements Backend {
+  readonly store: EtcdStore;
+  readonly layout: KeyLayout;
+  readonly stats: AttemptStats = { attempts: 0, conflicts: 0 };
+  private cache: ReadCache | undefined;
+  private readonly lanes = new KeyLanes(ETCD_BACKEND_DEFAULTS.max_waiting_writes);
+
+  private constructor(private readonly options: EtcdBackendOptions) {
+    this.layout = new KeyLayout(options.prefix);
+    this.store = new EtcdStore({ endpoints: options.endpoints, layout: this.layout, call_timeout_ms: options.call_timeout_ms });
+  }
+
+  static async open(options: EtcdBackendOptions): Promise<EtcdBackend> {
+    const backend = new EtcdBackend(options);
+    if (options.cache_ms > 0) {
+      const { ReadCache } = await import('./cache.js');
+      backend.cache = ReadCache.start({ store: backend.store, layout: backend.layout, ttl_ms: options.cache_ms, log: options.log });
+    }
+    return backend;
+  }
+
+  async execute(command: Command): Promise<Reply> {
+    const deadline_ms = Date.now() + this.options.timeout_ms;
+    let leave: () => void;
+    try {
+      leave = await this.lanes.enter(likelyKeys(command).map(keyString), deadline_ms);
+    } catch (err) {
+      if (err instanceof QueueFullError || err instanceof LaneTimeoutError) {
+        this.options.log.warn({ err: err.message, op: command.op }, 'write not attempted');
+        return NOT_APPLIED;
+      }
+      throw err;
+    }
+    try {
+      const timeout_ms = Math.max(0, deadline_ms - Date.now());
+      return await executeOptimistically(this.store, command, { max_attempts: this.options.max_attempts, timeout_ms }, this.stats);
+    } finally {
+      leave();
+    }
+  }
+
+  async read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
+    const key = { kind, id };
+    const cached = this.cache?.lookup(key);
+    if (cached !== undefined) return cached.record as RecordOfKind<K> | undefined;
+    let result;
+    try {
+      result = await this.store.read([key], undefined, Date.now() + this.options.timeout_ms);
+    } catch (err) {
+      if (err instanceof EtcdUnavailableError) throw new StoreUnavailableError(`etcd did not answer in time: ${err.message}`);
+      throw err;
+    }
+    const value = result.values.get(keyString(key));
+    if (value === undefined) throw new Error(`invariant broken: etcd read did not return ${keyString(key)}`);
+    this.cache?.offer(key, value, result.revision);
+    return value.record as RecordOfKind<K> | undefined;
+  }
+
+  /** The read cache, when enabled. */
+  get readCache(): ReadCache | undefined {
+    return this.cache;
+  }
+
+  async close(): Promise<void> {
+    await this.cache?.stop();
+    this.store.close();
+  }
+}

@@ -1,0 +1,259 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/**
+ * Starts a local etcd cluster (Debian's `etcd-server`) for `ecom up --mode etcd`, the tests and
+ * the benchmark: each member a child process on loopback ports, killed if this process exits.
+ */
+
+export const ETCD_INSTALL_HINT =
+  'etcd is not installed. On Debian or Ubuntu: sudo apt-get install etcd-server etcd-client ' +
+  '(or pass --etcd http://HOST:2379 to use a cluster you already run; set ECOM_ETCD_BIN=/path/to/etcd if it is installed elsewhere).';
+
+export function findEtcdBinary(explicit?: string): string | undefined {
+  const chosen = explicit ?? process.env.ECOM_ETCD_BIN;
+  // A path the user named is the only one tried: silently running another etcd would surprise.
+  const candidates = chosen !== undefined && chosen !== '' ? [chosen] : ['/usr/bin/etcd', '/usr/local/bin/etcd'];
+  return candidates.find((path) => existsSync(path));
+}
+
+export interface EtcdMember {
+  readonly name: string;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  readonly dataDir: string;
+  /** The running process, or undefined while the member is stopped. */
+  process: ChildProcess | undefined;
+}
+
+export interface LocalEtcdCluster {
+  readonly members: readonly EtcdMember[];
+  /** Client URLs of every member, for --etcd. */
+  readonly endpoints: readonly string[];
+  /** SIGKILL one member, like a crash. */
+  kill(name: string): Promise<void>;
+  /** Starts a killed member again on its old data. */
+  restart(name: string): Promise<void>;
+  /** The name of the current leader, asked of the members that are running. */
+  leader(): Promise<string | undefined>;
+  /** Waits until a majority of members is healthy (has a leader). */
+  waitHealthy(timeout_ms: number): Promise<void>;
+  /** Stops every member and, unless told to keep it, deletes the data directory. */
+  stop(): Promise<void>;
+}
+
+export interface LocalEtcdOptions {
+  readonly size?: number;
+  readonly host?: string;
+  /** Where member data goes; a new temporary directory when omitted (deleted on stop). */
+  readonly dataDir?: string;
+  /** First client port; peers use the ports after the client ports. 0 (default) picks free ports. */
+  readonly basePort?: number;
+  readonly binary?: string;
+  /** Where member log lines go; dropped when omitted. */
+  readonly onLine?: (member: string, line: string) => void;
+  readonly start_timeout_ms?: number;
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+/** A port nothing listens on right now (the OS picks it). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('the OS gave no free port'))));
+    });
+  });
+}
+
+function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Ports for etcd members are drawn below Linux's ephemeral range (32768+): a member that is
+ * stopped and restarted must get its port back, and a port from the ephemeral range can be
+ * taken meanwhile as the local end of any outgoing connection on the machine. The range also
+ * avoids ecom's own defaults (20001-20006, 23790-23795, 30001-30006).
+ */
+const MEMBER_PORTS = { from: 24_000, to: 29_999 } as const;
+
+async function memberPort(host: string, taken: readonly number[]): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = MEMBER_PORTS.from + Math.floor(Math.random() * (MEMBER_PORTS.to - MEMBER_PORTS.from + 1));
+    if (!taken.includes(port) && (await canBind(host, port))) return port;
+  }
+  throw new Error(`found no free port for etcd in ${MEMBER_PORTS.from}-${MEMBER_PORTS.to}; pass a base port`);
+}
+
+export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Promise<LocalEtcdCluster> {
+  const binary = findEtcdBinary(options.binary);
+  if (binary === undefined) throw new Error(ETCD_INSTALL_HINT);
+  const size = options.size ?? 3;
+  if (size < 1 || size > 7) throw new Error(`a local etcd cluster has 1 to 7 members, not ${size}`);
+  const host = options.host ?? '127.0.0.1';
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ecom-etcd-')));
+  const ports: number[] = [];
+  for (let i = 0; i < 2 * size; i++) ports.push(options.basePort ? options.basePort + i : await memberPort(host, ports));
+  const members: EtcdMember[] = [];
+  for (let i = 0; i < size; i++) {
+    const name = `etcd${i + 1}`;
+    members.push({
+      name,
+      clientUrl: `http://${host}:${ports[i]}`,
+      peerUrl: `http://${host}:${ports[size + i]}`,
+      dataDir: join(dataDir, name),
+      process: undefined,
+    });
+  }
+  const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+  const token = `ecom-${process.pid}-${Date.now()}`;
+  const start_timeout_ms = options.start_timeout_ms ?? 20_000;
+
+  const launch = async (member: EtcdMember, state: 'new' | 'existing') => {
+    await mkdir(member.dataDir, { recursive: true, mode: 0o700 });
+    installExitHook();
+    const child = spawn(
+      binary,
+      [
+        `--name=${member.name}`,
+        `--data-dir=${member.dataDir}`,
+        `--listen-client-urls=${member.clientUrl}`,
+        `--advertise-client-urls=${member.clientUrl}`,
+        `--listen-peer-urls=${member.peerUrl}`,
+        `--initial-advertise-peer-urls=${member.peerUrl}`,
+        `--initial-cluster=${initialCluster}`,
+        `--initial-cluster-state=${state}`,
+        `--initial-cluster-token=${token}`,
+        // An order may touch up to 1,000 products: one compare and one put each, plus client and order.
+        '--max-txn-ops=2100',
+        '--logger=zap',
+        '--log-level=warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    for (const stream of [child.stdout, child.stderr]) {
+      const lines = createInterface({ input: stream });
+      lines.on('line', (line) => options.onLine?.(member.name, line));
+    }
+    member.process = child;
+  };
+
+  const stopMember = async (member: EtcdMember, signal: NodeJS.Signals) => {
+    const child = member.process;
+    member.process = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const cluster: LocalEtcdCluster = {
+    members,
+    endpoints: members.map((m) => m.clientUrl),
+    async kill(name) {
+      await stopMember(memberNamed(members, name), 'SIGKILL');
+    },
+    async restart(name) {
+      const member = memberNamed(members, name);
+      if (member.process !== undefined) throw new Error(`etcd member ${name} is still running`);
+      await launch(member, 'existing');
+    },
+    async leader() {
+      for (const member of members) {
+        if (member.process === undefined) continue;
+        const status = await memberStatus(member.clientUrl);
+        if (status === undefined || status.leader === '0') continue;
+        for (const candidate of members) {
+          if (candidate.process === undefined) continue;
+          const s = await memberStatus(candidate.clientUrl);
+          if (s?.memberId === status.leader) return candidate.name;
+        }
+      }
+      return undefined;
+    },
+    async waitHealthy(timeout_ms) {
+      const deadline = Date.now() + timeout_ms;
+      for (;;) {
+        let healthy = 0;
+        for (const member of members) if (member.process !== undefined && (await memberHealthy(member.clientUrl))) healthy++;
+        if (healthy > size / 2) return;
+        for (const member of members) {
+          const child = member.process;
+          if (child !== undefined && child.exitCode !== null) throw new Error(`etcd member ${member.name} exited with code ${child.exitCode}; see its log`);
+        }
+        if (Date.now() > deadline) throw new Error(`the etcd cluster did not become healthy within ${timeout_ms} ms`);
+        // etcd offers no event to await for "a leader was elected"; poll its health endpoint.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async stop() {
+      await Promise.all(members.map((m) => stopMember(m, 'SIGTERM')));
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    for (const member of members) await launch(member, 'new');
+    await cluster.waitHealthy(start_timeout_ms);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+function memberNamed(members: readonly EtcdMember[], name: string): EtcdMember {
+  const member = members.find((m) => m.name === name);
+  if (member === undefined) throw new Error(`no etcd member named ${name}; members: ${members.map((m) => m.name).join(', ')}`);
+  return member;
+}
+
+async function memberHealthy(clientUrl: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+    const body = (await response.json()) as { health?: unknown };
+    return body.health === 'true' || body.health === true;
+  } catch {
+    return false;
+  }
+}
+
+/** etcd's JSON gateway; ids are decimal strings there. */
+async function memberStatus(clientUrl: string): Promise<{ memberId: string; leader: string } | undefined> {
+  try {
+    const response = await fetch(`${clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1_000) });
+    const body = (await response.json()) as { header?: { member_id?: string }; leader?: string };
+    if (body.header?.member_id === undefined || body.leader === undefined) return undefined;
+    return { memberId: body.header.member_id, leader: body.leader };
+  } catch {
+    return undefined;
+  }
+}
