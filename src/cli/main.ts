@@ -10,6 +10,7 @@ import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
 import { parseLangOption, parsePort, resolveLang } from './options.js';
+import { registerBenchCommand } from './bench-command.js';
 import { registerStorageCommands } from './storage-commands.js';
 
 /**
@@ -162,6 +163,7 @@ for (const role of ['admin', 'order'] as const) {
 }
 
 registerStorageCommands(program);
+registerBenchCommand(program);
 
 try {
   await program.parseAsync(process.argv);
