@@ -16,12 +16,12 @@ export async function compareWithEtcd(session: BenchSession, concurrency: number
   const etcd = session.own(await startEtcd(session.folder));
   const raft = session.own(await startRaftTier(`${session.folder}/raft-compare`));
   const etcdRun = await session.run('etcd durable puts', 'etcd 3 members', { workload: 'etcd-put', target: { kind: 'etcd', endpoints: etcd.endpoints }, concurrency });
-  const one = await session.run('ecom durable puts, one partition', 'raft tier, 1 partition × 3', {
+  const one = await session.run('ecom durable puts, one partition', 'raft tier 2×3, partition 0 only (3 replicas)', {
     workload: 'put-one-partition',
     target: { kind: 'storage', topologyFile: raft.topologyFile },
     concurrency,
   });
-  const both = await session.run('ecom durable puts, both partitions', 'raft tier, 2 partitions × 3', {
+  const both = await session.run('ecom durable puts, both partitions', 'raft tier 2×3, both partitions', {
     workload: 'put',
     target: { kind: 'storage', topologyFile: raft.topologyFile },
     concurrency,

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { compareModes, compareWithEtcd } from '../bench/compare.js';
 import { runFailover } from '../bench/failover.js';
 import { writeChart } from '../bench/chart.js';
+import { describeProfile, profilesIn, summariseProfile } from '../bench/profile.js';
 import { writeReport } from '../bench/report.js';
 import { BenchSession } from '../bench/session.js';
 import { runSuite } from '../bench/suite.js';
@@ -207,6 +208,22 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
         const modes = opts.modes.split(',').filter((m) => m !== '');
         if (modes.length > 0 && !session.aborted) await compareModes(session, modes, opts.modeWorkload, opts.modeConcurrency);
       });
+    });
+
+  bench
+    .command('profile')
+    .description('Where the time goes: self time by function and by category in the .cpuprofile files of a profiled bench run.')
+    .argument('<dir>', 'the --cpu-prof-dir the processes wrote to')
+    .addOption(new Option('--top <n>', 'functions listed per process').argParser(positiveInt('--top')).default(15))
+    .addOption(new Option('--processes <n>', 'how many profiles to show, busiest first').argParser(positiveInt('--processes')).default(4))
+    .addHelpText(
+      'after',
+      `\nExample: profile the replicas under a durable-write load, then read the profiles\n  $ ECOM_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" ecom bench run put -c 256\n  $ ecom bench profile /tmp/prof`,
+    )
+    .action((dir: string, opts: { top: number; processes: number }) => {
+      const files = profilesIn(dir);
+      if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}; run the bench with ECOM_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=${dir}" first`);
+      for (const file of files.slice(0, opts.processes)) process.stdout.write(`${describeProfile(summariseProfile(file, opts.top))}\n\n`);
     });
 
   addCommon(
