@@ -30,6 +30,7 @@ export class BenchSession {
   private readonly owned: Array<{ stop(): Promise<void> }> = [];
   private stopping = false;
   private runs = 0;
+  private closing: Promise<void> | undefined;
   private readonly signalHandler = (signal: NodeJS.Signals) => void this.interrupt(signal);
 
   constructor(readonly options: SessionOptions) {
@@ -98,8 +99,16 @@ export class BenchSession {
     process.exit(130);
   }
 
-  /** Stops workers and systems, deletes the temporary folder. Safe to call twice. */
-  async close(): Promise<void> {
+  /**
+   * Stops workers and systems, deletes the temporary folder. Ctrl-C and the normal end can
+   * both call it at once: they share one closing, so the folder goes only after everything stopped.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     await stopAllWorkers();
     for (const thing of this.owned.splice(0).reverse()) await thing.stop().catch((err: unknown) => process.stderr.write(`while stopping: ${(err as Error).message}\n`));
     rmSync(this.folder, { recursive: true, force: true });
