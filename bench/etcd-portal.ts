@@ -1,6 +1,6 @@
 /**
  * Orders per second and latency through the gRPC portals, the same workload on every mode in
- * the same run: etcd mode next to raft mode (when this build ships it) and single mode (one
+ * the same run: etcd mode next to raft mode and single mode (one
  * in-memory process, the ceiling set by gRPC itself).
  *
  *   npm run bench:etcd -- [--seconds 10] [--warmup-seconds 3] [--concurrency 32] [--modes etcd,raft,single] [--seed N]
@@ -13,6 +13,9 @@
  * every etcd member, etcd's own caches): the first seconds run at a fraction of the steady rate.
  * Adding a mode to the comparison needs nothing here: any registered mode in --modes is run.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PortalClient } from '../src/client/portal-client.js';
 import { MODES } from '../src/modes/registry.js';
@@ -72,9 +75,19 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/**
+ * What `ecom up` needs per mode to start from nothing and leave nothing behind. This is the
+ * hook for a mode whose defaults would reuse a user's data.
+ */
+const scratch = mkdtempSync(join(tmpdir(), 'ecom-bench-portal-'));
+const UP_ARGS: Record<string, string[]> = {
+  raft: ['--data', join(scratch, 'raft')],
+};
+
 async function startMode(mode: string): Promise<{ child: EcomChild; clients: PortalClient[] }> {
   const [adminPort, orderPort] = [await freePort(), await freePort()];
-  const child = spawnEcom(['up', '--mode', mode, '--admin-port', String(adminPort), '--order-port', String(orderPort)], {
+  const args = ['up', '--mode', mode, '--admin-port', String(adminPort), '--order-port', String(orderPort), ...(UP_ARGS[mode] ?? [])];
+  const child = spawnEcom(args, {
     name: `bench-${mode}`,
     env: { ECOM_LOG_LEVEL: 'warn' },
   });
@@ -130,23 +143,28 @@ async function runWorkload(mode: string, workload: 'spread' | 'hot', clients: Po
   };
 }
 
+console.log(`load average before the run: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores (other work on the machine skews every figure)`);
 console.log(`portal benchmark: ${seconds} s per workload, ${concurrency} concurrent callers, ${CHANNELS} channels, seed ${seed}`);
 if (missing.length > 0) console.log(`not in this build, skipped: ${missing.join(', ')} (they join the table once registered in src/modes/registry.ts)`);
 const results: Figures[] = [];
 let run = 0;
-for (const mode of modes) {
-  const { child, clients } = await startMode(mode);
-  try {
-    for (const workload of ['spread', 'hot'] as const) {
-      if (warmup_s > 0) await runWorkload(mode, workload, clients, run++, warmup_s);
-      const figures = await runWorkload(mode, workload, clients, run++, seconds);
-      results.push(figures);
-      console.log(JSON.stringify(figures));
+try {
+  for (const mode of modes) {
+    const { child, clients } = await startMode(mode);
+    try {
+      for (const workload of ['spread', 'hot'] as const) {
+        if (warmup_s > 0) await runWorkload(mode, workload, clients, run++, warmup_s);
+        const figures = await runWorkload(mode, workload, clients, run++, seconds);
+        results.push(figures);
+        console.log(JSON.stringify(figures));
+      }
+    } finally {
+      for (const client of clients) client.close();
+      await child.stop(15_000);
     }
-  } finally {
-    for (const client of clients) client.close();
-    await child.stop(15_000);
   }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
 }
 console.log('\nmode     workload  orders/s   p50 ms   p99 ms   orders  rejected  503s');
 for (const r of results) {

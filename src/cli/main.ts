@@ -5,6 +5,7 @@ import { DEFAULT_MODE, findMode, MODES } from '../modes/registry.js';
 import type { ModeContext } from '../modes/mode.js';
 import { startPortalServer } from '../portal/server.js';
 import { createLogger } from '../util/log.js';
+import { exitWithParent } from '../util/processes.js';
 import { closeOnSignals } from '../util/shutdown.js';
 import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
@@ -164,6 +165,8 @@ for (const role of ['admin', 'order'] as const) {
 
 registerStorageCommands(program);
 registerBenchCommand(program);
+
+exitWithParent();
 
 try {
   await program.parseAsync(process.argv);

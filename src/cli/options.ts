@@ -31,3 +31,9 @@ export function resolveLang(option: unknown): Lang {
   }
   return fromEnv ?? 'pt';
 }
+
+/** A whole number of milliseconds, 0 included (0 usually means "off"). */
+export function parseMilliseconds(text: string): number {
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`"${text}" is not a whole number of milliseconds.`);
+  return Number(text);
+}

@@ -1,4 +1,5 @@
 import type { Message } from './messages.js';
+import type { RecordKey } from './records.js';
 
 /**
  * The writes the business state machine accepts. A command carries the request exactly as
@@ -63,4 +64,30 @@ export function asCommand(value: unknown): Command | undefined {
   const command: Record<string, string> = { op };
   for (const name of fields) command[name] = record[name] as string;
   return command as unknown as Command;
+}
+
+/**
+ * The records a command names in its fields, the one that decides where it runs first: the
+ * order for order commands, else the client or product. (Records named inside `data`, such as
+ * an order's products, are not included.)
+ */
+export function namedKeys(command: Command): [RecordKey, ...RecordKey[]] {
+  switch (command.op) {
+    case 'CreateClient':
+    case 'UpdateClient':
+    case 'DeleteClient':
+      return [{ kind: 'client', id: command.cid }];
+    case 'CreateProduct':
+    case 'UpdateProduct':
+    case 'DeleteProduct':
+      return [{ kind: 'product', id: command.pid }];
+    case 'CreateOrder':
+    case 'UpdateOrder':
+      return [
+        { kind: 'order', id: command.oid },
+        { kind: 'client', id: command.cid },
+      ];
+    case 'DeleteOrder':
+      return [{ kind: 'order', id: command.oid }];
+  }
 }

@@ -103,9 +103,20 @@ function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: bo
    * backtracking in the common case (Wing–Gong try them in call order, which explodes when
    * many writes stay pending across a partition).
    */
-  const candidates = (): Node[] => {
+  const candidates = (current: KeyState): Node[] => {
     const out: Node[] = [];
-    for (let e = head.next; e !== undefined && e.isCall; e = e.next) out.push(e);
+    for (let e = head.next; e !== undefined && e.isCall; e = e.next) {
+      // Partial-order reduction: an op that leaves the state unchanged (a get, a failed
+      // createIfAbsent) and is consistent with it can go first without loss of generality — every
+      // op that must precede it is already linearized, and it changes nothing for the rest — so
+      // it is the only choice worth trying here.
+      const op = ops[e.op]!;
+      if (op.output !== undefined && (op.input.kind === 'get' || op.input.kind === 'createIfAbsent')) {
+        const stepped = stepKey(current, op.input, op.output);
+        if (stepped !== undefined && stepped.next === current) return [e];
+      }
+      out.push(e);
+    }
     out.sort((a, b) => ops[a.op]!.ret - ops[b.op]!.ret || a.time - b.time);
     return out;
   };
@@ -116,7 +127,7 @@ function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: bo
     readonly state: KeyState;
   }
   let state: KeyState = null;
-  const frames: Frame[] = [{ cands: candidates(), tried: 0, state }];
+  const frames: Frame[] = [{ cands: candidates(state), tried: 0, state }];
   while (remaining > 0) {
     const f = frames[frames.length - 1]!;
     if (f.tried >= f.cands.length) {
@@ -150,7 +161,7 @@ function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: bo
     lift(call);
     if (call.match) remaining--;
     state = stepped.next;
-    frames.push({ cands: candidates(), tried: 0, state });
+    frames.push({ cands: candidates(state), tried: 0, state });
   }
   return { ok: true, visited };
 }

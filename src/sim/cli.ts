@@ -1,8 +1,10 @@
 // npm run sim -- --seed N        replay one seed (prints its fault trace on failure)
 // npm run sim -- --seeds N       run seeds 1..N with all faults on; non-zero exit on any violation
-// Options: --steps S (per seed), --from F (first seed for --seeds), --no-faults, --trace
+// Options: --steps S (per seed), --from F (first seed for --seeds), --no-faults, --trace,
+//          --bug skip-fsync|local-reads (run a deliberately broken driver: violations expected)
 import { DEFAULT_SIM_CONFIG, replayCommand, runSimulation } from './simulation.js';
 import type { SimConfig } from './simulation.js';
+import type { InjectedBug } from './node.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -17,11 +19,18 @@ function intArg(name: string): number | undefined {
   return n;
 }
 
+function bugArg(): InjectedBug {
+  const v = arg('--bug') ?? 'none';
+  if (v !== 'none' && v !== 'skip-fsync' && v !== 'local-reads') throw new Error(`--bug must be skip-fsync or local-reads, got ${v}`);
+  return v;
+}
+
 function main(): number {
   const config: SimConfig = {
     ...DEFAULT_SIM_CONFIG,
     steps: intArg('--steps') ?? DEFAULT_SIM_CONFIG.steps,
     faults: !process.argv.includes('--no-faults'),
+    inject_bug: bugArg(),
   };
   const one = intArg('--seed');
   if (one !== undefined) {
@@ -32,7 +41,7 @@ function main(): number {
         `(${r.completedWrites} writes, ${r.completedReads} reads), ${r.appliedEntries} entries applied`,
     );
     if (r.violation) {
-      console.log(`VIOLATION: ${r.violation}`);
+      console.log(`VIOLATION: ${r.violation}\n  replay: ${replayCommand(one, config)}`);
       return 1;
     }
     console.log(`exercised: ${Object.entries(r.counters).sort().map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -55,7 +64,7 @@ function main(): number {
     for (const [k, v] of Object.entries(r.counters)) totals[k] = (totals[k] ?? 0) + v;
     if (r.violation) {
       failures.push({ seed, violation: r.violation });
-      console.log(`seed ${seed}: VIOLATION ${r.violation}\n  replay: ${replayCommand(seed)}`);
+      console.log(`seed ${seed}: VIOLATION ${r.violation}\n  replay: ${replayCommand(seed, config)}`);
     }
     const done = seed - from + 1;
     if (done % Math.max(1, Math.floor(count / 20)) === 0 || done === count) {

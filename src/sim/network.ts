@@ -6,6 +6,8 @@ import type { Prng } from './prng.js';
 export interface NetworkFaults {
   readonly drop_probability: number;
   readonly duplicate_probability: number;
+  /** A picked message goes to the back of the queue instead of being delivered. */
+  readonly delay_probability: number;
   /** Bound on in-flight messages; beyond it the oldest are dropped, as a congested link would. */
   readonly max_in_flight: number;
 }
@@ -15,6 +17,8 @@ export class SimNetwork {
   /** Directed links that currently lose everything ("from>to"). */
   private readonly blocked = new Set<string>();
   dropped = 0;
+  delayed = 0;
+  duplicated = 0;
   delivered = 0;
 
   constructor(
@@ -29,7 +33,10 @@ export class SimNetwork {
         continue;
       }
       this.inFlight.push(m);
-      if (this.prng.chance(this.faults.duplicate_probability)) this.inFlight.push(m);
+      if (this.prng.chance(this.faults.duplicate_probability)) {
+        this.inFlight.push(m);
+        this.duplicated++;
+      }
     }
     if (this.inFlight.length > this.faults.max_in_flight) {
       const excess = this.inFlight.length - this.faults.max_in_flight;
@@ -50,6 +57,11 @@ export class SimNetwork {
       const i = this.prng.int(window);
       const m = this.inFlight[i]!;
       this.inFlight.splice(i, 1);
+      if (this.prng.chance(this.faults.delay_probability)) {
+        this.inFlight.push(m);
+        this.delayed++;
+        return undefined;
+      }
       if (this.blocked.has(`${m.from}>${m.to}`)) {
         this.dropped++;
         continue;

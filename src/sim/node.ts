@@ -8,6 +8,13 @@ import { KvStateMachine, decodeCommand } from './kv.js';
 import type { Invariants } from './invariants.js';
 import type { Prng } from './prng.js';
 
+/**
+ * Deliberate driver bugs, to prove the simulator and checker catch them:
+ *  skip-fsync  — send messages without making the Ready durable first;
+ *  local-reads — answer reads from the local state machine without ReadIndex.
+ */
+export type InjectedBug = 'none' | 'skip-fsync' | 'local-reads';
+
 export interface Completion {
   readonly opId: number;
   readonly output: KvOutput;
@@ -36,11 +43,15 @@ export class SimNode {
     private readonly invariants: Invariants,
     options: Partial<RaftOptions>,
     private readonly compact_every_entries: number,
+    private readonly bug: InjectedBug = 'none',
   ) {
     this.id = id;
     this.options = options;
     this.start();
   }
+
+  /** The next Ready crashes the node after its writes are issued and before they are synced. */
+  crashArmed = false;
 
   get up(): boolean {
     return this.core !== undefined;
@@ -82,6 +93,10 @@ export class SimNode {
   }
 
   read(opId: number, key: string): boolean {
+    if (this.bug === 'local-reads') {
+      this.completions.push({ opId, output: { value: this.kv.read(key) } });
+      return true;
+    }
     try {
       this.core!.readIndex(opId);
       this.pendingReads.set(opId, { key, index: -1 });
@@ -104,7 +119,14 @@ export class SimNode {
     const out: Message[] = [];
     while (core.hasReady()) {
       const rd = core.ready();
-      this.persist(rd);
+      if (this.crashArmed) {
+        // Power loss in the middle of persisting: writes issued, fsync never happened.
+        this.crashArmed = false;
+        this.persist(rd, false);
+        this.crash(this.prng.int(this.log.unsyncedCount() + 1));
+        return out;
+      }
+      this.persist(rd, true);
       out.push(...rd.messages);
       this.apply(rd);
       core.advance();
@@ -116,7 +138,7 @@ export class SimNode {
     return out;
   }
 
-  private persist(rd: Ready): void {
+  private persist(rd: Ready, sync: boolean): void {
     if (rd.snapshot) {
       this.snapshots.save(rd.snapshot);
       this.log.resetTo(rd.snapshot.meta.index);
@@ -126,7 +148,7 @@ export class SimNode {
       this.invariants.checkNewEntries(this.core!, rd.entries);
       this.log.append(rd.entries);
     }
-    if (rd.mustSync) this.log.sync();
+    if (sync && rd.mustSync && this.bug !== 'skip-fsync') this.log.sync();
   }
 
   private apply(rd: Ready): void {

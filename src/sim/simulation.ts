@@ -8,6 +8,7 @@ import type { KvInput, KvOperation, KvOutput } from '../lincheck/history.js';
 import { Prng } from './prng.js';
 import { SimNetwork } from './network.js';
 import { SimNode } from './node.js';
+import type { InjectedBug } from './node.js';
 import { Invariants, SimViolation } from './invariants.js';
 import { encodeCommand } from './kv.js';
 
@@ -18,9 +19,11 @@ export interface SimConfig {
   readonly keys: number;
   /** Give up on a client operation after this many ticks (its outcome becomes unknown). */
   readonly op_timeout_ticks: number;
+  /** A deliberate driver bug (tests of the checks themselves); 'none' normally. */
+  readonly inject_bug: InjectedBug;
 }
 
-export const DEFAULT_SIM_CONFIG: SimConfig = { steps: 3000, faults: true, clients: 3, keys: 3, op_timeout_ticks: 40 };
+export const DEFAULT_SIM_CONFIG: SimConfig = { steps: 3000, faults: true, clients: 3, keys: 3, op_timeout_ticks: 40, inject_bug: 'none' };
 
 export interface SimResult {
   readonly seed: number;
@@ -47,8 +50,13 @@ interface ClientOp {
   readonly deadline_tick: number;
 }
 
-export function replayCommand(seed: number): string {
-  return `npm run sim -- --seed ${seed}`;
+/** The one command that replays a seed exactly, including every non-default setting. */
+export function replayCommand(seed: number, config: SimConfig = DEFAULT_SIM_CONFIG): string {
+  let cmd = `npm run sim -- --seed ${seed}`;
+  if (config.steps !== DEFAULT_SIM_CONFIG.steps) cmd += ` --steps ${config.steps}`;
+  if (!config.faults) cmd += ' --no-faults';
+  if (config.inject_bug !== 'none') cmd += ` --bug ${config.inject_bug}`;
+  return cmd;
 }
 
 export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONFIG, keepTrace = false): SimResult {
@@ -69,12 +77,13 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
   const network = new SimNetwork(prng.fork(), {
     drop_probability: config.faults ? prng.int(10) / 100 : 0,
     duplicate_probability: config.faults ? prng.int(5) / 100 : 0,
+    delay_probability: config.faults ? prng.int(20) / 100 : 0,
     max_in_flight: 2000,
   });
   const bootstrap = { voters: ids, learners: [] as NodeId[] };
   const nodes = new Map<NodeId, SimNode>();
   for (const id of ids) {
-    nodes.set(id, new SimNode(id, bootstrap, prng.fork(), invariants, options, compact_every_entries));
+    nodes.set(id, new SimNode(id, bootstrap, prng.fork(), invariants, options, compact_every_entries, config.inject_bug));
   }
   /** opId → when and with what result a replica first applied it. */
   const firstApplied = new Map<number, { at: number; output: KvOutput }>();
@@ -164,6 +173,7 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
   const expire = (): void => {
     for (const [opId, op] of inFlight) {
       if (op.deadline_tick > tick) continue;
+      count('op-timeout');
       inFlight.delete(opId);
       busy.delete(op.client);
       nodes.get(op.node)!.forget(opId);
@@ -182,6 +192,13 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
       note(`crash ${victim.id} keeping ${survive}/${victim.log.unsyncedCount()} unsynced writes`);
       victim.crash(survive);
       count('crash');
+    } else if (r < 28) {
+      const victim = prng.pick(all);
+      if (!victim.up) return;
+      for (const op of inFlight.values()) if (op.node === victim.id) nodes.get(op.node)!.forget(op.opId);
+      note(`crash ${victim.id} during its next persist`);
+      victim.crashArmed = true;
+      count('crash-mid-persist');
     } else if (r < 45) {
       const down = all.filter((n) => !n.up);
       if (down.length === 0) return;
@@ -291,6 +308,10 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
     if (e instanceof Error) violation = `${e.name}: ${e.message}`;
     else throw e;
   }
+  counters['msg-dropped'] = network.dropped;
+  counters['msg-delayed'] = network.delayed;
+  counters['msg-delivered'] = network.delivered;
+  counters['msg-duplicated'] = network.duplicated;
   return {
     seed,
     steps: step,

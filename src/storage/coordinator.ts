@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Command, Reply } from '../domain/commands.js';
+import { namedKeys, type Command, type Reply } from '../domain/commands.js';
 import { readOrderItems } from '../domain/input.js';
 import { message } from '../domain/messages.js';
 import type { Write } from '../domain/machine.js';
@@ -303,22 +303,9 @@ function dedupe(keys: RecordKey[]): RecordKey[] {
   return [...new Map(keys.map((k) => [keyString(k), k])).values()];
 }
 
-/** The record that decides where a command runs: the order for order commands. */
+/** Where a command runs first: the partition of the record it is about (the order, for orders). */
 function homeId(command: Command): string {
-  switch (command.op) {
-    case 'CreateClient':
-    case 'UpdateClient':
-    case 'DeleteClient':
-      return command.cid;
-    case 'CreateProduct':
-    case 'UpdateProduct':
-    case 'DeleteProduct':
-      return command.pid;
-    case 'CreateOrder':
-    case 'UpdateOrder':
-    case 'DeleteOrder':
-      return command.oid;
-  }
+  return namedKeys(command)[0].id;
 }
 
 /**
@@ -326,22 +313,8 @@ function homeId(command: Command): string {
  * partition asks for any record it still needs, and a malformed request simply hints less.
  */
 function hintKeys(command: Command): RecordKey[] {
-  switch (command.op) {
-    case 'CreateOrder':
-    case 'UpdateOrder': {
-      const items = readOrderItems(command.data);
-      const products = items.ok ? items.value.map((i): RecordKey => ({ kind: 'product', id: i.pid })) : [];
-      return [{ kind: 'client', id: command.cid }, { kind: 'order', id: command.oid }, ...products];
-    }
-    case 'DeleteOrder':
-      return [{ kind: 'order', id: command.oid }];
-    case 'CreateClient':
-    case 'UpdateClient':
-    case 'DeleteClient':
-      return [{ kind: 'client', id: command.cid }];
-    case 'CreateProduct':
-    case 'UpdateProduct':
-    case 'DeleteProduct':
-      return [{ kind: 'product', id: command.pid }];
-  }
+  if (command.op !== 'CreateOrder' && command.op !== 'UpdateOrder') return namedKeys(command);
+  const items = readOrderItems(command.data);
+  const products = items.ok ? items.value.map((i): RecordKey => ({ kind: 'product', id: i.pid })) : [];
+  return [...namedKeys(command), ...products];
 }

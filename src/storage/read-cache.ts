@@ -1,5 +1,5 @@
-import type { Command, Reply } from '../domain/commands.js';
-import { keyString, type RecordKey, type RecordKind, type RecordOfKind } from '../domain/records.js';
+import { namedKeys, type Command, type Reply } from '../domain/commands.js';
+import { keyString, type RecordKind, type RecordOfKind } from '../domain/records.js';
 import type { Backend } from '../portal/backend.js';
 
 /**
@@ -38,8 +38,9 @@ export class CachedBackend implements Backend {
 
   async execute(command: Command): Promise<Reply> {
     const reply = await this.inner.execute(command);
-    // This portal's own writes are visible to its next reads at once.
-    for (const key of touchedKeys(command)) this.entries.delete(keyString(key));
+    // This portal's own writes are visible to its next reads at once; records the command
+    // changes without naming them (stock, an order's client) are announced by the tier.
+    for (const key of namedKeys(command)) this.entries.delete(keyString(key));
     return reply;
   }
 
@@ -71,27 +72,5 @@ export class CachedBackend implements Backend {
   close(): Promise<void> {
     this.entries.clear();
     return this.inner.close();
-  }
-}
-
-/** Records a command names directly; others it changes (stock, an order's client) are announced by the tier. */
-function touchedKeys(command: Command): RecordKey[] {
-  switch (command.op) {
-    case 'CreateClient':
-    case 'UpdateClient':
-    case 'DeleteClient':
-      return [{ kind: 'client', id: command.cid }];
-    case 'CreateProduct':
-    case 'UpdateProduct':
-    case 'DeleteProduct':
-      return [{ kind: 'product', id: command.pid }];
-    case 'CreateOrder':
-    case 'UpdateOrder':
-      return [
-        { kind: 'order', id: command.oid },
-        { kind: 'client', id: command.cid },
-      ];
-    case 'DeleteOrder':
-      return [{ kind: 'order', id: command.oid }];
   }
 }

@@ -27,6 +27,20 @@ export interface EcomChild {
   kill(): Promise<number | string>;
 }
 
+/** Set in children started by spawnEcom: they stop when their parent's end of stdin closes. */
+export const EXIT_WITH_PARENT_ENV = 'ECOM_EXIT_WITH_PARENT';
+
+/**
+ * In a child started by spawnEcom, stops the process (through its SIGTERM handler) once the
+ * parent is gone, so that a parent killed with SIGKILL leaves nothing behind.
+ */
+export function exitWithParent(): void {
+  if (process.env[EXIT_WITH_PARENT_ENV] !== '1') return;
+  process.stdin.on('data', () => undefined);
+  process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
+  process.stdin.on('error', () => process.kill(process.pid, 'SIGTERM'));
+}
+
 const running = new Set<EcomChild>();
 let exitHookInstalled = false;
 
@@ -46,8 +60,9 @@ export function spawnEcom(args: readonly string[], options: ChildOptions): EcomC
   const nodeArgs = (process.env.ECOM_CHILD_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
   const proc = spawn(process.execPath, [...nodeArgs, ECOM_BIN, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1' },
+    // The child watches this pipe: it closes when the parent dies, even by SIGKILL.
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   if (proc.pid === undefined) throw new Error(`could not start ${options.name}: ${ECOM_BIN}`);
   const onLine = options.onLine === undefined ? (name: string, line: string) => process.stderr.write(`[${name}] ${line}\n`) : options.onLine;

@@ -1,7 +1,4 @@
-import { startSinglePortal } from '../portal/fixture.js';
-import { defineContractSuite } from './suite.js';
+import { SingleBackend } from '../../src/modes/single/backend.js';
+import { defineContractSuite, portalTarget } from './suite.js';
 
-defineContractSuite('single mode', async () => {
-  const portal = await startSinglePortal();
-  return { admin: portal.client, order: portal.client, stop: () => portal.stop() };
-});
+defineContractSuite('single mode', () => portalTarget(new SingleBackend()));

@@ -1,12 +1,30 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
+import type { Backend } from '../../src/portal/backend.js';
 import type { ReplyMsg } from '../../src/portal/messages.js';
+import { startPortalServer } from '../../src/portal/server.js';
+import { silentLogger } from '../../src/util/log.js';
 
 /**
  * The product contract (SPEC.md §2) as a test suite any mode can run: every rule of every RPC,
  * success and each failure, the original's end-to-end scenario and the reply formats.
  * Replies are checked in Portuguese, the default language.
  */
+/** A portal server in this process over `backend`, as a contract target; `onStop` tears down what it stands on. */
+export async function portalTarget(backend: Backend, onStop: () => Promise<void> = () => Promise.resolve()): Promise<ContractTarget> {
+  const server = await startPortalServer({ backend, lang: 'pt', log: silentLogger, host: '127.0.0.1', ports: [0] });
+  const client = new PortalClient({ host: '127.0.0.1', port: server.ports[0]! });
+  return {
+    admin: client,
+    order: client,
+    async stop() {
+      client.close();
+      await server.shutdown();
+      await onStop();
+    },
+  };
+}
+
 export interface ContractTarget {
   /** Client for AdminPortal calls. */
   readonly admin: PortalClient;

@@ -142,6 +142,26 @@ describe('Figure 2 — rules for servers', () => {
     ]);
   });
 
+  it('Candidates: on conversion, increment currentTerm, vote for self, reset the timer and send RequestVote to all others', () => {
+    const n = nodeWithLog(1, [1, 2, 3, 4, 5], [1, 1], { term: 4 });
+    n.campaign();
+    expect(n.role).toBe('candidate');
+    expect(n.term).toBe(5);
+    expect(n.status().vote).toBe(1);
+    const rd = n.ready();
+    expect(rd.hardState).toMatchObject({ term: 5, vote: 1 });
+    expect(rd.mustSync).toBe(true);
+    expect(rd.messages.map((m) => [m.type, m.to, m.term, m.index, m.logTerm])).toEqual([
+      ['Vote', 2, 5, 2, 1],
+      ['Vote', 3, 5, 2, 1],
+      ['Vote', 4, 5, 2, 1],
+      ['Vote', 5, 5, 2, 1],
+    ]);
+    n.advance();
+    for (let i = 0; i < 9; i++) n.tick(); // the timer restarted at conversion
+    expect(n.term).toBe(5);
+  });
+
   it('Candidates: become leader on votes from a majority', () => {
     const n = nodeWithLog(1, [1, 2, 3, 4, 5], [], { term: 0 });
     n.campaign();

@@ -191,10 +191,11 @@ describe('scenario: CheckQuorum', () => {
       emitted.push(...c.collect().filter((m) => m.from === 1).map(fmt));
     }
     c.pending = [];
-    // Followers were active when the first check came (tick 10); at the second (tick 20) nobody was.
-    expect(ticks).toBe(20);
+    // Last heard from both followers at election time: exactly one election timeout later it
+    // steps down, after nine heartbeat rounds nobody answered.
+    expect(ticks).toBe(10);
     expect(emitted).toEqual(
-      Array.from({ length: 19 }, () => ['Heartbeat 1->2 t1 i0', 'Heartbeat 1->3 t1 i0']).flat(),
+      Array.from({ length: 9 }, () => ['Heartbeat 1->2 t1 i0', 'Heartbeat 1->3 t1 i0']).flat(),
     );
     expect(c.node(1).role).toBe('follower');
     expect(c.node(1).term).toBe(1);
@@ -438,6 +439,25 @@ describe('scenario: ReadIndex', () => {
   });
 });
 
+describe('restart', () => {
+  it('re-applies committed entries after a restart unless the state machine says it already has them', () => {
+    const mk = (appliedIndex?: number) =>
+      new RaftNode(
+        { ...DEFAULT_OPTIONS, id: 1, random_int: () => 0 },
+        {
+          hardState: { term: 2, vote: 1, commit: 3 },
+          snapshot: undefined,
+          entries: [1, 2, 3, 4].map((index) => ({ term: 2, index, kind: 'normal' as const, data: enc(`e${index}`) })),
+          bootstrap: { voters: [1, 2, 3], learners: [] },
+          ...(appliedIndex === undefined ? {} : { appliedIndex }),
+        },
+      );
+    expect(drain(mk()).committed.map((e) => e.index)).toEqual([1, 2, 3]);
+    expect(drain(mk(2)).committed.map((e) => e.index)).toEqual([3]);
+    expect(drain(mk(9)).committed.map((e) => e.index)).toEqual([]); // capped at commit
+  });
+});
+
 describe('bounded queues refuse explicitly', () => {
   it('proposals beyond max_uncommitted_bytes, oversized entries, and proposals to a follower', () => {
     const c = new TestCluster([1, 2, 3], { max_uncommitted_bytes: 10, max_entry_bytes: 8 });
@@ -452,6 +472,14 @@ describe('bounded queues refuse explicitly', () => {
     } catch (e) {
       expect(e).toMatchObject({ code: 'NotLeader', leaderHint: 1 });
     }
+  });
+
+  it('empty proposals beyond max_uncommitted_entries', () => {
+    const c = new TestCluster([1, 2, 3], { max_uncommitted_entries: 3 });
+    c.elect(1);
+    c.isolate(1);
+    for (let i = 0; i < 3; i++) c.node(1).propose(new Uint8Array(0));
+    expect(() => c.node(1).propose(new Uint8Array(0))).toThrow(/ProposalQueueFull/);
   });
 
   it('reads beyond max_pending_reads', () => {

@@ -8,11 +8,12 @@ export function runSeedRange(from: number, count: number): void {
   const failures: string[] = [];
   let ops = 0;
   let applied = 0;
+  const config = { ...DEFAULT_SIM_CONFIG, steps: STEPS_PER_SEED };
   for (let seed = from; seed < from + count; seed++) {
-    const r = runSimulation(seed, { ...DEFAULT_SIM_CONFIG, steps: STEPS_PER_SEED });
+    const r = runSimulation(seed, config);
     ops += r.operations;
     applied += r.appliedEntries;
-    if (r.violation) failures.push(`seed ${seed}: ${r.violation}\n  replay: ${replayCommand(seed)} --steps ${STEPS_PER_SEED}`);
+    if (r.violation) failures.push(`seed ${seed}: ${r.violation}\n  replay: ${replayCommand(seed, config)}`);
   }
   console.log(`seeds ${from}..${from + count - 1}: ${ops} operations checked, ${applied} entries applied, ${failures.length} violations`);
   expect(failures, failures.join('\n')).toEqual([]);

@@ -58,6 +58,8 @@ export interface LocalEtcdOptions {
   /** Where member log lines go; dropped when omitted. */
   readonly onLine?: (member: string, line: string) => void;
   readonly start_timeout_ms?: number;
+  /** etcd's limit of operations per transaction; ecom's orders of up to 1,000 products need 2,002. */
+  readonly maxTxnOps?: number;
 }
 
 const running = new Set<ChildProcess>();
@@ -69,6 +71,20 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const child of running) child.kill('SIGKILL');
   });
+}
+
+/**
+ * The exit hook cannot run when this process is SIGKILLed, and an orphaned etcd would keep its
+ * ports and data. A tiny shell holds a pipe from us: when we die, however we die, the pipe
+ * closes, its `read` returns and it kills the member. It is killed itself when the member exits.
+ */
+function guardAgainstOrphan(child: ChildProcess): ChildProcess | undefined {
+  if (child.pid === undefined || !existsSync('/bin/sh')) return undefined;
+  const guard = spawn('/bin/sh', ['-c', `read _line; kill -9 ${child.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  // The guard must not keep this process alive, nor its pipe.
+  guard.unref();
+  (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return guard;
 }
 
 /** A port nothing listens on right now (the OS picks it). */
@@ -148,15 +164,19 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
         `--initial-cluster=${initialCluster}`,
         `--initial-cluster-state=${state}`,
         `--initial-cluster-token=${token}`,
-        // An order may touch up to 1,000 products: one compare and one put each, plus client and order.
-        '--max-txn-ops=2100',
+        // An order may touch up to 1,000 products: each is compared and written, as are the client and the order.
+        `--max-txn-ops=${options.maxTxnOps ?? 2100}`,
         '--logger=zap',
         '--log-level=warn',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     running.add(child);
-    child.once('exit', () => running.delete(child));
+    const guard = guardAgainstOrphan(child);
+    child.once('exit', () => {
+      running.delete(child);
+      guard?.kill('SIGKILL');
+    });
     for (const stream of [child.stdout, child.stderr]) {
       const lines = createInterface({ input: stream });
       lines.on('line', (line) => options.onLine?.(member.name, line));

@@ -112,7 +112,8 @@ export const etcdMode: ModeDefinition = {
       const basePort = typeof options.etcdBasePort === 'number' ? options.etcdBasePort : dataDir !== undefined ? 23_790 : undefined;
       const etcdLog = ctx.log.child({ part: 'etcd' });
       cluster = await startLocalEtcdCluster({
-        host: ctx.host,
+        // A cluster started for this machine stays on loopback whatever --host the portals use.
+        host: '127.0.0.1',
         ...(dataDir !== undefined ? { dataDir } : {}),
         ...(basePort !== undefined ? { basePort } : {}),
         onLine: (member, line) => etcdLog.debug({ member }, line),

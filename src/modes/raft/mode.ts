@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Option } from 'commander';
+import { parseMilliseconds } from '../../cli/options.js';
 import { configOption, topologyFrom } from '../../cli/storage-commands.js';
 import { ReplicaClusterClient } from '../../replica/cluster-client.js';
 import type { ReplicaStatus } from '../../replica/protocol.js';
@@ -19,7 +20,7 @@ import { StorageTier } from './storage-tier.js';
 const RECOVERY_INTERVAL_MS = 2_000;
 
 const cacheOption = () =>
-  new Option('--cache-ms <ms>', 'raft mode: serve reads from a portal cache at most this old (0: no cache; writes never use it)').argParser(Number).default(0);
+  new Option('--cache-ms <ms>', 'raft and etcd modes: serve reads from a portal cache at most this old (0: no cache; writes never use it)').argParser(parseMilliseconds).default(0);
 const brokerOption = () => new Option('--broker <url>', 'MQTT broker (raft mode: where the storage tier announces changes that invalidate portal caches)');
 
 async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
@@ -52,8 +53,8 @@ export const raftMode: ModeDefinition = {
   summary: 'partitions of Raft-replicated storage replicas on disk; portals hold no data',
   serverOptions: () => [
     configOption(),
-    new Option('--request-timeout <ms>', 'raft mode: how long a request may wait for the storage tier before a 503').argParser(Number).default(5_000),
-    new Option('--lock-ttl <ms>', 'raft mode: how long a cross-partition transaction may hold locks before recovery may abort it').argParser(Number).default(5_000),
+    new Option('--request-timeout <ms>', 'raft mode: how long a request may wait for the storage tier before a 503').argParser(parseMilliseconds).default(5_000),
+    new Option('--lock-ttl <ms>', 'raft mode: how long a cross-partition transaction may hold locks before recovery may abort it').argParser(parseMilliseconds).default(5_000),
     cacheOption(),
     brokerOption(),
   ],

@@ -7,6 +7,10 @@
  *
  *   const node = new RaftNode({ ...DEFAULT_OPTIONS, id, random_int }, initialStateFromDisk);
  *
+ * The initial state comes from storage via recoverInitialState(log, log, snapshots, bootstrap)
+ * (../storage/recover.ts); a persistent state machine sets `appliedIndex` so committed entries it
+ * already holds are not handed out again. Options (RaftOptions) carry every timeout and bound.
+ *
  * Inputs (any order, any time):
  *   node.tick()                       advance logical time one tick (e.g. every 10 ms)
  *   node.step(msg)                    deliver a message from a peer (after codec decode)

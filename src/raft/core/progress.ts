@@ -68,8 +68,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Ticks spent in snapshot state; a lost snapshot is retried after an election timeout. */
   snapshotElapsed_ticks = 0;
-  /** Heard from since the last CheckQuorum round. */
-  recentActive = false;
+  /** The leader's tick count when this peer last answered (CheckQuorum). */
+  lastHeard_ticks = 0;
   isLearner: boolean;
   readonly inflights: Inflights;
 

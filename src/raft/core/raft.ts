@@ -25,8 +25,9 @@ export interface RaftOptions {
   readonly max_msg_bytes: number;
   readonly max_inflight_msgs: number;
   readonly max_inflight_bytes: number;
-  /** Bound on proposed-but-uncommitted payload bytes at the leader. */
+  /** Bounds on proposed-but-uncommitted entries at the leader (bytes alone would let empty entries pile up). */
   readonly max_uncommitted_bytes: number;
+  readonly max_uncommitted_entries: number;
   readonly max_entry_bytes: number;
   readonly max_pending_reads: number;
   /** step/tick/propose refuse with OutboxFull when this many messages wait for ready(). */
@@ -45,6 +46,7 @@ export const DEFAULT_OPTIONS: Omit<RaftOptions, 'id' | 'random_int'> = {
   max_inflight_msgs: 256,
   max_inflight_bytes: 16 << 20,
   max_uncommitted_bytes: 64 << 20,
+  max_uncommitted_entries: 1 << 20,
   max_entry_bytes: 1 << 20,
   max_pending_reads: 65_536,
   max_outbox_msgs: 65_536,
@@ -60,6 +62,11 @@ export interface RaftInitialState {
   readonly entries: readonly Entry[];
   /** Membership before the first log entry; ignored when a snapshot is given. Empty for a joining node. */
   readonly bootstrap: Membership;
+  /**
+   * How far a persistent state machine (e.g. LMDB) has already applied; committed entries up to
+   * here are not handed out again. Omit for an in-memory state machine rebuilt from the snapshot.
+   */
+  readonly appliedIndex?: number;
 }
 
 export interface ReadState {
@@ -136,11 +143,14 @@ export class RaftNode {
   private readonly progress = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
 
+  /** Ticks since this node started: the leader's clock for CheckQuorum. */
+  private now_ticks = 0;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private leadTransferee_: NodeId = NO_NODE;
   private uncommitted_bytes = 0;
+  private uncommitted_entries = 0;
 
   private outbox: Message[] = [];
   private replicationDirty = false;
@@ -176,6 +186,7 @@ export class RaftNode {
     const commit = Math.min(init.hardState.commit, this.log.lastIndex());
     invariant(commit >= base, 'hard state commit precedes the snapshot');
     this.commitTo(commit);
+    this.applied_ = Math.max(base, Math.min(init.appliedIndex ?? 0, this.commit_));
     this.lastHardState = this.hardState();
     this.resetRandomizedTimeout();
   }
@@ -225,6 +236,7 @@ export class RaftNode {
   /** Advances logical time by one tick. */
   tick(): void {
     this.ensureOutboxRoom();
+    this.now_ticks++;
     if (this.role_ === 'leader') this.tickLeader();
     else this.tickFollower();
   }
@@ -454,12 +466,12 @@ export class RaftNode {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.opts.check_quorum && !this.quorumActive()) {
+      this.becomeFollower(this.term_, NO_NODE);
+      return;
+    }
     if (this.electionElapsed >= this.opts.election_timeout_ticks) {
       this.electionElapsed = 0;
-      if (this.opts.check_quorum && !this.quorumActive()) {
-        this.becomeFollower(this.term_, NO_NODE);
-        return;
-      }
       if (this.leadTransferee_ !== NO_NODE) this.leadTransferee_ = NO_NODE;
     }
     for (const [id, pr] of this.progress) {
@@ -474,13 +486,16 @@ export class RaftNode {
     }
   }
 
+  /** CheckQuorum: has a majority of voters (counting us) answered within the last election timeout? */
   private quorumActive(): boolean {
     let active = 0;
     for (const id of this.membership_.voters) {
       if (id === this.id) active++;
-      else if (this.progress.get(id)?.recentActive) active++;
+      else {
+        const pr = this.progress.get(id);
+        if (pr && this.now_ticks - pr.lastHeard_ticks < this.opts.election_timeout_ticks) active++;
+      }
     }
-    for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
     return active >= quorumSize(this.membership_.voters.length);
   }
 
@@ -571,6 +586,7 @@ export class RaftNode {
     this.progress.clear();
     for (const id of [...this.membership_.voters, ...this.membership_.learners]) this.addProgress(id);
     this.uncommitted_bytes = 0;
+    this.uncommitted_entries = 0;
     this.readAcks.clear();
     this.readRoundInFlight = false;
     this.readRoundWanted = false;
@@ -590,7 +606,7 @@ export class RaftNode {
       this.opts.max_inflight_msgs,
       this.opts.max_inflight_bytes,
     );
-    pr.recentActive = true; // grace period of one election timeout for CheckQuorum
+    pr.lastHeard_ticks = this.now_ticks; // a new leader or member gets one election timeout of grace
     if (id === this.id) {
       pr.match = this.log.stableIndex;
       pr.becomeReplicate();
@@ -602,6 +618,7 @@ export class RaftNode {
     this.progress.clear();
     this.leadTransferee_ = NO_NODE;
     this.uncommitted_bytes = 0;
+    this.uncommitted_entries = 0;
     this.replicationDirty = false;
     this.commitDirty = false;
     for (const r of this.reads) this.readStates.push({ ctx: r.ctx, index: 0, ok: false });
@@ -739,12 +756,12 @@ export class RaftNode {
     if (!pr) return;
     switch (m.type) {
       case 'AppResp':
-        pr.recentActive = true;
+        pr.lastHeard_ticks = this.now_ticks;
         if (m.reject) this.handleAppendReject(m, pr);
         else this.handleAppendAck(m, pr);
         return;
       case 'HeartbeatResp':
-        pr.recentActive = true;
+        pr.lastHeard_ticks = this.now_ticks;
         pr.probeSent = false;
         // If every inflight append was lost the window stays full forever; free a slot so the
         // next append (which the follower will reject if it has a gap) restarts replication.
@@ -806,8 +823,14 @@ export class RaftNode {
     if (size_bytes > this.opts.max_entry_bytes) {
       throw new RaftError('ProposalTooLarge', `${size_bytes} bytes > max_entry_bytes ${this.opts.max_entry_bytes}`);
     }
-    if (this.uncommitted_bytes + size_bytes > this.opts.max_uncommitted_bytes) {
-      throw new RaftError('ProposalQueueFull', `${this.uncommitted_bytes} uncommitted bytes pending`);
+    if (
+      this.uncommitted_bytes + size_bytes > this.opts.max_uncommitted_bytes ||
+      this.uncommitted_entries + 1 > this.opts.max_uncommitted_entries
+    ) {
+      throw new RaftError(
+        'ProposalQueueFull',
+        `${this.uncommitted_entries} entries / ${this.uncommitted_bytes} bytes proposed and not yet committed`,
+      );
     }
   }
 
@@ -815,6 +838,7 @@ export class RaftNode {
     const index = this.log.lastIndex() + 1;
     this.log.append({ term: this.term_, index, kind, data });
     this.uncommitted_bytes += data.length;
+    this.uncommitted_entries++;
     this.replicationDirty = true;
     return index;
   }
@@ -919,7 +943,11 @@ export class RaftNode {
       released += e.data.length;
       if (e.kind === 'conf') this.applyMembership(i, decodeConfEntry(e.data).result);
     }
-    if (this.role_ === 'leader') this.uncommitted_bytes = Math.max(0, this.uncommitted_bytes - released);
+    if (this.role_ === 'leader') {
+      // Entries from earlier terms were never counted, hence the floor at zero.
+      this.uncommitted_bytes = Math.max(0, this.uncommitted_bytes - released);
+      this.uncommitted_entries = Math.max(0, this.uncommitted_entries - (index - from + 1));
+    }
   }
 
   private applyMembership(index: number, m: Membership): void {

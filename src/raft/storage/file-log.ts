@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Entry, HardState } from '../types.js';
 import type { DurableLog } from './interfaces.js';
 import { ZERO_HARD_STATE } from './interfaces.js';
-import { HEADER_BYTES, encodeRecord, parseRecord } from './records.js';
+import { HEADER_BYTES, encodeRecord, parseRecord, recordBytes, writeRecord } from './records.js';
 import type { LogRecord } from './records.js';
 import { invariant } from '../errors.js';
 
@@ -84,11 +84,22 @@ export class FileLog implements DurableLog {
   }
 
   append(entries: readonly Entry[]): void {
-    for (const e of entries) {
+    if (entries.length === 0) return;
+    // One buffer for the whole batch: no per-record allocation on the hot path.
+    const records = entries.map((entry): LogRecord => ({ type: 'entry', entry }));
+    let size = 0;
+    for (const r of records) size += recordBytes(r);
+    this.reserve(size);
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const r of records) {
+      const e = (r as { entry: Entry }).entry;
       this.applyEntry(e);
-      this.write({ type: 'entry', entry: e });
+      at = writeRecord(buf, at, r);
       if (e.index > this.pendingMaxIndex) this.pendingMaxIndex = e.index;
     }
+    this.pending.push(buf);
+    this.pending_bytes += size;
   }
 
   hardState(): HardState {
@@ -160,13 +171,17 @@ export class FileLog implements DurableLog {
   // ---- internals --------------------------------------------------------------------------------
 
   private write(r: LogRecord): void {
-    invariant(this.fd >= 0, 'log is closed');
     const buf = encodeRecord(r);
-    if (this.pending_bytes + buf.length > this.opts.max_unsynced_bytes) {
-      throw new Error(`raft log: more than ${this.opts.max_unsynced_bytes} bytes written without sync()`);
-    }
+    this.reserve(buf.length);
     this.pending.push(buf);
     this.pending_bytes += buf.length;
+  }
+
+  private reserve(size_bytes: number): void {
+    invariant(this.fd >= 0, 'log is closed');
+    if (this.pending_bytes + size_bytes > this.opts.max_unsynced_bytes) {
+      throw new Error(`raft log: more than ${this.opts.max_unsynced_bytes} bytes written without sync()`);
+    }
   }
 
   private applyEntry(e: Entry): void {

@@ -17,40 +17,59 @@ export type LogRecord =
   | { type: 'compact'; index: number }
   | { type: 'reset'; index: number };
 
-export function encodeRecord(r: LogRecord): Buffer {
-  let payload: Buffer;
-  let type: number;
+function payloadBytes(r: LogRecord): number {
+  switch (r.type) {
+    case 'entry':
+      return 17 + r.entry.data.length;
+    case 'hardState':
+      return 24;
+    case 'compact':
+    case 'reset':
+      return 8;
+  }
+}
+
+/** Bytes the record takes on disk, header included. */
+export function recordBytes(r: LogRecord): number {
+  return HEADER_BYTES + payloadBytes(r);
+}
+
+/** Writes the record at `at` (the caller sized `buf` with recordBytes); returns the next offset. */
+export function writeRecord(buf: Buffer, at: number, r: LogRecord): number {
+  const len = payloadBytes(r);
+  if (len + 1 > MAX_RECORD_BYTES) throw new Error(`log record of ${len} bytes exceeds ${MAX_RECORD_BYTES}`);
+  const p = at + HEADER_BYTES;
+  buf.writeUInt32LE(len, at);
   switch (r.type) {
     case 'entry': {
       const e = r.entry;
-      payload = Buffer.allocUnsafe(17 + e.data.length);
-      payload.writeDoubleLE(e.index, 0);
-      payload.writeDoubleLE(e.term, 8);
-      payload[16] = e.kind === 'conf' ? 1 : 0;
-      payload.set(e.data, 17);
-      type = RECORD_TYPES.entry;
+      buf[at + 8] = RECORD_TYPES.entry;
+      buf.writeDoubleLE(e.index, p);
+      buf.writeDoubleLE(e.term, p + 8);
+      buf[p + 16] = e.kind === 'conf' ? 1 : 0;
+      buf.set(e.data, p + 17);
       break;
     }
     case 'hardState':
-      payload = Buffer.allocUnsafe(24);
-      payload.writeDoubleLE(r.hs.term, 0);
-      payload.writeDoubleLE(r.hs.vote, 8);
-      payload.writeDoubleLE(r.hs.commit, 16);
-      type = RECORD_TYPES.hardState;
+      buf[at + 8] = RECORD_TYPES.hardState;
+      buf.writeDoubleLE(r.hs.term, p);
+      buf.writeDoubleLE(r.hs.vote, p + 8);
+      buf.writeDoubleLE(r.hs.commit, p + 16);
       break;
     case 'compact':
     case 'reset':
-      payload = Buffer.allocUnsafe(8);
-      payload.writeDoubleLE(r.index, 0);
-      type = r.type === 'compact' ? RECORD_TYPES.compact : RECORD_TYPES.reset;
+      buf[at + 8] = r.type === 'compact' ? RECORD_TYPES.compact : RECORD_TYPES.reset;
+      buf.writeDoubleLE(r.index, p);
       break;
   }
-  if (payload.length + 1 > MAX_RECORD_BYTES) throw new Error(`log record of ${payload.length} bytes exceeds ${MAX_RECORD_BYTES}`);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  out.writeUInt32LE(payload.length, 0);
-  out[8] = type;
-  out.set(payload, HEADER_BYTES);
-  out.writeUInt32LE(crc32c(out, 8, out.length), 4);
+  const end = p + len;
+  buf.writeUInt32LE(crc32c(buf, at + 8, end), at + 4);
+  return end;
+}
+
+export function encodeRecord(r: LogRecord): Buffer {
+  const out = Buffer.allocUnsafe(recordBytes(r));
+  writeRecord(out, 0, r);
   return out;
 }
 

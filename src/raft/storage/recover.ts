@@ -1,30 +1,32 @@
-// Rebuilds what the core needs at start-up from the three stores, tolerating a crash between
-// "snapshot saved" and "log reset/compacted".
+// Rebuilds what the core needs at start-up from the three stores, repairing the one state a crash
+// can leave them in that the core cannot take as it is: a snapshot saved durably whose log reset
+// (InstallSnapshot) or compaction did not reach the disk.
 import type { Entry, HardState, Membership, Snapshot } from '../types.js';
 import type { RaftInitialState } from '../core/raft.js';
-import type { LogStore, SnapshotStore, StableStore } from './interfaces.js';
+import type { LogStore, SnapshotStore, StableStore, Syncable } from './interfaces.js';
 
 export function recoverInitialState(
-  log: LogStore,
+  log: LogStore & Syncable,
   stable: StableStore,
   snapshots: SnapshotStore,
   bootstrap: Membership,
 ): RaftInitialState {
   const snapshot: Snapshot | undefined = snapshots.latest();
   const snapIndex = snapshot?.meta.index ?? 0;
-  let entries: Entry[] = [];
-  const first = Math.max(log.firstIndex(), snapIndex + 1);
-  const last = log.lastIndex();
-  if (last >= first) {
-    const logged = log.entries(Math.max(first - 1, log.firstIndex()), last);
-    const atSnap = logged[0]?.index === snapIndex ? logged[0] : undefined;
-    const contiguous = logged.length > 0 && (logged[0]!.index <= snapIndex + 1);
-    // A log that disagrees with the snapshot at its index, or does not reach it, predates an
-    // InstallSnapshot whose log reset did not make it to disk: the snapshot wins.
-    if (contiguous && (atSnap === undefined || snapshot === undefined || atSnap.term === snapshot.meta.term)) {
-      entries = logged.filter((e) => e.index > snapIndex);
+  if (snapshot !== undefined) {
+    const continuesSnapshot =
+      log.firstIndex() <= snapIndex + 1 &&
+      log.lastIndex() >= snapIndex &&
+      (log.firstIndex() > snapIndex || log.entries(snapIndex, snapIndex)[0]!.term === snapshot.meta.term);
+    if (!continuesSnapshot) {
+      // The log predates the snapshot (or disagrees with it): the snapshot wins.
+      log.resetTo(snapIndex);
+      log.sync();
+    } else if (log.firstIndex() <= snapIndex) {
+      log.compact(snapIndex);
     }
   }
+  const entries: Entry[] = log.lastIndex() > snapIndex ? log.entries(snapIndex + 1, log.lastIndex()) : [];
   const hs: HardState = stable.hardState();
   const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : snapIndex;
   const commit = Math.max(snapIndex, Math.min(hs.commit, lastIndex));

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalEtcdCluster, type LocalEtcdCluster } from '../../src/modes/etcd/cluster.js';
+import { etcdMissing, freshPrefix, openBackend, startTestCluster } from './helpers.js';
+
+/** Orders that touch more records than one etcd read batch, and etcd's per-transaction limit. */
+describe.skipIf(etcdMissing)('etcd mode with large orders', () => {
+  let cluster: LocalEtcdCluster;
+  let strict: LocalEtcdCluster;
+
+  beforeAll(async () => {
+    [cluster, strict] = await Promise.all([startTestCluster(), startLocalEtcdCluster({ size: 1, maxTxnOps: 128 })]);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await strict?.stop();
+  });
+
+  const products = (count: number) => Array.from({ length: count }, (_, i) => String(i + 1));
+
+  it('creates, updates and deletes an order of 300 products atomically', async () => {
+    const backend = await openBackend(cluster, freshPrefix('big'), { timeout_ms: 20_000 });
+    try {
+      const pids = products(300);
+      expect(await backend.execute({ op: 'CreateClient', cid: 'c', data: '{"name": "Big"}' })).toEqual({ code: 0 });
+      for (const pid of pids) {
+        expect(await backend.execute({ op: 'CreateProduct', pid, data: '{"name": "P", "price": "0.10", "quantity": 5}' })).toEqual({ code: 0 });
+      }
+      const items = pids.map((id) => ({ id, quantity: 2 }));
+      expect(await backend.execute({ op: 'CreateOrder', oid: 'o', cid: 'c', data: JSON.stringify(items) })).toEqual({ code: 0 });
+      expect((await backend.read('order', 'o'))?.items).toHaveLength(300);
+      expect((await backend.read('product', '300'))?.quantity).toBe(3);
+
+      // One product short of stock rejects the whole update: nothing of the other 299 moves.
+      const tooMuch = pids.map((id) => ({ id, quantity: id === '150' ? 9 : 1 }));
+      expect(await backend.execute({ op: 'UpdateOrder', oid: 'o', cid: 'c', data: JSON.stringify(tooMuch) })).toMatchObject({ code: 400 });
+      expect((await backend.read('product', '1'))?.quantity).toBe(3);
+
+      // Deleting reads the order, then its 300 products and its client together, at the same revision.
+      let reads = 0;
+      const read = backend.store.read.bind(backend.store);
+      backend.store.read = (...args) => (reads++, read(...args));
+      expect(await backend.execute({ op: 'DeleteOrder', oid: 'o' })).toEqual({ code: 0 });
+      expect(reads, 'two reads, not one per product').toBe(2);
+      backend.store.read = read;
+      for (const pid of ['1', '150', '300']) expect(await backend.read('product', pid)).toMatchObject({ quantity: 5, orderRefs: 0 });
+      expect((await backend.read('client', 'c'))?.orders).toEqual([]);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it("answers 500 naming etcd's --max-txn-ops when an order needs more operations than the cluster allows", async () => {
+    const backend = await openBackend(strict, freshPrefix('strict'));
+    try {
+      expect(await backend.execute({ op: 'CreateClient', cid: 'c', data: '{"name": "Big"}' })).toEqual({ code: 0 });
+      for (const pid of products(130)) {
+        expect(await backend.execute({ op: 'CreateProduct', pid, data: '{"name": "P", "price": "1", "quantity": 5}' })).toEqual({ code: 0 });
+      }
+      const reply = await backend.execute({ op: 'CreateOrder', oid: 'o', cid: 'c', data: JSON.stringify(products(130).map((id) => ({ id, quantity: 1 }))) });
+      expect(reply).toMatchObject({ code: 500, message: { key: 'internalError' } });
+      expect(JSON.stringify(reply)).toContain('--max-txn-ops');
+      expect(await backend.read('order', 'o')).toBeUndefined();
+    } finally {
+      await backend.close();
+    }
+  });
+});

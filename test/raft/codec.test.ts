@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { CodecError, decodeMessage, encodeMessage } from '../../src/raft/codec.js';
+import type { Message, MessageType } from '../../src/raft/types.js';
+
+const types: MessageType[] = ['PreVote', 'PreVoteResp', 'Vote', 'VoteResp', 'App', 'AppResp', 'Heartbeat', 'HeartbeatResp', 'Snap', 'TimeoutNow'];
+const u = fc.nat({ max: Number.MAX_SAFE_INTEGER });
+const id = fc.nat({ max: 0xffff_ffff });
+const bytes = fc.uint8Array({ maxLength: 64 });
+const arbMessage: fc.Arbitrary<Message> = fc.record({
+  type: fc.constantFrom(...types),
+  from: id,
+  to: id,
+  term: u,
+  logTerm: u,
+  index: u,
+  entries: fc.array(fc.record({ term: u, index: u, kind: fc.constantFrom('normal' as const, 'conf' as const), data: bytes }), { maxLength: 5 }),
+  commit: u,
+  reject: fc.boolean(),
+  rejectHint: u,
+  context: u,
+  snapshot: fc.option(
+    fc.record({
+      meta: fc.record({ index: u, term: u, membership: fc.record({ voters: fc.array(id, { maxLength: 5 }), learners: fc.array(id, { maxLength: 3 }) }) }),
+      data: bytes,
+    }),
+    { nil: undefined },
+  ),
+});
+
+describe('message codec', () => {
+  it('round-trips every message shape', () => {
+    fc.assert(
+      fc.property(arbMessage, (m) => {
+        expect(decodeMessage(encodeMessage(m))).toEqual(m);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('is compact: a heartbeat takes a handful of bytes', () => {
+    const hb: Message = { type: 'Heartbeat', from: 1, to: 2, term: 7, logTerm: 0, index: 0, entries: [], commit: 100, reject: false, rejectHint: 0, context: 3, snapshot: undefined };
+    expect(encodeMessage(hb).length).toBeLessThanOrEqual(16);
+  });
+
+  it('refuses messages above the size bound on both sides', () => {
+    const big: Message = { type: 'App', from: 1, to: 2, term: 1, logTerm: 0, index: 0, entries: [{ term: 1, index: 1, kind: 'normal', data: new Uint8Array(2000) }], commit: 0, reject: false, rejectHint: 0, context: 0, snapshot: undefined };
+    expect(() => encodeMessage(big, 1000)).toThrow(CodecError);
+    const frame = encodeMessage(big);
+    expect(() => decodeMessage(frame, 1000)).toThrow(/exceeds/);
+  });
+
+  it('rejects truncated frames, trailing bytes and absurd counts with CodecError', () => {
+    const m: Message = { type: 'App', from: 1, to: 2, term: 1, logTerm: 1, index: 4, entries: [{ term: 1, index: 5, kind: 'normal', data: new Uint8Array([1, 2, 3]) }], commit: 4, reject: false, rejectHint: 0, context: 0, snapshot: undefined };
+    const frame = encodeMessage(m);
+    for (let cut = 0; cut < frame.length; cut++) expect(() => decodeMessage(frame.subarray(0, cut))).toThrow(CodecError);
+    expect(() => decodeMessage(new Uint8Array([...frame, 0]))).toThrow(/trailing/);
+  });
+
+  it('never fails with anything but CodecError on random input', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (buf) => {
+        try {
+          decodeMessage(buf);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CodecError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

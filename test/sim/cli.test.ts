@@ -1,0 +1,27 @@
+// The CLI contract: progress and a summary, exit code 1 on a violation, and a replay command
+// that reproduces the failing seed exactly.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const cli = path.join(import.meta.dirname, '../../src/sim/cli.ts');
+const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
+
+describe('npm run sim', () => {
+  it('--seeds N prints progress and a summary and exits 0 when every seed holds', () => {
+    const r = run(['--seeds', '20', '--steps', '2000']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/progress 20\/20 seeds/);
+    expect(r.stdout).toMatch(/summary: seeds 20 \(from 1\), steps 40000, entries applied \d+, operations checked \d+, violations 0/);
+  }, 60_000);
+
+  it('a violation exits 1 and prints a replay command that reproduces it', () => {
+    const r = run(['--seeds', '3', '--steps', '2500', '--bug', 'local-reads']);
+    expect(r.status).toBe(1);
+    const replay = /replay: npm run sim -- (--seed \d+ --steps 2500 --bug local-reads)/.exec(r.stdout);
+    expect(replay, r.stdout).not.toBeNull();
+    const again = run(replay![1]!.split(' '));
+    expect(again.status).toBe(1);
+    expect(again.stdout).toMatch(/VIOLATION: SimViolation: history not linearizable/);
+  }, 60_000);
+});
