@@ -88,6 +88,8 @@ export function registerBenchCommand(program: Command): void {
     .argument('<spec>', 'the worker spec as JSON')
     .action(async (spec: string) => {
       await runWorker(JSON.parse(spec) as WorkerSpec);
+      // Done: the stdin pipe spawnEcom watches (and our SIGTERM handler) would keep us waiting for the parent's stop.
+      process.exit();
     });
 
   const bench = program
