@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort as osFreePort, startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
+import { MODES } from '../modes/registry.js';
 import { StorageTier } from '../modes/raft/storage-tier.js';
 import { validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
 import { spawnEcom, waitForPort } from '../util/processes.js';
@@ -105,6 +106,20 @@ export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter | undef
       throw err;
     }
   },
-  // The mqtt mode plugs in here once it is on main: start its broker and instances, return a portal port.
-  mqtt: undefined,
+  // mqtt mode: an embedded broker process (`ecom broker`) and one portal on it. Offered only
+  // when this build ships the mode (it is on its own branch until merged into main).
+  mqtt: MODES.some((m) => m.name === 'mqtt') ? startMqttPortal : undefined,
 };
+
+async function startMqttPortal(_folder: string): Promise<Portal> {
+  const brokerPort = await freePort();
+  const broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', '127.0.0.1'], { name: 'broker', onLine: null });
+  try {
+    await waitForPort('127.0.0.1', brokerPort, 30_000, () => broker.process.exitCode === null && broker.process.signalCode === null);
+    const portal = await startPortal(['--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${brokerPort}`], 'portal-mqtt');
+    return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())) };
+  } catch (err) {
+    await broker.stop();
+    throw err;
+  }
+}
