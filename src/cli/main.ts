@@ -12,6 +12,7 @@ import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
 import { parseLangOption, parsePort, resolveLang } from './options.js';
+import { registerBenchCommand } from './bench-command.js';
 import { registerStorageCommands } from './storage-commands.js';
 
 /**
@@ -165,6 +166,7 @@ for (const role of ['admin', 'order'] as const) {
 
 registerStorageCommands(program);
 registerBrokerCommand(program);
+registerBenchCommand(program);
 
 exitWithParent();
 
