@@ -7,10 +7,12 @@ import { startPortalServer } from '../portal/server.js';
 import { createLogger } from '../util/log.js';
 import { exitWithParent } from '../util/processes.js';
 import { closeOnSignals } from '../util/shutdown.js';
+import { registerBrokerCommand } from './broker-command.js';
 import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
 import { parseLangOption, parsePort, resolveLang } from './options.js';
+import { registerBenchCommand } from './bench-command.js';
 import { registerStorageCommands } from './storage-commands.js';
 
 /**
@@ -163,6 +165,8 @@ for (const role of ['admin', 'order'] as const) {
 }
 
 registerStorageCommands(program);
+registerBrokerCommand(program);
+registerBenchCommand(program);
 
 exitWithParent();
 

@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { DEFAULTS } from '../config/defaults.js';
 import { parseLang, type Lang } from '../domain/messages.js';
 
 /** Parsers for command-line values; each failure names the bad value and what is accepted. */
@@ -32,8 +33,32 @@ export function resolveLang(option: unknown): Lang {
   return fromEnv ?? 'pt';
 }
 
-/** A whole number of milliseconds, 0 included (0 usually means "off"). */
+/** A whole number of milliseconds from 0 (often "off") to 10 minutes. */
 export function parseMilliseconds(text: string): number {
-  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`"${text}" is not a whole number of milliseconds.`);
+  if (!/^\d+$/.test(text) || Number(text) > 600_000) throw new InvalidArgumentError(`"${text}" is not a duration in milliseconds (0 to 600000).`);
   return Number(text);
 }
+
+export const DEFAULT_BROKER_URL = `mqtt://${DEFAULTS.host}:${DEFAULTS.mqttPort}`;
+
+export function parseBrokerUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError(`"${text}" is not a URL; use mqtt://host:port, e.g. ${DEFAULT_BROKER_URL}`);
+  }
+  if (url.protocol !== 'mqtt:' && url.protocol !== 'tcp:') {
+    throw new InvalidArgumentError(`"${text}" is not an mqtt:// URL; use mqtt://host:port, e.g. ${DEFAULT_BROKER_URL}`);
+  }
+  return text;
+}
+
+/**
+ * `--broker URL`, shared by the modes that use MQTT: mqtt mode's command log, and raft mode's
+ * change feed for portal caches. One declaration, so every mode gets the same default and check.
+ */
+export const brokerOption = () =>
+  new Option('--broker <url>', 'MQTT broker, the embedded "ecom broker" or Mosquitto (mqtt mode: the command log; raft mode: cache invalidation)')
+    .argParser(parseBrokerUrl)
+    .default(DEFAULT_BROKER_URL);

@@ -19,7 +19,7 @@ describe('ecom up (raft mode)', () => {
     const config = join(dir, 'cluster.json');
     writeFileSync(config, JSON.stringify({ partitions: 2, replicas }));
     const [adminPort, orderPort] = [await freePort(), await freePort()];
-    const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort)];
+    const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(await freePort()), '--cache-ms', '50'];
     const start = async () => {
       const output: string[] = [];
       const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
@@ -35,6 +35,7 @@ describe('ecom up (raft mode)', () => {
     try {
       const first = await start();
       expect(first.output.filter((l) => /storage \d: partition \d, (leader|follower)/.test(l))).toHaveLength(6);
+      expect(first.output.some((l) => l.includes('MQTT broker (change feed)'))).toBe(true);
       const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
       expect(await client.createClient('44', '{"name": "Lewis Hamilton"}')).toEqual({ error: 0 });
       client.close();
@@ -68,7 +69,7 @@ describe('ecom up (raft mode)', () => {
   it('refuses --fresh without a terminal unless --yes is given', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecom-fresh-'));
     try {
-      const run = await runEcom(['up', '--fresh', '--data', dir, '--admin-port', String(await freePort()), '--order-port', String(await freePort())]);
+      const run = await runEcom(['up', '--fresh', '--data', dir, '--admin-port', String(await freePort()), '--order-port', String(await freePort()), '--broker-port', String(await freePort())]);
       expect(run.code).not.toBe(0);
       expect(run.stderr).toContain('add --yes to confirm');
     } finally {

@@ -1,11 +1,12 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Option } from 'commander';
-import { parseMilliseconds } from '../../cli/options.js';
+import { brokerOption, parseMilliseconds } from '../../cli/options.js';
 import { configOption, topologyFrom } from '../../cli/storage-commands.js';
 import { ReplicaClusterClient } from '../../replica/cluster-client.js';
 import type { ReplicaStatus } from '../../replica/protocol.js';
 import { PartitionedBackend } from '../../storage/partitioned-backend.js';
+import { DEFAULTS } from '../../config/defaults.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
 import type { Backend } from '../../portal/backend.js';
 import { ChangeSubscriber } from '../../storage/change-feed.js';
@@ -21,7 +22,6 @@ const RECOVERY_INTERVAL_MS = 2_000;
 
 const cacheOption = () =>
   new Option('--cache-ms <ms>', 'raft and etcd modes: serve reads from a portal cache at most this old (0: no cache; writes never use it)').argParser(parseMilliseconds).default(0);
-const brokerOption = () => new Option('--broker <url>', 'MQTT broker (raft mode: where the storage tier announces changes that invalidate portal caches)');
 
 async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
   if (assumeYes) return true;
@@ -98,19 +98,29 @@ export const raftMode: ModeDefinition = {
       rmSync(dataDir, { recursive: true, force: true });
     }
     const topology = topologyFrom(options as { storageConfig?: string });
-    const tier = new StorageTier({
-      topology,
-      dataDir,
-      onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
-    });
+    const brokerPort = typeof options.brokerPort === 'number' ? options.brokerPort : DEFAULTS.mqttPort;
+    const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
     const portals: EcomChild[] = [];
+    let broker: EcomChild | undefined;
+    let tier: StorageTier | undefined;
     const stop = async () => {
       await Promise.all(portals.map((p) => p.stop()));
-      await tier.stop();
+      await tier?.stop();
+      await broker?.stop();
     };
     try {
+      // The embedded broker carries the storage tier's change feed to portal caches.
+      broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host], { name: `broker-${brokerPort}` });
+      await waitForPort(ctx.host, brokerPort, 30_000, () => broker?.process.exitCode === null);
+      tier = new StorageTier({
+        topology,
+        dataDir,
+        broker: brokerUrl,
+        onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
+      });
       await tier.start();
-      const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang];
+      const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
+      common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
       for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
         const child = spawnEcom([role, String(port), ...common], { name: `${role}-${port}` });
         portals.push(child);
@@ -125,6 +135,7 @@ export const raftMode: ModeDefinition = {
         const leader = 'unreachable' in s ? '?' : String((s as ReplicaStatus).leader);
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
       }
+      ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.pid})`);
       ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.pid}); data in ${dataDir}; logs in ${dataDir}/logs`);
     } catch (err) {
       await stop();

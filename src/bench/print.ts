@@ -1,0 +1,31 @@
+import { fmtMs } from './machine.js';
+import type { RunResult } from './runner.js';
+
+/** One line per run: what a person reads while the bench goes on. */
+export function describeRun(label: string, r: RunResult): string {
+  const load = r.loop === 'closed' ? `${r.concurrency} in flight` : `open loop at ${r.rate_per_s}/s`;
+  const l = r.latency;
+  const errors = r.errors + r.dropped;
+  const why = errors > 0 && r.errorSamples.length > 0 ? ` (e.g. ${r.errorSamples[0]})` : '';
+  const dropped = r.dropped > 0 ? `, ${r.dropped} not sent (over the in-flight cap)` : '';
+  return (
+    `${label} [${r.workload}, ${load}, ${r.workers} worker process${r.workers === 1 ? '' : 'es'}]: ` +
+    `${Math.round(r.ops_per_s).toLocaleString('en-US')} ops/s, ${r.errors} errors${dropped}${why}; ` +
+    `latency ms p50 ${fmtMs(l.p50_ms)}, p90 ${fmtMs(l.p90_ms)}, p99 ${fmtMs(l.p99_ms)}, p99.9 ${fmtMs(l.p999_ms)}, max ${fmtMs(l.max_ms)}`
+  );
+}
+
+/** A progress line rewritten in place on a terminal, plain lines elsewhere (CI logs). */
+export function progressPrinter(label: string, duration_ms: number): (ops: number, errors: number) => void {
+  const began = Date.now();
+  return (ops, errors) => {
+    const seconds = Math.round((Date.now() - began) / 1000);
+    const text = `  … ${label}: ${seconds}s of ~${Math.round(duration_ms / 1000)}s measured+warm-up, ${ops.toLocaleString('en-US')} ops, ${errors} errors`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${text}\x1b[K`);
+    else process.stderr.write(`${text}\n`);
+  };
+}
+
+export function endProgress(): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}

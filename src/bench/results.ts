@@ -1,0 +1,50 @@
+import type { LatencySummary } from './histogram.js';
+import type { MachineInfo } from './machine.js';
+import type { RunResult } from './runner.js';
+
+/** Everything one `ecom bench` invocation measured: what --json writes and the charts read. */
+export interface BenchResults {
+  readonly tool: 'ecom bench';
+  /** The command line, so a reader can run the same thing again. */
+  readonly command: string;
+  readonly startedAt: string;
+  readonly machine: MachineInfo;
+  readonly runs: LabelledRun[];
+  failover?: FailoverResult;
+  comparison?: EtcdComparison;
+  modes?: ModeComparison;
+  /** Things the reader must know: skipped workloads, modes not in this build, errors. */
+  readonly notes: string[];
+}
+
+export interface LabelledRun extends RunResult {
+  /** Which question the run answers, e.g. "storage durable writes, both partitions". */
+  readonly label: string;
+  /** The system it ran against, e.g. "raft tier 2×3" or "portal (raft mode)". */
+  readonly system: string;
+}
+
+export interface FailoverResult {
+  readonly kills: number;
+  /** Time from the kill -9 to the first successful write on that partition, per kill. */
+  readonly samples_ms: number[];
+  readonly latency: LatencySummary;
+  readonly backgroundLoad: string;
+}
+
+export interface EtcdComparison {
+  readonly concurrency: number;
+  readonly etcd: LabelledRun;
+  /** ecom put on one partition (3 replicas, like the 3-member etcd) and on both partitions. */
+  readonly ecomOnePartition: LabelledRun;
+  readonly ecomBothPartitions: LabelledRun;
+  readonly ratioOnePartition: number;
+  readonly ratioBothPartitions: number;
+}
+
+export interface ModeComparison {
+  readonly workload: string;
+  readonly concurrency: number;
+  readonly runs: LabelledRun[];
+  readonly skipped: Array<{ mode: string; why: string }>;
+}

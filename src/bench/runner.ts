@@ -1,0 +1,145 @@
+import { spawnEcom, type EcomChild } from '../util/processes.js';
+import { Histogram, type HistogramJson, type LatencySummary } from './histogram.js';
+import type { LoopResult } from './loops.js';
+import type { Target } from './targets.js';
+import { decode, START_SIGNAL, type WorkerSpec } from './worker-protocol.js';
+
+/**
+ * Runs one workload from several worker processes (`ecom bench-worker`) and adds up what they
+ * measured. Closed loop: the total concurrency is split over the workers; open loop: the
+ * total rate is.
+ */
+export interface RunOptions {
+  readonly workload: string;
+  readonly target: Target;
+  readonly workers: number;
+  readonly runTag: string;
+  readonly warmup_ms: number;
+  readonly duration_ms: number;
+  readonly timeout_ms: number;
+  /** Closed loop: total requests in flight. */
+  readonly concurrency?: number;
+  /** Open loop: total requests started per second. */
+  readonly rate_per_s?: number;
+  /** Progress while measuring: completed requests and errors so far, all workers together. */
+  readonly onProgress?: (ops: number, errors: number) => void;
+  /** Lines the workers print that are not messages (warnings), for the console. */
+  readonly onWorkerLine?: (line: string) => void;
+}
+
+export interface RunResult {
+  readonly workload: string;
+  readonly target: Target['kind'];
+  readonly loop: 'closed' | 'open';
+  readonly concurrency?: number;
+  readonly rate_per_s?: number;
+  readonly workers: number;
+  readonly duration_ms: number;
+  readonly ops: number;
+  readonly errors: number;
+  readonly dropped: number;
+  readonly ops_per_s: number;
+  readonly latency: LatencySummary;
+  readonly histogram: HistogramJson;
+  readonly errorSamples: string[];
+}
+
+/** Workers currently running, so Ctrl-C can stop them from anywhere. */
+const live = new Set<EcomChild>();
+
+export async function stopAllWorkers(): Promise<void> {
+  await Promise.all([...live].map((w) => w.stop(2_000)));
+}
+
+function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+export async function runWorkload(options: RunOptions): Promise<RunResult> {
+  const closed = options.rate_per_s === undefined;
+  const total = closed ? (options.concurrency ?? 1) : options.rate_per_s!;
+  // No worker without load: one request in flight cannot be split over two processes.
+  const workers = Math.max(1, closed ? Math.min(options.workers, total) : options.workers);
+  const shares = closed ? split(total, workers) : Array.from({ length: workers }, () => total / workers);
+  const progress = shares.map(() => ({ ops: 0, errors: 0 }));
+  const children: Array<{ child: EcomChild; ready: Promise<void>; result: Promise<LoopResult> }> = shares.map((share, worker) => {
+    const spec: WorkerSpec = {
+      workload: options.workload,
+      target: options.target,
+      worker,
+      runTag: options.runTag,
+      timeout_ms: options.timeout_ms,
+      warmup_ms: options.warmup_ms,
+      duration_ms: options.duration_ms,
+      ...(closed ? { concurrency: share } : { rate_per_s: share }),
+    };
+    let onReady!: () => void;
+    let onResult!: (r: LoopResult) => void;
+    let onFailed!: (e: Error) => void;
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    const result = new Promise<LoopResult>((resolve, reject) => {
+      onResult = resolve;
+      onFailed = reject;
+    });
+    const child = spawnEcom(['bench-worker', JSON.stringify(spec)], {
+      name: `bench-worker-${worker}`,
+      onLine: (_name, line) => {
+        let message;
+        try {
+          message = decode(line);
+        } catch {
+          message = undefined;
+        }
+        if (message === undefined) return options.onWorkerLine?.(`[bench-worker-${worker}] ${line}`);
+        if (message.type === 'ready') onReady();
+        else if (message.type === 'result') onResult(message.result);
+        else if (message.type === 'failed') onFailed(new Error(`bench worker ${worker} (${options.workload}): ${message.error}`));
+        else {
+          progress[worker] = { ops: message.ops, errors: message.errors };
+          if (worker === 0) options.onProgress?.(sum(progress.map((p) => p.ops)), sum(progress.map((p) => p.errors)));
+        }
+      },
+    });
+    live.add(child);
+    void child.exited.then((code) => {
+      live.delete(child);
+      onFailed(new Error(`bench worker ${worker} (${options.workload}) exited (${code}) before reporting a result`));
+    });
+    return { child, ready: Promise.race([ready, result.then(() => undefined)]), result };
+  });
+  try {
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.child.process.kill(START_SIGNAL);
+    const results = await Promise.all(children.map((c) => c.result));
+    return aggregate(options, workers, closed, results);
+  } finally {
+    await Promise.all(children.map((c) => c.child.stop(5_000)));
+  }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function aggregate(options: RunOptions, workers: number, closed: boolean, results: LoopResult[]): RunResult {
+  const histogram = new Histogram();
+  for (const r of results) histogram.merge(r.histogram);
+  const ops = sum(results.map((r) => r.ops));
+  // Workers started together; the shortest window is the one all of them were measuring in.
+  const duration_ms = Math.min(...results.map((r) => r.elapsed_ms));
+  return {
+    workload: options.workload,
+    target: options.target.kind,
+    loop: closed ? 'closed' : 'open',
+    ...(closed ? { concurrency: options.concurrency ?? 1 } : { rate_per_s: options.rate_per_s }),
+    workers,
+    duration_ms,
+    ops,
+    errors: sum(results.map((r) => r.errors)),
+    dropped: sum(results.map((r) => r.dropped)),
+    ops_per_s: duration_ms > 0 ? ops / (duration_ms / 1000) : 0,
+    latency: histogram.summary(),
+    histogram: histogram.toJSON(),
+    errorSamples: results.flatMap((r) => r.errorSamples).slice(0, 5),
+  };
+}

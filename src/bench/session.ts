@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { newRunTag } from './fresh-ids.js';
+import { describeMachine, probeMachine } from './machine.js';
+import { describeRun, endProgress, progressPrinter } from './print.js';
+import type { BenchResults, LabelledRun } from './results.js';
+import { runWorkload, stopAllWorkers, type RunOptions } from './runner.js';
+
+/**
+ * One `ecom bench` invocation: its temporary folder (replica and etcd data, deleted at the
+ * end), the machine probe, the results gathered so far, and a clean stop on Ctrl-C: workers
+ * first, then the systems under test in reverse order of starting, then the folder.
+ */
+export interface SessionOptions {
+  readonly command: string;
+  readonly workers: number;
+  readonly warmup_ms: number;
+  readonly duration_ms: number;
+  readonly timeout_ms: number;
+  readonly fsyncSamples?: number;
+  /** Where to print; stdout by default. */
+  readonly out?: (line: string) => void;
+}
+
+export class BenchSession {
+  readonly folder: string;
+  readonly results: BenchResults;
+  readonly runTag: string;
+  private readonly owned: Array<{ stop(): Promise<void> }> = [];
+  private stopping = false;
+  private runs = 0;
+  private closing: Promise<void> | undefined;
+  private readonly signalHandler = (signal: NodeJS.Signals) => void this.interrupt(signal);
+
+  constructor(readonly options: SessionOptions) {
+    this.folder = mkdtempSync(join(tmpdir(), 'ecom-bench-'));
+    this.runTag = newRunTag();
+    process.on('SIGINT', this.signalHandler);
+    process.on('SIGTERM', this.signalHandler);
+    const machine = probeMachine(this.folder, options.fsyncSamples);
+    this.results = { tool: 'ecom bench', command: options.command, startedAt: new Date().toISOString(), machine, runs: [], notes: [] };
+    this.print(`ecom bench: ${options.command}`);
+    this.print(describeMachine(machine));
+  }
+
+  get aborted(): boolean {
+    return this.stopping;
+  }
+
+  print(line: string): void {
+    (this.options.out ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
+  }
+
+  note(text: string): void {
+    this.results.notes.push(text);
+    this.print(`note: ${text}`);
+  }
+
+  /** Registers something to stop at the end (or on Ctrl-C); returns it for chaining. */
+  own<T extends { stop(): Promise<void> }>(thing: T): T {
+    this.owned.push(thing);
+    return thing;
+  }
+
+  /** Stops one owned thing now (e.g. a mode's system before the next mode starts). */
+  async release(thing: { stop(): Promise<void> }): Promise<void> {
+    const at = this.owned.indexOf(thing);
+    if (at >= 0) this.owned.splice(at, 1);
+    await thing.stop();
+  }
+
+  async run(label: string, system: string, options: Omit<RunOptions, 'runTag' | 'workers' | 'warmup_ms' | 'duration_ms' | 'timeout_ms'> & Partial<RunOptions>): Promise<LabelledRun> {
+    const warmup_ms = options.warmup_ms ?? this.options.warmup_ms;
+    const duration_ms = options.duration_ms ?? this.options.duration_ms;
+    const result = await runWorkload({
+      workers: this.options.workers,
+      timeout_ms: this.options.timeout_ms,
+      // Fresh IDs for every run: a run never meets the records of an earlier one.
+      runTag: `${this.runTag}${String(this.runs++).padStart(3, '0')}`,
+      warmup_ms,
+      duration_ms,
+      onProgress: progressPrinter(label, warmup_ms + duration_ms),
+      onWorkerLine: (line) => process.stderr.write(`${line}\n`),
+      ...options,
+    });
+    endProgress();
+    const run: LabelledRun = { label, system, ...result };
+    this.results.runs.push(run);
+    this.print(describeRun(`${label} (${system})`, run));
+    return run;
+  }
+
+  private async interrupt(signal: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    process.stderr.write(`\n${signal}: stopping the workers and every system the bench started…\n`);
+    await this.close();
+    process.exit(130);
+  }
+
+  /**
+   * Stops workers and systems, deletes the temporary folder. Ctrl-C and the normal end can
+   * both call it at once: they share one closing, so the folder goes only after everything stopped.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    await stopAllWorkers();
+    for (const thing of this.owned.splice(0).reverse()) await thing.stop().catch((err: unknown) => process.stderr.write(`while stopping: ${(err as Error).message}\n`));
+    rmSync(this.folder, { recursive: true, force: true });
+    process.off('SIGINT', this.signalHandler);
+    process.off('SIGTERM', this.signalHandler);
+  }
+}

@@ -1,0 +1,125 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort as osFreePort, startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
+import { MODES } from '../modes/registry.js';
+import { StorageTier } from '../modes/raft/storage-tier.js';
+import { validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
+import { spawnEcom, waitForPort } from '../util/processes.js';
+
+/**
+ * The systems a benchmark runs against, each started on free loopback ports inside the run's
+ * temporary folder and stopped by the returned `stop()`.
+ */
+export interface Started {
+  stop(): Promise<void>;
+}
+
+/** Ports handed out in this run: the OS may offer a just-closed port again before it is bound. */
+const issued = new Set<number>();
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await osFreePort();
+    if (!issued.has(port)) {
+      issued.add(port);
+      return port;
+    }
+  }
+}
+
+export interface RaftTier extends Started {
+  readonly tier: StorageTier;
+  readonly topology: Topology;
+  readonly topologyFile: string;
+}
+
+/** The raft storage tier as shipped: 2 partitions × 3 replicas, one process each, fsync before acknowledgement. */
+export async function startRaftTier(folder: string, onProgress?: (ready: number, total: number) => void): Promise<RaftTier> {
+  const replicas: ReplicaAddress[] = [];
+  for (let id = 1; id <= 6; id++) replicas.push({ id, partition: id <= 3 ? 0 : 1, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
+  const topology = validateTopology({ partitions: 2, replicas });
+  mkdirSync(folder, { recursive: true });
+  const tier = new StorageTier({ topology, dataDir: folder, ...(onProgress ? { onProgress } : {}) });
+  try {
+    await tier.start();
+  } catch (err) {
+    await tier.stop();
+    throw new Error(`the raft storage tier did not start (logs in ${folder}/logs): ${(err as Error).message}`);
+  }
+  return { tier, topology, topologyFile: tier.configFile, stop: () => tier.stop() };
+}
+
+export async function startEtcd(folder: string): Promise<LocalEtcdCluster> {
+  return startLocalEtcdCluster({ size: 3, dataDir: join(folder, 'etcd') });
+}
+
+export interface Portal extends Started {
+  readonly port: number;
+}
+
+/** One portal server process (`ecom admin-server`), answering both portals on one port. */
+export async function startPortal(modeArgs: readonly string[], name: string): Promise<Portal> {
+  const port = await freePort();
+  const lines: string[] = [];
+  const child = spawnEcom(['admin-server', String(port), ...modeArgs], {
+    name,
+    // Keep the last lines to explain a failed start; a healthy portal's log is not shown.
+    onLine: (_n, line) => {
+      lines.push(line);
+      if (lines.length > 20) lines.shift();
+    },
+  });
+  try {
+    await waitForPort('127.0.0.1', port, 30_000, () => child.process.exitCode === null && child.process.signalCode === null);
+  } catch (err) {
+    await child.stop();
+    throw new Error(`${name} did not start: ${(err as Error).message}\n${lines.join('\n')}`);
+  }
+  return { port, stop: async () => void (await child.stop()) };
+}
+
+/**
+ * How each ecom mode is brought up for the portal comparison: a portal process in that mode
+ * plus whatever it stores its data in. A mode that is not in this build yet (mqtt until it is
+ * merged) is listed with `undefined`, and the bench says it was skipped.
+ */
+export type PortalSystemStarter = (folder: string) => Promise<Portal>;
+
+export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter | undefined>> = {
+  single: (_folder) => startPortal(['--mode', 'single'], 'portal-single'),
+  raft: async (folder) => {
+    const tier = await startRaftTier(join(folder, 'raft'));
+    try {
+      const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft');
+      return { port: portal.port, stop: async () => (await portal.stop(), await tier.stop()) };
+    } catch (err) {
+      await tier.stop();
+      throw err;
+    }
+  },
+  etcd: async (folder) => {
+    const cluster = await startEtcd(folder);
+    try {
+      const portal = await startPortal(['--mode', 'etcd', '--etcd', cluster.endpoints.join(',')], 'portal-etcd');
+      return { port: portal.port, stop: async () => (await portal.stop(), await cluster.stop()) };
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  },
+  // mqtt mode: an embedded broker process (`ecom broker`) and one portal on it. Offered only
+  // when this build ships the mode (it is on its own branch until merged into main).
+  mqtt: MODES.some((m) => m.name === 'mqtt') ? startMqttPortal : undefined,
+};
+
+async function startMqttPortal(_folder: string): Promise<Portal> {
+  const brokerPort = await freePort();
+  const broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', '127.0.0.1'], { name: 'broker', onLine: null });
+  try {
+    await waitForPort('127.0.0.1', brokerPort, 30_000, () => broker.process.exitCode === null && broker.process.signalCode === null);
+    const portal = await startPortal(['--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${brokerPort}`], 'portal-mqtt');
+    return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())) };
+  } catch (err) {
+    await broker.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,271 @@
+import { Etcd3 } from 'etcd3';
+import { PortalClient } from '../client/portal-client.js';
+import { ReplicaClusterClient } from '../replica/cluster-client.js';
+import { loadTopology } from '../replica/topology.js';
+import { PartitionedBackend } from '../storage/partitioned-backend.js';
+import { FreshIds } from './fresh-ids.js';
+import type { Target } from './targets.js';
+
+/**
+ * The workloads `ecom bench` runs. Each one prepares its own data in the worker (seeded
+ * records, fresh IDs for this run), then offers `op()`: one request, true when the reply was
+ * a success. An op that throws is counted as an error too.
+ */
+export interface PreparedWorkload {
+  op(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface WorkloadContext {
+  readonly target: Target;
+  readonly worker: number;
+  readonly runTag: string;
+  /** Per-request deadline. */
+  readonly timeout_ms: number;
+}
+
+export interface Workload {
+  readonly name: string;
+  readonly level: Target['kind'];
+  readonly description: string;
+  /** Set when this build does not offer the operation: the bench says so instead of faking it. */
+  readonly unavailable?: string;
+  prepare(ctx: WorkloadContext): Promise<PreparedWorkload>;
+}
+
+const SEEDED = 64;
+const CLIENT_DATA = '{"name": "bench"}';
+const PRODUCT_DATA = '{"name": "bench product", "price": "1.50", "quantity": 9007199254740991}';
+
+function storageBackend(ctx: WorkloadContext): PartitionedBackend {
+  if (ctx.target.kind !== 'storage') throw new Error(`this workload needs the storage API, not ${ctx.target.kind}`);
+  return new PartitionedBackend(new ReplicaClusterClient(loadTopology(ctx.target.topologyFile)), { requestTimeout_ms: ctx.timeout_ms });
+}
+
+async function must(what: string, reply: Promise<{ code: number } | { error: number }>): Promise<void> {
+  const r = await reply;
+  const code = 'code' in r ? r.code : r.error;
+  if (code !== 0) throw new Error(`preparing the workload: ${what} failed with ${code} (${JSON.stringify(r)})`);
+}
+
+/** True for a success reply; an error reply throws, so the bench can say what went wrong. */
+function ok(reply: { code: number } | { error: number }): boolean {
+  if (('code' in reply ? reply.code : reply.error) === 0) return true;
+  throw new Error(`error reply ${JSON.stringify(reply)}`);
+}
+
+/** Round-robin over a list; `pick()` is cheaper than a random choice and spreads evenly. */
+function cycler<T>(items: readonly T[]): () => T {
+  let i = 0;
+  return () => items[i++ % items.length]!;
+}
+
+async function seedStorageClients(backend: PartitionedBackend, ids: FreshIds): Promise<string[]> {
+  const cids = Array.from({ length: SEEDED }, () => ids.next());
+  for (const cid of cids) await must(`CreateClient ${cid}`, backend.execute({ op: 'CreateClient', cid, data: CLIENT_DATA }));
+  return cids;
+}
+
+const storageWorkloads: Workload[] = [
+  {
+    name: 'put',
+    level: 'storage',
+    description: 'durable write: CreateClient with a fresh ID, alternating between both partitions (one Raft commit, fsync before the reply)',
+    prepare(ctx) {
+      const backend = storageBackend(ctx);
+      const ids = new FreshIds(ctx.runTag, ctx.worker);
+      return Promise.resolve({
+        op: async () => ok(await backend.execute({ op: 'CreateClient', cid: ids.next(), data: CLIENT_DATA })),
+        close: () => backend.close(),
+      });
+    },
+  },
+  {
+    name: 'put-one-partition',
+    level: 'storage',
+    description: 'durable write like "put", all on partition 0 (3 replicas: the same shape as a 3-member etcd)',
+    prepare(ctx) {
+      const backend = storageBackend(ctx);
+      const ids = new FreshIds(ctx.runTag, ctx.worker);
+      return Promise.resolve({
+        op: async () => ok(await backend.execute({ op: 'CreateClient', cid: ids.next(0), data: CLIENT_DATA })),
+        close: () => backend.close(),
+      });
+    },
+  },
+  {
+    name: 'get',
+    level: 'storage',
+    description: 'linearizable read (ReadIndex at the leader) of records seeded by this worker, both partitions',
+    async prepare(ctx) {
+      const backend = storageBackend(ctx);
+      const next = cycler(await seedStorageClients(backend, new FreshIds(ctx.runTag, ctx.worker)));
+      return { op: async () => (await backend.read('client', next())) !== undefined, close: () => backend.close() };
+    },
+  },
+  {
+    name: 'get-stale',
+    level: 'storage',
+    description: 'local (possibly stale) read at any replica',
+    unavailable: 'the storage API offers no stale local read yet: every read goes through ReadIndex (see "get"); the portal read cache (--cache-ms) is the nearest thing',
+    prepare: () => Promise.reject(new Error('get-stale is not offered by the storage API')),
+  },
+  {
+    name: 'mixed',
+    level: 'storage',
+    description: '50 % UpdateClient, 50 % linearizable read, on records seeded by this worker',
+    async prepare(ctx) {
+      const backend = storageBackend(ctx);
+      const next = cycler(await seedStorageClients(backend, new FreshIds(ctx.runTag, ctx.worker)));
+      let n = 0;
+      return {
+        op: async () => {
+          const cid = next();
+          if (n++ % 2 === 0) return (await backend.read('client', cid)) !== undefined;
+          return ok(await backend.execute({ op: 'UpdateClient', cid, data: `{"name": "bench ${n}"}` }));
+        },
+        close: () => backend.close(),
+      };
+    },
+  },
+];
+
+/** Records a portal workload starts from: clients, two products, orders (two per client). */
+interface ShopSeed {
+  readonly client: PortalClient;
+  readonly ids: FreshIds;
+  readonly cids: string[];
+  readonly pids: [string, string];
+  readonly orders: Array<{ oid: string; cid: string }>;
+}
+
+async function seedShop(ctx: WorkloadContext, withOrders: boolean): Promise<ShopSeed> {
+  if (ctx.target.kind !== 'portal') throw new Error(`this workload needs a portal, not ${ctx.target.kind}`);
+  const client = new PortalClient({ host: ctx.target.host, port: ctx.target.port, timeout_ms: ctx.timeout_ms });
+  await client.waitForReady(30_000);
+  const ids = new FreshIds(ctx.runTag, ctx.worker);
+  const cids = Array.from({ length: SEEDED / 4 }, () => ids.next());
+  for (const cid of cids) await must(`CreateClient ${cid}`, client.createClient(cid, CLIENT_DATA));
+  // One product on each partition, so an order touches both (a cross-partition transaction in raft mode).
+  const pids: [string, string] = [ids.next(0), ids.next(1)];
+  for (const pid of pids) await must(`CreateProduct ${pid}`, client.createProduct(pid, PRODUCT_DATA));
+  const orders: Array<{ oid: string; cid: string }> = [];
+  if (withOrders) {
+    for (const cid of cids) {
+      for (let k = 0; k < 2; k++) {
+        const oid = ids.next();
+        await must(`CreateOrder ${oid}`, client.createOrder(oid, cid, orderData(pids, 1)));
+        orders.push({ oid, cid });
+      }
+    }
+  }
+  return { client, ids, cids, pids, orders };
+}
+
+function orderData(pids: readonly string[], quantity: number): string {
+  return JSON.stringify(pids.map((id) => ({ id, quantity })));
+}
+
+function portalWorkload(name: string, description: string, withOrders: boolean, build: (seed: ShopSeed) => () => Promise<boolean>): Workload {
+  return {
+    name,
+    level: 'portal',
+    description,
+    async prepare(ctx) {
+      const seed = await seedShop(ctx, withOrders);
+      return { op: build(seed), close: () => Promise.resolve(seed.client.close()) };
+    },
+  };
+}
+
+const found = (reply: { CID?: string; PID?: string; OID?: string }) => (reply.CID ?? reply.PID ?? reply.OID ?? '0') !== '0' && (reply.CID ?? reply.PID ?? reply.OID) !== '';
+
+type Op = (seed: ShopSeed) => () => Promise<boolean>;
+const createClient: Op = (s) => async () => ok(await s.client.createClient(s.ids.next(), CLIENT_DATA));
+const createProduct: Op = (s) => async () => ok(await s.client.createProduct(s.ids.next(), PRODUCT_DATA));
+const createOrder: Op = (s) => {
+  const cid = cycler(s.cids);
+  return async () => ok(await s.client.createOrder(s.ids.next(), cid(), orderData(s.pids, 1)));
+};
+const updateOrder: Op = (s) => {
+  const order = cycler(s.orders);
+  let n = 0;
+  return async () => {
+    const { oid, cid } = order();
+    return ok(await s.client.updateOrder(oid, cid, orderData(s.pids, 1 + (n++ % 2))));
+  };
+};
+const retrieve: Op = (s) => {
+  const cid = cycler(s.cids);
+  const pid = cycler(s.pids);
+  const order = cycler(s.orders);
+  let n = 0;
+  return async () => {
+    switch (n++ % 3) {
+      case 0:
+        return found(await s.client.retrieveClient(cid()));
+      case 1:
+        return found(await s.client.retrieveProduct(pid()));
+      default:
+        return found(await s.client.retrieveOrder(order().oid));
+    }
+  };
+};
+const retrieveClientOrders: Op = (s) => {
+  const cid = cycler(s.cids);
+  return async () => (await s.client.retrieveClientOrders(cid())).length >= 2;
+};
+
+/** A shop's day, by weight: mostly browsing, some orders, a few new customers. */
+const SHOP_MIX: Array<[number, Op]> = [
+  [40, retrieve],
+  [10, retrieveClientOrders],
+  [25, createOrder],
+  [15, updateOrder],
+  [5, createClient],
+  [5, createProduct],
+];
+const shop: Op = (s) => {
+  // A fixed sequence of 100 slots in proportion to the weights, shuffled by a stride coprime with 100.
+  const slots = SHOP_MIX.flatMap(([weight, op]) => Array.from({ length: weight }, () => op(s)));
+  let n = 0;
+  return () => slots[(n++ * 37) % slots.length]!();
+};
+
+const portalWorkloads: Workload[] = [
+  portalWorkload('create-client', 'CreateClient with a fresh ID', false, createClient),
+  portalWorkload('create-product', 'CreateProduct with a fresh ID', false, createProduct),
+  portalWorkload('create-order', 'CreateOrder with a fresh ID, two products on different partitions (in raft mode a cross-partition transaction)', false, createOrder),
+  portalWorkload('update-order', 'UpdateOrder of orders seeded by this worker, quantities alternating', true, updateOrder),
+  portalWorkload('retrieve', 'RetrieveClient, RetrieveProduct, RetrieveOrder in turn, of seeded records', true, retrieve),
+  portalWorkload('retrieve-client-orders', 'RetrieveClientOrders (a server stream) of seeded clients with two orders each', true, retrieveClientOrders),
+  portalWorkload('shop', 'a realistic mix: 40 % retrieve, 10 % retrieve-client-orders, 25 % create-order, 15 % update-order, 5 % create-client, 5 % create-product', true, shop),
+];
+
+const etcdWorkloads: Workload[] = [
+  {
+    name: 'etcd-put',
+    level: 'etcd',
+    description: 'etcd put of a fresh key through the etcd3 client (etcd fsyncs its WAL before acknowledging)',
+    prepare(ctx) {
+      if (ctx.target.kind !== 'etcd') throw new Error(`etcd-put needs an etcd target, not ${ctx.target.kind}`);
+      const client = new Etcd3({ hosts: [...ctx.target.endpoints], dialTimeout: ctx.timeout_ms });
+      const ids = new FreshIds(ctx.runTag, ctx.worker);
+      return Promise.resolve({
+        op: async () => {
+          await client.put(`bench/${ids.next()}`).value(CLIENT_DATA);
+          return true;
+        },
+        close: () => Promise.resolve(client.close()),
+      });
+    },
+  },
+];
+
+export const WORKLOADS: readonly Workload[] = [...storageWorkloads, ...portalWorkloads, ...etcdWorkloads];
+
+export function findWorkload(name: string): Workload {
+  const workload = WORKLOADS.find((w) => w.name === name);
+  if (workload === undefined) throw new Error(`no workload "${name}"; choose one of: ${WORKLOADS.map((w) => w.name).join(', ')}`);
+  return workload;
+}

@@ -1,0 +1,244 @@
+import { writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { compareModes, compareWithEtcd } from '../bench/compare.js';
+import { runFailover } from '../bench/failover.js';
+import { writeChart } from '../bench/chart.js';
+import { describeProfile, profilesIn, summariseProfile } from '../bench/profile.js';
+import { writeReport } from '../bench/report.js';
+import { BenchSession } from '../bench/session.js';
+import { runSuite } from '../bench/suite.js';
+import { PORTAL_SYSTEMS, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
+import type { Target } from '../bench/targets.js';
+import { runWorker } from '../bench/worker.js';
+import type { WorkerSpec } from '../bench/worker-protocol.js';
+import { WORKLOADS, findWorkload } from '../bench/workloads.js';
+
+/**
+ * `ecom bench`: the load generator and benchmark suite (issue #6), and the hidden
+ * `ecom bench-worker` that generates the load from separate processes.
+ */
+interface CommonOptions {
+  workers: number;
+  duration: number;
+  warmup: number;
+  timeoutMs: number;
+  json?: string;
+  chart?: string;
+  report?: string;
+}
+
+const positiveInt = (name: string) => (text: string) => {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a whole number above 0, got "${text}"`);
+  return n;
+};
+const positiveNumber = (name: string) => (text: string) => {
+  const n = Number(text);
+  if (!(n > 0)) throw new Error(`${name} must be a number above 0, got "${text}"`);
+  return n;
+};
+const list = (name: string) => (text: string) => text.split(',').map((t) => positiveInt(name)(t.trim()));
+
+function addCommon(command: Command, defaults: { duration: number; warmup: number }): Command {
+  return command
+    .addOption(new Option('--workers <n>', 'load-generating processes the load is spread over').argParser(positiveInt('--workers')).default(2))
+    .addOption(new Option('--duration <seconds>', 'measured time per run').argParser(positiveNumber('--duration')).default(defaults.duration))
+    .addOption(new Option('--warmup <seconds>', 'unmeasured time before each run (connections, JIT, leader caches)').argParser(Number).default(defaults.warmup))
+    .addOption(new Option('--timeout-ms <ms>', 'deadline of each request; a request past it counts as an error').argParser(positiveInt('--timeout-ms')).default(10_000))
+    .addOption(new Option('--json <file>', 'also write every figure (and the latency histograms) to this JSON file'))
+    .addOption(new Option('--chart <file.svg>', 'draw the results as an SVG chart'))
+    .addOption(new Option('--report <file.md>', 'write a Markdown report (links the chart when --chart is given)'));
+}
+
+function openSession(opts: CommonOptions): BenchSession {
+  return new BenchSession({
+    command: `ecom ${process.argv.slice(2).join(' ')}`,
+    workers: opts.workers,
+    duration_ms: opts.duration * 1000,
+    warmup_ms: opts.warmup * 1000,
+    timeout_ms: opts.timeoutMs,
+  });
+}
+
+/** Writes the outputs asked for, closes the session whatever happened. */
+async function finish(session: BenchSession, opts: CommonOptions, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } finally {
+    await session.close();
+  }
+  if (opts.json !== undefined) {
+    writeFileSync(opts.json, `${JSON.stringify(session.results, null, 2)}\n`);
+    session.print(`wrote ${opts.json}`);
+  }
+  if (opts.chart !== undefined) {
+    writeChart(opts.chart, session.results);
+    session.print(`wrote ${opts.chart}`);
+  }
+  if (opts.report !== undefined) {
+    writeReport(opts.report, session.results, opts.chart);
+    session.print(`wrote ${opts.report}`);
+  }
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench-worker', { hidden: true })
+    .description('one load-generating process of ecom bench (started by it; speaks JSON lines on stdout)')
+    .argument('<spec>', 'the worker spec as JSON')
+    .action(async (spec: string) => {
+      await runWorker(JSON.parse(spec) as WorkerSpec);
+      // Done: the stdin pipe spawnEcom watches (and our SIGTERM handler) would keep us waiting for the parent's stop.
+      process.exit();
+    });
+
+  const bench = program
+    .command('bench')
+    .description('Benchmarks on this machine: storage API and portal workloads, failover, comparison with etcd.')
+    .addHelpText(
+      'after',
+      `
+Every subcommand starts what it measures (raft tier, portals, etcd) on free loopback ports in a
+temporary folder, prints the machine (cores, load average, fsync latency measured on the spot),
+and stops and deletes everything at the end or on Ctrl-C.
+
+Examples:
+  $ ecom bench run put get --concurrency 1,64,256       storage API, closed loop
+  $ ecom bench run create-order shop --mode raft -c 128   portal workloads through gRPC
+  $ ecom bench run put --rate 2000,8000,16000            open loop: latency before saturation
+  $ ecom bench failover --kills 20
+  $ ecom bench compare --chart bench.svg --report bench.md
+  $ ecom bench suite --chart docs/img/bench.svg --report docs/bench-report.md --json bench.json
+
+Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
+    );
+
+  addCommon(
+    bench
+      .command('run', { isDefault: true })
+      .description('Run workloads in a closed loop (--concurrency) or an open loop (--rate).')
+      .argument('[workloads...]', `any of: ${WORKLOADS.map((w) => w.name).join(', ')} (default: put get mixed shop)`)
+      .addOption(new Option('-c, --concurrency <list>', 'closed loop: requests in flight, comma-separated for a sweep').argParser(list('--concurrency')).default([64]))
+      .addOption(new Option('--rate <list>', 'open loop: requests per second, comma-separated for a sweep (replaces --concurrency)').argParser(list('--rate')))
+      .addOption(new Option('--mode <mode>', 'where portal workloads store their data').choices(Object.keys(PORTAL_SYSTEMS)).default('raft')),
+    { duration: 10, warmup: 2 },
+  )
+    .addHelpText('after', `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json`)
+    .action(async (names: string[], opts: CommonOptions & { concurrency: number[]; rate?: number[]; mode: string }) => {
+      const workloads = (names.length > 0 ? names : ['put', 'get', 'mixed', 'shop']).map(findWorkload);
+      const session = openSession(opts);
+      await finish(session, opts, async () => {
+        const targets = new Map<string, { target: Target; system: string }>();
+        const targetFor = async (level: Target['kind']) => {
+          const known = targets.get(level);
+          if (known) return known;
+          let made: { target: Target; system: string };
+          if (level === 'storage') {
+            const raft = session.own(await startRaftTier(`${session.folder}/raft`));
+            made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: 'raft tier 2×3' };
+          } else if (level === 'etcd') {
+            const etcd = session.own(await startEtcd(session.folder));
+            made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members' };
+          } else {
+            const start = PORTAL_SYSTEMS[opts.mode];
+            if (start === undefined) throw new Error(`mode ${opts.mode} is not in this build yet; choose one of: ${Object.keys(PORTAL_SYSTEMS).filter((m) => PORTAL_SYSTEMS[m]).join(', ')}`);
+            const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`));
+            made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port }, system: `portal, ${opts.mode} mode` };
+          }
+          targets.set(level, made);
+          return made;
+        };
+        for (const workload of workloads) {
+          if (workload.unavailable !== undefined) {
+            session.note(`${workload.name} skipped: ${workload.unavailable}`);
+            continue;
+          }
+          const { target, system } = await targetFor(workload.level);
+          for (const load of opts.rate ?? opts.concurrency) {
+            if (session.aborted) return;
+            await session.run(`${workload.level} ${workload.name}`, system, {
+              workload: workload.name,
+              target,
+              ...(opts.rate ? { rate_per_s: load } : { concurrency: load }),
+            });
+          }
+        }
+      });
+    });
+
+  addCommon(
+    bench
+      .command('failover')
+      .description('kill -9 a partition leader under load, again and again; time to the first successful write.')
+      .addOption(new Option('--kills <n>', 'how many leaders to kill (alternating partitions)').argParser(positiveInt('--kills')).default(20))
+      .addOption(new Option('--load <n>', 'background writes in flight during the benchmark').argParser(positiveInt('--load')).default(16)),
+    { duration: 10, warmup: 2 },
+  )
+    .addHelpText('after', `\nExample:\n  $ ecom bench failover --kills 20 --json failover.json`)
+    .action(async (opts: CommonOptions & { kills: number; load: number }) => {
+      const session = openSession(opts);
+      await finish(session, opts, async () => {
+        const raft = session.own(await startRaftTier(`${session.folder}/raft`));
+        const result = await runFailover(raft, {
+          kills: opts.kills,
+          backgroundConcurrency: opts.load,
+          runTag: session.runTag,
+          aborted: () => session.aborted,
+          onKill: (k, partition, leader, ms) => session.print(`  kill ${k}/${opts.kills}: leader ${leader} of partition ${partition}, first successful write after ${ms.toFixed(0)} ms`),
+        });
+        session.results.failover = result;
+        session.print(`failover (${result.kills} kills, ${result.backgroundLoad}): p50 ${result.latency.p50_ms.toFixed(0)} ms, p99 ${result.latency.p99_ms.toFixed(0)} ms, max ${result.latency.max_ms.toFixed(0)} ms`);
+      });
+    });
+
+  addCommon(
+    bench
+      .command('compare')
+      .description('A 3-member etcd and the ecom tier side by side in one run: same durable-put workload, and the ratio; then the ecom modes on one portal workload.')
+      .addOption(new Option('-c, --concurrency <n>', 'puts in flight against each store').argParser(positiveInt('--concurrency')).default(256))
+      .addOption(new Option('--modes <list>', 'ecom modes to compare on the portal workload (empty: none)').default(Object.keys(PORTAL_SYSTEMS).join(',')))
+      .addOption(new Option('--mode-workload <name>', 'the portal workload the modes run').default('shop'))
+      .addOption(new Option('--mode-concurrency <n>', 'portal requests in flight').argParser(positiveInt('--mode-concurrency')).default(64)),
+    { duration: 10, warmup: 2 },
+  )
+    .addHelpText('after', `\nExamples:\n  $ ecom bench compare\n  $ ecom bench compare -c 512 --modes single,raft --chart compare.svg`)
+    .action(async (opts: CommonOptions & { concurrency: number; modes: string; modeWorkload: string; modeConcurrency: number }) => {
+      findWorkload(opts.modeWorkload);
+      const session = openSession(opts);
+      await finish(session, opts, async () => {
+        await compareWithEtcd(session, opts.concurrency);
+        const modes = opts.modes.split(',').filter((m) => m !== '');
+        if (modes.length > 0 && !session.aborted) await compareModes(session, modes, opts.modeWorkload, opts.modeConcurrency);
+      });
+    });
+
+  bench
+    .command('profile')
+    .description('Where the time goes: self time by function and by category in the .cpuprofile files of a profiled bench run.')
+    .argument('<dir>', 'the --cpu-prof-dir the processes wrote to')
+    .addOption(new Option('--top <n>', 'functions listed per process').argParser(positiveInt('--top')).default(15))
+    .addOption(new Option('--processes <n>', 'how many profiles to show, busiest first').argParser(positiveInt('--processes')).default(4))
+    .addHelpText(
+      'after',
+      `\nExample: profile the replicas under a durable-write load, then read the profiles\n  $ ECOM_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" ecom bench run put -c 256\n  $ ecom bench profile /tmp/prof`,
+    )
+    .action((dir: string, opts: { top: number; processes: number }) => {
+      const files = profilesIn(dir);
+      if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}; run the bench with ECOM_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=${dir}" first`);
+      for (const file of files.slice(0, opts.processes)) process.stdout.write(`${describeProfile(summariseProfile(file, opts.top))}\n\n`);
+    });
+
+  addCommon(
+    bench
+      .command('suite')
+      .description('Everything the targets of issue #6 ask, in one run: concurrency sweeps, serial latency, reads, orders through gRPC, failover, etcd and modes comparison.')
+      .addOption(new Option('--kills <n>', 'failover: leaders to kill').argParser(positiveInt('--kills')).default(20))
+      .addOption(new Option('--sweep <list>', 'closed-loop concurrencies for the storage put curve').argParser(list('--sweep')).default([1, 16, 64, 256, 512])),
+    { duration: 8, warmup: 2 },
+  )
+    .addHelpText('after', `\nExample (what produced docs/img/bench.svg):\n  $ ecom bench suite --chart docs/img/bench.svg --report docs/bench-report.md --json bench.json`)
+    .action(async (opts: CommonOptions & { kills: number; sweep: number[] }) => {
+      const session = openSession(opts);
+      await finish(session, opts, () => runSuite(session, { kills: opts.kills, sweep: opts.sweep }));
+    });
+}

@@ -1,0 +1,305 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Command, Reply } from '../../domain/commands.js';
+import type { ChangeEvent } from '../../domain/events.js';
+import { message } from '../../domain/messages.js';
+import { pyDumps, type PyJsonValue } from '../../domain/pyjson.js';
+import type { RecordKind, RecordOfKind } from '../../domain/records.js';
+import type { Backend } from '../../portal/backend.js';
+import type { Logger } from '../../util/log.js';
+import { execute } from '../../domain/machine.js';
+import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type Topics } from './protocol.js';
+import { DEFAULT_REPLICA_LIMITS, newId, Replica } from './replica.js';
+
+export interface MqttBackendOptions {
+  /** mqtt://host:port of the embedded broker or any MQTT 3.1.1 broker (Mosquitto). */
+  readonly brokerUrl: string;
+  readonly topicPrefix?: string;
+  /** How long a portal waits for a peer's state before going on without it. */
+  readonly syncTimeout_ms?: number;
+  /** How long a write waits to come back through the broker before it gets a 503. */
+  readonly writeTimeout_ms?: number;
+  /** Writes published and not yet applied here; more get a 503 at once. */
+  readonly pendingMax?: number;
+  /** How often a portal publishes its (position, digest) for the others to compare. */
+  readonly checkInterval_ms?: number;
+  /** Longest pause between reconnection attempts (they start at 100 ms and double). */
+  readonly reconnectMax_ms?: number;
+  readonly log: Logger;
+}
+
+const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
+const MAYBE_APPLIED: Reply = { code: 503, message: message('storeUnavailableMaybeApplied') };
+const RECONNECT_FIRST_MS = 100;
+
+interface PendingWrite {
+  readonly resolve: (reply: Reply) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * mqtt mode's backend: this portal's replica kept in step through the broker. A write is
+ * published on the log topic and answered when it comes back and has been applied here, in
+ * the broker's order, exactly as every other portal applies it.
+ */
+export class MqttBackend implements Backend {
+  readonly origin = newId();
+  private readonly topics: Topics;
+  private readonly client: MqttClient;
+  private readonly replica: Replica;
+  private readonly pending = new Map<number, PendingWrite>();
+  private seq = 0;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private armedNonce: string | undefined;
+  private readonly checkTimer: NodeJS.Timeout;
+  private checkedPosition = -1;
+  private reconnect_ms = RECONNECT_FIRST_MS;
+  private wasOnline = false;
+  private failedAttempts = 0;
+  private closed = false;
+  private readonly liveWaiters = new Set<() => void>();
+  private readonly syncTimeout_ms: number;
+  private readonly writeTimeout_ms: number;
+  private readonly pendingMax: number;
+  private readonly reconnectMax_ms: number;
+  private readonly log: Logger;
+
+  private constructor(private readonly options: MqttBackendOptions) {
+    this.log = options.log.child({ origin: this.origin });
+    this.topics = topics(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
+    this.syncTimeout_ms = options.syncTimeout_ms ?? 1_500;
+    this.writeTimeout_ms = options.writeTimeout_ms ?? 5_000;
+    this.pendingMax = options.pendingMax ?? 10_000;
+    this.reconnectMax_ms = options.reconnectMax_ms ?? 2_000;
+    this.replica = new Replica(
+      this.origin,
+      {
+        publishLog: (msg) => this.publish(this.topics.log, encode(msg)),
+        sendState: (to, reply) => this.publish(this.topics.stateFor(to), encode(reply)),
+        applied: (command, reply, events) => this.onApplied(command, reply, events),
+        ownRepliesLost: (seq) => this.failPendingUpTo(seq),
+      },
+      this.log,
+      DEFAULT_REPLICA_LIMITS,
+    );
+    // A fresh session on every connection: a portal that was away is resynchronised from a
+    // peer anyway, and a dead portal's session would otherwise queue messages in the broker forever.
+    this.client = mqtt.connect(options.brokerUrl, {
+      protocolVersion: 4,
+      clean: true,
+      clientId: `ecom-${this.origin}`,
+      resubscribe: false,
+      reconnectPeriod: RECONNECT_FIRST_MS,
+      connectTimeout: 5_000,
+      keepalive: 5,
+    });
+    this.client.on('connect', () => this.onConnect());
+    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    this.client.on('close', () => this.onClose());
+    this.client.on('error', (err) => {
+      // While retrying, the same refusal repeats at every attempt; onClose reports the outage.
+      const level = this.failedAttempts === 0 ? 'warn' : 'debug';
+      this.log[level]({ err: err.message, broker: options.brokerUrl }, 'MQTT connection error');
+    });
+    this.checkTimer = setInterval(() => this.publishCheck(), options.checkInterval_ms ?? 1_000);
+    this.checkTimer.unref();
+  }
+
+  /** Connects and resolves once this portal holds the current state (from a peer, or empty if none answered). */
+  static async start(options: MqttBackendOptions): Promise<MqttBackend> {
+    const backend = new MqttBackend(options);
+    await backend.whenLive();
+    return backend;
+  }
+
+  get isLive(): boolean {
+    return this.client.connected && this.replica.live;
+  }
+
+  whenLive(): Promise<void> {
+    if (this.isLive) return Promise.resolve();
+    return new Promise((resolve) => this.liveWaiters.add(resolve));
+  }
+
+  execute(command: Command): Promise<Reply> {
+    if (!this.isLive) return Promise.resolve(NOT_APPLIED);
+    if (this.pending.size >= this.pendingMax) {
+      this.log.warn({ pending: this.pending.size, limit: this.pendingMax }, 'too many writes in flight; refusing this one');
+      return Promise.resolve(NOT_APPLIED);
+    }
+    const seq = this.seq + 1;
+    const payload = encode({ t: 'cmd', o: this.origin, s: seq, c: command });
+    if (payload.length > PROTOCOL_LIMITS.logMessageMax_bytes) return Promise.resolve(this.oversized(command, payload.length));
+    this.seq = seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.finish(seq, MAYBE_APPLIED), this.writeTimeout_ms);
+      this.pending.set(seq, { resolve, timer });
+      this.client.publish(this.topics.log, payload, { qos: 1 }, (err) => {
+        // mqtt.js keeps an unacknowledged QoS 1 message and sends it again after a reconnect,
+        // so a failed publish may still be applied later: the reply must say so.
+        if (err) {
+          this.log.warn({ err: err.message, seq }, 'publishing a write failed');
+          this.finish(seq, MAYBE_APPLIED);
+        }
+      });
+    });
+  }
+
+  /**
+   * A command too large for the log carries more than the 64 KiB of data the rules accept,
+   * so the machine rejects it whatever the state: that verdict can be given here, without
+   * the log, because a rejected command changes nothing anywhere.
+   */
+  private oversized(command: Command, size_bytes: number): Reply {
+    const { reply } = execute(command, this.replica.data);
+    if (reply.code === 0) {
+      throw new Error(`invariant broken: a command of ${size_bytes} bytes, over the log limit, would be accepted by the rules`);
+    }
+    return reply;
+  }
+
+  read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
+    // Reads answer from the local copy even while the broker is away (SPEC.md §4).
+    return Promise.resolve(this.replica.data.get(kind, id));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.checkTimer);
+    this.clearSyncTimer();
+    for (const seq of [...this.pending.keys()]) this.finish(seq, MAYBE_APPLIED);
+    await this.client.endAsync();
+  }
+
+  private onConnect(): void {
+    // Each write is a small packet waiting for its echo: with Nagle's algorithm on, it waits
+    // for the peer's delayed ACK and every write takes about 40 ms instead of well under one.
+    const stream = this.client.stream as { setNoDelay?: (noDelay: boolean) => unknown };
+    stream.setNoDelay?.(true);
+    this.reconnect_ms = RECONNECT_FIRST_MS;
+    this.failedAttempts = 0;
+    this.client.options.reconnectPeriod = RECONNECT_FIRST_MS;
+    const reason = this.wasOnline ? 'reconnected' : 'start';
+    this.log.info({ broker: this.options.brokerUrl }, reason === 'start' ? 'connected to the MQTT broker' : 'reconnected to the MQTT broker');
+    this.wasOnline = true;
+    this.replica.suspend();
+    this.client.subscribe([this.topics.log, this.topics.stateFor(this.origin)], { qos: 1 }, (err, granted) => {
+      const refused = granted?.find((g) => g.qos === 128);
+      if (err || refused !== undefined) {
+        this.log.error({ err: err?.message, refused: refused?.topic }, 'the broker refused the subscription; reconnecting');
+        this.client.stream.destroy();
+        return;
+      }
+      if (!this.client.connected) return;
+      this.replica.startSync(reason);
+      this.afterReplicaStep();
+    });
+  }
+
+  private armSyncTimer(nonce: string): void {
+    this.clearSyncTimer();
+    this.armedNonce = nonce;
+    // After a reconnection every portal may be coming back from the same broker restart, each
+    // at its own point of the backoff: wait long enough for all of them to have asked, so the
+    // one that applied most is known before anyone goes on alone.
+    const wait_ms = this.replica.syncReason === 'reconnected' ? this.syncTimeout_ms + this.reconnectMax_ms : this.syncTimeout_ms;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      this.armedNonce = undefined;
+      this.replica.syncTimedOut(nonce);
+      this.afterReplicaStep();
+    }, wait_ms);
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    if (topic === this.topics.log) {
+      const msg = decodeLogMessage(payload);
+      if ('error' in msg) {
+        // Every portal receives the same bytes and skips them alike, so this cannot split them.
+        this.log.warn({ error: msg.error, size_bytes: payload.length }, 'skipping a malformed message on the log topic');
+        return;
+      }
+      this.replica.receive(msg);
+    } else if (topic === this.topics.stateFor(this.origin)) {
+      const reply = decodeStateMessage(payload);
+      if ('error' in reply && !('n' in reply)) {
+        this.log.error({ error: reply.error, size_bytes: payload.length }, 'ignoring a malformed state transfer');
+        return;
+      }
+      this.replica.receiveState(reply);
+    }
+    this.afterReplicaStep();
+  }
+
+  /** A message may have finished a sync (release start-up, clear the timer) or started a new one (arm its timer). */
+  private afterReplicaStep(): void {
+    if (this.isLive) {
+      this.clearSyncTimer();
+      for (const resolve of this.liveWaiters) resolve();
+      this.liveWaiters.clear();
+      return;
+    }
+    const nonce = this.replica.currentNonce;
+    if (nonce !== undefined && nonce !== this.armedNonce) this.armSyncTimer(nonce);
+  }
+
+  private clearSyncTimer(): void {
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    this.armedNonce = undefined;
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    if (this.client.connected === false && this.wasOnline && this.replica.live) {
+      this.log.warn({ broker: this.options.brokerUrl }, 'lost the MQTT broker: writes get 503, reads answer from the local copy; reconnecting');
+    }
+    this.replica.suspend();
+    this.clearSyncTimer();
+    this.client.options.reconnectPeriod = this.reconnect_ms;
+    this.reconnect_ms = Math.min(this.reconnect_ms * 2, this.reconnectMax_ms);
+    this.failedAttempts += 1;
+    // Say it on the first failure and then now and then, not at every retry.
+    if (!this.wasOnline && (this.failedAttempts === 1 || this.failedAttempts % 20 === 0)) {
+      this.log.warn(
+        { broker: this.options.brokerUrl, attempts: this.failedAttempts },
+        'cannot reach the MQTT broker (is "ecom broker" or Mosquitto running there?); retrying',
+      );
+    }
+  }
+
+  private onApplied(command: CommandMessage, reply: Reply, events: readonly ChangeEvent[]): void {
+    if (command.o !== this.origin) return;
+    // Only the portal that received the write announces it, so observers hear each change once.
+    for (const event of events) {
+      const body: PyJsonValue = event.data === undefined ? { op: event.op, key: event.key } : { op: event.op, key: event.key, data: event.data };
+      this.publish(event.topic, Buffer.from(pyDumps(body), 'utf8'));
+    }
+    this.finish(command.s, reply);
+  }
+
+  private failPendingUpTo(seq: number): void {
+    for (const pendingSeq of [...this.pending.keys()]) if (pendingSeq <= seq) this.finish(pendingSeq, MAYBE_APPLIED);
+  }
+
+  private finish(seq: number, reply: Reply): void {
+    const entry = this.pending.get(seq);
+    if (entry === undefined) return;
+    this.pending.delete(seq);
+    clearTimeout(entry.timer);
+    entry.resolve(reply);
+  }
+
+  private publish(topic: string, payload: Buffer): void {
+    if (!this.client.connected) return;
+    this.client.publish(topic, payload, { qos: 1 }, (err) => {
+      if (err && !this.closed) this.log.warn({ err: err.message, topic }, 'publish failed');
+    });
+  }
+
+  private publishCheck(): void {
+    if (!this.isLive || this.replica.position === this.checkedPosition) return;
+    this.checkedPosition = this.replica.position;
+    this.publish(this.topics.log, encode(this.replica.checkMessage()));
+  }
+}

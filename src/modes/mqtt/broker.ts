@@ -1,0 +1,53 @@
+import { createServer, type Server } from 'node:net';
+import { Aedes } from 'aedes';
+import type { Logger } from '../../util/log.js';
+
+export interface EmbeddedBroker {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Bounds that keep the embedded broker healthy under bursts of writes. */
+const BROKER_LIMITS = {
+  /** QoS 1/2 messages a client may have in flight towards the broker. */
+  maxInflightInbound: 1000,
+  /** Packets waiting while a client's connection is being set up. */
+  queueLimit: 1000,
+  connectTimeout_ms: 10_000,
+} as const;
+
+/**
+ * The embedded MQTT 3.1.1 broker (aedes, in memory). It keeps no messages across a restart,
+ * which mqtt mode tolerates: portals that reconnect resynchronise from each other.
+ */
+export async function startBroker(options: { host: string; port: number; log: Logger }): Promise<EmbeddedBroker> {
+  const broker = await Aedes.createBroker({
+    maxInflightInbound: BROKER_LIMITS.maxInflightInbound,
+    queueLimit: BROKER_LIMITS.queueLimit,
+    connectTimeout: BROKER_LIMITS.connectTimeout_ms,
+  });
+  broker.on('clientError', (client, err) => options.log.debug({ client: client.id, err: err.message }, 'client error'));
+  const server: Server = createServer((socket) => {
+    // Small packets, each awaited by someone: Nagle's algorithm would add ~40 ms per hop.
+    socket.setNoDelay(true);
+    broker.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const hint = err.code === 'EADDRINUSE' ? ` (port ${options.port} is in use: stop what runs there or pass --port)` : '';
+      reject(new Error(`the MQTT broker cannot listen on ${options.host}:${options.port}: ${err.message}${hint}`));
+    });
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  return {
+    host: options.host,
+    port,
+    close: async () => {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { Option } from 'commander';
+import { brokerOption, DEFAULT_BROKER_URL, parseBrokerUrl, parseCount, parseMilliseconds, parsePort } from '../../cli/options.js';
+import { DEFAULTS } from '../../config/defaults.js';
+import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
+import type { ModeDefinition, ModeOptions } from '../mode.js';
+import { MqttBackend } from './backend.js';
+import { DEFAULT_TOPIC_PREFIX } from './protocol.js';
+
+const START_TIMEOUT_MS = 30_000;
+/** `ecom up` spaces the portals of one kind 10 ports apart, like 55006, 55016, ... */
+const PORT_STEP = 10;
+
+function stringOption(options: ModeOptions, name: string, fallback: string): string {
+  const value = options[name];
+  return typeof value === 'string' ? value : fallback;
+}
+
+function numberOption(options: ModeOptions, name: string, fallback: number): number {
+  const value = options[name];
+  return typeof value === 'number' ? value : fallback;
+}
+
+export const mqttMode: ModeDefinition = {
+  name: 'mqtt',
+  summary: 'every portal holds all data in memory, kept identical through an MQTT broker',
+  serverOptions: () => [
+    brokerOption(),
+    new Option('--topic-prefix <prefix>', 'mqtt mode: prefix of the topics portals use among themselves').default(DEFAULT_TOPIC_PREFIX),
+    new Option('--sync-timeout-ms <ms>', 'mqtt mode: how long to wait for a peer\'s state before going on without it').argParser(parseMilliseconds).default(1500),
+  ],
+  upOptions: () => [
+    new Option('--admins <n>', 'mqtt mode: number of AdminPortal processes').argParser(parseCount).default(2),
+    new Option('--orders <n>', 'mqtt mode: number of OrderPortal processes').argParser(parseCount).default(2),
+    new Option('--broker-port <port>', 'mqtt mode: port of the embedded MQTT broker').argParser(parsePort).default(DEFAULTS.mqttPort),
+  ],
+
+  createBackend: (options, ctx) =>
+    MqttBackend.start({
+      // Checked here as well as by the option's parser: another mode may declare --broker
+      // too, and commander then keeps only the first declaration (and its parser).
+      brokerUrl: parseBrokerUrl(stringOption(options, 'broker', DEFAULT_BROKER_URL)),
+      topicPrefix: stringOption(options, 'topicPrefix', DEFAULT_TOPIC_PREFIX),
+      syncTimeout_ms: numberOption(options, 'syncTimeoutMs', 1500),
+      log: ctx.log,
+    }),
+
+  /**
+   * The broker runs as its own child process, like the portals: stopping or restarting it
+   * is then the same operation as for any other part, and a broker crash cannot take the
+   * `up` process (and with it every portal) down.
+   */
+  async up(options, ctx) {
+    const admins = numberOption(options, 'admins', 2);
+    const orders = numberOption(options, 'orders', 2);
+    const brokerPort = numberOption(options, 'brokerPort', DEFAULTS.mqttPort);
+    const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
+    const children: EcomChild[] = [];
+    const stopAll = async () => {
+      // Portals first, so none of them logs the broker's departure as an outage.
+      await Promise.all(children.filter((c) => c.name !== 'broker').map((c) => c.stop()));
+      await Promise.all(children.filter((c) => c.name === 'broker').map((c) => c.stop()));
+    };
+    const started = async (child: EcomChild, port: number) => {
+      children.push(child);
+      const alive = () => child.process.exitCode === null && child.process.signalCode === null;
+      await waitForPort(ctx.host, port, START_TIMEOUT_MS, alive);
+    };
+    try {
+      await started(spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host], { name: 'broker' }), brokerPort);
+      const common = ['--mode', 'mqtt', '--broker', brokerUrl, '--host', ctx.host, '--lang', ctx.lang];
+      const adminPorts = Array.from({ length: admins }, (_, i) => options.adminPort + i * PORT_STEP);
+      const orderPorts = Array.from({ length: orders }, (_, i) => options.orderPort + i * PORT_STEP);
+      await Promise.all([
+        ...adminPorts.map((port) => started(spawnEcom(['admin-server', String(port), ...common], { name: `admin-${port}` }), port)),
+        ...orderPorts.map((port) => started(spawnEcom(['order-server', String(port), ...common], { name: `order-${port}` }), port)),
+      ]);
+      ctx.log.info(
+        { broker: brokerUrl, admin: adminPorts.map((p) => `${ctx.host}:${p}`), order: orderPorts.map((p) => `${ctx.host}:${p}`) },
+        `mqtt mode: broker at ${brokerUrl}; AdminPortals at ${adminPorts.join(', ')}; OrderPortals at ${orderPorts.join(', ')}`,
+      );
+      return { adminPorts, orderPorts, stop: stopAll };
+    } catch (err) {
+      await stopAll();
+      throw err;
+    }
+  },
+};

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PORTAL_SYSTEMS } from '../../src/bench/systems.js';
+import { findEtcdBinary } from '../../src/modes/etcd/cluster.js';
+import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
+
+const PORTAL_WORKLOADS = ['create-client', 'create-product', 'create-order', 'update-order', 'retrieve', 'retrieve-client-orders', 'shop'];
+
+describe('ecom bench: portal workloads and the comparison', () => {
+  it('runs every portal workload through gRPC (single mode, the quickest to start)', async () => {
+    const { results, output } = await runBench(['run', ...PORTAL_WORKLOADS, '--mode', 'single', '-c', '4', '--workers', '1', '--duration', '0.7', '--warmup', '0.2']);
+    expect(results.runs.map((r) => r.workload)).toEqual(PORTAL_WORKLOADS);
+    for (const run of results.runs) expectSaneRun(run);
+    expectCleanedUp(output);
+  }, 150_000);
+
+  it.skipIf(findEtcdBinary() === undefined)('compares with a 3-member etcd, prints the ratio, writes the chart and the report', async () => {
+    const first = await runBench(['compare', '-c', '8', '--modes', 'single,mqtt', '--mode-workload', 'create-order', '--duration', '1', '--warmup', '0.3']);
+    const { results, output, folder } = first;
+    const c = results.comparison!;
+    for (const run of [c.etcd, c.ecomOnePartition, c.ecomBothPartitions]) expectSaneRun(run);
+    expect(c.ratioBothPartitions).toBeCloseTo(c.ecomBothPartitions.ops_per_s / c.etcd.ops_per_s, 6);
+    expect(output).toMatch(/ratio ecom \/ etcd .*: one partition \d+\.\d×, both partitions \d+\.\d×/);
+        expect(results.modes?.skipped.map((s) => s.mode)).toEqual(PORTAL_SYSTEMS.mqtt === undefined ? ['mqtt'] : []);
+    expect(results.modes?.runs.map((r) => r.system)).toEqual(PORTAL_SYSTEMS.mqtt === undefined ? ['single mode'] : ['single mode', 'mqtt mode']);
+    for (const run of results.modes!.runs) expectSaneRun(run);
+    expectCleanedUp(output);
+    // The chart and report are drawn from the results alone: render them from this run's JSON.
+    const { renderChart } = await import('../../src/bench/chart.js');
+    const { renderReport } = await import('../../src/bench/report.js');
+    const svg = renderChart(results);
+    expect(svg).toMatch(/^<\?xml[\s\S]*<svg[\s\S]*Durable puts[\s\S]*<\/svg>\n$/);
+    expect(svg).toContain('etcd, 3 members');
+    const md = renderReport(results, join(folder, 'bench.svg'), join(folder, 'report.md'));
+    expect(md).toContain('![ecom bench chart](bench.svg)');
+    expect(md).toMatch(/≥ 10× etcd .*\| \d+\.\d× both partitions/);
+    expect(readFileSync(join(folder, 'results.json'), 'utf8')).toContain('"histogram"');
+  }, 150_000);
+});

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
+
+// Smoke runs: a second of each storage workload, to prove the tool works and its figures are
+// sane. Performance is never asserted here (benchmarks are programs, not tests).
+describe('ecom bench: storage API workloads', () => {
+  it('runs put, get and mixed in a closed loop over two worker processes, and reports the machine', async () => {
+    const { results, output } = await runBench(['run', 'put', 'get', 'mixed', 'get-stale', '-c', '4', '--duration', '1', '--warmup', '0.3']);
+    expect(results.runs.map((r) => r.workload)).toEqual(['put', 'get', 'mixed']);
+    for (const run of results.runs) {
+      expectSaneRun(run);
+      expect(run.workers).toBe(2);
+    }
+    expect(results.notes.join(' ')).toMatch(/get-stale skipped: .*no stale local read/);
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.fsync.p50_ms).toBeGreaterThan(0);
+    expect(results.machine.fsync.p99_ms).toBeGreaterThanOrEqual(results.machine.fsync.p50_ms);
+    expect(output).toMatch(/load average: /);
+    expectCleanedUp(output);
+  }, 150_000);
+
+  it('runs an open loop at a fixed rate, and the failover benchmark', async () => {
+    const open = await runBench(['run', 'put', '--rate', '100', '--duration', '1', '--warmup', '0.3']);
+    const run = open.results.runs[0]!;
+    expectSaneRun(run);
+    expect(run.loop).toBe('open');
+    // About 100 requests were due in the measured second; a loaded machine may complete fewer, never many more.
+    expect(run.ops).toBeLessThanOrEqual(110);
+    const failover = await runBench(['failover', '--kills', '2', '--load', '2']);
+    expect(failover.results.failover?.kills).toBe(2);
+    for (const ms of failover.results.failover!.samples_ms) expect(ms).toBeGreaterThan(0);
+    expect(failover.output).toMatch(/kill 2\/2: leader \d of partition 1/);
+    expectCleanedUp(failover.output);
+  }, 150_000);
+});
