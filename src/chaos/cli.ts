@@ -17,7 +17,7 @@ const program = new Command('chaos')
   .option('--out <dir>', 'folder for the history, logs and report (a new temporary folder by default)')
   .action(async (opts: { mode: string; duration: number; seed?: number; faults: string; plantedBugs: string; out?: string }) => {
     if (opts.mode === 'mqtt') {
-      process.stderr.write('chaos: mqtt mode is not on this branch yet; only --mode raft runs\n');
+      process.stderr.write('chaos: mqtt mode is not covered by the chaos suite yet (it reached main at the deadline); only --mode raft runs\n');
       process.exit(2);
     }
     if (!(opts.duration > 0)) throw new Error(`--duration must be a positive number of seconds, got ${opts.duration}`);
