@@ -35,6 +35,8 @@ export interface CoordinatorOptions {
 const MAX_LOCK_ROUNDS = 8;
 /** A batch also stops growing at this many records to lock, to keep messages small. */
 const MAX_BATCH_KEYS = 4_096;
+/** Transactions one portal runs at once (on disjoint records). */
+const MAX_CONCURRENT_TRANSACTIONS = 8;
 
 interface Queued {
   readonly command: Command;
@@ -59,7 +61,9 @@ export class Coordinator {
   private readonly now: () => number;
   /** Cross-partition commands waiting for the next transaction (group commit of transactions). */
   private queue: Queued[] = [];
-  private draining = false;
+  /** Transactions of this portal under way, and the records they were started for. */
+  private running = 0;
+  private readonly busyKeys = new Set<string>();
 
   constructor(
     private readonly cluster: PartitionCluster,
@@ -111,32 +115,41 @@ export class Coordinator {
     if (this.queue.length >= this.maxQueuedCommands) return Promise.resolve(NOT_APPLIED);
     return new Promise((resolve) => {
       this.queue.push({ command, deadline, resolve });
-      if (!this.draining) void this.drain();
+      this.pump();
     });
   }
 
-  /** Runs queued cross-partition commands, a batch per transaction, one transaction at a time. */
-  private async drain(): Promise<void> {
-    this.draining = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch: Queued[] = [];
-        let keys = 0;
-        while (this.queue.length > 0 && batch.length < this.maxBatchCommands) {
-          const next = this.queue[0]!;
-          const nextKeys = hintKeys(next.command).length;
-          if (batch.length > 0 && keys + nextKeys > MAX_BATCH_KEYS) break;
-          this.queue.shift();
-          if (next.deadline <= this.now()) next.resolve(NOT_APPLIED);
-          else {
-            batch.push(next);
-            keys += nextKeys;
-          }
+  /**
+   * Starts transactions for queued cross-partition commands: each takes a batch of commands
+   * whose records are not held by a transaction of this portal already running, so orders on a
+   * popular product share one transaction while orders on unrelated records run side by side.
+   */
+  private pump(): void {
+    while (this.running < MAX_CONCURRENT_TRANSACTIONS && this.queue.length > 0) {
+      const batch: Queued[] = [];
+      const batchKeys = new Set<string>();
+      const waiting: Queued[] = [];
+      for (const next of this.queue) {
+        const keys = hintKeys(next.command).map(keyString);
+        const full = batch.length >= this.maxBatchCommands || (batch.length > 0 && batchKeys.size + keys.length > MAX_BATCH_KEYS);
+        if (full || keys.some((k) => this.busyKeys.has(k))) {
+          waiting.push(next);
+        } else if (next.deadline <= this.now()) {
+          next.resolve(NOT_APPLIED);
+        } else {
+          batch.push(next);
+          for (const k of keys) batchKeys.add(k);
         }
-        if (batch.length > 0) await this.runBatch(batch);
       }
-    } finally {
-      this.draining = false;
+      this.queue = waiting;
+      if (batch.length === 0) return;
+      this.running++;
+      for (const k of batchKeys) this.busyKeys.add(k);
+      void this.runBatch(batch).finally(() => {
+        this.running--;
+        for (const k of batchKeys) this.busyKeys.delete(k);
+        this.pump();
+      });
     }
   }
 
