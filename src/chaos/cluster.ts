@@ -5,7 +5,7 @@ import type { ReplicaStatus } from '../replica/protocol.js';
 import { validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
 import { PartitionedBackend } from '../storage/partitioned-backend.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../util/processes.js';
-import { freePort } from './ports.js';
+import { freePort } from '../util/ports.js';
 import { LinkProxy, type LinkState } from './proxy.js';
 
 /**

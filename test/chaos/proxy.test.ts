@@ -1,6 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/chaos/ports.js';
+import { freePort } from '../../src/util/ports.js';
 import { LinkProxy } from '../../src/chaos/proxy.js';
 
 /** The fault proxy between two replicas: bytes pass, are dropped, or wait until the link heals. */

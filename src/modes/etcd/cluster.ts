@@ -88,17 +88,7 @@ function guardAgainstOrphan(child: ChildProcess): ChildProcess | undefined {
 }
 
 /** A port nothing listens on right now (the OS picks it). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('the OS gave no free port'))));
-    });
-  });
-}
+export { freePort } from '../../util/ports.js';
 
 function canBind(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
