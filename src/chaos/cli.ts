@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { FAULT_KINDS, parseFaults } from './nemesis.js';
 import { runChaos } from './run.js';
-import { TEST_FAULTS } from '../replica/test-faults.js';
+import { TEST_FAULTS } from '../raft/test-faults.js';
 
 /**
  * npm run chaos -- [--mode raft|mqtt] [--duration S] [--seed N] [--faults LIST]

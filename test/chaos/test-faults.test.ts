@@ -14,7 +14,7 @@ afterEach(() => {
 async function hooks(faults: string) {
   vi.stubEnv('ECOM_TEST_FAULTS', faults);
   vi.resetModules();
-  return import('../../src/replica/test-faults.js');
+  return import('../../src/raft/test-faults.js');
 }
 
 describe('test fault hooks', () => {

@@ -5,7 +5,7 @@ import { RaftError, invariant } from '../errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import type { ConfChange } from './membership.js';
-import { testFaultOn } from '../../replica/test-faults.js';
+import { testFaultOn } from '../test-faults.js';
 import { confChangeProblem, applyConfChange, decodeConfEntry, encodeConfEntry } from './membership.js';
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';

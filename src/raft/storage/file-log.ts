@@ -12,7 +12,7 @@ import { ZERO_HARD_STATE } from './interfaces.js';
 import { HEADER_BYTES, encodeRecord, parseRecord, recordBytes, writeRecord } from './records.js';
 import type { LogRecord } from './records.js';
 import { invariant } from '../errors.js';
-import { cutToSynced, noteSynced, skipFsync } from '../../replica/test-faults.js';
+import { cutToSynced, noteSynced, skipFsync } from '../test-faults.js';
 
 export class CorruptLogError extends Error {
   constructor(
