@@ -21,6 +21,7 @@ import { PortalClient } from '../src/client/portal-client.js';
 import { MODES } from '../src/modes/registry.js';
 import { freePort } from '../src/modes/etcd/cluster.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../src/util/processes.js';
+import { rng } from '../src/util/random.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,16 +49,6 @@ const CLIENTS = 50;
 /** Connections from the bench to the portal; grpc-js serialises calls per channel. */
 const CHANNELS = 4;
 
-function rng(start: number): () => number {
-  let a = start >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Figures {
   mode: string;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { freePort as osFreePort, startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
 import { MODES } from '../modes/registry.js';
 import { StorageTier } from '../modes/raft/storage-tier.js';
-import { validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
+import { freeLocalTopology, type Topology } from '../replica/topology.js';
 import { spawnEcom, waitForPort } from '../util/processes.js';
 
 /**
@@ -34,9 +34,7 @@ export interface RaftTier extends Started {
 
 /** The raft storage tier as shipped: 2 partitions × 3 replicas, one process each, fsync before acknowledgement. */
 export async function startRaftTier(folder: string, onProgress?: (ready: number, total: number) => void): Promise<RaftTier> {
-  const replicas: ReplicaAddress[] = [];
-  for (let id = 1; id <= 6; id++) replicas.push({ id, partition: id <= 3 ? 0 : 1, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
-  const topology = validateTopology({ partitions: 2, replicas });
+  const topology = await freeLocalTopology();
   mkdirSync(folder, { recursive: true });
   const tier = new StorageTier({ topology, dataDir: folder, ...(onProgress ? { onProgress } : {}) });
   try {

@@ -2,7 +2,7 @@ import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'n
 import { join } from 'node:path';
 import { ReplicaClusterClient } from '../replica/cluster-client.js';
 import type { ReplicaStatus } from '../replica/protocol.js';
-import { validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
+import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
 import { PartitionedBackend } from '../storage/partitioned-backend.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
@@ -54,15 +54,7 @@ export class ChaosCluster {
   ) {}
 
   static async create(options: ChaosClusterOptions): Promise<ChaosCluster> {
-    const partitions = options.partitions ?? 2;
-    const perPartition = options.replicasPerPartition ?? 3;
-    const replicas: ReplicaAddress[] = [];
-    for (let p = 0; p < partitions; p++) {
-      for (let r = 0; r < perPartition; r++) {
-        replicas.push({ id: p * perPartition + r + 1, partition: p, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
-      }
-    }
-    const cluster = new ChaosCluster(options, validateTopology({ partitions, replicas }));
+    const cluster = new ChaosCluster(options, await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3));
     await cluster.prepare();
     return cluster;
   }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { freePort } from '../util/ports.js';
 
 /**
  * Where every storage replica runs. The default is the original's: 2 partitions × 3 replicas,
@@ -84,4 +85,18 @@ export function replicaById(topology: Topology, id: number): ReplicaAddress {
 
 export function replicasOf(topology: Topology, partition: number): ReplicaAddress[] {
   return topology.replicas.filter((r) => r.partition === partition);
+}
+
+/**
+ * The default layout (P partitions × R replicas, ids as in defaultTopology) on free loopback
+ * ports, for tests, benchmarks and chaos runs that must not collide with a running system.
+ */
+export async function freeLocalTopology(partitions = 2, replicasPerPartition = 3): Promise<Topology> {
+  const replicas: ReplicaAddress[] = [];
+  for (let p = 0; p < partitions; p++) {
+    for (let r = 0; r < replicasPerPartition; r++) {
+      replicas.push({ id: p * replicasPerPartition + r + 1, partition: p, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
+    }
+  }
+  return validateTopology({ partitions, replicas });
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
+import { freeLocalTopology } from '../../src/replica/topology.js';
 import { runEcom } from '../helpers/ecom.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -14,10 +15,8 @@ import { freePort } from '../helpers/ports.js';
 describe('ecom up (raft mode)', () => {
   it('serves, reports status, keeps the data across a restart and stops cleanly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecom-up-'));
-    const replicas = [];
-    for (let id = 1; id <= 6; id++) replicas.push({ id, partition: id <= 3 ? 0 : 1, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
     const config = join(dir, 'cluster.json');
-    writeFileSync(config, JSON.stringify({ partitions: 2, replicas }));
+    writeFileSync(config, JSON.stringify(await freeLocalTopology()));
     const [adminPort, orderPort] = [await freePort(), await freePort()];
     const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(await freePort()), '--cache-ms', '50'];
     const start = async () => {

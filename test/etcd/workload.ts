@@ -9,16 +9,9 @@ import type { EtcdBackend } from '../../src/modes/etcd/backend.js';
  * every write answered "nothing changed" absent.
  */
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../src/util/random.js';
+
+export { rng };
 
 export interface RaceSetup {
   readonly portals: readonly PortalClient[];

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { StorageTier } from '../../src/modes/raft/storage-tier.js';
 import { ReplicaClusterClient } from '../../src/replica/cluster-client.js';
 import type { ReplicaStatus } from '../../src/replica/protocol.js';
-import { validateTopology, type ReplicaAddress, type Topology } from '../../src/replica/topology.js';
+import { freeLocalTopology, type Topology } from '../../src/replica/topology.js';
 import { PartitionedBackend } from '../../src/storage/partitioned-backend.js';
-import { freePort } from '../helpers/ports.js';
 
 /** A real storage tier (one process per replica) on free loopback ports, in a temporary folder. */
 export interface RaftCluster {
@@ -21,15 +20,7 @@ export interface RaftCluster {
 export async function startRaftCluster(
   options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string } = {},
 ): Promise<RaftCluster> {
-  const partitions = options.partitions ?? 2;
-  const perPartition = options.replicasPerPartition ?? 3;
-  const replicas: ReplicaAddress[] = [];
-  for (let p = 0; p < partitions; p++) {
-    for (let r = 0; r < perPartition; r++) {
-      replicas.push({ id: p * perPartition + r + 1, partition: p, host: '127.0.0.1', clientPort: await freePort(), raftPort: await freePort() });
-    }
-  }
-  const topology = validateTopology({ partitions, replicas });
+  const topology = await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3);
   const dataDir = mkdtempSync(join(tmpdir(), 'ecom-raft-'));
   const tier = new StorageTier({ topology, dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker });
   const backends: PartitionedBackend[] = [];
