@@ -100,11 +100,9 @@ export function encode(message: LogMessage | StateReply | StateRefusal): Buffer 
   return Buffer.from(JSON.stringify(message), 'utf8');
 }
 
-/** Parses a log message, or says why it is not one (the caller logs and skips it; every portal skips it alike). */
-export function decodeLogMessage(payload: Buffer): LogMessage | { error: string } {
-  if (payload.length > PROTOCOL_LIMITS.logMessageMax_bytes) {
-    return { error: `message of ${payload.length} bytes exceeds ${PROTOCOL_LIMITS.logMessageMax_bytes}` };
-  }
+/** A JSON object from a payload within `max_bytes`, or `{error}` saying why not. */
+function boundedJsonObject(payload: Buffer, max_bytes: number, what: string): { m: Record<string, unknown> } | { error: string } {
+  if (payload.length > max_bytes) return { error: `${what} of ${payload.length} bytes exceeds ${max_bytes}` };
   let value: unknown;
   try {
     value = JSON.parse(payload.toString('utf8'));
@@ -112,7 +110,14 @@ export function decodeLogMessage(payload: Buffer): LogMessage | { error: string 
     return { error: 'not JSON' };
   }
   if (typeof value !== 'object' || value === null) return { error: 'not an object' };
-  const m = value as Record<string, unknown>;
+  return { m: value as Record<string, unknown> };
+}
+
+/** Parses a log message, or says why it is not one (the caller logs and skips it; every portal skips it alike). */
+export function decodeLogMessage(payload: Buffer): LogMessage | { error: string } {
+  const parsed = boundedJsonObject(payload, PROTOCOL_LIMITS.logMessageMax_bytes, 'message');
+  if ('error' in parsed) return parsed;
+  const m = parsed.m;
   if (!isId(m.o)) return { error: 'bad origin' };
   switch (m.t) {
     case 'cmd': {
@@ -136,17 +141,9 @@ const KINDS: readonly RecordKind[] = ['client', 'product', 'order'];
 
 /** Parses a state transfer. Records come from a peer running this same code, so only their framing is checked. */
 export function decodeStateMessage(payload: Buffer): StateReply | StateRefusal | { error: string } {
-  if (payload.length > PROTOCOL_LIMITS.snapshotMax_bytes) {
-    return { error: `state transfer of ${payload.length} bytes exceeds ${PROTOCOL_LIMITS.snapshotMax_bytes}` };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return { error: 'not JSON' };
-  }
-  if (typeof value !== 'object' || value === null) return { error: 'not an object' };
-  const m = value as Record<string, unknown>;
+  const parsed = boundedJsonObject(payload, PROTOCOL_LIMITS.snapshotMax_bytes, 'state transfer');
+  if ('error' in parsed) return parsed;
+  const m = parsed.m;
   if (!isId(m.n) || !isId(m.from)) return { error: 'bad nonce or sender' };
   if (typeof m.error === 'string') return { n: m.n, from: m.from, error: m.error };
   if (!isCount(m.position) || typeof m.digest !== 'string') return { error: 'bad position or digest' };
