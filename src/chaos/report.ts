@@ -1,5 +1,5 @@
 import type { OpRecord, Violation } from './history.js';
-import type { InjectedFault } from './nemesis.js';
+import type { InjectedFault } from './schedule.js';
 
 /**
  * The run's report: one HTML page with an inline SVG timeline (fault bands across the top and

@@ -1,8 +1,8 @@
 import { PortalClient } from '../client/portal-client.js';
-import type { Reply } from '../domain/commands.js';
+import type { Command, Reply } from '../domain/commands.js';
 import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records.js';
 import { Prng } from '../sim/prng.js';
-import type { PartitionedBackend } from '../storage/partitioned-backend.js';
+import type { Backend } from '../portal/backend.js';
 import type { OpRecord, Recorder, Violation } from './history.js';
 
 /**
@@ -36,19 +36,19 @@ export function newShopModel(): ShopModel {
   return { orders: new Map(), clients: new Map(), stockSeen: [] };
 }
 
-/** Creates the products and base clients, retrying: it runs before any fault. */
-export async function setupShop(backend: PartitionedBackend): Promise<void> {
-  const must = async (what: string, run: () => Promise<Reply>) => {
+/** Creates the products and base clients through `execute`, retrying: it runs before any fault. */
+export async function setupShop(execute: (command: Command) => Promise<Pick<Reply, 'code'>>): Promise<void> {
+  const must = async (what: string, command: Command) => {
     for (let attempt = 0; ; attempt++) {
-      const reply = await run();
+      const reply = await execute(command);
       if (reply.code === 0) return;
       // A retried create that had in fact been applied answers "exists": fine.
       if (reply.code === 400 && attempt > 0) return;
       if (reply.code !== 503 || attempt > 20) throw new Error(`shop setup: ${what} answered ${JSON.stringify(reply)}`);
     }
   };
-  for (const p of PRODUCTS) await must(`product ${p.pid}`, () => backend.execute({ op: 'CreateProduct', pid: p.pid, data: JSON.stringify({ name: `p${p.pid}`, price: '1.5', quantity: p.units }) }));
-  for (const cid of BASE_CLIENTS) await must(`client ${cid}`, () => backend.execute({ op: 'CreateClient', cid, data: '{"name": "base"}' }));
+  for (const p of PRODUCTS) await must(`product ${p.pid}`, { op: 'CreateProduct', pid: p.pid, data: JSON.stringify({ name: `p${p.pid}`, price: '1.5', quantity: p.units }) });
+  for (const cid of BASE_CLIENTS) await must(`client ${cid}`, { op: 'CreateClient', cid, data: '{"name": "base"}' });
 }
 
 export interface ShopOptions {
@@ -163,8 +163,11 @@ export async function runShop(options: ShopOptions): Promise<void> {
   }
 }
 
+/** Where the final state is read: the storage tier, or a snapshot of a portal's state. */
+export type RecordReader = Pick<Backend, 'read'>;
+
 /** Reads the final state and checks conservation, stock ≥ 0, references and acknowledged writes. */
-export async function checkShop(backend: PartitionedBackend, model: ShopModel, ops: readonly OpRecord[]): Promise<{ checked: number; violations: Violation[] }> {
+export async function checkShop(backend: RecordReader, model: ShopModel, ops: readonly OpRecord[]): Promise<{ checked: number; violations: Violation[] }> {
   const violations: Violation[] = [];
   const add = (checker: string, message: string, keys: string[]) => violations.push({ checker, message, keys });
   const orders = new Map<string, OrderRecord>();

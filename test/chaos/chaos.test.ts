@@ -1,7 +1,8 @@
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { runChaos, type ChaosResult } from '../../src/chaos/run.js';
-import { FAULT_KINDS, type FaultKind } from '../../src/chaos/nemesis.js';
+import { runRaftChaos } from '../../src/chaos/raft-run.js';
+import type { ChaosResult } from '../../src/chaos/result.js';
+import { RAFT_FAULT_KINDS, type RaftFaultKind } from '../../src/chaos/raft-nemesis.js';
 import { testSeed } from '../helpers/seed.js';
 
 /**
@@ -16,7 +17,7 @@ function explain(result: ChaosResult): string {
 
 // Three runs, each with a third of the fault kinds (every run kills and cuts something), so the
 // pass covers every kind and each run's schedule fits its 30 s even when restarts are slow.
-const RUNS: ReadonlyArray<readonly FaultKind[]> = [
+const RUNS: ReadonlyArray<readonly RaftFaultKind[]> = [
   ['kill-leader', 'partition-symmetric', 'portal-kill'],
   ['kill-follower', 'partition-oneway', 'lose-unsynced', 'pause'],
   ['kill-all', 'partition-bridge', 'pause'],
@@ -24,18 +25,18 @@ const RUNS: ReadonlyArray<readonly FaultKind[]> = [
 
 describe('chaos pass (raft mode, all fault kinds)', () => {
   it('the runs cover every fault kind', () => {
-    expect(new Set(RUNS.flat())).toEqual(new Set(FAULT_KINDS));
+    expect(new Set(RUNS.flat())).toEqual(new Set(RAFT_FAULT_KINDS));
   });
 
   RUNS.forEach((faults, i) => {
     it(`run ${i + 1} (${faults.join(', ')}) finds no violation`, { timeout: 200_000 }, async () => {
       const seed = testSeed(`run ${i + 1}`) + i;
-      const result = await runChaos({ seed, duration_s: 30, faults, progress: (line) => console.log(line) });
+      const result = await runRaftChaos({ seed, duration_s: 30, faults, progress: (line) => console.log(line) });
       expect(result.violations, explain(result)).toEqual([]);
       // Every kind was injected, and the workloads really ran and were checked.
       expect(new Set(result.faults.map((f) => f.kind)), explain(result)).toEqual(new Set(faults));
-      expect(result.checkedRegister).toBeGreaterThan(100);
-      expect(result.checkedShop).toBeGreaterThan(50);
+      expect(result.checked.register).toBeGreaterThan(100);
+      expect(result.checked.shop).toBeGreaterThan(50);
       rmSync(result.folder, { recursive: true, force: true });
     });
   });

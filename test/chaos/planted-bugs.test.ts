@@ -1,7 +1,8 @@
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { planSchedule, type FaultKind } from '../../src/chaos/nemesis.js';
-import { runChaos } from '../../src/chaos/run.js';
+import { raftTargets, type RaftFaultKind } from '../../src/chaos/raft-nemesis.js';
+import { planSchedule } from '../../src/chaos/schedule.js';
+import { runRaftChaos } from '../../src/chaos/raft-run.js';
 
 /**
  * The checkers must catch real bugs: each test plants one in the replicas (ECOM_TEST_FAULTS, a
@@ -9,9 +10,9 @@ import { runChaos } from '../../src/chaos/run.js';
  * The seeds are fixed so the schedule is known to contain the exposing fault (checked first);
  * replay any of them with the command printed in the run's summary.
  */
-async function expectCaught(name: string, seed: number, duration_s: number, faults: FaultKind[], plantedBugs: string[]): Promise<void> {
+async function expectCaught(name: string, seed: number, duration_s: number, faults: RaftFaultKind[], plantedBugs: string[]): Promise<void> {
   console.log(`${name}: seed ${seed} (replay: npm run chaos -- --seed ${seed} --duration ${duration_s} --faults ${faults.join(',')} --planted-bugs ${plantedBugs.join(',')})`);
-  const result = await runChaos({ seed, duration_s, faults, plantedBugs, progress: (line) => console.log(line) });
+  const result = await runRaftChaos({ seed, duration_s, faults, plantedBugs, progress: (line) => console.log(line) });
   console.log(`${name}: violations: ${result.violations.map((v) => `${v.checker}: ${v.message}`).join('; ')}`);
   // A checker of the history or the final state must see it, not only a crashed process.
   expect(result.violations.some((v) => ['linearizability', 'acknowledged-writes', 'conservation', 'references', 'no-negative-stock'].includes(v.checker)), `seed ${seed} in ${result.folder}`).toBe(true);
@@ -21,9 +22,9 @@ async function expectCaught(name: string, seed: number, duration_s: number, faul
 describe('planted bugs make a chaos run fail', () => {
   it('skip-commit-check: a leader cut off from its partition acknowledges writes the majority never had', { timeout: 200_000 }, async () => {
     const seed = 6;
-    const faults: FaultKind[] = ['partition-symmetric'];
+    const faults: RaftFaultKind[] = ['partition-symmetric'];
     // The first fault must isolate a leader (an even pick is the leader) before anything else happens.
-    const schedule = planSchedule({ seed, duration_ms: 20_000, kinds: faults, partitions: 2, replicasPerPartition: 3, portals: 2 });
+    const schedule = planSchedule({ seed, duration_ms: 20_000, kinds: faults, partitions: 2, targets: (kind) => raftTargets(kind, { replicasPerPartition: 3, portals: 2 }) });
     expect(schedule[0]!.pick % 2).toBe(0);
     await expectCaught('skip-commit-check', seed, 20, faults, ['skip-commit-check']);
   });

@@ -1,23 +1,24 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ChaosCluster } from './cluster.js';
+import { ChaosCluster } from './raft-cluster.js';
 import type { Violation } from './history.js';
 import { Recorder } from './history.js';
-import { inject, planSchedule, type FaultKind, type InjectedFault } from './nemesis.js';
+import { inject, raftTargets, type RaftFaultKind } from './raft-nemesis.js';
 import { checkRegister, runRegister } from './register.js';
-import { renderReport } from './report.js';
+import { replayCommand, writeRunFolder, type ChaosResult } from './result.js';
+import { planSchedule, playSchedule, type InjectedFault } from './schedule.js';
 import { checkShop, newShopModel, runShop, setupShop } from './shop.js';
 
 /**
- * One chaos run: start a raft-mode cluster in a folder, drive the register and shop workloads,
+ * One raft-mode chaos run: start a cluster in a folder, drive the register and shop workloads,
  * inject the seed's fault schedule, heal, wait for recovery, check, and write the history, the
  * logs and the report into the folder.
  */
-export interface ChaosOptions {
+export interface RaftChaosOptions {
   readonly seed: number;
   readonly duration_s: number;
-  readonly faults: readonly FaultKind[];
+  readonly faults: readonly RaftFaultKind[];
   /** Planted bugs for the replicas (ECOM_TEST_FAULTS), e.g. ['skip-commit-check']. */
   readonly plantedBugs?: readonly string[];
   /** Where to keep everything; a new temporary folder by default. */
@@ -27,18 +28,6 @@ export interface ChaosOptions {
   readonly progress?: (line: string) => void;
 }
 
-export interface ChaosResult {
-  readonly ok: boolean;
-  readonly folder: string;
-  readonly seed: number;
-  readonly operations: number;
-  readonly checkedRegister: number;
-  readonly checkedShop: number;
-  readonly faults: readonly InjectedFault[];
-  readonly violations: readonly Violation[];
-  readonly duration_s: number;
-}
-
 const LOCK_TTL_MS = 1_000;
 const RECOVERY_TIMEOUT_MS = 60_000;
 /** Once leaders are back, followers catch up in seconds; one stuck this long is a finding. */
@@ -46,33 +35,38 @@ const CONVERGENCE_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
-export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
-  const say = options.progress ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const folder = resolve(options.out ?? mkdtempSync(join(tmpdir(), `ecom-chaos-${options.seed}-`)));
+/** A new folder for a run's evidence, or the one asked for. */
+export function runFolder(mode: string, seed: number, out: string | undefined): string {
+  const folder = resolve(out ?? mkdtempSync(join(tmpdir(), `ecom-chaos-${mode}-${seed}-`)));
   mkdirSync(folder, { recursive: true });
+  return folder;
+}
+
+export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResult> {
+  const say = options.progress ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const folder = runFolder('raft', options.seed, options.out);
   const started = Date.now();
   const testFaults = [...(options.plantedBugs ?? [])];
   if (options.faults.includes('lose-unsynced') && !testFaults.includes('lose-unsynced-on-crash')) testFaults.push('lose-unsynced-on-crash');
-  say(`chaos: seed ${options.seed}, ${options.duration_s} s, faults ${options.faults.join(',') || 'none'}${testFaults.length > 0 ? `, ECOM_TEST_FAULTS=${testFaults.join(',')}` : ''}`);
+  say(`chaos: raft mode, seed ${options.seed}, ${options.duration_s} s, faults ${options.faults.join(',') || 'none'}${testFaults.length > 0 ? `, ECOM_TEST_FAULTS=${testFaults.join(',')}` : ''}`);
   say(`chaos: everything is kept in ${folder}`);
   const cluster = await ChaosCluster.create({ dataDir: join(folder, 'data'), testFaults: testFaults.join(','), lockTtl_ms: LOCK_TTL_MS, requestTimeout_ms: 3_000 });
   let recorder = new Recorder();
-  const injected: InjectedFault[] = [];
+  let injected: InjectedFault[] = [];
   const violations: Violation[] = [];
-  let checkedRegister = 0;
-  let checkedShop = 0;
+  const checked = { register: 0, shop: 0 };
   try {
     await cluster.start();
     say(`chaos: ${cluster.topology.replicas.length} storage replicas and ${cluster.portals.length} portals up`);
     const harness = cluster.backend();
-    await setupShop(harness);
+    await setupShop((command) => harness.execute(command));
+    const shape = { replicasPerPartition: cluster.topology.replicas.length / cluster.topology.partitions, portals: cluster.portals.length };
     const schedule = planSchedule({
       seed: options.seed,
       duration_ms: options.duration_s * 1_000,
       kinds: options.faults,
       partitions: cluster.topology.partitions,
-      replicasPerPartition: cluster.topology.replicas.length / cluster.topology.partitions,
-      portals: cluster.portals.length,
+      targets: (kind) => raftTargets(kind, shape),
     });
     say(`chaos: schedule of ${schedule.length} faults: ${schedule.map((f) => `${(f.at_ms / 1000).toFixed(1)}s ${f.kind}`).join(', ')}`);
 
@@ -85,44 +79,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       runRegister({ backends: [cluster.backend(), cluster.backend()], clients: options.registerClients ?? 6, seed: options.seed, recorder, running: () => running }),
       runShop({ portalPorts: cluster.portals.map((p) => p.port), clients: options.shopClients ?? 6, seed: options.seed, recorder, model, running: () => running }),
     ]);
-    for (const fault of schedule) {
-      // Recovery waits can push the schedule late: never inject past the run's end.
-      if (recorder.now() - workloadStart + fault.hold_ms > options.duration_s * 1_000) {
-        say(`chaos: no time left for fault #${fault.seq} ${fault.kind} or the rest of the schedule`);
-        break;
-      }
-      await sleep(workloadStart + fault.at_ms - recorder.now());
-      const start_ms = recorder.now();
-      let done: Awaited<ReturnType<typeof inject>>;
-      try {
-        done = await inject(cluster, fault);
-      } catch (err) {
-        say(`chaos: fault #${fault.seq} ${fault.kind} could not be injected: ${(err as Error).message}`);
-        continue;
-      }
-      const record: InjectedFault = { seq: fault.seq, kind: fault.kind, start_ms, end_ms: start_ms + fault.hold_ms, description: done.description, targets: done.targets };
-      injected.push(record);
-      say(`chaos: [${(start_ms / 1000).toFixed(1)}s] fault #${fault.seq} ${done.description}`);
-      await sleep(fault.hold_ms);
-      await done.heal();
-      record.end_ms = recorder.now();
-      say(`chaos: [${(record.end_ms / 1000).toFixed(1)}s] healed #${fault.seq} ${fault.kind} (ops so far: ${recorder.ops.length})`);
-      // Restarted processes need seconds on a busy machine: the next fault waits for leaders, so
-      // each fault meets a working cluster instead of piling onto one still starting.
-      try {
-        await cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
-      } catch (err) {
-        say(`chaos: the cluster did not recover after #${fault.seq}: ${(err as Error).message}`);
-        break;
-      }
-    }
-    await sleep(workloadStart + options.duration_s * 1_000 - recorder.now());
+    injected = await playSchedule({
+      schedule,
+      inject: (fault) => inject(cluster, fault),
+      recovered: () => cluster.waitForLeaders(RECOVERY_TIMEOUT_MS),
+      recorder,
+      workloadStart_ms: workloadStart,
+      duration_ms: options.duration_s * 1_000,
+      say,
+    });
     running = false;
     say('chaos: stopping the workload, healing everything');
     await workloads;
     // The register history needs nothing from the cluster: check it even if recovery fails.
     const register = checkRegister(recorder.ops);
-    checkedRegister = register.checked;
+    checked.register = register.checked;
     violations.push(...register.violations);
     say(`chaos: register history: ${register.checked} operations checked, ${register.violations.length === 0 ? 'linearizable' : 'NOT linearizable'}`);
     await cluster.healAll();
@@ -130,7 +101,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await recoverTransactions(cluster, say);
     await cluster.waitForConvergence(CONVERGENCE_TIMEOUT_MS);
     const shop = await checkShop(harness, model, recorder.ops);
-    checkedShop = shop.checked;
+    checked.shop = shop.checked;
     violations.push(...shop.violations);
     say(`chaos: shop: ${shop.checked} operations, final state ${shop.violations.length === 0 ? 'consistent' : 'INCONSISTENT'}`);
   } catch (err) {
@@ -144,30 +115,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
   const result: ChaosResult = {
     ok: violations.length === 0,
+    mode: 'raft',
     folder,
     seed: options.seed,
     operations: recorder.ops.length,
-    checkedRegister,
-    checkedShop,
+    checked,
     faults: injected,
     violations,
     duration_s: (Date.now() - started) / 1000,
+    replay: replayCommand('raft', options.seed, options.duration_s, options.faults, options.plantedBugs),
   };
-  const summary = {
-    seed: result.seed,
-    ok: result.ok,
-    operations: result.operations,
-    registerOperationsChecked: checkedRegister,
-    shopOperations: checkedShop,
-    faultsInjected: injected.length,
-    violations: violations.length,
-    wallClock_s: result.duration_s,
-    replay: `npm run chaos -- --seed ${options.seed} --duration ${options.duration_s} --faults ${options.faults.join(',')}${options.plantedBugs?.length ? ` --planted-bugs ${options.plantedBugs.join(',')}` : ''}`,
-  };
-  writeFileSync(join(folder, 'history.jsonl'), recorder.ops.map((o) => JSON.stringify(o)).join('\n') + '\n');
-  writeFileSync(join(folder, 'faults.json'), `${JSON.stringify(injected, null, 2)}\n`);
-  writeFileSync(join(folder, 'summary.json'), `${JSON.stringify({ ...summary, violationList: violations }, null, 2)}\n`);
-  writeFileSync(join(folder, 'report.html'), renderReport({ title: `ecom chaos run, seed ${options.seed}`, summary, ops: recorder.ops, faults: injected, violations }));
+  writeRunFolder(result, recorder);
   return result;
 }
 

@@ -1,14 +1,9 @@
-import { Prng } from '../sim/prng.js';
-import type { ChaosCluster } from './cluster.js';
-import type { LinkState } from './proxy.js';
+import type { ChaosCluster } from './raft-cluster.js';
+import type { Injection, PlannedFault } from './schedule.js';
 import { replicasOf } from '../replica/topology.js';
 
-/**
- * The fault schedule, drawn from the seed before the run starts (same seed → same schedule), and
- * its injection. Targets such as "the leader of partition 1" are named in the schedule and
- * resolved when the fault fires, since who leads depends on the run.
- */
-export const FAULT_KINDS = [
+/** The faults of a raft-mode run and their injection into a ChaosCluster. */
+export const RAFT_FAULT_KINDS = [
   'kill-leader',
   'kill-follower',
   'kill-all',
@@ -19,82 +14,15 @@ export const FAULT_KINDS = [
   'lose-unsynced',
   'portal-kill',
 ] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+export type RaftFaultKind = (typeof RAFT_FAULT_KINDS)[number];
 
-export function parseFaults(list: string | undefined): FaultKind[] {
-  if (list === undefined || list === '' || list === 'all') return [...FAULT_KINDS];
-  const kinds = list.split(',').map((w) => w.trim()).filter((w) => w !== '');
-  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`unknown fault "${k}" (known: ${FAULT_KINDS.join(', ')}, or all)`);
-  return kinds as FaultKind[];
-}
-
-export interface PlannedFault {
-  readonly seq: number;
-  readonly kind: FaultKind;
-  /** When to inject, from the start of the workload. */
-  readonly at_ms: number;
-  /** How long it lasts before it is healed. */
-  readonly hold_ms: number;
-  readonly partition: number;
-  /** Which replica of the partition (index into its replicas) when the kind does not pick one itself. */
-  readonly pick: number;
-  /** Partitions: cut links drop or stall traffic. */
-  readonly link: Exclude<LinkState, 'pass'>;
-}
-
-export interface ScheduleOptions {
-  readonly seed: number;
-  readonly duration_ms: number;
-  readonly kinds: readonly FaultKind[];
-  readonly partitions: number;
-  readonly replicasPerPartition: number;
-  readonly portals: number;
-  /** Quiet time at the start (the workload warms up) and at the end (before the final heal). */
-  readonly quiet_ms?: number;
-}
-
-export function planSchedule(options: ScheduleOptions): PlannedFault[] {
-  const rng = new Prng(options.seed);
-  const quiet = options.quiet_ms ?? 2_000;
-  const faults: PlannedFault[] = [];
-  if (options.kinds.length === 0) return faults;
-  // Every kind once in a shuffled order first, so a short run still covers all of them; then random.
-  const order = [...options.kinds];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  let at = quiet;
-  for (let seq = 0; ; seq++) {
-    const kind = seq < order.length ? order[seq]! : rng.pick(options.kinds);
-    const hold_ms = 800 + rng.int(1_700);
-    if (at + hold_ms > options.duration_ms - quiet) break;
-    faults.push({
-      seq,
-      kind,
-      at_ms: at,
-      hold_ms,
-      partition: rng.int(options.partitions),
-      pick: rng.int(kind === 'portal-kill' ? options.portals : options.replicasPerPartition),
-      link: rng.chance(0.5) ? 'drop' : 'stall',
-    });
-    // Time for the system to recover between faults, so each one meets a working cluster.
-    at += hold_ms + 700 + rng.int(1_000);
-  }
-  return faults;
-}
-
-export interface InjectedFault {
-  readonly seq: number;
-  readonly kind: FaultKind;
-  readonly start_ms: number;
-  end_ms: number;
-  readonly description: string;
-  readonly targets: readonly string[];
+/** How many targets a fault of this kind picks among: a portal, or a replica of a partition. */
+export function raftTargets(kind: RaftFaultKind, shape: { replicasPerPartition: number; portals: number }): number {
+  return kind === 'portal-kill' ? shape.portals : shape.replicasPerPartition;
 }
 
 /** Applies one planned fault now; returns what it did and how to heal it. */
-export async function inject(cluster: ChaosCluster, fault: PlannedFault): Promise<{ description: string; targets: string[]; heal: () => Promise<void> }> {
+export async function inject(cluster: ChaosCluster, fault: PlannedFault<RaftFaultKind>): Promise<Injection> {
   const members = replicasOf(cluster.topology, fault.partition).map((r) => r.id);
   const leader = (await cluster.leaderOf(fault.partition)) ?? members[fault.pick % members.length]!;
   const followers = members.filter((id) => id !== leader);

@@ -1,0 +1,49 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Recorder, Violation } from './history.js';
+import { renderReport } from './report.js';
+import type { InjectedFault } from './schedule.js';
+
+/** What a chaos run found, whatever the system under test, and the folder that keeps its evidence. */
+export interface ChaosResult {
+  readonly ok: boolean;
+  readonly mode: 'raft' | 'mqtt';
+  readonly folder: string;
+  readonly seed: number;
+  readonly operations: number;
+  /** Checked counts by checker, e.g. { register: 1200, shop: 400, cache: 900 }. */
+  readonly checked: Readonly<Record<string, number>>;
+  readonly faults: readonly InjectedFault[];
+  readonly violations: readonly Violation[];
+  readonly duration_s: number;
+  /** The command that runs the same schedule again. */
+  readonly replay: string;
+}
+
+/** Writes history.jsonl, faults.json, summary.json and report.html into the run's folder. */
+export function writeRunFolder(result: ChaosResult, recorder: Recorder): void {
+  const summary = {
+    mode: result.mode,
+    seed: result.seed,
+    ok: result.ok,
+    operations: result.operations,
+    checked: result.checked,
+    faultsInjected: result.faults.length,
+    violations: result.violations.length,
+    wallClock_s: result.duration_s,
+    replay: result.replay,
+  };
+  writeFileSync(join(result.folder, 'history.jsonl'), recorder.ops.map((o) => JSON.stringify(o)).join('\n') + '\n');
+  writeFileSync(join(result.folder, 'faults.json'), `${JSON.stringify(result.faults, null, 2)}\n`);
+  writeFileSync(join(result.folder, 'summary.json'), `${JSON.stringify({ ...summary, violationList: result.violations }, null, 2)}\n`);
+  writeFileSync(
+    join(result.folder, 'report.html'),
+    renderReport({ title: `ecom chaos run (${result.mode} mode), seed ${result.seed}`, summary, ops: recorder.ops, faults: result.faults, violations: result.violations }),
+  );
+}
+
+/** The command line that replays a run. */
+export function replayCommand(mode: 'raft' | 'mqtt', seed: number, duration_s: number, faults: readonly string[], plantedBugs: readonly string[] = []): string {
+  const bugs = plantedBugs.length > 0 ? ` --planted-bugs ${plantedBugs.join(',')}` : '';
+  return `npm run chaos -- --mode ${mode} --seed ${seed} --duration ${duration_s} --faults ${faults.join(',')}${bugs}`;
+}
