@@ -9,6 +9,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
  * - `drop`: connections are cut and new ones closed at once: everything sent is lost.
  * - `stall`: connections stay open but nothing is read: bytes wait in the sender's buffers and
  *   arrive, late, when the link heals (a long network delay).
+ *
+ * A `both` proxy stalls the answers too: for a client-server link such as a portal's connection
+ * to the MQTT broker, where one TCP connection carries both directions.
  */
 export type LinkState = 'pass' | 'drop' | 'stall';
 
@@ -19,9 +22,10 @@ export class LinkProxy {
 
   constructor(
     readonly name: string,
-    private readonly listenPort: number,
+    readonly port: number,
     private readonly targetPort: number,
     private readonly host = '127.0.0.1',
+    private readonly directions: 'forward' | 'both' = 'forward',
   ) {}
 
   get state(): LinkState {
@@ -31,8 +35,8 @@ export class LinkProxy {
   listen(): Promise<void> {
     this.server = createServer((from) => this.accept(from));
     return new Promise((resolve, reject) => {
-      this.server!.once('error', (err) => reject(new Error(`proxy ${this.name} cannot listen on ${this.host}:${this.listenPort}: ${err.message}`)));
-      this.server!.listen(this.listenPort, this.host, () => resolve());
+      this.server!.once('error', (err) => reject(new Error(`proxy ${this.name} cannot listen on ${this.host}:${this.port}: ${err.message}`)));
+      this.server!.listen(this.port, this.host, () => resolve());
     });
   }
 
@@ -51,10 +55,34 @@ export class LinkProxy {
     };
     from.on('error', close).on('close', close);
     to.on('error', close).on('close', close);
-    to.pipe(from);
+    // Answers always flow unless the proxy stalls both directions.
+    if (!this.stallsAnswers()) to.pipe(from);
     // A stalled link holds the bytes; set('pass') pipes them on (piping twice would duplicate them).
-    if (this.state_ === 'stall') from.pause();
-    else from.pipe(to);
+    if (this.state_ === 'stall') this.hold(pair);
+    else this.flow(pair);
+  }
+
+  private stallsAnswers(): boolean {
+    return this.directions === 'both';
+  }
+
+  /** Pipes what a stall holds; called only when it is not already piped. */
+  private flow(pair: { from: Socket; to: Socket }): void {
+    pair.from.pipe(pair.to);
+    pair.from.resume();
+    if (this.stallsAnswers()) {
+      pair.to.pipe(pair.from);
+      pair.to.resume();
+    }
+  }
+
+  private hold(pair: { from: Socket; to: Socket }): void {
+    pair.from.unpipe(pair.to);
+    pair.from.pause();
+    if (this.stallsAnswers()) {
+      pair.to.unpipe(pair.from);
+      pair.to.pause();
+    }
   }
 
   set(state: LinkState): void {
@@ -67,11 +95,9 @@ export class LinkProxy {
         pair.from.destroy();
         pair.to.destroy();
       } else if (state === 'stall') {
-        pair.from.unpipe(pair.to);
-        pair.from.pause();
+        this.hold(pair);
       } else if (wasStalled) {
-        pair.from.pipe(pair.to);
-        pair.from.resume();
+        this.flow(pair);
       }
     }
   }

@@ -55,16 +55,25 @@ function installExitHook(): void {
 
 /** Starts `node bin/ecom.js ...args` as a child process. */
 export function spawnEcom(args: readonly string[], options: ChildOptions): EcomChild {
-  installExitHook();
   // ECOM_CHILD_NODE_ARGS passes flags to the children's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
   const nodeArgs = (process.env.ECOM_CHILD_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-  const proc = spawn(process.execPath, [...nodeArgs, ECOM_BIN, ...args], {
+  return spawnProgram(process.execPath, [...nodeArgs, ECOM_BIN, ...args], options);
+}
+
+/**
+ * Starts any program as a child process with the same bookkeeping as spawnEcom: output lines
+ * named, killed when this process exits. (Only ecom children also watch their stdin to stop
+ * when this process is killed with SIGKILL; another program such as mosquitto cannot.)
+ */
+export function spawnProgram(file: string, args: readonly string[], options: ChildOptions): EcomChild {
+  installExitHook();
+  const proc = spawn(file, args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1' },
     // The child watches this pipe: it closes when the parent dies, even by SIGKILL.
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  if (proc.pid === undefined) throw new Error(`could not start ${options.name}: ${ECOM_BIN}`);
+  if (proc.pid === undefined) throw new Error(`could not start ${options.name}: ${file}`);
   const onLine = options.onLine === undefined ? (name: string, line: string) => process.stderr.write(`[${name}] ${line}\n`) : options.onLine;
   for (const stream of [proc.stdout, proc.stderr]) {
     const lines = createInterface({ input: stream });

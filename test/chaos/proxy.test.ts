@@ -16,19 +16,23 @@ afterEach(async () => {
 });
 
 /** A target that collects what it receives, and a proxy in front of it. */
-async function setup(): Promise<{ received: () => string; dial: () => Promise<Socket> }> {
+async function setup(directions: 'forward' | 'both' = 'forward'): Promise<{ received: () => string; dial: () => Promise<Socket>; accepted: () => Promise<Socket> }> {
   let data = '';
   const targetPort = await freePort();
+  let onAccept: (s: Socket) => void = () => undefined;
+  const acceptedOne = new Promise<Socket>((r) => (onAccept = r));
   server = createServer((s) => {
     sockets.push(s);
     s.on('data', (chunk) => (data += chunk.toString()));
+    onAccept(s);
   });
   await new Promise<void>((r) => server!.listen(targetPort, '127.0.0.1', () => r()));
   const port = await freePort();
-  proxy = new LinkProxy('1->2', port, targetPort);
+  proxy = new LinkProxy('1->2', port, targetPort, '127.0.0.1', directions);
   await proxy.listen();
   return {
     received: () => data,
+    accepted: () => acceptedOne,
     dial: () =>
       new Promise((resolve, reject) => {
         const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
@@ -89,5 +93,43 @@ describe('LinkProxy', () => {
     const again = await dial();
     again.write('ok');
     await until(() => received() === 'ok', 'ok');
+  });
+
+  it('a both-ways stall holds the answers too, and delivers each byte once on heal', async () => {
+    const { received, dial, accepted } = await setup('both');
+    const client = await dial();
+    const target = await accepted();
+    let answers = '';
+    client.on('data', (chunk) => (answers += chunk.toString()));
+    target.write('a');
+    await until(() => answers === 'a', 'a');
+    proxy!.set('stall');
+    target.write('b');
+    client.write('c');
+    await new Promise((r) => setTimeout(r, 200));
+    expect([answers, received()]).toEqual(['a', '']);
+    proxy!.set('pass');
+    await until(() => answers === 'ab' && received() === 'c', 'b and c');
+    target.write('d');
+    client.write('e');
+    await until(() => answers.endsWith('d') && received().endsWith('e'), 'd and e');
+    expect([answers, received()]).toEqual(['abd', 'ce']);
+  });
+
+  it('a forward stall lets the answers through', async () => {
+    const { received, dial, accepted } = await setup('forward');
+    const client = await dial();
+    const target = await accepted();
+    let answers = '';
+    client.on('data', (chunk) => (answers += chunk.toString()));
+    proxy!.set('stall');
+    client.write('x');
+    target.write('y');
+    await until(() => answers === 'y', 'y');
+    expect(received()).toBe('');
+    proxy!.set('pass');
+    await until(() => received() === 'x', 'x');
+    target.write('z');
+    await until(() => answers === 'yz', 'yz');
   });
 });

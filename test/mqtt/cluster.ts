@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PortalClient } from '../../src/client/portal-client.js';
+import { findMosquitto, writeMosquittoConfig } from '../../src/util/mosquitto.js';
+import { freePort } from '../../src/util/ports.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 
 /** Real brokers and real portal processes on free loopback ports, for the mqtt-mode tests and the benchmark. */
@@ -12,32 +14,9 @@ export const HOST = '127.0.0.1';
 /** Generous: a process start is a few seconds, but this machine is sometimes shared by many builds. */
 const START_TIMEOUT_MS = 60_000;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { findMosquitto, freePort };
 
 export type BrokerKind = 'aedes' | 'mosquitto';
-
-const MOSQUITTO_CANDIDATES = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'];
-
-/** Where Mosquitto is installed; in CI a missing Mosquitto is an error (it must be installed there), elsewhere undefined. */
-export function findMosquitto(): string | undefined {
-  // ECOM_MOSQUITTO names the binary explicitly (and lets one check that CI fails without it).
-  const candidates = process.env.ECOM_MOSQUITTO ? [process.env.ECOM_MOSQUITTO] : MOSQUITTO_CANDIDATES;
-  const found = candidates.find((path) => existsSync(path));
-  if (found === undefined && process.env.CI) {
-    throw new Error(`mosquitto is not installed (looked in ${candidates.join(', ')}); CI must install it: apt-get install -y mosquitto`);
-  }
-  return found;
-}
 
 /** A broker that can be stopped and started again on the same port. */
 export interface TestBroker {
@@ -60,12 +39,7 @@ class MosquittoBroker implements TestBroker {
     readonly port: number,
   ) {
     this.url = `mqtt://${HOST}:${port}`;
-    // The default of 20 messages in flight stalls QoS 1 bursts; queue well past any test's burst;
-    // without TCP_NODELAY every small packet waits ~40 ms for a delayed ACK.
-    writeFileSync(
-      join(this.dir, 'mosquitto.conf'),
-      [`listener ${port} ${HOST}`, 'allow_anonymous true', 'max_inflight_messages 1000', 'max_queued_messages 100000', 'set_tcp_nodelay true', 'persistence false', ''].join('\n'),
-    );
+    writeMosquittoConfig(join(this.dir, 'mosquitto.conf'), HOST, port);
   }
 
   async start(): Promise<void> {
