@@ -100,12 +100,27 @@ export class Replica {
   private suspended = true;
 
   constructor(
-    readonly origin: string,
+    private origin_: string,
     private readonly effects: ReplicaEffects,
     private readonly log: Logger,
     private readonly limits: ReplicaLimits = DEFAULT_REPLICA_LIMITS,
   ) {
     this.history.set(0, GENESIS_DIGEST);
+  }
+
+  /** The name under which this portal's commands and requests appear in the log. */
+  get origin(): string {
+    return this.origin_;
+  }
+
+  /**
+   * Starts a new session under a new name, with its own sequence numbers from 1. Commands of the
+   * previous session that were lost, or delivered only to some portals, can then never show up
+   * as a gap in the new session's numbering. Only while suspended: nothing of ours is in flight.
+   */
+  renew(origin: string): void {
+    if (!this.suspended) throw new Error('invariant broken: a replica renews its origin only while suspended (between connections)');
+    this.origin_ = origin;
   }
 
   /** Live: in step with the log, so writes may be accepted and peers may be answered. */
@@ -156,7 +171,7 @@ export class Replica {
     this.sync = { nonce, reason, needsPeer: reason === 'overflow', peerSeen: false, aheadSeen, attempt };
     this.buffer = [...firstBuffered];
     this.log.info({ reason, nonce, attempt, position: this.position_ }, 'asking peers for the current state');
-    this.effects.publishLog({ t: 'sync', o: this.origin, n: nonce, p: this.position_ });
+    this.effects.publishLog({ t: 'sync', o: this.origin_, n: nonce, p: this.position_ });
     return nonce;
   }
 
@@ -176,9 +191,9 @@ export class Replica {
       this.startSync('overflow');
       return;
     }
-    if (msg.t === 'sync' && msg.o === this.origin && msg.n === sync.nonce) sync.requestIndex = this.buffer.length;
-    else if (msg.o !== this.origin && msg.t === 'sync' && msg.p > this.position_) sync.aheadSeen.value = true;
-    else if (sync.requestIndex !== undefined && msg.t !== 'sync' && msg.o !== this.origin) sync.peerSeen = true;
+    if (msg.t === 'sync' && msg.o === this.origin_ && msg.n === sync.nonce) sync.requestIndex = this.buffer.length;
+    else if (msg.o !== this.origin_ && msg.t === 'sync' && msg.p > this.position_) sync.aheadSeen.value = true;
+    else if (sync.requestIndex !== undefined && msg.t !== 'sync' && msg.o !== this.origin_) sync.peerSeen = true;
     this.buffer.push(msg);
     if (sync.requestIndex !== undefined && sync.reply !== undefined) this.install(sync.reply, sync.requestIndex);
   }
@@ -244,7 +259,7 @@ export class Replica {
   stateReply(nonce: string): StateReply {
     return {
       n: nonce,
-      from: this.origin,
+      from: this.origin_,
       position: this.position_,
       digest: this.digest_,
       applied: Object.fromEntries(this.applied),
@@ -266,7 +281,7 @@ export class Replica {
       { from: reply.from, position: reply.position, records: reply.records.length, replaying: after.length },
       'installed a peer\'s state; replaying the commands that followed our request',
     );
-    const ownInState = this.applied.get(this.origin);
+    const ownInState = this.applied.get(this.origin_);
     if (ownInState !== undefined) this.effects.ownRepliesLost(ownInState);
     this.drain(after, false);
   }
@@ -288,7 +303,7 @@ export class Replica {
         this.handleCommand(msg, acceptGaps);
         return;
       case 'sync':
-        if (msg.o === this.origin) return;
+        if (msg.o === this.origin_) return;
         if (msg.p > this.position_) {
           // Answering would set the requester back to our shorter history: we are the one behind.
           this.log.warn({ peer: msg.o, theirs: msg.p, ours: this.position_ }, 'a peer asking for the state has applied more than this portal; resynchronising');
@@ -298,7 +313,7 @@ export class Replica {
         this.answer(msg.o, msg.n);
         return;
       case 'check':
-        if (msg.o !== this.origin) this.compare(msg.o, msg.p, msg.d);
+        if (msg.o !== this.origin_) this.compare(msg.o, msg.p, msg.d);
         return;
     }
   }
@@ -328,7 +343,7 @@ export class Replica {
       outcome = { reply: { code: 500, message: message('internalError', { detail }) }, writes: [] };
     }
     // Only the portal that received the write announces its changes (see the backend).
-    const events = msg.o === this.origin ? changeEvents((write) => this.state.get(write.key.kind, write.key.id), outcome.writes) : [];
+    const events = msg.o === this.origin_ ? changeEvents((write) => this.state.get(write.key.kind, write.key.id), outcome.writes) : [];
     this.state.apply(outcome.writes);
     this.applied.set(msg.o, msg.s);
     this.position_ += 1;
@@ -347,7 +362,7 @@ export class Replica {
     if (size_bytes > this.limits.snapshotMax_bytes) {
       const error = `state of ${size_bytes} bytes exceeds the transfer limit of ${this.limits.snapshotMax_bytes} bytes`;
       this.log.error({ to, size_bytes }, error);
-      this.effects.sendState(to, { n: nonce, from: this.origin, error });
+      this.effects.sendState(to, { n: nonce, from: this.origin_, error });
       return;
     }
     this.effects.sendState(to, reply);
@@ -370,11 +385,11 @@ export class Replica {
     // The side that has applied fewer commands takes the other's state: a peer whose check is
     // older than our position will see one of ours and resync itself. At equal positions,
     // exactly one side of the pair moves, so the two cannot keep swapping states.
-    if (position === this.position_ && this.origin > peer) this.startSync('divergent');
+    if (position === this.position_ && this.origin_ > peer) this.startSync('divergent');
   }
 
   /** The check this portal publishes now and then, when it has applied something since the last one. */
   checkMessage(): LogMessage {
-    return { t: 'check', o: this.origin, p: this.position_, d: this.digest_ };
+    return { t: 'check', o: this.origin_, p: this.position_, d: this.digest_ };
   }
 }
