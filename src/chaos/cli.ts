@@ -1,4 +1,7 @@
 import { Command, Option } from 'commander';
+import { MQTT_FAULT_KINDS } from './mqtt-nemesis.js';
+import type { BrokerKind } from './mqtt-cluster.js';
+import { runMqttChaos } from './mqtt-run.js';
 import { RAFT_FAULT_KINDS } from './raft-nemesis.js';
 import { runRaftChaos } from './raft-run.js';
 import type { ChaosResult } from './result.js';
@@ -11,23 +14,30 @@ import { TEST_FAULTS } from '../raft/test-faults.js';
  */
 interface ChaosModeRunner {
   readonly faultKinds: readonly string[];
-  run(options: { seed: number; duration_s: number; faults: string[]; plantedBugs: string[]; out?: string }): Promise<ChaosResult>;
+  run(options: { seed: number; duration_s: number; faults: string[]; plantedBugs: string[]; out?: string; broker: BrokerKind }): Promise<ChaosResult>;
 }
+
+/** The summary lists this many violations; summary.json and report.html have them all. */
+const SHOWN_VIOLATIONS = 15;
 
 const MODES: Record<'raft' | 'mqtt', ChaosModeRunner> = {
   raft: {
     faultKinds: RAFT_FAULT_KINDS,
-    run: (o) => runRaftChaos({ ...o, faults: parseFaults(o.faults.join(','), RAFT_FAULT_KINDS) }),
+    run: ({ broker, ...o }) => {
+      if (broker !== 'embedded') throw new Error('--broker mosquitto applies to --mode mqtt only');
+      return runRaftChaos({ ...o, faults: parseFaults(o.faults.join(','), RAFT_FAULT_KINDS) });
+    },
   },
   mqtt: {
-    faultKinds: [],
-    run: () => Promise.reject(new Error('mqtt mode is not covered yet')),
+    faultKinds: MQTT_FAULT_KINDS,
+    run: (o) => runMqttChaos({ ...o, faults: parseFaults(o.faults.join(','), MQTT_FAULT_KINDS) }),
   },
 };
 
 const program = new Command('chaos')
   .description('Jepsen-style chaos run against real processes: faults from a seed, histories checked (docs/chaos.md)')
   .addOption(new Option('--mode <mode>', 'which system to run').choices(['raft', 'mqtt']).default('raft'))
+  .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded'))
   .option('--duration <s>', 'seconds of workload under faults', (v) => Number(v), 60)
   .option('--seed <n>', 'seed of the fault schedule and workload (random when absent)', (v) => Number(v))
   .option('--faults <list>', `comma-separated fault kinds, or all; raft: ${MODES.raft.faultKinds.join(', ')}; mqtt: ${MODES.mqtt.faultKinds.join(', ')}`, 'all')
@@ -40,11 +50,12 @@ Examples:
   npm run chaos                                  raft mode, 60 s, every fault kind, random seed
   npm run chaos -- --duration 600                the documented soak
   npm run chaos -- --mode mqtt --duration 45     mqtt mode: broker restarts, portal kills, pauses, cut links
+  npm run chaos -- --mode mqtt --broker mosquitto   the same against a real Mosquitto
   npm run chaos -- --seed 42 --faults kill-leader,partition-symmetric
 
 The exit code is 0 on a pass, 1 on any violation, 2 on bad arguments. See docs/chaos.md.`,
   )
-  .action(async (opts: { mode: 'raft' | 'mqtt'; duration: number; seed?: number; faults: string; plantedBugs: string; out?: string }) => {
+  .action(async (opts: { mode: 'raft' | 'mqtt'; broker: BrokerKind; duration: number; seed?: number; faults: string; plantedBugs: string; out?: string }) => {
     const mode = MODES[opts.mode];
     if (!(opts.duration > 0)) throw new Error(`--duration must be a positive number of seconds, got ${opts.duration}`);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -52,14 +63,15 @@ The exit code is 0 on a pass, 1 on any violation, 2 on bad arguments. See docs/c
     const faults = parseFaults(opts.faults, mode.faultKinds);
     const plantedBugs = opts.plantedBugs.split(',').map((w) => w.trim()).filter((w) => w !== '');
     for (const bug of plantedBugs) if (!(TEST_FAULTS as readonly string[]).includes(bug)) throw new Error(`unknown planted bug "${bug}"`);
-    const result = await mode.run({ seed, duration_s: opts.duration, faults, plantedBugs, out: opts.out });
+    const result = await mode.run({ seed, duration_s: opts.duration, faults, plantedBugs, out: opts.out, broker: opts.broker });
     const lines = [
       '',
       `chaos summary (${result.mode} mode, seed ${seed})`,
       `  operations:         ${result.operations} (checked: ${Object.entries(result.checked).map(([name, n]) => `${name} ${n}`).join(', ')})`,
       `  faults injected:    ${result.faults.length} (${[...new Set(result.faults.map((f) => f.kind))].join(', ')})`,
       `  violations:         ${result.violations.length}`,
-      ...result.violations.map((v) => `    - ${v.checker}: ${v.message}`),
+      ...result.violations.slice(0, SHOWN_VIOLATIONS).map((v) => `    - ${v.checker}: ${v.message}`),
+      ...(result.violations.length > SHOWN_VIOLATIONS ? [`    ... and ${result.violations.length - SHOWN_VIOLATIONS} more in summary.json`] : []),
       `  wall clock:         ${result.duration_s.toFixed(1)} s`,
       `  history, logs, report: ${result.folder} (report.html)`,
       `  replay:             ${result.replay}`,

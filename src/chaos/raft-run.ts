@@ -1,12 +1,10 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ChaosCluster } from './raft-cluster.js';
 import type { Violation } from './history.js';
 import { Recorder } from './history.js';
 import { inject, raftTargets, type RaftFaultKind } from './raft-nemesis.js';
 import { checkRegister, runRegister } from './register.js';
-import { replayCommand, writeRunFolder, type ChaosResult } from './result.js';
+import { replayCommand, runFolder, writeRunFolder, type ChaosResult } from './result.js';
 import { planSchedule, playSchedule, type InjectedFault } from './schedule.js';
 import { checkShop, newShopModel, runShop, setupShop } from './shop.js';
 
@@ -34,13 +32,6 @@ const RECOVERY_TIMEOUT_MS = 60_000;
 const CONVERGENCE_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
-
-/** A new folder for a run's evidence, or the one asked for. */
-export function runFolder(mode: string, seed: number, out: string | undefined): string {
-  const folder = resolve(out ?? mkdtempSync(join(tmpdir(), `ecom-chaos-${mode}-${seed}-`)));
-  mkdirSync(folder, { recursive: true });
-  return folder;
-}
 
 export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResult> {
   const say = options.progress ?? ((line: string) => process.stdout.write(`${line}\n`));

@@ -1,5 +1,6 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Recorder, Violation } from './history.js';
 import { renderReport } from './report.js';
 import type { InjectedFault } from './schedule.js';
@@ -18,6 +19,13 @@ export interface ChaosResult {
   readonly duration_s: number;
   /** The command that runs the same schedule again. */
   readonly replay: string;
+}
+
+/** A new folder for a run's evidence, or the one asked for. */
+export function runFolder(mode: string, seed: number, out: string | undefined): string {
+  const folder = resolve(out ?? mkdtempSync(join(tmpdir(), `ecom-chaos-${mode}-${seed}-`)));
+  mkdirSync(folder, { recursive: true });
+  return folder;
 }
 
 /** Writes history.jsonl, faults.json, summary.json and report.html into the run's folder. */

@@ -1,5 +1,5 @@
 import { PortalClient } from '../client/portal-client.js';
-import type { Command, Reply } from '../domain/commands.js';
+import type { Command } from '../domain/commands.js';
 import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records.js';
 import { Prng } from '../sim/prng.js';
 import type { Backend } from '../portal/backend.js';
@@ -37,7 +37,7 @@ export function newShopModel(): ShopModel {
 }
 
 /** Creates the products and base clients through `execute`, retrying: it runs before any fault. */
-export async function setupShop(execute: (command: Command) => Promise<Pick<Reply, 'code'>>): Promise<void> {
+export async function setupShop(execute: (command: Command) => Promise<{ readonly code: number }>): Promise<void> {
   const must = async (what: string, command: Command) => {
     for (let attempt = 0; ; attempt++) {
       const reply = await execute(command);
@@ -82,6 +82,8 @@ export async function runShop(options: ShopOptions): Promise<void> {
           try {
             const reply = await run();
             recorder.end(rec, outcomeOf(reply), reply);
+            // The store is unavailable: like a real client, back off instead of piling up more unknown outcomes.
+            if (reply.error === 503) await new Promise((r) => setTimeout(r, 200));
           } catch (err) {
             recorder.end(rec, 'unknown', { error: (err as Error).message });
             // The portal is down or stuck: do not spin on it.

@@ -12,9 +12,11 @@ import { basename, join } from 'node:path';
  *   log holds it, without a quorum.
  * - `lose-unsynced-on-crash` (fault simulation): the log remembers how far it has fsynced and a
  *   restarting replica cuts its log back to there, as a machine crash would lose unsynced pages.
+ * - `mqtt-skip-state-transfer` (planted bug, mqtt mode): a portal never asks its peers for the
+ *   state: it joins empty, and after a reconnection or a gap it carries on with what it has.
  */
-export type TestFault = 'ack-before-fsync' | 'skip-commit-check' | 'lose-unsynced-on-crash';
-export const TEST_FAULTS: readonly TestFault[] = ['ack-before-fsync', 'skip-commit-check', 'lose-unsynced-on-crash'];
+export type TestFault = 'ack-before-fsync' | 'skip-commit-check' | 'lose-unsynced-on-crash' | 'mqtt-skip-state-transfer';
+export const TEST_FAULTS: readonly TestFault[] = ['ack-before-fsync', 'skip-commit-check', 'lose-unsynced-on-crash', 'mqtt-skip-state-transfer'];
 
 function parse(text: string | undefined): Set<TestFault> {
   const set = new Set<TestFault>();

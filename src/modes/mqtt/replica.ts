@@ -4,6 +4,7 @@ import { changeEvents, type ChangeEvent } from '../../domain/events.js';
 import { execute, type Outcome } from '../../domain/machine.js';
 import { MemoryState } from '../../domain/memory-state.js';
 import { message } from '../../domain/messages.js';
+import { testFaultOn } from '../../raft/test-faults.js';
 import type { Logger } from '../../util/log.js';
 import type { CommandMessage, LogMessage, StateRefusal, StateReply } from './protocol.js';
 
@@ -168,6 +169,13 @@ export class Replica {
   startSync(reason: SyncReason, firstBuffered: readonly LogMessage[] = [], attempt = 1, aheadSeen = { value: reason === 'behind' }): string {
     this.suspended = false;
     const nonce = newId();
+    if (testFaultOn('mqtt-skip-state-transfer')) {
+      // PLANTED BUG (tests only, src/raft/test-faults.ts): live at once, whatever was missed.
+      this.sync = undefined;
+      this.buffer = [];
+      this.drain(firstBuffered, true);
+      return nonce;
+    }
     this.sync = { nonce, reason, needsPeer: reason === 'overflow', peerSeen: false, aheadSeen, attempt };
     this.buffer = [...firstBuffered];
     this.log.info({ reason, nonce, attempt, position: this.position_ }, 'asking peers for the current state');
