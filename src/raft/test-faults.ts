@@ -12,9 +12,12 @@ import { basename, join } from 'node:path';
  *   log holds it, without a quorum.
  * - `lose-unsynced-on-crash` (fault simulation): the log remembers how far it has fsynced and a
  *   restarting replica cuts its log back to there, as a machine crash would lose unsynced pages.
+ * - `cache-ignores-bound` (planted bug, portals): the portal read cache (src/storage/read-cache.ts)
+ *   serves an entry until an announcement invalidates it, however old, and keeps serving and
+ *   keeping its entries while its change feed is down, so a lost announcement leaves it stale.
  */
-export type TestFault = 'ack-before-fsync' | 'skip-commit-check' | 'lose-unsynced-on-crash';
-export const TEST_FAULTS: readonly TestFault[] = ['ack-before-fsync', 'skip-commit-check', 'lose-unsynced-on-crash'];
+export type TestFault = 'ack-before-fsync' | 'skip-commit-check' | 'lose-unsynced-on-crash' | 'cache-ignores-bound';
+export const TEST_FAULTS: readonly TestFault[] = ['ack-before-fsync', 'skip-commit-check', 'lose-unsynced-on-crash', 'cache-ignores-bound'];
 
 function parse(text: string | undefined): Set<TestFault> {
   const set = new Set<TestFault>();
