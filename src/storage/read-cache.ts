@@ -111,8 +111,9 @@ export class CachedBackend implements Backend {
   }
 
   private feedChanged(up: boolean): void {
+    // TEST-ONLY planted bug (ECOM_TEST_FAULTS=cache-ignores-bound): as if the feed never went down.
+    if (testFaultOn('cache-ignores-bound')) return void (this.feedUp_ = true);
     this.feedUp_ = up;
-    if (testFaultOn('cache-ignores-bound')) return; // TEST-ONLY planted bug: entries survive a gap in the feed
     this.invalidateAll();
   }
 
