@@ -90,10 +90,6 @@ export class ChangeSubscriber {
     });
   }
 
-  get connected(): boolean {
-    return this.subscribed;
-  }
-
   /** Resolves once subscribed, so that no later change can be missed. */
   ready(): Promise<void> {
     return this.subscribed ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
