@@ -8,7 +8,7 @@ export type Outcome = 'ok' | 'fail' | 'unknown';
 
 export interface OpRecord {
   readonly id: number;
-  readonly workload: 'register' | 'shop';
+  readonly workload: 'register' | 'shop' | 'cache';
   /** The client (one sequential thread of calls) that issued it. */
   readonly client: number;
   readonly op: string;

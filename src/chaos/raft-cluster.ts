@@ -6,6 +6,7 @@ import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology
 import { PartitionedBackend } from '../storage/partitioned-backend.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
+import { FeedProxy } from './feed-proxy.js';
 import { LinkProxy, type LinkState } from './proxy.js';
 
 /**
@@ -14,14 +15,20 @@ import { LinkProxy, type LinkState } from './proxy.js';
  * cut it. Each replica gets its own topology file in which its own entry has its real Raft port
  * and every peer's entry names the proxy for the link "me → peer". Portals and the harness use
  * the plain topology (real ports).
+ *
+ * An MQTT broker (`ecom broker`) carries the storage leaders' change announcements to the
+ * portals' read caches (`--cache-ms`): the replicas publish to it directly, each portal
+ * subscribes through its own FeedProxy so the nemesis can cut one portal's feed.
  */
 export interface ChaosClusterOptions {
   readonly dataDir: string;
   readonly partitions?: number;
   readonly replicasPerPartition?: number;
   readonly portals?: number;
-  /** ECOM_TEST_FAULTS given to the replicas (planted bugs, lose-unsynced-on-crash). */
+  /** ECOM_TEST_FAULTS given to the replicas and portals (planted bugs, lose-unsynced-on-crash). */
   readonly testFaults?: string;
+  /** The portals' read cache bound (`--cache-ms`); 400 ms by default. */
+  readonly cacheBound_ms?: number;
   readonly lockTtl_ms?: number;
   readonly requestTimeout_ms?: number;
   readonly startTimeout_ms?: number;
@@ -40,6 +47,10 @@ export class ChaosCluster {
   readonly portals: PortalProcess[] = [];
   /** `${from}->${to}` → the proxy that carries from's Raft messages to `to`. */
   readonly links = new Map<string, LinkProxy>();
+  /** Portal index → the proxy between that portal and the broker (its change feed). */
+  readonly feedLinks = new Map<number, FeedProxy>();
+  brokerPort = 0;
+  broker: EcomChild | undefined;
   /** Processes that exited without the harness killing or stopping them: always a finding. */
   readonly crashes: Array<{ name: string; exit: number | string }> = [];
   private readonly expectedExits = new Set<EcomChild>();
@@ -88,7 +99,52 @@ export class ChaosCluster {
       writeFileSync(file, `${JSON.stringify(validateTopology({ partitions: this.topology.partitions, replicas: view }), null, 2)}\n`);
       this.replicaTopologyFiles.set(self.id, file);
     }
-    for (let i = 0; i < (this.options.portals ?? 2); i++) this.portals.push({ index: i, port: await freePort(), child: undefined });
+    this.brokerPort = await freePort();
+    for (let i = 0; i < (this.options.portals ?? 2); i++) {
+      this.portals.push({ index: i, port: await freePort(), child: undefined });
+      const feed = new FeedProxy(`portal-${i}->broker`, await freePort(), this.brokerPort);
+      await feed.listen();
+      this.feedLinks.set(i, feed);
+    }
+  }
+
+  get brokerUrl(): string {
+    return `mqtt://127.0.0.1:${this.brokerPort}`;
+  }
+
+  get cacheBound_ms(): number {
+    return this.options.cacheBound_ms ?? 400;
+  }
+
+  /** Starts the broker (again, on the same port: its clients reconnect by themselves). */
+  startBroker(): EcomChild {
+    const log = this.logStream('broker');
+    const child = spawnEcom(['broker', '--port', String(this.brokerPort), '--host', '127.0.0.1'], {
+      name: 'broker',
+      onLine: (_n, line) => log.write(`${line}\n`),
+      env: { ECOM_LOG_FORMAT: 'json' },
+    });
+    this.broker = child;
+    this.watch(child);
+    return child;
+  }
+
+  async waitForBroker(): Promise<void> {
+    const child = this.broker!;
+    await waitForPort('127.0.0.1', this.brokerPort, this.options.startTimeout_ms ?? 60_000, () => child.process.exitCode === null && child.process.signalCode === null);
+  }
+
+  brokerRunning(): boolean {
+    const child = this.broker;
+    return child !== undefined && child.process.exitCode === null && child.process.signalCode === null;
+  }
+
+  async killBroker(): Promise<void> {
+    await this.end(this.broker, 'kill');
+  }
+
+  setFeedLink(portal: number, state: LinkState): void {
+    this.feedLinks.get(portal)?.set(state);
   }
 
   private logStream(name: string): WriteStream {
@@ -99,7 +155,7 @@ export class ChaosCluster {
 
   startReplica(id: number): EcomChild {
     const log = this.logStream(`storage-${id}`);
-    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.replicaTopologyFiles.get(id)!];
+    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.replicaTopologyFiles.get(id)!, '--broker', this.brokerUrl];
     const env: NodeJS.ProcessEnv = { ECOM_LOG_FORMAT: 'json', ECOM_TEST_FAULTS: this.options.testFaults ?? '' };
     const child = spawnEcom(args, { name: `storage-${id}`, onLine: (_n, line) => log.write(`${line}\n`), env });
     this.replicaProcs.set(id, child);
@@ -113,7 +169,10 @@ export class ChaosCluster {
     const log = this.logStream(`portal-${index}`);
     const args = ['order-server', String(portal.port), '--mode', 'raft', '--storage-config', this.topologyFile];
     args.push('--lock-ttl', String(this.options.lockTtl_ms ?? 1_000), '--request-timeout', String(this.options.requestTimeout_ms ?? 3_000));
-    const child = spawnEcom(args, { name: `portal-${index}`, onLine: (_n, line) => log.write(`${line}\n`), env: { ECOM_LOG_FORMAT: 'json' } });
+    // The portal's change feed goes through its own proxy, so the nemesis can cut it alone.
+    args.push('--cache-ms', String(this.cacheBound_ms), '--broker', `mqtt://127.0.0.1:${this.feedLinks.get(index)!.listenPort}`);
+    const env: NodeJS.ProcessEnv = { ECOM_LOG_FORMAT: 'json', ECOM_TEST_FAULTS: this.options.testFaults ?? '' };
+    const child = spawnEcom(args, { name: `portal-${index}`, onLine: (_n, line) => log.write(`${line}\n`), env });
     portal.child = child;
     this.watch(child);
     return child;
@@ -139,6 +198,9 @@ export class ChaosCluster {
   }
 
   async start(): Promise<void> {
+    // First, so the leaders' first announcements are not lost to a broker still starting.
+    this.startBroker();
+    await this.waitForBroker();
     for (const r of this.topology.replicas) this.startReplica(r.id);
     await Promise.all(
       this.topology.replicas.map((r) => {
@@ -245,6 +307,7 @@ export class ChaosCluster {
 
   healNetwork(): void {
     for (const link of this.links.values()) link.set('pass');
+    for (const feed of this.feedLinks.values()) feed.set('pass');
   }
 
   async killPortal(index: number): Promise<void> {
@@ -259,6 +322,8 @@ export class ChaosCluster {
   /** Undoes every fault: network healed, paused processes continued, dead processes restarted. */
   async healAll(): Promise<void> {
     this.healNetwork();
+    if (!this.brokerRunning()) this.startBroker();
+    await this.waitForBroker();
     for (const id of [...this.paused]) this.resumeReplica(id);
     for (const r of this.topology.replicas) if (!this.isRunning(r.id)) this.startReplica(r.id);
     for (const p of this.portals) if (!this.portalRunning(p.index)) this.startPortal(p.index);
@@ -270,7 +335,8 @@ export class ChaosCluster {
     await Promise.all(this.backends.splice(0).map((b) => b.close()));
     await Promise.all(this.portals.map((p) => this.end(p.child, 'stop')));
     await Promise.all([...this.replicaProcs.values()].map((c) => this.end(c, 'stop')));
-    await Promise.all([...this.links.values()].map((l) => l.close()));
+    await this.end(this.broker, 'stop');
+    await Promise.all([...this.links.values(), ...this.feedLinks.values()].map((l) => l.close()));
     await Promise.all(this.logs.splice(0).map((l) => new Promise<void>((resolve) => l.end(() => resolve()))));
   }
 }

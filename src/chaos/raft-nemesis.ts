@@ -13,12 +13,27 @@ export const RAFT_FAULT_KINDS = [
   'partition-bridge',
   'lose-unsynced',
   'portal-kill',
+  // Appended at the end: a run that names its kinds keeps its schedule (see raftTargets); an
+  // `all` run now draws these two as well, so its old seeds give other schedules.
+  'broker-restart',
+  'cache-feed-cut',
 ] as const;
 export type RaftFaultKind = (typeof RAFT_FAULT_KINDS)[number];
 
-/** How many targets a fault of this kind picks among: a portal, or a replica of a partition. */
+/**
+ * How many targets a fault of this kind picks among: a portal, the one broker, or a replica of a
+ * partition. The existing kinds' ranges must not change: old seeds would draw other schedules.
+ */
 export function raftTargets(kind: RaftFaultKind, shape: { replicasPerPartition: number; portals: number }): number {
-  return kind === 'portal-kill' ? shape.portals : shape.replicasPerPartition;
+  switch (kind) {
+    case 'portal-kill':
+    case 'cache-feed-cut':
+      return shape.portals;
+    case 'broker-restart':
+      return 1;
+    default:
+      return shape.replicasPerPartition;
+  }
 }
 
 /** Applies one planned fault now; returns what it did and how to heal it. */
@@ -96,6 +111,31 @@ export async function inject(cluster: ChaosCluster, fault: PlannedFault<RaftFaul
         heal: async () => {
           if (!cluster.portalRunning(index)) cluster.startPortal(index);
           await cluster.waitForPortal(index);
+        },
+      };
+    }
+    case 'broker-restart': {
+      // Every change feed goes down at once: announcements published meanwhile are lost.
+      await cluster.killBroker();
+      return {
+        description: 'kill -9 the MQTT broker (every portal loses its change feed)',
+        targets: ['broker'],
+        heal: async () => {
+          if (!cluster.brokerRunning()) cluster.startBroker();
+          await cluster.waitForBroker();
+        },
+      };
+    }
+    case 'cache-feed-cut': {
+      // drop: the portal sees its feed close; stall: it does not, and announcements arrive late.
+      const index = fault.pick % cluster.portals.length;
+      cluster.setFeedLink(index, fault.link);
+      return {
+        description: `cut portal ${index}'s change feed from the broker (${fault.link})`,
+        targets: [`portal-${index}`],
+        heal: async () => {
+          cluster.setFeedLink(index, 'pass');
+          await Promise.resolve();
         },
       };
     }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { checkCache, runCache, setupCache } from './cache.js';
 import { ChaosCluster } from './raft-cluster.js';
 import type { Violation } from './history.js';
 import { Recorder } from './history.js';
@@ -9,7 +10,7 @@ import { planSchedule, playSchedule, type InjectedFault } from './schedule.js';
 import { checkShop, newShopModel, runShop, setupShop } from './shop.js';
 
 /**
- * One raft-mode chaos run: start a cluster in a folder, drive the register and shop workloads,
+ * One raft-mode chaos run: start a cluster in a folder, drive the register, shop and cache workloads,
  * inject the seed's fault schedule, heal, wait for recovery, check, and write the history, the
  * logs and the report into the folder.
  */
@@ -17,7 +18,7 @@ export interface RaftChaosOptions {
   readonly seed: number;
   readonly duration_s: number;
   readonly faults: readonly RaftFaultKind[];
-  /** Planted bugs for the replicas (ECOM_TEST_FAULTS), e.g. ['skip-commit-check']. */
+  /** Planted bugs for the replicas and portals (ECOM_TEST_FAULTS), e.g. ['skip-commit-check']. */
   readonly plantedBugs?: readonly string[];
   /** Where to keep everything; a new temporary folder by default. */
   readonly out?: string;
@@ -27,6 +28,8 @@ export interface RaftChaosOptions {
 }
 
 const LOCK_TTL_MS = 1_000;
+/** The portals' read cache bound: short enough that staleness beyond it shows within a fault's hold. */
+const CACHE_BOUND_MS = 400;
 const RECOVERY_TIMEOUT_MS = 60_000;
 /** Once leaders are back, followers catch up in seconds; one stuck this long is a finding. */
 const CONVERGENCE_TIMEOUT_MS = 30_000;
@@ -41,16 +44,17 @@ export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResu
   if (options.faults.includes('lose-unsynced') && !testFaults.includes('lose-unsynced-on-crash')) testFaults.push('lose-unsynced-on-crash');
   say(`chaos: raft mode, seed ${options.seed}, ${options.duration_s} s, faults ${options.faults.join(',') || 'none'}${testFaults.length > 0 ? `, ECOM_TEST_FAULTS=${testFaults.join(',')}` : ''}`);
   say(`chaos: everything is kept in ${folder}`);
-  const cluster = await ChaosCluster.create({ dataDir: join(folder, 'data'), testFaults: testFaults.join(','), lockTtl_ms: LOCK_TTL_MS, requestTimeout_ms: 3_000 });
+  const cluster = await ChaosCluster.create({ dataDir: join(folder, 'data'), testFaults: testFaults.join(','), lockTtl_ms: LOCK_TTL_MS, requestTimeout_ms: 3_000, cacheBound_ms: CACHE_BOUND_MS });
   let recorder = new Recorder();
   let injected: InjectedFault[] = [];
   const violations: Violation[] = [];
-  const checked = { register: 0, shop: 0 };
+  const checked = { register: 0, shop: 0, cache: 0 };
   try {
     await cluster.start();
-    say(`chaos: ${cluster.topology.replicas.length} storage replicas and ${cluster.portals.length} portals up`);
+    say(`chaos: ${cluster.topology.replicas.length} storage replicas, ${cluster.portals.length} portals (read cache ${cluster.cacheBound_ms} ms) and the MQTT broker up`);
     const harness = cluster.backend();
     await setupShop((command) => harness.execute(command));
+    await setupCache((command) => harness.execute(command));
     const shape = { replicasPerPartition: cluster.topology.replicas.length / cluster.topology.partitions, portals: cluster.portals.length };
     const schedule = planSchedule({
       seed: options.seed,
@@ -69,6 +73,7 @@ export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResu
     const workloads = Promise.all([
       runRegister({ backends: [cluster.backend(), cluster.backend()], clients: options.registerClients ?? 6, seed: options.seed, recorder, running: () => running }),
       runShop({ portalPorts: cluster.portals.map((p) => p.port), clients: options.shopClients ?? 6, seed: options.seed, recorder, model, running: () => running }),
+      runCache({ portalPorts: cluster.portals.map((p) => p.port), seed: options.seed, recorder, running: () => running }),
     ]);
     injected = await playSchedule({
       schedule,
@@ -87,6 +92,10 @@ export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResu
     checked.register = register.checked;
     violations.push(...register.violations);
     say(`chaos: register history: ${register.checked} operations checked, ${register.violations.length === 0 ? 'linearizable' : 'NOT linearizable'}`);
+    const cache = checkCache(recorder.ops, cluster.cacheBound_ms);
+    checked.cache = cache.checked;
+    violations.push(...cache.violations);
+    say(`chaos: cache: ${cache.checked} reads checked, ${cache.violations.length === 0 ? `none older than the ${cluster.cacheBound_ms} ms bound` : 'STALE READS'}`);
     await cluster.healAll();
     await cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
     await recoverTransactions(cluster, say);

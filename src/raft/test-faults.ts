@@ -12,11 +12,14 @@ import { basename, join } from 'node:path';
  *   log holds it, without a quorum.
  * - `lose-unsynced-on-crash` (fault simulation): the log remembers how far it has fsynced and a
  *   restarting replica cuts its log back to there, as a machine crash would lose unsynced pages.
+ * - `cache-ignores-bound` (planted bug, portals): the portal read cache (src/storage/read-cache.ts)
+ *   serves an entry until an announcement invalidates it, however old, and keeps serving and
+ *   keeping its entries while its change feed is down, so a lost announcement leaves it stale.
  * - `mqtt-skip-state-transfer` (planted bug, mqtt mode): a portal never asks its peers for the
  *   state: it joins empty, and after a reconnection or a gap it carries on with what it has.
  */
-export type TestFault = 'ack-before-fsync' | 'skip-commit-check' | 'lose-unsynced-on-crash' | 'mqtt-skip-state-transfer';
-export const TEST_FAULTS: readonly TestFault[] = ['ack-before-fsync', 'skip-commit-check', 'lose-unsynced-on-crash', 'mqtt-skip-state-transfer'];
+export type TestFault = 'ack-before-fsync' | 'skip-commit-check' | 'lose-unsynced-on-crash' | 'cache-ignores-bound' | 'mqtt-skip-state-transfer';
+export const TEST_FAULTS: readonly TestFault[] = ['ack-before-fsync', 'skip-commit-check', 'lose-unsynced-on-crash', 'cache-ignores-bound', 'mqtt-skip-state-transfer'];
 
 function parse(text: string | undefined): Set<TestFault> {
   const set = new Set<TestFault>();

@@ -48,21 +48,37 @@ export class ChangePublisher {
   }
 }
 
+/** What a subscriber reports besides the keys: when announcements may have been lost and when they flow again. */
+export interface FeedEvents {
+  /** The connection closed: announcements published from now on are lost to this subscriber. */
+  readonly onDown?: () => void;
+  /** Subscribed (again): announcements flow from now on; what was published before is lost. */
+  readonly onUp?: () => void;
+}
+
 export class ChangeSubscriber {
   private readonly client: MqttClient;
   private subscribed = false;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(url: string, name: string, log: Logger, onKey: (key: string) => void) {
+  constructor(url: string, name: string, log: Logger, onKey: (key: string) => void, events: FeedEvents = {}) {
     this.client = connectClient(url, `${name}-${process.pid}`, log);
     this.client.on('connect', () =>
       this.client.subscribe(CHANGES_TOPIC, { qos: 0 }, (err) => {
         if (err) return log.warn({ err: err.message }, 'change feed: cannot subscribe');
+        // A connection that closed before the subscription was granted reports no "up".
+        if (!this.client.connected) return;
         this.subscribed = true;
+        events.onUp?.();
         for (const resolve of this.waiting.splice(0)) resolve();
       }),
     );
-    this.client.on('close', () => (this.subscribed = false));
+    // 'close' fires after every failed reconnection attempt too: report only the transition.
+    this.client.on('close', () => {
+      if (!this.subscribed) return;
+      this.subscribed = false;
+      events.onDown?.();
+    });
     this.client.on('message', (_topic, payload) => {
       try {
         const message = JSON.parse(payload.toString('utf8')) as ChangeMessage;

@@ -1,6 +1,7 @@
 import { namedKeys, type Command, type Reply } from '../domain/commands.js';
 import { keyString, type RecordKind, type RecordOfKind } from '../domain/records.js';
 import type { Backend } from '../portal/backend.js';
+import { testFaultOn } from '../raft/test-faults.js';
 
 /**
  * An optional read cache in front of a portal's backend (the course asks for one). A cached
@@ -8,11 +9,26 @@ import type { Backend } from '../portal/backend.js';
  * storage tier announces a change to it. Writes never consult the cache: every rule runs in
  * the storage tier's state machines, so a stale entry can make a read old by at most the
  * bound and can never make a write succeed.
+ *
+ * The contract the chaos suite's cache checker (src/chaos/cache.ts) relies on: an entry's age is
+ * counted from when its storage read STARTED (a linearizable read, so it returns the state of
+ * some moment at or after that start), and an entry is served only while younger than the
+ * bound. So a read served at time t returns a state at least as new as the one at t - bound.
+ *
+ * With a change feed attached (`feedDown()` / `feedUp()`), announcements are lost while the feed
+ * is disconnected, so the cache then serves nothing (reads go to storage), keeps nothing, and
+ * drops everything it had both when the feed goes down and when it is back: an entry never
+ * outlives a gap in the announcements it depends on.
  */
 export interface ReadCacheOptions {
   readonly bound_ms: number;
   readonly maxEntries?: number;
   readonly now?: () => number;
+  /**
+   * A change feed will report through feedUp() / feedDown(): the cache starts as if the feed
+   * were down (serving nothing) until the first feedUp(). Without one, entries only age out.
+   */
+  readonly feed?: boolean;
 }
 
 interface Cached {
@@ -24,6 +40,13 @@ export class CachedBackend implements Backend {
   private readonly entries = new Map<string, Cached>();
   private readonly maxEntries: number;
   private readonly now: () => number;
+  /** False while an attached change feed is disconnected: announcements may be lost then. */
+  private feedUp_: boolean;
+  /**
+   * Counts `invalidateAll()` calls: a storage read that straddles one may have missed an
+   * announcement (the feed was down), so its result is served but not kept.
+   */
+  private epoch = 0;
   hits = 0;
   misses = 0;
 
@@ -34,6 +57,7 @@ export class CachedBackend implements Backend {
     if (!(options.bound_ms > 0)) throw new Error(`cache bound must be positive, got ${options.bound_ms} ms`);
     this.maxEntries = options.maxEntries ?? 100_000;
     this.now = options.now ?? Date.now;
+    this.feedUp_ = options.feed !== true;
   }
 
   async execute(command: Command): Promise<Reply> {
@@ -47,14 +71,19 @@ export class CachedBackend implements Backend {
   async read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
     const key = `${kind}/${id}`;
     const cached = this.entries.get(key);
-    if (cached !== undefined && this.now() - cached.at_ms < this.options.bound_ms) {
+    const fresh = this.feedUp_ && cached !== undefined && this.now() - cached.at_ms < this.options.bound_ms;
+    // TEST-ONLY planted bug (ECOM_TEST_FAULTS=cache-ignores-bound): an entry is served until invalidated, however old.
+    if (cached !== undefined && (fresh || testFaultOn('cache-ignores-bound'))) {
       this.hits++;
       return cached.record as RecordOfKind<K> | undefined;
     }
     this.misses++;
     const at_ms = this.now();
+    const epoch = this.epoch;
     const record = await this.inner.read(kind, id);
     this.entries.delete(key);
+    // Kept only if no announcement can have been missed while it was read.
+    if (!this.feedUp_ || epoch !== this.epoch) return record;
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, { record, at_ms });
     return record;
@@ -63,6 +92,33 @@ export class CachedBackend implements Backend {
   /** A change announced by the storage tier (`client/44`): the next read goes to storage. */
   invalidate(key: string): void {
     this.entries.delete(key);
+  }
+
+  /** Drops every entry: the next read of anything goes to storage. */
+  invalidateAll(): void {
+    this.entries.clear();
+    this.epoch++;
+  }
+
+  /** The change feed is disconnected: announcements from now on may be lost. */
+  feedDown(): void {
+    this.feedChanged(false);
+  }
+
+  /** The change feed is subscribed (again): what changed meanwhile was not announced, so start afresh. */
+  feedUp(): void {
+    this.feedChanged(true);
+  }
+
+  private feedChanged(up: boolean): void {
+    // TEST-ONLY planted bug (ECOM_TEST_FAULTS=cache-ignores-bound): as if the feed never went down.
+    if (testFaultOn('cache-ignores-bound')) return void (this.feedUp_ = true);
+    this.feedUp_ = up;
+    this.invalidateAll();
+  }
+
+  get feedConnected(): boolean {
+    return this.feedUp_;
   }
 
   get size(): number {

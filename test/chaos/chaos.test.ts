@@ -15,12 +15,13 @@ function explain(result: ChaosResult): string {
   return `seed ${result.seed}: ${result.violations.map((v) => `${v.checker}: ${v.message}`).join('; ')} (history, logs and report in ${result.folder})`;
 }
 
-// Three runs, each with a third of the fault kinds (every run kills and cuts something), so the
+// Three runs, each with a third of the fault kinds (every run kills and cuts something, and the
+// cache's feed loses its broker in one and a portal's link in another), so the
 // pass covers every kind and each run's schedule fits its 30 s even when restarts are slow.
 const RUNS: ReadonlyArray<readonly RaftFaultKind[]> = [
-  ['kill-leader', 'partition-symmetric', 'portal-kill'],
+  ['kill-leader', 'partition-symmetric', 'portal-kill', 'broker-restart'],
   ['kill-follower', 'partition-oneway', 'lose-unsynced', 'pause'],
-  ['kill-all', 'partition-bridge', 'pause'],
+  ['kill-all', 'partition-bridge', 'pause', 'cache-feed-cut'],
 ];
 
 describe('chaos pass (raft mode, all fault kinds)', () => {
@@ -37,6 +38,7 @@ describe('chaos pass (raft mode, all fault kinds)', () => {
       expect(new Set(result.faults.map((f) => f.kind)), explain(result)).toEqual(new Set(faults));
       expect(result.checked.register).toBeGreaterThan(100);
       expect(result.checked.shop).toBeGreaterThan(50);
+      expect(result.checked.cache).toBeGreaterThan(50);
       rmSync(result.folder, { recursive: true, force: true });
     });
   });

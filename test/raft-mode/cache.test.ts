@@ -57,3 +57,115 @@ describe('portal cache in raft mode', () => {
     await feed.close();
   });
 });
+
+/**
+ * Announcements published while the portal's feed is down are lost (QoS 0), so the cache must
+ * not trust its entries across such a gap: cleared and bypassed while down, cleared again when
+ * it is back, and invalidated by announcements once more after that.
+ */
+describe('portal cache when the change feed goes down and comes back', () => {
+  let broker: Awaited<ReturnType<typeof startTestBroker>> | undefined;
+  let cluster: RaftCluster;
+  beforeAll(async () => {
+    broker = await startTestBroker();
+    cluster = await startRaftCluster({ broker: broker.url });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await broker?.stop();
+  });
+
+  it('bypasses and clears the cache while the broker is gone, and is invalidated again once it is back', { timeout: 60_000 }, async () => {
+    const { port, url } = broker!;
+    const cached = new CachedBackend(cluster.backend(), { bound_ms: 60_000, feed: true });
+    const events: Array<'up' | 'down'> = [];
+    const waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
+    const poke = () => {
+      for (const w of [...waiters]) {
+        if (!w.check()) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    };
+    // Resolves once `check` holds, re-evaluated on every feed event (no polling).
+    const until = (check: () => boolean) => (check() ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ check, resolve })));
+    const invalidated: string[] = [];
+    const feed = new ChangeSubscriber(
+      url,
+      'test-cache-feed',
+      silentLogger,
+      (key) => {
+        cached.invalidate(key);
+        invalidated.push(key);
+        poke();
+      },
+      {
+        onDown: () => {
+          cached.feedDown();
+          events.push('down');
+          poke();
+        },
+        onUp: () => {
+          cached.feedUp();
+          events.push('up');
+          poke();
+        },
+      },
+    );
+    try {
+      // Until the first subscription nothing is cached.
+      const other = cluster.backend();
+      expect(await other.execute({ op: 'CreateProduct', pid: '7', data: '{"name": "A", "price": "1", "quantity": 5}' })).toEqual({ code: 0 });
+      await feed.ready();
+      expect(events).toEqual(['up']);
+      await cached.read('product', '7');
+      expect(cached.size).toBe(1);
+      const hits = cached.hits;
+      expect((await cached.read('product', '7'))?.name).toBe('A');
+      expect(cached.hits).toBe(hits + 1);
+
+      // The broker goes away: the cache is emptied and every read goes to storage.
+      await broker!.stop();
+      broker = undefined;
+      await until(() => events.includes('down'));
+      expect(cached.feedConnected).toBe(false);
+      expect(cached.size).toBe(0);
+      // A change nobody can announce now: a cache that still served would return "A".
+      expect(await other.execute({ op: 'UpdateProduct', pid: '7', data: '{"name": "B", "price": "1", "quantity": 5}' })).toEqual({ code: 0 });
+      const misses = cached.misses;
+      expect((await cached.read('product', '7'))?.name).toBe('B');
+      expect((await cached.read('product', '7'))?.name).toBe('B');
+      expect(cached.misses).toBe(misses + 2);
+      expect(cached.size).toBe(0);
+
+      // Back on the same port: the subscriber reconnects by itself and starts from an empty cache.
+      broker = await startTestBroker(port);
+      await until(() => events.length === 3);
+      expect(events).toEqual(['up', 'down', 'up']);
+      expect(cached.feedConnected).toBe(true);
+      expect((await cached.read('product', '7'))?.name).toBe('B');
+      expect(cached.size).toBe(1);
+
+      // Announcements work again. The leaders' publishers reconnect on their own schedule
+      // (invisible from here), so update until one update's announcement arrives.
+      for (let n = 0; ; n++) {
+        invalidated.length = 0;
+        const name = `C${n}`;
+        expect(await other.execute({ op: 'UpdateProduct', pid: '7', data: JSON.stringify({ name, price: '1', quantity: 5 }) })).toEqual({ code: 0 });
+        const announced = until(() => invalidated.includes('product/7')).then(() => true);
+        const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), 1_000));
+        if (await Promise.race([announced, late])) {
+          expect(cached.size).toBe(0);
+          expect((await cached.read('product', '7'))?.name).toBe(name);
+          break;
+        }
+        waiters.length = 0;
+        expect(n, 'no announcement arrived after the broker came back').toBeLessThan(20);
+        cached.invalidate('product/7');
+        await cached.read('product', '7');
+      }
+    } finally {
+      await feed.close();
+    }
+  });
+});

@@ -49,4 +49,48 @@ describe('portal read cache', () => {
     for (let i = 0; i < 50; i++) await cache.read('client', String(i));
     expect(cache.size).toBe(10);
   });
+
+  it('with a change feed: serves nothing until the feed is up, nothing while it is down, and starts empty when it is back', async () => {
+    const inner = new CountingBackend();
+    const cache = new CachedBackend(inner, { bound_ms: 60_000, feed: true });
+    await cache.read('client', '1');
+    await cache.read('client', '1');
+    expect([inner.reads, cache.size]).toEqual([2, 0]);
+    cache.feedUp();
+    await cache.read('client', '1');
+    await cache.read('client', '1');
+    expect([inner.reads, cache.size]).toEqual([3, 1]);
+    cache.feedDown();
+    expect(cache.size).toBe(0);
+    await cache.read('client', '1');
+    await cache.read('client', '1');
+    expect([inner.reads, cache.size]).toEqual([5, 0]);
+    cache.feedUp();
+    await cache.read('client', '1');
+    await cache.read('client', '1');
+    expect([inner.reads, cache.size]).toEqual([6, 1]);
+  });
+
+  // A read that started before the feed went down (or came back) may hold a change whose
+  // announcement was lost: it answers its caller but is not kept.
+  it('does not keep a storage read that straddles a gap in the feed', async () => {
+    let release: () => void = () => undefined;
+    const inner = new CountingBackend();
+    const slow: Backend = {
+      execute: (c) => inner.execute(c),
+      read: async (kind, id) => {
+        await new Promise<void>((r) => (release = r));
+        return inner.read(kind, id);
+      },
+      close: () => inner.close(),
+    };
+    const cache = new CachedBackend(slow, { bound_ms: 60_000, feed: true });
+    cache.feedUp();
+    const pending = cache.read('client', '1');
+    cache.feedDown();
+    cache.feedUp();
+    release();
+    expect((await pending)?.name).toBe('Ana');
+    expect(cache.size).toBe(0);
+  });
 });

@@ -36,9 +36,23 @@ async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
 function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext): Backend {
   const bound_ms = Number(options.cacheMs ?? 0);
   if (!(bound_ms > 0)) return backend;
-  const cached = new CachedBackend(backend, { bound_ms });
   const broker = typeof options.broker === 'string' ? options.broker : undefined;
-  const subscriber = broker === undefined ? undefined : new ChangeSubscriber(broker, 'portal-cache', ctx.log, (key) => cached.invalidate(key));
+  // With a feed, the cache serves nothing until subscribed and nothing while disconnected:
+  // announcements published meanwhile are lost (QoS 0), so entries could not be trusted.
+  const cached = new CachedBackend(backend, { bound_ms, feed: broker !== undefined });
+  const subscriber =
+    broker === undefined
+      ? undefined
+      : new ChangeSubscriber(broker, 'portal-cache', ctx.log, (key) => cached.invalidate(key), {
+          onDown: () => {
+            cached.feedDown();
+            ctx.log.info({ broker }, 'change feed down: cache cleared, reads go to storage until it is back');
+          },
+          onUp: () => {
+            cached.feedUp();
+            ctx.log.info({ broker }, 'change feed up: cache cleared and serving again');
+          },
+        });
   ctx.log.info({ bound_ms, invalidatedBy: broker ?? 'nothing (entries only age out)' }, 'portal read cache on');
   const close = cached.close.bind(cached);
   cached.close = async () => {
