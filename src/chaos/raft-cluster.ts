@@ -1,12 +1,12 @@
-import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReplicaClusterClient } from '../replica/cluster-client.js';
 import type { ReplicaStatus } from '../replica/protocol.js';
 import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
 import { PartitionedBackend } from '../storage/partitioned-backend.js';
-import { spawnEcom, waitForPort, type EcomChild } from '../util/processes.js';
+import type { EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
-import { FeedProxy } from './feed-proxy.js';
+import { ProcessGroup } from './process-group.js';
 import { LinkProxy, type LinkState } from './proxy.js';
 
 /**
@@ -18,7 +18,7 @@ import { LinkProxy, type LinkState } from './proxy.js';
  *
  * An MQTT broker (`ecom broker`) carries the storage leaders' change announcements to the
  * portals' read caches (`--cache-ms`): the replicas publish to it directly, each portal
- * subscribes through its own FeedProxy so the nemesis can cut one portal's feed.
+ * subscribes through its own LinkProxy, stalling both directions, so the nemesis can cut or delay one portal's feed.
  */
 export interface ChaosClusterOptions {
   readonly dataDir: string;
@@ -36,25 +36,19 @@ export interface ChaosClusterOptions {
 
 export interface PortalProcess {
   readonly index: number;
+  readonly name: string;
   readonly port: number;
-  child: EcomChild | undefined;
 }
 
 export class ChaosCluster {
-  readonly replicaProcs = new Map<number, EcomChild>();
-  /** Replicas currently stopped with SIGSTOP: they must get SIGCONT before any kill or stop. */
-  readonly paused = new Set<number>();
+  /** Every process: `storage-ID`, `portal-N`, `broker`. */
+  readonly processes: ProcessGroup;
   readonly portals: PortalProcess[] = [];
   /** `${from}->${to}` → the proxy that carries from's Raft messages to `to`. */
   readonly links = new Map<string, LinkProxy>();
   /** Portal index → the proxy between that portal and the broker (its change feed). */
-  readonly feedLinks = new Map<number, FeedProxy>();
+  readonly feedLinks = new Map<number, LinkProxy>();
   brokerPort = 0;
-  broker: EcomChild | undefined;
-  /** Processes that exited without the harness killing or stopping them: always a finding. */
-  readonly crashes: Array<{ name: string; exit: number | string }> = [];
-  private readonly expectedExits = new Set<EcomChild>();
-  private readonly logs: WriteStream[] = [];
   private readonly backends: PartitionedBackend[] = [];
   private topologyFile = '';
   private readonly replicaTopologyFiles = new Map<number, string>();
@@ -62,7 +56,18 @@ export class ChaosCluster {
   private constructor(
     readonly options: ChaosClusterOptions,
     readonly topology: Topology,
-  ) {}
+  ) {
+    this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
+  }
+
+  /** Processes that exited without the harness killing or stopping them: always a finding. */
+  get crashes(): ReadonlyArray<{ name: string; exit: number | string }> {
+    return this.processes.crashes;
+  }
+
+  private get startTimeout_ms(): number {
+    return this.options.startTimeout_ms ?? 60_000;
+  }
 
   static async create(options: ChaosClusterOptions): Promise<ChaosCluster> {
     const cluster = new ChaosCluster(options, await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3));
@@ -101,8 +106,9 @@ export class ChaosCluster {
     }
     this.brokerPort = await freePort();
     for (let i = 0; i < (this.options.portals ?? 2); i++) {
-      this.portals.push({ index: i, port: await freePort(), child: undefined });
-      const feed = new FeedProxy(`portal-${i}->broker`, await freePort(), this.brokerPort);
+      this.portals.push({ index: i, name: `portal-${i}`, port: await freePort() });
+      // Both ways: what matters flows back from the broker (its announcements to the portal).
+      const feed = new LinkProxy(`portal-${i}<->broker`, await freePort(), this.brokerPort, '127.0.0.1', 'both');
       await feed.listen();
       this.feedLinks.set(i, feed);
     }
@@ -118,83 +124,42 @@ export class ChaosCluster {
 
   /** Starts the broker (again, on the same port: its clients reconnect by themselves). */
   startBroker(): EcomChild {
-    const log = this.logStream('broker');
-    const child = spawnEcom(['broker', '--port', String(this.brokerPort), '--host', '127.0.0.1'], {
-      name: 'broker',
-      onLine: (_n, line) => log.write(`${line}\n`),
-      env: { ECOM_LOG_FORMAT: 'json' },
-    });
-    this.broker = child;
-    this.watch(child);
-    return child;
+    return this.processes.start('broker', ['broker', '--port', String(this.brokerPort), '--host', '127.0.0.1']);
   }
 
   async waitForBroker(): Promise<void> {
-    const child = this.broker!;
-    await waitForPort('127.0.0.1', this.brokerPort, this.options.startTimeout_ms ?? 60_000, () => child.process.exitCode === null && child.process.signalCode === null);
+    await this.processes.waitForPort('broker', this.brokerPort, this.startTimeout_ms);
   }
 
   brokerRunning(): boolean {
-    const child = this.broker;
-    return child !== undefined && child.process.exitCode === null && child.process.signalCode === null;
+    return this.processes.isRunning('broker');
   }
 
   async killBroker(): Promise<void> {
-    await this.end(this.broker, 'kill');
+    await this.processes.kill('broker');
   }
 
   setFeedLink(portal: number, state: LinkState): void {
     this.feedLinks.get(portal)?.set(state);
   }
 
-  private logStream(name: string): WriteStream {
-    const log = createWriteStream(join(this.logDir, `${name}.log`), { flags: 'a' });
-    this.logs.push(log);
-    return log;
-  }
-
   startReplica(id: number): EcomChild {
-    const log = this.logStream(`storage-${id}`);
     const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.replicaTopologyFiles.get(id)!, '--broker', this.brokerUrl];
-    const env: NodeJS.ProcessEnv = { ECOM_LOG_FORMAT: 'json', ECOM_TEST_FAULTS: this.options.testFaults ?? '' };
-    const child = spawnEcom(args, { name: `storage-${id}`, onLine: (_n, line) => log.write(`${line}\n`), env });
-    this.replicaProcs.set(id, child);
-    this.paused.delete(id);
-    this.watch(child);
-    return child;
+    return this.processes.start(`storage-${id}`, args, { ECOM_TEST_FAULTS: this.options.testFaults ?? '' });
   }
 
   startPortal(index: number): EcomChild {
     const portal = this.portals[index]!;
-    const log = this.logStream(`portal-${index}`);
     const args = ['order-server', String(portal.port), '--mode', 'raft', '--storage-config', this.topologyFile];
     args.push('--lock-ttl', String(this.options.lockTtl_ms ?? 1_000), '--request-timeout', String(this.options.requestTimeout_ms ?? 3_000));
     // The portal's change feed goes through its own proxy, so the nemesis can cut it alone.
-    args.push('--cache-ms', String(this.cacheBound_ms), '--broker', `mqtt://127.0.0.1:${this.feedLinks.get(index)!.listenPort}`);
-    const env: NodeJS.ProcessEnv = { ECOM_LOG_FORMAT: 'json', ECOM_TEST_FAULTS: this.options.testFaults ?? '' };
-    const child = spawnEcom(args, { name: `portal-${index}`, onLine: (_n, line) => log.write(`${line}\n`), env });
-    portal.child = child;
-    this.watch(child);
-    return child;
-  }
-
-  private watch(child: EcomChild): void {
-    void child.exited.then((exit) => {
-      if (!this.expectedExits.has(child)) this.crashes.push({ name: child.name, exit });
-    });
-  }
-
-  /** Kills or stops a child on purpose, so its exit is not taken for a crash. */
-  private async end(child: EcomChild | undefined, how: 'kill' | 'stop'): Promise<void> {
-    if (child === undefined) return;
-    this.expectedExits.add(child);
-    await (how === 'kill' ? child.kill() : child.stop());
+    args.push('--cache-ms', String(this.cacheBound_ms), '--broker', `mqtt://127.0.0.1:${this.feedLinks.get(index)!.port}`);
+    return this.processes.start(portal.name, args, { ECOM_TEST_FAULTS: this.options.testFaults ?? '' });
   }
 
   async waitForPortal(index: number): Promise<void> {
     const portal = this.portals[index]!;
-    const child = portal.child!;
-    await waitForPort('127.0.0.1', portal.port, this.options.startTimeout_ms ?? 60_000, () => child.process.exitCode === null && child.process.signalCode === null);
+    await this.processes.waitForPort(portal.name, portal.port, this.startTimeout_ms);
   }
 
   async start(): Promise<void> {
@@ -202,13 +167,8 @@ export class ChaosCluster {
     this.startBroker();
     await this.waitForBroker();
     for (const r of this.topology.replicas) this.startReplica(r.id);
-    await Promise.all(
-      this.topology.replicas.map((r) => {
-        const child = this.replicaProcs.get(r.id)!;
-        return waitForPort(r.host, r.clientPort, this.options.startTimeout_ms ?? 60_000, () => child.process.exitCode === null);
-      }),
-    );
-    await this.waitForLeaders(this.options.startTimeout_ms ?? 60_000);
+    await Promise.all(this.topology.replicas.map((r) => this.processes.waitForPort(`storage-${r.id}`, r.clientPort, this.startTimeout_ms)));
+    await this.waitForLeaders(this.startTimeout_ms);
     this.portals.forEach((p) => this.startPortal(p.index));
     await Promise.all(this.portals.map((p) => this.waitForPortal(p.index)));
   }
@@ -276,29 +236,19 @@ export class ChaosCluster {
   }
 
   async killReplica(id: number): Promise<void> {
-    const child = this.replicaProcs.get(id);
-    if (child === undefined) return;
-    // A stopped process cannot die until it is continued; SIGKILL works on stopped processes on
-    // Linux, but continuing first keeps the bookkeeping simple and portable.
-    this.resumeReplica(id);
-    await this.end(child, 'kill');
+    await this.processes.kill(`storage-${id}`);
   }
 
   pauseReplica(id: number): void {
-    const child = this.replicaProcs.get(id);
-    if (child === undefined || child.process.exitCode !== null || child.process.signalCode !== null) return;
-    child.process.kill('SIGSTOP');
-    this.paused.add(id);
+    this.processes.pause(`storage-${id}`);
   }
 
   resumeReplica(id: number): void {
-    if (!this.paused.delete(id)) return;
-    this.replicaProcs.get(id)?.process.kill('SIGCONT');
+    this.processes.resume(`storage-${id}`);
   }
 
   isRunning(id: number): boolean {
-    const child = this.replicaProcs.get(id);
-    return child !== undefined && child.process.exitCode === null && child.process.signalCode === null;
+    return this.processes.isRunning(`storage-${id}`);
   }
 
   setLink(from: number, to: number, state: LinkState): void {
@@ -311,12 +261,11 @@ export class ChaosCluster {
   }
 
   async killPortal(index: number): Promise<void> {
-    await this.end(this.portals[index]?.child, 'kill');
+    await this.processes.kill(this.portals[index]!.name);
   }
 
   portalRunning(index: number): boolean {
-    const child = this.portals[index]?.child;
-    return child !== undefined && child.process.exitCode === null && child.process.signalCode === null;
+    return this.processes.isRunning(this.portals[index]!.name);
   }
 
   /** Undoes every fault: network healed, paused processes continued, dead processes restarted. */
@@ -324,19 +273,18 @@ export class ChaosCluster {
     this.healNetwork();
     if (!this.brokerRunning()) this.startBroker();
     await this.waitForBroker();
-    for (const id of [...this.paused]) this.resumeReplica(id);
+    this.processes.resumeAll();
     for (const r of this.topology.replicas) if (!this.isRunning(r.id)) this.startReplica(r.id);
     for (const p of this.portals) if (!this.portalRunning(p.index)) this.startPortal(p.index);
     await Promise.all(this.portals.map((p) => this.waitForPortal(p.index)));
   }
 
   async stop(): Promise<void> {
-    for (const id of [...this.paused]) this.resumeReplica(id);
     await Promise.all(this.backends.splice(0).map((b) => b.close()));
-    await Promise.all(this.portals.map((p) => this.end(p.child, 'stop')));
-    await Promise.all([...this.replicaProcs.values()].map((c) => this.end(c, 'stop')));
-    await this.end(this.broker, 'stop');
+    await this.processes.stop(this.portals.map((p) => p.name));
+    await this.processes.stop(this.topology.replicas.map((r) => `storage-${r.id}`));
+    await this.processes.stop(['broker']);
     await Promise.all([...this.links.values(), ...this.feedLinks.values()].map((l) => l.close()));
-    await Promise.all(this.logs.splice(0).map((l) => new Promise<void>((resolve) => l.end(() => resolve()))));
+    await this.processes.closeLogs();
   }
 }

@@ -21,7 +21,7 @@ import { StorageTier } from './storage-tier.js';
 const RECOVERY_INTERVAL_MS = 2_000;
 
 const cacheOption = () =>
-  new Option('--cache-ms <ms>', 'raft and etcd modes: serve reads from a portal cache at most this old (0: no cache; writes never use it)').argParser(parseMilliseconds).default(0);
+  new Option('--cache-ms <ms>', 'raft and etcd modes: serve reads from a portal cache at most this old (0: no cache; writes never use it); in raft mode the cache serves only while its change feed through --broker is connected').argParser(parseMilliseconds).default(0);
 
 async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
   if (assumeYes) return true;
