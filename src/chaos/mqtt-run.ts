@@ -1,16 +1,17 @@
 import { join } from 'node:path';
 import { PortalClient } from '../client/portal-client.js';
 import type { Command } from '../domain/commands.js';
-import { Recorder, type Violation } from './history.js';
+import type { Recorder, Violation } from './history.js';
 import { checkDivergenceLogs, checkIdentical, checkServed, readerOf } from './mqtt-check.js';
 import { MqttChaosCluster, type BrokerKind } from './mqtt-cluster.js';
 import { injectMqtt, mqttTargets, type MqttFaultKind } from './mqtt-nemesis.js';
-import { replayCommand, runFolder, writeRunFolder, type ChaosResult } from './result.js';
-import { planSchedule, playSchedule, type InjectedFault } from './schedule.js';
-import { checkShop, newShopModel, PRODUCTS, runShop, setupShop } from './shop.js';
+import { replayCommand, type ChaosResult } from './result.js';
+import { runChaos, type ChaosSystem } from './run.js';
+import type { Injection, PlannedFault } from './schedule.js';
+import { checkShop, newShopModel, PRODUCTS, runShop, setupShop, type ShopModel } from './shop.js';
 
 /**
- * One mqtt-mode chaos run: the embedded broker and a few portals in a folder, the shop workload
+ * An mqtt-mode chaos run: the embedded broker (or Mosquitto) and a few portals, the shop workload
  * spread over the portals, the seed's faults (broker restarts, portal kills, pauses, cut
  * links), then heal, wait until every portal is live, and check: every portal's state at one
  * point of the log identical, no oversell (conservation, no negative stock), references, every
@@ -45,55 +46,48 @@ async function executeThrough(portal: PortalClient, command: Command): Promise<{
   return { code: reply.error };
 }
 
-export async function runMqttChaos(options: MqttChaosOptions): Promise<ChaosResult> {
-  const say = options.progress ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const folder = runFolder('mqtt', options.seed, options.out);
-  const started = Date.now();
-  const bugs = options.plantedBugs ?? [];
-  const broker = options.broker ?? 'embedded';
-  say(`chaos: mqtt mode on the ${broker === 'embedded' ? 'embedded broker' : 'Mosquitto broker'}, seed ${options.seed}, ${options.duration_s} s, faults ${options.faults.join(',') || 'none'}${bugs.length > 0 ? `, ECOM_TEST_FAULTS=${bugs.join(',')}` : ''}`);
-  say(`chaos: everything is kept in ${folder}`);
-  const cluster = await MqttChaosCluster.create({ dataDir: join(folder, 'data'), portals: options.portals ?? 3, testFaults: bugs.join(','), broker });
-  let recorder = new Recorder();
-  let injected: InjectedFault[] = [];
-  const violations: Violation[] = [];
-  const checked = { shop: 0, portals: 0 };
-  try {
-    await cluster.start();
-    say(`chaos: ${broker} broker and ${cluster.portals.length} portals up`);
-    const setupPortal = new PortalClient({ host: '127.0.0.1', port: cluster.portals[0]!.port, timeout_ms: 10_000 });
+class MqttSystem implements ChaosSystem<MqttFaultKind> {
+  private readonly model: ShopModel = newShopModel();
+
+  constructor(
+    private readonly cluster: MqttChaosCluster,
+    private readonly options: MqttChaosOptions,
+  ) {}
+
+  get crashes(): ReadonlyArray<{ name: string; exit: number | string }> {
+    return this.cluster.crashes;
+  }
+
+  get shape(): ChaosSystem<MqttFaultKind>['shape'] {
+    return { partitions: 1, targets: (kind) => mqttTargets(kind, this.cluster.portals.length) };
+  }
+
+  async start(say: (line: string) => void): Promise<void> {
+    await this.cluster.start();
+    say(`chaos: ${this.options.broker ?? 'embedded'} broker and ${this.cluster.portals.length} portals up`);
+    const setupPortal = new PortalClient({ host: '127.0.0.1', port: this.cluster.portals[0]!.port, timeout_ms: 10_000 });
     try {
       await setupShop((command) => executeThrough(setupPortal, command));
     } finally {
       setupPortal.close();
     }
-    const schedule = planSchedule({
-      seed: options.seed,
-      duration_ms: options.duration_s * 1_000,
-      kinds: options.faults,
-      partitions: 1,
-      targets: (kind) => mqttTargets(kind, cluster.portals.length),
-    });
-    say(`chaos: schedule of ${schedule.length} faults: ${schedule.map((f) => `${(f.at_ms / 1000).toFixed(1)}s ${f.kind}`).join(', ')}`);
+  }
 
-    const model = newShopModel();
-    recorder = new Recorder();
-    let running = true;
-    const workloadStart = recorder.now();
-    const shop = runShop({ portalPorts: cluster.portals.map((p) => p.port), clients: options.shopClients ?? 6, seed: options.seed, recorder, model, running: () => running });
-    injected = await playSchedule({
-      schedule,
-      inject: (fault) => injectMqtt(cluster, fault),
-      // Every portal live again, i.e. answering a state request in step with the log.
-      recovered: async () => void (await cluster.allLive(RECOVERY_TIMEOUT_MS)),
-      recorder,
-      workloadStart_ms: workloadStart,
-      duration_ms: options.duration_s * 1_000,
-      say,
-    });
-    running = false;
-    say('chaos: stopping the workload, healing everything');
-    await shop;
+  inject(fault: PlannedFault<MqttFaultKind>): Promise<Injection> {
+    return injectMqtt(this.cluster, fault);
+  }
+
+  /** Every portal live again, i.e. answering a state request in step with the log. */
+  async recovered(): Promise<void> {
+    await this.cluster.allLive(RECOVERY_TIMEOUT_MS);
+  }
+
+  workloads(recorder: Recorder, running: () => boolean): Promise<void> {
+    return runShop({ portalPorts: this.cluster.portals.map((p) => p.port), clients: this.options.shopClients ?? 6, seed: this.options.seed, recorder, model: this.model, running });
+  }
+
+  async check(recorder: Recorder, checked: Record<string, number>, violations: Violation[], say: (line: string) => void): Promise<void> {
+    const { cluster } = this;
     await cluster.healAll();
     const states = await cluster.allLive(RECOVERY_TIMEOUT_MS);
     checked.portals = states.length;
@@ -101,30 +95,25 @@ export async function runMqttChaos(options: MqttChaosOptions): Promise<ChaosResu
     identical.push(...(await checkServed(cluster.portals, states[0]!, PRODUCTS.map((p) => p.pid))));
     violations.push(...identical);
     say(`chaos: ${states.length} portals answered at log position ${states[0]!.position}: ${identical.length === 0 ? 'identical' : 'NOT identical'}`);
-    const result = await checkShop(readerOf(states[0]!), model, recorder.ops);
-    checked.shop = result.checked;
-    violations.push(...result.violations);
-    say(`chaos: shop: ${result.checked} operations, final state ${result.violations.length === 0 ? 'consistent (no oversell, every acknowledged write present)' : 'INCONSISTENT'}`);
-  } catch (err) {
-    violations.push({ checker: 'harness', message: `the run did not complete: ${(err as Error).message}`, keys: [] });
-  } finally {
-    await cluster.stop();
+    const shop = await checkShop(readerOf(states[0]!), this.model, recorder.ops);
+    checked.shop = shop.checked;
+    violations.push(...shop.violations);
+    say(`chaos: shop: ${shop.checked} operations, final state ${shop.violations.length === 0 ? 'consistent (no oversell, every acknowledged write present)' : 'INCONSISTENT'}`);
   }
-  for (const crash of cluster.crashes) {
-    violations.push({ checker: 'process-crash', message: `${crash.name} exited on its own (${crash.exit}); see logs/${crash.name}.log`, keys: [] });
+
+  stop(): Promise<void> {
+    return this.cluster.stop();
   }
-  const result: ChaosResult = {
-    ok: violations.length === 0,
-    mode: 'mqtt',
-    folder,
-    seed: options.seed,
-    operations: recorder.ops.length,
-    checked,
-    faults: injected,
-    violations,
-    duration_s: (Date.now() - started) / 1000,
+}
+
+export async function runMqttChaos(options: MqttChaosOptions): Promise<ChaosResult> {
+  const bugs = options.plantedBugs ?? [];
+  const broker = options.broker ?? 'embedded';
+  const build = async (folder: string) =>
+    new MqttSystem(await MqttChaosCluster.create({ dataDir: join(folder, 'data'), portals: options.portals ?? 3, testFaults: bugs.join(','), broker }), options);
+  return runChaos('mqtt', build, {
+    ...options,
+    about: `${broker === 'embedded' ? 'embedded broker' : 'Mosquitto'}${bugs.length > 0 ? `, ECOM_TEST_FAULTS=${bugs.join(',')}` : ''}`,
     replay: replayCommand('mqtt', options.seed, options.duration_s, options.faults, bugs) + (broker === 'mosquitto' ? ' --broker mosquitto' : ''),
-  };
-  writeRunFolder(result, recorder);
-  return result;
+  });
 }

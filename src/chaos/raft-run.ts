@@ -1,18 +1,19 @@
 import { join } from 'node:path';
+import type { PartitionedBackend } from '../storage/partitioned-backend.js';
 import { checkCache, runCache, setupCache } from './cache.js';
+import type { Recorder, Violation } from './history.js';
 import { ChaosCluster } from './raft-cluster.js';
-import type { Violation } from './history.js';
-import { Recorder } from './history.js';
 import { inject, raftTargets, type RaftFaultKind } from './raft-nemesis.js';
 import { checkRegister, runRegister } from './register.js';
-import { replayCommand, runFolder, writeRunFolder, type ChaosResult } from './result.js';
-import { planSchedule, playSchedule, type InjectedFault } from './schedule.js';
-import { checkShop, newShopModel, runShop, setupShop } from './shop.js';
+import { replayCommand, type ChaosResult } from './result.js';
+import { runChaos, type ChaosSystem } from './run.js';
+import type { Injection, PlannedFault } from './schedule.js';
+import { checkShop, newShopModel, runShop, setupShop, type ShopModel } from './shop.js';
 
 /**
- * One raft-mode chaos run: start a cluster in a folder, drive the register, shop and cache workloads,
- * inject the seed's fault schedule, heal, wait for recovery, check, and write the history, the
- * logs and the report into the folder.
+ * A raft-mode chaos run: the replicas, portals and broker of ChaosCluster, driven by the
+ * register (storage API, linearizability), shop (gRPC, conservation and acknowledged writes)
+ * and cache (gRPC, bounded staleness) workloads.
  */
 export interface RaftChaosOptions {
   readonly seed: number;
@@ -36,58 +37,55 @@ const CONVERGENCE_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
-export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResult> {
-  const say = options.progress ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const folder = runFolder('raft', options.seed, options.out);
-  const started = Date.now();
-  const testFaults = [...(options.plantedBugs ?? [])];
-  if (options.faults.includes('lose-unsynced') && !testFaults.includes('lose-unsynced-on-crash')) testFaults.push('lose-unsynced-on-crash');
-  say(`chaos: raft mode, seed ${options.seed}, ${options.duration_s} s, faults ${options.faults.join(',') || 'none'}${testFaults.length > 0 ? `, ECOM_TEST_FAULTS=${testFaults.join(',')}` : ''}`);
-  say(`chaos: everything is kept in ${folder}`);
-  const cluster = await ChaosCluster.create({ dataDir: join(folder, 'data'), testFaults: testFaults.join(','), lockTtl_ms: LOCK_TTL_MS, requestTimeout_ms: 3_000, cacheBound_ms: CACHE_BOUND_MS });
-  let recorder = new Recorder();
-  let injected: InjectedFault[] = [];
-  const violations: Violation[] = [];
-  const checked = { register: 0, shop: 0, cache: 0 };
-  try {
-    await cluster.start();
-    say(`chaos: ${cluster.topology.replicas.length} storage replicas, ${cluster.portals.length} portals (read cache ${cluster.cacheBound_ms} ms) and the MQTT broker up`);
-    const harness = cluster.backend();
+class RaftSystem implements ChaosSystem<RaftFaultKind> {
+  private readonly model: ShopModel = newShopModel();
+  private harness: PartitionedBackend | undefined;
+
+  constructor(
+    private readonly cluster: ChaosCluster,
+    private readonly options: RaftChaosOptions,
+  ) {}
+
+  get crashes(): ReadonlyArray<{ name: string; exit: number | string }> {
+    return this.cluster.crashes;
+  }
+
+  get shape(): ChaosSystem<RaftFaultKind>['shape'] {
+    const { topology, portals } = this.cluster;
+    const shape = { replicasPerPartition: topology.replicas.length / topology.partitions, portals: portals.length };
+    return { partitions: topology.partitions, targets: (kind) => raftTargets(kind, shape) };
+  }
+
+  async start(say: (line: string) => void): Promise<void> {
+    await this.cluster.start();
+    say(`chaos: ${this.cluster.topology.replicas.length} storage replicas, ${this.cluster.portals.length} portals (read cache ${this.cluster.cacheBound_ms} ms) and the MQTT broker up`);
+    const harness = this.cluster.backend();
+    this.harness = harness;
     await setupShop((command) => harness.execute(command));
     await setupCache((command) => harness.execute(command));
-    const shape = { replicasPerPartition: cluster.topology.replicas.length / cluster.topology.partitions, portals: cluster.portals.length };
-    const schedule = planSchedule({
-      seed: options.seed,
-      duration_ms: options.duration_s * 1_000,
-      kinds: options.faults,
-      partitions: cluster.topology.partitions,
-      targets: (kind) => raftTargets(kind, shape),
-    });
-    say(`chaos: schedule of ${schedule.length} faults: ${schedule.map((f) => `${(f.at_ms / 1000).toFixed(1)}s ${f.kind}`).join(', ')}`);
+  }
 
-    const model = newShopModel();
-    // Times in the history and the progress output count from here, the start of the workload.
-    recorder = new Recorder();
-    let running = true;
-    const workloadStart = recorder.now();
-    const workloads = Promise.all([
-      runRegister({ backends: [cluster.backend(), cluster.backend()], clients: options.registerClients ?? 6, seed: options.seed, recorder, running: () => running }),
-      runShop({ portalPorts: cluster.portals.map((p) => p.port), clients: options.shopClients ?? 6, seed: options.seed, recorder, model, running: () => running }),
-      runCache({ portalPorts: cluster.portals.map((p) => p.port), seed: options.seed, recorder, running: () => running }),
+  inject(fault: PlannedFault<RaftFaultKind>): Promise<Injection> {
+    return inject(this.cluster, fault);
+  }
+
+  recovered(): Promise<void> {
+    return this.cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
+  }
+
+  async workloads(recorder: Recorder, running: () => boolean): Promise<void> {
+    const { cluster, options } = this;
+    const portalPorts = cluster.portals.map((p) => p.port);
+    await Promise.all([
+      runRegister({ backends: [cluster.backend(), cluster.backend()], clients: options.registerClients ?? 6, seed: options.seed, recorder, running }),
+      runShop({ portalPorts, clients: options.shopClients ?? 6, seed: options.seed, recorder, model: this.model, running }),
+      runCache({ portalPorts, seed: options.seed, recorder, running }),
     ]);
-    injected = await playSchedule({
-      schedule,
-      inject: (fault) => inject(cluster, fault),
-      recovered: () => cluster.waitForLeaders(RECOVERY_TIMEOUT_MS),
-      recorder,
-      workloadStart_ms: workloadStart,
-      duration_ms: options.duration_s * 1_000,
-      say,
-    });
-    running = false;
-    say('chaos: stopping the workload, healing everything');
-    await workloads;
-    // The register history needs nothing from the cluster: check it even if recovery fails.
+  }
+
+  async check(recorder: Recorder, checked: Record<string, number>, violations: Violation[], say: (line: string) => void): Promise<void> {
+    const { cluster } = this;
+    // The histories need nothing from the cluster: check them even if recovery fails.
     const register = checkRegister(recorder.ops);
     checked.register = register.checked;
     violations.push(...register.violations);
@@ -100,33 +98,30 @@ export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResu
     await cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
     await recoverTransactions(cluster, say);
     await cluster.waitForConvergence(CONVERGENCE_TIMEOUT_MS);
-    const shop = await checkShop(harness, model, recorder.ops);
+    const shop = await checkShop(this.harness!, this.model, recorder.ops);
     checked.shop = shop.checked;
     violations.push(...shop.violations);
     say(`chaos: shop: ${shop.checked} operations, final state ${shop.violations.length === 0 ? 'consistent' : 'INCONSISTENT'}`);
-  } catch (err) {
-    // The crash itself is reported below; the harness message adds what could not be done.
-    violations.push({ checker: 'harness', message: `the run did not complete: ${(err as Error).message}`, keys: [] });
-  } finally {
-    await cluster.stop();
   }
-  for (const crash of cluster.crashes) {
-    violations.push({ checker: 'process-crash', message: `${crash.name} exited on its own (${crash.exit}); see logs/${crash.name}.log`, keys: [] });
+
+  stop(): Promise<void> {
+    return this.cluster.stop();
   }
-  const result: ChaosResult = {
-    ok: violations.length === 0,
-    mode: 'raft',
-    folder,
-    seed: options.seed,
-    operations: recorder.ops.length,
-    checked,
-    faults: injected,
-    violations,
-    duration_s: (Date.now() - started) / 1000,
+}
+
+export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResult> {
+  const testFaults = [...(options.plantedBugs ?? [])];
+  if (options.faults.includes('lose-unsynced') && !testFaults.includes('lose-unsynced-on-crash')) testFaults.push('lose-unsynced-on-crash');
+  const build = async (folder: string) =>
+    new RaftSystem(
+      await ChaosCluster.create({ dataDir: join(folder, 'data'), testFaults: testFaults.join(','), lockTtl_ms: LOCK_TTL_MS, requestTimeout_ms: 3_000, cacheBound_ms: CACHE_BOUND_MS }),
+      options,
+    );
+  return runChaos('raft', build, {
+    ...options,
+    about: testFaults.length > 0 ? `ECOM_TEST_FAULTS=${testFaults.join(',')}` : undefined,
     replay: replayCommand('raft', options.seed, options.duration_s, options.faults, options.plantedBugs),
-  };
-  writeRunFolder(result, recorder);
-  return result;
+  });
 }
 
 /** Finishes or rolls back what dead portals left: recovery passes until one finds nothing to do. */

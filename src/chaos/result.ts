@@ -28,6 +28,42 @@ export function runFolder(mode: string, seed: number, out: string | undefined): 
   return folder;
 }
 
+/** What a run leaves when it ends, whatever the mode. */
+export interface RunEnd {
+  readonly mode: ChaosResult['mode'];
+  readonly folder: string;
+  readonly seed: number;
+  /** Date.now() when the run started. */
+  readonly started_ms: number;
+  readonly recorder: Recorder;
+  readonly checked: Readonly<Record<string, number>>;
+  readonly faults: readonly InjectedFault[];
+  readonly violations: Violation[];
+  readonly crashes: ReadonlyArray<{ name: string; exit: number | string }>;
+  readonly replay: string;
+}
+
+/** Adds the processes that crashed to the violations, writes the run's folder and returns its result. */
+export function finishRun(end: RunEnd): ChaosResult {
+  for (const crash of end.crashes) {
+    end.violations.push({ checker: 'process-crash', message: `${crash.name} exited on its own (${crash.exit}); see logs/${crash.name}.log`, keys: [] });
+  }
+  const result: ChaosResult = {
+    ok: end.violations.length === 0,
+    mode: end.mode,
+    folder: end.folder,
+    seed: end.seed,
+    operations: end.recorder.ops.length,
+    checked: end.checked,
+    faults: end.faults,
+    violations: end.violations,
+    duration_s: (Date.now() - end.started_ms) / 1000,
+    replay: end.replay,
+  };
+  writeRunFolder(result, end.recorder);
+  return result;
+}
+
 /** Writes history.jsonl, faults.json, summary.json and report.html into the run's folder. */
 export function writeRunFolder(result: ChaosResult, recorder: Recorder): void {
   const summary = {

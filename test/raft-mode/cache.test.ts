@@ -10,7 +10,7 @@ import { startRaftCluster, type RaftCluster } from './cluster.js';
  * partition refuses it), and the tier's change feed over MQTT invalidates entries early.
  */
 describe('portal cache in raft mode', () => {
-  let broker: Awaited<ReturnType<typeof startTestBroker>>;
+  let broker: Awaited<ReturnType<typeof startTestBroker>> | undefined;
   let cluster: RaftCluster;
   beforeAll(async () => {
     broker = await startTestBroker();
@@ -38,7 +38,7 @@ describe('portal cache in raft mode', () => {
     let armed = false;
     let signal: () => void = () => undefined;
     const seen = new Promise<void>((resolve) => (signal = resolve));
-    const feed = new ChangeSubscriber(broker.url, 'test-cache', silentLogger, (key) => {
+    const feed = new ChangeSubscriber(broker!.url, 'test-cache', silentLogger, (key) => {
       // Only the announcement of the update counts, not the creation's.
       if (!armed) return;
       cached.invalidate(key);
@@ -56,25 +56,13 @@ describe('portal cache in raft mode', () => {
     expect((await cached.read('product', '3'))?.name).toBe('Q');
     await feed.close();
   });
-});
 
-/**
- * Announcements published while the portal's feed is down are lost (QoS 0), so the cache must
- * not trust its entries across such a gap: cleared and bypassed while down, cleared again when
- * it is back, and invalidated by announcements once more after that.
- */
-describe('portal cache when the change feed goes down and comes back', () => {
-  let broker: Awaited<ReturnType<typeof startTestBroker>> | undefined;
-  let cluster: RaftCluster;
-  beforeAll(async () => {
-    broker = await startTestBroker();
-    cluster = await startRaftCluster({ broker: broker.url });
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-    await broker?.stop();
-  });
-
+  /**
+   * Announcements published while the portal's feed is down are lost (QoS 0), so the cache must
+   * not trust its entries across such a gap: cleared and bypassed while down, cleared again when
+   * it is back, and invalidated by announcements once more after that.
+   */
+  // Last: it stops the broker (and starts it again).
   it('bypasses and clears the cache while the broker is gone, and is invalidated again once it is back', { timeout: 60_000 }, async () => {
     const { port, url } = broker!;
     const cached = new CachedBackend(cluster.backend(), { bound_ms: 60_000, feed: true });
