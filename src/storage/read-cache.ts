@@ -43,10 +43,12 @@ export class CachedBackend implements Backend {
   /** False while an attached change feed is disconnected: announcements may be lost then. */
   private feedUp_: boolean;
   /**
-   * Counts `invalidateAll()` calls: a storage read that straddles one may have missed an
-   * announcement (the feed was down), so its result is served but not kept.
+   * Storage reads in flight, by key. A change to the key announced (or written by this portal)
+   * while one is in flight may have landed before or after the read took its state, so that
+   * read's result is served but not kept; the same after invalidateAll() (the feed went down or
+   * came back: announcements may have been missed).
    */
-  private epoch = 0;
+  private readonly reading = new Map<string, Set<{ stale: boolean }>>();
   hits = 0;
   misses = 0;
 
@@ -64,7 +66,7 @@ export class CachedBackend implements Backend {
     const reply = await this.inner.execute(command);
     // This portal's own writes are visible to its next reads at once; records the command
     // changes without naming them (stock, an order's client) are announced by the tier.
-    for (const key of namedKeys(command)) this.entries.delete(keyString(key));
+    for (const key of namedKeys(command)) this.invalidate(keyString(key));
     return reply;
   }
 
@@ -79,11 +81,19 @@ export class CachedBackend implements Backend {
     }
     this.misses++;
     const at_ms = this.now();
-    const epoch = this.epoch;
-    const record = await this.inner.read(kind, id);
+    const read = { stale: false };
+    const reads = this.reading.get(key) ?? new Set();
+    this.reading.set(key, reads.add(read));
+    let record: RecordOfKind<K> | undefined;
+    try {
+      record = await this.inner.read(kind, id);
+    } finally {
+      reads.delete(read);
+      if (reads.size === 0) this.reading.delete(key);
+    }
     this.entries.delete(key);
-    // Kept only if no announcement can have been missed while it was read.
-    if (!this.feedUp_ || epoch !== this.epoch) return record;
+    // Kept only if no change can have slipped past while it was read.
+    if (!this.feedUp_ || read.stale) return record;
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, { record, at_ms });
     return record;
@@ -92,12 +102,13 @@ export class CachedBackend implements Backend {
   /** A change announced by the storage tier (`client/44`): the next read goes to storage. */
   invalidate(key: string): void {
     this.entries.delete(key);
+    for (const read of this.reading.get(key) ?? []) read.stale = true;
   }
 
   /** Drops every entry: the next read of anything goes to storage. */
   invalidateAll(): void {
     this.entries.clear();
-    this.epoch++;
+    for (const reads of this.reading.values()) for (const read of reads) read.stale = true;
   }
 
   /** The change feed is disconnected: announcements from now on may be lost. */

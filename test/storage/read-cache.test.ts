@@ -44,6 +44,32 @@ describe('portal read cache', () => {
     expect(inner.reads).toBe(3);
   });
 
+  it('a change announced while the record is being read keeps that read out of the cache', async () => {
+    let release: () => void = () => undefined;
+    let reads = 0;
+    const inner: Backend = {
+      execute: () => Promise.resolve({ code: 0 }),
+      read: <K extends RecordKind>() => {
+        reads++;
+        const name = `v${reads}`;
+        // The first read is held until the test lets it go, after the announcement.
+        const value = { kind: 'client', name, orders: [] } as unknown as RecordOfKind<K>;
+        return reads === 1 ? new Promise<RecordOfKind<K>>((resolve) => (release = () => resolve(value))) : Promise.resolve(value);
+      },
+      close: () => Promise.resolve(),
+    };
+    const cache = new CachedBackend(inner, { bound_ms: 60_000 });
+    const first = cache.read('client', '1');
+    cache.invalidate('client/1');
+    release();
+    // The read that started before the change still answers (it is as new as its start)...
+    expect((await first)?.name).toBe('v1');
+    // ...but is not kept: the next read goes to storage and sees the change.
+    expect((await cache.read('client', '1'))?.name).toBe('v2');
+    expect((await cache.read('client', '1'))?.name).toBe('v2');
+    expect(reads).toBe(2);
+  });
+
   it('stays within its size bound', async () => {
     const cache = new CachedBackend(new CountingBackend(), { bound_ms: 60_000, maxEntries: 10 });
     for (let i = 0; i < 50; i++) await cache.read('client', String(i));
