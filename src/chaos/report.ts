@@ -32,8 +32,14 @@ export function focusOps(ops: readonly OpRecord[], violations: readonly Violatio
 
 export function renderReport(input: ReportInput): string {
   const ops = focusOps(input.ops, input.violations);
-  const end = Math.max(1, ...input.ops.map((o) => o.ret_ms ?? o.call_ms), ...input.faults.map((f) => f.end_ms));
-  const start = ops.length > 0 && input.violations.length > 0 ? Math.max(0, Math.min(...ops.map((o) => o.call_ms)) - 2_000) : 0;
+  // Loops, not Math.max(...spread): a soak's history has hundreds of thousands of operations,
+  // more arguments than a call can take.
+  let end = 1;
+  for (const o of input.ops) end = Math.max(end, o.ret_ms ?? o.call_ms);
+  for (const f of input.faults) end = Math.max(end, f.end_ms);
+  let firstCall = Infinity;
+  for (const o of ops) firstCall = Math.min(firstCall, o.call_ms);
+  const start = ops.length > 0 && input.violations.length > 0 ? Math.max(0, firstCall - 2_000) : 0;
   const span = Math.max(1, end - start);
   const x = (ms: number) => 60 + ((Math.min(ms, end) - start) / span) * (WIDTH - 70);
   const lanes = [...new Set(ops.map((o) => `${o.workload} ${o.client}`))].sort();

@@ -80,10 +80,14 @@ export function writeRunFolder(result: ChaosResult, recorder: Recorder): void {
   writeFileSync(join(result.folder, 'history.jsonl'), recorder.ops.map((o) => JSON.stringify(o)).join('\n') + '\n');
   writeFileSync(join(result.folder, 'faults.json'), `${JSON.stringify(result.faults, null, 2)}\n`);
   writeFileSync(join(result.folder, 'summary.json'), `${JSON.stringify({ ...summary, violationList: result.violations }, null, 2)}\n`);
-  writeFileSync(
-    join(result.folder, 'report.html'),
-    renderReport({ title: `ecom chaos run (${result.mode} mode), seed ${result.seed}`, summary, ops: recorder.ops, faults: result.faults, violations: result.violations }),
-  );
+  let report: string;
+  try {
+    report = renderReport({ title: `ecom chaos run (${result.mode} mode), seed ${result.seed}`, summary, ops: recorder.ops, faults: result.faults, violations: result.violations });
+  } catch (err) {
+    // The verdict and the history are written already: a report that cannot be drawn must not lose them.
+    report = `<!doctype html><p>The report could not be drawn: ${String((err as Error).message).replace(/</g, '&lt;')}. See summary.json and history.jsonl.</p>\n`;
+  }
+  writeFileSync(join(result.folder, 'report.html'), report);
 }
 
 /** The command line that replays a run. */

@@ -107,6 +107,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 export async function playSchedule<K extends string>(options: PlayOptions<K>): Promise<InjectedFault[]> {
   const { recorder, say } = options;
   const injected: InjectedFault[] = [];
+  let fullSaid = false;
   for (const fault of options.schedule) {
     // Recovery waits can push the schedule late: never inject past the run's end.
     if (recorder.now() - options.workloadStart_ms + fault.hold_ms > options.duration_ms) {
@@ -129,6 +130,10 @@ export async function playSchedule<K extends string>(options: PlayOptions<K>): P
     await done.heal();
     record.end_ms = recorder.now();
     say(`chaos: [${(record.end_ms / 1000).toFixed(1)}s] healed #${fault.seq} ${fault.kind} (ops so far: ${recorder.ops.length})`);
+    if (recorder.full && !fullSaid) {
+      fullSaid = true;
+      say(`chaos: the history holds its maximum of ${recorder.ops.length} operations: the workloads issue no more, the faults go on`);
+    }
     // Restarted processes need seconds on a busy machine: the next fault waits for recovery, so
     // each fault meets a working system instead of piling onto one still starting.
     try {
