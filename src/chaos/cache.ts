@@ -1,7 +1,7 @@
 import { PortalClient } from '../client/portal-client.js';
 import type { Command, Reply } from '../domain/commands.js';
 import { Prng } from '../sim/prng.js';
-import type { OpRecord, Recorder, Violation } from './history.js';
+import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './history.js';
 
 /**
  * The cache workload through the gRPC portals, whose read caches (`--cache-ms`) are invalidated
@@ -54,9 +54,6 @@ export interface CacheOptions {
   readonly running: () => boolean;
 }
 
-function outcomeOf(reply: { error: number }): 'ok' | 'fail' | 'unknown' {
-  return reply.error === 0 ? 'ok' : reply.error === 503 || reply.error === 500 ? 'unknown' : 'fail';
-}
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,7 +72,7 @@ export async function runCache(options: CacheOptions): Promise<void> {
       const rec = recorder.begin('cache', client, 'UpdateClient', [`client/${key}`], { key, version, value, portal });
       try {
         const reply = await portals[portal]!.updateClient(key, JSON.stringify({ name: value }));
-        recorder.end(rec, outcomeOf(reply), reply);
+        recorder.end(rec, outcomeOfReply(reply), reply);
       } catch (err) {
         recorder.end(rec, 'unknown', { error: (err as Error).message });
       }

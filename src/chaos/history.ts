@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { message, render } from '../domain/messages.js';
 
 /**
  * The recorded history of a chaos run: every operation a workload client issued, with when it
@@ -57,4 +58,19 @@ export interface Violation {
   readonly message: string;
   /** Records involved, to focus the report. */
   readonly keys: readonly string[];
+}
+
+/** The portals' text for a 503 that changed nothing, in either language. */
+const NOT_APPLIED_TEXTS = new Set((['pt', 'en'] as const).map((lang) => render(message('storeUnavailableNotApplied'), lang)));
+
+/**
+ * The outcome of a write from a portal's gRPC reply. A 503 that says nothing was changed is
+ * taken at its word (a refusal): if that claim were ever false, the write would show up in the
+ * final state or in a read, and a checker would report it. Any other 503, and a 500, may or may
+ * not have been applied.
+ */
+export function outcomeOfReply(reply: { error: number; description?: string }): Outcome {
+  if (reply.error === 0) return 'ok';
+  if (reply.error === 503) return NOT_APPLIED_TEXTS.has(reply.description ?? '') ? 'fail' : 'unknown';
+  return reply.error === 500 ? 'unknown' : 'fail';
 }

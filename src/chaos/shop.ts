@@ -3,7 +3,7 @@ import type { Command } from '../domain/commands.js';
 import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records.js';
 import { Prng } from '../sim/prng.js';
 import type { Backend } from '../portal/backend.js';
-import type { OpRecord, Recorder, Violation } from './history.js';
+import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './history.js';
 
 /**
  * The shop workload through the gRPC portals: clients create, update and delete orders on a few
@@ -60,9 +60,6 @@ export interface ShopOptions {
   readonly running: () => boolean;
 }
 
-function outcomeOf(reply: { error: number }): 'ok' | 'fail' | 'unknown' {
-  return reply.error === 0 ? 'ok' : reply.error === 503 || reply.error === 500 ? 'unknown' : 'fail';
-}
 
 export async function runShop(options: ShopOptions): Promise<void> {
   const rng = new Prng(options.seed ^ 0x540b);
@@ -81,7 +78,7 @@ export async function runShop(options: ShopOptions): Promise<void> {
           const rec = recorder.begin('shop', client, op, keys, input);
           try {
             const reply = await run();
-            recorder.end(rec, outcomeOf(reply), reply);
+            recorder.end(rec, outcomeOfReply(reply), reply);
             // The store is unavailable: like a real client, back off instead of piling up more unknown outcomes.
             if (reply.error === 503) await new Promise((r) => setTimeout(r, 200));
           } catch (err) {
