@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,7 @@ import { join } from 'node:path';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { findMosquitto, writeMosquittoConfig } from '../../src/util/mosquitto.js';
 import { freePort } from '../../src/util/ports.js';
-import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
+import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from '../../src/util/processes.js';
 
 /** Real brokers and real portal processes on free loopback ports, for the mqtt-mode tests and the benchmark. */
 
@@ -30,7 +29,7 @@ export interface TestBroker {
 class MosquittoBroker implements TestBroker {
   readonly kind = 'mosquitto';
   readonly url: string;
-  private proc: ChildProcess | undefined;
+  private child: EcomChild | undefined;
   private readonly dir = mkdtempSync(join(tmpdir(), 'ecom-mosquitto-'));
   private readonly output: string[] = [];
 
@@ -43,29 +42,20 @@ class MosquittoBroker implements TestBroker {
   }
 
   async start(): Promise<void> {
-    const proc = spawn(this.binary, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc = proc;
-    // Like spawnEcom's children: a test process that dies must not leave a broker behind.
-    const killOnExit = () => proc.kill('SIGKILL');
-    process.once('exit', killOnExit);
-    proc.once('exit', () => process.removeListener('exit', killOnExit));
-    for (const stream of [proc.stdout, proc.stderr]) stream.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
-    const alive = () => proc.exitCode === null && proc.signalCode === null;
+    // spawnProgram kills it when the test process exits, so no broker is left behind.
+    const child = spawnProgram(this.binary, ['-c', join(this.dir, 'mosquitto.conf')], { name: 'mosquitto', onLine: (_n, line) => this.output.push(line) });
+    this.child = child;
     try {
-      await waitForPort(HOST, this.port, START_TIMEOUT_MS, alive);
+      await waitForPort(HOST, this.port, START_TIMEOUT_MS, () => child.process.exitCode === null && child.process.signalCode === null);
     } catch (err) {
       await this.stop();
-      throw new Error(`mosquitto did not start: ${err instanceof Error ? err.message : String(err)}\n${this.output.join('')}`);
+      throw new Error(`mosquitto did not start: ${err instanceof Error ? err.message : String(err)}\n${this.output.join('\n')}`);
     }
   }
 
   async stop(): Promise<void> {
-    const proc = this.proc;
-    this.proc = undefined;
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGKILL');
-    await exited;
+    await this.child?.kill();
+    this.child = undefined;
   }
 
   cleanUp(): void {
