@@ -1,13 +1,58 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
  * Free ports for processes started elsewhere (chaos runs, benchmarks, local etcd clusters,
- * tests): ask the OS for one, and never hand the same one out twice in this process, since
- * the OS may offer a just-closed port again.
+ * tests).
+ *
+ * A port is handed out some time before the process that will use it binds it, so it must
+ * not be taken by anyone else in between. Asking the OS for port 0 gives a port from the
+ * ephemeral range, which the kernel also hands to every other `listen(0)` and to the source
+ * side of outgoing connections: under load a replica then fails to start with EADDRINUSE
+ * (CI saw exactly that). So ports come from a band below the ephemeral range, which the
+ * kernel never assigns by itself, and above the system's default ports (replicas 20001+
+ * and 30001+, portals 55005/55006, MQTT 1884). The band is split into slices, one per
+ * vitest worker (or a random one outside vitest), so parallel workers do not hand out the
+ * same port; a probe bind skips ports something already holds.
  */
-const issued = new Set<number>();
+const BAND_LOW = 21_000;
+const BAND_HIGH = 29_999;
+const SLICES = 8;
+const SLICE_SIZE = Math.floor((BAND_HIGH - BAND_LOW + 1) / SLICES);
 
-function probe(host: string): Promise<number> {
+const issued = new Set<number>();
+let cursor = -1;
+
+function sliceIndex(): number {
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID);
+  if (Number.isInteger(worker) && worker > 0) return (worker - 1) % SLICES;
+  return Math.floor(Math.random() * SLICES);
+}
+
+const slice = sliceIndex();
+
+/** The kernel's ephemeral range, if this is Linux; the band must stay clear of it. */
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return low !== undefined && high !== undefined ? [low, high] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const ephemeral = ephemeralRange();
+const bandIsClear = ephemeral === undefined || ephemeral[0] > BAND_HIGH || ephemeral[1] < BAND_LOW;
+
+function canBind(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+function probeAny(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -19,9 +64,26 @@ function probe(host: string): Promise<number> {
   });
 }
 
+async function fromBand(host: string): Promise<number | undefined> {
+  if (cursor < 0) cursor = Math.floor(Math.random() * SLICE_SIZE);
+  for (let tried = 0; tried < SLICE_SIZE; tried++) {
+    const port = BAND_LOW + slice * SLICE_SIZE + (cursor % SLICE_SIZE);
+    cursor++;
+    if (issued.has(port)) continue;
+    if (await canBind(port, host)) return port;
+  }
+  return undefined;
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  // On a machine whose ephemeral range covers the band, the band buys nothing: ask the OS.
+  const banded = bandIsClear ? await fromBand(host) : undefined;
+  if (banded !== undefined) {
+    issued.add(banded);
+    return banded;
+  }
   for (;;) {
-    const port = await probe(host);
+    const port = await probeAny(host);
     if (!issued.has(port)) {
       issued.add(port);
       return port;

@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../../src/util/ports.js';
+
+function listen(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+describe('freePort', () => {
+  it('hands out distinct ports that can be bound, outside the range the kernel assigns by itself (CI: EADDRINUSE)', async () => {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
+    const ports: number[] = [];
+    for (let i = 0; i < 40; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(ports.length);
+    for (const port of ports) expect(port < low || port > high, `port ${port} inside ${low}-${high}`).toBe(true);
+    // The system's default ports are never handed out, so tests can run beside it.
+    for (const port of ports) expect([1884, 55005, 55006].includes(port) || (port > 20_000 && port < 20_100) || (port > 30_000 && port < 30_100)).toBe(false);
+    const servers = await Promise.all(ports.map(listen));
+    await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  });
+
+  it('skips a port something already listens on', async () => {
+    const first = await freePort();
+    // Hold the next ports in this worker's slice; the next port handed out must be one nobody holds.
+    const held = await Promise.all([1, 2, 3].map((d) => listen(first + d).catch(() => undefined)));
+    const next = await freePort();
+    expect([first + 1, first + 2, first + 3].filter((p, i) => held[i] !== undefined)).not.toContain(next);
+    const server = await listen(next);
+    const open = [...held, server].filter((s): s is Server => s !== undefined);
+    await Promise.all(open.map((s) => new Promise((done) => s.close(done))));
+  });
+});
