@@ -1,8 +1,9 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LinkProxy } from '../../src/chaos/proxy.js';
 import { pyDumps } from '../../src/domain/pyjson.js';
 import { rng } from './sim.js';
-import { expectConverged, findMosquitto, MqttCluster, startBroker, stopBroker, TcpProxy, type BrokerKind, type TestBroker, type TestPortal } from './cluster.js';
+import { expectConverged, findMosquitto, freePort, MqttCluster, startBroker, stopBroker, type BrokerKind, type TestBroker, type TestPortal } from './cluster.js';
 
 const mosquitto = findMosquitto();
 const SEED = Number(process.env.MQTT_E2E_SEED ?? Date.now() % 1_000_000);
@@ -193,11 +194,13 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
 
     it('a portal whose connection to the broker is cut catches up on what it missed when it comes back', async () => {
       if (broker === undefined) throw new Error('no broker');
-      const proxy = await TcpProxy.start(broker.port);
-      const cut = await cluster.addPortal('order', proxy.url);
+      // One TCP connection carries both directions of a portal's broker link: cut both.
+      const proxy = new LinkProxy('portal-broker', await freePort(), broker.port, '127.0.0.1', 'both');
+      await proxy.listen();
+      const cut = await cluster.addPortal('order', `mqtt://127.0.0.1:${proxy.port}`);
       try {
         expect((await cut.client.createClient('cut-before', '{"name": "B"}')).error).toBe(0);
-        proxy.cut();
+        proxy.set('drop');
         // The others keep writing while it is away; it refuses writes but still answers reads.
         const cids = Array.from({ length: 100 }, (_, i) => `cut-away${i}`);
         for (const cid of cids) expect((await (portals[0] as TestPortal).client.createClient(cid, '{"name": "W"}')).error).toBe(0);
@@ -205,7 +208,7 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
         expect(refused.error).toBe(503);
         expect(refused.description).toMatch(/nothing was changed/);
         expect((await cut.client.retrieveClient('cut-before')).data).toBe('{"nome": "B"}');
-        proxy.heal();
+        proxy.set('pass');
         await expectConverged([portals[0] as TestPortal, cut], { clients: ['cut-before', 'cut-refused', ...cids], products: [], orders: [] }, 15_000);
         expect((await cut.client.retrieveClient('cut-away99')).data).toBe('{"nome": "W"}');
         expect((await cut.client.retrieveClient('cut-refused')).CID).toBe('0');

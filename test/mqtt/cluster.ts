@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PortalClient } from '../../src/client/portal-client.js';
@@ -207,69 +206,5 @@ export async function expectConverged(portals: readonly TestPortal[], ids: Param
       throw new Error(`portal ${portals[differing]?.port} differs from portal ${portals[0]?.port}: "${a[line]}" vs "${b[line]}"`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/**
- * A TCP relay between one portal and the broker, to cut that portal's connection (a network
- * failure) while everything else keeps running.
- */
-export class TcpProxy {
-  private readonly sockets = new Set<Socket>();
-  private refusing = false;
-
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(targetPort: number): Promise<TcpProxy> {
-    const server = createServer();
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, HOST, () => {
-        const address = server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-    const proxy = new TcpProxy(server, port);
-    server.on('connection', (client) => proxy.relay(client, targetPort));
-    return proxy;
-  }
-
-  get url(): string {
-    return `mqtt://${HOST}:${this.port}`;
-  }
-
-  private relay(client: Socket, targetPort: number): void {
-    if (this.refusing) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect({ host: HOST, port: targetPort });
-    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
-      this.sockets.add(a);
-      a.on('data', (chunk: Buffer) => b.write(chunk));
-      a.on('close', () => {
-        this.sockets.delete(a);
-        b.destroy();
-      });
-      a.on('error', () => a.destroy());
-    }
-  }
-
-  /** Cuts every connection and refuses new ones until `heal()`. */
-  cut(): void {
-    this.refusing = true;
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  heal(): void {
-    this.refusing = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
