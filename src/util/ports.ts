@@ -10,8 +10,9 @@ import { createServer } from 'node:net';
  * ephemeral range, which the kernel also hands to every other `listen(0)` and to the source
  * side of outgoing connections: under load a replica then fails to start with EADDRINUSE
  * (CI saw exactly that). So ports come from a band below the ephemeral range, which the
- * kernel never assigns by itself, and above the system's default ports (replicas 20001+
- * and 30001+, portals 55005/55006, MQTT 1884). The band is split into slices, one per
+ * kernel never assigns by itself, and clear of the system's default ports (replicas 20001+
+ * and 30001+, a local etcd cluster 23790+, portals 55005/55006, MQTT 1884). A stopped process
+ * restarted on its port (a replica, an etcd member) keeps it for the same reason. The band is split into slices, one per
  * vitest worker (or a random one outside vitest), so parallel workers do not hand out the
  * same port; a probe bind skips ports something already holds.
  */
@@ -19,6 +20,8 @@ const BAND_LOW = 21_000;
 const BAND_HIGH = 29_999;
 const SLICES = 8;
 const SLICE_SIZE = Math.floor((BAND_HIGH - BAND_LOW + 1) / SLICES);
+/** `ecom up --mode etcd --etcd-data` starts its local etcd cluster on 23790-23795. */
+const RESERVED = { from: 23_790, to: 23_799 } as const;
 
 const issued = new Set<number>();
 let cursor = -1;
@@ -69,7 +72,7 @@ async function fromBand(host: string): Promise<number | undefined> {
   for (let tried = 0; tried < SLICE_SIZE; tried++) {
     const port = BAND_LOW + slice * SLICE_SIZE + (cursor % SLICE_SIZE);
     cursor++;
-    if (issued.has(port)) continue;
+    if (issued.has(port) || (port >= RESERVED.from && port <= RESERVED.to)) continue;
     if (await canBind(port, host)) return port;
   }
   return undefined;

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { freePort } from '../../util/ports.js';
 
 /**
  * Starts a local etcd cluster (Debian's `etcd-server`) for `ecom up --mode etcd`, the tests and
@@ -87,32 +87,8 @@ function guardAgainstOrphan(child: ChildProcess): ChildProcess | undefined {
   return guard;
 }
 
-/** A port nothing listens on right now (the OS picks it). */
-export { freePort } from '../../util/ports.js';
-
-function canBind(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-/**
- * Ports for etcd members are drawn below Linux's ephemeral range (32768+): a member that is
- * stopped and restarted must get its port back, and a port from the ephemeral range can be
- * taken meanwhile as the local end of any outgoing connection on the machine. The range also
- * avoids ecom's own defaults (20001-20006, 23790-23795, 30001-30006).
- */
-const MEMBER_PORTS = { from: 24_000, to: 29_999 } as const;
-
-async function memberPort(host: string, taken: readonly number[]): Promise<number> {
-  for (let tries = 0; tries < 200; tries++) {
-    const port = MEMBER_PORTS.from + Math.floor(Math.random() * (MEMBER_PORTS.to - MEMBER_PORTS.from + 1));
-    if (!taken.includes(port) && (await canBind(host, port))) return port;
-  }
-  throw new Error(`found no free port for etcd in ${MEMBER_PORTS.from}-${MEMBER_PORTS.to}; pass a base port`);
-}
+/** A port nothing listens on right now, kept clear of the kernel's ephemeral range (see util/ports.ts). */
+export { freePort };
 
 export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Promise<LocalEtcdCluster> {
   const binary = findEtcdBinary(options.binary);
@@ -123,7 +99,7 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ecom-etcd-')));
   const ports: number[] = [];
-  for (let i = 0; i < 2 * size; i++) ports.push(options.basePort ? options.basePort + i : await memberPort(host, ports));
+  for (let i = 0; i < 2 * size; i++) ports.push(options.basePort ? options.basePort + i : await freePort(host));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
     const name = `etcd${i + 1}`;
