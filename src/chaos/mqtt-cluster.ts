@@ -3,7 +3,7 @@ import { DEFAULT_TOPIC_PREFIX, type StateReply } from '../modes/mqtt/protocol.js
 import { findMosquitto, writeMosquittoConfig } from '../util/mosquitto.js';
 import { freePort } from '../util/ports.js';
 import { StateProbe } from './mqtt-probe.js';
-import { ProcessGroup } from './process-group.js';
+import { ProcessGroup, type Crash } from './process-group.js';
 import { LinkProxy, type LinkState } from './proxy.js';
 
 /**
@@ -61,7 +61,7 @@ export class MqttChaosCluster {
     return `mqtt://127.0.0.1:${this.brokerPort}`;
   }
 
-  get crashes(): ReadonlyArray<{ name: string; exit: number | string }> {
+  get crashes(): readonly Crash[] {
     return this.processes.crashes;
   }
 

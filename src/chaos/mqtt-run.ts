@@ -9,6 +9,7 @@ import { replayCommand, type ChaosResult } from './result.js';
 import { runChaos, type ChaosSystem } from './run.js';
 import type { Injection, PlannedFault } from './schedule.js';
 import { checkShop, newShopModel, PRODUCTS, runShop, setupShop, type ShopModel } from './shop.js';
+import type { Crash } from './process-group.js';
 
 /**
  * An mqtt-mode chaos run: the embedded broker (or Mosquitto) and a few portals, the shop workload
@@ -54,7 +55,7 @@ class MqttSystem implements ChaosSystem<MqttFaultKind> {
     private readonly options: MqttChaosOptions,
   ) {}
 
-  get crashes(): ReadonlyArray<{ name: string; exit: number | string }> {
+  get crashes(): readonly Crash[] {
     return this.cluster.crashes;
   }
 

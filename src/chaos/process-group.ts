@@ -2,14 +2,24 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from '../util/processes.js';
 
+/** A process that exited without the harness killing or stopping it. */
+export interface Crash {
+  readonly name: string;
+  readonly exit: number | string;
+  /** Its log file, whose last lines usually say why. */
+  readonly log: string;
+  /** The last line it wrote, as the first clue. */
+  readonly lastLine: string;
+}
+
 /**
- * The processes of a system under test, by name: each logs to `logs/<name>.log`, can be killed
+ * The processes of a system under test, by name: each logs to `<logDir>/<name>.log`, can be killed
  * (-9), paused (SIGSTOP) and continued, and any exit the harness did not cause is recorded as a
  * crash, which a run always reports as a violation.
  */
 export class ProcessGroup {
   /** Processes that exited without the harness killing or stopping them: always a finding. */
-  readonly crashes: Array<{ name: string; exit: number | string }> = [];
+  readonly crashes: Crash[] = [];
   private readonly children = new Map<string, EcomChild>();
   /** Stopped with SIGSTOP: they get SIGCONT before any kill or stop. */
   private readonly paused = new Set<string>();
@@ -32,13 +42,28 @@ export class ProcessGroup {
 
   private track(name: string, spawn: (onLine: (name: string, line: string) => void) => EcomChild): EcomChild {
     if (this.isRunning(name)) throw new Error(`${name} is already running`);
-    const log = createWriteStream(join(this.logDir, `${name}.log`), { flags: 'a' });
+    const path = join(this.logDir, `${name}.log`);
+    const log = createWriteStream(path, { flags: 'a' });
     this.logs.push(log);
-    const child = spawn((_n, line) => log.write(`${line}\n`));
+    // The exit can be seen before the last lines of output are read (often the one that says
+    // why), so a recorded crash keeps taking lines.
+    const seen = { lastLine: '' };
+    const child = spawn((_n, line) => {
+      log.write(`${line}\n`);
+      if (line.trim() !== '') seen.lastLine = line;
+    });
     this.children.set(name, child);
     this.paused.delete(name);
     void child.exited.then((exit) => {
-      if (!this.expectedExits.has(child)) this.crashes.push({ name, exit });
+      if (!this.expectedExits.has(child))
+        this.crashes.push({
+          name,
+          exit,
+          log: path,
+          get lastLine() {
+            return seen.lastLine;
+          },
+        });
     });
     return child;
   }
@@ -52,7 +77,11 @@ export class ProcessGroup {
   async waitForPort(name: string, port: number, timeout_ms: number): Promise<void> {
     const child = this.children.get(name);
     if (child === undefined) throw new Error(`${name} was never started`);
-    await waitForPort('127.0.0.1', port, timeout_ms, () => child.process.exitCode === null && child.process.signalCode === null);
+    try {
+      await waitForPort('127.0.0.1', port, timeout_ms, () => child.process.exitCode === null && child.process.signalCode === null);
+    } catch (err) {
+      throw new Error(`${name}: ${(err as Error).message} (its log: ${join(this.logDir, `${name}.log`)})`);
+    }
   }
 
   /** kill -9, on purpose. */

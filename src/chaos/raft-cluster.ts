@@ -6,7 +6,7 @@ import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology
 import { PartitionedBackend } from '../storage/partitioned-backend.js';
 import type { EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
-import { ProcessGroup } from './process-group.js';
+import { ProcessGroup, type Crash } from './process-group.js';
 import { LinkProxy, type LinkState } from './proxy.js';
 
 /**
@@ -61,7 +61,7 @@ export class ChaosCluster {
   }
 
   /** Processes that exited without the harness killing or stopping them: always a finding. */
-  get crashes(): ReadonlyArray<{ name: string; exit: number | string }> {
+  get crashes(): readonly Crash[] {
     return this.processes.crashes;
   }
 

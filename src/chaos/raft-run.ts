@@ -9,6 +9,7 @@ import { replayCommand, type ChaosResult } from './result.js';
 import { runChaos, type ChaosSystem } from './run.js';
 import type { Injection, PlannedFault } from './schedule.js';
 import { checkShop, newShopModel, runShop, setupShop, type ShopModel } from './shop.js';
+import type { Crash } from './process-group.js';
 
 /**
  * A raft-mode chaos run: the replicas, portals and broker of ChaosCluster, driven by the
@@ -46,7 +47,7 @@ class RaftSystem implements ChaosSystem<RaftFaultKind> {
     private readonly options: RaftChaosOptions,
   ) {}
 
-  get crashes(): ReadonlyArray<{ name: string; exit: number | string }> {
+  get crashes(): readonly Crash[] {
     return this.cluster.crashes;
   }
 

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Recorder, Violation } from './history.js';
 import { renderReport } from './report.js';
 import type { InjectedFault } from './schedule.js';
+import type { Crash } from './process-group.js';
 
 /** What a chaos run found, whatever the system under test, and the folder that keeps its evidence. */
 export interface ChaosResult {
@@ -39,14 +40,15 @@ export interface RunEnd {
   readonly checked: Readonly<Record<string, number>>;
   readonly faults: readonly InjectedFault[];
   readonly violations: Violation[];
-  readonly crashes: ReadonlyArray<{ name: string; exit: number | string }>;
+  readonly crashes: readonly Crash[];
   readonly replay: string;
 }
 
 /** Adds the processes that crashed to the violations, writes the run's folder and returns its result. */
 export function finishRun(end: RunEnd): ChaosResult {
   for (const crash of end.crashes) {
-    end.violations.push({ checker: 'process-crash', message: `${crash.name} exited on its own (${crash.exit}); see logs/${crash.name}.log`, keys: [] });
+    const clue = crash.lastLine === '' ? 'it logged nothing' : `its last line: ${crash.lastLine.slice(0, 300)}`;
+    end.violations.push({ checker: 'process-crash', message: `${crash.name} exited on its own (${crash.exit}); ${clue} (log: ${crash.log})`, keys: [] });
   }
   const result: ChaosResult = {
     ok: end.violations.length === 0,

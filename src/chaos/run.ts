@@ -1,6 +1,7 @@
 import { Recorder, type Violation } from './history.js';
 import { finishRun, runFolder, type ChaosResult } from './result.js';
 import { planSchedule, playSchedule, type InjectedFault, type Injection, type PlannedFault } from './schedule.js';
+import type { Crash } from './process-group.js';
 
 /**
  * One chaos run, whatever the system under test: start it in a folder, drive its workloads,
@@ -9,7 +10,7 @@ import { planSchedule, playSchedule, type InjectedFault, type Injection, type Pl
  */
 export interface ChaosSystem<K extends string> {
   /** Processes that exited on their own so far. */
-  readonly crashes: ReadonlyArray<{ name: string; exit: number | string }>;
+  readonly crashes: readonly Crash[];
   /** Starts every process and creates the data the workloads need; says what is up. */
   start(say: (line: string) => void): Promise<void>;
   /** Partitions of the data and, for each kind of fault, how many targets it picks among. */

@@ -1,0 +1,42 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ProcessGroup } from '../../src/chaos/process-group.js';
+import { Recorder } from '../../src/chaos/history.js';
+import { finishRun } from '../../src/chaos/result.js';
+import { freePort } from '../../src/util/ports.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ecom-process-group-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('ProcessGroup', () => {
+  it('reports a process that exits on its own with its log and the last line it wrote (CI: a replica that could not bind its port)', async () => {
+    const group = new ProcessGroup(join(dir, 'logs'));
+    const child = group.startProgram('storage-6', process.execPath, ['-e', "console.log('recovered from disk'); console.error('replica 6 cannot listen for Raft: EADDRINUSE'); process.exit(1)"]);
+    // Once its output is closed too, every line it wrote has been read.
+    await new Promise((resolve) => child.process.once('close', resolve));
+    expect(group.crashes).toHaveLength(1);
+    const crash = group.crashes[0]!;
+    expect(crash).toMatchObject({ name: 'storage-6', exit: 1, log: join(dir, 'logs', 'storage-6.log') });
+    expect(crash.lastLine).toBe('replica 6 cannot listen for Raft: EADDRINUSE');
+    // Waiting for it to listen names it and its log, not only a port.
+    await expect(group.waitForPort('storage-6', await freePort(), 5_000)).rejects.toThrow(`storage-6: the process meant to listen on`);
+
+    const folder = join(dir, 'run');
+    mkdirSync(folder);
+    const result = finishRun({ mode: 'raft', folder, seed: 1, started_ms: Date.now(), recorder: new Recorder(), checked: {}, faults: [], violations: [], crashes: group.crashes, replay: 'npm run chaos' });
+    expect(result.violations.map((v) => v.message)).toEqual([
+      `storage-6 exited on its own (1); its last line: replica 6 cannot listen for Raft: EADDRINUSE (log: ${crash.log})`,
+    ]);
+    await group.stop(group.names());
+    expect(readFileSync(crash.log, 'utf8')).toContain('recovered from disk');
+  });
+
+  it('does not count a kill the harness made as a crash', async () => {
+    const group = new ProcessGroup(join(dir, 'logs-kill'));
+    group.startProgram('portal-1', process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    await group.kill('portal-1');
+    expect(group.crashes).toEqual([]);
+  });
+});
