@@ -11,10 +11,10 @@ import { createServer } from 'node:net';
  * side of outgoing connections: under load a replica then fails to start with EADDRINUSE
  * (CI saw exactly that). So ports come from a band below the ephemeral range, which the
  * kernel never assigns by itself, and clear of the system's default ports (replicas 20001+
- * and 30001+, a local etcd cluster 23790+, portals 55005/55006, MQTT 1884). A stopped process
- * restarted on its port (a replica, an etcd member) keeps it for the same reason. The band is split into slices, one per
- * vitest worker (or a random one outside vitest), so parallel workers do not hand out the
- * same port; a probe bind skips ports something already holds.
+ * and 30001+, a local etcd cluster 23790+, portals 55005/55006, MQTT 1884). A process
+ * restarted on its port (a replica, an etcd member) gets it back for the same reason. The band
+ * is split into slices, one per vitest worker (a random one outside vitest), so parallel
+ * workers do not hand out the same port; a probe bind skips ports something already holds.
  */
 const BAND_LOW = 21_000;
 const BAND_HIGH = 29_999;
