@@ -8,7 +8,7 @@ import { injectMqtt, mqttTargets, type MqttFaultKind } from './mqtt-nemesis.js';
 import { replayCommand, type ChaosResult } from './result.js';
 import { runChaos, type ChaosSystem } from './run.js';
 import type { Injection, PlannedFault } from './schedule.js';
-import { checkShop, newShopModel, PRODUCTS, runShop, setupShop, type ShopModel } from './shop.js';
+import { checkFinalShop, newShopModel, PRODUCTS, runShop, setupShop, type ShopModel } from './shop.js';
 import type { Crash } from './process-group.js';
 
 /**
@@ -96,10 +96,7 @@ class MqttSystem implements ChaosSystem<MqttFaultKind> {
     identical.push(...(await checkServed(cluster.portals, states[0]!, PRODUCTS.map((p) => p.pid))));
     violations.push(...identical);
     say(`chaos: ${states.length} portals answered at log position ${states[0]!.position}: ${identical.length === 0 ? 'identical' : 'NOT identical'}`);
-    const shop = await checkShop(readerOf(states[0]!), this.model, recorder.ops);
-    checked.shop = shop.checked;
-    violations.push(...shop.violations);
-    say(`chaos: shop: ${shop.checked} operations, final state ${shop.violations.length === 0 ? 'consistent (no oversell, every acknowledged write present)' : 'INCONSISTENT'}`);
+    await checkFinalShop(readerOf(states[0]!), this.model, recorder, { checked, violations, say }, ' (no oversell, every acknowledged write present)');
   }
 
   stop(): Promise<void> {

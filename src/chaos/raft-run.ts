@@ -8,7 +8,7 @@ import { checkRegister, runRegister } from './register.js';
 import { replayCommand, type ChaosResult } from './result.js';
 import { runChaos, type ChaosSystem } from './run.js';
 import type { Injection, PlannedFault } from './schedule.js';
-import { checkShop, newShopModel, runShop, setupShop, type ShopModel } from './shop.js';
+import { checkFinalShop, newShopModel, runShop, setupShop, type ShopModel } from './shop.js';
 import type { Crash } from './process-group.js';
 
 /**
@@ -99,10 +99,7 @@ class RaftSystem implements ChaosSystem<RaftFaultKind> {
     await cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
     await recoverTransactions(cluster, say);
     await cluster.waitForConvergence(CONVERGENCE_TIMEOUT_MS);
-    const shop = await checkShop(this.harness!, this.model, recorder.ops);
-    checked.shop = shop.checked;
-    violations.push(...shop.violations);
-    say(`chaos: shop: ${shop.checked} operations, final state ${shop.violations.length === 0 ? 'consistent' : 'INCONSISTENT'}`);
+    await checkFinalShop(this.harness!, this.model, recorder, { checked, violations, say });
   }
 
   stop(): Promise<void> {

@@ -165,6 +165,23 @@ export async function runShop(options: ShopOptions): Promise<void> {
 /** Where the final state is read: the storage tier, or a snapshot of a portal's state. */
 export type RecordReader = Pick<Backend, 'read'>;
 
+/**
+ * A mode's final shop check: checks the state `backend` reads against the shop's history and
+ * reports it into the run's counts, findings and progress, as every mode's `check` does.
+ */
+export async function checkFinalShop(
+  backend: RecordReader,
+  model: ShopModel,
+  recorder: Recorder,
+  report: { checked: Record<string, number>; violations: Violation[]; say: (line: string) => void },
+  whatConsistentMeans = '',
+): Promise<void> {
+  const shop = await checkShop(backend, model, recorder.ops);
+  report.checked.shop = shop.checked;
+  report.violations.push(...shop.violations);
+  report.say(`chaos: shop: ${shop.checked} operations, final state ${shop.violations.length === 0 ? `consistent${whatConsistentMeans}` : 'INCONSISTENT'}`);
+}
+
 /** Reads the final state and checks conservation, stock ≥ 0, references and acknowledged writes. */
 export async function checkShop(backend: RecordReader, model: ShopModel, ops: readonly OpRecord[]): Promise<{ checked: number; violations: Violation[] }> {
   const violations: Violation[] = [];
