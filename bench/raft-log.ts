@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileLog } from '../src/raft/storage/file-log.js';
+import { FileLog } from '../src/raft/log/file-log.js';
 import type { Entry } from '../src/raft/types.js';
-import { encodeRecord } from '../src/raft/storage/records.js';
+import { encodeRecord } from '../src/raft/log/records.js';
 import { printMachine } from './machine.js';
 
 function arg(name: string): string | undefined {

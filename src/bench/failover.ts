@@ -1,6 +1,6 @@
-import type { ReplicaStatus } from '../replica/protocol.js';
-import { ReplicaClusterClient } from '../replica/cluster-client.js';
-import { PartitionedBackend } from '../storage/partitioned-backend.js';
+import type { ReplicaStatus } from '../storage/common/protocol.js';
+import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
 import type { FailoverResult } from './results.js';

@@ -33,7 +33,7 @@ function category(url: string, name: string): string {
   if (url.includes('/node_modules/')) return 'other libraries';
   if (url.startsWith('node:')) return 'node core (net, fs, streams, timers)';
   if (url.includes('/src/raft/')) return 'ecom raft';
-  if (url.includes('/src/replica/') || url.includes('/src/net/')) return 'ecom replica + wire';
+  if (url.includes('/src/storage/replica/') || url.includes('/src/net/')) return 'ecom replica + wire';
   if (url.includes('/src/storage/')) return 'ecom storage';
   if (url.includes('/src/')) return 'ecom other';
   return url === '' ? 'native/builtin' : 'other';

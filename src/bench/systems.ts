@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { freePort as osFreePort, startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
 import { MODES } from '../modes/registry.js';
 import { StorageTier } from '../modes/raft/storage-tier.js';
-import { freeLocalTopology, type Topology } from '../replica/topology.js';
+import { freeLocalTopology, type Topology } from '../storage/common/topology.js';
 import { spawnEcom, waitForPort } from '../util/processes.js';
 
 /**

@@ -1,8 +1,8 @@
 import { Etcd3 } from 'etcd3';
 import { PortalClient } from '../client/portal-client.js';
-import { ReplicaClusterClient } from '../replica/cluster-client.js';
-import { loadTopology } from '../replica/topology.js';
-import { PartitionedBackend } from '../storage/partitioned-backend.js';
+import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import { loadTopology } from '../storage/common/topology.js';
+import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import { FreshIds } from './fresh-ids.js';
 import type { Target } from './targets.js';
 

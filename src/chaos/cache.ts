@@ -1,6 +1,6 @@
 import { PortalClient } from '../client/portal-client.js';
 import type { Command, Reply } from '../domain/commands.js';
-import { Prng } from '../sim/prng.js';
+import { Prng } from '../util/prng.js';
 import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './history.js';
 
 /**
@@ -10,7 +10,7 @@ import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './
  * read by several readers through random portals. The checker then bounds how stale a read may
  * be (SPEC §4: portal caches serve reads only within the configured staleness bound).
  *
- * The argument, from the cache's contract (src/storage/read-cache.ts): an entry's age counts
+ * The argument, from the cache's contract (src/storage/client/read-cache.ts): an entry's age counts
  * from when the portal STARTED its storage read, which is linearizable, so the entry holds the
  * state of some moment at or after that start; and an entry is served only while younger than
  * the bound B. Say a read is called at c (harness clock) and served at h ≥ c from an entry whose

@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ReplicaClusterClient } from '../replica/cluster-client.js';
-import type { ReplicaStatus } from '../replica/protocol.js';
-import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology } from '../replica/topology.js';
-import { PartitionedBackend } from '../storage/partitioned-backend.js';
+import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import type { ReplicaStatus } from '../storage/common/protocol.js';
+import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology } from '../storage/common/topology.js';
+import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import type { EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
 import { ProcessGroup, type Crash } from './process-group.js';

@@ -1,6 +1,6 @@
 import type { ChaosCluster } from './raft-cluster.js';
 import type { Injection, PlannedFault } from './schedule.js';
-import { replicasOf } from '../replica/topology.js';
+import { replicasOf } from '../storage/common/topology.js';
 
 /** The faults of a raft-mode run and their injection into a ChaosCluster. */
 export const RAFT_FAULT_KINDS = [

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { PartitionedBackend } from '../storage/partitioned-backend.js';
+import type { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import { checkCache, runCache, setupCache } from './cache.js';
 import type { Recorder, Violation } from './history.js';
 import { ChaosCluster } from './raft-cluster.js';

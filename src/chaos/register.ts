@@ -1,8 +1,8 @@
 import { checkKvHistory } from '../lincheck/checker.js';
 import type { KvInput, KvOperation, KvOutput } from '../lincheck/history.js';
 import type { Command, Reply } from '../domain/commands.js';
-import { Prng } from '../sim/prng.js';
-import type { PartitionedBackend } from '../storage/partitioned-backend.js';
+import { Prng } from '../util/prng.js';
+import type { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import type { OpRecord, Recorder, Violation } from './history.js';
 
 /**

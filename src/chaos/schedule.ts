@@ -1,4 +1,4 @@
-import { Prng } from '../sim/prng.js';
+import { Prng } from '../util/prng.js';
 import type { LinkState } from './proxy.js';
 import type { Recorder } from './history.js';
 

@@ -3,7 +3,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { startBroker } from '../modes/mqtt/broker.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
-import { parsePort } from './options.js';
+import { parsePort } from '../config/options.js';
 
 /** `ecom broker`: the embedded MQTT broker that mqtt-mode portals share. */
 export function registerBrokerCommand(program: Command): void {

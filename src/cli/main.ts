@@ -11,7 +11,7 @@ import { registerBrokerCommand } from './broker-command.js';
 import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { EXIT, runOneShot } from './oneshot.js';
-import { parseLangOption, parsePort, resolveLang } from './options.js';
+import { parseLangOption, parsePort, resolveLang } from '../config/options.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerStorageCommands } from './storage-commands.js';
 

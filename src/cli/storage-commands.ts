@@ -1,18 +1,13 @@
 import { Option, type Command } from 'commander';
-import { Replica } from '../replica/replica.js';
-import { ReplicaClusterClient } from '../replica/cluster-client.js';
-import type { ReplicaStatus } from '../replica/protocol.js';
-import { defaultTopology, loadTopology, type Topology } from '../replica/topology.js';
+import { Replica } from '../storage/replica/replica.js';
+import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import type { ReplicaStatus } from '../storage/common/protocol.js';
+import type { Topology } from '../storage/common/topology.js';
+import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
 
 /** `ecom storage ID` (one replica) and `ecom status` (every partition's leader and indexes). */
-export const configOption = () =>
-  new Option('--storage-config <file>', 'storage topology (JSON: partitions and replicas with host, clientPort, raftPort); default: 2 partitions × 3 replicas on 20001–20006 / 30001–30006');
-
-export function topologyFrom(opts: { storageConfig?: string }): Topology {
-  return opts.storageConfig ? loadTopology(opts.storageConfig) : defaultTopology();
-}
 
 export function registerStorageCommands(program: Command): void {
   program

@@ -1,6 +1,6 @@
 import type { Option } from 'commander';
 import type { Lang } from '../domain/messages.js';
-import type { Backend } from '../portal/backend.js';
+import type { Backend } from '../domain/backend.js';
 import type { Logger } from '../util/log.js';
 
 /** What every mode is given: the language of reply texts, where to log, where to bind. */

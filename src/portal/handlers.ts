@@ -4,7 +4,7 @@ import { isValidId, NOT_FOUND_ID } from '../domain/ids.js';
 import { message, render, type Lang } from '../domain/messages.js';
 import { recordData, type RecordKind, type RecordOfKind } from '../domain/records.js';
 import type { Logger } from '../util/log.js';
-import { StoreUnavailableError, type Backend } from './backend.js';
+import { StoreUnavailableError, type Backend } from '../domain/backend.js';
 import type { ClientMsg, IdMsg, OrderMsg, ProductMsg, ReplyMsg } from './messages.js';
 
 /**

@@ -3,7 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Lang } from '../domain/messages.js';
 import type { Logger } from '../util/log.js';
-import type { Backend } from './backend.js';
+import type { Backend } from '../domain/backend.js';
 import { adminPortalHandlers, orderPortalHandlers, type PortalContext } from './handlers.js';
 import { apiPackageDefinition, LOADER_OPTIONS, PORTAL_SERVICES } from './proto.js';
 import { addReflection } from './reflection.js';

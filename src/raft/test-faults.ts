@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
  *   log holds it, without a quorum.
  * - `lose-unsynced-on-crash` (fault simulation): the log remembers how far it has fsynced and a
  *   restarting replica cuts its log back to there, as a machine crash would lose unsynced pages.
- * - `cache-ignores-bound` (planted bug, portals): the portal read cache (src/storage/read-cache.ts)
+ * - `cache-ignores-bound` (planted bug, portals): the portal read cache (src/storage/client/read-cache.ts)
  *   serves an entry until an announcement invalidates it, however old, and keeps serving and
  *   keeping its entries while its change feed is down, so a lost announcement leaves it stale.
  * - `mqtt-skip-state-transfer` (planted bug, mqtt mode): a portal never asks its peers for the

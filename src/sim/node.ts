@@ -1,12 +1,12 @@
 // One simulated replica: a Raft core driven exactly as a real driver would, over in-memory disks.
 import { RaftNode, DEFAULT_OPTIONS, RaftError } from '../raft/core/index.js';
 import type { Membership, Message, NodeId, RaftOptions, Ready } from '../raft/core/index.js';
-import { MemoryLog, MemorySnapshotStore } from '../raft/storage/memory.js';
-import { recoverInitialState } from '../raft/storage/recover.js';
+import { MemoryLog, MemorySnapshotStore } from '../raft/log/memory.js';
+import { recoverInitialState } from '../raft/log/recover.js';
 import type { KvOutput } from '../lincheck/history.js';
 import { KvStateMachine, decodeCommand } from './kv.js';
 import type { Invariants } from './invariants.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../util/prng.js';
 
 /**
  * Deliberate driver bugs, to prove the simulator and checker catch them:

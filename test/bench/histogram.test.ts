@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from '../../src/bench/histogram.js';
 import { FreshIds } from '../../src/bench/fresh-ids.js';
-import { partitionOf } from '../../src/storage/partitioning.js';
+import { partitionOf } from '../../src/storage/common/partitioning.js';
 
 describe('bench histogram', () => {
   it('reports percentiles within the bucket precision (under 2 %)', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
-import { freeLocalTopology } from '../../src/replica/topology.js';
+import { freeLocalTopology } from '../../src/storage/common/topology.js';
 import { runEcom } from '../helpers/ecom.js';
 import { freePort } from '../helpers/ports.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
-import type { Backend } from '../../src/portal/backend.js';
+import type { Backend } from '../../src/domain/backend.js';
 import type { ReplyMsg } from '../../src/portal/messages.js';
 import { startPortalServer } from '../../src/portal/server.js';
 import { silentLogger } from '../../src/util/log.js';

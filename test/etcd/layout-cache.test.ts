@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EtcdBackend } from '../../src/modes/etcd/backend.js';
 import type { LocalEtcdCluster } from '../../src/modes/etcd/cluster.js';
-import { StoreUnavailableError } from '../../src/portal/backend.js';
+import { StoreUnavailableError } from '../../src/domain/backend.js';
 import { etcdMissing, freshPrefix, openBackend, startTestCluster } from './helpers.js';
 
 const run = promisify(execFile);

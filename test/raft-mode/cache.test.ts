@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/util/log.js';
-import { ChangeSubscriber } from '../../src/storage/change-feed.js';
-import { CachedBackend } from '../../src/storage/read-cache.js';
+import { ChangeSubscriber } from '../../src/storage/common/change-feed.js';
+import { CachedBackend } from '../../src/storage/client/read-cache.js';
 import { startTestBroker } from '../helpers/aedes.js';
 import { startRaftCluster, type RaftCluster } from './cluster.js';
 

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StorageTier } from '../../src/modes/raft/storage-tier.js';
-import { ReplicaClusterClient } from '../../src/replica/cluster-client.js';
-import type { ReplicaStatus } from '../../src/replica/protocol.js';
-import { freeLocalTopology, type Topology } from '../../src/replica/topology.js';
-import { PartitionedBackend } from '../../src/storage/partitioned-backend.js';
+import { ReplicaClusterClient } from '../../src/storage/client/cluster-client.js';
+import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
+import { freeLocalTopology, type Topology } from '../../src/storage/common/topology.js';
+import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 
 /** A real storage tier (one process per replica) on free loopback ports, in a temporary folder. */
 export interface RaftCluster {

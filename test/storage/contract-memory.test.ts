@@ -1,4 +1,4 @@
-import { PartitionedBackend } from '../../src/storage/partitioned-backend.js';
+import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 import { defineContractSuite, portalTarget } from '../contract/suite.js';
 import { MemoryCluster } from './memory-cluster.js';
 

@@ -1,8 +1,8 @@
 import type { RecordKind, RecordOfKind } from '../../src/domain/records.js';
-import type { PartitionCluster } from '../../src/storage/cluster.js';
-import type { Decision, PartitionOp, PartitionResult } from '../../src/storage/entries.js';
-import { PartitionMachine } from '../../src/storage/partition-machine.js';
-import { MemoryStateStore } from '../../src/storage/state-store.js';
+import type { PartitionCluster } from '../../src/storage/client/cluster.js';
+import type { Decision, PartitionOp, PartitionResult } from '../../src/storage/common/entries.js';
+import { PartitionMachine } from '../../src/storage/replica/partition-machine.js';
+import { MemoryStateStore } from '../../src/storage/replica/state-store.js';
 
 /**
  * Partition machines in this process, one log position at a time, with a clock the test

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { partitionOf } from '../../src/storage/partitioning.js';
-import { PartitionMachine } from '../../src/storage/partition-machine.js';
-import { MemoryStateStore } from '../../src/storage/state-store.js';
+import { partitionOf } from '../../src/storage/common/partitioning.js';
+import { PartitionMachine } from '../../src/storage/replica/partition-machine.js';
+import { MemoryStateStore } from '../../src/storage/replica/state-store.js';
 
 describe('partitioning', () => {
   it('puts numeric IDs of any length at ID mod P, and other IDs by a stable hash', () => {

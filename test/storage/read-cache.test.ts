@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Command, Reply } from '../../src/domain/commands.js';
 import type { RecordKind, RecordOfKind } from '../../src/domain/records.js';
-import type { Backend } from '../../src/portal/backend.js';
-import { CachedBackend } from '../../src/storage/read-cache.js';
+import type { Backend } from '../../src/domain/backend.js';
+import { CachedBackend } from '../../src/storage/client/read-cache.js';
 
 class CountingBackend implements Backend {
   reads = 0;

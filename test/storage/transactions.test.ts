@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OK, type Command } from '../../src/domain/commands.js';
-import { Coordinator } from '../../src/storage/coordinator.js';
-import { partitionOf } from '../../src/storage/partitioning.js';
+import { Coordinator } from '../../src/storage/client/coordinator.js';
+import { partitionOf } from '../../src/storage/common/partitioning.js';
 import { testSeed } from '../helpers/seed.js';
 import { MemoryCluster } from './memory-cluster.js';
 

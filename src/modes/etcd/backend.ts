@@ -1,6 +1,6 @@
 import type { Command, Reply } from '../../domain/commands.js';
 import { keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
-import { StoreUnavailableError, type Backend } from '../../portal/backend.js';
+import { StoreUnavailableError, type Backend } from '../../domain/backend.js';
 import type { Logger } from '../../util/log.js';
 import type { ReadCache } from './cache.js';
 import { KeyLayout } from './keys.js';

@@ -4,7 +4,7 @@ import type { ChangeEvent } from '../../domain/events.js';
 import { message } from '../../domain/messages.js';
 import { pyDumps, type PyJsonValue } from '../../domain/pyjson.js';
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
-import type { Backend } from '../../portal/backend.js';
+import type { Backend } from '../../domain/backend.js';
 import type { Logger } from '../../util/log.js';
 import { execute } from '../../domain/machine.js';
 import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type Topics } from './protocol.js';

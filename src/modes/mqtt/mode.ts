@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { brokerOption, DEFAULT_BROKER_URL, parseBrokerUrl, parseCount, parseMilliseconds, parsePort } from '../../cli/options.js';
+import { brokerOption, DEFAULT_BROKER_URL, parseBrokerUrl, parseCount, parseMilliseconds, parsePort } from '../../config/options.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
 import type { ModeDefinition, ModeOptions } from '../mode.js';

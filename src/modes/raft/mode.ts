@@ -1,16 +1,16 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Option } from 'commander';
-import { brokerOption, parseMilliseconds } from '../../cli/options.js';
-import { configOption, topologyFrom } from '../../cli/storage-commands.js';
-import { ReplicaClusterClient } from '../../replica/cluster-client.js';
-import type { ReplicaStatus } from '../../replica/protocol.js';
-import { PartitionedBackend } from '../../storage/partitioned-backend.js';
+import { brokerOption, parseMilliseconds } from '../../config/options.js';
+import { configOption, topologyFrom } from './storage-config.js';
+import { ReplicaClusterClient } from '../../storage/client/cluster-client.js';
+import type { ReplicaStatus } from '../../storage/common/protocol.js';
+import { PartitionedBackend } from '../../storage/client/partitioned-backend.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
-import type { Backend } from '../../portal/backend.js';
-import { ChangeSubscriber } from '../../storage/change-feed.js';
-import { CachedBackend } from '../../storage/read-cache.js';
+import type { Backend } from '../../domain/backend.js';
+import { ChangeSubscriber } from '../../storage/common/change-feed.js';
+import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
 

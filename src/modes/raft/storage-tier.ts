@@ -1,8 +1,8 @@
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ReplicaClusterClient } from '../../replica/cluster-client.js';
-import type { ReplicaStatus } from '../../replica/protocol.js';
-import type { Topology } from '../../replica/topology.js';
+import { ReplicaClusterClient } from '../../storage/client/cluster-client.js';
+import type { ReplicaStatus } from '../../storage/common/protocol.js';
+import type { Topology } from '../../storage/common/topology.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
 
 /**

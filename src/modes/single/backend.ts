@@ -1,7 +1,7 @@
 import type { Command, Reply } from '../../domain/commands.js';
 import { MemoryState } from '../../domain/memory-state.js';
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
-import type { Backend } from '../../portal/backend.js';
+import type { Backend } from '../../domain/backend.js';
 
 /** single mode: one process, the state in its memory, commands applied in arrival order. */
 export class SingleBackend implements Backend {

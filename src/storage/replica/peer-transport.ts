@@ -1,8 +1,8 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { decodeMessage, encodeMessage } from '../raft/codec.js';
-import type { Message } from '../raft/types.js';
-import { encodeFrame, FrameDecoder } from '../net/frames.js';
-import type { ReplicaAddress } from './topology.js';
+import { decodeMessage, encodeMessage } from '../../raft/codec.js';
+import type { Message } from '../../raft/types.js';
+import { encodeFrame, FrameDecoder } from '../../net/frames.js';
+import type { ReplicaAddress } from '../common/topology.js';
 
 /**
  * Raft messages between the replicas of a partition: one-way binary frames over TCP, one

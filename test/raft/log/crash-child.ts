@@ -1,8 +1,8 @@
 // Child process for the crash test: appends batches to a FileLog forever, printing each index
 // once it is synced, until the parent kills it with SIGKILL.
 //   node --import tsx crash-child.ts <dir> <seed>
-import { FileLog } from '../../../src/raft/storage/file-log.js';
-import { Prng } from '../../../src/sim/prng.js';
+import { FileLog } from '../../../src/raft/log/file-log.js';
+import { Prng } from '../../../src/util/prng.js';
 import { entryFor } from './content.js';
 
 const [dir, seedArg] = process.argv.slice(2);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { freePort } from '../util/ports.js';
+import { freePort } from '../../util/ports.js';
 
 /**
  * Where every storage replica runs. The default is the original's: 2 partitions × 3 replicas,

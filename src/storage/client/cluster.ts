@@ -1,5 +1,5 @@
-import type { RecordKind, RecordOfKind } from '../domain/records.js';
-import type { Decision, PartitionOp, PartitionResult } from './entries.js';
+import type { RecordKind, RecordOfKind } from '../../domain/records.js';
+import type { Decision, PartitionOp, PartitionResult } from '../common/entries.js';
 
 /**
  * What a portal needs from the storage tier: append an operation to a partition's log and get

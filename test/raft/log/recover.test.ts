@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { recoverInitialState } from '../../../src/raft/storage/recover.js';
-import { MemoryLog, MemorySnapshotStore } from '../../../src/raft/storage/memory.js';
-import { FileLog } from '../../../src/raft/storage/file-log.js';
-import { FileSnapshotStore } from '../../../src/raft/storage/file-snapshot.js';
+import { recoverInitialState } from '../../../src/raft/log/recover.js';
+import { MemoryLog, MemorySnapshotStore } from '../../../src/raft/log/memory.js';
+import { FileLog } from '../../../src/raft/log/file-log.js';
+import { FileSnapshotStore } from '../../../src/raft/log/file-snapshot.js';
 import { entryFor } from './content.js';
 
 const bootstrap = { voters: [1, 2, 3], learners: [] };

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { CorruptLogError, FileLog } from '../../../src/raft/storage/file-log.js';
-import { FileSnapshotStore } from '../../../src/raft/storage/file-snapshot.js';
-import { Prng } from '../../../src/sim/prng.js';
+import { CorruptLogError, FileLog } from '../../../src/raft/log/file-log.js';
+import { FileSnapshotStore } from '../../../src/raft/log/file-snapshot.js';
+import { Prng } from '../../../src/util/prng.js';
 import { entryFor } from './content.js';
 
 let dir: string;

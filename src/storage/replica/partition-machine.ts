@@ -1,8 +1,8 @@
-import type { Reply } from '../domain/commands.js';
-import { execute, type RecordView, type Write } from '../domain/machine.js';
-import { keyString, type RecordKey, type RecordKind, type RecordOfKind, type StoredRecord } from '../domain/records.js';
-import type { Decision, LockHolder, PartitionEntry, PartitionResult, SessionRef } from './entries.js';
-import { partitionOfKey } from './partitioning.js';
+import type { Reply } from '../../domain/commands.js';
+import { execute, type RecordView, type Write } from '../../domain/machine.js';
+import { keyString, type RecordKey, type RecordKind, type RecordOfKind, type StoredRecord } from '../../domain/records.js';
+import type { Decision, LockHolder, PartitionEntry, PartitionResult, SessionRef } from '../common/entries.js';
+import { partitionOfKey } from '../common/partitioning.js';
 import type { StateStore } from './state-store.js';
 
 /**

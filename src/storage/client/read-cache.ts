@@ -1,7 +1,7 @@
-import { namedKeys, type Command, type Reply } from '../domain/commands.js';
-import { keyString, type RecordKind, type RecordOfKind } from '../domain/records.js';
-import type { Backend } from '../portal/backend.js';
-import { testFaultOn } from '../raft/test-faults.js';
+import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
+import { keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
+import type { Backend } from '../../domain/backend.js';
+import { testFaultOn } from '../../raft/test-faults.js';
 
 /**
  * An optional read cache in front of a portal's backend (the course asks for one). A cached

@@ -1,5 +1,5 @@
-import type { Command, Reply } from '../domain/commands.js';
-import type { RecordKind, RecordOfKind } from '../domain/records.js';
+import type { Command, Reply } from './commands.js';
+import type { RecordKind, RecordOfKind } from './records.js';
 
 /**
  * Where the portals' data lives. The portal handlers speak only to this interface, so they

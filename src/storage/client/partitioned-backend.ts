@@ -1,9 +1,9 @@
-import type { Command, Reply } from '../domain/commands.js';
-import type { RecordKind, RecordOfKind } from '../domain/records.js';
-import { StoreUnavailableError, type Backend } from '../portal/backend.js';
+import type { Command, Reply } from '../../domain/commands.js';
+import type { RecordKind, RecordOfKind } from '../../domain/records.js';
+import { StoreUnavailableError, type Backend } from '../../domain/backend.js';
 import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
-import { partitionOf } from './partitioning.js';
+import { partitionOf } from '../common/partitioning.js';
 
 /**
  * The portals' view of the partitioned storage tier: writes go through the coordinator,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { crc32c } from '../../../src/raft/storage/crc32c.js';
+import { crc32c } from '../../../src/raft/log/crc32c.js';
 
 /** The textbook bit-at-a-time definition, to check the table-driven one against. */
 function reference(bytes: Uint8Array): number {

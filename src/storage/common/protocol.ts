@@ -1,5 +1,5 @@
-import type { RecordKind } from '../domain/records.js';
-import type { PartitionOp } from '../storage/entries.js';
+import type { RecordKind } from '../../domain/records.js';
+import type { PartitionOp } from './entries.js';
 
 /** What portals ask of a storage replica, and its answers (framed JSON, see src/net/rpc.ts). */
 export type ReplicaRequest =

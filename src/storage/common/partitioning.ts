@@ -1,4 +1,4 @@
-import type { RecordKey } from '../domain/records.js';
+import type { RecordKey } from '../../domain/records.js';
 
 /**
  * Which partition holds an ID. A numeric ID of any length goes to `ID mod P`, so with two

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { namedKeys, type Command, type Reply } from '../domain/commands.js';
-import { readOrderItems } from '../domain/input.js';
-import { message } from '../domain/messages.js';
-import type { Write } from '../domain/machine.js';
-import { keyString, type RecordKey, type StoredRecord } from '../domain/records.js';
+import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
+import { readOrderItems } from '../../domain/input.js';
+import { message } from '../../domain/messages.js';
+import type { Write } from '../../domain/machine.js';
+import { keyString, type RecordKey, type StoredRecord } from '../../domain/records.js';
 import { StoreTimeoutError, type PartitionCluster } from './cluster.js';
-import type { Decision, LockHolder, PartitionResult } from './entries.js';
-import { partitionOf, partitionOfKey } from './partitioning.js';
+import type { Decision, LockHolder, PartitionResult } from '../common/entries.js';
+import { partitionOf, partitionOfKey } from '../common/partitioning.js';
 
 /**
  * Runs commands against the partitioned storage tier. A command whose records all live on one

@@ -1,21 +1,21 @@
 import { randomInt } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RaftError, RaftNode, DEFAULT_OPTIONS, type Ready } from '../raft/core/index.js';
-import type { Entry, Message, Snapshot } from '../raft/types.js';
-import { FileLog, fsyncDir } from '../raft/storage/file-log.js';
-import { FileSnapshotStore } from '../raft/storage/file-snapshot.js';
-import { recoverInitialState } from '../raft/storage/recover.js';
-import { startRpcServer, type RpcServerHandle } from '../net/rpc.js';
-import { decodeEntry, encodeEntry, type PartitionOp, type PartitionResult } from '../storage/entries.js';
-import { ChangePublisher } from '../storage/change-feed.js';
-import { LmdbStateStore } from '../storage/lmdb-store.js';
-import { RecordingStateStore } from '../storage/state-store.js';
-import { PartitionMachine } from '../storage/partition-machine.js';
-import type { Logger } from '../util/log.js';
+import { RaftError, RaftNode, DEFAULT_OPTIONS, type Ready } from '../../raft/core/index.js';
+import type { Entry, Message, Snapshot } from '../../raft/types.js';
+import { FileLog, fsyncDir } from '../../raft/log/file-log.js';
+import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
+import { recoverInitialState } from '../../raft/log/recover.js';
+import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
+import { decodeEntry, encodeEntry, type PartitionOp, type PartitionResult } from '../common/entries.js';
+import { ChangePublisher } from '../common/change-feed.js';
+import { LmdbStateStore } from './lmdb-store.js';
+import { RecordingStateStore } from './state-store.js';
+import { PartitionMachine } from './partition-machine.js';
+import type { Logger } from '../../util/log.js';
 import { PeerTransport } from './peer-transport.js';
-import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from './protocol.js';
-import { replicaById, replicasOf, type Topology } from './topology.js';
+import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
+import { replicaById, replicasOf, type Topology } from '../common/topology.js';
 
 /**
  * One storage replica: the Raft core of its partition driven over TCP, its log on disk, and

@@ -1,6 +1,6 @@
-import type { Command, Reply } from '../domain/commands.js';
-import type { Write } from '../domain/machine.js';
-import type { RecordKey, StoredRecord } from '../domain/records.js';
+import type { Command, Reply } from '../../domain/commands.js';
+import type { Write } from '../../domain/machine.js';
+import type { RecordKey, StoredRecord } from '../../domain/records.js';
 
 /**
  * What a partition's replicated log holds, and what applying an entry answers. Every entry

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { DEFAULTS } from '../config/defaults.js';
+import { DEFAULTS } from './defaults.js';
 import { parseLang, type Lang } from '../domain/messages.js';
 
 /** Parsers for command-line values; each failure names the bad value and what is accepted. */

@@ -1,9 +1,9 @@
-import type { RecordKind, RecordOfKind } from '../domain/records.js';
-import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnection } from '../net/rpc.js';
-import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from '../storage/cluster.js';
-import type { Decision, PartitionOp, PartitionResult } from '../storage/entries.js';
-import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from './protocol.js';
-import { replicasOf, type ReplicaAddress, type Topology } from './topology.js';
+import type { RecordKind, RecordOfKind } from '../../domain/records.js';
+import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnection } from '../../net/rpc.js';
+import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
+import type { Decision, PartitionOp, PartitionResult } from '../common/entries.js';
+import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
+import { replicasOf, type ReplicaAddress, type Topology } from '../common/topology.js';
 
 /**
  * The portals' client of the storage replicas: finds each partition's leader, follows

@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '../../util/log.js';
 
 /**
  * Change announcements from the storage tier to portal caches, over MQTT. Best effort on
