@@ -1,6 +1,7 @@
 // Lint rules: typescript-eslint's recommended type-aware set, kept strict on floating promises
 // because an unawaited promise in a server is a lost error.
 import tseslint from 'typescript-eslint';
+import { layersPlugin } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**', '**/*.js'] },
@@ -14,4 +15,5 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
     },
   },
+  { files: ['src/**/*.ts'], plugins: { ecom: layersPlugin }, rules: { 'ecom/layers': 'error' } },
 );

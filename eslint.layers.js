@@ -1,0 +1,73 @@
+// The layer rule of docs/architecture.md: a folder of src/ may import only the folders below it.
+//
+// Written here rather than taken from a plugin: the rule is one table and twenty lines, it must
+// resolve the `.js` specifiers of TypeScript's NodeNext imports to folders, and the dedicated
+// tool (dependency-cruiser) needs Node 22 in its current major.
+import path from 'node:path';
+
+const below = (...layers) => layers;
+const foundation = ['util', 'domain', 'config', 'net', 'raft'];
+const storage = ['storage/common', 'storage/replica', 'storage/client'];
+const lowerThanTools = [...foundation, ...storage, 'portal', 'modes', 'client'];
+
+/** Each layer and the layers it may import (its own folder is always allowed). */
+export const LAYERS = {
+  util: below(),
+  domain: below('util'),
+  config: below('util', 'domain'),
+  net: below('util'),
+  raft: below('util'),
+  'storage/common': below(...foundation),
+  'storage/replica': below(...foundation, 'storage/common'),
+  'storage/client': below(...foundation, 'storage/common'),
+  portal: below('util', 'domain', 'config'),
+  modes: below(...foundation, 'storage/common', 'storage/client', 'portal'),
+  client: below('util', 'domain', 'config', 'portal'),
+  lincheck: below('util'),
+  sim: below('util', 'domain', 'raft', 'lincheck'),
+  bench: below(...lowerThanTools),
+  chaos: below(...lowerThanTools, 'lincheck'),
+  cli: below(...lowerThanTools, 'lincheck', 'bench', 'chaos', 'sim'),
+};
+
+const SRC = path.resolve(import.meta.dirname, 'src');
+
+/** The layer a file of src/ belongs to: its first folder, or its first two under storage/. */
+export function layerOf(file) {
+  const relative = path.relative(SRC, file);
+  if (relative.startsWith('..')) return undefined;
+  const parts = relative.split(path.sep);
+  if (parts.length < 2) return undefined;
+  return parts[0] === 'storage' ? `storage/${parts[1]}` : parts[0];
+}
+
+const layersRule = {
+  meta: {
+    type: 'problem',
+    docs: { description: 'imports point down the layers of docs/architecture.md' },
+    schema: [],
+    messages: {
+      upward: "{{from}} may not import {{to}} ('{{spec}}'): imports point down the layers (docs/architecture.md). {{from}} may import: {{allowed}}.",
+      unknown: "src/{{from}} is not a layer of docs/architecture.md: add it to eslint.layers.js and the picture there.",
+    },
+  },
+  create(context) {
+    const from = layerOf(context.filename);
+    if (from === undefined) return {};
+    const allowed = LAYERS[from];
+    const check = (node) => {
+      const spec = node.source?.value;
+      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      const to = layerOf(path.resolve(path.dirname(context.filename), spec));
+      if (to === undefined || to === from) return;
+      if (allowed === undefined) {
+        context.report({ node, messageId: 'unknown', data: { from } });
+      } else if (!allowed.includes(to)) {
+        context.report({ node, messageId: 'upward', data: { from, to, spec, allowed: allowed.join(', ') || 'nothing else' } });
+      }
+    };
+    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
+  },
+};
+
+export const layersPlugin = { rules: { layers: layersRule } };
