@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Command } from '../../src/domain/commands.js';
 import { render } from '../../src/domain/messages.js';
 import { keyString, type RecordKey } from '../../src/domain/records.js';
-import { executeOptimistically, likelyKeys } from '../../src/modes/etcd/optimistic.js';
+import { executeOptimistically } from '../../src/modes/etcd/optimistic.js';
 import {
   classifyFailure,
   CommitOutcomeUnknownError,
@@ -86,11 +86,5 @@ describe('etcd optimistic writes', () => {
     expect(classifyFailure(new Error('etcdserver: request timed out'))).toBe('unknown');
     expect(classifyFailure(new Error('etcdserver: too many operations in txn request'))).toBe('refused');
     expect(classifyFailure(new Error('mvcc: required revision has been compacted'))).toBe('compacted');
-  });
-
-  it('prefetches the client, the order and every listed product of an order in one read', () => {
-    const keys = likelyKeys({ op: 'CreateOrder', oid: '10', cid: '2', data: '[{"id": "1", "quantity": 1}, {"id": "3", "quantity": 2}, {"id": "1", "quantity": 1}]' });
-    expect(keys.map(keyString)).toEqual(['order/10', 'client/2', 'product/1', 'product/3']);
-    expect(likelyKeys({ op: 'CreateOrder', oid: '0', cid: '2', data: 'not json' }).map(keyString)).toEqual(['client/2']);
   });
 });

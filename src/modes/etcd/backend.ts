@@ -5,7 +5,8 @@ import type { Logger } from '../../util/log.js';
 import type { ReadCache } from './cache.js';
 import { KeyLayout } from './keys.js';
 import { KeyLanes, LaneTimeoutError, QueueFullError } from './key-lanes.js';
-import { executeOptimistically, likelyKeys, NOT_APPLIED, type AttemptStats } from './optimistic.js';
+import { likelyKeys } from '../../domain/likely-keys.js';
+import { executeOptimistically, NOT_APPLIED, type AttemptStats } from './optimistic.js';
 import { EtcdStore, EtcdUnavailableError } from './store.js';
 
 export interface EtcdBackendOptions {

@@ -1,6 +1,5 @@
-import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
-import { isValidId } from '../../domain/ids.js';
-import { readOrderItems } from '../../domain/input.js';
+import type { Command, Reply } from '../../domain/commands.js';
+import { likelyKeys } from '../../domain/likely-keys.js';
 import { execute, type Outcome, type RecordView } from '../../domain/machine.js';
 import { message } from '../../domain/messages.js';
 import { keyString, type RecordKey, type RecordKind, type RecordOfKind } from '../../domain/records.js';
@@ -68,24 +67,6 @@ class SnapshotView implements RecordView {
       this.loaded.set(keyString(key), { ...value, key });
     }
   }
-}
-
-/**
- * Records a command will surely read, fetched in one round trip before the first run so that
- * an order over many products does not cost one round trip per product. Anything missed is
- * still loaded lazily; a wrong guess only costs a read.
- */
-export function likelyKeys(command: Command): RecordKey[] {
-  const keys: RecordKey[] = [];
-  const add = (kind: RecordKind, id: string) => {
-    if (isValidId(id) && !keys.some((k) => k.kind === kind && k.id === id)) keys.push({ kind, id });
-  };
-  for (const key of namedKeys(command)) add(key.kind, key.id);
-  if (command.op === 'CreateOrder' || command.op === 'UpdateOrder') {
-    const items = readOrderItems(command.data);
-    if (items.ok) for (const item of items.value) add('product', item.pid);
-  }
-  return keys;
 }
 
 export const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };

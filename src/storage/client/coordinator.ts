@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
-import { readOrderItems } from '../../domain/input.js';
+import { likelyKeys } from '../../domain/likely-keys.js';
 import { message } from '../../domain/messages.js';
 import type { Write } from '../../domain/machine.js';
 import { keyString, type RecordKey, type StoredRecord } from '../../domain/records.js';
@@ -79,7 +79,7 @@ export class Coordinator {
   async execute(command: Command): Promise<Reply> {
     const deadline = this.now() + this.requestTimeout_ms;
     const home = partitionOf(homeId(command), this.cluster.partitions);
-    const spansPartitions = new Set(hintKeys(command).map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
+    const spansPartitions = new Set(likelyKeys(command).map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
     if (spansPartitions) return this.enqueue(command, deadline);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -130,7 +130,7 @@ export class Coordinator {
       const batchKeys = new Set<string>();
       const waiting: Queued[] = [];
       for (const next of this.queue) {
-        const keys = hintKeys(next.command).map(keyString);
+        const keys = likelyKeys(next.command).map(keyString);
         const full = batch.length >= this.maxBatchCommands || (batch.length > 0 && batchKeys.size + keys.length > MAX_BATCH_KEYS);
         if (full || keys.some((k) => this.busyKeys.has(k))) {
           waiting.push(next);
@@ -187,7 +187,7 @@ export class Coordinator {
     const txid = `${this.client}:${this.nextTx++}`;
     const values = new Map<string, readonly [RecordKey, StoredRecord | null]>();
     const participants = new Set<number>();
-    let toLock = dedupe(commands.flatMap(hintKeys));
+    let toLock = dedupe(commands.flatMap(likelyKeys));
     let decision: Decision | undefined;
     try {
       for (let round = 0; decision === undefined; round++) {
@@ -319,15 +319,4 @@ function dedupe(keys: RecordKey[]): RecordKey[] {
 /** Where a command runs first: the partition of the record it is about (the order, for orders). */
 function homeId(command: Command): string {
   return namedKeys(command)[0].id;
-}
-
-/**
- * The records a command will probably read, to lock them in one round. Only a hint: the home
- * partition asks for any record it still needs, and a malformed request simply hints less.
- */
-function hintKeys(command: Command): RecordKey[] {
-  if (command.op !== 'CreateOrder' && command.op !== 'UpdateOrder') return namedKeys(command);
-  const items = readOrderItems(command.data);
-  const products = items.ok ? items.value.map((i): RecordKey => ({ kind: 'product', id: i.pid })) : [];
-  return [...namedKeys(command), ...products];
 }
