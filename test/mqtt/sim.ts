@@ -32,6 +32,10 @@ export class SimCluster {
   /** Every message the broker ordered, for assertions. */
   readonly ordered: LogMessage[] = [];
 
+  /** Virtual time, in sync-timer periods, and when each outstanding state request times out. */
+  private now = 0;
+  private readonly deadlines = new Map<string, number>();
+
   constructor(private readonly limits: ReplicaLimits = DEFAULT_REPLICA_LIMITS) {}
 
   addPortal(name: string): SimPortal {
@@ -115,17 +119,27 @@ export class SimCluster {
   }
 
   /**
-   * Delivers everything; when nothing is left, lets the sync timer of one waiting portal
-   * (chosen at random) expire; repeats until every portal is live.
+   * Delivers everything; when nothing is left, lets the sync timer with the earliest deadline
+   * expire; repeats until every portal is live. Every portal's timer runs for the same period
+   * (one unit of virtual time, give or take a random quarter), as the backends' timers do: a
+   * portal that has retried ten times has waited longer than one that has retried three times.
    */
   settle(random: () => number, maxRounds = 100): void {
     for (let round = 0; round < maxRounds; round++) {
       while (this.step(random));
       const waiting = this.portals.filter((p) => p.subscribed && !p.replica.live);
       if (waiting.length === 0) return;
-      const portal = waiting[Math.floor(random() * waiting.length)] as SimPortal;
-      const nonce = portal.replica.currentNonce;
-      if (nonce !== undefined) portal.replica.syncTimedOut(nonce);
+      for (const portal of waiting) {
+        const nonce = portal.replica.currentNonce;
+        if (nonce !== undefined && !this.deadlines.has(nonce)) this.deadlines.set(nonce, this.now + 0.75 + random() / 2);
+      }
+      const due = waiting
+        .map((portal) => ({ portal, nonce: portal.replica.currentNonce }))
+        .filter((w): w is { portal: SimPortal; nonce: string } => w.nonce !== undefined)
+        .sort((x, y) => (this.deadlines.get(x.nonce) as number) - (this.deadlines.get(y.nonce) as number))[0];
+      if (due === undefined) continue;
+      this.now = this.deadlines.get(due.nonce) as number;
+      due.portal.replica.syncTimedOut(due.nonce);
     }
     throw new Error('the cluster did not settle');
   }

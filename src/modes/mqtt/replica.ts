@@ -76,6 +76,12 @@ interface SyncAttempt {
   peerSeen: boolean;
   /** A peer asking at the same time has applied more than we have: wait for it, across retries. */
   readonly aheadSeen: { value: boolean };
+  /**
+   * Peers seen asking with fewer commands applied than we have, to whom we asked again so that
+   * they learn a more complete peer is coming back (across retries, once per peer): a peer that
+   * subscribed after our request was published never saw it, and would go on alone.
+   */
+  readonly reannouncedTo: Set<string>;
   /** Requests made for this one sync, including this one. */
   readonly attempt: number;
 }
@@ -166,7 +172,13 @@ export class Replica {
    * Starts buffering and publishes a request for the peers' state. Call it only once the
    * subscription to the log is confirmed, so that the buffer starts before the request.
    */
-  startSync(reason: SyncReason, firstBuffered: readonly LogMessage[] = [], attempt = 1, aheadSeen = { value: reason === 'behind' }): string {
+  startSync(
+    reason: SyncReason,
+    firstBuffered: readonly LogMessage[] = [],
+    attempt = 1,
+    aheadSeen = { value: reason === 'behind' },
+    reannouncedTo = new Set<string>(),
+  ): string {
     this.suspended = false;
     const nonce = newId();
     if (testFaultOn('mqtt-skip-state-transfer')) {
@@ -176,7 +188,7 @@ export class Replica {
       this.drain(firstBuffered, true);
       return nonce;
     }
-    this.sync = { nonce, reason, needsPeer: reason === 'overflow', peerSeen: false, aheadSeen, attempt };
+    this.sync = { nonce, reason, needsPeer: reason === 'overflow', peerSeen: false, aheadSeen, reannouncedTo, attempt };
     this.buffer = [...firstBuffered];
     this.log.info({ reason, nonce, attempt, position: this.position_ }, 'asking peers for the current state');
     this.effects.publishLog({ t: 'sync', o: this.origin_, n: nonce, p: this.position_ });
@@ -199,10 +211,22 @@ export class Replica {
       this.startSync('overflow');
       return;
     }
+    let behindPeer: { origin: string; position: number } | undefined;
     if (msg.t === 'sync' && msg.o === this.origin_ && msg.n === sync.nonce) sync.requestIndex = this.buffer.length;
     else if (msg.o !== this.origin_ && msg.t === 'sync' && msg.p > this.position_) sync.aheadSeen.value = true;
-    else if (sync.requestIndex !== undefined && msg.t !== 'sync' && msg.o !== this.origin_) sync.peerSeen = true;
+    else if (msg.o !== this.origin_ && msg.t === 'sync' && msg.p < this.position_ && !sync.reannouncedTo.has(msg.o)) {
+      sync.reannouncedTo.add(msg.o);
+      behindPeer = { origin: msg.o, position: msg.p };
+    } else if (sync.requestIndex !== undefined && msg.t !== 'sync' && msg.o !== this.origin_) sync.peerSeen = true;
     this.buffer.push(msg);
+    if (behindPeer !== undefined) {
+      // Our request may have been published before that peer subscribed (after a broker
+      // restart each portal reconnects at its own moment): ask again, so that it sees a request
+      // with more commands applied than it has and waits for us instead of going on alone.
+      this.log.info({ peer: behindPeer.origin, theirs: behindPeer.position, ours: this.position_ }, 'a peer that applied less is asking too; asking again so that it waits for this portal');
+      this.startSync(sync.reason, this.buffer, sync.attempt, sync.aheadSeen, sync.reannouncedTo);
+      return;
+    }
     if (sync.requestIndex !== undefined && sync.reply !== undefined) this.install(sync.reply, sync.requestIndex);
   }
 
@@ -243,7 +267,7 @@ export class Replica {
         { reason: sync.reason, attempt: sync.attempt, aheadSeen: sync.aheadSeen.value },
         'a peer that can answer exists but no state arrived yet; asking again',
       );
-      this.startSync(sync.reason, this.buffer, sync.attempt + 1, sync.aheadSeen);
+      this.startSync(sync.reason, this.buffer, sync.attempt + 1, sync.aheadSeen, sync.reannouncedTo);
       return;
     }
     if (sync.reason === 'start') {
