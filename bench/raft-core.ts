@@ -4,7 +4,7 @@
 import { RaftNode, DEFAULT_OPTIONS } from '../src/raft/core/index.js';
 import type { Message } from '../src/raft/core/index.js';
 import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
-import { Prng } from '../src/util/prng.js';
+import { Prng } from '../src/util/random.js';
 import { printMachine } from './machine.js';
 
 function arg(name: string, fallback: number): number {

@@ -1,6 +1,6 @@
 import { PortalClient } from '../client/portal-client.js';
 import type { Command, Reply } from '../domain/commands.js';
-import { Prng } from '../util/prng.js';
+import { Prng } from '../util/random.js';
 import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './history.js';
 
 /**

@@ -1,7 +1,7 @@
 import { checkKvHistory } from '../lincheck/checker.js';
 import type { KvInput, KvOperation, KvOutput } from '../lincheck/history.js';
 import type { Command, Reply } from '../domain/commands.js';
-import { Prng } from '../util/prng.js';
+import { Prng } from '../util/random.js';
 import type { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import type { OpRecord, Recorder, Violation } from './history.js';
 

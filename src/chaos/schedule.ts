@@ -1,4 +1,4 @@
-import { Prng } from '../util/prng.js';
+import { Prng } from '../util/random.js';
 import type { LinkState } from './proxy.js';
 import type { Recorder } from './history.js';
 

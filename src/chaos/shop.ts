@@ -1,7 +1,7 @@
 import { PortalClient } from '../client/portal-client.js';
 import type { Command } from '../domain/commands.js';
 import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records.js';
-import { Prng } from '../util/prng.js';
+import { Prng } from '../util/random.js';
 import type { Backend } from '../domain/backend.js';
 import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './history.js';
 

@@ -1,7 +1,7 @@
 // The simulated network: an unordered bag of in-flight messages. Picking a random one to deliver
 // next models reordering and delay; faults drop, duplicate and partition.
 import type { Message, NodeId } from '../raft/types.js';
-import type { Prng } from '../util/prng.js';
+import type { Prng } from '../util/random.js';
 
 export interface NetworkFaults {
   readonly drop_probability: number;

@@ -6,7 +6,7 @@ import { recoverInitialState } from '../raft/log/recover.js';
 import type { KvOutput } from '../lincheck/history.js';
 import { KvStateMachine, decodeCommand } from './kv.js';
 import type { Invariants } from './invariants.js';
-import type { Prng } from '../util/prng.js';
+import type { Prng } from '../util/random.js';
 
 /**
  * Deliberate driver bugs, to prove the simulator and checker catch them:

@@ -5,7 +5,7 @@ import { RaftError } from '../raft/core/index.js';
 import { decodeMessage, encodeMessage } from '../raft/codec.js';
 import { checkKvHistory } from '../lincheck/checker.js';
 import type { KvInput, KvOperation, KvOutput } from '../lincheck/history.js';
-import { Prng } from '../util/prng.js';
+import { Prng } from '../util/random.js';
 import { SimNetwork } from './network.js';
 import { SimNode } from './node.js';
 import type { InjectedBug } from './node.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { checkKvHistory } from '../../src/lincheck/checker.js';
 import type { KvInput, KvOperation, KvOutput } from '../../src/lincheck/history.js';
-import { Prng } from '../../src/util/prng.js';
+import { Prng } from '../../src/util/random.js';
 import { KvStateMachine } from '../../src/sim/kv.js';
 
 let t = 0;

@@ -2,7 +2,7 @@
 // unless a test cuts a link.
 import { RaftNode, DEFAULT_OPTIONS } from '../../src/raft/core/index.js';
 import type { Entry, Message, NodeId, RaftOptions, ReadState, Snapshot } from '../../src/raft/core/index.js';
-import { Prng } from '../../src/util/prng.js';
+import { Prng } from '../../src/util/random.js';
 
 export interface Brief {
   type: string;

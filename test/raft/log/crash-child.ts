@@ -2,7 +2,7 @@
 // once it is synced, until the parent kills it with SIGKILL.
 //   node --import tsx crash-child.ts <dir> <seed>
 import { FileLog } from '../../../src/raft/log/file-log.js';
-import { Prng } from '../../../src/util/prng.js';
+import { Prng } from '../../../src/util/random.js';
 import { entryFor } from './content.js';
 
 const [dir, seedArg] = process.argv.slice(2);

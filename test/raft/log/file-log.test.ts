@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { CorruptLogError, FileLog } from '../../../src/raft/log/file-log.js';
 import { FileSnapshotStore } from '../../../src/raft/log/file-snapshot.js';
-import { Prng } from '../../../src/util/prng.js';
+import { Prng } from '../../../src/util/random.js';
 import { entryFor } from './content.js';
 
 let dir: string;
