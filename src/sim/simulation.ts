@@ -60,100 +60,199 @@ export function replayCommand(seed: number, config: SimConfig = DEFAULT_SIM_CONF
 }
 
 export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONFIG, keepTrace = false): SimResult {
-  const prng = new Prng(seed);
-  const nodeCount = prng.chance(0.5) ? 3 : 5;
-  const ids: NodeId[] = [];
-  for (let i = 1; i <= nodeCount; i++) ids.push(i);
-  const options: Partial<RaftOptions> = {
-    election_timeout_ticks: 10,
-    heartbeat_interval_ticks: 2,
-    max_entries_per_msg: 1 + prng.int(8),
-    max_inflight_msgs: 1 + prng.int(8),
-    pre_vote: prng.chance(0.8),
-    check_quorum: prng.chance(0.8),
-  };
-  const compact_every_entries = 5 + prng.int(40);
-  const invariants = new Invariants();
-  const network = new SimNetwork(prng.fork(), {
-    drop_probability: config.faults ? prng.int(10) / 100 : 0,
-    duplicate_probability: config.faults ? prng.int(5) / 100 : 0,
-    delay_probability: config.faults ? prng.int(20) / 100 : 0,
-    max_in_flight: 2000,
-  });
-  const bootstrap = { voters: ids, learners: [] as NodeId[] };
-  const nodes = new Map<NodeId, SimNode>();
-  for (const id of ids) {
-    nodes.set(id, new SimNode(id, bootstrap, prng.fork(), invariants, options, compact_every_entries, config.inject_bug));
-  }
+  return new Simulation(seed, config, keepTrace).run();
+}
+
+/** The state of one run; each method is one kind of step. The PRNG is drawn in a fixed order, so a seed replays. */
+class Simulation {
+  private readonly prng: Prng;
+  private readonly ids: NodeId[] = [];
+  private readonly invariants = new Invariants();
+  private readonly network: SimNetwork;
+  private readonly nodes = new Map<NodeId, SimNode>();
   /** opId → when and with what result a replica first applied it. */
-  const firstApplied = new Map<number, { at: number; output: KvOutput }>();
-  for (const n of nodes.values()) {
-    n.onApply = (opId, output) => {
-      if (!firstApplied.has(opId)) firstApplied.set(opId, { at: ++clock, output });
+  private readonly firstApplied = new Map<number, { at: number; output: KvOutput }>();
+  /** Writes whose client gave up; resolved against firstApplied when the run ends. */
+  private readonly timedOut: ClientOp[] = [];
+  private readonly trace: string[] = [];
+  private readonly history: KvOperation[] = [];
+  private readonly inFlight = new Map<number, ClientOp>();
+  private readonly busy = new Set<number>();
+  private readonly counters: Record<string, number> = {};
+  private clock = 0; // history timestamps: strictly increasing
+  private tick = 0;
+  private step = 0;
+  private nextOpId = 1;
+  private completedWrites = 0;
+  private completedReads = 0;
+
+  constructor(
+    private readonly seed: number,
+    private readonly config: SimConfig,
+    private readonly keepTrace: boolean,
+  ) {
+    const prng = (this.prng = new Prng(seed));
+    const nodeCount = prng.chance(0.5) ? 3 : 5;
+    for (let i = 1; i <= nodeCount; i++) this.ids.push(i);
+    const options: Partial<RaftOptions> = {
+      election_timeout_ticks: 10,
+      heartbeat_interval_ticks: 2,
+      max_entries_per_msg: 1 + prng.int(8),
+      max_inflight_msgs: 1 + prng.int(8),
+      pre_vote: prng.chance(0.8),
+      check_quorum: prng.chance(0.8),
+    };
+    const compact_every_entries = 5 + prng.int(40);
+    this.network = new SimNetwork(prng.fork(), {
+      drop_probability: config.faults ? prng.int(10) / 100 : 0,
+      duplicate_probability: config.faults ? prng.int(5) / 100 : 0,
+      delay_probability: config.faults ? prng.int(20) / 100 : 0,
+      max_in_flight: 2000,
+    });
+    const bootstrap = { voters: this.ids, learners: [] as NodeId[] };
+    for (const id of this.ids) {
+      this.nodes.set(id, new SimNode(id, bootstrap, prng.fork(), this.invariants, options, compact_every_entries, config.inject_bug));
+    }
+    for (const n of this.nodes.values()) {
+      n.onApply = (opId, output) => {
+        if (!this.firstApplied.has(opId)) this.firstApplied.set(opId, { at: ++this.clock, output });
+      };
+    }
+  }
+
+  run(): SimResult {
+    let violation: string | undefined;
+    try {
+      for (this.step = 0; this.step < this.config.steps; this.step++) this.oneStep();
+      this.finishHistory();
+      const lin = checkKvHistory(this.history);
+      if (!lin.ok) throw new SimViolation(`history not linearizable for key ${lin.badKey ?? '?'} (${this.history.length} ops)`);
+    } catch (e) {
+      if (e instanceof Error) violation = `${e.name}: ${e.message}`;
+      else throw e;
+    }
+    const { network } = this;
+    this.counters['msg-dropped'] = network.dropped;
+    this.counters['msg-delayed'] = network.delayed;
+    this.counters['msg-delivered'] = network.delivered;
+    this.counters['msg-duplicated'] = network.duplicated;
+    return {
+      seed: this.seed,
+      steps: this.step,
+      nodes: this.ids.length,
+      operations: this.history.length,
+      completedWrites: this.completedWrites,
+      completedReads: this.completedReads,
+      appliedEntries: this.invariants.appliedCount(),
+      violation,
+      trace: this.trace,
+      counters: this.counters,
+      history: this.keepTrace ? this.history : [],
     };
   }
-  /** Writes whose client gave up; resolved against firstApplied when the run ends. */
-  const timedOut: ClientOp[] = [];
-  const trace: string[] = [];
-  const note = (s: string): void => {
-    if (keepTrace) trace.push(`[${step}] ${s}`);
-  };
 
-  let clock = 0; // history timestamps: strictly increasing
-  let tick = 0;
-  let step = 0;
-  let nextOpId = 1;
-  const history: KvOperation[] = [];
-  const inFlight = new Map<number, ClientOp>();
-  const busy = new Set<number>();
-  const counters: Record<string, number> = {};
-  const count = (what: string): void => {
-    counters[what] = (counters[what] ?? 0) + 1;
-  };
-  let completedWrites = 0;
-  let completedReads = 0;
-
-  const send = (msgs: Message[]): void => {
-    // Every message goes through the wire codec, as it would over TCP.
-    network.send(msgs.map((m) => decodeMessage(encodeMessage(m))));
-  };
-  const driveAll = (): void => {
-    for (const n of nodes.values()) {
-      if (!n.up) continue;
-      send(n.drive());
-      collect(n);
+  /** Mostly deliver (so the network drains faster than heartbeats fill it), sometimes let time pass, issue client operations or inject a fault. */
+  private oneStep(): void {
+    const r = this.prng.int(1000);
+    if (r < 880 && this.network.size() > 0) {
+      this.deliverOne();
+    } else if (r < 940) {
+      this.tick++;
+      for (const n of this.nodes.values()) if (n.up) n.core!.tick();
+      this.expire();
+    } else if (r < 995) {
+      for (let c = 0; c < this.config.clients; c++) if (!this.busy.has(c) && this.prng.chance(0.5)) this.issue(c);
+    } else if (this.config.faults) {
+      this.fault();
     }
-  };
-  const collect = (n: SimNode): void => {
+    this.driveAll();
+  }
+
+  private deliverOne(): void {
+    const m = this.network.next();
+    if (!m) return;
+    const target = this.nodes.get(m.to);
+    if (m.type === 'Snap' || m.type === 'TimeoutNow' || m.type === 'PreVote' || m.type === 'Vote') this.count(m.type);
+    if (m.type === 'AppResp' && m.reject) this.count('AppReject');
+    if (!target?.up) return;
+    try {
+      target.core!.step(m);
+    } catch (e) {
+      if (!(e instanceof RaftError && e.code === 'OutboxFull')) throw e;
+    }
+  }
+
+  /**
+   * The client never learnt the outcome of the writes still open or timed out, but the simulator
+   * sees every replica: a write some replica applied took effect by then, with the result that
+   * replica computed (as if its answer had reached the client); a write no replica applied
+   * cannot have influenced any observation. Resolving them keeps the search small; the
+   * checker's own tests cover genuinely unknown outcomes.
+   */
+  private finishHistory(): void {
+    for (const op of this.inFlight.values()) if (op.input.kind !== 'get') this.timedOut.push(op);
+    this.inFlight.clear();
+    for (const op of this.timedOut) {
+      const applied = this.firstApplied.get(op.opId);
+      if (applied) this.history.push({ client: op.client, input: op.input, output: applied.output, call: op.call, ret: applied.at });
+      else this.count('write-never-applied');
+    }
+  }
+
+  private note(s: string): void {
+    if (this.keepTrace) this.trace.push(`[${this.step}] ${s}`);
+  }
+
+  private count(what: string): void {
+    this.counters[what] = (this.counters[what] ?? 0) + 1;
+  }
+
+  private send(msgs: Message[]): void {
+    // Every message goes through the wire codec, as it would over TCP.
+    this.network.send(msgs.map((m) => decodeMessage(encodeMessage(m))));
+  }
+
+  private driveAll(): void {
+    for (const n of this.nodes.values()) {
+      if (!n.up) continue;
+      this.send(n.drive());
+      this.collect(n);
+    }
+  }
+
+  private collect(n: SimNode): void {
     for (const c of n.completions) {
-      const op = inFlight.get(c.opId);
+      const op = this.inFlight.get(c.opId);
       if (!op) continue;
-      inFlight.delete(c.opId);
-      busy.delete(op.client);
-      history.push({ client: op.client, input: op.input, output: c.output, call: op.call, ret: ++clock });
-      if (op.input.kind === 'get') completedReads++;
-      else completedWrites++;
+      this.inFlight.delete(c.opId);
+      this.busy.delete(op.client);
+      this.history.push({ client: op.client, input: op.input, output: c.output, call: op.call, ret: ++this.clock });
+      if (op.input.kind === 'get') this.completedReads++;
+      else this.completedWrites++;
     }
     n.completions = [];
     for (const opId of n.failedReads) {
-      const op = inFlight.get(opId);
+      const op = this.inFlight.get(opId);
       if (!op) continue;
-      inFlight.delete(opId);
-      busy.delete(op.client);
+      this.inFlight.delete(opId);
+      this.busy.delete(op.client);
     }
     n.failedReads = [];
-  };
-  const leaderGuess = (): SimNode => {
-    const up = [...nodes.values()].filter((n) => n.up);
+  }
+
+  private leaderGuess(): SimNode {
+    const up = [...this.nodes.values()].filter((n) => n.up);
     const leaders = up.filter((n) => n.core!.role === 'leader');
-    if (leaders.length > 0 && prng.chance(0.9)) return prng.pick(leaders);
-    return prng.pick(up.length > 0 ? up : [...nodes.values()]);
-  };
-  const issue = (client: number): void => {
-    const node = leaderGuess();
+    if (leaders.length > 0 && this.prng.chance(0.9)) return this.prng.pick(leaders);
+    return this.prng.pick(up.length > 0 ? up : [...this.nodes.values()]);
+  }
+
+  private issue(client: number): void {
+    const { prng } = this;
+    const node = this.leaderGuess();
     if (!node.up) return;
-    const key = `k${prng.int(config.keys)}`;
-    const opId = nextOpId++;
+    const key = `k${prng.int(this.config.keys)}`;
+    const opId = this.nextOpId++;
     const value = `v${opId}`;
     const r = prng.int(10);
     const input: KvInput =
@@ -164,165 +263,122 @@ export function runSimulation(seed: number, config: SimConfig = DEFAULT_SIM_CONF
           : r < 8
             ? { kind: 'delete', key }
             : { kind: 'createIfAbsent', key, value };
-    const call = ++clock;
+    const call = ++this.clock;
     const accepted = input.kind === 'get' ? node.read(opId, key) : node.proposeWrite(opId, encodeCommand({ opId, input }));
     if (!accepted) return; // refused up front: definitely not applied, not part of the history
-    inFlight.set(opId, { client, opId, input, call, node: node.id, deadline_tick: tick + config.op_timeout_ticks });
-    busy.add(client);
-  };
-  const expire = (): void => {
-    for (const [opId, op] of inFlight) {
-      if (op.deadline_tick > tick) continue;
-      count('op-timeout');
-      inFlight.delete(opId);
-      busy.delete(op.client);
-      nodes.get(op.node)!.forget(opId);
+    this.inFlight.set(opId, { client, opId, input, call, node: node.id, deadline_tick: this.tick + this.config.op_timeout_ticks });
+    this.busy.add(client);
+  }
+
+  private expire(): void {
+    for (const [opId, op] of this.inFlight) {
+      if (op.deadline_tick > this.tick) continue;
+      this.count('op-timeout');
+      this.inFlight.delete(opId);
+      this.busy.delete(op.client);
+      this.nodes.get(op.node)!.forget(opId);
       // A read that timed out tells nothing; a write that timed out may still take effect.
-      if (op.input.kind !== 'get') timedOut.push(op);
+      if (op.input.kind !== 'get') this.timedOut.push(op);
     }
-  };
-  const fault = (): void => {
-    const r = prng.int(100);
-    const all = [...nodes.values()];
-    if (r < 20) {
-      const victim = prng.pick(all.filter((n) => n.up).concat(all.slice(0, 1)));
-      if (!victim.up) return;
-      for (const op of inFlight.values()) if (op.node === victim.id) nodes.get(op.node)!.forget(op.opId);
-      const survive = prng.int(victim.log.unsyncedCount() + 1);
-      note(`crash ${victim.id} keeping ${survive}/${victim.log.unsyncedCount()} unsynced writes`);
-      victim.crash(survive);
-      count('crash');
-    } else if (r < 28) {
-      const victim = prng.pick(all);
-      if (!victim.up) return;
-      for (const op of inFlight.values()) if (op.node === victim.id) nodes.get(op.node)!.forget(op.opId);
-      note(`crash ${victim.id} during its next persist`);
-      victim.crashArmed = true;
-      count('crash-mid-persist');
-    } else if (r < 45) {
-      const down = all.filter((n) => !n.up);
-      if (down.length === 0) return;
-      const n = prng.pick(down);
-      note(`restart ${n.id}`);
-      n.start();
-      count('restart');
-    } else if (r < 60) {
-      const shuffled = ids.slice().sort(() => prng.int(3) - 1);
-      const cut = 1 + prng.int(ids.length - 1);
-      note(`partition ${shuffled.slice(0, cut).join(',')} | ${shuffled.slice(cut).join(',')}`);
-      network.partition(shuffled.slice(0, cut), shuffled.slice(cut));
-    } else if (r < 70) {
-      const from = prng.pick(ids);
-      const to = prng.pick(ids.filter((i) => i !== from));
-      note(`one-way block ${from}>${to}`);
-      network.blockOneWay(from, to);
-    } else if (r < 90) {
-      note('heal');
-      network.heal();
-    } else if (r < 95) {
-      transferOrReconfigure();
-    } else {
-      reconfigure();
-    }
-  };
-  const transferOrReconfigure = (): void => {
-    const leader = [...nodes.values()].find((n) => n.up && n.core!.role === 'leader');
+  }
+
+  private fault(): void {
+    const r = this.prng.int(100);
+    if (r < 20) this.crashNow();
+    else if (r < 28) this.crashDuringPersist();
+    else if (r < 45) this.restartOne();
+    else if (r < 60) this.partitionNetwork();
+    else if (r < 70) this.blockOneWay();
+    else if (r < 90) {
+      this.note('heal');
+      this.network.heal();
+    } else if (r < 95) this.transferLeadership();
+    else this.reconfigure();
+  }
+
+  private forgetOpsOn(victim: SimNode): void {
+    for (const op of this.inFlight.values()) if (op.node === victim.id) this.nodes.get(op.node)!.forget(op.opId);
+  }
+
+  private crashNow(): void {
+    const all = [...this.nodes.values()];
+    const victim = this.prng.pick(all.filter((n) => n.up).concat(all.slice(0, 1)));
+    if (!victim.up) return;
+    this.forgetOpsOn(victim);
+    const survive = this.prng.int(victim.log.unsyncedCount() + 1);
+    this.note(`crash ${victim.id} keeping ${survive}/${victim.log.unsyncedCount()} unsynced writes`);
+    victim.crash(survive);
+    this.count('crash');
+  }
+
+  private crashDuringPersist(): void {
+    const victim = this.prng.pick([...this.nodes.values()]);
+    if (!victim.up) return;
+    this.forgetOpsOn(victim);
+    this.note(`crash ${victim.id} during its next persist`);
+    victim.crashArmed = true;
+    this.count('crash-mid-persist');
+  }
+
+  private restartOne(): void {
+    const down = [...this.nodes.values()].filter((n) => !n.up);
+    if (down.length === 0) return;
+    const n = this.prng.pick(down);
+    this.note(`restart ${n.id}`);
+    n.start();
+    this.count('restart');
+  }
+
+  private partitionNetwork(): void {
+    const shuffled = this.ids.slice().sort(() => this.prng.int(3) - 1);
+    const cut = 1 + this.prng.int(this.ids.length - 1);
+    this.note(`partition ${shuffled.slice(0, cut).join(',')} | ${shuffled.slice(cut).join(',')}`);
+    this.network.partition(shuffled.slice(0, cut), shuffled.slice(cut));
+  }
+
+  private blockOneWay(): void {
+    const from = this.prng.pick(this.ids);
+    const to = this.prng.pick(this.ids.filter((i) => i !== from));
+    this.note(`one-way block ${from}>${to}`);
+    this.network.blockOneWay(from, to);
+  }
+
+  private currentLeader(): SimNode | undefined {
+    return [...this.nodes.values()].find((n) => n.up && n.core!.role === 'leader');
+  }
+
+  private transferLeadership(): void {
+    const leader = this.currentLeader();
     if (!leader) return;
     const voters = leader.core!.membership.voters.filter((v) => v !== leader.id);
     if (voters.length === 0) return;
-    const to = prng.pick(voters);
+    const to = this.prng.pick(voters);
     try {
       leader.core!.transferLeadership(to);
-      note(`transfer ${leader.id} -> ${to}`);
-      count('transfer');
+      this.note(`transfer ${leader.id} -> ${to}`);
+      this.count('transfer');
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
     }
-  };
-  const reconfigure = (): void => {
-    const leader = [...nodes.values()].find((n) => n.up && n.core!.role === 'leader');
+  }
+
+  private reconfigure(): void {
+    const leader = this.currentLeader();
     if (!leader) return;
     const m = leader.core!.membership;
     const members = new Set([...m.voters, ...m.learners]);
-    const outside = ids.filter((i) => !members.has(i));
+    const outside = this.ids.filter((i) => !members.has(i));
     let cc: { type: 'addLearner' | 'promote' | 'remove'; node: NodeId };
-    if (m.learners.length > 0) cc = { type: 'promote', node: prng.pick(m.learners) };
-    else if (outside.length > 0) cc = { type: 'addLearner', node: prng.pick(outside) };
-    else if (m.voters.length > 3) cc = { type: 'remove', node: prng.pick(m.voters) };
+    if (m.learners.length > 0) cc = { type: 'promote', node: this.prng.pick(m.learners) };
+    else if (outside.length > 0) cc = { type: 'addLearner', node: this.prng.pick(outside) };
+    else if (m.voters.length > 3) cc = { type: 'remove', node: this.prng.pick(m.voters) };
     else return;
     try {
       leader.core!.proposeConfChange(cc);
-      note(`conf ${cc.type} ${cc.node} via ${leader.id}`);
-      count(`conf-${cc.type}`);
+      this.note(`conf ${cc.type} ${cc.node} via ${leader.id}`);
+      this.count(`conf-${cc.type}`);
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
     }
-  };
-
-  let violation: string | undefined;
-  try {
-    for (step = 0; step < config.steps; step++) {
-      // Mostly deliver (so the network drains faster than heartbeats fill it), sometimes let
-      // time pass, issue client operations or inject a fault.
-      const r = prng.int(1000);
-      if (r < 880 && network.size() > 0) {
-        const m = network.next();
-        if (m) {
-          const target = nodes.get(m.to);
-          if (m.type === 'Snap' || m.type === 'TimeoutNow' || m.type === 'PreVote' || m.type === 'Vote') count(m.type);
-          if (m.type === 'AppResp' && m.reject) count('AppReject');
-          if (target?.up) {
-            try {
-              target.core!.step(m);
-            } catch (e) {
-              if (!(e instanceof RaftError && e.code === 'OutboxFull')) throw e;
-            }
-          }
-        }
-      } else if (r < 940) {
-        tick++;
-        for (const n of nodes.values()) if (n.up) n.core!.tick();
-        expire();
-      } else if (r < 995) {
-        for (let c = 0; c < config.clients; c++) if (!busy.has(c) && prng.chance(0.5)) issue(c);
-      } else if (config.faults) {
-        fault();
-      }
-      driveAll();
-    }
-    for (const op of inFlight.values()) if (op.input.kind !== 'get') timedOut.push(op);
-    inFlight.clear();
-    // The client never learnt the outcome of these writes, but the simulator sees every replica:
-    // a write some replica applied took effect by then, with the result that replica computed
-    // (as if its answer had reached the client); a write no replica applied cannot have
-    // influenced any observation. Resolving them keeps the search small; the checker's own
-    // tests cover genuinely unknown outcomes.
-    for (const op of timedOut) {
-      const applied = firstApplied.get(op.opId);
-      if (applied) history.push({ client: op.client, input: op.input, output: applied.output, call: op.call, ret: applied.at });
-      else count('write-never-applied');
-    }
-    const lin = checkKvHistory(history);
-    if (!lin.ok) throw new SimViolation(`history not linearizable for key ${lin.badKey ?? '?'} (${history.length} ops)`);
-  } catch (e) {
-    if (e instanceof Error) violation = `${e.name}: ${e.message}`;
-    else throw e;
   }
-  counters['msg-dropped'] = network.dropped;
-  counters['msg-delayed'] = network.delayed;
-  counters['msg-delivered'] = network.delivered;
-  counters['msg-duplicated'] = network.duplicated;
-  return {
-    seed,
-    steps: step,
-    nodes: nodeCount,
-    operations: history.length,
-    completedWrites,
-    completedReads,
-    appliedEntries: invariants.appliedCount(),
-    violation,
-    trace,
-    counters,
-    history: keepTrace ? history : [],
-  };
 }
