@@ -46,7 +46,11 @@ interface Node {
   next: Node | undefined;
 }
 
-function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: boolean; visited: number } {
+/**
+ * The history as one doubly linked list of call and return events ordered by time, behind a
+ * head node; `remaining` counts the operations that must be linearized (those that returned).
+ */
+function eventList(ops: readonly KvOperation[]): { head: Node; remaining: number } {
   for (const op of ops) {
     if (!(op.call < op.ret)) throw new Error(`operation returns (${op.ret}) before it is called (${op.call})`);
   }
@@ -73,61 +77,71 @@ function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: bo
     e.prev = prev;
     prev = e;
   }
+  return { head, remaining };
+}
 
-  const words = Math.ceil(ops.length / 32);
-  const linearized = new Uint32Array(words);
+/** Takes a call (and its return) out of the event list: it is linearized. */
+function lift(call: Node): void {
+  call.prev!.next = call.next;
+  if (call.next) call.next.prev = call.prev;
+  const ret = call.match;
+  if (ret) {
+    ret.prev!.next = ret.next;
+    if (ret.next) ret.next.prev = ret.prev;
+  }
+}
+
+/** Puts a lifted call back where it was, undoing `lift`. */
+function unlift(call: Node): void {
+  const ret = call.match;
+  if (ret) {
+    ret.prev!.next = ret;
+    if (ret.next) ret.next.prev = ret;
+  }
+  call.prev!.next = call;
+  if (call.next) call.next.prev = call;
+}
+
+/**
+ * The ops that may be linearized next: every pending call before the first return event.
+ * Trying the one that returns earliest first finds the order of a correct history without
+ * backtracking in the common case (Wing–Gong try them in call order, which explodes when
+ * many writes stay pending across a partition).
+ */
+function candidates(ops: readonly KvOperation[], head: Node, current: KeyState): Node[] {
+  const out: Node[] = [];
+  for (let e = head.next; e !== undefined && e.isCall; e = e.next) {
+    // Partial-order reduction: an op that leaves the state unchanged (a get, a failed
+    // createIfAbsent) and is consistent with it can go first without loss of generality — every
+    // op that must precede it is already linearized, and it changes nothing for the rest — so
+    // it is the only choice worth trying here.
+    const op = ops[e.op]!;
+    if (op.output !== undefined && (op.input.kind === 'get' || op.input.kind === 'createIfAbsent')) {
+      const stepped = stepKey(current, op.input, op.output);
+      if (stepped !== undefined && stepped.next === current) return [e];
+    }
+    out.push(e);
+  }
+  out.sort((a, b) => ops[a.op]!.ret - ops[b.op]!.ret || a.time - b.time);
+  return out;
+}
+
+interface Frame {
+  readonly cands: Node[];
+  tried: number;
+  readonly state: KeyState;
+}
+
+/** Depth-first search over linearization orders, remembering (linearized set, state) pairs already explored. */
+function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: boolean; visited: number } {
+  const list = eventList(ops);
+  const head = list.head;
+  let remaining = list.remaining;
+  const linearized = new Uint32Array(Math.ceil(ops.length / 32));
   const seen = new Set<string>();
   let visited = 0;
-
-  const lift = (call: Node): void => {
-    call.prev!.next = call.next;
-    if (call.next) call.next.prev = call.prev;
-    const ret = call.match;
-    if (ret) {
-      ret.prev!.next = ret.next;
-      if (ret.next) ret.next.prev = ret.prev;
-    }
-  };
-  const unlift = (call: Node): void => {
-    const ret = call.match;
-    if (ret) {
-      ret.prev!.next = ret;
-      if (ret.next) ret.next.prev = ret;
-    }
-    call.prev!.next = call;
-    if (call.next) call.next.prev = call;
-  };
-  /**
-   * The ops that may be linearized next: every pending call before the first return event.
-   * Trying the one that returns earliest first finds the order of a correct history without
-   * backtracking in the common case (Wing–Gong try them in call order, which explodes when
-   * many writes stay pending across a partition).
-   */
-  const candidates = (current: KeyState): Node[] => {
-    const out: Node[] = [];
-    for (let e = head.next; e !== undefined && e.isCall; e = e.next) {
-      // Partial-order reduction: an op that leaves the state unchanged (a get, a failed
-      // createIfAbsent) and is consistent with it can go first without loss of generality — every
-      // op that must precede it is already linearized, and it changes nothing for the rest — so
-      // it is the only choice worth trying here.
-      const op = ops[e.op]!;
-      if (op.output !== undefined && (op.input.kind === 'get' || op.input.kind === 'createIfAbsent')) {
-        const stepped = stepKey(current, op.input, op.output);
-        if (stepped !== undefined && stepped.next === current) return [e];
-      }
-      out.push(e);
-    }
-    out.sort((a, b) => ops[a.op]!.ret - ops[b.op]!.ret || a.time - b.time);
-    return out;
-  };
-
-  interface Frame {
-    readonly cands: Node[];
-    tried: number;
-    readonly state: KeyState;
-  }
   let state: KeyState = null;
-  const frames: Frame[] = [{ cands: candidates(state), tried: 0, state }];
+  const frames: Frame[] = [{ cands: candidates(ops, head, state), tried: 0, state }];
   while (remaining > 0) {
     const f = frames[frames.length - 1]!;
     if (f.tried >= f.cands.length) {
@@ -161,7 +175,7 @@ function checkOneKey(ops: readonly KvOperation[], limits: CheckLimits): { ok: bo
     lift(call);
     if (call.match) remaining--;
     state = stepped.next;
-    frames.push({ cands: candidates(state), tried: 0, state });
+    frames.push({ cands: candidates(ops, head, state), tried: 0, state });
   }
   return { ok: true, visited };
 }
