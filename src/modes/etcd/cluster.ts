@@ -111,32 +111,37 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
       process: undefined,
     });
   }
-  const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-  const token = `ecom-${process.pid}-${Date.now()}`;
-  const start_timeout_ms = options.start_timeout_ms ?? 20_000;
+  const cluster = new LocalEtcd(binary, members, options, ownsDataDir ? dataDir : undefined);
+  try {
+    for (const member of members) await cluster.launch(member, 'new');
+    await cluster.waitHealthy(options.start_timeout_ms ?? 20_000);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
 
-  const launch = async (member: EtcdMember, state: 'new' | 'existing') => {
+class LocalEtcd implements LocalEtcdCluster {
+  readonly endpoints: readonly string[];
+  private readonly initialCluster: string;
+  private readonly token = `ecom-${process.pid}-${Date.now()}`;
+
+  constructor(
+    private readonly binary: string,
+    readonly members: readonly EtcdMember[],
+    private readonly options: LocalEtcdOptions,
+    /** The data directory this cluster created and deletes on stop; undefined when the caller named one. */
+    private readonly ownedDataDir: string | undefined,
+  ) {
+    this.endpoints = members.map((m) => m.clientUrl);
+    this.initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+  }
+
+  async launch(member: EtcdMember, state: 'new' | 'existing'): Promise<void> {
     await mkdir(member.dataDir, { recursive: true, mode: 0o700 });
     installExitHook();
-    const child = spawn(
-      binary,
-      [
-        `--name=${member.name}`,
-        `--data-dir=${member.dataDir}`,
-        `--listen-client-urls=${member.clientUrl}`,
-        `--advertise-client-urls=${member.clientUrl}`,
-        `--listen-peer-urls=${member.peerUrl}`,
-        `--initial-advertise-peer-urls=${member.peerUrl}`,
-        `--initial-cluster=${initialCluster}`,
-        `--initial-cluster-state=${state}`,
-        `--initial-cluster-token=${token}`,
-        // An order may touch up to 1,000 products: each is compared and written, as are the client and the order.
-        `--max-txn-ops=${options.maxTxnOps ?? 2100}`,
-        '--logger=zap',
-        '--log-level=warn',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(this.binary, this.memberArgs(member, state), { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     const guard = guardAgainstOrphan(child);
     child.once('exit', () => {
@@ -145,12 +150,30 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
     });
     for (const stream of [child.stdout, child.stderr]) {
       const lines = createInterface({ input: stream });
-      lines.on('line', (line) => options.onLine?.(member.name, line));
+      lines.on('line', (line) => this.options.onLine?.(member.name, line));
     }
     member.process = child;
-  };
+  }
 
-  const stopMember = async (member: EtcdMember, signal: NodeJS.Signals) => {
+  private memberArgs(member: EtcdMember, state: 'new' | 'existing'): string[] {
+    return [
+      `--name=${member.name}`,
+      `--data-dir=${member.dataDir}`,
+      `--listen-client-urls=${member.clientUrl}`,
+      `--advertise-client-urls=${member.clientUrl}`,
+      `--listen-peer-urls=${member.peerUrl}`,
+      `--initial-advertise-peer-urls=${member.peerUrl}`,
+      `--initial-cluster=${this.initialCluster}`,
+      `--initial-cluster-state=${state}`,
+      `--initial-cluster-token=${this.token}`,
+      // An order may touch up to 1,000 products: each is compared and written, as are the client and the order.
+      `--max-txn-ops=${this.options.maxTxnOps ?? 2100}`,
+      '--logger=zap',
+      '--log-level=warn',
+    ];
+  }
+
+  private async stopMember(member: EtcdMember, signal: NodeJS.Signals): Promise<void> {
     const child = member.process;
     member.process = undefined;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -159,61 +182,52 @@ export async function startLocalEtcdCluster(options: LocalEtcdOptions = {}): Pro
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
-  };
-
-  const cluster: LocalEtcdCluster = {
-    members,
-    endpoints: members.map((m) => m.clientUrl),
-    async kill(name) {
-      await stopMember(memberNamed(members, name), 'SIGKILL');
-    },
-    async restart(name) {
-      const member = memberNamed(members, name);
-      if (member.process !== undefined) throw new Error(`etcd member ${name} is still running`);
-      await launch(member, 'existing');
-    },
-    async leader() {
-      for (const member of members) {
-        if (member.process === undefined) continue;
-        const status = await memberStatus(member.clientUrl);
-        if (status === undefined || status.leader === '0') continue;
-        for (const candidate of members) {
-          if (candidate.process === undefined) continue;
-          const s = await memberStatus(candidate.clientUrl);
-          if (s?.memberId === status.leader) return candidate.name;
-        }
-      }
-      return undefined;
-    },
-    async waitHealthy(timeout_ms) {
-      const deadline = Date.now() + timeout_ms;
-      for (;;) {
-        let healthy = 0;
-        for (const member of members) if (member.process !== undefined && (await memberHealthy(member.clientUrl))) healthy++;
-        if (healthy > size / 2) return;
-        for (const member of members) {
-          const child = member.process;
-          if (child !== undefined && child.exitCode !== null) throw new Error(`etcd member ${member.name} exited with code ${child.exitCode}; see its log`);
-        }
-        if (Date.now() > deadline) throw new Error(`the etcd cluster did not become healthy within ${timeout_ms} ms`);
-        // etcd offers no event to await for "a leader was elected"; poll its health endpoint.
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
-    async stop() {
-      await Promise.all(members.map((m) => stopMember(m, 'SIGTERM')));
-      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-
-  try {
-    for (const member of members) await launch(member, 'new');
-    await cluster.waitHealthy(start_timeout_ms);
-  } catch (err) {
-    await cluster.stop();
-    throw err;
   }
-  return cluster;
+
+  async kill(name: string): Promise<void> {
+    await this.stopMember(memberNamed(this.members, name), 'SIGKILL');
+  }
+
+  async restart(name: string): Promise<void> {
+    const member = memberNamed(this.members, name);
+    if (member.process !== undefined) throw new Error(`etcd member ${name} is still running`);
+    await this.launch(member, 'existing');
+  }
+
+  async leader(): Promise<string | undefined> {
+    for (const member of this.members) {
+      if (member.process === undefined) continue;
+      const status = await memberStatus(member.clientUrl);
+      if (status === undefined || status.leader === '0') continue;
+      for (const candidate of this.members) {
+        if (candidate.process === undefined) continue;
+        const s = await memberStatus(candidate.clientUrl);
+        if (s?.memberId === status.leader) return candidate.name;
+      }
+    }
+    return undefined;
+  }
+
+  async waitHealthy(timeout_ms: number): Promise<void> {
+    const deadline = Date.now() + timeout_ms;
+    for (;;) {
+      let healthy = 0;
+      for (const member of this.members) if (member.process !== undefined && (await memberHealthy(member.clientUrl))) healthy++;
+      if (healthy > this.members.length / 2) return;
+      for (const member of this.members) {
+        const child = member.process;
+        if (child !== undefined && child.exitCode !== null) throw new Error(`etcd member ${member.name} exited with code ${child.exitCode}; see its log`);
+      }
+      if (Date.now() > deadline) throw new Error(`the etcd cluster did not become healthy within ${timeout_ms} ms`);
+      // etcd offers no event to await for "a leader was elected"; poll its health endpoint.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((m) => this.stopMember(m, 'SIGTERM')));
+    if (this.ownedDataDir !== undefined) await rm(this.ownedDataDir, { recursive: true, force: true });
+  }
 }
 
 function memberNamed(members: readonly EtcdMember[], name: string): EtcdMember {
