@@ -36,43 +36,67 @@ export function raftTargets(kind: RaftFaultKind, shape: { replicasPerPartition: 
   }
 }
 
+/** Where a fault lands: the partition's members, its leader (or a stand-in) and the picked replica. */
+interface Aim {
+  readonly members: number[];
+  readonly leader: number;
+  readonly followers: number[];
+  readonly picked: number;
+}
+
 /** Applies one planned fault now; returns what it did and how to heal it. */
 export async function inject(cluster: ChaosCluster, fault: PlannedFault<RaftFaultKind>): Promise<Injection> {
   const members = replicasOf(cluster.topology, fault.partition).map((r) => r.id);
   const leader = (await cluster.leaderOf(fault.partition)) ?? members[fault.pick % members.length]!;
-  const followers = members.filter((id) => id !== leader);
-  const picked = members[fault.pick % members.length]!;
-  const restart = (ids: number[]) => async () => {
+  const aim: Aim = { members, leader, followers: members.filter((id) => id !== leader), picked: members[fault.pick % members.length]! };
+  switch (fault.kind) {
+    case 'kill-leader':
+    case 'kill-follower':
+    case 'lose-unsynced':
+    case 'kill-all':
+    case 'pause':
+      return stopReplicas(cluster, fault, aim);
+    case 'partition-symmetric':
+    case 'partition-oneway':
+    case 'partition-bridge':
+      return cutLinks(cluster, fault, aim);
+    case 'portal-kill':
+    case 'broker-restart':
+    case 'cache-feed-cut':
+      return disturbPortals(cluster, fault);
+  }
+}
+
+function restartReplicas(cluster: ChaosCluster, ids: number[]): () => Promise<void> {
+  return async () => {
     for (const id of ids) if (!cluster.isRunning(id)) cluster.startReplica(id);
     await Promise.resolve();
   };
-  const cut = (pairs: Array<[number, number]>) => {
-    for (const [a, b] of pairs) cluster.setLink(a, b, fault.link);
-    return async () => {
-      for (const [a, b] of pairs) cluster.setLink(a, b, 'pass');
-      await Promise.resolve();
-    };
-  };
+}
+
+/** Kills or pauses replicas; healing starts or resumes them. */
+async function stopReplicas(cluster: ChaosCluster, fault: PlannedFault<RaftFaultKind>, aim: Aim): Promise<Injection> {
+  const { leader, followers, picked } = aim;
   switch (fault.kind) {
     case 'kill-leader':
       await cluster.killReplica(leader);
-      return { description: `kill -9 leader ${leader} of partition ${fault.partition}`, targets: [`storage-${leader}`], heal: restart([leader]) };
+      return { description: `kill -9 leader ${leader} of partition ${fault.partition}`, targets: [`storage-${leader}`], heal: restartReplicas(cluster, [leader]) };
     case 'kill-follower': {
       const victim = followers[fault.pick % followers.length]!;
       await cluster.killReplica(victim);
-      return { description: `kill -9 follower ${victim} of partition ${fault.partition}`, targets: [`storage-${victim}`], heal: restart([victim]) };
+      return { description: `kill -9 follower ${victim} of partition ${fault.partition}`, targets: [`storage-${victim}`], heal: restartReplicas(cluster, [victim]) };
     }
     case 'lose-unsynced': {
       // With ECOM_TEST_FAULTS=lose-unsynced-on-crash the victim restarts from its log cut back to its last fsync.
       await cluster.killReplica(picked);
-      return { description: `crash ${picked} (partition ${fault.partition}) losing unsynced log data`, targets: [`storage-${picked}`], heal: restart([picked]) };
+      return { description: `crash ${picked} (partition ${fault.partition}) losing unsynced log data`, targets: [`storage-${picked}`], heal: restartReplicas(cluster, [picked]) };
     }
     case 'kill-all': {
       const all = cluster.topology.replicas.map((r) => r.id);
       await Promise.all(all.map((id) => cluster.killReplica(id)));
-      return { description: 'kill -9 every storage replica at once', targets: all.map((id) => `storage-${id}`), heal: restart(all) };
+      return { description: 'kill -9 every storage replica at once', targets: all.map((id) => `storage-${id}`), heal: restartReplicas(cluster, all) };
     }
-    case 'pause': {
+    default: {
       const victim = fault.pick % 2 === 0 ? leader : picked;
       cluster.pauseReplica(victim);
       return {
@@ -84,26 +108,47 @@ export async function inject(cluster: ChaosCluster, fault: PlannedFault<RaftFaul
         },
       };
     }
+  }
+}
+
+/** Cuts links between replicas of the partition (drop or stall); healing lets them pass again. */
+function cutLinks(cluster: ChaosCluster, fault: PlannedFault<RaftFaultKind>, aim: Aim): Injection {
+  const { members, leader, followers, picked } = aim;
+  const targets = members.map((id) => `storage-${id}`);
+  const cut = (pairs: Array<[number, number]>) => {
+    for (const [a, b] of pairs) cluster.setLink(a, b, fault.link);
+    return async () => {
+      for (const [a, b] of pairs) cluster.setLink(a, b, 'pass');
+      await Promise.resolve();
+    };
+  };
+  switch (fault.kind) {
     case 'partition-symmetric': {
       // Isolate the leader (half the time) or a random replica from the rest, both directions.
       const alone = fault.pick % 2 === 0 ? leader : picked;
       const rest = members.filter((id) => id !== alone);
       const pairs = rest.flatMap((id): Array<[number, number]> => [[alone, id], [id, alone]]);
-      return { description: `partition ${fault.partition}: ${alone} | ${rest.join(',')} (${fault.link})`, targets: members.map((id) => `storage-${id}`), heal: cut(pairs) };
+      return { description: `partition ${fault.partition}: ${alone} | ${rest.join(',')} (${fault.link})`, targets, heal: cut(pairs) };
     }
     case 'partition-oneway': {
       // The leader's messages to its followers are lost, but it still hears them.
       const pairs = followers.map((id): [number, number] => [leader, id]);
-      return { description: `partition ${fault.partition}: ${leader} -/-> ${followers.join(',')} one way (${fault.link})`, targets: members.map((id) => `storage-${id}`), heal: cut(pairs) };
+      return { description: `partition ${fault.partition}: ${leader} -/-> ${followers.join(',')} one way (${fault.link})`, targets, heal: cut(pairs) };
     }
-    case 'partition-bridge': {
+    default: {
       // The bridge talks to both sides, the two sides not to each other.
       const bridge = picked;
       const [a, b] = members.filter((id) => id !== bridge) as [number, number];
-      return { description: `partition ${fault.partition}: ${a} <-> ${bridge} <-> ${b}, ${a} -/- ${b} (${fault.link})`, targets: members.map((id) => `storage-${id}`), heal: cut([[a, b], [b, a]]) };
+      return { description: `partition ${fault.partition}: ${a} <-> ${bridge} <-> ${b}, ${a} -/- ${b} (${fault.link})`, targets, heal: cut([[a, b], [b, a]]) };
     }
-    case 'portal-kill': {
-      const index = fault.pick % cluster.portals.length;
+  }
+}
+
+/** Faults of the portal side: a portal killed, the broker restarted, a portal's change feed cut. */
+async function disturbPortals(cluster: ChaosCluster, fault: PlannedFault<RaftFaultKind>): Promise<Injection> {
+  const index = fault.pick % cluster.portals.length;
+  switch (fault.kind) {
+    case 'portal-kill':
       await cluster.killPortal(index);
       return {
         description: `kill -9 portal ${index} amid cross-partition orders`,
@@ -113,8 +158,7 @@ export async function inject(cluster: ChaosCluster, fault: PlannedFault<RaftFaul
           await cluster.waitForPortal(index);
         },
       };
-    }
-    case 'broker-restart': {
+    case 'broker-restart':
       // Every change feed goes down at once: announcements published meanwhile are lost.
       await cluster.killBroker();
       return {
@@ -125,10 +169,8 @@ export async function inject(cluster: ChaosCluster, fault: PlannedFault<RaftFaul
           await cluster.waitForBroker();
         },
       };
-    }
-    case 'cache-feed-cut': {
+    default:
       // drop: the portal sees its feed close; stall: it does not, and announcements arrive late.
-      const index = fault.pick % cluster.portals.length;
       cluster.setFeedLink(index, fault.link);
       return {
         description: `cut portal ${index}'s change feed from the broker (${fault.link})`,
@@ -138,6 +180,5 @@ export async function inject(cluster: ChaosCluster, fault: PlannedFault<RaftFaul
           await Promise.resolve();
         },
       };
-    }
   }
 }

@@ -3,7 +3,7 @@ import type { Command } from '../domain/commands.js';
 import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records.js';
 import { Prng } from '../util/random.js';
 import type { Backend } from '../domain/backend.js';
-import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './history.js';
+import { outcomeOfReply, type OpRecord, type Outcome, type Recorder, type Violation } from './history.js';
 
 /**
  * The shop workload through the gRPC portals: clients create, update and delete orders on a few
@@ -64,101 +64,136 @@ export interface ShopOptions {
 export async function runShop(options: ShopOptions): Promise<void> {
   const rng = new Prng(options.seed ^ 0x540b);
   const portals = options.portalPorts.map((port) => new PortalClient({ host: '127.0.0.1', port, timeout_ms: 8_000 }));
-  const { recorder, model } = options;
   try {
-    await Promise.all(
-      Array.from({ length: options.clients }, async (_, client) => {
-        const mine = rng.fork();
-        const portal = portals[client % portals.length]!;
-        const live: string[] = [];
-        const myClients: string[] = [];
-        // UpdateOrder must name the order's client: remembered from its creation.
-        const ownerOf = new Map<string, string>();
-        const call = async (op: string, keys: string[], input: unknown, run: () => Promise<{ error: number; description?: string }>) => {
-          const rec = recorder.begin('shop', client, op, keys, input);
-          try {
-            const reply = await run();
-            recorder.end(rec, outcomeOfReply(reply), reply);
-            // The store is unavailable: like a real client, back off instead of piling up more unknown outcomes.
-            if (reply.error === 503) await new Promise((r) => setTimeout(r, 200));
-          } catch (err) {
-            recorder.end(rec, 'unknown', { error: (err as Error).message });
-            // The portal is down or stuck: do not spin on it.
-            await new Promise((r) => setTimeout(r, 200));
-          }
-          return rec.outcome!;
-        };
-        for (let n = 0; options.running() && !recorder.full; n++) {
-          const roll = mine.int(100);
-          if (roll < 40 || live.length === 0) {
-            // IDs unique per workload client and call, however long the run: `o<client>-<n>`.
-            const oid = `o${client}-${n}`;
-            const cid = myClients.length > 0 && mine.chance(0.2) ? mine.pick(myClients) : mine.pick(BASE_CLIENTS);
-            const lines = PRODUCTS.filter(() => mine.chance(0.5)).map((p) => ({ id: p.pid, quantity: 1 + mine.int(3) }));
-            const outcome = await call('CreateOrder', [`order/${oid}`, `client/${cid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid, lines }, () =>
-              portal.createOrder(oid, cid, JSON.stringify(lines)),
-            );
-            if (outcome === 'ok') {
-              model.orders.set(oid, { state: 'present', items: new Map(lines.map((l) => [l.id, l.quantity])) });
-              live.push(oid);
-              ownerOf.set(oid, cid);
-            } else model.orders.set(oid, outcome === 'fail' ? { state: 'absent' } : { state: 'uncertain' });
-          } else if (roll < 65) {
-            const oid = mine.pick(live);
-            const before = model.orders.get(oid) as Expected & { state: 'present' };
-            const record = ownerOf.get(oid)!;
-            const lines = [{ id: mine.pick(PRODUCTS).pid, quantity: mine.int(4) }];
-            const outcome = await call('UpdateOrder', [`order/${oid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid: record, lines }, () =>
-              portal.updateOrder(oid, record, JSON.stringify(lines)),
-            );
-            if (outcome === 'ok') {
-              const items = new Map(before.items);
-              for (const l of lines) {
-                if (l.quantity === 0) items.delete(l.id);
-                else items.set(l.id, l.quantity);
-              }
-              model.orders.set(oid, { state: 'present', items });
-            } else if (outcome === 'unknown') retire(oid);
-          } else if (roll < 80) {
-            const oid = mine.pick(live);
-            const outcome = await call('DeleteOrder', [`order/${oid}`], { oid }, () => portal.deleteOrder(oid));
-            if (outcome === 'ok') {
-              model.orders.set(oid, { state: 'absent' });
-              live.splice(live.indexOf(oid), 1);
-            } else if (outcome === 'unknown') retire(oid);
-          } else if (roll < 90) {
-            const pid = mine.pick(PRODUCTS).pid;
-            const rec = recorder.begin('shop', client, 'RetrieveProduct', [`product/${pid}`], { pid });
-            try {
-              const product = await portal.retrieveProduct(pid);
-              const quantity = Number((JSON.parse(product.data || '{}') as { quantidade?: string }).quantidade);
-              if (Number.isFinite(quantity)) model.stockSeen.push({ pid, quantity, at_ms: rec.call_ms });
-              recorder.end(rec, 'ok', product);
-            } catch (err) {
-              recorder.end(rec, 'fail', { error: (err as Error).message });
-            }
-          } else if (roll < 95 || myClients.length === 0) {
-            const cid = `x${client}-${n}`;
-            const outcome = await call('CreateClient', [`client/${cid}`], { cid }, () => portal.createClient(cid, '{"name": "extra"}'));
-            model.clients.set(cid, outcome === 'ok' ? 'present' : outcome === 'fail' ? 'absent' : 'uncertain');
-            if (outcome === 'ok') myClients.push(cid);
-          } else {
-            const cid = mine.pick(myClients);
-            const outcome = await call('DeleteClient', [`client/${cid}`], { cid }, () => portal.deleteClient(cid));
-            if (outcome === 'ok') model.clients.set(cid, 'absent');
-            if (outcome !== 'fail') myClients.splice(myClients.indexOf(cid), 1);
-            if (outcome === 'unknown') model.clients.set(cid, 'uncertain');
-          }
-        }
-
-        function retire(oid: string): void {
-          model.orders.set(oid, { state: 'uncertain' });
-          live.splice(live.indexOf(oid), 1);
-        }
-      }),
-    );
+    await Promise.all(Array.from({ length: options.clients }, (_, client) => new ShopClient(client, rng.fork(), portals[client % portals.length]!, options).run()));
   } finally {
     portals.forEach((p) => p.close());
+  }
+}
+
+/** One workload client: its own orders and extra clients, and what each should be. */
+class ShopClient {
+  private readonly live: string[] = [];
+  private readonly myClients: string[] = [];
+  /** UpdateOrder must name the order's client: remembered from its creation. */
+  private readonly ownerOf = new Map<string, string>();
+  private readonly recorder: Recorder;
+  private readonly model: ShopModel;
+
+  constructor(
+    private readonly client: number,
+    private readonly mine: Prng,
+    private readonly portal: PortalClient,
+    private readonly options: ShopOptions,
+  ) {
+    this.recorder = options.recorder;
+    this.model = options.model;
+  }
+
+  async run(): Promise<void> {
+    const { mine } = this;
+    for (let n = 0; this.options.running() && !this.recorder.full; n++) {
+      const roll = mine.int(100);
+      if (roll < 40 || this.live.length === 0) await this.createOrder(n);
+      else if (roll < 65) await this.updateOrder();
+      else if (roll < 80) await this.deleteOrder();
+      else if (roll < 90) await this.readStock();
+      else if (roll < 95 || this.myClients.length === 0) await this.createClient(n);
+      else await this.deleteClient();
+    }
+  }
+
+  private async call(op: string, keys: string[], input: unknown, run: () => Promise<{ error: number; description?: string }>): Promise<Outcome> {
+    const rec = this.recorder.begin('shop', this.client, op, keys, input);
+    try {
+      const reply = await run();
+      this.recorder.end(rec, outcomeOfReply(reply), reply);
+      // The store is unavailable: like a real client, back off instead of piling up more unknown outcomes.
+      if (reply.error === 503) await new Promise((r) => setTimeout(r, 200));
+    } catch (err) {
+      this.recorder.end(rec, 'unknown', { error: (err as Error).message });
+      // The portal is down or stuck: do not spin on it.
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return rec.outcome!;
+  }
+
+  private async createOrder(n: number): Promise<void> {
+    const { mine } = this;
+    // IDs unique per workload client and call, however long the run: `o<client>-<n>`.
+    const oid = `o${this.client}-${n}`;
+    const cid = this.myClients.length > 0 && mine.chance(0.2) ? mine.pick(this.myClients) : mine.pick(BASE_CLIENTS);
+    const lines = PRODUCTS.filter(() => mine.chance(0.5)).map((p) => ({ id: p.pid, quantity: 1 + mine.int(3) }));
+    const outcome = await this.call('CreateOrder', [`order/${oid}`, `client/${cid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid, lines }, () =>
+      this.portal.createOrder(oid, cid, JSON.stringify(lines)),
+    );
+    if (outcome === 'ok') {
+      this.model.orders.set(oid, { state: 'present', items: new Map(lines.map((l) => [l.id, l.quantity])) });
+      this.live.push(oid);
+      this.ownerOf.set(oid, cid);
+    } else this.model.orders.set(oid, outcome === 'fail' ? { state: 'absent' } : { state: 'uncertain' });
+  }
+
+  private async updateOrder(): Promise<void> {
+    const { mine } = this;
+    const oid = mine.pick(this.live);
+    const before = this.model.orders.get(oid) as Expected & { state: 'present' };
+    const record = this.ownerOf.get(oid)!;
+    const lines = [{ id: mine.pick(PRODUCTS).pid, quantity: mine.int(4) }];
+    const outcome = await this.call('UpdateOrder', [`order/${oid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid: record, lines }, () =>
+      this.portal.updateOrder(oid, record, JSON.stringify(lines)),
+    );
+    if (outcome === 'ok') {
+      const items = new Map(before.items);
+      for (const l of lines) {
+        if (l.quantity === 0) items.delete(l.id);
+        else items.set(l.id, l.quantity);
+      }
+      this.model.orders.set(oid, { state: 'present', items });
+    } else if (outcome === 'unknown') this.retire(oid);
+  }
+
+  private async deleteOrder(): Promise<void> {
+    const oid = this.mine.pick(this.live);
+    const outcome = await this.call('DeleteOrder', [`order/${oid}`], { oid }, () => this.portal.deleteOrder(oid));
+    if (outcome === 'ok') {
+      this.model.orders.set(oid, { state: 'absent' });
+      this.live.splice(this.live.indexOf(oid), 1);
+    } else if (outcome === 'unknown') this.retire(oid);
+  }
+
+  private async readStock(): Promise<void> {
+    const pid = this.mine.pick(PRODUCTS).pid;
+    const rec = this.recorder.begin('shop', this.client, 'RetrieveProduct', [`product/${pid}`], { pid });
+    try {
+      const product = await this.portal.retrieveProduct(pid);
+      const quantity = Number((JSON.parse(product.data || '{}') as { quantidade?: string }).quantidade);
+      if (Number.isFinite(quantity)) this.model.stockSeen.push({ pid, quantity, at_ms: rec.call_ms });
+      this.recorder.end(rec, 'ok', product);
+    } catch (err) {
+      this.recorder.end(rec, 'fail', { error: (err as Error).message });
+    }
+  }
+
+  private async createClient(n: number): Promise<void> {
+    const cid = `x${this.client}-${n}`;
+    const outcome = await this.call('CreateClient', [`client/${cid}`], { cid }, () => this.portal.createClient(cid, '{"name": "extra"}'));
+    this.model.clients.set(cid, outcome === 'ok' ? 'present' : outcome === 'fail' ? 'absent' : 'uncertain');
+    if (outcome === 'ok') this.myClients.push(cid);
+  }
+
+  private async deleteClient(): Promise<void> {
+    const cid = this.mine.pick(this.myClients);
+    const outcome = await this.call('DeleteClient', [`client/${cid}`], { cid }, () => this.portal.deleteClient(cid));
+    if (outcome === 'ok') this.model.clients.set(cid, 'absent');
+    if (outcome !== 'fail') this.myClients.splice(this.myClients.indexOf(cid), 1);
+    if (outcome === 'unknown') this.model.clients.set(cid, 'uncertain');
+  }
+
+  /** An unknown outcome: the order is left alone from now on. */
+  private retire(oid: string): void {
+    this.model.orders.set(oid, { state: 'uncertain' });
+    this.live.splice(this.live.indexOf(oid), 1);
   }
 }
 
