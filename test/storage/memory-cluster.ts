@@ -1,5 +1,5 @@
 import type { RecordKind, RecordOfKind } from '../../src/domain/records.js';
-import type { PartitionCluster } from '../../src/storage/client/cluster.js';
+import { StoreUnreachableError, type PartitionCluster } from '../../src/storage/client/cluster.js';
 import type { Decision, PartitionOp, PartitionResult } from '../../src/storage/common/entries.js';
 import { PartitionMachine } from '../../src/storage/replica/partition-machine.js';
 import { MemoryStateStore } from '../../src/storage/replica/state-store.js';
@@ -16,6 +16,7 @@ export class MemoryCluster implements PartitionCluster {
   /** Ops applied so far, per partition, for assertions. */
   readonly log: Array<Array<PartitionOp['t']>>;
   private failAfter = Infinity;
+  private failure: 'portal-died' | 'unreachable' = 'portal-died';
   private calls = 0;
 
   constructor(readonly partitions: number) {
@@ -24,13 +25,19 @@ export class MemoryCluster implements PartitionCluster {
     this.log = Array.from({ length: partitions }, () => []);
   }
 
-  /** From now on, every call after `n` more rejects without reaching a partition. */
-  dieAfter(n: number): void {
+  /**
+   * From now on, every call after `n` more rejects without reaching a partition: as if the portal
+   * died (a bug-like error), or as if no replica could be reached (StoreUnreachableError).
+   */
+  dieAfter(n: number, failure: 'portal-died' | 'unreachable' = 'portal-died'): void {
     this.failAfter = this.calls + n;
+    this.failure = failure;
   }
 
   private gate(): void {
-    if (this.calls++ >= this.failAfter) throw Object.assign(new Error('portal died'), { name: 'PortalDied' });
+    if (this.calls++ < this.failAfter) return;
+    if (this.failure === 'unreachable') throw new StoreUnreachableError('partition did not answer in time (no leader)');
+    throw Object.assign(new Error('portal died'), { name: 'PortalDied' });
   }
 
   propose(partition: number, op: PartitionOp): Promise<PartitionResult> {

@@ -111,6 +111,28 @@ describe('transactions across partitions', () => {
     expect(cluster.stores.every((s) => [...s.range('d/')].length === 0 && [...s.range('l/')].length === 0)).toBe(true);
   });
 
+  // Chaos run 1050595925 (load average 40): a partition lost its leader between the verdict and
+  // phase 2, phase 2 could not reach it, and the portal answered "nothing was changed" for an
+  // order that recovery then committed.
+  it('a durable verdict whose phase 2 cannot reach a partition is never answered "nothing was changed"', async () => {
+    const cluster = new MemoryCluster(P);
+    await shop(cluster);
+    const coordinator = new Coordinator(cluster, { lockTtl_ms: 1_000, now: () => cluster.clock_ms });
+    cluster.dieAfter(3, 'unreachable'); // locks and the verdict, then no partition answers
+    const refused = order('8', [['3', 2], ['4', 11]]);
+    const [accepted, refusal] = await Promise.all([coordinator.execute(order('2', [['3', 5], ['4', 5]])), coordinator.execute(refused)]);
+    expect(accepted).toMatchObject({ code: 503, message: { key: 'storeUnavailableMaybeApplied' } });
+    // In the same transaction or in one of its own, a refusal changed nothing: it is answered as it is.
+    expect(refusal.code === 400 || (refusal.code === 503 && (refusal.message as { key: string }).key === 'storeUnavailableNotApplied')).toBe(true);
+    cluster.dieAfter(Infinity);
+
+    await cluster.advance(1_001);
+    await new Coordinator(cluster, { now: () => cluster.clock_ms }).recover(60_000);
+    expect(cluster.machines[0]!.read('order', '2')?.items.map((i) => i.quantity)).toEqual([5, 5]);
+    expect(cluster.machines[0]!.read('order', '8')).toBeUndefined();
+    expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([5, 5]);
+  });
+
   it('concurrent coordinators racing for the last units never oversell and conserve units', async () => {
     const seed = testSeed('concurrent coordinators');
     let state = seed;

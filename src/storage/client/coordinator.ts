@@ -212,9 +212,19 @@ export class Coordinator {
       if (decision === undefined && !(err instanceof StoreTimeoutError)) await this.releaseAll(txid, participants, deadline).catch(() => undefined);
       throw err;
     }
-    await this.finish(txid, decision, home, deadline);
     // A verdict with no replies is an abort by recovery: our locks had expired.
-    return { t: 'replies', replies: decision.replies.length === commands.length ? decision.replies : commands.map(() => NOT_APPLIED) };
+    const replies = decision.replies.length === commands.length ? decision.replies : commands.map(() => NOT_APPLIED);
+    try {
+      await this.finish(txid, decision, home, deadline);
+    } catch (err) {
+      if (!isStoreFailure(err)) throw err;
+      // The verdict is durable in the home partition's log and recovery finishes its second
+      // phase, so a commit takes effect whatever happens here; but a read may not see it until
+      // then, so its successes are answered "may have been applied", never "nothing was
+      // changed". Refusals and an abort changed nothing and are answered as they are.
+      return { t: 'replies', replies: replies.map((reply) => (reply.code === 0 ? MAYBE_APPLIED : reply)) };
+    }
+    return { t: 'replies', replies };
   }
 
   private async lockAll(
@@ -307,6 +317,11 @@ function failureReply(err: unknown): Reply {
 }
 
 class DeadlinePassed extends Error {}
+
+/** A failure of the storage tier (as opposed to a bug), which a reply can describe. */
+function isStoreFailure(err: unknown): boolean {
+  return err instanceof StoreTimeoutError || err instanceof DeadlinePassed || isUnreachable(err);
+}
 
 function isUnreachable(err: unknown): boolean {
   return err instanceof Error && err.name === 'StoreUnreachableError';
