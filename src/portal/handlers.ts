@@ -6,6 +6,7 @@ import { recordData, type RecordKind, type RecordOfKind } from '../domain/record
 import type { Logger } from '../util/log.js';
 import { StoreUnavailableError, type Backend } from '../domain/backend.js';
 import type { ClientMsg, IdMsg, OrderMsg, ProductMsg, ReplyMsg } from './messages.js';
+import { NOT_APPLIED } from '../domain/store-replies.js';
 
 /**
  * The gRPC methods of AdminPortal and OrderPortal: each turns a request into a command or a
@@ -56,7 +57,7 @@ function readError(ctx: PortalContext, err: unknown, what: string): grpc.Service
   if (!unavailable) ctx.log.error({ err, what }, 'read failed unexpectedly');
   const status = unavailable ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
   const text = unavailable
-    ? render(message('storeUnavailableNotApplied'), ctx.lang)
+    ? render(NOT_APPLIED.message, ctx.lang)
     : render(message('internalError', { detail: err instanceof Error ? err.message : String(err) }), ctx.lang);
   return Object.assign(new Error(text), { code: status, details: text, metadata: new grpc.Metadata() });
 }

@@ -6,7 +6,8 @@ import type { ReadCache } from './cache.js';
 import { KeyLayout } from './keys.js';
 import { KeyLanes, LaneTimeoutError, QueueFullError } from './key-lanes.js';
 import { likelyKeys } from '../../domain/likely-keys.js';
-import { executeOptimistically, NOT_APPLIED, type AttemptStats } from './optimistic.js';
+import { NOT_APPLIED } from '../../domain/store-replies.js';
+import { executeOptimistically, type AttemptStats } from './optimistic.js';
 import { EtcdStore, EtcdUnavailableError } from './store.js';
 
 export interface EtcdBackendOptions {

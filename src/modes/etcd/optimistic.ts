@@ -12,6 +12,7 @@ import {
   type EtcdStore,
   type Versioned,
 } from './store.js';
+import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
 
 /**
  * A write in etcd mode: run the shared state machine over records read from etcd at one
@@ -69,8 +70,6 @@ class SnapshotView implements RecordView {
   }
 }
 
-export const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
-const MAYBE_APPLIED: Reply = { code: 503, message: message('storeUnavailableMaybeApplied') };
 
 export interface AttemptStats {
   attempts: number;

@@ -1,7 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Command, Reply } from '../../domain/commands.js';
 import type { ChangeEvent } from '../../domain/events.js';
-import { message } from '../../domain/messages.js';
 import { pyDumps, type PyJsonValue } from '../../domain/pyjson.js';
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
 import type { Backend } from '../../domain/backend.js';
@@ -9,6 +8,7 @@ import type { Logger } from '../../util/log.js';
 import { execute } from '../../domain/machine.js';
 import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type Topics } from './protocol.js';
 import { DEFAULT_REPLICA_LIMITS, newId, Replica } from './replica.js';
+import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
 
 export interface MqttBackendOptions {
   /** mqtt://host:port of the embedded broker or any MQTT 3.1.1 broker (Mosquitto). */
@@ -27,8 +27,6 @@ export interface MqttBackendOptions {
   readonly log: Logger;
 }
 
-const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
-const MAYBE_APPLIED: Reply = { code: 503, message: message('storeUnavailableMaybeApplied') };
 const RECONNECT_FIRST_MS = 100;
 /** How long a stopping portal waits for the broker to acknowledge its last messages. */
 const CLOSE_DRAIN_MS = 2_000;

@@ -7,6 +7,7 @@ import { keyString, type RecordKey, type StoredRecord } from '../../domain/recor
 import { StoreTimeoutError, type PartitionCluster } from './cluster.js';
 import type { Decision, LockHolder, PartitionResult } from '../common/entries.js';
 import { partitionOf, partitionOfKey } from '../common/partitioning.js';
+import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
 
 /**
  * Runs commands against the partitioned storage tier. A command whose records all live on one
@@ -46,8 +47,6 @@ interface Queued {
 
 type TransactionResult = { t: 'replies'; replies: readonly Reply[] } | Extract<PartitionResult, { t: 'locked' }>;
 
-const NOT_APPLIED: Reply = { code: 503, message: message('storeUnavailableNotApplied') };
-const MAYBE_APPLIED: Reply = { code: 503, message: message('storeUnavailableMaybeApplied') };
 
 export class Coordinator {
   private readonly client = randomUUID();
