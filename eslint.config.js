@@ -25,4 +25,13 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 70, skipBlankLines: true, skipComments: true }],
     },
   },
+  // The Raft core is a pure state machine: no clock, no disk, no network, no environment. Its
+  // effects leave through Ready and its randomness comes in through its options.
+  {
+    files: ['src/raft/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'src/raft/core is pure: do I/O in the replica and pass results in (docs/architecture.md).' }] }],
+      'no-restricted-globals': ['error', { name: 'process', message: 'src/raft/core is pure: take configuration through RaftOptions.' }],
+    },
+  },
 );

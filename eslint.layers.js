@@ -8,7 +8,7 @@ import path from 'node:path';
 const below = (...layers) => layers;
 const foundation = ['util', 'domain', 'config', 'net', 'raft'];
 const storage = ['storage/common', 'storage/replica', 'storage/client'];
-const lowerThanTools = [...foundation, ...storage, 'portal', 'modes', 'client'];
+const lowerThanTools = [...foundation, ...storage, 'faults', 'portal', 'modes', 'client'];
 
 /** Each layer and the layers it may import (its own folder is always allowed). */
 export const LAYERS = {
@@ -20,8 +20,9 @@ export const LAYERS = {
   'storage/common': below(...foundation),
   'storage/replica': below(...foundation, 'storage/common'),
   'storage/client': below(...foundation, 'storage/common'),
+  faults: below('util', 'raft'),
   portal: below('util', 'domain', 'config'),
-  modes: below(...foundation, 'storage/common', 'storage/client', 'portal'),
+  modes: below(...foundation, 'storage/common', 'storage/client', 'faults', 'portal'),
   client: below('util', 'domain', 'config', 'portal'),
   lincheck: below('util'),
   sim: below('util', 'domain', 'raft', 'lincheck'),

@@ -6,7 +6,7 @@ import { RAFT_FAULT_KINDS } from './raft-nemesis.js';
 import { runRaftChaos } from './raft-run.js';
 import type { ChaosResult } from './result.js';
 import { parseFaults } from './schedule.js';
-import { TEST_FAULTS } from '../raft/test-faults.js';
+import { TEST_FAULTS } from '../faults/planted.js';
 
 /**
  * npm run chaos -- [--mode raft|mqtt] [--duration S] [--seed N] [--faults LIST]

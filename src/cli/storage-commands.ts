@@ -1,3 +1,4 @@
+import { plantedFromEnvironment } from '../faults/planted.js';
 import { Option, type Command } from 'commander';
 import { Replica } from '../storage/replica/replica.js';
 import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
@@ -25,7 +26,9 @@ export function registerStorageCommands(program: Command): void {
     .action(async (id: number, opts: { storageConfig?: string; data: string; snapshotEvery: number; broker?: string }) => {
       const log = createLogger(`storage-${id}`);
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
-      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker });
+      const seams = plantedFromEnvironment();
+      if (seams !== undefined) log.warn(`TEST BUILD: planted faults ${seams.describe()} (ECOM_TEST_FAULTS); never use this replica for real data`);
+      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, seams });
       closers.push(() => replica.stop());
       await replica.start();
     });

@@ -24,6 +24,8 @@ export interface MqttBackendOptions {
   readonly checkInterval_ms?: number;
   /** Longest pause between reconnection attempts (they start at 100 ms and double). */
   readonly reconnectMax_ms?: number;
+  /** Never ask peers for the state (the chaos suite's planted bug mqtt-skip-state-transfer). */
+  readonly joinsWithoutState?: boolean;
   readonly log: Logger;
 }
 
@@ -84,6 +86,7 @@ export class MqttBackend implements Backend {
       },
       this.log,
       DEFAULT_REPLICA_LIMITS,
+      options.joinsWithoutState ?? false,
     );
     // A fresh session on every connection: a portal that was away is resynchronised from a
     // peer anyway, and a dead portal's session would otherwise queue messages in the broker forever.

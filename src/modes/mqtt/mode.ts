@@ -1,3 +1,4 @@
+import { plantedFromEnvironment } from '../../faults/planted.js';
 import { Option } from 'commander';
 import { brokerOption, DEFAULT_BROKER_URL, parseBrokerUrl, parseCount, parseMilliseconds, parsePort } from '../../config/options.js';
 import { DEFAULTS } from '../../config/defaults.js';
@@ -41,6 +42,7 @@ export const mqttMode: ModeDefinition = {
       brokerUrl: parseBrokerUrl(stringOption(options, 'broker', DEFAULT_BROKER_URL)),
       topicPrefix: stringOption(options, 'topicPrefix', DEFAULT_TOPIC_PREFIX),
       syncTimeout_ms: numberOption(options, 'syncTimeoutMs', 1500),
+      joinsWithoutState: plantedFromEnvironment()?.has('mqtt-skip-state-transfer'),
       log: ctx.log,
     }),
 

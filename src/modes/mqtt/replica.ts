@@ -4,7 +4,6 @@ import { changeEvents, type ChangeEvent } from '../../domain/events.js';
 import { execute, type Outcome } from '../../domain/machine.js';
 import { MemoryState } from '../../domain/memory-state.js';
 import { message } from '../../domain/messages.js';
-import { testFaultOn } from '../../raft/test-faults.js';
 import type { Logger } from '../../util/log.js';
 import type { CommandMessage, LogMessage, StateRefusal, StateReply } from './protocol.js';
 
@@ -111,6 +110,11 @@ export class Replica {
     private readonly effects: ReplicaEffects,
     private readonly log: Logger,
     private readonly limits: ReplicaLimits = DEFAULT_REPLICA_LIMITS,
+    /**
+     * Go live at once instead of asking the peers for their state. A seam for the chaos suite's
+     * planted bug mqtt-skip-state-transfer (src/faults/planted.ts): a portal that does this forks.
+     */
+    private readonly joinsWithoutState = false,
   ) {
     this.history.set(0, GENESIS_DIGEST);
   }
@@ -181,8 +185,7 @@ export class Replica {
   ): string {
     this.suspended = false;
     const nonce = newId();
-    if (testFaultOn('mqtt-skip-state-transfer')) {
-      // PLANTED BUG (tests only, src/raft/test-faults.ts): live at once, whatever was missed.
+    if (this.joinsWithoutState) {
       this.sync = undefined;
       this.buffer = [];
       this.drain(firstBuffered, true);

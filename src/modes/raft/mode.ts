@@ -1,3 +1,4 @@
+import { plantedFromEnvironment } from '../../faults/planted.js';
 import { existsSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Option } from 'commander';
@@ -39,17 +40,18 @@ function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext): Ba
   const broker = typeof options.broker === 'string' ? options.broker : undefined;
   // With a feed, the cache serves nothing until subscribed and nothing while disconnected:
   // announcements published meanwhile are lost (QoS 0), so entries could not be trusted.
-  const cached = new CachedBackend(backend, { bound_ms, feed: broker !== undefined });
+  const seams = plantedFromEnvironment()?.cacheSeams() ?? { hearsFeedState: true };
+  const cached = new CachedBackend(backend, { bound_ms, feed: broker !== undefined && seams.hearsFeedState, now: seams.now });
   const subscriber =
     broker === undefined
       ? undefined
       : new ChangeSubscriber(broker, 'portal-cache', ctx.log, (key) => cached.invalidate(key), {
           onDown: () => {
-            cached.feedDown();
+            if (seams.hearsFeedState) cached.feedDown();
             ctx.log.info({ broker }, 'change feed down: cache cleared, reads go to storage until it is back');
           },
           onUp: () => {
-            cached.feedUp();
+            if (seams.hearsFeedState) cached.feedUp();
             ctx.log.info({ broker }, 'change feed up: cache cleared and serving again');
           },
         });

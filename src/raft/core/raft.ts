@@ -5,7 +5,6 @@ import { RaftError, invariant } from '../errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import type { ConfChange } from './membership.js';
-import { testFaultOn } from '../test-faults.js';
 import { confChangeProblem, applyConfChange, decodeConfEntry, encodeConfEntry } from './membership.js';
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -35,6 +34,13 @@ export interface RaftOptions {
   readonly max_outbox_msgs: number;
   /** Bound on committed entry payload bytes handed out by a single ready(). */
   readonly max_apply_bytes: number;
+  /**
+   * How many voters must hold an entry before it commits, for a group of `voters` (a majority
+   * when unset). A seam for the chaos suite, which plants the bug `skip-commit-check` here (one:
+   * the leader alone) to prove its checkers catch lost writes. Anything below a majority no
+   * longer intersects every election quorum, and acknowledged writes can be lost.
+   */
+  readonly commit_quorum?: (voters: number) => number;
 }
 
 export const DEFAULT_OPTIONS: Omit<RaftOptions, 'id' | 'random_int'> = {
@@ -923,8 +929,9 @@ export class RaftNode {
     for (const id of this.membership_.voters) matches.push(this.progress.get(id)?.match ?? 0);
     if (matches.length === 0) return false;
     matches.sort((a, b) => b - a);
-    // TEST-ONLY planted bug (ECOM_TEST_FAULTS=skip-commit-check): commits what the leader alone holds; never on in production.
-    const candidate = testFaultOn('skip-commit-check') ? this.log.stableIndex : matches[quorumSize(matches.length) - 1]!;
+    const quorum = this.opts.commit_quorum?.(matches.length) ?? quorumSize(matches.length);
+    invariant(quorum >= 1 && quorum <= matches.length, () => `commit quorum ${quorum} of ${matches.length} voters`);
+    const candidate = matches[quorum - 1]!;
     if (candidate <= this.commit_ || this.log.term(candidate) !== this.term_) return false;
     const firstOfTerm = this.log.term(this.commit_) !== this.term_;
     this.commitTo(candidate);

@@ -12,7 +12,6 @@ import { ZERO_HARD_STATE } from './interfaces.js';
 import { HEADER_BYTES, encodeRecord, parseRecord, recordBytes, writeRecord } from './records.js';
 import type { LogRecord } from './records.js';
 import { invariant } from '../errors.js';
-import { cutToSynced, noteSynced, skipFsync } from '../test-faults.js';
 
 export class CorruptLogError extends Error {
   constructor(
@@ -30,7 +29,16 @@ export interface FileLogOptions {
   readonly segment_bytes: number;
   /** Bound on bytes buffered between two sync() calls. */
   readonly max_unsynced_bytes: number;
+  /** How written bytes are made durable (fdatasync unless a chaos run plants a fault here). */
+  readonly disk?: DiskSync;
 }
+
+/** Makes what was written to `fd` durable; `file` and `size_bytes` say how far the file now reaches. */
+export interface DiskSync {
+  sync(fd: number, file: string, size_bytes: number): void;
+}
+
+export const FDATASYNC: DiskSync = { sync: (fd) => fs.fdatasyncSync(fd) };
 
 export const DEFAULT_FILE_LOG_OPTIONS: FileLogOptions = { segment_bytes: 64 << 20, max_unsynced_bytes: 256 << 20 };
 
@@ -57,15 +65,18 @@ export class FileLog implements DurableLog {
   /** Recovery facts, for operators and tests. */
   truncatedTail: { file: string; offset: number; reason: string } | undefined;
 
+  private readonly disk: DiskSync;
+
   private constructor(
     readonly dir: string,
     private readonly opts: FileLogOptions,
-  ) {}
+  ) {
+    this.disk = opts.disk ?? FDATASYNC;
+  }
 
   static open(dir: string, opts: FileLogOptions = DEFAULT_FILE_LOG_OPTIONS): FileLog {
     fs.mkdirSync(dir, { recursive: true });
     const log = new FileLog(dir, opts);
-    cutToSynced(dir); // TEST-ONLY (ECOM_TEST_FAULTS=lose-unsynced-on-crash): no-op in production
     log.recover();
     return log;
   }
@@ -157,9 +168,7 @@ export class FileLog implements DurableLog {
       this.pending_bytes = 0;
       this.pendingMaxIndex = 0;
     }
-    if (skipFsync()) return; // TEST-ONLY planted bug (ECOM_TEST_FAULTS=ack-before-fsync): never true in production
-    fs.fdatasyncSync(this.fd);
-    noteSynced(this.dir, this.segments[this.segments.length - 1]!.file, this.size_bytes); // TEST-ONLY (lose-unsynced-on-crash)
+    this.disk.sync(this.fd, this.segments[this.segments.length - 1]!.file, this.size_bytes);
     if (this.size_bytes >= this.opts.segment_bytes) this.roll();
   }
 
@@ -210,8 +219,7 @@ export class FileLog implements DurableLog {
     ]);
     writeFully(this.fd, header);
     this.size_bytes = header.length;
-    fs.fdatasyncSync(this.fd);
-    noteSynced(this.dir, file, this.size_bytes); // TEST-ONLY (lose-unsynced-on-crash)
+    this.disk.sync(this.fd, file, this.size_bytes);
   }
 
   // One pass over the record stream whose replay state (compaction, gaps, the torn tail) is

@@ -1,7 +1,6 @@
 import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
 import { keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
 import type { Backend } from '../../domain/backend.js';
-import { testFaultOn } from '../../raft/test-faults.js';
 
 /**
  * An optional read cache in front of a portal's backend (the course asks for one). A cached
@@ -74,8 +73,7 @@ export class CachedBackend implements Backend {
     const key = `${kind}/${id}`;
     const cached = this.entries.get(key);
     const fresh = this.feedUp_ && cached !== undefined && this.now() - cached.at_ms < this.options.bound_ms;
-    // TEST-ONLY planted bug (ECOM_TEST_FAULTS=cache-ignores-bound): an entry is served until invalidated, however old.
-    if (cached !== undefined && (fresh || testFaultOn('cache-ignores-bound'))) {
+    if (cached !== undefined && fresh) {
       this.hits++;
       return cached.record as RecordOfKind<K> | undefined;
     }
@@ -122,8 +120,6 @@ export class CachedBackend implements Backend {
   }
 
   private feedChanged(up: boolean): void {
-    // TEST-ONLY planted bug (ECOM_TEST_FAULTS=cache-ignores-bound): as if the feed never went down.
-    if (testFaultOn('cache-ignores-bound')) return void (this.feedUp_ = true);
     this.feedUp_ = up;
     this.invalidateAll();
   }

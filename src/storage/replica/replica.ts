@@ -3,7 +3,8 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFi
 import { join } from 'node:path';
 import { RaftError, RaftNode, DEFAULT_OPTIONS, type Ready } from '../../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../../raft/types.js';
-import { FileLog, fsyncDir } from '../../raft/log/file-log.js';
+import { DEFAULT_FILE_LOG_OPTIONS, FileLog, fsyncDir } from '../../raft/log/file-log.js';
+import type { DiskSync } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
 import { recoverInitialState } from '../../raft/log/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
@@ -37,6 +38,15 @@ export interface ReplicaOptions {
   readonly maxPendingProposals?: number;
   /** MQTT broker URL: the leader announces changed records there, for portal caches. */
   readonly broker?: string;
+  /** Where the chaos suite plants faults (src/faults/planted.ts); production leaves it unset. */
+  readonly seams?: ReplicaSeams;
+}
+
+/** The replica's fault-injection points: its log's disk, the log before recovery, the commit quorum. */
+export interface ReplicaSeams {
+  logDisk(dir: string): DiskSync;
+  beforeLogOpen(dir: string): void;
+  commitQuorum(): ((voters: number) => number) | undefined;
 }
 
 interface PendingProposal {
@@ -117,7 +127,9 @@ export class Replica {
     this.address = replicaById(options.topology, options.id);
     const peers = replicasOf(options.topology, this.address.partition);
     const dir = join(options.dataDir, `replica-${options.id}`);
-    this.wal = FileLog.open(join(dir, 'raft'));
+    const logDir = join(dir, 'raft');
+    options.seams?.beforeLogOpen(logDir);
+    this.wal = FileLog.open(logDir, { ...DEFAULT_FILE_LOG_OPTIONS, disk: options.seams?.logDisk(logDir) });
     this.snapshots = new FileSnapshotStore(join(dir, 'snapshots'));
     this.dir = dir;
     this.state = openState(dir, options.log);
@@ -135,6 +147,7 @@ export class Replica {
         random_int: (n) => randomInt(n),
         election_timeout_ticks: options.electionTimeout_ticks ?? 15,
         heartbeat_interval_ticks: options.heartbeat_ticks ?? 3,
+        commit_quorum: options.seams?.commitQuorum(),
       },
       init,
     );

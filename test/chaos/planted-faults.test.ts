@@ -1,25 +1,23 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-/** The lose-unsynced-on-crash hook itself, without processes: what it keeps and what it cuts. */
+/** The seams src/faults/planted.ts hands to the components, without processes. */
 let dir = '';
 afterEach(() => {
-  vi.unstubAllEnvs();
   vi.resetModules();
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
 
-async function hooks(faults: string) {
-  vi.stubEnv('ECOM_TEST_FAULTS', faults);
+async function hooks() {
   vi.resetModules();
-  return import('../../src/raft/test-faults.js');
+  return import('../../src/faults/planted.js');
 }
 
-describe('test fault hooks', () => {
+describe('planted faults', () => {
   it('cuts the log back to the last synced offset and drops later segments', async () => {
-    const { noteSynced, cutToSynced } = await hooks('lose-unsynced-on-crash');
+    const { noteSynced, cutToSynced } = await hooks();
     dir = mkdtempSync(join(tmpdir(), 'ecom-faults-'));
     const first = join(dir, 'wal-0000000000000001.log');
     writeFileSync(first, Buffer.alloc(100, 1));
@@ -46,7 +44,7 @@ describe('test fault hooks', () => {
         },
       };
     });
-    const { noteSynced, cutToSynced } = await hooks('lose-unsynced-on-crash');
+    const { noteSynced, cutToSynced } = await hooks();
     dir = mkdtempSync(join(tmpdir(), 'ecom-faults-'));
     const first = join(dir, 'wal-0000000000000001.log');
     writeFileSync(first, Buffer.alloc(100, 1));
@@ -60,20 +58,41 @@ describe('test fault hooks', () => {
     expect(statSync(first).size).toBe(80);
   });
 
-  it('does nothing when ECOM_TEST_FAULTS is unset (production)', async () => {
-    const { noteSynced, cutToSynced, skipFsync, testFaultOn } = await hooks('');
+  it('hands out the production seams when ECOM_TEST_FAULTS is unset or names other faults', async () => {
+    const { plantedFromEnvironment, PlantedFaults } = await hooks();
+    const { FDATASYNC } = await import('../../src/raft/log/file-log.js');
+    expect(plantedFromEnvironment({})).toBeUndefined();
+    expect(plantedFromEnvironment({ ECOM_TEST_FAULTS: ' ' })).toBeUndefined();
+    const other = new PlantedFaults('mqtt-skip-state-transfer');
+    expect(other.logDisk('/nowhere')).toBe(FDATASYNC);
+    expect(other.commitQuorum()).toBeUndefined();
+    expect(other.cacheSeams()).toEqual({ hearsFeedState: true });
+  });
+
+  it('lose-unsynced-on-crash: the disk notes each real sync, and opening cuts back to it', async () => {
+    const { PlantedFaults } = await hooks();
     dir = mkdtempSync(join(tmpdir(), 'ecom-faults-'));
-    const first = join(dir, 'wal-0000000000000001.log');
-    writeFileSync(first, Buffer.alloc(100, 1));
-    noteSynced(dir, first, 10);
-    cutToSynced(dir);
-    expect(existsSync(join(dir, 'synced.json'))).toBe(false);
-    expect(statSync(first).size).toBe(100);
-    expect(skipFsync()).toBe(false);
-    expect(testFaultOn('skip-commit-check')).toBe(false);
+    const faults = new PlantedFaults('lose-unsynced-on-crash');
+    const file = join(dir, 'wal-0000000000000001.log');
+    writeFileSync(file, Buffer.alloc(30, 1));
+    const fd = openSync(file, 'r+');
+    faults.logDisk(dir).sync(fd, file, 30);
+    closeSync(fd);
+    writeFileSync(file, Buffer.alloc(50, 1));
+    faults.beforeLogOpen(dir);
+    expect(statSync(file).size).toBe(30);
+  });
+
+  it('skip-commit-check and cache-ignores-bound: a quorum of one, a clock that stands still', async () => {
+    const faults = new (await hooks()).PlantedFaults('skip-commit-check,cache-ignores-bound');
+    expect(faults.commitQuorum()?.(3)).toBe(1);
+    const cache = faults.cacheSeams();
+    expect(cache.hearsFeedState).toBe(false);
+    expect(cache.now?.()).toBe(cache.now?.());
   });
 
   it('refuses an unknown fault name', async () => {
-    await expect(hooks('ack-before-fsync,typo')).rejects.toThrow(/unknown fault "typo"/);
+    const { PlantedFaults } = await hooks();
+    expect(() => new PlantedFaults('ack-before-fsync,typo')).toThrow(/unknown fault "typo"/);
   });
 });

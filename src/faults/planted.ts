@@ -1,0 +1,118 @@
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { DiskSync } from '../raft/log/file-log.js';
+import { FDATASYNC } from '../raft/log/file-log.js';
+
+/**
+ * Planted bugs and crash simulation for the chaos suite (docs/chaos.md), chosen by the
+ * environment variable ECOM_TEST_FAULTS (a comma-separated list) and wired in only by the
+ * composition roots (the storage command, the modes), through the seams the components already
+ * have: the log's DiskSync, the Raft core's commit quorum, the read cache's clock, the mqtt
+ * replica's options. Production code never reads ECOM_TEST_FAULTS and holds no test branch.
+ *
+ * - `ack-before-fsync` (planted bug): the log's disk defers fdatasync, so a replica sends and
+ *   acknowledges entries that are only in the page cache.
+ * - `skip-commit-check` (planted bug): a leader's commit quorum is one, itself: it counts an
+ *   entry as committed as soon as its own log holds it.
+ * - `lose-unsynced-on-crash` (fault simulation): the log's disk remembers how far it has synced,
+ *   and a restarting replica's log is cut back to there first, as a machine crash would lose
+ *   unsynced pages.
+ * - `cache-ignores-bound` (planted bug, portals): the portal read cache runs on a clock that
+ *   stands still and never hears that its change feed went down, so an entry is served until an
+ *   announcement invalidates it, however old, and a lost announcement leaves it stale.
+ * - `mqtt-skip-state-transfer` (planted bug, mqtt mode): a portal never asks its peers for the
+ *   state: it joins empty, and after a reconnection or a gap it carries on with what it has.
+ */
+export type TestFault = 'ack-before-fsync' | 'skip-commit-check' | 'lose-unsynced-on-crash' | 'cache-ignores-bound' | 'mqtt-skip-state-transfer';
+export const TEST_FAULTS: readonly TestFault[] = ['ack-before-fsync', 'skip-commit-check', 'lose-unsynced-on-crash', 'cache-ignores-bound', 'mqtt-skip-state-transfer'];
+
+export function parseTestFaults(text: string | undefined): Set<TestFault> {
+  const set = new Set<TestFault>();
+  for (const word of (text ?? '').split(',').map((w) => w.trim()).filter((w) => w !== '')) {
+    if (!(TEST_FAULTS as readonly string[]).includes(word)) throw new Error(`ECOM_TEST_FAULTS: unknown fault "${word}" (known: ${TEST_FAULTS.join(', ')})`);
+    set.add(word as TestFault);
+  }
+  return set;
+}
+
+/** ack-before-fsync defers the real fdatasync by this long: acknowledged writes sit unsynced meanwhile. */
+const DEFERRED_FSYNC_MS = 3_000;
+const MARKER = 'synced.json';
+
+/** The faults this process runs with; with none, every seam it hands out is the production one. */
+export class PlantedFaults {
+  private readonly active: ReadonlySet<TestFault>;
+
+  constructor(text: string) {
+    this.active = parseTestFaults(text);
+  }
+
+  describe(): string {
+    return [...this.active].join(',');
+  }
+
+  has(fault: TestFault): boolean {
+    return this.active.has(fault);
+  }
+
+  /** The log's disk: fdatasync, deferred under ack-before-fsync, noted under lose-unsynced-on-crash. */
+  logDisk(dir: string): DiskSync {
+    const defer = this.has('ack-before-fsync');
+    const note = this.has('lose-unsynced-on-crash');
+    if (!defer && !note) return FDATASYNC;
+    let lastRealSync_ms = 0;
+    return {
+      sync(fd, file, size_bytes) {
+        if (defer) {
+          const now = Date.now();
+          if (now - lastRealSync_ms < DEFERRED_FSYNC_MS) return;
+          lastRealSync_ms = now;
+        }
+        FDATASYNC.sync(fd, file, size_bytes);
+        if (note) noteSynced(dir, file, size_bytes);
+      },
+    };
+  }
+
+  /** Before the log is opened: under lose-unsynced-on-crash, lose what the last run never synced. */
+  beforeLogOpen(dir: string): void {
+    if (this.has('lose-unsynced-on-crash')) cutToSynced(dir);
+  }
+
+  /** The Raft core's commit quorum: a majority, or one under skip-commit-check. */
+  commitQuorum(): ((voters: number) => number) | undefined {
+    return this.has('skip-commit-check') ? () => 1 : undefined;
+  }
+
+  /** Under cache-ignores-bound the portal cache's clock stands still and it is deaf to its feed's state. */
+  cacheSeams(): { now?: () => number; hearsFeedState: boolean } {
+    return this.has('cache-ignores-bound') ? { now: () => 0, hearsFeedState: false } : { hearsFeedState: true };
+  }
+}
+
+/** The faults ECOM_TEST_FAULTS asks for, or undefined when it is unset or empty (production). */
+export function plantedFromEnvironment(env: NodeJS.ProcessEnv = process.env): PlantedFaults | undefined {
+  const text = env.ECOM_TEST_FAULTS ?? '';
+  return text.trim() === '' ? undefined : new PlantedFaults(text);
+}
+
+/** lose-unsynced-on-crash: records that `file` is durable up to `size_bytes` (after each real fdatasync). */
+export function noteSynced(dir: string, file: string, size_bytes: number): void {
+  // No fsync: the marker only has to survive a process kill, which is all the suite does. But a
+  // kill can land mid-write, so write aside and rename (atomic): never a half-written marker.
+  const aside = join(dir, `${MARKER}.tmp`);
+  writeFileSync(aside, JSON.stringify({ file: basename(file), size_bytes }));
+  renameSync(aside, join(dir, MARKER));
+}
+
+/** lose-unsynced-on-crash: before recovery, cuts the log back to the last fsynced offset and drops later segments. */
+export function cutToSynced(dir: string): void {
+  const marker = join(dir, MARKER);
+  if (!existsSync(marker)) return;
+  const { file, size_bytes } = JSON.parse(readFileSync(marker, 'utf8')) as { file: string; size_bytes: number };
+  if (!existsSync(join(dir, file))) return;
+  for (const name of readdirSync(dir)) {
+    if (/^wal-\d{16}\.log$/.test(name) && name > file) rmSync(join(dir, name));
+  }
+  if (statSync(join(dir, file)).size > size_bytes) truncateSync(join(dir, file), size_bytes);
+}
