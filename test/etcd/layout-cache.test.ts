@@ -96,7 +96,7 @@ describe.skipIf(etcdMissing)('etcd mode key layout and read cache', () => {
     expect(await cached.execute({ op: 'CreateProduct', pid: '1', data: '{"name": "P", "price": "1", "quantity": 0}' })).toEqual({ code: 0 });
     // Plant a wrong entry that claims stock, as a cache that missed an update would hold.
     const planted = { kind: 'product' as const, name: 'P', price: '1', quantity: 50, orderRefs: 0 };
-    cached.readCache!.offer({ kind: 'product', id: '1' }, { record: planted, modRevision: '1' }, String(Number.MAX_SAFE_INTEGER));
+    cached.readCache!.offer({ kind: 'product', id: '1' }, { record: planted, modRevision: '1' }, String(Number.MAX_SAFE_INTEGER), cached.readCache!.now());
     expect((await cached.read('product', '1'))?.quantity, 'reads do use the planted entry').toBe(50);
     const reply = await cached.execute({ op: 'CreateOrder', oid: '1', cid: '1', data: '[{"id": "1", "quantity": 1}]' });
     expect(reply, 'the write read the real stock from etcd').toMatchObject({ code: 400, message: { key: 'stockUnavailable' } });

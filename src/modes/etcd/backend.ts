@@ -82,6 +82,7 @@ export class EtcdBackend implements Backend {
     const key = { kind, id };
     const cached = this.cache?.lookup(key);
     if (cached !== undefined) return cached.record as RecordOfKind<K> | undefined;
+    const started_ms = this.cache?.now() ?? 0;
     let result;
     try {
       result = await this.store.read([key], undefined, Date.now() + this.options.timeout_ms);
@@ -91,7 +92,7 @@ export class EtcdBackend implements Backend {
     }
     const value = result.values.get(keyString(key));
     if (value === undefined) throw new Error(`invariant broken: etcd read did not return ${keyString(key)}`);
-    this.cache?.offer(key, value, result.revision);
+    this.cache?.offer(key, value, result.revision, started_ms);
     return value.record as RecordOfKind<K> | undefined;
   }
 

@@ -1,5 +1,6 @@
 import type { IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import { keyString, type RecordKey, type StoredRecord } from '../../domain/records.js';
+import { AgedLru } from '../../util/aged-lru.js';
 import type { Logger } from '../../util/log.js';
 import { decodeRecord, type KeyLayout } from './keys.js';
 import type { EtcdStore, Versioned } from './store.js';
@@ -15,13 +16,16 @@ interface Entry {
   readonly record: StoredRecord | undefined;
   /** The entry is the key's value as of this store revision. */
   readonly asOf: bigint;
-  readonly stored_ms: number;
 }
 
 export interface ReadCacheOptions {
   readonly store: EtcdStore;
   readonly layout: KeyLayout;
-  /** An entry is served for at most this long, a bound on staleness should the watch stall silently. */
+  /**
+   * A served value was current at most this long ago (counted from the start of the read that
+   * fetched it, or from when the watch delivered it): a bound on staleness should the watch
+   * stall silently. The same meaning as raft mode's `--cache-ms` (src/util/aged-lru.ts).
+   */
   readonly ttl_ms: number;
   readonly log: Logger;
   /** Bound on memory; the least recently used entries go first. */
@@ -29,8 +33,7 @@ export interface ReadCacheOptions {
 }
 
 export class ReadCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly max_entries: number;
+  private readonly entries: AgedLru<Entry>;
   /** Values as of this revision or older are refused: a watch event newer than them may have been missed or evicted. */
   private floor = 0n;
   private connected = false;
@@ -38,15 +41,19 @@ export class ReadCache {
   private heardRevision = 0n;
   private readonly waiters = new Set<{ revision: bigint; resolve: () => void }>();
   private readonly readyWaiters = new Set<() => void>();
-  hits = 0;
-  misses = 0;
-
   private watcher: Watcher | undefined;
   private stopped = false;
 
   private constructor(private readonly options: ReadCacheOptions) {
-    this.max_entries = options.max_entries ?? 10_000;
-    if (this.max_entries < 1) throw new Error('invariant broken: the cache needs room for at least one entry');
+    // An evicted entry's revision becomes the floor: a read older than it could bring back a
+    // value whose later change the cache heard and has now forgotten.
+    this.entries = new AgedLru<Entry>({
+      bound_ms: options.ttl_ms,
+      maxEntries: options.max_entries ?? 10_000,
+      onEvict: (_key, entry) => {
+        if (entry.asOf > this.floor) this.floor = entry.asOf;
+      },
+    });
   }
 
   /**
@@ -161,43 +168,44 @@ export class ReadCache {
         return;
       }
     }
-    this.store(key, record, asOf);
+    this.store(key, record, asOf, this.entries.now());
   }
 
   /** The cached value, or undefined when the caller must read etcd. */
   lookup(key: RecordKey): { record: StoredRecord | undefined } | undefined {
     if (!this.connected) return undefined;
-    const name = keyString(key);
-    const entry = this.entries.get(name);
-    if (entry === undefined || Date.now() - entry.stored_ms > this.options.ttl_ms) {
-      this.misses++;
-      return undefined;
-    }
-    this.hits++;
-    // Re-inserting keeps the map in least-recently-used order for eviction.
-    this.entries.delete(name);
-    this.entries.set(name, entry);
-    return { record: entry.record };
+    const hit = this.entries.get(keyString(key));
+    return hit === undefined ? undefined : { record: hit.value.record };
   }
 
-  /** A value just read from etcd at `revision`; kept unless something newer is already known. */
-  offer(key: RecordKey, value: Versioned, revision: string): void {
+  /** The clock entries are stamped with: take it before a read whose result will be offered. */
+  now(): number {
+    return this.entries.now();
+  }
+
+  /**
+   * A value read from etcd at `revision` by a read that started at `readStarted_ms`; kept
+   * unless something newer is already known.
+   */
+  offer(key: RecordKey, value: Versioned, revision: string, readStarted_ms: number): void {
     if (!this.connected) return;
-    this.store(key, value.record, BigInt(revision));
+    this.store(key, value.record, BigInt(revision), readStarted_ms);
   }
 
-  private store(key: RecordKey, record: StoredRecord | undefined, asOf: bigint): void {
+  private store(key: RecordKey, record: StoredRecord | undefined, asOf: bigint, at_ms: number): void {
     if (asOf <= this.floor) return;
     const name = keyString(key);
-    const current = this.entries.get(name);
+    const current = this.entries.peek(name);
     if (current !== undefined && current.asOf >= asOf) return;
-    this.entries.delete(name);
-    this.entries.set(name, { record, asOf, stored_ms: Date.now() });
-    while (this.entries.size > this.max_entries) {
-      const [oldest, entry] = this.entries.entries().next().value as [string, Entry];
-      this.entries.delete(oldest);
-      if (entry.asOf > this.floor) this.floor = entry.asOf;
-    }
+    this.entries.set(name, { record, asOf }, at_ms);
+  }
+
+  get hits(): number {
+    return this.entries.hits;
+  }
+
+  get misses(): number {
+    return this.entries.misses;
   }
 
   get size(): number {

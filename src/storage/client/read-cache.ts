@@ -1,6 +1,7 @@
 import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
 import { keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
 import type { Backend } from '../../domain/backend.js';
+import { AgedLru } from '../../util/aged-lru.js';
 
 /**
  * An optional read cache in front of a portal's backend (the course asks for one). A cached
@@ -30,15 +31,8 @@ export interface ReadCacheOptions {
   readonly feed?: boolean;
 }
 
-interface Cached {
-  readonly record: unknown;
-  readonly at_ms: number;
-}
-
 export class CachedBackend implements Backend {
-  private readonly entries = new Map<string, Cached>();
-  private readonly maxEntries: number;
-  private readonly now: () => number;
+  private readonly entries: AgedLru<unknown>;
   /** False while an attached change feed is disconnected: announcements may be lost then. */
   private feedUp_: boolean;
   /**
@@ -48,16 +42,12 @@ export class CachedBackend implements Backend {
    * came back: announcements may have been missed).
    */
   private readonly reading = new Map<string, Set<{ stale: boolean }>>();
-  hits = 0;
-  misses = 0;
 
   constructor(
     private readonly inner: Backend,
     private readonly options: ReadCacheOptions,
   ) {
-    if (!(options.bound_ms > 0)) throw new Error(`cache bound must be positive, got ${options.bound_ms} ms`);
-    this.maxEntries = options.maxEntries ?? 100_000;
-    this.now = options.now ?? Date.now;
+    this.entries = new AgedLru({ bound_ms: options.bound_ms, maxEntries: options.maxEntries ?? 100_000, now: options.now });
     this.feedUp_ = options.feed !== true;
   }
 
@@ -71,14 +61,10 @@ export class CachedBackend implements Backend {
 
   async read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
     const key = `${kind}/${id}`;
+    // Nothing is kept while the feed is down, so a hit implies the feed is up.
     const cached = this.entries.get(key);
-    const fresh = this.feedUp_ && cached !== undefined && this.now() - cached.at_ms < this.options.bound_ms;
-    if (cached !== undefined && fresh) {
-      this.hits++;
-      return cached.record as RecordOfKind<K> | undefined;
-    }
-    this.misses++;
-    const at_ms = this.now();
+    if (cached !== undefined) return cached.value as RecordOfKind<K> | undefined;
+    const at_ms = this.entries.now();
     const read = { stale: false };
     const reads = this.reading.get(key) ?? new Set();
     this.reading.set(key, reads.add(read));
@@ -92,8 +78,7 @@ export class CachedBackend implements Backend {
     this.entries.delete(key);
     // Kept only if no change can have slipped past while it was read.
     if (!this.feedUp_ || read.stale) return record;
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, { record, at_ms });
+    this.entries.set(key, record, at_ms);
     return record;
   }
 
@@ -122,6 +107,14 @@ export class CachedBackend implements Backend {
   private feedChanged(up: boolean): void {
     this.feedUp_ = up;
     this.invalidateAll();
+  }
+
+  get hits(): number {
+    return this.entries.hits;
+  }
+
+  get misses(): number {
+    return this.entries.misses;
   }
 
   get feedConnected(): boolean {
