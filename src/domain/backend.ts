@@ -15,6 +15,22 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/**
+ * The backend, with more to stop when it closes (a timer, a subscription): `cleanup` runs first,
+ * then the backend's own close. Wrapping instead of replacing `close` on the object keeps the
+ * object's type honest.
+ */
+export function withCleanup(inner: Backend, cleanup: () => Promise<void> | void): Backend {
+  return {
+    execute: (command) => inner.execute(command),
+    read: <K extends RecordKind>(kind: K, id: string) => inner.read(kind, id),
+    close: async () => {
+      await cleanup();
+      await inner.close();
+    },
+  };
+}
+
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }

@@ -9,7 +9,7 @@ import type { ReplicaStatus } from '../../storage/common/protocol.js';
 import { PartitionedBackend } from '../../storage/client/partitioned-backend.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
-import type { Backend } from '../../domain/backend.js';
+import { withCleanup, type Backend } from '../../domain/backend.js';
 import { ChangeSubscriber } from '../../storage/common/change-feed.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
@@ -56,12 +56,7 @@ function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext): Ba
           },
         });
   ctx.log.info({ bound_ms, invalidatedBy: broker ?? 'nothing (entries only age out)' }, 'portal read cache on');
-  const close = cached.close.bind(cached);
-  cached.close = async () => {
-    await subscriber?.close();
-    await close();
-  };
-  return cached;
+  return withCleanup(cached, () => subscriber?.close());
 }
 
 export const raftMode: ModeDefinition = {
@@ -99,12 +94,7 @@ export const raftMode: ModeDefinition = {
       );
     }, RECOVERY_INTERVAL_MS);
     timer.unref();
-    const close = backend.close.bind(backend);
-    backend.close = async () => {
-      clearInterval(timer);
-      await close();
-    };
-    return Promise.resolve(backend);
+    return Promise.resolve(withCleanup(backend, () => clearInterval(timer)));
   },
 
   async up(options, ctx) {
