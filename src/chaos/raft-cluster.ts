@@ -198,17 +198,14 @@ export class ChaosCluster {
     return up.find((s) => s.role === 'leader')?.id;
   }
 
-  /** Resolves once every partition has a leader; rejects after `timeout_ms`. */
+  /** Resolves once every partition has a leader; rejects after `timeout_ms`, or at once when a replica crashed. */
   async waitForLeaders(timeout_ms: number): Promise<void> {
-    const deadline = Date.now() + timeout_ms;
-    for (;;) {
-      const up = (await this.statuses(500)).filter((s): s is ReplicaStatus => !('unreachable' in s));
-      const missing = Array.from({ length: this.topology.partitions }, (_, p) => p).filter((p) => !up.some((s) => s.partition === p && s.role === 'leader'));
-      if (missing.length === 0) return;
-      if (this.crashes.length > 0) throw new Error(`no leader for partition(s) ${missing.join(', ')}: ${this.crashes.map((c) => `${c.name} crashed (${c.exit})`).join(', ')}`);
-      if (Date.now() > deadline) throw new Error(`no leader for partition(s) ${missing.join(', ')} after ${timeout_ms} ms`);
-      // Elections have no event visible from outside: poll.
-      await new Promise((r) => setTimeout(r, 100));
+    const client = new ReplicaClusterClient(this.topology);
+    const crashed = () => (this.crashes.length > 0 ? this.crashes.map((c) => `${c.name} crashed (${c.exit})`).join(', ') : undefined);
+    try {
+      await client.waitForLeaders(timeout_ms, crashed);
+    } finally {
+      await client.close();
     }
   }
 

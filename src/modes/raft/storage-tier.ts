@@ -58,21 +58,11 @@ export class StorageTier {
     await this.waitForLeaders(this.options.startTimeout_ms ?? 30_000);
   }
 
-  /** Resolves once every partition has a leader that its replicas agree on. */
+  /** Resolves once every partition has a leader. */
   async waitForLeaders(timeout_ms: number): Promise<ReplicaStatus[]> {
     const client = new ReplicaClusterClient(this.options.topology);
-    const deadline = Date.now() + timeout_ms;
     try {
-      for (;;) {
-        const statuses = await client.statuses(500);
-        const up = statuses.filter((s): s is ReplicaStatus => !('unreachable' in s));
-        const leaders = up.filter((s) => s.role === 'leader');
-        const everyPartition = Array.from({ length: this.options.topology.partitions }, (_, p) => leaders.some((l) => l.partition === p));
-        if (everyPartition.every(Boolean)) return up;
-        if (Date.now() > deadline) throw new Error(`no leader elected in time for partition(s) ${everyPartition.flatMap((ok, p) => (ok ? [] : [p])).join(', ')}`);
-        // Elections take a few hundred milliseconds; there is no event to wait for from outside.
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      return await client.waitForLeaders(timeout_ms);
     } finally {
       await client.close();
     }

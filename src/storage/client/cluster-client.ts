@@ -108,6 +108,24 @@ export class ReplicaClusterClient implements PartitionCluster {
     );
   }
 
+  /**
+   * Resolves with the reachable replicas' statuses once every partition has a leader; rejects
+   * after `timeout_ms`, or at once when `givingUp()` names a reason (say, a replica crashed).
+   */
+  async waitForLeaders(timeout_ms: number, givingUp: () => string | undefined = () => undefined): Promise<ReplicaStatus[]> {
+    const deadline = Date.now() + timeout_ms;
+    for (;;) {
+      const up = (await this.statuses(500)).filter((s): s is ReplicaStatus => !('unreachable' in s));
+      const missing = Array.from({ length: this.topology.partitions }, (_, p) => p).filter((p) => !up.some((s) => s.partition === p && s.role === 'leader'));
+      if (missing.length === 0) return up;
+      const reason = givingUp();
+      if (reason !== undefined) throw new Error(`no leader for partition(s) ${missing.join(', ')}: ${reason}`);
+      if (Date.now() > deadline) throw new Error(`no leader elected for partition(s) ${missing.join(', ')} within ${timeout_ms} ms`);
+      // Elections have no event visible from outside the replicas: poll.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   close(): Promise<void> {
     for (const conn of this.connections.values()) conn.close();
     this.connections.clear();
