@@ -81,9 +81,56 @@ async function finish(session: BenchSession, opts: CommonOptions, work: () => Pr
   }
 }
 
-// Exception pending: to be split per subcommand once the bench changes in flight (#17, #18) land.
-// eslint-disable-next-line max-lines-per-function
-export function registerBenchCommand(program: Command): void {
+interface RunOptions extends CommonOptions {
+  concurrency: number[];
+  rate?: number[];
+  mode: string;
+}
+
+/** `ecom bench run`: starts each target (raft tier, etcd, a portal) once, then runs every workload × load on it. */
+async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
+  const workloads = (names.length > 0 ? names : ['put', 'get', 'mixed', 'shop']).map(findWorkload);
+  const session = openSession(opts);
+  await finish(session, opts, async () => {
+    const targets = new Map<string, { target: Target; system: string }>();
+    const targetFor = async (level: Target['kind']) => {
+      const known = targets.get(level);
+      if (known) return known;
+      let made: { target: Target; system: string };
+      if (level === 'storage') {
+        const raft = session.own(await startRaftTier(`${session.folder}/raft`));
+        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: 'raft tier 2×3' };
+      } else if (level === 'etcd') {
+        const etcd = session.own(await startEtcd(session.folder));
+        made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members' };
+      } else {
+        const start = PORTAL_SYSTEMS[opts.mode];
+        if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
+        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`));
+        made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port }, system: `portal, ${opts.mode} mode` };
+      }
+      targets.set(level, made);
+      return made;
+    };
+    for (const workload of workloads) {
+      if (workload.unavailable !== undefined) {
+        session.note(`${workload.name} skipped: ${workload.unavailable}`);
+        continue;
+      }
+      const { target, system } = await targetFor(workload.level);
+      for (const load of opts.rate ?? opts.concurrency) {
+        if (session.aborted) return;
+        await session.run(`${workload.level} ${workload.name}`, system, {
+          workload: workload.name,
+          target,
+          ...(opts.rate ? { rate_per_s: load } : { concurrency: load }),
+        });
+      }
+    }
+  });
+}
+
+function registerWorker(program: Command): void {
   program
     .command('bench-worker', { hidden: true })
     .description('one load-generating process of ecom bench (started by it; speaks JSON lines on stdout)')
@@ -93,28 +140,9 @@ export function registerBenchCommand(program: Command): void {
       // Done: the stdin pipe spawnEcom watches (and our SIGTERM handler) would keep us waiting for the parent's stop.
       process.exit();
     });
+}
 
-  const bench = program
-    .command('bench')
-    .description('Benchmarks on this machine: storage API and portal workloads, failover, comparison with etcd.')
-    .addHelpText(
-      'after',
-      `
-Every subcommand starts what it measures (raft tier, portals, etcd) on free loopback ports in a
-temporary folder, prints the machine (cores, load average, fsync latency measured on the spot),
-and stops and deletes everything at the end or on Ctrl-C.
-
-Examples:
-  $ ecom bench run put get --concurrency 1,64,256       storage API, closed loop
-  $ ecom bench run create-order shop --mode raft -c 128   portal workloads through gRPC
-  $ ecom bench run put --rate 2000,8000,16000            open loop: latency before saturation
-  $ ecom bench failover --kills 20
-  $ ecom bench compare --chart bench.svg --report bench.md
-  $ ecom bench suite --chart docs/img/bench.svg --report docs/bench-report.md --json bench.json
-
-Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
-    );
-
+function registerRun(bench: Command): void {
   addCommon(
     bench
       .command('run', { isDefault: true })
@@ -126,48 +154,10 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
     { duration: 10, warmup: 2 },
   )
     .addHelpText('after', `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json`)
-    .action(async (names: string[], opts: CommonOptions & { concurrency: number[]; rate?: number[]; mode: string }) => {
-      const workloads = (names.length > 0 ? names : ['put', 'get', 'mixed', 'shop']).map(findWorkload);
-      const session = openSession(opts);
-      await finish(session, opts, async () => {
-        const targets = new Map<string, { target: Target; system: string }>();
-        const targetFor = async (level: Target['kind']) => {
-          const known = targets.get(level);
-          if (known) return known;
-          let made: { target: Target; system: string };
-          if (level === 'storage') {
-            const raft = session.own(await startRaftTier(`${session.folder}/raft`));
-            made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: 'raft tier 2×3' };
-          } else if (level === 'etcd') {
-            const etcd = session.own(await startEtcd(session.folder));
-            made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members' };
-          } else {
-            const start = PORTAL_SYSTEMS[opts.mode];
-            if (start === undefined) throw new Error(`mode ${opts.mode} is not in this build yet; choose one of: ${Object.keys(PORTAL_SYSTEMS).filter((m) => PORTAL_SYSTEMS[m]).join(', ')}`);
-            const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`));
-            made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port }, system: `portal, ${opts.mode} mode` };
-          }
-          targets.set(level, made);
-          return made;
-        };
-        for (const workload of workloads) {
-          if (workload.unavailable !== undefined) {
-            session.note(`${workload.name} skipped: ${workload.unavailable}`);
-            continue;
-          }
-          const { target, system } = await targetFor(workload.level);
-          for (const load of opts.rate ?? opts.concurrency) {
-            if (session.aborted) return;
-            await session.run(`${workload.level} ${workload.name}`, system, {
-              workload: workload.name,
-              target,
-              ...(opts.rate ? { rate_per_s: load } : { concurrency: load }),
-            });
-          }
-        }
-      });
-    });
+    .action((names: string[], opts: RunOptions) => runWorkloads(names, opts));
+}
 
+function registerFailover(bench: Command): void {
   addCommon(
     bench
       .command('failover')
@@ -192,7 +182,9 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
         session.print(`failover (${result.kills} kills, ${result.backgroundLoad}): p50 ${result.latency.p50_ms.toFixed(0)} ms, p99 ${result.latency.p99_ms.toFixed(0)} ms, max ${result.latency.max_ms.toFixed(0)} ms`);
       });
     });
+}
 
+function registerCompare(bench: Command): void {
   addCommon(
     bench
       .command('compare')
@@ -213,7 +205,9 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
         if (modes.length > 0 && !session.aborted) await compareModes(session, modes, opts.modeWorkload, opts.modeConcurrency);
       });
     });
+}
 
+function registerProfile(bench: Command): void {
   bench
     .command('profile')
     .description('Where the time goes: self time by function and by category in the .cpuprofile files of a profiled bench run.')
@@ -229,7 +223,9 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
       if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}; run the bench with ECOM_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=${dir}" first`);
       for (const file of files.slice(0, opts.processes)) process.stdout.write(`${describeProfile(summariseProfile(file, opts.top))}\n\n`);
     });
+}
 
+function registerSuite(bench: Command): void {
   addCommon(
     bench
       .command('suite')
@@ -243,4 +239,33 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
       const session = openSession(opts);
       await finish(session, opts, () => runSuite(session, { kills: opts.kills, sweep: opts.sweep }));
     });
+}
+
+export function registerBenchCommand(program: Command): void {
+  registerWorker(program);
+  const bench = program
+    .command('bench')
+    .description('Benchmarks on this machine: storage API and portal workloads, failover, comparison with etcd.')
+    .addHelpText(
+      'after',
+      `
+Every subcommand starts what it measures (raft tier, portals, etcd) on free loopback ports in a
+temporary folder, prints the machine (cores, load average, fsync latency measured on the spot),
+and stops and deletes everything at the end or on Ctrl-C.
+
+Examples:
+  $ ecom bench run put get --concurrency 1,64,256       storage API, closed loop
+  $ ecom bench run create-order shop --mode raft -c 128   portal workloads through gRPC
+  $ ecom bench run put --rate 2000,8000,16000            open loop: latency before saturation
+  $ ecom bench failover --kills 20
+  $ ecom bench compare --chart bench.svg --report bench.md
+  $ ecom bench suite --chart docs/img/bench.svg --report docs/bench-report.md --json bench.json
+
+Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
+    );
+  registerRun(bench);
+  registerFailover(bench);
+  registerCompare(bench);
+  registerProfile(bench);
+  registerSuite(bench);
 }
