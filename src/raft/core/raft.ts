@@ -6,6 +6,11 @@ import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import type { ConfChange } from './membership.js';
 import { confChangeProblem, applyConfChange, decodeConfEntry, encodeConfEntry } from './membership.js';
+import { quorumActive, quorumSize, quorumValue, voteResult } from './quorum.js';
+import { ReadOnly, type PendingRead, type ReadState } from './read-only.js';
+
+export { quorumSize } from './quorum.js';
+export type { ReadState } from './read-only.js';
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
@@ -76,14 +81,6 @@ export interface RaftInitialState {
   readonly appliedIndex?: number;
 }
 
-export interface ReadState {
-  readonly ctx: number;
-  /** Serve the read once appliedIndex ≥ index. */
-  readonly index: number;
-  /** false: leadership was lost before the read was confirmed; retry elsewhere. */
-  readonly ok: boolean;
-}
-
 export interface SoftState {
   readonly leaderId: NodeId;
   readonly role: Role;
@@ -114,13 +111,6 @@ export interface Status {
   readonly firstIndex: number;
   readonly membership: Membership;
   readonly leadTransferee: NodeId;
-}
-
-interface PendingRead {
-  ctx: number;
-  /** -1 until the leader has committed an entry of its term. */
-  index: number;
-  round: number;
 }
 
 interface OutstandingReady {
@@ -163,12 +153,8 @@ export class RaftNode {
   private replicationDirty = false;
   private commitDirty = false;
 
-  private reads: PendingRead[] = [];
+  private readonly readOnly: ReadOnly;
   private readStates: ReadState[] = [];
-  private readRound = 0;
-  private readRoundInFlight = false;
-  private readRoundWanted = false;
-  private readonly readAcks = new Map<NodeId, number>();
 
   private snapshot_: Snapshot | undefined;
   private snapshotToPersist: Snapshot | undefined;
@@ -180,6 +166,7 @@ export class RaftNode {
     invariant(opts.heartbeat_interval_ticks < opts.election_timeout_ticks, 'heartbeat must be shorter than election timeout');
     this.id = opts.id;
     this.opts = opts;
+    this.readOnly = new ReadOnly(opts.max_pending_reads);
     const snap = init.snapshot;
     this.snapshot_ = snap;
     this.log = new RaftLog(snap?.meta.index ?? 0, snap?.meta.term ?? 0, init.entries.slice());
@@ -290,11 +277,7 @@ export class RaftNode {
   readIndex(ctx: number): void {
     this.ensureOutboxRoom();
     if (this.role_ !== 'leader') throw new RaftError('NotLeader', `node ${this.id} is ${this.role_}`, this.leader_);
-    if (this.reads.length >= this.opts.max_pending_reads) {
-      throw new RaftError('ReadQueueFull', `${this.reads.length} reads pending`);
-    }
-    const read: PendingRead = { ctx, index: -1, round: 0 };
-    this.reads.push(read);
+    const read = this.readOnly.add(ctx);
     if (this.log.term(this.commit_) === this.term_) this.scheduleRead(read);
   }
 
@@ -495,15 +478,11 @@ export class RaftNode {
 
   /** CheckQuorum: has a majority of voters (counting us) answered within the last election timeout? */
   private quorumActive(): boolean {
-    let active = 0;
-    for (const id of this.membership_.voters) {
-      if (id === this.id) active++;
-      else {
-        const pr = this.progress.get(id);
-        if (pr && this.now_ticks - pr.lastHeard_ticks < this.opts.election_timeout_ticks) active++;
-      }
-    }
-    return active >= quorumSize(this.membership_.voters.length);
+    return quorumActive(this.membership_, (id) => {
+      if (id === this.id) return true;
+      const pr = this.progress.get(id);
+      return pr !== undefined && this.now_ticks - pr.lastHeard_ticks < this.opts.election_timeout_ticks;
+    });
   }
 
   private promotable(): boolean {
@@ -536,24 +515,14 @@ export class RaftNode {
   /** Records a vote; returns true when the election was decided by it. */
   private recordVote(from: NodeId, granted: boolean): boolean {
     if (!this.votes.has(from)) this.votes.set(from, granted);
-    let yes = 0;
-    let no = 0;
-    for (const id of this.membership_.voters) {
-      const v = this.votes.get(id);
-      if (v === true) yes++;
-      else if (v === false) no++;
-    }
-    const q = quorumSize(this.membership_.voters.length);
-    if (yes >= q) {
+    const result = voteResult(this.membership_, this.votes);
+    if (result === 'won') {
       if (this.role_ === 'preCandidate') this.startCampaign(false, false);
       else this.becomeLeader();
-      return true;
-    }
-    if (no >= q) {
+    } else if (result === 'lost') {
       this.becomeFollower(this.term_, NO_NODE);
-      return true;
     }
-    return false;
+    return result !== 'pending';
   }
 
   private becomeFollower(term: number, leader: NodeId): void {
@@ -594,9 +563,7 @@ export class RaftNode {
     for (const id of [...this.membership_.voters, ...this.membership_.learners]) this.addProgress(id);
     this.uncommitted_bytes = 0;
     this.uncommitted_entries = 0;
-    this.readAcks.clear();
-    this.readRoundInFlight = false;
-    this.readRoundWanted = false;
+    this.readOnly.restart();
     // No membership change until everything from earlier terms is committed (Ongaro's fix for
     // single-server changes across leader changes).
     this.pendingConfIndex = this.log.lastIndex() + 1;
@@ -628,10 +595,7 @@ export class RaftNode {
     this.uncommitted_entries = 0;
     this.replicationDirty = false;
     this.commitDirty = false;
-    for (const r of this.reads) this.readStates.push({ ctx: r.ctx, index: 0, ok: false });
-    this.reads = [];
-    this.readRoundInFlight = false;
-    this.readRoundWanted = false;
+    this.readOnly.failAll(this.readStates);
   }
 
   private resetTimers(): void {
@@ -775,7 +739,7 @@ export class RaftNode {
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
         if (m.context > 0) {
-          if ((this.readAcks.get(m.from) ?? 0) < m.context) this.readAcks.set(m.from, m.context);
+          this.readOnly.ack(m.from, m.context);
           this.releaseReads();
         }
         return;
@@ -907,7 +871,7 @@ export class RaftNode {
   }
 
   private broadcastHeartbeat(): void {
-    const context = this.readRoundInFlight ? this.readRound : 0;
+    const context = this.readOnly.roundInFlight;
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       this.send({ ...this.msg('Heartbeat', id), commit: Math.min(pr.match, this.commit_), context });
@@ -925,18 +889,16 @@ export class RaftNode {
   private maybeCommitOnce(): boolean {
     const self = this.progress.get(this.id);
     if (self) self.match = this.log.stableIndex;
-    const matches: number[] = [];
-    for (const id of this.membership_.voters) matches.push(this.progress.get(id)?.match ?? 0);
-    if (matches.length === 0) return false;
-    matches.sort((a, b) => b - a);
-    const quorum = this.opts.commit_quorum?.(matches.length) ?? quorumSize(matches.length);
-    invariant(quorum >= 1 && quorum <= matches.length, () => `commit quorum ${quorum} of ${matches.length} voters`);
-    const candidate = matches[quorum - 1]!;
+    const voters = this.membership_.voters.length;
+    if (voters === 0) return false;
+    const quorum = this.opts.commit_quorum?.(voters) ?? quorumSize(voters);
+    invariant(quorum >= 1 && quorum <= voters, () => `commit quorum ${quorum} of ${voters} voters`);
+    const candidate = quorumValue(this.membership_, (id) => this.progress.get(id)?.match ?? 0, quorum);
     if (candidate <= this.commit_ || this.log.term(candidate) !== this.term_) return false;
     const firstOfTerm = this.log.term(this.commit_) !== this.term_;
     this.commitTo(candidate);
     if (firstOfTerm) {
-      for (const r of this.reads) if (r.index < 0) this.scheduleRead(r);
+      for (const r of this.readOnly.unscheduled()) this.scheduleRead(r);
     }
     return true;
   }
@@ -998,43 +960,21 @@ export class RaftNode {
 
   /** Puts a read into the next heartbeat round; starts that round now if none is outstanding. */
   private scheduleRead(r: PendingRead): void {
-    r.index = this.commit_;
-    r.round = this.readRound + 1;
-    this.readRoundWanted = true;
-    if (!this.readRoundInFlight) this.startReadRound();
+    if (this.readOnly.schedule(r, this.commit_)) this.startReadRound();
   }
 
   private startReadRound(): void {
-    this.readRound++;
-    this.readRoundInFlight = true;
-    this.readRoundWanted = false;
-    this.readAcks.set(this.id, this.readRound);
-    for (const id of this.progress.keys()) {
+    const round = this.readOnly.startRound(this.id);
+    for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
-      const pr = this.progress.get(id)!;
-      this.send({ ...this.msg('Heartbeat', id), commit: Math.min(pr.match, this.commit_), context: this.readRound });
+      this.send({ ...this.msg('Heartbeat', id), commit: Math.min(pr.match, this.commit_), context: round });
     }
     this.releaseReads();
   }
 
-  /** Releases every read whose round a majority has acknowledged (acks are cumulative). */
+  /** Releases every read whose round a quorum has acknowledged; starts the next round if one is wanted. */
   private releaseReads(): void {
-    const acks: number[] = [];
-    for (const id of this.membership_.voters) acks.push(this.readAcks.get(id) ?? 0);
-    acks.sort((a, b) => b - a);
-    const confirmed = acks[quorumSize(acks.length) - 1] ?? 0;
-    let n = 0;
-    while (n < this.reads.length) {
-      const r = this.reads[n]!;
-      if (r.round === 0 || r.round > confirmed) break;
-      this.readStates.push({ ctx: r.ctx, index: r.index, ok: true });
-      n++;
-    }
-    if (n > 0) this.reads.splice(0, n);
-    if (this.readRoundInFlight && confirmed >= this.readRound) {
-      this.readRoundInFlight = false;
-      if (this.readRoundWanted) this.startReadRound();
-    }
+    if (this.readOnly.release(this.membership_, this.readStates)) this.startReadRound();
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -1074,9 +1014,6 @@ export class RaftNode {
 const EMPTY = new Uint8Array(0);
 const NO_ENTRIES: Entry[] = [];
 
-export function quorumSize(voters: number): number {
-  return Math.floor(voters / 2) + 1;
-}
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
