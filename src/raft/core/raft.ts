@@ -120,6 +120,21 @@ interface OutstandingReady {
   snapshotIndex: number;
 }
 
+/**
+ * What only a leader has: its view of every follower's progress, the proposals it has in flight,
+ * a leadership transfer under way. Created when the node becomes leader and dropped when it
+ * steps down, so nothing leader-only survives into another role to be reset by hand.
+ */
+class Leadership {
+  readonly progress = new Map<NodeId, Progress>();
+  uncommitted_bytes = 0;
+  uncommitted_entries = 0;
+  transferee: NodeId = NO_NODE;
+
+  /** Membership changes wait until everything up to here (the leader's log when it won) is committed. */
+  constructor(public pendingConfIndex: number) {}
+}
+
 export class RaftNode {
   readonly id: NodeId;
   private readonly opts: RaftOptions;
@@ -135,9 +150,9 @@ export class RaftNode {
   private membership_: Membership;
   /** Committed memberships since the snapshot, to stamp a snapshot at any applied index. */
   private membershipHistory: { index: number; membership: Membership }[];
-  private pendingConfIndex = 0;
 
-  private readonly progress = new Map<NodeId, Progress>();
+  /** Exists exactly while this node leads. */
+  private lead: Leadership | undefined;
   private readonly votes = new Map<NodeId, boolean>();
 
   /** Ticks since this node started: the leader's clock for CheckQuorum. */
@@ -145,9 +160,6 @@ export class RaftNode {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
-  private leadTransferee_: NodeId = NO_NODE;
-  private uncommitted_bytes = 0;
-  private uncommitted_entries = 0;
 
   private outbox: Message[] = [];
   private replicationDirty = false;
@@ -218,7 +230,7 @@ export class RaftNode {
       lastIndex: this.log.lastIndex(),
       firstIndex: this.log.firstIndex(),
       membership: this.membership_,
-      leadTransferee: this.leadTransferee_,
+      leadTransferee: this.lead?.transferee ?? NO_NODE,
     };
   }
 
@@ -253,20 +265,21 @@ export class RaftNode {
     if (this.log.term(this.commit_) !== this.term_) {
       throw new RaftError('LeaderNotReady', 'leader has not yet committed an entry of its term');
     }
-    if (this.pendingConfIndex > this.commit_) {
-      throw new RaftError('ConfChangePending', `membership change at ${this.pendingConfIndex} not yet committed`);
+    const lead = this.leader;
+    if (lead.pendingConfIndex > this.commit_) {
+      throw new RaftError('ConfChangePending', `membership change at ${lead.pendingConfIndex} not yet committed`);
     }
     const problem = confChangeProblem(this.membership_, cc);
     if (problem !== undefined) throw new RaftError('ConfChangeInvalid', problem);
     if (cc.type === 'promote') {
-      const pr = this.progress.get(cc.node);
+      const pr = lead.progress.get(cc.node);
       if (!pr || pr.match < this.commit_) {
         throw new RaftError('LearnerNotCaughtUp', `learner ${cc.node} matched ${pr?.match ?? 0} < commit ${this.commit_}`);
       }
     }
     const data = encodeConfEntry({ change: cc, result: applyConfChange(this.membership_, cc) });
     const index = this.appendAsLeader('conf', data);
-    this.pendingConfIndex = index;
+    lead.pendingConfIndex = index;
     return index;
   }
 
@@ -288,10 +301,11 @@ export class RaftNode {
     if (to === this.id || !this.membership_.voters.includes(to)) {
       throw new RaftError('TransferInvalid', `node ${to} is not another voter`);
     }
-    if (this.leadTransferee_ === to) return;
-    this.leadTransferee_ = to;
+    const lead = this.leader;
+    if (lead.transferee === to) return;
+    lead.transferee = to;
     this.electionElapsed = 0; // the transfer is abandoned after one election timeout
-    const pr = this.progress.get(to)!;
+    const pr = lead.progress.get(to)!;
     if (pr.match === this.log.lastIndex()) this.send(this.msg('TimeoutNow', to));
     else this.sendAppend(to, true);
   }
@@ -462,9 +476,9 @@ export class RaftNode {
     }
     if (this.electionElapsed >= this.opts.election_timeout_ticks) {
       this.electionElapsed = 0;
-      if (this.leadTransferee_ !== NO_NODE) this.leadTransferee_ = NO_NODE;
+      this.leader.transferee = NO_NODE;
     }
-    for (const [id, pr] of this.progress) {
+    for (const [id, pr] of this.leader.progress) {
       if (pr.state === 'snapshot' && ++pr.snapshotElapsed_ticks >= this.opts.election_timeout_ticks) {
         pr.becomeProbe(); // the snapshot or its answer was lost: try again
         this.sendAppend(id, true);
@@ -480,7 +494,7 @@ export class RaftNode {
   private quorumActive(): boolean {
     return quorumActive(this.membership_, (id) => {
       if (id === this.id) return true;
-      const pr = this.progress.get(id);
+      const pr = this.leader.progress.get(id);
       return pr !== undefined && this.now_ticks - pr.lastHeard_ticks < this.opts.election_timeout_ticks;
     });
   }
@@ -559,14 +573,11 @@ export class RaftNode {
     this.role_ = 'leader';
     this.leader_ = this.id;
     this.resetTimers();
-    this.progress.clear();
-    for (const id of [...this.membership_.voters, ...this.membership_.learners]) this.addProgress(id);
-    this.uncommitted_bytes = 0;
-    this.uncommitted_entries = 0;
-    this.readOnly.restart();
     // No membership change until everything from earlier terms is committed (Ongaro's fix for
     // single-server changes across leader changes).
-    this.pendingConfIndex = this.log.lastIndex() + 1;
+    this.lead = new Leadership(this.log.lastIndex() + 1);
+    for (const id of [...this.membership_.voters, ...this.membership_.learners]) this.addProgress(id);
+    this.readOnly.restart();
     // The no-op lets us commit, by counting, everything left over from earlier terms (§5.4.2).
     this.log.append({ term: this.term_, index: this.log.lastIndex() + 1, kind: 'normal', data: EMPTY });
     this.replicationDirty = true;
@@ -585,14 +596,11 @@ export class RaftNode {
       pr.match = this.log.stableIndex;
       pr.becomeReplicate();
     }
-    this.progress.set(id, pr);
+    this.leader.progress.set(id, pr);
   }
 
   private dropLeaderState(): void {
-    this.progress.clear();
-    this.leadTransferee_ = NO_NODE;
-    this.uncommitted_bytes = 0;
-    this.uncommitted_entries = 0;
+    this.lead = undefined;
     this.replicationDirty = false;
     this.commitDirty = false;
     this.readOnly.failAll(this.readStates);
@@ -723,7 +731,7 @@ export class RaftNode {
   }
 
   private stepLeader(m: Message): void {
-    const pr = this.progress.get(m.from);
+    const pr = this.leader.progress.get(m.from);
     if (!pr) return;
     switch (m.type) {
       case 'AppResp':
@@ -778,7 +786,8 @@ export class RaftNode {
 
     if (this.maybeCommit()) this.commitDirty = true;
     if (wasPaused || pr.match < this.log.lastIndex()) this.sendAppendsTo(m.from, false);
-    if (m.from === this.leadTransferee_ && pr.match === this.log.lastIndex()) {
+    // The commit above may have removed this leader (it then stepped down): hence lead?.
+    if (m.from === this.lead?.transferee && pr.match === this.log.lastIndex()) {
       this.send(this.msg('TimeoutNow', m.from));
     }
   }
@@ -788,19 +797,20 @@ export class RaftNode {
   private checkCanPropose(size_bytes: number): void {
     this.ensureOutboxRoom();
     if (this.role_ !== 'leader') throw new RaftError('NotLeader', `node ${this.id} is ${this.role_}`, this.leader_);
-    if (this.leadTransferee_ !== NO_NODE) {
-      throw new RaftError('TransferInProgress', `transferring leadership to ${this.leadTransferee_}`);
+    const lead = this.leader;
+    if (lead.transferee !== NO_NODE) {
+      throw new RaftError('TransferInProgress', `transferring leadership to ${lead.transferee}`);
     }
     if (size_bytes > this.opts.max_entry_bytes) {
       throw new RaftError('ProposalTooLarge', `${size_bytes} bytes > max_entry_bytes ${this.opts.max_entry_bytes}`);
     }
     if (
-      this.uncommitted_bytes + size_bytes > this.opts.max_uncommitted_bytes ||
-      this.uncommitted_entries + 1 > this.opts.max_uncommitted_entries
+      lead.uncommitted_bytes + size_bytes > this.opts.max_uncommitted_bytes ||
+      lead.uncommitted_entries + 1 > this.opts.max_uncommitted_entries
     ) {
       throw new RaftError(
         'ProposalQueueFull',
-        `${this.uncommitted_entries} entries / ${this.uncommitted_bytes} bytes proposed and not yet committed`,
+        `${lead.uncommitted_entries} entries / ${lead.uncommitted_bytes} bytes proposed and not yet committed`,
       );
     }
   }
@@ -808,8 +818,8 @@ export class RaftNode {
   private appendAsLeader(kind: Entry['kind'], data: Uint8Array): number {
     const index = this.log.lastIndex() + 1;
     this.log.append({ term: this.term_, index, kind, data });
-    this.uncommitted_bytes += data.length;
-    this.uncommitted_entries++;
+    this.leader.uncommitted_bytes += data.length;
+    this.leader.uncommitted_entries++;
     this.replicationDirty = true;
     return index;
   }
@@ -818,7 +828,7 @@ export class RaftNode {
   private flush(): void {
     if (this.role_ !== 'leader') return;
     if (this.replicationDirty || this.commitDirty) {
-      for (const id of this.progress.keys()) {
+      for (const id of this.leader.progress.keys()) {
         if (id !== this.id) this.sendAppendsTo(id, this.commitDirty);
       }
     }
@@ -837,7 +847,7 @@ export class RaftNode {
 
   /** Sends one append (or the snapshot) to a peer; returns false when nothing was sent. */
   private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const pr = this.progress.get(to);
+    const pr = this.lead?.progress.get(to);
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
@@ -872,7 +882,7 @@ export class RaftNode {
 
   private broadcastHeartbeat(): void {
     const context = this.readOnly.roundInFlight;
-    for (const [id, pr] of this.progress) {
+    for (const [id, pr] of this.leader.progress) {
       if (id === this.id) continue;
       this.send({ ...this.msg('Heartbeat', id), commit: Math.min(pr.match, this.commit_), context });
     }
@@ -887,13 +897,14 @@ export class RaftNode {
   }
 
   private maybeCommitOnce(): boolean {
-    const self = this.progress.get(this.id);
+    const progress = this.leader.progress;
+    const self = progress.get(this.id);
     if (self) self.match = this.log.stableIndex;
     const voters = this.membership_.voters.length;
     if (voters === 0) return false;
     const quorum = this.opts.commit_quorum?.(voters) ?? quorumSize(voters);
     invariant(quorum >= 1 && quorum <= voters, () => `commit quorum ${quorum} of ${voters} voters`);
-    const candidate = quorumValue(this.membership_, (id) => this.progress.get(id)?.match ?? 0, quorum);
+    const candidate = quorumValue(this.membership_, (id) => progress.get(id)?.match ?? 0, quorum);
     if (candidate <= this.commit_ || this.log.term(candidate) !== this.term_) return false;
     const firstOfTerm = this.log.term(this.commit_) !== this.term_;
     this.commitTo(candidate);
@@ -914,35 +925,37 @@ export class RaftNode {
       released += e.data.length;
       if (e.kind === 'conf') this.applyMembership(i, decodeConfEntry(e.data).result);
     }
-    if (this.role_ === 'leader') {
+    const lead = this.lead;
+    if (lead !== undefined) {
       // Entries from earlier terms were never counted, hence the floor at zero.
-      this.uncommitted_bytes = Math.max(0, this.uncommitted_bytes - released);
-      this.uncommitted_entries = Math.max(0, this.uncommitted_entries - (index - from + 1));
+      lead.uncommitted_bytes = Math.max(0, lead.uncommitted_bytes - released);
+      lead.uncommitted_entries = Math.max(0, lead.uncommitted_entries - (index - from + 1));
     }
   }
 
   private applyMembership(index: number, m: Membership): void {
     this.membership_ = m;
     this.membershipHistory.push({ index, membership: m });
-    if (this.role_ !== 'leader') return;
-    for (const id of [...this.progress.keys()]) {
-      if (!m.voters.includes(id) && !m.learners.includes(id)) this.progress.delete(id);
+    const lead = this.lead;
+    if (lead === undefined) return;
+    for (const id of [...lead.progress.keys()]) {
+      if (!m.voters.includes(id) && !m.learners.includes(id)) lead.progress.delete(id);
     }
     for (const id of [...m.voters, ...m.learners]) {
-      const pr = this.progress.get(id);
+      const pr = lead.progress.get(id);
       if (pr) pr.isLearner = m.learners.includes(id);
       else this.addProgress(id);
     }
-    if (this.leadTransferee_ !== NO_NODE && !m.voters.includes(this.leadTransferee_)) this.leadTransferee_ = NO_NODE;
+    if (lead.transferee !== NO_NODE && !m.voters.includes(lead.transferee)) lead.transferee = NO_NODE;
     this.replicationDirty = true;
     if (!m.voters.includes(this.id)) {
       // Removed: stop leading once the change that removes us is committed (thesis §4.2.2). First
       // tell the others it committed, and hand over to the most caught-up voter so the cluster
       // does not wait an election timeout.
-      for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
+      for (const id of lead.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
       let best: NodeId = NO_NODE;
       for (const id of m.voters) {
-        const pr = this.progress.get(id);
+        const pr = lead.progress.get(id);
         if (pr && pr.match === this.log.lastIndex() && best === NO_NODE) best = id;
       }
       if (best !== NO_NODE) this.send({ ...this.msg('TimeoutNow', best), commit: this.commit_ });
@@ -965,7 +978,7 @@ export class RaftNode {
 
   private startReadRound(): void {
     const round = this.readOnly.startRound(this.id);
-    for (const [id, pr] of this.progress) {
+    for (const [id, pr] of this.leader.progress) {
       if (id === this.id) continue;
       this.send({ ...this.msg('Heartbeat', id), commit: Math.min(pr.match, this.commit_), context: round });
     }
@@ -978,6 +991,12 @@ export class RaftNode {
   }
 
   // ---- helpers --------------------------------------------------------------------------------
+
+  /** The leader-only state; asserting it exists is asserting this node leads. */
+  private get leader(): Leadership {
+    invariant(this.lead !== undefined && this.role_ === 'leader', () => `leader-only state used while ${this.role_}`);
+    return this.lead;
+  }
 
   private hardState(): HardState {
     return { term: this.term_, vote: this.vote_, commit: this.commit_ };
