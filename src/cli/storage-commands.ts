@@ -28,7 +28,12 @@ export function registerStorageCommands(program: Command): void {
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
       const seams = plantedFromEnvironment();
       if (seams !== undefined) log.warn(`TEST BUILD: planted faults ${seams.describe()} (ECOM_TEST_FAULTS); never use this replica for real data`);
-      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, seams });
+      const onFatal = (err: Error) => {
+        // One line that says what and where; exit 70 (EX_SOFTWARE) tells a supervisor not to restart it blindly.
+        log.fatal({ err: err.message }, `replica ${id} halted on an internal failure; nothing more is applied or answered. Keep its data folder for diagnosis and restart it once the cause is fixed`);
+        process.exit(70);
+      };
+      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, seams, onFatal });
       closers.push(() => replica.stop());
       await replica.start();
     });

@@ -32,6 +32,14 @@ export interface RpcServerHandle {
   close(): Promise<void>;
 }
 
+/** A request frame must be {id: number, body}; anything else (null, an array, a string) is refused. */
+function envelope(value: unknown): Envelope {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('a frame must be a JSON object {id, body}');
+  const { id } = value as { id?: unknown };
+  if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new Error('a frame needs a whole-number id');
+  return value as Envelope;
+}
+
 export function startRpcServer(host: string, port: number, handler: RpcHandler, onError: (err: Error) => void): Promise<RpcServerHandle> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -50,7 +58,7 @@ export function startRpcServer(host: string, port: number, handler: RpcHandler, 
       for (const frame of frames) {
         let request: Envelope;
         try {
-          request = JSON.parse(frame.toString('utf8')) as Envelope;
+          request = envelope(JSON.parse(frame.toString('utf8')));
         } catch (err) {
           onError(new Error(`undecodable request: ${(err as Error).message}`));
           socket.destroy();
@@ -130,8 +138,15 @@ export class RpcConnection {
     const decoder = new FrameDecoder();
     socket.on('connect', () => (this.connected = true));
     socket.on('data', (chunk) => {
-      for (const frame of decoder.push(chunk)) {
-        const response = JSON.parse(frame.toString('utf8')) as Envelope;
+      let responses: Envelope[];
+      try {
+        responses = decoder.push(chunk).map((frame) => envelope(JSON.parse(frame.toString('utf8'))));
+      } catch {
+        // Not our peer's protocol: drop the connection; the calls on it fail as outcome unknown.
+        socket.destroy();
+        return;
+      }
+      for (const response of responses) {
         const waiting = this.pending.get(response.id);
         if (waiting === undefined) continue;
         this.pending.delete(response.id);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { partitionOf } from '../../src/storage/common/partitioning.js';
-import { PartitionMachine } from '../../src/storage/replica/partition-machine.js';
-import { MemoryStateStore } from '../../src/storage/replica/state-store.js';
+import { EntryRefused, PartitionMachine } from '../../src/storage/replica/partition-machine.js';
+import { MemoryStateStore, StagedStateStore } from '../../src/storage/replica/state-store.js';
 
 describe('partitioning', () => {
   it('puts numeric IDs of any length at ID mod P, and other IDs by a stable hash', () => {
@@ -39,9 +39,21 @@ describe('partition machine sessions', () => {
     expect([...store.range('s/portal-a/')]).toHaveLength(2);
     machine.apply(create(2, 2));
     expect([...store.range('s/portal-a/')]).toHaveLength(1);
-    expect(() => machine.apply(create(1, 2))).toThrow(/below its acknowledged/);
+    expect(() => machine.apply(create(1, 2))).toThrow(EntryRefused);
+    expect(() => machine.apply(create(1, 2))).toThrow(/retried seq 1, below 2 which it has acknowledged/);
     for (let i = 0; i < 1100; i++) machine.apply({ time_ms: 100_000 + i, op: { t: 'noop' } });
     expect([...store.range('s/')]).toHaveLength(0);
+  });
+
+  it('a jump of ackBelow by billions costs the results it frees, not the numbers it skips', () => {
+    const store = new MemoryStateStore();
+    const machine = new PartitionMachine(store, { partition: 0, partitions: 2 });
+    machine.apply(create(0));
+    machine.apply(create(1));
+    const started = performance.now();
+    machine.apply(create(4_000_000_000, 4_000_000_000));
+    expect(performance.now() - started, 'no loop over four billion numbers').toBeLessThan(1_000);
+    expect([...store.range('s/portal-a/')].map(([key]) => key)).toEqual([`s/portal-a/${String(4_000_000_000).padStart(16, '0')}`]);
   });
 
   it('refuses to run a command that reads a record of another partition', () => {
@@ -58,5 +70,42 @@ describe('partition machine sessions', () => {
     machine.apply({ time_ms: 5_000, op: { t: 'noop' } });
     machine.apply({ time_ms: 4_000, op: { t: 'noop' } });
     expect(machine.now_ms).toBe(5_000);
+  });
+});
+
+describe('staged state store: an entry applies whole or not at all', () => {
+  it('keeps nothing of a discarded entry, everything of a committed one, and ranges over both', () => {
+    const inner = new MemoryStateStore();
+    inner.put('a/1', 1);
+    inner.put('a/3', 3);
+    const staged = new StagedStateStore(inner);
+    staged.put('a/2', 2);
+    staged.put('a/3', undefined);
+    expect([...staged.range('a/')]).toEqual([
+      ['a/1', 1],
+      ['a/2', 2],
+    ]);
+    expect(staged.get('a/3')).toBeUndefined();
+    staged.discard();
+    expect([...staged.range('a/')]).toEqual([
+      ['a/1', 1],
+      ['a/3', 3],
+    ]);
+    staged.put('a/2', 2);
+    staged.commit();
+    expect([...inner.range('a/')]).toHaveLength(3);
+  });
+
+  it('a refused entry leaves the state as it was: the forged commit after a real lock', () => {
+    const inner = new MemoryStateStore();
+    const staged = new StagedStateStore(inner);
+    const machine = new PartitionMachine(staged, { partition: 0, partitions: 2 });
+    machine.apply({ time_ms: 1, op: { t: 'lock', txid: 'tx', home: 0, keys: [{ kind: 'client', id: '2' }], deadline_ms: 10_000 } });
+    staged.commit();
+    const before = [...inner.range('')];
+    const forged = { t: 'commit' as const, txid: 'tx', writes: [{ key: { kind: 'client' as const, id: '2' }, value: null }, { key: { kind: 'client' as const, id: '4' }, value: null }] };
+    expect(() => machine.apply({ time_ms: 2, op: forged })).toThrow(EntryRefused);
+    staged.discard();
+    expect([...inner.range('')]).toEqual(before);
   });
 });

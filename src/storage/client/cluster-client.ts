@@ -57,6 +57,8 @@ export class ReplicaClusterClient implements PartitionCluster {
         this.leaders.set(partition, target.id);
         return response.result;
       }
+      // Nothing was changed and nothing will be on a retry: our own request is at fault.
+      if (response.error === 'invalid') throw new StoreUnreachableError(`partition ${partition} refused the request: ${response.message}`);
       lastProblem = response.error === 'not-leader' ? `replica ${target.id} is not the leader` : response.message;
       if (response.error === 'outcome-unknown') mayHaveArrived = true;
       if (response.error === 'not-leader' && response.leader !== 0 && response.leader !== target.id) {

@@ -14,8 +14,10 @@ export type ReplicaError =
   | { readonly ok: false; readonly error: 'not-leader'; readonly leader: number }
   /** Leadership changed after the entry was appended: it may or may not be applied. Retry (it is idempotent). */
   | { readonly ok: false; readonly error: 'outcome-unknown'; readonly message: string }
-  /** Refused at once (a full queue, a request for another partition): nothing was appended. */
-  | { readonly ok: false; readonly error: 'refused'; readonly message: string };
+  /** Refused at once (a full queue, a request for another partition): nothing was appended. Retry. */
+  | { readonly ok: false; readonly error: 'refused'; readonly message: string }
+  /** The request is malformed, or its entry could not be applied: nothing was changed, and a retry would fare the same. */
+  | { readonly ok: false; readonly error: 'invalid'; readonly message: string };
 
 export type ReplicaResponse = { readonly ok: true; readonly result: unknown } | ReplicaError;
 

@@ -48,6 +48,15 @@ const DEFAULT_SESSION_MAX_RESULTS = 100_000;
 /** Expired sessions are swept every this many entries, so the sweep's cost is spread thin. */
 const SWEEP_EVERY_ENTRIES = 1024;
 
+/**
+ * The entry cannot be applied to this state (a transaction step for locks it does not hold, a
+ * session number already acknowledged): every replica refuses it alike and keeps nothing of it.
+ * Unlike an invariant failure, this is reachable from what a client sent.
+ */
+export class EntryRefused extends Error {
+  override readonly name = 'EntryRefused';
+}
+
 class CrossPartition extends Error {}
 class Locked extends Error {
   constructor(
@@ -222,7 +231,7 @@ export class PartitionMachine {
       }
       replies.push(outcome.reply);
       for (const write of outcome.writes) {
-        if (!locked.has(keyString(write.key))) throw new Error(`invariant broken: ${txid} writes ${keyString(write.key)} without holding its lock`);
+        if (!locked.has(keyString(write.key))) throw new EntryRefused(`transaction ${txid} writes ${keyString(write.key)} but sent no locked value for it`);
         current.set(keyString(write.key), write);
         written.add(keyString(write.key));
       }
@@ -255,7 +264,7 @@ export class PartitionMachine {
     if (tx === undefined) return { t: 'done' };
     for (const write of writes) {
       const lock = this.store.get(lockKey(write.key)) as LockRecord | undefined;
-      if (lock?.txid !== txid) throw new Error(`invariant broken: ${txid} commits ${keyString(write.key)} without holding its lock`);
+      if (lock?.txid !== txid) throw new EntryRefused(`transaction ${txid} commits ${keyString(write.key)} without holding its lock`);
       this.store.put(recordKey(write.key), write.value ?? undefined);
     }
     this.unlockAll(txid);
@@ -283,28 +292,45 @@ export class PartitionMachine {
     const resultKey = `${sessionKey}/${String(session.seq).padStart(16, '0')}`;
     if (session.seq < ackBelow) {
       // The client has already seen this result; a retry this late is a client bug.
-      throw new Error(`invariant broken: session ${session.client} retried seq ${session.seq} below its acknowledged ${ackBelow}`);
+      throw new EntryRefused(`session ${session.client} retried seq ${session.seq}, below ${ackBelow} which it has acknowledged`);
     }
     const remembered = this.store.get(resultKey) as PartitionResult | undefined;
     let results = current?.results ?? 0;
-    for (let seq = current?.ackBelow ?? 0; seq < ackBelow; seq++) {
-      const key = `${sessionKey}/${String(seq).padStart(16, '0')}`;
-      if (this.store.get(key) !== undefined) {
-        this.store.put(key, undefined);
-        results--;
-      }
+    for (const key of this.acknowledgedResults(sessionKey, current?.ackBelow ?? 0, ackBelow)) {
+      this.store.put(key, undefined);
+      results--;
     }
     if (remembered !== undefined) {
       this.store.put(sessionKey, { seen_ms: now, ackBelow, results } satisfies SessionRecord);
       return remembered;
     }
     if (results >= this.sessionMaxResults) {
-      throw new Error(`session ${session.client} holds ${results} unacknowledged results (limit ${this.sessionMaxResults}): the client must acknowledge what it has received`);
+      throw new EntryRefused(`session ${session.client} holds ${results} unacknowledged results (limit ${this.sessionMaxResults}): the client must acknowledge what it has received`);
     }
     const result = run();
     this.store.put(resultKey, result);
     this.store.put(sessionKey, { seen_ms: now, ackBelow, results: results + 1 } satisfies SessionRecord);
     return result;
+  }
+
+  /**
+   * The remembered results of seqs in [from, below): looked up one by one when the step is
+   * small (the usual case: one more answer received), found by a range scan otherwise, so a
+   * huge jump in ackBelow costs the results it frees, not the numbers it skips.
+   */
+  private acknowledgedResults(sessionKey: string, from: number, below: number): string[] {
+    const resultKey = (seq: number) => `${sessionKey}/${String(seq).padStart(16, '0')}`;
+    const keys: string[] = [];
+    if (below - from <= 64) {
+      for (let seq = from; seq < below; seq++) if (this.store.get(resultKey(seq)) !== undefined) keys.push(resultKey(seq));
+      return keys;
+    }
+    const end = resultKey(below);
+    for (const [key] of this.store.range(`${sessionKey}/`)) {
+      if (key >= end) break;
+      keys.push(key);
+    }
+    return keys;
   }
 
   private sweepSessions(now: number): void {

@@ -8,13 +8,14 @@ import type { DiskSync } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
 import { recoverInitialState } from '../../raft/log/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
-import { decodeEntry, encodeEntry, type PartitionOp, type PartitionResult } from '../common/entries.js';
+import { decodeEntry, encodeEntry, type PartitionEntry, type PartitionOp, type PartitionResult } from '../common/entries.js';
 import { ChangePublisher } from '../common/change-feed.js';
 import { LmdbStateStore } from './lmdb-store.js';
-import { RecordingStateStore } from './state-store.js';
-import { PartitionMachine } from './partition-machine.js';
+import { RecordingStateStore, StagedStateStore } from './state-store.js';
+import { EntryRefused, PartitionMachine } from './partition-machine.js';
 import type { Logger } from '../../util/log.js';
 import { PeerTransport } from './peer-transport.js';
+import { partitionOpProblem, requestProblem } from '../common/validate.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { replicaById, replicasOf, type Topology } from '../common/topology.js';
 
@@ -38,6 +39,11 @@ export interface ReplicaOptions {
   readonly maxPendingProposals?: number;
   /** MQTT broker URL: the leader announces changed records there, for portal caches. */
   readonly broker?: string;
+  /**
+   * Called once when the replica halts on an internal failure (a broken invariant, a state store
+   * that fails): `ecom storage` logs it in one line and exits with code 70. Without it, it throws.
+   */
+  readonly onFatal?: (err: Error) => void;
   /** Where the chaos suite plants faults (src/faults/planted.ts); production leaves it unset. */
   readonly seams?: ReplicaSeams;
 }
@@ -105,6 +111,8 @@ export class Replica {
   private readonly state: LmdbStateStore;
   private readonly machine: PartitionMachine;
   private readonly recording: RecordingStateStore;
+  /** Between the machine and the store: an entry's writes are kept only if it applies whole. */
+  private readonly staged: StagedStateStore;
   private readonly changes: ChangePublisher | undefined;
   private readonly transport: PeerTransport;
   private rpc: RpcServerHandle | undefined;
@@ -134,7 +142,8 @@ export class Replica {
     this.dir = dir;
     this.state = openState(dir, options.log);
     this.recording = new RecordingStateStore(this.state);
-    this.machine = new PartitionMachine(this.recording, { partition: this.address.partition, partitions: options.topology.partitions });
+    this.staged = new StagedStateStore(this.recording);
+    this.machine = new PartitionMachine(this.staged, { partition: this.address.partition, partitions: options.topology.partitions });
     this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log);
     const init = recoverInitialState(this.wal, this.wal, this.snapshots, { voters: peers.map((p) => p.id), learners: [] });
     // The snapshot is newer than the state: a crash came between saving a received snapshot and installing it.
@@ -171,7 +180,7 @@ export class Replica {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.rpc = await startRpcServer(this.address.host, this.address.clientPort, (body) => this.handle(body as ReplicaRequest), (err) =>
+    this.rpc = await startRpcServer(this.address.host, this.address.clientPort, (body) => this.handle(body), (err) =>
       this.options.log.warn({ err: err.message }, 'client request failed'),
     );
     this.ticker = setInterval(() => {
@@ -224,7 +233,14 @@ export class Replica {
     });
   }
 
-  private async handle(request: ReplicaRequest): Promise<ReplicaResponse> {
+  private async handle(body: unknown): Promise<ReplicaResponse> {
+    // Nothing reaches the log, or an assertion, before it is checked (docs/robustness.md).
+    const problem = requestProblem(body, this.address.partition, this.options.topology.partitions);
+    if (problem !== undefined) {
+      this.options.log.warn({ problem }, 'invalid request refused; nothing was appended');
+      return { ok: false, error: 'invalid', message: `invalid request: ${problem}` };
+    }
+    const request = body as ReplicaRequest;
     switch (request.op) {
       case 'status':
         return { ok: true, result: this.status() };
@@ -306,6 +322,22 @@ export class Replica {
 
   private processReady(): void {
     if (this.stopped) return;
+    try {
+      this.runReady();
+    } catch (err) {
+      this.halt(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** An internal failure: stop serving at once (no half-applied state is answered from) and report it. */
+  private halt(err: Error): void {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.options.onFatal === undefined) throw err;
+    this.options.onFatal(err);
+  }
+
+  private runReady(): void {
     this.startReadRound();
     while (this.node.hasReady()) {
       const rd = this.node.ready();
@@ -338,8 +370,7 @@ export class Replica {
     this.state.applyBatch(fresh[fresh.length - 1]!.index, () => {
       for (const entry of fresh) {
         if (entry.kind !== 'normal' || entry.data.length === 0) continue;
-        const result: PartitionResult = this.machine.apply(decodeEntry(entry.data));
-        results.push([entry.index, entry.term, { ok: true, result }]);
+        results.push([entry.index, entry.term, this.applyOne(entry)]);
       }
     });
     if (this.recording.changedRecords.size > 0) {
@@ -357,6 +388,37 @@ export class Replica {
     const ready = this.readsAwaitingApply.filter((w) => w.index <= applied);
     this.readsAwaitingApply = this.readsAwaitingApply.filter((w) => w.index > applied);
     for (const w of ready) for (const r of w.reads) this.serveRead(r);
+  }
+
+  /**
+   * Applying is total: whatever a committed entry holds, every replica reaches the same result,
+   * and a refusal is a result (nothing of the entry kept). Entries are checked again here, not
+   * only when proposed, so a log written by an older build replays too. Anything else thrown is
+   * an internal failure: it goes up to halt the replica.
+   */
+  private applyOne(entry: Entry): ReplicaResponse {
+    let op: PartitionEntry;
+    try {
+      op = decodeEntry(entry.data);
+    } catch (err) {
+      return this.refused(entry, `undecodable entry: ${(err as Error).message}`);
+    }
+    const problem = partitionOpProblem(op.op, this.address.partition, this.options.topology.partitions);
+    if (problem !== undefined) return this.refused(entry, `invalid entry: ${problem}`);
+    try {
+      const result: PartitionResult = this.machine.apply(op);
+      this.staged.commit();
+      return { ok: true, result };
+    } catch (err) {
+      this.staged.discard();
+      if (!(err instanceof EntryRefused)) throw err;
+      return this.refused(entry, err.message);
+    }
+  }
+
+  private refused(entry: Entry, reason: string): ReplicaResponse {
+    this.options.log.warn({ index: entry.index, reason }, 'committed entry refused when applied; every replica refuses it alike and keeps nothing of it');
+    return { ok: false, error: 'invalid', message: `${reason}; nothing was changed` };
   }
 
   private onReadStates(rd: Ready): void {

@@ -53,3 +53,74 @@ export class RecordingStateStore implements StateStore {
     return this.inner.range(prefix);
   }
 }
+
+/** The store itself failed (a disk error): not a property of the entry, so never a deterministic refusal. */
+export class StoreFailure extends Error {
+  override readonly name = 'StoreFailure';
+}
+
+function fromStore<T>(what: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    throw new StoreFailure(`state store ${what} failed: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Holds one entry's writes until it has applied without error, so that an entry that cannot
+ * be applied (a forged transaction step, a session number already acknowledged) leaves the
+ * state exactly as it was, on every replica alike: applying is total, and a refusal is a result.
+ */
+export class StagedStateStore implements StateStore {
+  /** Writes of the entry being applied; `undefined` marks a deletion. */
+  private readonly staged = new Map<string, unknown>();
+
+  constructor(private readonly inner: StateStore) {}
+
+  get(key: string): unknown {
+    if (this.staged.has(key)) return this.staged.get(key);
+    return fromStore('read', () => this.inner.get(key));
+  }
+
+  put(key: string, value: unknown): void {
+    this.staged.set(key, value);
+  }
+
+  *range(prefix: string): Iterable<readonly [string, unknown]> {
+    const mine = [...this.staged.keys()].filter((k) => k.startsWith(prefix));
+    if (mine.length === 0) {
+      yield* this.stored(prefix);
+      return;
+    }
+    const merged = new Map<string, unknown>(this.stored(prefix));
+    for (const key of mine) merged.set(key, this.staged.get(key));
+    for (const key of [...merged.keys()].sort()) {
+      const value = merged.get(key);
+      if (value !== undefined) yield [key, value];
+    }
+  }
+
+  /** The store's own range, lazily, with its failures told apart from the entry's. */
+  private *stored(prefix: string): Generator<readonly [string, unknown]> {
+    const entries = fromStore('range', () => this.inner.range(prefix)[Symbol.iterator]());
+    for (;;) {
+      const next = fromStore('range', () => entries.next());
+      if (next.done === true) return;
+      yield next.value;
+    }
+  }
+
+  /** The entry applied: its writes go to the store. */
+  commit(): void {
+    fromStore('write', () => {
+      for (const [key, value] of this.staged) this.inner.put(key, value);
+    });
+    this.staged.clear();
+  }
+
+  /** The entry was refused: nothing of it is kept. */
+  discard(): void {
+    this.staged.clear();
+  }
+}

@@ -1,0 +1,201 @@
+import { COMMAND_OPS } from '../../domain/commands.js';
+import type { RecordKey } from '../../domain/records.js';
+import { partitionOfKey } from './partitioning.js';
+
+/**
+ * What a replica checks before a request may enter its partition's log (docs/robustness.md):
+ * shape, types, sizes, the partition, session numbers. A request that passes can be applied by
+ * every replica; one that does not is refused at once with the reason, nothing appended.
+ * The checks are by hand rather than a schema library: they are few, they need the partition
+ * map (a key must belong here), and they must cost nothing on the hot path.
+ */
+export const LIMITS = {
+  /**
+   * IDs, session and transaction names. Far above the API's own limits (128-character IDs,
+   * 64 KiB of data; docs/spec.md), which the business rules answer with a 400 of their own:
+   * these bound memory, they are not the contract.
+   */
+  name_chars: 65_536,
+  /** A command's JSON data as the portal received it. */
+  data_chars: 4 << 20,
+  /** Commands of one transaction, keys locked by one request, writes of one commit. */
+  batch_items: 4_096,
+  /** Items of one order record. */
+  order_items: 10_000,
+} as const;
+
+export type Problem = string | undefined;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= LIMITS.name_chars;
+/** Record IDs may be empty here: the business rules answer an empty ID with their own 400. */
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length <= LIMITS.name_chars;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const KINDS: ReadonlySet<string> = new Set(['client', 'product', 'order']);
+
+function nameProblem(what: string, v: unknown): Problem {
+  return isName(v) ? undefined : `${what} must be a non-empty string of at most ${LIMITS.name_chars} characters`;
+}
+
+function listProblem(what: string, v: unknown, max: number = LIMITS.batch_items): Problem {
+  if (!Array.isArray(v)) return `${what} must be an array`;
+  return v.length <= max ? undefined : `${what} holds ${v.length} items (at most ${max})`;
+}
+
+/** The first problem of `checks`, evaluated in order. */
+function first(...checks: Array<() => Problem>): Problem {
+  for (const check of checks) {
+    const problem = check();
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+export function commandProblem(command: unknown): Problem {
+  if (!isObject(command)) return 'command must be an object';
+  const op = command.op;
+  if (typeof op !== 'string' || !(COMMAND_OPS as readonly string[]).includes(op)) return `unknown command ${JSON.stringify(op)?.slice(0, 40)}`;
+  const c = command as Partial<Record<'cid' | 'pid' | 'oid' | 'data', unknown>>;
+  const needs = { cid: /Client$|Order$/.test(op) && op !== 'DeleteOrder', pid: /Product$/.test(op), oid: /Order$/.test(op), data: /^(Create|Update)/.test(op) };
+  for (const field of ['cid', 'pid', 'oid'] as const) {
+    if (needs[field] && !isId(c[field])) return `${op}: ${field} must be a string of at most ${LIMITS.name_chars} characters`;
+  }
+  if (needs.data && (typeof c.data !== 'string' || c.data.length > LIMITS.data_chars)) return `${op}: data must be a string of at most ${LIMITS.data_chars} characters`;
+  return undefined;
+}
+
+function keyProblem(key: unknown, owns: (key: RecordKey) => boolean): Problem {
+  if (!isObject(key) || typeof key.kind !== 'string' || !KINDS.has(key.kind) || !isId(key.id)) return `a key must be {kind: client|product|order, id: a string of at most ${LIMITS.name_chars} characters}`;
+  return owns(key as unknown as RecordKey) ? undefined : `key ${key.kind}/${key.id as string} belongs to another partition`;
+}
+
+export function recordProblem(record: unknown): Problem {
+  if (!isObject(record)) return 'a record must be an object';
+  switch (record.kind) {
+    case 'client':
+      return typeof record.name === 'string' && Array.isArray(record.orders) && record.orders.every(isId) ? undefined : 'a client record needs name and orders';
+    case 'product':
+      return typeof record.name === 'string' && typeof record.price === 'string' && isCount(record.quantity) && isCount(record.orderRefs)
+        ? undefined
+        : 'a product record needs name, price, quantity and orderRefs';
+    case 'order': {
+      const items = record.items;
+      if (!isId(record.cid) || !Array.isArray(items) || items.length > LIMITS.order_items) return 'an order record needs cid and items';
+      const itemOk = (i: unknown) => isObject(i) && isId(i.pid) && typeof i.name === 'string' && typeof i.price === 'string' && isCount(i.quantity);
+      return items.every(itemOk) ? undefined : 'an order item needs pid, name, price and quantity';
+    }
+    default:
+      return 'a record must be of kind client, product or order';
+  }
+}
+
+function recordOfKeyProblem(key: RecordKey, record: unknown): Problem {
+  const problem = recordProblem(record);
+  if (problem !== undefined) return problem;
+  return (record as { kind: string }).kind === key.kind ? undefined : `the record of ${key.kind}/${key.id} is of kind ${(record as { kind: string }).kind}`;
+}
+
+function sessionProblem(session: unknown): Problem {
+  if (!isObject(session)) return 'session must be an object';
+  const { client, seq, ackBelow } = session;
+  if (!isName(client)) return nameProblem('session client', client);
+  if (!isCount(seq)) return 'session seq must be a whole number ≥ 0';
+  if (ackBelow === undefined) return undefined;
+  // A client acknowledges only answers it has received, and this request's is still to come.
+  if (!isCount(ackBelow) || ackBelow > seq) return `session ackBelow must be a whole number from 0 to seq (${seq}), got ${JSON.stringify(ackBelow)}`;
+  return undefined;
+}
+
+function valuesProblem(values: unknown): Problem {
+  return first(
+    () => listProblem('values', values),
+    () => {
+      for (const pair of values as unknown[]) {
+        if (!Array.isArray(pair) || pair.length !== 2) return 'each value must be [key, record or null]';
+        const problem = keyProblem(pair[0], () => true) ?? (pair[1] === null ? undefined : recordOfKeyProblem(pair[0] as RecordKey, pair[1]));
+        if (problem !== undefined) return problem;
+      }
+      return undefined;
+    },
+  );
+}
+
+/**
+ * The problem with `op` as an entry of `partition` (of `partitions`), or undefined when every
+ * replica can apply it. Checks what the entry alone shows; what depends on the state (a lock
+ * held, a session already acknowledged) is refused deterministically when applied.
+ */
+export function partitionOpProblem(op: unknown, partition: number, partitions: number): Problem {
+  if (!isObject(op)) return 'entry must be an object';
+  const owns = (key: RecordKey) => partitionOfKey(key, partitions) === partition;
+  const ownsAll = (keys: unknown[], pick: (item: unknown) => unknown = (k) => k): Problem => {
+    for (const item of keys) {
+      const problem = keyProblem(pick(item), owns);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  };
+  switch (op.t) {
+    case 'noop':
+      return undefined;
+    case 'exec':
+      return sessionProblem(op.session) ?? commandProblem(op.command);
+    case 'lock':
+      return first(
+        () => nameProblem('txid', op.txid),
+        () => (isCount(op.home) && op.home < partitions ? undefined : `home must be a partition from 0 to ${partitions - 1}`),
+        () => (isTime(op.deadline_ms) ? undefined : 'deadline_ms must be a time ≥ 0'),
+        () => listProblem('keys', op.keys) ?? ownsAll(op.keys as unknown[]),
+      );
+    case 'decide':
+      return first(
+        () => nameProblem('txid', op.txid),
+        () => listProblem('commands', op.commands) ?? (op.commands as unknown[]).map(commandProblem).find((p) => p !== undefined),
+        () => valuesProblem(op.values),
+        () => listProblem('participants', op.participants) ?? ((op.participants as unknown[]).every((p) => isCount(p) && p < partitions) ? undefined : 'participants must be partitions'),
+      );
+    case 'commit':
+      return first(
+        () => nameProblem('txid', op.txid),
+        () => listProblem('writes', op.writes),
+        () => {
+          for (const w of op.writes as unknown[]) {
+            if (!isObject(w)) return 'each write must be {key, value}';
+            const problem = keyProblem(w.key, owns) ?? (w.value === null ? undefined : recordOfKeyProblem(w.key as RecordKey, w.value));
+            if (problem !== undefined) return problem;
+          }
+          return undefined;
+        },
+      );
+    case 'abort':
+    case 'release':
+    case 'forget':
+      return nameProblem('txid', op.txid);
+    default:
+      return `unknown entry type ${JSON.stringify(op.t)?.slice(0, 40)}`;
+  }
+}
+
+/**
+ * The problem with a request to a replica of `partition` (of `partitions`), or undefined.
+ * A request for another partition passes here: the replica answers it with where to go.
+ */
+export function requestProblem(body: unknown, partition: number, partitions: number): Problem {
+  if (!isObject(body)) return 'a request must be an object';
+  if (body.op === 'status') return undefined;
+  if (!isCount(body.partition)) return 'partition must be a whole number ≥ 0';
+  if (body.partition !== partition) return undefined;
+  switch (body.op) {
+    case 'propose':
+      return partitionOpProblem(body.entry, partition, partitions);
+    case 'read':
+      return typeof body.kind === 'string' && KINDS.has(body.kind) && isId(body.id) ? undefined : 'read needs kind (client, product or order) and id';
+    case 'expiredLocks':
+      return undefined;
+    case 'staleDecisions':
+      return isTime(body.age_ms) ? undefined : 'age_ms must be a number of milliseconds ≥ 0';
+    default:
+      return `unknown request ${JSON.stringify(body.op)?.slice(0, 40)}`;
+  }
+}
