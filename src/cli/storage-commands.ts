@@ -57,6 +57,39 @@ export function registerStorageCommands(program: Command): void {
       process.stdout.write(formatStatus(topology, statuses));
       if (statuses.every((s) => 'unreachable' in s)) process.exitCode = 3;
     });
+
+  registerLeaderCommand(program);
+}
+
+const wholeNumber = (name: string) => (text: string) => {
+  if (!/^\d+$/.test(text)) throw new Error(`${name} must be a whole number, got "${text}"`);
+  return Number(text);
+};
+
+/** `ecom leader move`: hand a partition's leadership to a chosen replica, online. */
+function registerLeaderCommand(program: Command): void {
+  const leader = program.command('leader').description("Operate on a partition's leadership.");
+  leader
+    .command('move')
+    .description('Hand leadership of a partition to another of its replicas (it first catches up; no write is lost or refused for long).')
+    .addOption(configOption())
+    .requiredOption('--partition <p>', 'the partition', wholeNumber('--partition'))
+    .requiredOption('--to <id>', 'the replica that should lead it', wholeNumber('--to'))
+    .option('--timeout <ms>', 'how long to wait for the handover', wholeNumber('--timeout'), 10_000)
+    .addHelpText('after', '\nExamples:\n  $ ecom leader move --partition 0 --to 3\n  $ ecom leader move --partition 1 --to 4 --storage-config cluster.json')
+    .action(async (opts: { storageConfig?: string; partition: number; to: number; timeout: number }) => {
+      const topology = topologyFrom(opts);
+      if (opts.partition >= topology.partitions) throw new Error(`there are ${topology.partitions} partitions (0 to ${topology.partitions - 1}); no partition ${opts.partition}`);
+      const members = topology.replicas.filter((r) => r.partition === opts.partition).map((r) => r.id);
+      if (!members.includes(opts.to)) throw new Error(`replica ${opts.to} is not in partition ${opts.partition} (its replicas: ${members.join(', ')})`);
+      const client = new ReplicaClusterClient(topology);
+      try {
+        const { leader: now, term } = await client.transferLeader(opts.partition, opts.to, Date.now() + opts.timeout);
+        process.stdout.write(`partition ${opts.partition}: replica ${now} leads, term ${term}\n`);
+      } finally {
+        await client.close();
+      }
+    });
 }
 
 export function formatStatus(topology: Topology, statuses: ReadonlyArray<ReplicaStatus | { id: number; partition: number; unreachable: string }>): string {

@@ -294,6 +294,21 @@ export class RaftNode {
     if (this.log.term(this.commit_) === this.term_) this.scheduleRead(read);
   }
 
+  /**
+   * Leader only: the other voter whose log matches ours furthest (the quickest to take over),
+   * or NO_NODE when there is none. Ties go to the lowest ID, so the choice is deterministic.
+   */
+  bestSuccessor(): NodeId {
+    if (this.role_ !== 'leader') return NO_NODE;
+    let best: NodeId = NO_NODE;
+    let bestMatch = -1;
+    for (const id of [...this.membership_.voters].sort((a, b) => a - b)) {
+      const match = this.leader.progress.get(id)?.match ?? 0;
+      if (id !== this.id && match > bestMatch) [best, bestMatch] = [id, match];
+    }
+    return best;
+  }
+
   /** Hands leadership to `to` once its log is current; proposals are refused meanwhile. */
   transferLeadership(to: NodeId): void {
     this.ensureOutboxRoom();

@@ -73,6 +73,11 @@ export class ReplicaClusterClient implements PartitionCluster {
     throw mayHaveArrived ? new StoreTimeoutError(what) : new StoreUnreachableError(what);
   }
 
+  /** Moves the partition's leadership to replica `to`; resolves with the term it leads in. */
+  async transferLeader(partition: number, to: number, deadline_ms: number): Promise<{ leader: number; term: number }> {
+    return (await this.call(partition, { op: 'transferLeader', partition, to }, deadline_ms)) as { leader: number; term: number };
+  }
+
   async propose(partition: number, op: PartitionOp, deadline_ms: number): Promise<PartitionResult> {
     return (await this.call(partition, { op: 'propose', partition, entry: op }, deadline_ms)) as PartitionResult;
   }

@@ -7,7 +7,9 @@ export type ReplicaRequest =
   | { readonly op: 'read'; readonly partition: number; readonly kind: RecordKind; readonly id: string }
   | { readonly op: 'status' }
   | { readonly op: 'expiredLocks'; readonly partition: number }
-  | { readonly op: 'staleDecisions'; readonly partition: number; readonly age_ms: number };
+  | { readonly op: 'staleDecisions'; readonly partition: number; readonly age_ms: number }
+  /** Hand leadership of the partition to replica `to` (another voter); answered once it leads. */
+  | { readonly op: 'transferLeader'; readonly partition: number; readonly to: number };
 
 export type ReplicaError =
   /** Not the leader: `leader` is the replica id believed to lead (0 when unknown). Nothing was appended. */

@@ -195,6 +195,8 @@ export function requestProblem(body: unknown, partition: number, partitions: num
       return undefined;
     case 'staleDecisions':
       return isTime(body.age_ms) ? undefined : 'age_ms must be a number of milliseconds ≥ 0';
+    case 'transferLeader':
+      return isCount(body.to) && body.to > 0 ? undefined : 'to must be a replica ID';
     default:
       return `unknown request ${JSON.stringify(body.op)?.slice(0, 40)}`;
   }

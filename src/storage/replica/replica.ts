@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RaftError, RaftNode, DEFAULT_OPTIONS, type Ready } from '../../raft/core/index.js';
+import { RaftError, RaftNode, DEFAULT_OPTIONS, NO_NODE, type Ready } from '../../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../../raft/types.js';
 import { DEFAULT_FILE_LOG_OPTIONS, FileLog, fsyncDir } from '../../raft/log/file-log.js';
 import type { DiskSync } from '../../raft/log/file-log.js';
@@ -66,6 +66,16 @@ interface PendingRead {
 }
 
 const SNAPSHOT_FORMAT = 1;
+/** How long `ecom leader move` waits for the target to take over (it may first have to catch up). */
+const TRANSFER_WAIT_MS = 3_000;
+/** How long a stopping leader waits for a successor before it just stops (then the others elect one). */
+const HANDOVER_WAIT_MS = 500;
+
+interface TransferWaiter {
+  readonly to: number;
+  readonly resolve: (response: ReplicaResponse) => void;
+  readonly timer: NodeJS.Timeout;
+}
 
 /**
  * The state store is written without fsync (see LmdbStateStore), so it is trusted only after a
@@ -120,6 +130,7 @@ export class Replica {
   private readyScheduled = false;
   private stopped = false;
   private readonly proposals = new Map<number, PendingProposal>();
+  private readonly transfers = new Set<TransferWaiter>();
   /** Reads waiting for their ReadIndex round, batched: one round serves every read of a turn. */
   private readBatch: PendingRead[] = [];
   private readonly readRounds = new Map<number, PendingRead[]>();
@@ -252,6 +263,8 @@ export class Replica {
         return this.leaderOnly(request.partition, () => this.machine.expiredLocks());
       case 'staleDecisions':
         return this.leaderOnly(request.partition, () => this.machine.staleDecisions(request.age_ms));
+      case 'transferLeader':
+        return this.transferLeader(request.partition, request.to, TRANSFER_WAIT_MS);
     }
   }
 
@@ -288,6 +301,51 @@ export class Replica {
     }
     this.schedule();
     return new Promise((resolve) => this.proposals.set(index, { term: this.node.term, resolve }));
+  }
+
+  /** Hands leadership to `to`; answers once `to` leads, or refuses after `wait_ms` (this replica then still leads). */
+  private transferLeader(partition: number, to: number, wait_ms: number): Promise<ReplicaResponse> {
+    const wrong = this.wrongPartition(partition);
+    if (wrong) return Promise.resolve(wrong);
+    if (!replicasOf(this.options.topology, partition).some((r) => r.id === to)) {
+      return Promise.resolve({ ok: false, error: 'invalid', message: `replica ${to} is not a member of partition ${partition}` });
+    }
+    if (this.node.role !== 'leader') {
+      // Asked again after it worked (a retry): say so rather than "not the leader".
+      if (this.node.leaderId === to) return Promise.resolve({ ok: true, result: { leader: to, term: this.node.term } });
+      return Promise.resolve(this.notLeader());
+    }
+    if (to === this.id) return Promise.resolve({ ok: true, result: { leader: to, term: this.node.term } });
+    try {
+      this.node.transferLeadership(to);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      return Promise.resolve({ ok: false, error: 'refused', message: err.message });
+    }
+    this.options.log.info({ replica: this.id, to, term: this.node.term }, 'handing leadership over');
+    this.schedule();
+    return new Promise((resolve) => {
+      const waiter: TransferWaiter = {
+        to,
+        resolve,
+        timer: setTimeout(() => {
+          this.transfers.delete(waiter);
+          resolve({ ok: false, error: 'refused', message: `replica ${to} did not take over within ${wait_ms} ms (down, or far behind?); replica ${this.id} leads on` });
+        }, wait_ms),
+      };
+      this.transfers.add(waiter);
+    });
+  }
+
+  /** Answers the transfers whose target now leads, as far as this replica has heard. */
+  private settleTransfers(): void {
+    if (this.transfers.size === 0 || this.node.role === 'leader') return;
+    for (const waiter of this.transfers) {
+      if (this.node.leaderId !== waiter.to) continue;
+      clearTimeout(waiter.timer);
+      this.transfers.delete(waiter);
+      waiter.resolve({ ok: true, result: { leader: waiter.to, term: this.node.term } });
+    }
   }
 
   private read(request: ReplicaRequest & { op: 'read' }): Promise<ReplicaResponse> {
@@ -349,6 +407,7 @@ export class Replica {
       this.onLeadership(rd);
       this.node.advance();
     }
+    this.settleTransfers();
     this.maybeSnapshot();
   }
 
@@ -461,6 +520,18 @@ export class Replica {
     this.options.log.info({ replica: this.id, index: applied, bytes: data.length }, 'snapshot taken; log compacted');
   }
 
+  /**
+   * A leader that is asked to stop first hands leadership to its most caught-up follower, so a
+   * rolling restart costs a round trip instead of an election timeout without a leader.
+   */
+  private async handOver(): Promise<void> {
+    const to = this.node.bestSuccessor();
+    if (to === NO_NODE) return;
+    const answer = await this.transferLeader(this.address.partition, to, HANDOVER_WAIT_MS);
+    if (answer.ok) this.options.log.info({ replica: this.id, to }, 'stopping: leadership handed over');
+    else this.options.log.info({ replica: this.id, to }, 'stopping: no successor took over in time; the others will elect one');
+  }
+
   private installSnapshot(snapshot: Snapshot): void {
     const parsed = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as { format: number; entries: Array<[string, unknown]> };
     if (parsed.format !== SNAPSHOT_FORMAT) throw new Error(`snapshot at ${snapshot.meta.index} has format ${parsed.format}; this build reads ${SNAPSHOT_FORMAT}`);
@@ -470,7 +541,13 @@ export class Replica {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    await this.handOver();
     this.stopped = true;
+    for (const waiter of this.transfers) {
+      clearTimeout(waiter.timer);
+      waiter.resolve({ ok: false, error: 'refused', message: `replica ${this.id} is stopping` });
+    }
+    this.transfers.clear();
     if (this.ticker) clearInterval(this.ticker);
     await this.rpc?.close();
     await this.transport.close();
