@@ -161,6 +161,13 @@ describe('raft mode under faults', () => {
     }
     const leader = (await cluster.leaders()).find((l) => l.partition === 0)!;
     const victim = cluster.topology.replicas.find((r) => r.partition === 0 && r.id !== leader.id)!;
+    // Snapshots are taken in the background: wait for the victim's first before the crash.
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const mine = (await clusterStatuses(cluster.topology)).find((s): s is ReplicaStatus => s.id === victim.id && !('unreachable' in s));
+      if ((mine?.snapshotIndex ?? 0) > 0) break;
+      if (Date.now() > deadline) throw new Error(`replica ${victim.id} took no snapshot: ${JSON.stringify(mine)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await cluster.tier.replicas.get(victim.id)!.kill();
     // What a machine crash can leave of an unflushed LMDB file: garbage.
     writeFileSync(join(cluster.dataDir, `replica-${victim.id}`, 'state', 'data.mdb'), Buffer.alloc(8192, 0xab));

@@ -40,15 +40,7 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 
   save(snapshot: Snapshot): void {
-    const meta = Buffer.from(JSON.stringify(snapshot.meta));
-    const body = Buffer.allocUnsafe(4 + meta.length + snapshot.data.length);
-    body.writeUInt32LE(meta.length, 0);
-    body.set(meta, 4);
-    body.set(snapshot.data, 4 + meta.length);
-    const head = Buffer.allocUnsafe(8);
-    MAGIC.copy(head, 0);
-    head.writeUInt32LE(crc32c(body), 4);
-    const name = `snap-${String(snapshot.meta.index).padStart(16, '0')}.snap`;
+    const { name, head, body } = encodeSnapshot(snapshot);
     const final = path.join(this.dir, name);
     const tmp = final + TMP_SUFFIX;
     const fd = fs.openSync(tmp, 'w');
@@ -59,10 +51,39 @@ export class FileSnapshotStore implements SnapshotStore {
     } finally {
       fs.closeSync(fd);
     }
+    this.install(snapshot, tmp, final);
+  }
+
+  /**
+   * As save(), with the writing and fsync off the event loop (a big snapshot takes a while to
+   * reach the disk). Only the rename and the cleanup are synchronous.
+   */
+  async saveAsync(snapshot: Snapshot): Promise<void> {
+    const { name, head, body } = encodeSnapshot(snapshot);
+    const final = path.join(this.dir, name);
+    const tmp = final + TMP_SUFFIX;
+    const file = await fs.promises.open(tmp, 'w');
+    try {
+      await file.write(head);
+      await file.write(body);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    this.install(snapshot, tmp, final);
+  }
+
+  private install(snapshot: Snapshot, tmp: string, final: string): void {
+    // A newer snapshot may have been saved meanwhile (one received from the leader): keep it.
+    if (this.cached !== undefined && this.cached.meta.index > snapshot.meta.index) {
+      fs.rmSync(tmp, { force: true });
+      return;
+    }
     fs.renameSync(tmp, final);
     fsyncDir(this.dir);
     this.cached = snapshot;
     // Older snapshots are now redundant.
+    const name = path.basename(final);
     for (const n of fs.readdirSync(this.dir)) {
       if (NAME_RE.test(n) && n < name) fs.rmSync(path.join(this.dir, n));
     }
@@ -71,6 +92,18 @@ export class FileSnapshotStore implements SnapshotStore {
   latest(): Snapshot | undefined {
     return this.cached;
   }
+}
+
+function encodeSnapshot(snapshot: Snapshot): { name: string; head: Buffer; body: Buffer } {
+  const meta = Buffer.from(JSON.stringify(snapshot.meta));
+  const body = Buffer.allocUnsafe(4 + meta.length + snapshot.data.length);
+  body.writeUInt32LE(meta.length, 0);
+  body.set(meta, 4);
+  body.set(snapshot.data, 4 + meta.length);
+  const head = Buffer.allocUnsafe(8);
+  MAGIC.copy(head, 0);
+  head.writeUInt32LE(crc32c(body), 4);
+  return { name: `snap-${String(snapshot.meta.index).padStart(16, '0')}.snap`, head, body };
 }
 
 function readSnapshot(file: string): Snapshot {

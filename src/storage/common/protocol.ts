@@ -33,4 +33,6 @@ export interface ReplicaStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
+  /** The longest event-loop stall of the replica over the last 10–20 s, in ms (absent from older builds). */
+  readonly maxStall_ms?: number;
 }

@@ -11,7 +11,8 @@ import type { StateStore } from './state-store.js';
  * clean stop and rebuilds it from them otherwise (src/replica/replica.ts). Syncing LMDB on
  * every batch as well halved the write throughput.
  */
-const APPLIED_KEY = '\u0000applied';
+/** Sorts before every other key, so a full scan meets it first. */
+export const APPLIED_KEY = '\u0000applied';
 
 /**
  * Commit visibly now, without waiting for a flush (lmdb's TransactionFlags: ABORTABLE 1 |

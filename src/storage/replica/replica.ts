@@ -13,6 +13,9 @@ import { ChangePublisher } from '../common/change-feed.js';
 import { LmdbStateStore } from './lmdb-store.js';
 import { RecordingStateStore, StagedStateStore } from './state-store.js';
 import { EntryRefused, PartitionMachine } from './partition-machine.js';
+import { SNAPSHOT_FORMAT } from './snapshot-format.js';
+import { SnapshotThread } from './snapshot-thread.js';
+import { StallMonitor } from '../../util/stall-monitor.js';
 import type { Logger } from '../../util/log.js';
 import { PeerTransport } from './peer-transport.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
@@ -65,7 +68,6 @@ interface PendingRead {
   resolve(response: ReplicaResponse): void;
 }
 
-const SNAPSHOT_FORMAT = 1;
 /** How long `ecom leader move` waits for the target to take over (it may first have to catch up). */
 const TRANSFER_WAIT_MS = 3_000;
 /** How long a stopping leader waits for a successor before it just stops (then the others elect one). */
@@ -140,6 +142,11 @@ export class Replica {
   private lastLeaderTerm = '';
   private snapshotIndex: number;
   private readonly snapshotEvery: number;
+  /** Applied entries after the last snapshot before the next is taken: jittered, so replicas take theirs at different moments. */
+  private snapshotGap: number;
+  private readonly snapshotThread: SnapshotThread;
+  private snapshotting = false;
+  private readonly stalls = new StallMonitor();
   private readonly maxPendingProposals: number;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -172,6 +179,8 @@ export class Replica {
       init,
     );
     this.snapshotEvery = options.snapshotEvery_entries ?? 10_000;
+    this.snapshotGap = this.jitteredGap();
+    this.snapshotThread = new SnapshotThread(this.state.path);
     this.maxPendingProposals = options.maxPendingProposals ?? 50_000;
     this.transport = new PeerTransport(
       this.address,
@@ -191,6 +200,7 @@ export class Replica {
 
   async start(): Promise<void> {
     await this.transport.listen();
+    this.snapshotThread.warm();
     this.rpc = await startRpcServer(this.address.host, this.address.clientPort, (body) => this.handle(body), (err) =>
       this.options.log.warn({ err: err.message }, 'client request failed'),
     );
@@ -215,6 +225,7 @@ export class Replica {
       appliedIndex: this.state.lastApplied,
       lastIndex: s.lastIndex,
       snapshotIndex: this.snapshotIndex,
+      maxStall_ms: Math.round(this.stalls.maxStall_ms()),
     };
   }
 
@@ -509,15 +520,38 @@ export class Replica {
     this.readsAwaitingApply = [];
   }
 
+  /** Between half and one and a half snapshot intervals, at random. */
+  private jitteredGap(): number {
+    return Math.max(1, Math.round(this.snapshotEvery * (0.5 + randomInt(1_000) / 1_000)));
+  }
+
+  /**
+   * Takes a snapshot once enough entries applied since the last: the state is read and encoded
+   * on the snapshot worker's thread and written with asynchronous I/O, so the event loop keeps
+   * sending heartbeats; only then is the log compacted behind it.
+   */
   private maybeSnapshot(): void {
-    const applied = this.state.lastApplied;
-    if (applied - this.snapshotIndex < this.snapshotEvery || applied > this.node.appliedIndex) return;
-    const data = Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, entries: this.state.dump() }));
-    const snapshot = this.node.compact(applied, data);
-    this.snapshots.save(snapshot);
-    this.wal.compact(applied);
-    this.snapshotIndex = applied;
-    this.options.log.info({ replica: this.id, index: applied, bytes: data.length }, 'snapshot taken; log compacted');
+    if (this.snapshotting || this.stopped || this.state.lastApplied - this.snapshotIndex < this.snapshotGap) return;
+    this.snapshotting = true;
+    const started = performance.now();
+    this.snapshotThread
+      .take()
+      .then(async ({ applied, data }) => {
+        if (this.stopped || applied <= this.snapshotIndex || applied > this.node.appliedIndex) return;
+        const snapshot = this.node.compact(applied, data);
+        await this.snapshots.saveAsync(snapshot);
+        if (this.stopped) return;
+        this.wal.compact(applied);
+        this.snapshotIndex = Math.max(this.snapshotIndex, applied);
+        this.snapshotGap = this.jitteredGap();
+        this.options.log.info({ replica: this.id, index: applied, bytes: data.length, ms: Math.round(performance.now() - started) }, 'snapshot taken; log compacted');
+      })
+      .catch((err: unknown) => {
+        if (!this.stopped) this.options.log.warn({ err: (err as Error).message }, 'snapshot failed; the log is kept and it will be tried again');
+      })
+      .finally(() => {
+        this.snapshotting = false;
+      });
   }
 
   /**
@@ -551,6 +585,8 @@ export class Replica {
     if (this.ticker) clearInterval(this.ticker);
     await this.rpc?.close();
     await this.transport.close();
+    await this.snapshotThread.close();
+    this.stalls.close();
     await this.changes?.close();
     this.wal.close();
     await this.state.close();

@@ -1,0 +1,66 @@
+import { Worker } from 'node:worker_threads';
+import type { SnapshotReply, SnapshotRequest } from './snapshot-format.js';
+
+/**
+ * The replica's handle on its snapshot worker (snapshot-worker.ts): one request at a time, the
+ * answer a promise. The worker runs the compiled JavaScript when there is one; from the
+ * TypeScript sources it registers the same loader as `bin/ecom.js` first.
+ */
+export class SnapshotThread {
+  private worker: Worker | undefined;
+  private waiting: { resolve: (reply: SnapshotReply) => void; reject: (err: Error) => void } | undefined;
+
+  constructor(private readonly statePath: string) {}
+
+  /** Starts the worker now, so the first snapshot does not wait for it to load. */
+  warm(): void {
+    this.worker ??= this.start();
+  }
+
+  /** The state and its applied index at one moment, serialized off the event loop. */
+  take(): Promise<SnapshotReply> {
+    if (this.waiting !== undefined) return Promise.reject(new Error('a snapshot is already being taken'));
+    const worker = this.worker ?? this.start();
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      worker.postMessage({} satisfies SnapshotRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.fail(new Error('the replica is stopping'));
+    await worker?.terminate();
+  }
+
+  private start(): Worker {
+    const fromSources = import.meta.url.endsWith('.ts');
+    const entry = new URL(fromSources ? './snapshot-worker.ts' : './snapshot-worker.js', import.meta.url);
+    const worker = fromSources
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`, {
+          eval: true,
+          workerData: { path: this.statePath },
+        })
+      : new Worker(entry, { workerData: { path: this.statePath } });
+    worker.on('message', (reply: SnapshotReply) => {
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      waiting?.resolve(reply);
+    });
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      this.fail(new Error(`the snapshot worker exited (code ${code})`));
+    });
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  private fail(err: Error): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.reject(err);
+  }
+}
