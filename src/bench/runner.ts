@@ -42,6 +42,10 @@ export interface RunResult {
   readonly latency: LatencySummary;
   readonly histogram: HistogramJson;
   readonly errorSamples: string[];
+  /** Raft tiers only: elections during the run (term increases over all partitions). */
+  readonly leaderChanges?: number;
+  /** Raft tiers only: the longest event-loop stall a replica reported at the end of the run. */
+  readonly maxStall_ms?: number;
 }
 
 /** Workers currently running, so Ctrl-C can stop them from anywhere. */

@@ -6,6 +6,8 @@ import { describeMachine, probeMachine } from './machine.js';
 import { describeRun, endProgress, progressPrinter } from './print.js';
 import type { BenchResults, LabelledRun } from './results.js';
 import { runWorkload, stopAllWorkers, type RunOptions } from './runner.js';
+import { stabilitySince, termsOf } from './stability.js';
+import type { Topology } from '../storage/common/topology.js';
 
 /**
  * One `ecom bench` invocation: its temporary folder (replica and etcd data, deleted at the
@@ -28,6 +30,8 @@ export class BenchSession {
   readonly results: BenchResults;
   readonly runTag: string;
   private readonly owned: Array<{ stop(): Promise<void> }> = [];
+  /** Raft tiers among what is owned: their elections and stalls are reported with every run. */
+  private readonly tiers: Topology[] = [];
   private stopping = false;
   private runs = 0;
   private closing: Promise<void> | undefined;
@@ -60,6 +64,8 @@ export class BenchSession {
   /** Registers something to stop at the end (or on Ctrl-C); returns it for chaining. */
   own<T extends { stop(): Promise<void> }>(thing: T): T {
     this.owned.push(thing);
+    const topology = (thing as { topology?: Topology }).topology;
+    if (topology !== undefined) this.tiers.push(topology);
     return thing;
   }
 
@@ -67,12 +73,16 @@ export class BenchSession {
   async release(thing: { stop(): Promise<void> }): Promise<void> {
     const at = this.owned.indexOf(thing);
     if (at >= 0) this.owned.splice(at, 1);
+    const topology = (thing as { topology?: Topology }).topology;
+    if (topology !== undefined && this.tiers.includes(topology)) this.tiers.splice(this.tiers.indexOf(topology), 1);
     await thing.stop();
   }
 
   async run(label: string, system: string, options: Omit<RunOptions, 'runTag' | 'workers' | 'warmup_ms' | 'duration_ms' | 'timeout_ms'> & Partial<RunOptions>): Promise<LabelledRun> {
     const warmup_ms = options.warmup_ms ?? this.options.warmup_ms;
     const duration_ms = options.duration_ms ?? this.options.duration_ms;
+    const tiers = [...this.tiers];
+    const termsBefore = await termsOf(tiers);
     const result = await runWorkload({
       workers: this.options.workers,
       timeout_ms: this.options.timeout_ms,
@@ -85,7 +95,8 @@ export class BenchSession {
       ...options,
     });
     endProgress();
-    const run: LabelledRun = { label, system, ...result };
+    const stability = await stabilitySince(tiers, termsBefore);
+    const run: LabelledRun = { label, system, ...result, ...stability };
     this.results.runs.push(run);
     this.print(describeRun(`${label} (${system})`, run));
     return run;

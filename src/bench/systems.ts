@@ -88,7 +88,7 @@ export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter | undef
     const tier = await startRaftTier(join(folder, 'raft'));
     try {
       const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft');
-      return { port: portal.port, stop: async () => (await portal.stop(), await tier.stop()) };
+      return { port: portal.port, topology: tier.topology, stop: async () => (await portal.stop(), await tier.stop()) };
     } catch (err) {
       await tier.stop();
       throw err;

@@ -1,0 +1,53 @@
+import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import type { ReplicaStatus } from '../storage/common/protocol.js';
+import type { Topology } from '../storage/common/topology.js';
+
+/**
+ * Whether a raft tier stayed steady during a run (issue #18): the leader changes (term increases
+ * summed over partitions: each new term is an election, won or not) and the longest event-loop
+ * stall any replica reported (its own window of the last 10–20 s, so a run of 10 s or more is
+ * covered by the reading at its end).
+ */
+export interface Stability {
+  readonly leaderChanges: number;
+  readonly maxStall_ms: number;
+}
+
+export type TermsByPartition = ReadonlyMap<number, number>;
+
+async function statusesOf(topology: Topology): Promise<ReplicaStatus[]> {
+  const client = new ReplicaClusterClient(topology);
+  try {
+    return (await client.statuses(2_000)).filter((s): s is ReplicaStatus => !('unreachable' in s));
+  } finally {
+    await client.close();
+  }
+}
+
+/** Each partition's highest term among the replicas that answer. */
+export async function termsOf(topologies: readonly Topology[]): Promise<TermsByPartition[]> {
+  return Promise.all(
+    topologies.map(async (topology) => {
+      const terms = new Map<number, number>();
+      for (const s of await statusesOf(topology)) terms.set(s.partition, Math.max(terms.get(s.partition) ?? 0, s.term));
+      return terms;
+    }),
+  );
+}
+
+/** Compares with the terms taken before the run; undefined when no raft tier is involved. */
+export async function stabilitySince(topologies: readonly Topology[], before: readonly TermsByPartition[]): Promise<Stability | undefined> {
+  if (topologies.length === 0) return undefined;
+  let leaderChanges = 0;
+  let maxStall_ms = 0;
+  for (const [i, topology] of topologies.entries()) {
+    const statuses = await statusesOf(topology);
+    const after = new Map<number, number>();
+    for (const s of statuses) {
+      after.set(s.partition, Math.max(after.get(s.partition) ?? 0, s.term));
+      maxStall_ms = Math.max(maxStall_ms, s.maxStall_ms ?? 0);
+    }
+    for (const [partition, term] of after) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
+  }
+  return { leaderChanges, maxStall_ms };
+}
