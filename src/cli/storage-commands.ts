@@ -22,8 +22,9 @@ export function registerStorageCommands(program: Command): void {
     .option('--data <dir>', 'where replicas keep their log and state (each in its own replica-ID folder)', './data')
     .addOption(new Option('--snapshot-every <entries>', 'take a snapshot and compact the log every this many entries').default(10_000).argParser(Number))
     .option('--broker <url>', 'MQTT broker where the leader announces changed records (for portal caches); none by default')
+    .addOption(new Option('--max-pending <n>', 'proposals a leader accepts and has not yet applied before it answers "busy" (clients back off and retry)').default(4_096).argParser(wholeNumber('--max-pending')))
     .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json')
-    .action(async (id: number, opts: { storageConfig?: string; data: string; snapshotEvery: number; broker?: string }) => {
+    .action(async (id: number, opts: { storageConfig?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number }) => {
       const log = createLogger(`storage-${id}`);
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
       const seams = plantedFromEnvironment();
@@ -33,7 +34,7 @@ export function registerStorageCommands(program: Command): void {
         log.fatal({ err: err.message }, `replica ${id} halted on an internal failure; nothing more is applied or answered. Keep its data folder for diagnosis and restart it once the cause is fixed`);
         process.exit(70);
       };
-      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, seams, onFatal });
+      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal });
       closers.push(() => replica.stop());
       await replica.start();
     });

@@ -18,11 +18,11 @@ export interface RaftCluster {
 }
 
 export async function startRaftCluster(
-  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string } = {},
+  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string; maxPendingProposals?: number } = {},
 ): Promise<RaftCluster> {
   const topology = await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3);
   const dataDir = mkdtempSync(join(tmpdir(), 'ecom-raft-'));
-  const tier = new StorageTier({ topology, dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker });
+  const tier = new StorageTier({ topology, dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker, maxPendingProposals: options.maxPendingProposals });
   const backends: PartitionedBackend[] = [];
   try {
     await tier.start();

@@ -14,6 +14,8 @@ export interface StorageTierOptions {
   readonly topology: Topology;
   readonly dataDir: string;
   readonly snapshotEvery_entries?: number;
+  /** Proposals a leader accepts before it answers "busy" (see `ecom storage --max-pending`). */
+  readonly maxPendingProposals?: number;
   /** MQTT broker where leaders announce changed records (portal cache invalidation). */
   readonly broker?: string;
   /** Called as each replica comes up, for progress output. */
@@ -39,6 +41,7 @@ export class StorageTier {
     const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.configFile];
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
+    if (this.options.maxPendingProposals !== undefined) args.push('--max-pending', String(this.options.maxPendingProposals));
     const child = spawnEcom(args, { name: `storage-${id}`, onLine: (_name, line) => log.write(`${line}\n`), env: { ECOM_LOG_FORMAT: 'json' } });
     this.replicas.set(id, child);
     return child;

@@ -11,6 +11,9 @@ import { replicasOf, type ReplicaAddress, type Topology } from '../common/topolo
  * is idempotent (transaction steps by id) or deduplicated in the state machine (sessions).
  */
 const ELECTION_WAIT_MS = 25;
+/** Backoff after a "busy" answer: from 2 ms, doubling, at most 100 ms (each ±50 %). */
+const BUSY_WAIT_FIRST_MS = 2;
+const BUSY_WAIT_MAX_MS = 100;
 
 export class ReplicaClusterClient implements PartitionCluster {
   readonly partitions: number;
@@ -37,6 +40,7 @@ export class ReplicaClusterClient implements PartitionCluster {
     let mayHaveArrived = false;
     let target = replicas.find((r) => r.id === this.leaders.get(partition)) ?? replicas[0]!;
     let lastProblem = 'no replica answered';
+    let busyRounds = 0;
     for (let attempt = 0; Date.now() < deadline_ms; attempt++) {
       let response: ReplicaResponse;
       try {
@@ -60,6 +64,11 @@ export class ReplicaClusterClient implements PartitionCluster {
       // Nothing was changed and nothing will be on a retry: our own request is at fault.
       if (response.error === 'invalid') throw new StoreUnreachableError(`partition ${partition} refused the request: ${response.message}`);
       lastProblem = response.error === 'not-leader' ? `replica ${target.id} is not the leader` : response.message;
+      if (response.error === 'busy') {
+        // Overload: back off exponentially, with jitter so the waiting clients do not return together.
+        await pause(Math.min(BUSY_WAIT_MAX_MS, BUSY_WAIT_FIRST_MS * 2 ** Math.min(busyRounds++, 6)) * (0.5 + Math.random()), deadline_ms);
+        continue;
+      }
       if (response.error === 'outcome-unknown') mayHaveArrived = true;
       if (response.error === 'not-leader' && response.leader !== 0 && response.leader !== target.id) {
         target = replicas.find((r) => r.id === response.leader) ?? next(replicas, target);

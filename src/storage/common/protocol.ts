@@ -18,6 +18,8 @@ export type ReplicaError =
   | { readonly ok: false; readonly error: 'outcome-unknown'; readonly message: string }
   /** Refused at once (a full queue, a request for another partition): nothing was appended. Retry. */
   | { readonly ok: false; readonly error: 'refused'; readonly message: string }
+  /** The leader has as much accepted and unfinished work as it takes: nothing was appended. Back off and retry. */
+  | { readonly ok: false; readonly error: 'busy'; readonly message: string }
   /** The request is malformed, or its entry could not be applied: nothing was changed, and a retry would fare the same. */
   | { readonly ok: false; readonly error: 'invalid'; readonly message: string };
 
@@ -35,4 +37,6 @@ export interface ReplicaStatus {
   readonly snapshotIndex: number;
   /** The longest event-loop stall of the replica over the last 10–20 s, in ms (absent from older builds). */
   readonly maxStall_ms?: number;
+  /** Proposals this replica answered "busy" since it started (absent from older builds). */
+  readonly busyRefusals?: number;
 }

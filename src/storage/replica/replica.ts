@@ -133,6 +133,7 @@ export class Replica {
   private stopped = false;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly transfers = new Set<TransferWaiter>();
+  private busyRefusals = 0;
   /** Reads waiting for their ReadIndex round, batched: one round serves every read of a turn. */
   private readBatch: PendingRead[] = [];
   private readonly readRounds = new Map<number, PendingRead[]>();
@@ -181,7 +182,7 @@ export class Replica {
     this.snapshotEvery = options.snapshotEvery_entries ?? 10_000;
     this.snapshotGap = this.jitteredGap();
     this.snapshotThread = new SnapshotThread(this.state.path);
-    this.maxPendingProposals = options.maxPendingProposals ?? 50_000;
+    this.maxPendingProposals = options.maxPendingProposals ?? 4_096;
     this.transport = new PeerTransport(
       this.address,
       peers.filter((p) => p.id !== options.id),
@@ -226,6 +227,7 @@ export class Replica {
       lastIndex: s.lastIndex,
       snapshotIndex: this.snapshotIndex,
       maxStall_ms: Math.round(this.stalls.maxStall_ms()),
+      busyRefusals: this.busyRefusals,
     };
   }
 
@@ -300,7 +302,8 @@ export class Replica {
     if (wrong) return Promise.resolve(wrong);
     if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
     if (this.proposals.size >= this.maxPendingProposals) {
-      return Promise.resolve({ ok: false, error: 'refused', message: `${this.proposals.size} proposals already wait (limit ${this.maxPendingProposals}); retry later` });
+      this.busyRefusals++;
+      return Promise.resolve({ ok: false, error: 'busy', message: `busy: ${this.proposals.size} proposals already wait (limit ${this.maxPendingProposals}); nothing was appended, retry shortly` });
     }
     let index: number;
     try {
