@@ -5,10 +5,16 @@ import { encodeFrame, FrameDecoder } from '../../net/frames.js';
 import type { ReplicaAddress } from '../common/topology.js';
 
 /**
- * Raft messages between the replicas of a partition: one-way binary frames over TCP, one
- * outgoing connection per peer. Raft tolerates loss, so a message to a peer that cannot be
- * reached is dropped (and counted) rather than queued without bound; reconnects are paced.
+ * Raft messages between the replicas of a partition: one-way binary frames over TCP. Two
+ * outgoing connections per peer: one for the bulk of replication (appends and snapshots, which
+ * can be megabytes) and one for what keeps leadership alive (heartbeats, votes, acknowledgements,
+ * TimeoutNow), so a heartbeat never waits behind a big append in a socket buffer (issue #18).
+ * Raft tolerates loss and reordering, so a message to a peer that cannot be reached is dropped
+ * (and counted) rather than queued without bound; reconnects are paced.
  */
+type Lane = 'bulk' | 'control';
+const laneOf = (m: Message): Lane => (m.type === 'App' || m.type === 'Snap' ? 'bulk' : 'control');
+
 const MAX_BUFFERED_BYTES_PER_PEER = 64 << 20;
 const RECONNECT_PAUSE_MS = 100;
 
@@ -20,7 +26,8 @@ interface Outgoing {
 export class PeerTransport {
   private server: Server | undefined;
   private readonly incoming = new Set<Socket>();
-  private readonly outgoing = new Map<number, Outgoing>();
+  /** By `${peer}/${lane}`. */
+  private readonly outgoing = new Map<string, Outgoing>();
   dropped = 0;
 
   constructor(
@@ -54,10 +61,16 @@ export class PeerTransport {
 
   /** Sends a batch of messages; writes to one peer are corked so a batch leaves in few packets. */
   send(messages: readonly Message[]): void {
-    const byPeer = new Map<number, Message[]>();
-    for (const m of messages) byPeer.set(m.to, [...(byPeer.get(m.to) ?? []), m]);
-    for (const [to, batch] of byPeer) {
-      const socket = this.socketTo(to);
+    const byLink = new Map<string, { to: number; lane: Lane; batch: Message[] }>();
+    for (const m of messages) {
+      const lane = laneOf(m);
+      const key = `${m.to}/${lane}`;
+      const link = byLink.get(key);
+      if (link === undefined) byLink.set(key, { to: m.to, lane, batch: [m] });
+      else link.batch.push(m);
+    }
+    for (const { to, lane, batch } of byLink.values()) {
+      const socket = this.socketTo(to, lane);
       if (socket === undefined || socket.writableLength > MAX_BUFFERED_BYTES_PER_PEER) {
         this.dropped += batch.length;
         continue;
@@ -68,13 +81,14 @@ export class PeerTransport {
     }
   }
 
-  private socketTo(id: number): Socket | undefined {
+  private socketTo(id: number, lane: Lane): Socket | undefined {
     const peer = this.peers.find((p) => p.id === id);
     if (peer === undefined) return undefined;
-    let out = this.outgoing.get(id);
+    const key = `${id}/${lane}`;
+    let out = this.outgoing.get(key);
     if (out === undefined) {
       out = { socket: undefined, lastFailure_ms: 0 };
-      this.outgoing.set(id, out);
+      this.outgoing.set(key, out);
     }
     if (out.socket !== undefined && !out.socket.destroyed) return out.socket;
     if (Date.now() - out.lastFailure_ms < RECONNECT_PAUSE_MS) return undefined;
