@@ -147,6 +147,8 @@ export class Replica {
   private snapshotGap: number;
   private readonly snapshotThread: SnapshotThread;
   private snapshotting = false;
+  /** Keys in the state at the last snapshot (0 until one is taken). */
+  private stateKeys = 0;
   private readonly stalls = new StallMonitor();
   private readonly maxPendingProposals: number;
 
@@ -523,9 +525,15 @@ export class Replica {
     this.readsAwaitingApply = [];
   }
 
-  /** Between half and one and a half snapshot intervals, at random. */
+  /**
+   * Between half and one and a half intervals, at random; the interval is the configured one or
+   * the size of the state (in keys), whichever is larger, so the copying a snapshot costs stays
+   * bounded per write however big the partition grows (the log then holds at most about as many
+   * entries as the state has keys, which bounds replay at restart the same way).
+   */
   private jitteredGap(): number {
-    return Math.max(1, Math.round(this.snapshotEvery * (0.5 + randomInt(1_000) / 1_000)));
+    const interval = Math.max(this.snapshotEvery, this.stateKeys);
+    return Math.max(1, Math.round(interval * (0.5 + randomInt(1_000) / 1_000)));
   }
 
   /**
@@ -539,7 +547,8 @@ export class Replica {
     const started = performance.now();
     this.snapshotThread
       .take()
-      .then(async ({ applied, data }) => {
+      .then(async ({ applied, data, keys }) => {
+        this.stateKeys = keys;
         if (this.stopped || applied <= this.snapshotIndex || applied > this.node.appliedIndex) return;
         const snapshot = this.node.compact(applied, data);
         await this.snapshots.saveAsync(snapshot);

@@ -13,4 +13,6 @@ export type SnapshotRequest = Record<string, never>;
 export interface SnapshotReply {
   readonly applied: number;
   readonly data: Uint8Array;
+  /** How many keys the state holds: the next snapshot waits for at least as many new entries. */
+  readonly keys: number;
 }

@@ -20,6 +20,6 @@ parentPort!.on('message', (_request: SnapshotRequest) => {
   }
   // A fresh ArrayBuffer (not Node's shared pool) so it can be handed over without a copy.
   const data = new TextEncoder().encode(JSON.stringify({ format: SNAPSHOT_FORMAT, entries }));
-  const reply: SnapshotReply = { applied, data };
+  const reply: SnapshotReply = { applied, data, keys: entries.length };
   parentPort!.postMessage(reply, [data.buffer]);
 });
