@@ -20,11 +20,13 @@ export async function compareWithEtcd(session: BenchSession, concurrency: number
     workload: 'put-one-partition',
     target: { kind: 'storage', topologyFile: raft.topologyFile },
     concurrency,
+    of: raft,
   });
   const both = await session.run('ecom durable puts, both partitions', 'raft tier 2×3, both partitions', {
     workload: 'put',
     target: { kind: 'storage', topologyFile: raft.topologyFile },
     concurrency,
+    of: raft,
   });
   await session.release(raft);
   await session.release(etcd);
@@ -51,7 +53,7 @@ export async function compareModes(session: BenchSession, modes: readonly string
     }
     const system = session.own(await start(`${session.folder}/mode-${mode}`));
     try {
-      comparison.runs.push(await session.run(`portal ${workload}`, `${mode} mode`, { workload, target: { kind: 'portal', host: '127.0.0.1', port: system.port }, concurrency }));
+      comparison.runs.push(await session.run(`portal ${workload}`, `${mode} mode`, { workload, target: { kind: 'portal', host: '127.0.0.1', port: system.port }, concurrency, of: system }));
     } finally {
       await session.release(system);
     }

@@ -3,6 +3,7 @@ import { Histogram, type HistogramJson, type LatencySummary } from './histogram.
 import type { LoopResult } from './loops.js';
 import type { Target } from './targets.js';
 import { decode, START_SIGNAL, type WorkerSpec } from './worker-protocol.js';
+import { CpuMeter } from './cpu.js';
 
 /**
  * Runs one workload from several worker processes (`ecom bench-worker`) and adds up what they
@@ -21,6 +22,8 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Open loop: total requests started per second. */
   readonly rate_per_s?: number;
+  /** The processes of the system under test, whose CPU per operation the run reports. */
+  readonly systemPids?: () => readonly number[];
   /** Progress while measuring: completed requests and errors so far, all workers together. */
   readonly onProgress?: (ops: number, errors: number) => void;
   /** Lines the workers print that are not messages (warnings), for the console. */
@@ -44,6 +47,8 @@ export interface RunResult {
   readonly errorSamples: string[];
   /** Raft tiers only: elections during the run (term increases over all partitions). */
   readonly leaderChanges?: number;
+  /** CPU the system's processes (not the load generators) spent in the measured window, per operation, in µs. */
+  readonly cpuPerOp_us?: number;
   /** Raft tiers only: the longest event-loop stall a replica reported at the end of the run. */
   readonly maxStall_ms?: number;
 }
@@ -114,8 +119,14 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   try {
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.child.process.kill(START_SIGNAL);
+    // The workers measure after their warm-up: so does the meter.
+    const meter = new CpuMeter(options.systemPids ?? (() => []));
+    const meterStart = setTimeout(() => meter.start(), options.warmup_ms);
     const results = await Promise.all(children.map((c) => c.result));
-    return aggregate(options, workers, closed, results);
+    clearTimeout(meterStart);
+    const cpu_ms = meter.stop();
+    const result = aggregate(options, workers, closed, results);
+    return cpu_ms === undefined || result.ops === 0 ? result : { ...result, cpuPerOp_us: Math.round((cpu_ms * 1000) / result.ops) };
   } finally {
     await Promise.all(children.map((c) => c.child.stop(5_000)));
   }

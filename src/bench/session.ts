@@ -9,6 +9,12 @@ import { runWorkload, stopAllWorkers, type RunOptions } from './runner.js';
 import { stabilitySince, termsOf } from './stability.js';
 import type { Topology } from '../storage/common/topology.js';
 
+/** What a run is measured against: its processes, and its raft tier if it has one. */
+export interface MeasuredSystem {
+  pids?(): number[];
+  readonly topology?: Topology;
+}
+
 /**
  * One `ecom bench` invocation: its temporary folder (replica and etcd data, deleted at the
  * end), the machine probe, the results gathered so far, and a clean stop on Ctrl-C: workers
@@ -30,8 +36,6 @@ export class BenchSession {
   readonly results: BenchResults;
   readonly runTag: string;
   private readonly owned: Array<{ stop(): Promise<void> }> = [];
-  /** Raft tiers among what is owned: their elections and stalls are reported with every run. */
-  private readonly tiers: Topology[] = [];
   private stopping = false;
   private runs = 0;
   private closing: Promise<void> | undefined;
@@ -64,8 +68,6 @@ export class BenchSession {
   /** Registers something to stop at the end (or on Ctrl-C); returns it for chaining. */
   own<T extends { stop(): Promise<void> }>(thing: T): T {
     this.owned.push(thing);
-    const topology = (thing as { topology?: Topology }).topology;
-    if (topology !== undefined) this.tiers.push(topology);
     return thing;
   }
 
@@ -73,17 +75,22 @@ export class BenchSession {
   async release(thing: { stop(): Promise<void> }): Promise<void> {
     const at = this.owned.indexOf(thing);
     if (at >= 0) this.owned.splice(at, 1);
-    const topology = (thing as { topology?: Topology }).topology;
-    if (topology !== undefined && this.tiers.includes(topology)) this.tiers.splice(this.tiers.indexOf(topology), 1);
     await thing.stop();
   }
 
-  async run(label: string, system: string, options: Omit<RunOptions, 'runTag' | 'workers' | 'warmup_ms' | 'duration_ms' | 'timeout_ms'> & Partial<RunOptions>): Promise<LabelledRun> {
+  async run(
+    label: string,
+    system: string,
+    options: Omit<RunOptions, 'runTag' | 'workers' | 'warmup_ms' | 'duration_ms' | 'timeout_ms'> & Partial<RunOptions> & { of?: MeasuredSystem | MeasuredSystem[] },
+  ): Promise<LabelledRun> {
     const warmup_ms = options.warmup_ms ?? this.options.warmup_ms;
     const duration_ms = options.duration_ms ?? this.options.duration_ms;
-    const tiers = [...this.tiers];
+    // What the run measures: its processes' CPU and, for a raft tier, its elections and stalls.
+    const parts = [options.of ?? []].flat();
+    const tiers = parts.flatMap((part) => (part.topology === undefined ? [] : [part.topology]));
     const termsBefore = await termsOf(tiers);
     const result = await runWorkload({
+      systemPids: () => parts.flatMap((part) => part.pids?.() ?? []),
       workers: this.options.workers,
       timeout_ms: this.options.timeout_ms,
       // Fresh IDs for every run: a run never meets the records of an earlier one.

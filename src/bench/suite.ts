@@ -25,17 +25,17 @@ export async function runSuite(session: BenchSession, options: SuiteOptions): Pr
   let peak = 0;
   for (const concurrency of options.sweep) {
     if (session.aborted) return;
-    const run = await session.run('storage durable writes, both partitions', system, { workload: 'put', target: storage, concurrency });
+    const run = await session.run('storage durable writes, both partitions', system, { workload: 'put', target: storage, concurrency, of: raft });
     peak = Math.max(peak, run.ops_per_s);
   }
-  if (!options.sweep.includes(1)) await session.run('one client in series', system, { workload: 'put', target: storage, concurrency: 1 });
+  if (!options.sweep.includes(1)) await session.run('one client in series', system, { workload: 'put', target: storage, concurrency: 1, of: raft });
   // Open loop below the peak: the latency a user sees when the tier is not saturated.
   for (const fraction of [0.25, 0.5, 0.75]) {
     if (session.aborted || peak === 0) break;
-    await session.run(`storage durable writes, open loop at ${fraction * 100} % of the peak`, system, { workload: 'put', target: storage, rate_per_s: Math.max(1, Math.round(peak * fraction)) });
+    await session.run(`storage durable writes, open loop at ${fraction * 100} % of the peak`, system, { workload: 'put', target: storage, rate_per_s: Math.max(1, Math.round(peak * fraction)), of: raft });
   }
-  await session.run('linearizable reads', system, { workload: 'get', target: storage, concurrency: 256 });
-  await session.run('mixed reads and updates', system, { workload: 'mixed', target: storage, concurrency: 64 });
+  await session.run('linearizable reads', system, { workload: 'get', target: storage, concurrency: 256, of: raft });
+  await session.run('mixed reads and updates', system, { workload: 'mixed', target: storage, concurrency: 64, of: raft });
   session.note(`get-stale skipped: the storage API offers no stale local read yet (every read is a ReadIndex read)`);
 
   // Portal workloads in raft mode, over the same tier.
@@ -43,7 +43,7 @@ export async function runSuite(session: BenchSession, options: SuiteOptions): Pr
   const target = { kind: 'portal', host: '127.0.0.1', port: portal.port } as const;
   for (const workload of PORTAL_WORKLOADS) {
     if (session.aborted) return;
-    await session.run(`portal ${workload}`, 'portal, raft mode', { workload, target, concurrency: workload === 'create-order' ? 128 : 64 });
+    await session.run(`portal ${workload}`, 'portal, raft mode', { workload, target, concurrency: workload === 'create-order' ? 128 : 64, of: [raft, portal] });
   }
   await session.release(portal);
 

@@ -12,6 +12,8 @@ import { spawnEcom, waitForPort } from '../util/processes.js';
  */
 export interface Started {
   stop(): Promise<void>;
+  /** The processes this system runs (for CPU per operation); empty when unknown. */
+  pids?(): number[];
 }
 
 /** Ports handed out in this run: the OS may offer a just-closed port again before it is bound. */
@@ -43,7 +45,7 @@ export async function startRaftTier(folder: string, onProgress?: (ready: number,
     await tier.stop();
     throw new Error(`the raft storage tier did not start (logs in ${folder}/logs): ${(err as Error).message}`);
   }
-  return { tier, topology, topologyFile: tier.configFile, stop: () => tier.stop() };
+  return { tier, topology, topologyFile: tier.configFile, stop: () => tier.stop(), pids: () => [...tier.replicas.values()].map((c) => c.pid) };
 }
 
 export async function startEtcd(folder: string): Promise<LocalEtcdCluster> {
@@ -72,7 +74,7 @@ export async function startPortal(modeArgs: readonly string[], name: string): Pr
     await child.stop();
     throw new Error(`${name} did not start: ${(err as Error).message}\n${lines.join('\n')}`);
   }
-  return { port, stop: async () => void (await child.stop()) };
+  return { port, stop: async () => void (await child.stop()), pids: () => [child.pid] };
 }
 
 /**
@@ -88,7 +90,7 @@ export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter | undef
     const tier = await startRaftTier(join(folder, 'raft'));
     try {
       const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft');
-      return { port: portal.port, topology: tier.topology, stop: async () => (await portal.stop(), await tier.stop()) };
+      return { port: portal.port, topology: tier.topology, stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...portal.pids!(), ...tier.pids!()] };
     } catch (err) {
       await tier.stop();
       throw err;
@@ -115,7 +117,7 @@ async function startMqttPortal(_folder: string): Promise<Portal> {
   try {
     await waitForPort('127.0.0.1', brokerPort, 30_000, () => broker.process.exitCode === null && broker.process.signalCode === null);
     const portal = await startPortal(['--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${brokerPort}`], 'portal-mqtt');
-    return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())) };
+    return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())), pids: () => [...portal.pids!(), broker.pid] };
   } catch (err) {
     await broker.stop();
     throw err;

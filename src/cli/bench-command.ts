@@ -5,7 +5,7 @@ import { runFailover } from '../bench/failover.js';
 import { writeChart } from '../bench/chart.js';
 import { describeProfile, profilesIn, summariseProfile } from '../bench/profile.js';
 import { writeReport } from '../bench/report.js';
-import { BenchSession } from '../bench/session.js';
+import { BenchSession, type MeasuredSystem } from '../bench/session.js';
 import { runSuite } from '../bench/suite.js';
 import { PORTAL_SYSTEMS, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
 import type { Target } from '../bench/targets.js';
@@ -92,22 +92,22 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
   const workloads = (names.length > 0 ? names : ['put', 'get', 'mixed', 'shop']).map(findWorkload);
   const session = openSession(opts);
   await finish(session, opts, async () => {
-    const targets = new Map<string, { target: Target; system: string }>();
+    const targets = new Map<string, { target: Target; system: string; of: MeasuredSystem }>();
     const targetFor = async (level: Target['kind']) => {
       const known = targets.get(level);
       if (known) return known;
-      let made: { target: Target; system: string };
+      let made: { target: Target; system: string; of: MeasuredSystem };
       if (level === 'storage') {
         const raft = session.own(await startRaftTier(`${session.folder}/raft`));
-        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: 'raft tier 2×3' };
+        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: 'raft tier 2×3', of: raft };
       } else if (level === 'etcd') {
         const etcd = session.own(await startEtcd(session.folder));
-        made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members' };
+        made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members', of: {} };
       } else {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
         const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`));
-        made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port }, system: `portal, ${opts.mode} mode` };
+        made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port }, system: `portal, ${opts.mode} mode`, of: portal };
       }
       targets.set(level, made);
       return made;
@@ -117,12 +117,13 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
         session.note(`${workload.name} skipped: ${workload.unavailable}`);
         continue;
       }
-      const { target, system } = await targetFor(workload.level);
+      const { target, system, of } = await targetFor(workload.level);
       for (const load of opts.rate ?? opts.concurrency) {
         if (session.aborted) return;
         await session.run(`${workload.level} ${workload.name}`, system, {
           workload: workload.name,
           target,
+          of,
           ...(opts.rate ? { rate_per_s: load } : { concurrency: load }),
         });
       }
