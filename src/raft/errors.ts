@@ -12,7 +12,8 @@ export type RaftErrorCode =
   | 'LearnerNotCaughtUp'
   | 'LeaderNotReady'
   | 'CompactionInvalid'
-  | 'TransferInvalid';
+  | 'TransferInvalid'
+  | 'MessageInvalid';
 
 export class RaftError extends Error {
   readonly code: RaftErrorCode;

@@ -7,6 +7,7 @@ import { Progress } from './progress.js';
 import type { ConfChange } from './membership.js';
 import { confChangeProblem, applyConfChange, decodeConfEntry, encodeConfEntry } from './membership.js';
 import { quorumActive, quorumSize, quorumValue, voteResult } from './quorum.js';
+import { messageProblem } from './message-check.js';
 import { ReadOnly, type PendingRead, type ReadState } from './read-only.js';
 
 export { quorumSize } from './quorum.js';
@@ -353,6 +354,8 @@ export class RaftNode {
 
   step(m: Message): void {
     this.ensureOutboxRoom();
+    const problem = messageProblem(m, this.id);
+    if (problem !== undefined) throw new RaftError('MessageInvalid', `message ${m.type} from ${m.from} refused: ${problem}`);
     if (m.term > this.term_) {
       if (m.type === 'Vote' || m.type === 'PreVote') {
         // Leader stickiness: while we hear from a live leader, ignore disruptive candidates.
@@ -750,6 +753,9 @@ export class RaftNode {
     if (!pr) return;
     switch (m.type) {
       case 'AppResp':
+        // In its own term a leader's log only grows, and a follower acknowledges what it was
+        // sent: an index beyond our log is no correct peer's.
+        if (m.index > this.log.lastIndex()) throw new RaftError('MessageInvalid', `AppResp from ${m.from} names index ${m.index} beyond the last ${this.log.lastIndex()}`);
         pr.lastHeard_ticks = this.now_ticks;
         if (m.reject) this.handleAppendReject(m, pr);
         else this.handleAppendAck(m, pr);

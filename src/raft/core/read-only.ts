@@ -68,6 +68,8 @@ export class ReadOnly {
   }
 
   ack(from: NodeId, round: number): void {
+    // A round not started yet cannot be acknowledged: such an answer confirms nothing.
+    if (round > this.round) return;
     if ((this.acks.get(from) ?? 0) < round) this.acks.set(from, round);
   }
 
