@@ -43,28 +43,47 @@ export function defaultTopology(options: { partitions?: number; replicasPerParti
   return validateTopology({ partitions, replicas });
 }
 
-export function validateTopology(topology: Topology): Topology {
+/** Checks a topology read from a file (anything JSON can hold) and says everything wrong with it at once. */
+export function validateTopology(input: unknown): Topology {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new Error('invalid storage topology: the file must hold a JSON object {"partitions": N, "replicas": [...]}');
+  }
+  const topology = input as { partitions?: unknown; replicas?: unknown };
   const problems: string[] = [];
-  if (!Number.isSafeInteger(topology.partitions) || topology.partitions < 1) problems.push('"partitions" must be a positive integer');
+  const partitions = topology.partitions;
+  const partitionsOk = typeof partitions === 'number' && Number.isSafeInteger(partitions) && partitions >= 1 && partitions <= 1_000;
+  if (!partitionsOk) problems.push('"partitions" must be a whole number from 1 to 1000');
+  if (!Array.isArray(topology.replicas)) problems.push('"replicas" must be an array of {id, partition, host, clientPort, raftPort}');
+  const replicas = Array.isArray(topology.replicas) ? (topology.replicas as unknown[]) : [];
   const ids = new Set<number>();
   const ports = new Set<string>();
-  for (const r of topology.replicas ?? []) {
-    if (!Number.isSafeInteger(r.id) || r.id < 1) problems.push(`replica id ${JSON.stringify(r.id)} must be a positive integer`);
-    if (ids.has(r.id)) problems.push(`replica id ${r.id} appears twice`);
-    ids.add(r.id);
-    if (!Number.isSafeInteger(r.partition) || r.partition < 0 || r.partition >= topology.partitions) problems.push(`replica ${r.id}: partition ${r.partition} is not in 0..${topology.partitions - 1}`);
+  for (const [i, item] of replicas.entries()) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      problems.push(`replicas[${i}] must be an object {id, partition, host, clientPort, raftPort}`);
+      continue;
+    }
+    const r = item as Record<string, unknown>;
+    const id = r.id as number;
+    if (!Number.isSafeInteger(id) || id < 1) problems.push(`replica id ${JSON.stringify(r.id)} must be a positive integer`);
+    if (ids.has(id)) problems.push(`replica id ${id} appears twice`);
+    ids.add(id);
+    if (typeof r.host !== 'string' || r.host === '') problems.push(`replica ${JSON.stringify(r.id)}: host must be a non-empty string`);
+    const partition = r.partition as number;
+    if (!Number.isSafeInteger(partition) || partition < 0 || (partitionsOk && partition >= (partitions as number))) {
+      problems.push(`replica ${JSON.stringify(r.id)}: partition ${JSON.stringify(r.partition)} is not in 0..${partitionsOk ? (partitions as number) - 1 : '?'}`);
+    }
     for (const port of [r.clientPort, r.raftPort]) {
-      if (!Number.isSafeInteger(port) || port < 1 || port > 65535) problems.push(`replica ${r.id}: port ${port} is not a port number`);
-      const where = `${r.host}:${port}`;
+      if (typeof port !== 'number' || !Number.isSafeInteger(port) || port < 1 || port > 65535) problems.push(`replica ${JSON.stringify(r.id)}: port ${JSON.stringify(port)} is not a port number`);
+      const where = `${String(r.host)}:${String(port)}`;
       if (ports.has(where)) problems.push(`address ${where} is used twice`);
       ports.add(where);
     }
   }
-  for (let p = 0; p < topology.partitions; p++) {
-    if (!(topology.replicas ?? []).some((r) => r.partition === p)) problems.push(`partition ${p} has no replica`);
+  for (let p = 0; partitionsOk && p < (partitions as number); p++) {
+    if (!replicas.some((r) => typeof r === 'object' && r !== null && (r as { partition?: unknown }).partition === p)) problems.push(`partition ${p} has no replica`);
   }
   if (problems.length > 0) throw new Error(`invalid storage topology: ${problems.join('; ')}`);
-  return topology;
+  return topology as Topology;
 }
 
 export function loadTopology(file: string): Topology {
@@ -74,7 +93,11 @@ export function loadTopology(file: string): Topology {
   } catch (err) {
     throw new Error(`cannot read the topology file ${file}: ${(err as Error).message}`);
   }
-  return validateTopology(parsed as Topology);
+  try {
+    return validateTopology(parsed);
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (in ${file})`);
+  }
 }
 
 export function replicaById(topology: Topology, id: number): ReplicaAddress {
