@@ -122,7 +122,7 @@ export class MqttCluster {
   constructor(
     readonly broker: TestBroker,
     private readonly lang: 'pt' | 'en' = 'en',
-    private readonly prefix = `ecom-test/${process.pid}-${Math.floor(Math.random() * 1e9)}`,
+    readonly prefix = `ecom-test/${process.pid}-${Math.floor(Math.random() * 1e9)}`,
   ) {}
 
   private spawnPortal(role: 'admin' | 'order', port: number, brokerUrl = this.broker.url): EcomChild {
