@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { positiveDecimal, wholeNumber } from '../config/options.js';
 import { compareModes, compareWithEtcd } from '../bench/compare.js';
 import { runFailover } from '../bench/failover.js';
 import { writeChart } from '../bench/chart.js';
@@ -27,23 +28,15 @@ interface CommonOptions {
   report?: string;
 }
 
-const positiveInt = (name: string) => (text: string) => {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a whole number above 0, got "${text}"`);
-  return n;
-};
-const positiveNumber = (name: string) => (text: string) => {
-  const n = Number(text);
-  if (!(n > 0)) throw new Error(`${name} must be a number above 0, got "${text}"`);
-  return n;
-};
+const positiveInt = (name: string) => wholeNumber(name, 1);
+const positiveNumber = (name: string) => positiveDecimal(name);
 const list = (name: string) => (text: string) => text.split(',').map((t) => positiveInt(name)(t.trim()));
 
 function addCommon(command: Command, defaults: { duration: number; warmup: number }): Command {
   return command
     .addOption(new Option('--workers <n>', 'load-generating processes the load is spread over').argParser(positiveInt('--workers')).default(2))
     .addOption(new Option('--duration <seconds>', 'measured time per run').argParser(positiveNumber('--duration')).default(defaults.duration))
-    .addOption(new Option('--warmup <seconds>', 'unmeasured time before each run (connections, JIT, leader caches)').argParser(Number).default(defaults.warmup))
+    .addOption(new Option('--warmup <seconds>', 'unmeasured time before each run (connections, JIT, leader caches)').argParser(positiveDecimal('--warmup', 3_600, true)).default(defaults.warmup))
     .addOption(new Option('--timeout-ms <ms>', 'deadline of each request; a request past it counts as an error').argParser(positiveInt('--timeout-ms')).default(10_000))
     .addOption(new Option('--json <file>', 'also write every figure (and the latency histograms) to this JSON file'))
     .addOption(new Option('--chart <file.svg>', 'draw the results as an SVG chart'))

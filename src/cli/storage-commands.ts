@@ -1,5 +1,6 @@
 import { plantedFromEnvironment } from '../faults/planted.js';
 import { Option, type Command } from 'commander';
+import { wholeNumber } from '../config/options.js';
 import { Replica } from '../storage/replica/replica.js';
 import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
@@ -62,10 +63,6 @@ export function registerStorageCommands(program: Command): void {
   registerLeaderCommand(program);
 }
 
-const wholeNumber = (name: string) => (text: string) => {
-  if (!/^\d+$/.test(text)) throw new Error(`${name} must be a whole number, got "${text}"`);
-  return Number(text);
-};
 
 /** `ecom leader move`: hand a partition's leadership to a chosen replica, online. */
 function registerLeaderCommand(program: Command): void {

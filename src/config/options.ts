@@ -3,6 +3,31 @@ import { DEFAULTS } from './defaults.js';
 import { parseLang, type Lang } from '../domain/messages.js';
 
 /** Parsers for command-line values; each failure names the bad value and what is accepted. */
+
+/**
+ * A whole number written in decimal digits, at least `min`: "0x10", "1e3" or "1.0" are refused
+ * (Number() would take them) because a command line that means something else should say so.
+ */
+export function wholeNumber(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}, got "${text}"`);
+    return n;
+  };
+}
+
+/** A number in plain decimal notation (digits, an optional fraction), above 0 (or from 0 with `zeroAllowed`), finite. */
+export function positiveDecimal(name: string, max = 1e9, zeroAllowed = false): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    const low = zeroAllowed ? n >= 0 : n > 0;
+    if (!/^\d+(\.\d+)?$/.test(text) || !low || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number ${zeroAllowed ? 'from 0' : 'above 0'} to ${max}, got "${text}"`);
+    }
+    return n;
+  };
+}
+
 export function parsePort(text: string): number {
   if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`"${text}" is not a port number (0-65535).`);
   const port = Number(text);
