@@ -18,6 +18,8 @@ export interface BenchResults {
 }
 
 export interface LabelledRun extends RunResult {
+  /** With --trace: each partition leader's stage percentiles over the run (warm-up included). */
+  readonly trace?: Array<{ partition: number; replica: number; stages: Record<string, unknown> }>;
   /** Which question the run answers, e.g. "storage durable writes, both partitions". */
   readonly label: string;
   /** The system it ran against, e.g. "raft tier 2×3" or "portal (raft mode)". */

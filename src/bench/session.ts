@@ -6,7 +6,7 @@ import { describeMachine, probeMachine } from './machine.js';
 import { describeRun, endProgress, progressPrinter } from './print.js';
 import type { BenchResults, LabelledRun } from './results.js';
 import { runWorkload, stopAllWorkers, type RunOptions } from './runner.js';
-import { stabilitySince, termsOf } from './stability.js';
+import { describeTrace, stabilitySince, stageTraces, termsOf } from './stability.js';
 import type { Topology } from '../storage/common/topology.js';
 
 /** What a run is measured against: its processes, and its raft tier if it has one. */
@@ -27,6 +27,8 @@ export interface SessionOptions {
   readonly duration_ms: number;
   readonly timeout_ms: number;
   readonly fsyncSamples?: number;
+  /** Print where each write's time went in the partition leaders (--trace). */
+  readonly trace?: boolean;
   /** Where to print; stdout by default. */
   readonly out?: (line: string) => void;
 }
@@ -89,6 +91,8 @@ export class BenchSession {
     const parts = [options.of ?? []].flat();
     const tiers = parts.flatMap((part) => (part.topology === undefined ? [] : [part.topology]));
     const termsBefore = await termsOf(tiers);
+    const tracing = this.options.trace === true && tiers.length > 0;
+    if (tracing) await stageTraces(tiers); // a fresh window: earlier runs are not counted (this warm-up is)
     const result = await runWorkload({
       systemPids: () => parts.flatMap((part) => part.pids?.() ?? []),
       workers: this.options.workers,
@@ -103,9 +107,11 @@ export class BenchSession {
     });
     endProgress();
     const stability = await stabilitySince(tiers, termsBefore);
-    const run: LabelledRun = { label, system, ...result, ...stability };
+    const trace = tracing ? await stageTraces(tiers) : undefined;
+    const run: LabelledRun = { label, system, ...result, ...stability, ...(trace ? { trace } : {}) };
     this.results.runs.push(run);
     this.print(describeRun(`${label} (${system})`, run));
+    if (trace) for (const line of describeTrace(trace)) this.print(line);
     return run;
   }
 

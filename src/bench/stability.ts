@@ -1,6 +1,7 @@
 import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
 import type { Topology } from '../storage/common/topology.js';
+import { STAGES, type Stage, type StageSummary } from '../storage/replica/stage-trace.js';
 
 /**
  * Whether a raft tier stayed steady during a run (issue #18): the leader changes (term increases
@@ -50,4 +51,28 @@ export async function stabilitySince(topologies: readonly Topology[], before: re
     for (const [partition, term] of after) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
   }
   return { leaderChanges, maxStall_ms };
+}
+
+/** The stage percentiles of the writes each partition's leader handled since the last reading. */
+export async function stageTraces(topologies: readonly Topology[]): Promise<Array<{ partition: number; replica: number; stages: Record<Stage, StageSummary> }>> {
+  const out: Array<{ partition: number; replica: number; stages: Record<Stage, StageSummary> }> = [];
+  for (const topology of topologies) {
+    const client = new ReplicaClusterClient(topology);
+    try {
+      for (const t of await client.traces(2_000)) {
+        const stages = t.stages as Record<Stage, StageSummary>;
+        if (stages.total.count > 0) out.push({ partition: t.partition, replica: t.id, stages });
+      }
+    } finally {
+      await client.close();
+    }
+  }
+  return out.sort((a, b) => a.partition - b.partition);
+}
+
+export function describeTrace(trace: Awaited<ReturnType<typeof stageTraces>>): string[] {
+  return trace.map(({ partition, replica, stages }) => {
+    const parts = STAGES.map((s) => `${s} p50 ${stages[s].p50_ms} / p99 ${stages[s].p99_ms} ms`);
+    return `  trace, partition ${partition} (leader ${replica}, ${stages.total.count} writes): ${parts.join('; ')}`;
+  });
 }

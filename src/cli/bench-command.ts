@@ -26,6 +26,7 @@ interface CommonOptions {
   json?: string;
   chart?: string;
   report?: string;
+  trace?: boolean;
 }
 
 const positiveInt = (name: string) => wholeNumber(name, 1);
@@ -40,7 +41,8 @@ function addCommon(command: Command, defaults: { duration: number; warmup: numbe
     .addOption(new Option('--timeout-ms <ms>', 'deadline of each request; a request past it counts as an error').argParser(positiveInt('--timeout-ms')).default(10_000))
     .addOption(new Option('--json <file>', 'also write every figure (and the latency histograms) to this JSON file'))
     .addOption(new Option('--chart <file.svg>', 'draw the results as an SVG chart'))
-    .addOption(new Option('--report <file.md>', 'write a Markdown report (links the chart when --chart is given)'));
+    .addOption(new Option('--report <file.md>', 'write a Markdown report (links the chart when --chart is given)'))
+    .addOption(new Option('--trace', "raft tier runs: print where each write's time went in the partition leaders (persist, replicate, apply)"));
 }
 
 function openSession(opts: CommonOptions): BenchSession {
@@ -50,6 +52,7 @@ function openSession(opts: CommonOptions): BenchSession {
     duration_ms: opts.duration * 1000,
     warmup_ms: opts.warmup * 1000,
     timeout_ms: opts.timeoutMs,
+    trace: opts.trace === true,
   });
 }
 

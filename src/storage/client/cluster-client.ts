@@ -124,6 +124,21 @@ export class ReplicaClusterClient implements PartitionCluster {
     );
   }
 
+  /** Each reachable replica's stage percentiles since the last call (only leaders have any). */
+  async traces(timeout_ms: number): Promise<Array<{ id: number; partition: number; stages: unknown }>> {
+    const answers = await Promise.all(
+      this.topology.replicas.map(async (replica) => {
+        try {
+          const response = (await this.connection(replica).call({ op: 'trace' }, Date.now() + timeout_ms)) as ReplicaResponse;
+          return response.ok ? [{ id: replica.id, partition: replica.partition, stages: response.result }] : [];
+        } catch {
+          return [];
+        }
+      }),
+    );
+    return answers.flat();
+  }
+
   /**
    * Resolves with the reachable replicas' statuses once every partition has a leader; rejects
    * after `timeout_ms`, or at once when `givingUp()` names a reason (say, a replica crashed).

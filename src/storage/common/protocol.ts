@@ -9,7 +9,9 @@ export type ReplicaRequest =
   | { readonly op: 'expiredLocks'; readonly partition: number }
   | { readonly op: 'staleDecisions'; readonly partition: number; readonly age_ms: number }
   /** Hand leadership of the partition to replica `to` (another voter); answered once it leads. */
-  | { readonly op: 'transferLeader'; readonly partition: number; readonly to: number };
+  | { readonly op: 'transferLeader'; readonly partition: number; readonly to: number }
+  /** Percentiles of each stage of the writes this replica led since the last 'trace' (docs/bench.md). */
+  | { readonly op: 'trace' };
 
 export type ReplicaError =
   /** Not the leader: `leader` is the replica id believed to lead (0 when unknown). Nothing was appended. */

@@ -183,7 +183,7 @@ export function partitionOpProblem(op: unknown, partition: number, partitions: n
  */
 export function requestProblem(body: unknown, partition: number, partitions: number): Problem {
   if (!isObject(body)) return 'a request must be an object';
-  if (body.op === 'status') return undefined;
+  if (body.op === 'status' || body.op === 'trace') return undefined;
   if (!isCount(body.partition)) return 'partition must be a whole number ≥ 0';
   if (body.partition !== partition) return undefined;
   switch (body.op) {

@@ -16,6 +16,7 @@ import { EntryRefused, PartitionMachine } from './partition-machine.js';
 import { SNAPSHOT_FORMAT } from './snapshot-format.js';
 import { SnapshotThread } from './snapshot-thread.js';
 import { StallMonitor } from '../../util/stall-monitor.js';
+import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
 import { PeerTransport } from './peer-transport.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
@@ -134,6 +135,7 @@ export class Replica {
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly transfers = new Set<TransferWaiter>();
   private busyRefusals = 0;
+  private readonly trace = new StageTrace();
   /** Reads waiting for their ReadIndex round, batched: one round serves every read of a turn. */
   private readBatch: PendingRead[] = [];
   private readonly readRounds = new Map<number, PendingRead[]>();
@@ -280,6 +282,8 @@ export class Replica {
         return this.leaderOnly(request.partition, () => this.machine.staleDecisions(request.age_ms));
       case 'transferLeader':
         return this.transferLeader(request.partition, request.to, TRANSFER_WAIT_MS);
+      case 'trace':
+        return { ok: true, result: this.trace.read() };
     }
   }
 
@@ -315,6 +319,7 @@ export class Replica {
       if (err.code === 'NotLeader') return Promise.resolve({ ok: false, error: 'not-leader', leader: err.leaderHint });
       return Promise.resolve({ ok: false, error: 'refused', message: err.message });
     }
+    this.trace.arrived(index);
     this.schedule();
     return new Promise((resolve) => this.proposals.set(index, { term: this.node.term, resolve }));
   }
@@ -436,6 +441,7 @@ export class Replica {
     if (rd.entries.length > 0) this.wal.append(rd.entries);
     if (rd.hardState !== undefined) this.wal.setHardState(rd.hardState);
     if (rd.mustSync || rd.snapshot !== undefined) this.wal.sync();
+    if (rd.entries.length > 0) this.trace.persisted(rd.entries[rd.entries.length - 1]!.index);
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -445,6 +451,7 @@ export class Replica {
     this.state.applyBatch(fresh[fresh.length - 1]!.index, () => {
       for (const entry of fresh) {
         if (entry.kind !== 'normal' || entry.data.length === 0) continue;
+        this.trace.committed(entry.index);
         results.push([entry.index, entry.term, this.applyOne(entry)]);
       }
     });
@@ -453,6 +460,7 @@ export class Replica {
       this.recording.changedRecords.clear();
     }
     for (const [index, term, response] of results) {
+      this.trace.applied(index);
       const waiting = this.proposals.get(index);
       if (waiting === undefined) continue;
       this.proposals.delete(index);
@@ -515,6 +523,7 @@ export class Replica {
     this.lastLeaderTerm = now;
     if (rd.softState.role === 'leader') this.options.log.info({ replica: this.id, partition: this.address.partition, term: this.node.term }, 'became leader');
     if (!wasLeader || rd.softState.role === 'leader') return;
+    this.trace.dropAll();
     for (const [index, waiting] of this.proposals) {
       this.proposals.delete(index);
       waiting.resolve({ ok: false, error: 'outcome-unknown', message: 'leadership lost before the entry was applied; retry' });
