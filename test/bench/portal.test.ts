@@ -16,7 +16,7 @@ describe('ecom bench: portal workloads and the comparison', () => {
   }, 150_000);
 
   it.skipIf(findEtcdBinary() === undefined)('compares with a 3-member etcd, prints the ratio, writes the chart and the report', async () => {
-    const first = await runBench(['compare', '-c', '8', '--modes', 'single,mqtt', '--mode-workload', 'create-order', '--duration', '1', '--warmup', '0.3']);
+    const first = await runBench(['compare', '-c', '8', '--modes', 'single,mqtt', '--mode-workload', 'create-order', '--duration', '2', '--warmup', '1']);
     const { results, output, folder } = first;
     const c = results.comparison!;
     for (const run of [c.etcd, c.ecomOnePartition, c.ecomBothPartitions]) expectSaneRun(run);
