@@ -2,6 +2,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeLogMessage, decodeStateMessage } from '../../src/modes/mqtt/protocol.js';
 import { Prng } from '../../src/util/random.js';
+import { mutate } from '../helpers/mutate.js';
 import { testSeed } from '../helpers/seed.js';
 import { expectConverged, MqttCluster, startBroker, stopBroker, type TestBroker } from './cluster.js';
 
@@ -32,16 +33,6 @@ afterAll(async () => {
   await stopBroker(broker);
 }, 60_000);
 
-function mutate(value: unknown, r: Prng, depth = 0): unknown {
-  if (value === null || typeof value !== 'object' || depth > 3 || r.chance(0.2)) return r.pick(WEIRD);
-  const copy: Record<string, unknown> = Array.isArray(value) ? ({ ...value } as Record<string, unknown>) : { ...(value as Record<string, unknown>) };
-  const keys = Object.keys(copy);
-  if (keys.length === 0) return r.pick(WEIRD);
-  const k = r.pick(keys);
-  if (r.chance(0.25)) delete copy[k];
-  else copy[k] = mutate(copy[k], r, depth + 1);
-  return Array.isArray(value) ? Object.values(copy) : copy;
-}
 
 /** A message for `topic` that the protocol refuses (a valid one would be a portal's, by design). */
 function malformed(r: Prng, log: boolean): Buffer {
@@ -61,7 +52,7 @@ function message(r: Prng): Buffer {
     { n: `nonce-${r.int(100)}`, from: 'fuzzer', position: r.int(100), digest: 'x', applied: {}, records: [['client', id(), { kind: 'client', name: 'forged', orders: [] }]] },
   ];
   if (r.chance(0.1)) return Buffer.from(Array.from({ length: r.int(64) }, () => r.int(256)));
-  const value = r.chance(0.8) ? mutate(r.pick(templates), r) : r.pick(templates);
+  const value = r.chance(0.8) ? mutate(r.pick(templates), r, WEIRD) : r.pick(templates);
   return Buffer.from(JSON.stringify(value) ?? 'null');
 }
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { StorageTier } from '../../src/modes/raft/storage-tier.js';
 import { ReplicaClusterClient } from '../../src/storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
@@ -48,6 +49,26 @@ export async function startRaftCluster(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One cluster for a whole test file: started before its tests, stopped after them. The object
+ * returned forwards to it, so tests write `cluster.backend()` as with their own.
+ */
+export function sharedRaftCluster(options: Parameters<typeof startRaftCluster>[0] = {}): RaftCluster {
+  let cluster: RaftCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRaftCluster(options);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return new Proxy({} as RaftCluster, {
+    get(_target, key) {
+      if (cluster === undefined) throw new Error('the shared raft cluster has not started (its beforeAll failed)');
+      return Reflect.get(cluster, key) as unknown;
+    },
+  });
 }
 
 export async function clusterStatuses(topology: Topology): Promise<Awaited<ReturnType<ReplicaClusterClient['statuses']>>> {

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/net/frames.js';
 import { encodeMessage } from '../../src/raft/codec.js';
 import type { Message, MessageType } from '../../src/raft/types.js';
 import { replicaById } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
-import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
+import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
 /**
  * Seeded fuzzing of the Raft peer port (issue #13 item 2): well-encoded Raft messages with
@@ -20,13 +20,7 @@ import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.j
 const MESSAGES_PER_REPLICA = 300;
 const TYPES: MessageType[] = ['PreVote', 'PreVoteResp', 'Vote', 'VoteResp', 'App', 'AppResp', 'Heartbeat', 'HeartbeatResp', 'TimeoutNow'];
 
-let cluster: RaftCluster;
-beforeAll(async () => {
-  cluster = await startRaftCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = sharedRaftCluster();
 
 function randomMessage(r: Prng, to: number, peers: number[]): Message {
   const small = () => r.int(40);

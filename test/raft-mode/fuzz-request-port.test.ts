@@ -1,10 +1,11 @@
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder } from '../../src/net/frames.js';
 import { replicaById } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
+import { mutate } from '../helpers/mutate.js';
 import { testSeed } from '../helpers/seed.js';
-import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
+import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
 /**
  * Seeded fuzzing of the replica request port (issue #13 item 2): valid requests of every kind,
@@ -15,13 +16,7 @@ import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.j
  */
 const FRAMES_PER_LEADER = 400;
 
-let cluster: RaftCluster;
-beforeAll(async () => {
-  cluster = await startRaftCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = sharedRaftCluster();
 
 function templates(r: Prng): unknown[] {
   const id = () => `f${r.int(1_000)}`;
@@ -53,20 +48,9 @@ function templates(r: Prng): unknown[] {
 
 const WEIRD: unknown[] = [null, true, -1, 1e308, Number.MAX_SAFE_INTEGER + 2, 0.5, '', 'x'.repeat(70_000), [], {}, { nested: { deeper: [1, { x: null }] } }, '__proto__'];
 
-/** One random change somewhere in the tree of `value`. */
-function mutate(value: unknown, r: Prng, depth = 0): unknown {
-  if (value === null || typeof value !== 'object' || depth > 4 || r.chance(0.2)) return r.pick(WEIRD);
-  const copy: Record<string, unknown> = Array.isArray(value) ? ({ ...value } as Record<string, unknown>) : { ...(value as Record<string, unknown>) };
-  const keys = Object.keys(copy);
-  if (keys.length === 0) return r.pick(WEIRD);
-  const k = r.pick(keys);
-  if (r.chance(0.25)) delete copy[k];
-  else copy[k] = mutate(copy[k], r, depth + 1);
-  return Array.isArray(value) ? Object.values(copy) : copy;
-}
 
 function frameFor(r: Prng, id: number): Buffer {
-  const body = r.chance(0.85) ? mutate(r.pick(templates(r)), r) : r.pick(templates(r));
+  const body = r.chance(0.85) ? mutate(r.pick(templates(r)), r, WEIRD) : r.pick(templates(r));
   const frame = encodeFrame(Buffer.from(JSON.stringify({ id, body })));
   if (r.chance(0.05)) {
     const at = 4 + r.int(frame.length - 4);

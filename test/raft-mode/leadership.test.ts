@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { runEcom } from '../helpers/ecom.js';
-import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
+import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
 /**
  * Leadership transfer on real processes (issue #16 item 2): `ecom leader move`, and a leader
  * that is asked to stop (SIGTERM) handing over first, while writes go on.
  */
-let cluster: RaftCluster;
-beforeAll(async () => {
-  cluster = await startRaftCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = sharedRaftCluster();
 
 async function leaderOf(partition: number): Promise<ReplicaStatus> {
   return (await cluster.leaders()).find((s) => s.partition === partition)!;

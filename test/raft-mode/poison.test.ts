@@ -1,21 +1,15 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder } from '../../src/net/frames.js';
 import { replicaById } from '../../src/storage/common/topology.js';
-import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
+import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
 /**
  * Poison pills (issue #13): frames an attacker on this machine can send to a replica's request
  * port. Each must be refused (or its connection dropped) with every replica still up and the
  * partition still writable; before, the first one below took partition 0 down for good.
  */
-let cluster: RaftCluster;
-beforeAll(async () => {
-  cluster = await startRaftCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = sharedRaftCluster();
 
 /** Sends raw frames to a port; resolves with the decoded answers, or 'closed' if the replica hung up. */
 function send(port: number, frames: Buffer[], answers: number): Promise<unknown[] | 'closed'> {

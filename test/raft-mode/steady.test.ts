@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
-import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
+import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
 /**
  * A busy partition must not depose its own healthy leader (issue #18): under a sustained
@@ -19,14 +19,8 @@ const DURATION_MS = 15_000;
  */
 const STALL_LIMIT_MS = 500;
 
-let cluster: RaftCluster;
-beforeAll(async () => {
-  // Snapshots every ~2,000 entries (jittered): a dozen or more per replica in the run.
-  cluster = await startRaftCluster({ snapshotEvery_entries: 2_000 });
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+// Snapshots every ~2,000 entries (jittered): a dozen or more per replica in the run.
+const cluster = sharedRaftCluster({ snapshotEvery_entries: 2_000 });
 
 const up = (statuses: Awaited<ReturnType<typeof clusterStatuses>>) => statuses.filter((s): s is ReplicaStatus => !('unreachable' in s));
 

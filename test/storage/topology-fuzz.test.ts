@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultTopology, loadTopology } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
+import { mutate } from '../helpers/mutate.js';
 import { testSeed } from '../helpers/seed.js';
 
 /**
@@ -16,16 +17,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const WEIRD: unknown[] = [null, 0, -1, 1.5, 70_000, '', 'x', true, [], {}, [null], { id: 1 }, Number.MAX_SAFE_INTEGER + 2];
 
-function mutate(value: unknown, r: Prng, depth = 0): unknown {
-  if (value === null || typeof value !== 'object' || depth > 3 || r.chance(0.2)) return r.pick(WEIRD);
-  const copy: Record<string, unknown> = Array.isArray(value) ? ({ ...value } as Record<string, unknown>) : { ...(value as Record<string, unknown>) };
-  const keys = Object.keys(copy);
-  if (keys.length === 0) return r.pick(WEIRD);
-  const k = r.pick(keys);
-  if (r.chance(0.3)) delete copy[k];
-  else copy[k] = mutate(copy[k], r, depth + 1);
-  return Array.isArray(value) ? Object.values(copy) : copy;
-}
 
 describe('the storage config file', () => {
   it('a mutated or damaged file loads as a valid topology or is refused with a clear error', () => {
@@ -34,7 +25,7 @@ describe('the storage config file', () => {
     const file = join(dir, 'cluster.json');
     let refused = 0;
     for (let round = 0; round < 500; round++) {
-      const text = JSON.stringify(mutate(defaultTopology(), r));
+      const text = JSON.stringify(mutate(defaultTopology(), r, WEIRD));
       writeFileSync(file, r.chance(0.1) ? text.slice(0, r.int(text.length)) : text);
       let topology;
       try {

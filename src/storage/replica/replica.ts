@@ -205,7 +205,6 @@ export class Replica {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.snapshotThread.warm();
     this.rpc = await startRpcServer(this.address.host, this.address.clientPort, (body) => this.handle(body), (err) =>
       this.options.log.warn({ err: err.message }, 'client request failed'),
     );

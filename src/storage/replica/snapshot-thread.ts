@@ -3,7 +3,8 @@ import type { SnapshotReply, SnapshotRequest } from './snapshot-format.js';
 
 /**
  * The replica's handle on its snapshot worker (snapshot-worker.ts): one request at a time, the
- * answer a promise. The worker runs the compiled JavaScript when there is one; from the
+ * answer a promise. The worker starts with the first snapshot, not with the replica: loading it
+ * costs CPU that six replicas starting on two cores would otherwise compete for. The worker runs the compiled JavaScript when there is one; from the
  * TypeScript sources it registers the same loader as `bin/ecom.js` first.
  */
 export class SnapshotThread {
@@ -11,11 +12,6 @@ export class SnapshotThread {
   private waiting: { resolve: (reply: SnapshotReply) => void; reject: (err: Error) => void } | undefined;
 
   constructor(private readonly statePath: string) {}
-
-  /** Starts the worker now, so the first snapshot does not wait for it to load. */
-  warm(): void {
-    this.worker ??= this.start();
-  }
 
   /** The state and its applied index at one moment, serialized off the event loop. */
   take(): Promise<SnapshotReply> {
