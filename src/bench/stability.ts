@@ -1,7 +1,6 @@
-import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
-import type { ReplicaStatus } from '../storage/common/protocol.js';
+import { withClusterClient } from '../storage/client/cluster-client.js';
 import type { Topology } from '../storage/common/topology.js';
-import { STAGES, type Stage, type StageSummary } from '../storage/replica/stage-trace.js';
+import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../storage/common/protocol.js';
 
 /**
  * Whether a raft tier stayed steady during a run (issue #18): the leader changes (term increases
@@ -17,23 +16,19 @@ export interface Stability {
 export type TermsByPartition = ReadonlyMap<number, number>;
 
 async function statusesOf(topology: Topology): Promise<ReplicaStatus[]> {
-  const client = new ReplicaClusterClient(topology);
-  try {
-    return (await client.statuses(2_000)).filter((s): s is ReplicaStatus => !('unreachable' in s));
-  } finally {
-    await client.close();
-  }
+  return (await withClusterClient(topology, (client) => client.statuses(2_000))).filter((s): s is ReplicaStatus => !('unreachable' in s));
+}
+
+/** Each partition's highest term among `statuses`. */
+function termsIn(statuses: readonly ReplicaStatus[]): Map<number, number> {
+  const terms = new Map<number, number>();
+  for (const s of statuses) terms.set(s.partition, Math.max(terms.get(s.partition) ?? 0, s.term));
+  return terms;
 }
 
 /** Each partition's highest term among the replicas that answer. */
 export async function termsOf(topologies: readonly Topology[]): Promise<TermsByPartition[]> {
-  return Promise.all(
-    topologies.map(async (topology) => {
-      const terms = new Map<number, number>();
-      for (const s of await statusesOf(topology)) terms.set(s.partition, Math.max(terms.get(s.partition) ?? 0, s.term));
-      return terms;
-    }),
-  );
+  return Promise.all(topologies.map(async (topology) => termsIn(await statusesOf(topology))));
 }
 
 /** Compares with the terms taken before the run; undefined when no raft tier is involved. */
@@ -43,12 +38,8 @@ export async function stabilitySince(topologies: readonly Topology[], before: re
   let maxStall_ms = 0;
   for (const [i, topology] of topologies.entries()) {
     const statuses = await statusesOf(topology);
-    const after = new Map<number, number>();
-    for (const s of statuses) {
-      after.set(s.partition, Math.max(after.get(s.partition) ?? 0, s.term));
-      maxStall_ms = Math.max(maxStall_ms, s.maxStall_ms ?? 0);
-    }
-    for (const [partition, term] of after) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
+    for (const s of statuses) maxStall_ms = Math.max(maxStall_ms, s.maxStall_ms ?? 0);
+    for (const [partition, term] of termsIn(statuses)) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
   }
   return { leaderChanges, maxStall_ms };
 }
@@ -57,14 +48,9 @@ export async function stabilitySince(topologies: readonly Topology[], before: re
 export async function stageTraces(topologies: readonly Topology[]): Promise<Array<{ partition: number; replica: number; stages: Record<Stage, StageSummary> }>> {
   const out: Array<{ partition: number; replica: number; stages: Record<Stage, StageSummary> }> = [];
   for (const topology of topologies) {
-    const client = new ReplicaClusterClient(topology);
-    try {
-      for (const t of await client.traces(2_000)) {
-        const stages = t.stages as Record<Stage, StageSummary>;
-        if (stages.total.count > 0) out.push({ partition: t.partition, replica: t.id, stages });
-      }
-    } finally {
-      await client.close();
+    for (const t of await withClusterClient(topology, (client) => client.traces(2_000))) {
+      const stages = t.stages as Record<Stage, StageSummary>;
+      if (stages.total.count > 0) out.push({ partition: t.partition, replica: t.id, stages });
     }
   }
   return out.sort((a, b) => a.partition - b.partition);

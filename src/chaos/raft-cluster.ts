@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import { ReplicaClusterClient, withClusterClient } from '../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
 import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology } from '../storage/common/topology.js';
 import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
@@ -184,12 +184,7 @@ export class ChaosCluster {
   }
 
   async statuses(timeout_ms = 1_000): Promise<Array<ReplicaStatus | { id: number; partition: number; unreachable: string }>> {
-    const client = new ReplicaClusterClient(this.topology);
-    try {
-      return await client.statuses(timeout_ms);
-    } finally {
-      await client.close();
-    }
+    return withClusterClient(this.topology, (client) => client.statuses(timeout_ms));
   }
 
   /** The replica each partition's replicas agree leads it now, if any. */
@@ -200,13 +195,8 @@ export class ChaosCluster {
 
   /** Resolves once every partition has a leader; rejects after `timeout_ms`, or at once when a replica crashed. */
   async waitForLeaders(timeout_ms: number): Promise<void> {
-    const client = new ReplicaClusterClient(this.topology);
     const crashed = () => (this.crashes.length > 0 ? this.crashes.map((c) => `${c.name} crashed (${c.exit})`).join(', ') : undefined);
-    try {
-      await client.waitForLeaders(timeout_ms, crashed);
-    } finally {
-      await client.close();
-    }
+    await withClusterClient(this.topology, (client) => client.waitForLeaders(timeout_ms, crashed));
   }
 
   /**

@@ -2,7 +2,7 @@ import { plantedFromEnvironment } from '../faults/planted.js';
 import { Option, type Command } from 'commander';
 import { wholeNumber } from '../config/options.js';
 import { Replica } from '../storage/replica/replica.js';
-import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import { ReplicaClusterClient, withClusterClient } from '../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
 import type { Topology } from '../storage/common/topology.js';
 import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
@@ -80,13 +80,8 @@ function registerLeaderCommand(program: Command): void {
       if (opts.partition >= topology.partitions) throw new Error(`there are ${topology.partitions} partitions (0 to ${topology.partitions - 1}); no partition ${opts.partition}`);
       const members = topology.replicas.filter((r) => r.partition === opts.partition).map((r) => r.id);
       if (!members.includes(opts.to)) throw new Error(`replica ${opts.to} is not in partition ${opts.partition} (its replicas: ${members.join(', ')})`);
-      const client = new ReplicaClusterClient(topology);
-      try {
-        const { leader: now, term } = await client.transferLeader(opts.partition, opts.to, Date.now() + opts.timeout);
-        process.stdout.write(`partition ${opts.partition}: replica ${now} leads, term ${term}\n`);
-      } finally {
-        await client.close();
-      }
+      const { leader: now, term } = await withClusterClient(topology, (client) => client.transferLeader(opts.partition, opts.to, Date.now() + opts.timeout));
+      process.stdout.write(`partition ${opts.partition}: replica ${now} leads, term ${term}\n`);
     });
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { StorageTier } from '../../src/modes/raft/storage-tier.js';
-import { ReplicaClusterClient } from '../../src/storage/client/cluster-client.js';
+import { ReplicaClusterClient, withClusterClient } from '../../src/storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { freeLocalTopology, type Topology } from '../../src/storage/common/topology.js';
 import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
@@ -72,10 +72,5 @@ export function sharedRaftCluster(options: Parameters<typeof startRaftCluster>[0
 }
 
 export async function clusterStatuses(topology: Topology): Promise<Awaited<ReturnType<ReplicaClusterClient['statuses']>>> {
-  const client = new ReplicaClusterClient(topology);
-  try {
-    return await client.statuses(1_000);
-  } finally {
-    await client.close();
-  }
+  return withClusterClient(topology, (client) => client.statuses(1_000));
 }

@@ -1,6 +1,6 @@
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ReplicaClusterClient } from '../../storage/client/cluster-client.js';
+import { withClusterClient } from '../../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../storage/common/protocol.js';
 import type { Topology } from '../../storage/common/topology.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
@@ -63,12 +63,7 @@ export class StorageTier {
 
   /** Resolves once every partition has a leader. */
   async waitForLeaders(timeout_ms: number): Promise<ReplicaStatus[]> {
-    const client = new ReplicaClusterClient(this.options.topology);
-    try {
-      return await client.waitForLeaders(timeout_ms);
-    } finally {
-      await client.close();
-    }
+    return withClusterClient(this.options.topology, (client) => client.waitForLeaders(timeout_ms));
   }
 
   async stop(): Promise<void> {

@@ -111,33 +111,32 @@ export class ReplicaClusterClient implements PartitionCluster {
 
   /** Every replica's own view (role, term, indexes); unreachable replicas are reported as such. */
   async statuses(timeout_ms: number): Promise<Array<ReplicaStatus | { id: number; partition: number; unreachable: string }>> {
+    return (await this.askEach({ op: 'status' }, timeout_ms)).map(({ replica, response, failure }) =>
+      response?.ok === true ? (response.result as ReplicaStatus) : { id: replica.id, partition: replica.partition, unreachable: failure ?? response?.error ?? 'no answer' },
+    );
+  }
+
+
+  /** Each reachable replica's stage percentiles since the last call (only leaders have any). */
+  async traces(timeout_ms: number): Promise<Array<{ id: number; partition: number; stages: unknown }>> {
+    return (await this.askEach({ op: 'trace' }, timeout_ms)).flatMap(({ replica, response }) =>
+      response?.ok === true ? [{ id: replica.id, partition: replica.partition, stages: response.result }] : [],
+    );
+  }
+
+  /** Sends `request` to every replica at once; each one's answer, or why there is none. */
+  private askEach(request: ReplicaRequest, timeout_ms: number): Promise<Array<{ replica: ReplicaAddress; response?: ReplicaResponse; failure?: string }>> {
     return Promise.all(
       this.topology.replicas.map(async (replica) => {
         try {
-          const response = (await this.connection(replica).call({ op: 'status' }, Date.now() + timeout_ms)) as ReplicaResponse;
-          if (!response.ok) return { id: replica.id, partition: replica.partition, unreachable: response.error };
-          return response.result as ReplicaStatus;
+          return { replica, response: (await this.connection(replica).call(request, Date.now() + timeout_ms)) as ReplicaResponse };
         } catch (err) {
-          return { id: replica.id, partition: replica.partition, unreachable: (err as Error).message };
+          return { replica, failure: (err as Error).message };
         }
       }),
     );
   }
 
-  /** Each reachable replica's stage percentiles since the last call (only leaders have any). */
-  async traces(timeout_ms: number): Promise<Array<{ id: number; partition: number; stages: unknown }>> {
-    const answers = await Promise.all(
-      this.topology.replicas.map(async (replica) => {
-        try {
-          const response = (await this.connection(replica).call({ op: 'trace' }, Date.now() + timeout_ms)) as ReplicaResponse;
-          return response.ok ? [{ id: replica.id, partition: replica.partition, stages: response.result }] : [];
-        } catch {
-          return [];
-        }
-      }),
-    );
-    return answers.flat();
-  }
 
   /**
    * Resolves with the reachable replicas' statuses once every partition has a leader; rejects
@@ -161,6 +160,16 @@ export class ReplicaClusterClient implements PartitionCluster {
     for (const conn of this.connections.values()) conn.close();
     this.connections.clear();
     return Promise.resolve();
+  }
+}
+
+/** Runs `use` with a cluster client of its own, closed afterwards whatever happens. */
+export async function withClusterClient<T>(topology: Topology, use: (client: ReplicaClusterClient) => Promise<T>): Promise<T> {
+  const client = new ReplicaClusterClient(topology);
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
   }
 }
 

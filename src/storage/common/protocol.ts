@@ -27,6 +27,18 @@ export type ReplicaError =
 
 export type ReplicaResponse = { readonly ok: true; readonly result: unknown } | ReplicaError;
 
+/** The stages a 'trace' answer times, per write led (src/storage/replica/stage-trace.ts). */
+export const STAGES = ['leaderPersist', 'replicate', 'apply', 'total'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface StageSummary {
+  readonly count: number;
+  readonly p50_ms: number;
+  readonly p90_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+}
+
 export interface ReplicaStatus {
   readonly id: number;
   readonly partition: number;

@@ -1,20 +1,4 @@
-/**
- * Where a write's time goes inside its partition's leader (issue #12): for each proposal, the
- * time from its arrival to its entry being durable in the leader's own log (waiting for the
- * Ready loop, appending, fdatasync), then to its commit (the followers' append, fsync and the
- * round trip of their acknowledgement), then to its application and the answer. `ecom bench
- * run --trace` prints the percentiles of each stage per run.
- */
-export const STAGES = ['leaderPersist', 'replicate', 'apply', 'total'] as const;
-export type Stage = (typeof STAGES)[number];
-
-export interface StageSummary {
-  readonly count: number;
-  readonly p50_ms: number;
-  readonly p90_ms: number;
-  readonly p99_ms: number;
-  readonly max_ms: number;
-}
+import { STAGES, type Stage, type StageSummary } from '../common/protocol.js';
 
 /** Samples kept per stage between two readings; later ones wait for the next window. */
 const MAX_SAMPLES = 200_000;
@@ -25,6 +9,13 @@ interface Timeline {
   committed?: number;
 }
 
+/**
+ * Where a write's time goes inside its partition's leader (issue #12): for each proposal, the
+ * time from its arrival to its entry being durable in the leader's own log (waiting for the
+ * Ready loop, appending, fdatasync), then to its commit (the followers' append, fsync and the
+ * round trip of their acknowledgement), then to its application and the answer. `ecom bench
+ * run --trace` prints the percentiles of each stage per run.
+ */
 export class StageTrace {
   private readonly open = new Map<number, Timeline>();
   /** Indexes not yet durable at the leader, oldest first (proposals get increasing indexes). */
