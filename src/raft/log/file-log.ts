@@ -230,8 +230,10 @@ export class FileLog implements DurableLog {
       .readdirSync(this.dir)
       .filter((n) => SEGMENT_RE.test(n))
       .sort();
-    // Replay state: entries may start after a gap only where a compaction explains it.
+    // Replay state: entries may start after a gap only where a compaction explains it. The gap
+    // is remembered with where it was seen, so a refusal names the segment that came up short.
     let gapUpTo = 0;
+    let gapSeen = { file: this.dir, offset: 0, after: '' };
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
       const file = path.join(this.dir, name);
@@ -260,6 +262,10 @@ export class FileLog implements DurableLog {
             if (e.index <= this.compacted) break;
             if (e.index > this.lastIndex() + 1) {
               // Entries before this one lived in deleted segments: only fine if compacted.
+              if (e.index - 1 > gapUpTo) {
+                const previous = this.segments[this.segments.length - 1];
+                gapSeen = { file, offset: at, after: previous === undefined ? '' : `, after ${path.basename(previous.file)} ended at entry ${this.lastIndex()}` };
+              }
               gapUpTo = Math.max(gapUpTo, e.index - 1);
               this.entries_ = [];
               this.compacted = e.index - 1;
@@ -289,7 +295,7 @@ export class FileLog implements DurableLog {
       this.segments.push(seg);
     }
     if (gapUpTo > 0) {
-      throw new CorruptLogError(this.dir, 0, `entries up to ${gapUpTo} are missing and no compaction covers them`);
+      throw new CorruptLogError(gapSeen.file, gapSeen.offset, `entries up to ${gapUpTo} are missing${gapSeen.after} and no compaction covers them`);
     }
     const last = this.segments[this.segments.length - 1];
     if (last === undefined) {
