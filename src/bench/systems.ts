@@ -69,7 +69,7 @@ export async function startPortal(modeArgs: readonly string[], name: string): Pr
     },
   });
   try {
-    await waitForPort('127.0.0.1', port, 30_000, () => child.process.exitCode === null && child.process.signalCode === null);
+    await waitForPort('127.0.0.1', port, 30_000, child);
   } catch (err) {
     await child.stop();
     throw new Error(`${name} did not start: ${(err as Error).message}\n${lines.join('\n')}`);
@@ -115,7 +115,7 @@ async function startMqttPortal(_folder: string): Promise<Portal> {
   const brokerPort = await freePort();
   const broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', '127.0.0.1'], { name: 'broker', onLine: null });
   try {
-    await waitForPort('127.0.0.1', brokerPort, 30_000, () => broker.process.exitCode === null && broker.process.signalCode === null);
+    await waitForPort('127.0.0.1', brokerPort, 30_000, broker);
     const portal = await startPortal(['--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${brokerPort}`], 'portal-mqtt');
     return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())), pids: () => [...portal.pids!(), broker.pid] };
   } catch (err) {

@@ -78,7 +78,7 @@ export class ProcessGroup {
     const child = this.children.get(name);
     if (child === undefined) throw new Error(`${name} was never started`);
     try {
-      await waitForPort('127.0.0.1', port, timeout_ms, () => child.process.exitCode === null && child.process.signalCode === null);
+      await waitForPort('127.0.0.1', port, timeout_ms, child);
     } catch (err) {
       throw new Error(`${name}: ${(err as Error).message} (its log: ${join(this.logDir, `${name}.log`)})`);
     }

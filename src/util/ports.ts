@@ -15,6 +15,12 @@ import { createServer } from 'node:net';
  * restarted on its port (a replica, an etcd member) gets it back for the same reason. The band
  * is split into slices, one per vitest worker (a random one outside vitest), so parallel
  * workers do not hand out the same port; a probe bind skips ports something already holds.
+ *
+ * A child started with spawnEcom inherits its parent's worker slice, and a port the parent has
+ * handed out but not yet bound looks free to the child's probe: a test that picks a portal
+ * port and then runs `ecom up`, which picks ports for etcd or replicas, could get the same port
+ * twice (CI saw `ecom up` exit that way). So each slice is cut again by process depth: the
+ * parent takes the first part, its children the next, and so on.
  */
 const BAND_LOW = 21_000;
 const BAND_HIGH = 29_999;
@@ -22,6 +28,12 @@ const SLICES = 8;
 const SLICE_SIZE = Math.floor((BAND_HIGH - BAND_LOW + 1) / SLICES);
 /** `ecom up --mode etcd --etcd-data` starts its local etcd cluster on 23790-23795. */
 const RESERVED = { from: 23_790, to: 23_799 } as const;
+
+/** How many spawnEcom generations below the process that owns the slice this one is. */
+export const PORT_DEPTH_ENV = 'ECOM_PORT_DEPTH';
+const DEPTHS = 3;
+const depth = Math.min(DEPTHS - 1, Math.max(0, Math.trunc(Number(process.env[PORT_DEPTH_ENV] ?? 0)) || 0));
+const PART_SIZE = Math.floor(SLICE_SIZE / DEPTHS);
 
 const issued = new Set<number>();
 let cursor = -1;
@@ -68,9 +80,9 @@ function probeAny(host: string): Promise<number> {
 }
 
 async function fromBand(host: string): Promise<number | undefined> {
-  if (cursor < 0) cursor = Math.floor(Math.random() * SLICE_SIZE);
-  for (let tried = 0; tried < SLICE_SIZE; tried++) {
-    const port = BAND_LOW + slice * SLICE_SIZE + (cursor % SLICE_SIZE);
+  if (cursor < 0) cursor = Math.floor(Math.random() * PART_SIZE);
+  for (let tried = 0; tried < PART_SIZE; tried++) {
+    const port = BAND_LOW + slice * SLICE_SIZE + depth * PART_SIZE + (cursor % PART_SIZE);
     cursor++;
     if (issued.has(port) || (port >= RESERVED.from && port <= RESERVED.to)) continue;
     if (await canBind(port, host)) return port;

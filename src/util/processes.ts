@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { PORT_DEPTH_ENV } from './ports.js';
 
 /** The `ecom` entry point, for starting parts of the system as separate processes. */
 export const ECOM_BIN = fileURLToPath(new URL('../../bin/ecom.js', import.meta.url));
@@ -25,7 +26,12 @@ export interface EcomChild {
   stop(grace_ms?: number): Promise<number | string>;
   /** SIGKILL at once, like a crash. */
   kill(): Promise<number | string>;
+  /** The last lines the child printed (at most OUTPUT_TAIL_LINES), to say why it failed. */
+  recentOutput(): readonly string[];
 }
+
+/** How many of a child's last output lines are kept for error messages. */
+const OUTPUT_TAIL_LINES = 20;
 
 /** Set in children started by spawnEcom: they stop when their parent's end of stdin closes. */
 export const EXIT_WITH_PARENT_ENV = 'ECOM_EXIT_WITH_PARENT';
@@ -69,15 +75,20 @@ export function spawnProgram(file: string, args: readonly string[], options: Chi
   installExitHook();
   const proc = spawn(file, args, {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1' },
+    env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1', [PORT_DEPTH_ENV]: String(Number(process.env[PORT_DEPTH_ENV] ?? 0) + 1) },
     // The child watches this pipe: it closes when the parent dies, even by SIGKILL.
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   if (proc.pid === undefined) throw new Error(`could not start ${options.name}: ${file}`);
   const onLine = options.onLine === undefined ? (name: string, line: string) => process.stderr.write(`[${name}] ${line}\n`) : options.onLine;
+  const tail: string[] = [];
   for (const stream of [proc.stdout, proc.stderr]) {
     const lines = createInterface({ input: stream });
-    lines.on('line', (line) => onLine?.(options.name, line));
+    lines.on('line', (line) => {
+      tail.push(line);
+      if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
+      onLine?.(options.name, line);
+    });
   }
   const exited = new Promise<number | string>((resolve) => {
     proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
@@ -100,14 +111,20 @@ export function spawnProgram(file: string, args: readonly string[], options: Chi
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       return exited;
     },
+    recentOutput: () => [...tail],
   };
   running.add(child);
   void exited.then(() => running.delete(child));
   return child;
 }
 
-/** Resolves once something accepts TCP connections on host:port; rejects after `timeout_ms`. */
-export async function waitForPort(host: string, port: number, timeout_ms: number, alive?: () => boolean): Promise<void> {
+/**
+ * Resolves once something accepts TCP connections on host:port; rejects after `timeout_ms`, or
+ * as soon as the process meant to listen has ended: given as a child, the error then carries its
+ * exit status and last output lines, so a failed start says why.
+ */
+export async function waitForPort(host: string, port: number, timeout_ms: number, listener?: (() => boolean) | EcomChild): Promise<void> {
+  const alive = typeof listener === 'object' ? () => listener.process.exitCode === null && listener.process.signalCode === null : listener;
   const deadline = Date.now() + timeout_ms;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -119,7 +136,10 @@ export async function waitForPort(host: string, port: number, timeout_ms: number
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (alive !== undefined && !alive()) throw new Error(`the process meant to listen on ${host}:${port} has exited`);
+    if (alive !== undefined && !alive()) {
+      const why = typeof listener === 'object' ? ` (${listener.name}, status ${String(listener.process.exitCode ?? listener.process.signalCode)}); its last lines:\n${listener.recentOutput().join('\n')}` : '';
+      throw new Error(`the process meant to listen on ${host}:${port} has exited${why}`);
+    }
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeout_ms} ms`);
     // Polling a port has no event to await; 50 ms keeps start-up quick without spinning.
     await new Promise((resolve) => setTimeout(resolve, 50));

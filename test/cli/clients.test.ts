@@ -17,8 +17,8 @@ describe('ecom command-line clients', () => {
   beforeAll(async () => {
     [adminPort, orderPort] = [await freePort(), await freePort()];
     system = spawnEcom(['up', '--mode', 'single', '--admin-port', String(adminPort), '--order-port', String(orderPort)], { name: 'up', onLine: null });
-    await waitForPort('127.0.0.1', adminPort, 20_000, () => system.process.exitCode === null);
-    await waitForPort('127.0.0.1', orderPort, 20_000, () => system.process.exitCode === null);
+    await waitForPort('127.0.0.1', adminPort, 20_000, system);
+    await waitForPort('127.0.0.1', orderPort, 20_000, system);
     direct = new PortalClient({ host: '127.0.0.1', port: adminPort });
   });
   afterAll(async () => {
@@ -157,7 +157,7 @@ describe('ecom up and servers', () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const port = await freePort();
       const server = spawnEcom(['admin-server', String(port), '--mode', 'single'], { name: 'server', onLine: null });
-      await waitForPort('127.0.0.1', port, 20_000, () => server.process.exitCode === null);
+      await waitForPort('127.0.0.1', port, 20_000, server);
       server.process.kill(signal);
       expect(await server.exited).toBe(0);
     }
@@ -170,7 +170,7 @@ describe('ecom up and servers', () => {
     const port = await freePort();
     const first = spawnEcom(['admin-server', String(port), '--mode', 'single'], { name: 'first', onLine: null });
     try {
-      await waitForPort('127.0.0.1', port, 20_000, () => first.process.exitCode === null);
+      await waitForPort('127.0.0.1', port, 20_000, first);
       const second = await runEcom(['admin-server', String(port), '--mode', 'single']);
       expect(second.code).not.toBe(0);
       expect(second.stderr).toContain(`port ${port} is in use`);
@@ -183,7 +183,7 @@ describe('ecom up and servers', () => {
     const port = await freePort();
     const server = spawnEcom(['admin-server', String(port), '--mode', 'single'], { name: 'en', onLine: null, env: { ECOM_LANG: 'en' } });
     try {
-      await waitForPort('127.0.0.1', port, 20_000, () => server.process.exitCode === null);
+      await waitForPort('127.0.0.1', port, 20_000, server);
       const run = await runEcom(['admin', 'delete-client', '5', '--port', String(port)]);
       expect(JSON.parse(run.stdout)).toEqual({ error: 404, description: 'There is no client with ID 5' });
     } finally {

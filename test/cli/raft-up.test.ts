@@ -22,7 +22,7 @@ describe('ecom up (raft mode)', () => {
     const start = async () => {
       const output: string[] = [];
       const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
-      await waitForPort('127.0.0.1', orderPort, 60_000, () => up.process.exitCode === null);
+      await waitForPort('127.0.0.1', orderPort, 60_000, up);
       // `up` prints one line per replica once the portals are up.
       const deadline = Date.now() + 30_000;
       while (!output.some((l) => l.includes('system is up'))) {

@@ -47,7 +47,7 @@ describe('ecom up --mode etcd', () => {
     const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
     const orders = new PortalClient({ host: '127.0.0.1', port: orderPort });
     try {
-      await waitForPort('127.0.0.1', orderPort, 30_000, () => up.process.exitCode === null);
+      await waitForPort('127.0.0.1', orderPort, 30_000, up);
       expect(await client.createClient('2', '{"name": "Maria"}')).toEqual({ error: 0 });
       expect(await client.createProduct('1', '{"name": "Caneta", "price": "2.5", "quantity": "8"}')).toEqual({ error: 0 });
       expect(await orders.createOrder('10', '2', '[{"id": "1", "quantity": "3"}]')).toEqual({ error: 0 });
@@ -74,7 +74,7 @@ describe('ecom up --mode etcd', () => {
     const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
     const checker = await openBackend(cluster, '/shop-a');
     try {
-      await waitForPort('127.0.0.1', adminPort, 30_000, () => up.process.exitCode === null);
+      await waitForPort('127.0.0.1', adminPort, 30_000, up);
       expect(await client.createClient('8', '{"name": "Ext"}')).toEqual({ error: 0 });
       expect((await checker.read('client', '8'))?.name).toBe('Ext');
       expect(await up.stop(15_000)).toBe(0);

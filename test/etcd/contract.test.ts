@@ -30,7 +30,7 @@ describe.skipIf(etcdMissing)('etcd mode', () => {
           env: { ECOM_LOG_LEVEL: 'warn' },
         });
         children.push(child);
-        await waitForPort('127.0.0.1', port, 20_000, () => child.process.exitCode === null);
+        await waitForPort('127.0.0.1', port, 20_000, child);
         clients.push(new PortalClient({ host: '127.0.0.1', port }));
       }
       return {

@@ -45,7 +45,7 @@ class MosquittoBroker implements TestBroker {
     const child = spawnProgram(this.binary, ['-c', join(this.dir, 'mosquitto.conf')], { name: 'mosquitto', onLine: (_n, line) => this.output.push(line) });
     this.child = child;
     try {
-      await waitForPort(HOST, this.port, START_TIMEOUT_MS, () => child.process.exitCode === null && child.process.signalCode === null);
+      await waitForPort(HOST, this.port, START_TIMEOUT_MS, child);
     } catch (err) {
       await this.stop();
       throw new Error(`mosquitto did not start: ${err instanceof Error ? err.message : String(err)}\n${this.output.join('\n')}`);
@@ -75,7 +75,7 @@ class AedesBroker implements TestBroker {
     const child = spawnEcom(['broker', '--port', String(this.port), '--host', HOST], { name: `broker-${this.port}`, onLine: quietLines });
     this.child = child;
     try {
-      await waitForPort(HOST, this.port, START_TIMEOUT_MS, () => child.process.exitCode === null);
+      await waitForPort(HOST, this.port, START_TIMEOUT_MS, child);
     } catch (err) {
       await child.kill();
       throw err;
@@ -139,7 +139,7 @@ export class MqttCluster {
   async addPortal(role: 'admin' | 'order', brokerUrl?: string): Promise<TestPortal> {
     const port = await freePort();
     const child = this.spawnPortal(role, port, brokerUrl);
-    await waitForPort(HOST, port, START_TIMEOUT_MS, () => child.process.exitCode === null);
+    await waitForPort(HOST, port, START_TIMEOUT_MS, child);
     const portal: TestPortal = { role, port, child, client: new PortalClient({ host: HOST, port, timeout_ms: 10_000 }) };
     this.portals.push(portal);
     return portal;
@@ -153,7 +153,7 @@ export class MqttCluster {
   async restart(portal: TestPortal): Promise<void> {
     await portal.child.kill();
     portal.child = this.spawnPortal(portal.role, portal.port);
-    await waitForPort(HOST, portal.port, START_TIMEOUT_MS, () => portal.child.process.exitCode === null);
+    await waitForPort(HOST, portal.port, START_TIMEOUT_MS, portal.child);
   }
 
   async remove(portal: TestPortal): Promise<void> {

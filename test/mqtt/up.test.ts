@@ -44,7 +44,7 @@ it('ecom up --mode mqtt runs a broker and 2 + 2 portal processes that share one 
   });
   const ports = [adminPort, adminPort + 10, orderPort, orderPort + 10];
   const child = up;
-  for (const port of [brokerPort, ...ports]) await waitForPort(HOST, port, 30_000, () => child.process.exitCode === null);
+  for (const port of [brokerPort, ...ports]) await waitForPort(HOST, port, 30_000, child);
   const [admin1, admin2, order1, order2] = ports.map((port) => new PortalClient({ host: HOST, port, timeout_ms: 5_000 })) as [PortalClient, PortalClient, PortalClient, PortalClient];
   clients.push(admin1, admin2, order1, order2);
   await eventually(() => Promise.resolve(lines.join('\n')), (text) => text.includes('system is up'), 20_000);

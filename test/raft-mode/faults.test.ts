@@ -98,7 +98,7 @@ describe('raft mode under faults', () => {
       return child;
     };
     const portals = ports.map(startPortal);
-    await Promise.all(ports.map((port, i) => waitForPort('127.0.0.1', port, 30_000, () => portals[i]!.process.exitCode === null)));
+    await Promise.all(ports.map((port, i) => waitForPort('127.0.0.1', port, 30_000, portals[i]!)));
     const clients = ports.map((port) => new PortalClient({ host: '127.0.0.1', port, timeout_ms: 10_000 }));
     let turn = 0;
     const stream = writeStream(
@@ -202,7 +202,7 @@ describe('raft mode under faults', () => {
     const port = await freePort();
     const portal = spawnEcom(['order-server', String(port), '--mode', 'raft', '--storage-config', cluster.tier.configFile, '--lock-ttl', '500'], { name: 'doomed', onLine: null });
     children.push(portal);
-    await waitForPort('127.0.0.1', port, 30_000, () => portal.process.exitCode === null);
+    await waitForPort('127.0.0.1', port, 30_000, portal);
     const client = new PortalClient({ host: '127.0.0.1', port, timeout_ms: 10_000 });
     const oids: string[] = [];
     const acked = new Set<string>();
@@ -256,7 +256,7 @@ describe('raft mode under faults', () => {
       children.push(child);
       return child;
     });
-    await Promise.all(ports.map((port, i) => waitForPort('127.0.0.1', port, 30_000, () => portals[i]!.process.exitCode === null)));
+    await Promise.all(ports.map((port, i) => waitForPort('127.0.0.1', port, 30_000, portals[i]!)));
     const clients = ports.map((port) => new PortalClient({ host: '127.0.0.1', port, timeout_ms: 15_000 }));
     const attempts = cids.flatMap((cid, i) => [0, 1, 2].map((k) => ({ oid: String(9_000 + 3 * i + k), cid, quantity: 1 + ((i + k) % 3), via: clients[(i + k) % 2]! })));
     const replies = await Promise.all(attempts.map((a) => a.via.createOrder(a.oid, a.cid, JSON.stringify([{ id: '7', quantity: a.quantity }]))));

@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/util/ports.js';
+import { freePort, PORT_DEPTH_ENV } from '../../src/util/ports.js';
 
 function listen(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -33,5 +36,19 @@ describe('freePort', () => {
     const server = await listen(next);
     const open = [...held, server].filter((s): s is Server => s !== undefined);
     await Promise.all(open.map((s) => new Promise((done) => s.close(done))));
+  });
+
+  it('never hands a child process a port its parent has handed out and not yet bound (CI: ecom up met its own portal port)', async () => {
+    const parent: number[] = [];
+    for (let i = 0; i < 300; i++) parent.push(await freePort());
+    // A child as spawnEcom starts it: same vitest worker, one generation down.
+    const module = fileURLToPath(new URL('../../src/util/ports.ts', import.meta.url));
+    const code = `const { freePort } = await import(${JSON.stringify(module)}); const p = []; for (let i = 0; i < 300; i++) p.push(await freePort()); console.log(JSON.stringify(p));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      env: { ...process.env, [PORT_DEPTH_ENV]: String(Number(process.env[PORT_DEPTH_ENV] ?? 0) + 1) },
+    });
+    const child = JSON.parse(stdout) as number[];
+    expect(child).toHaveLength(300);
+    expect(child.filter((port) => parent.includes(port))).toEqual([]);
   });
 });

@@ -117,7 +117,7 @@ export const raftMode: ModeDefinition = {
     try {
       // The embedded broker carries the storage tier's change feed to portal caches.
       broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host], { name: `broker-${brokerPort}` });
-      await waitForPort(ctx.host, brokerPort, 30_000, () => broker?.process.exitCode === null);
+      await waitForPort(ctx.host, brokerPort, 30_000, broker);
       tier = new StorageTier({
         topology,
         dataDir,
@@ -130,7 +130,7 @@ export const raftMode: ModeDefinition = {
       for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
         const child = spawnEcom([role, String(port), ...common], { name: `${role}-${port}` });
         portals.push(child);
-        await waitForPort(ctx.host, port, 30_000, () => child.process.exitCode === null);
+        await waitForPort(ctx.host, port, 30_000, child);
       }
       const client = new ReplicaClusterClient(topology);
       const statuses = await client.statuses(1_000);

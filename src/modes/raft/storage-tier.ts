@@ -54,7 +54,7 @@ export class StorageTier {
     await Promise.all(
       topology.replicas.map(async (replica) => {
         const child = this.replicas.get(replica.id)!;
-        await waitForPort(replica.host, replica.clientPort, this.options.startTimeout_ms ?? 30_000, () => child.process.exitCode === null && child.process.signalCode === null);
+        await waitForPort(replica.host, replica.clientPort, this.options.startTimeout_ms ?? 30_000, child);
         this.options.onProgress?.(++ready, topology.replicas.length);
       }),
     );
