@@ -1,0 +1,75 @@
+import { Option, type Command } from 'commander';
+import { PortalClient } from '../client/portal-client.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { parsePort, resolveLang } from '../config/options.js';
+import { runAdminClient, runOrderClient } from './clients/interactive.js';
+import { OPERATIONS } from './clients/operations.js';
+import { hostOption, langOption } from './common-options.js';
+import { EXIT, runOneShot } from './oneshot.js';
+
+/** `ecom admin` and `ecom order`: the interactive clients and one operation per command. */
+
+export function registerClientCommands(program: Command): void {
+  for (const role of ['admin', 'order'] as const) {
+    const defaultPort = role === 'admin' ? DEFAULTS.adminPort : DEFAULTS.orderPort;
+    const ops = OPERATIONS.filter((op) => op.portal === role);
+    const client = program
+      .command(role)
+      .description(
+        role === 'admin'
+          ? 'Admin client: interactive menu (clients and products), or one operation per command.'
+          : 'Order client: interactive menu (asks for the CID first), or one operation per command.',
+      )
+      .addHelpText(
+        'after',
+        `\nExamples:\n  $ ecom ${role}                 interactive, port ${defaultPort}\n  $ ecom ${role} 56000           interactive, another port\n${ops
+          .map((op) => `  $ ecom ${role} ${op.example}`)
+          .join('\n')}\n\nOne-shot commands print the reply as JSON and exit 0 on success, 1 on an error reply or nothing found, 3 when no server answers.`,
+      );
+    const connect = (opts: { host: string; port?: number }, fallbackPort?: number) =>
+      new PortalClient({ host: opts.host, port: opts.port ?? fallbackPort ?? defaultPort, timeout_ms: 10_000 });
+
+    client
+      .command('interactive [port]', { isDefault: true })
+      .description('the interactive menu (the default when no operation is named)')
+      .addOption(hostOption())
+      .addOption(langOption())
+      .action(async (portText: string | undefined, opts: { host: string; lang?: string }) => {
+        let port: number | undefined;
+        if (portText !== undefined) {
+          if (!/^\d+$/.test(portText)) {
+            client.error(`"${portText}" is neither a port nor an operation of "ecom ${role}" (operations: ${ops.map((o) => o.name).join(', ')})`, { exitCode: EXIT.usage });
+          }
+          port = parsePort(portText);
+        }
+        const portalClient = connect(opts, port);
+        const lang = resolveLang(opts.lang);
+        try {
+          if (role === 'admin') await runAdminClient({ client: portalClient, lang });
+          else await runOrderClient({ client: portalClient, lang });
+        } finally {
+          portalClient.close();
+        }
+      });
+
+    for (const op of ops) {
+      client
+        .command(op.name)
+        .description(op.description)
+        .arguments(op.args.map((a) => `<${a}>`).join(' '))
+        .addOption(hostOption())
+        .addOption(new Option('--port <port>', `portal port (default ${defaultPort})`).argParser(parsePort))
+        .addHelpText('after', `\nExample:\n  $ ecom ${role} ${op.example}`)
+        .action(async (...params: unknown[]) => {
+          const args = params.slice(0, op.args.length) as string[];
+          const opts = params[op.args.length] as { host: string; port?: number };
+          const portalClient = connect(opts);
+          try {
+            process.exitCode = await runOneShot(portalClient, op, args);
+          } finally {
+            portalClient.close();
+          }
+        });
+    }
+  }
+}
