@@ -45,7 +45,7 @@ export async function startRaftTier(folder: string, onProgress?: (ready: number,
     await tier.stop();
     throw new Error(`the raft storage tier did not start (logs in ${folder}/logs): ${(err as Error).message}`);
   }
-  return { tier, topology, topologyFile: tier.configFile, stop: () => tier.stop(), pids: () => [...tier.replicas.values()].map((c) => c.pid) };
+  return { tier, topology: tier.topology, topologyFile: tier.configFile, stop: () => tier.stop(), pids: () => [...tier.replicas.values()].map((c) => c.pid) };
 }
 
 export async function startEtcd(folder: string): Promise<LocalEtcdCluster> {

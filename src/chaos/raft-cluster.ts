@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ReplicaClusterClient, withClusterClient } from '../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
+import { ensureClusterSecret, SECRET_FILE_NAME } from '../net/cluster-secret.js';
 import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology } from '../storage/common/topology.js';
 import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import type { EcomChild } from '../util/processes.js';
@@ -70,7 +71,10 @@ export class ChaosCluster {
   }
 
   static async create(options: ChaosClusterOptions): Promise<ChaosCluster> {
-    const cluster = new ChaosCluster(options, await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3));
+    const secretFile = join(resolve(options.dataDir), SECRET_FILE_NAME);
+    ensureClusterSecret(secretFile);
+    const topology = { ...(await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3)), secretFile };
+    const cluster = new ChaosCluster(options, topology);
     await cluster.prepare();
     return cluster;
   }
@@ -101,7 +105,7 @@ export class ChaosCluster {
         view.push({ ...other, raftPort: port });
       }
       const file = join(this.options.dataDir, `topology-replica-${self.id}.json`);
-      writeFileSync(file, `${JSON.stringify(validateTopology({ partitions: this.topology.partitions, replicas: view }), null, 2)}\n`);
+      writeFileSync(file, `${JSON.stringify(validateTopology({ partitions: this.topology.partitions, replicas: view, secretFile: this.topology.secretFile }), null, 2)}\n`);
       this.replicaTopologyFiles.set(self.id, file);
     }
     this.brokerPort = await freePort();

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
 import { startBroker } from '../modes/mqtt/broker.js';
+import { brokerCredentials, readClusterSecret } from '../net/cluster-secret.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
 import { parsePort } from '../config/options.js';
@@ -12,12 +13,14 @@ export function registerBrokerCommand(program: Command): void {
     .description('Run the embedded MQTT broker (MQTT 3.1.1, in memory) that mqtt-mode portals share.')
     .addOption(new Option('--port <port>', 'port to listen on').argParser(parsePort).default(DEFAULTS.mqttPort))
     .addOption(new Option('--host <address>', 'address to bind').default(DEFAULTS.host))
+    .addOption(new Option('--cluster-secret <file>', "require the cluster's credentials (derived from this secret file) from every client; without it the broker accepts anyone, like Mosquitto's default"))
     .addHelpText('after', `\nExample:\n  $ ecom broker --port ${DEFAULTS.mqttPort}\n  $ ecom admin-server ${DEFAULTS.adminPort} --mode mqtt --broker mqtt://127.0.0.1:${DEFAULTS.mqttPort}`)
-    .action(async (opts: { port: number; host: string }) => {
+    .action(async (opts: { port: number; host: string; clusterSecret?: string }) => {
       const log = createLogger(`broker-${opts.port}`);
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping the broker`));
-      const broker = await startBroker({ host: opts.host, port: opts.port, log });
+      const credentials = opts.clusterSecret === undefined ? undefined : brokerCredentials(readClusterSecret(opts.clusterSecret));
+      const broker = await startBroker({ host: opts.host, port: opts.port, log, ...(credentials ? { credentials } : {}) });
       closers.push(() => broker.close());
-      log.info({ url: `mqtt://${broker.host}:${broker.port}` }, 'MQTT broker is listening');
+      log.info({ url: `mqtt://${broker.host}:${broker.port}`, clients: credentials ? "only with the cluster's credentials" : 'anyone (no --cluster-secret)' }, 'MQTT broker is listening');
     });
 }

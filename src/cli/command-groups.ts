@@ -18,7 +18,7 @@ export interface CommandGroup {
 export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { commands: ['up', 'admin-server', 'order-server'], load: async () => (await import('./server-commands.js')).registerServerCommands },
   { commands: ['admin', 'order'], load: async () => (await import('./client-commands.js')).registerClientCommands },
-  { commands: ['storage', 'status', 'leader'], load: async () => (await import('./storage-commands.js')).registerStorageCommands },
+  { commands: ['storage', 'status', 'leader', 'secret'], load: async () => (await import('./storage-commands.js')).registerStorageCommands },
   { commands: ['broker'], load: async () => (await import('./broker-command.js')).registerBrokerCommand },
   { commands: ['bench', 'bench-worker'], load: async () => (await import('./bench-command.js')).registerBenchCommand },
 ];

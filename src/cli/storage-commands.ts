@@ -5,7 +5,9 @@ import { Replica } from '../storage/replica/replica.js';
 import { ReplicaClusterClient, withClusterClient } from '../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
 import type { Topology } from '../storage/common/topology.js';
+import { createClusterSecret, readClusterSecret, SECRET_FILE_NAME } from '../net/cluster-secret.js';
 import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
+import { clusterSecretOption } from '../modes/cluster-secret-option.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
 
@@ -20,12 +22,13 @@ export function registerStorageCommands(program: Command): void {
       return Number(text);
     })
     .addOption(configOption())
+    .addOption(clusterSecretOption())
     .option('--data <dir>', 'where replicas keep their log and state (each in its own replica-ID folder)', './data')
     .addOption(new Option('--snapshot-every <entries>', 'take a snapshot and compact the log every this many entries').default(10_000).argParser(Number))
     .option('--broker <url>', 'MQTT broker where the leader announces changed records (for portal caches); none by default')
     .addOption(new Option('--max-pending <n>', 'proposals a leader accepts and has not yet applied before it answers "busy" (clients back off and retry)').default(4_096).argParser(wholeNumber('--max-pending')))
     .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json')
-    .action(async (id: number, opts: { storageConfig?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number }) => {
+    .action(async (id: number, opts: { storageConfig?: string; clusterSecret?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number }) => {
       const log = createLogger(`storage-${id}`);
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
       const seams = plantedFromEnvironment();
@@ -35,7 +38,7 @@ export function registerStorageCommands(program: Command): void {
         log.fatal({ err: err.message }, `replica ${id} halted on an internal failure; nothing more is applied or answered. Keep its data folder for diagnosis and restart it once the cause is fixed`);
         process.exit(70);
       };
-      const replica = new Replica({ topology: topologyFrom(opts), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal });
+      const replica = new Replica({ topology: topologyFrom(opts, opts.data), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal });
       closers.push(() => replica.stop());
       await replica.start();
     });
@@ -44,6 +47,7 @@ export function registerStorageCommands(program: Command): void {
     .command('status')
     .description("Show each storage partition's leader, term, commit and applied indexes.")
     .addOption(configOption())
+    .addOption(clusterSecretOption())
     .option('--json', 'print JSON instead of a table')
     .option('--timeout <ms>', 'how long to wait for each replica', (t) => Number(t), 1_000)
     .addHelpText('after', '\nExamples:\n  $ ecom status\n  $ ecom status --json')
@@ -61,6 +65,24 @@ export function registerStorageCommands(program: Command): void {
     });
 
   registerLeaderCommand(program);
+  registerSecretCommand(program);
+}
+
+/** `ecom secret FILE`: the cluster secret for replicas, portals and broker started by hand. */
+function registerSecretCommand(program: Command): void {
+  program
+    .command('secret')
+    .description("Create the cluster's secret file (owner-only), to give every replica, portal and broker of a cluster started by hand.")
+    .argument('[file]', 'where to write it', `./data/${SECRET_FILE_NAME}`)
+    .addHelpText('after', `\nExample:\n  $ ecom secret ./data/${SECRET_FILE_NAME} && ecom storage 1 --cluster-secret ./data/${SECRET_FILE_NAME}\n\n"ecom up" creates one in its data folder by itself. An existing file is kept, never overwritten.`)
+    .action((file: string) => {
+      if (!createClusterSecret(file)) {
+        readClusterSecret(file);
+        process.stdout.write(`${file} already holds a cluster secret; kept it\n`);
+        return;
+      }
+      process.stdout.write(`created ${file} (mode 600); start every process of the cluster with --cluster-secret ${file}\n`);
+    });
 }
 
 
@@ -71,6 +93,7 @@ function registerLeaderCommand(program: Command): void {
     .command('move')
     .description('Hand leadership of a partition to another of its replicas (it first catches up; no write is lost or refused for long).')
     .addOption(configOption())
+    .addOption(clusterSecretOption())
     .requiredOption('--partition <p>', 'the partition', wholeNumber('--partition'))
     .requiredOption('--to <id>', 'the replica that should lead it', wholeNumber('--to'))
     .option('--timeout <ms>', 'how long to wait for the handover', wholeNumber('--timeout'), 10_000)

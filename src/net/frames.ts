@@ -21,7 +21,8 @@ export function encodeFrame(payload: Uint8Array, max_bytes = DEFAULT_MAX_FRAME_B
 export class FrameDecoder {
   private buffered: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly max_bytes = DEFAULT_MAX_FRAME_BYTES) {}
+  /** May be raised once a connection is trusted (see handshake.ts: small frames until then). */
+  constructor(public max_bytes = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Returns the frames completed by `chunk`; throws FrameTooLargeError on an oversized length. */
   push(chunk: Buffer): Buffer[] {

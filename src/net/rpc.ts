@@ -1,5 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameDecoder } from './frames.js';
+import { handshake, HandshakeRefusedError } from './handshake.js';
 
 /**
  * Request/response over one TCP connection with framed JSON messages. Calls are pipelined:
@@ -40,21 +41,10 @@ function envelope(value: unknown): Envelope {
   return value as Envelope;
 }
 
-export function startRpcServer(host: string, port: number, handler: RpcHandler, onError: (err: Error) => void): Promise<RpcServerHandle> {
+export function startRpcServer(host: string, port: number, secret: Buffer, handler: RpcHandler, onError: (err: Error) => void): Promise<RpcServerHandle> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    const decoder = new FrameDecoder();
-    socket.on('data', (chunk) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        onError(err as Error);
-        socket.destroy();
-        return;
-      }
+  const serve = (socket: Socket, decoder: FrameDecoder, early: Buffer[]) => {
+    const onFrames = (frames: Buffer[]) => {
       for (const frame of frames) {
         let request: Envelope;
         try {
@@ -71,9 +61,32 @@ export function startRpcServer(host: string, port: number, handler: RpcHandler, 
           (err: unknown) => onError(err instanceof Error ? err : new Error(String(err))),
         );
       }
+    };
+    socket.on('data', (chunk) => {
+      let frames: Buffer[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        onError(err as Error);
+        socket.destroy();
+        return;
+      }
+      onFrames(frames);
     });
+    onFrames(early);
+  };
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
     socket.on('close', () => sockets.delete(socket));
+    const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    handshake(socket, 'accept', secret, 'requests').then(
+      ({ decoder, early }) => serve(socket, decoder, early),
+      (err: Error) => {
+        if (err instanceof HandshakeRefusedError) onError(new Error(`refused a connection from ${from}: ${err.message}`));
+      },
+    );
   });
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`)));
@@ -101,13 +114,17 @@ interface Pending {
 /** One client connection, opened on first use and again after it breaks. */
 export class RpcConnection {
   private socket: Socket | undefined;
-  private connected = false;
+  /** True once the replica has proved the cluster's secret and we ours: calls may flow. */
+  private ready = false;
+  /** Calls made while the handshake runs; sent when it succeeds (bounded by maxPending). */
+  private queued: Buffer[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
   constructor(
     readonly host: string,
     readonly port: number,
+    private readonly secret: Buffer,
     private readonly maxPending = 16_384,
   ) {}
 
@@ -126,7 +143,9 @@ export class RpcConnection {
         Math.max(0, deadline_ms - Date.now()),
       );
       this.pending.set(id, { resolve, reject, timer });
-      socket.write(encodeFrame(Buffer.from(JSON.stringify({ id, body }))));
+      const frame = encodeFrame(Buffer.from(JSON.stringify({ id, body })));
+      if (this.ready) socket.write(frame);
+      else this.queued.push(frame);
     });
   }
 
@@ -134,43 +153,76 @@ export class RpcConnection {
     if (this.socket !== undefined && !this.socket.destroyed) return this.socket;
     const socket = connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
-    this.connected = false;
-    const decoder = new FrameDecoder();
-    socket.on('connect', () => (this.connected = true));
-    socket.on('data', (chunk) => {
-      let responses: Envelope[];
-      try {
-        responses = decoder.push(chunk).map((frame) => envelope(JSON.parse(frame.toString('utf8'))));
-      } catch {
-        // Not our peer's protocol: drop the connection; the calls on it fail as outcome unknown.
-        socket.destroy();
-        return;
-      }
-      for (const response of responses) {
-        const waiting = this.pending.get(response.id);
-        if (waiting === undefined) continue;
-        this.pending.delete(response.id);
-        clearTimeout(waiting.timer);
-        waiting.resolve(response.body);
-      }
-    });
+    this.ready = false;
+    this.queued = [];
+    let refusal: string | undefined;
+    handshake(socket, 'connect', this.secret, 'requests').then(
+      ({ decoder, early }) => {
+        if (this.socket !== socket) return;
+        this.ready = true;
+        socket.on('data', (chunk) => this.onData(socket, decoder.push.bind(decoder), chunk));
+        this.deliver(socket, early);
+        for (const frame of this.queued) socket.write(frame);
+        this.queued = [];
+      },
+      (err: Error) => {
+        refusal = err.message;
+        if (this.socket === socket) this.failAll(new CallNotSentError(`${this.host}:${this.port}: ${refusal}`));
+      },
+    );
     socket.on('error', () => undefined);
     socket.on('close', () => {
-      const wasConnected = this.connected;
-      this.connected = false;
-      if (this.socket === socket) this.socket = undefined;
-      for (const [id, waiting] of this.pending) {
-        clearTimeout(waiting.timer);
-        this.pending.delete(id);
-        waiting.reject(
-          wasConnected
-            ? new CallOutcomeUnknownError(`connection to ${this.host}:${this.port} broke before the answer`)
-            : new CallNotSentError(`cannot connect to ${this.host}:${this.port}`),
-        );
+      const wasReady = this.ready && this.socket === socket;
+      if (this.socket === socket) {
+        this.socket = undefined;
+        this.ready = false;
+        this.queued = [];
       }
+      this.failAll(
+        wasReady
+          ? new CallOutcomeUnknownError(`connection to ${this.host}:${this.port} broke before the answer`)
+          : new CallNotSentError(refusal === undefined ? `cannot connect to ${this.host}:${this.port}` : `${this.host}:${this.port}: ${refusal}`),
+      );
     });
     this.socket = socket;
     return socket;
+  }
+
+  private failAll(err: Error): void {
+    for (const [id, waiting] of this.pending) {
+      clearTimeout(waiting.timer);
+      this.pending.delete(id);
+      waiting.reject(err);
+    }
+  }
+
+  private onData(socket: Socket, decode: (chunk: Buffer) => Buffer[], chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = decode(chunk);
+    } catch {
+      // Not our peer's protocol: drop the connection; the calls on it fail as outcome unknown.
+      socket.destroy();
+      return;
+    }
+    this.deliver(socket, frames);
+  }
+
+  private deliver(socket: Socket, frames: Buffer[]): void {
+    let responses: Envelope[];
+    try {
+      responses = frames.map((frame) => envelope(JSON.parse(frame.toString('utf8'))));
+    } catch {
+      socket.destroy();
+      return;
+    }
+    for (const response of responses) {
+      const waiting = this.pending.get(response.id);
+      if (waiting === undefined) continue;
+      this.pending.delete(response.id);
+      clearTimeout(waiting.timer);
+      waiting.resolve(response.body);
+    }
   }
 
   close(): void {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,20 +39,27 @@ describe('ecom up (raft mode)', () => {
       expect(await client.createClient('44', '{"name": "Lewis Hamilton"}')).toEqual({ error: 0 });
       client.close();
 
-      const status = await runEcom(['status', '--storage-config', config]);
+      // The cluster secret made on first start, owner-only; by-hand commands take it with --cluster-secret.
+      const secret = join(dir, 'data', 'cluster.secret');
+      expect(statSync(secret).mode & 0o777).toBe(0o600);
+      expect(first.output.some((l) => l.includes('created the cluster secret'))).toBe(true);
+      const withoutSecret = await runEcom(['status', '--storage-config', config], { env: { ECOM_CLUSTER_SECRET_FILE: '' } });
+      expect(withoutSecret.stderr).toContain('pass --cluster-secret FILE');
+      const status = await runEcom(['status', '--storage-config', config, '--cluster-secret', secret]);
       expect(status.code).toBe(0);
       expect(status.stdout).toMatch(/partition 0: leader [1-3], term \d+/);
       expect(status.stdout).toMatch(/partition 1: leader [4-6], term \d+/);
-      const json = JSON.parse((await runEcom(['status', '--json', '--storage-config', config])).stdout) as Array<{ role: string }>;
+      const json = JSON.parse((await runEcom(['status', '--json', '--storage-config', join(dir, 'data', 'topology.json')])).stdout) as Array<{ role: string }>;
       expect(json.filter((s) => s.role === 'leader')).toHaveLength(2);
 
       first.up.process.kill('SIGINT');
       expect(await first.up.exited).toBe(0);
-      const down = await runEcom(['status', '--storage-config', config]);
+      const down = await runEcom(['status', '--storage-config', config, '--cluster-secret', secret]);
       expect(down.code).toBe(3);
       expect(down.stdout).toContain('down');
 
       const second = await start();
+      expect(second.output.some((l) => l.includes('created the cluster secret')), 'a restart keeps the secret it made').toBe(false);
       // A clean stop flushed every replica's state: nothing needs rebuilding.
       for (let id = 1; id <= 6; id++) expect(readFileSync(join(dir, 'data', 'logs', `storage-${id}.log`), 'utf8')).not.toContain('not clean');
       const again = new PortalClient({ host: '127.0.0.1', port: orderPort });

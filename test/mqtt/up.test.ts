@@ -1,17 +1,39 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, expect, it } from 'vitest';
+import { brokerCredentials, readClusterSecret } from '../../src/net/cluster-secret.js';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 import { freePort, HOST } from './cluster.js';
 
 let up: EcomChild | undefined;
 const clients: PortalClient[] = [];
+const scratch = mkdtempSync(join(tmpdir(), 'ecom-mqtt-up-'));
 
 afterAll(async () => {
   for (const client of clients) client.close();
   // SIGTERM, not SIGKILL: `ecom up` must get the chance to stop the processes it started.
   await up?.stop(10_000);
+  rmSync(scratch, { recursive: true, force: true });
 });
+
+/** How the broker answers an MQTT client presenting these credentials: connected, or its refusal code. */
+function brokerAnswer(port: number, credentials: { username?: string; password?: string }): Promise<'connected' | number> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(`mqtt://${HOST}:${port}`, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000, ...credentials });
+    client.once('connect', () => {
+      client.end(true);
+      resolve('connected');
+    });
+    client.once('error', (err) => {
+      client.end(true);
+      resolve(Number((err as { code?: unknown }).code));
+    });
+  });
+}
 
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -37,7 +59,8 @@ async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, 
 it('ecom up --mode mqtt runs a broker and 2 + 2 portal processes that share one data set, and Ctrl-C stops them all', async () => {
   const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
   const lines: string[] = [];
-  up = spawnEcom(['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--lang', 'en'], {
+  const secretFile = join(scratch, 'cluster.secret');
+  up = spawnEcom(['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--lang', 'en', '--cluster-secret', secretFile], {
     name: 'up',
     onLine: (_name, line) => lines.push(line),
     env: { ECOM_LOG_FORMAT: 'json' },
@@ -49,6 +72,11 @@ it('ecom up --mode mqtt runs a broker and 2 + 2 portal processes that share one 
   clients.push(admin1, admin2, order1, order2);
   await eventually(() => Promise.resolve(lines.join('\n')), (text) => text.includes('system is up'), 20_000);
   expect(lines.join('\n')).toContain(`mqtt mode: broker at mqtt://${HOST}:${brokerPort}`);
+  // The broker it started takes only the cluster's credentials, made on first start, owner-only.
+  expect(statSync(secretFile).mode & 0o777).toBe(0o600);
+  expect(await brokerAnswer(brokerPort, {}), 'no credentials: not authorized').toBe(5);
+  expect(await brokerAnswer(brokerPort, { username: 'ecom', password: 'guess' })).toBe(5);
+  expect(await brokerAnswer(brokerPort, brokerCredentials(readClusterSecret(secretFile)))).toBe('connected');
 
   expect(await admin1.createProduct('1', '{"name": "Caneta", "price": "2.5", "quantity": 8}')).toEqual({ error: 0 });
   const seen = await eventually(() => admin2.retrieveProduct('1'), (p) => p.PID === '1');

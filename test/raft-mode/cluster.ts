@@ -21,9 +21,8 @@ export interface RaftCluster {
 export async function startRaftCluster(
   options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string; maxPendingProposals?: number } = {},
 ): Promise<RaftCluster> {
-  const topology = await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3);
   const dataDir = mkdtempSync(join(tmpdir(), 'ecom-raft-'));
-  const tier = new StorageTier({ topology, dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker, maxPendingProposals: options.maxPendingProposals });
+  const tier = new StorageTier({ topology: await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3), dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker, maxPendingProposals: options.maxPendingProposals });
   const backends: PartitionedBackend[] = [];
   try {
     await tier.start();
@@ -32,11 +31,11 @@ export async function startRaftCluster(
     throw err;
   }
   return {
-    topology,
+    topology: tier.topology,
     tier,
     dataDir,
     backend(backendOptions = {}) {
-      const backend = new PartitionedBackend(new ReplicaClusterClient(topology), backendOptions);
+      const backend = new PartitionedBackend(new ReplicaClusterClient(tier.topology), backendOptions);
       backends.push(backend);
       return backend;
     },

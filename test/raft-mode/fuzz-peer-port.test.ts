@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connectAuthenticated } from '../helpers/authenticated.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/net/frames.js';
@@ -43,14 +43,11 @@ function randomMessage(r: Prng, to: number, peers: number[]): Message {
   };
 }
 
-function send(port: number, frames: Buffer[]): Promise<void> {
+async function send(port: number, frames: Buffer[]): Promise<void> {
+  const { socket } = await connectAuthenticated(cluster.topology, port, 'raft');
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.on('connect', () => {
-      for (const frame of frames) socket.write(frame);
-      socket.end();
-    });
-    socket.on('error', () => resolve());
+    for (const frame of frames) socket.write(frame);
+    socket.end();
     socket.on('close', () => resolve());
   });
 }

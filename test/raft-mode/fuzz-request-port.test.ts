@@ -1,6 +1,6 @@
-import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder } from '../../src/net/frames.js';
+import { encodeFrame } from '../../src/net/frames.js';
+import { connectAuthenticated } from '../helpers/authenticated.js';
 import { replicaById } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
 import { mutate } from '../helpers/mutate.js';
@@ -65,16 +65,15 @@ async function fuzzPort(port: number, r: Prng): Promise<{ answered: number; drop
   let dropped = 0;
   let sent = 0;
   while (sent < FRAMES_PER_LEADER) {
+    const { socket, decoder } = await connectAuthenticated(cluster.topology, port, 'requests');
     const outcome = await new Promise<'closed' | 'done'>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      const decoder = new FrameDecoder();
       let waiting = 0;
       const sendNext = () => {
         if (sent >= FRAMES_PER_LEADER) return void socket.end();
         socket.write(frameFor(r, sent++));
         waiting++;
       };
-      socket.on('connect', sendNext);
+      sendNext();
       socket.on('data', (chunk) => {
         for (const _ of decoder.push(chunk)) {
           answered++;
@@ -82,7 +81,6 @@ async function fuzzPort(port: number, r: Prng): Promise<{ answered: number; drop
         }
         if (waiting === 0) sendNext();
       });
-      socket.on('error', () => undefined);
       socket.on('close', () => resolve(waiting > 0 ? 'closed' : 'done'));
     });
     if (outcome === 'closed') dropped++;

@@ -1,6 +1,6 @@
-import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder } from '../../src/net/frames.js';
+import { encodeFrame } from '../../src/net/frames.js';
+import { connectAuthenticated } from '../helpers/authenticated.js';
 import { replicaById } from '../../src/storage/common/topology.js';
 import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
@@ -12,14 +12,11 @@ import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 const cluster = sharedRaftCluster();
 
 /** Sends raw frames to a port; resolves with the decoded answers, or 'closed' if the replica hung up. */
-function send(port: number, frames: Buffer[], answers: number): Promise<unknown[] | 'closed'> {
+async function send(port: number, frames: Buffer[], answers: number): Promise<unknown[] | 'closed'> {
+  const { socket, decoder } = await connectAuthenticated(cluster.topology, port, 'requests');
   return new Promise((resolve, reject) => {
-    const socket: Socket = connect({ host: '127.0.0.1', port });
-    const decoder = new FrameDecoder();
     const got: unknown[] = [];
-    socket.on('connect', () => {
-      for (const frame of frames) socket.write(frame);
-    });
+    for (const frame of frames) socket.write(frame);
     socket.on('data', (chunk) => {
       for (const frame of decoder.push(chunk)) got.push(JSON.parse(frame.toString('utf8')));
       if (got.length >= answers) {

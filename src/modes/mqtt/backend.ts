@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import type { BrokerCredentials } from '../../net/cluster-secret.js';
 import type { Command, Reply } from '../../domain/commands.js';
 import type { ChangeEvent } from '../../domain/events.js';
 import { pyDumps, type PyJsonValue } from '../../domain/pyjson.js';
@@ -13,6 +14,8 @@ import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
 export interface MqttBackendOptions {
   /** mqtt://host:port of the embedded broker or any MQTT 3.1.1 broker (Mosquitto). */
   readonly brokerUrl: string;
+  /** Presented to the broker; `ecom up`'s broker requires the cluster's (see net/cluster-secret.ts). */
+  readonly credentials?: BrokerCredentials;
   readonly topicPrefix?: string;
   /** How long a portal waits for a peer's state before going on without it. */
   readonly syncTimeout_ms?: number;
@@ -98,6 +101,7 @@ export class MqttBackend implements Backend {
       reconnectPeriod: RECONNECT_FIRST_MS,
       connectTimeout: 5_000,
       keepalive: 5,
+      ...options.credentials,
     });
     this.client.on('connect', () => this.onConnect());
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
@@ -105,7 +109,10 @@ export class MqttBackend implements Backend {
     this.client.on('error', (err) => {
       // While retrying, the same refusal repeats at every attempt; onClose reports the outage.
       const level = this.failedAttempts === 0 ? 'warn' : 'debug';
-      this.log[level]({ err: err.message, broker: options.brokerUrl }, 'MQTT connection error');
+      // CONNACK 4 and 5: the broker wants credentials these are not.
+      const code = (err as { code?: unknown }).code;
+      const hint = code === 4 || code === 5 ? '; the broker wants the cluster\'s credentials: give this portal --cluster-secret FILE' : '';
+      this.log[level]({ err: err.message, broker: options.brokerUrl }, `MQTT connection error${hint}`);
     });
     this.checkTimer = setInterval(() => this.publishCheck(), options.checkInterval_ms ?? 1_000);
     this.checkTimer.unref();

@@ -1,6 +1,12 @@
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
+import { timingSafeEqual } from 'node:crypto';
+import type { BrokerCredentials } from '../../net/cluster-secret.js';
 import type { Logger } from '../../util/log.js';
+
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 export interface EmbeddedBroker {
   readonly host: string;
@@ -21,11 +27,22 @@ const BROKER_LIMITS = {
  * The embedded MQTT 3.1.1 broker (aedes, in memory). It keeps no messages across a restart,
  * which mqtt mode tolerates: portals that reconnect resynchronise from each other.
  */
-export async function startBroker(options: { host: string; port: number; log: Logger }): Promise<EmbeddedBroker> {
+export async function startBroker(options: { host: string; port: number; log: Logger; credentials?: BrokerCredentials }): Promise<EmbeddedBroker> {
+  const { credentials } = options;
   const broker = await Aedes.createBroker({
     maxInflightInbound: BROKER_LIMITS.maxInflightInbound,
     queueLimit: BROKER_LIMITS.queueLimit,
     connectTimeout: BROKER_LIMITS.connectTimeout_ms,
+    // With the cluster's credentials, anyone else is refused at CONNECT (return code 4).
+    ...(credentials === undefined
+      ? {}
+      : {
+          authenticate: (client, username, password, done) => {
+            const ok = username === credentials.username && password !== undefined && sameBytes(password, Buffer.from(credentials.password));
+            if (!ok) options.log.warn({ client: client.id }, 'refused an MQTT client without the cluster\'s credentials');
+            done(null, ok);
+          },
+        }),
   });
   broker.on('clientError', (client, err) => options.log.debug({ client: client.id, err: err.message }, 'client error'));
   const server: Server = createServer((socket) => {

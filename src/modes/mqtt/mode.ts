@@ -5,6 +5,9 @@ import { DEFAULTS } from '../../config/defaults.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
 import type { ModeDefinition, ModeOptions } from '../mode.js';
 import { MqttBackend } from './backend.js';
+import { brokerCredentials, CLUSTER_SECRET_ENV, createClusterSecret, readClusterSecret, SECRET_FILE_NAME } from '../../net/cluster-secret.js';
+import { clusterSecretOption, optionalSecretFile } from '../cluster-secret-option.js';
+import { join, resolve } from 'node:path';
 import { DEFAULT_TOPIC_PREFIX } from './protocol.js';
 
 const START_TIMEOUT_MS = 30_000;
@@ -26,17 +29,20 @@ export const mqttMode: ModeDefinition = {
   summary: 'every portal holds all data in memory, kept identical through an MQTT broker',
   serverOptions: () => [
     brokerOption(),
+    clusterSecretOption(),
     new Option('--topic-prefix <prefix>', 'mqtt mode: prefix of the topics portals use among themselves').default(DEFAULT_TOPIC_PREFIX),
     new Option('--sync-timeout-ms <ms>', 'mqtt mode: how long to wait for a peer\'s state before going on without it').argParser(parseMilliseconds).default(1500),
   ],
   upOptions: () => [
+    clusterSecretOption(),
     new Option('--admins <n>', 'mqtt mode: number of AdminPortal processes').argParser(parseCount).default(2),
     new Option('--orders <n>', 'mqtt mode: number of OrderPortal processes').argParser(parseCount).default(2),
     new Option('--broker-port <port>', 'mqtt mode: port of the embedded MQTT broker').argParser(parsePort).default(DEFAULTS.mqttPort),
   ],
 
-  createBackend: (options, ctx) =>
-    MqttBackend.start({
+  createBackend: (options, ctx) => {
+    const secretFile = optionalSecretFile(options);
+    return MqttBackend.start({
       // Checked here as well as by the option's parser: another mode may declare --broker
       // too, and commander then keeps only the first declaration (and its parser).
       brokerUrl: parseBrokerUrl(stringOption(options, 'broker', DEFAULT_BROKER_URL)),
@@ -44,7 +50,9 @@ export const mqttMode: ModeDefinition = {
       syncTimeout_ms: numberOption(options, 'syncTimeoutMs', 1500),
       joinsWithoutState: plantedFromEnvironment()?.has('mqtt-skip-state-transfer'),
       log: ctx.log,
-    }),
+      ...(secretFile === undefined ? {} : { credentials: brokerCredentials(readClusterSecret(secretFile)) }),
+    });
+  },
 
   /**
    * The broker runs as its own child process, like the portals: stopping or restarting it
@@ -67,9 +75,13 @@ export const mqttMode: ModeDefinition = {
       const alive = () => child.process.exitCode === null && child.process.signalCode === null;
       await waitForPort(ctx.host, port, START_TIMEOUT_MS, alive);
     };
+    // The broker this starts takes only the cluster's credentials; the secret is made on first start.
+    const secretFile = resolve(typeof options.clusterSecret === 'string' ? options.clusterSecret : (process.env[CLUSTER_SECRET_ENV] || join('./data', SECRET_FILE_NAME)));
+    if (createClusterSecret(secretFile)) ctx.log.info({ file: secretFile }, 'created the cluster secret (owner-only); portals started by hand take it with --cluster-secret');
+    readClusterSecret(secretFile);
     try {
-      await started(spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host], { name: 'broker' }), brokerPort);
-      const common = ['--mode', 'mqtt', '--broker', brokerUrl, '--host', ctx.host, '--lang', ctx.lang];
+      await started(spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile], { name: 'broker' }), brokerPort);
+      const common = ['--mode', 'mqtt', '--broker', brokerUrl, '--host', ctx.host, '--lang', ctx.lang, '--cluster-secret', secretFile];
       const adminPorts = Array.from({ length: admins }, (_, i) => options.adminPort + i * PORT_STEP);
       const orderPorts = Array.from({ length: orders }, (_, i) => options.orderPort + i * PORT_STEP);
       await Promise.all([

@@ -4,7 +4,10 @@ import { createInterface } from 'node:readline/promises';
 import { Option } from 'commander';
 import { brokerOption, parseMilliseconds } from '../../config/options.js';
 import { configOption, topologyFrom } from './storage-config.js';
-import { ReplicaClusterClient } from '../../storage/client/cluster-client.js';
+import { clusterSecretOption } from '../cluster-secret-option.js';
+import { brokerCredentials, createClusterSecret, type BrokerCredentials } from '../../net/cluster-secret.js';
+import { clusterSecretOf } from '../../storage/common/topology.js';
+import { ReplicaClusterClient, withClusterClient } from '../../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../storage/common/protocol.js';
 import { PartitionedBackend } from '../../storage/client/partitioned-backend.js';
 import { DEFAULTS } from '../../config/defaults.js';
@@ -34,7 +37,7 @@ async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
 }
 
 /** Puts the optional read cache in front, invalidated by the storage tier's change feed when a broker is given. */
-function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext): Backend {
+function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext, credentials: BrokerCredentials): Backend {
   const bound_ms = Number(options.cacheMs ?? 0);
   if (!(bound_ms > 0)) return backend;
   const broker = typeof options.broker === 'string' ? options.broker : undefined;
@@ -54,7 +57,7 @@ function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext): Ba
             if (seams.hearsFeedState) cached.feedUp();
             ctx.log.info({ broker }, 'change feed up: cache cleared and serving again');
           },
-        });
+        }, credentials);
   ctx.log.info({ bound_ms, invalidatedBy: broker ?? 'nothing (entries only age out)' }, 'portal read cache on');
   return withCleanup(cached, () => subscriber?.close());
 }
@@ -64,6 +67,7 @@ export const raftMode: ModeDefinition = {
   summary: 'partitions of Raft-replicated storage replicas on disk; portals hold no data',
   serverOptions: () => [
     configOption(),
+    clusterSecretOption(),
     new Option('--request-timeout <ms>', 'raft mode: how long a request may wait for the storage tier before a 503').argParser(parseMilliseconds).default(5_000),
     new Option('--lock-ttl <ms>', 'raft mode: how long a cross-partition transaction may hold locks before recovery may abort it').argParser(parseMilliseconds).default(5_000),
     cacheOption(),
@@ -71,6 +75,7 @@ export const raftMode: ModeDefinition = {
   ],
   upOptions: () => [
     configOption(),
+    clusterSecretOption(),
     cacheOption(),
     new Option('--data <dir>', 'raft mode: where the replicas keep their data').default('./data'),
     new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
@@ -78,12 +83,12 @@ export const raftMode: ModeDefinition = {
   ],
 
   createBackend(options, ctx) {
-    const topology = topologyFrom(options as { storageConfig?: string });
+    const topology = topologyFrom(options as { storageConfig?: string; clusterSecret?: string });
     const partitioned = new PartitionedBackend(new ReplicaClusterClient(topology), {
       requestTimeout_ms: Number(options.requestTimeout ?? 5_000),
       lockTtl_ms: Number(options.lockTtl ?? 5_000),
     });
-    const backend = withCache(partitioned, options, ctx);
+    const backend = withCache(partitioned, options, ctx, brokerCredentials(clusterSecretOf(topology)));
     // Transactions abandoned by a portal that died are finished or rolled back by any portal.
     const timer = setInterval(() => {
       partitioned.coordinator.recover().then(
@@ -103,7 +108,8 @@ export const raftMode: ModeDefinition = {
       if (!(await confirmWipe(dataDir, options.yes === true))) throw new Error('not wiping the data directory; nothing started');
       rmSync(dataDir, { recursive: true, force: true });
     }
-    const topology = topologyFrom(options as { storageConfig?: string });
+    const topology = topologyFrom(options as { storageConfig?: string; clusterSecret?: string }, dataDir);
+    if (createClusterSecret(topology.secretFile!)) ctx.log.info({ file: topology.secretFile }, 'created the cluster secret (owner-only); processes started by hand take it with --cluster-secret');
     const brokerPort = typeof options.brokerPort === 'number' ? options.brokerPort : DEFAULTS.mqttPort;
     const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
     const portals: EcomChild[] = [];
@@ -116,7 +122,7 @@ export const raftMode: ModeDefinition = {
     };
     try {
       // The embedded broker carries the storage tier's change feed to portal caches.
-      broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host], { name: `broker-${brokerPort}` });
+      broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', topology.secretFile!], { name: `broker-${brokerPort}` });
       await waitForPort(ctx.host, brokerPort, 30_000, broker);
       tier = new StorageTier({
         topology,
@@ -132,9 +138,7 @@ export const raftMode: ModeDefinition = {
         portals.push(child);
         await waitForPort(ctx.host, port, 30_000, child);
       }
-      const client = new ReplicaClusterClient(topology);
-      const statuses = await client.statuses(1_000);
-      await client.close();
+      const statuses = await withClusterClient(topology, (client) => client.statuses(1_000));
       for (const s of statuses) {
         const address = topology.replicas.find((r) => r.id === s.id)!;
         const role = 'unreachable' in s ? 'down' : (s as ReplicaStatus).role;
@@ -142,7 +146,7 @@ export const raftMode: ModeDefinition = {
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
       }
       ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.pid})`);
-      ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.pid}); data in ${dataDir}; logs in ${dataDir}/logs`);
+      ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.pid}); data in ${dataDir}; logs in ${dataDir}/logs; from another terminal: ecom status --storage-config ${tier.configFile}`);
     } catch (err) {
       await stop();
       throw err;

@@ -1,5 +1,6 @@
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ensureClusterSecret, SECRET_FILE_NAME } from '../../net/cluster-secret.js';
 import { withClusterClient } from '../../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../storage/common/protocol.js';
 import type { Topology } from '../../storage/common/topology.js';
@@ -26,12 +27,17 @@ export interface StorageTierOptions {
 export class StorageTier {
   readonly replicas = new Map<number, EcomChild>();
   readonly configFile: string;
+  /** The topology as the tier runs it: with the cluster secret it created if it had none. */
+  readonly topology: Topology;
   private readonly logs: WriteStream[] = [];
 
   constructor(private readonly options: StorageTierOptions) {
     mkdirSync(join(options.dataDir, 'logs'), { recursive: true });
+    const secretFile = resolve(options.topology.secretFile ?? join(options.dataDir, SECRET_FILE_NAME));
+    ensureClusterSecret(secretFile);
+    this.topology = { ...options.topology, secretFile };
     this.configFile = resolve(options.dataDir, 'topology.json');
-    writeFileSync(this.configFile, `${JSON.stringify(options.topology, null, 2)}\n`);
+    writeFileSync(this.configFile, `${JSON.stringify(this.topology, null, 2)}\n`);
   }
 
   /** Starts (or restarts) one replica process. */
@@ -48,7 +54,7 @@ export class StorageTier {
   }
 
   async start(): Promise<void> {
-    const { topology } = this.options;
+    const { topology } = this;
     for (const replica of topology.replicas) this.startReplica(replica.id);
     let ready = 0;
     await Promise.all(
@@ -63,7 +69,7 @@ export class StorageTier {
 
   /** Resolves once every partition has a leader. */
   async waitForLeaders(timeout_ms: number): Promise<ReplicaStatus[]> {
-    return withClusterClient(this.options.topology, (client) => client.waitForLeaders(timeout_ms));
+    return withClusterClient(this.topology, (client) => client.waitForLeaders(timeout_ms));
   }
 
   async stop(): Promise<void> {

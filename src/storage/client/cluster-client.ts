@@ -3,7 +3,7 @@ import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnect
 import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
 import type { Decision, PartitionOp, PartitionResult } from '../common/entries.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
-import { replicasOf, type ReplicaAddress, type Topology } from '../common/topology.js';
+import { clusterSecretOf, replicasOf, type ReplicaAddress, type Topology } from '../common/topology.js';
 
 /**
  * The portals' client of the storage replicas: finds each partition's leader, follows
@@ -20,14 +20,17 @@ export class ReplicaClusterClient implements PartitionCluster {
   private readonly connections = new Map<number, RpcConnection>();
   private readonly leaders = new Map<number, number>();
 
+  private readonly secret: Buffer;
+
   constructor(private readonly topology: Topology) {
     this.partitions = topology.partitions;
+    this.secret = clusterSecretOf(topology);
   }
 
   private connection(replica: ReplicaAddress): RpcConnection {
     let conn = this.connections.get(replica.id);
     if (conn === undefined) {
-      conn = new RpcConnection(replica.host, replica.clientPort);
+      conn = new RpcConnection(replica.host, replica.clientPort, this.secret);
       this.connections.set(replica.id, conn);
     }
     return conn;

@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import type { BrokerCredentials } from '../../net/cluster-secret.js';
 import type { Logger } from '../../util/log.js';
 
 /**
@@ -15,11 +16,16 @@ export interface ChangeMessage {
   readonly keys: readonly string[];
 }
 
-function connectClient(url: string, clientId: string, log: Logger): MqttClient {
+function connectClient(url: string, clientId: string, log: Logger, credentials: BrokerCredentials | undefined): MqttClient {
   // keepalive 5 s: a link that stops carrying anything (a stalled network) is noticed within
   // about 7.5 s, and the subscriber's cache stops trusting its entries; mqtt.js's default is 60 s.
-  const client = mqtt.connect(url, { protocolVersion: 4, clientId, reconnectPeriod: 1_000, queueQoSZero: false, clean: true, keepalive: 5 });
-  client.on('error', (err) => log.debug({ err: err.message, url }, 'change feed: broker error'));
+  const client = mqtt.connect(url, { protocolVersion: 4, clientId, reconnectPeriod: 1_000, queueQoSZero: false, clean: true, keepalive: 5, ...credentials });
+  client.on('error', (err) => {
+    // CONNACK 4 and 5: the broker wants the cluster's credentials and these are not them.
+    const refused = (err as { code?: unknown }).code === 4 || (err as { code?: unknown }).code === 5;
+    if (refused) log.warn({ err: err.message, url }, 'change feed: the broker refused our credentials; give this process the cluster secret with --cluster-secret');
+    else log.debug({ err: err.message, url }, 'change feed: broker error');
+  });
   // Small messages that someone waits for: without this, Nagle's algorithm delays each by ~40 ms.
   client.on('connect', () => (client.stream as { setNoDelay?: (noDelay: boolean) => unknown }).setNoDelay?.(true));
   return client;
@@ -28,8 +34,8 @@ function connectClient(url: string, clientId: string, log: Logger): MqttClient {
 export class ChangePublisher {
   private readonly client: MqttClient;
 
-  constructor(url: string, name: string, log: Logger) {
-    this.client = connectClient(url, `${name}-${process.pid}`, log);
+  constructor(url: string, name: string, log: Logger, credentials?: BrokerCredentials) {
+    this.client = connectClient(url, `${name}-${process.pid}`, log, credentials);
   }
 
   publish(partition: number, keys: Iterable<string>): void {
@@ -63,8 +69,8 @@ export class ChangeSubscriber {
   private subscribed = false;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(url: string, name: string, log: Logger, onKey: (key: string) => void, events: FeedEvents = {}) {
-    this.client = connectClient(url, `${name}-${process.pid}`, log);
+  constructor(url: string, name: string, log: Logger, onKey: (key: string) => void, events: FeedEvents = {}, credentials?: BrokerCredentials) {
+    this.client = connectClient(url, `${name}-${process.pid}`, log, credentials);
     this.client.on('connect', () =>
       this.client.subscribe(CHANGES_TOPIC, { qos: 0 }, (err) => {
         if (err) return log.warn({ err: err.message }, 'change feed: cannot subscribe');

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ClusterSecretError, readClusterSecret, SECRET_HINT } from '../../net/cluster-secret.js';
 import { freePort } from '../../util/ports.js';
 
 /**
@@ -19,6 +21,12 @@ export interface ReplicaAddress {
 export interface Topology {
   readonly partitions: number;
   readonly replicas: readonly ReplicaAddress[];
+  /**
+   * The file holding the cluster's secret (net/cluster-secret.ts), never the secret itself:
+   * topologies are written to files that other processes read. Relative to the topology file
+   * in a file, absolute once loaded.
+   */
+  readonly secretFile?: string;
 }
 
 export const DEFAULT_CLIENT_PORT_BASE = 20_000;
@@ -48,8 +56,9 @@ export function validateTopology(input: unknown): Topology {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new Error('invalid storage topology: the file must hold a JSON object {"partitions": N, "replicas": [...]}');
   }
-  const topology = input as { partitions?: unknown; replicas?: unknown };
+  const topology = input as { partitions?: unknown; replicas?: unknown; secretFile?: unknown };
   const problems: string[] = [];
+  if (topology.secretFile !== undefined && (typeof topology.secretFile !== 'string' || topology.secretFile === '')) problems.push('"secretFile" must be the path of the cluster secret file');
   const partitions = topology.partitions;
   const partitionsOk = typeof partitions === 'number' && Number.isSafeInteger(partitions) && partitions >= 1 && partitions <= 1_000;
   if (!partitionsOk) problems.push('"partitions" must be a whole number from 1 to 1000');
@@ -93,11 +102,13 @@ export function loadTopology(file: string): Topology {
   } catch (err) {
     throw new Error(`cannot read the topology file ${file}: ${(err as Error).message}`);
   }
+  let topology: Topology;
   try {
-    return validateTopology(parsed);
+    topology = validateTopology(parsed);
   } catch (err) {
     throw new Error(`${(err as Error).message} (in ${file})`);
   }
+  return topology.secretFile === undefined ? topology : { ...topology, secretFile: resolve(dirname(file), topology.secretFile) };
 }
 
 export function replicaById(topology: Topology, id: number): ReplicaAddress {
@@ -122,4 +133,10 @@ export async function freeLocalTopology(partitions = 2, replicasPerPartition = 3
     }
   }
   return validateTopology({ partitions, replicas });
+}
+
+/** The secret every internal connection of this topology's cluster proves; refused clearly when there is none. */
+export function clusterSecretOf(topology: Topology): Buffer {
+  if (topology.secretFile === undefined) throw new ClusterSecretError(`no cluster secret given: ${SECRET_HINT}`);
+  return readClusterSecret(topology.secretFile);
 }

@@ -1,7 +1,8 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { decodeMessage, encodeMessage } from '../../raft/codec.js';
 import type { Message } from '../../raft/types.js';
-import { encodeFrame, FrameDecoder } from '../../net/frames.js';
+import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
+import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
 
 /**
@@ -17,10 +18,14 @@ const laneOf = (m: Message): Lane => (m.type === 'App' || m.type === 'Snap' ? 'b
 
 const MAX_BUFFERED_BYTES_PER_PEER = 64 << 20;
 const RECONNECT_PAUSE_MS = 100;
+const REFUSAL_REPORT_EVERY_MS = 10_000;
 
 interface Outgoing {
   socket: Socket | undefined;
+  /** The peer has proved the cluster's secret on this socket; until then messages to it are dropped. */
+  ready: boolean;
   lastFailure_ms: number;
+  lastRefusalReport_ms: number;
 }
 
 export class PeerTransport {
@@ -32,6 +37,7 @@ export class PeerTransport {
 
   constructor(
     private readonly self: ReplicaAddress,
+    private readonly secret: Buffer,
     private readonly peers: readonly ReplicaAddress[],
     private readonly onMessage: (message: Message) => void,
     private readonly onError: (err: Error) => void,
@@ -41,21 +47,40 @@ export class PeerTransport {
     this.server = createServer((socket) => {
       this.incoming.add(socket);
       socket.setNoDelay(true);
-      const decoder = new FrameDecoder();
-      socket.on('data', (chunk) => {
-        try {
-          for (const frame of decoder.push(chunk)) this.onMessage(decodeMessage(frame));
-        } catch (err) {
-          this.onError(err as Error);
-          socket.destroy();
-        }
-      });
       socket.on('error', () => socket.destroy());
       socket.on('close', () => this.incoming.delete(socket));
+      const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+      handshake(socket, 'accept', this.secret, 'raft').then(
+        ({ decoder, early }) => this.receive(socket, decoder, early),
+        (err: Error) => {
+          if (err instanceof HandshakeRefusedError) this.onError(new Error(`refused a Raft connection from ${from}: ${err.message}`));
+        },
+      );
     });
     return new Promise((resolve, reject) => {
       this.server!.once('error', (err) => reject(new Error(`replica ${this.self.id} cannot listen for Raft on ${this.self.host}:${this.self.raftPort}: ${err.message}`)));
       this.server!.listen(this.self.raftPort, this.self.host, () => resolve());
+    });
+  }
+
+  private receive(socket: Socket, decoder: FrameDecoder, early: Buffer[]): void {
+    const deliver = (frames: Buffer[]) => {
+      for (const frame of frames) this.onMessage(decodeMessage(frame));
+    };
+    try {
+      deliver(early);
+    } catch (err) {
+      this.onError(err as Error);
+      socket.destroy();
+      return;
+    }
+    socket.on('data', (chunk) => {
+      try {
+        deliver(decoder.push(chunk));
+      } catch (err) {
+        this.onError(err as Error);
+        socket.destroy();
+      }
     });
   }
 
@@ -87,23 +112,41 @@ export class PeerTransport {
     const key = `${id}/${lane}`;
     let out = this.outgoing.get(key);
     if (out === undefined) {
-      out = { socket: undefined, lastFailure_ms: 0 };
+      out = { socket: undefined, ready: false, lastFailure_ms: 0, lastRefusalReport_ms: -Infinity };
       this.outgoing.set(key, out);
     }
-    if (out.socket !== undefined && !out.socket.destroyed) return out.socket;
+    if (out.socket !== undefined && !out.socket.destroyed) return out.ready ? out.socket : undefined;
     if (Date.now() - out.lastFailure_ms < RECONNECT_PAUSE_MS) return undefined;
     const socket = connect({ host: peer.host, port: peer.raftPort });
     socket.setNoDelay(true);
     const entry = out;
+    entry.ready = false;
     socket.on('error', () => {
       entry.lastFailure_ms = Date.now();
       socket.destroy();
     });
     socket.on('close', () => {
-      if (entry.socket === socket) entry.socket = undefined;
+      if (entry.socket === socket) {
+        entry.socket = undefined;
+        entry.ready = false;
+      }
     });
+    // Raft resends what is lost, so messages sent while the handshake runs are dropped, not queued.
+    handshake(socket, 'connect', this.secret, 'raft').then(
+      () => {
+        if (entry.socket === socket) entry.ready = true;
+      },
+      (err: Error) => {
+        entry.lastFailure_ms = Date.now();
+        // A peer that is down is normal and retried quietly; one that refuses us is a misconfiguration worth a line now and then.
+        if (err instanceof HandshakeRefusedError && Date.now() - entry.lastRefusalReport_ms > REFUSAL_REPORT_EVERY_MS) {
+          entry.lastRefusalReport_ms = Date.now();
+          this.onError(new Error(`cannot open a Raft connection to replica ${id} at ${peer.host}:${peer.raftPort}: ${err.message}`));
+        }
+      },
+    );
     out.socket = socket;
-    return socket;
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import { recoverInitialState } from '../../raft/log/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
 import { decodeEntry, encodeEntry, type PartitionEntry, type PartitionOp, type PartitionResult } from '../common/entries.js';
 import { ChangePublisher } from '../common/change-feed.js';
+import { brokerCredentials } from '../../net/cluster-secret.js';
 import { LmdbStateStore } from './lmdb-store.js';
 import { RecordingStateStore, StagedStateStore } from './state-store.js';
 import { EntryRefused, PartitionMachine } from './partition-machine.js';
@@ -21,7 +22,7 @@ import type { Logger } from '../../util/log.js';
 import { PeerTransport } from './peer-transport.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
-import { replicaById, replicasOf, type Topology } from '../common/topology.js';
+import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../common/topology.js';
 
 /**
  * One storage replica: the Raft core of its partition driven over TCP, its log on disk, and
@@ -117,6 +118,8 @@ function markClean(dir: string, statePath: string): void {
 
 export class Replica {
   private readonly address;
+  /** The cluster's secret: peers and portals prove it before any frame is read (net/handshake.ts). */
+  private readonly secret: Buffer;
   private readonly dir: string;
   private readonly node: RaftNode;
   private readonly wal: FileLog;
@@ -156,6 +159,7 @@ export class Replica {
 
   constructor(private readonly options: ReplicaOptions) {
     this.address = replicaById(options.topology, options.id);
+    this.secret = clusterSecretOf(options.topology);
     const peers = replicasOf(options.topology, this.address.partition);
     const dir = join(options.dataDir, `replica-${options.id}`);
     const logDir = join(dir, 'raft');
@@ -167,7 +171,7 @@ export class Replica {
     this.recording = new RecordingStateStore(this.state);
     this.staged = new StagedStateStore(this.recording);
     this.machine = new PartitionMachine(this.staged, { partition: this.address.partition, partitions: options.topology.partitions });
-    this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log);
+    this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log, brokerCredentials(this.secret));
     const init = recoverInitialState(this.wal, this.wal, this.snapshots, { voters: peers.map((p) => p.id), learners: [] });
     // The snapshot is newer than the state: a crash came between saving a received snapshot and installing it.
     if (init.snapshot !== undefined && this.state.lastApplied < init.snapshot.meta.index) this.installSnapshot(init.snapshot);
@@ -189,6 +193,7 @@ export class Replica {
     this.maxPendingProposals = options.maxPendingProposals ?? 4_096;
     this.transport = new PeerTransport(
       this.address,
+      this.secret,
       peers.filter((p) => p.id !== options.id),
       (m) => this.onPeerMessage(m),
       (err) => options.log.warn({ err: err.message }, 'bad message from a peer; connection dropped'),
@@ -205,7 +210,7 @@ export class Replica {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.rpc = await startRpcServer(this.address.host, this.address.clientPort, (body) => this.handle(body), (err) =>
+    this.rpc = await startRpcServer(this.address.host, this.address.clientPort, this.secret, (body) => this.handle(body), (err) =>
       this.options.log.warn({ err: err.message }, 'client request failed'),
     );
     this.ticker = setInterval(() => {
