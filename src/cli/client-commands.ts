@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { readToken } from '../portal/security.js';
 import { PortalClient } from '../client/portal-client.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { parsePort, resolveLang } from '../config/options.js';
@@ -8,6 +10,38 @@ import { hostOption, langOption } from './common-options.js';
 import { EXIT, runOneShot } from './oneshot.js';
 
 /** `ecom admin` and `ecom order`: the interactive clients and one operation per command. */
+
+interface ConnectOptions {
+  readonly host: string;
+  readonly port?: number;
+  readonly tlsCa?: string;
+  readonly token?: string;
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`cannot read the CA certificate ${file} given with --tls-ca: ${(err as Error).message}`);
+  }
+}
+
+function connectTo(opts: ConnectOptions, port: number): PortalClient {
+  return new PortalClient({
+    host: opts.host,
+    port,
+    timeout_ms: 10_000,
+    ...(opts.tlsCa !== undefined ? { tlsCa: readCa(opts.tlsCa) } : {}),
+    ...(opts.token !== undefined ? { token: readToken(opts.token, '--token') } : {}),
+  });
+}
+
+/** The public API's opt-in protection (docs/security.md): TLS for both clients, AdminPortal's token for ecom admin. */
+function withSecurityOptions(command: Command, role: 'admin' | 'order'): Command {
+  command.addOption(new Option('--tls-ca <file>', 'talk TLS to a portal whose certificate this CA (PEM) signed (servers started with --tls-cert)'));
+  if (role === 'admin') command.addOption(new Option('--token <file>', 'AdminPortal token file, for servers started with --admin-token'));
+  return command;
+}
 
 export function registerClientCommands(program: Command): void {
   for (const role of ['admin', 'order'] as const) {
@@ -24,17 +58,16 @@ export function registerClientCommands(program: Command): void {
         'after',
         `\nExamples:\n  $ ecom ${role}                 interactive, port ${defaultPort}\n  $ ecom ${role} 56000           interactive, another port\n${ops
           .map((op) => `  $ ecom ${role} ${op.example}`)
-          .join('\n')}\n\nOne-shot commands print the reply as JSON and exit 0 on success, 1 on an error reply or nothing found, 3 when no server answers.`,
+          .join('\n')}\n\nOne-shot commands print the reply as JSON and exit 0 on success, 1 on an error reply or nothing found, 3 when no server answers, 4 when the server refuses the call (a missing or wrong --token).`,
       );
-    const connect = (opts: { host: string; port?: number }, fallbackPort?: number) =>
-      new PortalClient({ host: opts.host, port: opts.port ?? fallbackPort ?? defaultPort, timeout_ms: 10_000 });
+    const connect = (opts: ConnectOptions, fallbackPort?: number) => connectTo(opts, opts.port ?? fallbackPort ?? defaultPort);
+    const addSecurityOptions = (command: Command) => withSecurityOptions(command, role);
 
-    client
-      .command('interactive [port]', { isDefault: true })
+    addSecurityOptions(client.command('interactive [port]', { isDefault: true }))
       .description('the interactive menu (the default when no operation is named)')
       .addOption(hostOption())
       .addOption(langOption())
-      .action(async (portText: string | undefined, opts: { host: string; lang?: string }) => {
+      .action(async (portText: string | undefined, opts: ConnectOptions & { lang?: string }) => {
         let port: number | undefined;
         if (portText !== undefined) {
           if (!/^\d+$/.test(portText)) {
@@ -53,8 +86,7 @@ export function registerClientCommands(program: Command): void {
       });
 
     for (const op of ops) {
-      client
-        .command(op.name)
+      addSecurityOptions(client.command(op.name))
         .description(op.description)
         .arguments(op.args.map((a) => `<${a}>`).join(' '))
         .addOption(hostOption())
@@ -62,7 +94,7 @@ export function registerClientCommands(program: Command): void {
         .addHelpText('after', `\nExample:\n  $ ecom ${role} ${op.example}`)
         .action(async (...params: unknown[]) => {
           const args = params.slice(0, op.args.length) as string[];
-          const opts = params[op.args.length] as { host: string; port?: number };
+          const opts = params[op.args.length] as ConnectOptions;
           const portalClient = connect(opts);
           try {
             process.exitCode = await runOneShot(portalClient, op, args);

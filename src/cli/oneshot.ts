@@ -1,8 +1,8 @@
 import type { PortalClient } from '../client/portal-client.js';
-import { isUnreachable, type Operation } from './clients/operations.js';
+import { isDenied, isTlsFailure, isUnreachable, type Operation } from './clients/operations.js';
 
 /** Exit codes of the one-shot commands, for scripts. */
-export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3, denied: 4 } as const;
 
 /**
  * Runs one operation and prints the portal's answer as one line of JSON on stdout. Errors
@@ -27,6 +27,14 @@ export async function runOneShot(client: PortalClient, op: Operation, args: read
         return EXIT.ok;
     }
   } catch (err) {
+    if (isDenied(err)) {
+      process.stderr.write(`the server at ${client.address} refused the call: ${err.details ?? err.message}\n`);
+      return EXIT.denied;
+    }
+    if (isUnreachable(err) && isTlsFailure(err)) {
+      process.stderr.write(`the TLS connection to ${client.address} failed (${err.details ?? err.message}); check that --tls-ca names the CA that signed the server's certificate\n`);
+      return EXIT.unreachable;
+    }
     if (isUnreachable(err)) {
       process.stderr.write(`no portal server answers at ${client.address} (${err.details ?? err.message}); is it running? (ecom up)\n`);
       return EXIT.unreachable;

@@ -4,6 +4,7 @@ import { parsePort, resolveLang } from '../config/options.js';
 import { DEFAULT_MODE, findMode, MODES } from '../modes/registry.js';
 import type { ModeContext } from '../modes/mode.js';
 import { startPortalServer } from '../portal/server.js';
+import { loadPortalSecurity, portalSecurityArgs, type PortalSecurityOptions } from '../portal/security.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
 import { hostOption, langOption } from './common-options.js';
@@ -20,8 +21,16 @@ function addModeOptions(command: Command, optionsOf: (mode: (typeof MODES)[numbe
   }
 }
 
-function context(opts: { lang?: unknown; host: string }, name: string): ModeContext {
-  return { lang: resolveLang(opts.lang), log: createLogger(name), host: opts.host };
+/** The public API's opt-in protection, shared by `ecom up` and the portal servers. */
+function addSecurityOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--tls-cert <file>', 'serve the portals over TLS with this certificate chain (PEM); clients then need --tls-ca'))
+    .addOption(new Option('--tls-key <file>', 'the private key (PEM) of --tls-cert'))
+    .addOption(new Option('--admin-token <file>', 'AdminPortal answers only calls carrying this token ("authorization: Bearer <token>"; ecom admin --token FILE); OrderPortal stays open'));
+}
+
+function context(opts: { lang?: unknown; host: string } & PortalSecurityOptions, name: string): ModeContext {
+  return { lang: resolveLang(opts.lang), log: createLogger(name), host: opts.host, portalSecurity: loadPortalSecurity(opts), portalSecurityArgs: portalSecurityArgs(opts) };
 }
 
 function registerUp(program: Command): void {
@@ -34,7 +43,7 @@ function registerUp(program: Command): void {
     .addOption(new Option('--order-port <port>', 'OrderPortal port').argParser(parsePort).default(DEFAULTS.orderPort))
     .addOption(langOption())
     .addHelpText('after', `\nExamples:\n  $ ecom up\n  $ ecom up --mode single --admin-port 56006 --order-port 56005 --lang en`)
-    .action(async (opts: { mode: string; host: string; adminPort: number; orderPort: number; lang?: string }) => {
+    .action(async (opts: { mode: string; host: string; adminPort: number; orderPort: number; lang?: string } & PortalSecurityOptions) => {
       const mode = findMode(opts.mode);
       const ctx = context(opts, `ecom-up-${mode.name}`);
       const closers = closeOnSignals((signal) => ctx.log.info(`${signal}: stopping`));
@@ -46,6 +55,7 @@ function registerUp(program: Command): void {
       );
     });
   addModeOptions(up, (mode) => mode.upOptions());
+  addSecurityOptions(up);
 }
 
 function registerPortalServers(program: Command): void {
@@ -61,17 +71,18 @@ function registerPortalServers(program: Command): void {
       .addOption(hostOption())
       .addOption(langOption())
       .addHelpText('after', `\nExample:\n  $ ecom ${name} ${defaultPort} --mode single`)
-      .action(async (port: number, opts: { mode: string; host: string; lang?: string }) => {
+      .action(async (port: number, opts: { mode: string; host: string; lang?: string } & PortalSecurityOptions) => {
         const mode = findMode(opts.mode);
         const ctx = context(opts, `${name}-${port}`);
         const closers = closeOnSignals((signal) => ctx.log.info(`${signal}: finishing calls in flight, then stopping`));
-        const backend = await mode.createBackend(opts, ctx);
+        const backend = await mode.createBackend({ ...opts }, ctx);
         closers.push(() => backend.close());
-        const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [port] });
+        const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [port], security: ctx.portalSecurity });
         closers.push(() => server.shutdown());
         ctx.log.info({ port: server.ports[0], host: ctx.host, mode: mode.name }, `${portal} server is serving`);
       });
     addModeOptions(command, (mode) => mode.serverOptions());
+    addSecurityOptions(command);
   }
 }
 

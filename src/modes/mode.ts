@@ -2,12 +2,17 @@ import type { Option } from 'commander';
 import type { Lang } from '../domain/messages.js';
 import type { Backend } from '../domain/backend.js';
 import type { Logger } from '../util/log.js';
+import type { PortalSecurity } from '../portal/security.js';
 
 /** What every mode is given: the language of reply texts, where to log, where to bind. */
 export interface ModeContext {
   readonly lang: Lang;
   readonly log: Logger;
   readonly host: string;
+  /** TLS and AdminPortal's token for the portals this process serves (none by default). */
+  readonly portalSecurity: PortalSecurity;
+  /** The same, as flags for the portal processes a mode starts. */
+  readonly portalSecurityArgs: readonly string[];
 }
 
 /** Options parsed by commander; each mode reads the ones it declared. */

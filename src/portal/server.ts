@@ -7,6 +7,7 @@ import type { Backend } from '../domain/backend.js';
 import { adminPortalHandlers, orderPortalHandlers, type PortalContext } from './handlers.js';
 import { apiPackageDefinition, LOADER_OPTIONS, PORTAL_SERVICES } from './proto.js';
 import { addReflection } from './reflection.js';
+import { NO_SECURITY, requireToken, serverCredentials, type PortalSecurity } from './security.js';
 
 export type PortalRole = 'admin' | 'order';
 
@@ -21,6 +22,8 @@ export interface PortalServerOptions {
   readonly ports: readonly number[];
   /** How long shutdown waits for calls in flight before cutting them. */
   readonly shutdownGrace_ms?: number;
+  /** TLS and AdminPortal's token; neither by default, like the original. */
+  readonly security?: PortalSecurity;
 }
 
 export interface PortalServer {
@@ -38,10 +41,10 @@ function serviceDefinition(definition: protoLoader.PackageDefinition, name: stri
   return service as grpc.ServiceDefinition;
 }
 
-function bind(server: grpc.Server, host: string, port: number): Promise<number> {
+function bind(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(address, credentials, (err, bound) => {
       if (err) {
         const hint = /EADDRINUSE|address already in use/i.test(err.message)
           ? ` (port ${port} is in use: stop what runs there or choose another port)`
@@ -64,7 +67,8 @@ export async function startPortalServer(options: PortalServerOptions): Promise<P
 
   const served: string[] = [];
   for (const role of roles) {
-    const handlers = role === 'admin' ? adminPortalHandlers(ctx) : orderPortalHandlers(ctx);
+    const token = options.security?.adminToken;
+    const handlers = role === 'admin' ? (token === undefined ? adminPortalHandlers(ctx) : requireToken(adminPortalHandlers(ctx), token)) : orderPortalHandlers(ctx);
     for (const name of PORTAL_SERVICES[role]) {
       server.addService(serviceDefinition(definition, name), handlers);
       served.push(name);
@@ -80,7 +84,8 @@ export async function startPortalServer(options: PortalServerOptions): Promise<P
 
   const ports: number[] = [];
   try {
-    for (const port of options.ports) ports.push(await bind(server, options.host, port));
+    const credentials = serverCredentials(options.security ?? NO_SECURITY);
+    for (const port of options.ports) ports.push(await bind(server, options.host, port, credentials));
   } catch (err) {
     server.forceShutdown();
     throw err;

@@ -2,7 +2,7 @@ import type { PortalClient } from '../../client/portal-client.js';
 import { pyDumps } from '../../domain/pyjson.js';
 import type { Lang } from '../../domain/messages.js';
 import { askRequired, EndOfInput, LineReader } from './line-reader.js';
-import { isUnreachable, operation, type OperationResult } from './operations.js';
+import { isDenied, isTlsFailure, isUnreachable, operation, type OperationResult } from './operations.js';
 import { text, type TextKey } from './texts.js';
 
 /**
@@ -24,8 +24,12 @@ async function perform(s: Session, name: string, args: string[], labels: { found
   try {
     result = await operation(name).run(s.client, args);
   } catch (err) {
+    if (isDenied(err)) {
+      s.print(text(s.lang, 'denied', { address: s.client.address, reason: err.details ?? err.message }));
+      return;
+    }
     if (!isUnreachable(err)) throw err;
-    s.print(text(s.lang, 'unreachable', { address: s.client.address, reason: err.details ?? err.message }));
+    s.print(text(s.lang, isTlsFailure(err) ? 'tlsFailed' : 'unreachable', { address: s.client.address, reason: err.details ?? err.message }));
     return;
   }
   switch (result.kind) {

@@ -110,3 +110,15 @@ export function isUnreachable(err: unknown): err is Error & { code: number; deta
   // 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED.
   return err instanceof Error && (code === 14 || code === 4);
 }
+
+/** Whether the server refused the call for want of credentials (AdminPortal's token). */
+export function isDenied(err: unknown): err is Error & { code: number; details?: string } {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  // 16 UNAUTHENTICATED, 7 PERMISSION_DENIED.
+  return err instanceof Error && (code === 16 || code === 7);
+}
+
+/** Whether an unreachable server was in fact reached and its certificate not trusted. */
+export function isTlsFailure(err: Error & { details?: string }): boolean {
+  return /certificate|ssl|tls/i.test(err.details ?? err.message);
+}

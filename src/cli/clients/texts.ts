@@ -36,6 +36,14 @@ const TEXTS = {
     pt: 'Não foi possível falar com o servidor em {address} ({reason}). Verifique se ele está rodando (por exemplo: ecom up) e a porta.',
     en: 'Could not reach the server at {address} ({reason}). Check that it is running (for example: ecom up) and the port.',
   },
+  tlsFailed: {
+    pt: 'A conexão TLS com {address} falhou ({reason}). Verifique se --tls-ca indica a CA que assinou o certificado do servidor.',
+    en: "The TLS connection to {address} failed ({reason}). Check that --tls-ca names the CA that signed the server's certificate.",
+  },
+  denied: {
+    pt: 'O servidor em {address} recusou a chamada: {reason}',
+    en: 'The server at {address} refused the call: {reason}',
+  },
   bye: { pt: 'Até logo!', en: 'Goodbye!' },
 } as const;
 

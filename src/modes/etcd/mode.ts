@@ -123,7 +123,7 @@ export const etcdMode: ModeDefinition = {
     }
     try {
       const backend = await openEtcdBackend({ ...parsed, endpoints }, ctx.log);
-      const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort] });
+      const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity });
       const [adminPort = options.adminPort, orderPort = options.orderPort] = server.ports;
       ctx.log.info({ adminPort, orderPort, etcd: endpoints, prefix: parsed.prefix }, 'etcd mode: AdminPortal and OrderPortal are serving');
       return {

@@ -81,7 +81,7 @@ export const mqttMode: ModeDefinition = {
     readClusterSecret(secretFile);
     try {
       await started(spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile], { name: 'broker' }), brokerPort);
-      const common = ['--mode', 'mqtt', '--broker', brokerUrl, '--host', ctx.host, '--lang', ctx.lang, '--cluster-secret', secretFile];
+      const common = ['--mode', 'mqtt', '--broker', brokerUrl, '--host', ctx.host, '--lang', ctx.lang, '--cluster-secret', secretFile, ...ctx.portalSecurityArgs];
       const adminPorts = Array.from({ length: admins }, (_, i) => options.adminPort + i * PORT_STEP);
       const orderPorts = Array.from({ length: orders }, (_, i) => options.orderPort + i * PORT_STEP);
       await Promise.all([

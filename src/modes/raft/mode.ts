@@ -134,7 +134,7 @@ export const raftMode: ModeDefinition = {
       const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
       common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
       for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
-        const child = spawnEcom([role, String(port), ...common], { name: `${role}-${port}` });
+        const child = spawnEcom([role, String(port), ...common, ...ctx.portalSecurityArgs], { name: `${role}-${port}` });
         portals.push(child);
         await waitForPort(ctx.host, port, 30_000, child);
       }

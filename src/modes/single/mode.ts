@@ -10,7 +10,7 @@ export const singleMode: ModeDefinition = {
   createBackend: () => Promise.resolve(new SingleBackend()),
   async up(options, ctx) {
     const backend = new SingleBackend();
-    const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort] });
+    const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity });
     const [adminPort = options.adminPort, orderPort = options.orderPort] = server.ports;
     ctx.log.info({ adminPort, orderPort, host: ctx.host }, 'single mode: AdminPortal and OrderPortal are serving (data in memory only)');
     return {
