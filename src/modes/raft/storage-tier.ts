@@ -43,6 +43,8 @@ export class StorageTier {
   /** Starts (or restarts) one replica process. */
   startReplica(id: number): EcomChild {
     const log = createWriteStream(join(this.options.dataDir, 'logs', `storage-${id}.log`), { flags: 'a' });
+    // A full disk loses log lines, not the tier: the replica pauses and says so in `ecom status`.
+    log.on('error', () => undefined);
     this.logs.push(log);
     const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.configFile];
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));

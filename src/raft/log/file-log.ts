@@ -6,6 +6,7 @@
 // disk lost data we had synced: we refuse to start and name the file and offset.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isDiskFault } from '../../util/disk-errors.js';
 import type { Entry, HardState } from '../types.js';
 import type { DurableLog } from './interfaces.js';
 import { ZERO_HARD_STATE } from './interfaces.js';
@@ -160,7 +161,19 @@ export class FileLog implements DurableLog {
     if (this.pending.length === 0) return;
     {
       const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pending_bytes);
-      writeFully(this.fd, buf);
+      try {
+        writeFully(this.fd, buf, this.size_bytes);
+      } catch (err) {
+        // A full or failing disk: cut off whatever part of the batch reached the file and keep the
+        // batch, so that a later sync() writes it whole. (Should the cut fail too, recovery drops a
+        // torn tail anyway.)
+        try {
+          fs.ftruncateSync(this.fd, this.size_bytes);
+        } catch {
+          // nothing more to do here; see above
+        }
+        throw err;
+      }
       this.size_bytes += buf.length;
       const seg = this.segments[this.segments.length - 1]!;
       if (this.pendingMaxIndex > seg.maxIndex) seg.maxIndex = this.pendingMaxIndex;
@@ -168,8 +181,22 @@ export class FileLog implements DurableLog {
       this.pending_bytes = 0;
       this.pendingMaxIndex = 0;
     }
-    this.disk.sync(this.fd, this.segments[this.segments.length - 1]!.file, this.size_bytes);
-    if (this.size_bytes >= this.opts.segment_bytes) this.roll();
+    try {
+      this.disk.sync(this.fd, this.segments[this.segments.length - 1]!.file, this.size_bytes);
+    } catch (err) {
+      // After a failed fdatasync the kernel may have dropped the dirty pages while the file looks
+      // written: nothing written since the last good sync can be trusted, so this is not a fault
+      // to wait out (PostgreSQL stops on it for the same reason).
+      throw new Error(`raft log: fdatasync of ${this.segments[this.segments.length - 1]!.file} failed (${(err as Error).message}); what was written since the last sync cannot be trusted`);
+    }
+    if (this.size_bytes >= this.opts.segment_bytes) {
+      try {
+        this.roll();
+      } catch (err) {
+        // The batch is durable; a segment that cannot be started now is tried again at the next sync.
+        if (!isDiskFault(err)) throw err;
+      }
+    }
   }
 
   close(): void {
@@ -208,19 +235,28 @@ export class FileLog implements DurableLog {
   private roll(): void {
     const seq = (this.segments[this.segments.length - 1]?.seq ?? 0) + 1;
     const file = path.join(this.dir, segmentName(seq));
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = fs.openSync(file, 'wx');
-    fsyncDir(this.dir);
-    this.segments.push({ seq, file, maxIndex: 0 });
-    this.size_bytes = 0;
     const header = Buffer.concat([
       encodeRecord({ type: 'hardState', hs: this.hs }),
       encodeRecord({ type: 'compact', index: this.compacted }),
     ]);
-    writeFully(this.fd, header);
+    // The new segment is complete and durable before it replaces the current one: a disk that
+    // fails half way leaves the log as it was.
+    const fd = fs.openSync(file, 'wx');
+    try {
+      writeFully(fd, header, 0);
+      this.disk.sync(fd, file, header.length);
+      fsyncDir(this.dir);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+      throw err;
+    }
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = fd;
+    this.segments.push({ seq, file, maxIndex: 0 });
     this.size_bytes = header.length;
-    this.disk.sync(this.fd, file, this.size_bytes);
   }
+
 
   // One pass over the record stream whose replay state (compaction, gaps, the torn tail) is
   // shared by every record kind: split, it would be spread over fields that exist only here.
@@ -319,9 +355,10 @@ function isTornTail(buf: Buffer, at: number, truncated: boolean): boolean {
   return !parseRecord(buf, next).ok;
 }
 
-function writeFully(fd: number, buf: Buffer): void {
+/** Writes all of `buf` at `position` (appended at the end for a file opened to append). */
+function writeFully(fd: number, buf: Buffer, position: number): void {
   let off = 0;
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, null);
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, position + off);
 }
 
 export function fsyncDir(dir: string): void {

@@ -53,4 +53,6 @@ export interface ReplicaStatus {
   readonly maxStall_ms?: number;
   /** Proposals this replica answered "busy" since it started (absent from older builds). */
   readonly busyRefusals?: number;
+  /** Set while the replica's disk refuses writes (full, failing): what it said and for how long. */
+  readonly diskFault?: string;
 }

@@ -10,6 +10,7 @@ import { recoverInitialState } from '../../raft/log/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
 import { decodeEntry, encodeEntry, type PartitionEntry, type PartitionOp, type PartitionResult } from '../common/entries.js';
 import { ChangePublisher } from '../common/change-feed.js';
+import { describeDiskFault, isDiskFault } from '../../util/disk-errors.js';
 import { brokerCredentials } from '../../net/cluster-secret.js';
 import { LmdbStateStore } from './lmdb-store.js';
 import { RecordingStateStore, StagedStateStore } from './state-store.js';
@@ -30,6 +31,18 @@ import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../comm
  * persist (one fsync per batch), send, apply, answer. Acknowledgements leave only after the
  * entry is committed (durable on a majority) and applied here.
  */
+/** How often a replica whose disk refused a write tries again. */
+const DISK_RETRY_MS = 1_000;
+
+interface DiskStall {
+  readonly rd: Ready;
+  /** Where the Ready stopped: its log writes, or (after they were durable and sent) applying it. */
+  readonly stage: 'persist' | 'apply';
+  readonly fault: string;
+  readonly since_ms: number;
+  readonly timer: NodeJS.Timeout;
+}
+
 export interface ReplicaOptions {
   readonly topology: Topology;
   readonly id: number;
@@ -156,6 +169,8 @@ export class Replica {
   private stateKeys = 0;
   private readonly stalls = new StallMonitor();
   private readonly maxPendingProposals: number;
+  /** Set while the disk refuses writes: the Ready that could not be finished, and where it stopped. */
+  private diskStall: DiskStall | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
     this.address = replicaById(options.topology, options.id);
@@ -236,6 +251,7 @@ export class Replica {
       snapshotIndex: this.snapshotIndex,
       maxStall_ms: Math.round(this.stalls.maxStall_ms()),
       busyRefusals: this.busyRefusals,
+      ...(this.diskStall !== undefined ? { diskFault: `${this.diskStall.fault} (for ${Math.round((Date.now() - this.diskStall.since_ms) / 1000)} s)` } : {}),
     };
   }
 
@@ -246,7 +262,8 @@ export class Replica {
 
   /** Runs an input to the core, then schedules the Ready loop; queue-full refusals are dropped (Raft retries). */
   private guard(input: () => void): void {
-    if (this.stopped) return;
+    // A replica that cannot write takes no input: like a paused process, which Raft tolerates.
+    if (this.stopped || this.diskStall !== undefined) return;
     try {
       input();
     } catch (err) {
@@ -273,6 +290,10 @@ export class Replica {
       return { ok: false, error: 'invalid', message: `invalid request: ${problem}` };
     }
     const request = body as ReplicaRequest;
+    if (this.diskStall !== undefined && request.op !== 'status' && request.op !== 'trace') {
+      // Not a leader for now: clients go to the other replicas, and nothing was appended here.
+      return { ok: false, error: 'not-leader', leader: 0 };
+    }
     switch (request.op) {
       case 'status':
         return { ok: true, result: this.status() };
@@ -404,7 +425,7 @@ export class Replica {
   }
 
   private processReady(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.diskStall !== undefined) return;
     try {
       this.runReady();
     } catch (err) {
@@ -423,17 +444,67 @@ export class Replica {
   private runReady(): void {
     this.startReadRound();
     while (this.node.hasReady()) {
-      const rd = this.node.ready();
-      this.persist(rd);
-      if (rd.messages.length > 0) this.transport.send(rd.messages);
-      if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot);
-      this.apply(rd.committedEntries);
-      this.onReadStates(rd);
-      this.onLeadership(rd);
-      this.node.advance();
+      if (!this.carry(this.node.ready(), 'persist')) return;
     }
     this.settleTransfers();
     this.maybeSnapshot();
+  }
+
+  /**
+   * Takes a Ready from `stage` to the end. A disk that refuses a write (full, failing) pauses the
+   * replica right there, with nothing acknowledged that is not durable, until a retry gets
+   * through (issue #13 item 5); any other failure goes up and halts the replica.
+   */
+  private carry(rd: Ready, from: DiskStall['stage']): boolean {
+    let stage = from;
+    try {
+      if (stage === 'persist') {
+        this.persist(rd);
+        if (rd.messages.length > 0) this.transport.send(rd.messages);
+        stage = 'apply';
+      }
+      // Both are idempotent: a restore replaces the whole state, and apply skips what is applied.
+      if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot);
+      this.apply(rd.committedEntries);
+    } catch (err) {
+      if (!isDiskFault(err)) throw err;
+      this.stallOnDisk(rd, stage, err);
+      return false;
+    }
+    this.onReadStates(rd);
+    this.onLeadership(rd);
+    this.node.advance();
+    return true;
+  }
+
+  private stallOnDisk(rd: Ready, stage: DiskStall['stage'], err: Error & { code: string | number }): void {
+    const fault = describeDiskFault(err);
+    const first = this.diskStall === undefined;
+    const since_ms = this.diskStall?.since_ms ?? Date.now();
+    const timer = setTimeout(() => this.retryAfterDiskFault(), DISK_RETRY_MS);
+    this.diskStall = { rd, stage, fault, since_ms, timer };
+    if (!first) return;
+    this.options.log.error(
+      { replica: this.id, stage: stage === 'persist' ? 'writing the Raft log' : 'applying to the state store', fault },
+      `replica ${this.id} cannot write to its disk; it acknowledges nothing and takes no traffic until it can (retrying every ${DISK_RETRY_MS} ms; free space or fix the disk under ${this.options.dataDir})`,
+    );
+  }
+
+  private retryAfterDiskFault(): void {
+    const stall = this.diskStall;
+    if (stall === undefined || this.stopped) return;
+    this.diskStall = undefined;
+    try {
+      if (!this.carry(stall.rd, stall.stage)) {
+        this.diskStall = { ...this.diskStall!, since_ms: stall.since_ms };
+        return;
+      }
+    } catch (err) {
+      this.halt(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.options.log.info({ replica: this.id, after_ms: Date.now() - stall.since_ms }, 'the disk takes writes again; resuming');
+    this.schedule();
   }
 
   private persist(rd: Ready): void {
@@ -600,8 +671,9 @@ export class Replica {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    await this.handOver();
+    if (this.diskStall === undefined) await this.handOver();
     this.stopped = true;
+    clearTimeout(this.diskStall?.timer);
     for (const waiter of this.transfers) {
       clearTimeout(waiter.timer);
       waiter.resolve({ ok: false, error: 'refused', message: `replica ${this.id} is stopping` });
