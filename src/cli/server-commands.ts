@@ -4,6 +4,7 @@ import { parsePort, resolveLang } from '../config/options.js';
 import { DEFAULT_MODE, findMode, MODES } from '../modes/registry.js';
 import type { ModeContext } from '../modes/mode.js';
 import { startPortalServer } from '../portal/server.js';
+import { restartOption } from '../modes/restart-option.js';
 import { loadPortalSecurity, portalSecurityArgs, type PortalSecurityOptions } from '../portal/security.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
@@ -55,6 +56,7 @@ function registerUp(program: Command): void {
       );
     });
   addModeOptions(up, (mode) => mode.upOptions());
+  up.addOption(restartOption());
   addSecurityOptions(up);
 }
 

@@ -2,7 +2,9 @@ import { plantedFromEnvironment } from '../../faults/planted.js';
 import { Option } from 'commander';
 import { brokerOption, DEFAULT_BROKER_URL, parseBrokerUrl, parseCount, parseMilliseconds, parsePort } from '../../config/options.js';
 import { DEFAULTS } from '../../config/defaults.js';
-import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
+import { spawnEcom, waitForPort } from '../../util/processes.js';
+import { Supervisor } from '../../util/supervisor.js';
+import { restartPolicy } from '../restart-option.js';
 import type { ModeDefinition, ModeOptions } from '../mode.js';
 import { MqttBackend } from './backend.js';
 import { brokerCredentials, CLUSTER_SECRET_ENV, createClusterSecret, readClusterSecret, SECRET_FILE_NAME } from '../../net/cluster-secret.js';
@@ -64,29 +66,30 @@ export const mqttMode: ModeDefinition = {
     const orders = numberOption(options, 'orders', 2);
     const brokerPort = numberOption(options, 'brokerPort', DEFAULTS.mqttPort);
     const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
-    const children: EcomChild[] = [];
+    const children: Supervisor[] = [];
+    const supervise = { restart: restartPolicy(options), log: ctx.log };
     const stopAll = async () => {
       // Portals first, so none of them logs the broker's departure as an outage.
-      await Promise.all(children.filter((c) => c.name !== 'broker').map((c) => c.stop()));
-      await Promise.all(children.filter((c) => c.name === 'broker').map((c) => c.stop()));
+      await Promise.all(children.filter((c) => c.current.name !== 'broker').map((c) => c.stop()));
+      await Promise.all(children.filter((c) => c.current.name === 'broker').map((c) => c.stop()));
     };
-    const started = async (child: EcomChild, port: number) => {
+    const started = async (args: string[], name: string, port: number) => {
+      const child = new Supervisor({ name, ...supervise, start: () => spawnEcom(args, { name }) });
       children.push(child);
-      const alive = () => child.process.exitCode === null && child.process.signalCode === null;
-      await waitForPort(ctx.host, port, START_TIMEOUT_MS, alive);
+      await waitForPort(ctx.host, port, START_TIMEOUT_MS, child.current);
     };
     // The broker this starts takes only the cluster's credentials; the secret is made on first start.
     const secretFile = resolve(typeof options.clusterSecret === 'string' ? options.clusterSecret : (process.env[CLUSTER_SECRET_ENV] || join('./data', SECRET_FILE_NAME)));
     if (createClusterSecret(secretFile)) ctx.log.info({ file: secretFile }, 'created the cluster secret (owner-only); portals started by hand take it with --cluster-secret');
     readClusterSecret(secretFile);
     try {
-      await started(spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile], { name: 'broker' }), brokerPort);
+      await started(['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile], 'broker', brokerPort);
       const common = ['--mode', 'mqtt', '--broker', brokerUrl, '--host', ctx.host, '--lang', ctx.lang, '--cluster-secret', secretFile, ...ctx.portalSecurityArgs];
       const adminPorts = Array.from({ length: admins }, (_, i) => options.adminPort + i * PORT_STEP);
       const orderPorts = Array.from({ length: orders }, (_, i) => options.orderPort + i * PORT_STEP);
       await Promise.all([
-        ...adminPorts.map((port) => started(spawnEcom(['admin-server', String(port), ...common], { name: `admin-${port}` }), port)),
-        ...orderPorts.map((port) => started(spawnEcom(['order-server', String(port), ...common], { name: `order-${port}` }), port)),
+        ...adminPorts.map((port) => started(['admin-server', String(port), ...common], `admin-${port}`, port)),
+        ...orderPorts.map((port) => started(['order-server', String(port), ...common], `order-${port}`, port)),
       ]);
       ctx.log.info(
         { broker: brokerUrl, admin: adminPorts.map((p) => `${ctx.host}:${p}`), order: orderPorts.map((p) => `${ctx.host}:${p}`) },

@@ -11,7 +11,9 @@ import { ReplicaClusterClient, withClusterClient } from '../../storage/client/cl
 import type { ReplicaStatus } from '../../storage/common/protocol.js';
 import { PartitionedBackend } from '../../storage/client/partitioned-backend.js';
 import { DEFAULTS } from '../../config/defaults.js';
-import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
+import { spawnEcom, waitForPort } from '../../util/processes.js';
+import { restartPolicy } from '../restart-option.js';
+import { Supervisor } from '../../util/supervisor.js';
 import { withCleanup, type Backend } from '../../domain/backend.js';
 import { ChangeSubscriber } from '../../storage/common/change-feed.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
@@ -112,9 +114,10 @@ export const raftMode: ModeDefinition = {
     if (createClusterSecret(topology.secretFile!)) ctx.log.info({ file: topology.secretFile }, 'created the cluster secret (owner-only); processes started by hand take it with --cluster-secret');
     const brokerPort = typeof options.brokerPort === 'number' ? options.brokerPort : DEFAULTS.mqttPort;
     const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
-    const portals: EcomChild[] = [];
-    let broker: EcomChild | undefined;
+    const portals: Supervisor[] = [];
+    let broker: Supervisor | undefined;
     let tier: StorageTier | undefined;
+    const supervise = { restart: restartPolicy(options), log: ctx.log };
     const stop = async () => {
       await Promise.all(portals.map((p) => p.stop()));
       await tier?.stop();
@@ -122,21 +125,24 @@ export const raftMode: ModeDefinition = {
     };
     try {
       // The embedded broker carries the storage tier's change feed to portal caches.
-      broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', topology.secretFile!], { name: `broker-${brokerPort}` });
-      await waitForPort(ctx.host, brokerPort, 30_000, broker);
+      const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', topology.secretFile!];
+      broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
+      await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
       tier = new StorageTier({
         topology,
         dataDir,
         broker: brokerUrl,
         onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
+        supervise,
       });
       await tier.start();
       const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
       common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
       for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
-        const child = spawnEcom([role, String(port), ...common, ...ctx.portalSecurityArgs], { name: `${role}-${port}` });
-        portals.push(child);
-        await waitForPort(ctx.host, port, 30_000, child);
+        const args = [role, String(port), ...common, ...ctx.portalSecurityArgs];
+        const portal = new Supervisor({ name: `${role}-${port}`, ...supervise, start: () => spawnEcom(args, { name: `${role}-${port}` }) });
+        portals.push(portal);
+        await waitForPort(ctx.host, port, 30_000, portal.current);
       }
       const statuses = await withClusterClient(topology, (client) => client.statuses(1_000));
       for (const s of statuses) {
@@ -145,8 +151,8 @@ export const raftMode: ModeDefinition = {
         const leader = 'unreachable' in s ? '?' : String((s as ReplicaStatus).leader);
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
       }
-      ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.pid})`);
-      ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.pid}); data in ${dataDir}; logs in ${dataDir}/logs; from another terminal: ecom status --storage-config ${tier.configFile}`);
+      ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.current.pid})`);
+      ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.current.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.current.pid}); data in ${dataDir}; logs in ${dataDir}/logs; from another terminal: ecom status --storage-config ${tier.configFile}`);
     } catch (err) {
       await stop();
       throw err;

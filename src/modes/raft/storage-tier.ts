@@ -4,7 +4,9 @@ import { ensureClusterSecret, SECRET_FILE_NAME } from '../../net/cluster-secret.
 import { withClusterClient } from '../../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../storage/common/protocol.js';
 import type { Topology } from '../../storage/common/topology.js';
+import type { Logger } from '../../util/log.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
+import { Supervisor, type RestartPolicy } from '../../util/supervisor.js';
 
 /**
  * Starts and stops the storage replicas of a topology as separate `ecom storage ID`
@@ -22,10 +24,14 @@ export interface StorageTierOptions {
   /** Called as each replica comes up, for progress output. */
   readonly onProgress?: (ready: number, total: number) => void;
   readonly startTimeout_ms?: number;
+  /** Restart replicas that exit unexpectedly (`ecom up`); unset, a replica that dies stays down (tests kill them on purpose). */
+  readonly supervise?: { readonly restart: RestartPolicy; readonly log: Logger };
 }
 
 export class StorageTier {
+  /** Each replica's current process (a restart replaces it). */
   readonly replicas = new Map<number, EcomChild>();
+  private readonly supervisors = new Map<number, Supervisor>();
   readonly configFile: string;
   /** The topology as the tier runs it: with the cluster secret it created if it had none. */
   readonly topology: Topology;
@@ -40,8 +46,20 @@ export class StorageTier {
     writeFileSync(this.configFile, `${JSON.stringify(this.topology, null, 2)}\n`);
   }
 
-  /** Starts (or restarts) one replica process. */
+  /** Starts (or restarts) one replica process, under supervision if the tier supervises. */
   startReplica(id: number): EcomChild {
+    const supervise = this.options.supervise;
+    if (supervise === undefined) {
+      const child = this.spawnReplica(id);
+      this.replicas.set(id, child);
+      return child;
+    }
+    const supervisor = new Supervisor({ name: `storage-${id}`, ...supervise, start: () => this.spawnReplica(id), onStarted: (child) => this.replicas.set(id, child) });
+    this.supervisors.set(id, supervisor);
+    return supervisor.current;
+  }
+
+  private spawnReplica(id: number): EcomChild {
     const log = createWriteStream(join(this.options.dataDir, 'logs', `storage-${id}.log`), { flags: 'a' });
     // A full disk loses log lines, not the tier: the replica pauses and says so in `ecom status`.
     log.on('error', () => undefined);
@@ -50,9 +68,7 @@ export class StorageTier {
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
     if (this.options.maxPendingProposals !== undefined) args.push('--max-pending', String(this.options.maxPendingProposals));
-    const child = spawnEcom(args, { name: `storage-${id}`, onLine: (_name, line) => log.write(`${line}\n`), env: { ECOM_LOG_FORMAT: 'json' } });
-    this.replicas.set(id, child);
-    return child;
+    return spawnEcom(args, { name: `storage-${id}`, onLine: (_name, line) => log.write(`${line}\n`), env: { ECOM_LOG_FORMAT: 'json' } });
   }
 
   async start(): Promise<void> {
@@ -75,7 +91,7 @@ export class StorageTier {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.replicas.values()].map((child) => child.stop()));
+    await Promise.all([...this.replicas.entries()].map(([id, child]) => this.supervisors.get(id)?.stop() ?? child.stop()));
     for (const log of this.logs) log.end();
   }
 }
