@@ -57,7 +57,6 @@ export function renderChart(results: BenchResults): string {
     colour: COLOURS.purple,
     text: `${Math.round(r.ops_per_s)}/s, p99 ${fmtMs(r.latency.p99_ms)} ms`,
   }));
-  for (const s of results.modes?.skipped ?? []) modeBars.push({ label: `${s.mode} mode`, value: 0, colour: COLOURS.grey, text: 'not in this build' });
   const modes = barChart({ x: 900, y: 190, width: 450, height: 150, title: `Portal "${results.modes?.workload ?? 'shop'}" by mode, ${results.modes?.concurrency ?? '-'} in flight`, bars: modeBars });
   const f = results.failover;
   const failover = lineChart({

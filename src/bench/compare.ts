@@ -40,18 +40,11 @@ export async function compareWithEtcd(session: BenchSession, concurrency: number
 }
 
 export async function compareModes(session: BenchSession, modes: readonly string[], workload: string, concurrency: number): Promise<ModeComparison> {
-  const comparison: ModeComparison = { workload, concurrency, runs: [], skipped: [] };
+  const comparison: ModeComparison = { workload, concurrency, runs: [] };
   for (const mode of modes) {
     if (session.aborted) break;
     if (!(mode in PORTAL_SYSTEMS)) throw new Error(`unknown mode "${mode}"; the bench knows: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
-    const start = PORTAL_SYSTEMS[mode];
-    if (start === undefined) {
-      const why = `mode ${mode} is not in this build yet (the bench hook is PORTAL_SYSTEMS in src/bench/systems.ts)`;
-      comparison.skipped.push({ mode, why });
-      session.note(why);
-      continue;
-    }
-    const system = session.own(await start(`${session.folder}/mode-${mode}`));
+    const system = session.own(await PORTAL_SYSTEMS[mode]!(`${session.folder}/mode-${mode}`));
     try {
       comparison.runs.push(await session.run(`portal ${workload}`, `${mode} mode`, { workload, target: { kind: 'portal', host: '127.0.0.1', port: system.port }, concurrency, of: system }));
     } finally {

@@ -13,7 +13,7 @@ export interface BenchResults {
   failover?: FailoverResult;
   comparison?: EtcdComparison;
   modes?: ModeComparison;
-  /** Things the reader must know: skipped workloads, modes not in this build, errors. */
+  /** Things the reader must know: skipped workloads, errors. */
   readonly notes: string[];
 }
 
@@ -48,5 +48,4 @@ export interface ModeComparison {
   readonly workload: string;
   readonly concurrency: number;
   readonly runs: LabelledRun[];
-  readonly skipped: Array<{ mode: string; why: string }>;
 }

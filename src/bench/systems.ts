@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort as osFreePort, startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
-import { MODES } from '../modes/registry.js';
 import { StorageTier } from '../modes/raft/storage-tier.js';
 import { freeLocalTopology, type Topology } from '../storage/common/topology.js';
 import { spawnEcom, waitForPort } from '../util/processes.js';
@@ -79,12 +78,11 @@ export async function startPortal(modeArgs: readonly string[], name: string): Pr
 
 /**
  * How each ecom mode is brought up for the portal comparison: a portal process in that mode
- * plus whatever it stores its data in. A mode that is not in this build yet (mqtt until it is
- * merged) is listed with `undefined`, and the bench says it was skipped.
+ * plus whatever it stores its data in.
  */
 export type PortalSystemStarter = (folder: string) => Promise<Portal>;
 
-export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter | undefined>> = {
+export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
   single: (_folder) => startPortal(['--mode', 'single'], 'portal-single'),
   raft: async (folder) => {
     const tier = await startRaftTier(join(folder, 'raft'));
@@ -106,9 +104,8 @@ export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter | undef
       throw err;
     }
   },
-  // mqtt mode: an embedded broker process (`ecom broker`) and one portal on it. Offered only
-  // when this build ships the mode (it is on its own branch until merged into main).
-  mqtt: MODES.some((m) => m.name === 'mqtt') ? startMqttPortal : undefined,
+  // mqtt mode: an embedded broker process (`ecom broker`) and one portal on it.
+  mqtt: startMqttPortal,
 };
 
 async function startMqttPortal(_folder: string): Promise<Portal> {
