@@ -6,7 +6,7 @@ import { COMMAND_GROUPS } from './command-groups.js';
 import { EXIT } from './oneshot.js';
 
 /**
- * `ecom`: one program for every part of the system (SPEC.md §5).
+ * `ecom`: one program for every part of the system (docs/spec.md, Commands).
  *
  * Only the command group named on the command line is loaded (see command-groups.ts); help
  * for the whole program, or a name no group claims, loads them all so commander can list them

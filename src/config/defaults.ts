@@ -1,4 +1,4 @@
-/** Default addresses (SPEC.md §5): the original test script's portal ports and its MQTT port. */
+/** Default addresses (docs/spec.md R-PORT-1): the original test script's portal ports and its MQTT port. */
 export const DEFAULTS = {
   host: '127.0.0.1',
   adminPort: 55006,

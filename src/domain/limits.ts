@@ -1,4 +1,4 @@
-/** Limits that keep a server healthy (SPEC.md §2). Exceeding any of them is a 400 with a clear text. */
+/** Limits that keep a server healthy (docs/spec.md, IDs and limits). Exceeding any of them is a 400 with a clear text. */
 export const LIMITS = {
   idMaxChars: 128,
   dataMaxBytes: 64 * 1024,

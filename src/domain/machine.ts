@@ -6,7 +6,7 @@ import { message, type Message, type MessageKey } from './messages.js';
 import type { OrderItem, ProductRecord, RecordKey, RecordKind, RecordOfKind, StoredRecord } from './records.js';
 
 /**
- * The business state machine: every rule, reply code and text of SPEC.md §2 lives here and
+ * The business state machine: every rule, reply code and text of docs/spec.md (Rules) lives here and
  * nowhere else. It is deterministic and does no I/O: given the same command and the same
  * records it returns the same reply and the same writes, which is what lets every mode (one
  * process, portals ordered by a broker, Raft partitions, etcd transactions) share it.

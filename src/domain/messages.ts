@@ -17,7 +17,7 @@ export function parseLang(text: string | undefined): Lang | undefined {
 }
 
 const CATALOGUE = {
-  // Replies of the rules table (SPEC.md §2).
+  // Replies of the rules tables (docs/spec.md, Rules).
   clientExists: { pt: 'Já existe um cliente com o ID {id}', en: 'A client with ID {id} already exists' },
   invalidData: { pt: 'Dados inválidos: {detail}', en: 'Invalid data: {detail}' },
   clientMissing: { pt: 'Não há nenhum usuário com o ID {id}', en: 'There is no client with ID {id}' },

@@ -27,7 +27,7 @@ export interface RunningSystem {
 }
 
 /**
- * A way of holding the data (SPEC.md §1). The command line learns each mode's options and
+ * A way of holding the data (docs/spec.md, Modes). The command line learns each mode's options and
  * behaviour from here, so adding a mode means adding one definition to the registry.
  */
 export interface ModeDefinition {

@@ -4,7 +4,7 @@ import { mqttMode } from './mqtt/mode.js';
 import { raftMode } from './raft/mode.js';
 import { singleMode } from './single/mode.js';
 
-/** Every mode this build ships (SPEC.md §1), in the order `--help` lists them. */
+/** Every mode this build ships (docs/spec.md, Modes), in the order `--help` lists them. */
 export const MODES: readonly ModeDefinition[] = [raftMode, mqttMode, singleMode, etcdMode];
 
 /** The original's part 2, done right: `npm start` runs the replicated, partitioned storage tier. */

@@ -4,6 +4,7 @@ import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
 // Smoke runs: a second of each storage workload, to prove the tool works and its figures are
 // sane. Performance is never asserted here (benchmarks are programs, not tests).
 describe('ecom bench: storage API workloads', () => {
+  // docs/spec.md: R-CLI-8
   it('runs put, get and mixed in a closed loop over two worker processes, and reports the machine', async () => {
     const { results, output } = await runBench(['run', 'put', 'get', 'mixed', 'get-stale', '-c', '4', '--duration', '1', '--warmup', '0.3']);
     expect(results.runs.map((r) => r.workload)).toEqual(['put', 'get', 'mixed']);

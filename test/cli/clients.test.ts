@@ -26,6 +26,7 @@ describe('ecom command-line clients', () => {
     await system?.stop();
   });
 
+  // docs/spec.md: R-CLI-6
   it('runs a whole create/read/update/delete session through the interactive admin menu', async () => {
     const input = [
       '1', '501', 'Ana Maria', // create client
@@ -103,6 +104,7 @@ describe('ecom command-line clients', () => {
   });
 
   describe('one-shot commands', () => {
+    // docs/spec.md: R-CLI-7
     it('prints the reply as JSON and exits 0 on success', async () => {
       const created = await runEcom(['admin', 'create-client', '1001', '{"name": "Zé"}', '--port', String(adminPort)]);
       expect(created).toMatchObject({ code: 0, stdout: '{"error":0}\n', stderr: '' });
@@ -153,6 +155,7 @@ describe('ecom command-line clients', () => {
 });
 
 describe('ecom up and servers', () => {
+  // docs/spec.md: R-CLI-2, R-PORT-2
   it('stops cleanly with exit code 0 on SIGTERM and on SIGINT', async () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const port = await freePort();

@@ -13,6 +13,7 @@ import { freePort } from '../helpers/ports.js';
  * `ecom status` showing the leaders, data kept across a restart, Ctrl-C stopping everything.
  */
 describe('ecom up (raft mode)', () => {
+  // docs/spec.md: R-CLI-1, R-CLI-4
   it('serves, reports status, keeps the data across a restart and stops cleanly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecom-up-'));
     const config = join(dir, 'cluster.json');

@@ -27,6 +27,7 @@ async function lineMatching(lines: string[], match: (line: LogLine) => boolean, 
 }
 
 describe('ecom up supervises its children', () => {
+  // docs/spec.md: R-CLI-11
   it('raft mode: a replica killed with SIGKILL is reported with its last lines and restarted', { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecom-supervise-'));
     const config = join(dir, 'cluster.json');

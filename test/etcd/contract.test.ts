@@ -16,6 +16,7 @@ import { etcdMissing, openBackend, startTestCluster } from './helpers.js';
  * checked across portals.
  */
 describe.skipIf(etcdMissing)('etcd mode', () => {
+  // docs/spec.md: R-MODE-4
   defineContractSuite('etcd mode, two portal processes', async () => {
     const cluster: LocalEtcdCluster = await startTestCluster();
     const children: EcomChild[] = [];

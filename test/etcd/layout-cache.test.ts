@@ -88,6 +88,7 @@ describe.skipIf(etcdMissing)('etcd mode key layout and read cache', () => {
     expect(await backend.execute({ op: 'CreateClient', cid: '1', data: '{"name": "Ana"}' })).toMatchObject({ code: 503 });
   });
 
+  // docs/spec.md: R-CONS-9
   it('never lets a cached value feed a write', async () => {
     const prefix = freshPrefix('stale');
     const cached = await open(prefix, { cache_ms: 60_000 });

@@ -51,6 +51,7 @@ describe.skipIf(etcdMissing)('etcd mode under concurrency', () => {
     return { portals, checker, clients, backends };
   }
 
+  // docs/spec.md: R-CONS-1, R-CONS-10, R-DEV-7
   it('never oversells and conserves units when orders race through two portals', async () => {
     const seed = testSeed('etcd race');
     const stock = new Map([

@@ -56,6 +56,7 @@ describe.skipIf(etcdMissing)('etcd mode when etcd is unavailable', () => {
     return Date.now() - started;
   }
 
+  // docs/spec.md: R-CODE-2, R-CONS-11
   it('answers 503 "nothing was changed" without quorum and recovers when quorum returns', async () => {
     expect(await portal.createClient('1', '{"name": "Ana"}')).toEqual({ error: 0 });
     await cluster.kill('etcd1');

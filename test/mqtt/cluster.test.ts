@@ -48,6 +48,7 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
       await stopBroker(broker);
     }, 60_000);
 
+    // docs/spec.md: R-CONS-2
     it('keeps every portal identical under concurrent random writes through all of them', async () => {
       const random = rng(SEED);
       const ids = { clients: ['1', '2', '3', '4', '5'].map((n) => `cv${n}`), products: ['1', '2', '3', '4'].map((n) => `pv${n}`), orders: [] as string[] };
@@ -116,6 +117,7 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
       for (const portal of portals) expect((await portal.client.retrieveClientOrders('buyer')).length).toBe(10);
     });
 
+    // docs/spec.md: R-CONS-4
     it('publishes exactly one observer message per applied change, in the original format', async () => {
       const observer = await mqtt.connectAsync(broker?.url ?? '', { protocolVersion: 4, clean: true });
       const received: string[] = [];
@@ -163,6 +165,7 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
       expect((await portal.client.retrieveClient('huge')).CID).toBe('0');
     });
 
+    // docs/spec.md: R-CONS-3, R-DEV-8
     it('a portal started after 1,000 writes serves all of them', async () => {
       const admin = portals[0] as TestPortal;
       const cids = Array.from({ length: 1000 }, (_, i) => `late${i}`);
@@ -225,6 +228,7 @@ for (const kind of ['aedes', 'mosquitto'] as BrokerKind[]) {
       }
     });
 
+    // docs/spec.md: R-CONS-5, R-CLI-5, R-PORT-3
     it('a broker restart: writes get 503 during the outage, reads keep working, then everyone catches up identically', async () => {
       if (broker === undefined) throw new Error('no broker');
       const [a, b] = portals as [TestPortal, TestPortal];

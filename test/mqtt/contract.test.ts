@@ -5,6 +5,7 @@ const mosquitto = findMosquitto();
 const kinds: BrokerKind[] = mosquitto === undefined ? ['aedes'] : ['aedes', 'mosquitto'];
 
 for (const kind of kinds) {
+  // docs/spec.md: R-MODE-2
   defineContractSuite(`mqtt mode, 2 portal processes, ${kind}`, async () => {
     const broker = await startBroker(kind, mosquitto);
     const cluster = new MqttCluster(broker, 'pt');

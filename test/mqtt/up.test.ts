@@ -56,6 +56,7 @@ async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, 
   }
 }
 
+// docs/spec.md: R-SEC-2
 it('ecom up --mode mqtt runs a broker and 2 + 2 portal processes that share one data set, and Ctrl-C stops them all', async () => {
   const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
   const lines: string[] = [];

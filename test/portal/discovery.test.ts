@@ -18,6 +18,7 @@ describe('reflection and health', () => {
   });
   afterAll(async () => portal?.stop());
 
+  // docs/spec.md: R-API-3
   it('lists both portals under both proto packages, and the health service', async () => {
     const reflection = new GrpcReflection(address, grpc.credentials.createInsecure());
     const services = await reflection.listServices();

@@ -68,6 +68,7 @@ describe('fuzzing every RPC', () => {
   });
   afterAll(async () => portal?.stop());
 
+  // docs/spec.md: R-CODE-1, R-PORT-4
   it('answers 4,000 random and malformed requests without a crash or a 500', async () => {
     const seed = testSeed('fuzzing every RPC');
     const calls = fc.sample(call, { numRuns: 4000, seed });

@@ -14,6 +14,7 @@ describe('reply language', () => {
     ['bad price', 400, 'O valor informado para preço é inválido!', 'The price given is invalid!'],
     ['missing order', 404, 'Não há nenhum pedido com o ID 9', 'There is no order with ID 9'],
     ['invalid data detail', 400, 'Dados inválidos: o campo "name" deve ser um texto não vazio', 'Invalid data: the field "name" must be a non-empty string'],
+  // docs/spec.md: R-CODE-3
   ])('%s: the same code in both languages, the text in each', async (what, code, ptText, enText) => {
     for (const [portal, text] of [[pt, ptText], [en, enText]] as const) {
       const c = portal.client;

@@ -57,6 +57,7 @@ describe('TLS and the admin token on the portals', () => {
     expect((await orders.retrieveClientOrders('2')).map((o) => o.OID)).toEqual(['10']);
   });
 
+  // docs/spec.md: R-SEC-4
   it('answers AdminPortal calls without the token with UNAUTHENTICATED, changing nothing', async () => {
     const noToken = client({ tls: 'right' });
     const refusal = (await noToken.createClient('4', '{"name": "Eve"}').catch((err: unknown) => err)) as { code?: number; details?: string };
@@ -66,6 +67,7 @@ describe('TLS and the admin token on the portals', () => {
     expect(await client({ tls: 'right', token: true }).retrieveClient('4')).toEqual({ CID: '0', data: '' });
   });
 
+  // docs/spec.md: R-SEC-3
   it('is unreachable for a client that does not trust its certificate, or does not speak TLS', async () => {
     await expect(client({ tls: 'wrong', token: true }).retrieveClient('2')).rejects.toMatchObject({ code: 14 });
     await expect(client({ token: true }).retrieveClient('2')).rejects.toMatchObject({ code: 14 });

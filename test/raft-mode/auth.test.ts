@@ -42,6 +42,7 @@ const poison = encodeFrame(
 );
 
 describe('authenticated internal traffic', () => {
+  // docs/spec.md: R-SEC-1
   it('a request port answers a connection without the proof with a hello and a refusal, never with a result', async () => {
     const leader = (await cluster.leaders()).find((s) => s.partition === 0)!;
     const frames = await rawExchange(replicaById(cluster.topology, leader.id).clientPort, poison);
@@ -80,6 +81,7 @@ describe('authenticated internal traffic', () => {
     expect(status.stdout).toContain("this process does not hold the cluster's secret (see --cluster-secret)");
   });
 
+  // docs/spec.md: R-CLI-3
   it('a replica or status command without a secret, or with one others can read, is refused with the flag to use', async () => {
     const data = join(scratch, 'replica-data');
     const config = join(scratch, 'plain.json');
@@ -95,6 +97,7 @@ describe('authenticated internal traffic', () => {
     expect(readable.stderr).toContain(`run: chmod 600 ${open}`);
   });
 
+  // docs/spec.md: R-CLI-9
   it('ecom secret creates an owner-only secret once and never overwrites it', async () => {
     const file = join(scratch, 'made', 'cluster.secret');
     const made = await runEcom(['secret', file]);

@@ -21,6 +21,7 @@ describe('portal cache in raft mode', () => {
     await broker?.stop();
   });
 
+  // docs/spec.md: R-CONS-6, R-CONS-9
   it('refuses a write that a stale cache would have allowed', async () => {
     const portalA = new CachedBackend(cluster.backend(), { bound_ms: 60_000 });
     const portalB = cluster.backend();

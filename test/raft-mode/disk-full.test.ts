@@ -49,6 +49,7 @@ function fillDisk(file: string): number {
 }
 
 describe.skipIf(!mounted)('a replica whose disk is full', () => {
+  // docs/spec.md: R-CONS-12
   it('pauses without acknowledging, says why, stays up, resumes when space is back, and loses nothing', { timeout: 180_000 }, async () => {
     const dataDir = join(mountPoint, 'data');
     const tier = new StorageTier({ topology: await freeLocalTopology(1, 3), dataDir });

@@ -89,6 +89,7 @@ describe('raft mode under faults', () => {
     expect(new Set(statuses.filter((s) => s.role === 'leader').map((s) => s.partition))).toEqual(new Set([0, 1]));
   });
 
+  // docs/spec.md: R-CONS-8
   it('loses no acknowledged write when every process is killed at once and restarted', async () => {
     cluster = await startRaftCluster();
     const ports = [await freePort(), await freePort()];
@@ -188,6 +189,7 @@ describe('raft mode under faults', () => {
     await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
   });
 
+  // docs/spec.md: R-CONS-7
   it('recovers from a portal killed in the middle of cross-partition orders: units conserved, nothing locked', async () => {
     const seed = testSeed('portal killed mid-transaction');
     let state = seed;
@@ -244,6 +246,7 @@ describe('raft mode under faults', () => {
     for (const pid of products) expect((await survivor.execute({ op: 'CreateOrder', oid: `free-${pid}`, cid: '21', data: JSON.stringify([{ id: pid, quantity: 1 }]) })).code).toBe(0);
   });
 
+  // docs/spec.md: R-CONS-1, R-DEV-7
   it('never oversells when many clients race for the last units through two order portals', async () => {
     cluster = await startRaftCluster();
     const setup = cluster.backend();

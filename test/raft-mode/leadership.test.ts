@@ -45,6 +45,7 @@ function steadyWrites(tag: string, concurrency = 4) {
 }
 
 describe('leadership transfer', () => {
+  // docs/spec.md: R-CLI-10
   it('ecom leader move hands partition 0 to the chosen follower while writes continue', async () => {
     const before = await leaderOf(0);
     const target = cluster.topology.replicas.find((r) => r.partition === 0 && r.id !== before.id)!.id;

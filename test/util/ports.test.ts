@@ -5,6 +5,8 @@ import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { freePort, PORT_DEPTH_ENV } from '../../src/util/ports.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
+import { DEFAULT_CLIENT_PORT_BASE, DEFAULT_RAFT_PORT_BASE } from '../../src/storage/common/topology.js';
 
 function listen(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -15,13 +17,15 @@ function listen(port: number): Promise<Server> {
 }
 
 describe('freePort', () => {
+  // docs/spec.md: R-PORT-1
   it('hands out distinct ports that can be bound, outside the range the kernel assigns by itself (CI: EADDRINUSE)', async () => {
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
     const ports: number[] = [];
     for (let i = 0; i < 40; i++) ports.push(await freePort());
     expect(new Set(ports).size).toBe(ports.length);
     for (const port of ports) expect(port < low || port > high, `port ${port} inside ${low}-${high}`).toBe(true);
-    // The system's default ports are never handed out, so tests can run beside it.
+    // The system's default ports (docs/spec.md R-PORT-1) are never handed out, so tests can run beside it.
+    expect([DEFAULTS.adminPort, DEFAULTS.orderPort, DEFAULTS.mqttPort, DEFAULT_CLIENT_PORT_BASE + 1, DEFAULT_RAFT_PORT_BASE + 1]).toEqual([55006, 55005, 1884, 20001, 30001]);
     for (const port of ports) expect([1884, 55005, 55006].includes(port) || (port > 20_000 && port < 20_100) || (port >= 23_790 && port <= 23_799) || (port > 30_000 && port < 30_100)).toBe(false);
     const servers = await Promise.all(ports.map(listen));
     await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));

@@ -7,7 +7,7 @@ import { DEFAULT_ETCD_PREFIX, normalizePrefix } from './keys.js';
 import { parseEndpoints } from './store.js';
 import type { Logger } from '../../util/log.js';
 
-/** etcd mode (SPEC.md §1, §4): the portals keep their data in an etcd cluster. */
+/** etcd mode (docs/spec.md R-MODE-4, R-CONS-10): the portals keep their data in an etcd cluster. */
 
 function argParser<T>(parse: (text: string) => T): (text: string) => T {
   return (text) => {

@@ -176,7 +176,7 @@ export class MqttBackend implements Backend {
   }
 
   read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
-    // Reads answer from the local copy even while the broker is away (SPEC.md §4).
+    // Reads answer from the local copy even while the broker is away (docs/spec.md R-CONS-5).
     return Promise.resolve(this.replica.data.get(kind, id));
   }
 
