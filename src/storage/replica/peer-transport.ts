@@ -84,8 +84,12 @@ export class PeerTransport {
     });
   }
 
-  /** Sends a batch of messages; writes to one peer are corked so a batch leaves in few packets. */
-  send(messages: readonly Message[]): void {
+  /**
+   * Sends a batch of messages; writes to one peer are corked so a batch leaves in few packets.
+   * They leave at the end of this tick, or at once with `now` (a leader's appends sent before
+   * its own fsync, which blocks the tick, must not wait for it).
+   */
+  send(messages: readonly Message[], now = false): void {
     const byLink = new Map<string, { to: number; lane: Lane; batch: Message[] }>();
     for (const m of messages) {
       const lane = laneOf(m);
@@ -102,7 +106,8 @@ export class PeerTransport {
       }
       socket.cork();
       for (const m of batch) socket.write(encodeFrame(encodeMessage(m)));
-      process.nextTick(() => socket.uncork());
+      if (now) socket.uncork();
+      else process.nextTick(() => socket.uncork());
     }
   }
 

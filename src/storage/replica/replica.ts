@@ -31,6 +31,9 @@ import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../comm
  * persist (one fsync per batch), send, apply, answer. Acknowledgements leave only after the
  * entry is committed (durable on a majority) and applied here.
  */
+/** What a leader sends to replicate: appends and heartbeats. */
+const isReplication = (m: Message): boolean => m.type === 'App' || m.type === 'Heartbeat';
+
 /** How often a replica whose disk refused a write tries again. */
 const DISK_RETRY_MS = 1_000;
 
@@ -459,8 +462,15 @@ export class Replica {
     let stage = from;
     try {
       if (stage === 'persist') {
+        // A leader's appends go out before its own fsync, so the followers' disks and its own
+        // work at the same time (Raft thesis §10.2.1): the leader counts itself towards a commit
+        // only once its entries are durable (the core's stableIndex), so nothing is acknowledged
+        // on fewer durable copies than before. Everything else waits for the fsync.
+        const early = this.mayReplicateBeforePersist(rd);
+        if (early) this.transport.send(rd.messages.filter(isReplication), true);
         this.persist(rd);
-        if (rd.messages.length > 0) this.transport.send(rd.messages);
+        const rest = early ? rd.messages.filter((m) => !isReplication(m)) : rd.messages;
+        if (rest.length > 0) this.transport.send(rest);
         stage = 'apply';
       }
       // Both are idempotent: a restore replaces the whole state, and apply skips what is applied.
@@ -505,6 +515,17 @@ export class Replica {
     }
     this.options.log.info({ replica: this.id, after_ms: Date.now() - stall.since_ms }, 'the disk takes writes again; resuming');
     this.schedule();
+  }
+
+  /**
+   * Whether a leader's appends and heartbeats in this Ready need none of its writes: they do
+   * when the Ready changes the term or vote (a term must be durable before anyone hears of it)
+   * or installs a snapshot.
+   */
+  private mayReplicateBeforePersist(rd: Ready): boolean {
+    if (rd.softState.role !== 'leader' || rd.snapshot !== undefined) return false;
+    const durable = this.wal.hardState();
+    return rd.hardState === undefined || (rd.hardState.term === durable.term && rd.hardState.vote === durable.vote);
   }
 
   private persist(rd: Ready): void {
