@@ -258,10 +258,15 @@ export class Coordinator {
     await Promise.all([...participants].map((p) => this.cluster.propose(p, { t: 'release', txid }, deadline)));
   }
 
-  /** Phase 2 on every participant, then the home partition may forget the verdict. */
+  /**
+   * Phase 2 on every participant; then the home partition may forget the verdict. The caller
+   * is answered without waiting for that: forgetting only frees the verdict's record, and one
+   * that is never forgotten is found by recovery (staleDecisions), which runs phase 2 again
+   * (it is idempotent) and forgets it then. That takes one Raft round off every order.
+   */
   private async finish(txid: string, decision: Decision, home: number, deadline: number): Promise<void> {
     await Promise.all(decision.participants.map((p) => this.applyVerdict(txid, decision, p, deadline)));
-    await this.cluster.propose(home, { t: 'forget', txid }, deadline);
+    this.cluster.propose(home, { t: 'forget', txid }, deadline).catch(() => undefined);
   }
 
   private applyVerdict(txid: string, decision: Decision, partition: number, deadline: number): Promise<PartitionResult> {
