@@ -51,6 +51,8 @@ export interface RunResult {
   readonly cpuPerOp_us?: number;
   /** Raft tiers only: the longest event-loop stall a replica reported at the end of the run. */
   readonly maxStall_ms?: number;
+  /** Raft tiers only: why leaders stopped leading during the run. */
+  readonly stepDowns?: string[];
 }
 
 /** Workers currently running, so Ctrl-C can stop them from anywhere. */

@@ -11,6 +11,8 @@ import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../st
 export interface Stability {
   readonly leaderChanges: number;
   readonly maxStall_ms: number;
+  /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
+  readonly stepDowns: string[];
 }
 
 export type TermsByPartition = ReadonlyMap<number, number>;
@@ -36,12 +38,17 @@ export async function stabilitySince(topologies: readonly Topology[], before: re
   if (topologies.length === 0) return undefined;
   let leaderChanges = 0;
   let maxStall_ms = 0;
+  const stepDowns: string[] = [];
   for (const [i, topology] of topologies.entries()) {
     const statuses = await statusesOf(topology);
     for (const s of statuses) maxStall_ms = Math.max(maxStall_ms, s.maxStall_ms ?? 0);
     for (const [partition, term] of termsIn(statuses)) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
+    for (const s of statuses) {
+      const ledIn = Number(/^term (\d+)/.exec(s.lastStepDown ?? '')?.[1]);
+      if (ledIn >= (before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown!}`);
+    }
   }
-  return { leaderChanges, maxStall_ms };
+  return { leaderChanges, maxStall_ms, stepDowns };
 }
 
 /** The stage percentiles of the writes each partition's leader handled since the last reading. */

@@ -112,6 +112,8 @@ export interface Status {
   readonly firstIndex: number;
   readonly membership: Membership;
   readonly leadTransferee: NodeId;
+  /** Why this node last stopped leading, with the term it led in (undefined if it never did). */
+  readonly lastStepDown: string | undefined;
 }
 
 interface OutstandingReady {
@@ -143,6 +145,8 @@ export class RaftNode {
   private term_ = 0;
   private vote_: NodeId = NO_NODE;
   private role_: Role = 'follower';
+  /** Why this node last stopped leading, for logs and status. */
+  private lastStepDown: string | undefined;
   private leader_: NodeId = NO_NODE;
   private readonly log: RaftLog;
   private commit_ = 0;
@@ -232,6 +236,7 @@ export class RaftNode {
       firstIndex: this.log.firstIndex(),
       membership: this.membership_,
       leadTransferee: this.lead?.transferee ?? NO_NODE,
+      lastStepDown: this.lastStepDown,
     };
   }
 
@@ -371,7 +376,7 @@ export class RaftNode {
         // The future term we asked for; we change term when we actually campaign.
       } else {
         const fromLeader = m.type === 'App' || m.type === 'Heartbeat' || m.type === 'Snap';
-        this.becomeFollower(m.term, fromLeader ? m.from : NO_NODE);
+        this.becomeFollower(m.term, fromLeader ? m.from : NO_NODE, `heard the higher term ${m.term} from ${m.from} (${m.type})`);
       }
     } else if (m.term < this.term_) {
       if ((this.opts.check_quorum || this.opts.pre_vote) && (m.type === 'App' || m.type === 'Heartbeat')) {
@@ -489,7 +494,7 @@ export class RaftNode {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.opts.check_quorum && !this.quorumActive()) {
-      this.becomeFollower(this.term_, NO_NODE);
+      this.becomeFollower(this.term_, NO_NODE, `heard from no quorum for ${this.opts.election_timeout_ticks} ticks (check-quorum)`);
       return;
     }
     if (this.electionElapsed >= this.opts.election_timeout_ticks) {
@@ -557,8 +562,9 @@ export class RaftNode {
     return result !== 'pending';
   }
 
-  private becomeFollower(term: number, leader: NodeId): void {
+  private becomeFollower(term: number, leader: NodeId, reason = 'stepped down'): void {
     invariant(term >= this.term_, 'term must never decrease');
+    if (this.role_ === 'leader') this.lastStepDown = `term ${this.term_}: ${reason}`;
     if (term > this.term_) {
       this.term_ = term;
       this.vote_ = NO_NODE;
@@ -980,7 +986,7 @@ export class RaftNode {
         if (pr && pr.match === this.log.lastIndex() && best === NO_NODE) best = id;
       }
       if (best !== NO_NODE) this.send({ ...this.msg('TimeoutNow', best), commit: this.commit_ });
-      this.becomeFollower(this.term_, NO_NODE);
+      this.becomeFollower(this.term_, NO_NODE, 'removed from the membership');
     }
   }
 

@@ -55,4 +55,6 @@ export interface ReplicaStatus {
   readonly busyRefusals?: number;
   /** Set while the replica's disk refuses writes (full, failing): what it said and for how long. */
   readonly diskFault?: string;
+  /** Why this replica last stopped leading, with the term it led in ("term 5: heard from no quorum ..."). */
+  readonly lastStepDown?: string;
 }
