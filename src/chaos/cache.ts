@@ -8,7 +8,7 @@ import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './
  * by the storage tier's change feed over MQTT: a few client records of its own (both
  * partitions), each updated by ONE writer, sequentially, with versioned names `c<key>-<n>`, and
  * read by several readers through random portals. The checker then bounds how stale a read may
- * be (SPEC §4: portal caches serve reads only within the configured staleness bound).
+ * be (docs/spec.md R-CONS-9: portal caches serve reads only within the configured staleness bound).
  *
  * The argument, from the cache's contract (src/storage/client/read-cache.ts): an entry's age counts
  * from when the portal STARTED its storage read, which is linearizable, so the entry holds the

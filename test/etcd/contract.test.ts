@@ -10,7 +10,7 @@ import { freePort } from '../helpers/ports.js';
 import { etcdMissing, openBackend, startTestCluster } from './helpers.js';
 
 /**
- * The whole SPEC contract in etcd mode, through two real portal processes started the way a
+ * The whole contract (docs/spec.md) in etcd mode, through two real portal processes started the way a
  * user starts them (`ecom admin-server PORT --mode etcd --etcd URLS`), on a real 3-member
  * cluster. Admin calls go to one process and order calls to the other, so every rule is also
  * checked across portals.
