@@ -23,6 +23,7 @@ export default tseslint.config(
     rules: {
       'ecom/layers': 'error',
       'max-lines-per-function': ['error', { max: 70, skipBlankLines: true, skipComments: true }],
+      'ecom/indexed-non-null': 'error',
     },
   },
   // The Raft core is a pure state machine: no clock, no disk, no network, no environment. Its

@@ -71,4 +71,28 @@ const layersRule = {
   },
 };
 
-export const layersPlugin = { rules: { layers: layersRule } };
+/**
+ * `!` only on an indexed read (`items[i]!`), where the index is bounded by the code around it and
+ * TypeScript's noUncheckedIndexedAccess cannot see it; a lookup that can miss (a map entry, an
+ * optional field, a match) is stated with defined() from src/util/assert.ts, which names what is
+ * missing when the guarantee breaks instead of failing later on `undefined`.
+ */
+const indexedNonNullRule = {
+  meta: {
+    type: 'problem',
+    docs: { description: 'non-null assertions only on indexed reads; defined() elsewhere' },
+    schema: [],
+    messages: { lookup: "Use defined(value, 'what it is') from src/util/assert.ts instead of `!` on anything but an indexed read." },
+  },
+  create(context) {
+    return {
+      TSNonNullExpression(node) {
+        const target = node.expression;
+        if (target.type === 'MemberExpression' && target.computed) return;
+        context.report({ node, messageId: 'lookup' });
+      },
+    };
+  },
+};
+
+export const layersPlugin = { rules: { layers: layersRule, 'indexed-non-null': indexedNonNullRule } };

@@ -5,6 +5,7 @@ import { RaftNode, DEFAULT_OPTIONS } from '../src/raft/core/index.js';
 import type { Message } from '../src/raft/core/index.js';
 import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { Prng } from '../src/util/random.js';
+import { defined } from '../src/util/assert.js';
 import { printMachine } from './machine.js';
 
 function arg(name: string, fallback: number): number {
@@ -25,7 +26,7 @@ function run(total_entries: number, payload_bytes: number, withCodec: boolean, p
       ),
     );
   }
-  const leader = nodes.get(1)!;
+  const leader = defined(nodes.get(1), 'node 1');
   let inbox: Message[] = [];
   const pump = (): number => {
     let applied = 0;
@@ -39,7 +40,7 @@ function run(total_entries: number, payload_bytes: number, withCodec: boolean, p
     }
     const batch = inbox;
     inbox = [];
-    for (const m of batch) nodes.get(m.to)!.step(m);
+    for (const m of batch) defined(nodes.get(m.to), () => `node ${m.to}`).step(m);
     return applied;
   };
   leader.campaign();

@@ -13,7 +13,8 @@ const COLOURS = { blue: '#1f77b4', orange: '#ff7f0e', green: '#2ca02c', red: '#d
 export function renderChart(results: BenchResults): string {
   const sweep = results.runs
     .filter((r) => r.workload === 'put' && r.target === 'storage' && r.loop === 'closed' && r.system.includes('2×3') && !r.label.includes('ecom durable'))
-    .sort((a, b) => a.concurrency! - b.concurrency!);
+    .map((r) => ({ ...r, concurrency: r.concurrency ?? 1 }))
+    .sort((a, b) => a.concurrency - b.concurrency);
   const throughput = lineChart({
     x: 0,
     y: 40,
@@ -23,9 +24,9 @@ export function renderChart(results: BenchResults): string {
     xLabel: 'requests in flight (closed loop)',
     yLabel: 'writes/s',
     logX: true,
-    series: [{ name: 'ops/s', colour: COLOURS.blue, points: sweep.map((r) => [r.concurrency!, r.ops_per_s] as const) }],
+    series: [{ name: 'ops/s', colour: COLOURS.blue, points: sweep.map((r) => [r.concurrency, r.ops_per_s] as const) }],
   });
-  const pct = (name: string, colour: string, pick: (r: (typeof sweep)[number]) => number) => ({ name, colour, points: sweep.map((r) => [r.concurrency!, pick(r)] as const) });
+  const pct = (name: string, colour: string, pick: (r: (typeof sweep)[number]) => number) => ({ name, colour, points: sweep.map((r) => [r.concurrency, pick(r)] as const) });
   const latency = lineChart({
     x: 450,
     y: 40,

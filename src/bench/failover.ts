@@ -5,6 +5,7 @@ import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
 import type { FailoverResult } from './results.js';
 import type { RaftTier } from './systems.js';
+import { defined } from '../util/assert.js';
 
 /**
  * The failover benchmark: under a steady background write load, kill -9 the leader of a
@@ -41,7 +42,7 @@ export async function runFailover(raft: RaftTier, options: FailoverOptions): Pro
       const partition = (k % 2) as 0 | 1;
       const leader = await leaderOf(status, partition);
       const killedAt = performance.now();
-      await raft.tier.replicas.get(leader)!.kill();
+      await defined(raft.tier.replicas.get(leader), `process of leader ${leader}`).kill();
       for (;;) {
         const ok = await probe
           .execute({ op: 'CreateClient', cid: probeIds.next(partition), data: CLIENT_DATA })

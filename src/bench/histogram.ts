@@ -70,7 +70,7 @@ export class Histogram {
     const rank = Math.max(1, Math.ceil(q * this.count));
     let seen = 0;
     for (const index of [...this.counts.keys()].sort((a, b) => a - b)) {
-      seen += this.counts.get(index)!;
+      seen += this.counts.get(index) ?? 0;
       // A bucket's middle can exceed the true maximum; never report more than was seen.
       if (seen >= rank) return Math.min(valueOf(index), this.max_us) / 1000;
     }

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { defined } from '../util/assert.js';
 
 /**
  * Where the time goes: sums the self time of each function in V8 .cpuprofile files (written
@@ -50,7 +51,7 @@ export function summariseProfile(file: string, topN = 15): ProfileSummary {
   const perFunction = new Map<string, number>();
   const categories: Record<string, number> = {};
   for (const [id, us] of self) {
-    const node = byId.get(id)!;
+    const node = defined(byId.get(id), `profile node ${id}`);
     const { functionName, url, lineNumber } = node.callFrame;
     const name = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(src|node_modules)\//, '$1/')}:${lineNumber + 1}`;
     perFunction.set(name, (perFunction.get(name) ?? 0) + us / 1000);

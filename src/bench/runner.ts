@@ -68,7 +68,7 @@ function split(total: number, parts: number): number[] {
 
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
   const closed = options.rate_per_s === undefined;
-  const total = closed ? (options.concurrency ?? 1) : options.rate_per_s!;
+  const total = options.rate_per_s ?? options.concurrency ?? 1;
   // No worker without load: one request in flight cannot be split over two processes.
   const workers = Math.max(1, closed ? Math.min(options.workers, total) : options.workers);
   const shares = closed ? split(total, workers) : Array.from({ length: workers }, () => total / workers);

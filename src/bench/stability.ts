@@ -45,7 +45,7 @@ export async function stabilitySince(topologies: readonly Topology[], before: re
     for (const [partition, term] of termsIn(statuses)) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
     for (const s of statuses) {
       const ledIn = Number(/^term (\d+)/.exec(s.lastStepDown ?? '')?.[1]);
-      if (ledIn >= (before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown!}`);
+      if (ledIn >= (before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
     }
   }
   return { leaderChanges, maxStall_ms, stepDowns };

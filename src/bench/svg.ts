@@ -30,7 +30,7 @@ function text(x: number, y: number, content: string, attrs = ''): string {
 function niceTicks(max: number, count = 5): number[] {
   if (!(max > 0)) return [0, 1];
   const raw = max / count;
-  const step = [1, 2, 5, 10].map((m) => m * 10 ** Math.floor(Math.log10(raw))).find((s) => s >= raw)!;
+  const step = [1, 2, 5, 10].map((m) => m * 10 ** Math.floor(Math.log10(raw))).find((s) => s >= raw) ?? raw;
   const ticks: number[] = [];
   for (let t = 0; t <= max + step / 2; t += step) ticks.push(t);
   return ticks;

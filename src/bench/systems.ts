@@ -88,7 +88,7 @@ export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
     const tier = await startRaftTier(join(folder, 'raft'));
     try {
       const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft');
-      return { port: portal.port, topology: tier.topology, stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...portal.pids!(), ...tier.pids!()] };
+      return { port: portal.port, topology: tier.topology, stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...(portal.pids?.() ?? []), ...(tier.pids?.() ?? [])] };
     } catch (err) {
       await tier.stop();
       throw err;
@@ -114,7 +114,7 @@ async function startMqttPortal(_folder: string): Promise<Portal> {
   try {
     await waitForPort('127.0.0.1', brokerPort, 30_000, broker);
     const portal = await startPortal(['--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${brokerPort}`], 'portal-mqtt');
-    return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())), pids: () => [...portal.pids!(), broker.pid] };
+    return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())), pids: () => [...(portal.pids?.() ?? []), broker.pid] };
   } catch (err) {
     await broker.stop();
     throw err;

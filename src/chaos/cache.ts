@@ -2,6 +2,7 @@ import { PortalClient } from '../client/portal-client.js';
 import type { Command, Reply } from '../domain/commands.js';
 import { Prng } from '../util/random.js';
 import { outcomeOfReply, type OpRecord, type Recorder, type Violation } from './history.js';
+import { defined } from '../util/assert.js';
 
 /**
  * The cache workload through the gRPC portals, whose read caches (`--cache-ms`) are invalidated
@@ -117,7 +118,7 @@ export function checkCache(ops: readonly OpRecord[], bound_ms: number): { checke
     // One writer: versions were written in order, so acknowledgements come in version order.
     const acked = [...writes.entries()].filter(([, w]) => w.outcome === 'ok').sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < acked.length; i++) {
-      if (acked[i]![1].ret_ms! < acked[i - 1]![1].ret_ms!) throw new Error(`cache workload: writes of client/${key} overlapped; the checker assumes one sequential writer`);
+      if (returnOf(acked[i]?.[1]) < returnOf(acked[i - 1]?.[1])) throw new Error(`cache workload: writes of client/${key} overlapped; the checker assumes one sequential writer`);
     }
     const problems: string[] = [];
     for (const read of mine) {
@@ -127,12 +128,12 @@ export function checkCache(ops: readonly OpRecord[], bound_ms: number): { checke
       const match = value === null ? null : /^c(\d+)-(\d+)$/.exec(value);
       const version = match !== null && match[1] === key ? Number(match[2]) : NaN;
       const write = writes.get(version);
-      const at = `read #${read.id} (called ${fmt(read.call_ms)}, returned ${fmt(read.ret_ms!)})`;
+      const at = `read #${read.id} (called ${fmt(read.call_ms)}, returned ${fmt(returnOf(read))})`;
       if (!(version === 0 || (write !== undefined && write.outcome !== 'fail'))) {
         problems.push(`${at} returned ${JSON.stringify(value)}, which was never written`);
         continue;
       }
-      if (write !== undefined && write.call_ms > read.ret_ms!) {
+      if (write !== undefined && write.call_ms > returnOf(read)) {
         problems.push(`${at} returned version ${version}, written only from ${fmt(write.call_ms)}`);
         continue;
       }
@@ -141,12 +142,12 @@ export function checkCache(ops: readonly OpRecord[], bound_ms: number): { checke
       let newest = 0;
       let newestWrite: OpRecord | undefined;
       for (const [v, w] of acked) {
-        if (w.ret_ms! >= horizon) break;
+        if (returnOf(w) >= horizon) break;
         newest = v;
         newestWrite = w;
       }
       if (version < newest) {
-        problems.push(`${at} returned version ${version}, but version ${newest} was acknowledged at ${fmt(newestWrite!.ret_ms!)}, ${fmt(read.call_ms - newestWrite!.ret_ms!)} before the read (bound ${bound_ms} ms + ${CACHE_SLACK_MS} ms slack)`);
+        problems.push(`${at} returned version ${version}, but version ${newest} was acknowledged at ${fmt(returnOf(newestWrite))}, ${fmt(read.call_ms - returnOf(newestWrite))} before the read (bound ${bound_ms} ms + ${CACHE_SLACK_MS} ms slack)`);
       }
     }
     if (problems.length > 0) {
@@ -162,4 +163,10 @@ export function checkCache(ops: readonly OpRecord[], bound_ms: number): { checke
 
 function fmt(ms: number): string {
   return `${(ms / 1000).toFixed(3)} s`;
+}
+
+/** When a settled operation returned; the checker only looks at operations that did. */
+function returnOf(op: OpRecord | undefined): number {
+  const settled = defined(op, 'a settled operation');
+  return defined(settled.ret_ms, () => `return time of operation #${settled.id}`);
 }

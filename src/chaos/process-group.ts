@@ -1,6 +1,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from '../util/processes.js';
+import { defined } from '../util/assert.js';
 
 /** A process that exited without the harness killing or stopping it. */
 export interface Crash {
@@ -95,7 +96,7 @@ export class ProcessGroup {
 
   pause(name: string): void {
     if (!this.isRunning(name)) return;
-    this.children.get(name)!.process.kill('SIGSTOP');
+    defined(this.children.get(name), name).process.kill('SIGSTOP');
     this.paused.add(name);
   }
 

@@ -33,10 +33,11 @@ export class LinkProxy {
   }
 
   listen(): Promise<void> {
-    this.server = createServer((from) => this.accept(from));
+    const server = createServer((from) => this.accept(from));
+    this.server = server;
     return new Promise((resolve, reject) => {
-      this.server!.once('error', (err) => reject(new Error(`proxy ${this.name} cannot listen on ${this.host}:${this.port}: ${err.message}`)));
-      this.server!.listen(this.port, this.host, () => resolve());
+      server.once('error', (err) => reject(new Error(`proxy ${this.name} cannot listen on ${this.host}:${this.port}: ${err.message}`)));
+      server.listen(this.port, this.host, () => resolve());
     });
   }
 

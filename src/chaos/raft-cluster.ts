@@ -9,6 +9,7 @@ import type { EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
 import { ProcessGroup, type Crash } from './process-group.js';
 import { LinkProxy, type LinkState } from './proxy.js';
+import { defined } from '../util/assert.js';
 
 /**
  * A raft-mode system under test: one `ecom storage ID` process per replica and a few portal
@@ -148,7 +149,7 @@ export class ChaosCluster {
   }
 
   startReplica(id: number): EcomChild {
-    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.replicaTopologyFiles.get(id)!, '--broker', this.brokerUrl];
+    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', defined(this.replicaTopologyFiles.get(id), `topology file of replica ${id}`), '--broker', this.brokerUrl];
     return this.processes.start(`storage-${id}`, args, { ECOM_TEST_FAULTS: this.options.testFaults ?? '' });
   }
 
@@ -157,7 +158,7 @@ export class ChaosCluster {
     const args = ['order-server', String(portal.port), '--mode', 'raft', '--storage-config', this.topologyFile];
     args.push('--lock-ttl', String(this.options.lockTtl_ms ?? 1_000), '--request-timeout', String(this.options.requestTimeout_ms ?? 3_000));
     // The portal's change feed goes through its own proxy, so the nemesis can cut it alone.
-    args.push('--cache-ms', String(this.cacheBound_ms), '--broker', `mqtt://127.0.0.1:${this.feedLinks.get(index)!.port}`);
+    args.push('--cache-ms', String(this.cacheBound_ms), '--broker', `mqtt://127.0.0.1:${defined(this.feedLinks.get(index), `change feed link of portal ${index}`).port}`);
     return this.processes.start(portal.name, args, { ECOM_TEST_FAULTS: this.options.testFaults ?? '' });
   }
 

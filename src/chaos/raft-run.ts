@@ -10,6 +10,7 @@ import { runChaos, type ChaosSystem } from './run.js';
 import type { Injection, PlannedFault } from './schedule.js';
 import { checkFinalShop, newShopModel, runShop, setupShop, type ShopModel } from './shop.js';
 import type { Crash } from './process-group.js';
+import { defined } from '../util/assert.js';
 
 /**
  * A raft-mode chaos run: the replicas, portals and broker of ChaosCluster, driven by the
@@ -99,7 +100,7 @@ class RaftSystem implements ChaosSystem<RaftFaultKind> {
     await cluster.waitForLeaders(RECOVERY_TIMEOUT_MS);
     await recoverTransactions(cluster, say);
     await cluster.waitForConvergence(CONVERGENCE_TIMEOUT_MS);
-    await checkFinalShop(this.harness!, this.model, recorder, { checked, violations, say });
+    await checkFinalShop(defined(this.harness, 'the shop harness'), this.model, recorder, { checked, violations, say });
   }
 
   stop(): Promise<void> {

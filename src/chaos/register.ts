@@ -4,6 +4,7 @@ import type { Command, Reply } from '../domain/commands.js';
 import { Prng } from '../util/random.js';
 import type { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import type { OpRecord, Recorder, Violation } from './history.js';
+import { defined } from '../util/assert.js';
 
 /**
  * The register workload at the storage API: a few keys (client IDs on both partitions), each a
@@ -106,7 +107,7 @@ export function toKvHistory(ops: readonly OpRecord[]): KvOperation[] {
       default:
         continue;
     }
-    out.push({ client: op.client, input, output, call: op.call_ms, ret: unknown ? Infinity : op.ret_ms! });
+    out.push({ client: op.client, input, output, call: op.call_ms, ret: unknown ? Infinity : defined(op.ret_ms, 'return time of a settled operation') });
   }
   return out;
 }

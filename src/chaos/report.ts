@@ -1,5 +1,6 @@
 import type { OpRecord, Violation } from './history.js';
 import type { InjectedFault } from './schedule.js';
+import { defined } from '../util/assert.js';
 
 /**
  * The run's report: one HTML page with an inline SVG timeline (fault bands across the top and
@@ -57,7 +58,7 @@ export function renderReport(input: ReportInput): string {
   });
   lanes.forEach((lane, i) => parts.push(`<text x="2" y="${top + i * LANE + 10}" font-size="9">${esc(lane)}</text>`));
   for (const o of ops) {
-    const y = top + laneOf.get(`${o.workload} ${o.client}`)! * LANE + 2;
+    const y = top + defined(laneOf.get(`${o.workload} ${o.client}`), 'lane of an operation') * LANE + 2;
     const x1 = x(o.call_ms);
     const x2 = x(o.outcome === 'unknown' || o.ret_ms === undefined ? end : o.ret_ms);
     const colour = COLOURS[o.outcome ?? 'pending'];

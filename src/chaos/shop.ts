@@ -4,6 +4,7 @@ import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records
 import { Prng } from '../util/random.js';
 import type { Backend } from '../domain/backend.js';
 import { outcomeOfReply, type OpRecord, type Outcome, type Recorder, type Violation } from './history.js';
+import { defined } from '../util/assert.js';
 
 /**
  * The shop workload through the gRPC portals: clients create, update and delete orders on a few
@@ -115,7 +116,7 @@ class ShopClient {
       // The portal is down or stuck: do not spin on it.
       await new Promise((r) => setTimeout(r, 200));
     }
-    return rec.outcome!;
+    return defined(rec.outcome, 'the outcome the recorder was just given');
   }
 
   private async createOrder(n: number): Promise<void> {
@@ -138,7 +139,7 @@ class ShopClient {
     const { mine } = this;
     const oid = mine.pick(this.live);
     const before = this.model.orders.get(oid) as Expected & { state: 'present' };
-    const record = this.ownerOf.get(oid)!;
+    const record = defined(this.ownerOf.get(oid), `owner of live order ${oid}`);
     const lines = [{ id: mine.pick(PRODUCTS).pid, quantity: mine.int(4) }];
     const outcome = await this.call('UpdateOrder', [`order/${oid}`, ...lines.map((l) => `product/${l.id}`)], { oid, cid: record, lines }, () =>
       this.portal.updateOrder(oid, record, JSON.stringify(lines)),

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { apiPackageDefinition, COURSE_PACKAGE } from '../portal/proto.js';
 import type { ClientMsg, IdMsg, OrderMsg, ProductMsg, ReplyMsg } from '../portal/messages.js';
+import { defined } from '../util/assert.js';
 
 /**
  * A promise-based client for AdminPortal and OrderPortal, used by the command-line clients,
@@ -103,8 +104,9 @@ export class PortalClient {
 
   /** All orders of a client, gathered from the server stream. */
   retrieveClientOrders(ID: string): Promise<OrderMsg[]> {
-    const stream = (this.order as unknown as Record<string, (req: IdMsg, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<OrderMsg>>)
-      .RetrieveClientOrders!.call(this.order, { ID }, this.metadata(), { deadline: Date.now() + this.timeout_ms });
+    const stubs = this.order as unknown as Record<string, (req: IdMsg, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<OrderMsg>>;
+    const method = defined(stubs.RetrieveClientOrders, 'the RetrieveClientOrders stub of the loaded proto');
+    const stream = method.call(this.order, { ID }, this.metadata(), { deadline: Date.now() + this.timeout_ms });
     const orders: OrderMsg[] = [];
     return new Promise((resolve, reject) => {
       stream.on('data', (order: OrderMsg) => orders.push(withDefaults({ OID: '', CID: '', data: '' })(order)));

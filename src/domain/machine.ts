@@ -4,6 +4,7 @@ import { readClientData, readOrderItems, readProductData, readQuantity, type Raw
 import { LIMITS } from './limits.js';
 import { message, type Message, type MessageKey } from './messages.js';
 import type { OrderItem, ProductRecord, RecordKey, RecordKind, RecordOfKind, StoredRecord } from './records.js';
+import { assert } from '../util/assert.js';
 
 /**
  * The business state machine: every rule, reply code and text of docs/spec.md (Rules) lives here and
@@ -62,12 +63,12 @@ class Transaction {
   /** Reads a record the rules guarantee exists (a referenced product, an order's client). */
   existing<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> {
     const record = this.get(kind, id);
-    if (record === undefined) throw new Error(`invariant broken: ${kind} ${id} is referenced but missing`);
+    assert(record !== undefined, () => `${kind} ${id} is referenced but missing`);
     return record;
   }
 
   put(kind: RecordKind, id: string, value: StoredRecord | null): void {
-    if (value !== null && value.kind !== kind) throw new Error(`invariant broken: ${value.kind} record stored as ${kind}`);
+    assert(value === null || value.kind === kind, () => `${value?.kind} record stored as ${kind}`);
     this.pending.set(`${kind}/${id}`, { key: { kind, id }, value });
   }
 
@@ -84,7 +85,24 @@ export function execute(command: Command, view: RecordView): Outcome {
     if (err instanceof Rejection) return { reply: { code: err.code, message: err.reason }, writes: [] };
     throw err;
   }
-  return { reply: OK, writes: tx.writes() };
+  const writes = tx.writes();
+  for (const write of writes) checkLeftBehind(write);
+  return { reply: OK, writes };
+}
+
+/**
+ * Post-conditions of every accepted command: what it stores is a state the rules can stand on.
+ * The rules refuse whatever would break these, so a failure here is a bug in a rule, and it
+ * stops the command before anything is stored.
+ */
+function checkLeftBehind({ key, value }: Write): void {
+  if (value === null) return;
+  if (value.kind === 'product') {
+    assert(Number.isSafeInteger(value.quantity) && value.quantity >= 0, () => `product ${key.id} would be left with stock ${value.quantity}`);
+    assert(Number.isSafeInteger(value.orderRefs) && value.orderRefs >= 0, () => `product ${key.id} would be left in ${value.orderRefs} orders`);
+  } else if (value.kind === 'order') {
+    for (const item of value.items) assert(Number.isSafeInteger(item.quantity) && item.quantity > 0, () => `order ${key.id} would keep product ${item.pid} at quantity ${item.quantity}`);
+  }
 }
 
 type CommandOf<O extends Command['op']> = Extract<Command, { op: O }>;

@@ -3,6 +3,7 @@
 import type { KvOperation } from './history.js';
 import type { KeyState } from './kv-model.js';
 import { stepKey } from './kv-model.js';
+import { defined } from '../util/assert.js';
 
 export interface CheckResult {
   readonly ok: boolean;
@@ -82,11 +83,11 @@ function eventList(ops: readonly KvOperation[]): { head: Node; remaining: number
 
 /** Takes a call (and its return) out of the event list: it is linearized. */
 function lift(call: Node): void {
-  call.prev!.next = call.next;
+  defined(call.prev, 'head sentinel before a call').next = call.next;
   if (call.next) call.next.prev = call.prev;
   const ret = call.match;
   if (ret) {
-    ret.prev!.next = ret.next;
+    defined(ret.prev, 'head sentinel before a return').next = ret.next;
     if (ret.next) ret.next.prev = ret.prev;
   }
 }
@@ -95,10 +96,10 @@ function lift(call: Node): void {
 function unlift(call: Node): void {
   const ret = call.match;
   if (ret) {
-    ret.prev!.next = ret;
+    defined(ret.prev, 'head sentinel before a return').next = ret;
     if (ret.next) ret.next.prev = ret;
   }
-  call.prev!.next = call;
+  defined(call.prev, 'head sentinel before a call').next = call;
   if (call.next) call.next.prev = call;
 }
 

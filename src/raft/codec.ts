@@ -2,6 +2,7 @@
 // varints (safe integers only); every length is checked against the buffer and a hard size bound
 // so a corrupt or hostile frame cannot make the decoder allocate or loop without limit.
 import type { Entry, EntryKind, Membership, Message, MessageType, Snapshot } from './types.js';
+import { defined } from '../util/assert.js';
 
 export const CODEC_VERSION = 1;
 /** Default bound on one encoded message; snapshots larger than this need a chunked transfer. */
@@ -123,7 +124,7 @@ export function encodeMessage(m: Message, max_bytes = DEFAULT_MAX_MESSAGE_BYTES)
   if (size > max_bytes) throw new CodecError(`message of ${size} bytes exceeds the ${max_bytes}-byte bound`);
   const w = new Writer(new Uint8Array(size));
   w.u8(CODEC_VERSION);
-  w.u8(TYPE_CODE.get(m.type)!);
+  w.u8(defined(TYPE_CODE.get(m.type), () => `wire code of message type ${m.type}`));
   w.u8((m.reject ? FLAG_REJECT : 0) | (m.snapshot ? FLAG_SNAPSHOT : 0));
   for (const n of [m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.rejectHint, m.context]) w.varint(n);
   w.varint(m.entries.length);

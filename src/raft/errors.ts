@@ -27,14 +27,5 @@ export class RaftError extends Error {
   }
 }
 
-/** Thrown when an internal invariant is broken: always a bug, never a normal condition. */
-export class InvariantError extends Error {
-  constructor(message: string) {
-    super(`raft invariant violated: ${message}`);
-    this.name = 'InvariantError';
-  }
-}
-
-export function invariant(condition: boolean, message: string | (() => string)): asserts condition {
-  if (!condition) throw new InvariantError(typeof message === 'string' ? message : message());
-}
+// Broken invariants are not refusals: the core asserts with src/util/assert.ts like the rest.
+export { InvariantError } from '../util/assert.js';

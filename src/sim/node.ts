@@ -7,6 +7,7 @@ import type { KvOutput } from '../lincheck/history.js';
 import { KvStateMachine, decodeCommand } from './kv.js';
 import type { Invariants } from './invariants.js';
 import type { Prng } from '../util/random.js';
+import { defined } from '../util/assert.js';
 
 /**
  * Deliberate driver bugs, to prove the simulator and checker catch them:
@@ -25,6 +26,11 @@ export class SimNode {
   readonly log = new MemoryLog();
   readonly snapshots = new MemorySnapshotStore();
   core: RaftNode | undefined;
+
+  /** The core of a node that is up; the simulation only drives nodes that are. */
+  get live(): RaftNode {
+    return defined(this.core, () => `core of node ${this.id}, which is down`);
+  }
   private kv = new KvStateMachine();
   /** opId of writes this node proposed, awaiting their application here. */
   private pendingWrites = new Set<number>();
@@ -83,7 +89,7 @@ export class SimNode {
 
   proposeWrite(opId: number, data: Uint8Array): boolean {
     try {
-      this.core!.propose(data);
+      this.live.propose(data);
       this.pendingWrites.add(opId);
       return true;
     } catch (e) {
@@ -98,7 +104,7 @@ export class SimNode {
       return true;
     }
     try {
-      this.core!.readIndex(opId);
+      this.live.readIndex(opId);
       this.pendingReads.set(opId, { key, index: -1 });
       return true;
     } catch (e) {
@@ -145,7 +151,7 @@ export class SimNode {
     }
     if (rd.hardState) this.log.setHardState(rd.hardState);
     if (rd.entries.length > 0) {
-      this.invariants.checkNewEntries(this.core!, rd.entries);
+      this.invariants.checkNewEntries(this.live, rd.entries);
       this.log.append(rd.entries);
     }
     if (sync && rd.mustSync && this.bug !== 'skip-fsync') this.log.sync();
@@ -158,7 +164,7 @@ export class SimNode {
       this.invariants.resetApplied(this.id, snap.meta.index, snap.meta.term);
     }
     for (const e of rd.committedEntries) {
-      this.invariants.checkApply(this.id, this.core!.term, e);
+      this.invariants.checkApply(this.id, this.live.term, e);
       if (e.kind !== 'normal' || e.data.length === 0) continue;
       const cmd = decodeCommand(e.data);
       const output = this.kv.apply(cmd.input);
@@ -177,7 +183,7 @@ export class SimNode {
   }
 
   private serveReads(): void {
-    const applied = this.core!.appliedIndex;
+    const applied = this.live.appliedIndex;
     for (const [opId, r] of this.pendingReads) {
       if (r.index >= 0 && r.index <= applied) {
         this.pendingReads.delete(opId);
@@ -187,7 +193,7 @@ export class SimNode {
   }
 
   private maybeCompact(): void {
-    const core = this.core!;
+    const core = this.live;
     const st = core.status();
     if (st.appliedIndex - st.firstIndex + 1 < this.compact_every_entries) return;
     const snap = core.compact(st.appliedIndex, this.kv.snapshot());

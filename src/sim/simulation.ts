@@ -11,6 +11,7 @@ import { SimNode } from './node.js';
 import type { InjectedBug } from './node.js';
 import { Invariants, SimViolation } from './invariants.js';
 import { encodeCommand } from './kv.js';
+import { defined } from '../util/assert.js';
 
 export interface SimConfig {
   readonly steps: number;
@@ -158,7 +159,7 @@ class Simulation {
       this.deliverOne();
     } else if (r < 940) {
       this.tick++;
-      for (const n of this.nodes.values()) if (n.up) n.core!.tick();
+      for (const n of this.nodes.values()) if (n.up) n.live.tick();
       this.expire();
     } else if (r < 995) {
       for (let c = 0; c < this.config.clients; c++) if (!this.busy.has(c) && this.prng.chance(0.5)) this.issue(c);
@@ -176,7 +177,7 @@ class Simulation {
     if (m.type === 'AppResp' && m.reject) this.count('AppReject');
     if (!target?.up) return;
     try {
-      target.core!.step(m);
+      target.live.step(m);
     } catch (e) {
       if (!(e instanceof RaftError && e.code === 'OutboxFull')) throw e;
     }
@@ -242,7 +243,7 @@ class Simulation {
 
   private leaderGuess(): SimNode {
     const up = [...this.nodes.values()].filter((n) => n.up);
-    const leaders = up.filter((n) => n.core!.role === 'leader');
+    const leaders = up.filter((n) => n.live.role === 'leader');
     if (leaders.length > 0 && this.prng.chance(0.9)) return this.prng.pick(leaders);
     return this.prng.pick(up.length > 0 ? up : [...this.nodes.values()]);
   }
@@ -276,7 +277,7 @@ class Simulation {
       this.count('op-timeout');
       this.inFlight.delete(opId);
       this.busy.delete(op.client);
-      this.nodes.get(op.node)!.forget(opId);
+      defined(this.nodes.get(op.node), 'the node of an operation in flight').forget(opId);
       // A read that timed out tells nothing; a write that timed out may still take effect.
       if (op.input.kind !== 'get') this.timedOut.push(op);
     }
@@ -297,7 +298,7 @@ class Simulation {
   }
 
   private forgetOpsOn(victim: SimNode): void {
-    for (const op of this.inFlight.values()) if (op.node === victim.id) this.nodes.get(op.node)!.forget(op.opId);
+    for (const op of this.inFlight.values()) if (op.node === victim.id) defined(this.nodes.get(op.node), 'the node of an operation in flight').forget(op.opId);
   }
 
   private crashNow(): void {
@@ -344,17 +345,17 @@ class Simulation {
   }
 
   private currentLeader(): SimNode | undefined {
-    return [...this.nodes.values()].find((n) => n.up && n.core!.role === 'leader');
+    return [...this.nodes.values()].find((n) => n.up && n.live.role === 'leader');
   }
 
   private transferLeadership(): void {
     const leader = this.currentLeader();
     if (!leader) return;
-    const voters = leader.core!.membership.voters.filter((v) => v !== leader.id);
+    const voters = leader.live.membership.voters.filter((v) => v !== leader.id);
     if (voters.length === 0) return;
     const to = this.prng.pick(voters);
     try {
-      leader.core!.transferLeadership(to);
+      leader.live.transferLeadership(to);
       this.note(`transfer ${leader.id} -> ${to}`);
       this.count('transfer');
     } catch (e) {
@@ -365,7 +366,7 @@ class Simulation {
   private reconfigure(): void {
     const leader = this.currentLeader();
     if (!leader) return;
-    const m = leader.core!.membership;
+    const m = leader.live.membership;
     const members = new Set([...m.voters, ...m.learners]);
     const outside = this.ids.filter((i) => !members.has(i));
     let cc: { type: 'addLearner' | 'promote' | 'remove'; node: NodeId };
@@ -374,7 +375,7 @@ class Simulation {
     else if (m.voters.length > 3) cc = { type: 'remove', node: this.prng.pick(m.voters) };
     else return;
     try {
-      leader.core!.proposeConfChange(cc);
+      leader.live.proposeConfChange(cc);
       this.note(`conf ${cc.type} ${cc.node} via ${leader.id}`);
       this.count(`conf-${cc.type}`);
     } catch (e) {

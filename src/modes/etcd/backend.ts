@@ -9,6 +9,7 @@ import { likelyKeys } from '../../domain/likely-keys.js';
 import { NOT_APPLIED } from '../../domain/store-replies.js';
 import { executeOptimistically, type AttemptStats } from './optimistic.js';
 import { EtcdStore, EtcdUnavailableError } from './store.js';
+import { assert } from '../../util/assert.js';
 
 export interface EtcdBackendOptions {
   readonly endpoints: readonly string[];
@@ -91,7 +92,7 @@ export class EtcdBackend implements Backend {
       throw err;
     }
     const value = result.values.get(keyString(key));
-    if (value === undefined) throw new Error(`invariant broken: etcd read did not return ${keyString(key)}`);
+    assert(value !== undefined, () => `etcd read did not return ${keyString(key)}`);
     this.cache?.offer(key, value, result.revision, started_ms);
     return value.record as RecordOfKind<K> | undefined;
   }

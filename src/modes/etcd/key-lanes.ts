@@ -1,3 +1,4 @@
+import { assert } from '../../util/assert.js';
 /**
  * Within one portal, writes that touch the same records take turns instead of racing each
  * other in etcd: a race costs each loser a re-read, a re-run and a backoff, and a hot product
@@ -19,7 +20,7 @@ export class KeyLanes {
   private waiting = 0;
 
   constructor(private readonly max_waiting: number) {
-    if (max_waiting < 1) throw new Error('invariant broken: key lanes need room for at least one waiting write');
+    assert(max_waiting >= 1, 'key lanes need room for at least one waiting write');
   }
 
   /**

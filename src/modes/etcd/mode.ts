@@ -6,6 +6,7 @@ import { ETCD_INSTALL_HINT, findEtcdBinary, startLocalEtcdCluster, type LocalEtc
 import { DEFAULT_ETCD_PREFIX, normalizePrefix } from './keys.js';
 import { parseEndpoints } from './store.js';
 import type { Logger } from '../../util/log.js';
+import { assert } from '../../util/assert.js';
 
 /** etcd mode (docs/spec.md R-MODE-4, R-CONS-10): the portals keep their data in an etcd cluster. */
 
@@ -58,10 +59,8 @@ function readOptions(options: ModeOptions): EtcdModeOptions {
   const prefix = options.etcdPrefix ?? DEFAULT_ETCD_PREFIX;
   const cache_ms = options.cacheMs ?? ETCD_BACKEND_DEFAULTS.cache_ms;
   const timeout_ms = options.etcdTimeoutMs ?? ETCD_BACKEND_DEFAULTS.timeout_ms;
-  if (etcd !== undefined && !Array.isArray(etcd)) throw new Error('invariant broken: --etcd was not parsed into a list');
-  if (typeof prefix !== 'string' || typeof cache_ms !== 'number' || typeof timeout_ms !== 'number') {
-    throw new Error('invariant broken: etcd mode options were not parsed');
-  }
+  assert(etcd === undefined || Array.isArray(etcd), '--etcd was not parsed into a list');
+  assert(typeof prefix === 'string' && typeof cache_ms === 'number' && typeof timeout_ms === 'number', 'etcd mode options were not parsed');
   // --cache-ms may be parsed by another mode's identical option (the CLI registers each name once).
   if (!Number.isSafeInteger(cache_ms) || cache_ms < 0) throw new Error(`--cache-ms must be a whole number of milliseconds (0 = off), not ${cache_ms}`);
   if (timeout_ms < 100) throw new Error(`--etcd-timeout-ms ${timeout_ms} is too short for any etcd round trip; use at least 100`);

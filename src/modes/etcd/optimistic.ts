@@ -13,6 +13,7 @@ import {
   type Versioned,
 } from './store.js';
 import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
+import { assert, unreachable } from '../../util/assert.js';
 
 /**
  * A write in etcd mode: run the shared state machine over records read from etcd at one
@@ -64,7 +65,7 @@ class SnapshotView implements RecordView {
   add(keys: readonly RecordKey[], values: ReadonlyMap<string, Versioned>): void {
     for (const key of keys) {
       const value = values.get(keyString(key));
-      if (value === undefined) throw new Error(`invariant broken: etcd read did not return ${keyString(key)}`);
+      assert(value !== undefined, () => `etcd read did not return ${keyString(key)}`);
       this.loaded.set(keyString(key), { ...value, key });
     }
   }
@@ -77,7 +78,7 @@ export interface AttemptStats {
 }
 
 export async function executeOptimistically(store: EtcdStore, command: Command, options: OptimisticOptions, stats?: AttemptStats): Promise<Reply> {
-  if (options.max_attempts < 1) throw new Error('invariant broken: max_attempts must be at least 1');
+  assert(options.max_attempts >= 1, 'max_attempts must be at least 1');
   const deadline_ms = Date.now() + options.timeout_ms;
   // The first retry goes at once (the re-read already sees the winner's write); later ones back
   // off, with jitter, so portals that keep colliding on a hot record spread out.
@@ -125,5 +126,5 @@ async function runAtOneRevision(store: EtcdStore, command: Command, deadline_ms:
       view.add([err.key], more.values);
     }
   }
-  throw new Error(`invariant broken: ${command.op} kept asking for records`);
+  unreachable(() => `${command.op} kept asking for records`);
 }

@@ -3,6 +3,7 @@ import type { Write } from '../../domain/machine.js';
 import type { RecordKey, StoredRecord } from '../../domain/records.js';
 import { keyString } from '../../domain/records.js';
 import { decodeRecord, encodeRecord, type KeyLayout } from './keys.js';
+import { assert } from '../../util/assert.js';
 
 /**
  * The few etcd calls etcd mode needs (read keys at one revision, commit one guarded
@@ -108,7 +109,7 @@ export class EtcdStore {
   private readonly call_timeout_ms: number;
 
   constructor(options: EtcdStoreOptions) {
-    if (options.endpoints.length === 0) throw new Error('invariant broken: EtcdStore needs at least one endpoint');
+    assert(options.endpoints.length > 0, 'EtcdStore needs at least one endpoint');
     this.layout = options.layout;
     this.call_timeout_ms = options.call_timeout_ms;
     this.client = new Etcd3({

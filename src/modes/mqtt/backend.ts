@@ -10,6 +10,7 @@ import { execute } from '../../domain/machine.js';
 import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type Topics } from './protocol.js';
 import { DEFAULT_REPLICA_LIMITS, newId, Replica } from './replica.js';
 import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
+import { assert } from '../../util/assert.js';
 
 export interface MqttBackendOptions {
   /** mqtt://host:port of the embedded broker or any MQTT 3.1.1 broker (Mosquitto). */
@@ -169,9 +170,7 @@ export class MqttBackend implements Backend {
    */
   private oversized(command: Command, size_bytes: number): Reply {
     const { reply } = execute(command, this.replica.data);
-    if (reply.code === 0) {
-      throw new Error(`invariant broken: a command of ${size_bytes} bytes, over the log limit, would be accepted by the rules`);
-    }
+    assert(reply.code !== 0, () => `a command of ${size_bytes} bytes, over the log limit, would be accepted by the rules`);
     return reply;
   }
 

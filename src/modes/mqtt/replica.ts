@@ -6,6 +6,7 @@ import { MemoryState } from '../../domain/memory-state.js';
 import { message } from '../../domain/messages.js';
 import type { Logger } from '../../util/log.js';
 import type { CommandMessage, LogMessage, StateRefusal, StateReply } from './protocol.js';
+import { assert } from '../../util/assert.js';
 
 /**
  * One portal's copy of the data and its place in the broker's order. No sockets and no
@@ -130,7 +131,7 @@ export class Replica {
    * as a gap in the new session's numbering. Only while suspended: nothing of ours is in flight.
    */
   renew(origin: string): void {
-    if (!this.suspended) throw new Error('invariant broken: a replica renews its origin only while suspended (between connections)');
+    assert(this.suspended, 'a replica renews its origin only while suspended (between connections)');
     this.origin_ = origin;
   }
 

@@ -19,6 +19,7 @@ import { ChangeSubscriber } from '../../storage/common/change-feed.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
+import { defined } from '../../util/assert.js';
 
 /**
  * raft mode: the data lives in partitions of Raft-replicated storage replicas on disk; every
@@ -111,7 +112,8 @@ export const raftMode: ModeDefinition = {
       rmSync(dataDir, { recursive: true, force: true });
     }
     const topology = topologyFrom(options as { storageConfig?: string; clusterSecret?: string }, dataDir);
-    if (createClusterSecret(topology.secretFile!)) ctx.log.info({ file: topology.secretFile }, 'created the cluster secret (owner-only); processes started by hand take it with --cluster-secret');
+    const secretFile = defined(topology.secretFile, 'the secret file topologyFrom always sets');
+    if (createClusterSecret(secretFile)) ctx.log.info({ file: secretFile }, 'created the cluster secret (owner-only); processes started by hand take it with --cluster-secret');
     const brokerPort = typeof options.brokerPort === 'number' ? options.brokerPort : DEFAULTS.mqttPort;
     const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
     const portals: Supervisor[] = [];
@@ -125,7 +127,7 @@ export const raftMode: ModeDefinition = {
     };
     try {
       // The embedded broker carries the storage tier's change feed to portal caches.
-      const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', topology.secretFile!];
+      const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile];
       broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
       await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
       tier = new StorageTier({
@@ -146,7 +148,7 @@ export const raftMode: ModeDefinition = {
       }
       const statuses = await withClusterClient(topology, (client) => client.statuses(1_000));
       for (const s of statuses) {
-        const address = topology.replicas.find((r) => r.id === s.id)!;
+        const address = defined(topology.replicas.find((r) => r.id === s.id), `replica ${s.id} of the topology`);
         const role = 'unreachable' in s ? 'down' : (s as ReplicaStatus).role;
         const leader = 'unreachable' in s ? '?' : String((s as ReplicaStatus).leader);
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);

@@ -7,6 +7,7 @@ import type { Topology } from '../../storage/common/topology.js';
 import type { Logger } from '../../util/log.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
 import { Supervisor, type RestartPolicy } from '../../util/supervisor.js';
+import { defined } from '../../util/assert.js';
 
 /**
  * Starts and stops the storage replicas of a topology as separate `ecom storage ID`
@@ -77,7 +78,7 @@ export class StorageTier {
     let ready = 0;
     await Promise.all(
       topology.replicas.map(async (replica) => {
-        const child = this.replicas.get(replica.id)!;
+        const child = defined(this.replicas.get(replica.id), `process of replica ${replica.id}`);
         await waitForPort(replica.host, replica.clientPort, this.options.startTimeout_ms ?? 30_000, child);
         this.options.onProgress?.(++ready, topology.replicas.length);
       }),

@@ -1,6 +1,6 @@
 // The core's in-memory view of the log: entries after the last snapshot, plus which prefix is durable.
 import type { Entry } from '../types.js';
-import { invariant } from '../errors.js';
+import { assert, defined } from '../../util/assert.js';
 
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0/0 when none). */
@@ -15,7 +15,7 @@ export class RaftLog {
     this.snapTerm = snapTerm;
     this.entries = entries.slice();
     for (let i = 0; i < this.entries.length; i++) {
-      invariant(this.entries[i]!.index === snapIndex + 1 + i, 'restored entries must be contiguous after the snapshot');
+      assert(this.entries[i]!.index === snapIndex + 1 + i, 'restored entries must be contiguous after the snapshot');
     }
     this.stableIndex = this.lastIndex();
   }
@@ -33,7 +33,7 @@ export class RaftLog {
   }
 
   lastTerm(): number {
-    return this.term(this.lastIndex())!;
+    return defined(this.term(this.lastIndex()), 'term of the last entry');
   }
 
   /** Term at index, or undefined when the index is compacted away or beyond the end. */
@@ -49,13 +49,13 @@ export class RaftLog {
 
   entry(index: number): Entry {
     const e = this.entries[index - this.snapIndex - 1];
-    invariant(e !== undefined && e.index === index, () => `entry ${index} not in memory`);
+    assert(e !== undefined && e.index === index, () => `entry ${index} not in memory`);
     return e;
   }
 
   /** Entries [lo, hi] capped by count and bytes, always at least one entry when lo ≤ hi. */
   slice(lo: number, hi: number, max_count: number, max_bytes: number): Entry[] {
-    invariant(lo > this.snapIndex, () => `slice from ${lo} reaches into the snapshot at ${this.snapIndex}`);
+    assert(lo > this.snapIndex, () => `slice from ${lo} reaches into the snapshot at ${this.snapIndex}`);
     const end = Math.min(hi, this.lastIndex(), lo + max_count - 1);
     const out: Entry[] = [];
     let size_bytes = 0;
@@ -69,7 +69,7 @@ export class RaftLog {
   }
 
   append(e: Entry): void {
-    invariant(e.index === this.lastIndex() + 1, () => `append at ${e.index} after last ${this.lastIndex()}`);
+    assert(e.index === this.lastIndex() + 1, () => `append at ${e.index} after last ${this.lastIndex()}`);
     this.entries.push(e);
   }
 
@@ -85,12 +85,12 @@ export class RaftLog {
       if (existing === e.term) continue;
       if (e.index <= this.snapIndex) continue; // covered by our snapshot: necessarily committed and equal
       if (existing !== undefined) {
-        invariant(e.index > commitIndex, () => `would overwrite committed entry ${e.index} (commit ${commitIndex})`);
+        assert(e.index > commitIndex, () => `would overwrite committed entry ${e.index} (commit ${commitIndex})`);
         this.entries.length = e.index - this.snapIndex - 1;
         if (this.stableIndex >= e.index) this.stableIndex = e.index - 1;
         if (truncatedAt === 0) truncatedAt = e.index;
       }
-      invariant(e.index === this.lastIndex() + 1, () => `gap appending ${e.index} after ${this.lastIndex()}`);
+      assert(e.index === this.lastIndex() + 1, () => `gap appending ${e.index} after ${this.lastIndex()}`);
       this.entries.push(e);
     }
     return truncatedAt;
@@ -98,9 +98,9 @@ export class RaftLog {
 
   /** Drops entries up to and including index (they are covered by a snapshot). */
   compact(index: number, term: number): void {
-    invariant(index >= this.snapIndex, 'compaction must move forward');
+    assert(index >= this.snapIndex, 'compaction must move forward');
     if (index <= this.lastIndex()) {
-      invariant(this.term(index) === term, 'compaction term must match the log');
+      assert(this.term(index) === term, 'compaction term must match the log');
       this.entries = this.entries.slice(index - this.snapIndex);
     } else {
       this.entries = [];
@@ -135,7 +135,7 @@ export class RaftLog {
   /** Last index whose term is ≤ term, or 0 if none in memory. */
   lastIndexWithTermAtMost(term: number, from: number): number {
     let i = Math.min(from, this.lastIndex());
-    while (i > this.snapIndex && this.term(i)! > term) i--;
+    while (i > this.snapIndex && defined(this.term(i), 'term of an entry after the snapshot') > term) i--;
     return i;
   }
 

@@ -1,5 +1,5 @@
 // The leader's view of one peer: how far its log matches, and how much is in flight to it.
-import { invariant } from '../errors.js';
+import { assert } from '../../util/assert.js';
 
 /**
  * probe: we don't know where the peer's log ends; send one append per heartbeat until it answers.
@@ -28,7 +28,7 @@ export class Inflights {
   }
 
   add(lastIndex: number, size_bytes: number): void {
-    invariant(!this.full(), 'inflight window overflow');
+    assert(!this.full(), 'inflight window overflow');
     this.lastIndexes.push(lastIndex);
     this.sizes.push(size_bytes);
     this.bytes += size_bytes;

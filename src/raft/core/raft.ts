@@ -1,7 +1,8 @@
 // The Raft state machine. Pure: no I/O, no clocks, no randomness of its own. See index.ts for the contract.
 import type { Entry, HardState, Membership, Message, MessageType, NodeId, Snapshot } from '../types.js';
 import { NO_NODE } from '../types.js';
-import { RaftError, invariant } from '../errors.js';
+import { assert, defined } from '../../util/assert.js';
+import { RaftError } from '../errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import type { ConfChange } from './membership.js';
@@ -179,8 +180,8 @@ export class RaftNode {
   private outstanding: OutstandingReady | undefined;
 
   constructor(opts: RaftOptions, init: RaftInitialState) {
-    invariant(opts.id !== NO_NODE, 'node id 0 is reserved');
-    invariant(opts.heartbeat_interval_ticks < opts.election_timeout_ticks, 'heartbeat must be shorter than election timeout');
+    assert(opts.id !== NO_NODE, 'node id 0 is reserved');
+    assert(opts.heartbeat_interval_ticks < opts.election_timeout_ticks, 'heartbeat must be shorter than election timeout');
     this.id = opts.id;
     this.opts = opts;
     this.readOnly = new ReadOnly(opts.max_pending_reads);
@@ -195,7 +196,7 @@ export class RaftNode {
     this.commit_ = base;
     this.applied_ = base;
     const commit = Math.min(init.hardState.commit, this.log.lastIndex());
-    invariant(commit >= base, 'hard state commit precedes the snapshot');
+    assert(commit >= base, 'hard state commit precedes the snapshot');
     this.commitTo(commit);
     this.applied_ = Math.max(base, Math.min(init.appliedIndex ?? 0, this.commit_));
     this.lastHardState = this.hardState();
@@ -326,7 +327,7 @@ export class RaftNode {
     if (lead.transferee === to) return;
     lead.transferee = to;
     this.electionElapsed = 0; // the transfer is abandoned after one election timeout
-    const pr = lead.progress.get(to)!;
+    const pr = defined(lead.progress.get(to), () => `progress of transfer target ${to}`);
     if (pr.match === this.log.lastIndex()) this.send(this.msg('TimeoutNow', to));
     else this.sendAppend(to, true);
   }
@@ -342,7 +343,7 @@ export class RaftNode {
         `index ${index} not in (${this.log.snapshotIndex()}, applied ${this.applied_}]`,
       );
     }
-    const term = this.log.term(index)!;
+    const term = defined(this.log.term(index), () => `term of compaction index ${index}`);
     const membership = this.membershipAt(index);
     const snap: Snapshot = { meta: { index, term, membership }, data };
     this.snapshot_ = snap;
@@ -421,7 +422,7 @@ export class RaftNode {
   }
 
   ready(): Ready {
-    invariant(this.outstanding === undefined, 'ready() called again before advance()');
+    assert(this.outstanding === undefined, 'ready() called again before advance()');
     this.flush();
     const hs = this.hardState();
     const hardStateChanged = !sameHardState(hs, this.lastHardState);
@@ -468,7 +469,7 @@ export class RaftNode {
   /** Acknowledges that the last Ready was persisted, its messages sent and its entries applied. */
   advance(): void {
     const o = this.outstanding;
-    invariant(o !== undefined, 'advance() without ready()');
+    assert(o !== undefined, 'advance() without ready()');
     this.outstanding = undefined;
     if (o.snapshotIndex > this.applied_) this.applied_ = o.snapshotIndex;
     if (o.lastEntryIndex > 0 && this.log.term(o.lastEntryIndex) === o.lastEntryTerm) {
@@ -563,7 +564,7 @@ export class RaftNode {
   }
 
   private becomeFollower(term: number, leader: NodeId, reason = 'stepped down'): void {
-    invariant(term >= this.term_, 'term must never decrease');
+    assert(term >= this.term_, 'term must never decrease');
     if (this.role_ === 'leader') this.lastStepDown = `term ${this.term_}: ${reason}`;
     if (term > this.term_) {
       this.term_ = term;
@@ -577,14 +578,14 @@ export class RaftNode {
   }
 
   private becomePreCandidate(): void {
-    invariant(this.role_ !== 'leader', 'leader cannot pre-campaign');
+    assert(this.role_ !== 'leader', 'leader cannot pre-campaign');
     this.role_ = 'preCandidate';
     this.leader_ = NO_NODE;
     this.resetTimers();
   }
 
   private becomeCandidate(): void {
-    invariant(this.role_ !== 'leader', 'leader cannot campaign');
+    assert(this.role_ !== 'leader', 'leader cannot campaign');
     this.term_++;
     this.vote_ = this.id;
     this.role_ = 'candidate';
@@ -593,7 +594,7 @@ export class RaftNode {
   }
 
   private becomeLeader(): void {
-    invariant(this.role_ === 'candidate', 'only a candidate becomes leader');
+    assert(this.role_ === 'candidate', 'only a candidate becomes leader');
     this.role_ = 'leader';
     this.leader_ = this.id;
     this.resetTimers();
@@ -726,7 +727,7 @@ export class RaftNode {
       hint = this.log.lastIndex() + 1;
       hintTerm = 0;
     } else {
-      hintTerm = this.log.term(m.index)!;
+      hintTerm = defined(this.log.term(m.index), () => `term of conflicting index ${m.index}`);
       hint = this.log.firstIndexOfTerm(m.index);
     }
     this.send({ ...this.msg('AppResp', m.from), index: m.index, reject: true, rejectHint: hint, logTerm: hintTerm });
@@ -734,7 +735,7 @@ export class RaftNode {
 
   private handleSnapshot(m: Message): void {
     const s = m.snapshot;
-    invariant(s !== undefined, 'Snap message without snapshot');
+    assert(s !== undefined, 'Snap message without snapshot');
     const { index, term } = s.meta;
     if (index <= this.commit_) {
       this.send({ ...this.msg('AppResp', m.from), index: this.commit_ });
@@ -901,7 +902,7 @@ export class RaftNode {
 
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
     const snap = this.snapshot_;
-    invariant(snap !== undefined, 'log compacted without a snapshot');
+    assert(snap !== undefined, 'log compacted without a snapshot');
     pr.becomeSnapshot(snap.meta.index);
     this.send({ ...this.msg('Snap', to), snapshot: snap });
     return true;
@@ -930,7 +931,7 @@ export class RaftNode {
     const voters = this.membership_.voters.length;
     if (voters === 0) return false;
     const quorum = this.opts.commit_quorum?.(voters) ?? quorumSize(voters);
-    invariant(quorum >= 1 && quorum <= voters, () => `commit quorum ${quorum} of ${voters} voters`);
+    assert(quorum >= 1 && quorum <= voters, () => `commit quorum ${quorum} of ${voters} voters`);
     const candidate = quorumValue(this.membership_, (id) => progress.get(id)?.match ?? 0, quorum);
     if (candidate <= this.commit_ || this.log.term(candidate) !== this.term_) return false;
     const firstOfTerm = this.log.term(this.commit_) !== this.term_;
@@ -943,7 +944,7 @@ export class RaftNode {
 
   private commitTo(index: number): void {
     if (index <= this.commit_) return;
-    invariant(index <= this.log.lastIndex(), () => `commit ${index} beyond last index ${this.log.lastIndex()}`);
+    assert(index <= this.log.lastIndex(), () => `commit ${index} beyond last index ${this.log.lastIndex()}`);
     const from = this.commit_ + 1;
     this.commit_ = index;
     let released = 0;
@@ -1021,7 +1022,7 @@ export class RaftNode {
 
   /** The leader-only state; asserting it exists is asserting this node leads. */
   private get leader(): Leadership {
-    invariant(this.lead !== undefined && this.role_ === 'leader', () => `leader-only state used while ${this.role_}`);
+    assert(this.lead !== undefined && this.role_ === 'leader', () => `leader-only state used while ${this.role_}`);
     return this.lead;
   }
 

@@ -12,7 +12,7 @@ import type { DurableLog } from './interfaces.js';
 import { ZERO_HARD_STATE } from './interfaces.js';
 import { HEADER_BYTES, encodeRecord, parseRecord, recordBytes, writeRecord } from './records.js';
 import type { LogRecord } from './records.js';
-import { invariant } from '../errors.js';
+import { assert, defined } from '../../util/assert.js';
 
 export class CorruptLogError extends Error {
   constructor(
@@ -93,7 +93,7 @@ export class FileLog implements DurableLog {
   }
 
   entries(lo: number, hi: number): Entry[] {
-    invariant(lo > this.compacted && hi <= this.lastIndex(), `entries [${lo}, ${hi}] not retained`);
+    assert(lo > this.compacted && hi <= this.lastIndex(), `entries [${lo}, ${hi}] not retained`);
     return this.entries_.slice(lo - this.compacted - 1, hi - this.compacted);
   }
 
@@ -218,15 +218,15 @@ export class FileLog implements DurableLog {
   }
 
   private reserve(size_bytes: number): void {
-    invariant(this.fd >= 0, 'log is closed');
+    assert(this.fd >= 0, 'log is closed');
     if (this.pending_bytes + size_bytes > this.opts.max_unsynced_bytes) {
       throw new Error(`raft log: more than ${this.opts.max_unsynced_bytes} bytes written without sync()`);
     }
   }
 
   private applyEntry(e: Entry): void {
-    invariant(e.index > this.compacted, () => `append at ${e.index} into compacted prefix ${this.compacted}`);
-    invariant(e.index <= this.lastIndex() + 1, () => `append at ${e.index} leaves a gap after ${this.lastIndex()}`);
+    assert(e.index > this.compacted, () => `append at ${e.index} into compacted prefix ${this.compacted}`);
+    assert(e.index <= this.lastIndex() + 1, () => `append at ${e.index} leaves a gap after ${this.lastIndex()}`);
     this.entries_.length = e.index - this.compacted - 1;
     this.entries_.push(e);
   }
@@ -273,7 +273,7 @@ export class FileLog implements DurableLog {
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
       const file = path.join(this.dir, name);
-      const seq = Number(SEGMENT_RE.exec(name)![1]);
+      const seq = Number(defined(SEGMENT_RE.exec(name), () => `segment number in ${name}`)[1]);
       const seg: Segment = { seq, file, maxIndex: 0 };
       const buf = fs.readFileSync(file);
       const isLast = i === names.length - 1;

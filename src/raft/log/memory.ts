@@ -4,7 +4,7 @@
 import type { Entry, HardState, Snapshot } from '../types.js';
 import type { DurableLog, SnapshotStore } from './interfaces.js';
 import { ZERO_HARD_STATE } from './interfaces.js';
-import { invariant } from '../errors.js';
+import { assert } from '../../util/assert.js';
 
 type LogOp =
   | { kind: 'append'; entries: readonly Entry[] }
@@ -34,8 +34,8 @@ class LogImage {
       case 'append': {
         const first = op.entries[0];
         if (!first) return;
-        invariant(first.index > this.compacted, `append at ${first.index} into compacted prefix ${this.compacted}`);
-        invariant(first.index <= this.lastIndex() + 1, `append at ${first.index} leaves a gap after ${this.lastIndex()}`);
+        assert(first.index > this.compacted, `append at ${first.index} into compacted prefix ${this.compacted}`);
+        assert(first.index <= this.lastIndex() + 1, `append at ${first.index} leaves a gap after ${this.lastIndex()}`);
         this.entries.length = first.index - this.compacted - 1;
         for (const e of op.entries) this.entries.push(e);
         return;
@@ -69,7 +69,7 @@ export class MemoryLog implements DurableLog {
     return this.current.lastIndex();
   }
   entries(lo: number, hi: number): Entry[] {
-    invariant(lo > this.current.compacted && hi <= this.lastIndex(), `entries [${lo}, ${hi}] not retained`);
+    assert(lo > this.current.compacted && hi <= this.lastIndex(), `entries [${lo}, ${hi}] not retained`);
     return this.current.entries.slice(lo - this.current.compacted - 1, hi - this.current.compacted);
   }
   append(entries: readonly Entry[]): void {

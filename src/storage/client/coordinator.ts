@@ -8,6 +8,7 @@ import { StoreTimeoutError, type PartitionCluster } from './cluster.js';
 import type { Decision, LockHolder, PartitionResult } from '../common/entries.js';
 import { partitionOf, partitionOfKey } from '../common/partitioning.js';
 import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
+import { assert } from '../../util/assert.js';
 
 /**
  * Runs commands against the partitioned storage tier. A command whose records all live on one
@@ -196,7 +197,7 @@ export class Coordinator {
     let decision: Decision | undefined;
     try {
       for (let round = 0; decision === undefined; round++) {
-        if (round >= MAX_LOCK_ROUNDS) throw new Error(`invariant broken: a transaction still needs more records after ${round} rounds`);
+        assert(round < MAX_LOCK_ROUNDS, () => `a transaction still needs more records after ${round} rounds`);
         const conflict = await this.lockAll(txid, home, toLock, values, participants, deadline);
         if (conflict !== undefined) {
           await this.releaseAll(txid, participants, deadline);

@@ -4,6 +4,7 @@ import { keyString, type RecordKey, type RecordKind, type RecordOfKind, type Sto
 import type { Decision, LockHolder, PartitionEntry, PartitionResult, SessionRef } from '../common/entries.js';
 import { partitionOfKey } from '../common/partitioning.js';
 import type { StateStore } from './state-store.js';
+import { assert, defined } from '../../util/assert.js';
 
 /**
  * The state machine of one partition of the storage tier. It runs the shared business rules
@@ -184,7 +185,7 @@ export class PartitionMachine {
       throw err;
     }
     for (const write of outcome.writes) {
-      if (!this.owns(write.key)) throw new Error(`invariant broken: ${command.op} writes ${keyString(write.key)} outside partition ${this.options.partition}`);
+      assert(this.owns(write.key), () => `${command.op} writes ${keyString(write.key)} outside partition ${this.options.partition}`);
       this.store.put(recordKey(write.key), write.value ?? undefined);
     }
     return { t: 'reply', reply: outcome.reply };
@@ -192,7 +193,7 @@ export class PartitionMachine {
 
   private lock(txid: string, home: number, keys: readonly RecordKey[], deadline_ms: number, now: number): PartitionResult {
     for (const key of keys) {
-      if (!this.owns(key)) throw new Error(`invariant broken: lock of ${keyString(key)} sent to partition ${this.options.partition}`);
+      assert(this.owns(key), () => `lock of ${keyString(key)} sent to partition ${this.options.partition}`);
       const holder = this.holder(key, now);
       if (holder !== undefined && holder.txid !== txid) return { t: 'locked', key, holder };
     }
@@ -215,7 +216,7 @@ export class PartitionMachine {
     const view = this.viewOf(now, (key) => {
       const id = keyString(key);
       if (!current.has(id)) throw new NeedKey(key);
-      return current.get(id)!.value;
+      return defined(current.get(id), id).value;
     });
     const replies: Reply[] = [];
     const need: RecordKey[] = [];
@@ -238,7 +239,7 @@ export class PartitionMachine {
     }
     // A verdict needs every command's records; ask for all the missing ones at once.
     if (need.length > 0) return { t: 'need', keys: [...new Map(need.map((k) => [keyString(k), k])).values()] };
-    const writes = [...written].map((id) => current.get(id)!);
+    const writes = [...written].map((id) => defined(current.get(id), id));
     const decision: Decision = {
       outcome: writes.length > 0 ? 'commit' : 'abort',
       replies,

@@ -44,7 +44,7 @@ export class PeerTransport {
   ) {}
 
   listen(): Promise<void> {
-    this.server = createServer((socket) => {
+    const server = createServer((socket) => {
       this.incoming.add(socket);
       socket.setNoDelay(true);
       socket.on('error', () => socket.destroy());
@@ -57,9 +57,10 @@ export class PeerTransport {
         },
       );
     });
+    this.server = server;
     return new Promise((resolve, reject) => {
-      this.server!.once('error', (err) => reject(new Error(`replica ${this.self.id} cannot listen for Raft on ${this.self.host}:${this.self.raftPort}: ${err.message}`)));
-      this.server!.listen(this.self.raftPort, this.self.host, () => resolve());
+      server.once('error', (err) => reject(new Error(`replica ${this.self.id} cannot listen for Raft on ${this.self.host}:${this.self.raftPort}: ${err.message}`)));
+      server.listen(this.self.raftPort, this.self.host, () => resolve());
     });
   }
 

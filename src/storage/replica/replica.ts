@@ -10,6 +10,7 @@ import { recoverInitialState } from '../../raft/log/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
 import { decodeEntry, encodeEntry, type PartitionEntry, type PartitionOp, type PartitionResult } from '../common/entries.js';
 import { ChangePublisher } from '../common/change-feed.js';
+import { defined } from '../../util/assert.js';
 import { describeDiskFault, isDiskFault } from '../../util/disk-errors.js';
 import { brokerCredentials } from '../../net/cluster-secret.js';
 import { LmdbStateStore } from './lmdb-store.js';
@@ -507,7 +508,9 @@ export class Replica {
     this.diskStall = undefined;
     try {
       if (!this.carry(stall.rd, stall.stage)) {
-        this.diskStall = { ...this.diskStall!, since_ms: stall.since_ms };
+        // carry() has recorded the new stall (TypeScript still sees the `undefined` set above).
+        const renewed = defined(this.diskStall as DiskStall | undefined, 'the disk stall carry() just recorded');
+        this.diskStall = { ...renewed, since_ms: stall.since_ms };
         return;
       }
     } catch (err) {

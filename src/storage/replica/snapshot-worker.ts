@@ -7,11 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { open } from 'lmdb';
 import { APPLIED_KEY } from './lmdb-store.js';
 import { SNAPSHOT_FORMAT, type SnapshotRequest, type SnapshotReply } from './snapshot-format.js';
+import { defined } from '../../util/assert.js';
 
 const { path } = workerData as { path: string };
 const db = open({ path, compression: false, encoding: 'msgpack', noSync: true, readOnly: true });
 
-parentPort!.on('message', (_request: SnapshotRequest) => {
+const parent = defined(parentPort, 'the snapshot worker\'s parent port');
+
+parent.on('message', (_request: SnapshotRequest) => {
   let applied = 0;
   const entries: Array<[string, unknown]> = [];
   for (const { key, value } of db.getRange({ snapshot: true })) {
@@ -21,5 +24,5 @@ parentPort!.on('message', (_request: SnapshotRequest) => {
   // A fresh ArrayBuffer (not Node's shared pool) so it can be handed over without a copy.
   const data = new TextEncoder().encode(JSON.stringify({ format: SNAPSHOT_FORMAT, entries }));
   const reply: SnapshotReply = { applied, data, keys: entries.length };
-  parentPort!.postMessage(reply, [data.buffer]);
+  parent.postMessage(reply, [data.buffer]);
 });

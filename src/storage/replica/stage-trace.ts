@@ -1,4 +1,5 @@
 import { STAGES, type Stage, type StageSummary } from '../common/protocol.js';
+import { defined } from '../../util/assert.js';
 
 /** Samples kept per stage between two readings; later ones wait for the next window. */
 const MAX_SAMPLES = 200_000;
@@ -68,7 +69,7 @@ export class StageTrace {
   read(): Record<Stage, StageSummary> {
     const out = {} as Record<Stage, StageSummary>;
     for (const stage of STAGES) {
-      const values = this.samples.get(stage)!.sort((a, b) => a - b);
+      const values = defined(this.samples.get(stage), stage).sort((a, b) => a - b);
       const at = (q: number) => (values.length === 0 ? 0 : Math.round(values[Math.min(values.length - 1, Math.floor(q * values.length))]! * 1000) / 1000);
       out[stage] = { count: values.length, p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: at(1) };
       this.samples.set(stage, []);
@@ -77,7 +78,7 @@ export class StageTrace {
   }
 
   private add(stage: Stage, ms: number): void {
-    const values = this.samples.get(stage)!;
+    const values = defined(this.samples.get(stage), stage);
     if (values.length < MAX_SAMPLES) values.push(ms);
   }
 }
