@@ -3,7 +3,7 @@ import { DEFAULT_TOPIC_PREFIX, type StateReply } from '../modes/mqtt/protocol.js
 import { findMosquitto, writeMosquittoConfig } from '../util/mosquitto.js';
 import { freePort } from '../util/ports.js';
 import { StateProbe } from './mqtt-probe.js';
-import { ProcessGroup, type Crash } from './process-group.js';
+import { ProcessGroup, type Crash } from '../util/process-group.js';
 import { LinkProxy, type LinkState } from './proxy.js';
 
 /**

@@ -9,7 +9,7 @@ import { replayCommand, type ChaosResult } from './result.js';
 import { runChaos, type ChaosSystem } from './run.js';
 import type { Injection, PlannedFault } from './schedule.js';
 import { checkFinalShop, newShopModel, PRODUCTS, runShop, setupShop, type ShopModel } from './shop.js';
-import type { Crash } from './process-group.js';
+import type { Crash } from '../util/process-group.js';
 
 /**
  * An mqtt-mode chaos run: the embedded broker (or Mosquitto) and a few portals, the shop workload

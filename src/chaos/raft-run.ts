@@ -9,7 +9,7 @@ import { replayCommand, type ChaosResult } from './result.js';
 import { runChaos, type ChaosSystem } from './run.js';
 import type { Injection, PlannedFault } from './schedule.js';
 import { checkFinalShop, newShopModel, runShop, setupShop, type ShopModel } from './shop.js';
-import type { Crash } from './process-group.js';
+import type { Crash } from '../util/process-group.js';
 import { defined } from '../util/assert.js';
 
 /**

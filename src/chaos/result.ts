@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Recorder, Violation } from './history.js';
 import { renderReport } from './report.js';
 import type { InjectedFault } from './schedule.js';
-import type { Crash } from './process-group.js';
+import type { Crash } from '../util/process-group.js';
 
 /** What a chaos run found, whatever the system under test, and the folder that keeps its evidence. */
 export interface ChaosResult {

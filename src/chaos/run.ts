@@ -1,7 +1,7 @@
 import { Recorder, type Violation } from './history.js';
 import { finishRun, runFolder, type ChaosResult } from './result.js';
 import { planSchedule, playSchedule, type InjectedFault, type Injection, type PlannedFault } from './schedule.js';
-import type { Crash } from './process-group.js';
+import type { Crash } from '../util/process-group.js';
 
 /**
  * One chaos run, whatever the system under test: start it in a folder, drive its workloads,

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ProcessGroup } from '../../src/chaos/process-group.js';
+import { ProcessGroup } from '../../src/util/process-group.js';
 import { Recorder } from '../../src/chaos/history.js';
 import { finishRun } from '../../src/chaos/result.js';
 import { freePort } from '../../src/util/ports.js';

@@ -1,7 +1,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from '../util/processes.js';
-import { defined } from '../util/assert.js';
+import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from './processes.js';
+import { defined } from './assert.js';
 
 /** A process that exited without the harness killing or stopping it. */
 export interface Crash {
