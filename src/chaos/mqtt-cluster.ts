@@ -86,7 +86,7 @@ export class MqttChaosCluster {
     const portal = this.portals[index]!;
     const args = ['order-server', String(portal.port), '--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${portal.link.port}`];
     if (this.options.syncTimeout_ms !== undefined) args.push('--sync-timeout-ms', String(this.options.syncTimeout_ms));
-    this.processes.start(portal.name, args, { ECOM_TEST_FAULTS: this.options.testFaults ?? '' });
+    this.processes.start(portal.name, args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });
     // A portal opens its gRPC port once it holds the current state.
     await this.processes.waitForPort(portal.name, portal.port, this.startTimeout_ms);
   }

@@ -150,7 +150,7 @@ export class ChaosCluster {
 
   startReplica(id: number): EcomChild {
     const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', defined(this.replicaTopologyFiles.get(id), `topology file of replica ${id}`), '--broker', this.brokerUrl];
-    return this.processes.start(`storage-${id}`, args, { ECOM_TEST_FAULTS: this.options.testFaults ?? '' });
+    return this.processes.start(`storage-${id}`, args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });
   }
 
   startPortal(index: number): EcomChild {
@@ -159,7 +159,7 @@ export class ChaosCluster {
     args.push('--lock-ttl', String(this.options.lockTtl_ms ?? 1_000), '--request-timeout', String(this.options.requestTimeout_ms ?? 3_000));
     // The portal's change feed goes through its own proxy, so the nemesis can cut it alone.
     args.push('--cache-ms', String(this.cacheBound_ms), '--broker', `mqtt://127.0.0.1:${defined(this.feedLinks.get(index), `change feed link of portal ${index}`).port}`);
-    return this.processes.start(portal.name, args, { ECOM_TEST_FAULTS: this.options.testFaults ?? '' });
+    return this.processes.start(portal.name, args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });
   }
 
   async waitForPortal(index: number): Promise<void> {

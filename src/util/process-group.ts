@@ -1,7 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from './processes.js';
 import { defined } from './assert.js';
+import type { Logger } from './log.js';
+import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from './processes.js';
+import { Supervisor, type RestartPolicy } from './supervisor.js';
 
 /** A process that exited without the harness killing or stopping it. */
 export interface Crash {
@@ -13,39 +16,80 @@ export interface Crash {
   readonly lastLine: string;
 }
 
+/** How a child that exits on its own is brought back (`ecom up --restart`); unset, it stays down. */
+export interface Supervision {
+  readonly restart: RestartPolicy;
+  readonly log: Logger;
+}
+
+export interface StartOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly supervise?: Supervision;
+}
+
 /**
- * The processes of a system under test, by name: each logs to `<logDir>/<name>.log`, can be killed
- * (-9), paused (SIGSTOP) and continued, and any exit the harness did not cause is recorded as a
- * crash, which a run always reports as a violation.
+ * The one owner of a system's child processes, by name: `ecom up`'s storage tier, the chaos
+ * clusters and the benchmarks all start their children here. Each child logs to
+ * `<logDir>/<name>.log` (one file across restarts), can be killed (-9), paused (SIGSTOP) and
+ * continued, and any exit its owner did not cause is recorded as a crash (a violation in a
+ * chaos run). Under supervision such a child is also restarted with backoff.
  */
 export class ProcessGroup {
+  /** 'started' (name, child) for every process started, restarts included; 'exited' (name, child, status). */
+  readonly events = new EventEmitter<{ started: [name: string, child: EcomChild]; exited: [name: string, child: EcomChild, status: number | string] }>();
   /** Processes that exited without the harness killing or stopping them: always a finding. */
   readonly crashes: Crash[] = [];
   private readonly children = new Map<string, EcomChild>();
+  private readonly supervisors = new Map<string, Supervisor>();
   /** Stopped with SIGSTOP: they get SIGCONT before any kill or stop. */
   private readonly paused = new Set<string>();
   private readonly expectedExits = new Set<EcomChild>();
-  private readonly logs: WriteStream[] = [];
+  private readonly logs = new Map<string, WriteStream>();
 
   constructor(readonly logDir: string) {
     mkdirSync(logDir, { recursive: true });
   }
 
-  /** Starts `ecom ...args` under `name`. */
-  start(name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): EcomChild {
-    return this.track(name, (onLine) => spawnEcom(args, { name, onLine, env: { ECOM_LOG_FORMAT: 'json', ...env } }));
+  /** Starts `ecom ...args` under `name`; children log JSON, which their log files keep. */
+  start(name: string, args: readonly string[], options: StartOptions = {}): EcomChild {
+    const env = { ECOM_LOG_FORMAT: 'json', ...options.env };
+    return this.launch(name, (onLine) => spawnEcom(args, { name, onLine, env }), options.supervise);
   }
 
   /** Starts another program (e.g. mosquitto) under `name`. */
-  startProgram(name: string, file: string, args: readonly string[]): EcomChild {
-    return this.track(name, (onLine) => spawnProgram(file, args, { name, onLine }));
+  startProgram(name: string, file: string, args: readonly string[], options: StartOptions = {}): EcomChild {
+    return this.launch(name, (onLine) => spawnProgram(file, args, { name, onLine, env: options.env }), options.supervise);
   }
 
-  private track(name: string, spawn: (onLine: (name: string, line: string) => void) => EcomChild): EcomChild {
+  /** The process running under `name` now (a restart replaces it). */
+  child(name: string): EcomChild | undefined {
+    return this.children.get(name);
+  }
+
+  private launch(name: string, spawn: Spawn, supervise: Supervision | undefined): EcomChild {
     if (this.isRunning(name)) throw new Error(`${name} is already running`);
+    this.supervisors.get(name)?.forget();
+    this.supervisors.delete(name);
+    if (supervise === undefined) return this.track(name, spawn);
+    const supervisor = new Supervisor({ name, ...supervise, start: () => this.track(name, spawn) });
+    this.supervisors.set(name, supervisor);
+    return supervisor.current;
+  }
+
+  private logOf(name: string): { path: string; stream: WriteStream } {
     const path = join(this.logDir, `${name}.log`);
-    const log = createWriteStream(path, { flags: 'a' });
-    this.logs.push(log);
+    let stream = this.logs.get(name);
+    if (stream === undefined) {
+      stream = createWriteStream(path, { flags: 'a' });
+      // A full disk loses log lines, not the system: the processes say so themselves.
+      stream.on('error', () => undefined);
+      this.logs.set(name, stream);
+    }
+    return { path, stream };
+  }
+
+  private track(name: string, spawn: Spawn): EcomChild {
+    const { path, stream: log } = this.logOf(name);
     // The exit can be seen before the last lines of output are read (often the one that says
     // why), so a recorded crash keeps taking lines.
     const seen = { lastLine: '' };
@@ -55,7 +99,9 @@ export class ProcessGroup {
     });
     this.children.set(name, child);
     this.paused.delete(name);
+    this.events.emit('started', name, child);
     void child.exited.then((exit) => {
+      this.events.emit('exited', name, child, exit);
       if (!this.expectedExits.has(child))
         this.crashes.push({
           name,
@@ -85,7 +131,7 @@ export class ProcessGroup {
     }
   }
 
-  /** kill -9, on purpose. */
+  /** kill -9, on purpose, like a crash: a supervised child is restarted as after any crash. */
   async kill(name: string): Promise<void> {
     const child = this.children.get(name);
     if (child === undefined) return;
@@ -117,7 +163,9 @@ export class ProcessGroup {
         if (child === undefined) return;
         this.resume(name);
         this.expectedExits.add(child);
-        await child.stop();
+        const supervisor = this.supervisors.get(name);
+        this.supervisors.delete(name);
+        await (supervisor?.stop() ?? child.stop());
       }),
     );
   }
@@ -127,6 +175,10 @@ export class ProcessGroup {
   }
 
   async closeLogs(): Promise<void> {
-    await Promise.all(this.logs.splice(0).map((l) => new Promise<void>((resolve) => l.end(() => resolve()))));
+    const logs = [...this.logs.values()];
+    this.logs.clear();
+    await Promise.all(logs.map((l) => new Promise<void>((resolve) => l.end(() => resolve()))));
   }
 }
+
+type Spawn = (onLine: (name: string, line: string) => void) => EcomChild;

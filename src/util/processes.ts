@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -63,15 +64,34 @@ function installExitHook(): void {
 export function spawnEcom(args: readonly string[], options: ChildOptions): EcomChild {
   // ECOM_CHILD_NODE_ARGS passes flags to the children's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
   const nodeArgs = (process.env.ECOM_CHILD_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-  return spawnProgram(process.execPath, [...nodeArgs, ECOM_BIN, ...args], options);
+  return spawnChild(process.execPath, [...nodeArgs, ECOM_BIN, ...args], options, false);
 }
 
 /**
- * Starts any program as a child process with the same bookkeeping as spawnEcom: output lines
- * named, killed when this process exits. (Only ecom children also watch their stdin to stop
- * when this process is killed with SIGKILL; another program such as mosquitto cannot.)
+ * Starts any program (mosquitto, etcd) as a child process with the same bookkeeping as
+ * spawnEcom: output lines named, killed when this process exits. Such a program does not watch
+ * its stdin as ecom children do, so a guard stands in for it when this process is killed with
+ * SIGKILL (see guardAgainstOrphan).
  */
 export function spawnProgram(file: string, args: readonly string[], options: ChildOptions): EcomChild {
+  return spawnChild(file, args, options, true);
+}
+
+/**
+ * The exit hook cannot run when this process is SIGKILLed, and an orphaned etcd or mosquitto
+ * would keep its ports and data. A tiny shell holds a pipe from us: when we die, however we
+ * die, the pipe closes, its `read` returns and it kills the child. It is killed itself when the
+ * child exits, and keeps neither this process nor its pipe alive.
+ */
+function guardAgainstOrphan(child: ChildProcess): void {
+  if (child.pid === undefined || !existsSync('/bin/sh')) return;
+  const guard = spawn('/bin/sh', ['-c', `read _line; kill -9 ${child.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  guard.unref();
+  (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  child.once('exit', () => guard.kill('SIGKILL'));
+}
+
+function spawnChild(file: string, args: readonly string[], options: ChildOptions, guard: boolean): EcomChild {
   installExitHook();
   const proc = spawn(file, args, {
     cwd: options.cwd,
@@ -80,6 +100,7 @@ export function spawnProgram(file: string, args: readonly string[], options: Chi
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   if (proc.pid === undefined) throw new Error(`could not start ${options.name}: ${file}`);
+  if (guard) guardAgainstOrphan(proc);
   const onLine = options.onLine === undefined ? (name: string, line: string) => process.stderr.write(`[${name}] ${line}\n`) : options.onLine;
   const tail: string[] = [];
   for (const stream of [proc.stdout, proc.stderr]) {

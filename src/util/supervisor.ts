@@ -76,6 +76,12 @@ export class Supervisor {
     }, delay_ms);
   }
 
+  /** Stops watching without touching the child, e.g. when its owner starts a new one by hand. */
+  forget(): void {
+    this.stopping = true;
+    clearTimeout(this.timer);
+  }
+
   /** Stops the child on purpose (SIGTERM, then SIGKILL after `grace_ms`); no restart follows. */
   async stop(grace_ms?: number): Promise<number | string> {
     this.stopping = true;

@@ -6,6 +6,8 @@ import { ProcessGroup } from '../../src/util/process-group.js';
 import { Recorder } from '../../src/chaos/history.js';
 import { finishRun } from '../../src/chaos/result.js';
 import { freePort } from '../../src/util/ports.js';
+import { silentLogger } from '../../src/util/log.js';
+import type { EcomChild } from '../../src/util/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ecom-process-group-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,5 +40,23 @@ describe('ProcessGroup', () => {
     group.startProgram('portal-1', process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
     await group.kill('portal-1');
     expect(group.crashes).toEqual([]);
+  });
+
+  it('restarts a supervised child that crashes, into the same log file, and stops it for good on stop', { timeout: 20_000 }, async () => {
+    const group = new ProcessGroup(join(dir, 'logs-supervised'));
+    // Each run appends one line, then the first one crashes; a restarted one stays up.
+    const marker = join(dir, 'runs');
+    const script = `const fs = require('node:fs'); fs.appendFileSync(${JSON.stringify(marker)}, 'x'); const n = fs.readFileSync(${JSON.stringify(marker)}, 'utf8').length; console.log('run ' + n); if (n === 1) process.exit(3); setInterval(() => {}, 1000);`;
+    const first = group.startProgram('replica', process.execPath, ['-e', script], { supervise: { restart: 'on-failure', log: silentLogger } });
+    expect(await first.exited).toBe(3);
+    const second = await new Promise<EcomChild>((resolve) => group.events.once('started', (_name, child) => resolve(child)));
+    expect(group.child('replica')).toBe(second);
+    await new Promise((resolve) => second.process.stdout?.once('data', resolve));
+    expect(group.isRunning('replica')).toBe(true);
+    expect(group.crashes.map((c) => [c.name, c.exit])).toEqual([['replica', 3]]);
+    await group.stop(['replica']);
+    expect(await second.exited).toBe('SIGTERM');
+    await group.closeLogs();
+    expect(readFileSync(join(dir, 'logs-supervised', 'replica.log'), 'utf8')).toBe('run 1\nrun 2\n');
   });
 });

@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { freePort } from '../../util/ports.js';
+import { spawnProgram, type EcomChild } from '../../util/processes.js';
 
 /**
  * Starts a local etcd cluster (Debian's `etcd-server`) for `ecom up --mode etcd`, the tests and
@@ -28,7 +27,7 @@ export interface EtcdMember {
   readonly peerUrl: string;
   readonly dataDir: string;
   /** The running process, or undefined while the member is stopped. */
-  process: ChildProcess | undefined;
+  process: EcomChild | undefined;
 }
 
 export interface LocalEtcdCluster {
@@ -60,31 +59,6 @@ export interface LocalEtcdOptions {
   readonly start_timeout_ms?: number;
   /** etcd's limit of operations per transaction; ecom's orders of up to 1,000 products need 2,002. */
   readonly maxTxnOps?: number;
-}
-
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
-
-/**
- * The exit hook cannot run when this process is SIGKILLed, and an orphaned etcd would keep its
- * ports and data. A tiny shell holds a pipe from us: when we die, however we die, the pipe
- * closes, its `read` returns and it kills the member. It is killed itself when the member exits.
- */
-function guardAgainstOrphan(child: ChildProcess): ChildProcess | undefined {
-  if (child.pid === undefined || !existsSync('/bin/sh')) return undefined;
-  const guard = spawn('/bin/sh', ['-c', `read _line; kill -9 ${child.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'] });
-  // The guard must not keep this process alive, nor its pipe.
-  guard.unref();
-  (guard.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-  return guard;
 }
 
 /** A port nothing listens on right now, kept clear of the kernel's ephemeral range (see util/ports.ts). */
@@ -140,19 +114,8 @@ class LocalEtcd implements LocalEtcdCluster {
 
   async launch(member: EtcdMember, state: 'new' | 'existing'): Promise<void> {
     await mkdir(member.dataDir, { recursive: true, mode: 0o700 });
-    installExitHook();
-    const child = spawn(this.binary, this.memberArgs(member, state), { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    const guard = guardAgainstOrphan(child);
-    child.once('exit', () => {
-      running.delete(child);
-      guard?.kill('SIGKILL');
-    });
-    for (const stream of [child.stdout, child.stderr]) {
-      const lines = createInterface({ input: stream });
-      lines.on('line', (line) => this.options.onLine?.(member.name, line));
-    }
-    member.process = child;
+    const onLine = this.options.onLine;
+    member.process = spawnProgram(this.binary, this.memberArgs(member, state), { name: member.name, onLine: onLine === undefined ? null : onLine });
   }
 
   private memberArgs(member: EtcdMember, state: 'new' | 'existing'): string[] {
@@ -173,15 +136,11 @@ class LocalEtcd implements LocalEtcdCluster {
     ];
   }
 
-  private async stopMember(member: EtcdMember, signal: NodeJS.Signals): Promise<void> {
+  private async stopMember(member: EtcdMember, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
     const child = member.process;
     member.process = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
+    if (child === undefined) return;
+    await (signal === 'SIGKILL' ? child.kill() : child.stop(5_000));
   }
 
   async kill(name: string): Promise<void> {
@@ -216,7 +175,7 @@ class LocalEtcd implements LocalEtcdCluster {
       if (healthy > this.members.length / 2) return;
       for (const member of this.members) {
         const child = member.process;
-        if (child !== undefined && child.exitCode !== null) throw new Error(`etcd member ${member.name} exited with code ${child.exitCode}; see its log`);
+        if (child !== undefined && child.process.exitCode !== null) throw new Error(`etcd member ${member.name} exited with code ${child.process.exitCode}; its last lines:\n${child.recentOutput().join('\n')}`);
       }
       if (Date.now() > deadline) throw new Error(`the etcd cluster did not become healthy within ${timeout_ms} ms`);
       // etcd offers no event to await for "a leader was elected"; poll its health endpoint.

@@ -1,12 +1,11 @@
-import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ensureClusterSecret, SECRET_FILE_NAME } from '../../net/cluster-secret.js';
 import { withClusterClient } from '../../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../storage/common/protocol.js';
 import type { Topology } from '../../storage/common/topology.js';
-import type { Logger } from '../../util/log.js';
-import { spawnEcom, waitForPort, type EcomChild } from '../../util/processes.js';
-import { Supervisor, type RestartPolicy } from '../../util/supervisor.js';
+import { ProcessGroup, type Supervision } from '../../util/process-group.js';
+import { waitForPort, type EcomChild } from '../../util/processes.js';
 import { defined } from '../../util/assert.js';
 
 /**
@@ -26,20 +25,18 @@ export interface StorageTierOptions {
   readonly onProgress?: (ready: number, total: number) => void;
   readonly startTimeout_ms?: number;
   /** Restart replicas that exit unexpectedly (`ecom up`); unset, a replica that dies stays down (tests kill them on purpose). */
-  readonly supervise?: { readonly restart: RestartPolicy; readonly log: Logger };
+  readonly supervise?: Supervision;
 }
 
 export class StorageTier {
-  /** Each replica's current process (a restart replaces it). */
-  readonly replicas = new Map<number, EcomChild>();
-  private readonly supervisors = new Map<number, Supervisor>();
+  /** The replica processes, named `storage-ID`, with their logs in `<data>/logs/`. */
+  readonly processes: ProcessGroup;
   readonly configFile: string;
   /** The topology as the tier runs it: with the cluster secret it created if it had none. */
   readonly topology: Topology;
-  private readonly logs: WriteStream[] = [];
 
   constructor(private readonly options: StorageTierOptions) {
-    mkdirSync(join(options.dataDir, 'logs'), { recursive: true });
+    this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
     const secretFile = resolve(options.topology.secretFile ?? join(options.dataDir, SECRET_FILE_NAME));
     ensureClusterSecret(secretFile);
     this.topology = { ...options.topology, secretFile };
@@ -47,29 +44,23 @@ export class StorageTier {
     writeFileSync(this.configFile, `${JSON.stringify(this.topology, null, 2)}\n`);
   }
 
-  /** Starts (or restarts) one replica process, under supervision if the tier supervises. */
-  startReplica(id: number): EcomChild {
-    const supervise = this.options.supervise;
-    if (supervise === undefined) {
-      const child = this.spawnReplica(id);
-      this.replicas.set(id, child);
-      return child;
+  /** Each replica's current process (a restart replaces it). */
+  get replicas(): ReadonlyMap<number, EcomChild> {
+    const out = new Map<number, EcomChild>();
+    for (const replica of this.topology.replicas) {
+      const child = this.processes.child(processName(replica.id));
+      if (child !== undefined) out.set(replica.id, child);
     }
-    const supervisor = new Supervisor({ name: `storage-${id}`, ...supervise, start: () => this.spawnReplica(id), onStarted: (child) => this.replicas.set(id, child) });
-    this.supervisors.set(id, supervisor);
-    return supervisor.current;
+    return out;
   }
 
-  private spawnReplica(id: number): EcomChild {
-    const log = createWriteStream(join(this.options.dataDir, 'logs', `storage-${id}.log`), { flags: 'a' });
-    // A full disk loses log lines, not the tier: the replica pauses and says so in `ecom status`.
-    log.on('error', () => undefined);
-    this.logs.push(log);
+  /** Starts (or restarts) one replica process, under supervision if the tier supervises. */
+  startReplica(id: number): EcomChild {
     const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.configFile];
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
     if (this.options.maxPendingProposals !== undefined) args.push('--max-pending', String(this.options.maxPendingProposals));
-    return spawnEcom(args, { name: `storage-${id}`, onLine: (_name, line) => log.write(`${line}\n`), env: { ECOM_LOG_FORMAT: 'json' } });
+    return this.processes.start(processName(id), args, { supervise: this.options.supervise });
   }
 
   async start(): Promise<void> {
@@ -92,7 +83,11 @@ export class StorageTier {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.replicas.entries()].map(([id, child]) => this.supervisors.get(id)?.stop() ?? child.stop()));
-    for (const log of this.logs) log.end();
+    await this.processes.stop(this.processes.names());
+    await this.processes.closeLogs();
   }
+}
+
+function processName(id: number): string {
+  return `storage-${id}`;
 }
