@@ -1,0 +1,30 @@
+// Readable history (issue #15 item 5): every commit subject after HISTORY_RULE_FROM is at most
+// 72 characters and says what changed; the why goes in the body. Older commits are left as
+// they are: main is never rewritten.
+import { execFileSync } from 'node:child_process';
+
+const HISTORY_RULE_FROM = '22a8213';
+const MAX_SUBJECT = 72;
+
+function git(...args) {
+  return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
+let log;
+try {
+  git('cat-file', '-e', `${HISTORY_RULE_FROM}^{commit}`);
+  log = git('log', '--format=%h%x09%s', `${HISTORY_RULE_FROM}..HEAD`);
+} catch {
+  console.log('commit subjects: no git history here (or a shallow clone); not checked');
+  process.exit(0);
+}
+const long = log
+  .split('\n')
+  .filter((line) => line !== '')
+  .map((line) => line.split('\t'))
+  .filter(([, subject]) => subject.length > MAX_SUBJECT);
+if (long.length > 0) {
+  console.error(`commit subjects over ${MAX_SUBJECT} characters (shorten with git commit --amend or an interactive rebase before landing; put the why in the body):`);
+  for (const [hash, subject] of long) console.error(`  ${hash} (${subject.length}) ${subject}`);
+  process.exit(1);
+}
