@@ -8,7 +8,7 @@ import path from 'node:path';
 const below = (...layers) => layers;
 const foundation = ['util', 'domain', 'config', 'net', 'raft'];
 const storage = ['storage/common', 'storage/replica', 'storage/client'];
-const lowerThanTools = [...foundation, ...storage, 'faults', 'portal', 'modes', 'client'];
+const lowerThanTools = [...foundation, ...storage, 'faults', 'portal', 'dashboard', 'modes', 'client'];
 
 /** Each layer and the layers it may import (its own folder is always allowed). */
 export const LAYERS = {
@@ -22,7 +22,8 @@ export const LAYERS = {
   'storage/client': below(...foundation, 'storage/common'),
   faults: below('util', 'raft'),
   portal: below('util', 'domain', 'config'),
-  modes: below(...foundation, 'storage/common', 'storage/client', 'faults', 'portal'),
+  dashboard: below(...foundation, 'storage/common', 'storage/client'),
+  modes: below(...foundation, 'storage/common', 'storage/client', 'faults', 'portal', 'dashboard'),
   client: below('util', 'domain', 'config', 'portal'),
   lincheck: below('util'),
   sim: below('util', 'domain', 'raft', 'lincheck'),

@@ -51,8 +51,8 @@ function registerUp(program: Command): void {
       const system = await mode.up({ ...opts }, ctx);
       closers.push(() => system.stop());
       ctx.log.info(
-        { admin: system.adminPorts.map((p) => `${ctx.host}:${p}`), order: system.orderPorts.map((p) => `${ctx.host}:${p}`) },
-        'system is up; try "ecom admin" and "ecom order" in another terminal; Ctrl-C stops everything',
+        { admin: system.adminPorts.map((p) => `${ctx.host}:${p}`), order: system.orderPorts.map((p) => `${ctx.host}:${p}`), ...(system.dashboardUrl === undefined ? {} : { dashboard: system.dashboardUrl }) },
+        `system is up; ${system.dashboardUrl === undefined ? '' : `watch it at ${system.dashboardUrl}; `}try "ecom admin" and "ecom order" in another terminal; Ctrl-C stops everything`,
       );
     });
   addModeOptions(up, (mode) => mode.upOptions());

@@ -22,6 +22,8 @@ export type ModeOptions = Readonly<Record<string, unknown>>;
 export interface RunningSystem {
   readonly adminPorts: readonly number[];
   readonly orderPorts: readonly number[];
+  /** The live dashboard's address, when the mode serves one. */
+  readonly dashboardUrl?: string;
   /** Resolves when everything has stopped. */
   stop(): Promise<void>;
 }

@@ -140,6 +140,11 @@ export class ProcessGroup {
     await child.kill();
   }
 
+  /** Stopped with SIGSTOP by pause() and not yet resumed. */
+  isPaused(name: string): boolean {
+    return this.paused.has(name);
+  }
+
   pause(name: string): void {
     if (!this.isRunning(name)) return;
     defined(this.children.get(name), name).process.kill('SIGSTOP');

@@ -18,8 +18,8 @@ describe('ecom up (raft mode)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecom-up-'));
     const config = join(dir, 'cluster.json');
     writeFileSync(config, JSON.stringify(await freeLocalTopology()));
-    const [adminPort, orderPort] = [await freePort(), await freePort()];
-    const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(await freePort()), '--cache-ms', '50'];
+    const [adminPort, orderPort, dashboardPort] = [await freePort(), await freePort(), await freePort()];
+    const args = ['up', '--dashboard-port', String(dashboardPort), '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(await freePort()), '--cache-ms', '50'];
     const start = async () => {
       const output: string[] = [];
       const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
@@ -36,6 +36,7 @@ describe('ecom up (raft mode)', () => {
       const first = await start();
       expect(first.output.filter((l) => /storage \d: partition \d, (leader|follower)/.test(l))).toHaveLength(6);
       expect(first.output.some((l) => l.includes('MQTT broker (change feed)'))).toBe(true);
+      expect(first.output.some((l) => l.includes(`system is up; watch it at http://127.0.0.1:${dashboardPort}/`))).toBe(true);
       const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
       expect(await client.createClient('44', '{"name": "Lewis Hamilton"}')).toEqual({ error: 0 });
       client.close();

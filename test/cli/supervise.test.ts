@@ -34,7 +34,7 @@ describe('ecom up supervises its children', () => {
     writeFileSync(config, JSON.stringify(await freeLocalTopology()));
     const [adminPort, orderPort] = [await freePort(), await freePort()];
     const lines: string[] = [];
-    const up = spawnEcom(['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(await freePort())], {
+    const up = spawnEcom(['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(await freePort()), '--dashboard-port', '0'], {
       name: 'up',
       onLine: (_n, line) => lines.push(line),
       env: { ECOM_LOG_FORMAT: 'json' },

@@ -2,7 +2,7 @@ import { plantedFromEnvironment } from '../../faults/planted.js';
 import { existsSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Option } from 'commander';
-import { brokerOption, parseMilliseconds } from '../../config/options.js';
+import { brokerOption, parseMilliseconds, parsePort } from '../../config/options.js';
 import { configOption, topologyFrom } from './storage-config.js';
 import { clusterSecretOption } from '../cluster-secret-option.js';
 import { brokerCredentials, createClusterSecret, type BrokerCredentials } from '../../net/cluster-secret.js';
@@ -20,6 +20,10 @@ import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
 import { defined } from '../../util/assert.js';
+import { DEFAULT_DASHBOARD_PORT, serveDashboard } from '../../dashboard/serve.js';
+import type { Dashboard } from '../../dashboard/server.js';
+import type { Logger } from '../../util/log.js';
+import { tierControls } from './tier-controls.js';
 
 /**
  * raft mode: the data lives in partitions of Raft-replicated storage replicas on disk; every
@@ -83,6 +87,7 @@ export const raftMode: ModeDefinition = {
     new Option('--data <dir>', 'raft mode: where the replicas keep their data').default('./data'),
     new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
     new Option('--yes', 'answer yes to --fresh without asking'),
+    new Option('--dashboard-port <port>', 'raft mode: serve the live dashboard on http://127.0.0.1:PORT (0: no dashboard)').argParser(parsePort).default(DEFAULT_DASHBOARD_PORT),
   ],
 
   createBackend(options, ctx) {
@@ -119,8 +124,10 @@ export const raftMode: ModeDefinition = {
     const portals: Supervisor[] = [];
     let broker: Supervisor | undefined;
     let tier: StorageTier | undefined;
+    let dashboard: Dashboard | undefined;
     const supervise = { restart: restartPolicy(options), log: ctx.log };
     const stop = async () => {
+      await dashboard?.close();
       await Promise.all(portals.map((p) => p.stop()));
       await tier?.stop();
       await broker?.stop();
@@ -154,11 +161,25 @@ export const raftMode: ModeDefinition = {
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
       }
       ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.current.pid})`);
+      dashboard = await startDashboardOf(tier, Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT), ctx.log);
       ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.current.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.current.pid}); data in ${dataDir}; logs in ${dataDir}/logs; from another terminal: ecom status --storage-config ${tier.configFile}`);
     } catch (err) {
       await stop();
       throw err;
     }
-    return { adminPorts: [options.adminPort], orderPorts: [options.orderPort], stop };
+    return { adminPorts: [options.adminPort], orderPorts: [options.orderPort], stop, ...(dashboard === undefined ? {} : { dashboardUrl: dashboard.url }) };
   },
 };
+
+/** The dashboard with controls over the tier's replicas; a taken port costs the dashboard, not the system. */
+async function startDashboardOf(tier: StorageTier, port: number, log: Logger): Promise<Dashboard | undefined> {
+  if (port === 0) return undefined;
+  try {
+    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier), log });
+    log.info(`Dashboard: ${dashboard.url} (live view of the storage tier; its buttons kill, pause and restart replicas)`);
+    return dashboard;
+  } catch (err) {
+    log.warn(`no dashboard: ${(err as Error).message}; everything else runs. Choose a free port with --dashboard-port N (0 for none)`);
+    return undefined;
+  }
+}

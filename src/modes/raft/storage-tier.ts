@@ -48,7 +48,7 @@ export class StorageTier {
   get replicas(): ReadonlyMap<number, EcomChild> {
     const out = new Map<number, EcomChild>();
     for (const replica of this.topology.replicas) {
-      const child = this.processes.child(processName(replica.id));
+      const child = this.processes.child(replicaProcessName(replica.id));
       if (child !== undefined) out.set(replica.id, child);
     }
     return out;
@@ -60,7 +60,7 @@ export class StorageTier {
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
     if (this.options.maxPendingProposals !== undefined) args.push('--max-pending', String(this.options.maxPendingProposals));
-    return this.processes.start(processName(id), args, { supervise: this.options.supervise });
+    return this.processes.start(replicaProcessName(id), args, { supervise: this.options.supervise });
   }
 
   async start(): Promise<void> {
@@ -88,6 +88,7 @@ export class StorageTier {
   }
 }
 
-function processName(id: number): string {
+/** The name of replica `id`'s process in the tier's process group (and of its log file). */
+export function replicaProcessName(id: number): string {
   return `storage-${id}`;
 }

@@ -115,6 +115,17 @@ export interface Status {
   readonly leadTransferee: NodeId;
   /** Why this node last stopped leading, with the term it led in (undefined if it never did). */
   readonly lastStepDown: string | undefined;
+  /** While leading: its view of every other member (what it knows they hold, how it sends to them). */
+  readonly followers: readonly FollowerView[] | undefined;
+}
+
+/** A leader's view of one follower, for status pages. */
+export interface FollowerView {
+  readonly id: NodeId;
+  /** The highest index the leader knows the follower holds. */
+  readonly match: number;
+  readonly next: number;
+  readonly state: 'probe' | 'replicate' | 'snapshot';
 }
 
 interface OutstandingReady {
@@ -238,6 +249,7 @@ export class RaftNode {
       membership: this.membership_,
       leadTransferee: this.lead?.transferee ?? NO_NODE,
       lastStepDown: this.lastStepDown,
+      followers: this.lead === undefined ? undefined : [...this.lead.progress].filter(([id]) => id !== this.id).map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state })),
     };
   }
 

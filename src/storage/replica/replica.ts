@@ -256,6 +256,7 @@ export class Replica {
       maxStall_ms: Math.round(this.stalls.maxStall_ms()),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: s.lastStepDown } : {}),
+      ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state }) => ({ id, match, state })) } : {}),
       ...(this.diskStall !== undefined ? { diskFault: `${this.diskStall.fault} (for ${Math.round((Date.now() - this.diskStall.since_ms) / 1000)} s)` } : {}),
     };
   }

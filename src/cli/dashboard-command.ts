@@ -1,0 +1,26 @@
+import { Option, type Command } from 'commander';
+import { DEFAULTS } from '../config/defaults.js';
+import { parsePort } from '../config/options.js';
+import { DEFAULT_DASHBOARD_PORT, serveDashboard } from '../dashboard/serve.js';
+import { clusterSecretOption } from '../modes/cluster-secret-option.js';
+import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
+import { createLogger } from '../util/log.js';
+import { closeOnSignals } from '../util/shutdown.js';
+
+/** `ecom dashboard`: the live page of `ecom up --dashboard-port`, for a storage tier started by hand (no process controls). */
+export function registerDashboardCommand(program: Command): void {
+  program
+    .command('dashboard')
+    .description("Serve the live dashboard of a storage tier started by hand (ecom up serves its own): each partition's replicas, roles, terms and indexes, and a timeline of elections.")
+    .addOption(configOption())
+    .addOption(clusterSecretOption())
+    .addOption(new Option('--port <port>', 'serve on http://127.0.0.1:PORT').argParser(parsePort).default(DEFAULT_DASHBOARD_PORT))
+    .addHelpText('after', `\nExamples:\n  $ ecom dashboard --storage-config cluster.json --cluster-secret ./data/cluster.secret\n  $ ecom dashboard --port 8081\n\nIts buttons (kill, pause, restart) exist only on the dashboard of "ecom up", which started the replicas.`)
+    .action(async (opts: { storageConfig?: string; clusterSecret?: string; port: number }) => {
+      const log = createLogger('dashboard');
+      const closers = closeOnSignals((signal) => log.info(`${signal}: stopping the dashboard`));
+      const dashboard = await serveDashboard({ topology: topologyFrom(opts), host: DEFAULTS.host, port: opts.port, log });
+      closers.push(() => dashboard.close());
+      log.info(`Dashboard: ${dashboard.url} (Ctrl-C stops it)`);
+    });
+}

@@ -1,0 +1,28 @@
+import type { ProcessState } from './cluster-view.js';
+
+/**
+ * What the dashboard may do to replica processes, given only by an owner that started them
+ * (`ecom up`): a cluster started by hand has none, and the page shows no buttons.
+ */
+export const CONTROL_ACTIONS = ['kill', 'pause', 'resume', 'restart'] as const;
+export type ControlAction = (typeof CONTROL_ACTIONS)[number];
+
+export function isControlAction(text: string): text is ControlAction {
+  return (CONTROL_ACTIONS as readonly string[]).includes(text);
+}
+
+/** Something that happened to a replica's process without the page asking (a crash, a supervised restart). */
+export interface ProcessEvent {
+  readonly replica: number;
+  readonly text: string;
+}
+
+export interface ReplicaControls {
+  /** The replicas these controls own. */
+  readonly replicas: readonly number[];
+  process(id: number): ProcessState | undefined;
+  /** Does `action` to replica `id` (one it owns); resolves with what was done, in words, or rejects saying why not. */
+  act(id: number, action: ControlAction): Promise<string>;
+  /** Tells `listener` of every process event until the returned function is called. */
+  onProcessEvent(listener: (event: ProcessEvent) => void): () => void;
+}

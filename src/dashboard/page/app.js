@@ -1,0 +1,132 @@
+// The dashboard page: one EventSource to /api/stream, the DOM built once per replica and updated
+// in place (so a button under the pointer is never replaced mid-click). No framework: the page
+// is a few tables and a list.
+'use strict';
+
+const COLUMNS = [
+  ['term', 'term'], ['leader', 'leader'], ['lastIndex', 'last'], ['commitIndex', 'commit'],
+  ['appliedIndex', 'applied'], ['snapshotIndex', 'snapshot'], ['match', 'match'],
+];
+const TIMELINE_SHOWN = 300;
+const rows = new Map();
+const shownEvents = new Set();
+let controls = { enabled: false, why: '' };
+
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  for (const child of children) node.append(child);
+  return node;
+};
+
+function partitionCard(partition) {
+  const head = el('tr', {}, el('th', { textContent: 'replica' }), el('th', { className: 'role', textContent: 'role' }),
+    ...COLUMNS.map(([, label]) => el('th', { textContent: label })), el('th', { textContent: 'process' }));
+  if (controls.enabled) head.append(el('th', { className: 'actions', textContent: '' }));
+  const body = el('tbody');
+  const card = el('article', { className: 'partition' }, el('h2'), el('table', {}, el('thead', {}, head), body));
+  card.dataset.partition = String(partition.partition);
+  for (const replica of partition.replicas) body.append(replicaRow(replica));
+  return card;
+}
+
+function replicaRow(replica) {
+  const cells = { id: el('td', { textContent: String(replica.id) }), role: el('td', { className: 'role' }, el('span')), process: el('td') };
+  const row = el('tr', {}, cells.id, cells.role);
+  for (const [key] of COLUMNS) row.append((cells[key] = el('td')));
+  row.append(cells.process);
+  row.dataset.replica = String(replica.id);
+  row.title = replica.address;
+  if (controls.enabled) {
+    const actions = el('td', { className: 'actions' });
+    for (const action of ['kill', 'pause', 'resume', 'restart']) {
+      const button = el('button', { type: 'button', textContent: action === 'kill' ? 'kill -9' : action });
+      button.dataset.action = action;
+      button.addEventListener('click', () => control(replica.id, action));
+      actions.append(button);
+    }
+    cells.buttons = actions;
+    row.append(actions);
+  }
+  rows.set(replica.id, { row, cells });
+  return row;
+}
+
+function showPartition(card, partition) {
+  card.dataset.leader = String(partition.leader);
+  card.dataset.term = String(partition.term);
+  const down = partition.replicas.filter((r) => r.down !== undefined).length;
+  card.querySelector('h2').textContent = `Partition ${partition.partition} · ${partition.leader === 0 ? 'no leader' : `leader ${partition.leader}`} · term ${partition.term}${down > 0 ? ` · ${down} down` : ''}`;
+  const leaderLast = partition.replicas.find((r) => r.id === partition.leader)?.lastIndex ?? 0;
+  for (const replica of partition.replicas) showReplica(rows.get(replica.id), replica, leaderLast);
+}
+
+function showReplica({ row, cells }, replica, leaderLast) {
+  const role = replica.down === undefined ? replica.role : 'down';
+  row.dataset.role = role;
+  row.dataset.paused = String(replica.process?.paused === true);
+  cells.role.firstChild.textContent = replica.process?.paused ? 'paused' : role;
+  cells.role.title = replica.down ?? replica.lastStepDown ?? '';
+  for (const [key] of COLUMNS) cells[key].textContent = replica[key] === undefined ? '–' : String(replica[key]);
+  if (replica.match !== undefined && leaderLast > 0) {
+    const behind = leaderLast - replica.match;
+    cells.match.title = replica.replication ? `${replica.replication}; ${behind} behind the leader's log` : '';
+    cells.match.textContent = `${replica.match}${behind > 0 ? ` (−${behind})` : ''}`;
+  }
+  const p = replica.process;
+  cells.process.textContent = p === undefined ? '' : p.running ? `pid ${p.pid}` : 'not running';
+}
+
+function showView(view) {
+  const host = document.getElementById('partitions');
+  if (host.childElementCount !== view.partitions.length) {
+    rows.clear();
+    host.replaceChildren(...view.partitions.map(partitionCard));
+  }
+  view.partitions.forEach((partition, i) => showPartition(host.children[i], partition));
+}
+
+function showEvents(events) {
+  const list = document.getElementById('timeline');
+  for (const event of events) {
+    if (shownEvents.has(event.seq)) continue;
+    shownEvents.add(event.seq);
+    const time = new Date(event.at).toLocaleTimeString(undefined, { hour12: false }) + `.${String(event.at % 1000).padStart(3, '0')}`;
+    const item = el('li', {}, el('time', { textContent: time }), event.text);
+    item.dataset.kind = event.kind;
+    list.prepend(item);
+  }
+  while (list.childElementCount > TIMELINE_SHOWN) list.lastElementChild.remove();
+}
+
+async function control(id, action) {
+  const response = await fetch(`/api/replicas/${id}/${action}`, { method: 'POST' });
+  const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) showEvents([{ seq: `refused-${Date.now()}`, at: Date.now(), kind: 'down', text: `refused: ${body.error}` }]);
+  else showEvents([body.event]);
+}
+
+function connect() {
+  const status = document.getElementById('connection');
+  const stream = new EventSource('/api/stream');
+  stream.addEventListener('state', (message) => {
+    const state = JSON.parse(message.data);
+    controls = state.controls;
+    document.getElementById('controls-note').textContent = controls.why;
+    document.getElementById('partitions').replaceChildren();
+    if (state.view) showView(state.view);
+    showEvents(state.events);
+  });
+  stream.addEventListener('update', (message) => {
+    const update = JSON.parse(message.data);
+    showView(update.view);
+    showEvents(update.events);
+    status.dataset.state = 'live';
+    status.textContent = `live · ${new Date(update.view.at).toLocaleTimeString(undefined, { hour12: false })}`;
+  });
+  stream.addEventListener('error', () => {
+    status.dataset.state = 'lost';
+    status.textContent = 'connection lost: is ecom still running? retrying…';
+  });
+}
+
+connect();

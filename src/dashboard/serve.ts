@@ -1,0 +1,35 @@
+import type { Topology } from '../storage/common/topology.js';
+import type { Logger } from '../util/log.js';
+import type { ReplicaControls } from './controls.js';
+import { ClusterFeed } from './feed.js';
+import { startDashboard, type Dashboard } from './server.js';
+
+/** The default port of `ecom up --dashboard-port` and `ecom dashboard --port` (issue #14). */
+export const DEFAULT_DASHBOARD_PORT = 8080;
+
+export interface ServeOptions {
+  readonly topology: Topology;
+  readonly host: string;
+  readonly port: number;
+  readonly controls?: ReplicaControls;
+  readonly log: Logger;
+}
+
+/** Polls the cluster and serves the page; close() stops both. */
+export async function serveDashboard(options: ServeOptions): Promise<Dashboard> {
+  const feed = new ClusterFeed(options.topology, options.controls, (err) => options.log.warn({ err: err.message }, 'dashboard: a round of status requests failed'));
+  try {
+    const dashboard = await startDashboard({ host: options.host, port: options.port, feed, controls: options.controls, log: options.log });
+    feed.start();
+    return {
+      ...dashboard,
+      close: async () => {
+        await dashboard.close();
+        await feed.stop();
+      },
+    };
+  } catch (err) {
+    await feed.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import type { Logger } from '../util/log.js';
+import type { ReplicaControls } from './controls.js';
+import type { ClusterFeed, FeedUpdate } from './feed.js';
+import { handleControl } from './control-route.js';
+import { reply } from './http-reply.js';
+
+/**
+ * The dashboard's HTTP server (node:http, no framework: five routes): the page and its script,
+ * the cluster's state as JSON, the same pushed as Server-Sent Events, and the process
+ * controls. Everything the page needs is served from here, so it works offline.
+ */
+export interface DashboardOptions {
+  readonly host: string;
+  /** 0 picks a free one (tests); the chosen one is in the result. */
+  readonly port: number;
+  readonly feed: ClusterFeed;
+  /** Only `ecom up` has them: it started the replicas. */
+  readonly controls?: ReplicaControls;
+  readonly log: Logger;
+}
+
+export interface Dashboard {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Pages open at once; one more is refused rather than letting a leaking client hold the server. */
+export const MAX_STREAMS = 32;
+/** A stream whose client reads slower than this backlog is closed (the browser reconnects and starts fresh). */
+const MAX_STREAM_BACKLOG_BYTES = 1 << 20;
+
+const PAGE_DIR = new URL('../../src/dashboard/page/', import.meta.url);
+const ASSETS: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/** Why controls are off, or undefined when they are on; the page shows it. */
+function controlsRefusal(options: DashboardOptions): string | undefined {
+  if (options.controls === undefined) return 'Controls exist only for replicas that "ecom up" started; this cluster was started elsewhere.';
+  if (!isLoopback(options.host)) return `Controls exist only when the dashboard listens on loopback; it listens on ${options.host}.`;
+  return undefined;
+}
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readFileSync(new URL(a.file, PAGE_DIR)), type: a.type }]));
+  const streams = new Set<ServerResponse>();
+  const refusal = controlsRefusal(options);
+  const controls = refusal === undefined ? options.controls : undefined;
+  const state = () => ({
+    view: options.feed.view,
+    events: options.feed.timeline.recent(),
+    controls: { enabled: controls !== undefined, why: refusal ?? 'Controls act on the processes "ecom up" started, and exist only because this page is served on loopback (this machine).' },
+  });
+  const server = createServer((req, res) => {
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('x-content-type-options', 'nosniff');
+    const path = new URL(req.url ?? '/', 'http://dashboard').pathname;
+    if (!hostAllowed(req, options.host)) return reply(res, 403, { error: `refused Host "${req.headers.host}": open the dashboard at its own address (${options.host})` });
+    if (req.method === 'POST' && path.startsWith('/api/replicas/')) return void handleControl(req, res, path, controls, refusal, options.feed);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, { error: `${req.method} is not served here; the dashboard answers GET, and POST on /api/replicas/ID/ACTION` });
+    const asset = assets.get(path);
+    if (asset !== undefined) return void res.writeHead(200, { 'content-type': asset.type }).end(asset.body);
+    if (path === '/api/state') return reply(res, 200, state());
+    if (path === '/api/stream') return openStream(req, res, streams, state());
+    reply(res, 404, { error: `nothing at ${path}: the page is at /, its data at /api/state and /api/stream` });
+  });
+  const unsubscribe = options.feed.subscribe((update) => broadcast(streams, update));
+  const port = await listen(server, options.host, options.port);
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`;
+  return {
+    url,
+    port,
+    close: async () => {
+      unsubscribe();
+      for (const stream of streams) stream.end();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Answers only requests addressed to this server by a loopback name, so a page of another site that rebinds its DNS name to 127.0.0.1 cannot read it. */
+function hostAllowed(req: IncomingMessage, host: string): boolean {
+  if (!isLoopback(host)) return true;
+  const name = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return isLoopback(name);
+}
+
+function openStream(req: IncomingMessage, res: ServerResponse, streams: Set<ServerResponse>, first: unknown): void {
+  if (streams.size >= MAX_STREAMS) return reply(res, 503, { error: `${MAX_STREAMS} dashboard pages are open already; close one and reload` });
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
+  res.write(`retry: 1000\nevent: state\ndata: ${JSON.stringify(first)}\n\n`);
+  streams.add(res);
+  req.on('close', () => streams.delete(res));
+}
+
+function broadcast(streams: Set<ServerResponse>, update: FeedUpdate): void {
+  const message = `event: update\ndata: ${JSON.stringify(update)}\n\n`;
+  for (const stream of streams) {
+    if (stream.writableLength > MAX_STREAM_BACKLOG_BYTES) {
+      streams.delete(stream);
+      stream.destroy();
+      continue;
+    }
+    stream.write(message);
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? `port ${port} on ${host} is taken by another program` : err.message;
+      reject(new Error(`the dashboard cannot listen: ${why}`, { cause: err }));
+    });
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
