@@ -1,0 +1,70 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { freeLocalTopology } from '../../src/storage/common/topology.js';
+import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
+import { freePort } from '../helpers/ports.js';
+
+/**
+ * The dashboard in a real browser (Debian's chromium, driven by playwright-core; never a
+ * downloaded browser): `ecom up` on free ports, six replicas and two leaders on the page, a
+ * leader killed with the page's button, its partition's new leader on the page within two
+ * seconds. Leaves a screenshot in test-output/dashboard.png.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const OUTPUT = join(import.meta.dirname, '..', '..', 'test-output');
+
+if (process.env.CI && !existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package; CI runs the browser test, never skips it`);
+
+async function startUp(dir: string): Promise<{ up: EcomChild; url: string; output: string[] }> {
+  const config = join(dir, 'cluster.json');
+  writeFileSync(config, JSON.stringify(await freeLocalTopology()));
+  const [adminPort, orderPort, brokerPort, dashboardPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const output: string[] = [];
+  const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--dashboard-port', String(dashboardPort)];
+  const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
+  // The dashboard listens once the replicas are up and have leaders.
+  await waitForPort('127.0.0.1', dashboardPort, 90_000, up);
+  return { up, url: `http://127.0.0.1:${dashboardPort}/`, output };
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
+  it('shows six replicas and two leaders; killing a leader from the page shows the new leader within 2 s', { timeout: 180_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-dashboard-'));
+    let up: EcomChild | undefined;
+    let browser: Browser | undefined;
+    try {
+      const started = await startUp(dir);
+      up = started.up;
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(started.url);
+      // Functions evaluated in the page are given as text: this project's TypeScript has no DOM types.
+      await page.waitForFunction(`document.querySelectorAll('tr[data-replica]').length === 6 && document.querySelectorAll('tr[data-role="leader"]').length === 2`, undefined, { timeout: 20_000 });
+      const leaderOf = (partition: number) => page.getAttribute(`.partition[data-partition="${partition}"]`, 'data-leader');
+      const victim = (await leaderOf(0)) ?? '';
+      expect(['1', '2', '3']).toContain(victim);
+      expect(['4', '5', '6']).toContain(await leaderOf(1));
+      const clicked = Date.now();
+      await page.click(`tr[data-replica="${victim}"] button[data-action="kill"]`);
+      await page.waitForFunction(`!['0', '${victim}'].includes(document.querySelector('.partition[data-partition="0"]').dataset.leader)`, undefined, { timeout: 2_000 });
+      const elected_ms = Date.now() - clicked;
+      const newLeader = await leaderOf(0);
+      await page.waitForSelector(`#timeline li:has-text("partition 0: replica ${newLeader} won the election")`, { timeout: 2_000 });
+      expect(await page.textContent('#timeline')).toContain(`you: killed replica ${victim} (kill -9`);
+      mkdirSync(OUTPUT, { recursive: true });
+      await page.screenshot({ path: join(OUTPUT, 'dashboard.png'), fullPage: true });
+      process.stdout.write(`dashboard: new leader ${newLeader} of partition 0 shown ${elected_ms} ms after the kill; screenshot ${join(OUTPUT, 'dashboard.png')}\n`);
+      await browser.close();
+      browser = undefined;
+      up.process.kill('SIGINT');
+      expect(await up.exited, `ecom up stops cleanly on Ctrl-C; its last lines:\n${started.output.slice(-10).join('\n')}`).toBe(0);
+    } finally {
+      await browser?.close();
+      await up?.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
