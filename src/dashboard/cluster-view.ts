@@ -23,6 +23,8 @@ export interface ReplicaView {
   readonly role?: string;
   readonly term?: number;
   readonly leader?: number;
+  /** Whom it voted for in its term (0: nobody). */
+  readonly vote?: number;
   readonly lastIndex?: number;
   readonly commitIndex?: number;
   readonly appliedIndex?: number;
@@ -75,6 +77,7 @@ function replicaView(id: number, partition: number, address: string, answer: Sta
     role: answer.role,
     term: answer.term,
     leader: answer.leader,
+    ...(answer.vote === undefined ? {} : { vote: answer.vote }),
     lastIndex: answer.lastIndex,
     commitIndex: answer.commitIndex,
     appliedIndex: answer.appliedIndex,

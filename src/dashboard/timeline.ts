@@ -67,10 +67,22 @@ function leaderChanges(then: PartitionView, now: PartitionView): NewEvent[] {
   const at = { partition: now.partition };
   if (now.leader !== 0 && (now.leader !== then.leader || now.term !== then.term)) {
     const before = then.leader === 0 ? 'no leader' : `replica ${then.leader} in term ${then.term}`;
-    return [{ kind: 'leader', ...at, replica: now.leader, text: `partition ${now.partition}: replica ${now.leader} won the election for term ${now.term} (before: ${before})` }];
+    return [{ kind: 'leader', ...at, replica: now.leader, text: `partition ${now.partition}: replica ${now.leader} won the election for term ${now.term}${ballot(now)} (before: ${before})` }];
   }
   if (now.leader === 0 && then.leader !== 0) return [{ kind: 'election', ...at, text: `partition ${now.partition}: no leader (replica ${then.leader} led in term ${then.term})` }];
   return [];
+}
+
+/**
+ * Who stood and who voted for the winner, from the votes the replicas report for the new term:
+ * a candidate votes for itself, so the replicas that did are the ones that stood.
+ */
+function ballot(p: PartitionView): string {
+  const inTerm = p.replicas.filter((r) => r.term === p.term && r.vote !== undefined);
+  if (inTerm.length === 0) return '';
+  const stood = inTerm.filter((r) => r.vote === r.id).map((r) => r.id);
+  const voters = inTerm.filter((r) => r.vote === p.leader).map((r) => r.id);
+  return ` with votes from ${voters.join(', ')}${stood.length > 1 ? ` (candidates: ${stood.join(', ')})` : ''}`;
 }
 
 /** The last `capacity` events; older ones are dropped (the page keeps what it has shown). */

@@ -34,6 +34,12 @@ describe('timeline', () => {
     expect(changesBetween(leaderDown, elected).map((e) => e.text)).toEqual(['partition 0: replica 3 won the election for term 2 (before: no leader)']);
   });
 
+  it('the votes of the new term say who stood and who voted for the winner', () => {
+    const down = view([{ id: 1, partition: 0, unreachable: 'cannot connect' }, status(2, { term: 1 }), status(3, { term: 1 })]);
+    const won = view([status(1, { term: 2, vote: 3, leader: 3 }), status(2, { term: 2, vote: 2, leader: 3 }), status(3, { role: 'leader', term: 2, vote: 3, leader: 3 })]);
+    expect(changesBetween(down, won).at(-1)?.text).toBe('partition 0: replica 3 won the election for term 2 with votes from 1, 3 (candidates: 2, 3) (before: no leader)');
+  });
+
   it('a stale leader answering in an old term is not taken for the leader', () => {
     const twoLeaders = view([status(1, { role: 'leader', term: 1 }), status(2, { term: 2, leader: 3 }), status(3, { role: 'leader', term: 2, leader: 3 })]);
     expect(twoLeaders.partitions[0]!.leader).toBe(3);

@@ -45,6 +45,8 @@ export interface ReplicaStatus {
   readonly role: string;
   readonly term: number;
   readonly leader: number;
+  /** Whom it voted for in its current term (0: nobody); absent from older builds. */
+  readonly vote?: number;
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly lastIndex: number;

@@ -249,6 +249,7 @@ export class Replica {
       role: s.role,
       term: s.term,
       leader: s.leaderId,
+      vote: s.vote,
       commitIndex: s.commitIndex,
       appliedIndex: this.state.lastApplied,
       lastIndex: s.lastIndex,
