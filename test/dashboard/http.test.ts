@@ -9,6 +9,7 @@ import { tierControls } from '../../src/modes/raft/tier-controls.js';
 import { silentLogger } from '../../src/util/log.js';
 import { sharedRaftCluster } from '../raft-mode/cluster.js';
 import { freePort } from '../helpers/ports.js';
+import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 
 /** The dashboard's HTTP side against a real storage tier: JSON state, the SSE stream, the controls and their refusals. */
 
@@ -121,6 +122,23 @@ describe('dashboard over HTTP', () => {
       expect((JSON.parse((await call(bare.port, '/api/state')).body) as State).controls.enabled).toBe(false);
     } finally {
       await bare.close();
+    }
+  });
+
+  it('ecom dashboard serves a cluster started elsewhere, without controls, and stops on SIGINT', { timeout: 60_000 }, async () => {
+    const port = await freePort();
+    const lines: string[] = [];
+    const child = spawnEcom(['dashboard', '--storage-config', cluster.tier.configFile, '--port', String(port)], { name: 'dashboard', onLine: (_n, line) => lines.push(line) });
+    try {
+      await waitForPort('127.0.0.1', port, 30_000, child);
+      const state = await stateWhere(port, settled, 10_000);
+      expect(state.view?.partitions.flatMap((p) => p.replicas).every((r) => r.process === undefined)).toBe(true);
+      expect(state.controls).toEqual({ enabled: false, why: expect.stringContaining('only for replicas that "ecom up" started') as string });
+      expect(lines.join('\n')).toContain(`Dashboard: http://127.0.0.1:${port}/`);
+      child.process.kill('SIGINT');
+      expect(await child.exited).toBe(0);
+    } finally {
+      await child.kill();
     }
   });
 
