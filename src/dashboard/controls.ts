@@ -13,7 +13,8 @@ export function isControlAction(text: string): text is ControlAction {
 
 /** Something that happened to a replica's process without the page asking (a crash, a supervised restart). */
 export interface ProcessEvent {
-  readonly replica: number;
+  /** Unset for another process of the system (a portal, the broker). */
+  readonly replica?: number;
   readonly text: string;
 }
 

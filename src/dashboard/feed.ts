@@ -45,7 +45,7 @@ export class ClusterFeed {
   }
 
   start(): void {
-    this.unsubscribe = this.controls?.onProcessEvent((e) => this.record({ kind: 'process', replica: e.replica, partition: this.partitionOf(e.replica), text: e.text }));
+    this.unsubscribe = this.controls?.onProcessEvent((e) => this.record({ kind: 'process', replica: e.replica, partition: e.replica === undefined ? undefined : this.partitionOf(e.replica), text: e.text }));
     void this.round();
   }
 

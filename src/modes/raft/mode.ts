@@ -23,7 +23,7 @@ import { defined } from '../../util/assert.js';
 import { DEFAULT_DASHBOARD_PORT, serveDashboard } from '../../dashboard/serve.js';
 import type { Dashboard } from '../../dashboard/server.js';
 import type { Logger } from '../../util/log.js';
-import { tierControls } from './tier-controls.js';
+import { SupervisedEvents, tierControls } from './tier-controls.js';
 
 /**
  * raft mode: the data lives in partitions of Raft-replicated storage replicas on disk; every
@@ -125,6 +125,7 @@ export const raftMode: ModeDefinition = {
     let broker: Supervisor | undefined;
     let tier: StorageTier | undefined;
     let dashboard: Dashboard | undefined;
+    const lifecycle = new SupervisedEvents();
     const supervise = { restart: restartPolicy(options), log: ctx.log };
     const stop = async () => {
       await dashboard?.close();
@@ -135,7 +136,7 @@ export const raftMode: ModeDefinition = {
     try {
       // The embedded broker carries the storage tier's change feed to portal caches.
       const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile];
-      broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
+      broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, onStarted: lifecycle.watch(`broker-${brokerPort}`), start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
       await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
       tier = new StorageTier({
         topology,
@@ -149,7 +150,7 @@ export const raftMode: ModeDefinition = {
       common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
       for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
         const args = [role, String(port), ...common, ...ctx.portalSecurityArgs];
-        const portal = new Supervisor({ name: `${role}-${port}`, ...supervise, start: () => spawnEcom(args, { name: `${role}-${port}` }) });
+        const portal = new Supervisor({ name: `${role}-${port}`, ...supervise, onStarted: lifecycle.watch(`${role}-${port}`), start: () => spawnEcom(args, { name: `${role}-${port}` }) });
         portals.push(portal);
         await waitForPort(ctx.host, port, 30_000, portal.current);
       }
@@ -161,7 +162,7 @@ export const raftMode: ModeDefinition = {
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
       }
       ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.current.pid})`);
-      dashboard = await startDashboardOf(tier, Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT), ctx.log);
+      dashboard = await startDashboardOf(tier, lifecycle, Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT), ctx.log);
       ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.current.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.current.pid}); data in ${dataDir}; logs in ${dataDir}/logs; from another terminal: ecom status --storage-config ${tier.configFile}`);
     } catch (err) {
       await stop();
@@ -172,10 +173,10 @@ export const raftMode: ModeDefinition = {
 };
 
 /** The dashboard with controls over the tier's replicas; a taken port costs the dashboard, not the system. */
-async function startDashboardOf(tier: StorageTier, port: number, log: Logger): Promise<Dashboard | undefined> {
+async function startDashboardOf(tier: StorageTier, others: SupervisedEvents, port: number, log: Logger): Promise<Dashboard | undefined> {
   if (port === 0) return undefined;
   try {
-    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier), log });
+    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier, others), log });
     log.info(`Dashboard: ${dashboard.url} (live view of the storage tier; its buttons kill, pause and restart replicas)`);
     return dashboard;
   } catch (err) {

@@ -1,5 +1,6 @@
 import type { ControlAction, ProcessEvent, ReplicaControls } from '../../dashboard/controls.js';
 import type { ProcessState } from '../../dashboard/cluster-view.js';
+import { EventEmitter } from 'node:events';
 import type { EcomChild } from '../../util/processes.js';
 import { replicaProcessName, type StorageTier } from './storage-tier.js';
 
@@ -8,7 +9,25 @@ import { replicaProcessName, type StorageTier } from './storage-tier.js';
  * a kill -9 is a crash like any other, so the supervisor restarts it as `--restart` says, and a
  * restart from the page stops the replica and starts it under the same supervision.
  */
-export function tierControls(tier: StorageTier): ReplicaControls {
+/** Exits and supervised restarts of `ecom up`'s other children (broker, portals), for the timeline. */
+export class SupervisedEvents {
+  private readonly emitter = new EventEmitter<{ event: [ProcessEvent] }>();
+
+  /** A Supervisor's `onStarted` for the child called `name`. */
+  watch(name: string): (child: EcomChild, restarts: number) => void {
+    return (child, restarts) => {
+      if (restarts > 0) this.emitter.emit('event', { text: `${name} restarted by the supervisor (pid ${child.pid}, restart ${restarts})` });
+      void child.exited.then((status) => this.emitter.emit('event', { text: `${name} (pid ${child.pid}) exited (${typeof status === 'number' ? `exit code ${status}` : `signal ${status}`})` }));
+    };
+  }
+
+  on(listener: (event: ProcessEvent) => void): () => void {
+    this.emitter.on('event', listener);
+    return () => void this.emitter.off('event', listener);
+  }
+}
+
+export function tierControls(tier: StorageTier, others?: SupervisedEvents): ReplicaControls {
   const group = tier.processes;
   const idOf = (name: string) => tier.topology.replicas.find((r) => replicaProcessName(r.id) === name)?.id;
   const running = (id: number) => group.isRunning(replicaProcessName(id));
@@ -49,7 +68,11 @@ export function tierControls(tier: StorageTier): ReplicaControls {
         if (id !== undefined) listener({ replica: id, text: `replica ${id}'s process (pid ${child.pid}) exited (${how})` });
       };
       group.events.on('started', started).on('exited', exited);
-      return () => void group.events.off('started', started).off('exited', exited);
+      const offOthers = others?.on(listener);
+      return () => {
+        group.events.off('started', started).off('exited', exited);
+        offOthers?.();
+      };
     },
   };
 }
