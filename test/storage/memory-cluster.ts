@@ -1,6 +1,6 @@
 import type { RecordKind, RecordOfKind } from '../../src/domain/records.js';
 import { StoreUnreachableError, type PartitionCluster } from '../../src/storage/client/cluster.js';
-import type { Decision, PartitionOp, PartitionResult } from '../../src/storage/common/entries.js';
+import type { Decision, HeldRecord, PartitionOp, PartitionResult } from '../../src/storage/common/entries.js';
 import { PartitionMachine } from '../../src/storage/replica/partition-machine.js';
 import { MemoryStateStore } from '../../src/storage/replica/state-store.js';
 
@@ -48,10 +48,17 @@ export class MemoryCluster implements PartitionCluster {
     });
   }
 
-  read<K extends RecordKind>(partition: number, kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
+  read<K extends RecordKind>(partition: number, kind: K, id: string): Promise<HeldRecord<RecordOfKind<K>>> {
     return new Promise((resolve) => {
       this.gate();
-      resolve(this.machines[partition]!.read(kind, id));
+      resolve(structuredClone(this.machines[partition]!.readHeld(kind, id)) as HeldRecord<RecordOfKind<K>>);
+    });
+  }
+
+  decision(partition: number, txid: string): Promise<Decision | undefined> {
+    return new Promise((resolve) => {
+      this.gate();
+      resolve(structuredClone(this.machines[partition]!.decision(txid)));
     });
   }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OK, type Command } from '../../src/domain/commands.js';
 import { Coordinator } from '../../src/storage/client/coordinator.js';
+import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 import { partitionOf } from '../../src/storage/common/partitioning.js';
 import { testSeed } from '../helpers/seed.js';
 import { MemoryCluster } from './memory-cluster.js';
@@ -36,6 +37,7 @@ describe('transactions across partitions', () => {
     const c = await shop(cluster);
     cluster.log.forEach((l) => (l.length = 0));
     expect(await c.execute(order('2', [['3', 2], ['4', 1]]))).toEqual(OK);
+    await c.drain();
     expect(cluster.log[0]).toEqual(['lock', 'decide', 'commit', 'forget']);
     expect(cluster.log[1]).toEqual(['lock', 'commit']);
     expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([8, 9]);
@@ -48,6 +50,7 @@ describe('transactions across partitions', () => {
     cluster.log.forEach((l) => (l.length = 0));
     // 12 orders of 1 unit each for a product with 10: exactly 10 succeed, whatever the batching.
     const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => c.execute(order(String(100 + 2 * i), [['3', 1], ['4', 0]]))));
+    await c.drain();
     expect(replies.filter((r) => r.code === 0)).toHaveLength(10);
     expect(replies.filter((r) => r.code === 400)).toHaveLength(2);
     expect(stock(cluster, '3')).toBe(0);
@@ -61,6 +64,7 @@ describe('transactions across partitions', () => {
     const c = await shop(cluster);
     const reply = await c.execute(order('2', [['3', 2], ['4', 11]]));
     expect(reply).toMatchObject({ code: 400 });
+    await c.drain();
     expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([10, 10]);
     expect(cluster.machines[0]!.read('order', '2')).toBeUndefined();
     expect(await c.execute({ op: 'DeleteProduct', pid: '3' })).toEqual(OK);
@@ -74,6 +78,10 @@ describe('transactions across partitions', () => {
     cluster.dieAfter(2); // both locks taken, then the portal is gone
     expect(await doomed.execute(order('2', [['3', 5], ['4', 5]]))).toMatchObject({ code: 500, message: { args: { detail: 'portal died' } } });
     cluster.dieAfter(Infinity);
+    // Locked but undecided: a read answers the committed value, without waiting.
+    const reader = new PartitionedBackend(cluster);
+    expect((await reader.read('product', '3'))?.quantity).toBe(10);
+    expect(await reader.read('order', '2')).toBeUndefined();
 
     const survivor = new Coordinator(cluster, { requestTimeout_ms: 50, lockTtl_ms: 1_000, now: () => Date.now() });
     // The locks are not expired yet: the record cannot be changed and the answer says so.
@@ -89,14 +97,20 @@ describe('transactions across partitions', () => {
     expect(await later.recover()).toEqual({ resolvedLocks: 0, finishedDecisions: 0 });
   });
 
-  it('a coordinator that dies after the verdict: recovery finishes the commit everywhere', async () => {
+  it('a coordinator that dies after the verdict: the order is acknowledged, read from the verdict, and recovery finishes it', async () => {
     const cluster = new MemoryCluster(P);
     await shop(cluster);
     const doomed = new Coordinator(cluster, { lockTtl_ms: 1_000, now: () => cluster.clock_ms });
     cluster.dieAfter(3); // locks and the verdict, no phase 2
-    expect(await doomed.execute(order('2', [['3', 5], ['4', 5]]))).toMatchObject({ code: 500, message: { args: { detail: 'portal died' } } });
+    // The verdict is durable: the order is committed, and answered so before phase 2.
+    expect(await doomed.execute(order('2', [['3', 5], ['4', 5]]))).toEqual(OK);
     cluster.dieAfter(Infinity);
     expect(cluster.machines[0]!.read('order', '2')).toBeUndefined();
+    // Phase 2 never ran, yet every read sees the acknowledged order through the verdict.
+    const reader = new PartitionedBackend(cluster);
+    expect((await reader.read('order', '2'))?.items.map((i) => i.quantity)).toEqual([5, 5]);
+    expect((await reader.read('product', '3'))?.quantity).toBe(5);
+    expect((await reader.read('product', '4'))?.quantity).toBe(5);
 
     await cluster.advance(1_001);
     const sweeper = new Coordinator(cluster, { now: () => cluster.clock_ms });
@@ -121,7 +135,8 @@ describe('transactions across partitions', () => {
     cluster.dieAfter(3, 'unreachable'); // locks and the verdict, then no partition answers
     const refused = order('8', [['3', 2], ['4', 11]]);
     const [accepted, refusal] = await Promise.all([coordinator.execute(order('2', [['3', 5], ['4', 5]])), coordinator.execute(refused)]);
-    expect(accepted).toMatchObject({ code: 503, message: { key: 'storeUnavailableMaybeApplied' } });
+    // Its verdict is durable, so it is committed: answered as such, phase 2 is recovery's.
+    expect(accepted).toEqual(OK);
     // In the same transaction or in one of its own, a refusal changed nothing: it is answered as it is.
     expect(refusal.code === 400 || (refusal.code === 503 && (refusal.message as { key: string }).key === 'storeUnavailableNotApplied')).toBe(true);
     cluster.dieAfter(Infinity);
@@ -146,6 +161,7 @@ describe('transactions across partitions', () => {
       return { oid: String(100 + i), lines, coordinator: coordinators[i % 3]! };
     });
     const replies = await Promise.all(attempts.map((a) => a.coordinator.execute(order(a.oid, a.lines))));
+    await Promise.all(coordinators.map((c) => c.drain()));
     expect(replies.every((r) => r.code === 0 || r.code === 400)).toBe(true);
     let sold3 = 0;
     let sold4 = 0;

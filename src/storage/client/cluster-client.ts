@@ -1,7 +1,7 @@
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
 import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnection } from '../../net/rpc.js';
 import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
-import type { Decision, PartitionOp, PartitionResult } from '../common/entries.js';
+import type { Decision, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { clusterSecretOf, replicasOf, type ReplicaAddress, type Topology } from '../common/topology.js';
 
@@ -94,9 +94,17 @@ export class ReplicaClusterClient implements PartitionCluster {
     return (await this.call(partition, { op: 'propose', partition, entry: op }, deadline_ms)) as PartitionResult;
   }
 
-  async read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<RecordOfKind<K> | undefined> {
+  read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<HeldRecord<RecordOfKind<K>>> {
+    return this.query(partition, { op: 'read', partition, kind, id, held: true }, deadline_ms) as Promise<HeldRecord<RecordOfKind<K>>>;
+  }
+
+  async decision(partition: number, txid: string, deadline_ms: number): Promise<Decision | undefined> {
+    return ((await this.query(partition, { op: 'decision', partition, txid }, deadline_ms)) ?? undefined) as Decision | undefined;
+  }
+
+  private async query(partition: number, request: ReplicaRequest, deadline_ms: number): Promise<unknown> {
     try {
-      return ((await this.call(partition, { op: 'read', partition, kind, id }, deadline_ms)) ?? undefined) as RecordOfKind<K> | undefined;
+      return await this.call(partition, request, deadline_ms);
     } catch (err) {
       // A read changes nothing: whether it arrived does not matter.
       if (err instanceof StoreTimeoutError) throw new StoreUnreachableError(err.message);

@@ -1,5 +1,5 @@
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
-import type { Decision, PartitionOp, PartitionResult } from '../common/entries.js';
+import type { Decision, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
 
 /**
  * What a portal needs from the storage tier: append an operation to a partition's log and get
@@ -14,7 +14,10 @@ export interface PartitionCluster {
    * have been applied) and with StoreUnreachableError when it was certainly not appended.
    */
   propose(partition: number, op: PartitionOp, deadline_ms: number): Promise<PartitionResult>;
-  read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<RecordOfKind<K> | undefined>;
+  /** A linearizable read of a record's committed value and of the transaction holding its lock, if any. */
+  read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<HeldRecord<RecordOfKind<K>>>;
+  /** A linearizable read of the verdict on a transaction at its home partition: undefined while undecided, or once forgotten. */
+  decision(partition: number, txid: string, deadline_ms: number): Promise<Decision | undefined>;
   /** Transactions with an expired lock on the partition, for recovery. */
   expiredLocks(partition: number, deadline_ms: number): Promise<Array<{ txid: string; home: number }>>;
   /** Verdicts recorded on the partition more than `age_ms` ago whose phase 2 may be unfinished. */

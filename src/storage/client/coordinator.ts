@@ -66,6 +66,10 @@ export class Coordinator {
   /** Transactions of this portal under way, and the records they were started for. */
   private running = 0;
   private readonly busyKeys = new Set<string>();
+  /** Phase 2 of this portal's decided transactions, by txid: a command that meets one of their locks waits for it. */
+  private readonly finishing = new Map<string, Promise<void>>();
+  /** Phase 2 runs that failed (a partition unreachable, a timeout): recovery finishes them. */
+  phase2Failures = 0;
 
   constructor(
     private readonly cluster: PartitionCluster,
@@ -92,8 +96,7 @@ export class Coordinator {
           case 'cross-partition':
             return await this.enqueue(command, deadline);
           case 'locked':
-            if (result.holder.expired) await this.resolve(result.holder, partitionOfKey(result.key, this.cluster.partitions), deadline);
-            else await this.backoff(attempt, deadline);
+            await this.waitForHolder(result, attempt, deadline);
             break;
           default:
             throw new Error(`unexpected result ${result.t} for ${command.op}`);
@@ -168,10 +171,12 @@ export class Coordinator {
         const result = await this.transaction(commands, home, deadline);
         if (result.t === 'replies') {
           batch.forEach((q, i) => q.resolve(result.replies[i] ?? NOT_APPLIED));
+          // The records are free for the next transaction at once: its locks are proposed after
+          // this one's phase 2 on the same connections, so they are applied after it; should a
+          // leader change reorder them, the lock is met and waited for (waitForHolder).
           return;
         }
-        if (result.holder.expired) await this.resolve(result.holder, partitionOfKey(result.key, this.cluster.partitions), deadline);
-        else await this.backoff(attempt, deadline);
+        await this.waitForHolder(result, attempt, deadline);
       }
     } catch (err) {
       let reply: Reply;
@@ -220,17 +225,29 @@ export class Coordinator {
     }
     // A verdict with no replies is an abort by recovery: our locks had expired.
     const replies = decision.replies.length === commands.length ? decision.replies : commands.map(() => NOT_APPLIED);
-    try {
-      await this.finish(txid, decision, home, deadline);
-    } catch (err) {
-      if (!isStoreFailure(err)) throw err;
-      // The verdict is durable in the home partition's log and recovery finishes its second
-      // phase, so a commit takes effect whatever happens here; but a read may not see it until
-      // then, so its successes are answered "may have been applied", never "nothing was
-      // changed". Refusals and an abort changed nothing and are answered as they are.
-      return { t: 'replies', replies: replies.map((reply) => (reply.code === 0 ? MAYBE_APPLIED : reply)) };
-    }
+    // The verdict is durable in the home partition's log: the transaction is committed (or
+    // aborted) now, and its callers are answered without waiting for phase 2. Reads that meet
+    // its locks before phase 2 takes the value from the verdict (PartitionedBackend), and if
+    // phase 2 fails here, whoever meets an expired lock, or the recovery sweep, finishes it.
+    const finished = this.finish(txid, decision, home, deadline).catch(() => {
+      this.phase2Failures++;
+    });
+    this.finishing.set(txid, finished);
+    void finished.then(() => this.finishing.delete(txid));
     return { t: 'replies', replies };
+  }
+
+  /** Settles once phase 2 of every transaction decided so far has run: a portal that stops leaves no lock behind. */
+  async drain(): Promise<void> {
+    while (this.finishing.size > 0) await Promise.all(this.finishing.values());
+  }
+
+  /** Waits out a lock: this portal's own transaction in phase 2, an expired one by resolving it, another by backing off. */
+  private async waitForHolder(locked: Extract<PartitionResult, { t: 'locked' }>, attempt: number, deadline: number): Promise<void> {
+    const ours = this.finishing.get(locked.holder.txid);
+    if (ours !== undefined) await ours;
+    else if (locked.holder.expired) await this.resolve(locked.holder, partitionOfKey(locked.key, this.cluster.partitions), deadline);
+    else await this.backoff(attempt, deadline);
   }
 
   private async lockAll(
@@ -328,11 +345,6 @@ function failureReply(err: unknown): Reply {
 }
 
 class DeadlinePassed extends Error {}
-
-/** A failure of the storage tier (as opposed to a bug), which a reply can describe. */
-function isStoreFailure(err: unknown): boolean {
-  return err instanceof StoreTimeoutError || err instanceof DeadlinePassed || isUnreachable(err);
-}
 
 function isUnreachable(err: unknown): boolean {
   return err instanceof Error && err.name === 'StoreUnreachableError';

@@ -57,6 +57,17 @@ export interface LockHolder {
   readonly expired: boolean;
 }
 
+/**
+ * A record as a linearizable read finds it: its committed value, and the transaction that holds
+ * its lock, if any. A transaction is committed once its verdict is in its home partition's log,
+ * before phase 2 reaches every record, so a reader that meets a lock asks the home for the
+ * verdict (src/storage/client/partitioned-backend.ts).
+ */
+export interface HeldRecord<V = StoredRecord> {
+  readonly value: V | null;
+  readonly lock?: { readonly txid: string; readonly home: number };
+}
+
 export interface Decision {
   readonly outcome: 'commit' | 'abort';
   /** One reply per command of the batch, in order. */

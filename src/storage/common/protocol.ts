@@ -4,7 +4,10 @@ import type { PartitionOp } from './entries.js';
 /** What portals ask of a storage replica, and its answers (framed JSON, see src/net/rpc.ts). */
 export type ReplicaRequest =
   | { readonly op: 'propose'; readonly partition: number; readonly entry: PartitionOp }
-  | { readonly op: 'read'; readonly partition: number; readonly kind: RecordKind; readonly id: string }
+  /** A linearizable read: the record, or null; with `held`, a HeldRecord (the value and the lock on it). */
+  | { readonly op: 'read'; readonly partition: number; readonly kind: RecordKind; readonly id: string; readonly held?: boolean }
+  /** A linearizable read of the verdict on a transaction whose home is this partition (null: undecided, or forgotten). */
+  | { readonly op: 'decision'; readonly partition: number; readonly txid: string }
   | { readonly op: 'status' }
   | { readonly op: 'expiredLocks'; readonly partition: number }
   | { readonly op: 'staleDecisions'; readonly partition: number; readonly age_ms: number }

@@ -190,7 +190,10 @@ export function requestProblem(body: unknown, partition: number, partitions: num
     case 'propose':
       return partitionOpProblem(body.entry, partition, partitions);
     case 'read':
+      if (body.held !== undefined && typeof body.held !== 'boolean') return 'held must be true or false';
       return typeof body.kind === 'string' && KINDS.has(body.kind) && isId(body.id) ? undefined : 'read needs kind (client, product or order) and id';
+    case 'decision':
+      return nameProblem('txid', body.txid);
     case 'expiredLocks':
       return undefined;
     case 'staleDecisions':

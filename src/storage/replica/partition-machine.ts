@@ -1,7 +1,7 @@
 import type { Reply } from '../../domain/commands.js';
 import { execute, type RecordView, type Write } from '../../domain/machine.js';
 import { keyString, type RecordKey, type RecordKind, type RecordOfKind, type StoredRecord } from '../../domain/records.js';
-import type { Decision, LockHolder, PartitionEntry, PartitionResult, SessionRef } from '../common/entries.js';
+import type { Decision, HeldRecord, LockHolder, PartitionEntry, PartitionResult, SessionRef } from '../common/entries.js';
 import { partitionOfKey } from '../common/partitioning.js';
 import type { StateStore } from './state-store.js';
 import { assert, defined } from '../../util/assert.js';
@@ -101,6 +101,18 @@ export class PartitionMachine {
   /** The committed value of a record (reads never wait for locks). */
   read<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> | undefined {
     return this.store.get(recordKey({ kind, id })) as RecordOfKind<K> | undefined;
+  }
+
+  /** The committed value and the transaction holding the record's lock, expired or not: its verdict may be in. */
+  readHeld(kind: RecordKind, id: string): HeldRecord {
+    const value = (this.store.get(recordKey({ kind, id })) as StoredRecord | undefined) ?? null;
+    const lock = this.store.get(lockKey({ kind, id })) as LockRecord | undefined;
+    return lock === undefined ? { value } : { value, lock: { txid: lock.txid, home: lock.home } };
+  }
+
+  /** The verdict on a transaction whose home this partition is, until it is forgotten. */
+  decision(txid: string): Decision | undefined {
+    return this.store.get(`d/${txid}`) as Decision | undefined;
   }
 
   apply(entry: PartitionEntry): PartitionResult {

@@ -82,8 +82,9 @@ interface PendingProposal {
   resolve(response: ReplicaResponse): void;
 }
 
+/** A linearizable query: answered from the state machine once its ReadIndex round confirms the state is current. */
 interface PendingRead {
-  readonly kind: ReplicaRequest & { op: 'read' };
+  readonly answer: () => unknown;
   resolve(response: ReplicaResponse): void;
 }
 
@@ -306,8 +307,14 @@ export class Replica {
         return { ok: true, result: this.status() };
       case 'propose':
         return this.propose(request.partition, request.entry);
-      case 'read':
-        return this.read(request);
+      case 'read': {
+        const { kind, id } = request;
+        return this.query(request.partition, request.held === true ? () => this.machine.readHeld(kind, id) : () => this.machine.read(kind, id) ?? null);
+      }
+      case 'decision': {
+        const { txid } = request;
+        return this.query(request.partition, () => this.machine.decision(txid) ?? null);
+      }
       case 'expiredLocks':
         return this.leaderOnly(request.partition, () => this.machine.expiredLocks());
       case 'staleDecisions':
@@ -401,12 +408,12 @@ export class Replica {
     }
   }
 
-  private read(request: ReplicaRequest & { op: 'read' }): Promise<ReplicaResponse> {
-    const wrong = this.wrongPartition(request.partition);
+  private query(partition: number, answer: () => unknown): Promise<ReplicaResponse> {
+    const wrong = this.wrongPartition(partition);
     if (wrong) return Promise.resolve(wrong);
     if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
     return new Promise((resolve) => {
-      this.readBatch.push({ kind: request, resolve });
+      this.readBatch.push({ answer, resolve });
       this.schedule();
     });
   }
@@ -428,7 +435,7 @@ export class Replica {
   }
 
   private serveRead(read: PendingRead): void {
-    read.resolve({ ok: true, result: this.machine.read(read.kind.kind, read.kind.id) ?? null });
+    read.resolve({ ok: true, result: read.answer() });
   }
 
   private processReady(): void {
