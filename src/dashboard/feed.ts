@@ -2,6 +2,7 @@ import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
 import type { Topology } from '../storage/common/topology.js';
 import { clusterView, type ClusterView, type StatusAnswer } from './cluster-view.js';
 import type { ReplicaControls } from './controls.js';
+import type { PortalFeed, PortalsView } from './portal-feed.js';
 import { changesBetween, Timeline, type NewEvent, type TimelineEvent } from './timeline.js';
 
 /**
@@ -17,6 +18,8 @@ export const POLL_TIMEOUT_MS = 400;
 export interface FeedUpdate {
   readonly view: ClusterView;
   readonly events: readonly TimelineEvent[];
+  /** Only when the owner can scrape the portals' metrics. */
+  readonly portals?: PortalsView;
 }
 
 export type FeedListener = (update: FeedUpdate) => void;
@@ -35,6 +38,7 @@ export class ClusterFeed {
     readonly topology: Topology,
     private readonly controls?: ReplicaControls,
     private readonly onError: (err: Error) => void = () => undefined,
+    readonly portals?: PortalFeed,
   ) {
     this.client = new ReplicaClusterClient(topology);
   }
@@ -46,6 +50,7 @@ export class ClusterFeed {
 
   start(): void {
     this.unsubscribe = this.controls?.onProcessEvent((e) => this.record({ kind: 'process', replica: e.replica, partition: e.replica === undefined ? undefined : this.partitionOf(e.replica), text: e.text }));
+    this.portals?.start();
     void this.round();
   }
 
@@ -79,7 +84,7 @@ export class ClusterFeed {
     const view = clusterView(this.topology, answers, (id) => this.controls?.process(id));
     for (const change of changesBetween(this.latest, view)) this.record(change);
     this.latest = view;
-    const update = { view, events: this.pending };
+    const update = { view, events: this.pending, ...(this.portals?.view === undefined ? {} : { portals: this.portals.view }) };
     this.pending = [];
     for (const listener of this.listeners) listener(update);
     this.timer = setTimeout(() => void this.round(), POLL_INTERVAL_MS);
@@ -89,6 +94,7 @@ export class ClusterFeed {
     this.stopped = true;
     clearTimeout(this.timer);
     this.unsubscribe?.();
+    this.portals?.stop();
     this.listeners.clear();
     await this.client.close();
   }

@@ -2,6 +2,8 @@ import type { Topology } from '../storage/common/topology.js';
 import type { Logger } from '../util/log.js';
 import type { ReplicaControls } from './controls.js';
 import { ClusterFeed } from './feed.js';
+import { PortalFeed } from './portal-feed.js';
+import type { Sample } from './portal-rates.js';
 import { startDashboard, type Dashboard } from './server.js';
 
 /** The default port of `ecom up --dashboard-port` and `ecom dashboard --port` (issue #14). */
@@ -12,12 +14,15 @@ export interface ServeOptions {
   readonly host: string;
   readonly port: number;
   readonly controls?: ReplicaControls;
+  /** Scrapes the portals' metrics, for the portals panel (left out without it). */
+  readonly scrapePortals?: () => Promise<readonly Sample[]>;
   readonly log: Logger;
 }
 
 /** Polls the cluster and serves the page; close() stops both. */
 export async function serveDashboard(options: ServeOptions): Promise<Dashboard> {
-  const feed = new ClusterFeed(options.topology, options.controls, (err) => options.log.warn({ err: err.message }, 'dashboard: a round of status requests failed'));
+  const portals = options.scrapePortals === undefined ? undefined : new PortalFeed(options.scrapePortals);
+  const feed = new ClusterFeed(options.topology, options.controls, (err) => options.log.warn({ err: err.message }, 'dashboard: a round of status requests failed'), portals);
   try {
     const dashboard = await startDashboard({ host: options.host, port: options.port, feed, controls: options.controls, log: options.log });
     feed.start();

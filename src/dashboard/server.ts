@@ -58,6 +58,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const controls = refusal === undefined ? options.controls : undefined;
   const state = () => ({
     view: options.feed.view,
+    portals: options.feed.portals?.view,
     events: options.feed.timeline.recent(),
     controls: { enabled: controls !== undefined, why: refusal ?? 'Controls act on the processes "ecom up" started, and exist only because this page is served on loopback (this machine).' },
   });

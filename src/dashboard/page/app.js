@@ -85,6 +85,26 @@ function showView(view) {
   view.partitions.forEach((partition, i) => showPartition(host.children[i], partition));
 }
 
+const figure = (value, digits) => (value === undefined ? '–' : value.toFixed(digits));
+
+function showPortals(portals) {
+  const section = document.getElementById('portals');
+  if (portals === undefined) return;
+  section.hidden = false;
+  document.getElementById('portals-note').textContent = portals.problem
+    ? `scrape failed (${portals.problem}); showing the last figures`
+    : `over the last ${portals.window_s.toFixed(1)} s, from the portals' /metrics; latency from histogram buckets`;
+  const rows = portals.rows.map((r) => {
+    const errors = Object.entries(r.errors).map(([code, n]) => `${code} ×${n}`).join(', ');
+    const row = el('tr', {}, el('td', { textContent: r.process }), el('td', { textContent: r.method }), el('td', { textContent: figure(r.rps, 1) }),
+      el('td', { textContent: figure(r.p50_ms, 2) }), el('td', { textContent: figure(r.p99_ms, 2) }), el('td', { textContent: errors }));
+    row.dataset.method = r.method;
+    return row;
+  });
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colSpan: 6, textContent: 'no calls in the window: try "ecom admin" or "ecom order"' })));
+  document.getElementById('portal-rows').replaceChildren(...rows);
+}
+
 function showEvents(events) {
   const list = document.getElementById('timeline');
   for (const event of events) {
@@ -114,11 +134,13 @@ function connect() {
     document.getElementById('controls-note').textContent = controls.why;
     document.getElementById('partitions').replaceChildren();
     if (state.view) showView(state.view);
+    if (state.portals) showPortals(state.portals);
     showEvents(state.events);
   });
   stream.addEventListener('update', (message) => {
     const update = JSON.parse(message.data);
     showView(update.view);
+    showPortals(update.portals);
     showEvents(update.events);
     status.dataset.state = 'live';
     status.textContent = `live · ${new Date(update.view.at).toLocaleTimeString(undefined, { hour12: false })}`;

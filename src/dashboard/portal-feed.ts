@@ -1,0 +1,58 @@
+import { portalRates, type RpcRates, type Sample } from './portal-rates.js';
+
+/**
+ * Scrapes the portals' metrics once a second and keeps their rates over the last few seconds
+ * for the dashboard's portals panel. The scrape itself (which processes, how) is given by the
+ * owner: `ecom up` knows where its portals serve /metrics.
+ */
+export const SCRAPE_INTERVAL_MS = 1_000;
+/** Rates are taken over about this long: steadier than one interval, still live. */
+const WINDOW_MS = 3_000;
+/** Scrapes kept for the window, bounded whatever the clock does. */
+const KEPT = Math.ceil(WINDOW_MS / SCRAPE_INTERVAL_MS) + 1;
+
+export interface PortalsView {
+  readonly at: number;
+  readonly window_s: number;
+  readonly rows: readonly RpcRates[];
+  /** Why the last scrape failed, if it did; the rows are then the last good ones. */
+  readonly problem?: string;
+}
+
+export class PortalFeed {
+  private readonly scrapes: Array<{ at: number; samples: readonly Sample[] }> = [];
+  private latest: PortalsView | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly scrape: () => Promise<readonly Sample[]>) {}
+
+  get view(): PortalsView | undefined {
+    return this.latest;
+  }
+
+  start(): void {
+    void this.round();
+  }
+
+  private async round(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const samples = await this.scrape();
+      const at = Date.now();
+      this.scrapes.push({ at, samples });
+      if (this.scrapes.length > KEPT) this.scrapes.splice(0, this.scrapes.length - KEPT);
+      const first = this.scrapes[0]!;
+      const window_s = (at - first.at) / 1000;
+      if (window_s > 0) this.latest = { at, window_s, rows: portalRates(first.samples, samples, window_s) };
+    } catch (err) {
+      this.latest = { at: Date.now(), window_s: 0, rows: this.latest?.rows ?? [], problem: (err as Error).message };
+    }
+    if (!this.stopped) this.timer = setTimeout(() => void this.round(), SCRAPE_INTERVAL_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}
