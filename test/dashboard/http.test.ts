@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterView } from '../../src/dashboard/cluster-view.js';
 import { serveDashboard } from '../../src/dashboard/serve.js';
-import type { Dashboard } from '../../src/dashboard/server.js';
+import { MAX_STREAMS, type Dashboard } from '../../src/dashboard/server.js';
 import type { TimelineEvent } from '../../src/dashboard/timeline.js';
 import { tierControls } from '../../src/modes/raft/tier-controls.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -111,6 +111,24 @@ describe('dashboard over HTTP', () => {
     expect((await control(dashboard, `/api/replicas/${old}/restart`)).body).toContain(`restarted replica ${old}`);
     const back = await stateWhere(dashboard.port, (s) => s.view!.partitions[1]!.replicas.every((r) => r.down === undefined), 20_000);
     expect(back.events.some((e) => e.text.startsWith(`replica ${old} answers again`))).toBe(true);
+  });
+
+  it('refuses a page beyond the bound on open streams, and serves again once one closes', async () => {
+    const open = await Promise.all(Array.from({ length: MAX_STREAMS }, () => new AbortController()).map(async (abort) => ({ abort, response: await fetch(`${dashboard.url}api/stream`, { signal: abort.signal }) })));
+    try {
+      expect(open.every((o) => o.response.status === 200)).toBe(true);
+      const refused = await call(dashboard.port, '/api/stream');
+      expect(refused.status).toBe(503);
+      expect(refused.body).toContain(`${MAX_STREAMS} dashboard pages are open already`);
+    } finally {
+      for (const o of open) o.abort.abort();
+    }
+    const deadline = Date.now() + 5_000;
+    // The server learns of each closed stream from its socket: poll until it has.
+    while ((await fetch(`${dashboard.url}api/stream`).then(async (r) => (await r.body?.cancel(), r.status))) !== 200) {
+      if (Date.now() > deadline) throw new Error('streams stayed counted after their clients left');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 
   it('a dashboard of a cluster it did not start has no controls and says why', async () => {

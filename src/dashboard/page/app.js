@@ -4,7 +4,7 @@
 'use strict';
 
 const COLUMNS = [
-  ['term', 'term'], ['leader', 'leader'], ['lastIndex', 'last'], ['commitIndex', 'commit'],
+  ['term', 'term'], ['leader', 'leader'], ['vote', 'voted for'], ['lastIndex', 'last'], ['commitIndex', 'commit'],
   ['appliedIndex', 'applied'], ['snapshotIndex', 'snapshot'], ['match', 'match'],
 ];
 const TIMELINE_SHOWN = 300;
