@@ -5,6 +5,8 @@ import { execFileSync } from 'node:child_process';
 
 const HISTORY_RULE_FROM = '22a8213';
 const MAX_SUBJECT = 72;
+/** Landed on main over the limit before the check caught it; main is never rewritten, so they stay. */
+const LANDED_OVER_THE_LIMIT = new Set(['db9c3d36fb6354ceaf9ec185a6d1945290f9b67c']);
 
 function git(...args) {
   return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -22,7 +24,7 @@ const long = log
   .split('\n')
   .filter((line) => line !== '')
   .map((line) => line.split('\t'))
-  .filter(([, subject]) => subject.length > MAX_SUBJECT);
+  .filter(([hash, subject]) => subject.length > MAX_SUBJECT && ![...LANDED_OVER_THE_LIMIT].some((full) => full.startsWith(hash)));
 if (long.length > 0) {
   console.error(`commit subjects over ${MAX_SUBJECT} characters (shorten with git commit --amend or an interactive rebase before landing; put the why in the body):`);
   for (const [hash, subject] of long) console.error(`  ${hash} (${subject.length}) ${subject}`);
