@@ -2,6 +2,7 @@ import type { RecordKind, RecordOfKind } from '../../domain/records.js';
 import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnection } from '../../net/rpc.js';
 import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
 import type { Decision, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
+import type { PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { clusterSecretOf, replicasOf, type ReplicaAddress, type Topology } from '../common/topology.js';
 
@@ -110,6 +111,11 @@ export class ReplicaClusterClient implements PartitionCluster {
       if (err instanceof StoreTimeoutError) throw new StoreUnreachableError(err.message);
       throw err;
     }
+  }
+
+  /** The partition leader's snapshot for `ecom backup` (src/storage/common/backup-format.ts). */
+  async backup(partition: number, deadline_ms: number): Promise<PartitionBackup> {
+    return (await this.query(partition, { op: 'backup', partition }, deadline_ms)) as PartitionBackup;
   }
 
   async expiredLocks(partition: number, deadline_ms: number): Promise<Array<{ txid: string; home: number }>> {

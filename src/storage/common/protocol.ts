@@ -14,7 +14,9 @@ export type ReplicaRequest =
   /** Hand leadership of the partition to replica `to` (another voter); answered once it leads. */
   | { readonly op: 'transferLeader'; readonly partition: number; readonly to: number }
   /** Percentiles of each stage of the writes this replica led since the last 'trace' (docs/bench.md). */
-  | { readonly op: 'trace' };
+  | { readonly op: 'trace' }
+  /** The leader's snapshot of the partition at an index applied after the request arrived (PartitionBackup). */
+  | { readonly op: 'backup'; readonly partition: number };
 
 export type ReplicaError =
   /** Not the leader: `leader` is the replica id believed to lead (0 when unknown). Nothing was appended. */

@@ -195,6 +195,7 @@ export function requestProblem(body: unknown, partition: number, partitions: num
     case 'decision':
       return nameProblem('txid', body.txid);
     case 'expiredLocks':
+    case 'backup':
       return undefined;
     case 'staleDecisions':
       return isTime(body.age_ms) ? undefined : 'age_ms must be a number of milliseconds ≥ 0';

@@ -18,11 +18,13 @@ import { RecordingStateStore, StagedStateStore } from './state-store.js';
 import { EntryRefused, PartitionMachine } from './partition-machine.js';
 import { SNAPSHOT_FORMAT } from './snapshot-format.js';
 import { SnapshotThread } from './snapshot-thread.js';
+import { replicaDir } from './layout.js';
 import { StallMonitor } from '../../util/stall-monitor.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
 import { PeerTransport } from './peer-transport.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
+import { MAX_BACKUP_BYTES, type PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../common/topology.js';
 
@@ -169,7 +171,8 @@ export class Replica {
   /** Applied entries after the last snapshot before the next is taken: jittered, so replicas take theirs at different moments. */
   private snapshotGap: number;
   private readonly snapshotThread: SnapshotThread;
-  private snapshotting = false;
+  /** The snapshot being taken, if one is: settles once it is durable (or has failed, with a warning). */
+  private snapshotInFlight: Promise<void> | undefined;
   /** Keys in the state at the last snapshot (0 until one is taken). */
   private stateKeys = 0;
   private readonly stalls = new StallMonitor();
@@ -181,7 +184,7 @@ export class Replica {
     this.address = replicaById(options.topology, options.id);
     this.secret = clusterSecretOf(options.topology);
     const peers = replicasOf(options.topology, this.address.partition);
-    const dir = join(options.dataDir, `replica-${options.id}`);
+    const dir = replicaDir(options.dataDir, options.id);
     const logDir = join(dir, 'raft');
     options.seams?.beforeLogOpen(logDir);
     this.wal = FileLog.open(logDir, { ...DEFAULT_FILE_LOG_OPTIONS, disk: options.seams?.logDisk(logDir) });
@@ -323,6 +326,8 @@ export class Replica {
         return this.transferLeader(request.partition, request.to, TRANSFER_WAIT_MS);
       case 'trace':
         return { ok: true, result: this.trace.read() };
+      case 'backup':
+        return this.backup(request.partition);
     }
   }
 
@@ -661,10 +666,15 @@ export class Replica {
    * sending heartbeats; only then is the log compacted behind it.
    */
   private maybeSnapshot(): void {
-    if (this.snapshotting || this.stopped || this.state.lastApplied - this.snapshotIndex < this.snapshotGap) return;
-    this.snapshotting = true;
+    if (this.snapshotInFlight !== undefined || this.stopped || this.state.lastApplied - this.snapshotIndex < this.snapshotGap) return;
+    void this.snapshotNow();
+  }
+
+  /** Takes a snapshot now, or joins the one being taken; settles once it is durable or has failed. */
+  private snapshotNow(): Promise<void> {
+    if (this.snapshotInFlight !== undefined) return this.snapshotInFlight;
     const started = performance.now();
-    this.snapshotThread
+    this.snapshotInFlight = this.snapshotThread
       .take()
       .then(async ({ applied, data, keys }) => {
         this.stateKeys = keys;
@@ -681,8 +691,32 @@ export class Replica {
         if (!this.stopped) this.options.log.warn({ err: (err as Error).message }, 'snapshot failed; the log is kept and it will be tried again');
       })
       .finally(() => {
-        this.snapshotting = false;
+        this.snapshotInFlight = undefined;
       });
+    return this.snapshotInFlight;
+  }
+
+  /**
+   * For `ecom backup`: the partition's state at an index applied after the request arrived, so
+   * every write acknowledged before it is in. A snapshot already under way may predate the
+   * request; then one more is taken, unless nothing was applied since.
+   */
+  private async backup(partition: number): Promise<ReplicaResponse> {
+    const wrong = this.wrongPartition(partition);
+    if (wrong) return wrong;
+    if (this.node.role !== 'leader') return this.notLeader();
+    const appliedAtRequest = this.state.lastApplied;
+    if (this.snapshotInFlight !== undefined) await this.snapshotInFlight;
+    if (this.snapshotIndex < appliedAtRequest) await this.snapshotNow();
+    const snapshot = this.node.snapshot ?? this.snapshots.latest();
+    if (snapshot === undefined || snapshot.meta.index < appliedAtRequest) {
+      return { ok: false, error: 'refused', message: `replica ${this.id} could not take a snapshot for the backup (see its log); nothing was changed, try again` };
+    }
+    if (snapshot.data.length > MAX_BACKUP_BYTES) {
+      return { ok: false, error: 'refused', message: `partition ${partition}'s state is ${snapshot.data.length} bytes, over the ${MAX_BACKUP_BYTES} a backup answer carries; nothing was changed` };
+    }
+    const { index, term, membership } = snapshot.meta;
+    return { ok: true, result: { partition, index, term, voters: membership.voters, state: new TextDecoder().decode(snapshot.data) } satisfies PartitionBackup };
   }
 
   /**

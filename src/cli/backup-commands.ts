@@ -1,0 +1,97 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { wholeNumber } from '../config/options.js';
+import { clusterSecretOption } from '../modes/cluster-secret-option.js';
+import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
+import { withClusterClient } from '../storage/client/cluster-client.js';
+import { BACKUP_FORMAT, BACKUP_VERSION, backupProblem, type BackupFile, type PartitionBackup } from '../storage/common/backup-format.js';
+import { restoreBackup } from '../storage/replica/restore.js';
+
+/** `ecom backup FILE` and `ecom restore FILE --data DIR` (issue #16 item 4, docs/operations.md). */
+export function registerBackupCommands(program: Command): void {
+  program
+    .command('backup')
+    .description("Write a consistent copy of every partition of a running raft cluster to FILE (each partition at one applied index, taken from its leader's snapshot).")
+    .argument('<file>', 'where to write the backup (JSON; replaced atomically, readable by its owner only)')
+    .addOption(configOption())
+    .addOption(clusterSecretOption())
+    .option('--timeout <ms>', 'how long each partition may take to answer', wholeNumber('--timeout'), 60_000)
+    .addHelpText('after', '\nExamples:\n  $ ecom backup shop.backup\n  $ ecom backup /backups/shop-$(date +%F).json --storage-config cluster.json')
+    .action(async (file: string, opts: { storageConfig?: string; clusterSecret?: string; timeout: number }) => {
+      const topology = topologyFrom(opts);
+      const partitions: PartitionBackup[] = [];
+      await withClusterClient(topology, async (client) => {
+        for (let p = 0; p < topology.partitions; p++) {
+          const part = await client.backup(p, Date.now() + opts.timeout);
+          partitions.push(part);
+          process.stderr.write(`partition ${p}: index ${part.index} (term ${part.term}), ${formatBytes(part.state.length)}\n`);
+        }
+      });
+      const backup: BackupFile = { format: BACKUP_FORMAT, version: BACKUP_VERSION, created: new Date().toISOString(), partitions };
+      writeAtomically(resolve(file), JSON.stringify(backup));
+      process.stdout.write(`wrote ${resolve(file)}: ${partitions.length} partitions; restore with: ecom restore ${file} --data NEW_DIR\n`);
+    });
+
+  program
+    .command('restore')
+    .description('Seed a new cluster from a backup: writes each replica of the topology a snapshot of its partition under --data; then start the cluster on that folder.')
+    .argument('<file>', 'a file written by ecom backup')
+    .requiredOption('--data <dir>', 'the new cluster\'s data folder (its replica folders must not exist yet)')
+    .addOption(configOption())
+    .addHelpText('after', '\nExamples:\n  $ ecom restore shop.backup --data ./restored && ecom up --data ./restored\n  $ ecom restore shop.backup --data /srv/ecom --storage-config cluster.json')
+    .action((file: string, opts: { data: string; storageConfig?: string }) => {
+      const backup = readBackup(file);
+      const topology = topologyFrom(opts, opts.data);
+      const restored = restoreBackup(backup, topology, resolve(opts.data));
+      for (const r of restored) process.stdout.write(`replica ${r.id} (partition ${r.partition}): from index ${r.index} in ${r.dir}\n`);
+      const how = opts.storageConfig === undefined ? `ecom up --data ${opts.data}` : `ecom storage ID --data ${opts.data} --storage-config ${opts.storageConfig} for each replica`;
+      process.stdout.write(`restored the backup of ${backup.created}; start the cluster with: ${how}\n`);
+    });
+}
+
+function readBackup(file: string): BackupFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the backup ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file} is not a backup: it is not JSON (${(err as Error).message})`);
+  }
+  const problem = backupProblem(parsed);
+  if (problem !== undefined) throw new Error(`${file} cannot be restored: ${problem}`);
+  return parsed as BackupFile;
+}
+
+/** Write, fsync, rename, fsync the folder: a crash leaves the old file or the whole new one. */
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new Error(`cannot write the backup to ${path}: ${(err as Error).message}`);
+  }
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+function formatBytes(n: number): string {
+  return n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}

@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OK, type Command } from '../../src/domain/commands.js';
+import type { RecordKind, StoredRecord } from '../../src/domain/records.js';
+import { StorageTier } from '../../src/modes/raft/storage-tier.js';
+import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
+import { ReplicaClusterClient } from '../../src/storage/client/cluster-client.js';
+import { freeLocalTopology } from '../../src/storage/common/topology.js';
+import { runEcom } from '../helpers/ecom.js';
+import { startRaftCluster } from './cluster.js';
+
+/**
+ * `ecom backup` of a running cluster, then `ecom restore` into a new cluster on other ports and
+ * folders: every record as it was at the backup, nothing written after it, and the restored
+ * cluster takes writes (single-partition and across partitions) at once.
+ */
+const work = mkdtempSync(join(tmpdir(), 'ecom-backup-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const KEYS: Array<[RecordKind, string]> = [];
+for (let i = 1; i <= 30; i++) KEYS.push(['client', String(i)]);
+for (let i = 1; i <= 6; i++) KEYS.push(['product', String(100 + i)]);
+for (let i = 1; i <= 10; i++) KEYS.push(['order', String(200 + i)]);
+
+async function snapshotOf(backend: PartitionedBackend): Promise<Map<string, StoredRecord | undefined>> {
+  const out = new Map<string, StoredRecord | undefined>();
+  for (const [kind, id] of KEYS) out.set(`${kind}/${id}`, await backend.read(kind, id));
+  return out;
+}
+
+async function must(backend: PartitionedBackend, command: Command): Promise<void> {
+  expect(await backend.execute(command), JSON.stringify(command)).toEqual(OK);
+}
+
+// docs/spec.md: R-CLI-12
+describe('backup and restore', () => {
+  it('restores every record as of the backup into a new cluster, which then takes writes', { timeout: 120_000 }, async () => {
+    const source = await startRaftCluster();
+    const file = join(work, 'shop.backup');
+    let expected: Map<string, StoredRecord | undefined>;
+    try {
+      const backend = source.backend();
+      for (let i = 1; i <= 30; i++) await must(backend, { op: 'CreateClient', cid: String(i), data: JSON.stringify({ name: `client ${i}` }) });
+      for (let i = 1; i <= 6; i++) await must(backend, { op: 'CreateProduct', pid: String(100 + i), data: JSON.stringify({ name: `p${i}`, price: '1.5', quantity: 100 }) });
+      for (let i = 1; i <= 8; i++) await must(backend, { op: 'CreateOrder', oid: String(200 + i), cid: String(i), data: JSON.stringify([{ id: String(100 + (i % 6) + 1), quantity: i }, { id: '101', quantity: 1 }]) });
+      await must(backend, { op: 'DeleteOrder', oid: '203' });
+      await must(backend, { op: 'UpdateClient', cid: '7', data: '{"name": "renamed"}' });
+      const run = await runEcom(['backup', file, '--storage-config', source.tier.configFile], { timeout_ms: 60_000 });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(/partition 0: index \d+ \(term \d+\)/);
+      expect(run.stdout).toContain('restore with: ecom restore');
+      expected = await snapshotOf(backend);
+      // Written after the backup: must not come back.
+      await must(backend, { op: 'CreateOrder', oid: '209', cid: '9', data: '[{"id": "102", "quantity": 1}]' });
+      await must(backend, { op: 'UpdateClient', cid: '8', data: '{"name": "after the backup"}' });
+    } finally {
+      await source.stop();
+    }
+    expect(expected.get('order/205')).toBeDefined();
+    expect(expected.get('order/203')).toBeUndefined();
+
+    const topology = await freeLocalTopology(2, 3);
+    const configFile = join(work, 'restored-topology.json');
+    writeFileSync(configFile, JSON.stringify(topology));
+    const dataDir = join(work, 'restored');
+    const restored = await runEcom(['restore', file, '--data', dataDir, '--storage-config', configFile]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/replica 1 \(partition 0\): from index \d+/);
+    // A second restore into the same folder is refused and writes nothing.
+    const again = await runEcom(['restore', file, '--data', dataDir, '--storage-config', configFile]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('already holds a replica\'s data');
+
+    const tier = new StorageTier({ topology, dataDir });
+    await tier.start();
+    const backend = new PartitionedBackend(new ReplicaClusterClient(tier.topology), { requestTimeout_ms: 10_000 });
+    try {
+      expect(await snapshotOf(backend)).toEqual(expected);
+      await must(backend, { op: 'CreateClient', cid: '31', data: '{"name": "new"}' });
+      await must(backend, { op: 'CreateOrder', oid: '210', cid: '31', data: '[{"id": "101", "quantity": 2}, {"id": "102", "quantity": 1}]' });
+      expect((await backend.read('product', '101'))?.quantity).toBe((expected.get('product/101') as { quantity: number }).quantity - 2);
+    } finally {
+      await backend.close();
+      await tier.stop();
+    }
+  });
+
+  it('refuses a file that is not a backup, naming the problem', async () => {
+    const bogus = join(work, 'bogus.json');
+    writeFileSync(bogus, '{"format": "something-else"}');
+    const run = await runEcom(['restore', bogus, '--data', join(work, 'never')]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('it is not an ecom backup');
+  });
+});
