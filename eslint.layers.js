@@ -6,7 +6,7 @@
 import path from 'node:path';
 
 const below = (...layers) => layers;
-const foundation = ['util', 'domain', 'config', 'net', 'raft'];
+const foundation = ['util', 'domain', 'config', 'net', 'raft', 'metrics'];
 const storage = ['storage/common', 'storage/replica', 'storage/client'];
 const lowerThanTools = [...foundation, ...storage, 'faults', 'portal', 'dashboard', 'modes', 'client'];
 
@@ -17,11 +17,12 @@ export const LAYERS = {
   config: below('util', 'domain'),
   net: below('util'),
   raft: below('util'),
+  metrics: below('util'),
   'storage/common': below(...foundation),
   'storage/replica': below(...foundation, 'storage/common'),
   'storage/client': below(...foundation, 'storage/common'),
   faults: below('util', 'raft'),
-  portal: below('util', 'domain', 'config'),
+  portal: below('util', 'domain', 'config', 'metrics'),
   dashboard: below(...foundation, 'storage/common', 'storage/client'),
   modes: below(...foundation, 'storage/common', 'storage/client', 'faults', 'portal', 'dashboard'),
   client: below('util', 'domain', 'config', 'portal'),

@@ -8,7 +8,9 @@ import { restartOption } from '../modes/restart-option.js';
 import { loadPortalSecurity, portalSecurityArgs, type PortalSecurityOptions } from '../portal/security.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
-import { hostOption, langOption } from './common-options.js';
+import { hostOption, langOption, metricsHostOption, metricsPortOption, type MetricsCliOptions } from './common-options.js';
+import { serveProcessMetrics } from '../metrics/process-metrics.js';
+import { PortalMetrics } from '../metrics/portal-metrics.js';
 
 /** `ecom up` (the whole system) and `ecom admin-server` / `ecom order-server` (one portal process). */
 
@@ -72,14 +74,20 @@ function registerPortalServers(program: Command): void {
       .addOption(modeOption())
       .addOption(hostOption())
       .addOption(langOption())
-      .addHelpText('after', `\nExample:\n  $ ecom ${name} ${defaultPort} --mode single`)
-      .action(async (port: number, opts: { mode: string; host: string; lang?: string } & PortalSecurityOptions) => {
+      .addOption(metricsPortOption())
+      .addOption(metricsHostOption())
+      .addHelpText('after', `\nExamples:\n  $ ecom ${name} ${defaultPort} --mode single\n  $ ecom ${name} ${defaultPort} --metrics-port 9100   (Prometheus metrics at http://127.0.0.1:9100/metrics)`)
+      .action(async (port: number, opts: { mode: string; host: string; lang?: string } & PortalSecurityOptions & MetricsCliOptions) => {
         const mode = findMode(opts.mode);
-        const ctx = context(opts, `${name}-${port}`);
-        const closers = closeOnSignals((signal) => ctx.log.info(`${signal}: finishing calls in flight, then stopping`));
+        const plain = context(opts, `${name}-${port}`);
+        const closers = closeOnSignals((signal) => plain.log.info(`${signal}: finishing calls in flight, then stopping`));
+        const served = await serveProcessMetrics(opts.metricsPort, opts.metricsHost, plain.log);
+        if (served !== undefined) closers.push(() => served.close());
+        const ctx = served === undefined ? plain : { ...plain, metrics: served.registry };
         const backend = await mode.createBackend({ ...opts }, ctx);
         closers.push(() => backend.close());
-        const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [port], security: ctx.portalSecurity });
+        const metrics = served === undefined ? undefined : new PortalMetrics(served.registry);
+        const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [port], security: ctx.portalSecurity, metrics });
         closers.push(() => server.shutdown());
         ctx.log.info({ port: server.ports[0], host: ctx.host, mode: mode.name }, `${portal} server is serving`);
       });

@@ -10,6 +10,9 @@ import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
 import { clusterSecretOption } from '../modes/cluster-secret-option.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
+import { serveProcessMetrics } from '../metrics/process-metrics.js';
+import { ReplicaMetrics } from '../metrics/replica-metrics.js';
+import { metricsHostOption, metricsPortOption, type MetricsCliOptions } from './common-options.js';
 
 /** `ecom storage ID` (one replica) and `ecom status` (every partition's leader and indexes). */
 
@@ -27,10 +30,15 @@ export function registerStorageCommands(program: Command): void {
     .addOption(new Option('--snapshot-every <entries>', 'take a snapshot and compact the log every this many entries').default(10_000).argParser(Number))
     .option('--broker <url>', 'MQTT broker where the leader announces changed records (for portal caches); none by default')
     .addOption(new Option('--max-pending <n>', 'proposals a leader accepts and has not yet applied before it answers "busy" (clients back off and retry)').default(4_096).argParser(wholeNumber('--max-pending')))
-    .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json')
-    .action(async (id: number, opts: { storageConfig?: string; clusterSecret?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number }) => {
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
+    .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json --metrics-port 9101')
+    .action(async (id: number, opts: { storageConfig?: string; clusterSecret?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number } & MetricsCliOptions) => {
       const log = createLogger(`storage-${id}`);
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
+      const served = await serveProcessMetrics(opts.metricsPort, opts.metricsHost, log);
+      if (served !== undefined) closers.push(() => served.close());
+      const metrics = served === undefined ? undefined : new ReplicaMetrics(served.registry);
       const seams = plantedFromEnvironment();
       if (seams !== undefined) log.warn(`TEST BUILD: planted faults ${seams.describe()} (ECOM_TEST_FAULTS); never use this replica for real data`);
       const onFatal = (err: Error) => {
@@ -38,7 +46,7 @@ export function registerStorageCommands(program: Command): void {
         log.fatal({ err: err.message }, `replica ${id} halted on an internal failure; nothing more is applied or answered. Keep its data folder for diagnosis and restart it once the cause is fixed`);
         process.exit(70);
       };
-      const replica = new Replica({ topology: topologyFrom(opts, opts.data), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal });
+      const replica = new Replica({ topology: topologyFrom(opts, opts.data), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal, metrics });
       closers.push(() => replica.stop());
       await replica.start();
     });

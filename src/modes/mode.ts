@@ -3,6 +3,8 @@ import type { Lang } from '../domain/messages.js';
 import type { Backend } from '../domain/backend.js';
 import type { Logger } from '../util/log.js';
 import type { PortalSecurity } from '../portal/security.js';
+import type { MetricsRegistry } from '../metrics/registry.js';
+import type { MetricsTarget } from '../metrics/union.js';
 
 /** What every mode is given: the language of reply texts, where to log, where to bind. */
 export interface ModeContext {
@@ -13,6 +15,8 @@ export interface ModeContext {
   readonly portalSecurity: PortalSecurity;
   /** The same, as flags for the portal processes a mode starts. */
   readonly portalSecurityArgs: readonly string[];
+  /** This process's metrics registry, when it serves metrics: a backend registers its own there. */
+  readonly metrics?: MetricsRegistry;
 }
 
 /** Options parsed by commander; each mode reads the ones it declared. */
@@ -24,6 +28,8 @@ export interface RunningSystem {
   readonly orderPorts: readonly number[];
   /** The live dashboard's address, when the mode serves one. */
   readonly dashboardUrl?: string;
+  /** Every process it started that serves /metrics, for one scrape of them all (metrics/union.ts). */
+  readonly metricsTargets?: readonly MetricsTarget[];
   /** Resolves when everything has stopped. */
   stop(): Promise<void>;
 }

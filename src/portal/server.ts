@@ -7,6 +7,8 @@ import type { Backend } from '../domain/backend.js';
 import { adminPortalHandlers, orderPortalHandlers, type PortalContext } from './handlers.js';
 import { apiPackageDefinition, LOADER_OPTIONS, PORTAL_SERVICES } from './proto.js';
 import { addReflection } from './reflection.js';
+import type { PortalMetrics } from '../metrics/portal-metrics.js';
+import { metricsInterceptor } from './metrics-interceptor.js';
 import { NO_SECURITY, requireToken, serverCredentials, type PortalSecurity } from './security.js';
 
 export type PortalRole = 'admin' | 'order';
@@ -24,6 +26,8 @@ export interface PortalServerOptions {
   readonly shutdownGrace_ms?: number;
   /** TLS and AdminPortal's token; neither by default, like the original. */
   readonly security?: PortalSecurity;
+  /** Count and time every RPC (`--metrics-port`); none by default. */
+  readonly metrics?: PortalMetrics;
 }
 
 export interface PortalServer {
@@ -62,7 +66,7 @@ function bind(server: grpc.Server, host: string, port: number, credentials: grpc
 export async function startPortalServer(options: PortalServerOptions): Promise<PortalServer> {
   const roles = options.roles ?? ['admin', 'order'];
   const definition = apiPackageDefinition();
-  const server = new grpc.Server();
+  const server = new grpc.Server(options.metrics === undefined ? {} : { interceptors: [metricsInterceptor(options.metrics)] });
   const ctx: PortalContext = { backend: options.backend, lang: options.lang, log: options.log };
 
   const served: string[] = [];

@@ -1,3 +1,4 @@
+import type { MqttSyncStats } from '../../metrics/mqtt-metrics.js';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { BrokerCredentials } from '../../net/cluster-secret.js';
 import type { Command, Reply } from '../../domain/commands.js';
@@ -121,6 +122,11 @@ export class MqttBackend implements Backend {
 
   get origin(): string {
     return this.origin_;
+  }
+
+  /** How this portal's replica of the log stands, for its metrics. */
+  syncStats(): MqttSyncStats {
+    return this.replica.syncStats();
   }
 
   /** Connects and resolves once this portal holds the current state (from a peer, or empty if none answered). */

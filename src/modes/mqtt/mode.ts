@@ -11,6 +11,7 @@ import { brokerCredentials, CLUSTER_SECRET_ENV, createClusterSecret, readCluster
 import { clusterSecretOption, optionalSecretFile } from '../cluster-secret-option.js';
 import { join, resolve } from 'node:path';
 import { DEFAULT_TOPIC_PREFIX } from './protocol.js';
+import { watchMqttSync } from '../../metrics/mqtt-metrics.js';
 
 const START_TIMEOUT_MS = 30_000;
 /** `ecom up` spaces the portals of one kind 10 ports apart, like 55006, 55016, ... */
@@ -42,9 +43,9 @@ export const mqttMode: ModeDefinition = {
     new Option('--broker-port <port>', 'mqtt mode: port of the embedded MQTT broker').argParser(parsePort).default(DEFAULTS.mqttPort),
   ],
 
-  createBackend: (options, ctx) => {
+  createBackend: async (options, ctx) => {
     const secretFile = optionalSecretFile(options);
-    return MqttBackend.start({
+    const backend = await MqttBackend.start({
       // Checked here as well as by the option's parser: another mode may declare --broker
       // too, and commander then keeps only the first declaration (and its parser).
       brokerUrl: parseBrokerUrl(stringOption(options, 'broker', DEFAULT_BROKER_URL)),
@@ -54,6 +55,8 @@ export const mqttMode: ModeDefinition = {
       log: ctx.log,
       ...(secretFile === undefined ? {} : { credentials: brokerCredentials(readClusterSecret(secretFile)) }),
     });
+    if (ctx.metrics !== undefined) watchMqttSync(ctx.metrics, () => backend.syncStats());
+    return backend;
   },
 
   /**

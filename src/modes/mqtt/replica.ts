@@ -3,6 +3,7 @@ import type { Reply } from '../../domain/commands.js';
 import { changeEvents, type ChangeEvent } from '../../domain/events.js';
 import { execute, type Outcome } from '../../domain/machine.js';
 import { MemoryState } from '../../domain/memory-state.js';
+import type { MqttSyncStats } from '../../metrics/mqtt-metrics.js';
 import { message } from '../../domain/messages.js';
 import type { Logger } from '../../util/log.js';
 import type { CommandMessage, LogMessage, StateRefusal, StateReply } from './protocol.js';
@@ -105,6 +106,10 @@ export class Replica {
   private buffer: LogMessage[] = [];
   private sync: SyncAttempt | undefined;
   private suspended = true;
+  /** For metrics: the highest position a peer announced, and whole states sent and installed. */
+  private peerPosition = 0;
+  private statesSent = 0;
+  private statesReceived = 0;
 
   constructor(
     private origin_: string,
@@ -152,6 +157,12 @@ export class Replica {
 
   get position(): number {
     return this.position_;
+  }
+
+  /** What this portal's metrics show (src/metrics/mqtt-metrics.ts). */
+  syncStats(): MqttSyncStats {
+    const { position_: position, peerPosition, statesSent, statesReceived } = this;
+    return { position, peerPosition, buffered: this.buffer.length, statesSent, statesReceived, live: this.live };
   }
 
   get digest(): string {
@@ -202,6 +213,7 @@ export class Replica {
   /** A message from the log topic, in broker order. */
   receive(msg: LogMessage): void {
     if (this.suspended) return;
+    if (msg.t !== 'cmd' && msg.o !== this.origin_) this.peerPosition = Math.max(this.peerPosition, msg.p);
     const sync = this.sync;
     if (sync === undefined) {
       this.handleLive(msg, false);
@@ -308,6 +320,7 @@ export class Replica {
     this.buffer = [];
     this.sync = undefined;
     this.state = MemoryState.fromSnapshot({ records: reply.records });
+    this.statesReceived++;
     this.applied = new Map(Object.entries(reply.applied));
     this.position_ = reply.position;
     this.digest_ = reply.digest;
@@ -402,6 +415,7 @@ export class Replica {
       return;
     }
     this.effects.sendState(to, reply);
+    this.statesSent++;
   }
 
   /**

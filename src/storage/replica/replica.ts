@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RaftError, RaftNode, DEFAULT_OPTIONS, NO_NODE, type Ready } from '../../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../../raft/types.js';
@@ -22,6 +22,7 @@ import { replicaDir } from './layout.js';
 import { StallMonitor } from '../../util/stall-monitor.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
+import type { ReplicaMetrics } from '../../metrics/replica-metrics.js';
 import { PeerTransport } from './peer-transport.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
 import { MAX_BACKUP_BYTES, type PartitionBackup } from '../common/backup-format.js';
@@ -70,6 +71,8 @@ export interface ReplicaOptions {
   readonly onFatal?: (err: Error) => void;
   /** Where the chaos suite plants faults (src/faults/planted.ts); production leaves it unset. */
   readonly seams?: ReplicaSeams;
+  /** Prometheus metrics of this replica (`ecom storage --metrics-port`); none by default. */
+  readonly metrics?: ReplicaMetrics;
 }
 
 /** The replica's fault-injection points: its log's disk, the log before recovery, the commit quorum. */
@@ -134,6 +137,14 @@ function markClean(dir: string, statePath: string): void {
   fsyncSync(fd);
   closeSync(fd);
   fsyncDir(dir);
+}
+
+/** Runs `work`, and tells `observe` how long it took in seconds when there is one to tell. */
+function timed(work: () => void, observe: ((seconds: number) => void) | undefined): void {
+  if (observe === undefined) return work();
+  const started = performance.now();
+  work();
+  observe((performance.now() - started) / 1_000);
 }
 
 export class Replica {
@@ -225,6 +236,11 @@ export class Replica {
       { replica: options.id, partition: this.address.partition, term: init.hardState.term, commit: init.hardState.commit, applied: this.state.lastApplied, snapshot: this.snapshotIndex, entries: init.entries.length },
       'recovered from disk',
     );
+    options.metrics?.watch({
+      status: () => this.status(),
+      stateBytes: () => statSync(join(this.state.path, 'data.mdb'), { throwIfNoEntry: false })?.size ?? 0,
+      locksHeld: () => this.machine.locksHeld(),
+    });
   }
 
   get id(): number {
@@ -353,6 +369,7 @@ export class Replica {
     if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
     if (this.proposals.size >= this.maxPendingProposals) {
       this.busyRefusals++;
+      this.options.metrics?.proposalBusy();
       return Promise.resolve({ ok: false, error: 'busy', message: `busy: ${this.proposals.size} proposals already wait (limit ${this.maxPendingProposals}); nothing was appended, retry shortly` });
     }
     let index: number;
@@ -364,6 +381,7 @@ export class Replica {
       return Promise.resolve({ ok: false, error: 'refused', message: err.message });
     }
     this.trace.arrived(index);
+    this.options.metrics?.proposalAccepted();
     this.schedule();
     return new Promise((resolve) => this.proposals.set(index, { term: this.node.term, resolve }));
   }
@@ -552,15 +570,17 @@ export class Replica {
       this.wal.resetTo(rd.snapshot.meta.index);
       this.snapshotIndex = rd.snapshot.meta.index;
     }
-    if (rd.entries.length > 0) this.wal.append(rd.entries);
+    const metrics = this.options.metrics;
+    if (rd.entries.length > 0) timed(() => this.wal.append(rd.entries), metrics && ((s) => metrics.appended(s)));
     if (rd.hardState !== undefined) this.wal.setHardState(rd.hardState);
-    if (rd.mustSync || rd.snapshot !== undefined) this.wal.sync();
+    if (rd.mustSync || rd.snapshot !== undefined) timed(() => this.wal.sync(), metrics && ((s) => metrics.synced(s)));
     if (rd.entries.length > 0) this.trace.persisted(rd.entries[rd.entries.length - 1]!.index);
   }
 
   private apply(entries: readonly Entry[]): void {
     const fresh = entries.filter((e) => e.index > this.state.lastApplied);
     if (fresh.length === 0) return;
+    this.options.metrics?.applied(fresh.length);
     const results: Array<[number, number, ReplicaResponse]> = [];
     this.state.applyBatch(fresh[fresh.length - 1]!.index, () => {
       for (const entry of fresh) {
@@ -635,6 +655,8 @@ export class Replica {
     if (now === this.lastLeaderTerm) return;
     const wasLeader = this.lastLeaderTerm.startsWith('leader/');
     this.lastLeaderTerm = now;
+    if (rd.softState.role === 'candidate') this.options.metrics?.electionStarted();
+    if (rd.softState.role === 'leader') this.options.metrics?.electionWon();
     if (rd.softState.role === 'leader') this.options.log.info({ replica: this.id, partition: this.address.partition, term: this.node.term }, 'became leader');
     if (!wasLeader || rd.softState.role === 'leader') return;
     this.options.log.warn({ replica: this.id, partition: this.address.partition, why: this.node.status().lastStepDown }, 'stopped leading');
@@ -685,6 +707,7 @@ export class Replica {
         this.wal.compact(applied);
         this.snapshotIndex = Math.max(this.snapshotIndex, applied);
         this.snapshotGap = this.jitteredGap();
+        this.options.metrics?.snapshotTaken(data.length);
         this.options.log.info({ replica: this.id, index: applied, bytes: data.length, ms: Math.round(performance.now() - started) }, 'snapshot taken; log compacted');
       })
       .catch((err: unknown) => {
@@ -735,6 +758,7 @@ export class Replica {
     const parsed = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as { format: number; entries: Array<[string, unknown]> };
     if (parsed.format !== SNAPSHOT_FORMAT) throw new Error(`snapshot at ${snapshot.meta.index} has format ${parsed.format}; this build reads ${SNAPSHOT_FORMAT}`);
     this.state.restore(parsed.entries, snapshot.meta.index);
+    this.options.metrics?.snapshotInstalled();
     this.options.log.info({ replica: this.options.id, index: snapshot.meta.index }, 'state restored from a snapshot');
   }
 
