@@ -17,6 +17,8 @@ export interface ServeOptions {
   /** Scrapes the portals' metrics, for the portals panel (left out without it). */
   readonly scrapePortals?: () => Promise<readonly Sample[]>;
   readonly log: Logger;
+  /** The Prometheus text served at /metrics: `ecom up` gives the union of its processes' metrics. */
+  readonly metrics?: () => Promise<string>;
 }
 
 /** Polls the cluster and serves the page; close() stops both. */
@@ -24,7 +26,7 @@ export async function serveDashboard(options: ServeOptions): Promise<Dashboard> 
   const portals = options.scrapePortals === undefined ? undefined : new PortalFeed(options.scrapePortals);
   const feed = new ClusterFeed(options.topology, options.controls, (err) => options.log.warn({ err: err.message }, 'dashboard: a round of status requests failed'), portals);
   try {
-    const dashboard = await startDashboard({ host: options.host, port: options.port, feed, controls: options.controls, log: options.log });
+    const dashboard = await startDashboard({ host: options.host, port: options.port, feed, controls: options.controls, log: options.log, metrics: options.metrics });
     feed.start();
     return {
       ...dashboard,

@@ -20,6 +20,8 @@ export interface DashboardOptions {
   /** Only `ecom up` has them: it started the replicas. */
   readonly controls?: ReplicaControls;
   readonly log: Logger;
+  /** Serves GET /metrics from this (Prometheus text); absent, /metrics is a 404 like any unknown path. */
+  readonly metrics?: () => Promise<string>;
 }
 
 export interface Dashboard {
@@ -73,6 +75,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (asset !== undefined) return void res.writeHead(200, { 'content-type': asset.type }).end(asset.body);
     if (path === '/api/state') return reply(res, 200, state());
     if (path === '/api/stream') return openStream(req, res, streams, state());
+    if (path === '/metrics' && options.metrics !== undefined) return serveMetrics(res, options.metrics, options.log);
     reply(res, 404, { error: `nothing at ${path}: the page is at /, its data at /api/state and /api/stream` });
   });
   const unsubscribe = options.feed.subscribe((update) => broadcast(streams, update));
@@ -103,6 +106,17 @@ function openStream(req: IncomingMessage, res: ServerResponse, streams: Set<Serv
   res.write(`retry: 1000\nevent: state\ndata: ${JSON.stringify(first)}\n\n`);
   streams.add(res);
   req.on('close', () => streams.delete(res));
+}
+
+/** The union of the processes' metrics, scraped when asked (Prometheus scrapes at its own pace). */
+function serveMetrics(res: ServerResponse, metrics: () => Promise<string>, log: Logger): void {
+  metrics().then(
+    (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
+    (err: unknown) => {
+      log.warn({ err: (err as Error).message }, 'dashboard: collecting the metrics failed');
+      reply(res, 500, { error: `collecting the metrics failed: ${(err as Error).message}` });
+    },
+  );
 }
 
 function broadcast(streams: Set<ServerResponse>, update: FeedUpdate): void {

@@ -19,6 +19,9 @@ import { ChangeSubscriber } from '../../storage/common/change-feed.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
+import { metricsArgs } from '../metrics-ports.js';
+import { scrapeUnion, type MetricsTarget } from '../../metrics/union.js';
+import { watchTransactions } from '../../metrics/transaction-metrics.js';
 import { defined } from '../../util/assert.js';
 import { DEFAULT_DASHBOARD_PORT, serveDashboard } from '../../dashboard/serve.js';
 import type { Dashboard } from '../../dashboard/server.js';
@@ -97,6 +100,7 @@ export const raftMode: ModeDefinition = {
       lockTtl_ms: Number(options.lockTtl ?? 5_000),
     });
     const backend = withCache(partitioned, options, ctx, brokerCredentials(clusterSecretOf(topology)));
+    if (ctx.metrics !== undefined) watchTransactions(ctx.metrics, partitioned.coordinator.outcomes);
     // Transactions abandoned by a portal that died are finished or rolled back by any portal.
     const timer = setInterval(() => {
       partitioned.coordinator.recover().then(
@@ -127,6 +131,7 @@ export const raftMode: ModeDefinition = {
     let dashboard: Dashboard | undefined;
     const lifecycle = new SupervisedEvents();
     const supervise = { restart: restartPolicy(options), log: ctx.log };
+    const targets: MetricsTarget[] = [];
     const stop = async () => {
       await dashboard?.close();
       await Promise.all(portals.map((p) => p.stop()));
@@ -135,7 +140,7 @@ export const raftMode: ModeDefinition = {
     };
     try {
       // The embedded broker carries the storage tier's change feed to portal caches.
-      const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile];
+      const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile, ...(await metricsArgs(targets, `broker-${brokerPort}`))];
       broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, onStarted: lifecycle.watch(`broker-${brokerPort}`), start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
       await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
       tier = new StorageTier({
@@ -146,10 +151,11 @@ export const raftMode: ModeDefinition = {
         supervise,
       });
       await tier.start();
+      targets.push(...tier.metricsTargets());
       const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
       common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
       for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
-        const args = [role, String(port), ...common, ...ctx.portalSecurityArgs];
+        const args = [role, String(port), ...common, ...ctx.portalSecurityArgs, ...(await metricsArgs(targets, `${role}-${port}`))];
         const portal = new Supervisor({ name: `${role}-${port}`, ...supervise, onStarted: lifecycle.watch(`${role}-${port}`), start: () => spawnEcom(args, { name: `${role}-${port}` }) });
         portals.push(portal);
         await waitForPort(ctx.host, port, 30_000, portal.current);
@@ -162,25 +168,33 @@ export const raftMode: ModeDefinition = {
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
       }
       ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.current.pid})`);
-      dashboard = await startDashboardOf(tier, lifecycle, Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT), ctx.log);
+      dashboard = await startDashboardOf(tier, lifecycle, Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT), ctx.log, targets);
+      logMetrics(ctx.log, targets, dashboard);
       ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.current.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.current.pid}); data in ${dataDir}; logs in ${dataDir}/logs; from another terminal: ecom status --storage-config ${tier.configFile}`);
     } catch (err) {
       await stop();
       throw err;
     }
-    return { adminPorts: [options.adminPort], orderPorts: [options.orderPort], stop, ...(dashboard === undefined ? {} : { dashboardUrl: dashboard.url }) };
+    return { adminPorts: [options.adminPort], orderPorts: [options.orderPort], stop, metricsTargets: targets, ...(dashboard === undefined ? {} : { dashboardUrl: dashboard.url }) };
   },
 };
 
 /** The dashboard with controls over the tier's replicas; a taken port costs the dashboard, not the system. */
-async function startDashboardOf(tier: StorageTier, others: SupervisedEvents, port: number, log: Logger): Promise<Dashboard | undefined> {
+async function startDashboardOf(tier: StorageTier, others: SupervisedEvents, port: number, log: Logger, targets: readonly MetricsTarget[]): Promise<Dashboard | undefined> {
   if (port === 0) return undefined;
   try {
-    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier, others), log });
+    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier, others), log, metrics: () => scrapeUnion(targets) });
     log.info(`Dashboard: ${dashboard.url} (live view of the storage tier; its buttons kill, pause and restart replicas)`);
     return dashboard;
   } catch (err) {
     log.warn(`no dashboard: ${(err as Error).message}; everything else runs. Choose a free port with --dashboard-port N (0 for none)`);
     return undefined;
   }
+}
+
+/** Where Prometheus finds the system: the union on the dashboard's server, and each process on its own port. */
+function logMetrics(log: Logger, targets: readonly MetricsTarget[], dashboard: Dashboard | undefined): void {
+  const each = targets.map((t) => `${t.process} ${t.url}`).join(', ');
+  if (dashboard !== undefined) log.info(`Prometheus metrics: ${new URL('metrics', dashboard.url).href} (every process, labelled process="..."); each process: ${each}`);
+  else log.info(`Prometheus metrics of each process: ${each}`);
 }

@@ -7,6 +7,8 @@ import type { Topology } from '../../storage/common/topology.js';
 import { ProcessGroup, type Supervision } from '../../util/process-group.js';
 import { waitForPort, type EcomChild } from '../../util/processes.js';
 import { defined } from '../../util/assert.js';
+import { freePort } from '../../util/ports.js';
+import { METRICS_HOST, metricsTarget, type MetricsTarget } from '../../metrics/union.js';
 
 /**
  * Starts and stops the storage replicas of a topology as separate `ecom storage ID`
@@ -34,6 +36,8 @@ export class StorageTier {
   readonly configFile: string;
   /** The topology as the tier runs it: with the cluster secret it created if it had none. */
   readonly topology: Topology;
+  /** Each replica's metrics port, chosen once in start() so a restarted replica serves on the same one. */
+  private readonly metricsPorts = new Map<number, number>();
 
   constructor(private readonly options: StorageTierOptions) {
     this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
@@ -60,11 +64,14 @@ export class StorageTier {
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
     if (this.options.maxPendingProposals !== undefined) args.push('--max-pending', String(this.options.maxPendingProposals));
+    const metricsPort = this.metricsPorts.get(id);
+    if (metricsPort !== undefined) args.push('--metrics-port', String(metricsPort), '--metrics-host', METRICS_HOST);
     return this.processes.start(replicaProcessName(id), args, { supervise: this.options.supervise });
   }
 
   async start(): Promise<void> {
     const { topology } = this;
+    for (const replica of topology.replicas) if (!this.metricsPorts.has(replica.id)) this.metricsPorts.set(replica.id, await freePort(METRICS_HOST));
     for (const replica of topology.replicas) this.startReplica(replica.id);
     let ready = 0;
     await Promise.all(
@@ -75,6 +82,11 @@ export class StorageTier {
       }),
     );
     await this.waitForLeaders(this.options.startTimeout_ms ?? 30_000);
+  }
+
+  /** Where each replica serves its Prometheus metrics, named as its process is. */
+  metricsTargets(): MetricsTarget[] {
+    return [...this.metricsPorts].map(([id, port]) => metricsTarget(replicaProcessName(id), port));
   }
 
   /** Resolves once every partition has a leader. */
