@@ -44,8 +44,7 @@ export async function stabilitySince(topologies: readonly Topology[], before: re
     for (const s of statuses) maxStall_ms = Math.max(maxStall_ms, s.maxStall_ms ?? 0);
     for (const [partition, term] of termsIn(statuses)) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
     for (const s of statuses) {
-      const ledIn = Number(/^term (\d+)/.exec(s.lastStepDown ?? '')?.[1]);
-      if (ledIn >= (before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
+      if ((s.lastStepDownTerm ?? -1) >= (before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
     }
   }
   return { leaderChanges, maxStall_ms, stepDowns };

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
 import { startBroker } from '../modes/mqtt/broker.js';
+import { clusterSecretOption } from '../modes/cluster-secret-option.js';
 import { brokerCredentials, readClusterSecret } from '../net/cluster-secret.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
@@ -15,7 +16,7 @@ export function registerBrokerCommand(program: Command): void {
     .description('Run the embedded MQTT broker (MQTT 3.1.1, in memory) that mqtt-mode portals share.')
     .addOption(new Option('--port <port>', 'port to listen on').argParser(parsePort).default(DEFAULTS.mqttPort))
     .addOption(new Option('--host <address>', 'address to bind').default(DEFAULTS.host))
-    .addOption(new Option('--cluster-secret <file>', "require the cluster's credentials (derived from this secret file) from every client; without it the broker accepts anyone, like Mosquitto's default"))
+    .addOption(clusterSecretOption("require the cluster's credentials (derived from this secret file) from every client; without it the broker accepts anyone, like Mosquitto's default"))
     .addOption(metricsPortOption())
     .addOption(metricsHostOption())
     .addHelpText('after', `\nExample:\n  $ ecom broker --port ${DEFAULTS.mqttPort}\n  $ ecom admin-server ${DEFAULTS.adminPort} --mode mqtt --broker mqtt://127.0.0.1:${DEFAULTS.mqttPort}`)

@@ -175,7 +175,8 @@ describe('scenario: PreVote', () => {
     c.stabilize();
     expect(c.node(1).term).toBeGreaterThan(1);
     expect(c.node(1).role).toBe('follower');
-    expect(c.node(1).status().lastStepDown).toMatch(/^term 1: heard the higher term \d+ from 3 \((Vote|PreVote)\)$/);
+    expect(c.node(1).status().lastStepDown?.term).toBe(1);
+    expect(c.node(1).status().lastStepDown?.reason).toMatch(/^heard the higher term \d+ from 3 \((Vote|PreVote)\)$/);
     expect(c.node(2).status().lastStepDown, 'a node that never led has no step-down').toBeUndefined();
   });
 });
@@ -200,7 +201,7 @@ describe('scenario: CheckQuorum', () => {
       Array.from({ length: 9 }, () => ['Heartbeat 1->2 t1 i0', 'Heartbeat 1->3 t1 i0']).flat(),
     );
     // It says why, for logs and ecom status.
-    expect(c.node(1).status().lastStepDown).toBe('term 1: heard from no quorum for 10 ticks (check-quorum)');
+    expect(c.node(1).status().lastStepDown).toEqual({ term: 1, reason: 'heard from no quorum for 10 ticks (check-quorum)' });
     expect(c.node(1).role).toBe('follower');
     expect(c.node(1).term).toBe(1);
   });

@@ -7,9 +7,8 @@ import { Supervisor } from '../../util/supervisor.js';
 import { restartPolicy } from '../restart-option.js';
 import type { ModeDefinition, ModeOptions } from '../mode.js';
 import { MqttBackend } from './backend.js';
-import { brokerCredentials, CLUSTER_SECRET_ENV, createClusterSecret, readClusterSecret, SECRET_FILE_NAME } from '../../net/cluster-secret.js';
-import { clusterSecretOption, optionalSecretFile } from '../cluster-secret-option.js';
-import { join, resolve } from 'node:path';
+import { brokerCredentials, createClusterSecret, readClusterSecret } from '../../net/cluster-secret.js';
+import { clusterSecretOption, optionalSecretFile, secretFileFrom } from '../cluster-secret-option.js';
 import { DEFAULT_TOPIC_PREFIX } from './protocol.js';
 import { watchMqttSync } from '../../metrics/mqtt-metrics.js';
 
@@ -82,7 +81,7 @@ export const mqttMode: ModeDefinition = {
       await waitForPort(ctx.host, port, START_TIMEOUT_MS, child.current);
     };
     // The broker this starts takes only the cluster's credentials; the secret is made on first start.
-    const secretFile = resolve(typeof options.clusterSecret === 'string' ? options.clusterSecret : (process.env[CLUSTER_SECRET_ENV] || join('./data', SECRET_FILE_NAME)));
+    const secretFile = secretFileFrom(options as { clusterSecret?: unknown });
     if (createClusterSecret(secretFile)) ctx.log.info({ file: secretFile }, 'created the cluster secret (owner-only); portals started by hand take it with --cluster-secret');
     readClusterSecret(secretFile);
     try {

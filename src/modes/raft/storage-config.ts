@@ -1,6 +1,5 @@
 import { Option } from 'commander';
-import { join, resolve } from 'node:path';
-import { CLUSTER_SECRET_ENV, SECRET_FILE_NAME } from '../../net/cluster-secret.js';
+import { secretFileFrom } from '../cluster-secret-option.js';
 import { defaultTopology, loadTopology, type Topology } from '../../storage/common/topology.js';
 
 /** The `--storage-config` option shared by `ecom up`, the portals, `ecom storage` and `ecom status`. */
@@ -13,6 +12,5 @@ export const configOption = () =>
  */
 export function topologyFrom(opts: { storageConfig?: string; clusterSecret?: string }, defaultDir = './data'): Topology {
   const topology = opts.storageConfig ? loadTopology(opts.storageConfig) : defaultTopology();
-  const chosen = opts.clusterSecret ?? (process.env[CLUSTER_SECRET_ENV] || undefined) ?? topology.secretFile ?? join(defaultDir, SECRET_FILE_NAME);
-  return { ...topology, secretFile: resolve(chosen) };
+  return { ...topology, secretFile: secretFileFrom(opts, defaultDir, topology.secretFile) };
 }

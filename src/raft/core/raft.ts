@@ -101,6 +101,12 @@ export interface Ready {
   readonly mustSync: boolean;
 }
 
+/** A leader's end: the term it led in and why it stopped. */
+export interface StepDown {
+  readonly term: number;
+  readonly reason: string;
+}
+
 export interface Status {
   readonly id: NodeId;
   readonly role: Role;
@@ -114,7 +120,7 @@ export interface Status {
   readonly membership: Membership;
   readonly leadTransferee: NodeId;
   /** Why this node last stopped leading, with the term it led in (undefined if it never did). */
-  readonly lastStepDown: string | undefined;
+  readonly lastStepDown: StepDown | undefined;
   /** While leading: its view of every other member (what it knows they hold, how it sends to them). */
   readonly followers: readonly FollowerView[] | undefined;
 }
@@ -158,7 +164,7 @@ export class RaftNode {
   private vote_: NodeId = NO_NODE;
   private role_: Role = 'follower';
   /** Why this node last stopped leading, for logs and status. */
-  private lastStepDown: string | undefined;
+  private lastStepDown: StepDown | undefined;
   private leader_: NodeId = NO_NODE;
   private readonly log: RaftLog;
   private commit_ = 0;
@@ -577,7 +583,7 @@ export class RaftNode {
 
   private becomeFollower(term: number, leader: NodeId, reason = 'stepped down'): void {
     assert(term >= this.term_, 'term must never decrease');
-    if (this.role_ === 'leader') this.lastStepDown = `term ${this.term_}: ${reason}`;
+    if (this.role_ === 'leader') this.lastStepDown = { term: this.term_, reason };
     if (term > this.term_) {
       this.term_ = term;
       this.vote_ = NO_NODE;

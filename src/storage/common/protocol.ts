@@ -64,6 +64,8 @@ export interface ReplicaStatus {
   readonly diskFault?: string;
   /** Why this replica last stopped leading, with the term it led in ("term 5: heard from no quorum ..."). */
   readonly lastStepDown?: string;
+  /** The term of lastStepDown, for comparing without parsing the text. */
+  readonly lastStepDownTerm?: number;
   /** Only from a leader: the index it knows each follower holds (match) and how it replicates to it. */
   readonly followers?: ReadonlyArray<{ readonly id: number; readonly match: number; readonly state: string }>;
 }

@@ -276,7 +276,7 @@ export class Replica {
       snapshotIndex: this.snapshotIndex,
       maxStall_ms: Math.round(this.stalls.maxStall_ms()),
       busyRefusals: this.busyRefusals,
-      ...(s.lastStepDown !== undefined ? { lastStepDown: s.lastStepDown } : {}),
+      ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
       ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state }) => ({ id, match, state })) } : {}),
       ...(this.diskStall !== undefined ? { diskFault: `${this.diskStall.fault} (for ${Math.round((Date.now() - this.diskStall.since_ms) / 1000)} s)` } : {}),
     };
@@ -659,7 +659,7 @@ export class Replica {
     if (rd.softState.role === 'leader') this.options.metrics?.electionWon();
     if (rd.softState.role === 'leader') this.options.log.info({ replica: this.id, partition: this.address.partition, term: this.node.term }, 'became leader');
     if (!wasLeader || rd.softState.role === 'leader') return;
-    this.options.log.warn({ replica: this.id, partition: this.address.partition, why: this.node.status().lastStepDown }, 'stopped leading');
+    this.options.log.warn({ replica: this.id, partition: this.address.partition, why: this.node.status().lastStepDown?.reason }, 'stopped leading');
     this.trace.dropAll();
     for (const [index, waiting] of this.proposals) {
       this.proposals.delete(index);
