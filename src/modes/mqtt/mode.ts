@@ -11,6 +11,8 @@ import { brokerCredentials, createClusterSecret, readClusterSecret } from '../..
 import { clusterSecretOption, optionalSecretFile, secretFileFrom } from '../cluster-secret-option.js';
 import { DEFAULT_TOPIC_PREFIX } from './protocol.js';
 import { watchMqttSync } from '../../metrics/mqtt-metrics.js';
+import type { MetricsTarget } from '../../metrics/union.js';
+import { metricsArgs } from '../metrics-ports.js';
 
 const START_TIMEOUT_MS = 30_000;
 /** `ecom up` spaces the portals of one kind 10 ports apart, like 55006, 55016, ... */
@@ -69,13 +71,15 @@ export const mqttMode: ModeDefinition = {
     const brokerPort = numberOption(options, 'brokerPort', DEFAULTS.mqttPort);
     const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
     const children: Supervisor[] = [];
+    const targets: MetricsTarget[] = [];
     const supervise = { restart: restartPolicy(options), log: ctx.log };
     const stopAll = async () => {
       // Portals first, so none of them logs the broker's departure as an outage.
       await Promise.all(children.filter((c) => c.current.name !== 'broker').map((c) => c.stop()));
       await Promise.all(children.filter((c) => c.current.name === 'broker').map((c) => c.stop()));
     };
-    const started = async (args: string[], name: string, port: number) => {
+    const started = async (command: string[], name: string, port: number) => {
+      const args = [...command, ...(await metricsArgs(targets, name))];
       const child = new Supervisor({ name, ...supervise, start: () => spawnEcom(args, { name }) });
       children.push(child);
       await waitForPort(ctx.host, port, START_TIMEOUT_MS, child.current);
@@ -97,7 +101,8 @@ export const mqttMode: ModeDefinition = {
         { broker: brokerUrl, admin: adminPorts.map((p) => `${ctx.host}:${p}`), order: orderPorts.map((p) => `${ctx.host}:${p}`) },
         `mqtt mode: broker at ${brokerUrl}; AdminPortals at ${adminPorts.join(', ')}; OrderPortals at ${orderPorts.join(', ')}`,
       );
-      return { adminPorts, orderPorts, stop: stopAll };
+      ctx.log.info(`Prometheus metrics of each process: ${targets.map((t) => `${t.process} ${t.url}`).join(', ')}`);
+      return { adminPorts, orderPorts, stop: stopAll, metricsTargets: targets };
     } catch (err) {
       await stopAll();
       throw err;
