@@ -1,5 +1,7 @@
 import { METRICS_HOST, metricsTarget, type MetricsTarget } from '../metrics/union.js';
 import { freePort } from '../util/ports.js';
+import type { Logger } from '../util/log.js';
+import { serveProcessMetrics, type ProcessMetrics } from '../metrics/process-metrics.js';
 
 /**
  * Gives a child of `ecom up` a metrics port of its own (from the band util/ports.ts keeps
@@ -11,4 +13,20 @@ export async function metricsArgs(targets: MetricsTarget[], process: string): Pr
   const port = await freePort(METRICS_HOST);
   targets.push(metricsTarget(process, port));
   return ['--metrics-port', String(port), '--metrics-host', METRICS_HOST];
+}
+
+/**
+ * For a mode whose portals run inside `ecom up` itself (single, etcd): this process's metrics
+ * on a free port, listed among `targets` as `ecom-up`.
+ */
+export async function serveUpMetrics(targets: MetricsTarget[], log: Logger): Promise<ProcessMetrics> {
+  const port = await freePort(METRICS_HOST);
+  const served = await serveProcessMetrics(port, METRICS_HOST, log);
+  if (served === undefined) throw new Error(`no metrics server on port ${port}`);
+  targets.push(metricsTarget('ecom-up', port));
+  return served;
+}
+
+export function logMetricsTargets(log: Logger, targets: readonly MetricsTarget[]): void {
+  log.info(`Prometheus metrics of each process: ${targets.map((t) => `${t.process} ${t.url}`).join(', ')}`);
 }

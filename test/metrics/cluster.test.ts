@@ -45,6 +45,7 @@ async function startUp(dir: string): Promise<{ up: EcomChild; output: string[]; 
 }
 
 describe('Prometheus metrics of ecom up', () => {
+  // docs/spec.md: R-CLI-13
   it('every process serves its metrics; the union labels them; counters move by the writes made', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecom-metrics-'));
     const { up, output, adminPort, orderPort, brokerPort, union } = await startUp(dir);

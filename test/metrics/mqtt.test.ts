@@ -20,6 +20,7 @@ const value = (families: readonly Family[], name: string, labels: Record<string,
 
 /** `ecom up --mode mqtt`: each portal and the broker serve /metrics; the portals' log positions agree. */
 describe('Prometheus metrics of ecom up --mode mqtt', () => {
+  // docs/spec.md: R-CLI-13
   it('every portal shows its log position, no lag once in step, and its RPCs', async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'ecom-metrics-mqtt-'));
     const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];

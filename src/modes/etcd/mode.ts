@@ -7,6 +7,10 @@ import { DEFAULT_ETCD_PREFIX, normalizePrefix } from './keys.js';
 import { parseEndpoints } from './store.js';
 import type { Logger } from '../../util/log.js';
 import { assert } from '../../util/assert.js';
+import { PortalMetrics } from '../../metrics/portal-metrics.js';
+import type { ProcessMetrics } from '../../metrics/process-metrics.js';
+import type { MetricsTarget } from '../../metrics/union.js';
+import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
 
 /** etcd mode (docs/spec.md R-MODE-4, R-CONS-10): the portals keep their data in an etcd cluster. */
 
@@ -120,22 +124,32 @@ export const etcdMode: ModeDefinition = {
       endpoints = [...cluster.endpoints];
       ctx.log.info({ etcd: endpoints, data: dataDir ?? '(temporary)' }, 'started a local 3-member etcd cluster');
     }
+    const targets: MetricsTarget[] = [];
+    let metrics: ProcessMetrics | undefined;
     try {
+      metrics = await serveUpMetrics(targets, ctx.log);
+      // etcd serves its own metrics on its client URLs.
+      for (const [i, url] of (cluster?.endpoints ?? []).entries()) targets.push({ process: `etcd-${i + 1}`, url: `${url}/metrics` });
       const backend = await openEtcdBackend({ ...parsed, endpoints }, ctx.log);
-      const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity });
+      const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity, metrics: new PortalMetrics(metrics.registry) });
       const [adminPort = options.adminPort, orderPort = options.orderPort] = server.ports;
       ctx.log.info({ adminPort, orderPort, etcd: endpoints, prefix: parsed.prefix }, 'etcd mode: AdminPortal and OrderPortal are serving');
+      logMetricsTargets(ctx.log, targets);
+      const served = metrics;
       return {
         adminPorts: [adminPort],
         orderPorts: [orderPort],
+        metricsTargets: targets,
         async stop() {
           await server.shutdown();
           await backend.close();
           await cluster?.stop();
+          await served.close();
         },
       };
     } catch (err) {
       await cluster?.stop();
+      await metrics?.close();
       throw err;
     }
   },

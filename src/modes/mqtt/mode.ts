@@ -12,7 +12,7 @@ import { clusterSecretOption, optionalSecretFile, secretFileFrom } from '../clus
 import { DEFAULT_TOPIC_PREFIX } from './protocol.js';
 import { watchMqttSync } from '../../metrics/mqtt-metrics.js';
 import type { MetricsTarget } from '../../metrics/union.js';
-import { metricsArgs } from '../metrics-ports.js';
+import { logMetricsTargets, metricsArgs } from '../metrics-ports.js';
 
 const START_TIMEOUT_MS = 30_000;
 /** `ecom up` spaces the portals of one kind 10 ports apart, like 55006, 55016, ... */
@@ -101,7 +101,7 @@ export const mqttMode: ModeDefinition = {
         { broker: brokerUrl, admin: adminPorts.map((p) => `${ctx.host}:${p}`), order: orderPorts.map((p) => `${ctx.host}:${p}`) },
         `mqtt mode: broker at ${brokerUrl}; AdminPortals at ${adminPorts.join(', ')}; OrderPortals at ${orderPorts.join(', ')}`,
       );
-      ctx.log.info(`Prometheus metrics of each process: ${targets.map((t) => `${t.process} ${t.url}`).join(', ')}`);
+      logMetricsTargets(ctx.log, targets);
       return { adminPorts, orderPorts, stop: stopAll, metricsTargets: targets };
     } catch (err) {
       await stopAll();

@@ -19,7 +19,7 @@ import { ChangeSubscriber } from '../../storage/common/change-feed.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
-import { metricsArgs } from '../metrics-ports.js';
+import { logMetricsTargets, metricsArgs } from '../metrics-ports.js';
 import { scrapeUnion, type MetricsTarget } from '../../metrics/union.js';
 import { watchTransactions } from '../../metrics/transaction-metrics.js';
 import { defined } from '../../util/assert.js';
@@ -100,7 +100,7 @@ export const raftMode: ModeDefinition = {
       lockTtl_ms: Number(options.lockTtl ?? 5_000),
     });
     const backend = withCache(partitioned, options, ctx, brokerCredentials(clusterSecretOf(topology)));
-    if (ctx.metrics !== undefined) watchTransactions(ctx.metrics, partitioned.coordinator.outcomes);
+    if (ctx.metrics !== undefined) watchTransactions(ctx.metrics, partitioned.coordinator);
     // Transactions abandoned by a portal that died are finished or rolled back by any portal.
     const timer = setInterval(() => {
       partitioned.coordinator.recover().then(
@@ -196,5 +196,5 @@ async function startDashboardOf(tier: StorageTier, others: SupervisedEvents, por
 function logMetrics(log: Logger, targets: readonly MetricsTarget[], dashboard: Dashboard | undefined): void {
   const each = targets.map((t) => `${t.process} ${t.url}`).join(', ');
   if (dashboard !== undefined) log.info(`Prometheus metrics: ${new URL('metrics', dashboard.url).href} (every process, labelled process="..."); each process: ${each}`);
-  else log.info(`Prometheus metrics of each process: ${each}`);
+  else logMetricsTargets(log, targets);
 }

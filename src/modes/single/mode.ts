@@ -1,6 +1,9 @@
 import { startPortalServer } from '../../portal/server.js';
 import type { ModeDefinition } from '../mode.js';
 import { SingleBackend } from './backend.js';
+import { PortalMetrics } from '../../metrics/portal-metrics.js';
+import type { MetricsTarget } from '../../metrics/union.js';
+import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
 
 export const singleMode: ModeDefinition = {
   name: 'single',
@@ -10,15 +13,23 @@ export const singleMode: ModeDefinition = {
   createBackend: () => Promise.resolve(new SingleBackend()),
   async up(options, ctx) {
     const backend = new SingleBackend();
-    const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity });
+    const targets: MetricsTarget[] = [];
+    const metrics = await serveUpMetrics(targets, ctx.log);
+    const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity, metrics: new PortalMetrics(metrics.registry) }).catch(async (err: unknown) => {
+      await metrics.close();
+      throw err;
+    });
     const [adminPort = options.adminPort, orderPort = options.orderPort] = server.ports;
     ctx.log.info({ adminPort, orderPort, host: ctx.host }, 'single mode: AdminPortal and OrderPortal are serving (data in memory only)');
+    logMetricsTargets(ctx.log, targets);
     return {
       adminPorts: [adminPort],
       orderPorts: [orderPort],
+      metricsTargets: targets,
       async stop() {
         await server.shutdown();
         await backend.close();
+        await metrics.close();
       },
     };
   },

@@ -71,7 +71,9 @@ export class Coordinator {
   /** Phase 2 runs that failed (a partition unreachable, a timeout): recovery finishes them. */
   phase2Failures = 0;
   /** Outcomes so far, as plain numbers (read by the portal's metrics when scraped). */
-  readonly outcomes = { committed: 0, aborted: 0, recovered: 0 };
+  committed = 0;
+  aborted = 0;
+  recovered = 0;
 
   constructor(
     private readonly cluster: PartitionCluster,
@@ -225,8 +227,8 @@ export class Coordinator {
       if (decision === undefined && !(err instanceof StoreTimeoutError)) await this.releaseAll(txid, participants, deadline).catch(() => undefined);
       throw err;
     }
-    if (decision.outcome === 'abort') this.outcomes.aborted++;
-    else this.outcomes.committed++;
+    if (decision.outcome === 'abort') this.aborted++;
+    else this.committed++;
     // A verdict with no replies is an abort by recovery: our locks had expired.
     const replies = decision.replies.length === commands.length ? decision.replies : commands.map(() => NOT_APPLIED);
     // The verdict is durable in the home partition's log: the transaction is committed (or
@@ -325,13 +327,13 @@ export class Coordinator {
       for (const lock of await this.cluster.expiredLocks(p, deadline)) {
         await this.resolve(lock, p, deadline);
         resolvedLocks++;
-        this.outcomes.recovered++;
+        this.recovered++;
       }
       for (const { txid, decision } of await this.cluster.staleDecisions(p, decisionAge_ms, deadline)) {
         await Promise.all(decision.participants.map((q) => this.applyVerdict(txid, decision, q, deadline)));
         await this.cluster.propose(p, { t: 'forget', txid }, deadline);
         finishedDecisions++;
-        this.outcomes.recovered++;
+        this.recovered++;
       }
     }
     return { resolvedLocks, finishedDecisions };
