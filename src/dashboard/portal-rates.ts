@@ -28,11 +28,16 @@ const REPLIES = 'ecom_portal_replies_total';
 type Key = string;
 const keyOf = (s: Sample) => `${s.labels.process ?? ''}\u0000${s.labels.grpc_method ?? ''}`;
 
-/** Each series' growth from `before` to `after`, by its full identity; a reset counts from zero. */
+/**
+ * Each series' growth from `before` to `after`, by its full identity: a reset counts from zero,
+ * and a series new in a process that `before` has (its first call) from zero too. A process
+ * absent from `before` (its scrape failed) is left out: its whole history is not this interval's.
+ */
 function growth(before: readonly Sample[], after: readonly Sample[], name: string): Array<{ sample: Sample; delta: number }> {
   const identity = (s: Sample) => JSON.stringify(Object.entries(s.labels).sort());
   const previous = new Map(before.filter((s) => s.name === name).map((s) => [identity(s), s.value]));
-  return after.filter((s) => s.name === name).map((sample) => {
+  const scraped = new Set(before.map((s) => s.labels.process));
+  return after.filter((s) => s.name === name && scraped.has(s.labels.process)).map((sample) => {
     const then = previous.get(identity(sample)) ?? 0;
     return { sample, delta: sample.value >= then ? sample.value - then : sample.value };
   });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 import { freePort } from '../helpers/ports.js';
+import { PortalClient } from '../../src/client/portal-client.js';
 
 /**
  * The dashboard in a real browser (Debian's chromium, driven by playwright-core; never a
@@ -18,7 +19,7 @@ const OUTPUT = join(import.meta.dirname, '..', '..', 'test-output');
 
 if (process.env.CI && !existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package; CI runs the browser test, never skips it`);
 
-async function startUp(dir: string): Promise<{ up: EcomChild; url: string; output: string[] }> {
+async function startUp(dir: string): Promise<{ up: EcomChild; url: string; output: string[]; adminPort: number }> {
   const config = join(dir, 'cluster.json');
   writeFileSync(config, JSON.stringify(await freeLocalTopology()));
   const [adminPort, orderPort, brokerPort, dashboardPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -27,7 +28,7 @@ async function startUp(dir: string): Promise<{ up: EcomChild; url: string; outpu
   const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
   // The dashboard listens once the replicas are up and have leaders.
   await waitForPort('127.0.0.1', dashboardPort, 90_000, up);
-  return { up, url: `http://127.0.0.1:${dashboardPort}/`, output };
+  return { up, url: `http://127.0.0.1:${dashboardPort}/`, output, adminPort };
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
@@ -47,6 +48,15 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
       const victim = (await leaderOf(0)) ?? '';
       expect(['1', '2', '3']).toContain(victim);
       expect(['4', '5', '6']).toContain(await leaderOf(1));
+      // The portals panel: twenty writes, one of them refused (a client that exists), by RPC with its reply code.
+      const client = new PortalClient({ host: '127.0.0.1', port: started.adminPort });
+      try {
+        for (let i = 1; i <= 20; i++) expect(await client.createClient(String(i), `{"name": "client ${i}"}`)).toEqual({ error: 0 });
+        expect((await client.createClient('1', '{"name": "again"}')).error).not.toBe(0);
+      } finally {
+        client.close();
+      }
+      await page.waitForSelector('#portals tr[data-method="CreateClient"] td:has-text("reply 400")', { timeout: 10_000 });
       const clicked = Date.now();
       await page.click(`tr[data-replica="${victim}"] button[data-action="kill"]`);
       await page.waitForFunction(`!['0', '${victim}'].includes(document.querySelector('.partition[data-partition="0"]').dataset.leader)`, undefined, { timeout: 2_000 });

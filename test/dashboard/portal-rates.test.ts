@@ -29,4 +29,10 @@ describe('portal rates', () => {
     const rows = portalRates([handled('OK', 500), handled('OK', 7, 'admin-server-2')], [handled('OK', 20), handled('OK', 7, 'admin-server-2')], 1);
     expect(rows.map((r) => [r.process, r.rps])).toEqual([['order-server-1', 20]]);
   });
+
+  it("a method's first calls count; a process missing from the first scrape does not", () => {
+    const up = sample('process_cpu_seconds_total', { process: 'order-server-1' }, 1);
+    const rows = portalRates([up], [up, handled('OK', 2), handled('OK', 900, 'admin-server-2')], 1);
+    expect(rows.map((r) => [r.process, r.rps])).toEqual([['order-server-1', 2]]);
+  });
 });
