@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { freePort as osFreePort, startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
 import { StorageTier } from '../modes/raft/storage-tier.js';
 import { freeLocalTopology, type Topology } from '../storage/common/topology.js';
-import { spawnEcom, waitForPort } from '../util/processes.js';
+import { defined } from '../util/assert.js';
+import { findMosquitto, writeMosquittoConfig } from '../util/mosquitto.js';
+import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from '../util/processes.js';
 
 /**
  * The systems a benchmark runs against, each started on free loopback ports inside the run's
@@ -53,6 +55,14 @@ export async function startEtcd(folder: string): Promise<LocalEtcdCluster> {
 
 export interface Portal extends Started {
   readonly port: number;
+  /** Every portal of the system, `port` first (mqtt mode can run several on one broker). */
+  readonly ports?: readonly number[];
+}
+
+/** How a mode's system is shaped: mqtt mode takes a portal count and a broker. */
+export interface PortalSystemOptions {
+  readonly portals?: number;
+  readonly broker?: 'embedded' | 'mosquitto';
 }
 
 /** One portal server process (`ecom admin-server`), answering both portals on one port. */
@@ -80,7 +90,7 @@ export async function startPortal(modeArgs: readonly string[], name: string): Pr
  * How each ecom mode is brought up for the portal comparison: a portal process in that mode
  * plus whatever it stores its data in.
  */
-export type PortalSystemStarter = (folder: string) => Promise<Portal>;
+export type PortalSystemStarter = (folder: string, options?: PortalSystemOptions) => Promise<Portal>;
 
 export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
   single: (_folder) => startPortal(['--mode', 'single'], 'portal-single'),
@@ -104,19 +114,41 @@ export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
       throw err;
     }
   },
-  // mqtt mode: an embedded broker process (`ecom broker`) and one portal on it.
-  mqtt: startMqttPortal,
+  // mqtt mode: a broker (the embedded one as `ecom broker`, or Mosquitto) and portals on it.
+  mqtt: startMqttPortals,
 };
 
-async function startMqttPortal(_folder: string): Promise<Portal> {
+async function startMqttPortals(folder: string, options: PortalSystemOptions = {}): Promise<Portal> {
   const brokerPort = await freePort();
-  const broker = spawnEcom(['broker', '--port', String(brokerPort), '--host', '127.0.0.1'], { name: 'broker', onLine: null });
+  const broker = startBrokerProcess(folder, brokerPort, options.broker ?? 'embedded');
+  const portals: Portal[] = [];
   try {
     await waitForPort('127.0.0.1', brokerPort, 30_000, broker);
-    const portal = await startPortal(['--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${brokerPort}`], 'portal-mqtt');
-    return { port: portal.port, stop: async () => (await portal.stop(), void (await broker.stop())), pids: () => [...(portal.pids?.() ?? []), broker.pid] };
+    // One after another: a portal joining a running log takes the state from one already there.
+    for (let i = 0; i < (options.portals ?? 1); i++) portals.push(await startPortal(['--mode', 'mqtt', '--broker', `mqtt://127.0.0.1:${brokerPort}`], `portal-mqtt-${i}`));
   } catch (err) {
+    await Promise.all(portals.map((p) => p.stop()));
     await broker.stop();
     throw err;
   }
+  const ports = portals.map((p) => p.port);
+  return {
+    port: defined(ports[0], 'the first portal'),
+    ports,
+    stop: async () => {
+      await Promise.all(portals.map((p) => p.stop()));
+      await broker.stop();
+    },
+    pids: () => [...portals.flatMap((p) => p.pids?.() ?? []), broker.pid],
+  };
+}
+
+function startBrokerProcess(folder: string, port: number, kind: 'embedded' | 'mosquitto'): EcomChild {
+  if (kind === 'embedded') return spawnEcom(['broker', '--port', String(port), '--host', '127.0.0.1'], { name: 'broker', onLine: null });
+  const binary = findMosquitto();
+  if (binary === undefined) throw new Error('--broker mosquitto: Mosquitto is not installed (Debian: apt-get install -y mosquitto)');
+  mkdirSync(folder, { recursive: true });
+  const config = join(folder, 'mosquitto.conf');
+  writeMosquittoConfig(config, '127.0.0.1', port);
+  return spawnProgram(binary, ['-c', config], { name: 'mosquitto', onLine: null });
 }

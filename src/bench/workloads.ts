@@ -3,6 +3,7 @@ import { PortalClient } from '../client/portal-client.js';
 import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
 import { loadTopology } from '../storage/common/topology.js';
 import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
+import { defined } from '../util/assert.js';
 import { FreshIds } from './fresh-ids.js';
 import type { Target } from './targets.js';
 
@@ -137,12 +138,20 @@ interface ShopSeed {
   readonly cids: string[];
   readonly pids: [string, string];
   readonly orders: Array<{ oid: string; cid: string }>;
+  /** Every portal of the system, one client each; the operations take them in turn. */
+  readonly clients: readonly PortalClient[];
+  readonly portal: () => PortalClient;
 }
 
 async function seedShop(ctx: WorkloadContext, withOrders: boolean): Promise<ShopSeed> {
-  if (ctx.target.kind !== 'portal') throw new Error(`this workload needs a portal, not ${ctx.target.kind}`);
-  const client = new PortalClient({ host: ctx.target.host, port: ctx.target.port, timeout_ms: ctx.timeout_ms });
-  await client.waitForReady(30_000);
+  const target = ctx.target;
+  if (target.kind !== 'portal') throw new Error(`this workload needs a portal, not ${target.kind}`);
+  const ports = target.ports ?? [target.port];
+  const clients = ports.map((port) => new PortalClient({ host: target.host, port, timeout_ms: ctx.timeout_ms }));
+  for (const c of clients) await c.waitForReady(30_000);
+  // Seeding goes through one portal; each worker starts its turns at another, so the load spreads evenly.
+  const client = defined(clients[0], 'the first portal\'s client');
+  const portal = cycler(clients.map((_, i) => defined(clients[(i + ctx.worker) % clients.length], 'a portal client')));
   const ids = new FreshIds(ctx.runTag, ctx.worker);
   const cids = Array.from({ length: SEEDED / 4 }, () => ids.next());
   for (const cid of cids) await must(`CreateClient ${cid}`, client.createClient(cid, CLIENT_DATA));
@@ -159,7 +168,7 @@ async function seedShop(ctx: WorkloadContext, withOrders: boolean): Promise<Shop
       }
     }
   }
-  return { client, ids, cids, pids, orders };
+  return { client, ids, cids, pids, orders, clients, portal };
 }
 
 function orderData(pids: readonly string[], quantity: number): string {
@@ -173,7 +182,7 @@ function portalWorkload(name: string, description: string, withOrders: boolean, 
     description,
     async prepare(ctx) {
       const seed = await seedShop(ctx, withOrders);
-      return { op: build(seed), close: () => Promise.resolve(seed.client.close()) };
+      return { op: build(seed), close: () => Promise.resolve(seed.clients.forEach((c) => c.close())) };
     },
   };
 }
@@ -181,18 +190,18 @@ function portalWorkload(name: string, description: string, withOrders: boolean, 
 const found = (reply: { CID?: string; PID?: string; OID?: string }) => (reply.CID ?? reply.PID ?? reply.OID ?? '0') !== '0' && (reply.CID ?? reply.PID ?? reply.OID) !== '';
 
 type Op = (seed: ShopSeed) => () => Promise<boolean>;
-const createClient: Op = (s) => async () => ok(await s.client.createClient(s.ids.next(), CLIENT_DATA));
-const createProduct: Op = (s) => async () => ok(await s.client.createProduct(s.ids.next(), PRODUCT_DATA));
+const createClient: Op = (s) => async () => ok(await s.portal().createClient(s.ids.next(), CLIENT_DATA));
+const createProduct: Op = (s) => async () => ok(await s.portal().createProduct(s.ids.next(), PRODUCT_DATA));
 const createOrder: Op = (s) => {
   const cid = cycler(s.cids);
-  return async () => ok(await s.client.createOrder(s.ids.next(), cid(), orderData(s.pids, 1)));
+  return async () => ok(await s.portal().createOrder(s.ids.next(), cid(), orderData(s.pids, 1)));
 };
 const updateOrder: Op = (s) => {
   const order = cycler(s.orders);
   let n = 0;
   return async () => {
     const { oid, cid } = order();
-    return ok(await s.client.updateOrder(oid, cid, orderData(s.pids, 1 + (n++ % 2))));
+    return ok(await s.portal().updateOrder(oid, cid, orderData(s.pids, 1 + (n++ % 2))));
   };
 };
 const retrieve: Op = (s) => {
@@ -203,18 +212,42 @@ const retrieve: Op = (s) => {
   return async () => {
     switch (n++ % 3) {
       case 0:
-        return found(await s.client.retrieveClient(cid()));
+        return found(await s.portal().retrieveClient(cid()));
       case 1:
-        return found(await s.client.retrieveProduct(pid()));
+        return found(await s.portal().retrieveProduct(pid()));
       default:
-        return found(await s.client.retrieveOrder(order().oid));
+        return found(await s.portal().retrieveOrder(order().oid));
     }
   };
 };
 const retrieveClientOrders: Op = (s) => {
   const cid = cycler(s.cids);
-  return async () => (await s.client.retrieveClientOrders(cid())).length >= 2;
+  return async () => (await s.portal().retrieveClientOrders(cid())).length >= 2;
 };
+
+/**
+ * A write through one portal, then reads through every other portal until each shows it: the
+ * operation's latency is how long a write takes to be visible everywhere (an upper bound: the
+ * time the read that found it returned). The reads follow each other without pause.
+ */
+const visibility: Op = (s) => {
+  if (s.clients.length < 2) throw new Error('visibility needs two portals or more: --portals 3 (mqtt mode)');
+  return async () => {
+    const origin = s.portal();
+    const cid = s.ids.next();
+    ok(await origin.createClient(cid, CLIENT_DATA));
+    await Promise.all(
+      s.clients.filter((c) => c !== origin).map(async (other) => {
+        for (let reads = 1; (await other.retrieveClient(cid)).CID !== cid; reads++) {
+          if (reads >= MAX_VISIBILITY_READS) throw new Error(`client ${cid} still not visible on another portal after ${reads} reads`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }),
+    );
+    return true;
+  };
+};
+const MAX_VISIBILITY_READS = 10_000;
 
 /** A shop's day, by weight: mostly browsing, some orders, a few new customers. */
 const SHOP_MIX: Array<[number, Op]> = [
@@ -239,6 +272,7 @@ const portalWorkloads: Workload[] = [
   portalWorkload('update-order', 'UpdateOrder of orders seeded by this worker, quantities alternating', true, updateOrder),
   portalWorkload('retrieve', 'RetrieveClient, RetrieveProduct, RetrieveOrder in turn, of seeded records', true, retrieve),
   portalWorkload('retrieve-client-orders', 'RetrieveClientOrders (a server stream) of seeded clients with two orders each', true, retrieveClientOrders),
+  portalWorkload('visibility', 'CreateClient through one portal, then reads through every other until all show it (needs --portals 2 or more)', false, visibility),
   portalWorkload('shop', 'a realistic mix: 40 % retrieve, 10 % retrieve-client-orders, 25 % create-order, 15 % update-order, 5 % create-client, 5 % create-product', true, shop),
 ];
 

@@ -81,6 +81,8 @@ interface RunOptions extends CommonOptions {
   concurrency: number[];
   rate?: number[];
   mode: string;
+  portals: number;
+  broker: 'embedded' | 'mosquitto';
 }
 
 /** `ecom bench run`: starts each target (raft tier, etcd, a portal) once, then runs every workload × load on it. */
@@ -102,8 +104,9 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
       } else {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
-        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`));
-        made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port }, system: `portal, ${opts.mode} mode`, of: portal };
+        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker }));
+        const shape = opts.mode === 'mqtt' ? ` (${opts.portals} portal${opts.portals === 1 ? '' : 's'}, ${opts.broker === 'mosquitto' ? 'Mosquitto' : 'embedded broker'})` : '';
+        made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port, ...(portal.ports ? { ports: portal.ports } : {}) }, system: `portal, ${opts.mode} mode${shape}`, of: portal };
       }
       targets.set(level, made);
       return made;
@@ -147,11 +150,19 @@ function registerRun(bench: Command): void {
       .argument('[workloads...]', `any of: ${WORKLOADS.map((w) => w.name).join(', ')} (default: put get mixed shop)`)
       .addOption(new Option('-c, --concurrency <list>', 'closed loop: requests in flight, comma-separated for a sweep').argParser(list('--concurrency')).default([64]))
       .addOption(new Option('--rate <list>', 'open loop: requests per second, comma-separated for a sweep (replaces --concurrency)').argParser(list('--rate')))
-      .addOption(new Option('--mode <mode>', 'where portal workloads store their data').choices(Object.keys(PORTAL_SYSTEMS)).default('raft')),
+      .addOption(new Option('--mode <mode>', 'where portal workloads store their data').choices(Object.keys(PORTAL_SYSTEMS)).default('raft'))
+      .addOption(new Option('--portals <n>', 'mqtt mode: portals on the broker, the load spread over them').argParser(positiveInt('--portals')).default(1))
+      .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded')),
     { duration: 10, warmup: 2 },
   )
-    .addHelpText('after', `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json`)
-    .action((names: string[], opts: RunOptions) => runWorkloads(names, opts));
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json\n  $ ecom bench run visibility --mode mqtt --portals 3 --broker mosquitto --rate 250,1000`,
+    )
+    .action((names: string[], opts: RunOptions) => {
+      if (opts.mode !== 'mqtt' && (opts.portals !== 1 || opts.broker !== 'embedded')) throw new Error('--portals and --broker shape mqtt mode only; add --mode mqtt');
+      return runWorkloads(names, opts);
+    });
 }
 
 function registerFailover(bench: Command): void {

@@ -14,6 +14,21 @@ describe('ecom bench: portal workloads and the comparison', () => {
     expectCleanedUp(output);
   }, 150_000);
 
+  it('runs mqtt mode over several portals on Mosquitto, and measures visibility on every portal', async () => {
+    const { results, output } = await runBench(['run', 'create-client', 'visibility', '--mode', 'mqtt', '--portals', '3', '--broker', 'mosquitto', '--rate', '100', '--workers', '1', '--duration', '1', '--warmup', '0.3']);
+    expect(results.runs.map((r) => [r.workload, r.system])).toEqual([
+      ['create-client', 'portal, mqtt mode (3 portals, Mosquitto)'],
+      ['visibility', 'portal, mqtt mode (3 portals, Mosquitto)'],
+    ]);
+    for (const run of results.runs) expectSaneRun(run);
+    expectCleanedUp(output);
+  }, 150_000);
+
+  it('refuses visibility with one portal, and mqtt shapes in other modes, saying what to do', async () => {
+    await expect(runBench(['run', 'visibility', '--mode', 'mqtt', '--rate', '10', '--workers', '1', '--duration', '0.5', '--warmup', '0'])).rejects.toThrow(/visibility needs two portals or more: --portals 3/);
+    await expect(runBench(['run', 'create-client', '--mode', 'single', '--portals', '2', '--duration', '0.5'])).rejects.toThrow(/--portals and --broker shape mqtt mode only; add --mode mqtt/);
+  }, 150_000);
+
   it.skipIf(findEtcdBinary() === undefined)('compares with a 3-member etcd, prints the ratio, writes the chart and the report', async () => {
     const first = await runBench(['compare', '-c', '8', '--modes', 'single,mqtt', '--mode-workload', 'create-order', '--duration', '2', '--warmup', '1']);
     const { results, output, folder } = first;
