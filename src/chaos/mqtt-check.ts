@@ -55,7 +55,7 @@ export function checkIdentical(states: readonly StateReply[]): Violation[] {
 /** The records of one portal's state, read like the storage tier's. */
 export function readerOf(state: StateReply): RecordReader {
   const data = MemoryState.fromSnapshot({ records: state.records });
-  return { read: (kind, id) => Promise.resolve(data.get(kind, id)) };
+  return { read: (kind, id) => Promise.resolve(data.get(kind, id)), clientOrders: (cid, afterSeq, limit) => Promise.resolve(data.clientOrders(cid, afterSeq, limit)) };
 }
 
 /** A portal logs DIVERGENCE when its digest differs from a peer's at the same position: never expected. */

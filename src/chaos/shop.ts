@@ -3,6 +3,7 @@ import type { Command } from '../domain/commands.js';
 import type { ClientRecord, OrderRecord, ProductRecord } from '../domain/records.js';
 import { Prng } from '../util/random.js';
 import type { Backend } from '../domain/backend.js';
+import { clientOrderPages } from '../domain/client-orders.js';
 import { outcomeOfReply, type OpRecord, type Outcome, type Recorder, type Violation } from './history.js';
 import { defined } from '../util/assert.js';
 
@@ -199,7 +200,20 @@ class ShopClient {
 }
 
 /** Where the final state is read: the storage tier, or a snapshot of a portal's state. */
-export type RecordReader = Pick<Backend, 'read'>;
+export type RecordReader = Pick<Backend, 'read' | 'clientOrders'>;
+
+/** The order IDs each client lists (its legacy list and its order index), read once per client. */
+function orderListings(backend: RecordReader): (cid: string, client: ClientRecord | undefined) => Promise<Set<string>> {
+  const listings = new Map<string, Set<string>>();
+  return async (cid, client) => {
+    const known = listings.get(cid);
+    if (known !== undefined) return known;
+    const listed = new Set<string>();
+    if (client !== undefined) for await (const page of clientOrderPages(backend, cid, client)) for (const { oid } of page) listed.add(oid);
+    listings.set(cid, listed);
+    return listed;
+  };
+}
 
 /**
  * A mode's final shop check: checks the state `backend` reads against the shop's history and
@@ -266,14 +280,16 @@ export async function checkShop(backend: RecordReader, model: ShopModel, ops: re
   }
   for (const s of model.stockSeen) if (s.quantity < 0) add('no-negative-stock', `product ${s.pid} was read with stock ${s.quantity} at ${Math.round(s.at_ms)} ms`, [`product/${s.pid}`]);
   const clientCache = new Map<string, ClientRecord | undefined>();
+  const listedBy = orderListings(backend);
   const clientOf = async (cid: string) => {
     if (!clientCache.has(cid)) clientCache.set(cid, await backend.read('client', cid));
     return clientCache.get(cid);
   };
+
   for (const [oid, order] of orders) {
     const owner = await clientOf(order.cid);
     if (owner === undefined) add('references', `order ${oid} belongs to client ${order.cid}, which does not exist`, [`order/${oid}`, `client/${order.cid}`]);
-    else if (!owner.orders.includes(oid)) add('references', `order ${oid} is missing from client ${order.cid}'s order list`, [`order/${oid}`, `client/${order.cid}`]);
+    else if (!(await listedBy(order.cid, owner)).has(oid)) add('references', `order ${oid} is missing from client ${order.cid}'s order list`, [`order/${oid}`, `client/${order.cid}`]);
     for (const item of order.items) if (!products.has(item.pid) || products.get(item.pid) === undefined) add('references', `order ${oid} holds product ${item.pid}, which does not exist`, [`order/${oid}`]);
   }
   for (const cid of [...BASE_CLIENTS, ...model.clients.keys()]) {
@@ -281,7 +297,7 @@ export async function checkShop(backend: RecordReader, model: ShopModel, ops: re
     const client = await clientOf(cid);
     if (expected === 'present' && client === undefined) add('acknowledged-writes', `client ${cid} was acknowledged but is missing`, [`client/${cid}`]);
     if (expected === 'absent' && client !== undefined) add('acknowledged-writes', `client ${cid} exists but its deletion was acknowledged`, [`client/${cid}`]);
-    for (const oid of client?.orders ?? []) if (!orders.has(oid)) add('references', `client ${cid} lists order ${oid}, which does not exist`, [`client/${cid}`, `order/${oid}`]);
+    for (const oid of await listedBy(cid, client)) if (!orders.has(oid)) add('references', `client ${cid} lists order ${oid}, which does not exist`, [`client/${cid}`, `order/${oid}`]);
   }
   return { checked: ops.filter((o) => o.workload === 'shop').length, violations };
 }

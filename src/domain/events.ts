@@ -14,13 +14,15 @@ export interface ChangeEvent {
   readonly data?: { [key: string]: PyJsonValue };
 }
 
-const TOPICS: Record<RecordKind, ChangeEvent['topic']> = { client: 'clients', product: 'products', order: 'orders' };
+/** The order index of a client is bookkeeping, no reader sees it: no topic. */
+const TOPICS: Record<RecordKind, ChangeEvent['topic'] | undefined> = { client: 'clients', product: 'products', order: 'orders', clientOrder: undefined };
 
 export function changeEvents(before: (write: Write) => StoredRecord | undefined, writes: readonly Write[]): ChangeEvent[] {
   const events: ChangeEvent[] = [];
   for (const write of writes) {
     const previous = before(write);
     const topic = TOPICS[write.key.kind];
+    if (topic === undefined) continue;
     const key = write.key.id;
     if (write.value === null) {
       if (previous !== undefined) events.push({ topic, op: 'DELETE', key });

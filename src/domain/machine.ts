@@ -3,7 +3,7 @@ import { idProblem } from './ids.js';
 import { readClientData, readOrderItems, readProductData, readQuantity, type RawOrderItem } from './input.js';
 import { LIMITS } from './limits.js';
 import { message, type Message, type MessageKey } from './messages.js';
-import type { OrderItem, ProductRecord, RecordKey, RecordKind, RecordOfKind, StoredRecord } from './records.js';
+import { clientOrderId, orderCountOf, type OrderItem, type ProductRecord, type RecordKey, type RecordKind, type RecordOfKind, type StoredRecord } from './records.js';
 import { assert } from '../util/assert.js';
 
 /**
@@ -97,7 +97,10 @@ export function execute(command: Command, view: RecordView): Outcome {
  */
 function checkLeftBehind({ key, value }: Write): void {
   if (value === null) return;
-  if (value.kind === 'product') {
+  if (value.kind === 'client') {
+    const { orderCount = 0, lastSeq = 0 } = value;
+    assert(Number.isSafeInteger(orderCount) && orderCount >= 0 && orderCount <= lastSeq, () => `client ${key.id} would count ${orderCount} orders of ${lastSeq} placed`);
+  } else if (value.kind === 'product') {
     assert(Number.isSafeInteger(value.quantity) && value.quantity >= 0, () => `product ${key.id} would be left with stock ${value.quantity}`);
     assert(Number.isSafeInteger(value.orderRefs) && value.orderRefs >= 0, () => `product ${key.id} would be left in ${value.orderRefs} orders`);
   } else if (value.kind === 'order') {
@@ -114,7 +117,7 @@ const RULES: Rules = {
     if (tx.get('client', cid) !== undefined) reject(400, 'clientExists', { id: cid });
     const input = readClientData(data);
     if (!input.ok) reject(400, 'invalidData', { detail: input.detail });
-    tx.put('client', cid, { kind: 'client', name: input.value.name, orders: [] });
+    tx.put('client', cid, { kind: 'client', name: input.value.name, orderCount: 0, lastSeq: 0 });
   },
 
   UpdateClient({ cid, data }, tx) {
@@ -130,7 +133,7 @@ const RULES: Rules = {
     requireValidId(cid);
     const client = tx.get('client', cid);
     if (client === undefined) reject(404, 'clientMissing', { id: cid });
-    if (client.orders.length > 0) reject(400, 'clientHasOrders');
+    if (orderCountOf(client) > 0) reject(400, 'clientHasOrders');
     tx.put('client', cid, null);
   },
 
@@ -173,8 +176,12 @@ const RULES: Rules = {
       tx.put('product', pid, { ...product, quantity: product.quantity - quantity, orderRefs: product.orderRefs + 1 });
       items.push({ pid, name: product.name, price: product.price, quantity });
     }
-    tx.put('order', oid, { kind: 'order', cid, items });
-    tx.put('client', cid, { ...client, orders: [...client.orders, oid] });
+    // The index entry is written, never read: the client's lock (raft mode) or revision (etcd
+    // mode) already guards it, since only a command that rewrites the client touches its index.
+    const seq = (client.lastSeq ?? 0) + 1;
+    tx.put('order', oid, { kind: 'order', cid, seq, items });
+    tx.put('clientOrder', clientOrderId(cid, seq), { kind: 'clientOrder', oid, seq });
+    tx.put('client', cid, { ...client, orderCount: (client.orderCount ?? 0) + 1, lastSeq: seq });
   },
 
   UpdateOrder({ oid, cid, data }, tx) {
@@ -220,7 +227,15 @@ const RULES: Rules = {
       });
     }
     const client = tx.existing('client', order.cid);
-    tx.put('client', order.cid, { ...client, orders: client.orders.filter((id) => id !== oid) });
+    if (order.seq === undefined) {
+      // A legacy order (written before the index) is listed in the client's own record.
+      tx.put('client', order.cid, { ...client, orders: (client.orders ?? []).filter((id) => id !== oid) });
+    } else {
+      const count = client.orderCount ?? 0;
+      assert(count > 0, () => `client ${order.cid} counts no orders but holds order ${oid}`);
+      tx.put('clientOrder', clientOrderId(order.cid, order.seq), null);
+      tx.put('client', order.cid, { ...client, orderCount: count - 1 });
+    }
     tx.put('order', oid, null);
   },
 };

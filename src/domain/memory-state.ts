@@ -2,6 +2,8 @@ import type { Outcome, RecordView, Write } from './machine.js';
 import { execute } from './machine.js';
 import type { Command } from './commands.js';
 import type { RecordKind, RecordOfKind, StoredRecord } from './records.js';
+import type { ClientOrderPage } from './backend.js';
+import { OrderIndexes } from './order-index.js';
 
 /** A JSON-serialisable copy of the whole data set, for handing state to a joining replica. */
 export interface StateSnapshot {
@@ -14,7 +16,9 @@ export class MemoryState implements RecordView {
     client: new Map(),
     product: new Map(),
     order: new Map(),
+    clientOrder: new Map(),
   };
+  private readonly orderIndexes = new OrderIndexes();
 
   get<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> | undefined {
     return (this.tables[kind] as Map<string, RecordOfKind<K>>).get(id);
@@ -30,9 +34,20 @@ export class MemoryState implements RecordView {
   apply(writes: readonly Write[]): void {
     for (const { key, value } of writes) {
       const table = this.tables[key.kind] as Map<string, StoredRecord>;
+      if (key.kind === 'clientOrder') this.indexWrite(key.id, table.get(key.id), value);
       if (value === null) table.delete(key.id);
       else table.set(key.id, value);
     }
+  }
+
+  /** A page of client `cid`'s order index (Backend.clientOrders). */
+  clientOrders(cid: string, afterSeq: number, limit: number): ClientOrderPage {
+    return this.orderIndexes.page(cid, afterSeq, limit);
+  }
+
+  private indexWrite(id: string, before: StoredRecord | undefined, after: StoredRecord | null): void {
+    if (before?.kind === 'clientOrder') this.orderIndexes.remove(id, before);
+    if (after?.kind === 'clientOrder') this.orderIndexes.put(id, after);
   }
 
   count(kind: RecordKind): number {

@@ -1,15 +1,34 @@
 import { orderTotal } from './decimal.js';
 import { pyDumps, type PyJsonValue } from './pyjson.js';
+import { assert } from '../util/assert.js';
 
 /**
- * The stored objects. Besides what the API shows, a client keeps the IDs of its orders (in
- * creation order) and a product counts the orders that contain it, so "has orders?" and
- * "is it in any order?" are answered by one record, whatever partition holds it.
+ * The stored objects. Besides what the API shows, a client counts its orders and a product
+ * counts the orders that contain it, so "has orders?" and "is it in any order?" are answered by
+ * one record, whatever partition holds it.
+ *
+ * A client's orders, in creation order, are an index of small records, one per order:
+ * `clientOrder` `<cid>␟<seq>` → the order's ID, on the client's partition. Each order takes the
+ * client's next sequence number and remembers it, so placing or deleting an order writes a
+ * few constant-size records whatever the client's order count (a client once kept every order
+ * ID in its own record, which every order of a big client rewrote whole). The sequence number
+ * is written with a fixed width and the separator is a control character no ID may hold, so in
+ * every store the keys `<cid>␟…` of one client sort by creation and no other client's key
+ * starts with that prefix: "the next N orders after seq S" is one bounded range read.
  */
 export interface ClientRecord {
   readonly kind: 'client';
   readonly name: string;
-  readonly orders: readonly string[];
+  /** Orders the client holds now. Absent from records written before the index (read as 0). */
+  readonly orderCount?: number;
+  /** The sequence number of the client's latest order (0: none yet); absent as orderCount. */
+  readonly lastSeq?: number;
+  /**
+   * Legacy (records written before the index): the IDs of the orders placed until then, in
+   * creation order. Never grows; an order in it leaves it when deleted, and its orders are
+   * listed before the indexed ones, which are all younger (docs/spec.md R-FMT-9).
+   */
+  readonly orders?: readonly string[];
 }
 
 export interface ProductRecord {
@@ -34,10 +53,19 @@ export interface OrderItem {
 export interface OrderRecord {
   readonly kind: 'order';
   readonly cid: string;
+  /** Its entry in the client's order index; absent from a legacy order, listed in its client's `orders`. */
+  readonly seq?: number;
   readonly items: readonly OrderItem[];
 }
 
-export type StoredRecord = ClientRecord | ProductRecord | OrderRecord;
+/** One entry of a client's order index (see ClientRecord), keyed by clientOrderId. */
+export interface ClientOrderRecord {
+  readonly kind: 'clientOrder';
+  readonly oid: string;
+  readonly seq: number;
+}
+
+export type StoredRecord = ClientRecord | ProductRecord | OrderRecord | ClientOrderRecord;
 export type RecordKind = StoredRecord['kind'];
 
 export interface RecordKey {
@@ -46,6 +74,38 @@ export interface RecordKey {
 }
 
 export type RecordOfKind<K extends RecordKind> = Extract<StoredRecord, { kind: K }>;
+
+/** Separates a client's ID from the sequence number in its index keys: a control character, which no ID may hold. */
+const INDEX_SEPARATOR = '\u001f';
+/** Sequence numbers up to Number.MAX_SAFE_INTEGER fit in this many digits. */
+const SEQ_DIGITS = 16;
+
+/** The key of entry `seq` of client `cid`'s order index. */
+export function clientOrderId(cid: string, seq: number): string {
+  assert(Number.isSafeInteger(seq) && seq > 0, () => `order index sequence ${seq} is not a positive safe integer`);
+  return `${cid}${INDEX_SEPARATOR}${String(seq).padStart(SEQ_DIGITS, '0')}`;
+}
+
+/** What every index key of client `cid` starts with, and nothing else does. */
+export function clientOrderPrefix(cid: string): string {
+  return `${cid}${INDEX_SEPARATOR}`;
+}
+
+/** The client whose order index holds key `id` (the partition it lives on goes by it). */
+export function clientOfIndexId(id: string): string {
+  const at = id.lastIndexOf(INDEX_SEPARATOR);
+  return at < 0 ? id : id.slice(0, at);
+}
+
+/** The sequence number an index key of clientOrderId names (NaN for a key that is not one). */
+export function seqOfIndexId(id: string): number {
+  return Number(id.slice(id.lastIndexOf(INDEX_SEPARATOR) + 1));
+}
+
+/** The orders a client holds, whatever the format it was written in. */
+export function orderCountOf(client: ClientRecord): number {
+  return (client.orderCount ?? 0) + (client.orders?.length ?? 0);
+}
 
 /** A flat string form of a key, for maps and logs: `client/44`. */
 export function keyString(key: RecordKey): string {
@@ -81,6 +141,8 @@ export function recordData(record: StoredRecord): string {
       return pyDumps(productView(record));
     case 'order':
       return pyDumps(orderView(record));
+    case 'clientOrder':
+      return pyDumps({ OID: record.oid });
   }
 }
 
@@ -93,5 +155,7 @@ export function recordVisible(record: StoredRecord): { [key: string]: PyJsonValu
       return productView(record);
     case 'order':
       return { CID: record.cid, ...orderView(record) };
+    case 'clientOrder':
+      return { OID: record.oid };
   }
 }

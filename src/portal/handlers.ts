@@ -7,6 +7,7 @@ import type { Logger } from '../util/log.js';
 import { StoreUnavailableError, type Backend } from '../domain/backend.js';
 import type { ClientMsg, IdMsg, OrderMsg, ProductMsg, ReplyMsg } from './messages.js';
 import { NOT_APPLIED } from '../domain/store-replies.js';
+import { clientOrders } from '../domain/client-orders.js';
 
 /**
  * The gRPC methods of AdminPortal and OrderPortal: each turns a request into a command or a
@@ -132,15 +133,16 @@ function writable(call: grpc.ServerWritableStream<IdMsg, OrderMsg>): Promise<voi
   });
 }
 
-/** One message per order of the client, in creation order; none for an unknown client. */
+/**
+ * One message per order of the client, in creation order; none for an unknown client. Orders
+ * are read a page at a time and each is written only once the stream has room, so a client
+ * with 100,000 orders costs one page of memory, and a slow reader slows the reads down.
+ */
 async function streamClientOrders(ctx: PortalContext, cid: string, call: grpc.ServerWritableStream<IdMsg, OrderMsg>): Promise<void> {
   const client = await readRecord(ctx, 'client', cid);
   if (client === undefined) return;
-  for (const oid of client.orders) {
+  for await (const [oid, order] of clientOrders(ctx.backend, cid, client)) {
     if (call.cancelled) return;
-    const order = await ctx.backend.read('order', oid);
-    // An order deleted between the two reads is simply no longer one of the client's orders.
-    if (order === undefined) continue;
     const ok = call.write(wire({ OID: oid, CID: order.cid, data: recordData(order) }));
     if (!ok) await writable(call);
   }

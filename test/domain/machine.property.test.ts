@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Command } from '../../src/domain/commands.js';
 import { MemoryState } from '../../src/domain/memory-state.js';
-import type { OrderRecord, ProductRecord } from '../../src/domain/records.js';
+import { orderCountOf, type OrderRecord, type ProductRecord } from '../../src/domain/records.js';
 import { testSeed } from '../helpers/seed.js';
 
 /**
@@ -96,7 +96,12 @@ describe('state machine properties', () => {
             const client = state.get('client', cid);
             const own = all.filter(([, o]) => o.cid === cid).map(([oid]) => oid);
             if (client === undefined) expect(own).toEqual([]);
-            else expect([...client.orders].sort()).toEqual(own.sort());
+            else {
+              // Legacy list first, then the order index (R-ORDER-16): together, exactly the client's orders.
+              const listed = [...(client.orders ?? []), ...state.clientOrders(cid, 0, 1_000_000).entries.map((e) => e.oid)];
+              expect(listed.sort()).toEqual(own.sort());
+              expect(orderCountOf(client)).toBe(own.length);
+            }
           }
           for (const [, o] of all) {
             expect(new Set(o.items.map((i) => i.pid)).size).toBe(o.items.length);

@@ -41,8 +41,10 @@ describe.skipIf(etcdMissing)('etcd mode key layout and read cache', () => {
     for (let i = 0; i + 1 < lines.length; i += 2) stored.set(lines[i]!, JSON.parse(lines[i + 1]!));
     expect(stored).toEqual(
       new Map<string, unknown>([
-        [`${north}/client/7`, { kind: 'client', name: 'Ana', orders: ['9'] }],
-        [`${north}/order/9`, { kind: 'order', cid: '7', items: [{ pid: '1', name: 'Caneta', price: '2.50', quantity: 2 }] }],
+        [`${north}/client/7`, { kind: 'client', name: 'Ana', orderCount: 1, lastSeq: 1 }],
+        // The client's order index: one small record per order, keyed by client and creation sequence.
+        [`${north}/clientOrder/7\u001f0000000000000001`, { kind: 'clientOrder', oid: '9', seq: 1 }],
+        [`${north}/order/9`, { kind: 'order', cid: '7', seq: 1, items: [{ pid: '1', name: 'Caneta', price: '2.50', quantity: 2 }] }],
         [`${north}/product/1`, { kind: 'product', name: 'Caneta', price: '2.50', quantity: 1, orderRefs: 1 }],
       ]),
     );

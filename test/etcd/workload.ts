@@ -1,6 +1,8 @@
 import { expect } from 'vitest';
 import type { PortalClient } from '../../src/client/portal-client.js';
 import type { EtcdBackend } from '../../src/modes/etcd/backend.js';
+import { clientOrderPages } from '../../src/domain/client-orders.js';
+import { orderCountOf } from '../../src/domain/records.js';
 
 /**
  * A seeded order race for the last units of a few products, through several portals at once,
@@ -123,7 +125,10 @@ export async function checkAfterRace(backend: EtcdBackend, setup: Pick<RaceSetup
   for (const cid of setup.clients) {
     const client = await backend.read('client', cid);
     const mine = [...existing].filter(([, o]) => o.cid === cid).map(([oid]) => oid);
-    expect([...(client?.orders ?? [])].sort(), `orders listed by client ${cid}`).toEqual(mine.sort());
+    const listed: string[] = [];
+    if (client !== undefined) for await (const page of clientOrderPages(backend, cid, client)) listed.push(...page.map((e) => e.oid));
+    expect(listed.sort(), `orders listed by client ${cid}`).toEqual(mine.sort());
+    expect(client === undefined ? 0 : orderCountOf(client), `orders counted by client ${cid}`).toBe(mine.length);
   }
   return existing.size;
 }

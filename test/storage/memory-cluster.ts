@@ -1,6 +1,6 @@
 import type { RecordKind, RecordOfKind } from '../../src/domain/records.js';
 import { StoreUnreachableError, type PartitionCluster } from '../../src/storage/client/cluster.js';
-import type { Decision, HeldRecord, PartitionOp, PartitionResult } from '../../src/storage/common/entries.js';
+import type { Decision, HeldIndexPage, HeldRecord, PartitionOp, PartitionResult } from '../../src/storage/common/entries.js';
 import { PartitionMachine } from '../../src/storage/replica/partition-machine.js';
 import { MemoryStateStore } from '../../src/storage/replica/state-store.js';
 
@@ -52,6 +52,13 @@ export class MemoryCluster implements PartitionCluster {
     return new Promise((resolve) => {
       this.gate();
       resolve(structuredClone(this.machines[partition]!.readHeld(kind, id)) as HeldRecord<RecordOfKind<K>>);
+    });
+  }
+
+  clientOrders(partition: number, cid: string, afterSeq: number, limit: number): Promise<HeldIndexPage> {
+    return new Promise((resolve) => {
+      this.gate();
+      resolve(structuredClone(this.machines[partition]!.clientOrders(cid, afterSeq, limit)));
     });
   }
 

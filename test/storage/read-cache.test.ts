@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Command, Reply } from '../../src/domain/commands.js';
 import type { RecordKind, RecordOfKind } from '../../src/domain/records.js';
-import type { Backend } from '../../src/domain/backend.js';
+import type { Backend, ClientOrderPage } from '../../src/domain/backend.js';
 import { CachedBackend } from '../../src/storage/client/read-cache.js';
 
 class CountingBackend implements Backend {
@@ -12,7 +12,10 @@ class CountingBackend implements Backend {
   }
   read<K extends RecordKind>(_kind: K, _id: string): Promise<RecordOfKind<K> | undefined> {
     this.reads++;
-    return Promise.resolve({ kind: 'client', name: this.name, orders: [] } as unknown as RecordOfKind<K>);
+    return Promise.resolve({ kind: 'client', name: this.name, orderCount: 0, lastSeq: 0 } as unknown as RecordOfKind<K>);
+  }
+  clientOrders(): Promise<ClientOrderPage> {
+    return Promise.resolve({ entries: [], next: null });
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -53,9 +56,10 @@ describe('portal read cache', () => {
         reads++;
         const name = `v${reads}`;
         // The first read is held until the test lets it go, after the announcement.
-        const value = { kind: 'client', name, orders: [] } as unknown as RecordOfKind<K>;
+        const value = { kind: 'client', name, orderCount: 0, lastSeq: 0 } as unknown as RecordOfKind<K>;
         return reads === 1 ? new Promise<RecordOfKind<K>>((resolve) => (release = () => resolve(value))) : Promise.resolve(value);
       },
+      clientOrders: () => Promise.resolve({ entries: [], next: null }),
       close: () => Promise.resolve(),
     };
     const cache = new CachedBackend(inner, { bound_ms: 60_000 });
@@ -108,6 +112,7 @@ describe('portal read cache', () => {
         await new Promise<void>((r) => (release = r));
         return inner.read(kind, id);
       },
+      clientOrders: () => inner.clientOrders(),
       close: () => inner.close(),
     };
     const cache = new CachedBackend(slow, { bound_ms: 60_000, feed: true });

@@ -41,7 +41,9 @@ describe('transactions across partitions', () => {
     expect(cluster.log[0]).toEqual(['lock', 'decide', 'commit', 'forget']);
     expect(cluster.log[1]).toEqual(['lock', 'commit']);
     expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([8, 9]);
-    expect(cluster.machines[1]!.read('client', '1')?.orders).toEqual(['2']);
+    // The order's index entry lives with its client, on partition 1, written under the client's lock.
+    expect(cluster.machines[1]!.read('client', '1')).toMatchObject({ orderCount: 1, lastSeq: 1 });
+    expect(cluster.machines[1]!.clientOrders('1', 0, 10)).toEqual({ entries: [{ seq: 1, oid: '2' }], next: null });
   });
 
   it('batches concurrent orders into shared transactions, each command with its own reply', async () => {
@@ -111,6 +113,9 @@ describe('transactions across partitions', () => {
     expect((await reader.read('order', '2'))?.items.map((i) => i.quantity)).toEqual([5, 5]);
     expect((await reader.read('product', '3'))?.quantity).toBe(5);
     expect((await reader.read('product', '4'))?.quantity).toBe(5);
+    // The client's order index too: its page is read under the client's lock and merged with the verdict.
+    expect(cluster.machines[1]!.clientOrders('1', 0, 10).entries).toEqual([]);
+    expect(await reader.clientOrders('1', 0, 10)).toEqual({ entries: [{ seq: 1, oid: '2' }], next: null });
 
     await cluster.advance(1_001);
     const sweeper = new Coordinator(cluster, { now: () => cluster.clock_ms });
@@ -118,7 +123,7 @@ describe('transactions across partitions', () => {
     expect(first.resolvedLocks).toBe(2);
     expect(cluster.machines[0]!.read('order', '2')?.items.map((i) => i.quantity)).toEqual([5, 5]);
     expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([5, 5]);
-    expect(cluster.machines[1]!.read('client', '1')?.orders).toEqual(['2']);
+    expect(cluster.machines[1]!.clientOrders('1', 0, 10)).toEqual({ entries: [{ seq: 1, oid: '2' }], next: null });
     // The verdict stays until a later sweep sees it is old, re-runs phase 2 (a no-op now) and forgets it.
     await cluster.advance(60_001);
     expect(await sweeper.recover(60_000)).toEqual({ resolvedLocks: 0, finishedDecisions: 1 });

@@ -1,6 +1,6 @@
 import type { Command, Reply } from '../../domain/commands.js';
-import { keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
-import { StoreUnavailableError, type Backend } from '../../domain/backend.js';
+import { clientOrderId, clientOrderPrefix, keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
+import { StoreUnavailableError, type Backend, type ClientOrderPage } from '../../domain/backend.js';
 import type { Logger } from '../../util/log.js';
 import type { ReadCache } from './cache.js';
 import { KeyLayout } from './keys.js';
@@ -95,6 +95,22 @@ export class EtcdBackend implements Backend {
     assert(value !== undefined, () => `etcd read did not return ${keyString(key)}`);
     this.cache?.offer(key, value, result.revision, started_ms);
     return value.record as RecordOfKind<K> | undefined;
+  }
+
+  /** Straight from etcd: the read cache holds single records, and a listing reads each page once. */
+  async clientOrders(cid: string, afterSeq: number, limit: number): Promise<ClientOrderPage> {
+    let page;
+    try {
+      page = await this.store.range('clientOrder', clientOrderPrefix(cid), clientOrderId(cid, afterSeq + 1), limit, Date.now() + this.options.timeout_ms);
+    } catch (err) {
+      if (err instanceof EtcdUnavailableError) throw new StoreUnavailableError(`etcd did not answer in time: ${err.message}`);
+      throw err;
+    }
+    const entries = page.records.map((record) => {
+      assert(record.kind === 'clientOrder', () => `etcd range of client ${cid}'s orders returned a ${record.kind} record`);
+      return { seq: record.seq, oid: record.oid };
+    });
+    return { entries, next: page.more ? (entries.at(-1)?.seq ?? afterSeq) : null };
   }
 
   /** The read cache, when enabled. */

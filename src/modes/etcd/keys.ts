@@ -6,7 +6,7 @@ import type { RecordKey, RecordKind, StoredRecord } from '../../domain/records.j
  */
 export const DEFAULT_ETCD_PREFIX = '/ecom';
 
-const KINDS: readonly RecordKind[] = ['client', 'product', 'order'];
+const KINDS: readonly RecordKind[] = ['client', 'product', 'order', 'clientOrder'];
 
 /** Checks a --etcd-prefix value; returns it without a trailing slash. */
 export function normalizePrefix(text: string): string {
@@ -75,10 +75,16 @@ function isRecordOfKind(value: unknown, kind: RecordKind): value is StoredRecord
   if (r.kind !== kind) return false;
   switch (kind) {
     case 'client':
-      return typeof r.name === 'string' && Array.isArray(r.orders) && r.orders.every((o) => typeof o === 'string');
+      return typeof r.name === 'string' && optionalCount(r.orderCount) && optionalCount(r.lastSeq) && (r.orders === undefined || (Array.isArray(r.orders) && r.orders.every((o) => typeof o === 'string')));
     case 'product':
       return typeof r.name === 'string' && typeof r.price === 'string' && Number.isSafeInteger(r.quantity) && Number.isSafeInteger(r.orderRefs);
     case 'order':
-      return typeof r.cid === 'string' && Array.isArray(r.items);
+      return typeof r.cid === 'string' && optionalCount(r.seq) && Array.isArray(r.items);
+    case 'clientOrder':
+      return typeof r.oid === 'string' && Number.isSafeInteger(r.seq);
   }
+}
+
+function optionalCount(value: unknown): boolean {
+  return value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0);
 }

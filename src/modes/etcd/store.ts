@@ -1,6 +1,6 @@
 import { Etcd3, type IOptions, type IRequestOp, type ICompare } from 'etcd3';
 import type { Write } from '../../domain/machine.js';
-import type { RecordKey, StoredRecord } from '../../domain/records.js';
+import type { RecordKey, RecordKind, StoredRecord } from '../../domain/records.js';
 import { keyString } from '../../domain/records.js';
 import { decodeRecord, encodeRecord, type KeyLayout } from './keys.js';
 import { assert } from '../../util/assert.js';
@@ -153,6 +153,24 @@ export class EtcdStore {
       if (batch.length === 0) break;
     }
     return { revision, values };
+  }
+
+  /**
+   * Up to `limit` records of one kind whose keys start with `prefix` and sort at or after
+   * `fromId`, in key order (one linearizable range call), and whether more follow.
+   */
+  async range(kind: RecordKind, prefix: string, fromId: string, limit: number, deadline_ms: number): Promise<{ records: StoredRecord[]; more: boolean }> {
+    const start = this.layout.bytesOf({ kind, id: fromId });
+    const end = this.layout.bytesOf({ kind, id: prefix });
+    // The end of a prefix range: the prefix with its last byte raised by one.
+    const last = end.length - 1;
+    assert(last >= 0 && (end[last] as number) < 0xff, () => `etcd range prefix ${prefix} cannot be bounded`);
+    end[last] = (end[last] as number) + 1;
+    const response = await this.withRetries(deadline_ms, () =>
+      this.client.kv.range({ key: start, range_end: end, limit, sort_order: 'Ascend', sort_target: 'Key' }, this.callOptions(deadline_ms)),
+    );
+    const records = response.kvs.map((kv) => decodeRecord(kind, kv.key.toString('utf8'), kv.value));
+    return { records, more: response.more };
   }
 
   /**

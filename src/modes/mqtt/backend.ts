@@ -5,7 +5,7 @@ import type { Command, Reply } from '../../domain/commands.js';
 import type { ChangeEvent } from '../../domain/events.js';
 import { pyDumps, type PyJsonValue } from '../../domain/pyjson.js';
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
-import type { Backend } from '../../domain/backend.js';
+import type { Backend, ClientOrderPage } from '../../domain/backend.js';
 import type { Logger } from '../../util/log.js';
 import { execute } from '../../domain/machine.js';
 import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type Topics } from './protocol.js';
@@ -183,6 +183,10 @@ export class MqttBackend implements Backend {
   read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
     // Reads answer from the local copy even while the broker is away (docs/spec.md R-CONS-5).
     return Promise.resolve(this.replica.data.get(kind, id));
+  }
+
+  clientOrders(cid: string, afterSeq: number, limit: number): Promise<ClientOrderPage> {
+    return Promise.resolve(this.replica.data.clientOrders(cid, afterSeq, limit));
   }
 
   async close(): Promise<void> {

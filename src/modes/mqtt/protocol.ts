@@ -137,7 +137,7 @@ export function decodeLogMessage(payload: Buffer): LogMessage | { error: string 
   }
 }
 
-const KINDS: readonly RecordKind[] = ['client', 'product', 'order'];
+const KINDS: readonly RecordKind[] = ['client', 'product', 'order', 'clientOrder'];
 
 /** Parses a state transfer. Records come from a peer running this same code, so only their framing is checked. */
 export function decodeStateMessage(payload: Buffer): StateReply | StateRefusal | { error: string } {

@@ -1,7 +1,7 @@
 import type { Command, Reply } from '../../domain/commands.js';
 import { MemoryState } from '../../domain/memory-state.js';
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
-import type { Backend } from '../../domain/backend.js';
+import type { Backend, ClientOrderPage } from '../../domain/backend.js';
 
 /** single mode: one process, the state in its memory, commands applied in arrival order. */
 export class SingleBackend implements Backend {
@@ -15,6 +15,10 @@ export class SingleBackend implements Backend {
 
   read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
     return Promise.resolve(this.state.get(kind, id));
+  }
+
+  clientOrders(cid: string, afterSeq: number, limit: number): Promise<ClientOrderPage> {
+    return Promise.resolve(this.state.clientOrders(cid, afterSeq, limit));
   }
 
   close(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
 import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnection } from '../../net/rpc.js';
 import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
-import type { Decision, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
+import type { Decision, HeldIndexPage, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
 import type { PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { clusterSecretOf, replicasOf, type ReplicaAddress, type Topology } from '../common/topology.js';
@@ -97,6 +97,10 @@ export class ReplicaClusterClient implements PartitionCluster {
 
   read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<HeldRecord<RecordOfKind<K>>> {
     return this.query(partition, { op: 'read', partition, kind, id, held: true }, deadline_ms) as Promise<HeldRecord<RecordOfKind<K>>>;
+  }
+
+  clientOrders(partition: number, cid: string, afterSeq: number, limit: number, deadline_ms: number): Promise<HeldIndexPage> {
+    return this.query(partition, { op: 'clientOrders', partition, cid, afterSeq, limit }, deadline_ms) as Promise<HeldIndexPage>;
   }
 
   async decision(partition: number, txid: string, deadline_ms: number): Promise<Decision | undefined> {

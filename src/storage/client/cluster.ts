@@ -1,5 +1,5 @@
 import type { RecordKind, RecordOfKind } from '../../domain/records.js';
-import type { Decision, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
+import type { Decision, HeldIndexPage, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
 
 /**
  * What a portal needs from the storage tier: append an operation to a partition's log and get
@@ -16,6 +16,8 @@ export interface PartitionCluster {
   propose(partition: number, op: PartitionOp, deadline_ms: number): Promise<PartitionResult>;
   /** A linearizable read of a record's committed value and of the transaction holding its lock, if any. */
   read<K extends RecordKind>(partition: number, kind: K, id: string, deadline_ms: number): Promise<HeldRecord<RecordOfKind<K>>>;
+  /** A linearizable read of a page of a client's order index, with the transaction holding the client's lock, if any. */
+  clientOrders(partition: number, cid: string, afterSeq: number, limit: number, deadline_ms: number): Promise<HeldIndexPage>;
   /** A linearizable read of the verdict on a transaction at its home partition: undefined while undecided, or once forgotten. */
   decision(partition: number, txid: string, deadline_ms: number): Promise<Decision | undefined>;
   /** Transactions with an expired lock on the partition, for recovery. */

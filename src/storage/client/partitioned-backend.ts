@@ -1,6 +1,6 @@
 import type { Command, Reply } from '../../domain/commands.js';
-import type { RecordKind, RecordOfKind } from '../../domain/records.js';
-import { StoreUnavailableError, type Backend } from '../../domain/backend.js';
+import { clientOfIndexId, seqOfIndexId, type RecordKind, type RecordOfKind } from '../../domain/records.js';
+import { StoreUnavailableError, type Backend, type ClientOrderPage } from '../../domain/backend.js';
 import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import type { Decision } from '../common/entries.js';
@@ -26,13 +26,31 @@ export class PartitionedBackend implements Backend {
     return this.coordinator.execute(command);
   }
 
-  async read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
-    try {
-      return await this.readCommitted(partitionOf(id, this.cluster.partitions), kind, id, Date.now() + this.readTimeout_ms);
-    } catch (err) {
-      if (err instanceof StoreTimeoutError || err instanceof StoreUnreachableError) throw new StoreUnavailableError(err.message);
-      throw err;
+  read<K extends RecordKind>(kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
+    return unavailableOnFailure(this.readCommitted(partitionOf(id, this.cluster.partitions), kind, id, Date.now() + this.readTimeout_ms));
+  }
+
+  clientOrders(cid: string, afterSeq: number, limit: number): Promise<ClientOrderPage> {
+    return unavailableOnFailure(this.committedIndexPage(partitionOf(cid, this.cluster.partitions), cid, afterSeq, limit, Date.now() + this.readTimeout_ms));
+  }
+
+  /**
+   * As readCommitted, for a page of a client's order index: a transaction placing or deleting
+   * an order holds the client's lock, so a page read under that lock gets the transaction's
+   * index writes from its verdict once decided.
+   */
+  private async committedIndexPage(partition: number, cid: string, afterSeq: number, limit: number, deadline: number): Promise<ClientOrderPage> {
+    let held = await this.cluster.clientOrders(partition, cid, afterSeq, limit, deadline);
+    for (let attempt = 0; held.lock !== undefined; attempt++) {
+      if (attempt >= MAX_LOCKED_READ_ATTEMPTS) throw new StoreUnreachableError(`client ${cid} stayed locked by one transaction after another through ${attempt} reads; try again`);
+      const lock = held.lock;
+      const decision = await this.cluster.decision(lock.home, lock.txid, deadline);
+      if (decision !== undefined) return withIndexWrites(held, decision, cid, afterSeq, limit);
+      const again = await this.cluster.clientOrders(partition, cid, afterSeq, limit, deadline);
+      if (again.lock?.txid === lock.txid) return { entries: again.entries, next: again.next };
+      held = again;
     }
+    return { entries: held.entries, next: held.next };
   }
 
   /**
@@ -67,6 +85,32 @@ export class PartitionedBackend implements Backend {
 
 /** How many transactions in a row a read follows on one record before it gives up with a retryable error. */
 const MAX_LOCKED_READ_ATTEMPTS = 8;
+
+async function unavailableOnFailure<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof StoreTimeoutError || err instanceof StoreUnreachableError) throw new StoreUnavailableError(err.message);
+    throw err;
+  }
+}
+
+/** The page once a decided transaction's writes to the client's index, within the page's range, are applied. */
+function withIndexWrites(page: ClientOrderPage, decision: Decision, cid: string, afterSeq: number, limit: number): ClientOrderPage {
+  if (decision.outcome === 'abort') return { entries: page.entries, next: page.next };
+  const bySeq = new Map(page.entries.map((e) => [e.seq, e.oid]));
+  for (const { key, value } of decision.writes) {
+    if (key.kind !== 'clientOrder' || clientOfIndexId(key.id) !== cid) continue;
+    const seq = seqOfIndexId(key.id);
+    if (seq <= afterSeq || (page.next !== null && seq > page.next)) continue;
+    if (value === null) bySeq.delete(seq);
+    else if (value.kind === 'clientOrder') bySeq.set(seq, value.oid);
+  }
+  const entries = [...bySeq].sort(([a], [b]) => a - b).map(([seq, oid]) => ({ seq, oid }));
+  if (entries.length <= limit) return { entries, next: page.next };
+  const kept = entries.slice(0, limit);
+  return { entries: kept, next: kept.at(-1)?.seq ?? afterSeq };
+}
 
 /** The record's value once the transaction holding its lock is decided. */
 function committedValue<K extends RecordKind>(before: RecordOfKind<K> | null, decision: Decision, kind: K, id: string): RecordOfKind<K> | undefined {

@@ -1,6 +1,6 @@
 import { namedKeys, type Command, type Reply } from '../../domain/commands.js';
 import { keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
-import type { Backend } from '../../domain/backend.js';
+import type { Backend, ClientOrderPage } from '../../domain/backend.js';
 import { AgedLru } from '../../util/aged-lru.js';
 
 /**
@@ -49,6 +49,11 @@ export class CachedBackend implements Backend {
   ) {
     this.entries = new AgedLru({ bound_ms: options.bound_ms, maxEntries: options.maxEntries ?? 100_000, now: options.now });
     this.feedUp_ = options.feed !== true;
+  }
+
+  /** Not cached: a page is read once per listing, and the index has no change announcements. */
+  clientOrders(cid: string, afterSeq: number, limit: number): Promise<ClientOrderPage> {
+    return this.inner.clientOrders(cid, afterSeq, limit);
   }
 
   async execute(command: Command): Promise<Reply> {

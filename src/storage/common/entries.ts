@@ -1,5 +1,6 @@
 import type { Command, Reply } from '../../domain/commands.js';
 import type { Write } from '../../domain/machine.js';
+import type { ClientOrderPage } from '../../domain/backend.js';
 import type { RecordKey, StoredRecord } from '../../domain/records.js';
 
 /**
@@ -65,6 +66,11 @@ export interface LockHolder {
  */
 export interface HeldRecord<V = StoredRecord> {
   readonly value: V | null;
+  readonly lock?: { readonly txid: string; readonly home: number };
+}
+
+/** A page of a client's order index as committed, and the transaction holding the client's lock, if any. */
+export interface HeldIndexPage extends ClientOrderPage {
   readonly lock?: { readonly txid: string; readonly home: number };
 }
 

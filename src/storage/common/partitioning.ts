@@ -1,4 +1,4 @@
-import type { RecordKey } from '../../domain/records.js';
+import { clientOfIndexId, type RecordKey } from '../../domain/records.js';
 
 /**
  * Which partition holds an ID. A numeric ID of any length goes to `ID mod P`, so with two
@@ -17,6 +17,7 @@ export function partitionOf(id: string, partitions: number): number {
   return hash % partitions;
 }
 
+/** A client's order index lives with the client, so placing an order touches no extra partition. */
 export function partitionOfKey(key: RecordKey, partitions: number): number {
-  return partitionOf(key.id, partitions);
+  return partitionOf(key.kind === 'clientOrder' ? clientOfIndexId(key.id) : key.id, partitions);
 }

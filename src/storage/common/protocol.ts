@@ -6,6 +6,8 @@ export type ReplicaRequest =
   | { readonly op: 'propose'; readonly partition: number; readonly entry: PartitionOp }
   /** A linearizable read: the record, or null; with `held`, a HeldRecord (the value and the lock on it). */
   | { readonly op: 'read'; readonly partition: number; readonly kind: RecordKind; readonly id: string; readonly held?: boolean }
+  /** A linearizable read of a page of a client's order index (a HeldIndexPage): up to `limit` entries after seq `afterSeq`. */
+  | { readonly op: 'clientOrders'; readonly partition: number; readonly cid: string; readonly afterSeq: number; readonly limit: number }
   /** A linearizable read of the verdict on a transaction whose home is this partition (null: undecided, or forgotten). */
   | { readonly op: 'decision'; readonly partition: number; readonly txid: string }
   | { readonly op: 'status' }

@@ -1,5 +1,6 @@
 import { COMMAND_OPS } from '../../domain/commands.js';
 import type { RecordKey } from '../../domain/records.js';
+import { CLIENT_ORDER_PAGE_MAX } from '../../domain/backend.js';
 import { partitionOfKey } from './partitioning.js';
 
 /**
@@ -31,8 +32,10 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= LIMITS.name_chars;
 /** Record IDs may be empty here: the business rules answer an empty ID with their own 400. */
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length <= LIMITS.name_chars;
+const isIdList = (v: unknown): boolean => Array.isArray(v) && v.every(isId);
+const optional = (v: unknown, check: (v: unknown) => boolean): boolean => v === undefined || check(v);
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-const KINDS: ReadonlySet<string> = new Set(['client', 'product', 'order']);
+const KINDS: ReadonlySet<string> = new Set(['client', 'product', 'order', 'clientOrder']);
 
 function nameProblem(what: string, v: unknown): Problem {
   return isName(v) ? undefined : `${what} must be a non-empty string of at most ${LIMITS.name_chars} characters`;
@@ -66,7 +69,7 @@ export function commandProblem(command: unknown): Problem {
 }
 
 function keyProblem(key: unknown, owns: (key: RecordKey) => boolean): Problem {
-  if (!isObject(key) || typeof key.kind !== 'string' || !KINDS.has(key.kind) || !isId(key.id)) return `a key must be {kind: client|product|order, id: a string of at most ${LIMITS.name_chars} characters}`;
+  if (!isObject(key) || typeof key.kind !== 'string' || !KINDS.has(key.kind) || !isId(key.id)) return `a key must be {kind: client|product|order|clientOrder, id: a string of at most ${LIMITS.name_chars} characters}`;
   return owns(key as unknown as RecordKey) ? undefined : `key ${key.kind}/${key.id as string} belongs to another partition`;
 }
 
@@ -74,19 +77,23 @@ export function recordProblem(record: unknown): Problem {
   if (!isObject(record)) return 'a record must be an object';
   switch (record.kind) {
     case 'client':
-      return typeof record.name === 'string' && Array.isArray(record.orders) && record.orders.every(isId) ? undefined : 'a client record needs name and orders';
+      return typeof record.name === 'string' && optional(record.orderCount, isCount) && optional(record.lastSeq, isCount) && optional(record.orders, isIdList)
+        ? undefined
+        : 'a client record needs a name, and may have orderCount and lastSeq (whole numbers) and a legacy orders list';
     case 'product':
       return typeof record.name === 'string' && typeof record.price === 'string' && isCount(record.quantity) && isCount(record.orderRefs)
         ? undefined
         : 'a product record needs name, price, quantity and orderRefs';
     case 'order': {
       const items = record.items;
-      if (!isId(record.cid) || !Array.isArray(items) || items.length > LIMITS.order_items) return 'an order record needs cid and items';
+      if (!isId(record.cid) || !optional(record.seq, isCount) || !Array.isArray(items) || items.length > LIMITS.order_items) return 'an order record needs cid and items, and may have seq';
       const itemOk = (i: unknown) => isObject(i) && isId(i.pid) && typeof i.name === 'string' && typeof i.price === 'string' && isCount(i.quantity);
       return items.every(itemOk) ? undefined : 'an order item needs pid, name, price and quantity';
     }
+    case 'clientOrder':
+      return isId(record.oid) && isCount(record.seq) ? undefined : 'a clientOrder record needs oid and seq';
     default:
-      return 'a record must be of kind client, product or order';
+      return 'a record must be of kind client, product, order or clientOrder';
   }
 }
 
@@ -191,7 +198,10 @@ export function requestProblem(body: unknown, partition: number, partitions: num
       return partitionOpProblem(body.entry, partition, partitions);
     case 'read':
       if (body.held !== undefined && typeof body.held !== 'boolean') return 'held must be true or false';
-      return typeof body.kind === 'string' && KINDS.has(body.kind) && isId(body.id) ? undefined : 'read needs kind (client, product or order) and id';
+      return typeof body.kind === 'string' && KINDS.has(body.kind) && isId(body.id) ? undefined : 'read needs kind (client, product, order or clientOrder) and id';
+    case 'clientOrders':
+      if (!isId(body.cid) || !isCount(body.afterSeq)) return 'clientOrders needs cid and afterSeq (a whole number ≥ 0)';
+      return isCount(body.limit) && body.limit >= 1 && body.limit <= CLIENT_ORDER_PAGE_MAX ? undefined : `clientOrders needs limit from 1 to ${CLIENT_ORDER_PAGE_MAX}`;
     case 'decision':
       return nameProblem('txid', body.txid);
     case 'expiredLocks':

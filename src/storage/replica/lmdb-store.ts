@@ -36,8 +36,8 @@ export class LmdbStateStore implements StateStore {
     else void this.db.put(key, value);
   }
 
-  *range(prefix: string): Iterable<readonly [string, unknown]> {
-    for (const { key, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) yield [key as string, value];
+  *range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
+    for (const { key, value } of this.db.getRange({ start: from < prefix ? prefix : from, end: `${prefix}\uffff` })) yield [key as string, value];
   }
 
   get lastApplied(): number {

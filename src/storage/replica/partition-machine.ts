@@ -1,7 +1,18 @@
 import type { Reply } from '../../domain/commands.js';
 import { execute, type RecordView, type Write } from '../../domain/machine.js';
-import { keyString, type RecordKey, type RecordKind, type RecordOfKind, type StoredRecord } from '../../domain/records.js';
-import type { Decision, HeldRecord, LockHolder, PartitionEntry, PartitionResult, SessionRef } from '../common/entries.js';
+import {
+  clientOfIndexId,
+  clientOrderId,
+  clientOrderPrefix,
+  keyString,
+  type ClientOrderRecord,
+  type RecordKey,
+  type RecordKind,
+  type RecordOfKind,
+  type StoredRecord,
+} from '../../domain/records.js';
+import type { ClientOrderEntry } from '../../domain/backend.js';
+import type { Decision, HeldIndexPage, HeldRecord, LockHolder, PartitionEntry, PartitionResult, SessionRef } from '../common/entries.js';
 import { partitionOfKey } from '../common/partitioning.js';
 import type { StateStore } from './state-store.js';
 import { assert, defined } from '../../util/assert.js';
@@ -74,6 +85,15 @@ class NeedKey extends Error {
 }
 
 const recordKey = (key: RecordKey) => `r/${keyString(key)}`;
+
+/**
+ * The record whose lock guards writing `key`: its own, but for an entry of a client's order
+ * index, which only a command holding the client (on the same partition) writes. A transaction
+ * does not know an order's index key before it has read the client, so it locks the client.
+ */
+function guardOf(key: RecordKey): RecordKey {
+  return key.kind === 'clientOrder' ? { kind: 'client', id: clientOfIndexId(key.id) } : key;
+}
 const lockKey = (key: RecordKey) => `l/${keyString(key)}`;
 
 export class PartitionMachine {
@@ -108,6 +128,29 @@ export class PartitionMachine {
     const value = (this.store.get(recordKey({ kind, id })) as StoredRecord | undefined) ?? null;
     const lock = this.store.get(lockKey({ kind, id })) as LockRecord | undefined;
     return lock === undefined ? { value } : { value, lock: { txid: lock.txid, home: lock.home } };
+  }
+
+  /**
+   * A page of client `cid`'s order index as committed, with the transaction holding the
+   * client's lock if any: it may be placing or deleting an order of that client, decided but
+   * not yet written here (the reader merges its verdict, as for a record).
+   */
+  clientOrders(cid: string, afterSeq: number, limit: number): HeldIndexPage {
+    const prefix = recordKey({ kind: 'clientOrder', id: clientOrderPrefix(cid) });
+    const from = recordKey({ kind: 'clientOrder', id: clientOrderId(cid, afterSeq + 1) });
+    const entries: ClientOrderEntry[] = [];
+    let full = false;
+    for (const [, value] of this.store.range(prefix, from)) {
+      if (entries.length === limit) {
+        full = true;
+        break;
+      }
+      const record = value as ClientOrderRecord;
+      entries.push({ seq: record.seq, oid: record.oid });
+    }
+    const page = { entries, next: full ? (entries.at(-1)?.seq ?? afterSeq) : null };
+    const lock = this.store.get(lockKey({ kind: 'client', id: cid })) as LockRecord | undefined;
+    return lock === undefined ? page : { ...page, lock: { txid: lock.txid, home: lock.home } };
   }
 
   /** The verdict on a transaction whose home this partition is, until it is forgotten. */
@@ -251,7 +294,7 @@ export class PartitionMachine {
       }
       replies.push(outcome.reply);
       for (const write of outcome.writes) {
-        if (!locked.has(keyString(write.key))) throw new EntryRefused(`transaction ${txid} writes ${keyString(write.key)} but sent no locked value for it`);
+        if (!locked.has(keyString(guardOf(write.key)))) throw new EntryRefused(`transaction ${txid} writes ${keyString(write.key)} but sent no locked value for it`);
         current.set(keyString(write.key), write);
         written.add(keyString(write.key));
       }
@@ -283,7 +326,7 @@ export class PartitionMachine {
     // Already committed here (a retried phase 2): nothing left to do.
     if (tx === undefined) return { t: 'done' };
     for (const write of writes) {
-      const lock = this.store.get(lockKey(write.key)) as LockRecord | undefined;
+      const lock = this.store.get(lockKey(guardOf(write.key))) as LockRecord | undefined;
       if (lock?.txid !== txid) throw new EntryRefused(`transaction ${txid} commits ${keyString(write.key)} without holding its lock`);
       this.store.put(recordKey(write.key), write.value ?? undefined);
     }

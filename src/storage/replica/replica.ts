@@ -330,6 +330,10 @@ export class Replica {
         const { kind, id } = request;
         return this.query(request.partition, request.held === true ? () => this.machine.readHeld(kind, id) : () => this.machine.read(kind, id) ?? null);
       }
+      case 'clientOrders': {
+        const { cid, afterSeq, limit } = request;
+        return this.query(request.partition, () => this.machine.clientOrders(cid, afterSeq, limit));
+      }
       case 'decision': {
         const { txid } = request;
         return this.query(request.partition, () => this.machine.decision(txid) ?? null);

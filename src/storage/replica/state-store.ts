@@ -7,8 +7,8 @@ export interface StateStore {
   get(key: string): unknown;
   /** `undefined` deletes the key. */
   put(key: string, value: unknown): void;
-  /** Keys starting with `prefix`, in key order, with their values. */
-  range(prefix: string): Iterable<readonly [string, unknown]>;
+  /** Keys starting with `prefix`, in key order, with their values; with `from`, only keys at or after it. */
+  range(prefix: string, from?: string): Iterable<readonly [string, unknown]>;
 }
 
 /** A StateStore in memory, for tests and the deterministic simulator. */
@@ -24,8 +24,8 @@ export class MemoryStateStore implements StateStore {
     else this.map.set(key, structuredClone(value));
   }
 
-  *range(prefix: string): Iterable<readonly [string, unknown]> {
-    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix)).sort();
+  *range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
+    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix) && k >= from).sort();
     for (const key of keys) yield [key, this.map.get(key)];
   }
 
@@ -49,8 +49,8 @@ export class RecordingStateStore implements StateStore {
     this.inner.put(key, value);
   }
 
-  range(prefix: string): Iterable<readonly [string, unknown]> {
-    return this.inner.range(prefix);
+  range(prefix: string, from?: string): Iterable<readonly [string, unknown]> {
+    return this.inner.range(prefix, from);
   }
 }
 
@@ -87,13 +87,13 @@ export class StagedStateStore implements StateStore {
     this.staged.set(key, value);
   }
 
-  *range(prefix: string): Iterable<readonly [string, unknown]> {
-    const mine = [...this.staged.keys()].filter((k) => k.startsWith(prefix));
+  *range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
+    const mine = [...this.staged.keys()].filter((k) => k.startsWith(prefix) && k >= from);
     if (mine.length === 0) {
-      yield* this.stored(prefix);
+      yield* this.stored(prefix, from);
       return;
     }
-    const merged = new Map<string, unknown>(this.stored(prefix));
+    const merged = new Map<string, unknown>(this.stored(prefix, from));
     for (const key of mine) merged.set(key, this.staged.get(key));
     for (const key of [...merged.keys()].sort()) {
       const value = merged.get(key);
@@ -102,8 +102,8 @@ export class StagedStateStore implements StateStore {
   }
 
   /** The store's own range, lazily, with its failures told apart from the entry's. */
-  private *stored(prefix: string): Generator<readonly [string, unknown]> {
-    const entries = fromStore('range', () => this.inner.range(prefix)[Symbol.iterator]());
+  private *stored(prefix: string, from: string): Generator<readonly [string, unknown]> {
+    const entries = fromStore('range', () => this.inner.range(prefix, from)[Symbol.iterator]());
     for (;;) {
       const next = fromStore('range', () => entries.next());
       if (next.done === true) return;
