@@ -3,6 +3,8 @@ import { gaugeReadAtScrape, LATENCY_BUCKETS_S, type MetricsRegistry } from './re
 
 /** What a storage replica shows when scraped; read then, so serving costs nothing between scrapes. */
 export interface ReplicaGauges {
+  readonly id: number;
+  readonly partition: number;
   readonly role: string;
   readonly term: number;
   readonly leader: number;
@@ -57,6 +59,17 @@ export class ReplicaMetrics {
   watch(source: ReplicaGaugeSource): void {
     const { registry } = this;
     const gauge = (name: string, help: string, read: (s: ReplicaGauges) => number) => gaugeReadAtScrape(registry, name, help, () => read(source.status()));
+    new Gauge({
+      name: 'ecom_replica_info',
+      help: 'Always 1; its labels say which replica this is and which partition it holds (join on process)',
+      labelNames: ['replica', 'partition'],
+      registers: [registry],
+      collect() {
+        const s = source.status();
+        this.reset();
+        this.labels(String(s.id), String(s.partition)).set(1);
+      },
+    });
     gauge('ecom_raft_term', 'Current Raft term of this replica', (s) => s.term);
     gauge('ecom_raft_leader_id', 'Replica this one believes leads its partition (0: none known)', (s) => s.leader);
     gauge('ecom_raft_commit_index', 'Highest log index known committed', (s) => s.commitIndex);

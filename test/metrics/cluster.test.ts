@@ -32,7 +32,7 @@ async function startUp(dir: string): Promise<{ up: EcomChild; output: string[]; 
   const config = join(dir, 'cluster.json');
   writeFileSync(config, JSON.stringify(await freeLocalTopology()));
   const [adminPort, orderPort, dashboardPort, brokerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const args = ['up', '--dashboard-port', String(dashboardPort), '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort)];
+  const args = ['up', '--dashboard-port', String(dashboardPort), '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--cache-ms', '1000'];
   const output: string[] = [];
   const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
   await waitForPort('127.0.0.1', orderPort, 60_000, up);
@@ -62,6 +62,7 @@ describe('Prometheus metrics of ecom up', () => {
       expect((await admin.createClient('900', '{"name": "Ana"}')).error).toBe(400);
       for (let i = 0; i < 4; i++) expect(await order.createOrder(`${71 + i}`, `${900 + i}`, '[]')).toEqual({ error: 0 });
       expect((await order.createOrder('80', '12345', '[]')).error).toBe(404);
+      for (let i = 0; i < 2; i++) expect((await admin.retrieveClient('900')).CID).toBe('900');
       admin.close();
       order.close();
       const after = await scrape(union);
@@ -73,6 +74,9 @@ describe('Prometheus metrics of ecom up', () => {
       expect(delta('grpc_server_handling_seconds_count', adminLabels)).toBe(WRITES + 1);
       expect(delta('ecom_portal_replies_total', { ...adminLabels, code: '0' })).toBe(WRITES);
       expect(delta('ecom_portal_replies_total', { ...adminLabels, code: '400' })).toBe(1);
+      const adminProcess = { process: adminLabels.process };
+      expect(delta('ecom_portal_cache_hits_total', adminProcess) + delta('ecom_portal_cache_misses_total', adminProcess), 'each read a hit or a miss').toBe(2);
+      expect(delta('ecom_portal_cache_invalidations_total', adminProcess), 'each write invalidates its record').toBeGreaterThanOrEqual(WRITES);
       expect(delta('ecom_portal_replies_total', { process: `order-server-${orderPort}`, grpc_method: 'CreateOrder', code: '404' })).toBe(1);
 
       // Storage: two leaders, terms of at least 1, the writes proposed, applied and fsynced.
@@ -86,6 +90,7 @@ describe('Prometheus metrics of ecom up', () => {
       expect(sum(samples(after, 'ecom_raft_elections_won_total'))).toBeGreaterThanOrEqual(2);
       for (const s of samples(after, 'ecom_storage_lmdb_size_bytes')) expect(s.value).toBeGreaterThan(0);
       expect(samples(after, 'ecom_storage_locks_held')).toHaveLength(6);
+      expect(samples(after, 'ecom_replica_info').map((s) => `${s.labels.process}:${s.labels.replica}`).sort()).toEqual([1, 2, 3, 4, 5, 6].map((id) => `storage-${id}:${id}`));
       // Order 71 + i is on the other partition than client 900 + i (IDs go by parity): each is a two-phase commit.
       expect(delta('ecom_storage_transactions_committed_total', { process: `order-server-${orderPort}` })).toBe(4);
       expect(samples(after, 'process_resident_memory_bytes'), 'default Node metrics from every process').toHaveLength(processes.length);

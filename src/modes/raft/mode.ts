@@ -23,6 +23,7 @@ import { logMetricsTargets, metricsArgs } from '../metrics-ports.js';
 import { scrapeUnion, type MetricsTarget } from '../../metrics/union.js';
 import { parseExposition, type Sample } from '../../metrics/exposition.js';
 import { watchTransactions } from '../../metrics/transaction-metrics.js';
+import { watchCache } from '../../metrics/cache-metrics.js';
 import { defined } from '../../util/assert.js';
 import { DEFAULT_DASHBOARD_PORT, serveDashboard } from '../../dashboard/serve.js';
 import type { Dashboard } from '../../dashboard/server.js';
@@ -56,6 +57,7 @@ function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext, cre
   // announcements published meanwhile are lost (QoS 0), so entries could not be trusted.
   const seams = plantedFromEnvironment()?.cacheSeams() ?? { hearsFeedState: true };
   const cached = new CachedBackend(backend, { bound_ms, feed: broker !== undefined && seams.hearsFeedState, now: seams.now });
+  if (ctx.metrics !== undefined) watchCache(ctx.metrics, cached);
   const subscriber =
     broker === undefined
       ? undefined

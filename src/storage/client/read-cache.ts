@@ -35,6 +35,8 @@ export class CachedBackend implements Backend {
   private readonly entries: AgedLru<unknown>;
   /** False while an attached change feed is disconnected: announcements may be lost then. */
   private feedUp_: boolean;
+  /** Invalidations asked for so far (by writes through this portal and by the change feed), for metrics. */
+  invalidations = 0;
   /**
    * Storage reads in flight, by key. A change to the key announced (or written by this portal)
    * while one is in flight may have landed before or after the read took its state, so that
@@ -89,6 +91,7 @@ export class CachedBackend implements Backend {
 
   /** A change announced by the storage tier (`client/44`): the next read goes to storage. */
   invalidate(key: string): void {
+    this.invalidations++;
     this.entries.delete(key);
     for (const read of this.reading.get(key) ?? []) read.stale = true;
   }
