@@ -50,7 +50,7 @@ export class ClusterFeed {
 
   start(): void {
     this.unsubscribe = this.controls?.onProcessEvent((e) => this.record({ kind: 'process', replica: e.replica, partition: e.replica === undefined ? undefined : this.partitionOf(e.replica), text: e.text }));
-    this.portals?.start();
+    this.portals?.start((event) => this.record(event));
     void this.round();
   }
 

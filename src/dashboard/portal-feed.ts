@@ -1,4 +1,5 @@
-import { portalRates, type RpcRates, type Sample } from './portal-rates.js';
+import { counterGrowth, portalRates, type RpcRates, type Sample } from './portal-rates.js';
+import type { NewEvent } from './timeline.js';
 
 /**
  * Scrapes the portals' metrics once a second and keeps their rates over the last few seconds
@@ -10,6 +11,8 @@ export const SCRAPE_INTERVAL_MS = 1_000;
 const WINDOW_MS = 3_000;
 /** Scrapes kept for the window, bounded whatever the clock does. */
 const KEPT = Math.ceil(WINDOW_MS / SCRAPE_INTERVAL_MS) + 1;
+const RECOVERED = 'ecom_storage_transactions_recovered_total';
+const PHASE2_FAILED = 'ecom_storage_transaction_phase2_failures_total';
 
 export interface PortalsView {
   readonly at: number;
@@ -24,6 +27,7 @@ export class PortalFeed {
   private latest: PortalsView | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private onEvent: (event: NewEvent) => void = () => undefined;
 
   constructor(private readonly scrape: () => Promise<readonly Sample[]>) {}
 
@@ -31,8 +35,19 @@ export class PortalFeed {
     return this.latest;
   }
 
-  start(): void {
+  /** Starts scraping; `onEvent` hears of the portals' 2PC recoveries, which only their counters tell. */
+  start(onEvent: (event: NewEvent) => void = () => undefined): void {
+    this.onEvent = onEvent;
     void this.round();
+  }
+
+  private tell(before: readonly Sample[], after: readonly Sample[]): void {
+    for (const { process, delta } of counterGrowth(before, after, RECOVERED)) {
+      this.onEvent({ kind: 'transaction', text: `${process} finished ${delta} abandoned cross-partition transaction${delta === 1 ? '' : 's'} (2PC recovery: expired locks, unfinished verdicts)` });
+    }
+    for (const { process, delta } of counterGrowth(before, after, PHASE2_FAILED)) {
+      this.onEvent({ kind: 'transaction', text: `${process}: phase 2 of ${delta} decided transaction${delta === 1 ? '' : 's'} failed; recovery will finish ${delta === 1 ? 'it' : 'them'}` });
+    }
   }
 
   private async round(): Promise<void> {
@@ -40,6 +55,8 @@ export class PortalFeed {
     try {
       const samples = await this.scrape();
       const at = Date.now();
+      const previous = this.scrapes.at(-1);
+      if (previous !== undefined) this.tell(previous.samples, samples);
       this.scrapes.push({ at, samples });
       if (this.scrapes.length > KEPT) this.scrapes.splice(0, this.scrapes.length - KEPT);
       const first = this.scrapes[0]!;

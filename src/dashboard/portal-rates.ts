@@ -63,6 +63,16 @@ export function quantile(q: number, buckets: ReadonlyArray<{ le: number; count: 
   return lower;
 }
 
+/** How much each process's `counter` grew between two scrapes (processes whose counter did not grow are left out). */
+export function counterGrowth(before: readonly Sample[], after: readonly Sample[], counter: string): Array<{ process: string; delta: number }> {
+  const byProcess = new Map<string, number>();
+  for (const { sample, delta } of growth(before, after, counter)) {
+    const process = sample.labels.process ?? '';
+    byProcess.set(process, (byProcess.get(process) ?? 0) + delta);
+  }
+  return [...byProcess].filter(([, delta]) => delta > 0).map(([process, delta]) => ({ process, delta }));
+}
+
 export function portalRates(before: readonly Sample[], after: readonly Sample[], interval_s: number): RpcRates[] {
   const rows = new Map<Key, { process: string; method: string; calls: number; errors: Record<string, number>; buckets: Map<number, number> }>();
   const row = (s: Sample) => {

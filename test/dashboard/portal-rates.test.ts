@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { portalRates, quantile, type Sample } from '../../src/dashboard/portal-rates.js';
+import { counterGrowth, portalRates, quantile, type Sample } from '../../src/dashboard/portal-rates.js';
 
 /** The portals panel's arithmetic on two scrapes. */
 const sample = (name: string, labels: Record<string, string>, value: number): Sample => ({ name, labels, value });
@@ -28,6 +28,11 @@ describe('portal rates', () => {
   it('a restarted process (counters reset) counts from zero; idle RPCs are left out', () => {
     const rows = portalRates([handled('OK', 500), handled('OK', 7, 'admin-server-2')], [handled('OK', 20), handled('OK', 7, 'admin-server-2')], 1);
     expect(rows.map((r) => [r.process, r.rps])).toEqual([['order-server-1', 20]]);
+  });
+
+  it('counter growth by process, for the timeline of 2PC recoveries', () => {
+    const recovered = (process: string, value: number) => sample('ecom_storage_transactions_recovered_total', { process }, value);
+    expect(counterGrowth([recovered('admin-server-1', 2), recovered('order-server-2', 5)], [recovered('admin-server-1', 2), recovered('order-server-2', 8)], 'ecom_storage_transactions_recovered_total')).toEqual([{ process: 'order-server-2', delta: 3 }]);
   });
 
   it("a method's first calls count; a process missing from the first scrape does not", () => {
