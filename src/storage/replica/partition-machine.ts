@@ -24,7 +24,8 @@ import { assert, defined } from '../../util/assert.js';
  * partition, and applying or releasing (phase 2). Deterministic: the result of an entry
  * depends only on the state and the entry, including the entry's log time.
  *
- * Store layout: `r/<kind>/<id>` records, `l/<kind>/<id>` locks, `t/<txid>` a transaction's
+ * Store layout: `r/<kind>/<id>` records (a client's order index is `r/clientOrder/<cid>␟<seq>`,
+ * read a page at a time by clientOrders, its writes guarded by the client's lock), `l/<kind>/<id>` locks, `t/<txid>` a transaction's
  * locks here, `d/<txid>` verdicts (home partition), `s/<client>` and `s/<client>/<seq>`
  * sessions and their remembered results, `m/time` the log time so far.
  */
