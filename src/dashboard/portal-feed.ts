@@ -1,4 +1,4 @@
-import { counterGrowth, portalRates, type RpcRates, type Sample } from './portal-rates.js';
+import { counterGrowth, portalRates, valuesByProcess, type RpcRates, type Sample } from './portal-rates.js';
 import type { NewEvent } from './timeline.js';
 
 /**
@@ -13,6 +13,9 @@ const WINDOW_MS = 3_000;
 const KEPT = Math.ceil(WINDOW_MS / SCRAPE_INTERVAL_MS) + 1;
 const RECOVERED = 'ecom_storage_transactions_recovered_total';
 const PHASE2_FAILED = 'ecom_storage_transaction_phase2_failures_total';
+const INVALIDATIONS = 'ecom_portal_cache_invalidations_total';
+const FEED_UP = 'ecom_portal_cache_feed_up';
+const CACHE_SUMMARY_MS = 10_000;
 
 export interface PortalsView {
   readonly at: number;
@@ -28,6 +31,8 @@ export class PortalFeed {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private onEvent: (event: NewEvent) => void = () => undefined;
+  /** Invalidations seen per portal since its last summary. */
+  private readonly invalidated = new Map<string, { count: number; since: number }>();
 
   constructor(private readonly scrape: () => Promise<readonly Sample[]>) {}
 
@@ -47,6 +52,27 @@ export class PortalFeed {
     }
     for (const { process, delta } of counterGrowth(before, after, PHASE2_FAILED)) {
       this.onEvent({ kind: 'transaction', text: `${process}: phase 2 of ${delta} decided transaction${delta === 1 ? '' : 's'} failed; recovery will finish ${delta === 1 ? 'it' : 'them'}` });
+    }
+    this.tellCache(before, after);
+  }
+
+  /** Feed changes at once; invalidations summed over CACHE_SUMMARY_MS, or under load they would fill the timeline. */
+  private tellCache(before: readonly Sample[], after: readonly Sample[]): void {
+    const now = Date.now();
+    for (const { process, delta } of counterGrowth(before, after, INVALIDATIONS)) {
+      const pending = this.invalidated.get(process) ?? { count: 0, since: now };
+      pending.count += delta;
+      this.invalidated.set(process, pending);
+    }
+    for (const [process, pending] of this.invalidated) {
+      if (now - pending.since < CACHE_SUMMARY_MS) continue;
+      this.invalidated.delete(process);
+      this.onEvent({ kind: 'cache', text: `${process}: ${pending.count} read-cache entr${pending.count === 1 ? 'y' : 'ies'} invalidated in ${Math.round((now - pending.since) / 1000)} s (writes and the change feed named their records)` });
+    }
+    const wasUp = valuesByProcess(before, FEED_UP);
+    for (const [process, up] of valuesByProcess(after, FEED_UP)) {
+      if (wasUp.get(process) === undefined || wasUp.get(process) === up) continue;
+      this.onEvent({ kind: 'cache', text: up === 1 ? `${process}: change feed back; its read cache serves again` : `${process}: change feed down; read cache cleared, reads go to storage` });
     }
   }
 

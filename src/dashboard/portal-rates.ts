@@ -73,6 +73,11 @@ export function counterGrowth(before: readonly Sample[], after: readonly Sample[
   return [...byProcess].filter(([, delta]) => delta > 0).map(([process, delta]) => ({ process, delta }));
 }
 
+/** A gauge's value in each process that reports it. */
+export function valuesByProcess(samples: readonly Sample[], gauge: string): Map<string, number> {
+  return new Map(samples.filter((s) => s.name === gauge).map((s) => [s.labels.process ?? '', s.value]));
+}
+
 export function portalRates(before: readonly Sample[], after: readonly Sample[], interval_s: number): RpcRates[] {
   const rows = new Map<Key, { process: string; method: string; calls: number; errors: Record<string, number>; buckets: Map<number, number> }>();
   const row = (s: Sample) => {

@@ -7,7 +7,7 @@ import type { ClusterView, PartitionView, ReplicaView } from './cluster-view.js'
  * everything here is inferred from polls at least twice a second: a change that comes and goes
  * between two polls is not seen, which the page says.
  */
-export type EventKind = 'election' | 'leader' | 'down' | 'up' | 'snapshot' | 'process' | 'control' | 'transaction';
+export type EventKind = 'election' | 'leader' | 'down' | 'up' | 'snapshot' | 'process' | 'control' | 'transaction' | 'cache';
 
 export interface TimelineEvent {
   /** Increases by one per event, so a page can tell which it has already shown. */
