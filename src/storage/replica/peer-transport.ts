@@ -4,6 +4,7 @@ import type { Message } from '../../raft/types.js';
 import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
 import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
+import { ChunkAssembler, chunksOf, CHUNK_BYTES, isChunk, MAX_CHUNKED_MESSAGE_BYTES } from './message-chunks.js';
 
 /**
  * Raft messages between the replicas of a partition: one-way binary frames over TCP. Two
@@ -22,6 +23,8 @@ const REFUSAL_REPORT_EVERY_MS = 10_000;
 
 interface Outgoing {
   socket: Socket | undefined;
+  /** A message is going out in chunks on this socket: another big one waits for Raft to send it again. */
+  streaming: boolean;
   /** The peer has proved the cluster's secret on this socket; until then messages to it are dropped. */
   ready: boolean;
   lastFailure_ms: number;
@@ -34,6 +37,7 @@ export class PeerTransport {
   /** By `${peer}/${lane}`. */
   private readonly outgoing = new Map<string, Outgoing>();
   dropped = 0;
+  private nextTransfer = 1;
 
   constructor(
     private readonly self: ReplicaAddress,
@@ -65,13 +69,21 @@ export class PeerTransport {
   }
 
   private receive(socket: Socket, decoder: FrameDecoder, early: Buffer[]): void {
+    const chunks = new ChunkAssembler();
     const deliver = (frames: Buffer[]) => {
-      for (const frame of frames) this.onMessage(decodeMessage(frame));
+      for (const frame of frames) {
+        if (!isChunk(frame)) {
+          this.onMessage(decodeMessage(frame));
+          continue;
+        }
+        const whole = chunks.push(frame);
+        if (whole !== undefined) this.onMessage(decodeMessage(whole, MAX_CHUNKED_MESSAGE_BYTES));
+      }
     };
     try {
       deliver(early);
     } catch (err) {
-      this.onError(err as Error);
+      this.onError(new Error(`bad message from a peer (${(err as Error).message}); connection dropped`));
       socket.destroy();
       return;
     }
@@ -79,7 +91,7 @@ export class PeerTransport {
       try {
         deliver(decoder.push(chunk));
       } catch (err) {
-        this.onError(err as Error);
+        this.onError(new Error(`bad message from a peer (${(err as Error).message}); connection dropped`));
         socket.destroy();
       }
     });
@@ -101,14 +113,50 @@ export class PeerTransport {
     }
     for (const { to, lane, batch } of byLink.values()) {
       const socket = this.socketTo(to, lane);
-      if (socket === undefined || socket.writableLength > MAX_BUFFERED_BYTES_PER_PEER) {
+      const out = this.outgoing.get(`${to}/${lane}`);
+      if (socket === undefined || out === undefined || socket.writableLength > MAX_BUFFERED_BYTES_PER_PEER) {
         this.dropped += batch.length;
         continue;
       }
       socket.cork();
-      for (const m of batch) socket.write(encodeFrame(encodeMessage(m)));
+      for (const m of batch) {
+        const encoded = this.encode(m);
+        if (encoded === undefined) continue;
+        if (encoded.length <= CHUNK_BYTES) socket.write(encodeFrame(encoded));
+        else if (out.streaming) this.dropped++;
+        else void this.stream(socket, out, encoded);
+      }
       if (now) socket.uncork();
       else process.nextTick(() => socket.uncork());
+    }
+  }
+
+  /** A message that cannot be encoded (a snapshot over what a transfer carries) is dropped, saying why: the replica goes on. */
+  private encode(m: Message): Uint8Array | undefined {
+    try {
+      return encodeMessage(m, m.type === 'Snap' ? MAX_CHUNKED_MESSAGE_BYTES : undefined);
+    } catch (err) {
+      this.dropped++;
+      this.onError(new Error(`cannot send ${m.type} to replica ${m.to}: ${(err as Error).message}`));
+      return undefined;
+    }
+  }
+
+  /**
+   * Writes a big message in chunks, each after the socket has taken the one before: a snapshot
+   * of any size costs a bounded buffer, and heartbeats keep flowing on the control connection.
+   * A broken connection ends the transfer; Raft sends the snapshot again.
+   */
+  private async stream(socket: Socket, out: Outgoing, encoded: Uint8Array): Promise<void> {
+    out.streaming = true;
+    const transfer = this.nextTransfer++;
+    try {
+      for (const chunk of chunksOf(encoded, transfer)) {
+        if (socket.destroyed) return;
+        if (!socket.write(encodeFrame(chunk))) await drained(socket);
+      }
+    } finally {
+      out.streaming = false;
     }
   }
 
@@ -118,7 +166,7 @@ export class PeerTransport {
     const key = `${id}/${lane}`;
     let out = this.outgoing.get(key);
     if (out === undefined) {
-      out = { socket: undefined, ready: false, lastFailure_ms: 0, lastRefusalReport_ms: -Infinity };
+      out = { socket: undefined, streaming: false, ready: false, lastFailure_ms: 0, lastRefusalReport_ms: -Infinity };
       this.outgoing.set(key, out);
     }
     if (out.socket !== undefined && !out.socket.destroyed) return out.ready ? out.socket : undefined;
@@ -160,4 +208,17 @@ export class PeerTransport {
     for (const socket of this.incoming) socket.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
+}
+
+/** Resolves once the socket can take more, or has closed (the transfer then ends). */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.once('drain', done);
+    socket.once('close', done);
+  });
 }

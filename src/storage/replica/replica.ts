@@ -230,7 +230,7 @@ export class Replica {
       this.secret,
       peers.filter((p) => p.id !== options.id),
       (m) => this.onPeerMessage(m),
-      (err) => options.log.warn({ err: err.message }, 'bad message from a peer; connection dropped'),
+      (err) => options.log.warn({ replica: options.id }, err.message),
     );
     options.log.info(
       { replica: options.id, partition: this.address.partition, term: init.hardState.term, commit: init.hardState.commit, applied: this.state.lastApplied, snapshot: this.snapshotIndex, entries: init.entries.length },
