@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { hostAllowed, isLoopback } from '../util/loopback.js';
 import type { Logger } from '../util/log.js';
 import type { ReplicaControls } from './controls.js';
 import type { ClusterFeed, FeedUpdate } from './feed.js';
@@ -42,9 +42,6 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
 
 /** Why controls are off, or undefined when they are on; the page shows it. */
 function controlsRefusal(options: DashboardOptions): string | undefined {
@@ -93,12 +90,6 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
 }
 
-/** Answers only requests addressed to this server by a loopback name, so a page of another site that rebinds its DNS name to 127.0.0.1 cannot read it. */
-function hostAllowed(req: IncomingMessage, host: string): boolean {
-  if (!isLoopback(host)) return true;
-  const name = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  return isLoopback(name);
-}
 
 function openStream(req: IncomingMessage, res: ServerResponse, streams: Set<ServerResponse>, first: unknown): void {
   if (streams.size >= MAX_STREAMS) return reply(res, 503, { error: `${MAX_STREAMS} dashboard pages are open already; close one and reload` });

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../util/log.js';
+import { hostAllowed } from '../util/loopback.js';
 import type { MetricsRegistry } from './registry.js';
 
 /**
@@ -25,6 +26,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const { registry } = options;
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://metrics').pathname;
+    if (!hostAllowed(req, options.host)) {
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(`refused Host "${req.headers.host}": scrape this server at its own loopback address (${options.host})\n`);
+      return;
+    }
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`nothing at ${path}: the metrics are at /metrics\n`);
       return;

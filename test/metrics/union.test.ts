@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { Counter, Histogram } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseExposition } from '../../src/metrics/exposition.js';
@@ -7,6 +8,18 @@ import { metricsTarget, scrapeUnion } from '../../src/metrics/union.js';
 import { silentLogger } from '../../src/util/log.js';
 import { runEcom } from '../helpers/ecom.js';
 import { freePort } from '../helpers/ports.js';
+
+/** A GET of /metrics with a Host header of our choosing (fetch does not let one set it). */
+function httpGet(port: number, host: string): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/metrics', headers: { host } }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0 });
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 /** The metrics server and the union of several processes' scrapes, over real HTTP on loopback. */
 describe('metrics server and union', () => {
@@ -31,6 +44,9 @@ describe('metrics server and union', () => {
   it('serves /metrics, 404 elsewhere, and labels every series of the union with its process', async () => {
     const [one, two] = [await serve(3), await serve(5)];
     expect((await fetch(one.url.replace('/metrics', '/other'))).status).toBe(404);
+    // A page of another site whose name was rebound to 127.0.0.1 cannot read the metrics.
+    expect((await httpGet(one.port, 'evil.example')).status).toBe(403);
+    expect((await httpGet(one.port, `localhost:${one.port}`)).status).toBe(200);
     const own = parseExposition(await (await fetch(one.url)).text());
     expect(own.find((f) => f.name === 'test_events_total')?.samples[0]?.value).toBe(3);
     expect(own.some((f) => f.name === 'process_cpu_user_seconds_total'), 'default Node metrics').toBe(true);
