@@ -88,6 +88,10 @@ describe('dashboard over HTTP', () => {
     const foreign = await control(dashboard, '/api/replicas/1/kill', 'http://evil.example');
     expect(foreign.status).toBe(403);
     expect(foreign.body).toContain("only the dashboard's own page");
+    // DNS rebinding: a foreign page reaching 127.0.0.1 under its own name sends matching Host and Origin.
+    const rebound = await call(port, '/api/replicas/1/kill', { method: 'POST', headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}` } });
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).toContain('refused Host');
     const unknown = await control(dashboard, '/api/replicas/9/kill');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toContain('are 1, 2, 3, 4, 5, 6');
