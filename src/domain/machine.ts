@@ -48,11 +48,22 @@ function requireValidId(id: string): void {
   if (problem !== undefined) reject(400, 'invalidId', { detail: problem });
 }
 
+/**
+ * How a command stores a client's orders. 'indexed': a count on the client and one index
+ * record per order (records.ts). 'legacy': as builds before the index did, the order IDs
+ * listed in the client record; only for replaying a raft log those builds wrote, so that
+ * a replica applying an old entry now reaches the records one applying it then did.
+ */
+export type RecordFormat = 'indexed' | 'legacy';
+
 /** Reads see the command's own earlier writes; nothing reaches the store unless the command succeeds. */
 class Transaction {
   private readonly pending = new Map<string, Write>();
 
-  constructor(private readonly view: RecordView) {}
+  constructor(
+    private readonly view: RecordView,
+    readonly format: RecordFormat,
+  ) {}
 
   get<K extends RecordKind>(kind: K, id: string): RecordOfKind<K> | undefined {
     const staged = this.pending.get(`${kind}/${id}`);
@@ -77,8 +88,8 @@ class Transaction {
   }
 }
 
-export function execute(command: Command, view: RecordView): Outcome {
-  const tx = new Transaction(view);
+export function execute(command: Command, view: RecordView, format: RecordFormat = 'indexed'): Outcome {
+  const tx = new Transaction(view, format);
   try {
     RULES[command.op](command as never, tx);
   } catch (err) {
@@ -117,7 +128,8 @@ const RULES: Rules = {
     if (tx.get('client', cid) !== undefined) reject(400, 'clientExists', { id: cid });
     const input = readClientData(data);
     if (!input.ok) reject(400, 'invalidData', { detail: input.detail });
-    tx.put('client', cid, { kind: 'client', name: input.value.name, orderCount: 0, lastSeq: 0 });
+    const orders = tx.format === 'legacy' ? { orders: [] } : { orderCount: 0, lastSeq: 0 };
+    tx.put('client', cid, { kind: 'client', name: input.value.name, ...orders });
   },
 
   UpdateClient({ cid, data }, tx) {
@@ -175,6 +187,11 @@ const RULES: Rules = {
       if (quantity > product.quantity) reject(400, 'stockUnavailable', { id: pid });
       tx.put('product', pid, { ...product, quantity: product.quantity - quantity, orderRefs: product.orderRefs + 1 });
       items.push({ pid, name: product.name, price: product.price, quantity });
+    }
+    if (tx.format === 'legacy' && client.orders !== undefined && client.lastSeq === undefined) {
+      tx.put('order', oid, { kind: 'order', cid, items });
+      tx.put('client', cid, { ...client, orders: [...client.orders, oid] });
+      return;
     }
     // The index entry is written, never read: the client's lock (raft mode) or revision (etcd
     // mode) already guards it, since only a command that rewrites the client touches its index.

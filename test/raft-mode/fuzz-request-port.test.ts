@@ -34,13 +34,14 @@ function templates(r: Prng): unknown[] {
   return [
     { op: 'status' },
     { op: 'read', partition, kind: 'client', id: id() },
+    { op: 'clientOrders', partition, cid: id(), afterSeq: r.int(10), limit: 1 + r.int(300) },
     { op: 'expiredLocks', partition },
     { op: 'staleDecisions', partition, age_ms: r.int(10_000) },
     { op: 'transferLeader', partition, to: 1 + r.int(6) },
     { op: 'propose', partition, entry: { t: 'noop' } },
-    { op: 'propose', partition, entry: { t: 'exec', session: { client: `fuzz-${r.int(3)}`, seq, ackBelow: r.int(seq + 2) }, command: command() } },
+    { op: 'propose', partition, entry: { t: 'exec', session: { client: `fuzz-${r.int(3)}`, seq, ackBelow: r.int(seq + 2) }, command: command(), ...(r.int(2) === 0 ? { format: 'indexed' } : {}) } },
     { op: 'propose', partition, entry: { t: 'lock', txid: `ftx${r.int(5)}`, home: r.int(2), keys: [key(), key()], deadline_ms: r.int(100_000) } },
-    { op: 'propose', partition, entry: { t: 'decide', txid: `ftx${r.int(5)}`, commands: [command()], values: [[key(), null]], participants: [0, 1] } },
+    { op: 'propose', partition, entry: { t: 'decide', txid: `ftx${r.int(5)}`, format: 'indexed', commands: [command()], values: [[key(), null]], participants: [0, 1] } },
     { op: 'propose', partition, entry: { t: 'commit', txid: `ftx${r.int(5)}`, writes: [{ key: key(), value: { kind: 'client', name: 'x', orders: [] } }] } },
     { op: 'propose', partition, entry: { t: r.pick(['abort', 'release', 'forget']), txid: `ftx${r.int(5)}` } },
   ];

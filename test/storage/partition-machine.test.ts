@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { Command } from '../../src/domain/commands.js';
+import { INDEXED } from '../../src/storage/common/entries.js';
 import { partitionOf } from '../../src/storage/common/partitioning.js';
 import { EntryRefused, PartitionMachine } from '../../src/storage/replica/partition-machine.js';
 import { MemoryStateStore, StagedStateStore } from '../../src/storage/replica/state-store.js';
@@ -107,5 +109,48 @@ describe('staged state store: an entry applies whole or not at all', () => {
     expect(() => machine.apply({ time_ms: 2, op: forged })).toThrow(EntryRefused);
     staged.discard();
     expect([...inner.range('')]).toEqual(before);
+  });
+});
+
+describe('partition machine: a log written before the order index (docs/spec.md R-FMT-9)', () => {
+  const exec = (seq: number, command: Command, format?: typeof INDEXED) => ({
+    time_ms: 1_000 + seq,
+    op: { t: 'exec' as const, session: { client: 'p', seq }, command, ...(format === undefined ? {} : { format }) },
+  });
+  const order = (oid: string): Command => ({ op: 'CreateOrder', oid, cid: '1', data: '[]' });
+
+  it('applies old entries exactly as the old build did, and new entries of the same client to its index', () => {
+    const machine = new PartitionMachine(new MemoryStateStore(), { partition: 0, partitions: 1 });
+    // A replica replaying the old log now must reach the records one that applied it then holds.
+    machine.apply(exec(0, { op: 'CreateClient', cid: '1', data: '{"name": "Ana"}' }));
+    machine.apply(exec(1, order('a')));
+    expect(machine.read('client', '1')).toEqual({ kind: 'client', name: 'Ana', orders: ['a'] });
+    expect(machine.read('order', 'a')).toEqual({ kind: 'order', cid: '1', items: [] });
+    // After the upgrade: the old list stays as it is and new orders go to the index.
+    machine.apply(exec(2, order('b'), INDEXED));
+    expect(machine.read('client', '1')).toEqual({ kind: 'client', name: 'Ana', orders: ['a'], orderCount: 1, lastSeq: 1 });
+    expect(machine.read('order', 'b')).toEqual({ kind: 'order', cid: '1', seq: 1, items: [] });
+    expect(machine.clientOrders('1', 0, 10)).toEqual({ entries: [{ seq: 1, oid: 'b' }], next: null });
+    // A client created by a new entry never goes back to the old format, whatever entry comes.
+    machine.apply(exec(3, { op: 'CreateClient', cid: '2', data: '{"name": "Bia"}' }, INDEXED));
+    machine.apply(exec(4, { op: 'CreateOrder', oid: 'c', cid: '2', data: '[]' }));
+    expect(machine.clientOrders('2', 0, 10)).toEqual({ entries: [{ seq: 1, oid: 'c' }], next: null });
+  });
+
+  it('pages through a client\'s index in creation order, bounded by the limit', () => {
+    const machine = new PartitionMachine(new MemoryStateStore(), { partition: 0, partitions: 1 });
+    machine.apply(exec(0, { op: 'CreateClient', cid: '1', data: '{"name": "Ana"}' }, INDEXED));
+    machine.apply(exec(1, { op: 'CreateClient', cid: '1x', data: '{"name": "Bia"}' }, INDEXED));
+    for (let i = 0; i < 25; i++) machine.apply(exec(2 + i, order(`o${i}`), INDEXED));
+    machine.apply(exec(100, { op: 'CreateOrder', oid: 'other', cid: '1x', data: '[]' }, INDEXED));
+    machine.apply(exec(101, { op: 'DeleteOrder', oid: 'o3' }, INDEXED));
+    const seen: string[] = [];
+    for (let after: number | null = 0; after !== null; ) {
+      const page = machine.clientOrders('1', after, 10);
+      expect(page.entries.length).toBeLessThanOrEqual(10);
+      seen.push(...page.entries.map((e) => e.oid));
+      after = page.next;
+    }
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `o${i}`).filter((oid) => oid !== 'o3'));
   });
 });

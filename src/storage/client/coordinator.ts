@@ -5,7 +5,7 @@ import { message } from '../../domain/messages.js';
 import type { Write } from '../../domain/machine.js';
 import { keyString, type RecordKey, type StoredRecord } from '../../domain/records.js';
 import { StoreTimeoutError, type PartitionCluster } from './cluster.js';
-import type { Decision, LockHolder, PartitionResult } from '../common/entries.js';
+import { INDEXED, type Decision, type LockHolder, type PartitionResult } from '../common/entries.js';
 import { partitionOf, partitionOfKey } from '../common/partitioning.js';
 import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
 import { assert } from '../../util/assert.js';
@@ -120,7 +120,7 @@ export class Coordinator {
     while (this.lowestInFlight < seq && !this.inFlight.has(this.lowestInFlight)) this.lowestInFlight++;
     const ackBelow = this.lowestInFlight;
     return this.cluster
-      .propose(home, { t: 'exec', session: { client: this.client, seq, ackBelow }, command }, deadline)
+      .propose(home, { t: 'exec', session: { client: this.client, seq, ackBelow }, command, format: INDEXED }, deadline)
       .finally(() => this.inFlight.delete(seq));
   }
 
@@ -215,7 +215,7 @@ export class Coordinator {
         participants.add(home);
         const result = await this.cluster.propose(
           home,
-          { t: 'decide', txid, commands, values: [...values.values()], participants: [...participants].sort((a, b) => a - b) },
+          { t: 'decide', txid, format: INDEXED, commands, values: [...values.values()], participants: [...participants].sort((a, b) => a - b) },
           deadline,
         );
         if (result.t === 'need') toLock = result.keys.filter((k) => !values.has(keyString(k)));

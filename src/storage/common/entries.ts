@@ -17,9 +17,18 @@ export interface SessionRef {
   readonly ackBelow?: number;
 }
 
+/**
+ * Set on every entry that runs commands, by builds that keep a client's orders in an index. A
+ * log written by an older build has entries without it, and they apply as that build applied
+ * them (machine.ts, RecordFormat): every replica reaches the same records whichever build
+ * applied an entry first, so a replica replaying an old log after an upgrade never diverges
+ * from one that applied it before.
+ */
+export const INDEXED = 'indexed' as const;
+
 export type PartitionOp =
   /** A command whose records all live on this partition (every admin command does). */
-  | { readonly t: 'exec'; readonly session: SessionRef; readonly command: Command }
+  | { readonly t: 'exec'; readonly session: SessionRef; readonly command: Command; readonly format?: typeof INDEXED }
   /** Phase 1 of a cross-partition transaction: lock the keys and answer their values. */
   | { readonly t: 'lock'; readonly txid: string; readonly home: number; readonly keys: readonly RecordKey[]; readonly deadline_ms: number }
   /**
@@ -30,6 +39,7 @@ export type PartitionOp =
   | {
       readonly t: 'decide';
       readonly txid: string;
+      readonly format?: typeof INDEXED;
       readonly commands: readonly Command[];
       readonly values: ReadonlyArray<readonly [RecordKey, StoredRecord | null]>;
       readonly participants: readonly number[];

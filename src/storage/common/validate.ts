@@ -1,6 +1,7 @@
 import { COMMAND_OPS } from '../../domain/commands.js';
 import type { RecordKey } from '../../domain/records.js';
 import { CLIENT_ORDER_PAGE_MAX } from '../../domain/backend.js';
+import { INDEXED } from './entries.js';
 import { partitionOfKey } from './partitioning.js';
 
 /**
@@ -103,6 +104,10 @@ function recordOfKeyProblem(key: RecordKey, record: unknown): Problem {
   return (record as { kind: string }).kind === key.kind ? undefined : `the record of ${key.kind}/${key.id} is of kind ${(record as { kind: string }).kind}`;
 }
 
+function formatProblem(format: unknown): Problem {
+  return format === undefined || format === INDEXED ? undefined : `format must be "${INDEXED}" or absent (a log of an older build), got ${JSON.stringify(format)?.slice(0, 40)}`;
+}
+
 function sessionProblem(session: unknown): Problem {
   if (!isObject(session)) return 'session must be an object';
   const { client, seq, ackBelow } = session;
@@ -147,7 +152,7 @@ export function partitionOpProblem(op: unknown, partition: number, partitions: n
     case 'noop':
       return undefined;
     case 'exec':
-      return sessionProblem(op.session) ?? commandProblem(op.command);
+      return formatProblem(op.format) ?? sessionProblem(op.session) ?? commandProblem(op.command);
     case 'lock':
       return first(
         () => nameProblem('txid', op.txid),
@@ -158,6 +163,7 @@ export function partitionOpProblem(op: unknown, partition: number, partitions: n
     case 'decide':
       return first(
         () => nameProblem('txid', op.txid),
+        () => formatProblem(op.format),
         () => listProblem('commands', op.commands) ?? (op.commands as unknown[]).map(commandProblem).find((p) => p !== undefined),
         () => valuesProblem(op.values),
         () => listProblem('participants', op.participants) ?? ((op.participants as unknown[]).every((p) => isCount(p) && p < partitions) ? undefined : 'participants must be partitions'),

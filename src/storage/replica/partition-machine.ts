@@ -1,5 +1,5 @@
 import type { Reply } from '../../domain/commands.js';
-import { execute, type RecordView, type Write } from '../../domain/machine.js';
+import { execute, type RecordFormat, type RecordView, type Write } from '../../domain/machine.js';
 import {
   clientOfIndexId,
   clientOrderId,
@@ -12,7 +12,7 @@ import {
   type StoredRecord,
 } from '../../domain/records.js';
 import type { ClientOrderEntry } from '../../domain/backend.js';
-import type { Decision, HeldIndexPage, HeldRecord, LockHolder, PartitionEntry, PartitionResult, SessionRef } from '../common/entries.js';
+import { INDEXED, type Decision, type HeldIndexPage, type HeldRecord, type LockHolder, type PartitionEntry, type PartitionResult, type SessionRef } from '../common/entries.js';
 import { partitionOfKey } from '../common/partitioning.js';
 import type { StateStore } from './state-store.js';
 import { assert, defined } from '../../util/assert.js';
@@ -92,6 +92,11 @@ const recordKey = (key: RecordKey) => `r/${keyString(key)}`;
  * index, which only a command holding the client (on the same partition) writes. A transaction
  * does not know an order's index key before it has read the client, so it locks the client.
  */
+/** Entries of logs written before the order index carry no format: they apply as they did then. */
+function formatOf(op: { readonly format?: typeof INDEXED }): RecordFormat {
+  return op.format === INDEXED ? 'indexed' : 'legacy';
+}
+
 function guardOf(key: RecordKey): RecordKey {
   return key.kind === 'clientOrder' ? { kind: 'client', id: clientOfIndexId(key.id) } : key;
 }
@@ -171,7 +176,7 @@ export class PartitionMachine {
       case 'noop':
         return { t: 'done' };
       case 'exec':
-        return this.remembered(op.session, now, () => this.exec(op.command, now));
+        return this.remembered(op.session, now, () => this.exec(op.command, formatOf(op), now));
       case 'lock':
         return this.lock(op.txid, op.home, op.keys, op.deadline_ms, now);
       case 'decide':
@@ -232,7 +237,7 @@ export class PartitionMachine {
     return lock === undefined ? undefined : { ...lock, expired: lock.deadline_ms < now };
   }
 
-  private exec(command: Parameters<typeof execute>[0], now: number): PartitionResult {
+  private exec(command: Parameters<typeof execute>[0], format: RecordFormat, now: number): PartitionResult {
     const view = this.viewOf(now, (key) => {
       if (!this.owns(key)) throw new CrossPartition();
       const holder = this.holder(key, now);
@@ -241,7 +246,7 @@ export class PartitionMachine {
     });
     let outcome;
     try {
-      outcome = execute(command, view);
+      outcome = execute(command, view, format);
     } catch (err) {
       if (err instanceof CrossPartition) return { t: 'cross-partition' };
       if (err instanceof Locked) return { t: 'locked', key: err.key, holder: err.holder };
@@ -287,7 +292,7 @@ export class PartitionMachine {
     for (const command of op.commands) {
       let outcome;
       try {
-        outcome = execute(command, view);
+        outcome = execute(command, view, formatOf(op));
       } catch (err) {
         if (!(err instanceof NeedKey)) throw err;
         need.push(err.key);
