@@ -39,42 +39,52 @@ export class PartitionedBackend implements Backend {
    * an order holds the client's lock, so a page read under that lock gets the transaction's
    * index writes from its verdict once decided.
    */
-  private async committedIndexPage(partition: number, cid: string, afterSeq: number, limit: number, deadline: number): Promise<ClientOrderPage> {
-    let held = await this.cluster.clientOrders(partition, cid, afterSeq, limit, deadline);
-    for (let attempt = 0; held.lock !== undefined; attempt++) {
-      if (attempt >= MAX_LOCKED_READ_ATTEMPTS) throw new StoreUnreachableError(`client ${cid} stayed locked by one transaction after another through ${attempt} reads; try again`);
-      const lock = held.lock;
-      const decision = await this.cluster.decision(lock.home, lock.txid, deadline);
-      if (decision !== undefined) return withIndexWrites(held, decision, cid, afterSeq, limit);
-      const again = await this.cluster.clientOrders(partition, cid, afterSeq, limit, deadline);
-      if (again.lock?.txid === lock.txid) return { entries: again.entries, next: again.next };
-      held = again;
-    }
-    return { entries: held.entries, next: held.next };
+  private committedIndexPage(partition: number, cid: string, afterSeq: number, limit: number, deadline: number): Promise<ClientOrderPage> {
+    return this.followLocks(
+      () => this.cluster.clientOrders(partition, cid, afterSeq, limit, deadline),
+      (page, decision) => (decision === undefined ? { entries: page.entries, next: page.next } : withIndexWrites(page, decision, cid, afterSeq, limit)),
+      `client ${cid}`,
+      deadline,
+    );
+  }
+
+  private readCommitted<K extends RecordKind>(partition: number, kind: K, id: string, deadline: number): Promise<RecordOfKind<K> | undefined> {
+    return this.followLocks(
+      () => this.cluster.read(partition, kind, id, deadline),
+      (held, decision) => (decision === undefined ? (held.value ?? undefined) : committedValue(held.value, decision, kind, id)),
+      `${kind} ${id}`,
+      deadline,
+    );
   }
 
   /**
    * A transaction's writes are acknowledged once its verdict is in its home partition's log,
    * before phase 2 has written every record; until then the records stay locked. A read that
-   * meets such a lock asks the home for the verdict and answers the committed write from it,
-   * so every acknowledged write is seen (docs/spec.md R-CONS-7). Linearizable: while the
-   * transaction holds the lock nothing else can commit the record, so the verdict's value (or,
-   * with no verdict yet, the record's) is the latest at the moment the verdict was read.
+   * meets such a lock asks the home for the verdict and answers the committed writes from it
+   * (`settle` with the verdict), so every acknowledged write is seen (docs/spec.md R-CONS-7).
+   * Linearizable: while the transaction holds the lock nothing else can commit the record, so
+   * the verdict's value (or, with no verdict yet, the record's) is the latest at the moment the
+   * verdict was read.
    */
-  private async readCommitted<K extends RecordKind>(partition: number, kind: K, id: string, deadline: number): Promise<RecordOfKind<K> | undefined> {
-    let held = await this.cluster.read(partition, kind, id, deadline);
+  private async followLocks<H extends { readonly lock?: { readonly txid: string; readonly home: number } }, R>(
+    read: () => Promise<H>,
+    settle: (held: H, decision: Decision | undefined) => R,
+    what: string,
+    deadline: number,
+  ): Promise<R> {
+    let held = await read();
     for (let attempt = 0; held.lock !== undefined; attempt++) {
-      if (attempt >= MAX_LOCKED_READ_ATTEMPTS) throw new StoreUnreachableError(`${kind} ${id} stayed locked by one transaction after another through ${attempt} reads; try again`);
+      if (attempt >= MAX_LOCKED_READ_ATTEMPTS) throw new StoreUnreachableError(`${what} stayed locked by one transaction after another through ${attempt} reads; try again`);
       const lock = held.lock;
       const decision = await this.cluster.decision(lock.home, lock.txid, deadline);
-      if (decision !== undefined) return committedValue(held.value, decision, kind, id);
+      if (decision !== undefined) return settle(held, decision);
       // No verdict: either none yet (the record holds the latest committed value) or it was
       // forgotten, which happens only after phase 2 released this lock. A second read tells.
-      const again = await this.cluster.read(partition, kind, id, deadline);
-      if (again.lock?.txid === lock.txid) return again.value ?? undefined;
+      const again = await read();
+      if (again.lock?.txid === lock.txid) return settle(again, undefined);
       held = again;
     }
-    return held.value ?? undefined;
+    return settle(held, undefined);
   }
 
   async close(): Promise<void> {
