@@ -57,6 +57,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
         client.close();
       }
       await page.waitForSelector('#portals tr[data-method="CreateClient"] td:has-text("reply 400")', { timeout: 10_000 });
+      expect(await page.isDisabled(`tr[data-replica="${victim}"] button[data-action="resume"]`), 'only a paused replica can be resumed').toBe(true);
       const clicked = Date.now();
       await page.click(`tr[data-replica="${victim}"] button[data-action="kill"]`);
       await page.waitForFunction(`!['0', '${victim}'].includes(document.querySelector('.partition[data-partition="0"]').dataset.leader)`, undefined, { timeout: 2_000 });

@@ -74,6 +74,11 @@ function showReplica({ row, cells }, replica, leaderLast) {
   }
   const p = replica.process;
   cells.process.textContent = p === undefined ? '' : p.running ? `pid ${p.pid}` : 'not running';
+  if (cells.buttons && p) {
+    // Only what can be done now: a paused process can only be resumed (or restarted), a dead one only restarted.
+    const can = { kill: p.running, pause: p.running && !p.paused, resume: p.paused, restart: true };
+    for (const button of cells.buttons.children) button.disabled = !can[button.dataset.action];
+  }
 }
 
 function showView(view) {
@@ -131,7 +136,9 @@ function connect() {
   stream.addEventListener('state', (message) => {
     const state = JSON.parse(message.data);
     controls = state.controls;
-    document.getElementById('controls-note').textContent = controls.why;
+    document.getElementById('controls-note').textContent = controls.enabled
+      ? `Try it: press kill -9 on a leader (green) and watch its partition elect another, in the table and the timeline. ${controls.why}`
+      : controls.why;
     document.getElementById('partitions').replaceChildren();
     if (state.view) showView(state.view);
     if (state.portals) showPortals(state.portals);
