@@ -45,7 +45,8 @@ export class RecordingStateStore implements StateStore {
   }
 
   put(key: string, value: unknown): void {
-    if (key.startsWith('r/')) this.changedRecords.add(key.slice(2));
+    // A client's order index is never cached (it is read by pages), so its writes go unannounced.
+    if (key.startsWith('r/') && !key.startsWith('r/clientOrder/')) this.changedRecords.add(key.slice(2));
     this.inner.put(key, value);
   }
 
