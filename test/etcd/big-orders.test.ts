@@ -50,6 +50,34 @@ describe.skipIf(etcdMissing)('etcd mode with large orders', () => {
     }
   });
 
+  it("pages a client's orders out of etcd in creation order, one bounded range call per page (R-ORDER-16)", async () => {
+    const prefix = freshPrefix('pages');
+    const backend = await openBackend(cluster, prefix);
+    // A client whose ID shares the first one's text as a prefix: its index keys must never leak into the first's.
+    const neighbour = await openBackend(cluster, prefix);
+    try {
+      for (const cid of ['c', 'c1']) expect(await backend.execute({ op: 'CreateClient', cid, data: '{"name": "Ana"}' })).toEqual({ code: 0 });
+      const oids = Array.from({ length: 40 }, (_, i) => `o${i}`);
+      for (const oid of oids) expect(await backend.execute({ op: 'CreateOrder', oid, cid: 'c', data: '[]' })).toEqual({ code: 0 });
+      expect(await neighbour.execute({ op: 'CreateOrder', oid: 'x', cid: 'c1', data: '[]' })).toEqual({ code: 0 });
+      expect(await backend.execute({ op: 'DeleteOrder', oid: 'o16' })).toEqual({ code: 0 });
+      const listed: string[] = [];
+      const sizes: number[] = [];
+      for (let after: number | null = 0; after !== null; ) {
+        const page = await backend.clientOrders('c', after, 16);
+        sizes.push(page.entries.length);
+        listed.push(...page.entries.map((e) => e.oid));
+        after = page.next;
+      }
+      expect(listed).toEqual(oids.filter((oid) => oid !== 'o16'));
+      expect(sizes).toEqual([16, 16, 7]);
+      expect((await neighbour.clientOrders('c1', 0, 16)).entries).toEqual([{ seq: 1, oid: 'x' }]);
+    } finally {
+      await backend.close();
+      await neighbour.close();
+    }
+  });
+
   it("answers 500 naming etcd's --max-txn-ops when an order needs more operations than the cluster allows", async () => {
     const backend = await openBackend(strict, freshPrefix('strict'));
     try {
