@@ -2,6 +2,7 @@ import { compareModes, compareWithEtcd } from './compare.js';
 import { runFailover } from './failover.js';
 import type { BenchSession } from './session.js';
 import { PORTAL_SYSTEMS, startPortal, startRaftTier } from './systems.js';
+import { runMqttFigures } from './mqtt-figures.js';
 import { checkTargets, verdictMark } from './targets-check.js';
 
 /**
@@ -62,7 +63,9 @@ export async function runSuite(session: BenchSession, options: SuiteOptions): Pr
   await compareWithEtcd(session, 256);
   if (session.aborted) return;
   await compareModes(session, Object.keys(PORTAL_SYSTEMS), 'shop', 64);
+  if (session.aborted) return;
+  await runMqttFigures(session, ['embedded', 'mosquitto']);
 
-  session.print('\ntargets (issue #6), this run:');
+  session.print('\ntargets (issues #6, #12, #17), this run:');
   for (const v of checkTargets(session.results)) session.print(`  ${verdictMark(v).padEnd(12)} ${v.target}: ${v.reached}`);
 }

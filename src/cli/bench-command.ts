@@ -8,6 +8,8 @@ import { describeProfile, profilesIn, summariseProfile } from '../bench/profile.
 import { writeReport } from '../bench/report.js';
 import { BenchSession, type MeasuredSystem } from '../bench/session.js';
 import { runSuite } from '../bench/suite.js';
+import { mqttSystemName, runMqttFigures, type MqttBroker } from '../bench/mqtt-figures.js';
+import { checkTargets, verdictMark } from '../bench/targets-check.js';
 import { PORTAL_SYSTEMS, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
 import type { Target } from '../bench/targets.js';
 import { runWorker } from '../bench/worker.js';
@@ -105,8 +107,8 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
         const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker }));
-        const shape = opts.mode === 'mqtt' ? ` (${opts.portals} portal${opts.portals === 1 ? '' : 's'}, ${opts.broker === 'mosquitto' ? 'Mosquitto' : 'embedded broker'})` : '';
-        made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port, ...(portal.ports ? { ports: portal.ports } : {}) }, system: `portal, ${opts.mode} mode${shape}`, of: portal };
+        const system = opts.mode === 'mqtt' ? mqttSystemName(opts.portals, opts.broker) : `portal, ${opts.mode} mode`;
+        made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port, ...(portal.ports ? { ports: portal.ports } : {}) }, system, of: portal };
       }
       targets.set(level, made);
       return made;
@@ -233,6 +235,27 @@ function registerProfile(bench: Command): void {
     });
 }
 
+function registerMqtt(bench: Command): void {
+  addCommon(
+    bench
+      .command('mqtt')
+      .description("mqtt mode's figures (issue #17) on each broker: orders one at a time and 64 in flight through one portal; time until a write is visible on all of 3 portals at 250 and 1,000 writes/s; the targets met or not.")
+      .addOption(new Option('--brokers <list>', 'which brokers, comma-separated: embedded, mosquitto').default('embedded,mosquitto')),
+    { duration: 8, warmup: 2 },
+  )
+    .addHelpText('after', `\nExample:\n  $ ecom bench mqtt --report mqtt-report.md\n  $ ecom bench mqtt --brokers mosquitto --duration 20`)
+    .action(async (opts: CommonOptions & { brokers: string }) => {
+      const brokers = opts.brokers.split(',').map((b) => b.trim());
+      for (const b of brokers) if (b !== 'embedded' && b !== 'mosquitto') throw new Error(`--brokers: "${b}" is not a broker; choose embedded, mosquitto`);
+      const session = openSession(opts);
+      await finish(session, opts, async () => {
+        await runMqttFigures(session, brokers as MqttBroker[]);
+        session.print('\ntargets (issue #17), this run:');
+        for (const v of checkTargets(session.results).filter((t) => t.target.startsWith('mqtt mode'))) session.print(`  ${verdictMark(v).padEnd(12)} ${v.target}: ${v.reached}`);
+      });
+    });
+}
+
 function registerSuite(bench: Command): void {
   addCommon(
     bench
@@ -276,4 +299,5 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
   registerCompare(bench);
   registerProfile(bench);
   registerSuite(bench);
+  registerMqtt(bench);
 }
