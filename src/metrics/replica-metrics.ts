@@ -40,6 +40,8 @@ export class ReplicaMetrics {
   private readonly fsync: Histogram;
   private readonly snapshotSize: Histogram;
   private readonly snapshotsInstalled: Counter;
+  private readonly snapshotsSent: Counter;
+  private readonly snapshotBytesSent: Counter;
 
   constructor(private readonly registry: MetricsRegistry) {
     const registers = [registry];
@@ -52,6 +54,8 @@ export class ReplicaMetrics {
     this.append = new Histogram({ name: 'ecom_raft_log_append_seconds', help: 'Time to write a batch of entries to the Raft log (before fsync)', buckets: LATENCY_BUCKETS_S, registers });
     this.fsync = new Histogram({ name: 'ecom_raft_log_fsync_seconds', help: 'Time of one fsync of the Raft log', buckets: LATENCY_BUCKETS_S, registers });
     this.snapshotSize = new Histogram({ name: 'ecom_raft_snapshot_size_bytes', help: 'Size of each snapshot this replica took (its count is the number taken)', buckets: SNAPSHOT_BUCKETS_BYTES, registers });
+    this.snapshotsSent = new Counter({ name: 'ecom_raft_snapshots_sent_total', help: 'Snapshots this replica sent as leader to followers that fell behind its log', registers });
+    this.snapshotBytesSent = new Counter({ name: 'ecom_raft_snapshot_sent_bytes_total', help: 'Bytes of the snapshots this replica sent as leader', registers });
     this.snapshotsInstalled = new Counter({ name: 'ecom_raft_snapshots_installed_total', help: 'Snapshots received from a leader and installed', registers });
   }
 
@@ -120,6 +124,11 @@ export class ReplicaMetrics {
 
   snapshotTaken(bytes: number): void {
     this.snapshotSize.observe(bytes);
+  }
+
+  snapshotSent(bytes: number): void {
+    this.snapshotsSent.inc();
+    this.snapshotBytesSent.inc(bytes);
   }
 
   snapshotInstalled(): void {

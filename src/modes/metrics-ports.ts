@@ -22,8 +22,8 @@ export async function metricsArgs(targets: MetricsTarget[], process: string): Pr
 export async function serveUpMetrics(targets: MetricsTarget[], log: Logger): Promise<ProcessMetrics> {
   const port = await freePort(METRICS_HOST);
   const served = await serveProcessMetrics(port, METRICS_HOST, log);
-  if (served === undefined) throw new Error(`no metrics server on port ${port}`);
-  targets.push(metricsTarget('ecom-up', port));
+  if (served === undefined) throw new Error(`no metrics registry for port ${port}`);
+  if (served.url !== undefined) targets.push(metricsTarget('ecom-up', port));
   return served;
 }
 

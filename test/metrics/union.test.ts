@@ -6,7 +6,7 @@ import { createProcessRegistry } from '../../src/metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/server.js';
 import { metricsTarget, scrapeUnion } from '../../src/metrics/union.js';
 import { silentLogger } from '../../src/util/log.js';
-import { runEcom } from '../helpers/ecom.js';
+import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { freePort } from '../helpers/ports.js';
 
 /** A GET of /metrics with a Host header of our choosing (fetch does not let one set it). */
@@ -71,13 +71,20 @@ describe('metrics server and union', () => {
     expect(() => parseExposition('# TYPE x counter\nx{a="1"} 1\nnot a sample line at all\n')).toThrow(/line 3 .*not a sample/);
   });
 
-  it('says clearly when its port is taken', async () => {
+  it('says clearly when its port is taken; a process runs on without its metrics', async () => {
     const taken = await serve(0);
     await expect(startMetricsServer({ registry: createProcessRegistry(), host: '127.0.0.1', port: taken.port, log: silentLogger })).rejects.toThrow(
       new RegExp(`port ${taken.port} on 127.0.0.1 is taken by another program; choose another with --metrics-port`),
     );
-    const run = await runEcom(['broker', '--port', String(await freePort()), '--metrics-port', String(taken.port)]);
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain(`port ${taken.port} on 127.0.0.1 is taken by another program`);
+    const brokerPort = await freePort();
+    const lines: string[] = [];
+    const broker = spawnEcom(['broker', '--port', String(brokerPort), '--metrics-port', String(taken.port)], { name: 'broker', onLine: (_n, line) => lines.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
+    try {
+      await waitForPort('127.0.0.1', brokerPort, 30_000, broker);
+      expect(lines.join('\n')).toContain(`port ${taken.port} on 127.0.0.1 is taken by another program; choose another with --metrics-port N (0 turns metrics off); running on without serving metrics`);
+    } finally {
+      broker.process.kill('SIGINT');
+      expect(await broker.exited).toBe(0);
+    }
   });
 });

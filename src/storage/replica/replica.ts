@@ -504,6 +504,7 @@ export class Replica {
         // work at the same time (Raft thesis §10.2.1): the leader counts itself towards a commit
         // only once its entries are durable (the core's stableIndex), so nothing is acknowledged
         // on fewer durable copies than before. Everything else waits for the fsync.
+        this.countSnapshotsSent(rd.messages);
         const early = this.mayReplicateBeforePersist(rd);
         if (early) this.transport.send(rd.messages.filter(isReplication), true);
         this.persist(rd);
@@ -523,6 +524,13 @@ export class Replica {
     this.onLeadership(rd);
     this.node.advance();
     return true;
+  }
+
+  /** Snapshots this leader sends to followers that fell behind its log, for the metrics. */
+  private countSnapshotsSent(messages: readonly Message[]): void {
+    const metrics = this.options.metrics;
+    if (metrics === undefined) return;
+    for (const m of messages) if (m.type === 'Snap' && m.snapshot !== undefined) metrics.snapshotSent(m.snapshot.data.length);
   }
 
   private stallOnDisk(rd: Ready, stage: DiskStall['stage'], err: Error & { code: string | number }): void {
