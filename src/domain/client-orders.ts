@@ -20,6 +20,7 @@ export async function* clientOrderPages(backend: Pick<Backend, 'clientOrders'>, 
   for (let at = 0; at < legacy.length; at += pageSize) yield legacy.slice(at, at + pageSize).map((oid) => ({ oid, seq: undefined }));
   for (let after: number | null = 0; after !== null; ) {
     const page = await backend.clientOrders(cid, after, pageSize);
+    if (page.next !== null && page.next <= after) throw new Error(`the store paged client ${cid}'s orders backwards (after ${after}, next ${page.next})`);
     if (page.entries.length > 0) yield page.entries;
     after = page.next;
   }

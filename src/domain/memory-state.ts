@@ -46,7 +46,7 @@ export class MemoryState implements RecordView {
   }
 
   private indexWrite(id: string, before: StoredRecord | undefined, after: StoredRecord | null): void {
-    if (before?.kind === 'clientOrder') this.orderIndexes.remove(id, before);
+    if (before?.kind === 'clientOrder') this.orderIndexes.remove(id);
     if (after?.kind === 'clientOrder') this.orderIndexes.put(id, after);
   }
 

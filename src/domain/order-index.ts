@@ -1,5 +1,5 @@
 import type { ClientOrderPage } from './backend.js';
-import { clientOfIndexId, type ClientOrderRecord } from './records.js';
+import { clientOfIndexId, seqOfIndexId, type ClientOrderRecord } from './records.js';
 import { assert } from '../util/assert.js';
 
 /**
@@ -11,24 +11,34 @@ import { assert } from '../util/assert.js';
 export class OrderIndexes {
   private readonly byClient = new Map<string, { seqs: number[]; oids: string[] }>();
 
+  /**
+   * The sequence number comes from the key, as the record table is keyed: an entry is indexed
+   * and removed under the same number whatever its value says. A key that names no sequence
+   * number (only a forged state transfer could hold one) is not indexed at all.
+   */
   put(id: string, record: ClientOrderRecord): void {
+    const seq = seqOfIndexId(id);
+    if (!isIndexSeq(seq)) return;
     const cid = clientOfIndexId(id);
     let index = this.byClient.get(cid);
     if (index === undefined) this.byClient.set(cid, (index = { seqs: [], oids: [] }));
-    const at = firstAbove(index.seqs, record.seq - 1);
-    if (index.seqs[at] === record.seq) index.oids[at] = record.oid;
+    const at = firstAbove(index.seqs, seq - 1);
+    if (index.seqs[at] === seq) index.oids[at] = String(record.oid);
     else {
-      index.seqs.splice(at, 0, record.seq);
-      index.oids.splice(at, 0, record.oid);
+      index.seqs.splice(at, 0, seq);
+      index.oids.splice(at, 0, String(record.oid));
     }
   }
 
-  remove(id: string, record: ClientOrderRecord): void {
+  remove(id: string): void {
+    const seq = seqOfIndexId(id);
+    if (!isIndexSeq(seq)) return;
     const cid = clientOfIndexId(id);
     const index = this.byClient.get(cid);
-    assert(index !== undefined, () => `order index of client ${cid} is missing seq ${record.seq}`);
-    const at = firstAbove(index.seqs, record.seq - 1);
-    assert(index.seqs[at] === record.seq, () => `order index of client ${cid} is missing seq ${record.seq}`);
+    // Put and remove follow the writes of one table keyed by `id`: an entry there is indexed.
+    assert(index !== undefined, () => `order index of client ${cid} is missing seq ${seq}`);
+    const at = firstAbove(index.seqs, seq - 1);
+    assert(index.seqs[at] === seq, () => `order index of client ${cid} is missing seq ${seq}`);
     index.seqs.splice(at, 1);
     index.oids.splice(at, 1);
     if (index.seqs.length === 0) this.byClient.delete(cid);
@@ -43,6 +53,10 @@ export class OrderIndexes {
     for (let i = from; i < to; i++) entries.push({ seq: index.seqs[i] as number, oid: index.oids[i] as string });
     return { entries, next: to < index.seqs.length ? (index.seqs[to - 1] ?? afterSeq) : null };
   }
+}
+
+function isIndexSeq(seq: number): boolean {
+  return Number.isSafeInteger(seq) && seq > 0;
 }
 
 /** The position of the first number above `value` in the ascending `sorted`. */

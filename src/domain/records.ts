@@ -99,7 +99,9 @@ export function clientOfIndexId(id: string): string {
 
 /** The sequence number an index key of clientOrderId names (NaN for a key that is not one). */
 export function seqOfIndexId(id: string): number {
-  return Number(id.slice(id.lastIndexOf(INDEX_SEPARATOR) + 1));
+  const at = id.lastIndexOf(INDEX_SEPARATOR);
+  const digits = id.slice(at + 1);
+  return at >= 0 && digits.length === SEQ_DIGITS && /^\d+$/.test(digits) ? Number(digits) : Number.NaN;
 }
 
 /** The orders a client holds, whatever the format it was written in. */

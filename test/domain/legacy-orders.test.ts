@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clientOrders } from '../../src/domain/client-orders.js';
 import { MemoryState } from '../../src/domain/memory-state.js';
-import type { StoredRecord } from '../../src/domain/records.js';
+import { clientOrderId, type StoredRecord } from '../../src/domain/records.js';
 import { SingleBackend } from '../../src/modes/single/backend.js';
 import { recordProblem } from '../../src/storage/common/validate.js';
 
@@ -53,5 +53,18 @@ describe('client records of the format before the order index', () => {
     expect(await listed(backend)).toEqual([]);
     expect(await backend.read('product', 'p')).toMatchObject({ quantity: 10, orderRefs: 0 });
     expect(await backend.execute({ op: 'DeleteClient', cid: 'c' })).toEqual({ code: 0 });
+  });
+});
+
+describe('the in-memory order index', () => {
+  it('keys a state transfer could forge (no sequence number, a value that disagrees) never break it', () => {
+    const state = new MemoryState();
+    const forged = (id: string, value: unknown) => state.apply([{ key: { kind: 'clientOrder', id }, value: value as StoredRecord }]);
+    forged('c', { kind: 'clientOrder', oid: 'x', seq: 1 });
+    forged('c\u001f12', { kind: 'clientOrder', oid: 'y', seq: 'abc' });
+    forged(clientOrderId('c', 2), { kind: 'clientOrder', oid: 'z', seq: 'abc' });
+    expect(state.clientOrders('c', 0, 10)).toEqual({ entries: [{ seq: 2, oid: 'z' }], next: null });
+    for (const id of ['c', 'c\u001f12', clientOrderId('c', 2)]) state.apply([{ key: { kind: 'clientOrder', id }, value: null }]);
+    expect(state.clientOrders('c', 0, 10)).toEqual({ entries: [], next: null });
   });
 });

@@ -1,5 +1,5 @@
 import type { Command, Reply } from '../../domain/commands.js';
-import { clientOrderId, clientOrderPrefix, keyString, type RecordKind, type RecordOfKind } from '../../domain/records.js';
+import { clientOrderId, clientOrderPrefix, keyString, seqOfIndexId, type RecordKind, type RecordOfKind } from '../../domain/records.js';
 import { StoreUnavailableError, type Backend, type ClientOrderPage } from '../../domain/backend.js';
 import type { Logger } from '../../util/log.js';
 import type { ReadCache } from './cache.js';
@@ -106,10 +106,13 @@ export class EtcdBackend implements Backend {
       if (err instanceof EtcdUnavailableError) throw new StoreUnavailableError(`etcd did not answer in time: ${err.message}`);
       throw err;
     }
-    const entries = page.records.map((record) => {
+    const entries = [];
+    for (const { key, record } of page.records) {
       assert(record.kind === 'clientOrder', () => `etcd range of client ${cid}'s orders returned a ${record.kind} record`);
-      return { seq: record.seq, oid: record.oid };
-    });
+      // The number comes from the key, which the range is ordered by, so pages only move forward.
+      const seq = seqOfIndexId(key);
+      if (Number.isSafeInteger(seq)) entries.push({ seq, oid: record.oid });
+    }
     return { entries, next: page.more ? (entries.at(-1)?.seq ?? afterSeq) : null };
   }
 

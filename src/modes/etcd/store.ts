@@ -159,7 +159,7 @@ export class EtcdStore {
    * Up to `limit` records of one kind whose keys start with `prefix` and sort at or after
    * `fromId`, in key order (one linearizable range call), and whether more follow.
    */
-  async range(kind: RecordKind, prefix: string, fromId: string, limit: number, deadline_ms: number): Promise<{ records: StoredRecord[]; more: boolean }> {
+  async range(kind: RecordKind, prefix: string, fromId: string, limit: number, deadline_ms: number): Promise<{ records: Array<{ key: string; record: StoredRecord }>; more: boolean }> {
     const start = this.layout.bytesOf({ kind, id: fromId });
     const end = this.layout.bytesOf({ kind, id: prefix });
     // The end of a prefix range: the prefix with its last byte raised by one.
@@ -169,7 +169,7 @@ export class EtcdStore {
     const response = await this.withRetries(deadline_ms, () =>
       this.client.kv.range({ key: start, range_end: end, limit, sort_order: 'Ascend', sort_target: 'Key' }, this.callOptions(deadline_ms)),
     );
-    const records = response.kvs.map((kv) => decodeRecord(kind, kv.key.toString('utf8'), kv.value));
+    const records = response.kvs.map((kv) => ({ key: kv.key.toString('utf8'), record: decodeRecord(kind, kv.key.toString('utf8'), kv.value) }));
     return { records, more: response.more };
   }
 

@@ -112,7 +112,7 @@ function withIndexWrites(page: ClientOrderPage, decision: Decision, cid: string,
   for (const { key, value } of decision.writes) {
     if (key.kind !== 'clientOrder' || clientOfIndexId(key.id) !== cid) continue;
     const seq = seqOfIndexId(key.id);
-    if (seq <= afterSeq || (page.next !== null && seq > page.next)) continue;
+    if (!Number.isSafeInteger(seq) || seq <= afterSeq || (page.next !== null && seq > page.next)) continue;
     if (value === null) bySeq.delete(seq);
     else if (value.kind === 'clientOrder') bySeq.set(seq, value.oid);
   }

@@ -5,6 +5,7 @@ import {
   clientOrderId,
   clientOrderPrefix,
   keyString,
+  seqOfIndexId,
   type ClientOrderRecord,
   type RecordKey,
   type RecordKind,
@@ -146,13 +147,14 @@ export class PartitionMachine {
     const from = recordKey({ kind: 'clientOrder', id: clientOrderId(cid, afterSeq + 1) });
     const entries: ClientOrderEntry[] = [];
     let full = false;
-    for (const [, value] of this.store.range(prefix, from)) {
+    for (const [key, value] of this.store.range(prefix, from)) {
       if (entries.length === limit) {
         full = true;
         break;
       }
-      const record = value as ClientOrderRecord;
-      entries.push({ seq: record.seq, oid: record.oid });
+      // The number comes from the key, which the range is ordered by, so pages only move forward.
+      const seq = seqOfIndexId(key);
+      if (Number.isSafeInteger(seq)) entries.push({ seq, oid: (value as ClientOrderRecord).oid });
     }
     const page = { entries, next: full ? (entries.at(-1)?.seq ?? afterSeq) : null };
     const lock = this.store.get(lockKey({ kind: 'client', id: cid })) as LockRecord | undefined;
