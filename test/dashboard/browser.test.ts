@@ -26,9 +26,23 @@ async function startUp(dir: string): Promise<{ up: EcomChild; url: string; outpu
   const output: string[] = [];
   const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--dashboard-port', String(dashboardPort)];
   const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
-  // The dashboard listens once the replicas are up and have leaders.
-  await waitForPort('127.0.0.1', dashboardPort, 90_000, up);
-  return { up, url: `http://127.0.0.1:${dashboardPort}/`, output, adminPort };
+  // ecom up says it is up, with the dashboard's address, once the replicas have leaders: wait for
+  // that line rather than for the port, which another program could hold (ecom up then warns).
+  const url = `http://127.0.0.1:${dashboardPort}/`;
+  try {
+    await waitForPort('127.0.0.1', orderPort, 90_000, up);
+    const deadline = Date.now() + 30_000;
+    while (!output.some((l) => l.includes('system is up'))) {
+      if (Date.now() > deadline || up.process.exitCode !== null) throw new Error(`ecom up did not finish starting:\n${output.slice(-20).join('\n')}`);
+      // Its output has no event to await but its lines: poll them.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(output.find((l) => l.includes('system is up')), `ecom up serves the dashboard; its output:\n${output.slice(-20).join('\n')}`).toContain(`watch it at ${url}`);
+  } catch (err) {
+    await up.kill();
+    throw err;
+  }
+  return { up, url, output, adminPort };
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
@@ -58,11 +72,13 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
       }
       await page.waitForSelector('#portals tr[data-method="CreateClient"] td:has-text("reply 400")', { timeout: 10_000 });
       expect(await page.isDisabled(`tr[data-replica="${victim}"] button[data-action="resume"]`), 'only a paused replica can be resumed').toBe(true);
+      const termBefore = Number(await page.getAttribute('.partition[data-partition="0"]', 'data-term'));
       const clicked = Date.now();
       await page.click(`tr[data-replica="${victim}"] button[data-action="kill"]`);
       await page.waitForFunction(`!['0', '${victim}'].includes(document.querySelector('.partition[data-partition="0"]').dataset.leader)`, undefined, { timeout: 2_000 });
       const elected_ms = Date.now() - clicked;
       const newLeader = await leaderOf(0);
+      expect(Number(await page.getAttribute('.partition[data-partition="0"]', 'data-term')), 'the new leader won a later term').toBeGreaterThan(termBefore);
       await page.waitForSelector(`#timeline li:has-text("partition 0: replica ${newLeader} won the election")`, { timeout: 2_000 });
       expect(await page.textContent('#timeline')).toContain(`you: killed replica ${victim} (kill -9`);
       mkdirSync(OUTPUT, { recursive: true });

@@ -8,6 +8,8 @@ const COLUMNS = [
   ['appliedIndex', 'applied'], ['snapshotIndex', 'snapshot'], ['match', 'match'],
 ];
 const TIMELINE_SHOWN = 300;
+/** The log strip shows the newest this many entries of the partition. */
+const LOG_WINDOW = 40;
 const rows = new Map();
 const shownEvents = new Set();
 let controls = { enabled: false, why: '' };
@@ -20,7 +22,7 @@ const el = (tag, props = {}, ...children) => {
 
 function partitionCard(partition) {
   const head = el('tr', {}, el('th', { textContent: 'replica' }), el('th', { className: 'role', textContent: 'role' }),
-    ...COLUMNS.map(([, label]) => el('th', { textContent: label })), el('th', { textContent: 'process' }));
+    el('th', { className: 'log', textContent: `log (last ${LOG_WINDOW})` }), ...COLUMNS.map(([, label]) => el('th', { textContent: label })), el('th', { textContent: 'process' }));
   if (controls.enabled) head.append(el('th', { className: 'actions', textContent: '' }));
   const body = el('tbody');
   const card = el('article', { className: 'partition' }, el('h2'), el('table', {}, el('thead', {}, head), body));
@@ -30,8 +32,8 @@ function partitionCard(partition) {
 }
 
 function replicaRow(replica) {
-  const cells = { id: el('td', { textContent: String(replica.id) }), role: el('td', { className: 'role' }, el('span')), process: el('td') };
-  const row = el('tr', {}, cells.id, cells.role);
+  const cells = { id: el('td', { textContent: String(replica.id) }), role: el('td', { className: 'role' }, el('span')), log: el('td', { className: 'log' }, el('div')), process: el('td') };
+  const row = el('tr', {}, cells.id, cells.role, cells.log);
   for (const [key] of COLUMNS) row.append((cells[key] = el('td')));
   row.append(cells.process);
   row.dataset.replica = String(replica.id);
@@ -57,7 +59,11 @@ function showPartition(card, partition) {
   const down = partition.replicas.filter((r) => r.down !== undefined).length;
   card.querySelector('h2').textContent = `Partition ${partition.partition} · ${partition.leader === 0 ? 'no leader' : `leader ${partition.leader}`} · term ${partition.term}${down > 0 ? ` · ${down} down` : ''}`;
   const leaderLast = partition.replicas.find((r) => r.id === partition.leader)?.lastIndex ?? 0;
-  for (const replica of partition.replicas) showReplica(rows.get(replica.id), replica, leaderLast);
+  const newest = Math.max(0, ...partition.replicas.map((r) => r.lastIndex ?? 0));
+  for (const replica of partition.replicas) {
+    showReplica(rows.get(replica.id), replica, leaderLast);
+    showLog(rows.get(replica.id).cells.log.firstChild, replica, newest);
+  }
 }
 
 function showReplica({ row, cells }, replica, leaderLast) {
@@ -79,6 +85,20 @@ function showReplica({ row, cells }, replica, leaderLast) {
     const can = { kill: p.running, pause: p.running && !p.paused, resume: p.paused, restart: true };
     for (const button of cells.buttons.children) button.disabled = !can[button.dataset.action];
   }
+}
+
+/** A strip of the partition's newest entries: applied (dark), committed (mid), only appended (light), compacted (hatched). */
+function showLog(strip, replica, newest) {
+  if (replica.lastIndex === undefined) {
+    strip.style.background = 'none';
+    strip.title = '';
+    return;
+  }
+  const first = Math.max(0, newest - LOG_WINDOW);
+  const at = (index) => `${(100 * Math.max(0, Math.min(LOG_WINDOW, index - first))) / LOG_WINDOW}%`;
+  const [s, a, c, l] = [replica.snapshotIndex, replica.appliedIndex, replica.commitIndex, replica.lastIndex].map(at);
+  strip.style.background = `linear-gradient(to right, var(--compacted) 0 ${s}, var(--applied) ${s} ${a}, var(--committed) ${a} ${c}, var(--appended) ${c} ${l}, transparent ${l})`;
+  strip.title = `entries ${first + 1}–${newest} of the partition: applied to ${replica.appliedIndex}, committed to ${replica.commitIndex}, appended to ${replica.lastIndex}, compacted to ${replica.snapshotIndex}`;
 }
 
 function showView(view) {
