@@ -31,6 +31,15 @@ const RESERVED = { from: 23_790, to: 23_799 } as const;
 
 /** How many spawnEcom generations below the process that owns the slice this one is. */
 export const PORT_DEPTH_ENV = 'ECOM_PORT_DEPTH';
+
+/**
+ * The environment entry a child process needs to take its ports from the next part of this
+ * process's slice: every process that starts another one which may pick ports (spawnEcom, the
+ * tests' own spawns of `ecom`) passes it, or parent and child can hand out the same port.
+ */
+export function childPortDepth(): Record<string, string> {
+  return { [PORT_DEPTH_ENV]: String(Number(process.env[PORT_DEPTH_ENV] ?? 0) + 1) };
+}
 const DEPTHS = 3;
 const depth = Math.min(DEPTHS - 1, Math.max(0, Math.trunc(Number(process.env[PORT_DEPTH_ENV] ?? 0)) || 0));
 const PART_SIZE = Math.floor(SLICE_SIZE / DEPTHS);

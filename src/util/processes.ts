@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { PORT_DEPTH_ENV } from './ports.js';
+import { childPortDepth } from './ports.js';
 
 /** The `ecom` entry point, for starting parts of the system as separate processes. */
 export const ECOM_BIN = fileURLToPath(new URL('../../bin/ecom.js', import.meta.url));
@@ -95,7 +95,7 @@ function spawnChild(file: string, args: readonly string[], options: ChildOptions
   installExitHook();
   const proc = spawn(file, args, {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1', [PORT_DEPTH_ENV]: String(Number(process.env[PORT_DEPTH_ENV] ?? 0) + 1) },
+    env: { ...process.env, ...options.env, [EXIT_WITH_PARENT_ENV]: '1', ...childPortDepth() },
     // The child watches this pipe: it closes when the parent dies, even by SIGKILL.
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import { childPortDepth } from '../../src/util/ports.js';
 import { ECOM_BIN } from '../../src/util/processes.js';
 
 /** True while any process of process group `pgid` is alive. */
@@ -17,7 +18,7 @@ function groupAlive(pgid: number): boolean {
 describe('ecom bench: Ctrl-C', () => {
   it('stops the workers and the tier, deletes its folder and exits 130', async () => {
     // Its own process group: afterwards, nothing it started may be left in it.
-    const bench = spawn(process.execPath, [ECOM_BIN, 'bench', 'run', 'put', '-c', '4', '--duration', '120', '--warmup', '0'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const bench = spawn(process.execPath, [ECOM_BIN, 'bench', 'run', 'put', '-c', '4', '--duration', '120', '--warmup', '0'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...childPortDepth() } });
     let folder: string | undefined;
     let output = '';
     const measuring = new Promise<void>((resolve) => {

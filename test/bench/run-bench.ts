@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import type { BenchResults, LabelledRun } from '../../src/bench/results.js';
+import { childPortDepth } from '../../src/util/ports.js';
 import { ECOM_BIN } from '../../src/util/processes.js';
 
 const folders: string[] = [];
@@ -16,7 +17,7 @@ export async function runBench(args: string[]): Promise<{ code: number | null; o
   const folder = mkdtempSync(join(tmpdir(), 'ecom-bench-test-'));
   folders.push(folder);
   const json = join(folder, 'results.json');
-  const child = spawn(process.execPath, [ECOM_BIN, 'bench', ...args, '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ECOM_BIN, 'bench', ...args, '--json', json], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...childPortDepth() } });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));

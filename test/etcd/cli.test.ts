@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { childPortDepth } from '../../src/util/ports.js';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { freePort } from '../helpers/ports.js';
@@ -90,7 +91,7 @@ describe('ecom up --mode etcd', () => {
   it.skipIf(etcdMissing)('leaves no etcd member running when the process that started it is SIGKILLed', async () => {
     const script = fileURLToPath(new URL('./fixtures/start-cluster.ts', import.meta.url));
     const dataDir = mkdtempSync(join(tmpdir(), 'ecom-etcd-orphan-'));
-    const parent = spawn(process.execPath, ['--import', 'tsx', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const parent = spawn(process.execPath, ['--import', 'tsx', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...childPortDepth() } });
     try {
       const line = await new Promise<string>((resolve, reject) => {
         createInterface({ input: parent.stdout! }).on('line', (l) => l.startsWith('PIDS ') && resolve(l));

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { childPortDepth } from '../../src/util/ports.js';
 import { ECOM_BIN } from '../../src/util/processes.js';
 
 export interface EcomRun {
@@ -11,7 +12,7 @@ export interface EcomRun {
 export function runEcom(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeout_ms?: number } = {}): Promise<EcomRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [ECOM_BIN, ...args], {
-      env: { ...process.env, ECOM_LANG: '', ...options.env },
+      env: { ...process.env, ECOM_LANG: '', ...childPortDepth(), ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
