@@ -7,6 +7,22 @@ export interface MetricsTarget {
   readonly url: string;
 }
 
+/** `NAME=URL`, as `ecom dashboard --metrics-target` takes a process started by hand; throws saying what is wrong. */
+export function parseMetricsTarget(text: string): MetricsTarget {
+  const at = text.indexOf('=');
+  const process = text.slice(0, at);
+  const url = text.slice(at + 1);
+  if (at < 1 || !/^[A-Za-z0-9_.:-]{1,64}$/.test(process)) throw new Error(`"${text}" is not NAME=URL with a name of letters, digits and _.:- (e.g. storage-1=http://127.0.0.1:9101/metrics)`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`"${url}" is not a URL (e.g. http://127.0.0.1:9101/metrics)`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`"${url}" is not an http(s) URL`);
+  return { process, url: parsed.href };
+}
+
 /** Where the processes `ecom up` starts serve their metrics: loopback only. */
 export const METRICS_HOST = '127.0.0.1';
 

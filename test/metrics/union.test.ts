@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Counter, Histogram } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseExposition } from '../../src/metrics/exposition.js';
@@ -7,6 +10,9 @@ import { startMetricsServer, type MetricsServer } from '../../src/metrics/server
 import { metricsTarget, scrapeUnion } from '../../src/metrics/union.js';
 import { silentLogger } from '../../src/util/log.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
+import { createClusterSecret } from '../../src/net/cluster-secret.js';
+import { freeLocalTopology } from '../../src/storage/common/topology.js';
+import { runEcom } from '../helpers/ecom.js';
 import { freePort } from '../helpers/ports.js';
 
 /** A GET of /metrics with a Host header of our choosing (fetch does not let one set it). */
@@ -65,6 +71,31 @@ describe('metrics server and union', () => {
     expect(counts.map((s) => s.value).sort()).toEqual([3, 5]);
     const up = families.find((f) => f.name === 'ecom_scrape_up')!.samples;
     expect(Object.fromEntries(up.map((s) => [s.labels.process, s.value]))).toEqual({ one: 1, two: 1, gone: 0 });
+  });
+
+  it('ecom dashboard serves the union of the processes named with --metrics-target', async () => {
+    const [one, two] = [await serve(2), await serve(4)];
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-dashboard-metrics-'));
+    const config = join(dir, 'cluster.json');
+    createClusterSecret(join(dir, 'cluster.secret'));
+    writeFileSync(config, JSON.stringify({ ...(await freeLocalTopology()), secretFile: 'cluster.secret' }));
+    const port = await freePort();
+    const args = ['dashboard', '--storage-config', config, '--port', String(port), '--metrics-target', `storage-1=${one.url}`, '--metrics-target', `admin=${two.url}`];
+    const child = spawnEcom(args, { name: 'dashboard' });
+    try {
+      await waitForPort('127.0.0.1', port, 30_000, child);
+      const families = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+      const events = families.find((f) => f.name === 'test_events_total')!.samples;
+      expect(Object.fromEntries(events.map((s) => [s.labels.process, s.value]))).toEqual({ 'storage-1': 2, admin: 4 });
+      child.process.kill('SIGINT');
+      expect(await child.exited).toBe(0);
+    } finally {
+      await child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const refused = await runEcom(['dashboard', '--metrics-target', 'storage-1']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('"storage-1" is not NAME=URL');
   });
 
   it('refuses a line that is not the text format, naming it', () => {
