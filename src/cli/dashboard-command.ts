@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
 import { parsePort } from '../config/options.js';
-import { DEFAULT_DASHBOARD_PORT, serveDashboard } from '../dashboard/serve.js';
+import { DEFAULT_DASHBOARD_PORT, scrapeSamples, serveDashboard } from '../dashboard/serve.js';
 import { clusterSecretOption } from '../modes/cluster-secret-option.js';
 import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
 import { createLogger } from '../util/log.js';
@@ -33,7 +33,9 @@ export function registerDashboardCommand(program: Command): void {
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping the dashboard`));
       const targets = opts.metricsTarget;
       const metrics = targets.length === 0 ? undefined : () => scrapeUnion(targets);
-      const dashboard = await serveDashboard({ topology: topologyFrom(opts), host: DEFAULTS.host, port: opts.port, log, metrics });
+      // The portals panel shows whichever targets are portals (those with gRPC counters).
+      const scrapePortals = targets.length === 0 ? undefined : scrapeSamples(targets);
+      const dashboard = await serveDashboard({ topology: topologyFrom(opts), host: DEFAULTS.host, port: opts.port, log, metrics, scrapePortals });
       closers.push(() => dashboard.close());
       log.info(`Dashboard: ${dashboard.url} (Ctrl-C stops it)`);
       if (metrics !== undefined) log.info(`Prometheus metrics of ${targets.map((t) => t.process).join(', ')} in one scrape: ${dashboard.url}metrics`);

@@ -4,6 +4,8 @@ import type { ReplicaControls } from './controls.js';
 import { ClusterFeed } from './feed.js';
 import { PortalFeed } from './portal-feed.js';
 import type { Sample } from './portal-rates.js';
+import { parseExposition } from '../metrics/exposition.js';
+import { scrapeUnion, type MetricsTarget } from '../metrics/union.js';
 import { startDashboard, type Dashboard } from './server.js';
 
 /** The default port of `ecom up --dashboard-port` and `ecom dashboard --port` (issue #14). */
@@ -19,6 +21,11 @@ export interface ServeOptions {
   readonly log: Logger;
   /** The Prometheus text served at /metrics: `ecom up` gives the union of its processes' metrics. */
   readonly metrics?: () => Promise<string>;
+}
+
+/** Scrapes `targets` as one union, as samples for the portals panel (which shows only processes with gRPC counters). */
+export function scrapeSamples(targets: readonly MetricsTarget[]): () => Promise<readonly Sample[]> {
+  return async () => parseExposition(await scrapeUnion(targets)).flatMap((family) => family.samples);
 }
 
 /** Polls the cluster and serves the page; close() stops both. */

@@ -21,11 +21,10 @@ import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
 import { logMetricsTargets, metricsArgs } from '../metrics-ports.js';
 import { scrapeUnion, type MetricsTarget } from '../../metrics/union.js';
-import { parseExposition, type Sample } from '../../metrics/exposition.js';
 import { watchTransactions } from '../../metrics/transaction-metrics.js';
 import { watchCache } from '../../metrics/cache-metrics.js';
 import { defined } from '../../util/assert.js';
-import { DEFAULT_DASHBOARD_PORT, serveDashboard } from '../../dashboard/serve.js';
+import { DEFAULT_DASHBOARD_PORT, scrapeSamples, serveDashboard } from '../../dashboard/serve.js';
 import type { Dashboard } from '../../dashboard/server.js';
 import type { Logger } from '../../util/log.js';
 import { SupervisedEvents, tierControls } from './tier-controls.js';
@@ -186,19 +185,13 @@ export const raftMode: ModeDefinition = {
 async function startDashboardOf(tier: StorageTier, others: SupervisedEvents, port: number, log: Logger, targets: readonly MetricsTarget[]): Promise<Dashboard | undefined> {
   if (port === 0) return undefined;
   try {
-    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier, others), log, metrics: () => scrapeUnion(targets), scrapePortals: portalScraper(targets) });
+    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier, others), log, metrics: () => scrapeUnion(targets), scrapePortals: scrapeSamples(targets.filter((t) => /^(admin|order)-server-/.test(t.process))) });
     log.info(`Dashboard: ${dashboard.url} (live view of the storage tier; its buttons kill, pause and restart replicas)`);
     return dashboard;
   } catch (err) {
     log.warn(`no dashboard: ${(err as Error).message}; everything else runs. Choose a free port with --dashboard-port N (0 for none)`);
     return undefined;
   }
-}
-
-/** The portals' metrics as samples, for the dashboard's portals panel. */
-function portalScraper(targets: readonly MetricsTarget[]): () => Promise<readonly Sample[]> {
-  const portals = targets.filter((t) => /^(admin|order)-server-/.test(t.process));
-  return async () => parseExposition(await scrapeUnion(portals)).flatMap((family) => family.samples);
 }
 
 /** Where Prometheus finds the system: the union on the dashboard's server, and each process on its own port. */
