@@ -13,6 +13,8 @@ const isReply = (path: string) => /\/(Create|Update|Delete)(Client|Product|Order
  * Counts every RPC and times it from arrival to its status, as a gRPC server interceptor: one
  * place sees every method (portals, health, reflection) and the status actually sent, even for
  * calls refused before a handler ran. A write's Reply.error is counted as it leaves.
+ * grpc-js answers a method it does not serve UNIMPLEMENTED before any interceptor runs, so the
+ * label values stay bounded by the methods registered: a caller cannot grow them.
  */
 export function metricsInterceptor(metrics: PortalMetrics): grpc.ServerInterceptor {
   const byPath = new Map<string, MethodMetrics>();
