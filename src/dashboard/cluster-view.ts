@@ -33,6 +33,7 @@ export interface ReplicaView {
   readonly match?: number;
   readonly replication?: string;
   readonly lastStepDown?: string;
+  readonly lastStepDownTerm?: number;
   readonly diskFault?: string;
   readonly process?: ProcessState;
 }
@@ -84,7 +85,7 @@ function replicaView(id: number, partition: number, address: string, answer: Sta
     snapshotIndex: answer.snapshotIndex,
     ...(seen === undefined ? {} : { match: seen.match, replication: seen.state }),
     ...(leader?.id === id ? { match: answer.lastIndex } : {}),
-    ...(answer.lastStepDown === undefined ? {} : { lastStepDown: answer.lastStepDown }),
+    ...(answer.lastStepDown === undefined ? {} : { lastStepDown: answer.lastStepDown, lastStepDownTerm: answer.lastStepDownTerm }),
     ...(answer.diskFault === undefined ? {} : { diskFault: answer.diskFault }),
     ...known,
   };

@@ -66,11 +66,18 @@ function replicaChanges(was: ReplicaView, now: ReplicaView, partition: Partition
 function leaderChanges(then: PartitionView, now: PartitionView): NewEvent[] {
   const at = { partition: now.partition };
   if (now.leader !== 0 && (now.leader !== then.leader || now.term !== then.term)) {
-    const before = then.leader === 0 ? 'no leader' : `replica ${then.leader} in term ${then.term}`;
+    const before = then.leader === 0 ? 'no leader' : `replica ${then.leader} in term ${then.term}${whyStepped(now, then)}`;
     return [{ kind: 'leader', ...at, replica: now.leader, text: `partition ${now.partition}: replica ${now.leader} won the election for term ${now.term}${ballot(now)} (before: ${before})` }];
   }
-  if (now.leader === 0 && then.leader !== 0) return [{ kind: 'election', ...at, text: `partition ${now.partition}: no leader (replica ${then.leader} led in term ${then.term})` }];
+  if (now.leader === 0 && then.leader !== 0) return [{ kind: 'election', ...at, text: `partition ${now.partition}: no leader (replica ${then.leader} led in term ${then.term}${whyStepped(now, then)})` }];
   return [];
+}
+
+/** Why the old leader stopped leading, when it answers and says so for that term ("; it stepped down: ..."). */
+function whyStepped(now: PartitionView, then: PartitionView): string {
+  const old = now.replicas.find((r) => r.id === then.leader);
+  if (old?.lastStepDown === undefined || old.lastStepDownTerm !== then.term) return '';
+  return `; it stepped down: ${old.lastStepDown.replace(/^term \d+: /, '')}`;
 }
 
 /**

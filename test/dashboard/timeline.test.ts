@@ -40,6 +40,11 @@ describe('timeline', () => {
     expect(changesBetween(down, won).at(-1)?.text).toBe('partition 0: replica 3 won the election for term 2 with votes from 1, 3 (candidates: 2, 3) (before: no leader)');
   });
 
+  it('a leader that stepped down says why', () => {
+    const stepped = view([status(1, { term: 2, leader: 0, lastStepDown: 'term 1: heard from no quorum for an election timeout', lastStepDownTerm: 1 }), status(2, { term: 2, leader: 0 }), status(3, { term: 2, leader: 0 })]);
+    expect(changesBetween(steady, stepped).map((e) => e.text)).toEqual(['partition 0: no leader (replica 1 led in term 1; it stepped down: heard from no quorum for an election timeout)']);
+  });
+
   it('a stale leader answering in an old term is not taken for the leader', () => {
     const twoLeaders = view([status(1, { role: 'leader', term: 1 }), status(2, { term: 2, leader: 3 }), status(3, { role: 'leader', term: 2, leader: 3 })]);
     expect(twoLeaders.partitions[0]!.leader).toBe(3);
