@@ -71,7 +71,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const asset = assets.get(path);
     if (asset !== undefined) return void res.writeHead(200, { 'content-type': asset.type }).end(asset.body);
     if (path === '/api/state') return reply(res, 200, state());
-    if (path === '/api/stream') return openStream(req, res, streams, state());
+    // HEAD asks only whether the stream exists: answering it with an open stream would hold a slot for nothing.
+    if (path === '/api/stream') return req.method === 'HEAD' ? void res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' }).end() : openStream(req, res, streams, state());
     if (path === '/metrics' && options.metrics !== undefined) return serveMetrics(res, options.metrics, options.log);
     reply(res, 404, { error: `nothing at ${path}: the page is at /, its data at /api/state and /api/stream` });
   });

@@ -99,6 +99,7 @@ describe('dashboard over HTTP', () => {
     expect((await control(dashboard, '/api/replicas/1/resume')).body).toContain('replica 1 is not paused');
     expect((await call(port, '/api/state', { headers: { host: 'rebound.example:80' } })).status).toBe(403);
     expect((await call(port, '/api/state', { method: 'PUT' })).status).toBe(405);
+    expect((await call(port, '/api/stream', { method: 'HEAD' })).status, 'HEAD answers at once, holding no stream').toBe(200);
     expect((await call(port, '/nothing')).status).toBe(404);
   });
 
