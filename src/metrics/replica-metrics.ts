@@ -12,6 +12,10 @@ export interface ReplicaGauges {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
+  /** Set while the disk refuses writes and the replica is paused. */
+  readonly diskFault?: string;
+  /** A leader's view of its followers' logs. */
+  readonly followers?: ReadonlyArray<{ readonly id: number; readonly match: number }>;
 }
 
 export interface ReplicaGaugeSource {
@@ -90,6 +94,17 @@ export class ReplicaMetrics {
         for (const r of ROLES) this.labels(r).set(r === role ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'ecom_raft_follower_match_index',
+      help: 'On a leader: the highest log index known replicated on each follower (commit index minus this is how far behind it is)',
+      labelNames: ['follower'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const f of source.status().followers ?? []) this.labels(String(f.id)).set(f.match);
+      },
+    });
+    gauge('ecom_storage_disk_stalled', '1 while the disk refuses writes and the replica is paused (it acknowledges nothing until it can write), else 0', (s) => (s.diskFault === undefined ? 0 : 1));
     gaugeReadAtScrape(registry, 'ecom_storage_lmdb_size_bytes', 'Size on disk of the partition state (LMDB data file)', () => source.stateBytes());
     gaugeReadAtScrape(registry, 'ecom_storage_locks_held', 'Records locked by two-phase-commit transactions in this partition', () => source.locksHeld());
   }

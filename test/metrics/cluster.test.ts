@@ -82,6 +82,12 @@ describe('Prometheus metrics of ecom up', () => {
       // Storage: two leaders, terms of at least 1, the writes proposed, applied and fsynced.
       const leaders = samples(after, 'ecom_raft_role', { role: 'leader' }).filter((s) => s.value === 1);
       expect(leaders).toHaveLength(2);
+      for (const leader of leaders) {
+        const matches = samples(after, 'ecom_raft_follower_match_index', { process: leader.labels.process! });
+        expect(matches, `${leader.labels.process} sees its two followers`).toHaveLength(2);
+        for (const m of matches) expect(m.value).toBeGreaterThanOrEqual(1);
+      }
+      expect(samples(after, 'ecom_storage_disk_stalled').map((s) => s.value)).toEqual([0, 0, 0, 0, 0, 0]);
       for (const term of samples(after, 'ecom_raft_term')) expect(term.value).toBeGreaterThanOrEqual(1);
       expect(delta('ecom_raft_proposals_total', { result: 'accepted' })).toBeGreaterThanOrEqual(WRITES);
       expect(delta('ecom_storage_entries_applied_total', {})).toBeGreaterThanOrEqual(WRITES);

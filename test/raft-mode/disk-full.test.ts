@@ -81,6 +81,8 @@ describe.skipIf(!mounted)('a replica whose disk is full', () => {
       const statuses = await clusterStatuses(tier.topology);
       expect(statuses.filter((s) => 'unreachable' in s), 'every replica is still up').toEqual([]);
       expect(statuses.some((s) => 'diskFault' in s && String(s.diskFault).includes('ENOSPC')), 'status names the fault').toBe(true);
+      const stalled = await Promise.all(tier.metricsTargets().map(async (t) => /^ecom_storage_disk_stalled 1$/m.test(await (await fetch(t.url)).text())));
+      expect(stalled.some(Boolean), 'the metrics show the stall (ecom_storage_disk_stalled 1)').toBe(true);
       const shown = await runEcom(['status', '--storage-config', tier.configFile]);
       expect(shown.stdout).toMatch(/DISK FAULT, paused: ENOSPC/);
       for (const child of tier.replicas.values()) expect(child.process.exitCode, 'no replica exited').toBeNull();
