@@ -77,7 +77,7 @@ async function upStatuses(status: ReplicaClusterClient): Promise<ReplicaStatus[]
   return (await status.statuses(500)).filter((s): s is ReplicaStatus => !('unreachable' in s));
 }
 
-async function leaderOf(status: ReplicaClusterClient, partition: number): Promise<number> {
+export async function leaderOf(status: ReplicaClusterClient, partition: number): Promise<number> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const leader = (await upStatuses(status)).find((s) => s.partition === partition && s.role === 'leader');
@@ -89,7 +89,7 @@ async function leaderOf(status: ReplicaClusterClient, partition: number): Promis
 }
 
 /** Waits until the restarted replica answers and has applied what its leader had committed when we first looked. */
-async function caughtUp(status: ReplicaClusterClient, id: number, timeout_ms: number): Promise<void> {
+export async function caughtUp(status: ReplicaClusterClient, id: number, timeout_ms: number): Promise<void> {
   const deadline = Date.now() + timeout_ms;
   let target: number | undefined;
   for (;;) {

@@ -13,6 +13,7 @@ export interface BenchResults {
   failover?: FailoverResult;
   comparison?: EtcdComparison;
   modes?: ModeComparison;
+  scale?: ScaleResult;
   /** Things the reader must know: skipped workloads, errors. */
   readonly notes: string[];
 }
@@ -24,6 +25,18 @@ export interface LabelledRun extends RunResult {
   readonly label: string;
   /** The system it ran against, e.g. "raft tier 2×3" or "portal (raft mode)". */
   readonly system: string;
+}
+
+/** `ecom bench scale`: one partition grown segment by segment, then a restart and a catch-up from empty. */
+export interface ScaleResult {
+  readonly records: number;
+  readonly concurrency: number;
+  /** Each segment's durable-write rate and latency, with the records the partition held before it. */
+  readonly segments: Array<{ readonly from: number; readonly to: number; readonly ops_per_s: number; readonly latency: LatencySummary }>;
+  /** kill -9 of the partition's leader, started again at once: until it has applied all it had committed. */
+  readonly restart_ms: number;
+  /** A follower left behind a compaction: until it has applied what the leader had committed, and the snapshot's size. */
+  readonly catchUp: { readonly ms: number; readonly bytes: number; readonly MB_per_s: number };
 }
 
 export interface FailoverResult {

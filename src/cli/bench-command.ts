@@ -8,6 +8,7 @@ import { describeProfile, profilesIn, summariseProfile } from '../bench/profile.
 import { writeReport } from '../bench/report.js';
 import { BenchSession, type MeasuredSystem } from '../bench/session.js';
 import { runSuite } from '../bench/suite.js';
+import { runScale } from '../bench/scale.js';
 import { mqttSystemName, runMqttFigures, type MqttBroker } from '../bench/mqtt-figures.js';
 import { checkTargets, verdictMark } from '../bench/targets-check.js';
 import { PORTAL_SYSTEMS, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
@@ -256,6 +257,30 @@ function registerMqtt(bench: Command): void {
     });
 }
 
+function registerScale(bench: Command): void {
+  addCommon(
+    bench
+      .command('scale')
+      .description('Grow one partition to --records, timing each segment of writes; then the restart time of its leader after kill -9 and the catch-up time of a follower that needs a snapshot.')
+      .addOption(new Option('--records <n>', 'records written to partition 0').argParser(positiveInt('--records')).default(1_000_000))
+      .addOption(new Option('--segments <n>', 'equal steps, each timed on its own').argParser(positiveInt('--segments')).default(10))
+      .addOption(new Option('-c, --concurrency <n>', 'writes in flight').argParser(positiveInt('--concurrency')).default(256)),
+    { duration: 10, warmup: 0 },
+  )
+    .addHelpText('after', `\nExamples:\n  $ ecom bench scale --records 1000000 --json scale.json\n  $ ecom bench scale --records 10000000 --segments 20`)
+    .action(async (opts: CommonOptions & { records: number; segments: number; concurrency: number }) => {
+      const session = openSession(opts);
+      await finish(session, opts, async () => {
+        const dataDir = `${session.folder}/raft`;
+        const raft = session.own(await startRaftTier(dataDir));
+        session.print(`scale: ${opts.records.toLocaleString('en-US')} records to partition 0 in ${opts.segments} segments, ${opts.concurrency} writes in flight`);
+        session.results.scale = await runScale(raft, { records: opts.records, segments: opts.segments, concurrency: opts.concurrency, runTag: session.runTag, say: (l) => session.print(l), aborted: () => session.aborted });
+        const [first, last] = [session.results.scale.segments[0], session.results.scale.segments.at(-1)];
+        if (first !== undefined && last !== undefined) session.print(`scale: the last segment ran at ${((100 * last.ops_per_s) / first.ops_per_s).toFixed(0)} % of the first's rate (target ≥ 80 %)`);
+      });
+    });
+}
+
 function registerSuite(bench: Command): void {
   addCommon(
     bench
@@ -300,4 +325,5 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
   registerProfile(bench);
   registerSuite(bench);
   registerMqtt(bench);
+  registerScale(bench);
 }

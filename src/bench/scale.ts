@@ -1,0 +1,112 @@
+import { ReplicaClusterClient } from '../storage/client/cluster-client.js';
+import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
+import { defined } from '../util/assert.js';
+import { caughtUp, leaderOf } from './failover.js';
+import { FreshIds } from './fresh-ids.js';
+import { Histogram } from './histogram.js';
+import type { ScaleResult } from './results.js';
+import type { RaftTier } from './systems.js';
+
+/**
+ * `ecom bench scale` (issue #18 item 5): does the tier stay as fast when a partition grows? It
+ * writes `records` fresh records to partition 0 in `segments` equal steps, each timed on its
+ * own, so the last step's rate can be set against the first's; then it kills the partition's
+ * leader with SIGKILL and starts it again at once (restart to serving), and times a follower
+ * that must catch up by snapshot (catchUpBySnapshot). The load is generated in this process:
+ * one client, `concurrency` writes in flight.
+ */
+export interface ScaleOptions {
+  readonly records: number;
+  readonly segments: number;
+  readonly concurrency: number;
+  readonly runTag: string;
+  readonly say: (line: string) => void;
+  readonly aborted: () => boolean;
+}
+
+const DATA = '{"name": "a record of the scale benchmark, about as big as a shop\'s client"}';
+const PARTITION = 0;
+const WAIT_MS = 600_000;
+/** Writes the stopped follower misses before the leader compacts. */
+const BEHIND_BY = 1_000;
+
+export async function runScale(raft: RaftTier, options: ScaleOptions): Promise<ScaleResult> {
+  const backend = new PartitionedBackend(new ReplicaClusterClient(raft.topology), { requestTimeout_ms: 30_000 });
+  const status = new ReplicaClusterClient(raft.topology);
+  try {
+    const segments = await grow(backend, options);
+    const restart_ms = await restartLeader(raft, status);
+    options.say(`  restart: the leader, killed with SIGKILL and started again at once, applied all it had committed after ${Math.round(restart_ms)} ms`);
+    const catchUp = await catchUpBySnapshot(raft, status, options.runTag);
+    options.say(`  catch-up: a follower left behind a compaction applied the leader's commit ${Math.round(catchUp.ms)} ms after it started (a ${(catchUp.bytes / 1e6).toFixed(1)} MB snapshot, ${catchUp.MB_per_s.toFixed(1)} MB/s)`);
+    return { records: options.records, concurrency: options.concurrency, segments, restart_ms, catchUp };
+  } finally {
+    await Promise.all([backend.close(), status.close()]);
+  }
+}
+
+async function grow(backend: PartitionedBackend, options: ScaleOptions): Promise<ScaleResult['segments']> {
+  const ids = new FreshIds(options.runTag, 0);
+  const out: Array<ScaleResult['segments'][number]> = [];
+  const step = Math.ceil(options.records / options.segments);
+  for (let from = 0; from < options.records && !options.aborted(); from += step) {
+    const to = Math.min(options.records, from + step);
+    const histogram = new Histogram();
+    let next = from;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: options.concurrency }, async () => {
+        while (next < to && !options.aborted()) {
+          next++;
+          const sent = performance.now();
+          const reply = await backend.execute({ op: 'CreateClient', cid: ids.next(PARTITION), data: DATA });
+          if (reply.code !== 0) throw new Error(`a write of the scale benchmark failed: ${JSON.stringify(reply)}`);
+          histogram.record_ms(performance.now() - sent);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const segment = { from, to, ops_per_s: (to - from) / seconds, latency: histogram.summary() };
+    out.push(segment);
+    options.say(`  records ${from.toLocaleString('en-US')}–${to.toLocaleString('en-US')}: ${Math.round(segment.ops_per_s).toLocaleString('en-US')} writes/s, p50 ${segment.latency.p50_ms.toFixed(2)} ms, p99 ${segment.latency.p99_ms.toFixed(2)} ms`);
+  }
+  return out;
+}
+
+async function restartLeader(raft: RaftTier, status: ReplicaClusterClient): Promise<number> {
+  const leader = await leaderOf(status, PARTITION);
+  await defined(raft.tier.replicas.get(leader), `process of replica ${leader}`).kill();
+  const started = performance.now();
+  raft.tier.startReplica(leader);
+  await caughtUp(status, leader, WAIT_MS);
+  return performance.now() - started;
+}
+
+/**
+ * A follower stopped while writes go on, the leader compacting its log behind it (a snapshot
+ * forced through the backup request), then started again: it can only catch up by the
+ * snapshot, sent in chunks, and then the log. Timed until it has applied the leader's commit.
+ */
+async function catchUpBySnapshot(raft: RaftTier, status: ReplicaClusterClient, runTag: string): Promise<ScaleResult['catchUp']> {
+  const leader = await leaderOf(status, PARTITION);
+  const follower = defined(
+    raft.topology.replicas.find((r) => r.partition === PARTITION && r.id !== leader),
+    'a follower of partition 0',
+  ).id;
+  await defined(raft.tier.replicas.get(follower), `process of replica ${follower}`).kill();
+  const writer = new PartitionedBackend(new ReplicaClusterClient(raft.topology), { requestTimeout_ms: 30_000 });
+  const ids = new FreshIds(runTag, 1);
+  try {
+    for (let i = 0; i < BEHIND_BY; i++) await writer.execute({ op: 'CreateClient', cid: ids.next(PARTITION), data: DATA });
+  } finally {
+    await writer.close();
+  }
+  // The leader's snapshot now covers what the follower misses, and its log starts after it.
+  const snapshot = await status.backup(PARTITION, Date.now() + WAIT_MS);
+  const started = performance.now();
+  raft.tier.startReplica(follower);
+  await caughtUp(status, follower, WAIT_MS);
+  const ms = performance.now() - started;
+  const bytes = Buffer.byteLength(snapshot.state);
+  return { ms, bytes, MB_per_s: bytes / 1e6 / (ms / 1000) };
+}
