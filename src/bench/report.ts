@@ -20,7 +20,7 @@ export function renderReport(results: BenchResults, chartPath?: string, reportPa
     const href = reportPath !== undefined ? relative(dirname(reportPath), chartPath) : chartPath;
     lines.push(`![ecom bench chart](${href})`, '');
   }
-  lines.push('## Targets (issue #6)', '', '| target | this run | verdict |', '|---|---|---|');
+  lines.push('## Targets (issues #6, #12, #17)', '', '| target | this run | verdict |', '|---|---|---|');
   for (const v of checkTargets(results)) lines.push(`| ${v.target} | ${v.reached} | ${verdictMark(v)} |`);
   lines.push('');
   if (results.comparison) {
