@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/net/frames.js';
 import { encodeMessage } from '../../src/raft/codec.js';
 import type { Message, MessageType } from '../../src/raft/types.js';
+import { chunksOf, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES } from '../../src/storage/replica/message-chunks.js';
 import { replicaById } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
@@ -15,7 +16,8 @@ import { clusterStatuses, sharedRaftCluster } from './cluster.js';
  * arbitrary fields, as a process on this machine could send them, to every replica of
  * partition 0. Afterwards every replica must still answer and both partitions take writes, and
  * records written before must be unchanged. (Authenticating peers is what keeps such messages
- * out; this proves a replica that receives them does not fall over.)
+ * out; this proves a replica that receives them does not fall over.) Some are chunk frames of
+ * big messages, alone, out of place or with lying headers.
  */
 const MESSAGES_PER_REPLICA = 300;
 const TYPES: MessageType[] = ['PreVote', 'PreVoteResp', 'Vote', 'VoteResp', 'App', 'AppResp', 'Heartbeat', 'HeartbeatResp', 'TimeoutNow'];
@@ -43,6 +45,19 @@ function randomMessage(r: Prng, to: number, peers: number[]): Message {
   };
 }
 
+/**
+ * A chunk frame of a big message (src/storage/replica/message-chunks.ts): a real chunk of an
+ * encoded message, alone or out of place, or one whose header lies about offsets and sizes.
+ */
+function randomChunk(r: Prng, to: number, peers: number[]): Buffer {
+  const encoded = encodeMessage(randomMessage(r, to, peers));
+  const chunks = [...chunksOf(encoded, r.int(3))];
+  const chunk = Buffer.from(r.pick(chunks));
+  if (r.chance(0.5)) chunk.writeUIntBE(r.pick([0, 1, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES + 1, 2 ** 40]), 5 + 6 * r.int(2), 6);
+  if (r.chance(0.2)) return chunk.subarray(0, r.int(chunk.length));
+  return chunk;
+}
+
 async function send(port: number, frames: Buffer[]): Promise<void> {
   const { socket } = await connectAuthenticated(cluster.topology, port, 'raft');
   return new Promise((resolve) => {
@@ -62,7 +77,9 @@ describe('fuzzing the Raft peer port', () => {
     const members = cluster.topology.replicas.filter((x) => x.partition === 0);
     const peers = members.map((m) => m.id);
     for (const member of members) {
-      const frames = Array.from({ length: MESSAGES_PER_REPLICA }, () => encodeFrame(encodeMessage(randomMessage(r, member.id, peers))));
+      const frames = Array.from({ length: MESSAGES_PER_REPLICA }, () =>
+        r.chance(0.15) ? encodeFrame(randomChunk(r, member.id, peers)) : encodeFrame(encodeMessage(randomMessage(r, member.id, peers))),
+      );
       // In small bursts: a burst that makes the replica drop the connection loses only itself.
       for (let i = 0; i < frames.length; i += 10) await send(replicaById(cluster.topology, member.id).raftPort, frames.slice(i, i + 10));
     }

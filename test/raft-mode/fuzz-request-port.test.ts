@@ -34,6 +34,9 @@ function templates(r: Prng): unknown[] {
   return [
     { op: 'status' },
     { op: 'read', partition, kind: 'client', id: id() },
+    { op: 'read', partition, kind: 'order', id: id(), held: true },
+    { op: 'decision', partition, txid: `ftx${r.int(5)}` },
+    { op: 'backup', partition },
     { op: 'clientOrders', partition, cid: id(), afterSeq: r.int(10), limit: 1 + r.int(300) },
     { op: 'expiredLocks', partition },
     { op: 'staleDecisions', partition, age_ms: r.int(10_000) },
