@@ -5,7 +5,7 @@ import { wholeNumber } from '../config/options.js';
 import { clusterSecretOption } from '../modes/cluster-secret-option.js';
 import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
 import { withClusterClient } from '../storage/client/cluster-client.js';
-import { BACKUP_FORMAT, BACKUP_VERSION, backupProblem, type BackupFile, type PartitionBackup } from '../storage/common/backup-format.js';
+import { BACKUP_FORMAT, BACKUP_VERSION, backupProblem, stateChecksum, type BackupFile, type PartitionBackup } from '../storage/common/backup-format.js';
 import { restoreBackup } from '../storage/replica/restore.js';
 
 /** `ecom backup FILE` and `ecom restore FILE --data DIR` (issue #16 item 4, docs/operations.md). */
@@ -28,7 +28,7 @@ export function registerBackupCommands(program: Command): void {
           process.stderr.write(`partition ${p}: index ${part.index} (term ${part.term}), ${formatBytes(part.state.length)}\n`);
         }
       });
-      const backup: BackupFile = { format: BACKUP_FORMAT, version: BACKUP_VERSION, created: new Date().toISOString(), partitions };
+      const backup: BackupFile = { format: BACKUP_FORMAT, version: BACKUP_VERSION, created: new Date().toISOString(), partitions: partitions.map((p) => ({ ...p, sha256: stateChecksum(p.state) })) };
       writeAtomically(resolve(file), JSON.stringify(backup));
       process.stdout.write(`wrote ${resolve(file)}: ${partitions.length} partitions; restore with: ecom restore ${file} --data NEW_DIR\n`);
     });
