@@ -29,7 +29,7 @@ function validBackup(): BackupFile {
 }
 
 /** What the restore command does with a file's text: parse, check, write; an Error with a message is a refusal. */
-function restoreText(text: string, dir: string): 'restored' | string {
+function restoreText(text: string, dir: string): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
