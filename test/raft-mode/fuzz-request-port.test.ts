@@ -45,6 +45,12 @@ function templates(r: Prng): unknown[] {
     { op: 'propose', partition, entry: { t: 'exec', session: { client: `fuzz-${r.int(3)}`, seq, ackBelow: r.int(seq + 2) }, command: command(), ...(r.int(2) === 0 ? { format: 'indexed' } : {}) } },
     { op: 'propose', partition, entry: { t: 'lock', txid: `ftx${r.int(5)}`, home: r.int(2), keys: [key(), key()], deadline_ms: r.int(100_000) } },
     { op: 'propose', partition, entry: { t: 'decide', txid: `ftx${r.int(5)}`, format: 'indexed', commands: [command()], values: [[key(), null]], participants: [0, 1] } },
+    {
+      op: 'propose',
+      partition,
+      entry: { t: 'decide', txid: `ftx${r.int(5)}`, format: 'indexed', homeApplies: true, commands: [command(), command()], values: r.chance(0.5) ? [] : [[key(), null]], participants: [0, 1], forget: [`ftx${r.int(5)}`] },
+    },
+    { op: 'propose', partition, entry: { t: 'forget', txid: `ftx${r.int(5)}`, more: [`ftx${r.int(5)}`, `ftx${r.int(5)}`] } },
     { op: 'propose', partition, entry: { t: 'commit', txid: `ftx${r.int(5)}`, writes: [{ key: key(), value: { kind: 'client', name: 'x', orders: [] } }] } },
     { op: 'propose', partition, entry: { t: r.pick(['abort', 'release', 'forget']), txid: `ftx${r.int(5)}` } },
   ];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Command } from '../../src/domain/commands.js';
-import { INDEXED } from '../../src/storage/common/entries.js';
+import { INDEXED, MAX_FORGET_PER_ENTRY } from '../../src/storage/common/entries.js';
+import { partitionOpProblem } from '../../src/storage/common/validate.js';
 import { partitionOf } from '../../src/storage/common/partitioning.js';
 import { EntryRefused, PartitionMachine } from '../../src/storage/replica/partition-machine.js';
 import { MemoryStateStore, StagedStateStore } from '../../src/storage/replica/state-store.js';
@@ -152,5 +153,64 @@ describe('partition machine: a log written before the order index (docs/spec.md 
       after = page.next;
     }
     expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `o${i}`).filter((oid) => oid !== 'o3'));
+  });
+});
+
+describe('partition machine: a decide entry whose home applies its own records', () => {
+  // Partition 0 of 2 is the home: order 2, product 4 and client 6 live here, product 3 on partition 1.
+  const setUp = () => {
+    const machine = new PartitionMachine(new MemoryStateStore(), { partition: 0, partitions: 2 });
+    const exec = (seq: number, command: Command) => machine.apply({ time_ms: seq, op: { t: 'exec', session: { client: 'p', seq }, command, format: INDEXED } });
+    exec(0, { op: 'CreateClient', cid: '6', data: '{"name": "Ana"}' });
+    exec(1, { op: 'CreateProduct', pid: '4', data: '{"name": "Lapis", "price": "1", "quantity": 10}' });
+    return machine;
+  };
+  const remoteProduct = [{ kind: 'product' as const, id: '3' }, { kind: 'product' as const, name: 'Caneta', price: '2', quantity: 10, orderRefs: 0 }] as const;
+  const decide = (txid: string, forget?: string[]) => ({
+    time_ms: 10,
+    op: {
+      t: 'decide' as const,
+      txid,
+      format: INDEXED,
+      homeApplies: true as const,
+      commands: [{ op: 'CreateOrder' as const, oid: '2', cid: '6', data: '[{"id": "3", "quantity": 2}, {"id": "4", "quantity": 3}]' }],
+      values: [remoteProduct],
+      participants: [0, 1],
+      ...(forget === undefined ? {} : { forget }),
+    },
+  });
+
+  it('reads and writes the home records in the same entry as the verdict', () => {
+    const machine = setUp();
+    const result = machine.apply(decide('tx1'));
+    expect(result).toMatchObject({ t: 'decision', decision: { outcome: 'commit', replies: [{ code: 0 }] } });
+    expect(machine.read('product', '4')?.quantity).toBe(7);
+    expect(machine.read('order', '2')?.items.map((i) => i.quantity)).toEqual([2, 3]);
+    expect(machine.clientOrders('6', 0, 10).entries).toEqual([{ seq: 1, oid: '2' }]);
+    // A retried decide answers the same verdict and writes nothing twice.
+    expect(machine.apply(decide('tx1'))).toEqual(result);
+    expect(machine.read('product', '4')?.quantity).toBe(7);
+    // The next decide to this home drops the verdict.
+    machine.apply({ time_ms: 11, op: { t: 'exec', session: { client: 'p', seq: 2 }, command: { op: 'DeleteOrder', oid: '2' }, format: INDEXED } });
+    machine.apply({ ...decide('tx2', ['tx1']), op: { ...decide('tx2').op, forget: ['tx1'], commands: [] } });
+    expect(machine.decision('tx1')).toBeUndefined();
+  });
+
+  it('answers "locked" and changes nothing when another transaction holds a home record', () => {
+    const machine = setUp();
+    machine.apply({ time_ms: 5, op: { t: 'lock', txid: 'other', home: 1, keys: [{ kind: 'product', id: '4' }], deadline_ms: 10_000 } });
+    expect(machine.apply(decide('tx1'))).toMatchObject({ t: 'locked', key: { kind: 'product', id: '4' }, holder: { txid: 'other' } });
+    expect(machine.decision('tx1')).toBeUndefined();
+    expect(machine.read('order', '2')).toBeUndefined();
+    expect(machine.read('product', '4')?.quantity).toBe(10);
+  });
+
+  it('refuses at the door a decide that sends values for the home\'s own records, and over-long forget lists', () => {
+    const own = { ...decide('tx1').op, values: [remoteProduct, [{ kind: 'product', id: '4' }, null]] };
+    expect(partitionOpProblem(own, 0, 2)).toMatch(/only other partitions' records, not product\/4/);
+    expect(partitionOpProblem(decide('tx1').op, 0, 2)).toBeUndefined();
+    const many = Array.from({ length: MAX_FORGET_PER_ENTRY + 1 }, (_, i) => `tx${i}`);
+    expect(partitionOpProblem({ t: 'forget', txid: 'a', more: many }, 0, 2)).toMatch(/at most 256/);
+    expect(partitionOpProblem({ ...decide('tx1').op, forget: [7] }, 0, 2)).toMatch(/forget txid/);
   });
 });

@@ -32,18 +32,34 @@ function stock(cluster: MemoryCluster, pid: string): number | undefined {
 }
 
 describe('transactions across partitions', () => {
-  it('runs an order that spans both partitions as lock, decide, commit, forget', async () => {
+  it('runs an order that spans both partitions as a lock and a commit elsewhere and one decide at home', async () => {
     const cluster = new MemoryCluster(P);
     const c = await shop(cluster);
     cluster.log.forEach((l) => (l.length = 0));
     expect(await c.execute(order('2', [['3', 2], ['4', 1]]))).toEqual(OK);
+    // The home (the order's partition, 0) wrote its records with the verdict: no lock, no commit there.
+    expect(cluster.machines[0]!.read('order', '2')).toBeDefined();
     await c.drain();
-    expect(cluster.log[0]).toEqual(['lock', 'decide', 'commit', 'forget']);
+    expect(cluster.log[0]).toEqual(['decide', 'forget']);
     expect(cluster.log[1]).toEqual(['lock', 'commit']);
     expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([8, 9]);
     // The order's index entry lives with its client, on partition 1, written under the client's lock.
     expect(cluster.machines[1]!.read('client', '1')).toMatchObject({ orderCount: 1, lastSeq: 1 });
     expect(cluster.machines[1]!.clientOrders('1', 0, 10)).toEqual({ entries: [{ seq: 1, oid: '2' }], next: null });
+  });
+
+  it('forgets a finished verdict with the next decide entry to its home, not in an entry of its own', async () => {
+    const cluster = new MemoryCluster(P);
+    await shop(cluster);
+    const c = new Coordinator(cluster, { forgetDelay_ms: 60_000, now: () => cluster.clock_ms });
+    cluster.log.forEach((l) => (l.length = 0));
+    expect(await c.execute(order('2', [['3', 1], ['4', 1]]))).toEqual(OK);
+    await new Promise((resolve) => setImmediate(resolve)); // phase 2 of the first order runs
+    expect(await c.execute(order('6', [['3', 1], ['4', 1]]))).toEqual(OK);
+    expect([...cluster.stores[0]!.range('d/')]).toHaveLength(1);
+    await c.drain();
+    expect(cluster.log[0]).toEqual(['decide', 'decide', 'forget']);
+    expect(cluster.stores.every((s) => [...s.range('d/')].length === 0 && [...s.range('l/')].length === 0)).toBe(true);
   });
 
   it('batches concurrent orders into shared transactions, each command with its own reply', async () => {
@@ -77,7 +93,7 @@ describe('transactions across partitions', () => {
     const cluster = new MemoryCluster(P);
     await shop(cluster);
     const doomed = new Coordinator(cluster, { requestTimeout_ms: 50, lockTtl_ms: 1_000, now: () => cluster.clock_ms });
-    cluster.dieAfter(2); // both locks taken, then the portal is gone
+    cluster.dieAfter(1); // the lock on the other partition taken, then the portal is gone
     expect(await doomed.execute(order('2', [['3', 5], ['4', 5]]))).toMatchObject({ code: 500, message: { args: { detail: 'portal died' } } });
     cluster.dieAfter(Infinity);
     // Locked but undecided: a read answers the committed value, without waiting.
@@ -103,11 +119,13 @@ describe('transactions across partitions', () => {
     const cluster = new MemoryCluster(P);
     await shop(cluster);
     const doomed = new Coordinator(cluster, { lockTtl_ms: 1_000, now: () => cluster.clock_ms });
-    cluster.dieAfter(3); // locks and the verdict, no phase 2
+    cluster.dieAfter(2); // the lock on the other partition and the verdict, no phase 2
     // The verdict is durable: the order is committed, and answered so before phase 2.
     expect(await doomed.execute(order('2', [['3', 5], ['4', 5]]))).toEqual(OK);
     cluster.dieAfter(Infinity);
-    expect(cluster.machines[0]!.read('order', '2')).toBeUndefined();
+    // The home wrote its own records with the verdict; partition 1 still holds the old ones, locked.
+    expect(cluster.machines[0]!.read('order', '2')).toBeDefined();
+    expect(cluster.machines[1]!.read('product', '3')?.quantity).toBe(10);
     // Phase 2 never ran, yet every read sees the acknowledged order through the verdict.
     const reader = new PartitionedBackend(cluster);
     expect((await reader.read('order', '2'))?.items.map((i) => i.quantity)).toEqual([5, 5]);
@@ -120,7 +138,7 @@ describe('transactions across partitions', () => {
     await cluster.advance(1_001);
     const sweeper = new Coordinator(cluster, { now: () => cluster.clock_ms });
     const first = await sweeper.recover(60_000);
-    expect(first.resolvedLocks).toBe(2);
+    expect(first.resolvedLocks).toBe(1);
     expect(cluster.machines[0]!.read('order', '2')?.items.map((i) => i.quantity)).toEqual([5, 5]);
     expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([5, 5]);
     expect(cluster.machines[1]!.clientOrders('1', 0, 10)).toEqual({ entries: [{ seq: 1, oid: '2' }], next: null });
@@ -137,7 +155,7 @@ describe('transactions across partitions', () => {
     const cluster = new MemoryCluster(P);
     await shop(cluster);
     const coordinator = new Coordinator(cluster, { lockTtl_ms: 1_000, now: () => cluster.clock_ms });
-    cluster.dieAfter(3, 'unreachable'); // locks and the verdict, then no partition answers
+    cluster.dieAfter(2, 'unreachable'); // the lock and the verdict, then no partition answers
     const refused = order('8', [['3', 2], ['4', 11]]);
     const [accepted, refusal] = await Promise.all([coordinator.execute(order('2', [['3', 5], ['4', 5]])), coordinator.execute(refused)]);
     // Its verdict is durable, so it is committed: answered as such, phase 2 is recovery's.

@@ -5,7 +5,7 @@ import { message } from '../../domain/messages.js';
 import type { Write } from '../../domain/machine.js';
 import { keyString, type RecordKey, type StoredRecord } from '../../domain/records.js';
 import { StoreTimeoutError, type PartitionCluster } from './cluster.js';
-import { INDEXED, type Decision, type LockHolder, type PartitionResult } from '../common/entries.js';
+import { INDEXED, MAX_FORGET_PER_ENTRY, type Decision, type LockHolder, type PartitionOp, type PartitionResult } from '../common/entries.js';
 import { partitionOf, partitionOfKey } from '../common/partitioning.js';
 import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
 import { assert } from '../../util/assert.js';
@@ -13,10 +13,12 @@ import { assert } from '../../util/assert.js';
 /**
  * Runs commands against the partitioned storage tier. A command whose records all live on one
  * partition is one log entry there. One that spans partitions (an order whose client, products
- * and ID hash apart) runs as a two-phase commit: lock the records on each partition, let the
- * home partition (the order's) run the business rules over the locked values and record the
- * verdict in its log, then apply or release on every partition. Validation and mutation happen
- * inside the replicated state machines; this class only carries values and verdicts between them.
+ * and ID hash apart) runs as a two-phase commit: lock the records on the other partitions, let
+ * the home partition (the order's) run the business rules over their values and its own records
+ * and record the verdict in its log, writing its own records at once, then apply or release on
+ * the other partitions. Two Raft rounds on the critical path; the home partition spends one
+ * entry per transaction. Validation and mutation happen inside the replicated state machines;
+ * this class only carries values and verdicts between them.
  *
  * A coordinator that dies mid-way leaves locks with a deadline; whoever meets an expired lock
  * (or the periodic sweep) asks the home partition for the verdict, aborting an undecided
@@ -31,6 +33,8 @@ export interface CoordinatorOptions {
   readonly maxBatchCommands?: number;
   /** At most this many commands wait for a transaction; more are refused with a 503. */
   readonly maxQueuedCommands?: number;
+  /** How long a finished verdict waits for a decide entry to its home to carry its forget before one is sent on its own. */
+  readonly forgetDelay_ms?: number;
   readonly now?: () => number;
 }
 
@@ -60,6 +64,7 @@ export class Coordinator {
   private readonly lockTtl_ms: number;
   private readonly maxBatchCommands: number;
   private readonly maxQueuedCommands: number;
+  private readonly forgetDelay_ms: number;
   private readonly now: () => number;
   /** Cross-partition commands waiting for the next transaction (group commit of transactions). */
   private queue: Queued[] = [];
@@ -68,6 +73,9 @@ export class Coordinator {
   private readonly busyKeys = new Set<string>();
   /** Phase 2 of this portal's decided transactions, by txid: a command that meets one of their locks waits for it. */
   private readonly finishing = new Map<string, Promise<void>>();
+  /** Verdicts whose phase 2 is done, by home partition, to be forgotten there (queueForget). */
+  private readonly forgets = new Map<number, string[]>();
+  private forgetTimer: NodeJS.Timeout | undefined;
   /** Phase 2 runs that failed (a partition unreachable, a timeout): recovery finishes them. */
   phase2Failures = 0;
   /** Outcomes so far, as plain numbers (read by the portal's metrics when scraped). */
@@ -83,6 +91,7 @@ export class Coordinator {
     this.lockTtl_ms = options.lockTtl_ms ?? 5_000;
     this.maxBatchCommands = options.maxBatchCommands ?? 256;
     this.maxQueuedCommands = options.maxQueuedCommands ?? 10_000;
+    this.forgetDelay_ms = options.forgetDelay_ms ?? 50;
     this.now = options.now ?? Date.now;
   }
 
@@ -201,30 +210,27 @@ export class Coordinator {
   private async transaction(commands: readonly Command[], home: number, deadline: number): Promise<TransactionResult> {
     const txid = `${this.client}:${this.nextTx++}`;
     const values = new Map<string, readonly [RecordKey, StoredRecord | null]>();
-    const participants = new Set<number>();
-    let toLock = dedupe(commands.flatMap(likelyKeys));
+    const participants = new Set<number>([home]);
+    // The home partition reads and writes its own records inside the decide entry (homeApplies).
+    const elsewhere = (key: RecordKey) => partitionOfKey(key, this.cluster.partitions) !== home;
+    let toLock = dedupe(commands.flatMap(likelyKeys)).filter(elsewhere);
     let decision: Decision | undefined;
     try {
       for (let round = 0; decision === undefined; round++) {
         assert(round < MAX_LOCK_ROUNDS, () => `a transaction still needs more records after ${round} rounds`);
-        const conflict = await this.lockAll(txid, home, toLock, values, participants, deadline);
-        if (conflict !== undefined) {
-          await this.releaseAll(txid, participants, deadline);
-          return conflict;
+        const conflict = toLock.length === 0 ? undefined : await this.lockAll(txid, home, toLock, values, participants, deadline);
+        const result = conflict ?? (await this.decide(txid, home, commands, values, participants, deadline));
+        if (result.t === 'locked') {
+          await this.releaseAll(txid, participants, home, deadline);
+          return result;
         }
-        participants.add(home);
-        const result = await this.cluster.propose(
-          home,
-          { t: 'decide', txid, format: INDEXED, commands, values: [...values.values()], participants: [...participants].sort((a, b) => a - b) },
-          deadline,
-        );
         if (result.t === 'need') toLock = result.keys.filter((k) => !values.has(keyString(k)));
         else if (result.t === 'decision') decision = result.decision;
         else throw new Error(`unexpected result ${result.t} to decide`);
       }
     } catch (err) {
       // Nothing was decided by us: unlock what we can now; recovery handles the rest later.
-      if (decision === undefined && !(err instanceof StoreTimeoutError)) await this.releaseAll(txid, participants, deadline).catch(() => undefined);
+      if (decision === undefined && !(err instanceof StoreTimeoutError)) await this.releaseAll(txid, participants, home, deadline).catch(() => undefined);
       throw err;
     }
     if (decision.outcome === 'abort') this.aborted++;
@@ -235,7 +241,7 @@ export class Coordinator {
     // aborted) now, and its callers are answered without waiting for phase 2. Reads that meet
     // its locks before phase 2 takes the value from the verdict (PartitionedBackend), and if
     // phase 2 fails here, whoever meets an expired lock, or the recovery sweep, finishes it.
-    const finished = this.finish(txid, decision, home, deadline).catch(() => {
+    const finished = this.finish(txid, decision, participants, home, deadline).catch(() => {
       this.phase2Failures++;
     });
     this.finishing.set(txid, finished);
@@ -246,6 +252,70 @@ export class Coordinator {
   /** Settles once phase 2 of every transaction decided so far has run: a portal that stops leaves no lock behind. */
   async drain(): Promise<void> {
     while (this.finishing.size > 0) await Promise.all(this.finishing.values());
+    clearTimeout(this.forgetTimer);
+    this.forgetTimer = undefined;
+    await Promise.all([...this.forgets.keys()].map((home) => this.flushForgets(home)));
+  }
+
+  /** The decide entry of one attempt, carrying the verdicts this portal has finished with at `home`. */
+  private async decide(
+    txid: string,
+    home: number,
+    commands: readonly Command[],
+    values: Map<string, readonly [RecordKey, StoredRecord | null]>,
+    participants: Set<number>,
+    deadline: number,
+  ): Promise<PartitionResult> {
+    const forget = this.takeForgets(home);
+    const op: PartitionOp = {
+      t: 'decide',
+      txid,
+      format: INDEXED,
+      homeApplies: true,
+      commands,
+      values: [...values.values()],
+      participants: [...participants].sort((a, b) => a - b),
+      ...(forget.length > 0 ? { forget } : {}),
+    };
+    try {
+      return await this.cluster.propose(home, op, deadline);
+    } catch (err) {
+      // Maybe not applied: forgetting is idempotent, so those verdicts go back in the queue.
+      for (const done of forget) this.queueForget(home, done);
+      throw err;
+    }
+  }
+
+  /**
+   * A verdict whose phase 2 is done is dropped by the next decide entry to its home, or by a
+   * forget entry of up to MAX_FORGET_PER_ENTRY of them when none comes soon: an order's own
+   * forget entry cost every order a Raft round on the home partition.
+   */
+  private queueForget(home: number, txid: string): void {
+    const queued = this.forgets.get(home) ?? [];
+    queued.push(txid);
+    this.forgets.set(home, queued);
+    if (queued.length >= MAX_FORGET_PER_ENTRY) void this.flushForgets(home);
+    else if (this.forgetTimer === undefined) {
+      this.forgetTimer = setTimeout(() => {
+        this.forgetTimer = undefined;
+        for (const p of [...this.forgets.keys()]) void this.flushForgets(p);
+      }, this.forgetDelay_ms);
+      this.forgetTimer.unref();
+    }
+  }
+
+  private takeForgets(home: number): string[] {
+    const queued = this.forgets.get(home) ?? [];
+    this.forgets.delete(home);
+    return queued;
+  }
+
+  /** Proposes the queued forgets of `home`; one lost is found later by recovery (staleDecisions), so failures are ignored. */
+  private async flushForgets(home: number): Promise<void> {
+    const [txid, ...more] = this.takeForgets(home);
+    if (txid === undefined) return;
+    await this.cluster.propose(home, { t: 'forget', txid, more }, this.now() + this.requestTimeout_ms).catch(() => undefined);
   }
 
   /** Waits out a lock: this portal's own transaction in phase 2, an expired one by resolving it, another by backing off. */
@@ -284,8 +354,9 @@ export class Coordinator {
     return undefined;
   }
 
-  private async releaseAll(txid: string, participants: Iterable<number>, deadline: number): Promise<void> {
-    await Promise.all([...participants].map((p) => this.cluster.propose(p, { t: 'release', txid }, deadline)));
+  /** Releases the transaction's locks on the partitions other than `home`, which holds none (homeApplies). */
+  private async releaseAll(txid: string, participants: Iterable<number>, home: number, deadline: number): Promise<void> {
+    await Promise.all([...participants].filter((p) => p !== home).map((p) => this.cluster.propose(p, { t: 'release', txid }, deadline)));
   }
 
   /**
@@ -294,9 +365,11 @@ export class Coordinator {
    * that is never forgotten is found by recovery (staleDecisions), which runs phase 2 again
    * (it is idempotent) and forgets it then. That takes one Raft round off every order.
    */
-  private async finish(txid: string, decision: Decision, home: number, deadline: number): Promise<void> {
-    await Promise.all(decision.participants.map((p) => this.applyVerdict(txid, decision, p, deadline)));
-    this.cluster.propose(home, { t: 'forget', txid }, deadline).catch(() => undefined);
+  private async finish(txid: string, decision: Decision, participants: ReadonlySet<number>, home: number, deadline: number): Promise<void> {
+    // An abort by recovery names no participants: release every lock this portal took.
+    const reached = decision.outcome === 'commit' ? decision.participants : [...participants];
+    await Promise.all(reached.filter((p) => p !== home).map((p) => this.applyVerdict(txid, decision, p, deadline)));
+    this.queueForget(home, txid);
   }
 
   private applyVerdict(txid: string, decision: Decision, partition: number, deadline: number): Promise<PartitionResult> {

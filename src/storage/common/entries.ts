@@ -43,6 +43,16 @@ export type PartitionOp =
       readonly commands: readonly Command[];
       readonly values: ReadonlyArray<readonly [RecordKey, StoredRecord | null]>;
       readonly participants: readonly number[];
+      /**
+       * Set by builds that give the home partition no phase of its own: the decide entry reads
+       * the home's records itself (refusing with `locked` if another transaction holds one),
+       * and a commit writes them at once, so `values` carries only other partitions' records.
+       * That saves the home a lock entry and a commit entry per transaction. Absent in logs of
+       * older builds, whose decide entries apply as they did then.
+       */
+      readonly homeApplies?: true;
+      /** Verdicts of earlier transactions whose phase 2 is done, dropped before this one is decided (as `forget`). */
+      readonly forget?: readonly string[];
     }
   /** Recovery at the home partition: abort the transaction unless it is already decided. */
   | { readonly t: 'abort'; readonly txid: string }
@@ -50,10 +60,13 @@ export type PartitionOp =
   | { readonly t: 'commit'; readonly txid: string; readonly writes: readonly Write[] }
   /** Phase 2 of an aborted transaction (or giving up a lock): unlock its keys. */
   | { readonly t: 'release'; readonly txid: string }
-  /** At the home partition, once every participant has finished phase 2: drop the verdict. */
-  | { readonly t: 'forget'; readonly txid: string }
+  /** At the home partition, once every participant has finished phase 2: drop the verdict (and those in `more`). */
+  | { readonly t: 'forget'; readonly txid: string; readonly more?: readonly string[] }
   /** Does nothing; lets a new leader commit entries of earlier terms. */
   | { readonly t: 'noop' };
+
+/** At most this many verdicts are forgotten by one entry. */
+export const MAX_FORGET_PER_ENTRY = 256;
 
 export interface PartitionEntry {
   readonly time_ms: number;

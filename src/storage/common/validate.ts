@@ -1,7 +1,7 @@
 import { COMMAND_OPS } from '../../domain/commands.js';
-import type { RecordKey } from '../../domain/records.js';
+import { keyString, type RecordKey } from '../../domain/records.js';
 import { CLIENT_ORDER_PAGE_MAX } from '../../domain/backend.js';
-import { INDEXED } from './entries.js';
+import { INDEXED, MAX_FORGET_PER_ENTRY } from './entries.js';
 import { partitionOfKey } from './partitioning.js';
 
 /**
@@ -133,6 +133,21 @@ function valuesProblem(values: unknown): Problem {
   );
 }
 
+/** A decide entry whose home reads its own records must not also carry values for them (they could be stale). */
+function homeAppliesProblem(homeApplies: unknown, values: unknown[][], owns: (key: RecordKey) => boolean): Problem {
+  if (homeApplies === undefined) return undefined;
+  if (homeApplies !== true) return `homeApplies must be true or absent, got ${JSON.stringify(homeApplies)?.slice(0, 40)}`;
+  const own = values.find((pair) => owns(pair[0] as RecordKey));
+  return own === undefined ? undefined : `with homeApplies, values must hold only other partitions' records, not ${keyString(own[0] as RecordKey)}`;
+}
+
+function forgetListProblem(field: string, txids: unknown): Problem {
+  if (txids === undefined) return undefined;
+  if (!Array.isArray(txids)) return `${field} must be a list of transaction ids`;
+  if (txids.length > MAX_FORGET_PER_ENTRY) return `${field} holds ${txids.length} transaction ids; at most ${MAX_FORGET_PER_ENTRY} per entry`;
+  return txids.map((txid) => nameProblem(`${field} txid`, txid)).find((p) => p !== undefined);
+}
+
 /**
  * The problem with `op` as an entry of `partition` (of `partitions`), or undefined when every
  * replica can apply it. Checks what the entry alone shows; what depends on the state (a lock
@@ -167,6 +182,8 @@ export function partitionOpProblem(op: unknown, partition: number, partitions: n
         () => listProblem('commands', op.commands) ?? (op.commands as unknown[]).map(commandProblem).find((p) => p !== undefined),
         () => valuesProblem(op.values),
         () => listProblem('participants', op.participants) ?? ((op.participants as unknown[]).every((p) => isCount(p) && p < partitions) ? undefined : 'participants must be partitions'),
+        () => homeAppliesProblem(op.homeApplies, op.values as unknown[][], owns),
+        () => forgetListProblem('forget', op.forget),
       );
     case 'commit':
       return first(
@@ -181,9 +198,10 @@ export function partitionOpProblem(op: unknown, partition: number, partitions: n
           return undefined;
         },
       );
+    case 'forget':
+      return nameProblem('txid', op.txid) ?? forgetListProblem('more', op.more);
     case 'abort':
     case 'release':
-    case 'forget':
       return nameProblem('txid', op.txid);
     default:
       return `unknown entry type ${JSON.stringify(op.t)?.slice(0, 40)}`;

@@ -191,7 +191,7 @@ export class PartitionMachine {
         this.unlockAll(op.txid);
         return { t: 'done' };
       case 'forget':
-        this.store.put(`d/${op.txid}`, undefined);
+        this.forget([op.txid, ...(op.more ?? [])]);
         return { t: 'done' };
     }
   }
@@ -277,35 +277,56 @@ export class PartitionMachine {
     return { t: 'locked-values', values: keys.map((key) => [key, (this.store.get(recordKey(key)) as StoredRecord | undefined) ?? null] as const) };
   }
 
+  private forget(txids: readonly string[]): void {
+    for (const txid of txids) this.store.put(`d/${txid}`, undefined);
+  }
+
+  /**
+   * The verdict on a transaction, from the commands run in order over the values of its
+   * records: those sent (locked on other partitions) and, with `homeApplies`, this partition's
+   * own, read here and written at once on a commit (so the home needs no phase of its own).
+   */
   private decide(txid: string, op: Extract<PartitionEntry['op'], { t: 'decide' }>, now: number): PartitionResult {
+    this.forget(op.forget ?? []);
     const existing = this.store.get(`d/${txid}`) as Decision | undefined;
     if (existing !== undefined) return { t: 'decision', txid, decision: existing };
+    const homeApplies = op.homeApplies === true;
     const locked = new Set(op.values.map(([key]) => keyString(key)));
     // Each command sees the writes of the commands before it in the batch.
     const current = new Map<string, Write>(op.values.map(([key, record]) => [keyString(key), { key, value: record }]));
     const view = this.viewOf(now, (key) => {
       const id = keyString(key);
-      if (!current.has(id)) throw new NeedKey(key);
+      if (!current.has(id)) {
+        if (!homeApplies || !this.owns(key)) throw new NeedKey(key);
+        current.set(id, { key, value: this.unlockedValue(key, txid, now) });
+      }
       return defined(current.get(id), id).value;
     });
     const replies: Reply[] = [];
     const need: RecordKey[] = [];
     const written = new Set<string>();
-    for (const command of op.commands) {
-      let outcome;
-      try {
-        outcome = execute(command, view, formatOf(op));
-      } catch (err) {
-        if (!(err instanceof NeedKey)) throw err;
-        need.push(err.key);
-        continue;
+    try {
+      for (const command of op.commands) {
+        let outcome;
+        try {
+          outcome = execute(command, view, formatOf(op));
+        } catch (err) {
+          if (!(err instanceof NeedKey)) throw err;
+          need.push(err.key);
+          continue;
+        }
+        replies.push(outcome.reply);
+        for (const write of outcome.writes) {
+          if (homeApplies && this.owns(write.key)) this.mustBeFree(write.key, txid, now);
+          else if (!locked.has(keyString(guardOf(write.key)))) throw new EntryRefused(`transaction ${txid} writes ${keyString(write.key)} but sent no locked value for it`);
+          current.set(keyString(write.key), write);
+          written.add(keyString(write.key));
+        }
       }
-      replies.push(outcome.reply);
-      for (const write of outcome.writes) {
-        if (!locked.has(keyString(guardOf(write.key)))) throw new EntryRefused(`transaction ${txid} writes ${keyString(write.key)} but sent no locked value for it`);
-        current.set(keyString(write.key), write);
-        written.add(keyString(write.key));
-      }
+    } catch (err) {
+      // Another transaction holds one of this partition's records: nothing is decided, the coordinator retries.
+      if (err instanceof Locked) return { t: 'locked', key: err.key, holder: err.holder };
+      throw err;
     }
     // A verdict needs every command's records; ask for all the missing ones at once.
     if (need.length > 0) return { t: 'need', keys: [...new Map(need.map((k) => [keyString(k), k])).values()] };
@@ -318,7 +339,22 @@ export class PartitionMachine {
       decided_ms: now,
     };
     this.store.put(`d/${txid}`, decision);
+    if (homeApplies && decision.outcome === 'commit') {
+      for (const write of writes) if (this.owns(write.key)) this.store.put(recordKey(write.key), write.value ?? undefined);
+    }
     return { t: 'decision', txid, decision };
+  }
+
+  /** Throws Locked when a transaction other than `txid` holds the lock guarding `key`. */
+  private mustBeFree(key: RecordKey, txid: string, now: number): void {
+    const holder = this.holder(guardOf(key), now);
+    if (holder !== undefined && holder.txid !== txid) throw new Locked(key, holder);
+  }
+
+  /** The record at `key` of this partition, unless another transaction than `txid` holds its lock. */
+  private unlockedValue(key: RecordKey, txid: string, now: number): StoredRecord | null {
+    this.mustBeFree(key, txid, now);
+    return (this.store.get(recordKey(key)) as StoredRecord | undefined) ?? null;
   }
 
   private abort(txid: string, now: number): PartitionResult {
