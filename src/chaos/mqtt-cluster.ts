@@ -4,7 +4,7 @@ import { findMosquitto, writeMosquittoConfig } from '../util/mosquitto.js';
 import { freePort } from '../util/ports.js';
 import { StateProbe } from './mqtt-probe.js';
 import { ProcessGroup, type Crash } from '../util/process-group.js';
-import { LinkProxy, type LinkState } from './proxy.js';
+import { LinkProxy, type LinkState } from '../net/link-proxy.js';
 
 /**
  * An mqtt-mode system under test: the embedded broker (`ecom broker`) and a few portal

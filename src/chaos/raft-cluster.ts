@@ -8,7 +8,7 @@ import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import type { EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
 import { ProcessGroup, type Crash } from '../util/process-group.js';
-import { LinkProxy, type LinkState } from './proxy.js';
+import { LinkProxy, type LinkState } from '../net/link-proxy.js';
 import { defined } from '../util/assert.js';
 
 /**

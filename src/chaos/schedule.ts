@@ -1,5 +1,5 @@
 import { Prng } from '../util/random.js';
-import type { LinkState } from './proxy.js';
+import type { LinkState } from '../net/link-proxy.js';
 import type { Recorder } from './history.js';
 
 /**

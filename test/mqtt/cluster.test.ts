@@ -1,6 +1,6 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LinkProxy } from '../../src/chaos/proxy.js';
+import { LinkProxy } from '../../src/net/link-proxy.js';
 import { pyDumps } from '../../src/domain/pyjson.js';
 import { rng } from './sim.js';
 import { expectConverged, findMosquitto, freePort, MqttCluster, startBroker, stopBroker, type BrokerKind, type TestBroker, type TestPortal } from './cluster.js';

@@ -12,6 +12,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
  *
  * A `both` proxy stalls the answers too: for a client-server link such as a portal's connection
  * to the MQTT broker, where one TCP connection carries both directions.
+ *
+ * Used by the chaos suite's clusters (src/chaos) and by `ecom up`, whose dashboard cuts and heals
+ * a replica's links with it (src/modes/raft).
  */
 export type LinkState = 'pass' | 'drop' | 'stall';
 

@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/util/ports.js';
-import { LinkProxy } from '../../src/chaos/proxy.js';
+import { LinkProxy } from '../../src/net/link-proxy.js';
 
 /** The fault proxy between two replicas: bytes pass, are dropped, or wait until the link heals. */
 let proxy: LinkProxy | undefined;
