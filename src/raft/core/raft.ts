@@ -186,7 +186,6 @@ export class RaftNode {
 
   private outbox: Message[] = [];
   private replicationDirty = false;
-  private commitDirty = false;
 
   private readonly readOnly: ReadOnly;
   private readStates: ReadState[] = [];
@@ -496,7 +495,7 @@ export class RaftNode {
       if (o.lastEntryIndex > this.log.stableIndex) this.log.stableIndex = o.lastEntryIndex;
     }
     if (o.lastCommittedIndex > this.applied_) this.applied_ = o.lastCommittedIndex;
-    if (this.role_ === 'leader' && this.maybeCommit()) this.commitDirty = true;
+    if (this.role_ === 'leader') this.maybeCommit();
   }
 
   // ---- roles --------------------------------------------------------------------------------
@@ -624,7 +623,7 @@ export class RaftNode {
     // The no-op lets us commit, by counting, everything left over from earlier terms (§5.4.2).
     this.log.append({ term: this.term_, index: this.log.lastIndex() + 1, kind: 'normal', data: EMPTY });
     this.replicationDirty = true;
-    if (this.maybeCommit()) this.commitDirty = true;
+    this.maybeCommit();
   }
 
   private addProgress(id: NodeId): void {
@@ -645,7 +644,6 @@ export class RaftNode {
   private dropLeaderState(): void {
     this.lead = undefined;
     this.replicationDirty = false;
-    this.commitDirty = false;
     this.readOnly.failAll(this.readStates);
   }
 
@@ -830,7 +828,7 @@ export class RaftNode {
       if (pr.match + 1 >= this.log.firstIndex()) pr.becomeReplicate();
     } else if (pr.state === 'replicate') pr.inflights.freeTo(m.index);
 
-    if (this.maybeCommit()) this.commitDirty = true;
+    this.maybeCommit();
     if (wasPaused || pr.match < this.log.lastIndex()) this.sendAppendsTo(m.from, false);
     // The commit above may have removed this leader (it then stepped down): hence lead?.
     if (m.from === this.lead?.transferee && pr.match === this.log.lastIndex()) {
@@ -870,16 +868,21 @@ export class RaftNode {
     return index;
   }
 
-  /** Sends whatever replication work accumulated since the last ready(), batching proposals. */
+  /**
+   * Sends whatever replication work accumulated since the last ready(), batching proposals.
+   * A commit alone sends nothing: followers learn the commit index with the next append or
+   * heartbeat (at most a heartbeat interval later). Telling them at once cost every write an
+   * empty append and its answer per follower, doubling the messages and wake-ups of a round,
+   * while nothing waits on a follower's apply: reads are served by the leader.
+   */
   private flush(): void {
     if (this.role_ !== 'leader') return;
-    if (this.replicationDirty || this.commitDirty) {
+    if (this.replicationDirty) {
       for (const id of this.leader.progress.keys()) {
-        if (id !== this.id) this.sendAppendsTo(id, this.commitDirty);
+        if (id !== this.id) this.sendAppendsTo(id, false);
       }
     }
     this.replicationDirty = false;
-    this.commitDirty = false;
   }
 
   /** Sends appends to one peer until its window is full or it has everything. */
@@ -990,7 +993,11 @@ export class RaftNode {
     for (const id of [...m.voters, ...m.learners]) {
       const pr = lead.progress.get(id);
       if (pr) pr.isLearner = m.learners.includes(id);
-      else this.addProgress(id);
+      else {
+        this.addProgress(id);
+        // A new member is probed at once rather than at the next heartbeat.
+        if (id !== this.id) this.sendAppend(id, true);
+      }
     }
     if (lead.transferee !== NO_NODE && !m.voters.includes(lead.transferee)) lead.transferee = NO_NODE;
     this.replicationDirty = true;
