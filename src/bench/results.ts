@@ -21,6 +21,8 @@ export interface BenchResults {
 export interface LabelledRun extends RunResult {
   /** With --trace: each partition leader's stage percentiles over the run (warm-up included). */
   readonly trace?: Array<{ partition: number; replica: number; stages: Record<string, unknown> }>;
+  /** With --trace, raft mode: the portal coordinator's stages (src/bench/portal-trace.ts), warm-up included. */
+  readonly portalTrace?: Record<string, { count: number; p50_ms: number; p99_ms: number }>;
   /** Which question the run answers, e.g. "storage durable writes, both partitions". */
   readonly label: string;
   /** The system it ran against, e.g. "raft tier 2×3" or "portal (raft mode)". */

@@ -7,12 +7,16 @@ import { describeRun, endProgress, progressPrinter } from './print.js';
 import type { BenchResults, LabelledRun } from './results.js';
 import { runWorkload, stopAllWorkers, type RunOptions } from './runner.js';
 import { describeTrace, stabilitySince, stageTraces, termsOf } from './stability.js';
+import { describePortalTrace, scrapeStages, stagesBetween } from './portal-trace.js';
+import { defined } from '../util/assert.js';
 import type { Topology } from '../storage/common/topology.js';
 
 /** What a run is measured against: its processes, and its raft tier if it has one. */
 export interface MeasuredSystem {
   pids?(): number[];
   readonly topology?: Topology;
+  /** A raft-mode portal's metrics, where --trace reads its coordinator's stages. */
+  readonly metricsUrl?: string;
 }
 
 /**
@@ -93,6 +97,8 @@ export class BenchSession {
     const termsBefore = await termsOf(tiers);
     const tracing = this.options.trace === true && tiers.length > 0;
     if (tracing) await stageTraces(tiers); // a fresh window: earlier runs are not counted (this warm-up is)
+    const portalMetrics = tracing ? parts.flatMap((part) => (part.metricsUrl === undefined ? [] : [part.metricsUrl])) : [];
+    const portalBefore = await Promise.all(portalMetrics.map(scrapeStages));
     const result = await runWorkload({
       systemPids: () => parts.flatMap((part) => part.pids?.() ?? []),
       workers: this.options.workers,
@@ -108,10 +114,13 @@ export class BenchSession {
     endProgress();
     const stability = await stabilitySince(tiers, termsBefore);
     const trace = tracing ? await stageTraces(tiers) : undefined;
-    const run: LabelledRun = { label, system, ...result, ...stability, ...(trace ? { trace } : {}) };
+    const portalUrl = portalMetrics[0];
+    const portalTrace = portalUrl === undefined ? undefined : stagesBetween(defined(portalBefore[0], portalUrl), await scrapeStages(portalUrl));
+    const run: LabelledRun = { label, system, ...result, ...stability, ...(trace ? { trace } : {}), ...(portalTrace ? { portalTrace } : {}) };
     this.results.runs.push(run);
     this.print(describeRun(`${label} (${system})`, run));
     if (trace) for (const line of describeTrace(trace)) this.print(line);
+    if (portalTrace) this.print(describePortalTrace(portalTrace));
     return run;
   }
 

@@ -57,6 +57,8 @@ export interface Portal extends Started {
   readonly port: number;
   /** Every portal of the system, `port` first (mqtt mode can run several on one broker). */
   readonly ports?: readonly number[];
+  /** The portal's Prometheus metrics (raft mode: `--trace` reads its coordinator's stages there). */
+  readonly metricsUrl?: string;
 }
 
 /** How a mode's system is shaped: mqtt mode takes a portal count and a broker. */
@@ -66,10 +68,12 @@ export interface PortalSystemOptions {
 }
 
 /** One portal server process (`ecom admin-server`), answering both portals on one port. */
-export async function startPortal(modeArgs: readonly string[], name: string): Promise<Portal> {
+export async function startPortal(modeArgs: readonly string[], name: string, options: { metrics?: boolean } = {}): Promise<Portal> {
   const port = await freePort();
+  const metricsPort = options.metrics === true ? await freePort() : undefined;
   const lines: string[] = [];
-  const child = spawnEcom(['admin-server', String(port), ...modeArgs], {
+  const metricsArgs = metricsPort === undefined ? [] : ['--metrics-port', String(metricsPort)];
+  const child = spawnEcom(['admin-server', String(port), ...modeArgs, ...metricsArgs], {
     name,
     // Keep the last lines to explain a failed start; a healthy portal's log is not shown.
     onLine: (_n, line) => {
@@ -83,7 +87,8 @@ export async function startPortal(modeArgs: readonly string[], name: string): Pr
     await child.stop();
     throw new Error(`${name} did not start: ${(err as Error).message}\n${lines.join('\n')}`);
   }
-  return { port, stop: async () => void (await child.stop()), pids: () => [child.pid] };
+  const metricsUrl = metricsPort === undefined ? undefined : `http://127.0.0.1:${metricsPort}/metrics`;
+  return { port, ...(metricsUrl === undefined ? {} : { metricsUrl }), stop: async () => void (await child.stop()), pids: () => [child.pid] };
 }
 
 /**
@@ -97,8 +102,8 @@ export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
   raft: async (folder) => {
     const tier = await startRaftTier(join(folder, 'raft'));
     try {
-      const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft');
-      return { port: portal.port, topology: tier.topology, stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...(portal.pids?.() ?? []), ...(tier.pids?.() ?? [])] };
+      const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft', { metrics: true });
+      return { port: portal.port, topology: tier.topology, ...(portal.metricsUrl === undefined ? {} : { metricsUrl: portal.metricsUrl }), stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...(portal.pids?.() ?? []), ...(tier.pids?.() ?? [])] };
     } catch (err) {
       await tier.stop();
       throw err;

@@ -14,6 +14,20 @@ describe('ecom bench: portal workloads and the comparison', () => {
     expectCleanedUp(output);
   }, 150_000);
 
+  it('traces an order through the raft-mode portal: lock, decide and the answer, beside the leaders\' stages', async () => {
+    const { results, output } = await runBench(['run', 'create-order', '--mode', 'raft', '--trace', '-c', '2', '--workers', '1', '--duration', '1', '--warmup', '0.3']);
+    const [run] = results.runs;
+    expectSaneRun(run!);
+    expect(output).toMatch(/trace, partition 0 \(leader \d, \d+ writes\): leaderPersist p50/);
+    expect(output).toMatch(/trace, portal coordinator: (exec p50 .*; )?queued p50 [\d.]+ \/ p99 [\d.]+ ms \(\d+\); lock p50 .*; decide p50 .*; answered p50/);
+    const stages = run!.portalTrace!;
+    // Every order is a cross-partition transaction: one lock and one decide round at least, each answered.
+    expect(stages.answered!.count).toBeGreaterThanOrEqual(run!.ops);
+    expect(stages.lock!.count).toBeGreaterThan(0);
+    expect(stages.answered!.p50_ms).toBeGreaterThanOrEqual(stages.decide!.p50_ms);
+    expectCleanedUp(output);
+  }, 150_000);
+
   it('runs mqtt mode over several portals on Mosquitto, and measures visibility on every portal', async () => {
     const { results, output } = await runBench(['run', 'create-client', 'visibility', '--mode', 'mqtt', '--portals', '3', '--broker', 'mosquitto', '--rate', '100', '--workers', '1', '--duration', '1', '--warmup', '0.3']);
     expect(results.runs.map((r) => [r.workload, r.system])).toEqual([

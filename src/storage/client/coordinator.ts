@@ -44,9 +44,23 @@ const MAX_BATCH_KEYS = 4_096;
 /** Transactions one portal runs at once (on disjoint records). */
 const MAX_CONCURRENT_TRANSACTIONS = 8;
 
+/**
+ * Where a command's time goes in the coordinator (`ecom bench run --trace`, and the portal's
+ * ecom_storage_transaction_stage_seconds): `exec` a single-partition command's round;
+ * `queued` a cross-partition command's wait for a transaction to take it; `lock` and `decide`
+ * the transaction's two rounds; `phase2` its background round on the other partitions;
+ * `answered` every command, from its arrival to its reply.
+ */
+export const COORDINATOR_STAGES = ['exec', 'queued', 'lock', 'decide', 'phase2', 'answered'] as const;
+export type CoordinatorStage = (typeof COORDINATOR_STAGES)[number];
+export type StageObserver = (stage: CoordinatorStage, seconds: number) => void;
+
+const since = (start: number) => (performance.now() - start) / 1000;
+
 interface Queued {
   readonly command: Command;
   readonly deadline: number;
+  readonly queuedAt: number;
   resolve(reply: Reply): void;
 }
 
@@ -76,6 +90,7 @@ export class Coordinator {
   /** Verdicts whose phase 2 is done, by home partition, to be forgotten there (queueForget). */
   private readonly forgets = new Map<number, string[]>();
   private forgetTimer: NodeJS.Timeout | undefined;
+  private observe: StageObserver | undefined;
   /** Phase 2 runs that failed (a partition unreachable, a timeout): recovery finishes them. */
   phase2Failures = 0;
   /** Outcomes so far, as plain numbers (read by the portal's metrics when scraped). */
@@ -95,14 +110,28 @@ export class Coordinator {
     this.now = options.now ?? Date.now;
   }
 
+  /** Told how long each stage of each command took (see COORDINATOR_STAGES). */
+  observeStages(observer: StageObserver): void {
+    this.observe = observer;
+  }
+
   async execute(command: Command): Promise<Reply> {
+    const arrived = performance.now();
+    const reply = await this.run(command);
+    this.observe?.('answered', since(arrived));
+    return reply;
+  }
+
+  private async run(command: Command): Promise<Reply> {
     const deadline = this.now() + this.requestTimeout_ms;
     const home = partitionOf(homeId(command), this.cluster.partitions);
     const spansPartitions = new Set(likelyKeys(command).map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
     if (spansPartitions) return this.enqueue(command, deadline);
     try {
       for (let attempt = 0; ; attempt++) {
+        const started = performance.now();
         const result = await this.exec(command, home, deadline);
+        this.observe?.('exec', since(started));
         switch (result.t) {
           case 'reply':
             return result.reply;
@@ -136,7 +165,7 @@ export class Coordinator {
   private enqueue(command: Command, deadline: number): Promise<Reply> {
     if (this.queue.length >= this.maxQueuedCommands) return Promise.resolve(NOT_APPLIED);
     return new Promise((resolve) => {
-      this.queue.push({ command, deadline, resolve });
+      this.queue.push({ command, deadline, queuedAt: performance.now(), resolve });
       this.pump();
     });
   }
@@ -178,6 +207,8 @@ export class Coordinator {
   private async runBatch(batch: Queued[]): Promise<void> {
     const commands = batch.map((q) => q.command);
     const deadline = Math.max(...batch.map((q) => q.deadline));
+    const started = performance.now();
+    for (const q of batch) this.observe?.('queued', (started - q.queuedAt) / 1000);
     const home = partitionOf(homeId(commands[0]!), this.cluster.partitions);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -218,8 +249,12 @@ export class Coordinator {
     try {
       for (let round = 0; decision === undefined; round++) {
         assert(round < MAX_LOCK_ROUNDS, () => `a transaction still needs more records after ${round} rounds`);
+        const lockStarted = performance.now();
         const conflict = toLock.length === 0 ? undefined : await this.lockAll(txid, home, toLock, values, participants, deadline);
+        const decideStarted = performance.now();
+        if (toLock.length > 0) this.observe?.('lock', (decideStarted - lockStarted) / 1000);
         const result = conflict ?? (await this.decide(txid, home, commands, values, participants, deadline));
+        if (conflict === undefined) this.observe?.('decide', since(decideStarted));
         if (result.t === 'locked') {
           await this.releaseAll(txid, participants, home, deadline);
           return result;
@@ -368,7 +403,9 @@ export class Coordinator {
   private async finish(txid: string, decision: Decision, participants: ReadonlySet<number>, home: number, deadline: number): Promise<void> {
     // An abort by recovery names no participants: release every lock this portal took.
     const reached = decision.outcome === 'commit' ? decision.participants : [...participants];
+    const started = performance.now();
     await Promise.all(reached.filter((p) => p !== home).map((p) => this.applyVerdict(txid, decision, p, deadline)));
+    this.observe?.('phase2', since(started));
     this.queueForget(home, txid);
   }
 
