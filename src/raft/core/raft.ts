@@ -132,6 +132,8 @@ export interface FollowerView {
   readonly match: number;
   readonly next: number;
   readonly state: 'probe' | 'replicate' | 'snapshot';
+  /** Heard from within the last election timeout (what CheckQuorum counts). */
+  readonly active: boolean;
 }
 
 interface OutstandingReady {
@@ -254,7 +256,7 @@ export class RaftNode {
       membership: this.membership_,
       leadTransferee: this.lead?.transferee ?? NO_NODE,
       lastStepDown: this.lastStepDown,
-      followers: this.lead === undefined ? undefined : [...this.lead.progress].filter(([id]) => id !== this.id).map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state })),
+      followers: this.lead === undefined ? undefined : [...this.lead.progress].filter(([id]) => id !== this.id).map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: this.recentlyHeard(pr) })),
     };
   }
 
@@ -536,8 +538,12 @@ export class RaftNode {
     return quorumActive(this.membership_, (id) => {
       if (id === this.id) return true;
       const pr = this.leader.progress.get(id);
-      return pr !== undefined && this.now_ticks - pr.lastHeard_ticks < this.opts.election_timeout_ticks;
+      return pr !== undefined && this.recentlyHeard(pr);
     });
+  }
+
+  private recentlyHeard(pr: Progress): boolean {
+    return this.now_ticks - pr.lastHeard_ticks < this.opts.election_timeout_ticks;
   }
 
   private promotable(): boolean {
