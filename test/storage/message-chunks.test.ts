@@ -52,8 +52,8 @@ describe('messages in chunks', () => {
       const received: Message[] = [];
       let onReceive = () => {};
       const errors: Error[] = [];
-      const sender = new PeerTransport(a, secret, [b], () => undefined, (err) => errors.push(err));
-      const receiver = new PeerTransport(b, secret, [a], (m) => (received.push(m), onReceive()), (err) => errors.push(err));
+      const sender = new PeerTransport(a, secret, (id) => [b].find((p) => p.id === id), () => undefined, (err) => errors.push(err));
+      const receiver = new PeerTransport(b, secret, (id) => [a].find((p) => p.id === id), (m) => (received.push(m), onReceive()), (err) => errors.push(err));
       transports.push(sender, receiver);
       await Promise.all([sender.listen(), receiver.listen()]);
       const message = (type: Message['type'], extra: Partial<Message> = {}): Message => ({

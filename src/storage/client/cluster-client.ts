@@ -4,7 +4,8 @@ import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from 
 import type { Decision, HeldIndexPage, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
 import type { PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
-import { clusterSecretOf, replicasOf, type ReplicaAddress, type Topology } from '../common/topology.js';
+import type { MemberChangeKind, MemberChangeResult } from '../common/members.js';
+import { clusterSecretOf, type ReplicaAddress, type Topology } from '../common/topology.js';
 
 /**
  * The portals' client of the storage replicas: finds each partition's leader, follows
@@ -22,10 +23,45 @@ export class ReplicaClusterClient implements PartitionCluster {
   private readonly leaders = new Map<number, number>();
 
   private readonly secret: Buffer;
+  /**
+   * Each partition's voters as last learned: --storage-config at first, then the membership the
+   * replicas report (a `status` answer), so replicas added online are found without a restart.
+   */
+  private readonly voters = new Map<number, ReplicaAddress[]>();
+  /** Every replica ever heard of, removed ones included, for `ecom status`. */
+  private readonly known = new Map<number, ReplicaAddress>();
 
   constructor(private readonly topology: Topology) {
     this.partitions = topology.partitions;
     this.secret = clusterSecretOf(topology);
+    for (const replica of topology.replicas) {
+      this.known.set(replica.id, replica);
+      this.voters.set(replica.partition, [...(this.voters.get(replica.partition) ?? []), replica]);
+    }
+  }
+
+  /** The replicas that may lead `partition`, as last learned. */
+  replicasOf(partition: number): readonly ReplicaAddress[] {
+    return this.voters.get(partition) ?? [];
+  }
+
+  /** Takes the membership a replica reports, when it names an address for every voter. */
+  private adopt(status: ReplicaStatus): void {
+    const members = status.members;
+    if (members === undefined) return;
+    for (const m of members) if (m.address !== undefined) this.known.set(m.id, m.address);
+    const voters = members.filter((m) => m.role === 'voter').map((m) => m.address);
+    if (voters.length > 0 && voters.every((a) => a !== undefined)) this.voters.set(status.partition, voters as ReplicaAddress[]);
+  }
+
+  /** Asks `replica` for its view of the membership (it named a leader this client does not know). */
+  private async learnFrom(replica: ReplicaAddress, deadline_ms: number): Promise<void> {
+    try {
+      const response = (await this.connection(replica).call({ op: 'status' }, deadline_ms)) as ReplicaResponse;
+      if (response.ok) this.adopt(response.result as ReplicaStatus);
+    } catch {
+      // It went away meanwhile: the caller tries the next replica it knows.
+    }
   }
 
   private connection(replica: ReplicaAddress): RpcConnection {
@@ -39,7 +75,7 @@ export class ReplicaClusterClient implements PartitionCluster {
 
   /** Sends `request` to the partition's leader, wherever it is now, until it answers or the deadline passes. */
   private async call(partition: number, request: ReplicaRequest, deadline_ms: number): Promise<unknown> {
-    const replicas = replicasOf(this.topology, partition);
+    let replicas = this.replicasOf(partition);
     if (replicas.length === 0) throw new Error(`no replica serves partition ${partition}`);
     let mayHaveArrived = false;
     let target = replicas.find((r) => r.id === this.leaders.get(partition)) ?? replicas[0]!;
@@ -75,7 +111,12 @@ export class ReplicaClusterClient implements PartitionCluster {
       }
       if (response.error === 'outcome-unknown') mayHaveArrived = true;
       if (response.error === 'not-leader' && response.leader !== 0 && response.leader !== target.id) {
-        target = replicas.find((r) => r.id === response.leader) ?? next(replicas, target);
+        const leader = response.leader;
+        if (!replicas.some((r) => r.id === leader)) {
+          await this.learnFrom(target, deadline_ms);
+          replicas = this.replicasOf(partition);
+        }
+        target = replicas.find((r) => r.id === leader) ?? next(replicas, target);
         continue;
       }
       // No leader known (an election is under way) or a refusal: give the partition a moment.
@@ -130,11 +171,37 @@ export class ReplicaClusterClient implements PartitionCluster {
     return (await this.call(partition, { op: 'staleDecisions', partition, age_ms }, deadline_ms)) as Array<{ txid: string; decision: Decision }>;
   }
 
-  /** Every replica's own view (role, term, indexes); unreachable replicas are reported as such. */
+  /**
+   * Every replica's own view (role, term, indexes); unreachable replicas are reported as such.
+   * Members the answers name that --storage-config does not are asked too.
+   */
   async statuses(timeout_ms: number): Promise<Array<ReplicaStatus | { id: number; partition: number; unreachable: string }>> {
-    return (await this.askEach({ op: 'status' }, timeout_ms)).map(({ replica, response, failure }) =>
-      response?.ok === true ? (response.result as ReplicaStatus) : { id: replica.id, partition: replica.partition, unreachable: failure ?? response?.error ?? 'no answer' },
-    );
+    const asked = new Set<number>();
+    const out: Array<ReplicaStatus | { id: number; partition: number; unreachable: string }> = [];
+    for (let round = 0; round < 2; round++) {
+      const replicas = [...this.known.values()].filter((r) => !asked.has(r.id));
+      for (const r of replicas) asked.add(r.id);
+      for (const { replica, response, failure } of await this.askEach({ op: 'status' }, timeout_ms, replicas)) {
+        if (response?.ok !== true) {
+          out.push({ id: replica.id, partition: replica.partition, unreachable: failure ?? response?.error ?? 'no answer' });
+          continue;
+        }
+        const status = response.result as ReplicaStatus;
+        out.push(status);
+      }
+      // The leaders' view wins: a removed replica still running may report an old one.
+      const answered = out.filter((s): s is ReplicaStatus => !('unreachable' in s)).sort((a, b) => Number(a.role === 'leader') - Number(b.role === 'leader') || a.commitIndex - b.commitIndex);
+      for (const status of answered) this.adopt(status);
+    }
+    return out.sort((a, b) => a.partition - b.partition || a.id - b.id);
+  }
+
+  /** Adds, promotes or removes a member of `partition` through its leader (`ecom member`). */
+  async changeMember(partition: number, change: MemberChangeKind, id: number, address: { host?: string; clientPort?: number; raftPort?: number }, deadline_ms: number): Promise<MemberChangeResult> {
+    const result = (await this.call(partition, { op: 'changeMember', partition, change, id, ...address }, deadline_ms)) as MemberChangeResult;
+    const voters = result.members.filter((m) => m.role === 'voter').map((m) => m.address);
+    if (voters.every((a) => a !== undefined)) this.voters.set(partition, voters as ReplicaAddress[]);
+    return result;
   }
 
 
@@ -146,9 +213,9 @@ export class ReplicaClusterClient implements PartitionCluster {
   }
 
   /** Sends `request` to every replica at once; each one's answer, or why there is none. */
-  private askEach(request: ReplicaRequest, timeout_ms: number): Promise<Array<{ replica: ReplicaAddress; response?: ReplicaResponse; failure?: string }>> {
+  private askEach(request: ReplicaRequest, timeout_ms: number, replicas: readonly ReplicaAddress[] = [...this.known.values()]): Promise<Array<{ replica: ReplicaAddress; response?: ReplicaResponse; failure?: string }>> {
     return Promise.all(
-      this.topology.replicas.map(async (replica) => {
+      replicas.map(async (replica) => {
         try {
           return { replica, response: (await this.connection(replica).call(request, Date.now() + timeout_ms)) as ReplicaResponse };
         } catch (err) {

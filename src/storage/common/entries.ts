@@ -2,6 +2,7 @@ import type { Command, Reply } from '../../domain/commands.js';
 import type { Write } from '../../domain/machine.js';
 import type { ClientOrderPage } from '../../domain/backend.js';
 import type { RecordKey, StoredRecord } from '../../domain/records.js';
+import type { AddressOp } from './members.js';
 
 /**
  * What a partition's replicated log holds, and what applying an entry answers. Every entry
@@ -73,6 +74,14 @@ export interface PartitionEntry {
   readonly op: PartitionOp;
 }
 
+/** What a partition's log holds: the state machine's entries, and where members listen (src/storage/common/members.ts). */
+export type LogOp = PartitionOp | AddressOp;
+
+export interface LogEntry {
+  readonly time_ms: number;
+  readonly op: LogOp;
+}
+
 /** Who holds a key, for a caller that found it locked. */
 export interface LockHolder {
   readonly txid: string;
@@ -119,12 +128,12 @@ export type PartitionResult =
   | { readonly t: 'done' };
 
 /** Entries travel and are stored as UTF-8 JSON: readable in a log dump, and small enough here. */
-export function encodeEntry(entry: PartitionEntry): Uint8Array {
+export function encodeEntry(entry: LogEntry): Uint8Array {
   return Buffer.from(JSON.stringify(entry), 'utf8');
 }
 
-export function decodeEntry(bytes: Uint8Array): PartitionEntry {
-  const value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as PartitionEntry;
+export function decodeEntry(bytes: Uint8Array): LogEntry {
+  const value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as LogEntry;
   if (typeof value !== 'object' || value === null || typeof value.time_ms !== 'number' || typeof value.op?.t !== 'string') {
     throw new Error('corrupt partition entry: not a {time_ms, op} object');
   }

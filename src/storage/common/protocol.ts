@@ -1,5 +1,6 @@
 import type { RecordKind } from '../../domain/records.js';
 import type { PartitionOp } from './entries.js';
+import type { MemberChangeRequest, MemberView } from './members.js';
 
 /** What portals ask of a storage replica, and its answers (framed JSON, see src/net/rpc.ts). */
 export type ReplicaRequest =
@@ -18,7 +19,9 @@ export type ReplicaRequest =
   /** Percentiles of each stage of the writes this replica led since the last 'trace' (docs/bench.md). */
   | { readonly op: 'trace' }
   /** The leader's snapshot of the partition at an index applied after the request arrived (PartitionBackup). */
-  | { readonly op: 'backup'; readonly partition: number };
+  | { readonly op: 'backup'; readonly partition: number }
+  /** Add a learner, promote one, or remove a member (src/storage/common/members.ts); answered once its conf entry applied. */
+  | MemberChangeRequest;
 
 export type ReplicaError =
   /** Not the leader: `leader` is the replica id believed to lead (0 when unknown). Nothing was appended. */
@@ -69,5 +72,9 @@ export interface ReplicaStatus {
   /** The term of lastStepDown, for comparing without parsing the text. */
   readonly lastStepDownTerm?: number;
   /** Only from a leader: the index it knows each follower holds (match) and how it replicates to it. */
-  readonly followers?: ReadonlyArray<{ readonly id: number; readonly match: number; readonly state: string }>;
+  readonly followers?: ReadonlyArray<{ readonly id: number; readonly match: number; readonly state: string; readonly active?: boolean }>;
+  /** The partition's members as this replica's log has them, with their addresses (absent from older builds). */
+  readonly members?: readonly MemberView[];
+  /** Set while a membership change is proposed and not yet applied here (leaders only). */
+  readonly memberChange?: string;
 }

@@ -3,6 +3,7 @@ import { keyString, type RecordKey } from '../../domain/records.js';
 import { CLIENT_ORDER_PAGE_MAX } from '../../domain/backend.js';
 import { INDEXED, MAX_FORGET_PER_ENTRY } from './entries.js';
 import { partitionOfKey } from './partitioning.js';
+import { memberChangeProblem } from './members.js';
 
 /**
  * What a replica checks before a request may enter its partition's log (docs/robustness.md):
@@ -235,6 +236,8 @@ export function requestProblem(body: unknown, partition: number, partitions: num
       return isTime(body.age_ms) ? undefined : 'age_ms must be a number of milliseconds ≥ 0';
     case 'transferLeader':
       return isCount(body.to) && body.to > 0 ? undefined : 'to must be a replica ID';
+    case 'changeMember':
+      return memberChangeProblem(body, partition);
     default:
       return `unknown request ${JSON.stringify(body.op)?.slice(0, 40)}`;
   }

@@ -29,6 +29,8 @@ interface Outgoing {
   ready: boolean;
   lastFailure_ms: number;
   lastRefusalReport_ms: number;
+  /** host:port the socket goes to: a member re-added elsewhere gets a new connection. */
+  where: string;
 }
 
 export class PeerTransport {
@@ -42,7 +44,8 @@ export class PeerTransport {
   constructor(
     private readonly self: ReplicaAddress,
     private readonly secret: Buffer,
-    private readonly peers: readonly ReplicaAddress[],
+    /** Where a member listens now: membership changes (src/storage/replica/membership-ops.ts) move it. */
+    private readonly addressOf: (id: number) => ReplicaAddress | undefined,
     private readonly onMessage: (message: Message) => void,
     private readonly onError: (err: Error) => void,
   ) {}
@@ -161,12 +164,17 @@ export class PeerTransport {
   }
 
   private socketTo(id: number, lane: Lane): Socket | undefined {
-    const peer = this.peers.find((p) => p.id === id);
+    const peer = id === this.self.id ? undefined : this.addressOf(id);
     if (peer === undefined) return undefined;
     const key = `${id}/${lane}`;
+    const where = `${peer.host}:${peer.raftPort}`;
     let out = this.outgoing.get(key);
+    if (out !== undefined && out.where !== where) {
+      out.socket?.destroy();
+      out = undefined;
+    }
     if (out === undefined) {
-      out = { socket: undefined, streaming: false, ready: false, lastFailure_ms: 0, lastRefusalReport_ms: -Infinity };
+      out = { socket: undefined, streaming: false, ready: false, lastFailure_ms: 0, lastRefusalReport_ms: -Infinity, where };
       this.outgoing.set(key, out);
     }
     if (out.socket !== undefined && !out.socket.destroyed) return out.ready ? out.socket : undefined;

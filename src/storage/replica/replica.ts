@@ -8,7 +8,7 @@ import type { DiskSync } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
 import { recoverInitialState } from '../../raft/log/recover.js';
 import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
-import { decodeEntry, encodeEntry, type PartitionEntry, type PartitionOp, type PartitionResult } from '../common/entries.js';
+import { decodeEntry, encodeEntry, type LogEntry, type LogOp, type PartitionResult } from '../common/entries.js';
 import { ChangePublisher } from '../common/change-feed.js';
 import { defined } from '../../util/assert.js';
 import { describeDiskFault, isDiskFault } from '../../util/disk-errors.js';
@@ -24,10 +24,12 @@ import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
 import type { ReplicaMetrics } from '../../metrics/replica-metrics.js';
 import { PeerTransport } from './peer-transport.js';
+import { ReplicaMembership } from './membership-ops.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
 import { MAX_BACKUP_BYTES, type PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../common/topology.js';
+import type { AddressOp } from '../common/members.js';
 
 /**
  * One storage replica: the Raft core of its partition driven over TCP, its log on disk, and
@@ -73,6 +75,11 @@ export interface ReplicaOptions {
   readonly seams?: ReplicaSeams;
   /** Prometheus metrics of this replica (`ecom storage --metrics-port`); none by default. */
   readonly metrics?: ReplicaMetrics;
+  /**
+   * A replica added with `ecom member add`: it starts outside the membership and learns it (and
+   * its peers' addresses) from the snapshot and log its leader sends.
+   */
+  readonly join?: boolean;
 }
 
 /** The replica's fault-injection points: its log's disk, the log before recovery, the commit quorum. */
@@ -162,6 +169,7 @@ export class Replica {
   private readonly staged: StagedStateStore;
   private readonly changes: ChangePublisher | undefined;
   private readonly transport: PeerTransport;
+  private readonly membership: ReplicaMembership;
   private rpc: RpcServerHandle | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private readyScheduled = false;
@@ -206,7 +214,7 @@ export class Replica {
     this.staged = new StagedStateStore(this.recording);
     this.machine = new PartitionMachine(this.staged, { partition: this.address.partition, partitions: options.topology.partitions });
     this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log, brokerCredentials(this.secret));
-    const init = recoverInitialState(this.wal, this.wal, this.snapshots, { voters: peers.map((p) => p.id), learners: [] });
+    const init = recoverInitialState(this.wal, this.wal, this.snapshots, { voters: options.join === true ? [] : peers.map((p) => p.id), learners: [] });
     // The snapshot is newer than the state: a crash came between saving a received snapshot and installing it.
     if (init.snapshot !== undefined && this.state.lastApplied < init.snapshot.meta.index) this.installSnapshot(init.snapshot);
     this.snapshotIndex = init.snapshot?.meta.index ?? 0;
@@ -225,10 +233,20 @@ export class Replica {
     this.snapshotGap = this.jitteredGap();
     this.snapshotThread = new SnapshotThread(this.state.path);
     this.maxPendingProposals = options.maxPendingProposals ?? 4_096;
+    this.membership = new ReplicaMembership({
+      id: options.id,
+      partition: this.address.partition,
+      topology: options.topology,
+      node: this.node,
+      state: this.state,
+      log: options.log,
+      propose: (op) => this.propose(this.address.partition, op),
+      schedule: () => this.schedule(),
+    });
     this.transport = new PeerTransport(
       this.address,
       this.secret,
-      peers.filter((p) => p.id !== options.id),
+      (id) => this.membership.addressOf(id),
       (m) => this.onPeerMessage(m),
       (err) => options.log.warn({ replica: options.id }, err.message),
     );
@@ -278,6 +296,8 @@ export class Replica {
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
       ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state }) => ({ id, match, state })) } : {}),
+      members: this.membership.views(),
+      ...(this.membership.changeUnderWay !== undefined ? { memberChange: this.membership.changeUnderWay } : {}),
       ...(this.diskStall !== undefined ? { diskFault: `${this.diskStall.fault} (for ${Math.round((Date.now() - this.diskStall.since_ms) / 1000)} s)` } : {}),
     };
   }
@@ -348,6 +368,8 @@ export class Replica {
         return { ok: true, result: this.trace.read() };
       case 'backup':
         return this.backup(request.partition);
+      case 'changeMember':
+        return this.wrongPartition(request.partition) ?? this.membership.change(request);
     }
   }
 
@@ -367,7 +389,7 @@ export class Replica {
     return Promise.resolve({ ok: true, result: run() });
   }
 
-  private propose(partition: number, op: PartitionOp): Promise<ReplicaResponse> {
+  private propose(partition: number, op: LogOp): Promise<ReplicaResponse> {
     const wrong = this.wrongPartition(partition);
     if (wrong) return Promise.resolve(wrong);
     if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
@@ -394,8 +416,8 @@ export class Replica {
   private transferLeader(partition: number, to: number, wait_ms: number): Promise<ReplicaResponse> {
     const wrong = this.wrongPartition(partition);
     if (wrong) return Promise.resolve(wrong);
-    if (!replicasOf(this.options.topology, partition).some((r) => r.id === to)) {
-      return Promise.resolve({ ok: false, error: 'invalid', message: `replica ${to} is not a member of partition ${partition}` });
+    if (!this.node.membership.voters.includes(to)) {
+      return Promise.resolve({ ok: false, error: 'invalid', message: `replica ${to} is not a voter of partition ${partition} (voters: ${this.node.membership.voters.join(', ')})` });
     }
     if (this.node.role !== 'leader') {
       // Asked again after it worked (a retry): say so rather than "not the leader".
@@ -489,6 +511,7 @@ export class Replica {
     }
     this.settleTransfers();
     this.maybeSnapshot();
+    this.membership.maybePromote();
   }
 
   /**
@@ -613,6 +636,7 @@ export class Replica {
       // Another leader's entry took this index: ours was lost, so the caller must retry.
       waiting.resolve(waiting.term === term ? response : { ok: false, error: 'outcome-unknown', message: 'leadership changed; retry' });
     }
+    this.membership.applied(fresh);
     const applied = this.state.lastApplied;
     const ready = this.readsAwaitingApply.filter((w) => w.index <= applied);
     this.readsAwaitingApply = this.readsAwaitingApply.filter((w) => w.index > applied);
@@ -626,16 +650,18 @@ export class Replica {
    * an internal failure: it goes up to halt the replica.
    */
   private applyOne(entry: Entry): ReplicaResponse {
-    let op: PartitionEntry;
+    let logged: LogEntry;
     try {
-      op = decodeEntry(entry.data);
+      logged = decodeEntry(entry.data);
     } catch (err) {
       return this.refused(entry, `undecodable entry: ${(err as Error).message}`);
     }
-    const problem = partitionOpProblem(op.op, this.address.partition, this.options.topology.partitions);
+    const { time_ms, op } = logged;
+    if (op.t === 'address') return this.applyAddress(entry, op);
+    const problem = partitionOpProblem(op, this.address.partition, this.options.topology.partitions);
     if (problem !== undefined) return this.refused(entry, `invalid entry: ${problem}`);
     try {
-      const result: PartitionResult = this.machine.apply(op);
+      const result: PartitionResult = this.machine.apply({ time_ms, op });
       this.staged.commit();
       return { ok: true, result };
     } catch (err) {
@@ -643,6 +669,13 @@ export class Replica {
       if (!(err instanceof EntryRefused)) throw err;
       return this.refused(entry, err.message);
     }
+  }
+
+  private applyAddress(entry: Entry, op: AddressOp): ReplicaResponse {
+    const answer = this.membership.applyAddress(op, this.staged);
+    if (!answer.ok) return this.refused(entry, answer.error === 'invalid' ? answer.message : answer.error);
+    this.staged.commit();
+    return answer;
   }
 
   private refused(entry: Entry, reason: string): ReplicaResponse {
@@ -673,6 +706,7 @@ export class Replica {
     if (!wasLeader || rd.softState.role === 'leader') return;
     this.options.log.warn({ replica: this.id, partition: this.address.partition, why: this.node.status().lastStepDown?.reason }, 'stopped leading');
     this.trace.dropAll();
+    this.membership.leadershipLost();
     for (const [index, waiting] of this.proposals) {
       this.proposals.delete(index);
       waiting.resolve({ ok: false, error: 'outcome-unknown', message: 'leadership lost before the entry was applied; retry' });
@@ -770,6 +804,8 @@ export class Replica {
     const parsed = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as { format: number; entries: Array<[string, unknown]> };
     if (parsed.format !== SNAPSHOT_FORMAT) throw new Error(`snapshot at ${snapshot.meta.index} has format ${parsed.format}; this build reads ${SNAPSHOT_FORMAT}`);
     this.state.restore(parsed.entries, snapshot.meta.index);
+    // In the constructor the snapshot comes before the membership, which then reads the state itself.
+    (this.membership as ReplicaMembership | undefined)?.reload();
     this.options.metrics?.snapshotInstalled();
     this.options.log.info({ replica: this.options.id, index: snapshot.meta.index }, 'state restored from a snapshot');
   }
@@ -784,6 +820,7 @@ export class Replica {
       waiter.resolve({ ok: false, error: 'refused', message: `replica ${this.id} is stopping` });
     }
     this.transfers.clear();
+    this.membership.close();
     if (this.ticker) clearInterval(this.ticker);
     await this.rpc?.close();
     await this.transport.close();

@@ -4,6 +4,7 @@ import { DEFAULT_FILE_LOG_OPTIONS, FileLog } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
 import type { BackupFile, PartitionBackup } from '../common/backup-format.js';
 import { replicasOf, type Topology } from '../common/topology.js';
+import { ADDRESS_KEY_PREFIX } from '../common/members.js';
 import { replicaDir } from './layout.js';
 import { SNAPSHOT_FORMAT } from './snapshot-format.js';
 
@@ -26,7 +27,7 @@ export function restoreBackup(backup: BackupFile, topology: Topology, dataDir: s
       `the backup holds ${backup.partitions.length} partitions and the new cluster's topology has ${topology.partitions}; IDs are placed by partition count, so restore into a topology with ${backup.partitions.length}`,
     );
   }
-  for (const part of backup.partitions) checkState(part);
+  const states = backup.partitions.map(withoutAddresses);
   // Refuse before writing anything, so a refused restore leaves the folder as it was.
   for (const replica of topology.replicas) {
     const dir = replicaDir(dataDir, replica.id);
@@ -34,12 +35,13 @@ export function restoreBackup(backup: BackupFile, topology: Topology, dataDir: s
   }
   return topology.replicas.map((replica) => {
     const part = backup.partitions[replica.partition];
-    if (part === undefined) throw new Error(`the backup has no partition ${replica.partition}`);
+    const state = states[replica.partition];
+    if (part === undefined || state === undefined) throw new Error(`the backup has no partition ${replica.partition}`);
     const voters = replicasOf(topology, replica.partition).map((r) => r.id);
     const dir = replicaDir(dataDir, replica.id);
     new FileSnapshotStore(join(dir, 'snapshots')).save({
       meta: { index: part.index, term: part.term, membership: { voters, learners: [] } },
-      data: new TextEncoder().encode(part.state),
+      data: new TextEncoder().encode(state),
     });
     const log = FileLog.open(join(dir, 'raft'), DEFAULT_FILE_LOG_OPTIONS);
     try {
@@ -53,7 +55,16 @@ export function restoreBackup(backup: BackupFile, topology: Topology, dataDir: s
   });
 }
 
-function checkState(part: PartitionBackup): void {
+/**
+ * The partition's state without the addresses of members added online: the new cluster's members
+ * and addresses are its topology's, and an old address must not override one of them.
+ */
+function withoutAddresses(part: PartitionBackup): string {
+  const state = checkState(part);
+  return JSON.stringify({ ...state, entries: state.entries.filter(([key]) => !key.startsWith(ADDRESS_KEY_PREFIX)) });
+}
+
+function checkState(part: PartitionBackup): { format: number; entries: Array<[string, unknown]> } {
   let state: unknown;
   try {
     state = JSON.parse(part.state);
@@ -64,4 +75,7 @@ function checkState(part: PartitionBackup): void {
   if (format !== SNAPSHOT_FORMAT || !Array.isArray((state as { entries?: unknown }).entries)) {
     throw new Error(`partition ${part.partition}'s state is in snapshot format ${JSON.stringify(format)}; this ecom reads format ${SNAPSHOT_FORMAT}`);
   }
+  const entries = (state as { entries: unknown[] }).entries;
+  if (!entries.every((e) => Array.isArray(e) && typeof e[0] === 'string')) throw new Error(`partition ${part.partition}'s state holds an entry that is not [key, value]; the file is damaged`);
+  return state as { format: number; entries: Array<[string, unknown]> };
 }
