@@ -19,6 +19,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { commands: ['up', 'admin-server', 'order-server'], load: async () => (await import('./server-commands.js')).registerServerCommands },
   { commands: ['admin', 'order'], load: async () => (await import('./client-commands.js')).registerClientCommands },
   { commands: ['storage', 'status', 'leader', 'secret'], load: async () => (await import('./storage-commands.js')).registerStorageCommands },
+  { commands: ['member'], load: async () => (await import('./member-commands.js')).registerMemberCommands },
   { commands: ['backup', 'restore'], load: async () => (await import('./backup-commands.js')).registerBackupCommands },
   { commands: ['dashboard'], load: async () => (await import('./dashboard-command.js')).registerDashboardCommand },
   { commands: ['broker'], load: async () => (await import('./broker-command.js')).registerBrokerCommand },

@@ -13,6 +13,7 @@ import { closeOnSignals } from '../util/shutdown.js';
 import { serveProcessMetrics } from '../metrics/process-metrics.js';
 import { ReplicaMetrics } from '../metrics/replica-metrics.js';
 import { metricsHostOption, metricsPortOption, type MetricsCliOptions } from './common-options.js';
+import { topologyForReplica, type JoinOptions } from './storage-join.js';
 
 /** `ecom storage ID` (one replica) and `ecom status` (every partition's leader and indexes). */
 
@@ -32,8 +33,13 @@ export function registerStorageCommands(program: Command): void {
     .addOption(new Option('--max-pending <n>', 'proposals a leader accepts and has not yet applied before it answers "busy" (clients back off and retry)').default(4_096).argParser(wholeNumber('--max-pending')))
     .addOption(metricsPortOption())
     .addOption(metricsHostOption())
-    .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json --metrics-port 9101')
-    .action(async (id: number, opts: { storageConfig?: string; clusterSecret?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number } & MetricsCliOptions) => {
+    .option('--join', 'a replica added by `ecom member add`, in no --storage-config: it starts empty and is sent a snapshot and the log')
+    .addOption(new Option('--partition <p>', 'with --join: the partition it was added to').argParser(wholeNumber('--partition')))
+    .option('--host <host>', 'with --join: the host it listens on, as given to ecom member add')
+    .addOption(new Option('--client-port <n>', 'with --join: its port for portals').argParser(wholeNumber('--client-port', 1, 65_535)))
+    .addOption(new Option('--raft-port <n>', 'with --join: its port for the other replicas').argParser(wholeNumber('--raft-port', 1, 65_535)))
+    .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json --metrics-port 9101\n  $ ecom storage 7 --join --partition 0 --host 127.0.0.1 --client-port 20007 --raft-port 30007   (after ecom member add 7 ...)')
+    .action(async (id: number, opts: { storageConfig?: string; clusterSecret?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number } & MetricsCliOptions & JoinOptions) => {
       const log = createLogger(`storage-${id}`);
       const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
       const served = await serveProcessMetrics(opts.metricsPort, opts.metricsHost, log);
@@ -46,7 +52,8 @@ export function registerStorageCommands(program: Command): void {
         log.fatal({ err: err.message }, `replica ${id} halted on an internal failure; nothing more is applied or answered. Keep its data folder for diagnosis and restart it once the cause is fixed`);
         process.exit(70);
       };
-      const replica = new Replica({ topology: topologyFrom(opts, opts.data), id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal, metrics });
+      const topology = await topologyForReplica(topologyFrom(opts, opts.data), id, opts, opts.data, log);
+      const replica = new Replica({ topology, join: opts.join === true, id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal, metrics });
       closers.push(() => replica.stop());
       await replica.start();
     });
