@@ -1,6 +1,7 @@
 import type { LatencySummary } from './histogram.js';
 import type { MachineInfo } from './machine.js';
 import type { RunResult } from './runner.js';
+import type { MqttPortalTrace } from './mqtt-trace.js';
 
 /** Everything one `ecom bench` invocation measured: what --json writes and the charts read. */
 export interface BenchResults {
@@ -23,6 +24,8 @@ export interface LabelledRun extends RunResult {
   readonly trace?: Array<{ partition: number; replica: number; stages: Record<string, unknown> }>;
   /** With --trace, raft mode: the portal coordinator's stages (src/bench/portal-trace.ts), warm-up included. */
   readonly portalTrace?: Record<string, { count: number; p50_ms: number; p99_ms: number }>;
+  /** With --trace on mqtt mode: each portal's stage percentiles over the measured window. */
+  readonly mqttTrace?: MqttPortalTrace[];
   /** Which question the run answers, e.g. "storage durable writes, both partitions". */
   readonly label: string;
   /** The system it ran against, e.g. "raft tier 2×3" or "portal (raft mode)". */

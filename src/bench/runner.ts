@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly onProgress?: (ops: number, errors: number) => void;
   /** Lines the workers print that are not messages (warnings), for the console. */
   readonly onWorkerLine?: (line: string) => void;
+  /** The warm-up is over and the measured window starts (e.g. to start a trace's window with it). */
+  readonly onMeasuring?: () => void;
 }
 
 export interface RunResult {
@@ -123,7 +125,10 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
     for (const c of children) c.child.process.kill(START_SIGNAL);
     // The workers measure after their warm-up: so does the meter.
     const meter = new CpuMeter(options.systemPids ?? (() => []));
-    const meterStart = setTimeout(() => meter.start(), options.warmup_ms);
+    const meterStart = setTimeout(() => {
+      meter.start();
+      options.onMeasuring?.();
+    }, options.warmup_ms);
     const results = await Promise.all(children.map((c) => c.result));
     clearTimeout(meterStart);
     const cpu_ms = meter.stop();

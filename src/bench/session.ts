@@ -10,13 +10,16 @@ import { describeTrace, stabilitySince, stageTraces, termsOf } from './stability
 import { describePortalTrace, scrapeStages, stagesBetween } from './portal-trace.js';
 import { defined } from '../util/assert.js';
 import type { Topology } from '../storage/common/topology.js';
+import { describeMqttTrace, mqttStageTraces, type MqttTraceable } from './mqtt-trace.js';
 
-/** What a run is measured against: its processes, and its raft tier if it has one. */
+/** What a run is measured against: its processes, and its raft tier or mqtt-mode broker if it has one. */
 export interface MeasuredSystem {
   pids?(): number[];
   readonly topology?: Topology;
   /** A raft-mode portal's metrics, where --trace reads its coordinator's stages. */
   readonly metricsUrl?: string;
+  /** mqtt mode: its broker and portals, where --trace asks each portal for its stages. */
+  readonly mqtt?: MqttTraceable;
 }
 
 /**
@@ -31,7 +34,7 @@ export interface SessionOptions {
   readonly duration_ms: number;
   readonly timeout_ms: number;
   readonly fsyncSamples?: number;
-  /** Print where each write's time went in the partition leaders (--trace). */
+  /** Print where each write's time went in the partition leaders or the mqtt-mode portals (--trace). */
   readonly trace?: boolean;
   /** Where to print; stdout by default. */
   readonly out?: (line: string) => void;
@@ -99,6 +102,16 @@ export class BenchSession {
     if (tracing) await stageTraces(tiers); // a fresh window: earlier runs are not counted (this warm-up is)
     const portalMetrics = tracing ? parts.flatMap((part) => (part.metricsUrl === undefined ? [] : [part.metricsUrl])) : [];
     const portalBefore = await Promise.all(portalMetrics.map(scrapeStages));
+    const brokers = parts.flatMap((part) => (part.mqtt === undefined ? [] : [part.mqtt]));
+    const tracingMqtt = this.options.trace === true && brokers.length > 0;
+    // The portals record from the first request on; the window restarts when the measuring does.
+    const traceMqtt = () =>
+      mqttStageTraces(brokers).catch((err: unknown) => {
+        this.note(`the mqtt stage trace could not be read: ${(err as Error).message}`);
+        return undefined;
+      });
+    if (tracingMqtt) await traceMqtt();
+    let measuring: Promise<unknown> | undefined;
     const result = await runWorkload({
       systemPids: () => parts.flatMap((part) => part.pids?.() ?? []),
       workers: this.options.workers,
@@ -109,18 +122,22 @@ export class BenchSession {
       duration_ms,
       onProgress: progressPrinter(label, warmup_ms + duration_ms),
       onWorkerLine: (line) => process.stderr.write(`${line}\n`),
+      ...(tracingMqtt ? { onMeasuring: () => void (measuring = traceMqtt()) } : {}),
       ...options,
     });
     endProgress();
+    await measuring;
     const stability = await stabilitySince(tiers, termsBefore);
     const trace = tracing ? await stageTraces(tiers) : undefined;
     const portalUrl = portalMetrics[0];
     const portalTrace = portalUrl === undefined ? undefined : stagesBetween(defined(portalBefore[0], portalUrl), await scrapeStages(portalUrl));
-    const run: LabelledRun = { label, system, ...result, ...stability, ...(trace ? { trace } : {}), ...(portalTrace ? { portalTrace } : {}) };
+    const mqttTrace = tracingMqtt ? await traceMqtt() : undefined;
+    const run: LabelledRun = { label, system, ...result, ...stability, ...(trace ? { trace } : {}), ...(portalTrace ? { portalTrace } : {}), ...(mqttTrace ? { mqttTrace } : {}) };
     this.results.runs.push(run);
     this.print(describeRun(`${label} (${system})`, run));
     if (trace) for (const line of describeTrace(trace)) this.print(line);
     if (portalTrace) this.print(describePortalTrace(portalTrace));
+    if (mqttTrace) for (const line of describeMqttTrace(mqttTrace)) this.print(line);
     return run;
   }
 

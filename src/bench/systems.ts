@@ -6,6 +6,7 @@ import { freeLocalTopology, type Topology } from '../storage/common/topology.js'
 import { defined } from '../util/assert.js';
 import { findMosquitto, writeMosquittoConfig } from '../util/mosquitto.js';
 import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from '../util/processes.js';
+import type { MqttTraceable } from './mqtt-trace.js';
 
 /**
  * The systems a benchmark runs against, each started on free loopback ports inside the run's
@@ -59,6 +60,8 @@ export interface Portal extends Started {
   readonly ports?: readonly number[];
   /** The portal's Prometheus metrics (raft mode: `--trace` reads its coordinator's stages there). */
   readonly metricsUrl?: string;
+  /** mqtt mode: its broker and portals, for the stage trace (--trace). */
+  readonly mqtt?: MqttTraceable;
 }
 
 /** How a mode's system is shaped: mqtt mode takes a portal count and a broker. */
@@ -140,6 +143,7 @@ async function startMqttPortals(folder: string, options: PortalSystemOptions = {
   return {
     port: defined(ports[0], 'the first portal'),
     ports,
+    mqtt: { brokerUrl: `mqtt://127.0.0.1:${brokerPort}`, portals: () => portals.map((p) => ({ port: p.port, pid: p.pids?.()[0] })) },
     stop: async () => {
       await Promise.all(portals.map((p) => p.stop()));
       await broker.stop();

@@ -45,7 +45,7 @@ function addCommon(command: Command, defaults: { duration: number; warmup: numbe
     .addOption(new Option('--json <file>', 'also write every figure (and the latency histograms) to this JSON file'))
     .addOption(new Option('--chart <file.svg>', 'draw the results as an SVG chart'))
     .addOption(new Option('--report <file.md>', 'write a Markdown report (links the chart when --chart is given)'))
-    .addOption(new Option('--trace', "raft tier runs: print where each write's time went in the partition leaders (persist, replicate, apply)"));
+    .addOption(new Option('--trace', "print where each write's time went: raft tier runs in the partition leaders (persist, replicate, apply), mqtt mode runs in each portal (publish, broker, apply, reply)"));
 }
 
 function openSession(opts: CommonOptions): BenchSession {

@@ -2,9 +2,31 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findEtcdBinary } from '../../src/modes/etcd/cluster.js';
+import type { LabelledRun } from '../../src/bench/results.js';
 import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
 
 const PORTAL_WORKLOADS = ['create-client', 'create-product', 'create-order', 'update-order', 'retrieve', 'retrieve-client-orders', 'shop'];
+
+/**
+ * Every portal answered the trace with the measured window's writes: each applied all of them
+ * (the window opens when the workers start measuring, so about as many as the run counted), the
+ * writes each received add up to the run's, and a write was visible only after its broker stage.
+ */
+function expectMqttTrace(run: LabelledRun): void {
+  const trace = run.mqttTrace ?? [];
+  expect(trace.map((t) => t.port).every((port) => port > 0), JSON.stringify(trace)).toBe(true);
+  expect(trace).toHaveLength(3);
+  const stage = (t: (typeof trace)[number], name: string) => t.stages[name] ?? { count: 0, p50_ms: 0, p90_ms: 0, p99_ms: 0, max_ms: 0 };
+  for (const t of trace) {
+    expect(stage(t, 'apply').count, `portal ${t.port} applied`).toBeGreaterThanOrEqual(run.ops * 0.7);
+    expect(stage(t, 'apply').count, `portal ${t.port} applied`).toBeLessThanOrEqual(run.ops * 1.3 + 10);
+    expect(stage(t, 'visible').p50_ms, `portal ${t.port}`).toBeGreaterThanOrEqual(stage(t, 'broker').p50_ms);
+    expect(stage(t, 'loopDelay').count, `portal ${t.port} loop delay samples`).toBeGreaterThan(0);
+  }
+  const own = trace.reduce((sum, t) => sum + stage(t, 'write').count, 0);
+  expect(own).toBeGreaterThanOrEqual(run.ops * 0.7);
+  expect(own).toBeLessThanOrEqual(run.ops * 1.3 + 10);
+}
 
 describe('ecom bench: portal workloads and the comparison', () => {
   it('runs every portal workload through gRPC (single mode, the quickest to start)', async () => {
@@ -28,13 +50,17 @@ describe('ecom bench: portal workloads and the comparison', () => {
     expectCleanedUp(output);
   }, 150_000);
 
-  it('runs mqtt mode over several portals on Mosquitto, and measures visibility on every portal', async () => {
-    const { results, output } = await runBench(['run', 'create-client', 'visibility', '--mode', 'mqtt', '--portals', '3', '--broker', 'mosquitto', '--rate', '100', '--workers', '1', '--duration', '1', '--warmup', '0.3']);
+  it('runs mqtt mode over several portals on Mosquitto, measures visibility on every portal, and traces each portal', async () => {
+    const { results, output } = await runBench(['run', 'create-client', 'visibility', '--mode', 'mqtt', '--portals', '3', '--broker', 'mosquitto', '--rate', '100', '--workers', '1', '--duration', '1', '--warmup', '0.3', '--trace']);
     expect(results.runs.map((r) => [r.workload, r.system])).toEqual([
       ['create-client', 'portal, mqtt mode (3 portals, Mosquitto)'],
       ['visibility', 'portal, mqtt mode (3 portals, Mosquitto)'],
     ]);
-    for (const run of results.runs) expectSaneRun(run);
+    for (const run of results.runs) {
+      expectSaneRun(run);
+      expectMqttTrace(run);
+    }
+    expect(output).toMatch(/trace, portal :\d+ \(\d+ applied, \d+ its own\), ms: publish p50 [\d.]+ \/ p99 [\d.]+; broker p50/);
     expectCleanedUp(output);
   }, 150_000);
 

@@ -1,6 +1,6 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeLogMessage, decodeStateMessage } from '../../src/modes/mqtt/protocol.js';
+import { decodeLogMessage, decodeStateMessage, decodeTraceRequest } from '../../src/modes/mqtt/protocol.js';
 import { Prng } from '../../src/util/random.js';
 import { mutate } from '../helpers/mutate.js';
 import { testSeed } from '../helpers/seed.js';
@@ -8,8 +8,9 @@ import { expectConverged, MqttCluster, startBroker, stopBroker, type TestBroker 
 
 /**
  * Seeded fuzzing of mqtt mode's topics (issue #13 item 2): mutated commands, sync requests,
- * checks and state replies, and bytes that are not JSON at all, published on the log topic every
- * portal applies and on the portals' state topics, must leave every portal running and
+ * checks, state replies and trace requests, and bytes that are not JSON at all, published on the
+ * log topic every portal applies, on the portals' state topics and on the trace topic (issue #17),
+ * must leave every portal running and
  * identical to the others, with the records written before unchanged.
  *
  * Only messages the protocol refuses are sent. A well-formed message is a portal's by design:
@@ -34,12 +35,14 @@ afterAll(async () => {
 }, 60_000);
 
 
+type FuzzedTopic = 'log' | 'state' | 'trace';
+const DECODERS: Record<FuzzedTopic, (payload: Buffer) => object> = { log: decodeLogMessage, state: decodeStateMessage, trace: decodeTraceRequest };
+
 /** A message for `topic` that the protocol refuses (a valid one would be a portal's, by design). */
-function malformed(r: Prng, log: boolean): Buffer {
+function malformed(r: Prng, topic: FuzzedTopic): Buffer {
   for (;;) {
     const candidate = message(r);
-    const decoded = log ? decodeLogMessage(candidate) : decodeStateMessage(candidate);
-    if ('error' in decoded) return candidate;
+    if ('error' in DECODERS[topic](candidate)) return candidate;
   }
 }
 
@@ -50,6 +53,7 @@ function message(r: Prng): Buffer {
     { t: 'sync', o: `fuzzer-${r.int(3)}`, n: `nonce-${r.int(100)}`, p: r.int(10_000) },
     { t: 'check', o: `fuzzer-${r.int(3)}`, p: r.int(10_000), d: 'deadbeef' },
     { n: `nonce-${r.int(100)}`, from: 'fuzzer', position: r.int(100), digest: 'x', applied: {}, records: [['client', id(), { kind: 'client', name: 'forged', orders: [] }]] },
+    { n: `trace-${r.int(100)}` },
   ];
   if (r.chance(0.1)) return Buffer.from(Array.from({ length: r.int(64) }, () => r.int(256)));
   const value = r.chance(0.8) ? mutate(r.pick(templates), r, WEIRD) : r.pick(templates);
@@ -66,9 +70,9 @@ describe('fuzzing mqtt mode topics', () => {
     const fuzzer = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: `fuzzer-${seed}` });
     try {
       for (let i = 0; i < MESSAGES; i++) {
-        const log = r.chance(0.8);
-        const topic = log ? `${cluster.prefix}/log` : `${cluster.prefix}/state/${r.pick(['x', 'fuzzer', 'plus', ''])}`;
-        await fuzzer.publishAsync(topic, malformed(r, log), { qos: r.pick([0, 1] as const) });
+        const kind: FuzzedTopic = r.chance(0.7) ? 'log' : r.chance(0.6) ? 'state' : 'trace';
+        const topic = kind === 'state' ? `${cluster.prefix}/state/${r.pick(['x', 'fuzzer', 'plus', ''])}` : `${cluster.prefix}/${kind}`;
+        await fuzzer.publishAsync(topic, malformed(r, kind), { qos: r.pick([0, 1] as const) });
       }
     } finally {
       await fuzzer.endAsync();

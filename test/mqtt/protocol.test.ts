@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeLogMessage, decodeStateMessage, encode, PROTOCOL_LIMITS, topics } from '../../src/modes/mqtt/protocol.js';
+import { decodeLogMessage, decodeStateMessage, decodeTraceReply, decodeTraceRequest, encode, PROTOCOL_LIMITS, topics } from '../../src/modes/mqtt/protocol.js';
 import { runEcom } from '../helpers/ecom.js';
 
 const bytes = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -29,6 +29,25 @@ describe('mqtt wire messages', () => {
     for (const value of cases) expect(decodeLogMessage(bytes(value))).toHaveProperty('error');
     expect(decodeLogMessage(Buffer.from('{'))).toEqual({ error: 'not JSON' });
     expect(decodeLogMessage(Buffer.alloc(PROTOCOL_LIMITS.logMessageMax_bytes + 1))).toHaveProperty('error');
+  });
+
+  it('reads a command with or without its publish stamp, and drops only a bad stamp', () => {
+    const command = { t: 'cmd', o: 'abc', s: 3, c: { op: 'DeleteOrder', oid: '1' } } as const;
+    // An older portal's command has no stamp; a newer one's has one an older portal ignores.
+    expect(decodeLogMessage(bytes(command))).toEqual(command);
+    expect(decodeLogMessage(bytes({ ...command, at: 1764831600123.456 }))).toEqual({ ...command, at: 1764831600123.456 });
+    for (const at of ['soon', -5, 0, null, [1]]) expect(decodeLogMessage(bytes({ ...command, at }))).toEqual(command);
+  });
+
+  it('checks trace requests and answers', () => {
+    expect(decodeTraceRequest(bytes({ n: 'n1' }))).toEqual({ n: 'n1' });
+    for (const bad of [{}, { n: 'a/b' }, { n: 'x'.repeat(65) }, 'n1']) expect(decodeTraceRequest(bytes(bad))).toHaveProperty('error');
+    expect(decodeTraceRequest(Buffer.alloc(2_000, 0x20))).toHaveProperty('error');
+    const stage = { count: 3, p50_ms: 0.1, p90_ms: 0.2, p99_ms: 0.3, max_ms: 0.4 };
+    const reply = { n: 'n1', from: 'p', pid: 42, stages: { apply: stage }, skewed: 0 };
+    expect(decodeTraceReply(encode(reply))).toEqual(reply);
+    expect(decodeTraceReply(bytes({ ...reply, stages: { apply: { ...stage, p50_ms: 'fast' } } }))).toHaveProperty('error');
+    expect(decodeTraceReply(bytes({ ...reply, pid: -1 }))).toHaveProperty('error');
   });
 
   it('checks the framing of a state transfer and passes refusals through', () => {

@@ -8,8 +8,9 @@ import type { RecordKind, RecordOfKind } from '../../domain/records.js';
 import type { Backend, ClientOrderPage } from '../../domain/backend.js';
 import type { Logger } from '../../util/log.js';
 import { execute } from '../../domain/machine.js';
-import { decodeLogMessage, decodeStateMessage, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type Topics } from './protocol.js';
+import { decodeLogMessage, decodeStateMessage, decodeTraceRequest, DEFAULT_TOPIC_PREFIX, encode, PROTOCOL_LIMITS, topics, type CommandMessage, type LogMessage, type Topics } from './protocol.js';
 import { DEFAULT_REPLICA_LIMITS, newId, Replica } from './replica.js';
+import { MqttStageTrace, wallNow } from './stage-trace.js';
 import { MAYBE_APPLIED, NOT_APPLIED } from '../../domain/store-replies.js';
 import { assert } from '../../util/assert.js';
 
@@ -43,6 +44,15 @@ const REMOVED = 'Message removed';
 interface PendingWrite {
   readonly resolve: (reply: Reply) => void;
   readonly timer: NodeJS.Timeout;
+  /** When the write entered this backend, on the machine's clock (for the stage trace). */
+  readonly started: number;
+}
+
+/** The log message being handled, with when its bytes were read and its handler entered: what the stage trace times. */
+interface Arrival {
+  readonly msg: LogMessage;
+  readonly read: number;
+  readonly handled: number;
 }
 
 /**
@@ -67,6 +77,10 @@ export class MqttBackend implements Backend {
   private failedAttempts = 0;
   private closed = false;
   private readonly liveWaiters = new Set<() => void>();
+  private readonly trace = new MqttStageTrace();
+  /** When the last bytes were read from the broker's socket (only while tracing). */
+  private lastRead = 0;
+  private arriving: Arrival | undefined;
   private readonly syncTimeout_ms: number;
   private readonly writeTimeout_ms: number;
   private readonly pendingMax: number;
@@ -152,12 +166,13 @@ export class MqttBackend implements Backend {
       return Promise.resolve(NOT_APPLIED);
     }
     const seq = this.seq + 1;
-    const payload = encode({ t: 'cmd', o: this.origin_, s: seq, c: command });
+    const at = wallNow();
+    const payload = encode({ t: 'cmd', o: this.origin_, s: seq, c: command, at: Math.round(at * 1000) / 1000 });
     if (payload.length > PROTOCOL_LIMITS.logMessageMax_bytes) return Promise.resolve(this.oversized(command, payload.length));
     this.seq = seq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.finish(seq, MAYBE_APPLIED), this.writeTimeout_ms);
-      this.pending.set(seq, { resolve, timer });
+      this.pending.set(seq, { resolve, timer, started: at });
       this.client.publish(this.topics.log, payload, { qos: 1 }, (err) => {
         // mqtt.js keeps an unacknowledged QoS 1 message and sends it again after a reconnect,
         // so a failed publish may still be applied later: the reply must say so.
@@ -166,6 +181,7 @@ export class MqttBackend implements Backend {
           this.finish(seq, MAYBE_APPLIED);
         }
       });
+      this.trace.published(at);
     });
   }
 
@@ -193,6 +209,7 @@ export class MqttBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.checkTimer);
+    this.trace.stop();
     this.clearSyncTimer();
     for (const seq of [...this.pending.keys()]) this.finish(seq, MAYBE_APPLIED);
     await this.drainOutgoing(CLOSE_DRAIN_MS);
@@ -228,6 +245,10 @@ export class MqttBackend implements Backend {
     // for the peer's delayed ACK and every write takes about 40 ms instead of well under one.
     const stream = this.client.stream as { setNoDelay?: (noDelay: boolean) => unknown };
     stream.setNoDelay?.(true);
+    // Before mqtt.js's own listener, which parses and handles the first message of the read at once.
+    this.client.stream.prependListener('data', () => {
+      if (this.trace.on) this.lastRead = wallNow();
+    });
     this.reconnect_ms = RECONNECT_FIRST_MS;
     this.failedAttempts = 0;
     this.client.options.reconnectPeriod = RECONNECT_FIRST_MS;
@@ -244,7 +265,9 @@ export class MqttBackend implements Backend {
     }
     this.wasOnline = true;
     const origin = this.origin_;
-    this.client.subscribe([this.topics.log, this.topics.stateFor(origin)], { qos: 1 }, (err, granted) => {
+    // Trace requests are not ordered with the log and a lost one only costs the bench a retry: QoS 0.
+    const subscriptions = { [this.topics.log]: { qos: 1 as const }, [this.topics.stateFor(origin)]: { qos: 1 as const }, [this.topics.trace]: { qos: 0 as const } };
+    this.client.subscribe(subscriptions, (err, granted) => {
       const refused = granted?.find((g) => g.qos === 128);
       if (err || refused !== undefined) {
         this.log.error({ err: err?.message, refused: refused?.topic }, 'the broker refused the subscription; reconnecting');
@@ -274,13 +297,19 @@ export class MqttBackend implements Backend {
 
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === this.topics.log) {
+      const handled = this.trace.on ? wallNow() : 0;
       const msg = decodeLogMessage(payload);
       if ('error' in msg) {
         // Every portal receives the same bytes and skips them alike, so this cannot split them.
         this.log.warn({ error: msg.error, size_bytes: payload.length }, 'skipping a malformed message on the log topic');
         return;
       }
+      this.arriving = this.trace.on ? { msg, read: this.lastRead, handled } : undefined;
       this.replica.receive(msg);
+      this.arriving = undefined;
+    } else if (topic === this.topics.trace) {
+      this.answerTrace(payload);
+      return;
     } else if (topic === this.topics.stateFor(this.origin_)) {
       const reply = decodeStateMessage(payload);
       if ('error' in reply && !('n' in reply)) {
@@ -345,13 +374,29 @@ export class MqttBackend implements Backend {
   }
 
   private onApplied(command: CommandMessage, reply: Reply, events: readonly ChangeEvent[]): void {
+    const applied = this.trace.on ? wallNow() : 0;
+    // Only the command being delivered now: one replayed from a buffer was waiting for a state.
+    const arrival = this.arriving;
+    if (arrival !== undefined && arrival.msg === command && command.at !== undefined) this.trace.applied(command.at, arrival.read, arrival.handled, applied);
     if (command.o !== this.origin_) return;
     // Only the portal that received the write announces it, so observers hear each change once.
     for (const event of events) {
       const body: PyJsonValue = event.data === undefined ? { op: event.op, key: event.key } : { op: event.op, key: event.key, data: event.data };
       this.publish(event.topic, Buffer.from(pyDumps(body), 'utf8'));
     }
+    const started = this.pending.get(command.s)?.started;
     this.finish(command.s, reply);
+    if (started !== undefined) this.trace.answered(started, applied);
+  }
+
+  /** `ecom bench --trace` asks: send this portal's stage timings since the last request, and start a new window. */
+  private answerTrace(payload: Buffer): void {
+    const request = decodeTraceRequest(payload);
+    if ('error' in request) {
+      this.log.debug({ error: request.error }, 'ignoring a malformed trace request');
+      return;
+    }
+    this.publish(this.topics.traceReplyFor(request.n), encode({ n: request.n, from: this.origin_, pid: process.pid, ...this.trace.read() }));
   }
 
   private failPendingUpTo(seq: number): void {

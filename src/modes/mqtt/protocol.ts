@@ -28,13 +28,22 @@ export interface Topics {
   readonly log: string;
   /** Where peers send a state transfer to the portal `origin`. */
   stateFor(origin: string): string;
+  /** Where `ecom bench --trace` asks every portal for its stage timings (src/modes/mqtt/stage-trace.ts). Not ordered with the log. */
+  readonly trace: string;
+  /** Where portals answer the trace request `nonce`. */
+  traceReplyFor(nonce: string): string;
 }
 
 export function topics(prefix: string): Topics {
   if (prefix === '' || /[#+\u0000]/.test(prefix)) {
     throw new Error(`topic prefix "${prefix}" is not usable: it must be non-empty and contain no MQTT wildcards (# +)`);
   }
-  return { log: `${prefix}/log`, stateFor: (origin) => `${prefix}/state/${origin}` };
+  return {
+    log: `${prefix}/log`,
+    stateFor: (origin) => `${prefix}/state/${origin}`,
+    trace: `${prefix}/trace`,
+    traceReplyFor: (nonce) => `${prefix}/trace/${nonce}`,
+  };
 }
 
 /** A write, stamped by the portal that received it: origin = that portal, seq = 1, 2, 3, ... */
@@ -43,6 +52,13 @@ export interface CommandMessage {
   readonly o: string;
   readonly s: number;
   readonly c: Command;
+  /**
+   * When its portal published it, in ms on the machine's clock (performance.timeOrigin +
+   * performance.now(), comparable across processes of one machine): each portal times the
+   * delivery from it. Optional, so portals of either build read each other's commands: an
+   * older portal ignores the field, a newer one times only the commands that carry it.
+   */
+  readonly at?: number;
 }
 
 /**
@@ -96,7 +112,7 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-export function encode(message: LogMessage | StateReply | StateRefusal): Buffer {
+export function encode(message: LogMessage | StateReply | StateRefusal | TraceRequest | TraceReply): Buffer {
   return Buffer.from(JSON.stringify(message), 'utf8');
 }
 
@@ -124,7 +140,9 @@ export function decodeLogMessage(payload: Buffer): LogMessage | { error: string 
       const command = asCommand(m.c);
       if (!isCount(m.s) || m.s === 0) return { error: 'bad seq' };
       if (command === undefined) return { error: 'bad command' };
-      return { t: 'cmd', o: m.o, s: m.s, c: command };
+      // A bad stamp only costs its timing: the command itself is every portal's to apply alike.
+      const at = typeof m.at === 'number' && Number.isFinite(m.at) && m.at > 0 ? { at: m.at } : {};
+      return { t: 'cmd', o: m.o, s: m.s, c: command, ...at };
     }
     case 'sync':
       return isId(m.n) && isCount(m.p) ? { t: 'sync', o: m.o, n: m.n, p: m.p } : { error: 'bad nonce or position' };
@@ -166,4 +184,50 @@ export function decodeStateMessage(payload: Buffer): StateReply | StateRefusal |
     applied: m.applied as Record<string, number>,
     records: m.records as StateSnapshot['records'],
   };
+}
+
+/** `ecom bench --trace` asks every portal for the stage timings of the writes it applied since the last request. */
+export interface TraceRequest {
+  readonly n: string;
+}
+
+/** Percentiles of one stage over a window, in ms (the same shape as the raft tier's). */
+export interface StageSummary {
+  readonly count: number;
+  readonly p50_ms: number;
+  readonly p90_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+}
+
+/** One portal's answer: its stages since the last request, its event loop's delays and its GC pauses. */
+export interface TraceReply {
+  readonly n: string;
+  readonly from: string;
+  /** The portal's process, so the bench can name it by its gRPC port. */
+  readonly pid: number;
+  readonly stages: Readonly<Record<string, StageSummary>>;
+  /** Commands that carried a publish stamp later than this portal's clock: their delivery was not timed. */
+  readonly skewed: number;
+}
+
+export function decodeTraceRequest(payload: Buffer): TraceRequest | { error: string } {
+  const parsed = boundedJsonObject(payload, 1024, 'trace request');
+  if ('error' in parsed) return parsed;
+  return isId(parsed.m.n) ? { n: parsed.m.n } : { error: 'bad nonce' };
+}
+
+function isSummary(value: unknown): value is StageSummary {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  return isCount(s.count) && [s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms].every((v) => typeof v === 'number' && Number.isFinite(v));
+}
+
+export function decodeTraceReply(payload: Buffer): TraceReply | { error: string } {
+  const parsed = boundedJsonObject(payload, 64 * 1024, 'trace reply');
+  if ('error' in parsed) return parsed;
+  const m = parsed.m;
+  if (!isId(m.n) || !isId(m.from) || !isCount(m.pid) || !isCount(m.skewed)) return { error: 'bad nonce, sender, pid or skew count' };
+  if (typeof m.stages !== 'object' || m.stages === null || !Object.values(m.stages).every(isSummary)) return { error: 'bad stages' };
+  return { n: m.n, from: m.from, pid: m.pid, stages: m.stages as Record<string, StageSummary>, skewed: m.skewed };
 }
