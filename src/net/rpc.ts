@@ -33,6 +33,25 @@ export interface RpcServerHandle {
   close(): Promise<void>;
 }
 
+const corked = new WeakSet<Socket>();
+
+/**
+ * Writes a frame, gathering every frame written to the socket in the same turn of the event
+ * loop into one writev: a leader that applies a batch answers all its proposals with one
+ * system call, and a portal sends the requests one of its turns makes the same way.
+ */
+function writeBatched(socket: Socket, frame: Buffer): void {
+  if (!corked.has(socket)) {
+    corked.add(socket);
+    socket.cork();
+    process.nextTick(() => {
+      corked.delete(socket);
+      socket.uncork();
+    });
+  }
+  socket.write(frame);
+}
+
 /** A request frame must be {id: number, body}; anything else (null, an array, a string) is refused. */
 function envelope(value: unknown): Envelope {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('a frame must be a JSON object {id, body}');
@@ -56,7 +75,7 @@ export function startRpcServer(host: string, port: number, secret: Buffer, handl
         }
         handler(request.body).then(
           (body) => {
-            if (!socket.destroyed) socket.write(encodeFrame(Buffer.from(JSON.stringify({ id: request.id, body }))));
+            if (!socket.destroyed) writeBatched(socket, encodeFrame(Buffer.from(JSON.stringify({ id: request.id, body }))));
           },
           (err: unknown) => onError(err instanceof Error ? err : new Error(String(err))),
         );
@@ -144,7 +163,7 @@ export class RpcConnection {
       );
       this.pending.set(id, { resolve, reject, timer });
       const frame = encodeFrame(Buffer.from(JSON.stringify({ id, body })));
-      if (this.ready) socket.write(frame);
+      if (this.ready) writeBatched(socket, frame);
       else this.queued.push(frame);
     });
   }

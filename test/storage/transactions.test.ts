@@ -110,6 +110,7 @@ describe('transactions across partitions', () => {
     await cluster.advance(1_001);
     const later = new Coordinator(cluster, { now: () => cluster.clock_ms });
     expect(await later.execute(order('6', [['3', 1], ['4', 1]]))).toEqual(OK);
+    await later.drain(); // phase 2 runs behind the answer
     expect([stock(cluster, '3'), stock(cluster, '4')]).toEqual([9, 9]);
     expect(cluster.machines[0]!.read('order', '2')).toBeUndefined();
     expect(await later.recover()).toEqual({ resolvedLocks: 0, finishedDecisions: 0 });
@@ -200,5 +201,25 @@ describe('transactions across partitions', () => {
     expect(stock(cluster, '4')! + sold4).toBe(10);
     expect(stock(cluster, '3')).toBeGreaterThanOrEqual(0);
     expect(replies.filter((r) => r.code === 0).length).toBeGreaterThan(0);
+  });
+});
+
+describe('phase 2 travels with the next request', () => {
+  it('a commit waits for the next lock to its partition and both go in one batch, commit first', async () => {
+    const cluster = new MemoryCluster(P);
+    await shop(cluster);
+    const c = new Coordinator(cluster, { phase2Delay_ms: 60_000, forgetDelay_ms: 60_000, now: () => cluster.clock_ms });
+    cluster.log.forEach((l) => (l.length = 0));
+    expect(await c.execute(order('2', [['3', 1], ['4', 1]]))).toEqual(OK);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Answered, but partition 1 has only the lock: the commit waits for company.
+    expect(cluster.log[1]).toEqual(['lock']);
+    expect(await c.execute(order('6', [['3', 1], ['4', 1]]))).toEqual(OK);
+    // The first order's commit went just before the second's lock, which found the record free.
+    expect(cluster.log[1]).toEqual(['lock', 'commit', 'lock']);
+    await c.drain();
+    expect(cluster.log[1]).toEqual(['lock', 'commit', 'lock', 'commit']);
+    expect(stock(cluster, '3')).toBe(8);
+    expect(cluster.stores.every((s) => [...s.range('l/')].length === 0 && [...s.range('d/')].length === 0)).toBe(true);
   });
 });
