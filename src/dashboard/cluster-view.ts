@@ -7,11 +7,13 @@ import type { Topology } from '../storage/common/topology.js';
  */
 export type StatusAnswer = ReplicaStatus | { id: number; partition: number; unreachable: string };
 
-/** What a process owner (`ecom up`) knows of a replica's process; absent for a cluster started by hand. */
+/** What a process owner (`ecom up`) knows of a replica's process and links; absent for a cluster started by hand. */
 export interface ProcessState {
   readonly pid: number | undefined;
   readonly running: boolean;
   readonly paused: boolean;
+  /** Its Raft links to and from every peer drop everything (the dashboard's cut); unset when the owner cannot cut links. */
+  readonly cut?: boolean;
 }
 
 export interface ReplicaView {

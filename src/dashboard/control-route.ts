@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CONTROL_ACTIONS, isControlAction, type ReplicaControls } from './controls.js';
+import { CONTROL_ACTIONS, isControlAction, LINK_ACTIONS, type ReplicaControls } from './controls.js';
 import type { ClusterFeed } from './feed.js';
 import { reply } from './http-reply.js';
 
 /**
- * POST /api/replicas/ID/ACTION: kill -9, pause, resume or restart one replica `ecom up` started.
+ * POST /api/replicas/ID/ACTION: kill -9, pause, resume or restart one replica `ecom up` started,
+ * or cut and heal its Raft links.
  *
  * Refused unless the request comes from the dashboard's own page: a browser sends `Origin`
  * with every POST, and another site's page would carry its own. The body is never read.
@@ -23,6 +24,7 @@ export async function handleControl(req: IncomingMessage, res: ServerResponse, p
     return reply(res, 404, { error: `no replica "${idText}" here: the replicas "ecom up" started are ${controls.replicas.join(', ')}` });
   }
   if (!isControlAction(action)) return reply(res, 404, { error: `no action "${action}": choose ${CONTROL_ACTIONS.join(', ')}` });
+  if (LINK_ACTIONS.includes(action) && controls.linksRefusal !== undefined) return reply(res, 403, { error: `refused: ${controls.linksRefusal}` });
   try {
     const done = await controls.act(id, action);
     const event = feed.record({ kind: 'control', replica: id, partition: feed.topology.replicas.find((r) => r.id === id)?.partition, text: `you: ${done}` });

@@ -50,6 +50,13 @@ function controlsRefusal(options: DashboardOptions): string | undefined {
   return undefined;
 }
 
+/** The page's note on working controls, and whether its cut and heal buttons work. */
+function controlsOn(controls: ReplicaControls): { enabled: true; why: string; links: { enabled: boolean; why: string } } {
+  const why = 'Controls act on the processes "ecom up" started and on their Raft links, and exist only because this page is served on loopback (this machine).';
+  const links = controls.linksRefusal === undefined ? { enabled: true, why: 'cut drops every Raft message to and from the replica; heal lets them pass again' } : { enabled: false, why: controls.linksRefusal };
+  return { enabled: true, why, links };
+}
+
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readFileSync(new URL(a.file, PAGE_DIR)), type: a.type }]));
   const streams = new Set<ServerResponse>();
@@ -59,7 +66,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     view: options.feed.view,
     portals: options.feed.portals?.view,
     events: options.feed.timeline.recent(),
-    controls: { enabled: controls !== undefined, why: refusal ?? 'Controls act on the processes "ecom up" started, and exist only because this page is served on loopback (this machine).' },
+    controls: controls === undefined ? { enabled: false, why: refusal ?? 'no controls' } : controlsOn(controls),
   });
   const server = createServer((req, res) => {
     res.setHeader('cache-control', 'no-store');

@@ -16,7 +16,7 @@ import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 interface State {
   view?: ClusterView;
   events: TimelineEvent[];
-  controls: { enabled: boolean; why: string };
+  controls: { enabled: boolean; why: string; links?: { enabled: boolean; why: string } };
 }
 
 function call(port: number, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
@@ -95,7 +95,12 @@ describe('dashboard over HTTP', () => {
     const unknown = await control(dashboard, '/api/replicas/9/kill');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toContain('are 1, 2, 3, 4, 5, 6');
-    expect((await control(dashboard, '/api/replicas/1/explode')).body).toContain('choose kill, pause, resume, restart');
+    expect((await control(dashboard, '/api/replicas/1/explode')).body).toContain('choose kill, pause, resume, restart, cut, heal');
+    // This tier runs without link proxies (links.test.ts has them): cut and heal say so, the rest works.
+    const cut = await control(dashboard, '/api/replicas/1/cut');
+    expect(cut.status).toBe(403);
+    expect(cut.body).toContain('cut and heal need the proxies \\"ecom up\\" puts on the Raft links');
+    expect((JSON.parse((await call(port, '/api/state')).body) as State).controls.links?.enabled).toBe(false);
     expect((await control(dashboard, '/api/replicas/1/resume')).body).toContain('replica 1 is not paused');
     expect((await call(port, '/api/state', { headers: { host: 'rebound.example:80' } })).status).toBe(403);
     expect((await call(port, '/api/state', { method: 'PUT' })).status).toBe(405);

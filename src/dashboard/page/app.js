@@ -12,7 +12,14 @@ const TIMELINE_SHOWN = 300;
 const LOG_WINDOW = 40;
 const rows = new Map();
 const shownEvents = new Set();
-let controls = { enabled: false, why: '' };
+let controls = { enabled: false, why: '', links: { enabled: false, why: '' } };
+const ACTIONS = ['kill', 'pause', 'resume', 'restart', 'cut', 'heal'];
+const LABELS = { kill: 'kill -9' };
+const TITLES = {
+  kill: 'kill -9 the process (ecom up restarts it unless --restart no)', pause: 'SIGSTOP: frozen, it neither answers nor sends',
+  resume: 'SIGCONT', restart: 'stop the process and start it again', cut: 'drop every Raft message to and from its peers (the process runs on)',
+  heal: 'let its Raft messages pass again',
+};
 
 const el = (tag, props = {}, ...children) => {
   const node = Object.assign(document.createElement(tag), props);
@@ -32,7 +39,7 @@ function partitionCard(partition) {
 }
 
 function replicaRow(replica) {
-  const cells = { id: el('td', { textContent: String(replica.id) }), role: el('td', { className: 'role' }, el('span')), log: el('td', { className: 'log' }, el('div')), process: el('td') };
+  const cells = { id: el('td', { textContent: String(replica.id) }), role: el('td', { className: 'role' }, el('span')), log: el('td', { className: 'log' }, el('div')), process: el('td', { className: 'process' }) };
   const row = el('tr', {}, cells.id, cells.role, cells.log);
   for (const [key] of COLUMNS) row.append((cells[key] = el('td')));
   row.append(cells.process);
@@ -40,8 +47,10 @@ function replicaRow(replica) {
   row.title = replica.address;
   if (controls.enabled) {
     const actions = el('td', { className: 'actions' });
-    for (const action of ['kill', 'pause', 'resume', 'restart']) {
-      const button = el('button', { type: 'button', textContent: action === 'kill' ? 'kill -9' : action });
+    for (const action of ACTIONS) {
+      const links = action === 'cut' || action === 'heal';
+      const title = links && !controls.links.enabled ? controls.links.why : TITLES[action];
+      const button = el('button', { type: 'button', textContent: LABELS[action] ?? action, title });
       button.dataset.action = action;
       button.addEventListener('click', () => control(replica.id, action));
       actions.append(button);
@@ -70,6 +79,7 @@ function showReplica({ row, cells }, replica, leaderLast) {
   const role = replica.down === undefined ? replica.role : 'down';
   row.dataset.role = role;
   row.dataset.paused = String(replica.process?.paused === true);
+  row.dataset.cut = String(replica.process?.cut === true);
   cells.role.firstChild.textContent = replica.process?.paused ? 'paused' : role;
   cells.role.title = replica.down ?? replica.lastStepDown ?? '';
   for (const [key] of COLUMNS) cells[key].textContent = replica[key] === undefined ? '–' : String(replica[key]);
@@ -79,10 +89,12 @@ function showReplica({ row, cells }, replica, leaderLast) {
     cells.match.textContent = `${replica.match}${behind > 0 ? ` (−${behind})` : ''}`;
   }
   const p = replica.process;
-  cells.process.textContent = p === undefined ? '' : p.running ? `pid ${p.pid}` : 'not running';
+  cells.process.textContent = p === undefined ? '' : `${p.running ? `pid ${p.pid}` : 'not running'}${p.cut ? ' · cut off' : ''}`;
+  cells.process.title = p?.cut ? 'cut off: its Raft messages to and from every peer are dropped until healed' : '';
   if (cells.buttons && p) {
     // Only what can be done now: a paused process can only be resumed (or restarted), a dead one only restarted.
-    const can = { kill: p.running, pause: p.running && !p.paused, resume: p.paused, restart: true };
+    const links = controls.links.enabled;
+    const can = { kill: p.running, pause: p.running && !p.paused, resume: p.paused, restart: true, cut: links && !p.cut, heal: links && p.cut === true };
     for (const button of cells.buttons.children) button.disabled = !can[button.dataset.action];
   }
 }
@@ -157,7 +169,7 @@ function connect() {
     const state = JSON.parse(message.data);
     controls = state.controls;
     document.getElementById('controls-note').textContent = controls.enabled
-      ? `Try it: press kill -9 on a leader (green) and watch its partition elect another, in the table and the timeline. ${controls.why}`
+      ? `Try it: press kill -9 or cut on a leader (green) and watch its partition elect another, in the table and the timeline; heal lets the old leader rejoin as a follower. ${controls.why}${controls.links.enabled ? '' : ` No cut and heal: ${controls.links.why}.`}`
       : controls.why;
     document.getElementById('partitions').replaceChildren();
     if (state.view) showView(state.view);

@@ -28,6 +28,9 @@ import { DEFAULT_DASHBOARD_PORT, scrapeSamples, serveDashboard } from '../../das
 import type { Dashboard } from '../../dashboard/server.js';
 import type { Logger } from '../../util/log.js';
 import { SupervisedEvents, tierControls } from './tier-controls.js';
+import { linkProxiesRefusal } from './replica-links.js';
+import type { Topology } from '../../storage/common/topology.js';
+import { isLoopback } from '../../util/loopback.js';
 
 /**
  * raft mode: the data lives in partitions of Raft-replicated storage replicas on disk; every
@@ -93,6 +96,7 @@ export const raftMode: ModeDefinition = {
     new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
     new Option('--yes', 'answer yes to --fresh without asking'),
     new Option('--dashboard-port <port>', 'raft mode: serve the live dashboard on http://127.0.0.1:PORT (0: no dashboard)').argParser(parsePort).default(DEFAULT_DASHBOARD_PORT),
+    new Option('--no-link-proxies', "raft mode: let the replicas' Raft links run direct instead of through the proxies the dashboard's cut and heal buttons use (they are there only while the dashboard is)"),
   ],
 
   createBackend(options, ctx) {
@@ -145,14 +149,18 @@ export const raftMode: ModeDefinition = {
       const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile, ...(await metricsArgs(targets, `broker-${brokerPort}`))];
       broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, onStarted: lifecycle.watch(`broker-${brokerPort}`), start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
       await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
+      const dashboardPort = Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT);
+      const linksOff = linkProxiesOff(topology, dashboardPort, options.linkProxies !== false);
       tier = new StorageTier({
         topology,
         dataDir,
         broker: brokerUrl,
         onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
         supervise,
+        linkProxies: linksOff === undefined,
       });
       await tier.start();
+      if (tier.links !== undefined) ctx.log.info("Raft links between replicas pass through ecom up's own proxies, so the dashboard can cut and heal them (--no-link-proxies runs them direct)");
       targets.push(...tier.metricsTargets());
       const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
       common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
@@ -170,7 +178,7 @@ export const raftMode: ModeDefinition = {
         ctx.log.info(`storage ${s.id}: partition ${s.partition}, ${role}, leader ${leader}, ${address.host}:${address.clientPort} (raft :${address.raftPort}), pid ${tier.replicas.get(s.id)?.pid}`);
       }
       ctx.log.info(`MQTT broker (change feed): ${brokerUrl} (pid ${broker.current.pid})`);
-      dashboard = await startDashboardOf(tier, lifecycle, Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT), ctx.log, targets);
+      dashboard = await startDashboardOf(tier, lifecycle, dashboardPort, ctx.log, targets, linksOff);
       logMetrics(ctx.log, targets, dashboard);
       ctx.log.info(`AdminPortal: ${ctx.host}:${options.adminPort} (pid ${portals[0]?.current.pid}); OrderPortal: ${ctx.host}:${options.orderPort} (pid ${portals[1]?.current.pid}); data in ${dataDir}; logs in ${dataDir}/logs; from another terminal: ecom status --storage-config ${tier.configFile}`);
     } catch (err) {
@@ -181,12 +189,27 @@ export const raftMode: ModeDefinition = {
   },
 };
 
+/**
+ * Why the replicas' Raft links run direct, or undefined when they go through ecom up's proxies:
+ * those are there only for the dashboard's cut and heal, so with no dashboard (or no controls,
+ * which exist only on loopback) they stay off the path and cost nothing.
+ */
+function linkProxiesOff(topology: Topology, dashboardPort: number, wanted: boolean): string | undefined {
+  if (dashboardPort === 0) return 'no dashboard';
+  if (!wanted) return 'ecom up runs with --no-link-proxies: the Raft links run direct, with nothing on them to cut';
+  if (!isLoopback(DEFAULTS.host)) return `the dashboard does not listen on loopback (${DEFAULTS.host})`;
+  const refusal = linkProxiesRefusal(topology);
+  return refusal === undefined ? undefined : `cut and heal are off: ${refusal}`;
+}
+
 /** The dashboard with controls over the tier's replicas; a taken port costs the dashboard, not the system. */
-async function startDashboardOf(tier: StorageTier, others: SupervisedEvents, port: number, log: Logger, targets: readonly MetricsTarget[]): Promise<Dashboard | undefined> {
+async function startDashboardOf(tier: StorageTier, others: SupervisedEvents, port: number, log: Logger, targets: readonly MetricsTarget[], linksOff: string | undefined): Promise<Dashboard | undefined> {
   if (port === 0) return undefined;
   try {
-    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls: tierControls(tier, others), log, metrics: () => scrapeUnion(targets), scrapePortals: scrapeSamples(targets.filter((t) => /^(admin|order)-server-/.test(t.process))) });
-    log.info(`Dashboard: ${dashboard.url} (live view of the storage tier; its buttons kill, pause and restart replicas)`);
+    const controls = tierControls(tier, others, linksOff);
+    const dashboard = await serveDashboard({ topology: tier.topology, host: DEFAULTS.host, port, controls, log, metrics: () => scrapeUnion(targets), scrapePortals: scrapeSamples(targets.filter((t) => /^(admin|order)-server-/.test(t.process))) });
+    const buttons = controls.linksRefusal === undefined ? 'kill, pause and restart replicas, and cut and heal their links' : `kill, pause and restart replicas (no cut and heal: ${controls.linksRefusal})`;
+    log.info(`Dashboard: ${dashboard.url} (live view of the storage tier; its buttons ${buttons})`);
     return dashboard;
   } catch (err) {
     log.warn(`no dashboard: ${(err as Error).message}; everything else runs. Choose a free port with --dashboard-port N (0 for none)`);

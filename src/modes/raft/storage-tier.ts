@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ensureClusterSecret, SECRET_FILE_NAME } from '../../net/cluster-secret.js';
 import { withClusterClient } from '../../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../storage/common/protocol.js';
@@ -9,6 +9,7 @@ import { waitForPort, type EcomChild } from '../../util/processes.js';
 import { defined } from '../../util/assert.js';
 import { freePort } from '../../util/ports.js';
 import { METRICS_HOST, metricsTarget, type MetricsTarget } from '../../metrics/union.js';
+import { ReplicaLinks } from './replica-links.js';
 
 /**
  * Starts and stops the storage replicas of a topology as separate `ecom storage ID`
@@ -28,6 +29,8 @@ export interface StorageTierOptions {
   readonly startTimeout_ms?: number;
   /** Restart replicas that exit unexpectedly (`ecom up`); unset, a replica that dies stays down (tests kill them on purpose). */
   readonly supervise?: Supervision;
+  /** Route every Raft link through a proxy this process owns, so links can be cut (the dashboard's cut and heal). */
+  readonly linkProxies?: boolean;
 }
 
 export class StorageTier {
@@ -38,6 +41,7 @@ export class StorageTier {
   readonly topology: Topology;
   /** Each replica's metrics port, chosen once in start() so a restarted replica serves on the same one. */
   private readonly metricsPorts = new Map<number, number>();
+  private links_: ReplicaLinks | undefined;
 
   constructor(private readonly options: StorageTierOptions) {
     this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
@@ -58,9 +62,15 @@ export class StorageTier {
     return out;
   }
 
+  /** The proxies on the Raft links, once start() has opened them; unset without `linkProxies`. */
+  get links(): ReplicaLinks | undefined {
+    return this.links_;
+  }
+
   /** Starts (or restarts) one replica process, under supervision if the tier supervises. */
   startReplica(id: number): EcomChild {
-    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.configFile];
+    const config = this.links_?.topologyFileOf(id) ?? this.configFile;
+    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', config];
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
     if (this.options.maxPendingProposals !== undefined) args.push('--max-pending', String(this.options.maxPendingProposals));
@@ -72,6 +82,7 @@ export class StorageTier {
   async start(): Promise<void> {
     const { topology } = this;
     for (const replica of topology.replicas) if (!this.metricsPorts.has(replica.id)) this.metricsPorts.set(replica.id, await freePort(METRICS_HOST));
+    if (this.options.linkProxies === true && this.links_ === undefined) this.links_ = await ReplicaLinks.open(topology, dirname(this.configFile));
     for (const replica of topology.replicas) this.startReplica(replica.id);
     let ready = 0;
     await Promise.all(
@@ -97,6 +108,7 @@ export class StorageTier {
   async stop(): Promise<void> {
     await this.processes.stop(this.processes.names());
     await this.processes.closeLogs();
+    await this.links_?.close();
   }
 }
 

@@ -3,12 +3,8 @@ import type { ProcessState } from '../../dashboard/cluster-view.js';
 import { EventEmitter } from 'node:events';
 import type { EcomChild } from '../../util/processes.js';
 import { replicaProcessName, type StorageTier } from './storage-tier.js';
+import type { ReplicaLinks } from './replica-links.js';
 
-/**
- * The dashboard's buttons on the replicas `ecom up` started, through the tier's process group:
- * a kill -9 is a crash like any other, so the supervisor restarts it as `--restart` says, and a
- * restart from the page stops the replica and starts it under the same supervision.
- */
 /** Exits and supervised restarts of `ecom up`'s other children (broker, portals), for the timeline. */
 export class SupervisedEvents {
   private readonly emitter = new EventEmitter<{ event: [ProcessEvent] }>();
@@ -27,13 +23,25 @@ export class SupervisedEvents {
   }
 }
 
-export function tierControls(tier: StorageTier, others?: SupervisedEvents): ReplicaControls {
+/** What tierControls says when the tier has no link proxies and its owner gave no reason. */
+export const NO_LINK_PROXIES = 'cut and heal need the proxies "ecom up" puts on the Raft links when it serves the dashboard; this storage tier runs without them';
+
+/**
+ * The dashboard's buttons on the replicas `ecom up` started, through the tier's process group:
+ * a kill -9 is a crash like any other, so the supervisor restarts it as `--restart` says, and a
+ * restart from the page stops the replica and starts it under the same supervision. Cut and
+ * heal act on the tier's link proxies; `linksOff` says why the tier has none (`--no-link-proxies`,
+ * a replica not on loopback), for the page and for a refused cut.
+ */
+export function tierControls(tier: StorageTier, others?: SupervisedEvents, linksOff?: string): ReplicaControls {
   const group = tier.processes;
   const idOf = (name: string) => tier.topology.replicas.find((r) => replicaProcessName(r.id) === name)?.id;
   const running = (id: number) => group.isRunning(replicaProcessName(id));
   const pidOf = (id: number) => group.child(replicaProcessName(id))?.pid;
+  const linksRefusal = tier.links === undefined ? (linksOff ?? NO_LINK_PROXIES) : undefined;
   const act = async (id: number, action: ControlAction): Promise<string> => {
     const name = replicaProcessName(id);
+    if (action === 'cut' || action === 'heal') return actOnLinks(tier.links, id, action, linksRefusal);
     if (action === 'restart') {
       await group.stop([name]);
       return `restarted replica ${id} (pid ${tier.startReplica(id).pid})`;
@@ -55,7 +63,13 @@ export function tierControls(tier: StorageTier, others?: SupervisedEvents): Repl
   };
   return {
     replicas: tier.topology.replicas.map((r) => r.id),
-    process: (id): ProcessState => ({ pid: pidOf(id), running: running(id), paused: group.isPaused(replicaProcessName(id)) }),
+    ...(linksRefusal === undefined ? {} : { linksRefusal }),
+    process: (id): ProcessState => ({
+      pid: pidOf(id),
+      running: running(id),
+      paused: group.isPaused(replicaProcessName(id)),
+      ...(tier.links === undefined ? {} : { cut: tier.links.isCut(id) }),
+    }),
     act,
     onProcessEvent(listener: (event: ProcessEvent) => void) {
       const started = (name: string, child: EcomChild) => {
@@ -75,4 +89,19 @@ export function tierControls(tier: StorageTier, others?: SupervisedEvents): Repl
       };
     },
   };
+}
+
+/** Cuts or heals replica `id`'s Raft links; the process is untouched, and a restarted replica stays cut until healed. */
+function actOnLinks(links: ReplicaLinks | undefined, id: number, action: 'cut' | 'heal', refusal: string | undefined): string {
+  if (links === undefined) throw new Error(`cannot ${action} replica ${id}'s links: ${refusal ?? NO_LINK_PROXIES}`);
+  const peers = links.peersOf(id).join(', ');
+  if (action === 'cut') {
+    if (links.isCut(id)) throw new Error(`replica ${id} is cut off already; heal it`);
+    links.cut(id);
+    return `replica ${id} cut off from its peers: its Raft links to and from ${peers} drop everything until healed`;
+  }
+  if (!links.isCut(id)) throw new Error(`replica ${id}'s links are not cut; cut it first`);
+  const stillCut = links.heal(id);
+  const also = stillCut.length === 0 ? '' : ` (not with ${stillCut.join(', ')}, cut off itself)`;
+  return `replica ${id} healed: its Raft links to and from ${peers} pass again${also}`;
 }
