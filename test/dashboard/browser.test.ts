@@ -61,9 +61,11 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
       // Functions evaluated in the page are given as text: this project's TypeScript has no DOM types.
       await page.waitForFunction(`document.querySelectorAll('tr[data-replica]').length === 6 && document.querySelectorAll('tr[data-role="leader"]').length === 2`, undefined, { timeout: 20_000 });
       const leaderOf = (partition: number) => page.getAttribute(`.partition[data-partition="${partition}"]`, 'data-leader');
-      const victim = (await leaderOf(0)) ?? '';
+      // Its leader now, waiting out an election (a loaded machine can stall a replica past its 150 ms election timeout).
+      const currentLeader = async (partition: number) => String(await (await page.waitForFunction(`document.querySelector('.partition[data-partition="${partition}"]').dataset.leader.replace(/^0$/, '')`, undefined, { timeout: 10_000 })).jsonValue());
+      const victim = await currentLeader(0);
       expect(['1', '2', '3']).toContain(victim);
-      expect(['4', '5', '6']).toContain(await leaderOf(1));
+      expect(['4', '5', '6']).toContain(await currentLeader(1));
       // The portals panel: twenty writes, one of them refused (a client that exists), by RPC with its reply code.
       const client = new PortalClient({ host: '127.0.0.1', port: started.adminPort });
       try {
@@ -84,7 +86,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
       await page.waitForSelector(`#timeline li:has-text("partition 0: replica ${newLeader} won the election")`, { timeout: 2_000 });
       expect(await page.textContent('#timeline')).toContain(`you: killed replica ${victim} (kill -9`);
       // Cut partition 1's leader off from its peers: it keeps running, its partition elects another.
-      const isolated = (await leaderOf(1)) ?? '';
+      const isolated = await currentLeader(1);
       expect(await page.isDisabled(`tr[data-replica="${isolated}"] button[data-action="heal"]`), 'only a cut replica can be healed').toBe(true);
       const cutAt = Date.now();
       await page.click(`tr[data-replica="${isolated}"] button[data-action="cut"]`);

@@ -35,7 +35,8 @@ describe('ecom up with its dashboard port taken', () => {
     } finally {
       await up.kill();
       holder.close();
-      rmSync(dir, { recursive: true, force: true });
+      // Its replicas stop when they see it gone, a moment later: retry rather than let a failed rmdir hide the test's own error.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
     }
   });
 });
