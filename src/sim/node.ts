@@ -1,17 +1,21 @@
-// One simulated replica: a Raft core driven exactly as a real driver would, over in-memory disks.
-import { RaftNode, DEFAULT_OPTIONS, RaftError } from '../raft/core/index.js';
-import type { Membership, Message, NodeId, RaftOptions, Ready } from '../raft/core/index.js';
-import { MemoryLog, MemorySnapshotStore } from '../raft/log/memory.js';
-import { recoverInitialState } from '../raft/log/recover.js';
+// One simulated replica: the shipped Raft driver (src/raft/driver) over an in-memory disk, the
+// simulated network and a KV state machine. Only these fakes differ from a storage replica.
+import { DEFAULT_OPTIONS, RaftError } from '../raft/core/index.js';
+import type { Entry, Membership, Message, NodeId, RaftNode, RaftOptions, Snapshot } from '../raft/core/index.js';
+import { RaftDriver } from '../raft/driver/driver.js';
+import type { CapturedState, StateMachine } from '../raft/driver/interfaces.js';
+import { MemorySnapshotStore } from '../raft/log/memory.js';
 import type { KvOutput } from '../lincheck/history.js';
 import { KvStateMachine, decodeCommand } from './kv.js';
 import type { Invariants } from './invariants.js';
+import { PowerLoss, SimDisk } from './disk.js';
+import { SimClock } from './clock.js';
 import type { Prng } from '../util/random.js';
 import { defined } from '../util/assert.js';
 
 /**
- * Deliberate driver bugs, to prove the simulator and checker catch them:
- *  skip-fsync  — send messages without making the Ready durable first;
+ * Deliberate bugs, to prove the simulator and checker catch them:
+ *  skip-fsync  — the disk's fsync makes nothing durable (messages leave on writes a crash loses);
  *  local-reads — answer reads from the local state machine without ReadIndex.
  */
 export type InjectedBug = 'none' | 'skip-fsync' | 'local-reads';
@@ -21,21 +25,59 @@ export interface Completion {
   readonly output: KvOutput;
 }
 
+/** The KV machine as the driver sees it, checking State Machine Safety on every entry applied. */
+class CheckedKvMachine implements StateMachine {
+  private readonly kv = new KvStateMachine();
+  private applied = 0;
+
+  constructor(
+    private readonly node: SimNode,
+    private readonly invariants: Invariants,
+  ) {}
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  apply(entries: readonly Entry[]): void {
+    // No entry is skipped: the machine restarts empty, so one handed out twice is a bug to catch.
+    for (const e of entries) {
+      this.invariants.checkApply(this.node.id, this.node.live.term, e);
+      this.applied = e.index;
+      if (e.kind !== 'normal' || e.data.length === 0) continue;
+      const cmd = decodeCommand(e.data);
+      this.node.applied(cmd.opId, this.kv.apply(cmd.input));
+    }
+  }
+
+  restore(snapshot: Snapshot): void {
+    this.kv.restore(snapshot.data);
+    this.invariants.resetApplied(this.node.id, snapshot.meta.index, snapshot.meta.term);
+    this.applied = snapshot.meta.index;
+  }
+
+  capture(): CapturedState {
+    return { applied: this.applied, data: this.kv.snapshot() };
+  }
+
+  read(key: string): string | null {
+    return this.kv.read(key);
+  }
+}
+
 export class SimNode {
   readonly id: NodeId;
-  readonly log = new MemoryLog();
+  readonly log: SimDisk;
   readonly snapshots = new MemorySnapshotStore();
-  core: RaftNode | undefined;
-
-  /** The core of a node that is up; the simulation only drives nodes that are. */
-  get live(): RaftNode {
-    return defined(this.core, () => `core of node ${this.id}, which is down`);
-  }
-  private kv = new KvStateMachine();
+  private driver: RaftDriver | undefined;
+  private machine: CheckedKvMachine | undefined;
+  private readonly clock = new SimClock();
+  /** Messages the driver sent during the current drive(). */
+  private outbox: Message[] = [];
   /** opId of writes this node proposed, awaiting their application here. */
-  private pendingWrites = new Set<number>();
-  /** ctx → opId/key of reads waiting for their ReadState, then for the apply index. */
-  private pendingReads = new Map<number, { key: string; index: number }>();
+  private readonly pendingWrites = new Set<number>();
+  /** opId of reads waiting for their ReadIndex round and then for the apply index. */
+  private readonly pendingReads = new Set<number>();
   completions: Completion[] = [];
   /** Called for every applied client command, so the omniscient simulator can resolve timeouts. */
   onApply: (opId: number, output: KvOutput) => void = () => {};
@@ -53,38 +95,75 @@ export class SimNode {
   ) {
     this.id = id;
     this.options = options;
+    this.log = new SimDisk(() => this.driver?.node, invariants, bug === 'skip-fsync');
     this.start();
   }
 
-  /** The next Ready crashes the node after its writes are issued and before they are synced. */
-  crashArmed = false;
-
   get up(): boolean {
-    return this.core !== undefined;
+    return this.driver !== undefined;
+  }
+
+  /** The core of a node that is up; the simulation only drives nodes that are. */
+  get live(): RaftNode {
+    return defined(this.driver, () => `driver of node ${this.id}, which is down`).node;
+  }
+
+  private get running(): RaftDriver {
+    return defined(this.driver, () => `driver of node ${this.id}, which is down`);
   }
 
   start(): void {
-    const init = recoverInitialState(this.log, this.log, this.snapshots, this.bootstrap);
     const prng = this.prng;
-    this.core = new RaftNode(
-      { ...DEFAULT_OPTIONS, ...this.options, id: this.id, random_int: (n) => prng.int(n) },
-      init,
-    );
-    this.kv = new KvStateMachine();
-    const snap = init.snapshot;
-    if (snap) this.kv.restore(snap.data);
-    this.invariants.resetApplied(this.id, snap?.meta.index ?? 0, snap?.meta.term ?? 0);
-    this.invariants.restarted(this.id, this.core.commitIndex);
+    this.invariants.resetApplied(this.id, 0, 0);
+    const machine = new CheckedKvMachine(this, this.invariants);
+    this.machine = machine;
+    this.driver = new RaftDriver({
+      raft: { ...DEFAULT_OPTIONS, ...this.options, id: this.id, random_int: (n) => prng.int(n) },
+      bootstrap: this.bootstrap,
+      log: this.log,
+      snapshots: this.snapshots,
+      machine,
+      transport: { send: (messages) => this.outbox.push(...messages) },
+      scheduler: this.clock,
+      events: {
+        halted: (err) => {
+          throw err;
+        },
+        refused: (err) => {
+          // A full outbox drops the input (Raft retries); any other refusal of a tick or message is a bug.
+          if (err.code !== 'OutboxFull') throw err;
+        },
+        readyDone: () => this.invariants.checkCommit(this.live),
+      },
+      snapshotGap: () => this.compact_every_entries,
+    });
+    this.invariants.restarted(this.id, this.live.commitIndex);
     this.pendingWrites.clear();
     this.pendingReads.clear();
   }
 
   /** Loses the process and whatever of the unsynced disk writes did not make it. */
   crash(surviving_ops: number): void {
-    this.core = undefined;
+    this.driver = undefined;
+    this.machine = undefined;
+    this.log.disarm();
     this.log.crash(surviving_ops);
     this.pendingWrites.clear();
     this.pendingReads.clear();
+  }
+
+  /** The node's next fsync loses power: its writes since the last one are issued, not synced. */
+  armCrashDuringPersist(): void {
+    this.log.armPowerLoss();
+  }
+
+  tick(): void {
+    this.clock.tick();
+    this.driver?.tick();
+  }
+
+  step(message: Message): void {
+    this.running.step(message);
   }
 
   proposeWrite(opId: number, data: Uint8Array): boolean {
@@ -99,18 +178,20 @@ export class SimNode {
   }
 
   read(opId: number, key: string): boolean {
+    const machine = defined(this.machine, () => `state machine of node ${this.id}, which is down`);
     if (this.bug === 'local-reads') {
-      this.completions.push({ opId, output: { value: this.kv.read(key) } });
+      this.completions.push({ opId, output: { value: machine.read(key) } });
       return true;
     }
-    try {
-      this.live.readIndex(opId);
-      this.pendingReads.set(opId, { key, index: -1 });
-      return true;
-    } catch (e) {
-      if (e instanceof RaftError) return false;
-      throw e;
-    }
+    // As the replica does: only a leader takes a read (a follower would be refused by ReadIndex).
+    if (this.live.role !== 'leader') return false;
+    this.pendingReads.add(opId);
+    this.running.read((outcome) => {
+      if (!this.pendingReads.delete(opId)) return; // forgotten (timed out) meanwhile
+      if (outcome.ok) this.completions.push({ opId, output: { value: machine.read(key) } });
+      else this.failedReads.push(opId);
+    });
+    return true;
   }
 
   forget(opId: number): void {
@@ -118,86 +199,25 @@ export class SimNode {
     this.pendingReads.delete(opId);
   }
 
-  /** Runs the Ready loop until the core has nothing more to hand out. Returns messages to send. */
+  /** A client command was applied here (called by the state machine). */
+  applied(opId: number, output: KvOutput): void {
+    this.onApply(opId, output);
+    if (this.pendingWrites.delete(opId)) this.completions.push({ opId, output });
+  }
+
+  /** Runs the driver until the core has nothing more to hand out; returns the messages it sent. */
   drive(): Message[] {
-    const core = this.core;
-    if (!core) return [];
-    const out: Message[] = [];
-    while (core.hasReady()) {
-      const rd = core.ready();
-      if (this.crashArmed) {
-        // Power loss in the middle of persisting: writes issued, fsync never happened.
-        this.crashArmed = false;
-        this.persist(rd, false);
-        this.crash(this.prng.int(this.log.unsyncedCount() + 1));
-        return out;
-      }
-      this.persist(rd, true);
-      out.push(...rd.messages);
-      this.apply(rd);
-      core.advance();
-      this.serveReads();
-      this.maybeCompact();
-      this.invariants.checkCommit(core);
+    const driver = this.driver;
+    if (driver === undefined) return [];
+    try {
+      driver.drain();
+      this.invariants.checkLeader(driver.node);
+    } catch (e) {
+      if (!(e instanceof PowerLoss)) throw e;
+      this.crash(this.prng.int(this.log.unsyncedCount() + 1));
     }
-    this.invariants.checkLeader(core);
+    const out = this.outbox;
+    this.outbox = [];
     return out;
-  }
-
-  private persist(rd: Ready, sync: boolean): void {
-    if (rd.snapshot) {
-      this.snapshots.save(rd.snapshot);
-      this.log.resetTo(rd.snapshot.meta.index);
-    }
-    if (rd.hardState) this.log.setHardState(rd.hardState);
-    if (rd.entries.length > 0) {
-      this.invariants.checkNewEntries(this.live, rd.entries);
-      this.log.append(rd.entries);
-    }
-    if (sync && rd.mustSync && this.bug !== 'skip-fsync') this.log.sync();
-  }
-
-  private apply(rd: Ready): void {
-    const snap = rd.snapshot;
-    if (snap) {
-      this.kv.restore(snap.data);
-      this.invariants.resetApplied(this.id, snap.meta.index, snap.meta.term);
-    }
-    for (const e of rd.committedEntries) {
-      this.invariants.checkApply(this.id, this.live.term, e);
-      if (e.kind !== 'normal' || e.data.length === 0) continue;
-      const cmd = decodeCommand(e.data);
-      const output = this.kv.apply(cmd.input);
-      this.onApply(cmd.opId, output);
-      if (this.pendingWrites.delete(cmd.opId)) this.completions.push({ opId: cmd.opId, output });
-    }
-    for (const rs of rd.readStates) {
-      const pending = this.pendingReads.get(rs.ctx);
-      if (!pending) continue;
-      if (rs.ok) pending.index = rs.index;
-      else {
-        this.pendingReads.delete(rs.ctx);
-        this.failedReads.push(rs.ctx);
-      }
-    }
-  }
-
-  private serveReads(): void {
-    const applied = this.live.appliedIndex;
-    for (const [opId, r] of this.pendingReads) {
-      if (r.index >= 0 && r.index <= applied) {
-        this.pendingReads.delete(opId);
-        this.completions.push({ opId, output: { value: this.kv.read(r.key) } });
-      }
-    }
-  }
-
-  private maybeCompact(): void {
-    const core = this.live;
-    const st = core.status();
-    if (st.appliedIndex - st.firstIndex + 1 < this.compact_every_entries) return;
-    const snap = core.compact(st.appliedIndex, this.kv.snapshot());
-    this.snapshots.save(snap);
-    this.log.compact(snap.meta.index);
   }
 }

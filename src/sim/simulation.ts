@@ -159,7 +159,7 @@ class Simulation {
       this.deliverOne();
     } else if (r < 940) {
       this.tick++;
-      for (const n of this.nodes.values()) if (n.up) n.live.tick();
+      for (const n of this.nodes.values()) if (n.up) n.tick();
       this.expire();
     } else if (r < 995) {
       for (let c = 0; c < this.config.clients; c++) if (!this.busy.has(c) && this.prng.chance(0.5)) this.issue(c);
@@ -176,11 +176,7 @@ class Simulation {
     if (m.type === 'Snap' || m.type === 'TimeoutNow' || m.type === 'PreVote' || m.type === 'Vote') this.count(m.type);
     if (m.type === 'AppResp' && m.reject) this.count('AppReject');
     if (!target?.up) return;
-    try {
-      target.live.step(m);
-    } catch (e) {
-      if (!(e instanceof RaftError && e.code === 'OutboxFull')) throw e;
-    }
+    target.step(m);
   }
 
   /**
@@ -316,8 +312,8 @@ class Simulation {
     const victim = this.prng.pick([...this.nodes.values()]);
     if (!victim.up) return;
     this.forgetOpsOn(victim);
-    this.note(`crash ${victim.id} during its next persist`);
-    victim.crashArmed = true;
+    this.note(`crash ${victim.id} during its next fsync`);
+    victim.armCrashDuringPersist();
     this.count('crash-mid-persist');
   }
 

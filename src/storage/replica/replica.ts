@@ -1,17 +1,17 @@
 import { randomInt } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RaftError, RaftNode, DEFAULT_OPTIONS, NO_NODE, type Ready } from '../../raft/core/index.js';
+import { RaftError, RaftNode, DEFAULT_OPTIONS, NO_NODE } from '../../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../../raft/types.js';
 import { DEFAULT_FILE_LOG_OPTIONS, FileLog, fsyncDir } from '../../raft/log/file-log.js';
 import type { DiskSync } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
-import { recoverInitialState } from '../../raft/log/recover.js';
+import { RaftDriver } from '../../raft/driver/driver.js';
+import type { DriverOptions } from '../../raft/driver/driver.js';
+import type { CapturedState, DriverEvents, LeadershipChange, ReadOutcome, Scheduler } from '../../raft/driver/interfaces.js';
 import { startRpcServer, type RpcServerHandle } from '../../net/rpc.js';
 import { decodeEntry, encodeEntry, type LogEntry, type LogOp, type PartitionResult } from '../common/entries.js';
 import { ChangePublisher } from '../common/change-feed.js';
-import { defined } from '../../util/assert.js';
-import { describeDiskFault, isDiskFault } from '../../util/disk-errors.js';
 import { brokerCredentials } from '../../net/cluster-secret.js';
 import { LmdbStateStore } from './lmdb-store.js';
 import { RecordingStateStore, StagedStateStore } from './state-store.js';
@@ -32,25 +32,23 @@ import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../comm
 import type { AddressOp } from '../common/members.js';
 
 /**
- * One storage replica: the Raft core of its partition driven over TCP, its log on disk, and
- * the partition state machine on LMDB. The core decides; this class does the I/O around it:
- * persist (one fsync per batch), send, apply, answer. Acknowledgements leave only after the
+ * One storage replica: the Raft driver (src/raft/driver) run over the partition's log on disk,
+ * its state machine on LMDB and TCP to its peers, plus what only a replica does: answer
+ * requests, publish changes, trace stages, feed metrics. Acknowledgements leave only after the
  * entry is committed (durable on a majority) and applied here.
  */
-/** What a leader sends to replicate: appends and heartbeats. */
-const isReplication = (m: Message): boolean => m.type === 'App' || m.type === 'Heartbeat';
-
 /** How often a replica whose disk refused a write tries again. */
 const DISK_RETRY_MS = 1_000;
 
-interface DiskStall {
-  readonly rd: Ready;
-  /** Where the Ready stopped: its log writes, or (after they were durable and sent) applying it. */
-  readonly stage: 'persist' | 'apply';
-  readonly fault: string;
-  readonly since_ms: number;
-  readonly timer: NodeJS.Timeout;
-}
+/** The event loop: the next Ready runs after the current input's callbacks. */
+const EVENT_LOOP: Scheduler = {
+  soon: (run) => setImmediate(run),
+  after: (ms, run) => {
+    const timer = setTimeout(run, ms);
+    return () => clearTimeout(timer);
+  },
+  now_ms: () => Date.now(),
+};
 
 export interface ReplicaOptions {
   readonly topology: Topology;
@@ -91,12 +89,6 @@ export interface ReplicaSeams {
 
 interface PendingProposal {
   readonly term: number;
-  resolve(response: ReplicaResponse): void;
-}
-
-/** A linearizable query: answered from the state machine once its ReadIndex round confirms the state is current. */
-interface PendingRead {
-  readonly answer: () => unknown;
   resolve(response: ReplicaResponse): void;
 }
 
@@ -146,19 +138,13 @@ function markClean(dir: string, statePath: string): void {
   fsyncDir(dir);
 }
 
-/** Runs `work`, and tells `observe` how long it took in seconds when there is one to tell. */
-function timed(work: () => void, observe: ((seconds: number) => void) | undefined): void {
-  if (observe === undefined) return work();
-  const started = performance.now();
-  work();
-  observe((performance.now() - started) / 1_000);
-}
-
 export class Replica {
   private readonly address;
   /** The cluster's secret: peers and portals prove it before any frame is read (net/handshake.ts). */
   private readonly secret: Buffer;
   private readonly dir: string;
+  /** The Raft loop: persists, sends, applies, answers reads; this class plugs in the replica's parts. */
+  private readonly driver: RaftDriver;
   private readonly node: RaftNode;
   private readonly wal: FileLog;
   private readonly snapshots: FileSnapshotStore;
@@ -172,32 +158,16 @@ export class Replica {
   private readonly membership: ReplicaMembership;
   private rpc: RpcServerHandle | undefined;
   private ticker: NodeJS.Timeout | undefined;
-  private readyScheduled = false;
-  private stopped = false;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly transfers = new Set<TransferWaiter>();
   private busyRefusals = 0;
   private readonly trace = new StageTrace();
-  /** Reads waiting for their ReadIndex round, batched: one round serves every read of a turn. */
-  private readBatch: PendingRead[] = [];
-  private readonly readRounds = new Map<number, PendingRead[]>();
-  /** Confirmed reads waiting for the state machine to reach their index. */
-  private readsAwaitingApply: Array<{ index: number; reads: PendingRead[] }> = [];
-  private nextReadCtx = 1;
-  private lastLeaderTerm = '';
-  private snapshotIndex: number;
   private readonly snapshotEvery: number;
-  /** Applied entries after the last snapshot before the next is taken: jittered, so replicas take theirs at different moments. */
-  private snapshotGap: number;
   private readonly snapshotThread: SnapshotThread;
-  /** The snapshot being taken, if one is: settles once it is durable (or has failed, with a warning). */
-  private snapshotInFlight: Promise<void> | undefined;
   /** Keys in the state at the last snapshot (0 until one is taken). */
   private stateKeys = 0;
   private readonly stalls = new StallMonitor();
   private readonly maxPendingProposals: number;
-  /** Set while the disk refuses writes: the Ready that could not be finished, and where it stopped. */
-  private diskStall: DiskStall | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
     this.address = replicaById(options.topology, options.id);
@@ -214,25 +184,18 @@ export class Replica {
     this.staged = new StagedStateStore(this.recording);
     this.machine = new PartitionMachine(this.staged, { partition: this.address.partition, partitions: options.topology.partitions });
     this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log, brokerCredentials(this.secret));
-    const init = recoverInitialState(this.wal, this.wal, this.snapshots, { voters: options.join === true ? [] : peers.map((p) => p.id), learners: [] });
-    // The snapshot is newer than the state: a crash came between saving a received snapshot and installing it.
-    if (init.snapshot !== undefined && this.state.lastApplied < init.snapshot.meta.index) this.installSnapshot(init.snapshot);
-    this.snapshotIndex = init.snapshot?.meta.index ?? 0;
-    this.node = new RaftNode(
-      {
-        ...DEFAULT_OPTIONS,
-        id: options.id,
-        random_int: (n) => randomInt(n),
-        election_timeout_ticks: options.electionTimeout_ticks ?? 15,
-        heartbeat_interval_ticks: options.heartbeat_ticks ?? 3,
-        commit_quorum: options.seams?.commitQuorum(),
-      },
-      init,
-    );
     this.snapshotEvery = options.snapshotEvery_entries ?? 10_000;
-    this.snapshotGap = this.jitteredGap();
     this.snapshotThread = new SnapshotThread(this.state.path);
     this.maxPendingProposals = options.maxPendingProposals ?? 4_096;
+    this.transport = new PeerTransport(
+      this.address,
+      this.secret,
+      (id) => this.membership.addressOf(id),
+      (m) => this.onPeerMessage(m),
+      (err) => options.log.warn({ replica: options.id }, err.message),
+    );
+    this.driver = new RaftDriver(this.driverOptions(peers.map((p) => p.id)));
+    this.node = this.driver.node;
     this.membership = new ReplicaMembership({
       id: options.id,
       partition: this.address.partition,
@@ -243,15 +206,9 @@ export class Replica {
       propose: (op) => this.propose(this.address.partition, op),
       schedule: () => this.schedule(),
     });
-    this.transport = new PeerTransport(
-      this.address,
-      this.secret,
-      (id) => this.membership.addressOf(id),
-      (m) => this.onPeerMessage(m),
-      (err) => options.log.warn({ replica: options.id }, err.message),
-    );
+    const recovered = this.driver.recovered;
     options.log.info(
-      { replica: options.id, partition: this.address.partition, term: init.hardState.term, commit: init.hardState.commit, applied: this.state.lastApplied, snapshot: this.snapshotIndex, entries: init.entries.length },
+      { replica: options.id, partition: this.address.partition, term: recovered.term, commit: recovered.commit, applied: this.state.lastApplied, snapshot: recovered.snapshot, entries: recovered.entries },
       'recovered from disk',
     );
     options.metrics?.watch({
@@ -259,6 +216,67 @@ export class Replica {
       stateBytes: () => statSync(join(this.state.path, 'data.mdb'), { throwIfNoEntry: false })?.size ?? 0,
       locksHeld: () => this.machine.locksHeld(),
     });
+  }
+
+  /** The driver over this replica's parts: its file log, LMDB state machine, peer transport and the event loop. */
+  private driverOptions(voters: number[]): DriverOptions {
+    return {
+      raft: {
+        ...DEFAULT_OPTIONS,
+        id: this.options.id,
+        random_int: (n) => randomInt(n),
+        election_timeout_ticks: this.options.electionTimeout_ticks ?? 15,
+        heartbeat_interval_ticks: this.options.heartbeat_ticks ?? 3,
+        commit_quorum: this.options.seams?.commitQuorum(),
+      },
+      bootstrap: { voters: this.options.join === true ? [] : voters, learners: [] },
+      log: this.wal,
+      snapshots: this.snapshots,
+      machine: {
+        appliedIndex: () => this.state.lastApplied,
+        apply: (entries) => this.apply(entries),
+        restore: (snapshot) => this.installSnapshot(snapshot),
+        capture: () => this.captureState(),
+      },
+      transport: this.transport,
+      scheduler: EVENT_LOOP,
+      events: this.driverEvents(),
+      snapshotGap: () => this.jitteredGap(),
+      diskRetry_ms: DISK_RETRY_MS,
+    };
+  }
+
+  /** What the driver reports, turned into this replica's logs, metrics, stage trace and answers. */
+  private driverEvents(): DriverEvents {
+    const { log, metrics } = this.options;
+    return {
+      halted: (err) => this.halt(err),
+      leadership: (change) => this.onLeadership(change),
+      refused: (err) => log.warn({ code: err.code }, 'raft input refused'),
+      idle: () => {
+        this.settleTransfers();
+        this.membership.maybePromote();
+      },
+      persisted: (lastIndex) => this.trace.persisted(lastIndex),
+      ...(metrics === undefined
+        ? {}
+        : {
+            appended: (s: number) => metrics.appended(s),
+            synced: (s: number) => metrics.synced(s),
+            snapshotSent: (bytes: number) => metrics.snapshotSent(bytes),
+          }),
+      snapshotTaken: (index, bytes, ms) => {
+        metrics?.snapshotTaken(bytes);
+        log.info({ replica: this.id, index, bytes, ms: Math.round(ms) }, 'snapshot taken; log compacted');
+      },
+      snapshotFailed: (err) => log.warn({ err: err.message }, 'snapshot failed; the log is kept and it will be tried again'),
+      diskStalled: (stage, fault, retry_ms) =>
+        log.error(
+          { replica: this.id, stage: stage === 'persist' ? 'writing the Raft log' : 'applying to the state store', fault },
+          `replica ${this.id} cannot write to its disk; it acknowledges nothing and takes no traffic until it can (retrying every ${retry_ms} ms; free space or fix the disk under ${this.options.dataDir})`,
+        ),
+      diskResumed: (after_ms) => log.info({ replica: this.id, after_ms }, 'the disk takes writes again; resuming'),
+    };
   }
 
   get id(): number {
@@ -270,9 +288,7 @@ export class Replica {
     this.rpc = await startRpcServer(this.address.host, this.address.clientPort, this.secret, (body) => this.handle(body), (err) =>
       this.options.log.warn({ err: err.message }, 'client request failed'),
     );
-    this.ticker = setInterval(() => {
-      this.guard(() => this.node.tick());
-    }, this.options.tick_ms ?? 10);
+    this.ticker = setInterval(() => this.driver.tick(), this.options.tick_ms ?? 10);
     this.options.log.info(
       { replica: this.id, partition: this.address.partition, requests: `${this.address.host}:${this.address.clientPort}`, raft: `${this.address.host}:${this.address.raftPort}` },
       'storage replica is serving',
@@ -291,42 +307,30 @@ export class Replica {
       commitIndex: s.commitIndex,
       appliedIndex: this.state.lastApplied,
       lastIndex: s.lastIndex,
-      snapshotIndex: this.snapshotIndex,
+      snapshotIndex: this.driver.snapshotIndex,
       maxStall_ms: Math.round(this.stalls.maxStall_ms()),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
       ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state }) => ({ id, match, state })) } : {}),
       members: this.membership.views(),
       ...(this.membership.changeUnderWay !== undefined ? { memberChange: this.membership.changeUnderWay } : {}),
-      ...(this.diskStall !== undefined ? { diskFault: `${this.diskStall.fault} (for ${Math.round((Date.now() - this.diskStall.since_ms) / 1000)} s)` } : {}),
+      ...this.diskFaultStatus(),
     };
+  }
+
+  private diskFaultStatus(): { diskFault?: string } {
+    const stall = this.driver.diskFault;
+    return stall === undefined ? {} : { diskFault: `${stall.fault} (for ${Math.round((Date.now() - stall.since_ms) / 1000)} s)` };
   }
 
   private onPeerMessage(message: Message): void {
     if (message.to !== this.id) return;
-    this.guard(() => this.node.step(message));
+    this.driver.step(message);
   }
 
-  /** Runs an input to the core, then schedules the Ready loop; queue-full refusals are dropped (Raft retries). */
-  private guard(input: () => void): void {
-    // A replica that cannot write takes no input: like a paused process, which Raft tolerates.
-    if (this.stopped || this.diskStall !== undefined) return;
-    try {
-      input();
-    } catch (err) {
-      if (!(err instanceof RaftError)) throw err;
-      this.options.log.warn({ code: err.code }, 'raft input refused');
-    }
-    this.schedule();
-  }
-
+  /** Asks the driver for a turn of its Ready loop (after a proposal or another direct input to the core). */
   private schedule(): void {
-    if (this.readyScheduled || this.stopped) return;
-    this.readyScheduled = true;
-    setImmediate(() => {
-      this.readyScheduled = false;
-      this.processReady();
-    });
+    this.driver.schedule();
   }
 
   private async handle(body: unknown): Promise<ReplicaResponse> {
@@ -337,7 +341,7 @@ export class Replica {
       return { ok: false, error: 'invalid', message: `invalid request: ${problem}` };
     }
     const request = body as ReplicaRequest;
-    if (this.diskStall !== undefined && request.op !== 'status' && request.op !== 'trace') {
+    if (this.driver.diskFault !== undefined && request.op !== 'status' && request.op !== 'trace') {
       // Not a leader for now: clients go to the other replicas, and nothing was appended here.
       return { ok: false, error: 'not-leader', leader: 0 };
     }
@@ -461,155 +465,23 @@ export class Replica {
     const wrong = this.wrongPartition(partition);
     if (wrong) return Promise.resolve(wrong);
     if (this.node.role !== 'leader') return Promise.resolve(this.notLeader());
-    return new Promise((resolve) => {
-      this.readBatch.push({ answer, resolve });
-      this.schedule();
-    });
+    return new Promise((resolve) => this.driver.read((outcome) => resolve(this.readAnswer(outcome, answer))));
   }
 
-  private startReadRound(): void {
-    if (this.readBatch.length === 0) return;
-    const batch = this.readBatch;
-    this.readBatch = [];
-    const ctx = this.nextReadCtx++;
-    try {
-      this.node.readIndex(ctx);
-      this.readRounds.set(ctx, batch);
-    } catch (err) {
-      if (!(err instanceof RaftError)) throw err;
-      const response: ReplicaResponse =
-        err.code === 'NotLeader' ? { ok: false, error: 'not-leader', leader: err.leaderHint } : { ok: false, error: 'refused', message: err.message };
-      for (const r of batch) r.resolve(response);
-    }
-  }
-
-  private serveRead(read: PendingRead): void {
-    read.resolve({ ok: true, result: read.answer() });
-  }
-
-  private processReady(): void {
-    if (this.stopped || this.diskStall !== undefined) return;
-    try {
-      this.runReady();
-    } catch (err) {
-      this.halt(err instanceof Error ? err : new Error(String(err)));
-    }
+  /** A confirmed read is answered from the state machine; a refused one says where to go instead. */
+  private readAnswer(outcome: ReadOutcome, answer: () => unknown): ReplicaResponse {
+    if (outcome.ok) return { ok: true, result: answer() };
+    const refusal = outcome.refusal;
+    if (refusal === undefined) return this.notLeader();
+    if (refusal.code === 'NotLeader') return { ok: false, error: 'not-leader', leader: refusal.leaderHint };
+    return { ok: false, error: 'refused', message: refusal.message };
   }
 
   /** An internal failure: stop serving at once (no half-applied state is answered from) and report it. */
   private halt(err: Error): void {
-    this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     if (this.options.onFatal === undefined) throw err;
     this.options.onFatal(err);
-  }
-
-  private runReady(): void {
-    this.startReadRound();
-    while (this.node.hasReady()) {
-      if (!this.carry(this.node.ready(), 'persist')) return;
-    }
-    this.settleTransfers();
-    this.maybeSnapshot();
-    this.membership.maybePromote();
-  }
-
-  /**
-   * Takes a Ready from `stage` to the end. A disk that refuses a write (full, failing) pauses the
-   * replica right there, with nothing acknowledged that is not durable, until a retry gets
-   * through (issue #13 item 5); any other failure goes up and halts the replica.
-   */
-  private carry(rd: Ready, from: DiskStall['stage']): boolean {
-    let stage = from;
-    try {
-      if (stage === 'persist') {
-        // A leader's appends go out before its own fsync, so the followers' disks and its own
-        // work at the same time (Raft thesis §10.2.1): the leader counts itself towards a commit
-        // only once its entries are durable (the core's stableIndex), so nothing is acknowledged
-        // on fewer durable copies than before. Everything else waits for the fsync.
-        this.countSnapshotsSent(rd.messages);
-        const early = this.mayReplicateBeforePersist(rd);
-        if (early) this.transport.send(rd.messages.filter(isReplication), true);
-        this.persist(rd);
-        const rest = early ? rd.messages.filter((m) => !isReplication(m)) : rd.messages;
-        if (rest.length > 0) this.transport.send(rest);
-        stage = 'apply';
-      }
-      // Both are idempotent: a restore replaces the whole state, and apply skips what is applied.
-      if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot);
-      this.apply(rd.committedEntries);
-    } catch (err) {
-      if (!isDiskFault(err)) throw err;
-      this.stallOnDisk(rd, stage, err);
-      return false;
-    }
-    this.onReadStates(rd);
-    this.onLeadership(rd);
-    this.node.advance();
-    return true;
-  }
-
-  /** Snapshots this leader sends to followers that fell behind its log, for the metrics. */
-  private countSnapshotsSent(messages: readonly Message[]): void {
-    const metrics = this.options.metrics;
-    if (metrics === undefined) return;
-    for (const m of messages) if (m.type === 'Snap' && m.snapshot !== undefined) metrics.snapshotSent(m.snapshot.data.length);
-  }
-
-  private stallOnDisk(rd: Ready, stage: DiskStall['stage'], err: Error & { code: string | number }): void {
-    const fault = describeDiskFault(err);
-    const first = this.diskStall === undefined;
-    const since_ms = this.diskStall?.since_ms ?? Date.now();
-    const timer = setTimeout(() => this.retryAfterDiskFault(), DISK_RETRY_MS);
-    this.diskStall = { rd, stage, fault, since_ms, timer };
-    if (!first) return;
-    this.options.log.error(
-      { replica: this.id, stage: stage === 'persist' ? 'writing the Raft log' : 'applying to the state store', fault },
-      `replica ${this.id} cannot write to its disk; it acknowledges nothing and takes no traffic until it can (retrying every ${DISK_RETRY_MS} ms; free space or fix the disk under ${this.options.dataDir})`,
-    );
-  }
-
-  private retryAfterDiskFault(): void {
-    const stall = this.diskStall;
-    if (stall === undefined || this.stopped) return;
-    this.diskStall = undefined;
-    try {
-      if (!this.carry(stall.rd, stall.stage)) {
-        // carry() has recorded the new stall (TypeScript still sees the `undefined` set above).
-        const renewed = defined(this.diskStall as DiskStall | undefined, 'the disk stall carry() just recorded');
-        this.diskStall = { ...renewed, since_ms: stall.since_ms };
-        return;
-      }
-    } catch (err) {
-      this.halt(err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    this.options.log.info({ replica: this.id, after_ms: Date.now() - stall.since_ms }, 'the disk takes writes again; resuming');
-    this.schedule();
-  }
-
-  /**
-   * Whether a leader's appends and heartbeats in this Ready need none of its writes: they do
-   * when the Ready changes the term or vote (a term must be durable before anyone hears of it)
-   * or installs a snapshot.
-   */
-  private mayReplicateBeforePersist(rd: Ready): boolean {
-    if (rd.softState.role !== 'leader' || rd.snapshot !== undefined) return false;
-    const durable = this.wal.hardState();
-    return rd.hardState === undefined || (rd.hardState.term === durable.term && rd.hardState.vote === durable.vote);
-  }
-
-  private persist(rd: Ready): void {
-    if (rd.snapshot !== undefined) {
-      this.snapshots.save(rd.snapshot);
-      this.wal.resetTo(rd.snapshot.meta.index);
-      this.snapshotIndex = rd.snapshot.meta.index;
-    }
-    const metrics = this.options.metrics;
-    if (rd.entries.length > 0) timed(() => this.wal.append(rd.entries), metrics && ((s) => metrics.appended(s)));
-    if (rd.hardState !== undefined) this.wal.setHardState(rd.hardState);
-    if (rd.mustSync || rd.snapshot !== undefined) timed(() => this.wal.sync(), metrics && ((s) => metrics.synced(s)));
-    if (rd.entries.length > 0) this.trace.persisted(rd.entries[rd.entries.length - 1]!.index);
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -637,10 +509,6 @@ export class Replica {
       waiting.resolve(waiting.term === term ? response : { ok: false, error: 'outcome-unknown', message: 'leadership changed; retry' });
     }
     this.membership.applied(fresh);
-    const applied = this.state.lastApplied;
-    const ready = this.readsAwaitingApply.filter((w) => w.index <= applied);
-    this.readsAwaitingApply = this.readsAwaitingApply.filter((w) => w.index > applied);
-    for (const w of ready) for (const r of w.reads) this.serveRead(r);
   }
 
   /**
@@ -683,27 +551,12 @@ export class Replica {
     return { ok: false, error: 'invalid', message: `${reason}; nothing was changed` };
   }
 
-  private onReadStates(rd: Ready): void {
-    for (const rs of rd.readStates) {
-      const reads = this.readRounds.get(rs.ctx);
-      if (reads === undefined) continue;
-      this.readRounds.delete(rs.ctx);
-      if (!rs.ok) for (const r of reads) r.resolve(this.notLeader());
-      else if (this.state.lastApplied >= rs.index) for (const r of reads) this.serveRead(r);
-      else this.readsAwaitingApply.push({ index: rs.index, reads });
-    }
-  }
-
-  /** A replica that stops leading answers everything still waiting: the callers retry elsewhere. */
-  private onLeadership(rd: Ready): void {
-    const now = `${rd.softState.role}/${this.node.term}`;
-    if (now === this.lastLeaderTerm) return;
-    const wasLeader = this.lastLeaderTerm.startsWith('leader/');
-    this.lastLeaderTerm = now;
-    if (rd.softState.role === 'candidate') this.options.metrics?.electionStarted();
-    if (rd.softState.role === 'leader') this.options.metrics?.electionWon();
-    if (rd.softState.role === 'leader') this.options.log.info({ replica: this.id, partition: this.address.partition, term: this.node.term }, 'became leader');
-    if (!wasLeader || rd.softState.role === 'leader') return;
+  /** A replica that stops leading answers every proposal still waiting: the callers retry elsewhere. */
+  private onLeadership({ role, term, wasLeader }: LeadershipChange): void {
+    if (role === 'candidate') this.options.metrics?.electionStarted();
+    if (role === 'leader') this.options.metrics?.electionWon();
+    if (role === 'leader') this.options.log.info({ replica: this.id, partition: this.address.partition, term }, 'became leader');
+    if (!wasLeader || role === 'leader') return;
     this.options.log.warn({ replica: this.id, partition: this.address.partition, why: this.node.status().lastStepDown?.reason }, 'stopped leading');
     this.trace.dropAll();
     this.membership.leadershipLost();
@@ -711,10 +564,6 @@ export class Replica {
       this.proposals.delete(index);
       waiting.resolve({ ok: false, error: 'outcome-unknown', message: 'leadership lost before the entry was applied; retry' });
     }
-    for (const reads of this.readRounds.values()) for (const r of reads) r.resolve(this.notLeader());
-    this.readRounds.clear();
-    for (const w of this.readsAwaitingApply) for (const r of w.reads) r.resolve(this.notLeader());
-    this.readsAwaitingApply = [];
   }
 
   /**
@@ -729,40 +578,13 @@ export class Replica {
   }
 
   /**
-   * Takes a snapshot once enough entries applied since the last: the state is read and encoded
-   * on the snapshot worker's thread and written with asynchronous I/O, so the event loop keeps
-   * sending heartbeats; only then is the log compacted behind it.
+   * The state for a snapshot: read and encoded on the snapshot worker's thread, and written by
+   * the driver with asynchronous I/O, so the event loop keeps sending heartbeats meanwhile.
    */
-  private maybeSnapshot(): void {
-    if (this.snapshotInFlight !== undefined || this.stopped || this.state.lastApplied - this.snapshotIndex < this.snapshotGap) return;
-    void this.snapshotNow();
-  }
-
-  /** Takes a snapshot now, or joins the one being taken; settles once it is durable or has failed. */
-  private snapshotNow(): Promise<void> {
-    if (this.snapshotInFlight !== undefined) return this.snapshotInFlight;
-    const started = performance.now();
-    this.snapshotInFlight = this.snapshotThread
-      .take()
-      .then(async ({ applied, data, keys }) => {
-        this.stateKeys = keys;
-        if (this.stopped || applied <= this.snapshotIndex || applied > this.node.appliedIndex) return;
-        const snapshot = this.node.compact(applied, data);
-        await this.snapshots.saveAsync(snapshot);
-        if (this.stopped) return;
-        this.wal.compact(applied);
-        this.snapshotIndex = Math.max(this.snapshotIndex, applied);
-        this.snapshotGap = this.jitteredGap();
-        this.options.metrics?.snapshotTaken(data.length);
-        this.options.log.info({ replica: this.id, index: applied, bytes: data.length, ms: Math.round(performance.now() - started) }, 'snapshot taken; log compacted');
-      })
-      .catch((err: unknown) => {
-        if (!this.stopped) this.options.log.warn({ err: (err as Error).message }, 'snapshot failed; the log is kept and it will be tried again');
-      })
-      .finally(() => {
-        this.snapshotInFlight = undefined;
-      });
-    return this.snapshotInFlight;
+  private async captureState(): Promise<CapturedState> {
+    const { applied, data, keys } = await this.snapshotThread.take();
+    this.stateKeys = keys;
+    return { applied, data };
   }
 
   /**
@@ -775,8 +597,8 @@ export class Replica {
     if (wrong) return wrong;
     if (this.node.role !== 'leader') return this.notLeader();
     const appliedAtRequest = this.state.lastApplied;
-    if (this.snapshotInFlight !== undefined) await this.snapshotInFlight;
-    if (this.snapshotIndex < appliedAtRequest) await this.snapshotNow();
+    await this.driver.snapshotSettled();
+    if (this.driver.snapshotIndex < appliedAtRequest) await this.driver.snapshotNow();
     const snapshot = this.node.snapshot ?? this.snapshots.latest();
     if (snapshot === undefined || snapshot.meta.index < appliedAtRequest) {
       return { ok: false, error: 'refused', message: `replica ${this.id} could not take a snapshot for the backup (see its log); nothing was changed, try again` };
@@ -811,10 +633,9 @@ export class Replica {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    if (this.diskStall === undefined) await this.handOver();
-    this.stopped = true;
-    clearTimeout(this.diskStall?.timer);
+    if (this.driver.stopped) return;
+    if (this.driver.diskFault === undefined) await this.handOver();
+    this.driver.stop();
     for (const waiter of this.transfers) {
       clearTimeout(waiter.timer);
       waiter.resolve({ ok: false, error: 'refused', message: `replica ${this.id} is stopping` });

@@ -1,0 +1,307 @@
+// The one loop that drives a Raft core: the replica process and the simulator both run it, over
+// their own disks, networks, state machines and clocks (./interfaces.ts). The core decides; the
+// driver does what it hands back, in the order that keeps its promises: persist, send, apply,
+// answer reads, advance.
+import { RaftError, RaftNode, type RaftOptions, type Ready } from '../core/index.js';
+import type { Membership, Message } from '../types.js';
+import type { DurableLog } from '../log/interfaces.js';
+import { recoverInitialState } from '../log/recover.js';
+import { assert, defined } from '../../util/assert.js';
+import { describeDiskFault, isDiskFault } from '../../util/disk-errors.js';
+import type { DiskStage, DriverEvents, DriverSnapshotStore, Scheduler, StateMachine, Transport } from './interfaces.js';
+import { ReadRounds, type ReadWaiter } from './read-rounds.js';
+import { Snapshotter } from './snapshots.js';
+
+/** How often a node whose disk refused a write tries again, by default. */
+export const DEFAULT_DISK_RETRY_MS = 1_000;
+
+export interface DriverOptions {
+  /** The core's options; its initial state comes from `log` and `snapshots`. */
+  readonly raft: RaftOptions;
+  /** The membership a node starts with when its log and snapshots hold none. */
+  readonly bootstrap: Membership;
+  readonly log: DurableLog;
+  readonly snapshots: DriverSnapshotStore;
+  readonly machine: StateMachine;
+  readonly transport: Transport;
+  readonly scheduler: Scheduler;
+  readonly events: DriverEvents;
+  /** Applied entries after a snapshot before the next is taken; asked again after each snapshot. */
+  readonly snapshotGap: () => number;
+  readonly diskRetry_ms?: number;
+}
+
+/** What the node found on its disk at start-up, for its first log line. */
+export interface Recovered {
+  readonly term: number;
+  readonly commit: number;
+  readonly snapshot: number;
+  readonly entries: number;
+}
+
+interface DiskStall {
+  readonly rd: Ready;
+  readonly stage: DiskStage;
+  readonly fault: string;
+  readonly since_ms: number;
+  readonly cancel: () => void;
+}
+
+/** What a leader sends to replicate: appends and heartbeats. */
+const isReplication = (m: Message): boolean => m.type === 'App' || m.type === 'Heartbeat';
+
+/** Runs `work`, and tells `observe` how long it took in seconds when there is one to tell. */
+function timed(work: () => void, observe: ((seconds: number) => void) | undefined): void {
+  if (observe === undefined) return work();
+  const started = performance.now();
+  work();
+  observe((performance.now() - started) / 1_000);
+}
+
+export class RaftDriver {
+  readonly node: RaftNode;
+  readonly recovered: Recovered;
+  private readonly reads: ReadRounds;
+  private readonly snapshotter: Snapshotter;
+  private scheduled = false;
+  private stopped_ = false;
+  private lastRole: string;
+  private lastTerm: number;
+  /** Set while the disk refuses writes: the Ready that could not be finished, and where it stopped. */
+  private stall: DiskStall | undefined;
+
+  constructor(private readonly options: DriverOptions) {
+    const { log, snapshots, machine } = options;
+    const init = recoverInitialState(log, log, snapshots, options.bootstrap);
+    // The snapshot is newer than the state: a crash came between saving a received snapshot and installing it.
+    if (init.snapshot !== undefined && machine.appliedIndex() < init.snapshot.meta.index) machine.restore(init.snapshot);
+    this.node = new RaftNode(options.raft, init);
+    this.recovered = { term: init.hardState.term, commit: init.hardState.commit, snapshot: init.snapshot?.meta.index ?? 0, entries: init.entries.length };
+    this.reads = new ReadRounds(this.node);
+    this.snapshotter = new Snapshotter(
+      { node: this.node, machine, store: snapshots, log, events: options.events, gap: options.snapshotGap, stopped: () => this.stopped_ },
+      this.recovered.snapshot,
+    );
+    this.lastRole = this.node.role;
+    this.lastTerm = this.node.term;
+  }
+
+  get stopped(): boolean {
+    return this.stopped_;
+  }
+
+  /** Index of the newest snapshot this node holds. */
+  get snapshotIndex(): number {
+    return this.snapshotter.index;
+  }
+
+  /** The disk fault the node is stalled on, if any, and since when (scheduler clock). */
+  get diskFault(): { readonly fault: string; readonly since_ms: number } | undefined {
+    return this.stall;
+  }
+
+  /**
+   * Gives the core an input (a tick, a message, a proposal), then schedules the Ready loop. A
+   * refusal of the core is reported and dropped (Raft retries). A node whose disk refuses writes
+   * takes no input: like a paused process, which Raft tolerates.
+   */
+  input(run: () => void): void {
+    if (this.stopped_ || this.stall !== undefined) return;
+    try {
+      run();
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      this.options.events.refused?.(err);
+    }
+    this.schedule();
+  }
+
+  tick(): void {
+    this.input(() => this.node.tick());
+  }
+
+  step(message: Message): void {
+    this.input(() => this.node.step(message));
+  }
+
+  /** A linearizable read: `read` is answered once a ReadIndex round confirms this leader and the state has caught up. */
+  read(read: ReadWaiter): void {
+    this.reads.add(read);
+    this.schedule();
+  }
+
+  /** Schedules the Ready loop (once, however often asked before it runs). */
+  schedule(): void {
+    if (this.scheduled || this.stopped_) return;
+    this.scheduled = true;
+    this.options.scheduler.soon(() => {
+      this.scheduled = false;
+      this.processReady();
+    });
+  }
+
+  /** Takes a snapshot now, or joins the one under way; settles once it is durable or has failed. */
+  snapshotNow(): Promise<void> {
+    return this.snapshotter.takeNow();
+  }
+
+  /** Settles when the snapshot under way, if any, has. */
+  snapshotSettled(): Promise<void> {
+    return this.snapshotter.settled();
+  }
+
+  /** Stops taking input and retrying; what is durable stays so. */
+  stop(): void {
+    this.stopped_ = true;
+    this.stall?.cancel();
+  }
+
+  /** The scheduled turn: an internal failure halts the node (nothing half-applied is served from). */
+  private processReady(): void {
+    if (this.stopped_ || this.stall !== undefined) return;
+    try {
+      this.drain();
+    } catch (err) {
+      this.halt(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private halt(err: Error): void {
+    this.stopped_ = true;
+    this.options.events.halted(err);
+  }
+
+  /**
+   * Carries every Ready the core has, then lets a snapshot start. Throws what it cannot handle
+   * (the simulator calls it directly, to see a crash it planted); a disk that refuses a write
+   * stalls the node instead.
+   */
+  drain(): void {
+    if (this.stopped_ || this.stall !== undefined) return;
+    this.reads.startRound();
+    while (this.node.hasReady()) {
+      if (!this.carry(this.node.ready(), 'persist')) return;
+    }
+    this.options.events.idle?.();
+    this.snapshotter.maybeTake();
+  }
+
+  /**
+   * Takes a Ready from `from` to the end. A disk that refuses a write (full, failing) pauses the
+   * node right there, with nothing acknowledged that is not durable, until a retry gets through;
+   * any other failure goes up.
+   */
+  private carry(rd: Ready, from: DiskStage): boolean {
+    let stage = from;
+    const { machine } = this.options;
+    try {
+      if (stage === 'persist') {
+        this.persistAndSend(rd);
+        stage = 'apply';
+      }
+      // Both are idempotent: a restore replaces the whole state, and apply skips what it holds.
+      if (rd.snapshot !== undefined) machine.restore(rd.snapshot);
+      if (rd.committedEntries.length > 0) {
+        machine.apply(rd.committedEntries);
+        this.reads.applied(machine.appliedIndex());
+      }
+    } catch (err) {
+      if (!isDiskFault(err)) throw err;
+      this.stallOnDisk(rd, stage, err);
+      return false;
+    }
+    if (rd.readStates.length > 0) this.reads.confirmed(rd.readStates, machine.appliedIndex());
+    this.noticeLeadership(rd);
+    this.node.advance();
+    this.options.events.readyDone?.();
+    return true;
+  }
+
+  /**
+   * A leader's appends go out before its own fsync, so the followers' disks and its own work at
+   * the same time (Raft thesis §10.2.1): the core counts the leader towards a commit only once
+   * its entries are durable (its stableIndex, moved by advance()), so nothing is acknowledged on
+   * fewer durable copies. Everything else waits for the fsync.
+   */
+  private persistAndSend(rd: Ready): void {
+    const { transport, events } = this.options;
+    if (events.snapshotSent !== undefined) {
+      for (const m of rd.messages) if (m.type === 'Snap' && m.snapshot !== undefined) events.snapshotSent(m.snapshot.data.length, m.to);
+    }
+    const early = this.mayReplicateBeforePersist(rd);
+    if (early) {
+      const replication = rd.messages.filter(isReplication);
+      if (replication.length > 0) transport.send(replication, true);
+    }
+    this.persist(rd);
+    const rest = early ? rd.messages.filter((m) => !isReplication(m)) : rd.messages;
+    if (rest.length > 0) transport.send(rest, false);
+  }
+
+  /**
+   * Whether a leader's appends and heartbeats in this Ready need none of its writes: they do
+   * when the Ready changes the term or vote (a term must be durable before anyone hears of it)
+   * or installs a snapshot.
+   */
+  private mayReplicateBeforePersist(rd: Ready): boolean {
+    if (rd.softState.role !== 'leader' || rd.snapshot !== undefined) return false;
+    const durable = this.options.log.hardState();
+    return rd.hardState === undefined || (rd.hardState.term === durable.term && rd.hardState.vote === durable.vote);
+  }
+
+  private persist(rd: Ready): void {
+    const { log, snapshots, events } = this.options;
+    if (rd.snapshot !== undefined) {
+      snapshots.save(rd.snapshot);
+      log.resetTo(rd.snapshot.meta.index);
+      this.snapshotter.installed(rd.snapshot.meta.index);
+    }
+    if (rd.entries.length > 0) timed(() => log.append(rd.entries), events.appended);
+    if (rd.hardState !== undefined) log.setHardState(rd.hardState);
+    if (rd.mustSync || rd.snapshot !== undefined) timed(() => log.sync(), events.synced);
+    if (rd.entries.length > 0) events.persisted?.(rd.entries[rd.entries.length - 1]!.index);
+  }
+
+  /** Reports a change of role or term; a node that stops leading fails the reads it was confirming. */
+  private noticeLeadership(rd: Ready): void {
+    const role = rd.softState.role;
+    const term = this.node.term;
+    if (role === this.lastRole && term === this.lastTerm) return;
+    const wasLeader = this.lastRole === 'leader';
+    this.lastRole = role;
+    this.lastTerm = term;
+    if (wasLeader && role !== 'leader') this.reads.failAll();
+    this.options.events.leadership?.({ role, term, wasLeader });
+  }
+
+  private stallOnDisk(rd: Ready, stage: DiskStage, err: Error & { code: string | number }): void {
+    const { scheduler, events } = this.options;
+    const retry_ms = this.options.diskRetry_ms ?? DEFAULT_DISK_RETRY_MS;
+    const first = this.stall === undefined;
+    const since_ms = this.stall?.since_ms ?? scheduler.now_ms();
+    const fault = describeDiskFault(err);
+    const cancel = scheduler.after(retry_ms, () => this.retryAfterDiskFault());
+    this.stall = { rd, stage, fault, since_ms, cancel };
+    if (first) events.diskStalled?.(stage, fault, retry_ms);
+  }
+
+  private retryAfterDiskFault(): void {
+    const stall = this.stall;
+    if (stall === undefined || this.stopped_) return;
+    this.stall = undefined;
+    try {
+      if (!this.carry(stall.rd, stall.stage)) {
+        // carry() has recorded the new stall (TypeScript still sees the `undefined` set above).
+        const renewed = defined(this.stall as DiskStall | undefined, 'the disk stall carry() just recorded');
+        this.stall = { ...renewed, since_ms: stall.since_ms };
+        return;
+      }
+    } catch (err) {
+      this.halt(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    assert(this.stall === undefined, 'a Ready carried to the end leaves no disk stall');
+    this.options.events.diskResumed?.(this.options.scheduler.now_ms() - stall.since_ms);
+    this.schedule();
+  }
+}
