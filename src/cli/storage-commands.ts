@@ -116,9 +116,13 @@ function registerLeaderCommand(program: Command): void {
     .action(async (opts: { storageConfig?: string; partition: number; to: number; timeout: number }) => {
       const topology = topologyFrom(opts);
       if (opts.partition >= topology.partitions) throw new Error(`there are ${topology.partitions} partitions (0 to ${topology.partitions - 1}); no partition ${opts.partition}`);
-      const members = topology.replicas.filter((r) => r.partition === opts.partition).map((r) => r.id);
-      if (!members.includes(opts.to)) throw new Error(`replica ${opts.to} is not in partition ${opts.partition} (its replicas: ${members.join(', ')})`);
-      const { leader: now, term } = await withClusterClient(topology, (client) => client.transferLeader(opts.partition, opts.to, Date.now() + opts.timeout));
+      const { leader: now, term } = await withClusterClient(topology, async (client) => {
+        // The partition's voters as its replicas report them: members added online count too.
+        await client.statuses(Math.min(opts.timeout, 2_000));
+        const members = client.replicasOf(opts.partition).map((r) => r.id);
+        if (!members.includes(opts.to)) throw new Error(`replica ${opts.to} is not in partition ${opts.partition} (its replicas: ${members.join(', ')})`);
+        return client.transferLeader(opts.partition, opts.to, Date.now() + opts.timeout);
+      });
       process.stdout.write(`partition ${opts.partition}: replica ${now} leads, term ${term}\n`);
     });
 }
@@ -129,8 +133,9 @@ export function formatStatus(topology: Topology, statuses: ReadonlyArray<Replica
     const members = statuses.filter((s) => s.partition === p);
     const leader = members.find((s): s is ReplicaStatus => !('unreachable' in s) && s.role === 'leader');
     lines.push(`partition ${p}: ${leader ? `leader ${leader.id}, term ${leader.term}` : 'no leader'}`);
+    const known = statuses.flatMap((s) => ('members' in s ? (s.members ?? []) : [])).flatMap((m) => (m.address === undefined ? [] : [m.address]));
     for (const s of members) {
-      const address = topology.replicas.find((r) => r.id === s.id);
+      const address = topology.replicas.find((r) => r.id === s.id) ?? known.find((a) => a.id === s.id);
       const where = address ? `${address.host}:${address.clientPort}` : '?';
       if ('unreachable' in s) lines.push(`  replica ${s.id}  ${where}  down (${s.unreachable})`);
       else lines.push(`  replica ${s.id}  ${where}  ${s.role.padEnd(9)} term ${s.term}  commit ${s.commitIndex}  applied ${s.appliedIndex}  snapshot ${s.snapshotIndex}${s.maxStall_ms === undefined ? '' : `  stall ≤${s.maxStall_ms} ms`}${s.diskFault === undefined ? '' : `  DISK FAULT, paused: ${s.diskFault}`}`);

@@ -46,10 +46,16 @@ export class ReplicaMembership {
   /** The change this leader is carrying out, described for status and refusals. */
   private inFlight: string | undefined;
   private lastPromoteCheck_ms = 0;
-  private removedReported = false;
+  /** Whether this replica is in the membership it applied last (a joining one is not, until added). */
+  private member: boolean;
 
   constructor(private readonly host: MembershipHost) {
     this.reload();
+    this.member = this.isIn(host.node.membership);
+  }
+
+  private isIn(m: Membership): boolean {
+    return m.voters.includes(this.host.id) || m.learners.includes(this.host.id);
   }
 
   /** Where member `id` listens, as far as this replica knows. */
@@ -107,9 +113,9 @@ export class ReplicaMembership {
   }
 
   private reportIfRemoved(result: Membership): void {
-    const member = result.voters.includes(this.host.id) || result.learners.includes(this.host.id);
-    if (member || this.removedReported) return;
-    this.removedReported = true;
+    const was = this.member;
+    this.member = this.isIn(result);
+    if (!was || this.member) return;
     this.host.log.warn({ replica: this.host.id, partition: this.host.partition }, `replica ${this.host.id} was removed from partition ${this.host.partition}: it takes no further part; stop it and delete its data folder`);
   }
 

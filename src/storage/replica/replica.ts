@@ -311,7 +311,7 @@ export class Replica {
       maxStall_ms: Math.round(this.stalls.maxStall_ms()),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
-      ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state }) => ({ id, match, state })) } : {}),
+      ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state, active }) => ({ id, match, state, active })) } : {}),
       members: this.membership.views(),
       ...(this.membership.changeUnderWay !== undefined ? { memberChange: this.membership.changeUnderWay } : {}),
       ...this.diskFaultStatus(),
