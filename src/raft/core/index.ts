@@ -23,7 +23,8 @@
  * Every refusal throws RaftError with a `code` (NotLeader, ProposalQueueFull, ReadQueueFull,
  * OutboxFull, ...). Every internal queue is bounded by an option and refuses when full.
  *
- * Output, the Ready loop (one Ready outstanding at a time):
+ * Output, the Ready loop (one Ready outstanding at a time). src/raft/driver runs it, for the
+ * replica and the simulator alike; its order refines step 2 for a leader (appends before its fsync):
  *   if (node.hasReady()) {
  *     const rd = node.ready();
  *     1. persist rd.snapshot (if any; it replaces the whole log), then rd.hardState and

@@ -1,0 +1,213 @@
+// The Raft driver (src/raft/driver) on its own, over in-memory parts: the order of its writes and
+// sends, its disk-fault stall, its read rounds and its snapshots. The simulator's seeds run the
+// same driver under every fault (test/sim); these pin the individual promises down.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_OPTIONS } from '../../src/raft/core/index.js';
+import type { Entry, Message, NodeId, Snapshot } from '../../src/raft/core/index.js';
+import { RaftDriver } from '../../src/raft/driver/driver.js';
+import type { CapturedState, ReadOutcome, StateMachine } from '../../src/raft/driver/interfaces.js';
+import { MemoryLog, MemorySnapshotStore } from '../../src/raft/log/memory.js';
+import { SimClock } from '../../src/sim/clock.js';
+
+/** A log that writes into `journal` what the disk did, and can be told to refuse its fsync. */
+class JournalLog extends MemoryLog {
+  refuse: string | undefined;
+  constructor(private readonly journal: string[]) {
+    super();
+  }
+  override sync(): void {
+    if (this.refuse !== undefined) {
+      const err = Object.assign(new Error('no space left on device'), { code: this.refuse });
+      throw err;
+    }
+    this.journal.push('fsync');
+    super.sync();
+  }
+}
+
+/** A state machine that records the entries it applied and snapshots as their count. */
+class ListMachine implements StateMachine {
+  readonly data: string[] = [];
+  private applied = 0;
+  appliedIndex(): number {
+    return this.applied;
+  }
+  apply(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.index <= this.applied) continue;
+      this.applied = e.index;
+      if (e.kind === 'normal' && e.data.length > 0) this.data.push(new TextDecoder().decode(e.data));
+    }
+  }
+  restore(snapshot: Snapshot): void {
+    this.applied = snapshot.meta.index;
+  }
+  capture(): CapturedState {
+    return { applied: this.applied, data: new TextEncoder().encode(JSON.stringify(this.data)) };
+  }
+}
+
+interface Member {
+  readonly driver: RaftDriver;
+  readonly log: JournalLog;
+  readonly machine: ListMachine;
+  readonly clock: SimClock;
+  readonly journal: string[];
+  readonly snapshots: MemorySnapshotStore;
+}
+
+/** Three drivers on one synchronous network: `settle()` delivers until nothing moves. */
+class Trio {
+  readonly members = new Map<NodeId, Member>();
+  private wire: Message[] = [];
+  halted: Error[] = [];
+
+  constructor(snapshotGap = 1_000_000) {
+    for (const id of [1, 2, 3]) {
+      const journal: string[] = [];
+      const log = new JournalLog(journal);
+      const machine = new ListMachine();
+      const clock = new SimClock();
+      const snapshots = new MemorySnapshotStore();
+      const driver = new RaftDriver({
+        raft: { ...DEFAULT_OPTIONS, id, random_int: () => 0, election_timeout_ticks: 10, heartbeat_interval_ticks: 2 },
+        bootstrap: { voters: [1, 2, 3], learners: [] },
+        log,
+        snapshots,
+        machine,
+        transport: {
+          send: (messages) => {
+            for (const m of messages) journal.push(`send ${m.type}`);
+            this.wire.push(...messages);
+          },
+        },
+        scheduler: clock,
+        events: { halted: (err) => this.halted.push(err) },
+        snapshotGap: () => snapshotGap,
+      });
+      this.members.set(id, { driver, log, machine, clock, journal, snapshots });
+    }
+  }
+
+  member(id: NodeId): Member {
+    const m = this.members.get(id);
+    if (m === undefined) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  settle(): void {
+    for (let round = 0; round < 1_000; round++) {
+      for (const m of this.members.values()) m.driver.drain();
+      if (this.wire.length === 0) return;
+      const wire = this.wire;
+      this.wire = [];
+      for (const msg of wire) this.member(msg.to).driver.step(msg);
+    }
+    throw new Error('the trio did not settle');
+  }
+
+  elect(id: NodeId): Member {
+    const m = this.member(id);
+    m.driver.input(() => m.driver.node.campaign());
+    this.settle();
+    expect(m.driver.node.role).toBe('leader');
+    return m;
+  }
+
+  /** Loses every message in flight. */
+  dropWire(): void {
+    this.wire = [];
+  }
+
+  /** Heartbeats carry the commit index to the followers. */
+  heartbeat(leader: Member): void {
+    for (let t = 0; t < 2; t++) leader.driver.tick();
+    this.settle();
+  }
+
+  propose(leader: Member, text: string): void {
+    leader.driver.input(() => leader.driver.node.propose(new TextEncoder().encode(text)));
+  }
+}
+
+describe('the Raft driver', () => {
+  it('a candidate asks for votes only after its new term is durable', () => {
+    const trio = new Trio();
+    const one = trio.member(1);
+    one.driver.input(() => one.driver.node.campaign());
+    trio.settle();
+    expect(one.driver.node.role).toBe('leader');
+    // A pre-vote changes no term and needs no fsync; the vote request does.
+    const firstVote = one.journal.indexOf('send Vote');
+    expect(firstVote).toBeGreaterThan(0);
+    expect(one.journal[firstVote - 1]).toBe('fsync');
+  });
+
+  it("a leader's appends leave before its own fsync (thesis §10.2.1), its answers wait for it", () => {
+    const trio = new Trio();
+    const leader = trio.elect(1);
+    const follower = trio.member(2);
+    leader.journal.length = 0;
+    follower.journal.length = 0;
+    trio.propose(leader, 'a');
+    leader.driver.drain();
+    expect(leader.journal).toEqual(['send App', 'send App', 'fsync']);
+    trio.settle();
+    // The follower acknowledges only what its own disk holds.
+    expect(follower.journal.slice(0, 2)).toEqual(['fsync', 'send AppResp']);
+    trio.heartbeat(leader);
+    for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a']);
+  });
+
+  it('a disk that refuses a write stalls the node without applying, and it resumes when the disk does', () => {
+    const trio = new Trio();
+    const leader = trio.elect(1);
+    leader.log.refuse = 'ENOSPC';
+    trio.propose(leader, 'b');
+    trio.settle();
+    expect(leader.driver.diskFault?.fault).toMatch(/^ENOSPC/);
+    expect(leader.machine.data).toEqual([]);
+    // Input is dropped while stalled: like a paused process.
+    leader.driver.tick();
+    leader.clock.tick();
+    expect(leader.driver.diskFault).toBeDefined();
+    leader.log.refuse = undefined;
+    for (let t = 0; t < 100 && leader.driver.diskFault !== undefined; t++) leader.clock.tick();
+    expect(leader.driver.diskFault).toBeUndefined();
+    trio.settle();
+    trio.heartbeat(leader);
+    expect(trio.halted).toEqual([]);
+    for (const m of trio.members.values()) expect(m.machine.data).toEqual(['b']);
+  });
+
+  it('reads are answered once confirmed and applied, and fail when leadership is lost first', () => {
+    const trio = new Trio();
+    const leader = trio.elect(1);
+    trio.propose(leader, 'c');
+    const outcomes: ReadOutcome[] = [];
+    leader.driver.read((o) => outcomes.push(o));
+    leader.driver.read((o) => outcomes.push(o));
+    trio.settle();
+    expect(outcomes).toEqual([{ ok: true }, { ok: true }]);
+    // A round still waiting for its confirmation fails when the leader hands over meanwhile.
+    const lost: ReadOutcome[] = [];
+    leader.driver.read((o) => lost.push(o));
+    leader.driver.drain();
+    trio.dropWire();
+    leader.driver.input(() => leader.driver.node.transferLeadership(2));
+    trio.settle();
+    expect(trio.member(2).driver.node.role).toBe('leader');
+    expect(lost).toEqual([{ ok: false }]);
+  });
+
+  it('takes a snapshot every `snapshotGap` applied entries and compacts the log behind it', async () => {
+    const trio = new Trio(5);
+    const leader = trio.elect(1);
+    for (let i = 0; i < 12; i++) trio.propose(leader, `e${i}`);
+    trio.settle();
+    await leader.driver.snapshotSettled();
+    expect(leader.driver.snapshotIndex).toBeGreaterThanOrEqual(5);
+    expect(leader.snapshots.latest()?.meta.index).toBe(leader.driver.snapshotIndex);
+    expect(leader.log.firstIndex()).toBe(leader.driver.snapshotIndex + 1);
+  });
+});
