@@ -61,6 +61,9 @@ const since = (start: number) => (performance.now() - start) / 1000;
 
 interface Queued {
   readonly command: Command;
+  /** likelyKeys(command), worked out once: for an order it parses the order's JSON. */
+  readonly keys: readonly RecordKey[];
+  readonly keyIds: readonly string[];
   readonly deadline: number;
   readonly queuedAt: number;
   resolve(reply: Reply): void;
@@ -132,8 +135,9 @@ export class Coordinator {
   private async run(command: Command): Promise<Reply> {
     const deadline = this.now() + this.requestTimeout_ms;
     const home = partitionOf(homeId(command), this.cluster.partitions);
-    const spansPartitions = new Set(likelyKeys(command).map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
-    if (spansPartitions) return this.enqueue(command, deadline);
+    const keys = likelyKeys(command);
+    const spansPartitions = new Set(keys.map((k) => partitionOfKey(k, this.cluster.partitions))).size > 1;
+    if (spansPartitions) return this.enqueue(command, keys, deadline);
     try {
       for (let attempt = 0; ; attempt++) {
         const started = performance.now();
@@ -143,7 +147,7 @@ export class Coordinator {
           case 'reply':
             return result.reply;
           case 'cross-partition':
-            return await this.enqueue(command, deadline);
+            return await this.enqueue(command, keys, deadline);
           case 'locked':
             await this.waitForHolder(result, attempt, deadline);
             break;
@@ -169,10 +173,10 @@ export class Coordinator {
       .finally(() => this.inFlight.delete(seq));
   }
 
-  private enqueue(command: Command, deadline: number): Promise<Reply> {
+  private enqueue(command: Command, keys: readonly RecordKey[], deadline: number): Promise<Reply> {
     if (this.queue.length >= this.maxQueuedCommands) return Promise.resolve(NOT_APPLIED);
     return new Promise((resolve) => {
-      this.queue.push({ command, deadline, queuedAt: performance.now(), resolve });
+      this.queue.push({ command, keys, keyIds: keys.map(keyString), deadline, queuedAt: performance.now(), resolve });
       this.pump();
     });
   }
@@ -188,7 +192,7 @@ export class Coordinator {
       const batchKeys = new Set<string>();
       const waiting: Queued[] = [];
       for (const next of this.queue) {
-        const keys = likelyKeys(next.command).map(keyString);
+        const keys = next.keyIds;
         const full = batch.length >= this.maxBatchCommands || (batch.length > 0 && batchKeys.size + keys.length > MAX_BATCH_KEYS);
         if (full || keys.some((k) => this.busyKeys.has(k))) {
           waiting.push(next);
@@ -219,7 +223,7 @@ export class Coordinator {
     const home = partitionOf(homeId(commands[0]!), this.cluster.partitions);
     try {
       for (let attempt = 0; ; attempt++) {
-        const result = await this.transaction(commands, home, deadline);
+        const result = await this.transaction(commands, batch.flatMap((q) => q.keys), home, deadline);
         if (result.t === 'replies') {
           batch.forEach((q, i) => q.resolve(result.replies[i] ?? NOT_APPLIED));
           // The records are free for the next transaction at once: its locks are proposed after
@@ -245,13 +249,13 @@ export class Coordinator {
    * One attempt at a two-phase commit of a batch of commands. Returns their replies, or
    * `locked` (having released what it locked) when another transaction holds a record.
    */
-  private async transaction(commands: readonly Command[], home: number, deadline: number): Promise<TransactionResult> {
+  private async transaction(commands: readonly Command[], keys: RecordKey[], home: number, deadline: number): Promise<TransactionResult> {
     const txid = `${this.client}:${this.nextTx++}`;
     const values = new Map<string, readonly [RecordKey, StoredRecord | null]>();
     const participants = new Set<number>([home]);
     // The home partition reads and writes its own records inside the decide entry (homeApplies).
     const elsewhere = (key: RecordKey) => partitionOfKey(key, this.cluster.partitions) !== home;
-    let toLock = dedupe(commands.flatMap(likelyKeys)).filter(elsewhere);
+    let toLock = dedupe(keys).filter(elsewhere);
     let decision: Decision | undefined;
     try {
       for (let round = 0; decision === undefined; round++) {
