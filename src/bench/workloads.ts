@@ -5,6 +5,7 @@ import { loadTopology } from '../storage/common/topology.js';
 import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import { defined } from '../util/assert.js';
 import { FreshIds } from './fresh-ids.js';
+import { Histogram } from './histogram.js';
 import type { Target } from './targets.js';
 
 /**
@@ -225,29 +226,75 @@ const retrieveClientOrders: Op = (s) => {
   return async () => (await s.portal().retrieveClientOrders(cid())).length >= 2;
 };
 
+/** What the visibility probe itself spends, printed by each worker at its end: the probe is part of the load it measures. */
+class ProbeStats {
+  readonly write = new Histogram();
+  readonly reads = new Histogram();
+  ops = 0;
+  readCalls = 0;
+  missed = 0;
+
+  describe(worker: number): string {
+    const [w, r] = [this.write.summary(), this.reads.summary()];
+    const f = (v: number) => v.toFixed(2);
+    return (
+      `visibility probe, worker ${worker} (warm-up included): ${this.ops} writes; the write's reply p50 ${f(w.p50_ms)} / p99 ${f(w.p99_ms)} ms, ` +
+      `then reads until every other portal showed it p50 ${f(r.p50_ms)} / p99 ${f(r.p99_ms)} ms; ` +
+      `${f((this.readCalls + this.missed) / Math.max(1, this.ops))} reads per write, ${this.missed} of them found nothing yet`
+    );
+  }
+}
+
 /**
  * A write through one portal, then reads through every other portal until each shows it: the
  * operation's latency is how long a write takes to be visible everywhere (an upper bound: the
  * time the read that found it returned). The reads follow each other without pause.
  */
-const visibility: Op = (s) => {
+function visibilityProbe(s: ShopSeed, stats: ProbeStats): () => Promise<boolean> {
   if (s.clients.length < 2) throw new Error('visibility needs two portals or more: --portals 3 (mqtt mode)');
   return async () => {
     const origin = s.portal();
     const cid = s.ids.next();
+    const started = performance.now();
     ok(await origin.createClient(cid, CLIENT_DATA));
+    const written = performance.now();
     await Promise.all(
       s.clients.filter((c) => c !== origin).map(async (other) => {
         for (let reads = 1; (await other.retrieveClient(cid)).CID !== cid; reads++) {
+          stats.missed++;
           if (reads >= MAX_VISIBILITY_READS) throw new Error(`client ${cid} still not visible on another portal after ${reads} reads`);
           await new Promise((resolve) => setImmediate(resolve));
         }
       }),
     );
+    stats.ops++;
+    stats.readCalls += s.clients.length - 1;
+    stats.write.record_ms(written - started);
+    stats.reads.record_ms(performance.now() - written);
     return true;
   };
-};
+}
 const MAX_VISIBILITY_READS = 10_000;
+
+const visibilityWorkload: Workload = {
+  name: 'visibility',
+  level: 'portal',
+  description: 'CreateClient through one portal, then reads through every other until all show it (needs --portals 2 or more)',
+  async prepare(ctx) {
+    const seed = await seedShop(ctx, false);
+    const stats = new ProbeStats();
+    const op = visibilityProbe(seed, stats);
+    return {
+      op,
+      close: () => {
+        // A line that is not a worker message: the bench prints it as it is.
+        if (stats.ops > 0) process.stdout.write(`${stats.describe(ctx.worker)}\n`);
+        seed.clients.forEach((c) => c.close());
+        return Promise.resolve();
+      },
+    };
+  },
+};
 
 /** A shop's day, by weight: mostly browsing, some orders, a few new customers. */
 const SHOP_MIX: Array<[number, Op]> = [
@@ -272,7 +319,7 @@ const portalWorkloads: Workload[] = [
   portalWorkload('update-order', 'UpdateOrder of orders seeded by this worker, quantities alternating', true, updateOrder),
   portalWorkload('retrieve', 'RetrieveClient, RetrieveProduct, RetrieveOrder in turn, of seeded records', true, retrieve),
   portalWorkload('retrieve-client-orders', 'RetrieveClientOrders (a server stream) of seeded clients with two orders each', true, retrieveClientOrders),
-  portalWorkload('visibility', 'CreateClient through one portal, then reads through every other until all show it (needs --portals 2 or more)', false, visibility),
+  visibilityWorkload,
   portalWorkload('shop', 'a realistic mix: 40 % retrieve, 10 % retrieve-client-orders, 25 % create-order, 15 % update-order, 5 % create-client, 5 % create-product', true, shop),
 ];
 
