@@ -50,6 +50,10 @@ export class LinkProxy {
       return;
     }
     const to = connect({ host: this.host, port: this.targetPort });
+    // The replicas turn Nagle's algorithm off on their links: a proxy that left it on would hold
+    // small frames back for an ACK, adding delay the direct link does not have.
+    from.setNoDelay(true);
+    to.setNoDelay(true);
     const pair = { from, to };
     this.pairs.add(pair);
     const close = () => {
