@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { wholeNumber } from '../config/options.js';
 import { clusterSecretOption } from '../modes/cluster-secret-option.js';
 import { configOption, topologyFrom } from '../modes/raft/storage-config.js';
@@ -8,6 +8,7 @@ import type { MemberChangeResult, MemberView } from '../storage/common/members.j
 import { MAX_HOST_CHARS } from '../storage/common/members.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
 import type { Topology } from '../storage/common/topology.js';
+import { EXIT } from './oneshot.js';
 
 /**
  * `ecom member list|add|promote|remove` (issue #16 item 1, docs/operations.md): a partition's
@@ -21,7 +22,7 @@ interface ClusterOptions {
 }
 
 const replicaId = (what: string) => (text: string) => {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 0xffff_ffff) throw new Error(`${what} "${text}" is not a replica id (1, 2, ...)`);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 0xffff_ffff) throw new InvalidArgumentError(`${what} "${text}" is not a replica id (1, 2, ...)`);
   return Number(text);
 };
 
@@ -35,6 +36,7 @@ export function registerMemberCommands(program: Command): void {
       const statuses = await withClusterClient(topology, (client) => client.statuses(Math.min(opts.timeout, 2_000)));
       if (opts.json) process.stdout.write(`${JSON.stringify(membersByPartition(topology, statuses), null, 2)}\n`);
       else process.stdout.write(formatMembers(topology, statuses));
+      if (answered(statuses).length === 0) process.exitCode = EXIT.unreachable;
     });
   registerAdd(common(member.command('add')));
   for (const change of ['promote', 'remove'] as const) {
@@ -142,6 +144,11 @@ function membersByPartition(topology: Topology, statuses: Statuses): Array<{ par
 export function formatMembers(topology: Topology, statuses: Statuses): string {
   const lines: string[] = [];
   for (const p of membersByPartition(topology, statuses)) {
+    if (p.members.length === 0) {
+      const tried = statuses.filter((s) => s.partition === p.partition).map((s) => `${s.id}${'unreachable' in s ? ` (${s.unreachable})` : ''}`);
+      lines.push(`partition ${p.partition}: no replica answers; tried ${tried.join(', ') || 'none'}`);
+      continue;
+    }
     lines.push(`partition ${p.partition}: ${p.leader === 0 ? 'no leader answers (members as the most advanced replica has them)' : `leader ${p.leader}, term ${p.term}, commit ${p.commit}`}`);
     for (const m of p.members) lines.push(`  replica ${String(m.id).padEnd(4)} ${m.role.padEnd(8)} ${(m.address ?? 'address unknown').padEnd(32)} ${m.match === undefined ? '' : `holds ${m.match}  `}${m.state}`);
     const strays = answered(statuses).filter((s) => s.partition === p.partition && !p.members.some((m) => m.id === s.id));
