@@ -13,8 +13,15 @@ export class PowerLoss extends Error {
   }
 }
 
+/** What a full disk answers a write, as Node's fs does (the driver stalls on it and retries). */
+function noSpace(): Error {
+  return Object.assign(new Error('ENOSPC: no space left on device (simulated)'), { code: 'ENOSPC' });
+}
+
 export class SimDisk extends MemoryLog {
   private powerLossArmed = false;
+  /** While set, every append and fsync is refused, leaving the disk as it was. */
+  full = false;
 
   /**
    * @param core the node's core while it is up: new entries are checked against what it holds
@@ -38,12 +45,14 @@ export class SimDisk extends MemoryLog {
   }
 
   override append(entries: readonly Entry[]): void {
+    if (this.full) throw noSpace();
     const core = this.core();
     if (core !== undefined) this.invariants.checkNewEntries(core, entries);
     super.append(entries);
   }
 
   override sync(): void {
+    if (this.full) throw noSpace();
     if (this.powerLossArmed) {
       this.powerLossArmed = false;
       throw new PowerLoss();

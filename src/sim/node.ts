@@ -9,7 +9,7 @@ import type { KvOutput } from '../lincheck/history.js';
 import { KvStateMachine, decodeCommand } from './kv.js';
 import type { Invariants } from './invariants.js';
 import { PowerLoss, SimDisk } from './disk.js';
-import { SimClock } from './clock.js';
+import { SIM_TICK_MS, SimClock } from './clock.js';
 import type { Prng } from '../util/random.js';
 import { defined } from '../util/assert.js';
 
@@ -19,6 +19,9 @@ import { defined } from '../util/assert.js';
  *  local-reads — answer reads from the local state machine without ReadIndex.
  */
 export type InjectedBug = 'none' | 'skip-fsync' | 'local-reads';
+
+/** A node whose disk is full tries again this often (the replica: every second). */
+const DISK_RETRY_TICKS = 3;
 
 export interface Completion {
   readonly opId: number;
@@ -71,7 +74,8 @@ export class SimNode {
   readonly snapshots = new MemorySnapshotStore();
   private driver: RaftDriver | undefined;
   private machine: CheckedKvMachine | undefined;
-  private readonly clock = new SimClock();
+  /** Virtual time of the running process: a crash takes its timers with it. */
+  private clock = new SimClock();
   /** Messages the driver sent during the current drive(). */
   private outbox: Message[] = [];
   /** opId of writes this node proposed, awaiting their application here. */
@@ -82,6 +86,9 @@ export class SimNode {
   /** Called for every applied client command, so the omniscient simulator can resolve timeouts. */
   onApply: (opId: number, output: KvOutput) => void = () => {};
   failedReads: number[] = [];
+  /** How often this node's driver stalled on a full disk, and got going again. */
+  diskStalls = 0;
+  diskResumes = 0;
   readonly options: Partial<RaftOptions>;
 
   constructor(
@@ -117,6 +124,7 @@ export class SimNode {
     this.invariants.resetApplied(this.id, 0, 0);
     const machine = new CheckedKvMachine(this, this.invariants);
     this.machine = machine;
+    this.clock = new SimClock();
     this.driver = new RaftDriver({
       raft: { ...DEFAULT_OPTIONS, ...this.options, id: this.id, random_int: (n) => prng.int(n) },
       bootstrap: this.bootstrap,
@@ -134,8 +142,11 @@ export class SimNode {
           if (err.code !== 'OutboxFull') throw err;
         },
         readyDone: () => this.invariants.checkCommit(this.live),
+        diskStalled: () => this.diskStalls++,
+        diskResumed: () => this.diskResumes++,
       },
       snapshotGap: () => this.compact_every_entries,
+      diskRetry_ms: DISK_RETRY_TICKS * SIM_TICK_MS,
     });
     this.invariants.restarted(this.id, this.live.commitIndex);
     this.pendingWrites.clear();
@@ -144,9 +155,13 @@ export class SimNode {
 
   /** Loses the process and whatever of the unsynced disk writes did not make it. */
   crash(surviving_ops: number): void {
+    // The process is gone: nothing it scheduled (a retry of a write the disk refused) runs again.
+    this.driver?.stop();
     this.driver = undefined;
     this.machine = undefined;
     this.log.disarm();
+    // Space is freed while the node is down, so it restarts on a disk that takes writes.
+    this.log.full = false;
     this.log.crash(surviving_ops);
     this.pendingWrites.clear();
     this.pendingReads.clear();
@@ -158,15 +173,24 @@ export class SimNode {
   }
 
   tick(): void {
-    this.clock.tick();
-    this.driver?.tick();
+    // A timer may retry a write the disk refused: that fsync can be the one that loses power.
+    this.survivingPowerLoss(() => {
+      this.clock.tick();
+      this.driver?.tick();
+    });
   }
 
   step(message: Message): void {
     this.running.step(message);
   }
 
+  /** Whether the node's disk refuses writes and it is stalled on that: it takes no requests, as a replica does. */
+  get stalled(): boolean {
+    return this.driver?.diskFault !== undefined;
+  }
+
   proposeWrite(opId: number, data: Uint8Array): boolean {
+    if (this.stalled) return false;
     try {
       this.live.propose(data);
       this.pendingWrites.add(opId);
@@ -179,6 +203,7 @@ export class SimNode {
 
   read(opId: number, key: string): boolean {
     const machine = defined(this.machine, () => `state machine of node ${this.id}, which is down`);
+    if (this.stalled) return false;
     if (this.bug === 'local-reads') {
       this.completions.push({ opId, output: { value: machine.read(key) } });
       return true;
@@ -205,19 +230,29 @@ export class SimNode {
     if (this.pendingWrites.delete(opId)) this.completions.push({ opId, output });
   }
 
-  /** Runs the driver until the core has nothing more to hand out; returns the messages it sent. */
+  /**
+   * Runs the driver until the core has nothing more to hand out; returns the messages it sent
+   * since the last call (a leader that lost power in an fsync may have sent its appends first).
+   */
   drive(): Message[] {
-    const driver = this.driver;
-    if (driver === undefined) return [];
-    try {
+    this.survivingPowerLoss(() => {
+      const driver = this.driver;
+      if (driver === undefined) return;
       driver.drain();
       this.invariants.checkLeader(driver.node);
+    });
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
+  }
+
+  /** Runs `work`; a planted power loss in it crashes the node, keeping a random prefix of its unsynced writes. */
+  private survivingPowerLoss(work: () => void): void {
+    try {
+      work();
     } catch (e) {
       if (!(e instanceof PowerLoss)) throw e;
       this.crash(this.prng.int(this.log.unsyncedCount() + 1));
     }
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
   }
 }

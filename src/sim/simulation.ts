@@ -137,6 +137,10 @@ class Simulation {
     this.counters['msg-delayed'] = network.delayed;
     this.counters['msg-delivered'] = network.delivered;
     this.counters['msg-duplicated'] = network.duplicated;
+    for (const n of this.nodes.values()) {
+      this.counters['disk-stall'] = (this.counters['disk-stall'] ?? 0) + n.diskStalls;
+      this.counters['disk-resume'] = (this.counters['disk-resume'] ?? 0) + n.diskResumes;
+    }
     return {
       seed: this.seed,
       steps: this.step,
@@ -211,9 +215,9 @@ class Simulation {
 
   private driveAll(): void {
     for (const n of this.nodes.values()) {
-      if (!n.up) continue;
+      // Also a node that just went down: what it sent before it lost power is on the wire.
       this.send(n.drive());
-      this.collect(n);
+      if (n.up) this.collect(n);
     }
   }
 
@@ -286,11 +290,26 @@ class Simulation {
     else if (r < 45) this.restartOne();
     else if (r < 60) this.partitionNetwork();
     else if (r < 70) this.blockOneWay();
-    else if (r < 90) {
-      this.note('heal');
-      this.network.heal();
-    } else if (r < 95) this.transferLeadership();
+    else if (r < 84) this.heal();
+    else if (r < 90) this.fillDisk();
+    else if (r < 95) this.transferLeadership();
     else this.reconfigure();
+  }
+
+  /** The network heals and full disks get space again. */
+  private heal(): void {
+    this.note('heal');
+    this.network.heal();
+    for (const n of this.nodes.values()) n.log.full = false;
+  }
+
+  /** A node's disk fills up: its driver stalls on the refused write and retries until a heal. */
+  private fillDisk(): void {
+    const victim = this.prng.pick([...this.nodes.values()]);
+    if (!victim.up || victim.log.full) return;
+    this.note(`disk of ${victim.id} full`);
+    victim.log.full = true;
+    this.count('disk-full');
   }
 
   private forgetOpsOn(victim: SimNode): void {

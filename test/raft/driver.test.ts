@@ -61,6 +61,9 @@ class Trio {
   readonly members = new Map<NodeId, Member>();
   private wire: Message[] = [];
   halted: Error[] = [];
+  /** Disk stalls reported, and resumptions, over all three. */
+  stalls = 0;
+  resumed = 0;
 
   constructor(snapshotGap = 1_000_000) {
     for (const id of [1, 2, 3]) {
@@ -82,7 +85,11 @@ class Trio {
           },
         },
         scheduler: clock,
-        events: { halted: (err) => this.halted.push(err) },
+        events: {
+          halted: (err) => this.halted.push(err),
+          diskStalled: () => this.stalls++,
+          diskResumed: () => this.resumed++,
+        },
         snapshotGap: () => snapshotGap,
       });
       this.members.set(id, { driver, log, machine, clock, journal, snapshots });
@@ -167,13 +174,17 @@ describe('the Raft driver', () => {
     trio.settle();
     expect(leader.driver.diskFault?.fault).toMatch(/^ENOSPC/);
     expect(leader.machine.data).toEqual([]);
-    // Input is dropped while stalled: like a paused process.
-    leader.driver.tick();
-    leader.clock.tick();
+    // Input is dropped while stalled: like a paused process. Retries that fail renew the one stall.
+    for (let t = 0; t < 300; t++) {
+      leader.driver.tick();
+      leader.clock.tick();
+    }
     expect(leader.driver.diskFault).toBeDefined();
+    expect([trio.stalls, trio.resumed]).toEqual([1, 0]);
     leader.log.refuse = undefined;
     for (let t = 0; t < 100 && leader.driver.diskFault !== undefined; t++) leader.clock.tick();
     expect(leader.driver.diskFault).toBeUndefined();
+    expect(trio.resumed).toBe(1);
     trio.settle();
     trio.heartbeat(leader);
     expect(trio.halted).toEqual([]);

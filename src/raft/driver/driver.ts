@@ -6,7 +6,7 @@ import { RaftError, RaftNode, type RaftOptions, type Ready } from '../core/index
 import type { Membership, Message } from '../types.js';
 import type { DurableLog } from '../log/interfaces.js';
 import { recoverInitialState } from '../log/recover.js';
-import { assert, defined } from '../../util/assert.js';
+import { assert } from '../../util/assert.js';
 import { describeDiskFault, isDiskFault } from '../../util/disk-errors.js';
 import type { DiskStage, DriverEvents, DriverSnapshotStore, Scheduler, StateMachine, Transport } from './interfaces.js';
 import { ReadRounds, type ReadWaiter } from './read-rounds.js';
@@ -69,6 +69,8 @@ export class RaftDriver {
   private lastTerm: number;
   /** Set while the disk refuses writes: the Ready that could not be finished, and where it stopped. */
   private stall: DiskStall | undefined;
+  /** While a retry runs: when the stall it retries began (a renewed stall is the same one). */
+  private retryingSince_ms: number | undefined;
 
   constructor(private readonly options: DriverOptions) {
     const { log, snapshots, machine } = options;
@@ -277,8 +279,8 @@ export class RaftDriver {
   private stallOnDisk(rd: Ready, stage: DiskStage, err: Error & { code: string | number }): void {
     const { scheduler, events } = this.options;
     const retry_ms = this.options.diskRetry_ms ?? DEFAULT_DISK_RETRY_MS;
-    const first = this.stall === undefined;
-    const since_ms = this.stall?.since_ms ?? scheduler.now_ms();
+    const first = this.stall === undefined && this.retryingSince_ms === undefined;
+    const since_ms = this.stall?.since_ms ?? this.retryingSince_ms ?? scheduler.now_ms();
     const fault = describeDiskFault(err);
     const cancel = scheduler.after(retry_ms, () => this.retryAfterDiskFault());
     this.stall = { rd, stage, fault, since_ms, cancel };
@@ -289,16 +291,15 @@ export class RaftDriver {
     const stall = this.stall;
     if (stall === undefined || this.stopped_) return;
     this.stall = undefined;
+    this.retryingSince_ms = stall.since_ms;
     try {
-      if (!this.carry(stall.rd, stall.stage)) {
-        // carry() has recorded the new stall (TypeScript still sees the `undefined` set above).
-        const renewed = defined(this.stall as DiskStall | undefined, 'the disk stall carry() just recorded');
-        this.stall = { ...renewed, since_ms: stall.since_ms };
-        return;
-      }
+      // A refusal again renews the stall (carry() records it, reported only once).
+      if (!this.carry(stall.rd, stall.stage)) return;
     } catch (err) {
       this.halt(err instanceof Error ? err : new Error(String(err)));
       return;
+    } finally {
+      this.retryingSince_ms = undefined;
     }
     assert(this.stall === undefined, 'a Ready carried to the end leaves no disk stall');
     this.options.events.diskResumed?.(this.options.scheduler.now_ms() - stall.since_ms);
