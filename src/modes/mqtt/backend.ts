@@ -38,6 +38,12 @@ export interface MqttBackendOptions {
 const RECONNECT_FIRST_MS = 100;
 /** How long a stopping portal waits for the broker to acknowledge its last messages. */
 const CLOSE_DRAIN_MS = 2_000;
+/**
+ * Observer events waiting for the end of one turn of the event loop: each comes from a command
+ * applied in that turn, and a turn applies at most what one socket read brought (a few hundred
+ * commands of at most 1 MiB read at 64 KiB a time), each with a handful of events.
+ */
+const ANNOUNCE_MAX = 1_000_000;
 /** mqtt.js's error for a message dropped by removeOutgoingMessage (see abandonSession). */
 const REMOVED = 'Message removed';
 
@@ -81,6 +87,8 @@ export class MqttBackend implements Backend {
   /** When the last bytes were read from the broker's socket (only while tracing). */
   private lastRead = 0;
   private arriving: Arrival | undefined;
+  /** Observer events of this turn of the event loop, published at its end (see announce). */
+  private readonly unannounced: ChangeEvent[] = [];
   private readonly syncTimeout_ms: number;
   private readonly writeTimeout_ms: number;
   private readonly pendingMax: number;
@@ -209,6 +217,7 @@ export class MqttBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.checkTimer);
+    this.flushAnnouncements();
     this.trace.stop();
     this.clearSyncTimer();
     for (const seq of [...this.pending.keys()]) this.finish(seq, MAYBE_APPLIED);
@@ -384,14 +393,36 @@ export class MqttBackend implements Backend {
     const arrival = this.arriving;
     if (arrival !== undefined && arrival.msg === command && command.at !== undefined) this.trace.applied(command.at, arrival.read, arrival.handled, applied);
     if (command.o !== this.origin_) return;
+    const started = this.pending.get(command.s)?.started;
+    this.finish(command.s, reply);
+    if (started !== undefined) this.trace.answered(started, applied);
     // Only the portal that received the write announces it, so observers hear each change once.
+    this.announce(events);
+  }
+
+  /**
+   * Publishes observer events after the replies of this turn of the event loop have gone out:
+   * published at once, their socket write (mqtt.js writes on the next tick, before any promise
+   * continuation) came before the gRPC reply, and it wakes the broker, which on a busy machine
+   * may take the CPU before the reply is written. One socket write for all of a turn's events.
+   */
+  private announce(events: readonly ChangeEvent[]): void {
+    if (events.length === 0) return;
+    if (this.unannounced.length === 0) setImmediate(() => this.flushAnnouncements());
+    assert(this.unannounced.length + events.length <= ANNOUNCE_MAX, () => `more than ${ANNOUNCE_MAX} observer events waiting for one turn of the event loop`);
+    this.unannounced.push(...events);
+  }
+
+  private flushAnnouncements(): void {
+    const events = this.unannounced.splice(0);
+    if (events.length === 0 || !this.client.connected) return;
+    const stream = this.client.stream;
+    stream.cork();
     for (const event of events) {
       const body: PyJsonValue = event.data === undefined ? { op: event.op, key: event.key } : { op: event.op, key: event.key, data: event.data };
       this.publish(event.topic, Buffer.from(pyDumps(body), 'utf8'));
     }
-    const started = this.pending.get(command.s)?.started;
-    this.finish(command.s, reply);
-    if (started !== undefined) this.trace.answered(started, applied);
+    process.nextTick(() => stream.uncork());
   }
 
   /** `ecom bench --trace` asks: send this portal's stage timings since the last request, and start a new window. */
