@@ -41,12 +41,16 @@ function live(): RaftCluster {
 function writeStream(backend: PartitionedBackend, tag: string, concurrency = 8) {
   const acked: string[] = [];
   const failures: string[] = [];
+  /** Each acknowledged write's latency, in ms, in the order they were answered. */
+  const latencies: number[] = [];
   let running = true;
   const done = Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
       for (let i = 0; running; i++) {
         const cid = `${tag}${w}-${i}`;
+        const started = performance.now();
         const reply = await backend.execute({ op: 'CreateClient', cid, data: '{"name": "m"}' });
+        latencies.push(performance.now() - started);
         if (reply.code === 0) acked.push(cid);
         else failures.push(`${cid}: ${JSON.stringify(reply)}`);
       }
@@ -55,6 +59,13 @@ function writeStream(backend: PartitionedBackend, tag: string, concurrency = 8) 
   return {
     acked,
     failures,
+    /** p50, p99 and max latency of the writes answered since `from` (an index into the answers). */
+    figures(from = 0): string {
+      const sorted = latencies.slice(from).sort((a, b) => a - b);
+      const at = (q: number) => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(0);
+      return `${sorted.length} writes, p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`;
+    },
+    answered: () => latencies.length,
     async progress(n: number, timeout_ms = 30_000) {
       const target = acked.length + n;
       const deadline = Date.now() + timeout_ms;
@@ -158,6 +169,7 @@ describe('membership changes online', () => {
     const backend = cluster.backend({ requestTimeout_ms: 10_000 });
     const stream = writeStream(backend, 'r');
     await stream.progress(600);
+    const changesFrom = stream.answered();
     const added = await addReplica(7, 0);
     expect(added).toMatch(/replica 7 joins partition 0 as a learner; partition 0: voters 1, 2, 3; learners 7/);
     await waitForMembers(0, [1, 2, 3, 7]);
@@ -172,9 +184,12 @@ describe('membership changes online', () => {
     expect(list.stdout).toMatch(/replica 7 +voter +127\.0\.0\.1:\d+ raft \d+/);
     expect(list.stdout).not.toMatch(/replica 1 /);
 
+    console.log(`replace 1 by 7 (add, catch up, promote, remove), 8 writers: ${stream.figures(changesFrom)}`);
     const { leader } = await membersOf(0);
+    const killFrom = stream.answered();
     await cluster.tier.processes.child(`storage-${leader.id}`)!.kill();
     await stream.progress(300);
+    console.log(`kill -9 of leader ${leader.id} after the replacement, 8 writers: ${stream.figures(killFrom)}`);
     restart(leader.id);
     await waitForActive(0, [2, 3, 7]);
     await stream.stop();
@@ -195,12 +210,26 @@ describe('membership changes online', () => {
     cluster = await startRaftCluster();
     const backend = cluster.backend({ requestTimeout_ms: 10_000 });
     const stream = writeStream(backend, 'g');
+    // A portal's client whose leader does not change: it must learn of 7 and 8 all the same.
+    const portal = new ReplicaClusterClient(cluster.topology);
+    await portal.read(0, 'client', 'nobody', Date.now() + 5_000);
     await stream.progress(300);
     await addReplica(7, 0);
     await waitForMembers(0, [1, 2, 3, 7]);
     await addReplica(8, 0);
     await waitForMembers(0, [1, 2, 3, 7, 8]);
     await stream.progress(200);
+    try {
+      const deadline = Date.now() + 15_000;
+      // It asks the leader every few seconds, on the back of a call; reads are the calls here.
+      while (portal.replicasOf(0).length < 5 && Date.now() < deadline) {
+        await portal.read(0, 'client', 'nobody', Date.now() + 5_000);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(portal.replicasOf(0).map((r) => r.id).sort()).toEqual([1, 2, 3, 7, 8]);
+    } finally {
+      await portal.close();
+    }
     // Five voters take two down: kill -9 two of them, the leader among them.
     const { leader } = await membersOf(0);
     const victims = [leader.id, [1, 2, 3, 7, 8].find((id) => id !== leader.id)!];

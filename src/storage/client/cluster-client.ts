@@ -16,6 +16,8 @@ const ELECTION_WAIT_MS = 25;
 /** Backoff after a "busy" answer: from 2 ms, doubling, at most 100 ms (each ±50 %). */
 const BUSY_WAIT_FIRST_MS = 2;
 const BUSY_WAIT_MAX_MS = 100;
+/** How often a client asks a partition's leader who its members are (a status call). */
+const MEMBERS_REFRESH_MS = 5_000;
 
 export class ReplicaClusterClient implements PartitionCluster {
   readonly partitions: number;
@@ -30,6 +32,8 @@ export class ReplicaClusterClient implements PartitionCluster {
   private readonly voters = new Map<number, ReplicaAddress[]>();
   /** Every replica ever heard of, removed ones included, for `ecom status`. */
   private readonly known = new Map<number, ReplicaAddress>();
+  /** When each partition's membership was last asked for. */
+  private readonly refreshed = new Map<number, number>();
 
   constructor(private readonly topology: Topology) {
     this.partitions = topology.partitions;
@@ -52,6 +56,18 @@ export class ReplicaClusterClient implements PartitionCluster {
     for (const m of members) if (m.address !== undefined) this.known.set(m.id, m.address);
     const voters = members.filter((m) => m.role === 'voter').map((m) => m.address);
     if (voters.length > 0 && voters.every((a) => a !== undefined)) this.voters.set(status.partition, voters as ReplicaAddress[]);
+  }
+
+  /**
+   * Asks the leader for the membership every few seconds, in the background: a portal whose
+   * leader never changes would otherwise not hear of members added meanwhile, and once every
+   * replica it knew had been replaced it would find none.
+   */
+  private refreshMembersNowAndThen(partition: number, leader: ReplicaAddress): void {
+    const now = Date.now();
+    if (now - (this.refreshed.get(partition) ?? 0) < MEMBERS_REFRESH_MS) return;
+    this.refreshed.set(partition, now);
+    void this.learnFrom(leader, now + MEMBERS_REFRESH_MS);
   }
 
   /** Asks `replica` for its view of the membership (it named a leader this client does not know). */
@@ -99,6 +115,7 @@ export class ReplicaClusterClient implements PartitionCluster {
       }
       if (response.ok) {
         this.leaders.set(partition, target.id);
+        this.refreshMembersNowAndThen(partition, target);
         return response.result;
       }
       // Nothing was changed and nothing will be on a retry: our own request is at fault.
