@@ -65,9 +65,8 @@ export class ReplicaLinks {
         view.push(other);
         continue;
       }
-      const proxy = new LinkProxy(linkName(self.id, other.id), await freePort(other.host), other.raftPort, other.host);
+      const proxy = await listening(linkName(self.id, other.id), other);
       this.proxies.set(proxy.name, proxy);
-      await proxy.listen();
       view.push({ ...other, raftPort: proxy.port });
     }
     const file = join(dir, `topology-replica-${self.id}.json`);
@@ -115,6 +114,26 @@ export class ReplicaLinks {
   async close(): Promise<void> {
     await Promise.all([...this.proxies.values()].map((proxy) => proxy.close()));
     this.proxies.clear();
+  }
+}
+
+/** Tries to listen this many times, a new free port each time, before ecom up gives up. */
+const LISTEN_ATTEMPTS = 3;
+
+/**
+ * A proxy to `target`'s Raft port, listening. A free port can be taken by another program between
+ * freePort's probe and the listen: that costs a retry on another port, not `ecom up`.
+ */
+async function listening(name: string, target: ReplicaAddress): Promise<LinkProxy> {
+  for (let attempt = 1; ; attempt++) {
+    const proxy = new LinkProxy(name, await freePort(target.host), target.raftPort, target.host);
+    try {
+      await proxy.listen();
+      return proxy;
+    } catch (err) {
+      await proxy.close();
+      if (attempt >= LISTEN_ATTEMPTS) throw err;
+    }
   }
 }
 
