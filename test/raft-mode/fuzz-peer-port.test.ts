@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/net/frames.js';
 import { encodeMessage } from '../../src/raft/codec.js';
 import type { Message, MessageType } from '../../src/raft/types.js';
-import { chunksOf, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES } from '../../src/storage/replica/message-chunks.js';
+import { chunksOf, CHUNK_BYTES, CHUNK_FIELDS, encodeChunkAck, MAX_CHUNKED_MESSAGE_BYTES, transferKey } from '../../src/storage/replica/message-chunks.js';
 import { replicaById } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
@@ -51,9 +51,10 @@ function randomMessage(r: Prng, to: number, peers: number[]): Message {
  */
 function randomChunk(r: Prng, to: number, peers: number[]): Buffer {
   const encoded = encodeMessage(randomMessage(r, to, peers));
-  const chunks = [...chunksOf(encoded, r.int(3))];
+  const chunks = [...chunksOf(encoded, { from: r.pick(peers), key: transferKey(encoded) })];
   const chunk = Buffer.from(r.pick(chunks));
-  if (r.chance(0.5)) chunk.writeUIntBE(r.pick([0, 1, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES + 1, 2 ** 40]), 5 + 6 * r.int(2), 6);
+  if (r.chance(0.5)) chunk.writeUIntBE(r.pick([0, 1, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES + 1, 2 ** 40]), r.pick([CHUNK_FIELDS.offset, CHUNK_FIELDS.total]), 6);
+  if (r.chance(0.1)) return encodeChunkAck({ from: r.pick(peers), key: transferKey(encoded), received: r.pick([0, CHUNK_BYTES, 3]) }).subarray(0, r.chance(0.5) ? undefined : 7);
   if (r.chance(0.2)) return chunk.subarray(0, r.int(chunk.length));
   return chunk;
 }

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/types.js';
 import { PeerTransport } from '../../src/storage/replica/peer-transport.js';
-import { ChunkAssembler, ChunkError, chunksOf, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES } from '../../src/storage/replica/message-chunks.js';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { ChunkAssembler, ChunkError, chunksOf, CHUNK_BYTES, CHUNK_FIELDS, decodeChunkAck, encodeChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey } from '../../src/storage/replica/message-chunks.js';
 import type { ReplicaAddress } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
 import { freePort } from '../helpers/ports.js';
@@ -16,27 +17,54 @@ describe('messages in chunks', () => {
     for (let transfer = 1; transfer <= 20; transfer++) {
       const size = 1 + rng.int(3 * CHUNK_BYTES);
       const message = randomBytes(size);
-      const chunks = [...chunksOf(message, transfer)];
+      const chunks = [...chunksOf(message, { from: transfer, key: transferKey(message) })];
       expect(chunks).toHaveLength(Math.ceil(size / CHUNK_BYTES));
-      const results = chunks.map((c) => assembler.push(c));
+      const results = chunks.map((c) => assembler.push(c).whole);
       expect(results.slice(0, -1).every((r) => r === undefined)).toBe(true);
-      expect(Buffer.from(results.at(-1) as Uint8Array).equals(message)).toBe(true);
+      expect(Buffer.from(results.at(-1)!).equals(message)).toBe(true);
     }
   });
 
   it('refuses a chunk out of place, a transfer over the bound and a malformed frame, and recovers with the next transfer', () => {
     const assembler = new ChunkAssembler();
-    const [first, second, third] = [...chunksOf(randomBytes(2 * CHUNK_BYTES + 10), 7)];
+    const big = randomBytes(3 * CHUNK_BYTES + 10);
+    const transfer = { from: 7, key: transferKey(big) };
+    const [first, , third] = [...chunksOf(big, transfer)];
     assembler.push(first!);
     expect(() => assembler.push(third!)).toThrow(ChunkError);
-    expect(() => assembler.push(second!)).toThrow(/out of order/);
+    try {
+      assembler.push(third!);
+    } catch (err) {
+      // The refusal says where the sender should resume: after the first chunk, which is kept.
+      expect((err as OutOfPlaceChunk).resumeAt.received).toBe(CHUNK_BYTES);
+    }
     const huge = Buffer.from(first!);
-    huge.writeUIntBE(MAX_CHUNKED_MESSAGE_BYTES + 1, 11, 6);
+    huge.writeUIntBE(MAX_CHUNKED_MESSAGE_BYTES + 1, CHUNK_FIELDS.total, 6);
     expect(() => assembler.push(huge)).toThrow(/announces/);
     expect(() => assembler.push(Buffer.from([0xc5, 1, 2]))).toThrow(/malformed/);
     const again = randomBytes(10);
-    expect(Buffer.from(assembler.push([...chunksOf(again, 8)][0]!) as Uint8Array).equals(again)).toBe(true);
-    expect(() => [...chunksOf(new Uint8Array(MAX_CHUNKED_MESSAGE_BYTES + 1), 9)]).toThrow(/over the/);
+    expect(Buffer.from(assembler.push([...chunksOf(again, { from: 8, key: transferKey(again) })][0]!).whole!).equals(again)).toBe(true);
+    expect(() => [...chunksOf(new Uint8Array(MAX_CHUNKED_MESSAGE_BYTES + 1), transfer)]).toThrow(/over the/);
+    expect(() => [...chunksOf(big, transfer, 5)]).toThrow(/cannot resume/);
+    expect(() => decodeChunkAck(encodeChunkAck({ from: 1, key: transfer.key, received: 5 }))).toThrow(/chunk boundary/);
+  });
+
+  it('resumes a transfer cut short from what the receiver holds, repeating what came after its ack', () => {
+    const assembler = new ChunkAssembler();
+    const message = randomBytes(12 * CHUNK_BYTES + 77);
+    const transfer = { from: 3, key: transferKey(message) };
+    const acks: number[] = [];
+    for (const chunk of [...chunksOf(message, transfer)].slice(0, 10)) {
+      const progress = assembler.push(chunk);
+      if (progress.ackDue) acks.push(progress.ack.received);
+    }
+    expect(acks).toEqual([8 * CHUNK_BYTES]);
+    // The connection broke after chunk 10; the sender heard of 8 and resumes there.
+    const rest = [...chunksOf(message, transfer, acks[0])].map((c) => assembler.push(c).whole);
+    expect(Buffer.from(rest.at(-1)!).equals(message)).toBe(true);
+    // Another message from the same sender is another transfer: it cannot continue this one.
+    const other = randomBytes(2 * CHUNK_BYTES);
+    expect(() => assembler.push([...chunksOf(other, { from: 3, key: transferKey(other) }, CHUNK_BYTES)][0]!)).toThrow(/out of order/);
   });
 
   describe('between two replicas over TCP', () => {
@@ -89,5 +117,88 @@ describe('messages in chunks', () => {
       expect(received.findIndex((m) => m.type === 'Heartbeat')).toBeLessThan(received.findIndex((m) => m.type === 'Snap'));
       expect(errors).toEqual([]);
     });
+
+    it('resumes a snapshot whose connection broke half way from what the receiver acknowledged', { timeout: 60_000 }, async () => {
+      const secret = randomBytes(32);
+      const a: ReplicaAddress = { id: 1, partition: 0, host: '127.0.0.1', clientPort: 0, raftPort: await freePort() };
+      const b: ReplicaAddress = { id: 2, partition: 0, host: '127.0.0.1', clientPort: 0, raftPort: await freePort() };
+      // a reaches b through a proxy that cuts the first connection to carry more than 20 MiB.
+      const proxy = await cuttingProxy(await freePort(), b.raftPort, 20 << 20);
+      const viaProxy = { ...b, raftPort: proxy.port };
+      const toA: Message[] = [];
+      const toB: Message[] = [];
+      const errors: Error[] = [];
+      const sender = new PeerTransport(a, secret, (id) => (id === 2 ? viaProxy : undefined), (m) => toA.push(m), (err) => errors.push(err));
+      const receiver = new PeerTransport(b, secret, (id) => (id === 1 ? a : undefined), (m) => toB.push(m), (err) => errors.push(err));
+      transports.push(sender, receiver);
+      try {
+        await Promise.all([sender.listen(), receiver.listen()]);
+        const message = (type: Message['type'], from: number, to: number, extra: Partial<Message> = {}): Message => ({
+          type, from, to, term: 3, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: 0, snapshot: undefined, ...extra,
+        });
+        // Open every connection first (a's bulk and control to b, b's control to a, which carries the acks).
+        await until(() => toB.some((m) => m.type === 'App') && toB.some((m) => m.type === 'Heartbeat') && toA.length > 0, () => {
+          sender.send([message('App', 1, 2), message('Heartbeat', 1, 2)], true);
+          receiver.send([message('HeartbeatResp', 2, 1)], true);
+        });
+        const data = randomBytes(40 << 20);
+        const snap = message('Snap', 1, 2, { index: 900, snapshot: { meta: { index: 900, term: 3, membership: { voters: [1, 2], learners: [] } }, data } });
+        // As Raft does, the leader sends the snapshot again until it is in.
+        await until(() => toB.some((m) => m.type === 'Snap'), () => sender.send([snap], true), 300);
+        const got = toB.find((m) => m.type === 'Snap');
+        expect(Buffer.from(got?.snapshot?.data ?? new Uint8Array()).equals(data)).toBe(true);
+        expect(proxy.cuts).toBe(1);
+        expect(sender.resumedBytes, 'the second attempt started after what the receiver held').toBeGreaterThanOrEqual(8 << 20);
+        expect(errors).toEqual([]);
+      } finally {
+        await proxy.close();
+      }
+    });
   });
 });
+
+/** Runs `act` every `every_ms` until `done()` holds (connections and transfers have no event to await from outside). */
+async function until(done: () => boolean, act: () => void, every_ms = 20, timeout_ms = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    act();
+    await new Promise((r) => setTimeout(r, every_ms));
+  }
+}
+
+/** A TCP proxy to `target` that cuts the first connection once it has carried `cutAfter` bytes one way. */
+async function cuttingProxy(port: number, target: number, cutAfter: number): Promise<{ port: number; cuts: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const state = { port, cuts: 0, close: () => Promise.resolve() };
+  const server: Server = createServer((from) => {
+    const to = connect({ host: '127.0.0.1', port: target });
+    const both = [from, to];
+    const end = () => both.forEach((s) => s.destroy());
+    let forwarded = 0;
+    for (const s of both) {
+      sockets.add(s);
+      s.on('error', end);
+      s.on('close', end);
+    }
+    from.on('data', (chunk: Buffer) => {
+      forwarded += chunk.length;
+      if (state.cuts === 0 && forwarded > cutAfter) {
+        state.cuts++;
+        end();
+        return;
+      }
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
+    });
+    to.on('data', (chunk: Buffer) => from.write(chunk));
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  state.close = () => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return state;
+}

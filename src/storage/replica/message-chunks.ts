@@ -1,70 +1,153 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Raft messages too big for one frame (a snapshot of a large partition) travel as a run of
  * chunk frames on the bulk connection and are put back together by the receiver (issue #16
- * item 3). A chunk frame starts with a marker byte no codec version uses, then the transfer's
- * number, the chunk's offset and the whole message's size; chunks of one transfer arrive in
- * order on one connection, so the receiver needs no more than one buffer per connection.
+ * item 3). A chunk frame starts with a marker byte no codec version uses, then the sender's id,
+ * the transfer's key (the first bytes of the message's SHA-256), the chunk's offset and the
+ * whole message's size. The receiver tells the sender now and then how far it got (an ack
+ * frame), and keeps what it has when the connection breaks, so the sender resumes a transfer of
+ * the same message where it was cut instead of from the start.
  * Written by hand: it is a header and a copy, on the replicas' own wire format.
  */
 export const CHUNK_MARKER = 0xc5;
-const HEADER_BYTES = 1 + 4 + 6 + 6;
+export const CHUNK_ACK_MARKER = 0xc6;
+const KEY_BYTES = 8;
+/** Where each field of a chunk frame's header starts. */
+export const CHUNK_FIELDS = { from: 1, key: 5, offset: 5 + KEY_BYTES, total: 11 + KEY_BYTES } as const;
+const HEADER_BYTES = CHUNK_FIELDS.total + 6;
+const ACK_BYTES = 1 + 4 + KEY_BYTES + 6;
 /** Messages larger than this are sent in chunks of this size. */
 export const CHUNK_BYTES = 1 << 20;
+/** A receiver acknowledges a transfer's progress every this many chunks. */
+export const ACK_EVERY_CHUNKS = 8;
 /**
  * The largest message a transfer may carry. A snapshot's data is one JSON text, and V8 cannot
  * hold a string longer than about 512 MiB, so nothing larger could be installed anyway.
  */
 export const MAX_CHUNKED_MESSAGE_BYTES = 512 << 20;
+/** Transfers a receiver keeps half-done at once (a leader and the one before it, say); the oldest goes first. */
+const MAX_PARTIAL_TRANSFERS = 2;
 
 export class ChunkError extends Error {
   override readonly name = 'ChunkError';
+}
+
+/** Who sends a transfer and which message it is. */
+export interface Transfer {
+  readonly from: number;
+  readonly key: Buffer;
+}
+
+export function transferKey(message: Uint8Array): Buffer {
+  return createHash('sha256').update(message).digest().subarray(0, KEY_BYTES);
 }
 
 export function isChunk(frame: Uint8Array): boolean {
   return frame.length > 0 && frame[0] === CHUNK_MARKER;
 }
 
-/** The chunk frames' payloads of one message, in order. */
-export function* chunksOf(message: Uint8Array, transfer: number): Generator<Buffer> {
+export function isChunkAck(frame: Uint8Array): boolean {
+  return frame.length > 0 && frame[0] === CHUNK_ACK_MARKER;
+}
+
+/** The chunk frames' payloads of one message, in order, from `start` (a multiple of CHUNK_BYTES). */
+export function* chunksOf(message: Uint8Array, transfer: Transfer, start = 0): Generator<Buffer> {
   if (message.length > MAX_CHUNKED_MESSAGE_BYTES) throw new ChunkError(`a message of ${message.length} bytes is over the ${MAX_CHUNKED_MESSAGE_BYTES} a transfer carries`);
-  for (let offset = 0; offset < message.length; offset += CHUNK_BYTES) {
+  if (start % CHUNK_BYTES !== 0 || start < 0 || (start > 0 && start >= message.length)) throw new ChunkError(`a transfer cannot resume at ${start} of ${message.length}`);
+  for (let offset = start; offset < message.length; offset += CHUNK_BYTES) {
     const part = message.subarray(offset, Math.min(message.length, offset + CHUNK_BYTES));
     const frame = Buffer.allocUnsafe(HEADER_BYTES + part.length);
     frame[0] = CHUNK_MARKER;
-    frame.writeUInt32BE(transfer >>> 0, 1);
-    frame.writeUIntBE(offset, 5, 6);
-    frame.writeUIntBE(message.length, 11, 6);
+    frame.writeUInt32BE(transfer.from >>> 0, CHUNK_FIELDS.from);
+    transfer.key.copy(frame, CHUNK_FIELDS.key, 0, KEY_BYTES);
+    frame.writeUIntBE(offset, CHUNK_FIELDS.offset, 6);
+    frame.writeUIntBE(message.length, CHUNK_FIELDS.total, 6);
     frame.set(part, HEADER_BYTES);
     yield frame;
   }
 }
 
-/** One connection's transfer in progress. */
-export class ChunkAssembler {
-  private transfer: { id: number; total: number; received: number; bytes: Buffer } | undefined;
+/** The receiver's word to the sender: it holds the first `received` bytes of transfer `key`. */
+export interface ChunkAck {
+  readonly from: number;
+  readonly key: Buffer;
+  readonly received: number;
+}
 
-  /** Takes a chunk frame; returns the whole message once its last chunk is in. Throws ChunkError on a chunk out of place. */
-  push(frame: Uint8Array): Uint8Array | undefined {
+export function encodeChunkAck(ack: ChunkAck): Buffer {
+  const frame = Buffer.allocUnsafe(ACK_BYTES);
+  frame[0] = CHUNK_ACK_MARKER;
+  frame.writeUInt32BE(ack.from >>> 0, 1);
+  ack.key.copy(frame, 5, 0, KEY_BYTES);
+  frame.writeUIntBE(ack.received, 5 + KEY_BYTES, 6);
+  return frame;
+}
+
+export function decodeChunkAck(frame: Uint8Array): ChunkAck {
+  if (frame.length !== ACK_BYTES || frame[0] !== CHUNK_ACK_MARKER) throw new ChunkError(`a chunk ack of ${frame.length} bytes is malformed`);
+  const view = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  const received = view.readUIntBE(5 + KEY_BYTES, 6);
+  if (received > MAX_CHUNKED_MESSAGE_BYTES || received % CHUNK_BYTES !== 0) throw new ChunkError(`a chunk ack names ${received} bytes, not a chunk boundary`);
+  return { from: view.readUInt32BE(1), key: Buffer.from(view.subarray(5, 5 + KEY_BYTES)), received };
+}
+
+/** What a chunk did: the whole message once its last chunk is in, and where the transfer stands. */
+export interface ChunkProgress {
+  readonly whole: Uint8Array | undefined;
+  readonly ack: ChunkAck;
+  /** Time to tell the sender how far the transfer got. */
+  readonly ackDue: boolean;
+}
+
+interface Partial {
+  readonly total: number;
+  received: number;
+  readonly bytes: Buffer;
+}
+
+/** A receiver's transfers in progress, kept across connections so a broken one can resume. */
+export class ChunkAssembler {
+  private readonly partials = new Map<string, Partial>();
+
+  /** Takes a chunk frame. Throws ChunkError on a malformed chunk, or one out of place (its `ack` says where to resume). */
+  push(frame: Uint8Array): ChunkProgress {
     if (frame.length <= HEADER_BYTES || frame[0] !== CHUNK_MARKER) throw new ChunkError(`a chunk frame of ${frame.length} bytes is malformed`);
     const view = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-    const id = view.readUInt32BE(1);
-    const offset = view.readUIntBE(5, 6);
-    const total = view.readUIntBE(11, 6);
+    const from = view.readUInt32BE(CHUNK_FIELDS.from);
+    const key = Buffer.from(view.subarray(CHUNK_FIELDS.key, CHUNK_FIELDS.key + KEY_BYTES));
+    const offset = view.readUIntBE(CHUNK_FIELDS.offset, 6);
+    const total = view.readUIntBE(CHUNK_FIELDS.total, 6);
     const part = view.subarray(HEADER_BYTES);
+    const name = `${from}/${key.toString('hex')}`;
     if (offset === 0) {
-      // A new transfer replaces one cut short (the sender gave up on it and Raft sends anew).
+      // A transfer from the start replaces what was kept of it.
       if (total > MAX_CHUNKED_MESSAGE_BYTES || total < part.length) throw new ChunkError(`a transfer announces ${total} bytes (at most ${MAX_CHUNKED_MESSAGE_BYTES})`);
-      this.transfer = { id, total, received: 0, bytes: Buffer.allocUnsafe(total) };
+      this.partials.delete(name);
+      this.partials.set(name, { total, received: 0, bytes: Buffer.allocUnsafe(total) });
+      for (const old of this.partials.keys()) if (this.partials.size > MAX_PARTIAL_TRANSFERS) this.partials.delete(old);
     }
-    const t = this.transfer;
-    if (t === undefined || t.id !== id || t.total !== total || t.received !== offset || offset + part.length > total) {
-      this.transfer = undefined;
-      throw new ChunkError(`chunk at ${offset} of transfer ${id} arrived out of order`);
+    const t = this.partials.get(name);
+    // A resumed transfer may repeat what arrived after the last ack: it is the same bytes.
+    if (t === undefined || t.total !== total || offset > t.received || offset % CHUNK_BYTES !== 0 || offset + part.length > total) {
+      const received = t === undefined ? 0 : t.received - (t.received % CHUNK_BYTES);
+      throw new OutOfPlaceChunk(`chunk at ${offset} of transfer ${name} arrived out of order`, { from, key, received });
     }
     t.bytes.set(part, offset);
-    t.received += part.length;
-    if (t.received < t.total) return undefined;
-    this.transfer = undefined;
-    return t.bytes;
+    t.received = offset + part.length;
+    const ack = { from, key, received: t.received };
+    if (t.received < t.total) return { whole: undefined, ack, ackDue: (t.received / CHUNK_BYTES) % ACK_EVERY_CHUNKS === 0 };
+    this.partials.delete(name);
+    return { whole: t.bytes, ack, ackDue: false };
+  }
+}
+
+/** A chunk that does not continue what the receiver holds; `resumeAt` tells the sender what it does hold. */
+export class OutOfPlaceChunk extends ChunkError {
+  constructor(
+    message: string,
+    readonly resumeAt: ChunkAck,
+  ) {
+    super(message);
   }
 }

@@ -4,7 +4,7 @@ import type { Message } from '../../raft/types.js';
 import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
 import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
-import { ChunkAssembler, chunksOf, CHUNK_BYTES, isChunk, MAX_CHUNKED_MESSAGE_BYTES } from './message-chunks.js';
+import { ChunkAssembler, chunksOf, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey, type ChunkAck } from './message-chunks.js';
 
 /**
  * Raft messages between the replicas of a partition: one-way binary frames over TCP. Two
@@ -18,6 +18,8 @@ type Lane = 'bulk' | 'control';
 const laneOf = (m: Message): Lane => (m.type === 'App' || m.type === 'Snap' ? 'bulk' : 'control');
 
 const MAX_BUFFERED_BYTES_PER_PEER = 64 << 20;
+/** Transfers a sender remembers a resume point for; more means the oldest is forgotten (it then starts over). */
+const MAX_RESUME_POINTS = 16;
 const RECONNECT_PAUSE_MS = 100;
 const REFUSAL_REPORT_EVERY_MS = 10_000;
 
@@ -39,7 +41,19 @@ export class PeerTransport {
   /** By `${peer}/${lane}`. */
   private readonly outgoing = new Map<string, Outgoing>();
   dropped = 0;
-  private nextTransfer = 1;
+  /** Bytes of big messages not sent again because a broken transfer resumed where it was cut. */
+  resumedBytes = 0;
+  /** What the receivers said they hold of each transfer, by `${peer}/${key}`. */
+  private readonly resumeAt = new Map<string, number>();
+  /** Transfers begun and not yet all written (cut, or under way), by `${peer}/${key}`, oldest first. */
+  private readonly unfinished = new Set<string>();
+
+  /** The furthest any receiver said it holds of a transfer not finished (for tests and diagnosis). */
+  get furthestResumePoint(): number {
+    return Math.max(0, ...this.resumeAt.values());
+  }
+  /** Transfers in progress to this replica, kept across connections so a broken one resumes. */
+  private readonly chunks = new ChunkAssembler();
 
   constructor(
     private readonly self: ReplicaAddress,
@@ -72,15 +86,11 @@ export class PeerTransport {
   }
 
   private receive(socket: Socket, decoder: FrameDecoder, early: Buffer[]): void {
-    const chunks = new ChunkAssembler();
     const deliver = (frames: Buffer[]) => {
       for (const frame of frames) {
-        if (!isChunk(frame)) {
-          this.onMessage(decodeMessage(frame));
-          continue;
-        }
-        const whole = chunks.push(frame);
-        if (whole !== undefined) this.onMessage(decodeMessage(whole, MAX_CHUNKED_MESSAGE_BYTES));
+        if (isChunkAck(frame)) this.onChunkAck(decodeChunkAck(frame));
+        else if (isChunk(frame)) this.onChunk(frame);
+        else this.onMessage(decodeMessage(frame));
       }
     };
     try {
@@ -98,6 +108,35 @@ export class PeerTransport {
         socket.destroy();
       }
     });
+  }
+
+  private onChunk(frame: Buffer): void {
+    let progress;
+    try {
+      progress = this.chunks.push(frame);
+    } catch (err) {
+      // Tell the sender what is held, so its next attempt resumes there (or starts over).
+      if (err instanceof OutOfPlaceChunk) this.sendAck(err.resumeAt);
+      throw err;
+    }
+    if (progress.ackDue) this.sendAck(progress.ack);
+    if (progress.whole !== undefined) this.onMessage(decodeMessage(progress.whole, MAX_CHUNKED_MESSAGE_BYTES));
+  }
+
+  /** Tells the transfer's sender how much of it this replica holds, on the control connection; lost if it is not open. */
+  private sendAck(ack: ChunkAck): void {
+    const socket = this.socketTo(ack.from, 'control');
+    if (socket === undefined) return;
+    socket.write(encodeFrame(encodeChunkAck({ ...ack, from: this.self.id })));
+  }
+
+  private onChunkAck(ack: ChunkAck): void {
+    const name = `${ack.from}/${ack.key.toString('hex')}`;
+    // An ack that arrives after its transfer was all written is late: resuming from it would skip the start of the next one.
+    if (!this.unfinished.has(name)) return;
+    this.resumeAt.delete(name);
+    this.resumeAt.set(name, ack.received);
+    for (const old of this.resumeAt.keys()) if (this.resumeAt.size > MAX_RESUME_POINTS) this.resumeAt.delete(old);
   }
 
   /**
@@ -127,7 +166,7 @@ export class PeerTransport {
         if (encoded === undefined) continue;
         if (encoded.length <= CHUNK_BYTES) socket.write(encodeFrame(encoded));
         else if (out.streaming) this.dropped++;
-        else void this.stream(socket, out, encoded);
+        else void this.stream(socket, out, encoded, m.to);
       }
       if (now) socket.uncork();
       else process.nextTick(() => socket.uncork());
@@ -148,16 +187,26 @@ export class PeerTransport {
   /**
    * Writes a big message in chunks, each after the socket has taken the one before: a snapshot
    * of any size costs a bounded buffer, and heartbeats keep flowing on the control connection.
-   * A broken connection ends the transfer; Raft sends the snapshot again.
+   * A broken connection ends the transfer; Raft sends the snapshot again, and it resumes from
+   * what the receiver last said it holds of this very message.
    */
-  private async stream(socket: Socket, out: Outgoing, encoded: Uint8Array): Promise<void> {
+  private async stream(socket: Socket, out: Outgoing, encoded: Uint8Array, to: number): Promise<void> {
     out.streaming = true;
-    const transfer = this.nextTransfer++;
+    const key = transferKey(encoded);
+    const name = `${to}/${key.toString('hex')}`;
+    const held = this.resumeAt.get(name) ?? 0;
+    const start = held < encoded.length ? held : 0;
+    this.resumedBytes += start;
+    this.unfinished.delete(name);
+    this.unfinished.add(name);
+    for (const old of this.unfinished) if (this.unfinished.size > MAX_RESUME_POINTS) this.unfinished.delete(old);
     try {
-      for (const chunk of chunksOf(encoded, transfer)) {
+      for (const chunk of chunksOf(encoded, { from: this.self.id, key }, start)) {
         if (socket.destroyed) return;
         if (!socket.write(encodeFrame(chunk))) await drained(socket);
       }
+      this.unfinished.delete(name);
+      this.resumeAt.delete(name);
     } finally {
       out.streaming = false;
     }
