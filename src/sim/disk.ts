@@ -3,7 +3,8 @@
 import type { RaftNode } from '../raft/core/index.js';
 import type { Entry } from '../raft/types.js';
 import { MemoryLog } from '../raft/log/memory.js';
-import type { Invariants } from './invariants.js';
+import type { SnapshotStore } from '../raft/log/interfaces.js';
+import { SimViolation, type Invariants } from './invariants.js';
 
 /** Thrown by a disk armed to lose power: the node dies with its writes issued and not synced. */
 export class PowerLoss extends Error {
@@ -25,11 +26,13 @@ export class SimDisk extends MemoryLog {
 
   /**
    * @param core the node's core while it is up: new entries are checked against what it holds
+   * @param snapshots the node's snapshot store: the log may forget only what its snapshot covers
    * @param skipFsync the planted bug `skip-fsync`: fsync returns without making anything durable
    */
   constructor(
     private readonly core: () => RaftNode | undefined,
     private readonly invariants: Invariants,
+    private readonly snapshots: SnapshotStore,
     private readonly skipFsync: boolean,
   ) {
     super();
@@ -49,6 +52,12 @@ export class SimDisk extends MemoryLog {
     const core = this.core();
     if (core !== undefined) this.invariants.checkNewEntries(core, entries);
     super.append(entries);
+  }
+
+  override compact(index: number): void {
+    const covered = this.snapshots.latest()?.meta.index ?? 0;
+    if (index > covered) throw new SimViolation(`log compacted to ${index}, beyond its durable snapshot at ${covered}`);
+    super.compact(index);
   }
 
   override sync(): void {

@@ -20,6 +20,9 @@ import { defined } from '../util/assert.js';
  */
 export type InjectedBug = 'none' | 'skip-fsync' | 'local-reads';
 
+/** A snapshot's state is captured at once or up to this many ticks later (the replica: on a worker thread). */
+const MAX_CAPTURE_TICKS = 3;
+
 /** A node whose disk is full tries again this often (the replica: every second). */
 const DISK_RETRY_TICKS = 3;
 
@@ -36,6 +39,7 @@ class CheckedKvMachine implements StateMachine {
   constructor(
     private readonly node: SimNode,
     private readonly invariants: Invariants,
+    private readonly later: (run: () => void) => void,
   ) {}
 
   appliedIndex(): number {
@@ -59,8 +63,9 @@ class CheckedKvMachine implements StateMachine {
     this.applied = snapshot.meta.index;
   }
 
-  capture(): CapturedState {
-    return { applied: this.applied, data: this.kv.snapshot() };
+  /** Captures at once or some ticks later, as the replica's worker thread does, while Readies go on. */
+  capture(done: (state: CapturedState) => void): void {
+    this.later(() => done({ applied: this.applied, data: this.kv.snapshot() }));
   }
 
   read(key: string): string | null {
@@ -89,6 +94,9 @@ export class SimNode {
   /** How often this node's driver stalled on a full disk, and got going again. */
   diskStalls = 0;
   diskResumes = 0;
+  /** Snapshots taken, and how many of them were captured ticks after they were asked for. */
+  snapshotsTaken = 0;
+  capturesDeferred = 0;
   readonly options: Partial<RaftOptions>;
 
   constructor(
@@ -102,7 +110,7 @@ export class SimNode {
   ) {
     this.id = id;
     this.options = options;
-    this.log = new SimDisk(() => this.driver?.node, invariants, bug === 'skip-fsync');
+    this.log = new SimDisk(() => this.driver?.node, invariants, this.snapshots, bug === 'skip-fsync');
     this.start();
   }
 
@@ -122,9 +130,15 @@ export class SimNode {
   start(): void {
     const prng = this.prng;
     this.invariants.resetApplied(this.id, 0, 0);
-    const machine = new CheckedKvMachine(this, this.invariants);
+    const clock = new SimClock();
+    this.clock = clock;
+    const machine = new CheckedKvMachine(this, this.invariants, (run) => {
+      const ticks = prng.int(MAX_CAPTURE_TICKS + 1);
+      if (ticks === 0) return run();
+      this.capturesDeferred++;
+      clock.after(ticks * SIM_TICK_MS, run);
+    });
     this.machine = machine;
-    this.clock = new SimClock();
     this.driver = new RaftDriver({
       raft: { ...DEFAULT_OPTIONS, ...this.options, id: this.id, random_int: (n) => prng.int(n) },
       bootstrap: this.bootstrap,
@@ -144,6 +158,10 @@ export class SimNode {
         readyDone: () => this.invariants.checkCommit(this.live),
         diskStalled: () => this.diskStalls++,
         diskResumed: () => this.diskResumes++,
+        snapshotTaken: () => this.snapshotsTaken++,
+        snapshotFailed: (err) => {
+          throw err;
+        },
       },
       snapshotGap: () => this.compact_every_entries,
       diskRetry_ms: DISK_RETRY_TICKS * SIM_TICK_MS,

@@ -140,6 +140,8 @@ class Simulation {
     for (const n of this.nodes.values()) {
       this.counters['disk-stall'] = (this.counters['disk-stall'] ?? 0) + n.diskStalls;
       this.counters['disk-resume'] = (this.counters['disk-resume'] ?? 0) + n.diskResumes;
+      this.counters['snapshot-taken'] = (this.counters['snapshot-taken'] ?? 0) + n.snapshotsTaken;
+      this.counters['capture-deferred'] = (this.counters['capture-deferred'] ?? 0) + n.capturesDeferred;
     }
     return {
       seed: this.seed,

@@ -42,8 +42,8 @@ class ListMachine implements StateMachine {
   restore(snapshot: Snapshot): void {
     this.applied = snapshot.meta.index;
   }
-  capture(): CapturedState {
-    return { applied: this.applied, data: new TextEncoder().encode(JSON.stringify(this.data)) };
+  capture(done: (state: CapturedState) => void): void {
+    done({ applied: this.applied, data: new TextEncoder().encode(JSON.stringify(this.data)) });
   }
 }
 

@@ -19,10 +19,11 @@ export interface StateMachine {
   /** Replaces the whole state by a snapshot's. */
   restore(snapshot: Snapshot): void;
   /**
-   * The state as snapshot data, with the index it was taken at: synchronously (the simulator),
-   * or off the event loop (the replica reads LMDB on a worker thread).
+   * Captures the state as snapshot data, with the index it was taken at, and hands it (or why it
+   * failed) to `done`: at once, or later while the driver goes on (the replica reads LMDB on a
+   * worker thread; the simulator answers some ticks later, to run that interleaving too).
    */
-  capture(): CapturedState | Promise<CapturedState>;
+  capture(done: (state: CapturedState | Error) => void): void;
 }
 
 export interface CapturedState {

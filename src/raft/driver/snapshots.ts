@@ -1,7 +1,7 @@
 // When and how the driver takes a snapshot: once enough entries were applied since the last, the
 // state machine captures its state, the core records it, the store makes it durable, and only
 // then is the log compacted behind it (a crash in between leaves the longer log, never a gap).
-import type { RaftNode } from '../core/index.js';
+import type { RaftNode, Snapshot } from '../core/index.js';
 import type { DurableLog } from '../log/interfaces.js';
 import type { CapturedState, DriverEvents, DriverSnapshotStore, StateMachine } from './interfaces.js';
 
@@ -16,12 +16,16 @@ export interface SnapshotterParts {
   readonly stopped: () => boolean;
 }
 
+interface InFlight {
+  readonly settled: Promise<void>;
+}
+
 export class Snapshotter {
   /** Index of the newest snapshot this node holds (taken or installed). */
   private index_: number;
   private gap: number;
-  /** The snapshot being taken off the event loop, if one is: settles once durable or failed. */
-  private inFlight: Promise<void> | undefined;
+  /** The snapshot being taken, if one is: settles once durable or failed. */
+  private inFlight: InFlight | undefined;
 
   constructor(
     private readonly parts: SnapshotterParts,
@@ -48,42 +52,64 @@ export class Snapshotter {
 
   /** Settles when the snapshot being taken (if any) has; never rejects. */
   settled(): Promise<void> {
-    return this.inFlight ?? Promise.resolve();
+    return this.inFlight?.settled ?? Promise.resolve();
   }
 
-  /** Takes a snapshot now, or joins the one being taken; settles once durable or failed (reported through snapshotFailed). */
+  /**
+   * Takes a snapshot now, or joins the one being taken; settles once it is durable or has
+   * failed (reported through snapshotFailed). The state machine captures when it can: at once
+   * (the whole snapshot is then taken in this turn) or later, while Readies go on meanwhile.
+   */
   takeNow(): Promise<void> {
-    if (this.inFlight !== undefined) return this.inFlight;
+    if (this.inFlight !== undefined) return this.inFlight.settled;
     const started = performance.now();
-    const captured = this.parts.machine.capture();
-    // Synchronous machines (the simulator) finish in this turn, so a seed replays exactly.
-    if (!(captured instanceof Promise)) {
-      const snapshot = this.record(captured);
-      if (snapshot !== undefined) {
-        this.parts.store.save(snapshot);
-        this.compacted(captured, started);
+    let settle!: () => void;
+    const flight: InFlight = { settled: new Promise<void>((resolve) => (settle = resolve)) };
+    this.inFlight = flight;
+    const finish = (): void => {
+      if (this.inFlight === flight) this.inFlight = undefined;
+      settle();
+    };
+    this.parts.machine.capture((state) => {
+      if (state instanceof Error) return this.failed(state, finish);
+      this.captured(state, started, finish);
+    });
+    return flight.settled;
+  }
+
+  private captured(state: CapturedState, started: number, finish: () => void): void {
+    const { store } = this.parts;
+    let snapshot: Snapshot | undefined;
+    try {
+      snapshot = this.record(state);
+      if (snapshot !== undefined && store.saveAsync === undefined) {
+        store.save(snapshot);
+        this.compacted(state, started);
       }
-      return Promise.resolve();
+    } catch (err) {
+      return this.failed(err, finish);
     }
-    this.inFlight = captured
-      .then(async (state) => {
-        const snapshot = this.record(state);
-        if (snapshot === undefined) return;
-        const { store } = this.parts;
-        await (store.saveAsync !== undefined ? store.saveAsync(snapshot) : Promise.resolve(store.save(snapshot)));
-        if (!this.parts.stopped()) this.compacted(state, started);
-      })
-      .catch((err: unknown) => {
-        if (!this.parts.stopped()) this.parts.events.snapshotFailed?.(err instanceof Error ? err : new Error(String(err)));
-      })
-      .finally(() => {
-        this.inFlight = undefined;
-      });
-    return this.inFlight;
+    if (snapshot === undefined || store.saveAsync === undefined) return finish();
+    store.saveAsync(snapshot).then(
+      () => {
+        try {
+          if (!this.parts.stopped()) this.compacted(state, started);
+          finish();
+        } catch (err) {
+          this.failed(err, finish);
+        }
+      },
+      (err: unknown) => this.failed(err, finish),
+    );
+  }
+
+  private failed(err: unknown, finish: () => void): void {
+    finish();
+    if (!this.parts.stopped()) this.parts.events.snapshotFailed?.(err instanceof Error ? err : new Error(String(err)));
   }
 
   /** Hands the captured state to the core, unless it is stale by now (another snapshot came first). */
-  private record(state: CapturedState): ReturnType<RaftNode['compact']> | undefined {
+  private record(state: CapturedState): Snapshot | undefined {
     if (this.parts.stopped() || state.applied <= this.index_ || state.applied > this.parts.node.appliedIndex) return undefined;
     return this.parts.node.compact(state.applied, state.data);
   }

@@ -236,7 +236,7 @@ export class Replica {
         appliedIndex: () => this.state.lastApplied,
         apply: (entries) => this.apply(entries),
         restore: (snapshot) => this.installSnapshot(snapshot),
-        capture: () => this.captureState(),
+        capture: (done) => this.captureState(done),
       },
       transport: this.transport,
       scheduler: EVENT_LOOP,
@@ -581,10 +581,14 @@ export class Replica {
    * The state for a snapshot: read and encoded on the snapshot worker's thread, and written by
    * the driver with asynchronous I/O, so the event loop keeps sending heartbeats meanwhile.
    */
-  private async captureState(): Promise<CapturedState> {
-    const { applied, data, keys } = await this.snapshotThread.take();
-    this.stateKeys = keys;
-    return { applied, data };
+  private captureState(done: (state: CapturedState | Error) => void): void {
+    this.snapshotThread.take().then(
+      ({ applied, data, keys }) => {
+        this.stateKeys = keys;
+        done({ applied, data });
+      },
+      (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+    );
   }
 
   /**
