@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * CPU time of the processes that make up the system under test (replicas, portals, brokers;
@@ -23,28 +23,61 @@ export function cpuTime_ms(pid: number): number | undefined {
   return ((utime + stime) * 1000) / TICKS_PER_SECOND;
 }
 
-/** Measures the CPU the given processes spend between start() and stop(). */
+/**
+ * Context switches of every thread of a process so far (voluntary and not), from
+ * /proc/PID/task/TID/status; undefined once it is gone. A Raft round on this machine costs
+ * wake-ups more than computation (docs/bench.md), so their count per operation is a figure of
+ * its own, and steadier than CPU time on a busy machine.
+ */
+export function contextSwitches(pid: number): number | undefined {
+  let total = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      for (const match of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(match[1]);
+    }
+  } catch {
+    return undefined;
+  }
+  return total;
+}
+
+export interface SystemCost {
+  readonly cpu_ms: number;
+  readonly contextSwitches: number;
+}
+
+/** Measures the CPU and context switches the given processes spend between start() and stop(). */
 export class CpuMeter {
-  private readonly startedAt = new Map<number, number>();
+  private readonly startedAt = new Map<number, SystemCost>();
 
   constructor(private readonly pids: () => readonly number[]) {}
 
   start(): void {
     this.startedAt.clear();
     for (const pid of this.pids()) {
-      const t = cpuTime_ms(pid);
-      if (t !== undefined) this.startedAt.set(pid, t);
+      const cost = costOf(pid);
+      if (cost !== undefined) this.startedAt.set(pid, cost);
     }
   }
 
-  /** Milliseconds of CPU since start(), summed over the processes alive at both ends; undefined if never started. */
-  stop(): number | undefined {
+  /** CPU and context switches since start(), summed over the processes alive at both ends; undefined if never started. */
+  stop(): SystemCost | undefined {
     if (this.startedAt.size === 0) return undefined;
-    let total = 0;
+    let cpu_ms = 0;
+    let switches = 0;
     for (const [pid, before] of this.startedAt) {
-      const after = cpuTime_ms(pid);
-      if (after !== undefined) total += after - before;
+      const after = costOf(pid);
+      if (after === undefined) continue;
+      cpu_ms += after.cpu_ms - before.cpu_ms;
+      switches += after.contextSwitches - before.contextSwitches;
     }
-    return total;
+    return { cpu_ms, contextSwitches: switches };
   }
+}
+
+function costOf(pid: number): SystemCost | undefined {
+  const cpu_ms = cpuTime_ms(pid);
+  const switches = contextSwitches(pid);
+  return cpu_ms === undefined || switches === undefined ? undefined : { cpu_ms, contextSwitches: switches };
 }

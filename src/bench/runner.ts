@@ -51,6 +51,8 @@ export interface RunResult {
   readonly leaderChanges?: number;
   /** CPU the system's processes (not the load generators) spent in the measured window, per operation, in µs. */
   readonly cpuPerOp_us?: number;
+  /** Context switches of every thread of those processes per operation (src/bench/cpu.ts). */
+  readonly switchesPerOp?: number;
   /** Raft tiers only: the longest event-loop stall a replica reported at the end of the run. */
   readonly maxStall_ms?: number;
   /** Raft tiers only: why leaders stopped leading during the run. */
@@ -131,9 +133,10 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
     }, options.warmup_ms);
     const results = await Promise.all(children.map((c) => c.result));
     clearTimeout(meterStart);
-    const cpu_ms = meter.stop();
+    const cost = meter.stop();
     const result = aggregate(options, workers, closed, results);
-    return cpu_ms === undefined || result.ops === 0 ? result : { ...result, cpuPerOp_us: Math.round((cpu_ms * 1000) / result.ops) };
+    if (cost === undefined || result.ops === 0) return result;
+    return { ...result, cpuPerOp_us: Math.round((cost.cpu_ms * 1000) / result.ops), switchesPerOp: Math.round((cost.contextSwitches * 10) / result.ops) / 10 };
   } finally {
     await Promise.all(children.map((c) => c.child.stop(5_000)));
   }

@@ -47,6 +47,10 @@ describe('ecom bench: portal workloads and the comparison', () => {
     expect(stages.answered!.count).toBeGreaterThanOrEqual(run!.ops);
     expect(stages.lock!.count).toBeGreaterThan(0);
     expect(stages.answered!.p50_ms).toBeGreaterThanOrEqual(stages.decide!.p50_ms);
+    // What the system spent per order: every order wakes the portal and two partitions' leaders at least.
+    expect(run!.cpuPerOp_us).toBeGreaterThan(0);
+    expect(run!.switchesPerOp).toBeGreaterThanOrEqual(3);
+    expect(output).toMatch(/system CPU [\d,]+ µs\/op, [\d.]+ context switches\/op/);
     expectCleanedUp(output);
   }, 150_000);
 
