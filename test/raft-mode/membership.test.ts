@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 import { ReplicaClusterClient, withClusterClient } from '../../src/storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
+import { Recorder } from '../../src/chaos/history.js';
+import { checkRegister, runRegister } from '../../src/chaos/register.js';
 import { runEcom } from '../helpers/ecom.js';
+import { testSeed } from '../helpers/seed.js';
 import { freePort } from '../helpers/ports.js';
 import { startRaftCluster, type RaftCluster } from './cluster.js';
 
@@ -168,6 +171,10 @@ describe('membership changes online', () => {
     cluster = await startRaftCluster({ snapshotEvery_entries: 300 });
     const backend = cluster.backend({ requestTimeout_ms: 10_000 });
     const stream = writeStream(backend, 'r');
+    // Beside the writers, registers read and written by other clients, checked for linearizability.
+    const recorder = new Recorder();
+    let registers = true;
+    const registerRun = runRegister({ backends: [cluster.backend({ requestTimeout_ms: 10_000 })], clients: 4, seed: testSeed('membership registers'), recorder, running: () => registers });
     await stream.progress(600);
     const changesFrom = stream.answered();
     const added = await addReplica(7, 0);
@@ -193,6 +200,12 @@ describe('membership changes online', () => {
     restart(leader.id);
     await waitForActive(0, [2, 3, 7]);
     await stream.stop();
+    registers = false;
+    await registerRun;
+    const { checked, violations } = checkRegister(recorder.ops);
+    console.log(`linearizability: ${checked} register operations checked`);
+    expect(checked).toBeGreaterThan(100);
+    expect(violations).toEqual([]);
     expect(stream.failures).toEqual([]);
     await expectAllPresent(backend, stream.acked);
     // A portal started from the original --storage-config (no replica 7) finds the new members.
