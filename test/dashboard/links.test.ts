@@ -139,6 +139,34 @@ describe('cutting and healing a replica from the dashboard', () => {
     expect((await post(`/api/replicas/${old}/heal`)).body.error).toBe(`replica ${old}'s links are not cut; cut it first`);
   });
 
+  it('a cut replica restarted from the page comes back still cut, and heals', { timeout: 60_000 }, async () => {
+    const partition1 = (s: State) => s.view?.partitions[1];
+    const six = (s: State) => partition1(s)?.replicas.find((r) => r.id === 6);
+    const before = await pushedState((s) => six(s)?.process?.running === true && (partition1(s)?.leader ?? 0) !== 0, 20_000, 'partition 1 led, replica 6 running');
+    expect((await post('/api/replicas/6/cut')).status).toBe(200);
+    expect((await post('/api/replicas/6/restart')).body.text).toMatch(/^restarted replica 6 \(pid \d+\)$/);
+    const oldPid = six(before)?.process?.pid;
+    await pushedState((s) => six(s)?.down === undefined && six(s)?.process?.pid !== oldPid, 20_000, 'replica 6 answering from its new process');
+    // Its peers' links to it are cut in their proxies whatever it runs with; its own go through its proxies only if it starts with its own topology.
+    expect(tier.replicas.get(6)?.process.spawnargs, 'the restarted replica dials its peers through its proxies').toContain(join(dir, 'topology-replica-6.json'));
+    const backend = writer(tier.topology);
+    try {
+      // Odd numeric IDs: partition 1's (partitioning.ts).
+      for (let i = 0; i < 20; i++) expect(await backend.execute({ op: 'CreateClient', cid: String(70_001 + 2 * i), data: '{"name": "x"}' })).toEqual({ code: 0 });
+    } finally {
+      await backend.close();
+    }
+    const leaderCommit = (s: State) => partition1(s)!.replicas.find((r) => r.id === partition1(s)!.leader)?.commitIndex ?? 0;
+    const cutOff = await pushedState((s) => ![0, 6].includes(partition1(s)!.leader) && leaderCommit(s) >= (six(before)?.lastIndex ?? 0) + 20, 10_000, "partition 1's leader committed the 20 writes");
+    // Had the restart given it its links back, the leader's heartbeats would have named the leader to it by now.
+    expect(six(cutOff)?.leader, 'the restarted replica heard from no leader').toBe(0);
+    expect(six(cutOff)?.process?.cut).toBe(true);
+    const commit = leaderCommit(cutOff);
+    expect(six(cutOff)!.lastIndex!, 'it holds none of what was written').toBeLessThan(commit);
+    expect((await post('/api/replicas/6/heal')).status).toBe(200);
+    await pushedState((s) => six(s)?.role === 'follower' && (six(s)?.appliedIndex ?? 0) >= commit && six(s)?.process?.cut === false, 20_000, `replica 6 a follower again, applied to ${commit}`);
+  });
+
   it('keeps the link between two cut replicas cut when one of them is healed', async () => {
     const [a, b] = [4, 5];
     expect((await post(`/api/replicas/${a}/cut`)).status).toBe(200);
