@@ -35,4 +35,19 @@ export default tseslint.config(
       'no-restricted-globals': ['error', { name: 'process', message: 'src/raft/core is pure: take configuration through RaftOptions.' }],
     },
   },
+  // The Raft driver runs in the replica and in the deterministic simulator alike: it does its I/O
+  // and timing only through the parts plugged into it, so a seed replays exactly.
+  {
+    files: ['src/raft/driver/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'src/raft/driver does I/O only through its interfaces (src/raft/driver/interfaces.ts).' }] }],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask', 'Date'].map((name) => ({
+          name,
+          message: 'src/raft/driver schedules and reads time only through its Scheduler, so the simulator can run it deterministically.',
+        })),
+      ],
+    },
+  },
 );
