@@ -66,7 +66,10 @@ function bind(server: grpc.Server, host: string, port: number, credentials: grpc
 export async function startPortalServer(options: PortalServerOptions): Promise<PortalServer> {
   const roles = options.roles ?? ['admin', 'order'];
   const definition = apiPackageDefinition();
-  const server = new grpc.Server(options.metrics === undefined ? {} : { interceptors: [metricsInterceptor(options.metrics)] });
+  // channelz (grpc-js's per-call introspection, which nothing here reads) cost about a fifth of
+  // a portal's CPU per call: 42 against 33-36 µs per CreateClient in single mode, 64 in flight.
+  const serverOptions = { 'grpc.enable_channelz': 0, ...(options.metrics === undefined ? {} : { interceptors: [metricsInterceptor(options.metrics)] }) };
+  const server = new grpc.Server(serverOptions);
   const ctx: PortalContext = { backend: options.backend, lang: options.lang, log: options.log };
 
   const served: string[] = [];
