@@ -3,20 +3,21 @@ import { join, resolve } from 'node:path';
 import { ReplicaClusterClient, withClusterClient } from '../storage/client/cluster-client.js';
 import type { ReplicaStatus } from '../storage/common/protocol.js';
 import { ensureClusterSecret, SECRET_FILE_NAME } from '../net/cluster-secret.js';
-import { freeLocalTopology, validateTopology, type ReplicaAddress, type Topology } from '../storage/common/topology.js';
+import { freeLocalTopology, type Topology } from '../storage/common/topology.js';
 import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import type { EcomChild } from '../util/processes.js';
 import { freePort } from '../util/ports.js';
 import { ProcessGroup, type Crash } from '../util/process-group.js';
 import { LinkProxy, type LinkState } from '../net/link-proxy.js';
+import { ReplicaLinks } from '../modes/raft/replica-links.js';
 import { defined } from '../util/assert.js';
 
 /**
  * A raft-mode system under test: one `ecom storage ID` process per replica and a few portal
  * processes, every Raft link between two replicas passing through a LinkProxy so the nemesis can
- * cut it. Each replica gets its own topology file in which its own entry has its real Raft port
- * and every peer's entry names the proxy for the link "me → peer". Portals and the harness use
- * the plain topology (real ports).
+ * cut it: the ReplicaLinks `ecom up` uses for its dashboard's cut and heal, which gives each
+ * replica its own topology file whose peers' Raft ports are the proxies of its links. Portals and
+ * the harness use the plain topology (real ports).
  *
  * An MQTT broker (`ecom broker`) carries the storage leaders' change announcements to the
  * portals' read caches (`--cache-ms`): the replicas publish to it directly, each portal
@@ -46,14 +47,13 @@ export class ChaosCluster {
   /** Every process: `storage-ID`, `portal-N`, `broker`. */
   readonly processes: ProcessGroup;
   readonly portals: PortalProcess[] = [];
-  /** `${from}->${to}` → the proxy that carries from's Raft messages to `to`. */
-  readonly links = new Map<string, LinkProxy>();
+  /** The proxies on the Raft links, set up by prepare(). */
+  private raftLinks: ReplicaLinks | undefined;
   /** Portal index → the proxy between that portal and the broker (its change feed). */
   readonly feedLinks = new Map<number, LinkProxy>();
   brokerPort = 0;
   private readonly backends: PartitionedBackend[] = [];
   private topologyFile = '';
-  private readonly replicaTopologyFiles = new Map<number, string>();
 
   private constructor(
     readonly options: ChaosClusterOptions,
@@ -92,23 +92,7 @@ export class ChaosCluster {
     mkdirSync(this.logDir, { recursive: true });
     this.topologyFile = join(this.options.dataDir, 'topology.json');
     writeFileSync(this.topologyFile, `${JSON.stringify(this.topology, null, 2)}\n`);
-    for (const self of this.topology.replicas) {
-      const view: ReplicaAddress[] = [];
-      for (const other of this.topology.replicas) {
-        if (other.id === self.id || other.partition !== self.partition) {
-          view.push(other);
-          continue;
-        }
-        const port = await freePort();
-        const proxy = new LinkProxy(`${self.id}->${other.id}`, port, other.raftPort);
-        await proxy.listen();
-        this.links.set(proxy.name, proxy);
-        view.push({ ...other, raftPort: port });
-      }
-      const file = join(this.options.dataDir, `topology-replica-${self.id}.json`);
-      writeFileSync(file, `${JSON.stringify(validateTopology({ partitions: this.topology.partitions, replicas: view, secretFile: this.topology.secretFile }), null, 2)}\n`);
-      this.replicaTopologyFiles.set(self.id, file);
-    }
+    this.raftLinks = await ReplicaLinks.open(this.topology, this.options.dataDir);
     this.brokerPort = await freePort();
     for (let i = 0; i < (this.options.portals ?? 2); i++) {
       this.portals.push({ index: i, name: `portal-${i}`, port: await freePort() });
@@ -149,7 +133,7 @@ export class ChaosCluster {
   }
 
   startReplica(id: number): EcomChild {
-    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', defined(this.replicaTopologyFiles.get(id), `topology file of replica ${id}`), '--broker', this.brokerUrl];
+    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.links.topologyFileOf(id), '--broker', this.brokerUrl];
     return this.processes.start(`storage-${id}`, args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });
   }
 
@@ -243,12 +227,17 @@ export class ChaosCluster {
     return this.processes.isRunning(`storage-${id}`);
   }
 
+  /** The proxies on the Raft links: each replica's topology file names them as its peers. */
+  get links(): ReplicaLinks {
+    return defined(this.raftLinks, 'the Raft links prepare() opens');
+  }
+
   setLink(from: number, to: number, state: LinkState): void {
-    this.links.get(`${from}->${to}`)?.set(state);
+    this.links.set(from, to, state);
   }
 
   healNetwork(): void {
-    for (const link of this.links.values()) link.set('pass');
+    this.links.passAll();
     for (const feed of this.feedLinks.values()) feed.set('pass');
   }
 
@@ -276,7 +265,7 @@ export class ChaosCluster {
     await this.processes.stop(this.portals.map((p) => p.name));
     await this.processes.stop(this.topology.replicas.map((r) => `storage-${r.id}`));
     await this.processes.stop(['broker']);
-    await Promise.all([...this.links.values(), ...this.feedLinks.values()].map((l) => l.close()));
+    await Promise.all([this.raftLinks?.close(), ...[...this.feedLinks.values()].map((l) => l.close())]);
     await this.processes.closeLogs();
   }
 }

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LinkProxy } from '../../net/link-proxy.js';
+import { LinkProxy, type LinkState } from '../../net/link-proxy.js';
 import { validateTopology, type ReplicaAddress, type Topology } from '../../storage/common/topology.js';
 import { defined } from '../../util/assert.js';
 import { isLoopback } from '../../util/loopback.js';
@@ -10,9 +10,10 @@ import { freePort } from '../../util/ports.js';
  * The Raft links between the replicas `ecom up` started, each direction through a LinkProxy this
  * process owns, so the dashboard can cut a replica off from its peers and heal it (issue #14).
  *
- * As in the chaos suite (src/chaos/raft-cluster.ts), each replica gets its own topology file in
- * which every peer's Raft port is the proxy of the link "me → peer"; the portals, `ecom status`
- * and the dashboard keep the plain topology, so only replica-to-replica traffic passes here.
+ * Each replica gets its own topology file in which every peer's Raft port is the proxy of the
+ * link "me → peer"; the portals, `ecom status` and the dashboard keep the plain topology, so only
+ * replica-to-replica traffic passes here. The chaos suite's raft cluster (src/chaos/raft-cluster.ts)
+ * runs its replicas the same way, and its nemesis sets each direction of a link on its own.
  */
 
 /** More proxies than this (R·(R−1) per partition) is no teaching cluster: ecom up runs without them. */
@@ -106,9 +107,20 @@ export class ReplicaLinks {
     return stillCut;
   }
 
-  private setBoth(a: number, b: number, state: 'pass' | 'drop'): void {
-    defined(this.proxies.get(linkName(a, b)), `the link ${linkName(a, b)}`).set(state);
-    defined(this.proxies.get(linkName(b, a)), `the link ${linkName(b, a)}`).set(state);
+  /** Sets one direction of the link between two replicas of a partition: `from`'s messages to `to`. */
+  set(from: number, to: number, state: LinkState): void {
+    defined(this.proxies.get(linkName(from, to)), `the link ${linkName(from, to)}`).set(state);
+  }
+
+  /** Lets every link pass again and forgets every cut. */
+  passAll(): void {
+    this.isolated.clear();
+    for (const proxy of this.proxies.values()) proxy.set('pass');
+  }
+
+  private setBoth(a: number, b: number, state: LinkState): void {
+    this.set(a, b, state);
+    this.set(b, a, state);
   }
 
   async close(): Promise<void> {
