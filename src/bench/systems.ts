@@ -68,6 +68,8 @@ export interface Portal extends Started {
 export interface PortalSystemOptions {
   readonly portals?: number;
   readonly broker?: 'embedded' | 'mosquitto';
+  /** raft mode, for --trace: the portal serves its metrics, where its stages are read (off otherwise: the figures carry no metrics cost). */
+  readonly metrics?: boolean;
 }
 
 /** One portal server process (`ecom admin-server`), answering both portals on one port. */
@@ -102,10 +104,10 @@ export type PortalSystemStarter = (folder: string, options?: PortalSystemOptions
 
 export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
   single: (_folder) => startPortal(['--mode', 'single'], 'portal-single'),
-  raft: async (folder) => {
+  raft: async (folder, options = {}) => {
     const tier = await startRaftTier(join(folder, 'raft'));
     try {
-      const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft', { metrics: true });
+      const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft', { metrics: options.metrics === true });
       return { port: portal.port, topology: tier.topology, ...(portal.metricsUrl === undefined ? {} : { metricsUrl: portal.metricsUrl }), stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...(portal.pids?.() ?? []), ...(tier.pids?.() ?? [])] };
     } catch (err) {
       await tier.stop();

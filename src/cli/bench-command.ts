@@ -107,7 +107,7 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
       } else {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
-        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker }));
+        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker, metrics: opts.trace === true }));
         const system = opts.mode === 'mqtt' ? mqttSystemName(opts.portals, opts.broker) : `portal, ${opts.mode} mode`;
         made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port, ...(portal.ports ? { ports: portal.ports } : {}) }, system, of: portal };
       }
