@@ -14,6 +14,7 @@ export function describeRun(label: string, r: RunResult): string {
     `latency ms p50 ${fmtMs(l.p50_ms)}, p90 ${fmtMs(l.p90_ms)}, p99 ${fmtMs(l.p99_ms)}, p99.9 ${fmtMs(l.p999_ms)}, max ${fmtMs(l.max_ms)}` +
     (r.cpuPerOp_us === undefined ? '' : `; system CPU ${r.cpuPerOp_us.toLocaleString('en-US')} µs/op`) +
     (r.switchesPerOp === undefined ? '' : `, ${r.switchesPerOp} context switches/op`) +
+    (r.syscallsPerOp === undefined ? '' : `, ${r.syscallsPerOp} syscalls/op`) +
     (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms`) +
     (r.stepDowns === undefined || r.stepDowns.length === 0 ? '' : ` (${r.stepDowns.join('; ')})`)
   );

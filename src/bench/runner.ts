@@ -53,6 +53,8 @@ export interface RunResult {
   readonly cpuPerOp_us?: number;
   /** Context switches of every thread of those processes per operation (src/bench/cpu.ts). */
   readonly switchesPerOp?: number;
+  /** Read and write system calls of those processes per operation (src/bench/cpu.ts). */
+  readonly syscallsPerOp?: number;
   /** Raft tiers only: the longest event-loop stall a replica reported at the end of the run. */
   readonly maxStall_ms?: number;
   /** Raft tiers only: why leaders stopped leading during the run. */
@@ -136,7 +138,8 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
     const cost = meter.stop();
     const result = aggregate(options, workers, closed, results);
     if (cost === undefined || result.ops === 0) return result;
-    return { ...result, cpuPerOp_us: Math.round((cost.cpu_ms * 1000) / result.ops), switchesPerOp: Math.round((cost.contextSwitches * 10) / result.ops) / 10 };
+    const calls = Number.isFinite(cost.systemCalls) ? { syscallsPerOp: Math.round((cost.systemCalls * 10) / result.ops) / 10 } : {};
+    return { ...result, cpuPerOp_us: Math.round((cost.cpu_ms * 1000) / result.ops), switchesPerOp: Math.round((cost.contextSwitches * 10) / result.ops) / 10, ...calls };
   } finally {
     await Promise.all(children.map((c) => c.child.stop(5_000)));
   }

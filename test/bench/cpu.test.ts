@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { contextSwitches, CpuMeter } from '../../src/bench/cpu.js';
+import { writeSync } from 'node:fs';
+import { contextSwitches, CpuMeter, systemCalls } from '../../src/bench/cpu.js';
 
 describe('bench: the system cost meter', () => {
   it('counts the context switches of every thread of a process, and nothing for one that is gone', async () => {
@@ -8,6 +9,13 @@ describe('bench: the system cost meter', () => {
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 2));
     expect(contextSwitches(process.pid)! - before).toBeGreaterThanOrEqual(5);
     expect(contextSwitches(2 ** 22 + 12_345)).toBeUndefined();
+  });
+
+  it('counts the read and write system calls of a process, and nothing for one that is gone', () => {
+    const before = systemCalls(process.pid)!;
+    for (let i = 0; i < 5; i++) writeSync(process.stdout.fd, '');
+    expect(systemCalls(process.pid)! - before).toBeGreaterThanOrEqual(5);
+    expect(systemCalls(2 ** 22 + 12_345)).toBeUndefined();
   });
 
   it('measures CPU and switches between start and stop, over the processes alive at both ends', async () => {

@@ -63,6 +63,8 @@ describe('ecom bench: portal workloads and the comparison', () => {
     for (const run of results.runs) {
       expectSaneRun(run);
       expectMqttTrace(run);
+      // Every write crosses the broker and reaches 3 portals: several socket calls each.
+      expect(run.syscallsPerOp, run.label).toBeGreaterThan(3);
     }
     expect(output).toMatch(/trace, portal :\d+ \(\d+ applied, \d+ its own\), ms: publish p50 [\d.]+ \/ p99 [\d.]+; broker p50/);
     expectCleanedUp(output);
