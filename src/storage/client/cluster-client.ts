@@ -4,7 +4,7 @@ import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from 
 import type { Decision, HeldIndexPage, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
 import type { PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
-import type { MemberChangeKind, MemberChangeResult } from '../common/members.js';
+import type { MemberChangeKind, MemberChangeResult, MemberView } from '../common/members.js';
 import { clusterSecretOf, type ReplicaAddress, type Topology } from '../common/topology.js';
 
 /**
@@ -49,13 +49,17 @@ export class ReplicaClusterClient implements PartitionCluster {
     return this.voters.get(partition) ?? [];
   }
 
-  /** Takes the membership a replica reports, when it names an address for every voter. */
-  private adopt(status: ReplicaStatus): void {
-    const members = status.members;
+  /**
+   * Takes the membership a replica reports, when it names an address for every voter. A member
+   * this client's own --storage-config lists keeps the address given there: replicas may reach
+   * each other by names or addresses a portal elsewhere cannot use.
+   */
+  private adopt(partition: number, reported: readonly MemberView[] | undefined): void {
+    const members = reported?.map((m) => ({ ...m, address: this.topology.replicas.find((r) => r.id === m.id) ?? m.address }));
     if (members === undefined) return;
     for (const m of members) if (m.address !== undefined) this.known.set(m.id, m.address);
     const voters = members.filter((m) => m.role === 'voter').map((m) => m.address);
-    if (voters.length > 0 && voters.every((a) => a !== undefined)) this.voters.set(status.partition, voters as ReplicaAddress[]);
+    if (voters.length > 0 && voters.every((a) => a !== undefined)) this.voters.set(partition, voters as ReplicaAddress[]);
   }
 
   /**
@@ -74,7 +78,10 @@ export class ReplicaClusterClient implements PartitionCluster {
   private async learnFrom(replica: ReplicaAddress, deadline_ms: number): Promise<void> {
     try {
       const response = (await this.connection(replica).call({ op: 'status' }, deadline_ms)) as ReplicaResponse;
-      if (response.ok) this.adopt(response.result as ReplicaStatus);
+      if (response.ok) {
+        const status = response.result as ReplicaStatus;
+        this.adopt(status.partition, status.members);
+      }
     } catch {
       // It went away meanwhile: the caller tries the next replica it knows.
     }
@@ -208,7 +215,7 @@ export class ReplicaClusterClient implements PartitionCluster {
       }
       // The leaders' view wins: a removed replica still running may report an old one.
       const answered = out.filter((s): s is ReplicaStatus => !('unreachable' in s)).sort((a, b) => Number(a.role === 'leader') - Number(b.role === 'leader') || a.commitIndex - b.commitIndex);
-      for (const status of answered) this.adopt(status);
+      for (const status of answered) this.adopt(status.partition, status.members);
     }
     return out.sort((a, b) => a.partition - b.partition || a.id - b.id);
   }
@@ -216,8 +223,7 @@ export class ReplicaClusterClient implements PartitionCluster {
   /** Adds, promotes or removes a member of `partition` through its leader (`ecom member`). */
   async changeMember(partition: number, change: MemberChangeKind, id: number, address: { host?: string; clientPort?: number; raftPort?: number }, deadline_ms: number): Promise<MemberChangeResult> {
     const result = (await this.call(partition, { op: 'changeMember', partition, change, id, ...address }, deadline_ms)) as MemberChangeResult;
-    const voters = result.members.filter((m) => m.role === 'voter').map((m) => m.address);
-    if (voters.every((a) => a !== undefined)) this.voters.set(partition, voters as ReplicaAddress[]);
+    this.adopt(partition, result.members);
     return result;
   }
 
