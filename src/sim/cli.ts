@@ -1,7 +1,7 @@
 // npm run sim -- --seed N        replay one seed (prints its fault trace on failure)
 // npm run sim -- --seeds N       run seeds 1..N with all faults on; non-zero exit on any violation
 // Options: --steps S (per seed), --from F (first seed for --seeds), --no-faults, --trace,
-//          --bug skip-fsync|local-reads (run a deliberately broken driver: violations expected)
+//          --bug skip-fsync|local-reads (plant a bug: a disk whose fsync does nothing, or reads without ReadIndex; violations expected)
 import { DEFAULT_SIM_CONFIG, replayCommand, runSimulation } from './simulation.js';
 import type { SimConfig } from './simulation.js';
 import type { InjectedBug } from './node.js';
