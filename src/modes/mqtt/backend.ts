@@ -122,6 +122,7 @@ export class MqttBackend implements Backend {
       clean: true,
       clientId: `ecom-${this.origin_}`,
       resubscribe: false,
+      queueQoSZero: false,
       reconnectPeriod: RECONNECT_FIRST_MS,
       connectTimeout: 5_000,
       keepalive: 5,
@@ -168,7 +169,8 @@ export class MqttBackend implements Backend {
   }
 
   execute(command: Command): Promise<Reply> {
-    if (!this.isLive) return Promise.resolve(NOT_APPLIED);
+    // Closing: nothing published now would be answered.
+    if (this.closed || !this.isLive) return Promise.resolve(NOT_APPLIED);
     if (this.pending.size >= this.pendingMax) {
       this.log.warn({ pending: this.pending.size, limit: this.pendingMax }, 'too many writes in flight; refusing this one');
       return Promise.resolve(NOT_APPLIED);
@@ -217,10 +219,13 @@ export class MqttBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.checkTimer);
-    this.flushAnnouncements();
     this.trace.stop();
     this.clearSyncTimer();
     for (const seq of [...this.pending.keys()]) this.finish(seq, MAYBE_APPLIED);
+    this.flushAnnouncements();
+    // Observer events go at QoS 0 (announce): nothing to wait an acknowledgement for, but mqtt.js
+    // hands them to the socket on a later tick; the forced end below would drop them before that.
+    await new Promise((resolve) => setImmediate(resolve));
     await this.drainOutgoing(CLOSE_DRAIN_MS);
     // Forced: mqtt.js's graceful end waits for acknowledgements without a bound, and was seen to
     // wait forever (test/mqtt/session.test.ts); whatever could be delivered has been by now.
@@ -405,6 +410,8 @@ export class MqttBackend implements Backend {
    * published at once, their socket write (mqtt.js writes on the next tick, before any promise
    * continuation) came before the gRPC reply, and it wakes the broker, which on a busy machine
    * may take the CPU before the reply is written. One socket write for all of a turn's events.
+   * At QoS 0: with a clean session an acknowledgement from the broker promised nothing a live
+   * TCP connection does not, and cost a broker write and a wake-up of this portal per write.
    */
   private announce(events: readonly ChangeEvent[]): void {
     if (events.length === 0) return;
@@ -420,7 +427,7 @@ export class MqttBackend implements Backend {
     stream.cork();
     for (const event of events) {
       const body: PyJsonValue = event.data === undefined ? { op: event.op, key: event.key } : { op: event.op, key: event.key, data: event.data };
-      this.publish(event.topic, Buffer.from(pyDumps(body), 'utf8'));
+      this.publish(event.topic, Buffer.from(pyDumps(body), 'utf8'), 0);
     }
     process.nextTick(() => stream.uncork());
   }
@@ -447,9 +454,9 @@ export class MqttBackend implements Backend {
     entry.resolve(reply);
   }
 
-  private publish(topic: string, payload: Buffer): void {
+  private publish(topic: string, payload: Buffer, qos: 0 | 1 = 1): void {
     if (!this.client.connected) return;
-    this.client.publish(topic, payload, { qos: 1 }, (err) => {
+    this.client.publish(topic, payload, { qos }, (err) => {
       if (err && !this.closed && err.message !== REMOVED) this.log.warn({ err: err.message, topic }, 'publish failed');
     });
   }
