@@ -84,7 +84,7 @@ export class MqttBackend implements Backend {
   private closed = false;
   private readonly liveWaiters = new Set<() => void>();
   private readonly trace = new MqttStageTrace();
-  /** When the last bytes were read from the broker's socket (only while tracing). */
+  /** When the last bytes were read from the broker's socket, on the machine's clock. */
   private lastRead = 0;
   private arriving: Arrival | undefined;
   /** Observer events of this turn of the event loop, published at its end (see announce). */
@@ -259,9 +259,11 @@ export class MqttBackend implements Backend {
     // for the peer's delayed ACK and every write takes about 40 ms instead of well under one.
     const stream = this.client.stream as { setNoDelay?: (noDelay: boolean) => unknown };
     stream.setNoDelay?.(true);
-    // Before mqtt.js's own listener, which parses and handles the first message of the read at once.
+    // Before mqtt.js's own listener, which parses and handles the first message of the read at
+    // once. Always, not only while tracing: the read that carries the first trace request is
+    // followed by log messages whose read time the trace then needs.
     this.client.stream.prependListener('data', () => {
-      if (this.trace.on) this.lastRead = wallNow();
+      this.lastRead = wallNow();
     });
     this.reconnect_ms = RECONNECT_FIRST_MS;
     this.failedAttempts = 0;
