@@ -78,6 +78,9 @@ class Simulation {
   private readonly trace: string[] = [];
   private readonly history: KvOperation[] = [];
   private readonly inFlight = new Map<number, ClientOp>();
+  /** The last membership change proposed, and nodes removed so far (for the counters of issue #16's cases). */
+  private pendingChange: { leader: NodeId; index: number } | undefined;
+  private readonly removed = new Set<NodeId>();
   private readonly busy = new Set<number>();
   private readonly counters: Record<string, number> = {};
   private clock = 0; // history timestamps: strictly increasing
@@ -325,6 +328,8 @@ class Simulation {
     this.forgetOpsOn(victim);
     const survive = this.prng.int(victim.log.unsyncedCount() + 1);
     this.note(`crash ${victim.id} keeping ${survive}/${victim.log.unsyncedCount()} unsynced writes`);
+    const change = this.pendingChange;
+    if (change?.leader === victim.id && victim.live.commitIndex < change.index) this.count('crash-mid-change');
     victim.crash(survive);
     this.count('crash');
   }
@@ -345,6 +350,7 @@ class Simulation {
     this.note(`restart ${n.id}`);
     n.start();
     this.count('restart');
+    if (this.removed.has(n.id)) this.count('removed-node-back');
   }
 
   private partitionNetwork(): void {
@@ -392,9 +398,14 @@ class Simulation {
     else if (m.voters.length > 3) cc = { type: 'remove', node: this.prng.pick(m.voters) };
     else return;
     try {
-      leader.live.proposeConfChange(cc);
+      const index = leader.live.proposeConfChange(cc);
       this.note(`conf ${cc.type} ${cc.node} via ${leader.id}`);
       this.count(`conf-${cc.type}`);
+      // The cases issue #16 names, counted so a test can see they happen: a change while the
+      // network is split, a leader that dies before its change commits, a removed node back.
+      if (this.network.describePartitions() !== '') this.count('conf-during-partition');
+      this.pendingChange = { leader: leader.id, index };
+      if (cc.type === 'remove') this.removed.add(cc.node);
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
     }
