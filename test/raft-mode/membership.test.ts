@@ -166,6 +166,7 @@ async function addReplica(id: number, partition: number): Promise<string> {
   return run.stdout;
 }
 
+// docs/spec.md: R-CLI-14 (ecom member list/add/promote/remove and ecom storage --join, used as an operator would below)
 describe('membership changes online', () => {
   it('replaces replica 1 by a new replica 7 under load, then survives kill -9 of the leader', async () => {
     cluster = await startRaftCluster({ snapshotEvery_entries: 300 });
