@@ -8,7 +8,7 @@
  *   const node = new RaftNode({ ...DEFAULT_OPTIONS, id, random_int }, initialStateFromDisk);
  *
  * The initial state comes from storage via recoverInitialState(log, log, snapshots, bootstrap)
- * (../storage/recover.ts); a persistent state machine sets `appliedIndex` so committed entries it
+ * (../log/recover.ts); a persistent state machine sets `appliedIndex` so committed entries it
  * already holds are not handed out again. Options (RaftOptions) carry every timeout and bound.
  *
  * Inputs (any order, any time):
@@ -40,7 +40,7 @@
  * Status: node.leaderId, node.term, node.role, node.commitIndex, node.appliedIndex,
  * node.membership, node.status() for everything at once.
  *
- * Wire format for messages: ../codec.ts. Storage interfaces: ../storage/interfaces.ts.
+ * Wire format for messages: ../codec.ts. Storage interfaces: ../log/interfaces.ts.
  */
 export { RaftNode, DEFAULT_OPTIONS, CAMPAIGN_TRANSFER, quorumSize } from './raft.js';
 export type { RaftOptions, RaftInitialState, Ready, ReadState, SoftState, Status, StepDown, Role, FollowerView } from './raft.js';
