@@ -4,11 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
 import type { Reply } from '../../src/domain/commands.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
-import type { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 import { freePort } from '../helpers/ports.js';
 import { testSeed } from '../helpers/seed.js';
 import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
+import { expectAllPresent } from './write-stream.js';
 
 /**
  * Faults against real processes: kill -9 of leaders, of everything at once, a replica that
@@ -58,16 +58,6 @@ function writeStream(write: (cid: string) => Promise<Reply | { error: number }>,
       }
     },
   };
-}
-
-async function expectAllPresent(backend: PartitionedBackend, cids: readonly string[]): Promise<void> {
-  const missing: string[] = [];
-  for (let i = 0; i < cids.length; i += 200) {
-    const batch = cids.slice(i, i + 200);
-    const found = await Promise.all(batch.map((cid) => backend.read('client', cid)));
-    found.forEach((record, j) => record === undefined && missing.push(batch[j]!));
-  }
-  expect(missing, `acknowledged but missing: ${missing.slice(0, 10).join(', ')}`).toEqual([]);
 }
 
 describe('raft mode under faults', () => {
