@@ -1,6 +1,7 @@
 import { asCommand, type Command } from '../../domain/commands.js';
 import type { StateSnapshot } from '../../domain/memory-state.js';
 import type { RecordKind } from '../../domain/records.js';
+import type { StageSummary } from '../../util/stage-summary.js';
 
 /**
  * What mqtt-mode portals say to each other through the broker. Everything that must be
@@ -191,14 +192,7 @@ export interface TraceRequest {
   readonly n: string;
 }
 
-/** Percentiles of one stage over a window, in ms (the same shape as the raft tier's). */
-export interface StageSummary {
-  readonly count: number;
-  readonly p50_ms: number;
-  readonly p90_ms: number;
-  readonly p99_ms: number;
-  readonly max_ms: number;
-}
+export type { StageSummary };
 
 /** One portal's answer: its stages since the last request, its event loop's delays and its GC pauses. */
 export interface TraceReply {

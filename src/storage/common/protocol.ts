@@ -41,13 +41,7 @@ export type ReplicaResponse = { readonly ok: true; readonly result: unknown } | 
 export const STAGES = ['leaderPersist', 'replicate', 'apply', 'total'] as const;
 export type Stage = (typeof STAGES)[number];
 
-export interface StageSummary {
-  readonly count: number;
-  readonly p50_ms: number;
-  readonly p90_ms: number;
-  readonly p99_ms: number;
-  readonly max_ms: number;
-}
+export type { StageSummary } from '../../util/stage-summary.js';
 
 export interface ReplicaStatus {
   readonly id: number;
