@@ -7,6 +7,7 @@ import { freeLocalTopology } from '../../src/storage/common/topology.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 import { freePort } from '../helpers/ports.js';
 import { PortalClient } from '../../src/client/portal-client.js';
+import { waitUntilUp } from '../helpers/ecom.js';
 
 /**
  * The dashboard in a real browser (Debian's chromium, driven by playwright-core; never a
@@ -33,12 +34,7 @@ async function startUp(dir: string): Promise<{ up: EcomChild; url: string; outpu
   const url = `http://127.0.0.1:${dashboardPort}/`;
   try {
     await waitForPort('127.0.0.1', orderPort, 90_000, up);
-    const deadline = Date.now() + 30_000;
-    while (!output.some((l) => l.includes('system is up'))) {
-      if (Date.now() > deadline || up.process.exitCode !== null) throw new Error(`ecom up did not finish starting:\n${output.slice(-20).join('\n')}`);
-      // Its output has no event to await but its lines: poll them.
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitUntilUp(output, up);
     expect(output.find((l) => l.includes('system is up')), `ecom up serves the dashboard; its output:\n${output.slice(-20).join('\n')}`).toContain(`watch it at ${url}`);
   } catch (err) {
     await up.kill();

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { freePort } from '../helpers/ports.js';
+import { waitUntilUp } from '../helpers/ecom.js';
 
 /** A dashboard port held by another program costs the dashboard, with a warning that says what to do, never the system. */
 describe('ecom up with its dashboard port taken', () => {
@@ -21,12 +22,7 @@ describe('ecom up with its dashboard port taken', () => {
     const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => lines.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
     try {
       await waitForPort('127.0.0.1', orderPort, 90_000, up);
-      const deadline = Date.now() + 30_000;
-      while (!lines.some((l) => l.includes('system is up'))) {
-        if (Date.now() > deadline || up.process.exitCode !== null) throw new Error(`ecom up did not finish starting:\n${lines.slice(-20).join('\n')}`);
-        // Its output has no event to await but its lines: poll them.
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitUntilUp(lines, up);
       const warning = lines.find((l) => l.includes('no dashboard:'));
       expect(warning).toContain(`port ${dashboardPort} on 127.0.0.1 is taken by another program; everything else runs. Choose a free port with --dashboard-port N (0 for none)`);
       expect(lines.find((l) => l.includes('system is up'))).not.toContain('watch it at');

@@ -31,3 +31,18 @@ export function runEcom(args: readonly string[], options: { input?: string; env?
     child.stdin.end(options.input ?? '');
   });
 }
+
+/**
+ * Resolves once `ecom up` (a child whose output lines are collected in `lines`) has printed
+ * "system is up"; fails if it exits first or takes longer than `timeout_ms`, showing its last lines.
+ */
+export async function waitUntilUp(lines: readonly string[], up: { readonly process: { readonly exitCode: number | null } }, timeout_ms = 30_000): Promise<string> {
+  const deadline = Date.now() + timeout_ms;
+  for (;;) {
+    const line = lines.find((l) => l.includes('system is up'));
+    if (line !== undefined) return line;
+    if (Date.now() > deadline || up.process.exitCode !== null) throw new Error(`ecom up did not finish starting:\n${lines.slice(-20).join('\n')}`);
+    // Its output has no event to await but its lines: poll them.
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
