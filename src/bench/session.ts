@@ -6,7 +6,7 @@ import { describeMachine, probeMachine } from './machine.js';
 import { describeRun, endProgress, progressPrinter } from './print.js';
 import type { BenchResults, LabelledRun } from './results.js';
 import { runWorkload, stopAllWorkers, type RunOptions } from './runner.js';
-import { describeTrace, stabilitySince, stageTraces, termsOf } from './stability.js';
+import { describeTrace, StabilityWatch, stageTraces } from './stability.js';
 import { describePortalTrace, scrapeStages, stagesBetween } from './portal-trace.js';
 import { defined } from '../util/assert.js';
 import type { Topology } from '../storage/common/topology.js';
@@ -97,7 +97,7 @@ export class BenchSession {
     // What the run measures: its processes' CPU and, for a raft tier, its elections and stalls.
     const parts = [options.of ?? []].flat();
     const tiers = parts.flatMap((part) => (part.topology === undefined ? [] : [part.topology]));
-    const termsBefore = await termsOf(tiers);
+    const watch = await StabilityWatch.start(tiers);
     const tracing = this.options.trace === true && tiers.length > 0;
     if (tracing) await stageTraces(tiers); // a fresh window: earlier runs are not counted (this warm-up is)
     const portalMetrics = tracing ? parts.flatMap((part) => (part.metricsUrl === undefined ? [] : [part.metricsUrl])) : [];
@@ -127,7 +127,7 @@ export class BenchSession {
     });
     endProgress();
     await measuring;
-    const stability = await stabilitySince(tiers, termsBefore);
+    const stability = await watch.finish();
     const trace = tracing ? await stageTraces(tiers) : undefined;
     const portalUrl = portalMetrics[0];
     const portalTrace = portalUrl === undefined ? undefined : stagesBetween(defined(portalBefore[0], portalUrl), await scrapeStages(portalUrl));

@@ -5,8 +5,7 @@ import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../st
 /**
  * Whether a raft tier stayed steady during a run (issue #18): the leader changes (term increases
  * summed over partitions: each new term is an election, won or not) and the longest event-loop
- * stall any replica reported (its own window of the last 10–20 s, so a run of 10 s or more is
- * covered by the reading at its end).
+ * stall any replica had during it.
  */
 export interface Stability {
   readonly leaderChanges: number;
@@ -14,6 +13,9 @@ export interface Stability {
   /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
   readonly stepDowns: string[];
 }
+
+/** Under the 10 s window of a replica's stall report, so no stall falls between two readings. */
+const STALL_READING_EVERY_MS = 5_000;
 
 export type TermsByPartition = ReadonlyMap<number, number>;
 
@@ -33,21 +35,57 @@ export async function termsOf(topologies: readonly Topology[]): Promise<TermsByP
   return Promise.all(topologies.map(async (topology) => termsIn(await statusesOf(topology))));
 }
 
-/** Compares with the terms taken before the run; undefined when no raft tier is involved. */
-export async function stabilitySince(topologies: readonly Topology[], before: readonly TermsByPartition[]): Promise<Stability | undefined> {
-  if (topologies.length === 0) return undefined;
-  let leaderChanges = 0;
-  let maxStall_ms = 0;
-  const stepDowns: string[] = [];
-  for (const [i, topology] of topologies.entries()) {
-    const statuses = await statusesOf(topology);
-    for (const s of statuses) maxStall_ms = Math.max(maxStall_ms, s.maxStall_ms ?? 0);
-    for (const [partition, term] of termsIn(statuses)) leaderChanges += Math.max(0, term - (before[i]?.get(partition) ?? term));
-    for (const s of statuses) {
-      if ((s.lastStepDownTerm ?? -1) >= (before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
-    }
+/**
+ * Watches a run's raft tiers from before it starts to its end. A replica reports its longest
+ * stall over its last 10–20 s only, so the watch reads every replica every few seconds and keeps
+ * the longest: a stall early in a long run counts as much as one at its end.
+ */
+export class StabilityWatch {
+  private maxStall_ms = 0;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly topologies: readonly Topology[],
+    private readonly before: readonly TermsByPartition[],
+  ) {
+    if (topologies.length > 0) this.timer = setInterval(() => void this.readStalls(), STALL_READING_EVERY_MS).unref();
   }
-  return { leaderChanges, maxStall_ms, stepDowns };
+
+  static async start(topologies: readonly Topology[]): Promise<StabilityWatch> {
+    return new StabilityWatch(topologies, await termsOf(topologies));
+  }
+
+  /** Stops watching; undefined when no raft tier is involved. */
+  async finish(): Promise<Stability | undefined> {
+    clearInterval(this.timer);
+    await this.reading;
+    if (this.topologies.length === 0) return undefined;
+    let leaderChanges = 0;
+    const stepDowns: string[] = [];
+    for (const [i, topology] of this.topologies.entries()) {
+      const statuses = await statusesOf(topology);
+      this.noteStalls(statuses);
+      for (const [partition, term] of termsIn(statuses)) leaderChanges += Math.max(0, term - (this.before[i]?.get(partition) ?? term));
+      for (const s of statuses) {
+        if ((s.lastStepDownTerm ?? -1) >= (this.before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
+      }
+    }
+    return { leaderChanges, maxStall_ms: this.maxStall_ms, stepDowns };
+  }
+
+  private readStalls(): void {
+    this.reading = this.reading
+      .then(async () => {
+        for (const topology of this.topologies) this.noteStalls(await statusesOf(topology));
+      })
+      // A replica that does not answer now is read again at the next reading, or at the end.
+      .catch(() => undefined);
+  }
+
+  private noteStalls(statuses: readonly ReplicaStatus[]): void {
+    for (const s of statuses) this.maxStall_ms = Math.max(this.maxStall_ms, s.maxStall_ms ?? 0);
+  }
 }
 
 /** The stage percentiles of the writes each partition's leader handled since the last reading. */

@@ -96,6 +96,10 @@ interface PendingProposal {
 const TRANSFER_WAIT_MS = 3_000;
 /** How long a stopping leader waits for a successor before it just stops (then the others elect one). */
 const HANDOVER_WAIT_MS = 500;
+const DEFAULT_TICK_MS = 10;
+const DEFAULT_ELECTION_TIMEOUT_TICKS = 15;
+/** A stall reported in the log at most this often (the others are counted into the next line). */
+const STALL_REPORT_EVERY_MS = 1_000;
 
 interface TransferWaiter {
   readonly to: number;
@@ -167,6 +171,12 @@ export class Replica {
   /** Keys in the state at the last snapshot (0 until one is taken). */
   private stateKeys = 0;
   private readonly stalls = new StallMonitor();
+  /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
+  private lastTick_ms = 0;
+  private stallsUnreported = 0;
+  private lastStallReport_ms = -Infinity;
+  /** The last append, heartbeat or snapshot from a leader: what a follower that campaigns last heard. */
+  private lastLeaderWord: { from: number; term: number; at_ms: number } | undefined;
   private readonly maxPendingProposals: number;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -225,7 +235,7 @@ export class Replica {
         ...DEFAULT_OPTIONS,
         id: this.options.id,
         random_int: (n) => randomInt(n),
-        election_timeout_ticks: this.options.electionTimeout_ticks ?? 15,
+        election_timeout_ticks: this.options.electionTimeout_ticks ?? DEFAULT_ELECTION_TIMEOUT_TICKS,
         heartbeat_interval_ticks: this.options.heartbeat_ticks ?? 3,
         commit_quorum: this.options.seams?.commitQuorum(),
       },
@@ -288,7 +298,8 @@ export class Replica {
     this.rpc = await startRpcServer(this.address.host, this.address.clientPort, this.secret, (body) => this.handle(body), (err) =>
       this.options.log.warn({ err: err.message }, 'client request failed'),
     );
-    this.ticker = setInterval(() => this.driver.tick(), this.options.tick_ms ?? 10);
+    this.lastTick_ms = performance.now();
+    this.ticker = setInterval(() => this.onTick(), this.options.tick_ms ?? DEFAULT_TICK_MS);
     this.options.log.info(
       { replica: this.id, partition: this.address.partition, requests: `${this.address.host}:${this.address.clientPort}`, raft: `${this.address.host}:${this.address.raftPort}` },
       'storage replica is serving',
@@ -325,6 +336,7 @@ export class Replica {
 
   private onPeerMessage(message: Message): void {
     if (message.to !== this.id) return;
+    if (message.type === 'App' || message.type === 'Heartbeat' || message.type === 'Snap') this.lastLeaderWord = { from: message.from, term: message.term, at_ms: performance.now() };
     this.driver.step(message);
   }
 
@@ -551,9 +563,41 @@ export class Replica {
     return { ok: false, error: 'invalid', message: `${reason}; nothing was changed` };
   }
 
+  /**
+   * Ticks the core, and tells in the log when the event loop was held up for a third of an
+   * election timeout or more: that long without ticks or messages, a follower is close to
+   * campaigning against a healthy leader (issue #18), so the log must say it happened.
+   */
+  private onTick(): void {
+    const tick_ms = this.options.tick_ms ?? DEFAULT_TICK_MS;
+    const now = performance.now();
+    const late_ms = now - this.lastTick_ms - tick_ms;
+    this.lastTick_ms = now;
+    if (late_ms >= (this.electionTimeout_ms / 3)) this.reportStall(late_ms, now);
+    this.driver.tick();
+  }
+
+  private get electionTimeout_ms(): number {
+    return (this.options.tick_ms ?? DEFAULT_TICK_MS) * (this.options.electionTimeout_ticks ?? DEFAULT_ELECTION_TIMEOUT_TICKS);
+  }
+
+  private reportStall(late_ms: number, now: number): void {
+    if (now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
+      this.stallsUnreported++;
+      return;
+    }
+    this.options.log.warn(
+      { replica: this.id, role: this.node.role, stall_ms: Math.round(late_ms), electionTimeout_ms: this.electionTimeout_ms, ...(this.stallsUnreported > 0 ? { notReported: this.stallsUnreported } : {}) },
+      'the event loop was held up; ticks and messages waited',
+    );
+    this.lastStallReport_ms = now;
+    this.stallsUnreported = 0;
+  }
+
   /** A replica that stops leading answers every proposal still waiting: the callers retry elsewhere. */
   private onLeadership({ role, term, wasLeader }: LeadershipChange): void {
     if (role === 'candidate') this.options.metrics?.electionStarted();
+    if (role === 'preCandidate' || (role === 'candidate' && !wasLeader)) this.logCampaign(role, term);
     if (role === 'leader') this.options.metrics?.electionWon();
     if (role === 'leader') this.options.log.info({ replica: this.id, partition: this.address.partition, term }, 'became leader');
     if (!wasLeader || role === 'leader') return;
@@ -564,6 +608,13 @@ export class Replica {
       this.proposals.delete(index);
       waiting.resolve({ ok: false, error: 'outcome-unknown', message: 'leadership lost before the entry was applied; retry' });
     }
+  }
+
+  /** Why a follower campaigns: how long since it last heard a leader, so a healthy leader deposed shows in the log. */
+  private logCampaign(role: 'preCandidate' | 'candidate', term: number): void {
+    const word = this.lastLeaderWord;
+    const heard = word === undefined ? { lastHeardFromLeader: 'never' } : { lastHeardFrom: word.from, lastHeardTerm: word.term, silent_ms: Math.round(performance.now() - word.at_ms) };
+    this.options.log.info({ replica: this.id, partition: this.address.partition, term, ...heard, maxStall_ms: Math.round(this.stalls.maxStall_ms()) }, role === 'preCandidate' ? 'campaigning: asking for pre-votes' : 'campaigning: asking for votes');
   }
 
   /**

@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { StabilityWatch } from '../../src/bench/stability.js';
+import { startRaftCluster, type RaftCluster } from './cluster.js';
+
+/**
+ * A leader that stops answering (SIGSTOP: a process descheduled, or blocked on its event loop)
+ * is deposed by its followers, and every part of that is told (issue #18): the followers log
+ * how long they heard nothing before campaigning, the old leader logs how long its event loop
+ * was held up once it runs again, and `ecom bench`'s stability watch counts the leader change
+ * and the stall.
+ */
+const PAUSE_MS = 1_000;
+
+let cluster: RaftCluster;
+beforeAll(async () => {
+  cluster = await startRaftCluster({ partitions: 1 });
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const logOf = (id: number) =>
+  readFileSync(join(cluster.dataDir, 'logs', `storage-${id}.log`), 'utf8')
+    .trim()
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+
+describe('stalls and campaigns are told', () => {
+  it('a paused leader: followers say how long they heard nothing, it says how long it was held up', { timeout: 60_000 }, async () => {
+    const [leader] = await cluster.leaders();
+    const watch = await StabilityWatch.start([cluster.topology]);
+    const child = cluster.tier.replicas.get(leader!.id)!;
+    child.process.kill('SIGSTOP');
+    const pausedAt = performance.now();
+    const followers = cluster.topology.replicas.filter((r) => r.id !== leader!.id).map((r) => r.id);
+    // A follower campaigns after 150–300 ms of silence; the pause ends once one has.
+    const campaigned = () => followers.flatMap(logOf).find((l) => l.msg === 'campaigning: asking for pre-votes' && l.lastHeardFrom === leader!.id);
+    const followerLines = () => followers.flatMap(logOf).map((l) => JSON.stringify(l)).join('\n');
+    await vi.waitFor(() => expect(campaigned(), followerLines()).toBeDefined(), { timeout: 10_000, interval: 20 });
+    const waitMore = PAUSE_MS - (performance.now() - pausedAt);
+    if (waitMore > 0) await new Promise((resolve) => setTimeout(resolve, waitMore));
+    child.process.kill('SIGCONT');
+
+    const campaign = campaigned()!;
+    expect(campaign.silent_ms as number, 'silence before campaigning, at least the shortest election timeout').toBeGreaterThanOrEqual(150);
+    await vi.waitFor(() => expect(logOf(leader!.id).some((l) => l.msg === 'the event loop was held up; ticks and messages waited')).toBe(true), { timeout: 10_000, interval: 20 });
+    const held = logOf(leader!.id).find((l) => l.msg === 'the event loop was held up; ticks and messages waited')!;
+    expect(held.stall_ms as number).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
+
+    await cluster.leaders();
+    const stability = await watch.finish();
+    expect(stability?.leaderChanges).toBeGreaterThanOrEqual(1);
+    expect(stability?.maxStall_ms).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
+    expect(stability?.stepDowns.join('; ')).toMatch(new RegExp(`replica ${leader!.id}, term \\d+: heard the higher term`));
+  });
+});
