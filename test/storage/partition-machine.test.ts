@@ -111,6 +111,30 @@ describe('staged state store: an entry applies whole or not at all', () => {
     staged.discard();
     expect([...inner.range('')]).toEqual(before);
   });
+
+  it('a batch staged under the entries: a refused entry in the middle keeps nothing, the others reach the store once, at the end', () => {
+    const inner = new MemoryStateStore();
+    const batch = new StagedStateStore(inner);
+    const staged = new StagedStateStore(batch);
+    const machine = new PartitionMachine(staged, { partition: 0, partitions: 2 });
+    const create = (seq: number, cid: string) => ({ time_ms: 1_000 + seq, op: { t: 'exec' as const, session: { client: 'p', seq, ackBelow: seq }, command: { op: 'CreateClient' as const, cid, data: '{"name": "Ana"}' } } });
+    machine.apply(create(0, '2'));
+    staged.commit();
+    // seq 0 is acknowledged by seq 1: retrying it now is refused, and nothing of the retry is kept.
+    machine.apply(create(1, '4'));
+    staged.commit();
+    expect(() => machine.apply(create(0, '6'))).toThrow(EntryRefused);
+    staged.discard();
+    expect(inner.size, 'nothing reaches the store before the batch ends').toBe(0);
+    expect(machine.read('client', '4')).toBeDefined();
+    batch.commit();
+    const alone = new MemoryStateStore();
+    const one = new PartitionMachine(alone, { partition: 0, partitions: 2 });
+    one.apply(create(0, '2'));
+    one.apply(create(1, '4'));
+    expect([...inner.range('')], 'the same state as applying the entries one by one').toEqual([...alone.range('')]);
+    expect(machine.read('client', '6')).toBeUndefined();
+  });
 });
 
 describe('partition machine: a log written before the order index (docs/spec.md R-FMT-9)', () => {

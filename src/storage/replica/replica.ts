@@ -157,6 +157,8 @@ export class Replica {
   private readonly recording: RecordingStateStore;
   /** Between the machine and the store: an entry's writes are kept only if it applies whole. */
   private readonly staged: StagedStateStore;
+  /** Under `staged`: the writes of the batch being applied, written to LMDB once at its end. */
+  private readonly batch: StagedStateStore;
   private readonly changes: ChangePublisher | undefined;
   private readonly transport: PeerTransport;
   private readonly membership: ReplicaMembership;
@@ -190,7 +192,8 @@ export class Replica {
     this.snapshots = new FileSnapshotStore(join(dir, 'snapshots'));
     this.dir = dir;
     this.state = openState(dir, options.log);
-    this.recording = new RecordingStateStore(this.state);
+    this.batch = new StagedStateStore(this.state);
+    this.recording = new RecordingStateStore(this.batch);
     this.staged = new StagedStateStore(this.recording);
     this.machine = new PartitionMachine(this.staged, { partition: this.address.partition, partitions: options.topology.partitions });
     this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log, brokerCredentials(this.secret));
@@ -502,10 +505,16 @@ export class Replica {
     this.options.metrics?.applied(fresh.length);
     const results: Array<[number, number, ReplicaResponse]> = [];
     this.state.applyBatch(fresh[fresh.length - 1]!.index, () => {
-      for (const entry of fresh) {
-        if (entry.kind !== 'normal' || entry.data.length === 0) continue;
-        this.trace.committed(entry.index);
-        results.push([entry.index, entry.term, this.applyOne(entry)]);
+      try {
+        for (const entry of fresh) {
+          if (entry.kind !== 'normal' || entry.data.length === 0) continue;
+          this.trace.committed(entry.index);
+          results.push([entry.index, entry.term, this.applyOne(entry)]);
+        }
+        this.batch.commit();
+      } finally {
+        // A batch that failed part way (the disk) is retried whole: nothing of it may linger.
+        this.batch.discard();
       }
     });
     if (this.recording.changedRecords.size > 0) {

@@ -64,6 +64,8 @@ function fromStore<T>(what: string, run: () => T): T {
   try {
     return run();
   } catch (err) {
+    // A staged store over another one: the failure was told apart already.
+    if (err instanceof StoreFailure) throw err;
     throw new StoreFailure(`state store ${what} failed: ${(err as Error).message}`);
   }
 }
@@ -72,6 +74,10 @@ function fromStore<T>(what: string, run: () => T): T {
  * Holds one entry's writes until it has applied without error, so that an entry that cannot
  * be applied (a forged transaction step, a session number already acknowledged) leaves the
  * state exactly as it was, on every replica alike: applying is total, and a refusal is a result.
+ *
+ * The replica also stages a whole batch of entries this way, under the entries' own staging:
+ * every entry reads and writes the log time and its client's session, so within a batch those
+ * stay in memory and reach LMDB once, at the batch's end, instead of once per entry.
  */
 export class StagedStateStore implements StateStore {
   /** Writes of the entry being applied; `undefined` marks a deletion. */
