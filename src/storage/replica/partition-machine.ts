@@ -433,7 +433,9 @@ export class PartitionMachine {
       return keys;
     }
     const end = resultKey(below);
-    for (const [key] of this.store.range(`${sessionKey}/`)) {
+    // From `from` on: the results below it are deleted already, but while the batch that deleted
+    // them is staged the store still holds them, and scanning them again for every entry costs.
+    for (const [key] of this.store.range(`${sessionKey}/`, resultKey(from))) {
       if (key >= end) break;
       keys.push(key);
     }
