@@ -184,6 +184,80 @@ describe('scenario: PreVote', () => {
   });
 });
 
+describe('scenario: a dead leader', () => {
+  const opts = { election_timeout_ticks: 10, heartbeat_interval_ticks: 2 };
+
+  it("its followers, told its connection closed, elect a new leader within a few ticks, not an election timeout", () => {
+    const c = new TestCluster([1, 2, 3], opts);
+    c.elect(1);
+    heartbeat(c);
+    c.isolate(1);
+    c.node(2).leaderLinkLost(1);
+    c.node(3).leaderLinkLost(1);
+    let ticks = 0;
+    const newLeader = () => [2, 3].find((id) => c.node(id).role === 'leader');
+    while (newLeader() === undefined && ticks < 100) {
+      c.tickAll(1);
+      c.stabilize();
+      ticks++;
+    }
+    expect(ticks, 'ticks until a new leader').toBeLessThanOrEqual(3);
+    expect(c.node(newLeader()!).term).toBe(2);
+  });
+
+  it('two pre-candidates with the same log at once: the lower id wins, the real vote does not split', () => {
+    const c = new TestCluster([1, 2, 3], opts);
+    c.elect(1);
+    heartbeat(c);
+    c.isolate(1);
+    c.node(2).leaderLinkLost(1);
+    c.node(3).leaderLinkLost(1);
+    c.node(3).campaign();
+    c.node(2).campaign();
+    c.stabilize();
+    expect(c.node(2).role).toBe('leader');
+    expect(c.node(2).term, 'won at the first real vote').toBe(2);
+    expect(c.node(3).role).toBe('follower');
+  });
+
+  it('a follower told so of a live leader follows it again at its next heartbeat, and the leader stays', () => {
+    const c = new TestCluster([1, 2, 3], opts);
+    c.elect(1);
+    c.node(2).leaderLinkLost(1);
+    expect(c.node(2).leaderId).toBe(0);
+    for (let i = 0; i < 5; i++) {
+      c.tickAll(1);
+      c.stabilize();
+    }
+    expect(c.node(1).role).toBe('leader');
+    expect(c.node(1).term).toBe(1);
+    expect(c.node(2).leaderId).toBe(1);
+  });
+
+  it('a pre-candidate asks again, every heartbeat interval, the voters whose lease ignored it', () => {
+    const c = new TestCluster([1, 2, 3], opts);
+    c.elect(1);
+    heartbeat(c);
+    c.isolate(1);
+    // Node 2 times out first; node 3 heard the leader a tick ago and ignores the pre-vote.
+    for (let i = 0; i < 9; i++) c.node(2).tick();
+    c.node(2).campaign();
+    c.stabilize();
+    expect(c.node(2).role).toBe('preCandidate');
+    const mark = c.delivered.length;
+    let ticks = 0;
+    while (c.node(2).role !== 'leader' && ticks < 30) {
+      c.tickAll(1);
+      c.stabilize();
+      ticks++;
+    }
+    expect(c.node(2).role).toBe('leader');
+    // Node 3's lease ends 10 ticks after it last heard the leader; node 2 asked again then, not after a new timeout of 10–19 ticks.
+    expect(ticks).toBeLessThanOrEqual(10 + opts.heartbeat_interval_ticks);
+    expect(seq(c, mark).filter((m) => m.startsWith('PreVote 2->3')).length, 'asked again').toBeGreaterThan(1);
+  });
+});
+
 describe('scenario: CheckQuorum', () => {
   it('a leader that hears from no majority for an election timeout steps down', () => {
     const c = new TestCluster([1, 2, 3], { election_timeout_ticks: 10, heartbeat_interval_ticks: 1 });

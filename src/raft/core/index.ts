@@ -20,6 +20,7 @@
  *   node.transferLeadership(to)       leader only; refuses proposals until done or timed out
  *   node.compact(index, data)         app snapshot at index ≤ appliedIndex; drops the log prefix
  *   node.campaign()                   start an election now (tests, operator tooling)
+ *   node.leaderLinkLost(peer)         the transport saw its connection from `peer` close
  * Every refusal throws RaftError with a `code` (NotLeader, ProposalQueueFull, ReadQueueFull,
  * OutboxFull, ...). Every internal queue is bounded by an option and refuses when full.
  *

@@ -279,6 +279,22 @@ export class RaftNode {
     this.hup(false);
   }
 
+  /**
+   * The transport saw its connection from `peer` close. When `peer` is the leader this follower
+   * follows, the leader's process has most likely died (a kill closes its sockets at once), so
+   * the follower stops honouring its lease and campaigns within a few ticks instead of waiting
+   * a whole election timeout of silence. A leader that is alive (a connection reset and
+   * reopened) is not deposed by it: its next heartbeat makes this node follow it again, and the
+   * other followers, still hearing it, ignore the pre-votes.
+   */
+  leaderLinkLost(peer: NodeId): void {
+    this.ensureOutboxRoom();
+    if (this.role_ !== 'follower' || peer === NO_NODE || this.leader_ !== peer || !this.promotable()) return;
+    this.leader_ = NO_NODE;
+    // Campaign in 1–3 ticks, at random, so the followers that all saw it do not all ask at once.
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - 1 - this.opts.random_int(3));
+  }
+
   /** Appends a normal entry; returns its index. Only a leader accepts proposals. */
   propose(data: Uint8Array): number {
     this.checkCanPropose(data.length);
@@ -507,6 +523,23 @@ export class RaftNode {
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.hup(false);
+    } else if (this.role_ === 'preCandidate' && this.electionElapsed % this.opts.heartbeat_interval_ticks === 0) {
+      this.askPreVotesAgain();
+    }
+  }
+
+  /**
+   * A voter still inside its leader lease ignores a pre-vote without answering: when the old
+   * leader has died, its lease ends a few ticks later, not a whole election timeout later. So a
+   * pre-candidate asks the voters that have not answered again every heartbeat interval, instead
+   * of waiting for its next timeout (measured: kill -9 of a leader took 420 ms to the next write
+   * instead of 200 when the first pre-vote met a lease). A pre-vote changes no state anywhere,
+   * so asking twice is harmless.
+   */
+  private askPreVotesAgain(): void {
+    for (const id of this.membership_.voters) {
+      if (id === this.id || this.votes.has(id)) continue;
+      this.send({ ...this.msg('PreVote', id), term: this.term_ + 1, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), context: 0 });
     }
   }
 
@@ -673,7 +706,7 @@ export class RaftNode {
       this.vote_ === m.from ||
       (this.vote_ === NO_NODE && this.leader_ === NO_NODE) ||
       (pre && m.term > this.term_);
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm) && !(pre && this.yieldsNotTo(m))) {
       this.send({ ...this.msg(pre ? 'PreVoteResp' : 'VoteResp', m.from), term: m.term });
       if (!pre) {
         this.electionElapsed = 0;
@@ -682,6 +715,16 @@ export class RaftNode {
     } else {
       this.send({ ...this.msg(pre ? 'PreVoteResp' : 'VoteResp', m.from), reject: true });
     }
+  }
+
+  /**
+   * Two pre-candidates for the same term with the same log would each grant the other and then
+   * split the real vote (followers that all saw a dead leader's connection close campaign
+   * within the same few ticks). Of two such, the lower id goes first: the other refuses it
+   * nothing, it refuses the other. Liveness only: refusing a pre-vote never risks safety.
+   */
+  private yieldsNotTo(m: Message): boolean {
+    return this.role_ === 'preCandidate' && m.term === this.term_ + 1 && m.from > this.id && m.index === this.log.lastIndex() && m.logTerm === this.log.lastTerm();
   }
 
   private stepCandidate(m: Message): void {

@@ -62,6 +62,8 @@ export class PeerTransport {
     private readonly addressOf: (id: number) => ReplicaAddress | undefined,
     private readonly onMessage: (message: Message) => void,
     private readonly onError: (err: Error) => void,
+    /** A connection from member `id` closed (the member died, or its link broke). */
+    private readonly onPeerLeft: (id: number) => void = () => undefined,
   ) {}
 
   listen(): Promise<void> {
@@ -86,13 +88,22 @@ export class PeerTransport {
   }
 
   private receive(socket: Socket, decoder: FrameDecoder, early: Buffer[]): void {
+    // Who is on the other end: the sender of the first message that arrives on the connection.
+    let peer: number | undefined;
     const deliver = (frames: Buffer[]) => {
       for (const frame of frames) {
         if (isChunkAck(frame)) this.onChunkAck(decodeChunkAck(frame));
         else if (isChunk(frame)) this.onChunk(frame);
-        else this.onMessage(decodeMessage(frame));
+        else {
+          const message = decodeMessage(frame);
+          peer ??= message.from;
+          this.onMessage(message);
+        }
       }
     };
+    socket.on('close', () => {
+      if (peer !== undefined) this.onPeerLeft(peer);
+    });
     try {
       deliver(early);
     } catch (err) {

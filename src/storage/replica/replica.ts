@@ -206,6 +206,7 @@ export class Replica {
       (id) => this.membership.addressOf(id),
       (m) => this.onPeerMessage(m),
       (err) => options.log.warn({ replica: options.id }, err.message),
+      (id) => this.onPeerLeft(id),
     );
     this.driver = new RaftDriver(this.driverOptions(peers.map((p) => p.id)));
     this.node = this.driver.node;
@@ -335,6 +336,13 @@ export class Replica {
   private diskFaultStatus(): { diskFault?: string } {
     const stall = this.driver.diskFault;
     return stall === undefined ? {} : { diskFault: `${stall.fault} (for ${Math.round((Date.now() - stall.since_ms) / 1000)} s)` };
+  }
+
+  /** A connection from `id` closed: if it is this follower's leader, it has most likely died; campaign soon. */
+  private onPeerLeft(id: number): void {
+    if (this.node.role !== 'follower' || this.node.leaderId !== id) return;
+    this.options.log.info({ replica: this.id, partition: this.address.partition, leader: id, term: this.node.term }, 'the connection from the leader closed; campaigning unless it is heard again within a few ticks');
+    this.driver.input(() => this.node.leaderLinkLost(id));
   }
 
   private onPeerMessage(message: Message): void {
