@@ -54,6 +54,9 @@ describe('stalls and campaigns are told', () => {
     await vi.waitFor(() => expect(logOf(leader!.id).some((l) => l.msg === 'the event loop was held up; ticks and messages waited')).toBe(true), { timeout: 10_000, interval: 20 });
     const held = logOf(leader!.id).find((l) => l.msg === 'the event loop was held up; ticks and messages waited')!;
     expect(held.stall_ms as number).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
+    // Paused from outside, it did no long work of its own: the report says so (no fsync or apply near the stall).
+    const longest = held.longest_ms as Record<string, number>;
+    expect(Math.max(0, ...Object.values(longest)), JSON.stringify(longest)).toBeLessThan(PAUSE_MS / 2);
 
     await cluster.leaders();
     const stability = await watch.finish();

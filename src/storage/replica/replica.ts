@@ -20,6 +20,7 @@ import { SNAPSHOT_FORMAT } from './snapshot-format.js';
 import { SnapshotThread } from './snapshot-thread.js';
 import { replicaDir } from './layout.js';
 import { StallMonitor } from '../../util/stall-monitor.js';
+import { TurnWork, type WorkKind } from './turn-work.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
 import type { ReplicaMetrics } from '../../metrics/replica-metrics.js';
@@ -175,6 +176,8 @@ export class Replica {
   private readonly stalls = new StallMonitor();
   /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
   private lastTick_ms = 0;
+  /** The longest fsync, apply and restore since the last tick: what a stall report names. */
+  private readonly turnWork = new TurnWork();
   private stallsUnreported = 0;
   private lastStallReport_ms = -Infinity;
   /** The last append, heartbeat or snapshot from a leader: what a follower that campaigns last heard. */
@@ -272,11 +275,14 @@ export class Replica {
         this.membership.maybePromote();
       },
       persisted: (lastIndex) => this.trace.persisted(lastIndex),
+      synced: (s: number) => {
+        this.turnWork.note('fsync', s * 1_000);
+        metrics?.synced(s);
+      },
       ...(metrics === undefined
         ? {}
         : {
             appended: (s: number) => metrics.appended(s),
-            synced: (s: number) => metrics.synced(s),
             snapshotSent: (bytes: number) => metrics.snapshotSent(bytes),
           }),
       snapshotTaken: (index, bytes, ms) => {
@@ -510,6 +516,15 @@ export class Replica {
   private apply(entries: readonly Entry[]): void {
     const fresh = entries.filter((e) => e.index > this.state.lastApplied);
     if (fresh.length === 0) return;
+    const started = performance.now();
+    try {
+      this.applyFresh(fresh);
+    } finally {
+      this.turnWork.note('apply', performance.now() - started);
+    }
+  }
+
+  private applyFresh(fresh: readonly Entry[]): void {
     this.options.metrics?.applied(fresh.length);
     const results: Array<[number, number, ReplicaResponse]> = [];
     this.state.applyBatch(fresh[fresh.length - 1]!.index, () => {
@@ -590,7 +605,8 @@ export class Replica {
     const now = performance.now();
     const late_ms = now - this.lastTick_ms - tick_ms;
     this.lastTick_ms = now;
-    if (late_ms >= (this.electionTimeout_ms / 3)) this.reportStall(late_ms, now);
+    const longest = this.turnWork.take();
+    if (late_ms >= this.electionTimeout_ms / 3) this.reportStall(late_ms, now, longest);
     this.driver.tick();
   }
 
@@ -598,13 +614,21 @@ export class Replica {
     return (this.options.tick_ms ?? DEFAULT_TICK_MS) * (this.options.electionTimeout_ticks ?? DEFAULT_ELECTION_TIMEOUT_TICKS);
   }
 
-  private reportStall(late_ms: number, now: number): void {
+  /** `longest`: the longest fsync, apply and restore of the stall (none of them long: the machine kept this process from a core). */
+  private reportStall(late_ms: number, now: number, longest: Partial<Record<WorkKind, number>>): void {
     if (now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
       this.stallsUnreported++;
       return;
     }
     this.options.log.warn(
-      { replica: this.id, role: this.node.role, stall_ms: Math.round(late_ms), electionTimeout_ms: this.electionTimeout_ms, ...(this.stallsUnreported > 0 ? { notReported: this.stallsUnreported } : {}) },
+      {
+        replica: this.id,
+        role: this.node.role,
+        stall_ms: Math.round(late_ms),
+        electionTimeout_ms: this.electionTimeout_ms,
+        longest_ms: longest,
+        ...(this.stallsUnreported > 0 ? { notReported: this.stallsUnreported } : {}),
+      },
       'the event loop was held up; ticks and messages waited',
     );
     this.lastStallReport_ms = now;
@@ -695,6 +719,15 @@ export class Replica {
   }
 
   private installSnapshot(snapshot: Snapshot): void {
+    const started = performance.now();
+    try {
+      this.restoreState(snapshot);
+    } finally {
+      this.turnWork.note('restore', performance.now() - started);
+    }
+  }
+
+  private restoreState(snapshot: Snapshot): void {
     const parsed = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as { format: number; entries: Array<[string, unknown]> };
     if (parsed.format !== SNAPSHOT_FORMAT) throw new Error(`snapshot at ${snapshot.meta.index} has format ${parsed.format}; this build reads ${SNAPSHOT_FORMAT}`);
     this.state.restore(parsed.entries, snapshot.meta.index);
