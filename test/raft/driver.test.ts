@@ -221,4 +221,38 @@ describe('the Raft driver', () => {
     expect(leader.snapshots.latest()?.meta.index).toBe(leader.driver.snapshotIndex);
     expect(leader.log.firstIndex()).toBe(leader.driver.snapshotIndex + 1);
   });
+
+  it('carries a backlog over several turns when a turn budget is set, applying all of it in order', () => {
+    // A clock on which each reading is 15 ms later: every Ready looks slow.
+    let now = 0;
+    const turns: Array<() => void> = [];
+    const machine = new ListMachine();
+    const driver = new RaftDriver({
+      raft: { ...DEFAULT_OPTIONS, id: 1, random_int: () => 0, election_timeout_ticks: 10, heartbeat_interval_ticks: 2, max_apply_bytes: 1 },
+      bootstrap: { voters: [1], learners: [] },
+      log: new MemoryLog(),
+      snapshots: new MemorySnapshotStore(),
+      machine,
+      transport: { send: () => undefined },
+      scheduler: { soon: (run) => turns.push(run), after: () => () => undefined, now_ms: () => (now += 15) },
+      events: { halted: (err) => { throw err; } },
+      snapshotGap: () => 1_000_000,
+      turnBudget_ms: 20,
+    });
+    driver.input(() => driver.node.campaign());
+    const runTurns = () => {
+      let count = 0;
+      while (turns.length > 0) {
+        turns.shift()!();
+        count++;
+      }
+      return count;
+    };
+    runTurns();
+    expect(driver.node.role).toBe('leader');
+    for (let i = 0; i < 10; i++) driver.input(() => driver.node.propose(new TextEncoder().encode(`e${i}`)));
+    // One committed entry per Ready (max_apply_bytes: 1), at most two Readies per turn of 20 ms.
+    expect(runTurns()).toBeGreaterThanOrEqual(5);
+    expect(machine.data).toEqual(Array.from({ length: 10 }, (_, i) => `e${i}`));
+  });
 });

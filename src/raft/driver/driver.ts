@@ -29,6 +29,12 @@ export interface DriverOptions {
   /** Applied entries after a snapshot before the next is taken; asked again after each snapshot. */
   readonly snapshotGap: () => number;
   readonly diskRetry_ms?: number;
+  /**
+   * The longest the driver keeps the event loop carrying Readies before it lets other work in
+   * (on the scheduler's clock); unset, it carries all there are. Bound what one Ready carries
+   * with the core's max_apply_bytes and max_msg_bytes.
+   */
+  readonly turnBudget_ms?: number;
 }
 
 /** What the node found on its disk at start-up, for its first log line. */
@@ -181,8 +187,16 @@ export class RaftDriver {
   drain(): void {
     if (this.stopped_ || this.stall !== undefined) return;
     this.reads.startRound();
+    const { scheduler, turnBudget_ms } = this.options;
+    const started_ms = scheduler.now_ms();
     while (this.node.hasReady()) {
       if (!this.carry(this.node.ready(), 'persist')) return;
+      // A backlog (a follower catching up, a leader after a stall) is carried over several turns
+      // of the event loop, so ticks, heartbeats and votes get in between (issue #18).
+      if (turnBudget_ms !== undefined && this.node.hasReady() && scheduler.now_ms() - started_ms >= turnBudget_ms) {
+        this.schedule();
+        return;
+      }
     }
     this.options.events.idle?.();
     this.snapshotter.maybeTake();
