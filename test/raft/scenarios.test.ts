@@ -187,13 +187,19 @@ describe('scenario: PreVote', () => {
 describe('scenario: a dead leader', () => {
   const opts = { election_timeout_ticks: 10, heartbeat_interval_ticks: 2 };
 
-  it("its followers, told its connection closed, elect a new leader within a few ticks, not an election timeout", () => {
+  /** Leader 1 dies: cut off, and both followers told its connection closed. */
+  function leaderDied(): TestCluster {
     const c = new TestCluster([1, 2, 3], opts);
     c.elect(1);
     heartbeat(c);
     c.isolate(1);
     c.node(2).leaderLinkLost(1);
     c.node(3).leaderLinkLost(1);
+    return c;
+  }
+
+  it("its followers, told its connection closed, elect a new leader within a few ticks, not an election timeout", () => {
+    const c = leaderDied();
     let ticks = 0;
     const newLeader = () => [2, 3].find((id) => c.node(id).role === 'leader');
     while (newLeader() === undefined && ticks < 100) {
@@ -206,12 +212,7 @@ describe('scenario: a dead leader', () => {
   });
 
   it('two pre-candidates with the same log at once: the lower id wins, the real vote does not split', () => {
-    const c = new TestCluster([1, 2, 3], opts);
-    c.elect(1);
-    heartbeat(c);
-    c.isolate(1);
-    c.node(2).leaderLinkLost(1);
-    c.node(3).leaderLinkLost(1);
+    const c = leaderDied();
     c.node(3).campaign();
     c.node(2).campaign();
     c.stabilize();
