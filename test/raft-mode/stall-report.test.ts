@@ -38,6 +38,7 @@ describe('stalls and campaigns are told', () => {
     const [leader] = await cluster.leaders();
     const watch = await StabilityWatch.start([cluster.topology]);
     const child = cluster.tier.replicas.get(leader!.id)!;
+    const leaderLinesBefore = logOf(leader!.id).length;
     child.process.kill('SIGSTOP');
     const pausedAt = performance.now();
     const followers = cluster.topology.replicas.filter((r) => r.id !== leader!.id).map((r) => r.id);
@@ -51,8 +52,9 @@ describe('stalls and campaigns are told', () => {
 
     const campaign = campaigned()!;
     expect(campaign.silent_ms as number, 'silence before campaigning, at least the shortest election timeout').toBeGreaterThanOrEqual(150);
-    await vi.waitFor(() => expect(logOf(leader!.id).some((l) => l.msg === 'the event loop was held up; ticks and messages waited')).toBe(true), { timeout: 10_000, interval: 20 });
-    const held = logOf(leader!.id).find((l) => l.msg === 'the event loop was held up; ticks and messages waited')!;
+    const heldUp = () => logOf(leader!.id).slice(leaderLinesBefore).find((l) => l.msg === 'the event loop was held up; ticks and messages waited');
+    await vi.waitFor(() => expect(heldUp()).toBeDefined(), { timeout: 10_000, interval: 20 });
+    const held = heldUp()!;
     expect(held.stall_ms as number).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
     // Paused from outside, it did no long work of its own: the report says so (no fsync or apply near the stall).
     const longest = held.longest_ms as Record<string, number>;
@@ -63,5 +65,29 @@ describe('stalls and campaigns are told', () => {
     expect(stability?.leaderChanges).toBeGreaterThanOrEqual(1);
     expect(stability?.maxStall_ms).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
     expect(stability?.stepDowns.join('; ')).toMatch(new RegExp(`replica ${leader!.id}, term \\d+: heard the higher term`));
+  });
+
+  it('a killed leader: a follower sees its connection close and campaigns at once, and a new leader is elected', { timeout: 60_000 }, async () => {
+    const [leader] = await cluster.leaders();
+    const followers = cluster.topology.replicas.filter((r) => r.id !== leader!.id).map((r) => r.id);
+    const linesBefore = new Map(followers.map((id) => [id, logOf(id).length]));
+    await cluster.tier.replicas.get(leader!.id)!.kill();
+    const told = () =>
+      followers
+        .flatMap((id) =>
+          logOf(id)
+            .slice(linesBefore.get(id))
+            .map((l): Record<string, unknown> => ({ ...l, id })),
+        )
+        .sort((a, b) => (a.time as number) - (b.time as number));
+    await vi.waitFor(() => expect(told().some((l) => l.msg === 'campaigning: asking for votes'), JSON.stringify(told())).toBe(true), { timeout: 10_000, interval: 20 });
+    const lines = told();
+    const closed = lines.findIndex((l) => l.msg === 'the connection from the leader closed; campaigning unless it is heard again within a few ticks' && l.leader === leader!.id);
+    expect(closed, JSON.stringify(lines)).toBeGreaterThanOrEqual(0);
+    const campaigned = lines.findIndex((l) => l.msg === 'campaigning: asking for pre-votes');
+    expect(campaigned, 'a follower campaigned once the connection had closed').toBeGreaterThan(closed);
+    cluster.tier.startReplica(leader!.id);
+    const now = (await cluster.leaders()).find((s) => s.partition === leader!.partition);
+    expect(now?.id).not.toBe(leader!.id);
   });
 });
