@@ -15,7 +15,7 @@ export function describeRun(label: string, r: RunResult): string {
     (r.cpuPerOp_us === undefined ? '' : `; system CPU ${r.cpuPerOp_us.toLocaleString('en-US')} µs/op`) +
     (r.switchesPerOp === undefined ? '' : `, ${r.switchesPerOp} context switches/op`) +
     (r.syscallsPerOp === undefined ? '' : `, ${r.syscallsPerOp} syscalls/op`) +
-    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms`) +
+    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms`) +
     (r.stepDowns === undefined || r.stepDowns.length === 0 ? '' : ` (${r.stepDowns.join('; ')})`)
   );
 }

@@ -55,8 +55,10 @@ export interface RunResult {
   readonly switchesPerOp?: number;
   /** Read and write system calls of those processes per operation (src/bench/cpu.ts). */
   readonly syscallsPerOp?: number;
-  /** Raft tiers only: the longest event-loop stall a replica reported at the end of the run. */
+  /** Raft tiers only: the longest event-loop stall a replica had during the run. */
   readonly maxStall_ms?: number;
+  /** Raft tiers only: the longest a follower went without a message from its leader during the run. */
+  readonly maxLeaderSilence_ms?: number;
   /** Raft tiers only: why leaders stopped leading during the run. */
   readonly stepDowns?: string[];
 }

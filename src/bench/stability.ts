@@ -10,6 +10,8 @@ import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../st
 export interface Stability {
   readonly leaderChanges: number;
   readonly maxStall_ms: number;
+  /** The longest any follower went without a message from its leader: past an election timeout, it campaigns. */
+  readonly maxLeaderSilence_ms: number;
   /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
   readonly stepDowns: string[];
 }
@@ -42,6 +44,7 @@ export async function termsOf(topologies: readonly Topology[]): Promise<TermsByP
  */
 export class StabilityWatch {
   private maxStall_ms = 0;
+  private maxLeaderSilence_ms = 0;
   private readonly timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> = Promise.resolve();
 
@@ -71,7 +74,7 @@ export class StabilityWatch {
         if ((s.lastStepDownTerm ?? -1) >= (this.before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
       }
     }
-    return { leaderChanges, maxStall_ms: this.maxStall_ms, stepDowns };
+    return { leaderChanges, maxStall_ms: this.maxStall_ms, maxLeaderSilence_ms: this.maxLeaderSilence_ms, stepDowns };
   }
 
   private readStalls(): void {
@@ -84,7 +87,10 @@ export class StabilityWatch {
   }
 
   private noteStalls(statuses: readonly ReplicaStatus[]): void {
-    for (const s of statuses) this.maxStall_ms = Math.max(this.maxStall_ms, s.maxStall_ms ?? 0);
+    for (const s of statuses) {
+      this.maxStall_ms = Math.max(this.maxStall_ms, s.maxStall_ms ?? 0);
+      this.maxLeaderSilence_ms = Math.max(this.maxLeaderSilence_ms, s.maxLeaderSilence_ms ?? 0);
+    }
   }
 }
 

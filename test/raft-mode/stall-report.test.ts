@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StabilityWatch } from '../../src/bench/stability.js';
-import { startRaftCluster, type RaftCluster } from './cluster.js';
+import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
 
 /**
  * A leader that stops answering (SIGSTOP: a process descheduled, or blocked on its event loop)
@@ -34,6 +34,20 @@ const logOf = (id: number) =>
     });
 
 describe('stalls and campaigns are told', () => {
+  it("a leader paused for less than an election timeout: its followers report the silence, the bench's watch reads it", { timeout: 60_000 }, async () => {
+    const [leader] = await cluster.leaders();
+    const watch = await StabilityWatch.start([cluster.topology]);
+    const child = cluster.tier.replicas.get(leader!.id)!;
+    child.process.kill('SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    child.process.kill('SIGCONT');
+    // The gap is counted when the next heartbeat after it arrives.
+    const silence = async () => Math.max(0, ...(await clusterStatuses(cluster.topology)).map((st) => ('unreachable' in st ? 0 : (st.maxLeaderSilence_ms ?? 0))));
+    await vi.waitFor(async () => expect(await silence()).toBeGreaterThanOrEqual(60), { timeout: 10_000, interval: 20 });
+    const stability = await watch.finish();
+    expect(stability?.maxLeaderSilence_ms).toBeGreaterThanOrEqual(60);
+  });
+
   it('a paused leader: followers say how long they heard nothing, it says how long it was held up', { timeout: 60_000 }, async () => {
     const [leader] = await cluster.leaders();
     const watch = await StabilityWatch.start([cluster.topology]);

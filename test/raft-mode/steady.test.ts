@@ -43,7 +43,7 @@ describe('steady under load', () => {
     const after = up(await clusterStatuses(cluster.topology));
     console.log(
       `steady: ${written} writes in ${DURATION_MS / 1000} s; ` +
-        after.map((s) => `replica ${s.id} ${s.role} term ${s.term} snapshot ${s.snapshotIndex} stall ≤${s.maxStall_ms} ms`).join('; '),
+        after.map((s) => `replica ${s.id} ${s.role} term ${s.term} snapshot ${s.snapshotIndex} stall ≤${s.maxStall_ms} ms leader silent ≤${s.maxLeaderSilence_ms ?? 0} ms`).join('; '),
     );
     expect(failures.slice(0, 3), 'every write acknowledged').toEqual([]);
     expect(after).toHaveLength(cluster.topology.replicas.length);

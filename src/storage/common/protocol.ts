@@ -57,6 +57,8 @@ export interface ReplicaStatus {
   readonly snapshotIndex: number;
   /** The longest event-loop stall of the replica over the last 10–20 s, in ms (absent from older builds). */
   readonly maxStall_ms?: number;
+  /** A follower's longest wait between two messages from its leader over the last 10–20 s, in ms (absent from older builds). */
+  readonly maxLeaderSilence_ms?: number;
   /** Proposals this replica answered "busy" since it started (absent from older builds). */
   readonly busyRefusals?: number;
   /** Set while the replica's disk refuses writes (full, failing): what it said and for how long. */

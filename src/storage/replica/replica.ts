@@ -21,6 +21,7 @@ import { SnapshotThread } from './snapshot-thread.js';
 import { replicaDir } from './layout.js';
 import { StallMonitor } from '../../util/stall-monitor.js';
 import { TurnWork, type WorkKind } from './turn-work.js';
+import { WindowedMax } from '../../util/windowed-max.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
 import type { ReplicaMetrics } from '../../metrics/replica-metrics.js';
@@ -98,6 +99,8 @@ const TRANSFER_WAIT_MS = 3_000;
 /** How long a stopping leader waits for a successor before it just stops (then the others elect one). */
 const HANDOVER_WAIT_MS = 500;
 const DEFAULT_TICK_MS = 10;
+/** What a status's "lately" covers: the last one to two of these (as the stall monitor's). */
+const STATUS_WINDOW_MS = 10_000;
 /**
  * Committed entries one Ready hands to apply (a few hundred orders' worth, ~10–30 ms of work
  * here), and how long the driver carries Readies before it yields to ticks and messages. A
@@ -190,6 +193,8 @@ export class Replica {
   private lastStallReport_ms = -Infinity;
   /** The last append, heartbeat or snapshot from a leader: what a follower that campaigns last heard. */
   private lastLeaderWord: { from: number; term: number; at_ms: number } | undefined;
+  /** The longest this follower went without a word from its leader lately: what elections follow from. */
+  private readonly leaderSilence = new WindowedMax(STATUS_WINDOW_MS);
   private readonly maxPendingProposals: number;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -340,6 +345,7 @@ export class Replica {
       lastIndex: s.lastIndex,
       snapshotIndex: this.driver.snapshotIndex,
       maxStall_ms: Math.round(this.stalls.maxStall_ms()),
+      maxLeaderSilence_ms: Math.round(this.leaderSilence.value()),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
       ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state, active }) => ({ id, match, state, active })) } : {}),
@@ -361,9 +367,16 @@ export class Replica {
     this.driver.input(() => this.node.leaderLinkLost(id));
   }
 
+  private heardFromLeader(message: Message): void {
+    const now = performance.now();
+    const last = this.lastLeaderWord;
+    if (last !== undefined && last.from === message.from && last.term === message.term) this.leaderSilence.note(now - last.at_ms);
+    this.lastLeaderWord = { from: message.from, term: message.term, at_ms: now };
+  }
+
   private onPeerMessage(message: Message): void {
     if (message.to !== this.id) return;
-    if (message.type === 'App' || message.type === 'Heartbeat' || message.type === 'Snap') this.lastLeaderWord = { from: message.from, term: message.term, at_ms: performance.now() };
+    if (message.type === 'App' || message.type === 'Heartbeat' || message.type === 'Snap') this.heardFromLeader(message);
     this.driver.step(message);
   }
 
