@@ -6,6 +6,7 @@ import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import { defined } from '../util/assert.js';
 import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
+import { ProcessHealth } from './process-health.js';
 import type { Target } from './targets.js';
 
 /**
@@ -233,6 +234,7 @@ class ProbeStats {
   ops = 0;
   readCalls = 0;
   missed = 0;
+  private readonly health = new ProcessHealth();
 
   describe(worker: number): string {
     const [w, r] = [this.write.summary(), this.reads.summary()];
@@ -240,7 +242,8 @@ class ProbeStats {
     return (
       `visibility probe, worker ${worker} (warm-up included): ${this.ops} writes; the write's reply p50 ${f(w.p50_ms)} / p99 ${f(w.p99_ms)} ms, ` +
       `then reads until every other portal showed it p50 ${f(r.p50_ms)} / p99 ${f(r.p99_ms)} ms; ` +
-      `${f((this.readCalls + this.missed) / Math.max(1, this.ops))} reads per write, ${this.missed} of them found nothing yet`
+      `${f((this.readCalls + this.missed) / Math.max(1, this.ops))} reads per write, ${this.missed} of them found nothing yet; ` +
+      this.health.finish(this.ops)
     );
   }
 }
