@@ -6,6 +6,7 @@ import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import { defined } from '../util/assert.js';
 import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
+import { LeanPortalClient } from './lean-grpc.js';
 import { ProcessHealth } from './process-health.js';
 import type { Target } from './targets.js';
 
@@ -251,18 +252,23 @@ class ProbeStats {
 /**
  * A write through one portal, then reads through every other portal until each shows it: the
  * operation's latency is how long a write takes to be visible everywhere (an upper bound: the
- * time the read that found it returned). The reads follow each other without pause.
+ * time the read that found it returned). The reads to the other portals go out together, and
+ * each repeats without pause until it finds the write. The calls go through a lean gRPC client
+ * (lean-grpc.ts): the probe's own CPU competes with the system it measures.
  */
-function visibilityProbe(s: ShopSeed, stats: ProbeStats): () => Promise<boolean> {
+function visibilityProbe(s: ShopSeed, stats: ProbeStats, lean: ReadonlyMap<PortalClient, LeanPortalClient>): () => Promise<boolean> {
   if (s.clients.length < 2) throw new Error('visibility needs two portals or more: --portals 3 (mqtt mode)');
+  const leanOf = (c: PortalClient) => defined(lean.get(c), `a lean client for ${c.address}`);
   return async () => {
-    const origin = s.portal();
+    const chosen = s.portal();
+    const origin = leanOf(chosen);
+    const others = s.clients.filter((c) => c !== chosen).map(leanOf);
     const cid = s.ids.next();
     const started = performance.now();
     ok(await origin.createClient(cid, CLIENT_DATA));
     const written = performance.now();
     await Promise.all(
-      s.clients.filter((c) => c !== origin).map(async (other) => {
+      others.map(async (other) => {
         for (let reads = 1; (await other.retrieveClient(cid)).CID !== cid; reads++) {
           stats.missed++;
           if (reads >= MAX_VISIBILITY_READS) throw new Error(`client ${cid} still not visible on another portal after ${reads} reads`);
@@ -271,7 +277,7 @@ function visibilityProbe(s: ShopSeed, stats: ProbeStats): () => Promise<boolean>
       }),
     );
     stats.ops++;
-    stats.readCalls += s.clients.length - 1;
+    stats.readCalls += others.length;
     stats.write.record_ms(written - started);
     stats.reads.record_ms(performance.now() - written);
     return true;
@@ -285,14 +291,16 @@ const visibilityWorkload: Workload = {
   description: 'CreateClient through one portal, then reads through every other until all show it (needs --portals 2 or more)',
   async prepare(ctx) {
     const seed = await seedShop(ctx, false);
+    const lean = new Map(seed.clients.map((c) => [c, new LeanPortalClient(c.address, ctx.timeout_ms)]));
     const stats = new ProbeStats();
-    const op = visibilityProbe(seed, stats);
+    const op = visibilityProbe(seed, stats, lean);
     return {
       op,
       close: () => {
         // A line that is not a worker message: the bench prints it as it is.
         if (stats.ops > 0) process.stdout.write(`${stats.describe(ctx.worker)}\n`);
         seed.clients.forEach((c) => c.close());
+        lean.forEach((c) => c.close());
         return Promise.resolve();
       },
     };
