@@ -1,0 +1,57 @@
+// What a gRPC call costs the visibility probe's side (issue #17): grpc-js's client against the
+// lean one the probe uses (src/bench/lean-grpc.ts), alternating, one RetrieveClient at a time
+// against one single-mode portal process. Prints per round and client: the CPU time of this
+// process per call, the portal's (from /proc, Linux) and the wall time per call.
+//   node --import tsx bench/probe-client.ts [--rounds N] [--calls C]
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { LeanPortalClient } from '../src/bench/lean-grpc.js';
+import { PortalClient } from '../src/client/portal-client.js';
+import { freePort } from '../src/util/ports.js';
+import { spawnEcom, waitForPort } from '../src/util/processes.js';
+import { printMachine } from './machine.js';
+
+const arg = (name: string, fallback: number) => {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+};
+const ROUNDS = arg('--rounds', 3);
+const CALLS = arg('--calls', 3_000);
+const WARMUP_CALLS = 300;
+/** /proc/PID/stat counts CPU time in clock ticks of 10 ms (USER_HZ 100 on Linux). */
+const US_PER_TICK = 10_000;
+
+function cpu_us(pid: number): number {
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * US_PER_TICK;
+}
+
+printMachine();
+console.log(`load average at the start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+const port = await freePort();
+const portal = spawnEcom(['admin-server', String(port), '--mode', 'single'], { name: 'portal', onLine: null });
+try {
+  await waitForPort('127.0.0.1', port, 60_000, portal);
+  const clients = [
+    ['grpc-js', new PortalClient({ host: '127.0.0.1', port })],
+    ['lean', new LeanPortalClient(`127.0.0.1:${port}`, 10_000)],
+  ] as const;
+  const cid = 'probe-client-bench';
+  if ((await clients[0][1].createClient(cid, '{"name": "bench"}')).error !== 0) throw new Error('seeding the client failed');
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, client] of clients) {
+      for (let i = 0; i < WARMUP_CALLS; i++) await client.retrieveClient(cid);
+      const [ours, theirs, started] = [process.cpuUsage(), cpu_us(portal.pid), performance.now()];
+      for (let i = 0; i < CALLS; i++) if ((await client.retrieveClient(cid)).CID !== cid) throw new Error(`${name}: the record is not there`);
+      const wall_us = ((performance.now() - started) * 1000) / CALLS;
+      const used = process.cpuUsage(ours);
+      const f = (v: number) => Math.round(v).toLocaleString('en-US');
+      console.log(
+        `round ${round}, ${name.padEnd(7)}: this process ${f((used.user + used.system) / CALLS)} µs CPU per call, the portal ${f((cpu_us(portal.pid) - theirs) / CALLS)} µs, wall ${f(wall_us)} µs per call (load ${loadavg()[0]!.toFixed(2)})`,
+      );
+    }
+  }
+  for (const [, client] of clients) client.close();
+} finally {
+  await portal.stop();
+}
