@@ -259,10 +259,9 @@ class ProbeStats {
 function visibilityProbe(s: ShopSeed, stats: ProbeStats, lean: ReadonlyMap<PortalClient, LeanPortalClient>): () => Promise<boolean> {
   if (s.clients.length < 2) throw new Error('visibility needs two portals or more: --portals 3 (mqtt mode)');
   const leanOf = (c: PortalClient) => defined(lean.get(c), `a lean client for ${c.address}`);
+  const routes = new Map(s.clients.map((c) => [c, { origin: leanOf(c), others: s.clients.filter((o) => o !== c).map(leanOf) }]));
   return async () => {
-    const chosen = s.portal();
-    const origin = leanOf(chosen);
-    const others = s.clients.filter((c) => c !== chosen).map(leanOf);
+    const { origin, others } = defined(routes.get(s.portal()), 'the chosen portal\'s clients');
     const cid = s.ids.next();
     const started = performance.now();
     ok(await origin.createClient(cid, CLIENT_DATA));
