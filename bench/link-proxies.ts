@@ -5,7 +5,7 @@
 // Prints per run: writes/s, p50/p99, and the CPU time of the ecom up process (where the proxies
 // run) per write and per second idle, read from /proc (Linux).
 //   node --import tsx bench/link-proxies.ts [--rounds N] [--seconds S]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PartitionedBackend } from '../src/storage/client/partitioned-backend.js';
@@ -14,23 +14,11 @@ import { freeLocalTopology, loadTopology } from '../src/storage/common/topology.
 import { freePort } from '../src/util/ports.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../src/util/processes.js';
 import { printMachine } from './machine.js';
+import { cpu_ms, numberArg } from './script-args.js';
 
-const arg = (name: string, fallback: number) => {
-  const at = process.argv.indexOf(name);
-  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const ROUNDS = arg('--rounds', 3);
-const SECONDS = arg('--seconds', 10);
+const ROUNDS = numberArg('--rounds', 3);
+const SECONDS = numberArg('--seconds', 10);
 const IDLE_SECONDS = 5;
-/** /proc/PID/stat counts CPU time in clock ticks of 10 ms (USER_HZ 100 on Linux). */
-const MS_PER_TICK = 10;
-
-/** User plus system CPU time of a process so far, in ms. */
-function cpu_ms(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK;
-}
-
 async function startUp(dir: string, proxies: boolean): Promise<EcomChild> {
   writeFileSync(join(dir, 'cluster.json'), JSON.stringify(await freeLocalTopology()));
   const [admin, order, broker, dashboard] = [await freePort(), await freePort(), await freePort(), await freePort()];

@@ -3,29 +3,17 @@
 // against one single-mode portal process. Prints per round and client: the CPU time of this
 // process per call, the portal's (from /proc, Linux) and the wall time per call.
 //   node --import tsx bench/probe-client.ts [--rounds N] [--calls C]
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { LeanPortalClient } from '../src/bench/lean-grpc.js';
 import { PortalClient } from '../src/client/portal-client.js';
 import { freePort } from '../src/util/ports.js';
 import { spawnEcom, waitForPort } from '../src/util/processes.js';
 import { printMachine } from './machine.js';
+import { cpu_ms, numberArg } from './script-args.js';
 
-const arg = (name: string, fallback: number) => {
-  const at = process.argv.indexOf(name);
-  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const ROUNDS = arg('--rounds', 3);
-const CALLS = arg('--calls', 3_000);
+const ROUNDS = numberArg('--rounds', 3);
+const CALLS = numberArg('--calls', 3_000);
 const WARMUP_CALLS = 300;
-/** /proc/PID/stat counts CPU time in clock ticks of 10 ms (USER_HZ 100 on Linux). */
-const US_PER_TICK = 10_000;
-
-function cpu_us(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * US_PER_TICK;
-}
-
 printMachine();
 console.log(`load average at the start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const port = await freePort();
@@ -41,13 +29,13 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, client] of clients) {
       for (let i = 0; i < WARMUP_CALLS; i++) await client.retrieveClient(cid);
-      const [ours, theirs, started] = [process.cpuUsage(), cpu_us(portal.pid), performance.now()];
+      const [ours, theirs, started] = [process.cpuUsage(), cpu_ms(portal.pid) * 1000, performance.now()];
       for (let i = 0; i < CALLS; i++) if ((await client.retrieveClient(cid)).CID !== cid) throw new Error(`${name}: the record is not there`);
       const wall_us = ((performance.now() - started) * 1000) / CALLS;
       const used = process.cpuUsage(ours);
       const f = (v: number) => Math.round(v).toLocaleString('en-US');
       console.log(
-        `round ${round}, ${name.padEnd(7)}: this process ${f((used.user + used.system) / CALLS)} µs CPU per call, the portal ${f((cpu_us(portal.pid) - theirs) / CALLS)} µs, wall ${f(wall_us)} µs per call (load ${loadavg()[0]!.toFixed(2)})`,
+        `round ${round}, ${name.padEnd(7)}: this process ${f((used.user + used.system) / CALLS)} µs CPU per call, the portal ${f((cpu_ms(portal.pid) * 1000 - theirs) / CALLS)} µs, wall ${f(wall_us)} µs per call (load ${loadavg()[0]!.toFixed(2)})`,
       );
     }
   }
