@@ -1,4 +1,5 @@
 import type { Message } from '../../raft/types.js';
+import { defined } from '../../util/assert.js';
 import { shapeOf } from './snapshot-format.js';
 import type { SnapshotThread } from './snapshot-thread.js';
 
@@ -35,7 +36,7 @@ export class SnapshotCopies {
   ) {}
 
   /** Whether `m` is a Snap whose snapshot must be copied before it can leave. */
-  static needsCopy(m: Message): boolean {
+  static needsCopy(this: void, m: Message): boolean {
     return m.type === 'Snap' && m.snapshot !== undefined && shapeOf(m.snapshot.data) === 'marker';
   }
 
@@ -83,7 +84,7 @@ export class SnapshotCopies {
   }
 
   private deliver(m: Message, applied: number, data: Uint8Array, ms: number): void {
-    const snapshot = m.snapshot!;
+    const snapshot = defined(m.snapshot, 'the snapshot of a Snap message');
     this.send({ ...m, snapshot: { meta: snapshot.meta, data } });
     this.sent({ to: m.to, index: snapshot.meta.index, applied, bytes: data.length, ms });
   }
