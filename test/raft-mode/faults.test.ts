@@ -163,50 +163,52 @@ describe('raft mode under faults', () => {
     }
   }
 
-  it('resumes a replica killed with -9 after its snapshot compacted the log, from its own store, losing no acknowledged write', async () => {
-    cluster = await startRaftCluster({ snapshotEvery_entries: 500 });
-    const keys = Array.from({ length: 1_200 }, (_, i) => String(4_000_000 + 2 * i));
+  /** A cluster that took 1,200 writes from `firstKey` on, and a follower of partition 0 killed with -9 once it took a snapshot. */
+  async function killFollowerAfterItsSnapshot(firstKey: number): Promise<{ started: NonNullable<typeof cluster>; keys: string[]; leader: { id: number }; victim: ReplicaStatus }> {
+    const started = await startRaftCluster({ snapshotEvery_entries: 500 });
+    cluster = started;
+    const keys = Array.from({ length: 1_200 }, (_, i) => String(firstKey + 2 * i));
     await writeAll(keys);
-    const leader = (await cluster.leaders()).find((l) => l.partition === 0)!;
+    const leader = (await started.leaders()).find((l) => l.partition === 0)!;
     const victim = await followerWithSnapshot(leader.id);
-    await cluster.tier.replicas.get(victim.id)!.kill();
-    cluster.tier.startReplica(victim.id);
+    await started.tier.replicas.get(victim.id)!.kill();
+    return { started, keys, leader, victim };
+  }
+
+  it('resumes a replica killed with -9 after its snapshot compacted the log, from its own store, losing no acknowledged write', async () => {
+    const { started, keys, leader, victim } = await killFollowerAfterItsSnapshot(4_000_000);
+    started.tier.startReplica(victim.id);
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const statuses = (await clusterStatuses(cluster.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
+      const statuses = (await clusterStatuses(started.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
       const mine = statuses.find((s) => s.id === victim.id);
       if (mine !== undefined && mine.appliedIndex >= Math.max(...statuses.map((s) => s.commitIndex))) break;
       if (Date.now() > deadline) throw new Error(`replica ${victim.id} did not resume: ${JSON.stringify(statuses)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    const log = readFileSync(join(started.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
     // Same boot of the machine: the store is trusted as it is, nothing is rebuilt or copied.
     expect(log).not.toContain('rebuilding the state');
     expect(log).not.toContain('state restored from a snapshot');
     // Only the restarted replica and one other are left: every acknowledged write must be on the restarted one's store.
-    await cluster.tier.replicas.get(leader.id)!.kill();
-    await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
+    await started.tier.replicas.get(leader.id)!.kill();
+    await expectAllPresent(started.backend({ requestTimeout_ms: 10_000 }), keys);
   });
 
   it('stops a replica whose state store is damaged and is its only snapshot, saying how to re-seed it; the others serve every write', async () => {
-    cluster = await startRaftCluster({ snapshotEvery_entries: 500 });
-    const keys = Array.from({ length: 1_200 }, (_, i) => String(5_000_000 + 2 * i));
-    await writeAll(keys);
-    const leader = (await cluster.leaders()).find((l) => l.partition === 0)!;
-    const victim = await followerWithSnapshot(leader.id);
-    await cluster.tier.replicas.get(victim.id)!.kill();
+    const { started, keys, victim } = await killFollowerAfterItsSnapshot(5_000_000);
     // A machine crash: the boot id the replica noted is no longer the machine's, and the file
     // written without fsync was left damaged.
-    const dir = join(cluster.dataDir, `replica-${victim.id}`);
+    const dir = join(started.dataDir, `replica-${victim.id}`);
     writeFileSync(join(dir, 'state.boot'), 'a boot before the crash\n');
     writeFileSync(join(dir, 'state', 'data.mdb'), Buffer.alloc(8192, 0xab));
-    const restarted = cluster.tier.startReplica(victim.id);
+    const restarted = started.tier.startReplica(victim.id);
     const code = await restarted.exited;
     expect(code).not.toBe(0);
-    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    const log = readFileSync(join(started.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
     expect(log).toContain('is damaged');
     expect(log).toContain('ecom member remove');
-    await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
+    await expectAllPresent(started.backend({ requestTimeout_ms: 10_000 }), keys);
   });
 
   it('recovers from a portal killed in the middle of cross-partition orders: units conserved, nothing locked', async () => {

@@ -711,8 +711,9 @@ export class Replica {
     } catch (err) {
       return { ok: false, error: 'refused', message: `replica ${this.id} could not copy its state for the backup (${(err as Error).message}); nothing was changed, try again` };
     }
+    // 'invalid', not 'refused': asking again cannot succeed, so the client must not retry.
     if (copy.tooBig === true) {
-      return { ok: false, error: 'refused', message: `partition ${partition}'s state is over the ${MAX_BACKUP_BYTES} bytes a backup answer carries; nothing was changed` };
+      return { ok: false, error: 'invalid', message: `partition ${partition}'s state is over the ${MAX_BACKUP_BYTES} bytes a backup answer carries; nothing was changed` };
     }
     const { index, term, membership } = snapshot.meta;
     return { ok: true, result: { partition, index, term, voters: membership.voters, state: new TextDecoder().decode(copy.data) } satisfies PartitionBackup };
