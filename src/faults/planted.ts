@@ -61,15 +61,34 @@ export class PlantedFaults {
     const note = this.has('lose-unsynced-on-crash');
     if (!defer && !note) return FDATASYNC;
     let lastRealSync_ms = 0;
+    /** Under ack-before-fsync: whether this sync may be skipped (one real fdatasync every DEFERRED_FSYNC_MS). */
+    const skip = (): boolean => {
+      if (!defer) return false;
+      const now = Date.now();
+      if (now - lastRealSync_ms < DEFERRED_FSYNC_MS) return true;
+      lastRealSync_ms = now;
+      return false;
+    };
+    // A compaction's sync can finish before an earlier fdatasync from the thread pool does: the
+    // marker only ever moves forward (segment names sort in the order they were started).
+    let noted = { file: '', size_bytes: 0 };
+    const noteDurable = (file: string, size_bytes: number): void => {
+      if (file < noted.file || (file === noted.file && size_bytes <= noted.size_bytes)) return;
+      noted = { file, size_bytes };
+      noteSynced(dir, file, size_bytes);
+    };
     return {
       sync(fd, file, size_bytes) {
-        if (defer) {
-          const now = Date.now();
-          if (now - lastRealSync_ms < DEFERRED_FSYNC_MS) return;
-          lastRealSync_ms = now;
-        }
+        if (skip()) return;
         FDATASYNC.sync(fd, file, size_bytes);
-        if (note) noteSynced(dir, file, size_bytes);
+        if (note) noteDurable(file, size_bytes);
+      },
+      syncAsync(fd, file, size_bytes, done) {
+        if (skip()) return done(undefined);
+        FDATASYNC.syncAsync(fd, file, size_bytes, (err) => {
+          if (err === undefined && note) noteDurable(file, size_bytes);
+          done(err);
+        });
       },
     };
   }

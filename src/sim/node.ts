@@ -110,7 +110,7 @@ export class SimNode {
   ) {
     this.id = id;
     this.options = options;
-    this.log = new SimDisk(() => this.driver?.node, invariants, this.snapshots, bug === 'skip-fsync');
+    this.log = new SimDisk(() => this.driver?.node, invariants, this.snapshots, bug === 'skip-fsync', () => this.clock, prng);
     this.start();
   }
 

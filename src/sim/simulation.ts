@@ -145,6 +145,7 @@ class Simulation {
       this.counters['disk-resume'] = (this.counters['disk-resume'] ?? 0) + n.diskResumes;
       this.counters['snapshot-taken'] = (this.counters['snapshot-taken'] ?? 0) + n.snapshotsTaken;
       this.counters['capture-deferred'] = (this.counters['capture-deferred'] ?? 0) + n.capturesDeferred;
+      this.counters['sync-deferred'] = (this.counters['sync-deferred'] ?? 0) + n.log.syncsDeferred;
     }
     return {
       seed: this.seed,
@@ -185,6 +186,7 @@ class Simulation {
     if (m.type === 'Snap' || m.type === 'TimeoutNow' || m.type === 'PreVote' || m.type === 'Vote') this.count(m.type);
     if (m.type === 'AppResp' && m.reject) this.count('AppReject');
     if (!target?.up) return;
+    if (target.log.syncsOutstanding > 0) this.count('msg-mid-sync');
     target.step(m);
   }
 
@@ -330,6 +332,7 @@ class Simulation {
     this.note(`crash ${victim.id} keeping ${survive}/${victim.log.unsyncedCount()} unsynced writes`);
     const change = this.pendingChange;
     if (change?.leader === victim.id && victim.live.commitIndex < change.index) this.count('crash-mid-change');
+    if (victim.log.syncsOutstanding > 0) this.count('crash-mid-sync');
     victim.crash(survive);
     this.count('crash');
   }

@@ -7,13 +7,28 @@ import type { Entry, Message, NodeId, Snapshot } from '../../src/raft/core/index
 import { RaftDriver } from '../../src/raft/driver/driver.js';
 import type { CapturedState, ReadOutcome, StateMachine } from '../../src/raft/driver/interfaces.js';
 import { MemoryLog, MemorySnapshotStore } from '../../src/raft/log/memory.js';
+import type { SyncDone } from '../../src/raft/log/interfaces.js';
 import { SimClock } from '../../src/sim/clock.js';
 
-/** A log that writes into `journal` what the disk did, and can be told to refuse its fsync. */
+/** A log that writes into `journal` what the disk did, and can be told to refuse its fsync or hold it. */
 class JournalLog extends MemoryLog {
   refuse: string | undefined;
+  /** While set, an fsync is issued and finishes only at release(), as one on a thread pool does. */
+  hold = false;
+  private held: Array<() => void> = [];
   constructor(private readonly journal: string[]) {
     super();
+  }
+  override syncAsync(done: SyncDone): void {
+    if (!this.hold) return super.syncAsync(done);
+    this.journal.push('fsync issued');
+    this.held.push(() => super.syncAsync(done));
+  }
+  /** Finishes the fsyncs held so far. */
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const finish of held) finish();
   }
   override sync(): void {
     if (this.refuse !== undefined) {
@@ -164,6 +179,37 @@ describe('the Raft driver', () => {
     expect(follower.journal.slice(0, 2)).toEqual(['fsync', 'send AppResp']);
     trio.heartbeat(leader);
     for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a']);
+  });
+
+  it('while its fsync is out a leader takes input and acknowledges nothing; the next Ready batches what came', () => {
+    const trio = new Trio();
+    const leader = trio.elect(1);
+    trio.heartbeat(leader);
+    leader.journal.length = 0;
+    leader.log.hold = true;
+    trio.propose(leader, 'a');
+    leader.driver.drain();
+    expect(leader.journal).toEqual(['send App', 'send App', 'fsync issued']);
+    // Proposals, the followers' answers and ticks all reach the core while the fsync is out…
+    trio.propose(leader, 'b');
+    trio.propose(leader, 'c');
+    trio.settle();
+    leader.driver.tick();
+    leader.driver.drain();
+    expect(leader.driver.node.commitIndex).toBeGreaterThan(leader.driver.node.appliedIndex);
+    // …but nothing more leaves it and nothing is applied until it is durable.
+    expect(leader.journal).toEqual(['send App', 'send App', 'fsync issued']);
+    expect(leader.machine.data).toEqual([]);
+    leader.log.hold = false;
+    leader.log.release();
+    leader.driver.drain();
+    expect(leader.machine.data).toEqual(['a']);
+    // The held fsync finished; one Ready took both proposals that came meanwhile: one append per follower, one fsync.
+    expect(leader.journal.slice(3)).toEqual(['fsync', 'send App', 'send App', 'fsync']);
+    trio.settle();
+    trio.heartbeat(leader);
+    expect(trio.halted).toEqual([]);
+    for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a', 'b', 'c']);
   });
 
   it('a disk that refuses a write stalls the node without applying, and it resumes when the disk does', () => {

@@ -1,7 +1,8 @@
 // The one loop that drives a Raft core: the replica process and the simulator both run it, over
 // their own disks, networks, state machines and clocks (./interfaces.ts). The core decides; the
 // driver does what it hands back, in the order that keeps its promises: persist, send, apply,
-// answer reads, advance.
+// answer reads, advance. The fsync of a Ready runs off the event loop: inputs go on reaching the
+// core meanwhile, and the Ready taken after it holds everything that came (docs/raft.md).
 import { RaftError, RaftNode, type RaftOptions, type Ready } from '../core/index.js';
 import type { Membership, Message } from '../types.js';
 import type { DurableLog } from '../log/interfaces.js';
@@ -45,6 +46,15 @@ export interface Recovered {
   readonly entries: number;
 }
 
+/** How far a turn took a Ready: to the end, to its fsync (finished later), or to a disk fault. */
+type Carried = 'done' | 'syncing' | 'stalled';
+
+/** A Ready written to the log whose fsync is under way; `early`: its replication already left. */
+interface Syncing {
+  readonly rd: Ready;
+  readonly early: boolean;
+}
+
 interface DiskStall {
   readonly rd: Ready;
   readonly stage: DiskStage;
@@ -77,6 +87,8 @@ export class RaftDriver {
   private stall: DiskStall | undefined;
   /** While a retry runs: when the stall it retries began (a renewed stall is the same one). */
   private retryingSince_ms: number | undefined;
+  /** Set while a Ready's fsync is under way: no other Ready is taken until it is durable. */
+  private syncing: Syncing | undefined;
 
   constructor(private readonly options: DriverOptions) {
     const { log, snapshots, machine } = options;
@@ -111,7 +123,8 @@ export class RaftDriver {
   /**
    * Gives the core an input (a tick, a message, a proposal), then schedules the Ready loop. A
    * refusal of the core is reported and dropped (Raft retries). A node whose disk refuses writes
-   * takes no input: like a paused process, which Raft tolerates.
+   * takes no input: like a paused process, which Raft tolerates. One whose fsync is under way
+   * does: the core holds it (bounded by its queues) for the next Ready.
    */
   input(run: () => void): void {
     if (this.stopped_ || this.stall !== undefined) return;
@@ -158,7 +171,7 @@ export class RaftDriver {
     return this.snapshotter.settled();
   }
 
-  /** Stops taking input and retrying; what is durable stays so. */
+  /** Stops taking input and retrying; what is durable stays so, and an fsync under way finishes unheard. */
   stop(): void {
     this.stopped_ = true;
     this.stall?.cancel();
@@ -180,17 +193,19 @@ export class RaftDriver {
   }
 
   /**
-   * Carries every Ready the core has, then lets a snapshot start. Throws what it cannot handle
-   * (the simulator calls it directly, to see a crash it planted); a disk that refuses a write
-   * stalls the node instead.
+   * Carries every Ready the core has, then lets a snapshot start; while an fsync is under way it
+   * only starts a read round (the core holds the rest for the Ready after it). Throws what it
+   * cannot handle (the simulator calls it directly, to see a crash it planted); a disk that
+   * refuses a write stalls the node instead.
    */
   drain(): void {
     if (this.stopped_ || this.stall !== undefined) return;
     this.reads.startRound();
+    if (this.syncing !== undefined) return;
     const { scheduler, turnBudget_ms } = this.options;
     const started_ms = scheduler.now_ms();
     while (this.node.hasReady()) {
-      if (!this.carry(this.node.ready(), 'persist')) return;
+      if (this.carry(this.node.ready(), 'persist') !== 'done') return;
       // A backlog (a follower catching up, a leader after a stall) is carried over several turns
       // of the event loop, so ticks, heartbeats and votes get in between (issue #18).
       if (turnBudget_ms !== undefined && this.node.hasReady() && scheduler.now_ms() - started_ms >= turnBudget_ms) {
@@ -203,16 +218,17 @@ export class RaftDriver {
   }
 
   /**
-   * Takes a Ready from `from` to the end. A disk that refuses a write (full, failing) pauses the
-   * node right there, with nothing acknowledged that is not durable, until a retry gets through;
-   * any other failure goes up.
+   * Takes a Ready from `from` as far as it can go now: to the end, or to its fsync, which
+   * finishes it later (synced()). A disk that refuses a write (full, failing) pauses the node
+   * right there, with nothing acknowledged that is not durable, until a retry gets through; any
+   * other failure goes up.
    */
-  private carry(rd: Ready, from: DiskStage): boolean {
+  private carry(rd: Ready, from: DiskStage): Carried {
     let stage = from;
     const { machine } = this.options;
     try {
       if (stage === 'persist') {
-        this.persistAndSend(rd);
+        if (!this.persistAndSend(rd)) return 'syncing';
         stage = 'apply';
       }
       // Both are idempotent: a restore replaces the whole state, and apply skips what it holds.
@@ -224,22 +240,43 @@ export class RaftDriver {
     } catch (err) {
       if (!isDiskFault(err)) throw err;
       this.stallOnDisk(rd, stage, err);
-      return false;
+      return 'stalled';
     }
     if (rd.readStates.length > 0) this.reads.confirmed(rd.readStates, machine.appliedIndex());
     this.noticeLeadership(rd);
     this.node.advance();
     this.options.events.readyDone?.();
-    return true;
+    return 'done';
+  }
+
+  /**
+   * A Ready's fsync is over: its writes are durable (or the log can no longer be trusted, which
+   * halts the node). Sends what waited for them, applies, advances, and takes the next Ready,
+   * which holds every input that came during the fsync: the batch grows with the load.
+   */
+  private synced(err: Error | undefined): void {
+    const out = this.syncing;
+    this.syncing = undefined;
+    if (out === undefined || this.stopped_) return;
+    try {
+      if (err !== undefined) throw err;
+      this.afterPersist(out.rd, out.early);
+      if (this.carry(out.rd, 'apply') === 'stalled') return;
+    } catch (e) {
+      this.halt(e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    this.schedule();
   }
 
   /**
    * A leader's appends go out before its own fsync, so the followers' disks and its own work at
    * the same time (Raft thesis §10.2.1): the core counts the leader towards a commit only once
    * its entries are durable (its stableIndex, moved by advance()), so nothing is acknowledged on
-   * fewer durable copies. Everything else waits for the fsync.
+   * fewer durable copies. Everything else waits for the fsync. Returns whether the Ready is
+   * durable now; if not, synced() carries it on once it is.
    */
-  private persistAndSend(rd: Ready): void {
+  private persistAndSend(rd: Ready): boolean {
     const { transport, events } = this.options;
     if (events.snapshotSent !== undefined) {
       for (const m of rd.messages) if (m.type === 'Snap' && m.snapshot !== undefined) events.snapshotSent(m.snapshot.data.length, m.to);
@@ -249,9 +286,19 @@ export class RaftDriver {
       const replication = rd.messages.filter(isReplication);
       if (replication.length > 0) transport.send(replication, true);
     }
-    this.persist(rd);
+    if (!this.persist(rd)) {
+      this.syncing = { rd, early };
+      return false;
+    }
+    this.afterPersist(rd, early);
+    return true;
+  }
+
+  /** The Ready's writes are durable: report it, and send what had to wait for them. */
+  private afterPersist(rd: Ready, early: boolean): void {
+    if (rd.entries.length > 0) this.options.events.persisted?.(rd.entries[rd.entries.length - 1]!.index);
     const rest = early ? rd.messages.filter((m) => !isReplication(m)) : rd.messages;
-    if (rest.length > 0) transport.send(rest, false);
+    if (rest.length > 0) this.options.transport.send(rest, false);
   }
 
   /**
@@ -265,7 +312,11 @@ export class RaftDriver {
     return rd.hardState === undefined || (rd.hardState.term === durable.term && rd.hardState.vote === durable.vote);
   }
 
-  private persist(rd: Ready): void {
+  /**
+   * Writes the Ready to the log and starts its fsync; returns whether it is durable already (no
+   * fsync needed, or one that finished at once). A refused write throws, as a disk fault.
+   */
+  private persist(rd: Ready): boolean {
     const { log, snapshots, events } = this.options;
     if (rd.snapshot !== undefined) {
       snapshots.save(rd.snapshot);
@@ -274,8 +325,19 @@ export class RaftDriver {
     }
     if (rd.entries.length > 0) timed(() => log.append(rd.entries), events.appended);
     if (rd.hardState !== undefined) log.setHardState(rd.hardState);
-    if (rd.mustSync || rd.snapshot !== undefined) timed(() => log.sync(), events.synced);
-    if (rd.entries.length > 0) events.persisted?.(rd.entries[rd.entries.length - 1]!.index);
+    if (!rd.mustSync && rd.snapshot === undefined) return true;
+    const started = performance.now();
+    let inCall = true;
+    let atOnce: { err: Error | undefined } | undefined;
+    log.syncAsync((err) => {
+      events.synced?.((performance.now() - started) / 1_000);
+      if (inCall) atOnce = { err };
+      else this.synced(err);
+    });
+    inCall = false;
+    if (atOnce === undefined) return false;
+    if (atOnce.err !== undefined) throw atOnce.err;
+    return true;
   }
 
   /** Reports a change of role or term; a node that stops leading fails the reads it was confirming. */
@@ -306,17 +368,20 @@ export class RaftDriver {
     if (stall === undefined || this.stopped_) return;
     this.stall = undefined;
     this.retryingSince_ms = stall.since_ms;
+    let carried: Carried;
     try {
       // A refusal again renews the stall (carry() records it, reported only once).
-      if (!this.carry(stall.rd, stall.stage)) return;
+      carried = this.carry(stall.rd, stall.stage);
+      if (carried === 'stalled') return;
     } catch (err) {
       this.halt(err instanceof Error ? err : new Error(String(err)));
       return;
     } finally {
       this.retryingSince_ms = undefined;
     }
-    assert(this.stall === undefined, 'a Ready carried to the end leaves no disk stall');
+    assert(this.stall === undefined, 'a Ready the disk took leaves no disk stall');
     this.options.events.diskResumed?.(this.options.scheduler.now_ms() - stall.since_ms);
-    this.schedule();
+    // A Ready whose fsync is under way goes on in synced().
+    if (carried === 'done') this.schedule();
   }
 }

@@ -38,8 +38,8 @@ export interface DriverSnapshotStore extends SnapshotStore {
 
 export interface Transport {
   /**
-   * Sends messages; delivery may fail (Raft retries). `now`: the driver is about to block on an
-   * fsync, so they must leave at once instead of at the end of the turn.
+   * Sends messages; delivery may fail (Raft retries). `now`: a leader's appends sent before its
+   * own fsync, which should leave at once instead of at the end of the turn.
    */
   send(messages: readonly Message[], now: boolean): void;
 }
@@ -79,6 +79,7 @@ export interface DriverEvents {
   /** Entries up to `lastIndex` are durable in this node's log. */
   readonly persisted?: (lastIndex: number) => void;
   readonly appended?: (seconds: number) => void;
+  /** An fsync of the log finished, `seconds` after it was issued (it ran off the event loop). */
   readonly synced?: (seconds: number) => void;
   readonly snapshotSent?: (bytes: number, to: NodeId) => void;
   readonly snapshotTaken?: (index: number, bytes: number, ms: number) => void;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDiskFault } from '../../util/disk-errors.js';
 import type { Entry, HardState } from '../types.js';
-import type { DurableLog } from './interfaces.js';
+import type { DurableLog, SyncDone } from './interfaces.js';
 import { ZERO_HARD_STATE } from './interfaces.js';
 import { HEADER_BYTES, encodeRecord, parseRecord, recordBytes, writeRecord } from './records.js';
 import type { LogRecord } from './records.js';
@@ -34,12 +34,21 @@ export interface FileLogOptions {
   readonly disk?: DiskSync;
 }
 
-/** Makes what was written to `fd` durable; `file` and `size_bytes` say how far the file now reaches. */
+/**
+ * Makes what was written to `fd` durable; `file` and `size_bytes` say how far the file now
+ * reaches. `syncAsync` does it off the event loop and calls `done` once it has (with the error
+ * when it has not).
+ */
 export interface DiskSync {
   sync(fd: number, file: string, size_bytes: number): void;
+  syncAsync(fd: number, file: string, size_bytes: number, done: (err: Error | undefined) => void): void;
 }
 
-export const FDATASYNC: DiskSync = { sync: (fd) => fs.fdatasyncSync(fd) };
+export const FDATASYNC: DiskSync = {
+  sync: (fd) => fs.fdatasyncSync(fd),
+  // libuv runs it on its thread pool; the event loop serves peers and clients meanwhile.
+  syncAsync: (fd, _file, _size, done) => fs.fdatasync(fd, (err) => done(err ?? undefined)),
+};
 
 export const DEFAULT_FILE_LOG_OPTIONS: FileLogOptions = { segment_bytes: 64 << 20, max_unsynced_bytes: 256 << 20 };
 
@@ -63,6 +72,9 @@ export class FileLog implements DurableLog {
   private pending: Buffer[] = [];
   private pending_bytes = 0;
   private pendingMaxIndex = 0;
+  /** fdatasyncs running on the thread pool: the file is neither rolled nor closed under them. */
+  private syncsInFlight = 0;
+  private closeWhenSynced = false;
   /** Recovery facts, for operators and tests. */
   truncatedTail: { file: string; offset: number; reason: string } | undefined;
 
@@ -158,48 +170,47 @@ export class FileLog implements DurableLog {
 
   /** Group commit: one write and one fdatasync for everything since the last sync. */
   sync(): void {
-    if (this.pending.length === 0) return;
-    {
-      const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pending_bytes);
-      try {
-        writeFully(this.fd, buf, this.size_bytes);
-      } catch (err) {
-        // A full or failing disk: cut off whatever part of the batch reached the file and keep the
-        // batch, so that a later sync() writes it whole. (Should the cut fail too, recovery drops a
-        // torn tail anyway.)
-        try {
-          fs.ftruncateSync(this.fd, this.size_bytes);
-        } catch {
-          // nothing more to do here; see above
-        }
-        throw err;
-      }
-      this.size_bytes += buf.length;
-      const seg = this.segments[this.segments.length - 1]!;
-      if (this.pendingMaxIndex > seg.maxIndex) seg.maxIndex = this.pendingMaxIndex;
-      this.pending = [];
-      this.pending_bytes = 0;
-      this.pendingMaxIndex = 0;
-    }
+    // With nothing new written an fdatasync is still owed when one under way covers earlier writes.
+    if (!this.writePending() && this.syncsInFlight === 0) return;
+    const file = this.currentFile();
     try {
-      this.disk.sync(this.fd, this.segments[this.segments.length - 1]!.file, this.size_bytes);
+      this.disk.sync(this.fd, file, this.size_bytes);
     } catch (err) {
-      // After a failed fdatasync the kernel may have dropped the dirty pages while the file looks
-      // written: nothing written since the last good sync can be trusted, so this is not a fault
-      // to wait out (PostgreSQL stops on it for the same reason).
-      throw new Error(`raft log: fdatasync of ${this.segments[this.segments.length - 1]!.file} failed (${(err as Error).message}); what was written since the last sync cannot be trusted`);
+      throw untrusted(file, err);
     }
-    if (this.size_bytes >= this.opts.segment_bytes) {
-      try {
-        this.roll();
-      } catch (err) {
-        // The batch is durable; a segment that cannot be started now is tried again at the next sync.
-        if (!isDiskFault(err)) throw err;
-      }
-    }
+    this.rollIfFull();
   }
 
+  /**
+   * Group commit off the event loop: the batch is written now (a full disk throws here, the batch
+   * kept for the next try), the fdatasync runs on the thread pool and `done` hears when it is over.
+   */
+  syncAsync(done: SyncDone): void {
+    if (!this.writePending() && this.syncsInFlight === 0) return done(undefined);
+    const file = this.currentFile();
+    this.syncsInFlight++;
+    this.disk.syncAsync(this.fd, file, this.size_bytes, (err) => {
+      this.syncsInFlight--;
+      if (this.closeWhenSynced) {
+        if (this.syncsInFlight === 0) this.close();
+        return done(err === undefined ? undefined : untrusted(file, err));
+      }
+      if (err !== undefined) return done(untrusted(file, err));
+      try {
+        this.rollIfFull();
+      } catch (rollErr) {
+        return done(rollErr instanceof Error ? rollErr : new Error(String(rollErr)));
+      }
+      done(undefined);
+    });
+  }
+
+  /** Closes the file, once the fdatasyncs under way on it are over. */
   close(): void {
+    if (this.syncsInFlight > 0) {
+      this.closeWhenSynced = true;
+      return;
+    }
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
@@ -209,6 +220,47 @@ export class FileLog implements DurableLog {
   }
 
   // ---- internals --------------------------------------------------------------------------------
+
+  /** Writes what was buffered since the last sync to the file; false when there was nothing. */
+  private writePending(): boolean {
+    if (this.pending.length === 0) return false;
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pending_bytes);
+    try {
+      writeFully(this.fd, buf, this.size_bytes);
+    } catch (err) {
+      // A full or failing disk: cut off whatever part of the batch reached the file and keep the
+      // batch, so that a later sync() writes it whole. (Should the cut fail too, recovery drops a
+      // torn tail anyway.)
+      try {
+        fs.ftruncateSync(this.fd, this.size_bytes);
+      } catch {
+        // nothing more to do here; see above
+      }
+      throw err;
+    }
+    this.size_bytes += buf.length;
+    const seg = this.segments[this.segments.length - 1]!;
+    if (this.pendingMaxIndex > seg.maxIndex) seg.maxIndex = this.pendingMaxIndex;
+    this.pending = [];
+    this.pending_bytes = 0;
+    this.pendingMaxIndex = 0;
+    return true;
+  }
+
+  private currentFile(): string {
+    return this.segments[this.segments.length - 1]!.file;
+  }
+
+  /** Starts the next segment once this one is full, unless an fdatasync is still running on it. */
+  private rollIfFull(): void {
+    if (this.size_bytes < this.opts.segment_bytes || this.syncsInFlight > 0) return;
+    try {
+      this.roll();
+    } catch (err) {
+      // The batch is durable; a segment that cannot be started now is tried again at the next sync.
+      if (!isDiskFault(err)) throw err;
+    }
+  }
 
   private write(r: LogRecord): void {
     const buf = encodeRecord(r);
@@ -359,6 +411,15 @@ function isTornTail(buf: Buffer, at: number, truncated: boolean): boolean {
 function writeFully(fd: number, buf: Buffer, position: number): void {
   let off = 0;
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, position + off);
+}
+
+/**
+ * After a failed fdatasync the kernel may have dropped the dirty pages while the file looks
+ * written: nothing written since the last good sync can be trusted, so this is not a fault to
+ * wait out (PostgreSQL stops on it for the same reason).
+ */
+function untrusted(file: string, err: unknown): Error {
+  return new Error(`raft log: fdatasync of ${file} failed (${(err as Error).message}); what was written since the last sync cannot be trusted`);
 }
 
 export function fsyncDir(dir: string): void {

@@ -37,8 +37,21 @@ export interface SnapshotStore {
   latest(): Snapshot | undefined;
 }
 
+/** A sync that completes later: `done` hears once, with nothing or with why the writes cannot be trusted. */
+export type SyncDone = (err: Error | undefined) => void;
+
+export interface AsyncSyncable {
+  /**
+   * sync() without waiting: the writes are issued now, and what refuses them at once (a full
+   * disk) throws here as from sync(); the flush runs elsewhere (a thread pool, a simulated disk
+   * some ticks later) and `done` is called once every earlier write is durable, possibly before
+   * this returns. Writes made meanwhile are not covered by it.
+   */
+  syncAsync(done: SyncDone): void;
+}
+
 /** A write-ahead log holding both entries and hard state, so one fsync covers both. */
-export interface DurableLog extends LogStore, StableStore, Syncable {
+export interface DurableLog extends LogStore, StableStore, Syncable, AsyncSyncable {
   close(): void;
 }
 

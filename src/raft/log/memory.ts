@@ -2,7 +2,7 @@
 // until sync(); a crash keeps only a prefix of the unsynced writes (the last one possibly torn,
 // which recovery discards like the file log discards a torn tail).
 import type { Entry, HardState, Snapshot } from '../types.js';
-import type { DurableLog, SnapshotStore } from './interfaces.js';
+import type { DurableLog, SnapshotStore, SyncDone } from './interfaces.js';
 import { ZERO_HARD_STATE } from './interfaces.js';
 import { assert } from '../../util/assert.js';
 
@@ -60,6 +60,9 @@ export class MemoryLog implements DurableLog {
   private durable = new LogImage();
   private current = new LogImage();
   private unsynced: LogOp[] = [];
+  /** Writes issued since the log was made, and how many of them are durable. */
+  private issued = 0;
+  private synced = 0;
   syncs = 0;
 
   firstIndex(): number {
@@ -89,9 +92,12 @@ export class MemoryLog implements DurableLog {
     this.record({ kind: 'hardState', hs });
   }
   sync(): void {
-    for (const op of this.unsynced) this.durable.apply(op);
-    this.unsynced = [];
-    this.syncs++;
+    this.syncThrough(this.issued);
+  }
+  /** Durable at once; the simulator's disk finishes later. */
+  syncAsync(done: SyncDone): void {
+    this.sync();
+    done(undefined);
   }
   close(): void {}
 
@@ -103,6 +109,7 @@ export class MemoryLog implements DurableLog {
     const keep = Math.min(surviving_ops, this.unsynced.length);
     for (let i = 0; i < keep; i++) this.durable.apply(this.unsynced[i]!);
     this.unsynced = [];
+    this.synced = this.issued;
     this.current = this.durable.clone();
   }
 
@@ -110,9 +117,24 @@ export class MemoryLog implements DurableLog {
     return this.unsynced.length;
   }
 
+  /** How many writes were issued so far: a sync asked for now covers this many. */
+  issuedCount(): number {
+    return this.issued;
+  }
+
+  /** Makes the writes up to the `through`-th issued durable, not those issued after (a sync that started before them). */
+  protected syncThrough(through: number): void {
+    const n = Math.min(Math.max(through - this.synced, 0), this.unsynced.length);
+    for (let i = 0; i < n; i++) this.durable.apply(this.unsynced[i]!);
+    this.unsynced.splice(0, n);
+    this.synced += n;
+    this.syncs++;
+  }
+
   private record(op: LogOp): void {
     this.current.apply(op);
     this.unsynced.push(op);
+    this.issued++;
   }
 }
 

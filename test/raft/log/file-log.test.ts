@@ -69,6 +69,27 @@ describe('FileLog', () => {
     again.close();
   });
 
+  it('syncAsync writes at once, fdatasyncs on the thread pool, rolls and closes only after it', async () => {
+    const log = FileLog.open(dir, { segment_bytes: 2048, max_unsynced_bytes: 1 << 20 });
+    const synced = (): Promise<Error | undefined> => new Promise((resolve) => log.syncAsync(resolve));
+    for (let i = 1; i <= 60; i++) {
+      log.append([entryFor(i)]);
+      expect(await synced()).toBeUndefined();
+    }
+    expect(log.segmentFiles().length).toBeGreaterThan(2);
+    // Closed while an fdatasync is out: the file stays open under it, and is closed once it is over.
+    log.append([entryFor(61)]);
+    log.setHardState({ term: 2, vote: 1, commit: 61 });
+    const last = synced();
+    log.close();
+    expect(await last).toBeUndefined();
+    const again = FileLog.open(dir);
+    expect(again.lastIndex()).toBe(61);
+    expect(again.hardState()).toEqual({ term: 2, vote: 1, commit: 61 });
+    expectEntries(again, 1, 61);
+    again.close();
+  });
+
   it('resetTo drops the whole log for an installed snapshot', () => {
     const log = FileLog.open(dir);
     log.append([1, 2, 3].map(entryFor));
