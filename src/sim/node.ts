@@ -47,6 +47,7 @@ class CheckedKvMachine implements StateMachine {
   }
 
   apply(entries: readonly Entry[]): void {
+    if (this.node.log.syncsOutstanding > 0) this.node.appliesWhileSyncing++;
     // No entry is skipped: the machine restarts empty, so one handed out twice is a bug to catch.
     for (const e of entries) {
       this.invariants.checkApply(this.node.id, this.node.live.term, e);
@@ -97,6 +98,8 @@ export class SimNode {
   /** Snapshots taken, and how many of them were captured ticks after they were asked for. */
   snapshotsTaken = 0;
   capturesDeferred = 0;
+  /** Batches applied while an fsync of the same node was out (apply pipelined behind it). */
+  appliesWhileSyncing = 0;
   readonly options: Partial<RaftOptions>;
 
   constructor(

@@ -146,6 +146,7 @@ class Simulation {
       this.counters['snapshot-taken'] = (this.counters['snapshot-taken'] ?? 0) + n.snapshotsTaken;
       this.counters['capture-deferred'] = (this.counters['capture-deferred'] ?? 0) + n.capturesDeferred;
       this.counters['sync-deferred'] = (this.counters['sync-deferred'] ?? 0) + n.log.syncsDeferred;
+      this.counters['apply-mid-sync'] = (this.counters['apply-mid-sync'] ?? 0) + n.appliesWhileSyncing;
     }
     return {
       seed: this.seed,

@@ -49,10 +49,14 @@ export interface Recovered {
 /** How far a turn took a Ready: to the end, to its fsync (finished later), or to a disk fault. */
 type Carried = 'done' | 'syncing' | 'stalled';
 
-/** A Ready written to the log whose fsync is under way; `early`: its replication already left. */
+/**
+ * A Ready written to the log whose fsync is under way; `early`: its replication already left;
+ * `applied`: its committed entries were applied meanwhile.
+ */
 interface Syncing {
   readonly rd: Ready;
   readonly early: boolean;
+  readonly applied: boolean;
 }
 
 interface DiskStall {
@@ -223,7 +227,7 @@ export class RaftDriver {
    * right there, with nothing acknowledged that is not durable, until a retry gets through; any
    * other failure goes up.
    */
-  private carry(rd: Ready, from: DiskStage): Carried {
+  private carry(rd: Ready, from: DiskStage, appliedWhileSyncing = false): Carried {
     let stage = from;
     const { machine } = this.options;
     try {
@@ -231,17 +235,20 @@ export class RaftDriver {
         if (!this.persistAndSend(rd)) return 'syncing';
         stage = 'apply';
       }
-      // Both are idempotent: a restore replaces the whole state, and apply skips what it holds.
-      if (rd.snapshot !== undefined) machine.restore(rd.snapshot);
-      if (rd.committedEntries.length > 0) {
-        machine.apply(rd.committedEntries);
-        this.reads.applied(machine.appliedIndex());
+      if (!appliedWhileSyncing) {
+        // Both are idempotent: a restore replaces the whole state, and apply skips what it holds.
+        if (rd.snapshot !== undefined) machine.restore(rd.snapshot);
+        if (rd.committedEntries.length > 0) {
+          machine.apply(rd.committedEntries);
+          this.reads.applied(machine.appliedIndex());
+        }
       }
     } catch (err) {
       if (!isDiskFault(err)) throw err;
       this.stallOnDisk(rd, stage, err);
       return 'stalled';
     }
+    // Reads confirmed while the fsync was out were answered then; confirming again finds none of them.
     if (rd.readStates.length > 0) this.reads.confirmed(rd.readStates, machine.appliedIndex());
     this.noticeLeadership(rd);
     this.node.advance();
@@ -261,7 +268,7 @@ export class RaftDriver {
     try {
       if (err !== undefined) throw err;
       this.afterPersist(out.rd, out.early);
-      if (this.carry(out.rd, 'apply') === 'stalled') return;
+      if (this.carry(out.rd, 'apply', out.applied) === 'stalled') return;
     } catch (e) {
       this.halt(e instanceof Error ? e : new Error(String(e)));
       return;
@@ -287,10 +294,34 @@ export class RaftDriver {
       if (replication.length > 0) transport.send(replication, true);
     }
     if (!this.persist(rd)) {
-      this.syncing = { rd, early };
+      this.syncing = { rd, early, applied: this.applyWhileSyncing(rd) };
       return false;
     }
     this.afterPersist(rd, early);
+    return true;
+  }
+
+  /**
+   * Apply pipelined behind commit: while a Ready's fsync is out, its committed entries are
+   * applied and the reads it confirms answered. The core hands out no committed entry beyond
+   * this node's durable index, so they are durable here and on a quorum; only the Ready's new
+   * entries wait for the disk. A snapshot to install waits for it (it replaces the log being
+   * written). Returns whether it applied them; a disk fault leaves them to the end of the Ready,
+   * which stalls on it if it comes again.
+   */
+  private applyWhileSyncing(rd: Ready): boolean {
+    if (rd.snapshot !== undefined) return false;
+    const { machine } = this.options;
+    if (rd.committedEntries.length > 0) {
+      try {
+        machine.apply(rd.committedEntries);
+      } catch (err) {
+        if (!isDiskFault(err)) throw err;
+        return false;
+      }
+      this.reads.applied(machine.appliedIndex());
+    }
+    if (rd.readStates.length > 0) this.reads.confirmed(rd.readStates, machine.appliedIndex());
     return true;
   }
 
