@@ -153,7 +153,7 @@ export class Replica {
   private readonly stalls = new StallMonitor();
   /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
   private lastTick_ms = 0;
-  /** The longest fsync, apply and restore since the last tick: what a stall report names. */
+  /** The longest apply and restore since the last tick: what a stall report names. */
   private readonly turnWork = new TurnWork();
   private stallsUnreported = 0;
   private lastStallReport_ms = -Infinity;
@@ -265,13 +265,10 @@ export class Replica {
         this.membership.maybePromote();
       },
       persisted: (lastIndex) => this.trace.persisted(lastIndex),
-      synced: (s: number) => {
-        this.turnWork.note('fsync', s * 1_000);
-        metrics?.synced(s);
-      },
       ...(metrics === undefined
         ? {}
         : {
+            synced: (s: number) => metrics.synced(s),
             appended: (s: number) => metrics.appended(s),
           }),
       snapshotTaken: (index, bytes, ms) => {
@@ -612,7 +609,7 @@ export class Replica {
     return (this.options.tick_ms ?? DEFAULT_TICK_MS) * (this.options.electionTimeout_ticks ?? DEFAULT_ELECTION_TIMEOUT_TICKS);
   }
 
-  /** `longest`: the longest fsync, apply and restore of the stall (none of them long: the machine kept this process from a core). */
+  /** `longest`: the longest apply and restore of the stall (neither long: the machine kept this process from a core). */
   private reportStall(late_ms: number, now: number, longest: Partial<Record<WorkKind, number>>): void {
     if (now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
       this.stallsUnreported++;

@@ -1,9 +1,10 @@
 /**
- * The longest piece of each kind of work (an fsync, applying a batch, installing a snapshot)
- * since the last tick, so that a replica which reports its event loop held up can say what held
- * it: its own disk, its own applying, or neither (then the machine kept it from a core).
+ * The longest piece of each kind of work on the event loop (applying a batch, installing a
+ * snapshot) since the last tick, so that a replica which reports its event loop held up can say
+ * what held it: its own work, or neither (then the machine kept it from a core). The log's
+ * fsync runs off the event loop, so it holds up answers, never ticks, and is not counted.
  */
-export type WorkKind = 'fsync' | 'apply' | 'restore';
+export type WorkKind = 'apply' | 'restore';
 
 export class TurnWork {
   private readonly longest = new Map<WorkKind, number>();
