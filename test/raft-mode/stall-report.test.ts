@@ -73,6 +73,8 @@ describe('stalls and campaigns are told', () => {
     // Paused from outside, it did no long work of its own: the report says so (no fsync or apply near the stall).
     const longest = held.longest_ms as Record<string, number>;
     expect(Math.max(0, ...Object.values(longest)), JSON.stringify(longest)).toBeLessThan(PAUSE_MS / 2);
+    // Nor did it get a core: its CPU time in the stall is a small part of it.
+    expect(held.cpu_ms as number).toBeLessThan(PAUSE_MS / 2);
 
     await cluster.leaders();
     const stability = await watch.finish();

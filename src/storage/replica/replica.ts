@@ -20,7 +20,7 @@ import { SNAPSHOT_FORMAT } from './snapshot-format.js';
 import { SnapshotThread } from './snapshot-thread.js';
 import { replicaDir } from './layout.js';
 import { StallMonitor } from '../../util/stall-monitor.js';
-import { TurnWork, type WorkKind } from './turn-work.js';
+import { TurnWork, type TurnReport } from './turn-work.js';
 import { WindowedMax } from '../../util/windowed-max.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
@@ -625,8 +625,8 @@ export class Replica {
     const now = performance.now();
     const late_ms = now - this.lastTick_ms - tick_ms;
     this.lastTick_ms = now;
-    const longest = this.turnWork.take();
-    if (late_ms >= this.electionTimeout_ms / 3) this.reportStall(late_ms, now, longest);
+    const work = this.turnWork.take();
+    if (late_ms >= this.electionTimeout_ms / 3) this.reportStall(late_ms, now, work);
     this.driver.tick();
   }
 
@@ -634,8 +634,11 @@ export class Replica {
     return (this.options.tick_ms ?? DEFAULT_TICK_MS) * (this.options.electionTimeout_ticks ?? DEFAULT_ELECTION_TIMEOUT_TICKS);
   }
 
-  /** `longest`: the longest apply and restore of the stall (neither long: the machine kept this process from a core). */
-  private reportStall(late_ms: number, now: number, longest: Partial<Record<WorkKind, number>>): void {
+  /**
+   * `work`: the longest apply, restore and GC pause of the stall, and the CPU time the process got
+   * in it (none of them near the stall: the machine kept this process from a core).
+   */
+  private reportStall(late_ms: number, now: number, work: TurnReport): void {
     if (now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
       this.stallsUnreported++;
       return;
@@ -646,7 +649,8 @@ export class Replica {
         role: this.node.role,
         stall_ms: Math.round(late_ms),
         electionTimeout_ms: this.electionTimeout_ms,
-        longest_ms: longest,
+        longest_ms: work.longest_ms,
+        cpu_ms: work.cpu_ms,
         ...(this.stallsUnreported > 0 ? { notReported: this.stallsUnreported } : {}),
       },
       'the event loop was held up; ticks and messages waited',
@@ -772,6 +776,7 @@ export class Replica {
     await this.transport.close();
     await this.snapshotThread.close();
     this.stalls.close();
+    this.turnWork.close();
     await this.changes?.close();
     this.wal.close();
     await this.state.close();

@@ -1,23 +1,51 @@
+import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+
 /**
  * The longest piece of each kind of work on the event loop (applying a batch, installing a
- * snapshot) since the last tick, so that a replica which reports its event loop held up can say
- * what held it: its own work, or neither (then the machine kept it from a core). The log's
- * fsync runs off the event loop, so it holds up answers, never ticks, and is not counted.
+ * snapshot, a garbage collection pause) since the last tick, and the CPU time the process got
+ * meanwhile, so that a replica which reports its event loop held up can say what held it: its
+ * own work, V8's collector, or neither (then the machine kept it from a core: CPU time well under
+ * the stall). The log's fsync runs off the event loop, so it holds up answers, never ticks, and
+ * is not counted.
  */
-export type WorkKind = 'apply' | 'restore';
+export type WorkKind = 'apply' | 'restore' | 'gc';
+
+export interface TurnReport {
+  readonly longest_ms: Partial<Record<WorkKind, number>>;
+  /** CPU time (user + system, every thread of the process) since the last take(). */
+  readonly cpu_ms: number;
+}
 
 export class TurnWork {
   private readonly longest = new Map<WorkKind, number>();
+  private cpu = process.cpuUsage();
+  /** GC pauses reach JavaScript after the collection (Node queues their entries): takeRecords() collects the ones already queued. */
+  private readonly gc = new PerformanceObserver((list) => this.noteGc(list.getEntries()));
+
+  constructor() {
+    this.gc.observe({ entryTypes: ['gc'] });
+  }
 
   note(kind: WorkKind, ms: number): void {
     if (ms > (this.longest.get(kind) ?? 0)) this.longest.set(kind, ms);
   }
 
   /** What was noted since the last call, in whole milliseconds, then forgets it. */
-  take(): Partial<Record<WorkKind, number>> {
-    const out: Partial<Record<WorkKind, number>> = {};
-    for (const [kind, ms] of this.longest) out[kind] = Math.round(ms);
+  take(): TurnReport {
+    this.noteGc(this.gc.takeRecords());
+    const longest_ms: Partial<Record<WorkKind, number>> = {};
+    for (const [kind, ms] of this.longest) longest_ms[kind] = Math.round(ms);
     this.longest.clear();
-    return out;
+    const used = process.cpuUsage(this.cpu);
+    this.cpu = process.cpuUsage();
+    return { longest_ms, cpu_ms: Math.round((used.user + used.system) / 1000) };
+  }
+
+  close(): void {
+    this.gc.disconnect();
+  }
+
+  private noteGc(entries: readonly PerformanceEntry[]): void {
+    for (const entry of entries) this.note('gc', entry.duration);
   }
 }
