@@ -19,7 +19,6 @@ import { EntryRefused, PartitionMachine } from './partition-machine.js';
 import { SNAPSHOT_FORMAT } from './snapshot-format.js';
 import { SnapshotThread } from './snapshot-thread.js';
 import { replicaDir } from './layout.js';
-import { StallMonitor } from '../../util/stall-monitor.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
 import { WindowedMax } from '../../util/windowed-max.js';
 import { StageTrace } from './stage-trace.js';
@@ -184,7 +183,12 @@ export class Replica {
   private readonly snapshotThread: SnapshotThread;
   /** Keys in the state at the last snapshot (0 until one is taken). */
   private stateKeys = 0;
-  private readonly stalls = new StallMonitor();
+  /**
+   * The longest lateness of a tick over the last one to two status windows: the longest stall of
+   * the event loop lately, by the same measure as the stall lines of the log (a second measure,
+   * perf_hooks' monitorEventLoopDelay, could disagree with them).
+   */
+  private readonly stalls = new WindowedMax(STATUS_WINDOW_MS);
   /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
   private lastTick_ms = 0;
   /** The longest apply and restore since the last tick: what a stall report names. */
@@ -341,7 +345,7 @@ export class Replica {
       appliedIndex: this.state.lastApplied,
       lastIndex: s.lastIndex,
       snapshotIndex: this.driver.snapshotIndex,
-      maxStall_ms: Math.round(this.stalls.maxStall_ms()),
+      maxStall_ms: Math.round(this.stalls.value()),
       maxLeaderSilence_ms: Math.round(this.leaderSilence.value()),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
@@ -626,6 +630,7 @@ export class Replica {
     const late_ms = now - this.lastTick_ms - tick_ms;
     this.lastTick_ms = now;
     const work = this.turnWork.take();
+    this.stalls.note(Math.max(0, late_ms));
     if (late_ms >= this.electionTimeout_ms / 3) this.reportStall(late_ms, now, work);
     this.driver.tick();
   }
@@ -679,7 +684,7 @@ export class Replica {
   private logCampaign(role: 'preCandidate' | 'candidate', term: number): void {
     const word = this.lastLeaderWord;
     const heard = word === undefined ? { lastHeardFromLeader: 'never' } : { lastHeardFrom: word.from, lastHeardTerm: word.term, silent_ms: Math.round(performance.now() - word.at_ms) };
-    this.options.log.info({ replica: this.id, partition: this.address.partition, term, ...heard, maxStall_ms: Math.round(this.stalls.maxStall_ms()) }, role === 'preCandidate' ? 'campaigning: asking for pre-votes' : 'campaigning: asking for votes');
+    this.options.log.info({ replica: this.id, partition: this.address.partition, term, ...heard, maxStall_ms: Math.round(this.stalls.value()) }, role === 'preCandidate' ? 'campaigning: asking for pre-votes' : 'campaigning: asking for votes');
   }
 
   /**
@@ -775,7 +780,6 @@ export class Replica {
     await this.rpc?.close();
     await this.transport.close();
     await this.snapshotThread.close();
-    this.stalls.close();
     this.turnWork.close();
     await this.changes?.close();
     this.wal.close();
