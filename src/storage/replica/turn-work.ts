@@ -36,9 +36,11 @@ export class TurnWork {
     const longest_ms: Partial<Record<WorkKind, number>> = {};
     for (const [kind, ms] of this.longest) longest_ms[kind] = Math.round(ms);
     this.longest.clear();
-    const used = process.cpuUsage(this.cpu);
-    this.cpu = process.cpuUsage();
-    return { longest_ms, cpu_ms: Math.round((used.user + used.system) / 1000) };
+    // One getrusage per tick: the difference is taken here rather than by process.cpuUsage(previous).
+    const now = process.cpuUsage();
+    const used_us = now.user - this.cpu.user + (now.system - this.cpu.system);
+    this.cpu = now;
+    return { longest_ms, cpu_ms: Math.round(used_us / 1000) };
   }
 
   close(): void {
