@@ -40,7 +40,7 @@ export interface ScaleResult {
   readonly segments: Array<{ readonly from: number; readonly to: number; readonly ops_per_s: number; readonly latency: LatencySummary }>;
   /** kill -9 of the partition's leader, started again at once: until it has applied all it had committed. */
   readonly restart_ms: number;
-  /** A follower left behind a compaction: until it has applied what the leader had committed, and the snapshot's size. */
+  /** A new, empty replica in place of a follower: until it has applied what the leader had committed, and the size of the copy it installed. */
   readonly catchUp: { readonly ms: number; readonly bytes: number; readonly MB_per_s: number };
 }
 

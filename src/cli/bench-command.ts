@@ -274,7 +274,7 @@ function registerScale(bench: Command): void {
         const dataDir = `${session.folder}/raft`;
         const raft = session.own(await startRaftTier(dataDir));
         session.print(`scale: ${opts.records.toLocaleString('en-US')} records to partition 0 in ${opts.segments} segments, ${opts.concurrency} writes in flight`);
-        session.results.scale = await runScale(raft, { records: opts.records, segments: opts.segments, concurrency: opts.concurrency, runTag: session.runTag, say: (l) => session.print(l), aborted: () => session.aborted });
+        session.results.scale = await runScale(raft, { records: opts.records, segments: opts.segments, concurrency: opts.concurrency, runTag: session.runTag, dataDir, say: (l) => session.print(l), aborted: () => session.aborted });
         const [first, last] = [session.results.scale.segments[0], session.results.scale.segments.at(-1)];
         if (first !== undefined && last !== undefined) session.print(`scale: the last segment ran at ${((100 * last.ops_per_s) / first.ops_per_s).toFixed(0)} % of the first's rate (target ≥ 80 %)`);
       });

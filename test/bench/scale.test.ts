@@ -9,7 +9,7 @@ describe('ecom bench scale', () => {
     expect(scale.segments.map((s) => [s.from, s.to])).toEqual([[0, 300], [300, 600]]);
     for (const s of scale.segments) expect(s.ops_per_s).toBeGreaterThan(0);
     expect(scale.restart_ms).toBeGreaterThan(0);
-    // The snapshot holds at least the 600 records and the 1,000 the follower missed.
+    // The new, empty replica installed a copy holding at least the 600 records and the 1,000 written while it was down.
     expect(scale.catchUp.bytes).toBeGreaterThan(1_600 * 50);
     expect(output).toMatch(/the last segment ran at \d+ % of the first's rate/);
     expectCleanedUp(output);

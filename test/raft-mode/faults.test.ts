@@ -142,44 +142,75 @@ describe('raft mode under faults', () => {
     await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
   });
 
-  it('rebuilds a replica whose state store was destroyed by a crash, from its snapshot and log', async () => {
-    cluster = await startRaftCluster({ snapshotEvery_entries: 500 });
-    const backend = cluster.backend({ requestTimeout_ms: 10_000 });
-    const keys = Array.from({ length: 1_200 }, (_, i) => String(4_000_000 + 2 * i));
+  /** Writes `keys` through the partition's leader, 100 at a time, every one acknowledged. */
+  async function writeAll(keys: string[]): Promise<void> {
+    const backend = cluster!.backend({ requestTimeout_ms: 10_000 });
     for (let i = 0; i < keys.length; i += 100) {
       const replies = await Promise.all(keys.slice(i, i + 100).map((cid) => backend.execute({ op: 'CreateClient', cid, data: '{"name": "w"}' })));
       expect(replies.every((r) => r.code === 0)).toBe(true);
     }
-    const leader = (await cluster.leaders()).find((l) => l.partition === 0)!;
-    const victim = cluster.topology.replicas.find((r) => r.partition === 0 && r.id !== leader.id)!;
-    // Snapshots are taken in the background: wait for the victim's first before the crash.
+  }
+
+  /** A follower of partition 0 once it has taken a snapshot of its own (they are taken in the background). */
+  async function followerWithSnapshot(leader: number): Promise<ReplicaStatus> {
+    const { topology } = cluster!;
+    const victim = topology.replicas.find((r) => r.partition === 0 && r.id !== leader)!;
     for (const deadline = Date.now() + 30_000; ; ) {
-      const mine = (await clusterStatuses(cluster.topology)).find((s): s is ReplicaStatus => s.id === victim.id && !('unreachable' in s));
-      if ((mine?.snapshotIndex ?? 0) > 0) break;
+      const mine = (await clusterStatuses(topology)).find((s): s is ReplicaStatus => s.id === victim.id && !('unreachable' in s));
+      if (mine !== undefined && mine.snapshotIndex > 0) return mine;
       if (Date.now() > deadline) throw new Error(`replica ${victim.id} took no snapshot: ${JSON.stringify(mine)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    await cluster.tier.replicas.get(victim.id)!.kill();
-    // What a machine crash can leave of an unflushed LMDB file: garbage.
-    writeFileSync(join(cluster.dataDir, `replica-${victim.id}`, 'state', 'data.mdb'), Buffer.alloc(8192, 0xab));
-    cluster.tier.startReplica(victim.id);
-    await cluster.leaders();
+  }
+
+  /** A cluster that took 1,200 writes from `firstKey` on, and a follower of partition 0 killed with -9 once it took a snapshot. */
+  async function killFollowerAfterItsSnapshot(firstKey: number): Promise<{ started: NonNullable<typeof cluster>; keys: string[]; leader: { id: number }; victim: ReplicaStatus }> {
+    const started = await startRaftCluster({ snapshotEvery_entries: 500 });
+    cluster = started;
+    const keys = Array.from({ length: 1_200 }, (_, i) => String(firstKey + 2 * i));
+    await writeAll(keys);
+    const leader = (await started.leaders()).find((l) => l.partition === 0)!;
+    const victim = await followerWithSnapshot(leader.id);
+    await started.tier.replicas.get(victim.id)!.kill();
+    return { started, keys, leader, victim };
+  }
+
+  it('resumes a replica killed with -9 after its snapshot compacted the log, from its own store, losing no acknowledged write', async () => {
+    const { started, keys, leader, victim } = await killFollowerAfterItsSnapshot(4_000_000);
+    started.tier.startReplica(victim.id);
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const statuses = (await clusterStatuses(cluster.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
+      const statuses = (await clusterStatuses(started.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
       const mine = statuses.find((s) => s.id === victim.id);
       if (mine !== undefined && mine.appliedIndex >= Math.max(...statuses.map((s) => s.commitIndex))) break;
-      if (Date.now() > deadline) throw new Error(`replica ${victim.id} was not rebuilt: ${JSON.stringify(statuses)}`);
+      if (Date.now() > deadline) throw new Error(`replica ${victim.id} did not resume: ${JSON.stringify(statuses)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
-    expect(log).toContain('the last stop was not clean: rebuilding the state from the snapshot and the log');
-    expect(log).toContain('state restored from a snapshot');
-    await cluster.tier.replicas.get(leader.id)!.kill();
-    await expectAllPresent(cluster.backend({ requestTimeout_ms: 10_000 }), keys);
+    const log = readFileSync(join(started.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    // Same boot of the machine: the store is trusted as it is, nothing is rebuilt or copied.
+    expect(log).not.toContain('rebuilding the state');
+    expect(log).not.toContain('state restored from a snapshot');
+    // Only the restarted replica and one other are left: every acknowledged write must be on the restarted one's store.
+    await started.tier.replicas.get(leader.id)!.kill();
+    await expectAllPresent(started.backend({ requestTimeout_ms: 10_000 }), keys);
   });
 
-  // docs/spec.md: R-CONS-7
+  it('stops a replica whose state store is damaged and is its only snapshot, saying how to re-seed it; the others serve every write', async () => {
+    const { started, keys, victim } = await killFollowerAfterItsSnapshot(5_000_000);
+    // A machine crash: the boot id the replica noted is no longer the machine's, and the file
+    // written without fsync was left damaged.
+    const dir = join(started.dataDir, `replica-${victim.id}`);
+    writeFileSync(join(dir, 'state.boot'), 'a boot before the crash\n');
+    writeFileSync(join(dir, 'state', 'data.mdb'), Buffer.alloc(8192, 0xab));
+    const restarted = started.tier.startReplica(victim.id);
+    const code = await restarted.exited;
+    expect(code).not.toBe(0);
+    const log = readFileSync(join(started.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    expect(log).toContain('is damaged');
+    expect(log).toContain('ecom member remove');
+    await expectAllPresent(started.backend({ requestTimeout_ms: 10_000 }), keys);
+  });
+
   it('recovers from a portal killed in the middle of cross-partition orders: units conserved, nothing locked', async () => {
     const seed = testSeed('portal killed mid-transaction');
     let state = seed;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUP_FORMAT, BACKUP_VERSION, backupProblem, stateChecksum, type BackupFile } from '../../src/storage/common/backup-format.js';
 import { defaultTopology } from '../../src/storage/common/topology.js';
 import { restoreBackup } from '../../src/storage/replica/restore.js';
-import { SNAPSHOT_FORMAT } from '../../src/storage/replica/snapshot-format.js';
+import { LEGACY_JSON_FORMAT } from '../../src/storage/replica/snapshot-format.js';
 import { Prng } from '../../src/util/random.js';
 import { mutate } from '../helpers/mutate.js';
 import { testSeed } from '../helpers/seed.js';
@@ -19,7 +19,7 @@ const work = mkdtempSync(join(tmpdir(), 'ecom-backup-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function validBackup(): BackupFile {
-  const state = (p: number) => JSON.stringify({ format: SNAPSHOT_FORMAT, entries: [[`r/client/${p + 2}`, { kind: 'client', name: `c${p}`, orderCount: 0, lastSeq: 0 }], ['m/time', 1000]] });
+  const state = (p: number) => JSON.stringify({ format: LEGACY_JSON_FORMAT, entries: [[`r/client/${p + 2}`, { kind: 'client', name: `c${p}`, orderCount: 0, lastSeq: 0 }], ['m/time', 1000]] });
   return {
     format: BACKUP_FORMAT,
     version: BACKUP_VERSION,

@@ -1,9 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RaftError, RaftNode, DEFAULT_OPTIONS, NO_NODE } from '../../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../../raft/types.js';
-import { DEFAULT_FILE_LOG_OPTIONS, FileLog, fsyncDir } from '../../raft/log/file-log.js';
+import { DEFAULT_FILE_LOG_OPTIONS, FileLog } from '../../raft/log/file-log.js';
 import type { DiskSync } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
 import { RaftDriver } from '../../raft/driver/driver.js';
@@ -16,8 +16,10 @@ import { brokerCredentials } from '../../net/cluster-secret.js';
 import { LmdbStateStore } from './lmdb-store.js';
 import { RecordingStateStore, StagedStateStore } from './state-store.js';
 import { EntryRefused, PartitionMachine } from './partition-machine.js';
-import { SNAPSHOT_FORMAT } from './snapshot-format.js';
+import { readCopy, readLegacyJson, shapeOf, storeMarker } from './snapshot-format.js';
 import { SnapshotThread } from './snapshot-thread.js';
+import { SnapshotCopies } from './snapshot-copies.js';
+import { markClean, openState } from './state-recovery.js';
 import { replicaDir } from './layout.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
 import { WindowedMax } from '../../util/windowed-max.js';
@@ -118,41 +120,6 @@ interface TransferWaiter {
   readonly timer: NodeJS.Timeout;
 }
 
-/**
- * The state store is written without fsync (see LmdbStateStore), so it is trusted only after a
- * clean stop, which flushes it and leaves a marker. After anything else (kill -9, a machine
- * crash) it is set aside and rebuilt from the snapshot and the log, the durable record; that
- * replays at most one snapshot interval of entries.
- */
-const CLEAN_MARKER = 'state.clean';
-
-function openState(dir: string, log: Logger): LmdbStateStore {
-  const path = join(dir, 'state');
-  const marker = join(dir, CLEAN_MARKER);
-  if (existsSync(path) && !existsSync(marker)) {
-    const aside = `${path}.unclean-${Date.now()}`;
-    renameSync(path, aside);
-    rmSync(aside, { recursive: true, force: true });
-    log.warn('the last stop was not clean: rebuilding the state from the snapshot and the log');
-  }
-  rmSync(marker, { force: true });
-  return new LmdbStateStore(path);
-}
-
-function markClean(dir: string, statePath: string): void {
-  for (const file of ['data.mdb', 'lock.mdb']) {
-    const fd = openSync(join(statePath, file), 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-  }
-  const marker = join(dir, CLEAN_MARKER);
-  writeFileSync(marker, `${new Date().toISOString()}\n`);
-  const fd = openSync(marker, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  fsyncDir(dir);
-}
-
 export class Replica {
   private readonly address;
   /** The cluster's secret: peers and portals prove it before any frame is read (net/handshake.ts). */
@@ -181,8 +148,7 @@ export class Replica {
   private readonly trace = new StageTrace();
   private readonly snapshotEvery: number;
   private readonly snapshotThread: SnapshotThread;
-  /** Keys in the state at the last snapshot (0 until one is taken). */
-  private stateKeys = 0;
+  private readonly copies: SnapshotCopies;
   /**
    * The longest lateness of a tick over the last one to two status windows: the longest stall of
    * the event loop lately, by the same measure as the stall lines of the log (a second measure,
@@ -211,7 +177,7 @@ export class Replica {
     this.wal = FileLog.open(logDir, { ...DEFAULT_FILE_LOG_OPTIONS, disk: options.seams?.logDisk(logDir) });
     this.snapshots = new FileSnapshotStore(join(dir, 'snapshots'));
     this.dir = dir;
-    this.state = openState(dir, options.log);
+    this.state = openState(dir, this.snapshots.latest(), options.log);
     this.batch = new StagedStateStore(this.state);
     this.recording = new RecordingStateStore(this.batch);
     this.staged = new StagedStateStore(this.recording);
@@ -219,6 +185,15 @@ export class Replica {
     this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log, brokerCredentials(this.secret));
     this.snapshotEvery = options.snapshotEvery_entries ?? 10_000;
     this.snapshotThread = new SnapshotThread(this.state.path);
+    this.copies = new SnapshotCopies(
+      this.snapshotThread,
+      (m) => this.transport.send([m], false),
+      ({ to, index, applied, bytes, ms }) => {
+        options.metrics?.snapshotSent(bytes);
+        if (ms > 0) options.log.info({ replica: options.id, to, index, applied, bytes, ms: Math.round(ms) }, 'sending a follower a copy of the state');
+      },
+      (err) => options.log.warn({ err: err.message }, 'could not copy the state for a follower; Raft asks again'),
+    );
     this.maxPendingProposals = options.maxPendingProposals ?? 4_096;
     this.transport = new PeerTransport(
       this.address,
@@ -273,7 +248,7 @@ export class Replica {
         restore: (snapshot) => this.installSnapshot(snapshot),
         capture: (done) => this.captureState(done),
       },
-      transport: this.transport,
+      transport: { send: (messages, now) => this.send(messages, now) },
       scheduler: EVENT_LOOP,
       events: this.driverEvents(),
       snapshotGap: () => this.jitteredGap(),
@@ -299,11 +274,11 @@ export class Replica {
         : {
             synced: (s: number) => metrics.synced(s),
             appended: (s: number) => metrics.appended(s),
-            snapshotSent: (bytes: number) => metrics.snapshotSent(bytes),
           }),
       snapshotTaken: (index, bytes, ms) => {
-        metrics?.snapshotTaken(bytes);
-        log.info({ replica: this.id, index, bytes, ms: Math.round(ms) }, 'snapshot taken; log compacted');
+        // The snapshot is the store: its size is the state's on disk.
+        metrics?.snapshotTaken(statSync(join(this.state.path, 'data.mdb'), { throwIfNoEntry: false })?.size ?? bytes);
+        log.info({ replica: this.id, index, ms: Math.round(ms) }, 'snapshot taken (state store durable); log compacted');
       },
       snapshotFailed: (err) => log.warn({ err: err.message }, 'snapshot failed; the log is kept and it will be tried again'),
       diskStalled: (stage, fault, retry_ms) =>
@@ -688,28 +663,33 @@ export class Replica {
   }
 
   /**
-   * Between half and one and a half intervals, at random; the interval is the configured one or
-   * the size of the state (in keys), whichever is larger, so the copying a snapshot costs stays
-   * bounded per write however big the partition grows (the log then holds at most about as many
-   * entries as the state has keys, which bounds replay at restart the same way).
+   * Between half and one and a half intervals, at random, so the replicas of a partition do not
+   * all sync their stores at the same moment. A snapshot costs one fdatasync of the pages
+   * written since the last, whatever the size of the state, so the interval need not grow with it.
    */
   private jitteredGap(): number {
-    const interval = Math.max(this.snapshotEvery, this.stateKeys);
-    return Math.max(1, Math.round(interval * (0.5 + randomInt(1_000) / 1_000)));
+    return Math.max(1, Math.round(this.snapshotEvery * (0.5 + randomInt(1_000) / 1_000)));
   }
 
   /**
-   * The state for a snapshot: read and encoded on the snapshot worker's thread, and written by
-   * the driver with asynchronous I/O, so the event loop keeps sending heartbeats meanwhile.
+   * The replica's snapshot is its state store, made durable at an applied index (fdatasync on
+   * libuv's thread pool): nothing is copied. The index is capped at the core's applied one, which
+   * the store can be ahead of after installing a copy (see snapshot-format.ts); the store then
+   * holds at least that index durably, which is all a snapshot at it promises.
    */
   private captureState(done: (state: CapturedState | Error) => void): void {
-    this.snapshotThread.take().then(
-      ({ applied, data, keys }) => {
-        this.stateKeys = keys;
-        done({ applied, data });
-      },
+    this.state.makeDurable().then(
+      (applied) => done({ applied: Math.min(applied, this.node.appliedIndex), data: storeMarker() }),
       (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
     );
+  }
+
+  /** Messages to peers; a Snap whose snapshot is the store waits for a copy to be made (snapshot-copies.ts). */
+  private send(messages: readonly Message[], now: boolean): void {
+    if (!messages.some(SnapshotCopies.needsCopy)) return this.transport.send(messages, now);
+    for (const m of messages) if (SnapshotCopies.needsCopy(m)) this.copies.offer(m);
+    const rest = messages.filter((m) => !SnapshotCopies.needsCopy(m));
+    if (rest.length > 0) this.transport.send(rest, now);
   }
 
   /**
@@ -722,17 +702,27 @@ export class Replica {
     if (wrong) return wrong;
     if (this.node.role !== 'leader') return this.notLeader();
     const appliedAtRequest = this.state.lastApplied;
+    // The copy is read after the request arrived, so it holds every write acknowledged before it.
+    // A snapshot is taken too, so the index named is one the log was compacted to (the scale
+    // benchmark counts on that to leave a follower behind a compaction).
     await this.driver.snapshotSettled();
     if (this.driver.snapshotIndex < appliedAtRequest) await this.driver.snapshotNow();
-    const snapshot = this.node.snapshot ?? this.snapshots.latest();
+    const snapshot = this.node.snapshot;
     if (snapshot === undefined || snapshot.meta.index < appliedAtRequest) {
       return { ok: false, error: 'refused', message: `replica ${this.id} could not take a snapshot for the backup (see its log); nothing was changed, try again` };
     }
-    if (snapshot.data.length > MAX_BACKUP_BYTES) {
-      return { ok: false, error: 'refused', message: `partition ${partition}'s state is ${snapshot.data.length} bytes, over the ${MAX_BACKUP_BYTES} a backup answer carries; nothing was changed` };
+    let copy;
+    try {
+      copy = await this.snapshotThread.copy({ kind: 'json', maxBytes: MAX_BACKUP_BYTES });
+    } catch (err) {
+      return { ok: false, error: 'refused', message: `replica ${this.id} could not copy its state for the backup (${(err as Error).message}); nothing was changed, try again` };
+    }
+    // 'invalid', not 'refused': asking again cannot succeed, so the client must not retry.
+    if (copy.tooBig === true) {
+      return { ok: false, error: 'invalid', message: `partition ${partition}'s state is over the ${MAX_BACKUP_BYTES} bytes a backup answer carries; nothing was changed` };
     }
     const { index, term, membership } = snapshot.meta;
-    return { ok: true, result: { partition, index, term, voters: membership.voters, state: new TextDecoder().decode(snapshot.data) } satisfies PartitionBackup };
+    return { ok: true, result: { partition, index, term, voters: membership.voters, state: new TextDecoder().decode(copy.data) } satisfies PartitionBackup };
   }
 
   /**
@@ -747,6 +737,11 @@ export class Replica {
     else this.options.log.info({ replica: this.id, to }, 'stopping: no successor took over in time; the others will elect one');
   }
 
+  /**
+   * Installs a snapshot: a copy of a leader's state (format 2), or format 1 JSON from an older
+   * build or a backup, replaces the store in one transaction. A marker needs nothing: the store
+   * already holds its state, unless it lost it (then nothing here can rebuild it).
+   */
   private installSnapshot(snapshot: Snapshot): void {
     const started = performance.now();
     try {
@@ -757,13 +752,28 @@ export class Replica {
   }
 
   private restoreState(snapshot: Snapshot): void {
-    const parsed = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as { format: number; entries: Array<[string, unknown]> };
-    if (parsed.format !== SNAPSHOT_FORMAT) throw new Error(`snapshot at ${snapshot.meta.index} has format ${parsed.format}; this build reads ${SNAPSHOT_FORMAT}`);
-    this.state.restore(parsed.entries, snapshot.meta.index);
+    const { index } = snapshot.meta;
+    const shape = shapeOf(snapshot.data);
+    if (shape === 'marker') {
+      if (this.state.lastApplied >= index) return;
+      throw new Error(`the state store is at index ${this.state.lastApplied}, behind its own snapshot at ${index}: it lost writes it had made durable. Remove this replica from its partition (ecom member remove) and add it back empty (ecom member add, then ecom storage --join)`);
+    }
+    const started = performance.now();
+    let keys = 0;
+    this.state.replaceAll((put) => {
+      if (shape === 'legacy-json') {
+        for (const [key, value] of readLegacyJson(snapshot.data)) put(key, value);
+        return index;
+      }
+      const read = readCopy(snapshot.data, put);
+      keys = read.keys;
+      if (read.applied < index) throw new Error(`a copy of the state at index ${read.applied} came with a snapshot at ${index}`);
+      return read.applied;
+    });
     // In the constructor the snapshot comes before the membership, which then reads the state itself.
     (this.membership as ReplicaMembership | undefined)?.reload();
     this.options.metrics?.snapshotInstalled();
-    this.options.log.info({ replica: this.options.id, index: snapshot.meta.index }, 'state restored from a snapshot');
+    this.options.log.info({ replica: this.options.id, index, applied: this.state.lastApplied, keys, bytes: snapshot.data.length, ms: Math.round(performance.now() - started) }, 'state restored from a snapshot');
   }
 
   async stop(): Promise<void> {
@@ -779,6 +789,7 @@ export class Replica {
     if (this.ticker) clearInterval(this.ticker);
     await this.rpc?.close();
     await this.transport.close();
+    this.copies.close();
     await this.snapshotThread.close();
     this.turnWork.close();
     await this.changes?.close();

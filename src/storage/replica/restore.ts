@@ -6,7 +6,7 @@ import type { BackupFile, PartitionBackup } from '../common/backup-format.js';
 import { replicasOf, type Topology } from '../common/topology.js';
 import { ADDRESS_KEY_PREFIX } from '../common/members.js';
 import { replicaDir } from './layout.js';
-import { SNAPSHOT_FORMAT } from './snapshot-format.js';
+import { LEGACY_JSON_FORMAT } from './snapshot-format.js';
 
 /**
  * Seeds the replicas of a new cluster from a backup: each replica's folder gets its partition's
@@ -72,8 +72,8 @@ function checkState(part: PartitionBackup): { format: number; entries: Array<[st
     throw new Error(`partition ${part.partition}'s state in the backup is not JSON (${(err as Error).message}); the file is damaged`);
   }
   const format = (state as { format?: unknown } | null)?.format;
-  if (format !== SNAPSHOT_FORMAT || !Array.isArray((state as { entries?: unknown }).entries)) {
-    throw new Error(`partition ${part.partition}'s state is in snapshot format ${JSON.stringify(format)}; this ecom reads format ${SNAPSHOT_FORMAT}`);
+  if (format !== LEGACY_JSON_FORMAT || !Array.isArray((state as { entries?: unknown }).entries)) {
+    throw new Error(`partition ${part.partition}'s state is in snapshot format ${JSON.stringify(format)}; this ecom reads format ${LEGACY_JSON_FORMAT}`);
   }
   const entries = (state as { entries: unknown[] }).entries;
   if (!entries.every((e) => Array.isArray(e) && typeof e[0] === 'string')) throw new Error(`partition ${part.partition}'s state holds an entry that is not [key, value]; the file is damaged`);

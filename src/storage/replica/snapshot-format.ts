@@ -1,18 +1,157 @@
-/** A replica snapshot's data: every key and value of the partition's state, as JSON. */
-export const SNAPSHOT_FORMAT = 1;
+import { Packr, Unpackr } from 'msgpackr';
 
-export interface SnapshotData {
-  readonly format: number;
-  readonly entries: Array<[string, unknown]>;
+/**
+ * A replica snapshot's data (what the Raft core keeps and sends), in one of three shapes:
+ *
+ * - a marker (format 2, "held by the store"): the snapshot a replica takes itself. Its state is
+ *   the LMDB store, made durable at an applied index at or after the snapshot's, so taking one
+ *   costs an fdatasync, not a copy of the partition (issue #18);
+ * - a full copy (format 2, "copy"): produced only when a follower needs the state, from one LMDB
+ *   read transaction, on the snapshot worker: a header, then every key and its value, each one
+ *   MessagePack item, so no part of it is ever one giant string;
+ * - format 1, JSON `{format: 1, entries: [[k, v], ...]}`: what older builds took and what a
+ *   backup carries; still read, never written into a snapshot any more.
+ *
+ * A copy's header names the index its state was read at (`applied`), which may be after the
+ * snapshot's own index: the store went on applying between the snapshot and the copy. The
+ * receiver records that index as its applied one, so the entries in between, which the log
+ * still hands it, are skipped rather than applied twice.
+ */
+export const SNAPSHOT_FORMAT = 2;
+export const LEGACY_JSON_FORMAT = 1;
+
+const MAGIC = Buffer.from('ESNP\u0002', 'latin1');
+const KIND_MARKER = 0x4d; // 'M'
+const KIND_COPY = 0x43; // 'C'
+
+/** Bounds a copy's decoder: no key longer than this is a key of ours. */
+const MAX_KEY_CHARS = 4_096;
+
+/** The data of a snapshot whose state is the store itself. */
+export function storeMarker(): Uint8Array {
+  return Buffer.concat([MAGIC, Buffer.from([KIND_MARKER])]);
 }
 
-/** To the snapshot worker: take one now. */
-export type SnapshotRequest = Record<string, never>;
+export type SnapshotShape = 'marker' | 'copy' | 'legacy-json';
 
-/** From the snapshot worker: the state at `applied`, encoded. */
+export class SnapshotDataError extends Error {
+  override readonly name = 'SnapshotDataError';
+}
+
+/** Which of the three shapes `data` is; throws on anything else. */
+export function shapeOf(data: Uint8Array): SnapshotShape {
+  if (data.length > 0 && data[0] === 0x7b) return 'legacy-json';
+  if (data.length < MAGIC.length + 1 || !Buffer.from(data.buffer, data.byteOffset, MAGIC.length).equals(MAGIC)) {
+    throw new SnapshotDataError(`snapshot data of ${data.length} bytes is in no format this build reads (format ${LEGACY_JSON_FORMAT} JSON or format ${SNAPSHOT_FORMAT})`);
+  }
+  const kind = data[MAGIC.length];
+  if (kind === KIND_MARKER && data.length === MAGIC.length + 1) return 'marker';
+  if (kind === KIND_COPY) return 'copy';
+  throw new SnapshotDataError(`snapshot data of format ${SNAPSHOT_FORMAT} has an unknown kind ${kind}`);
+}
+
+/**
+ * Builds a full copy item by item, in bounded pieces, so the encoder never holds more than one
+ * value's bytes outside the pieces list. `finish()` joins them into the one buffer a Snap carries.
+ */
+export class CopyWriter {
+  private readonly packr = new Packr({ useRecords: false });
+  private readonly pieces: Buffer[] = [];
+  private bytes = 0;
+  keys = 0;
+
+  constructor(readonly applied: number) {
+    this.push(MAGIC);
+    this.push(Buffer.from([KIND_COPY]));
+    this.push(this.packr.pack({ applied }));
+  }
+
+  add(key: string, value: unknown): void {
+    this.push(this.packr.pack(key));
+    this.push(this.packr.pack(value));
+    this.keys++;
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  finish(): Uint8Array {
+    // A fresh ArrayBuffer (not Node's shared pool) so it can be handed between threads without a copy.
+    const out = new Uint8Array(this.bytes);
+    let at = 0;
+    for (const piece of this.pieces) {
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
+  }
+
+  private push(piece: Buffer): void {
+    // pack() reuses its buffer between calls: keep a copy of the bytes.
+    this.pieces.push(Buffer.from(piece));
+    this.bytes += piece.length;
+  }
+}
+
+/**
+ * Reads a full copy: its applied index, then each key and value through `put`, in order. The
+ * data arrived on a peer port: anything but a header and whole key/value pairs with string keys
+ * is refused with a SnapshotDataError (before or while `put` is called; the caller's
+ * transaction then keeps nothing).
+ */
+export function readCopy(data: Uint8Array, put: (key: string, value: unknown) => void): { applied: number; keys: number } {
+  if (shapeOf(data) !== 'copy') throw new SnapshotDataError('snapshot data is not a full copy');
+  const body = Buffer.from(data.buffer, data.byteOffset + MAGIC.length + 1, data.length - MAGIC.length - 1);
+  let header: { applied: number } | undefined;
+  let key: string | undefined;
+  let keys = 0;
+  try {
+    new Unpackr({ useRecords: false }).unpackMultiple(body, (item: unknown) => {
+      if (header === undefined) {
+        const applied = (item as { applied?: unknown } | null)?.applied;
+        if (typeof applied !== 'number' || !Number.isSafeInteger(applied) || applied < 0) throw new SnapshotDataError('a copy\'s header names no applied index');
+        header = { applied };
+      } else if (key === undefined) {
+        if (typeof item !== 'string' || item.length === 0 || item.length > MAX_KEY_CHARS) throw new SnapshotDataError('a copy holds a key that is not a string of 1 to 4096 characters');
+        key = item;
+      } else {
+        if (item === undefined) throw new SnapshotDataError(`a copy holds no value for key ${JSON.stringify(key)}`);
+        put(key, item);
+        key = undefined;
+        keys++;
+      }
+    });
+  } catch (err) {
+    if (err instanceof SnapshotDataError) throw err;
+    throw new SnapshotDataError(`a copy does not decode: ${(err as Error).message}`);
+  }
+  if (header === undefined) throw new SnapshotDataError('a copy has no header');
+  if (key !== undefined) throw new SnapshotDataError(`a copy ends after key ${JSON.stringify(key)}, without its value`);
+  return { applied: header.applied, keys };
+}
+
+/** Reads format 1 JSON (`{format: 1, entries}`) as written by older builds and carried by backups. */
+export function readLegacyJson(data: Uint8Array): Array<[string, unknown]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8'));
+  } catch (err) {
+    throw new SnapshotDataError(`format ${LEGACY_JSON_FORMAT} snapshot data is not JSON: ${(err as Error).message}`);
+  }
+  const { format, entries } = (parsed ?? {}) as { format?: unknown; entries?: unknown };
+  if (format !== LEGACY_JSON_FORMAT || !Array.isArray(entries)) throw new SnapshotDataError(`JSON snapshot data of format ${JSON.stringify(format)}; this build reads format ${LEGACY_JSON_FORMAT} JSON`);
+  if (!entries.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string')) throw new SnapshotDataError('JSON snapshot data holds an entry that is not [key, value]');
+  return entries as Array<[string, unknown]>;
+}
+
+/** To the snapshot worker: a full copy for a follower, or format 1 JSON (at most `maxBytes`) for a backup. */
+export type SnapshotRequest = { readonly kind: 'copy' } | { readonly kind: 'json'; readonly maxBytes: number };
+
+/** From the snapshot worker: the state at `applied`, encoded; `tooBig` when JSON for a backup went over its bound. */
 export interface SnapshotReply {
   readonly applied: number;
   readonly data: Uint8Array;
-  /** How many keys the state holds: the next snapshot waits for at least as many new entries. */
   readonly keys: number;
+  readonly tooBig?: boolean;
 }

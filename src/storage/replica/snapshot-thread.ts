@@ -3,7 +3,7 @@ import type { SnapshotReply, SnapshotRequest } from './snapshot-format.js';
 
 /**
  * The replica's handle on its snapshot worker (snapshot-worker.ts): one request at a time, the
- * answer a promise. The worker starts with the first snapshot, not with the replica: loading it
+ * answer a promise. The worker starts with the first copy, not with the replica: loading it
  * costs CPU that six replicas starting on two cores would otherwise compete for. The worker runs the compiled JavaScript when there is one; from the
  * TypeScript sources it registers the same loader as `bin/ecom.js` first.
  */
@@ -13,14 +13,19 @@ export class SnapshotThread {
 
   constructor(private readonly statePath: string) {}
 
-  /** The state and its applied index at one moment, serialized off the event loop. */
-  take(): Promise<SnapshotReply> {
-    if (this.waiting !== undefined) return Promise.reject(new Error('a snapshot is already being taken'));
+  /** The state and its applied index at one moment, copied off the event loop. */
+  copy(request: SnapshotRequest): Promise<SnapshotReply> {
+    if (this.waiting !== undefined) return Promise.reject(new Error('a copy of the state is already being made'));
     const worker = this.worker ?? this.start();
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
-      worker.postMessage({} satisfies SnapshotRequest);
+      worker.postMessage(request);
     });
+  }
+
+  /** Whether a copy is being made now (one at a time). */
+  get busy(): boolean {
+    return this.waiting !== undefined;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,100 @@
+import type { Message } from '../../raft/types.js';
+import { defined } from '../../util/assert.js';
+import { shapeOf } from './snapshot-format.js';
+import type { SnapshotThread } from './snapshot-thread.js';
+
+/** How long a copy is kept after it was last asked for: Raft sends a snapshot again while a slow transfer runs. */
+const KEEP_MS = 30_000;
+
+export interface CopySent {
+  readonly to: number;
+  readonly index: number;
+  readonly applied: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+/**
+ * The full copies of the state that Snap messages carry. The core's snapshots are markers (the
+ * store holds the state, snapshot-format.ts); a Snap to a follower that needs one is held here
+ * until the snapshot worker has read the store in one transaction, then sent with the copy in
+ * the marker's place. One copy is made at a time and kept a while, so the core's resends during a
+ * long transfer cost neither another read of the store nor a restart of the transfer (the peer
+ * transport resumes a transfer of the same bytes).
+ */
+export class SnapshotCopies {
+  private kept: { index: number; applied: number; data: Uint8Array; timer: NodeJS.Timeout } | undefined;
+  /** Followers whose Snap waits for the copy being made. */
+  private readonly waiting = new Map<number, Message>();
+  private making = false;
+
+  constructor(
+    private readonly thread: SnapshotThread,
+    private readonly send: (message: Message) => void,
+    private readonly sent: (copy: CopySent) => void,
+    private readonly failed: (err: Error) => void,
+  ) {}
+
+  /** Whether `m` is a Snap whose snapshot must be copied before it can leave. */
+  static needsCopy(this: void, m: Message): boolean {
+    return m.type === 'Snap' && m.snapshot !== undefined && shapeOf(m.snapshot.data) === 'marker';
+  }
+
+  /** Sends `m` with a copy of the state at or after its snapshot's index: at once if one is kept, else once made. */
+  offer(m: Message): void {
+    const index = m.snapshot?.meta.index ?? 0;
+    const kept = this.kept;
+    if (kept !== undefined && kept.index === index) {
+      kept.timer.refresh();
+      this.deliver(m, kept.applied, kept.data, 0);
+      return;
+    }
+    // The core sends again while the copy is made; the latest of its messages wins.
+    this.waiting.set(m.to, m);
+    if (!this.making) this.make(index);
+  }
+
+  close(): void {
+    this.drop();
+    this.waiting.clear();
+  }
+
+  private make(index: number): void {
+    this.making = true;
+    const started = performance.now();
+    this.thread.copy({ kind: 'copy' }).then(
+      ({ applied, data }) => {
+        this.making = false;
+        this.drop();
+        // The store only moves forward, so the copy is at or after every marker taken before it.
+        this.kept = { index, applied, data, timer: setTimeout(() => this.drop(), KEEP_MS).unref() };
+        const ms = performance.now() - started;
+        // Taken out first: a Snap for another index goes back into `waiting` (offer), and a Map
+        // being iterated visits an entry added back behind it, so iterating `waiting` itself here
+        // looped for good, the event loop blocked (the leader hang that reverted this design once).
+        const pending = [...this.waiting.values()];
+        this.waiting.clear();
+        for (const m of pending) {
+          if ((m.snapshot?.meta.index ?? 0) === index) this.deliver(m, applied, data, ms);
+          else this.offer(m);
+        }
+      },
+      (err: unknown) => {
+        this.making = false;
+        this.waiting.clear();
+        this.failed(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+
+  private deliver(m: Message, applied: number, data: Uint8Array, ms: number): void {
+    const snapshot = defined(m.snapshot, 'the snapshot of a Snap message');
+    this.send({ ...m, snapshot: { meta: snapshot.meta, data } });
+    this.sent({ to: m.to, index: snapshot.meta.index, applied, bytes: data.length, ms });
+  }
+
+  private drop(): void {
+    if (this.kept !== undefined) clearTimeout(this.kept.timer);
+    this.kept = undefined;
+  }
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { Message } from '../../src/raft/types.js';
+import type { SnapshotReply } from '../../src/storage/replica/snapshot-format.js';
+import { SnapshotCopies, type CopySent } from '../../src/storage/replica/snapshot-copies.js';
+import type { SnapshotThread } from '../../src/storage/replica/snapshot-thread.js';
+
+/** A snapshot thread whose copies finish when the test says, each at the applied index given. */
+class FakeThread {
+  readonly copies: Array<(applied: number) => void> = [];
+
+  copy(): Promise<SnapshotReply> {
+    return new Promise((resolve) => this.copies.push((applied) => resolve({ applied, data: new Uint8Array([applied & 0xff]) } as unknown as SnapshotReply)));
+  }
+}
+
+/** Lets the copy's promise callbacks run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+const snapTo = (to: number, index: number): Message => ({ type: 'Snap', from: 1, to, term: 2, snapshot: { meta: { index, term: 2 }, data: new Uint8Array() } }) as unknown as Message;
+
+function setUp() {
+  const thread = new FakeThread();
+  const sent: Message[] = [];
+  const told: CopySent[] = [];
+  const copies = new SnapshotCopies(thread as unknown as SnapshotThread, (m) => sent.push(m), (c) => told.push(c), (err) => {
+    throw err;
+  });
+  return { thread, sent, told, copies };
+}
+
+describe('SnapshotCopies: one copy at a time, each Snap sent with a copy at or after its index', () => {
+  it('sends a Snap whose snapshot moved on while a copy was made, after a second copy, and ends', async () => {
+    const { thread, sent, told, copies } = setUp();
+    copies.offer(snapTo(2, 100));
+    expect(thread.copies).toHaveLength(1);
+    // The leader compacted again meanwhile: its next Snap to 2 names a newer snapshot, and one to 3 the old one.
+    copies.offer(snapTo(2, 200));
+    copies.offer(snapTo(3, 100));
+    thread.copies.shift()!(150); // the copy made for index 100 (the store had reached 150)
+    await settle();
+    expect(sent.map((m) => [m.to, m.snapshot?.meta.index])).toEqual([[3, 100]]);
+    // The Snap for 200 waits for a copy of its own: exactly one more was asked for.
+    expect(thread.copies).toHaveLength(1);
+    thread.copies.shift()!(230);
+    await settle();
+    expect(sent.map((m) => [m.to, m.snapshot?.meta.index])).toEqual([
+      [3, 100],
+      [2, 200],
+    ]);
+    expect(told.map((c) => c.applied)).toEqual([150, 230]);
+    expect(thread.copies).toHaveLength(0);
+    copies.close();
+  });
+
+  it('sends again from the copy it keeps, without another copy', async () => {
+    const { thread, sent, copies } = setUp();
+    copies.offer(snapTo(2, 100));
+    thread.copies.shift()!(120);
+    await settle();
+    copies.offer(snapTo(3, 100));
+    expect(thread.copies).toHaveLength(0);
+    expect(sent.map((m) => m.to)).toEqual([2, 3]);
+    copies.close();
+  });
+});

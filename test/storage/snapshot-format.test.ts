@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { CopyWriter, readCopy, readLegacyJson, shapeOf, SnapshotDataError, storeMarker } from '../../src/storage/replica/snapshot-format.js';
+import { Prng } from '../../src/util/random.js';
+import { testSeed } from '../helpers/seed.js';
+
+function randomState(rng: Prng, keys: number): Map<string, unknown> {
+  const state = new Map<string, unknown>();
+  for (let i = 0; i < keys; i++) {
+    const value = rng.int(3) === 0 ? rng.int(1_000_000) : { name: `client ${rng.int(1e9)} é ✓`, orderCount: rng.int(50), items: [rng.int(9), null, true] };
+    state.set(`r/client/${rng.int(1e9)}-${i}`, value);
+  }
+  return state;
+}
+
+function copyOf(state: Map<string, unknown>, applied: number): Uint8Array {
+  const writer = new CopyWriter(applied);
+  for (const [key, value] of state) writer.add(key, value);
+  return writer.finish();
+}
+
+/** Decodes `data` as a copy; answers the state read, or the refusal. */
+function decode(data: Uint8Array): Map<string, unknown> | SnapshotDataError {
+  const read = new Map<string, unknown>();
+  try {
+    readCopy(data, (key, value) => read.set(key, value));
+    return read;
+  } catch (err) {
+    if (err instanceof SnapshotDataError) return err;
+    throw err;
+  }
+}
+
+/** The snapshot data a replica sends and receives (issue #18 item 1). */
+describe('snapshot data', () => {
+  it('tells a marker, a copy and format 1 JSON apart, and refuses anything else', () => {
+    expect(shapeOf(storeMarker())).toBe('marker');
+    expect(shapeOf(copyOf(new Map(), 3))).toBe('copy');
+    expect(shapeOf(new TextEncoder().encode('{"format":1,"entries":[]}'))).toBe('legacy-json');
+    expect(() => shapeOf(new Uint8Array([1, 2, 3]))).toThrow(SnapshotDataError);
+    expect(() => shapeOf(new Uint8Array(0))).toThrow(SnapshotDataError);
+    expect(readLegacyJson(new TextEncoder().encode('{"format":1,"entries":[["a",1]]}'))).toEqual([['a', 1]]);
+    expect(() => readLegacyJson(new TextEncoder().encode('{"format":2,"entries":[]}'))).toThrow(/format 2/);
+  });
+
+  it('reads back a copy exactly: its applied index and every key and value, in order', () => {
+    const rng = new Prng(testSeed('snapshot copy round trip'));
+    for (let round = 0; round < 20; round++) {
+      const state = randomState(rng, rng.int(500));
+      const applied = rng.int(1e9);
+      const read = new Map<string, unknown>();
+      expect(readCopy(copyOf(state, applied), (key, value) => read.set(key, value))).toEqual({ applied, keys: state.size });
+      expect([...read]).toEqual([...state]);
+    }
+  });
+
+  it('refuses a damaged copy with a SnapshotDataError, never a crash or a key that is not a string', () => {
+    const rng = new Prng(testSeed('snapshot copy fuzz'));
+    const base = copyOf(randomState(rng, 40), 77);
+    for (let round = 0; round < 3_000; round++) {
+      const data = Uint8Array.from(base);
+      const damage = rng.int(3);
+      let damaged: Uint8Array = data;
+      if (damage === 0) damaged = data.subarray(0, 1 + rng.int(data.length - 1));
+      else if (damage === 1) for (let i = 0; i <= rng.int(8); i++) data[6 + rng.int(data.length - 6)] = rng.int(256);
+      else damaged = Uint8Array.from([...data.subarray(0, 6), ...Array.from({ length: rng.int(200) }, () => rng.int(256))]);
+      const outcome = decode(damaged);
+      if (outcome instanceof SnapshotDataError) continue;
+      for (const key of outcome.keys()) expect(typeof key).toBe('string');
+    }
+  });
+});
