@@ -160,6 +160,12 @@ export class ProcessGroup {
     for (const name of [...this.paused]) this.resume(name);
   }
 
+  /** The system is stopping: no exit from now on is a crash or restarted, whoever caused it. */
+  expectExits(): void {
+    for (const child of this.children.values()) this.expectedExits.add(child);
+    for (const supervisor of this.supervisors.values()) supervisor.expectExit();
+  }
+
   /** Stops the named processes (SIGTERM, then SIGKILL after a grace period), all at once. */
   async stop(names: readonly string[]): Promise<void> {
     await Promise.all(

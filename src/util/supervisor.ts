@@ -18,6 +18,8 @@ const MAX_BACKOFF_MS = 10_000;
 /** A child that ran this long before dying starts its backoff over. */
 const STABLE_AFTER_MS = 30_000;
 const LAST_LINES_SHOWN = 8;
+/** How long after a child's exit the supervisor decides it was unexpected (see onExit). */
+export const EXIT_JUDGED_AFTER_MS = 300;
 
 export interface SupervisorOptions {
   readonly name: string;
@@ -54,6 +56,14 @@ export class Supervisor {
 
   private onExit(child: EcomChild, status: number | string, startedAt: number): void {
     if (this.stopping || child !== this.child) return;
+    // A terminal's Ctrl-C reaches every process of its group at once, and a child can exit on
+    // it before this process has begun to stop them all: judged at once, a clean Ctrl-C logged
+    // "exited unexpectedly; restarting it" for the broker. So the exit is judged a moment later.
+    this.timer = setTimeout(() => this.judgeExit(child, status, startedAt), EXIT_JUDGED_AFTER_MS);
+  }
+
+  private judgeExit(child: EcomChild, status: number | string, startedAt: number): void {
+    if (this.stopping || child !== this.child) return;
     const { name, log } = this.options;
     const lastLines = child.recentOutput().slice(-LAST_LINES_SHOWN);
     const how = typeof status === 'number' ? `exit code ${status}` : `signal ${status}`;
@@ -78,6 +88,14 @@ export class Supervisor {
 
   /** Stops watching without touching the child, e.g. when its owner starts a new one by hand. */
   forget(): void {
+    this.expectExit();
+  }
+
+  /**
+   * The system is stopping: the child's exit, whenever it comes (on the terminal's Ctrl-C, or
+   * when stop() reaches it), is no failure and no restart follows.
+   */
+  expectExit(): void {
     this.stopping = true;
     clearTimeout(this.timer);
   }

@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
-import { spawnEcom, waitForPort } from '../../src/util/processes.js';
+import { childPortDepth } from '../../src/util/ports.js';
+import { ECOM_BIN, spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { runEcom } from '../helpers/ecom.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -81,6 +84,39 @@ describe('ecom up supervises its children', () => {
       expect(await up.stop(15_000)).toBe(0);
     } finally {
       await up.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('raft mode: a Ctrl-C to the whole process group stops everything with no child reported as failed', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-ctrlc-'));
+    const config = join(dir, 'cluster.json');
+    writeFileSync(config, JSON.stringify(await freeLocalTopology()));
+    const args = ['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(await freePort()), '--order-port', String(await freePort()), '--broker-port', String(await freePort()), '--dashboard-port', '0'];
+    // Its own process group, as a terminal's foreground job: SIGINT to the group reaches every child at once.
+    const up = spawn(process.execPath, [ECOM_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ECOM_LOG_FORMAT: 'json', ...childPortDepth() } });
+    const lines: string[] = [];
+    const isUp = new Promise<void>((resolve) => {
+      for (const stream of [up.stdout, up.stderr]) {
+        createInterface({ input: stream }).on('line', (line) => {
+          lines.push(line);
+          if (line.includes('system is up')) resolve();
+        });
+      }
+    });
+    const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+    try {
+      await isUp;
+      process.kill(-up.pid!, 'SIGINT');
+      expect(await exited, lines.slice(-30).join('\n')).toBe(0);
+      const failures = lines.filter((l) => /exited unexpectedly|halted on an internal failure|restarted \(pid/.test(l));
+      expect(failures, 'no child is reported as failed or restarted on a Ctrl-C').toEqual([]);
+    } finally {
+      try {
+        process.kill(-up.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone: everything stopped.
+      }
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -74,6 +74,8 @@ export const mqttMode: ModeDefinition = {
     const targets: MetricsTarget[] = [];
     const supervise = { restart: restartPolicy(options), log: ctx.log };
     const stopAll = async () => {
+      // Everything is told first: a Ctrl-C reached every child too, and some exit before their turn below.
+      for (const child of children) child.expectExit();
       // Portals first, so none of them logs the broker's departure as an outage.
       await Promise.all(children.filter((c) => c.current.name !== 'broker').map((c) => c.stop()));
       await Promise.all(children.filter((c) => c.current.name === 'broker').map((c) => c.stop()));

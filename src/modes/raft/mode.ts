@@ -139,6 +139,10 @@ export const raftMode: ModeDefinition = {
     const supervise = { restart: restartPolicy(options), log: ctx.log };
     const targets: MetricsTarget[] = [];
     const stop = async () => {
+      // Everything is told first: a Ctrl-C reached every child too, and some exit before their turn below.
+      broker?.expectExit();
+      for (const portal of portals) portal.expectExit();
+      tier?.expectStop();
       await dashboard?.close();
       await Promise.all(portals.map((p) => p.stop()));
       await tier?.stop();

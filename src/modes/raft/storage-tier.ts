@@ -105,6 +105,11 @@ export class StorageTier {
     return withClusterClient(this.topology, (client) => client.waitForLeaders(timeout_ms));
   }
 
+  /** The system is stopping: replicas that exit before stop() reaches them (a Ctrl-C reaches them too) are no crash. */
+  expectStop(): void {
+    this.processes.expectExits();
+  }
+
   async stop(): Promise<void> {
     await this.processes.stop(this.processes.names());
     await this.processes.closeLogs();
