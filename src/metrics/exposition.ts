@@ -82,3 +82,22 @@ export function formatExposition(families: readonly Family[]): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * Families of several scrapes as one scrape: the format allows each family once, so samples of a
+ * family that several scrapes hold are gathered under its first HELP and TYPE.
+ */
+export function mergeFamilies(scrapes: ReadonlyArray<readonly Family[]>): Family[] {
+  const merged = new Map<string, Family>();
+  for (const families of scrapes) {
+    for (const family of families) {
+      let into = merged.get(family.name);
+      if (into === undefined) {
+        into = { name: family.name, help: family.help, type: family.type, samples: [] };
+        merged.set(family.name, into);
+      }
+      into.samples.push(...family.samples);
+    }
+  }
+  return [...merged.values()];
+}

@@ -1,10 +1,10 @@
 import type { Logger } from '../util/log.js';
-import { createProcessRegistry, type MetricsRegistry } from './registry.js';
+import { createProcessRegistry, type ProcessRegistry } from './registry.js';
 import { startMetricsServer } from './server.js';
 
 /** A process's registry and the server that exposes it. */
 export interface ProcessMetrics {
-  readonly registry: MetricsRegistry;
+  readonly registry: ProcessRegistry;
   /** Where the metrics are served; undefined when the port could not be had. */
   readonly url: string | undefined;
   close(): Promise<void>;

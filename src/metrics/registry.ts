@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { formatExposition, mergeFamilies, parseExposition } from './exposition.js';
 
 /**
  * One registry per process (issue #14 item 2): the Node process metrics (CPU, memory, event
@@ -7,8 +8,31 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
  */
 export type MetricsRegistry = Registry;
 
-export function createProcessRegistry(): MetricsRegistry {
-  const registry = new Registry();
+/**
+ * A process's registry that also serves the registries of parts it runs several of (the
+ * replicas of `ecom storage 1 4`): each part registers the same metric names in a registry of
+ * its own, and a scrape shows every part's series in one family, told apart by its labels.
+ */
+export class ProcessRegistry extends Registry {
+  private readonly parts: Registry[] = [];
+
+  /** A registry whose series are served with this one's, each carrying `labels`. */
+  part(labels: Readonly<Record<string, string>>): MetricsRegistry {
+    const part = new Registry();
+    part.setDefaultLabels({ ...labels });
+    this.parts.push(part);
+    return part;
+  }
+
+  override async metrics(): Promise<string> {
+    if (this.parts.length === 0) return super.metrics();
+    const scrapes = await Promise.all([super.metrics(), ...this.parts.map((part) => part.metrics())]);
+    return formatExposition(mergeFamilies(scrapes.map(parseExposition)));
+  }
+}
+
+export function createProcessRegistry(): ProcessRegistry {
+  const registry = new ProcessRegistry();
   collectDefaultMetrics({ register: registry });
   return registry;
 }

@@ -1,4 +1,4 @@
-import { formatExposition, parseExposition, type Family } from './exposition.js';
+import { formatExposition, mergeFamilies, parseExposition, type Family } from './exposition.js';
 
 /** A process that serves /metrics, as `ecom up` started it. */
 export interface MetricsTarget {
@@ -53,24 +53,22 @@ async function scrapeOne(target: MetricsTarget, timeout_ms: number): Promise<Fam
  */
 export async function scrapeUnion(targets: readonly MetricsTarget[], timeout_ms = DEFAULT_TIMEOUT_MS): Promise<string> {
   const results = await Promise.allSettled(targets.map((t) => scrapeOne(t, timeout_ms)));
-  const merged = new Map<string, Family>();
   const up: Family = { name: 'ecom_scrape_up', help: 'Whether the last scrape of a process through the union succeeded (1) or not (0)', type: 'gauge', samples: [] };
+  const scrapes: Family[][] = [];
   for (const [i, result] of results.entries()) {
     const process = targets[i]!.process;
     up.samples.push({ name: up.name, labels: { process }, value: result.status === 'fulfilled' ? 1 : 0, valueText: result.status === 'fulfilled' ? '1' : '0' });
     if (result.status !== 'fulfilled') continue;
-    for (const family of result.value) {
-      let into = merged.get(family.name);
-      if (into === undefined) {
-        into = { name: family.name, help: family.help, type: family.type, samples: [] };
-        merged.set(family.name, into);
-      }
-      for (const sample of family.samples) {
-        const { process: exported, ...rest } = sample.labels;
-        const labels = exported === undefined ? { process, ...rest } : { process, exported_process: exported, ...rest };
-        into.samples.push({ ...sample, labels });
-      }
-    }
+    scrapes.push(
+      result.value.map((family) => ({
+        ...family,
+        samples: family.samples.map((sample) => {
+          const { process: exported, ...rest } = sample.labels;
+          const labels = exported === undefined ? { process, ...rest } : { process, exported_process: exported, ...rest };
+          return { ...sample, labels };
+        }),
+      })),
+    );
   }
-  return formatExposition([...merged.values(), up]);
+  return formatExposition([...mergeFamilies(scrapes), up]);
 }
