@@ -14,16 +14,56 @@ import { serveProcessMetrics } from '../metrics/process-metrics.js';
 import { ReplicaMetrics } from '../metrics/replica-metrics.js';
 import { metricsHostOption, metricsPortOption, type MetricsCliOptions } from './common-options.js';
 import { topologyForReplica, type JoinOptions } from './storage-join.js';
+import { hostedReplicasProblem } from '../storage/common/colocation.js';
 
-/** `ecom storage ID` (one replica) and `ecom status` (every partition's leader and indexes). */
+/** `ecom storage ID...` (replicas in one process) and `ecom status` (every partition's leader and indexes). */
+
+type StorageCliOptions = { storageConfig?: string; clusterSecret?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number } & MetricsCliOptions & JoinOptions;
+
+/**
+ * One storage process hosting the replicas `ids`: one event loop, one metrics server (each
+ * replica's series labelled replica="ID" when there are several), one shutdown that stops
+ * them all, and a fatal failure in any of them takes the whole process down, loudly.
+ */
+async function runStorageProcess(ids: readonly number[], opts: StorageCliOptions): Promise<void> {
+  const name = ids.join('_');
+  const log = createLogger(`storage-${name}`);
+  if (opts.join === true && ids.length > 1) throw new Error('--join starts one replica added by ecom member add; give it one id');
+  const listed = topologyFrom(opts, opts.data);
+  const problem = hostedReplicasProblem(listed, ids);
+  if (problem !== undefined) throw new Error(problem);
+  const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica${ids.length > 1 ? 's' : ''} ${ids.join(', ')}`));
+  const served = await serveProcessMetrics(opts.metricsPort, opts.metricsHost, log);
+  if (served !== undefined) closers.push(() => served.close());
+  const seams = plantedFromEnvironment();
+  if (seams !== undefined) log.warn(`TEST BUILD: planted faults ${seams.describe()} (ECOM_TEST_FAULTS); never use this replica for real data`);
+  const replicas: Replica[] = [];
+  closers.push(async () => {
+    await Promise.all(replicas.map((replica) => replica.stop()));
+  });
+  for (const id of ids) {
+    const replicaLog = ids.length === 1 ? log : createLogger(`storage-${id}`);
+    const onFatal = (err: Error) => {
+      // One line that says what and where; exit 70 (EX_SOFTWARE) tells a supervisor not to restart it blindly.
+      const others = ids.length === 1 ? '' : ` (and with it this process's other replicas, ${ids.filter((other) => other !== id).join(', ')})`;
+      replicaLog.fatal({ err: err.message }, `replica ${id} halted on an internal failure; nothing more is applied or answered${others}. Keep its data folder for diagnosis and restart it once the cause is fixed`);
+      process.exit(70);
+    };
+    const registry = served === undefined ? undefined : ids.length === 1 ? served.registry : served.registry.part({ replica: String(id) });
+    const metrics = registry === undefined ? undefined : new ReplicaMetrics(registry);
+    const topology = await topologyForReplica(listed, id, opts, opts.data, replicaLog);
+    replicas.push(new Replica({ topology, join: opts.join === true, id, dataDir: opts.data, log: replicaLog, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal, metrics }));
+  }
+  await Promise.all(replicas.map((replica) => replica.start()));
+}
 
 export function registerStorageCommands(program: Command): void {
   program
     .command('storage')
-    .description('Run one storage replica (ids 1–3 hold partition 0, even IDs; 4–6 partition 1, odd IDs).')
-    .argument('<id>', 'replica id', (text) => {
+    .description('Run storage replicas: one, or one of each of several partitions in one process (ids 1–3 hold partition 0; 4–6 partition 1).')
+    .argument('<ids...>', 'replica id; several ids host those replicas in one process (at most one per partition), each with its own log, state and ports', (text, previous: number[] | undefined) => {
       if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`"${text}" is not a replica id (1, 2, ...)`);
-      return Number(text);
+      return [...(previous ?? []), Number(text)];
     })
     .addOption(configOption())
     .addOption(clusterSecretOption())
@@ -38,24 +78,9 @@ export function registerStorageCommands(program: Command): void {
     .option('--host <host>', 'with --join: the host it listens on, as given to ecom member add')
     .addOption(new Option('--client-port <n>', 'with --join: its port for portals').argParser(wholeNumber('--client-port', 1, 65_535)))
     .addOption(new Option('--raft-port <n>', 'with --join: its port for the other replicas').argParser(wholeNumber('--raft-port', 1, 65_535)))
-    .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json --metrics-port 9101\n  $ ecom storage 7 --join --partition 0 --host 127.0.0.1 --client-port 20007 --raft-port 30007   (after ecom member add 7 ...)')
-    .action(async (id: number, opts: { storageConfig?: string; clusterSecret?: string; data: string; snapshotEvery: number; broker?: string; maxPending: number } & MetricsCliOptions & JoinOptions) => {
-      const log = createLogger(`storage-${id}`);
-      const closers = closeOnSignals((signal) => log.info(`${signal}: stopping replica ${id}`));
-      const served = await serveProcessMetrics(opts.metricsPort, opts.metricsHost, log);
-      if (served !== undefined) closers.push(() => served.close());
-      const metrics = served === undefined ? undefined : new ReplicaMetrics(served.registry);
-      const seams = plantedFromEnvironment();
-      if (seams !== undefined) log.warn(`TEST BUILD: planted faults ${seams.describe()} (ECOM_TEST_FAULTS); never use this replica for real data`);
-      const onFatal = (err: Error) => {
-        // One line that says what and where; exit 70 (EX_SOFTWARE) tells a supervisor not to restart it blindly.
-        log.fatal({ err: err.message }, `replica ${id} halted on an internal failure; nothing more is applied or answered. Keep its data folder for diagnosis and restart it once the cause is fixed`);
-        process.exit(70);
-      };
-      const topology = await topologyForReplica(topologyFrom(opts, opts.data), id, opts, opts.data, log);
-      const replica = new Replica({ topology, join: opts.join === true, id, dataDir: opts.data, log, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal, metrics });
-      closers.push(() => replica.stop());
-      await replica.start();
+    .addHelpText('after', '\nExamples:\n  $ ecom storage 1 --data ./data\n  $ ecom storage 4 --storage-config cluster.json --metrics-port 9101\n  $ ecom storage 1 4 --data ./data   (replica 1 of partition 0 and replica 4 of partition 1 in one process)\n  $ ecom storage 7 --join --partition 0 --host 127.0.0.1 --client-port 20007 --raft-port 30007   (after ecom member add 7 ...)')
+    .action(async (ids: number[], opts: StorageCliOptions) => {
+      await runStorageProcess(ids, opts);
     });
 
   program
