@@ -36,18 +36,21 @@ export interface RaftTier extends Started {
   readonly topologyFile: string;
 }
 
-/** The raft storage tier as shipped: 2 partitions × 3 replicas, one process each, fsync before acknowledgement. */
-export async function startRaftTier(folder: string, onProgress?: (ready: number, total: number) => void): Promise<RaftTier> {
+/**
+ * The raft storage tier as shipped: 2 partitions × 3 replicas, one process each, fsync before
+ * acknowledgement; `colocate`: 3 processes, each hosting one replica of both partitions.
+ */
+export async function startRaftTier(folder: string, options: { colocate?: boolean } = {}): Promise<RaftTier> {
   const topology = await freeLocalTopology();
   mkdirSync(folder, { recursive: true });
-  const tier = new StorageTier({ topology, dataDir: folder, ...(onProgress ? { onProgress } : {}) });
+  const tier = new StorageTier({ topology, dataDir: folder, colocate: options.colocate === true });
   try {
     await tier.start();
   } catch (err) {
     await tier.stop();
     throw new Error(`the raft storage tier did not start (logs in ${folder}/logs): ${(err as Error).message}`);
   }
-  return { tier, topology: tier.topology, topologyFile: tier.configFile, stop: () => tier.stop(), pids: () => [...tier.replicas.values()].map((c) => c.pid) };
+  return { tier, topology: tier.topology, topologyFile: tier.configFile, stop: () => tier.stop(), pids: () => tier.pids() };
 }
 
 export async function startEtcd(folder: string): Promise<LocalEtcdCluster> {
@@ -70,6 +73,8 @@ export interface PortalSystemOptions {
   readonly broker?: 'embedded' | 'mosquitto';
   /** raft mode, for --trace: the portal serves its metrics, where its stages are read (off otherwise: the figures carry no metrics cost). */
   readonly metrics?: boolean;
+  /** raft mode: the storage tier colocated, one replica of each partition per process (`ecom up --colocate`). */
+  readonly colocate?: boolean;
 }
 
 /** One portal server process (`ecom admin-server`), answering both portals on one port. */
@@ -105,7 +110,7 @@ export type PortalSystemStarter = (folder: string, options?: PortalSystemOptions
 export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
   single: (_folder) => startPortal(['--mode', 'single'], 'portal-single'),
   raft: async (folder, options = {}) => {
-    const tier = await startRaftTier(join(folder, 'raft'));
+    const tier = await startRaftTier(join(folder, 'raft'), { colocate: options.colocate === true });
     try {
       const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft', { metrics: options.metrics === true });
       return { port: portal.port, topology: tier.topology, ...(portal.metricsUrl === undefined ? {} : { metricsUrl: portal.metricsUrl }), stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...(portal.pids?.() ?? []), ...(tier.pids?.() ?? [])] };

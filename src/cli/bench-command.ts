@@ -85,6 +85,7 @@ interface RunOptions extends CommonOptions {
   rate?: number[];
   mode: string;
   portals: number;
+  colocate?: boolean;
   broker: 'embedded' | 'mosquitto';
 }
 
@@ -99,15 +100,15 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
       if (known) return known;
       let made: { target: Target; system: string; of: MeasuredSystem };
       if (level === 'storage') {
-        const raft = session.own(await startRaftTier(`${session.folder}/raft`));
-        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: 'raft tier 2×3', of: raft };
+        const raft = session.own(await startRaftTier(`${session.folder}/raft`, { colocate: opts.colocate === true }));
+        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: opts.colocate === true ? 'raft tier 2×3 colocated' : 'raft tier 2×3', of: raft };
       } else if (level === 'etcd') {
         const etcd = session.own(await startEtcd(session.folder));
         made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members', of: {} };
       } else {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
-        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker, metrics: opts.trace === true }));
+        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker, metrics: opts.trace === true, colocate: opts.colocate === true }));
         const system = opts.mode === 'mqtt' ? mqttSystemName(opts.portals, opts.broker) : `portal, ${opts.mode} mode`;
         made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port, ...(portal.ports ? { ports: portal.ports } : {}) }, system, of: portal };
       }
@@ -155,15 +156,17 @@ function registerRun(bench: Command): void {
       .addOption(new Option('--rate <list>', 'open loop: requests per second, comma-separated for a sweep (replaces --concurrency)').argParser(list('--rate')))
       .addOption(new Option('--mode <mode>', 'where portal workloads store their data').choices(Object.keys(PORTAL_SYSTEMS)).default('raft'))
       .addOption(new Option('--portals <n>', 'mqtt mode: portals on the broker, the load spread over them').argParser(positiveInt('--portals')).default(1))
-      .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded')),
+      .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded'))
+      .addOption(new Option('--colocate', 'raft tier (storage workloads and --mode raft): 3 processes each hosting one replica of both partitions, as ecom up --colocate, instead of 6')),
     { duration: 10, warmup: 2 },
   )
     .addHelpText(
       'after',
-      `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json\n  $ ecom bench run visibility --mode mqtt --portals 3 --broker mosquitto --rate 250,1000`,
+      `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run put -c 1,64,512 --colocate\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json\n  $ ecom bench run visibility --mode mqtt --portals 3 --broker mosquitto --rate 250,1000`,
     )
     .action((names: string[], opts: RunOptions) => {
       if (opts.mode !== 'mqtt' && (opts.portals !== 1 || opts.broker !== 'embedded')) throw new Error('--portals and --broker shape mqtt mode only; add --mode mqtt');
+      if (opts.colocate === true && opts.mode !== 'raft') throw new Error('--colocate shapes the raft storage tier; it goes with --mode raft (the default)');
       return runWorkloads(names, opts);
     });
 }

@@ -96,6 +96,7 @@ export const raftMode: ModeDefinition = {
     new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
     new Option('--yes', 'answer yes to --fresh without asking'),
     new Option('--dashboard-port <port>', 'raft mode: serve the live dashboard on http://127.0.0.1:PORT (0: no dashboard)').argParser(parsePort).default(DEFAULT_DASHBOARD_PORT),
+    new Option('--colocate', 'raft mode: run one storage process per replica slot, hosting one replica of every partition (replicas 1 and 4, 2 and 5, 3 and 6), instead of one process per replica: fewer processes for the cores to switch between; a crash or a kill takes one replica of each partition at once. No link proxies (the dashboard cannot cut and heal)'),
     new Option('--no-link-proxies', "raft mode: let the replicas' Raft links run direct instead of through the proxies the dashboard's cut and heal buttons use (they are there only while the dashboard is)"),
   ],
 
@@ -154,7 +155,8 @@ export const raftMode: ModeDefinition = {
       broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, onStarted: lifecycle.watch(`broker-${brokerPort}`), start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
       await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
       const dashboardPort = Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT);
-      const linksOff = linkProxiesOff(topology, dashboardPort, options.linkProxies !== false);
+      const colocate = options.colocate === true;
+      const linksOff = colocate ? 'the replicas run colocated (--colocate): their Raft links run direct, with nothing on them to cut' : linkProxiesOff(topology, dashboardPort, options.linkProxies !== false);
       tier = new StorageTier({
         topology,
         dataDir,
@@ -162,6 +164,7 @@ export const raftMode: ModeDefinition = {
         onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
         supervise,
         linkProxies: linksOff === undefined,
+        colocate,
       });
       await tier.start();
       if (tier.links !== undefined) ctx.log.info("Raft links between replicas pass through ecom up's own proxies, so the dashboard can cut and heal them (--no-link-proxies runs them direct)");

@@ -10,10 +10,12 @@ import { defined } from '../../util/assert.js';
 import { freePort } from '../../util/ports.js';
 import { METRICS_HOST, metricsTarget, type MetricsTarget } from '../../metrics/union.js';
 import { ReplicaLinks } from './replica-links.js';
+import { colocatedGroups } from '../../storage/common/colocation.js';
 
 /**
- * Starts and stops the storage replicas of a topology as separate `ecom storage ID`
- * processes, each logging to `<data>/logs/storage-ID.log`. Used by `ecom up`, the tests and
+ * Starts and stops the storage replicas of a topology as `ecom storage ID` processes, each
+ * logging to `<data>/logs/storage-ID.log`; colocated, as `ecom storage ID ID...` processes
+ * hosting one replica of each partition (`storage-1_4.log`). Used by `ecom up`, the tests and
  * the benchmarks, so all of them run the tier the same way.
  */
 export interface StorageTierOptions {
@@ -31,6 +33,12 @@ export interface StorageTierOptions {
   readonly supervise?: Supervision;
   /** Route every Raft link through a proxy this process owns, so links can be cut (the dashboard's cut and heal). */
   readonly linkProxies?: boolean;
+  /**
+   * One process per replica slot hosting replica i of every partition (`ecom up --colocate`),
+   * instead of one process per replica: fewer processes to schedule, but a crash or a kill
+   * takes out one replica of each partition at once.
+   */
+  readonly colocate?: boolean;
 }
 
 export class StorageTier {
@@ -39,8 +47,10 @@ export class StorageTier {
   readonly configFile: string;
   /** The topology as the tier runs it: with the cluster secret it created if it had none. */
   readonly topology: Topology;
-  /** Each replica's metrics port, chosen once in start() so a restarted replica serves on the same one. */
-  private readonly metricsPorts = new Map<number, number>();
+  /** The replicas each process hosts: one each, or one of every partition when colocated. */
+  readonly hosted: readonly (readonly number[])[];
+  /** Each process's metrics port, chosen once in start() so a restarted process serves on the same one. */
+  private readonly metricsPorts = new Map<string, number>();
   private links_: ReplicaLinks | undefined;
 
   constructor(private readonly options: StorageTierOptions) {
@@ -50,13 +60,24 @@ export class StorageTier {
     this.topology = { ...options.topology, secretFile };
     this.configFile = resolve(options.dataDir, 'topology.json');
     writeFileSync(this.configFile, `${JSON.stringify(this.topology, null, 2)}\n`);
+    this.hosted = options.colocate === true ? colocatedGroups(this.topology) : this.topology.replicas.map((r) => [r.id]);
   }
 
-  /** Each replica's current process (a restart replaces it). */
+  /** The replicas hosted with `id` in its process, itself included. */
+  hostedWith(id: number): readonly number[] {
+    return defined(this.hosted.find((ids) => ids.includes(id)), `the process of replica ${id}`);
+  }
+
+  /** The name of the process hosting replica `id` (and of its log file). */
+  processNameOf(id: number): string {
+    return replicaProcessName(this.hostedWith(id));
+  }
+
+  /** Each replica's current process (a restart replaces it; colocated replicas share one). */
   get replicas(): ReadonlyMap<number, EcomChild> {
     const out = new Map<number, EcomChild>();
     for (const replica of this.topology.replicas) {
-      const child = this.processes.child(replicaProcessName(replica.id));
+      const child = this.processes.child(this.processNameOf(replica.id));
       if (child !== undefined) out.set(replica.id, child);
     }
     return out;
@@ -67,23 +88,35 @@ export class StorageTier {
     return this.links_;
   }
 
-  /** Starts (or restarts) one replica process, under supervision if the tier supervises. */
+  /** The current process of each process the tier runs, once each. */
+  pids(): number[] {
+    return this.hosted.flatMap((ids) => this.processes.child(replicaProcessName(ids))?.pid ?? []);
+  }
+
+  /**
+   * Starts (or restarts) the process hosting replica `id`, under supervision if the tier
+   * supervises; colocated, that is the process of every replica hosted with it.
+   */
   startReplica(id: number): EcomChild {
-    const config = this.links_?.topologyFileOf(id) ?? this.configFile;
-    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', config];
+    const ids = this.hostedWith(id);
+    // Link proxies give each replica a topology file of its own; colocated replicas share one process and its file.
+    const config = ids.length === 1 ? (this.links_?.topologyFileOf(id) ?? this.configFile) : this.configFile;
+    const args = ['storage', ...ids.map(String), '--data', this.options.dataDir, '--storage-config', config];
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
     if (this.options.maxPendingProposals !== undefined) args.push('--max-pending', String(this.options.maxPendingProposals));
-    const metricsPort = this.metricsPorts.get(id);
+    const name = replicaProcessName(ids);
+    const metricsPort = this.metricsPorts.get(name);
     if (metricsPort !== undefined) args.push('--metrics-port', String(metricsPort), '--metrics-host', METRICS_HOST);
-    return this.processes.start(replicaProcessName(id), args, { supervise: this.options.supervise });
+    return this.processes.start(name, args, { supervise: this.options.supervise });
   }
 
   async start(): Promise<void> {
     const { topology } = this;
-    for (const replica of topology.replicas) if (!this.metricsPorts.has(replica.id)) this.metricsPorts.set(replica.id, await freePort(METRICS_HOST));
+    for (const ids of this.hosted) if (!this.metricsPorts.has(replicaProcessName(ids))) this.metricsPorts.set(replicaProcessName(ids), await freePort(METRICS_HOST));
+    if (this.options.linkProxies === true && this.options.colocate === true) throw new Error('link proxies cut one replica\'s links through a topology file of its own, which colocated replicas cannot have: run a colocated tier without them');
     if (this.options.linkProxies === true && this.links_ === undefined) this.links_ = await ReplicaLinks.open(topology, dirname(this.configFile));
-    for (const replica of topology.replicas) this.startReplica(replica.id);
+    for (const ids of this.hosted) this.startReplica(defined(ids[0], 'a hosted replica'));
     let ready = 0;
     await Promise.all(
       topology.replicas.map(async (replica) => {
@@ -95,9 +128,9 @@ export class StorageTier {
     await this.waitForLeaders(this.options.startTimeout_ms ?? 30_000);
   }
 
-  /** Where each replica serves its Prometheus metrics, named as its process is. */
+  /** Where each process serves its Prometheus metrics, named as the process is. */
   metricsTargets(): MetricsTarget[] {
-    return [...this.metricsPorts].map(([id, port]) => metricsTarget(replicaProcessName(id), port));
+    return [...this.metricsPorts].map(([name, port]) => metricsTarget(name, port));
   }
 
   /** Resolves once every partition has a leader. */
@@ -117,7 +150,7 @@ export class StorageTier {
   }
 }
 
-/** The name of replica `id`'s process in the tier's process group (and of its log file). */
-export function replicaProcessName(id: number): string {
-  return `storage-${id}`;
+/** The name of the process hosting replicas `ids` in the tier's process group (and of its log file): storage-1, storage-1_4. */
+export function replicaProcessName(ids: readonly number[]): string {
+  return `storage-${ids.join('_')}`;
 }

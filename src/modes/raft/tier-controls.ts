@@ -31,35 +31,41 @@ export const NO_LINK_PROXIES = 'cut and heal need the proxies "ecom up" puts on 
  * a kill -9 is a crash like any other, so the supervisor restarts it as `--restart` says, and a
  * restart from the page stops the replica and starts it under the same supervision. Cut and
  * heal act on the tier's link proxies; `linksOff` says why the tier has none (`--no-link-proxies`,
- * a replica not on loopback), for the page and for a refused cut.
+ * a replica not on loopback), for the page and for a refused cut. Colocated (`--colocate`), kill,
+ * pause and restart act on the replica's process, so on every replica it hosts: the answer says so.
  */
 export function tierControls(tier: StorageTier, others?: SupervisedEvents, linksOff?: string): ReplicaControls {
   const group = tier.processes;
-  const idOf = (name: string) => tier.topology.replicas.find((r) => replicaProcessName(r.id) === name)?.id;
-  const running = (id: number) => group.isRunning(replicaProcessName(id));
-  const pidOf = (id: number) => group.child(replicaProcessName(id))?.pid;
+  const idsOf = (name: string) => tier.hosted.find((ids) => replicaProcessName(ids) === name) ?? [];
+  const running = (id: number) => group.isRunning(tier.processNameOf(id));
+  const pidOf = (id: number) => group.child(tier.processNameOf(id))?.pid;
+  // Colocated, a process action acts on every replica the process hosts: say so.
+  const alsoHosted = (id: number) => {
+    const others = tier.hostedWith(id).filter((other) => other !== id);
+    return others.length === 0 ? '' : `; its process also hosts replica ${others.join(', ')}, which went with it`;
+  };
   const linksRefusal = tier.links === undefined ? (linksOff ?? NO_LINK_PROXIES) : undefined;
   const act = async (id: number, action: ControlAction): Promise<string> => {
-    const name = replicaProcessName(id);
+    const name = tier.processNameOf(id);
     if (action === 'cut' || action === 'heal') return actOnLinks(tier.links, id, action, linksRefusal);
     if (action === 'restart') {
       await group.stop([name]);
-      return `restarted replica ${id} (pid ${tier.startReplica(id).pid})`;
+      return `restarted replica ${id} (pid ${tier.startReplica(id).pid}${alsoHosted(id)})`;
     }
     if (!running(id)) throw new Error(`replica ${id} is not running; restart it instead`);
     const pid = pidOf(id);
     if (action === 'kill') {
       await group.kill(name);
-      return `killed replica ${id} (kill -9, pid ${pid})`;
+      return `killed replica ${id} (kill -9, pid ${pid}${alsoHosted(id)})`;
     }
     if (action === 'pause') {
       if (group.isPaused(name)) throw new Error(`replica ${id} is paused already; resume it`);
       group.pause(name);
-      return `paused replica ${id} (SIGSTOP, pid ${pid}): frozen, it neither answers nor sends until resumed`;
+      return `paused replica ${id} (SIGSTOP, pid ${pid}${alsoHosted(id)}): frozen, it neither answers nor sends until resumed`;
     }
     if (!group.isPaused(name)) throw new Error(`replica ${id} is not paused`);
     group.resume(name);
-    return `resumed replica ${id} (SIGCONT, pid ${pid})`;
+    return `resumed replica ${id} (SIGCONT, pid ${pid}${alsoHosted(id)})`;
   };
   return {
     replicas: tier.topology.replicas.map((r) => r.id),
@@ -67,19 +73,17 @@ export function tierControls(tier: StorageTier, others?: SupervisedEvents, links
     process: (id): ProcessState => ({
       pid: pidOf(id),
       running: running(id),
-      paused: group.isPaused(replicaProcessName(id)),
+      paused: group.isPaused(tier.processNameOf(id)),
       ...(tier.links === undefined ? {} : { cut: tier.links.isCut(id) }),
     }),
     act,
     onProcessEvent(listener: (event: ProcessEvent) => void) {
       const started = (name: string, child: EcomChild) => {
-        const id = idOf(name);
-        if (id !== undefined) listener({ replica: id, text: `replica ${id}'s process started (pid ${child.pid})` });
+        for (const id of idsOf(name)) listener({ replica: id, text: `replica ${id}'s process started (pid ${child.pid})` });
       };
       const exited = (name: string, child: EcomChild, status: number | string) => {
-        const id = idOf(name);
         const how = typeof status === 'number' ? `exit code ${status}` : `signal ${status}`;
-        if (id !== undefined) listener({ replica: id, text: `replica ${id}'s process (pid ${child.pid}) exited (${how})` });
+        for (const id of idsOf(name)) listener({ replica: id, text: `replica ${id}'s process (pid ${child.pid}) exited (${how})` });
       };
       group.events.on('started', started).on('exited', exited);
       const offOthers = others?.on(listener);
