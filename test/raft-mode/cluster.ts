@@ -8,7 +8,7 @@ import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { freeLocalTopology, type Topology } from '../../src/storage/common/topology.js';
 import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 
-/** A real storage tier (one process per replica) on free loopback ports, in a temporary folder. */
+/** A real storage tier (one process per replica, or per replica slot when colocated) on free loopback ports, in a temporary folder. */
 export interface RaftCluster {
   readonly topology: Topology;
   readonly tier: StorageTier;
@@ -19,10 +19,10 @@ export interface RaftCluster {
 }
 
 export async function startRaftCluster(
-  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string; maxPendingProposals?: number } = {},
+  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string; maxPendingProposals?: number; colocate?: boolean } = {},
 ): Promise<RaftCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ecom-raft-'));
-  const tier = new StorageTier({ topology: await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3), dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker, maxPendingProposals: options.maxPendingProposals });
+  const tier = new StorageTier({ topology: await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3), dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker, maxPendingProposals: options.maxPendingProposals, colocate: options.colocate });
   const backends: PartitionedBackend[] = [];
   try {
     await tier.start();
