@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
-import { runEcom } from '../helpers/ecom.js';
+import { runEcom, waitUntilUp } from '../helpers/ecom.js';
+import { replicaDir } from '../../src/storage/replica/layout.js';
 import { freePort } from '../helpers/ports.js';
 
 /**
@@ -70,6 +71,37 @@ describe('ecom up (raft mode)', () => {
       second.up.process.kill('SIGTERM');
       expect(await second.up.exited).toBe(0);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--colocate: three storage processes, one replica of each partition apiece; Ctrl-C stops every replica cleanly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-up-colocate-'));
+    const config = join(dir, 'cluster.json');
+    writeFileSync(config, JSON.stringify(await freeLocalTopology()));
+    const [adminPort, orderPort] = [await freePort(), await freePort()];
+    const data = join(dir, 'data');
+    const args = ['up', '--colocate', '--dashboard-port', '0', '--data', data, '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(await freePort())];
+    const output: string[] = [];
+    const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
+    try {
+      await waitUntilUp(output, up, 60_000);
+      const replicaLines = output.filter((l) => /storage \d: partition \d, (leader|follower)/.test(l));
+      expect(replicaLines).toHaveLength(6);
+      const pidOf = (id: number) => new RegExp(`storage ${id}: .* pid (\\d+)`).exec(replicaLines.find((l) => l.includes(`storage ${id}:`)) ?? '')?.[1];
+      expect(new Set([1, 2, 3, 4, 5, 6].map(pidOf)).size, 'three processes').toBe(3);
+      expect(pidOf(1)).toBe(pidOf(4));
+      const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
+      expect(await client.createClient('44', '{"name": "Lewis Hamilton"}')).toEqual({ error: 0 });
+      expect(await client.createClient('45', '{"name": "Max Verstappen"}')).toEqual({ error: 0 });
+      client.close();
+      up.process.kill('SIGINT');
+      expect(await up.exited).toBe(0);
+      // SIGTERM reached each process once and stopped all it hosts: every replica flushed its state.
+      for (let id = 1; id <= 6; id++) expect(existsSync(join(replicaDir(data, id), 'state.clean')), `replica ${id} stopped cleanly`).toBe(true);
+      expect(readFileSync(join(data, 'logs', 'storage-1_4.log'), 'utf8')).toContain('stopping replicas 1, 4');
+    } finally {
+      if (up.process.exitCode === null) up.process.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });
