@@ -54,6 +54,7 @@ export class StorageTier {
   private links_: ReplicaLinks | undefined;
 
   constructor(private readonly options: StorageTierOptions) {
+    if (options.linkProxies === true && options.colocate === true) throw new Error("link proxies cut one replica's links through a topology file of its own, which colocated replicas, sharing a process, cannot have: run a colocated tier without them");
     this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
     const secretFile = resolve(options.topology.secretFile ?? join(options.dataDir, SECRET_FILE_NAME));
     ensureClusterSecret(secretFile);
@@ -99,8 +100,7 @@ export class StorageTier {
    */
   startReplica(id: number): EcomChild {
     const ids = this.hostedWith(id);
-    // Link proxies give each replica a topology file of its own; colocated replicas share one process and its file.
-    const config = ids.length === 1 ? (this.links_?.topologyFileOf(id) ?? this.configFile) : this.configFile;
+    const config = this.links_?.topologyFileOf(id) ?? this.configFile;
     const args = ['storage', ...ids.map(String), '--data', this.options.dataDir, '--storage-config', config];
     if (this.options.snapshotEvery_entries !== undefined) args.push('--snapshot-every', String(this.options.snapshotEvery_entries));
     if (this.options.broker !== undefined) args.push('--broker', this.options.broker);
@@ -114,7 +114,6 @@ export class StorageTier {
   async start(): Promise<void> {
     const { topology } = this;
     for (const ids of this.hosted) if (!this.metricsPorts.has(replicaProcessName(ids))) this.metricsPorts.set(replicaProcessName(ids), await freePort(METRICS_HOST));
-    if (this.options.linkProxies === true && this.options.colocate === true) throw new Error('link proxies cut one replica\'s links through a topology file of its own, which colocated replicas cannot have: run a colocated tier without them');
     if (this.options.linkProxies === true && this.links_ === undefined) this.links_ = await ReplicaLinks.open(topology, dirname(this.configFile));
     for (const ids of this.hosted) this.startReplica(defined(ids[0], 'a hosted replica'));
     let ready = 0;
