@@ -155,8 +155,7 @@ export const raftMode: ModeDefinition = {
       broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, onStarted: lifecycle.watch(`broker-${brokerPort}`), start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
       await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
       const dashboardPort = Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT);
-      const colocate = options.colocate === true;
-      const linksOff = colocate ? 'the replicas run colocated (--colocate): their Raft links run direct, with nothing on them to cut' : linkProxiesOff(topology, dashboardPort, options.linkProxies !== false);
+      const linksOff = linkProxiesOff(topology, dashboardPort, options.linkProxies !== false, options.colocate === true);
       tier = new StorageTier({
         topology,
         dataDir,
@@ -164,7 +163,7 @@ export const raftMode: ModeDefinition = {
         onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
         supervise,
         linkProxies: linksOff === undefined,
-        colocate,
+        colocate: options.colocate === true,
       });
       await tier.start();
       if (tier.links !== undefined) ctx.log.info("Raft links between replicas pass through ecom up's own proxies, so the dashboard can cut and heal them (--no-link-proxies runs them direct)");
@@ -199,10 +198,12 @@ export const raftMode: ModeDefinition = {
 /**
  * Why the replicas' Raft links run direct, or undefined when they go through ecom up's proxies:
  * those are there only for the dashboard's cut and heal, so with no dashboard (or no controls,
- * which exist only on loopback) they stay off the path and cost nothing.
+ * which exist only on loopback; or colocated replicas, which share a process and so one topology
+ * file) they stay off the path and cost nothing.
  */
-function linkProxiesOff(topology: Topology, dashboardPort: number, wanted: boolean): string | undefined {
+function linkProxiesOff(topology: Topology, dashboardPort: number, wanted: boolean, colocated: boolean): string | undefined {
   if (dashboardPort === 0) return 'no dashboard';
+  if (colocated) return 'the replicas run colocated (--colocate): their Raft links run direct, with nothing on them to cut';
   if (!wanted) return 'ecom up runs with --no-link-proxies: the Raft links run direct, with nothing on them to cut';
   if (!isLoopback(DEFAULTS.host)) return `the dashboard does not listen on loopback (${DEFAULTS.host})`;
   const refusal = linkProxiesRefusal(topology);
