@@ -35,12 +35,8 @@ export function parseTestFaults(text: string | undefined): Set<TestFault> {
   return set;
 }
 
-/**
- * ack-before-fsync defers the real fdatasync by this long: acknowledged writes sit unsynced meanwhile.
- * Longer than the planted-bug test's run, so a kill-all always meets a majority holding unsynced
- * acknowledged writes (at 3 s, a kill just after the replicas' syncs lost nothing: one miss in CI).
- */
-const DEFERRED_FSYNC_MS = 60_000;
+/** ack-before-fsync defers the real fdatasync by this long: acknowledged writes sit unsynced meanwhile. */
+const DEFERRED_FSYNC_MS = 3_000;
 const MARKER = 'synced.json';
 
 /** The faults this process runs with; with none, every seam it hands out is the production one. */
