@@ -56,7 +56,7 @@ describe('stalls and campaigns are told', () => {
     child.process.kill('SIGSTOP');
     const pausedAt = performance.now();
     const followers = cluster.topology.replicas.filter((r) => r.id !== leader!.id).map((r) => r.id);
-    // A follower campaigns after 150–300 ms of silence; the pause ends once one has.
+    // A follower campaigns after 300–600 ms of silence; the pause ends once one has.
     const campaigned = () => followers.flatMap(logOf).find((l) => l.msg === 'campaigning: asking for pre-votes' && l.lastHeardFrom === leader!.id);
     const followerLines = () => followers.flatMap(logOf).map((l) => JSON.stringify(l)).join('\n');
     await vi.waitFor(() => expect(campaigned(), followerLines()).toBeDefined(), { timeout: 10_000, interval: 20 });

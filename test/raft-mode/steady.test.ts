@@ -6,7 +6,7 @@ import { clusterStatuses, sharedRaftCluster } from './cluster.js';
  * A busy partition must not depose its own healthy leader (issue #18): under a sustained
  * pipelined write load that crosses many snapshot points, with no fault injected, the leaders
  * stay and no replica's event loop stalls for a sizeable part of the election timeout
- * (150–300 ms). Before, every replica serialized its whole state on its event loop at the same
+ * (300–600 ms). Before, every replica serialized its whole state on its event loop at the same
  * index, heartbeats stopped and the followers elected a new leader.
  */
 const IN_FLIGHT = 256;

@@ -110,7 +110,14 @@ const STATUS_WINDOW_MS = 10_000;
  */
 const MAX_APPLY_BYTES_PER_READY = 128 << 10;
 const TURN_BUDGET_MS = 20;
-const DEFAULT_ELECTION_TIMEOUT_TICKS = 15;
+/**
+ * 30 ticks: a follower that hears nothing for 300–600 ms (randomised) campaigns. It was 15
+ * (150–300 ms), under the 200 ms stalls of replicas waiting for one of two cores beside a test
+ * suite, and a healthy leader lost its partition in CI (steady.test.ts). A crashed leader is
+ * noticed by its closed connections in 1–3 ticks whatever this is; only a leader that stops
+ * answering without closing them (a pause, a cut network) is found by this timeout.
+ */
+const DEFAULT_ELECTION_TIMEOUT_TICKS = 30;
 /** A stall reported in the log at most this often (the others are counted into the next line). */
 const STALL_REPORT_EVERY_MS = 1_000;
 
