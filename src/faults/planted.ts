@@ -98,6 +98,11 @@ export class PlantedFaults {
     if (this.has('lose-unsynced-on-crash')) cutToSynced(dir);
   }
 
+  /** Under lose-unsynced-on-crash a restart stands for a machine crash, for the state store as for the log. */
+  restartsAreMachineCrashes(): boolean {
+    return this.has('lose-unsynced-on-crash');
+  }
+
   /** The Raft core's commit quorum: a majority, or one under skip-commit-check. */
   commitQuorum(): ((voters: number) => number) | undefined {
     return this.has('skip-commit-check') ? () => 1 : undefined;

@@ -88,6 +88,8 @@ export interface ReplicaSeams {
   logDisk(dir: string): DiskSync;
   beforeLogOpen(dir: string): void;
   commitQuorum(): ((voters: number) => number) | undefined;
+  /** True when every restart stands for a machine crash (its unsynced writes lost): the state store is not trusted as after a process crash. */
+  restartsAreMachineCrashes(): boolean;
 }
 
 interface PendingProposal {
@@ -184,7 +186,7 @@ export class Replica {
     this.wal = FileLog.open(logDir, { ...DEFAULT_FILE_LOG_OPTIONS, disk: options.seams?.logDisk(logDir) });
     this.snapshots = new FileSnapshotStore(join(dir, 'snapshots'));
     this.dir = dir;
-    this.state = openState(dir, this.snapshots.latest(), options.log);
+    this.state = openState(dir, this.snapshots.latest(), options.log, { trustSameBoot: options.seams?.restartsAreMachineCrashes() !== true });
     this.batch = new StagedStateStore(this.state);
     this.recording = new RecordingStateStore(this.batch);
     this.staged = new StagedStateStore(this.recording);

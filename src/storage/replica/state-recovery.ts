@@ -25,10 +25,15 @@ const BOOT_FILE = 'state.boot';
 /** Reading a whole store back takes about a second per few hundred MB; past this it is called damaged. */
 const READ_THROUGH_TIMEOUT_MS = 600_000;
 
-export function openState(dir: string, latest: Snapshot | undefined, log: Logger): LmdbStateStore {
+/**
+ * `trustSameBoot: false` treats an unclean stop within the same boot as a machine crash too: the
+ * chaos suite's lose-unsynced-on-crash cuts the log back to its last fdatasync at every restart,
+ * and a store kept whole beside that log would be ahead of it (waiting for entries it skips).
+ */
+export function openState(dir: string, latest: Snapshot | undefined, log: Logger, options: { trustSameBoot: boolean } = { trustSameBoot: true }): LmdbStateStore {
   const path = join(dir, 'state');
   const clean = existsSync(join(dir, CLEAN_MARKER));
-  const sameBoot = bootId() !== undefined && readText(join(dir, BOOT_FILE)) === bootId();
+  const sameBoot = options.trustSameBoot && bootId() !== undefined && readText(join(dir, BOOT_FILE)) === bootId();
   // The snapshot (or, without one, the whole log from its start) holds everything the store would.
   const rebuildable = latest === undefined || shapeOf(latest.data) !== 'marker';
   if (existsSync(path) && !clean && !sameBoot && rebuildable) {
