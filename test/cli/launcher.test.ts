@@ -33,4 +33,10 @@ describe('the ecom launcher', () => {
     const { stdout } = await run({ ECOM_FROM_SOURCE: '' });
     expect(stdout).toContain(current ? 'running the compiled build in dist/' : 'running the TypeScript sources');
   });
+
+  it("is on the PATH as `ecom` with the clone's bin/ folder added, as the README says", async () => {
+    const path = `${join(root, 'bin')}:${process.env.PATH ?? ''}`;
+    const { stdout } = await promisify(execFile)('ecom', ['--version'], { env: { ...process.env, PATH: path }, cwd: '/' });
+    expect(stdout).toMatch(/^ecom \d+\.\d+\.\d+, running /);
+  });
 });
