@@ -68,7 +68,7 @@ export class ProcessGroup {
 
   private launch(name: string, spawn: Spawn, supervise: Supervision | undefined): EcomChild {
     if (this.isRunning(name)) throw new Error(`${name} is already running`);
-    this.supervisors.get(name)?.forget();
+    this.supervisors.get(name)?.expectExit();
     this.supervisors.delete(name);
     if (supervise === undefined) return this.track(name, spawn);
     const supervisor = new Supervisor({ name, ...supervise, start: () => this.track(name, spawn) });

@@ -86,14 +86,10 @@ export class Supervisor {
     }, delay_ms);
   }
 
-  /** Stops watching without touching the child, e.g. when its owner starts a new one by hand. */
-  forget(): void {
-    this.expectExit();
-  }
-
   /**
-   * The system is stopping: the child's exit, whenever it comes (on the terminal's Ctrl-C, or
-   * when stop() reaches it), is no failure and no restart follows.
+   * Stops judging the child without touching it: its exit, whenever it comes, is no failure and
+   * no restart follows. For a system that is stopping (a Ctrl-C reaches the child too, before
+   * stop() does) and for an owner that starts a new child by hand.
    */
   expectExit(): void {
     this.stopping = true;
