@@ -134,8 +134,19 @@ describe('raft mode under faults', () => {
       if (Date.now() > deadline) throw new Error(`replica ${lagging.id} did not catch up: ${JSON.stringify(statuses)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${lagging.id}.log`), 'utf8');
-    expect(log).toContain('state restored from a snapshot');
+    const logFile = join(cluster.dataDir, 'logs', `storage-${lagging.id}.log`);
+    expect(readFileSync(logFile, 'utf8')).toContain('state restored from a snapshot (store file installed)');
+    // Killed with -9 and started again, it resumes from the store it switched to, with no second copy.
+    await cluster.tier.replicas.get(lagging.id)!.kill();
+    cluster.tier.startReplica(lagging.id);
+    const upBy = Date.now() + 30_000;
+    while (!(await clusterStatuses(cluster.topology)).some((s) => s.id === lagging.id && !('unreachable' in s))) {
+      if (Date.now() > upBy) throw new Error(`replica ${lagging.id} did not come back`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const recovered = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('recovered from disk')).at(-1);
+    expect((JSON.parse(recovered!) as { applied: number }).applied).toBeGreaterThanOrEqual(5_000);
+    expect(readFileSync(logFile, 'utf8').split('store file from the leader written').length - 1).toBe(1);
     // The caught-up replica now serves: stop the old leader and read everything through the others.
     await cluster.tier.replicas.get(leader.id)!.kill();
     const keys = Array.from({ length: 5_000 }, (_, i) => String(3_000_000 + 2 * i));

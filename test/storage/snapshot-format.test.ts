@@ -1,5 +1,6 @@
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { CopyWriter, readCopy, readLegacyJson, shapeOf, SnapshotDataError, storeMarker } from '../../src/storage/replica/snapshot-format.js';
+import { envCopy, readCopy, readEnvCopy, readLegacyJson, shapeOf, SnapshotDataError, stagedName, stagedStore, stageName, storeMarker } from '../../src/storage/replica/snapshot-format.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
 
@@ -12,10 +13,19 @@ function randomState(rng: Prng, keys: number): Map<string, unknown> {
   return state;
 }
 
+/** A record copy as builds before the store file wrote it: magic, kind 'C', a header, then each key and value. */
 function copyOf(state: Map<string, unknown>, applied: number): Uint8Array {
-  const writer = new CopyWriter(applied);
-  for (const [key, value] of state) writer.add(key, value);
-  return writer.finish();
+  const packr = new Packr({ useRecords: false });
+  const pieces = [Buffer.from('ESNP\u0002C', 'latin1'), Buffer.from(packr.pack({ applied }))];
+  for (const [key, value] of state) pieces.push(Buffer.from(packr.pack(key)), Buffer.from(packr.pack(value)));
+  return new Uint8Array(Buffer.concat(pieces));
+}
+
+function envOf(file: Uint8Array, applied: number): Uint8Array {
+  const { data, fileAt, seal } = envCopy(applied, file.length);
+  data.set(file, fileAt);
+  seal();
+  return data;
 }
 
 /** Decodes `data` as a copy; answers the state read, or the refusal. */
@@ -32,8 +42,12 @@ function decode(data: Uint8Array): Map<string, unknown> | SnapshotDataError {
 
 /** The snapshot data a replica sends and receives (issue #18 item 1). */
 describe('snapshot data', () => {
-  it('tells a marker, a copy and format 1 JSON apart, and refuses anything else', () => {
+  it('tells a marker, a staged store, a store file, a copy and format 1 JSON apart, and refuses anything else', () => {
     expect(shapeOf(storeMarker())).toBe('marker');
+    expect(shapeOf(stagedStore(stageName(12)))).toBe('staged');
+    expect(stagedName(stagedStore(stageName(12)))).toBe('state-0000000000000012');
+    expect(() => stagedStore('../elsewhere')).toThrow(SnapshotDataError);
+    expect(shapeOf(envOf(new Uint8Array(5), 3))).toBe('env');
     expect(shapeOf(copyOf(new Map(), 3))).toBe('copy');
     expect(shapeOf(new TextEncoder().encode('{"format":1,"entries":[]}'))).toBe('legacy-json');
     expect(() => shapeOf(new Uint8Array([1, 2, 3]))).toThrow(SnapshotDataError);
@@ -66,6 +80,27 @@ describe('snapshot data', () => {
       const outcome = decode(damaged);
       if (outcome instanceof SnapshotDataError) continue;
       for (const key of outcome.keys()) expect(typeof key).toBe('string');
+    }
+  });
+
+  it('reads back a store file and its applied index, and refuses one damaged on its way', () => {
+    const rng = new Prng(testSeed('store file fuzz'));
+    for (let round = 0; round < 500; round++) {
+      const file = Uint8Array.from({ length: rng.int(3_000) }, () => rng.int(256));
+      const applied = rng.int(2 ** 40);
+      const data = envOf(file, applied);
+      const read = readEnvCopy(data);
+      expect(read.applied).toBe(applied);
+      expect(Buffer.from(read.file).equals(Buffer.from(file))).toBe(true);
+      const damaged = Uint8Array.from(data);
+      const cut = rng.int(2) === 0;
+      if (cut) {
+        expect(() => readEnvCopy(damaged.subarray(0, rng.int(damaged.length)))).toThrow(SnapshotDataError);
+      } else if (file.length > 0) {
+        const at = data.length - 1 - rng.int(file.length);
+        damaged[at] = (damaged[at]! + 1 + rng.int(255)) % 256;
+        expect(() => readEnvCopy(damaged)).toThrow(SnapshotDataError);
+      }
     }
   });
 });

@@ -34,11 +34,35 @@ export const APPLIED_KEY = '\u0000applied';
  */
 const COMMIT_WITHOUT_WAITING_FOR_FLUSH = 0x1 | 0x2 | 0x10000;
 
-export class LmdbStateStore implements StateStore {
-  private readonly db: RootDatabase;
+/** A store opened only to read (the snapshot worker's view, a copy's applied index). */
+export function openReadOnly(path: string): RootDatabase {
+  return open({ path, compression: false, encoding: 'msgpack', noSync: true, readOnly: true });
+}
 
-  constructor(readonly path: string) {
+export class LmdbStateStore implements StateStore {
+  private db: RootDatabase;
+  private path_: string;
+
+  constructor(path: string) {
+    this.path_ = path;
     this.db = open({ path, compression: false, encoding: 'msgpack', noSync: true });
+  }
+
+  /** The folder the store is in; it moves when a store file from a leader is installed (switchTo). */
+  get path(): string {
+    return this.path_;
+  }
+
+  /**
+   * Makes the store at `path` (a durable, checked store file) this store from now on: every
+   * read and write goes there. Settles once the old environment is closed, so its folder can go.
+   */
+  switchTo(path: string): Promise<void> {
+    const next = open({ path, compression: false, encoding: 'msgpack', noSync: true });
+    const old = this.db;
+    this.db = next;
+    this.path_ = path;
+    return old.close();
   }
 
   get(key: string): unknown {

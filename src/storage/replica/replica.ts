@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { assert } from '../../util/assert.js';
+import { basename, join } from 'node:path';
 import { RaftError, RaftNode, DEFAULT_OPTIONS, NO_NODE } from '../../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../../raft/types.js';
 import { DEFAULT_FILE_LOG_OPTIONS, FileLog } from '../../raft/log/file-log.js';
@@ -16,7 +17,9 @@ import { brokerCredentials } from '../../net/cluster-secret.js';
 import { LmdbStateStore } from './lmdb-store.js';
 import { RecordingStateStore, StagedStateStore } from './state-store.js';
 import { EntryRefused, PartitionMachine } from './partition-machine.js';
-import { readCopy, readLegacyJson, shapeOf, storeMarker } from './snapshot-format.js';
+import { readCopy, readLegacyJson, shapeOf, SnapshotDataError, stagedName, storeMarker } from './snapshot-format.js';
+import { StoreStaging } from './store-staging.js';
+import { makeCurrent, removeStoresBut } from './store-location.js';
 import { SnapshotThread } from './snapshot-thread.js';
 import { SnapshotCopies } from './snapshot-copies.js';
 import { markClean, openState } from './state-recovery.js';
@@ -158,6 +161,9 @@ export class Replica {
   private readonly snapshotEvery: number;
   private readonly snapshotThread: SnapshotThread;
   private readonly copies: SnapshotCopies;
+  private readonly staging: StoreStaging;
+  /** The index of the store file being staged, if one is: one at a time (the leader sends again). */
+  private stagingIndex: number | undefined;
   /**
    * The longest lateness of a tick over the last one to two status windows: the longest stall of
    * the event loop lately, by the same measure as the stall lines of the log (a second measure,
@@ -203,6 +209,7 @@ export class Replica {
       },
       (err) => options.log.warn({ err: err.message }, 'could not copy the state for a follower; Raft asks again'),
     );
+    this.staging = new StoreStaging(dir);
     this.maxPendingProposals = options.maxPendingProposals ?? 4_096;
     this.transport = new PeerTransport(
       this.address,
@@ -362,7 +369,51 @@ export class Replica {
   private onPeerMessage(message: Message): void {
     if (message.to !== this.id) return;
     if (message.type === 'App' || message.type === 'Heartbeat' || message.type === 'Snap') this.heardFromLeader(message);
+    if (message.snapshot !== undefined) this.onPeerSnapshot(message, message.snapshot);
+    else this.driver.step(message);
+  }
+
+  /**
+   * A snapshot a peer sent reaches the core only once its data is known to install: a store
+   * file is staged first (store-staging.ts), older builds' copies are decoded once, and data
+   * that names a store of the sender's own is refused. Anything else would be saved as the
+   * snapshot, fail to install, and stop this replica at every start (docs/robustness.md).
+   */
+  private onPeerSnapshot(message: Message, snapshot: Snapshot): void {
+    const refuse = (why: string): void => this.options.log.warn({ replica: this.id, from: message.from, index: snapshot.meta.index, bytes: snapshot.data.length }, `snapshot from a peer refused: ${why}; Raft sends it again`);
+    try {
+      const shape = shapeOf(snapshot.data);
+      if (shape === 'env') return this.stage(message, snapshot);
+      if (shape === 'marker' || shape === 'staged') return refuse('it names a store of the sender\'s own, not a copy');
+      if (shape === 'copy') readCopy(snapshot.data, () => {});
+      else readLegacyJson(snapshot.data);
+    } catch (err) {
+      if (err instanceof SnapshotDataError) return refuse(err.message);
+      throw err;
+    }
     this.driver.step(message);
+  }
+
+  private stage(message: Message, snapshot: Snapshot): void {
+    // The core will not take a snapshot it has the entries of; nor is a second staging started while one runs.
+    if (snapshot.meta.index <= this.node.commitIndex || this.stagingIndex !== undefined) return;
+    this.stagingIndex = snapshot.meta.index;
+    const started = performance.now();
+    // Stores left by a snapshot the core did not take in the end; the current one and one the core holds stay.
+    const held = this.node.snapshot;
+    removeStoresBut(this.dir, new Set([basename(this.state.path), ...(held !== undefined && shapeOf(held.data) === 'staged' ? [stagedName(held.data)] : [])]));
+    this.staging.stage(snapshot.data).then(
+      (staged) => {
+        this.stagingIndex = undefined;
+        if (this.driver.stopped) return;
+        this.options.log.info({ replica: this.id, from: message.from, index: snapshot.meta.index, applied: staged.applied, keys: staged.keys, bytes: staged.bytes, ms: Math.round(performance.now() - started) }, 'store file from the leader written and checked');
+        this.driver.step({ ...message, snapshot: { meta: snapshot.meta, data: staged.data } });
+      },
+      (err: unknown) => {
+        this.stagingIndex = undefined;
+        this.options.log.warn({ replica: this.id, from: message.from, index: snapshot.meta.index, err: (err as Error).message }, 'store file from the leader refused; nothing was installed, Raft sends it again');
+      },
+    );
   }
 
   /** Asks the driver for a turn of its Ready loop (after a proposal or another direct input to the core). */
@@ -763,10 +814,12 @@ export class Replica {
   private restoreState(snapshot: Snapshot): void {
     const { index } = snapshot.meta;
     const shape = shapeOf(snapshot.data);
-    if (shape === 'marker') {
+    if (shape === 'staged' && basename(this.state.path) !== stagedName(snapshot.data)) return this.switchStore(snapshot);
+    if (shape === 'marker' || shape === 'staged') {
       if (this.state.lastApplied >= index) return;
       throw new Error(`the state store is at index ${this.state.lastApplied}, behind its own snapshot at ${index}: it lost writes it had made durable. Remove this replica from its partition (ecom member remove) and add it back empty (ecom member add, then ecom storage --join)`);
     }
+    assert(shape !== 'env', 'a store file is staged before the core sees it (onPeerSnapshot)');
     const started = performance.now();
     let keys = 0;
     this.state.replaceAll((put) => {
@@ -783,6 +836,24 @@ export class Replica {
     (this.membership as ReplicaMembership | undefined)?.reload();
     this.options.metrics?.snapshotInstalled();
     this.options.log.info({ replica: this.options.id, index, applied: this.state.lastApplied, keys, bytes: snapshot.data.length, ms: Math.round(performance.now() - started) }, 'state restored from a snapshot');
+  }
+
+  /**
+   * Installs a staged store file: it becomes the store (a switch of folders, made durable by the
+   * pointer file), and the old store's folder goes once closed.
+   */
+  private switchStore(snapshot: Snapshot): void {
+    const started = performance.now();
+    const name = stagedName(snapshot.data);
+    const old = this.state.path;
+    const closed = this.state.switchTo(join(this.dir, name));
+    makeCurrent(this.dir, name);
+    this.snapshotThread.retarget(this.state.path);
+    void closed.then(() => removeStoresBut(this.dir, new Set([basename(this.state.path)])), (err: unknown) => this.options.log.warn({ err: (err as Error).message, old }, 'could not close the replaced state store; its folder is removed at the next start'));
+    if (this.state.lastApplied < snapshot.meta.index) throw new Error(`the staged state store ${name} holds index ${this.state.lastApplied}, behind its snapshot at ${snapshot.meta.index}`);
+    (this.membership as ReplicaMembership | undefined)?.reload();
+    this.options.metrics?.snapshotInstalled();
+    this.options.log.info({ replica: this.options.id, index: snapshot.meta.index, applied: this.state.lastApplied, store: name, bytes: statSync(join(this.state.path, 'data.mdb')).size, ms: Math.round(performance.now() - started) }, 'state restored from a snapshot (store file installed)');
   }
 
   async stop(): Promise<void> {

@@ -35,9 +35,11 @@ export class SnapshotCopies {
     private readonly failed: (err: Error) => void,
   ) {}
 
-  /** Whether `m` is a Snap whose snapshot must be copied before it can leave. */
+  /** Whether `m` is a Snap whose snapshot names this replica's store (its own, or one installed from a leader), which must be copied to leave. */
   static needsCopy(this: void, m: Message): boolean {
-    return m.type === 'Snap' && m.snapshot !== undefined && shapeOf(m.snapshot.data) === 'marker';
+    if (m.type !== 'Snap' || m.snapshot === undefined) return false;
+    const shape = shapeOf(m.snapshot.data);
+    return shape === 'marker' || shape === 'staged';
   }
 
   /** Sends `m` with a copy of the state at or after its snapshot's index: at once if one is kept, else once made. */

@@ -1,14 +1,20 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { crc32 } from 'node:zlib';
+import { Unpackr } from 'msgpackr';
 
 /**
- * A replica snapshot's data (what the Raft core keeps and sends), in one of three shapes:
+ * A replica snapshot's data (what the Raft core keeps and sends), in one of four shapes:
  *
  * - a marker (format 2, "held by the store"): the snapshot a replica takes itself. Its state is
  *   the LMDB store, made durable at an applied index at or after the snapshot's, so taking one
  *   costs an fdatasync, not a copy of the partition (issue #18);
- * - a full copy (format 2, "copy"): produced only when a follower needs the state, from one LMDB
- *   read transaction, on the snapshot worker: a header, then every key and its value, each one
- *   MessagePack item, so no part of it is ever one giant string;
+ * - a store file (format 2, "env"): what a leader sends a follower that needs the state. LMDB
+ *   copies its own data file from one read transaction (mdb_env_copy, compacting), on the
+ *   snapshot worker; the follower writes those bytes as its new store and opens it. Nothing is
+ *   decoded or encoded record by record, so a copy moves at the speed of the disk and the socket
+ *   (issue #18 item 5 asks 100 MB/s; the record-by-record copy below reached 7–12 MB/s). A fixed
+ *   header gives the applied index the file holds and a CRC-32 of the file, checked on arrival;
+ * - a record copy (format 2, "copy"): every key and value, each one MessagePack item, as builds
+ *   before the store file sent them; still read, never written any more;
  * - format 1, JSON `{format: 1, entries: [[k, v], ...]}`: what older builds took and what a
  *   backup carries; still read, never written into a snapshot any more.
  *
@@ -23,16 +29,47 @@ export const LEGACY_JSON_FORMAT = 1;
 const MAGIC = Buffer.from('ESNP\u0002', 'latin1');
 const KIND_MARKER = 0x4d; // 'M'
 const KIND_COPY = 0x43; // 'C'
+const KIND_ENV = 0x45; // 'E'
+const KIND_STAGED = 0x53; // 'S'
+/** A staged store's folder name: what stageName() gives, nothing that could leave the replica's folder. */
+const STAGED_NAME = /^state-\d{16}$/;
+/** A store file's header after the magic and kind: the applied index (u48) and the file's CRC-32 (u32). */
+const ENV_HEADER_BYTES = MAGIC.length + 1 + 6 + 4;
 
 /** Bounds a copy's decoder: no key longer than this is a key of ours. */
 const MAX_KEY_CHARS = 4_096;
+
+/**
+ * The folder, beside the replica's store, that a store file received at `applied` is written to
+ * before the Raft core is given its snapshot (store-staging.ts).
+ */
+export function stageName(applied: number): string {
+  return `state-${String(applied).padStart(16, '0')}`;
+}
+
+/**
+ * The data of a snapshot whose store file was received and written to folder `name`: what the
+ * core records and the snapshot file keeps in place of the file itself (it is already durable
+ * there). It never leaves the replica: a peer's Snap carrying one is refused.
+ */
+export function stagedStore(name: string): Uint8Array {
+  if (!STAGED_NAME.test(name)) throw new SnapshotDataError(`${JSON.stringify(name)} is not a staged store's folder`);
+  return Buffer.concat([MAGIC, Buffer.from([KIND_STAGED]), Buffer.from(name, 'latin1')]);
+}
+
+/** The folder a staged snapshot names. */
+export function stagedName(data: Uint8Array): string {
+  const name = Buffer.from(data.buffer, data.byteOffset + MAGIC.length + 1, data.length - MAGIC.length - 1).toString('latin1');
+  if (shapeOf(data) !== 'staged' || !STAGED_NAME.test(name)) throw new SnapshotDataError('snapshot data does not name a staged store');
+  return name;
+}
 
 /** The data of a snapshot whose state is the store itself. */
 export function storeMarker(): Uint8Array {
   return Buffer.concat([MAGIC, Buffer.from([KIND_MARKER])]);
 }
 
-export type SnapshotShape = 'marker' | 'copy' | 'legacy-json';
+export type SnapshotShape = 'marker' | 'staged' | 'env' | 'copy' | 'legacy-json';
 
 export class SnapshotDataError extends Error {
   override readonly name = 'SnapshotDataError';
@@ -47,51 +84,42 @@ export function shapeOf(data: Uint8Array): SnapshotShape {
   const kind = data[MAGIC.length];
   if (kind === KIND_MARKER && data.length === MAGIC.length + 1) return 'marker';
   if (kind === KIND_COPY) return 'copy';
+  if (kind === KIND_ENV) return 'env';
+  if (kind === KIND_STAGED) return 'staged';
   throw new SnapshotDataError(`snapshot data of format ${SNAPSHOT_FORMAT} has an unknown kind ${kind}`);
 }
 
 /**
- * Builds a full copy item by item, in bounded pieces, so the encoder never holds more than one
- * value's bytes outside the pieces list. `finish()` joins them into the one buffer a Snap carries.
+ * A store file's snapshot data, with room for the file: the header is written, and the caller
+ * reads the file into `data` from `fileAt` on, then calls `seal()` to add its checksum.
  */
-export class CopyWriter {
-  private readonly packr = new Packr({ useRecords: false });
-  private readonly pieces: Buffer[] = [];
-  private bytes = 0;
-  keys = 0;
+export function envCopy(applied: number, fileBytes: number): { data: Uint8Array; fileAt: number; seal: () => void } {
+  if (!Number.isSafeInteger(applied) || applied < 0 || applied >= 2 ** 48) throw new SnapshotDataError(`a store file cannot name applied index ${applied}`);
+  // A fresh ArrayBuffer (not Node's shared pool) so it can be handed between threads without a copy.
+  const data = new Uint8Array(ENV_HEADER_BYTES + fileBytes);
+  const view = Buffer.from(data.buffer, data.byteOffset, data.length);
+  MAGIC.copy(view, 0);
+  view[MAGIC.length] = KIND_ENV;
+  view.writeUIntBE(applied, MAGIC.length + 1, 6);
+  return {
+    data,
+    fileAt: ENV_HEADER_BYTES,
+    seal: () => void view.writeUInt32BE(crc32(data.subarray(ENV_HEADER_BYTES)), MAGIC.length + 7),
+  };
+}
 
-  constructor(readonly applied: number) {
-    this.push(MAGIC);
-    this.push(Buffer.from([KIND_COPY]));
-    this.push(this.packr.pack({ applied }));
-  }
-
-  add(key: string, value: unknown): void {
-    this.push(this.packr.pack(key));
-    this.push(this.packr.pack(value));
-    this.keys++;
-  }
-
-  get size(): number {
-    return this.bytes;
-  }
-
-  finish(): Uint8Array {
-    // A fresh ArrayBuffer (not Node's shared pool) so it can be handed between threads without a copy.
-    const out = new Uint8Array(this.bytes);
-    let at = 0;
-    for (const piece of this.pieces) {
-      out.set(piece, at);
-      at += piece.length;
-    }
-    return out;
-  }
-
-  private push(piece: Buffer): void {
-    // pack() reuses its buffer between calls: keep a copy of the bytes.
-    this.pieces.push(Buffer.from(piece));
-    this.bytes += piece.length;
-  }
+/**
+ * A store file's applied index and bytes (a view into `data`, not a copy). The data arrived on
+ * a peer port: a short header or a checksum that does not match the bytes is refused with a
+ * SnapshotDataError, so a file damaged on its way is never opened.
+ */
+export function readEnvCopy(data: Uint8Array): { applied: number; file: Uint8Array } {
+  if (shapeOf(data) !== 'env' || data.length < ENV_HEADER_BYTES) throw new SnapshotDataError(`snapshot data of ${data.length} bytes is not a store file`);
+  const view = Buffer.from(data.buffer, data.byteOffset, data.length);
+  const applied = view.readUIntBE(MAGIC.length + 1, 6);
+  const file = data.subarray(ENV_HEADER_BYTES);
+  if (crc32(file) !== view.readUInt32BE(MAGIC.length + 7)) throw new SnapshotDataError(`a store file of ${file.length} bytes does not match its checksum: it was damaged on its way`);
+  return { applied, file };
 }
 
 /**

@@ -11,7 +11,7 @@ export class SnapshotThread {
   private worker: Worker | undefined;
   private waiting: { resolve: (reply: SnapshotReply) => void; reject: (err: Error) => void } | undefined;
 
-  constructor(private readonly statePath: string) {}
+  constructor(private statePath: string) {}
 
   /** The state and its applied index at one moment, copied off the event loop. */
   copy(request: SnapshotRequest): Promise<SnapshotReply> {
@@ -26,6 +26,12 @@ export class SnapshotThread {
   /** Whether a copy is being made now (one at a time). */
   get busy(): boolean {
     return this.waiting !== undefined;
+  }
+
+  /** The store moved to `path` (a store file was installed): the next copy is made there by a new worker. */
+  retarget(path: string): void {
+    void this.close();
+    this.statePath = path;
   }
 
   async close(): Promise<void> {
@@ -44,14 +50,19 @@ export class SnapshotThread {
           workerData: { path: this.statePath },
         })
       : new Worker(entry, { workerData: { path: this.statePath } });
-    worker.on('message', (reply: SnapshotReply) => {
+    worker.on('message', (reply: SnapshotReply | { error: string }) => {
+      if ('error' in reply) return this.fail(new Error(`the snapshot worker could not copy the state: ${reply.error}`));
       const waiting = this.waiting;
       this.waiting = undefined;
       waiting?.resolve(reply);
     });
-    worker.on('error', (err) => this.fail(err));
+    worker.on('error', (err) => {
+      if (this.worker === worker) this.fail(err);
+    });
     worker.on('exit', (code) => {
-      if (this.worker === worker) this.worker = undefined;
+      // A worker closed on purpose (close, retarget) has already failed what it was doing.
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       this.fail(new Error(`the snapshot worker exited (code ${code})`));
     });
     worker.unref();

@@ -1,34 +1,58 @@
-// The replica's snapshot copier, on its own thread: reading a whole partition out of LMDB and
-// encoding it takes tens of milliseconds per few megabytes, and on the replica's event loop that
-// starved heartbeats until a busy partition deposed its own healthy leader (issue #18). A copy is
-// made only when a follower needs one (or a backup asks): the snapshots a replica takes itself
-// are its store, made durable (snapshot-format.ts).
-// It shares the replica's LMDB environment read-only; one scan is one read transaction, so the
-// state and the applied index it reports are those of one moment.
+// The replica's snapshot copier, on its own thread: copying a whole partition takes a while, and
+// on the replica's event loop that starved heartbeats until a busy partition deposed its own
+// healthy leader (issue #18). A copy is made only when a follower needs one (or a backup asks):
+// the snapshots a replica takes itself are its store, made durable (snapshot-format.ts).
+// It shares the replica's LMDB environment read-only; a copy or a scan is one read transaction,
+// so the state and the applied index it holds are those of one moment.
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { open } from 'lmdb';
-import { APPLIED_KEY } from './lmdb-store.js';
-import { CopyWriter, LEGACY_JSON_FORMAT, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
+import { APPLIED_KEY, openReadOnly } from './lmdb-store.js';
+import { envCopy, LEGACY_JSON_FORMAT, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
 import { defined } from '../../util/assert.js';
 
 const { path } = workerData as { path: string };
-const db = open({ path, compression: false, encoding: 'msgpack', noSync: true, readOnly: true });
+const db = openReadOnly(path);
+/** Where LMDB writes a copy before it is read into memory; nothing else uses it. No dot in the name: lmdb takes a path with an extension for a file. */
+const copyDir = `${path}-copy`;
 
 const parent = defined(parentPort, 'the snapshot worker\'s parent port');
 
 parent.on('message', (request: SnapshotRequest) => {
-  const reply = request.kind === 'copy' ? copy() : json(request.maxBytes);
-  parent.postMessage(reply, [reply.data.buffer as ArrayBuffer]);
+  void (request.kind === 'copy' ? copy() : Promise.resolve(json(request.maxBytes))).then(
+    (reply) => parent.postMessage(reply, [reply.data.buffer as ArrayBuffer]),
+    (err: unknown) => parent.postMessage({ error: err instanceof Error ? err.message : String(err) }),
+  );
 });
 
-function copy(): SnapshotReply {
-  let writer: CopyWriter | undefined;
-  for (const { key, value } of scan()) {
-    if (writer === undefined) writer = new CopyWriter(key === APPLIED_KEY ? (value as number) : 0);
-    if (key !== APPLIED_KEY) writer.add(key, value);
+/** The store's data file as LMDB copies it (compacted: free pages left out), with the applied index it holds. */
+async function copy(): Promise<SnapshotReply> {
+  rmSync(copyDir, { recursive: true, force: true });
+  mkdirSync(copyDir, { recursive: true });
+  try {
+    await db.backup(copyDir, true);
+    const copied = openReadOnly(copyDir);
+    const applied = (copied.get(APPLIED_KEY) as number | undefined) ?? 0;
+    const keys = copied.getStats() as { entryCount: number };
+    await copied.close();
+    const file = join(copyDir, 'data.mdb');
+    const fd = openSync(file, 'r');
+    try {
+      const { size } = fstatSync(fd);
+      const { data, fileAt, seal } = envCopy(applied, size);
+      for (let at = 0; at < size; ) {
+        const read = readSync(fd, data, fileAt + at, size - at, at);
+        if (read === 0) throw new Error(`the copy ${file} ended at ${at} of its ${size} bytes`);
+        at += read;
+      }
+      seal();
+      return { applied, data, keys: Math.max(0, keys.entryCount - 1) };
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(copyDir, { recursive: true, force: true });
   }
-  writer ??= new CopyWriter(0);
-  return { applied: writer.applied, data: writer.finish(), keys: writer.keys };
 }
 
 /** Format 1 JSON for `ecom backup`; stops as soon as it is over `maxBytes` (the backup is then refused). */

@@ -1,11 +1,12 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fsyncDir } from '../../raft/log/file-log.js';
 import type { Snapshot } from '../../raft/types.js';
 import type { Logger } from '../../util/log.js';
 import { LmdbStateStore } from './lmdb-store.js';
-import { shapeOf } from './snapshot-format.js';
+import { shapeOf, stagedName } from './snapshot-format.js';
+import { checkStoreSync } from './store-check.js';
+import { currentStoreName, removeStoresBut } from './store-location.js';
 
 /**
  * Whether a replica's LMDB store can be trusted when it starts, and what to do when it cannot.
@@ -31,11 +32,17 @@ const READ_THROUGH_TIMEOUT_MS = 600_000;
  * and a store kept whole beside that log would be ahead of it (waiting for entries it skips).
  */
 export function openState(dir: string, latest: Snapshot | undefined, log: Logger, options: { trustSameBoot: boolean } = { trustSameBoot: true }): LmdbStateStore {
-  const path = join(dir, 'state');
+  const name = currentStoreName(dir);
+  const path = join(dir, name);
+  const latestShape = latest === undefined ? undefined : shapeOf(latest.data);
+  // A store file received and staged but not yet made the store (a crash came in between): the driver installs it next.
+  const staged = latest !== undefined && latestShape === 'staged' ? stagedName(latest.data) : undefined;
+  removeStoresBut(dir, new Set(staged === undefined ? [name] : [name, staged]));
   const clean = existsSync(join(dir, CLEAN_MARKER));
   const sameBoot = options.trustSameBoot && bootId() !== undefined && readText(join(dir, BOOT_FILE)) === bootId();
-  // The snapshot (or, without one, the whole log from its start) holds everything the store would.
-  const rebuildable = latest === undefined || shapeOf(latest.data) !== 'marker';
+  // The snapshot (or, without one, the whole log from its start) holds everything the store
+  // would, unless it names the store itself (its own, or a store file received from a leader).
+  const rebuildable = latestShape !== 'marker' && latestShape !== 'staged';
   if (existsSync(path) && !clean && !sameBoot && rebuildable) {
     setAside(path);
     log.warn('the machine restarted since this replica last stopped cleanly: rebuilding the state from the snapshot and the log');
@@ -63,21 +70,10 @@ function openChecked(path: string, suspect: boolean, rebuildable: boolean, log: 
   throw new Error(message);
 }
 
-/**
- * Opens the store in a child process and reads every key once; answers what went wrong, if
- * anything. A child, because LMDB maps the file into memory: a damaged page can end the process
- * that reads it (a segmentation fault), and that must not be the replica.
- */
+/** Reads every key and value once, in a child process (store-check.ts); answers what went wrong, if anything. */
 function readThrough(path: string): string | undefined {
-  const script = `const { open } = await import(${JSON.stringify(import.meta.resolve('lmdb'))});
-const db = open({ path: process.argv[1], compression: false, encoding: 'msgpack', readOnly: true });
-let keys = 0;
-for (const _ of db.getRange({})) keys++;
-process.stdout.write(String(keys));`;
-  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, path], { encoding: 'utf8', timeout: READ_THROUGH_TIMEOUT_MS });
-  if (run.status === 0) return undefined;
-  const why = run.error?.message ?? (run.signal !== null ? `reading it ended with ${run.signal}` : run.stderr.trim().split('\n').slice(-1)[0]);
-  return why ?? `reading it failed (exit ${run.status})`;
+  const result = checkStoreSync(path, { values: true, timeout_ms: READ_THROUGH_TIMEOUT_MS });
+  return result.ok ? undefined : result.problem;
 }
 
 /** After a clean stop: the store is flushed, and the marker says it may be trusted as it is. */
