@@ -41,7 +41,21 @@ export interface ScaleResult {
   /** kill -9 of the partition's leader, started again at once: until it has applied all it had committed. */
   readonly restart_ms: number;
   /** A new, empty replica in place of a follower: until it has applied what the leader had committed, and the size of the copy it installed. */
-  readonly catchUp: { readonly ms: number; readonly bytes: number; readonly MB_per_s: number };
+  readonly catchUp: {
+    readonly ms: number;
+    readonly bytes: number;
+    readonly MB_per_s: number;
+    /** Where the time went, from the replicas' logs (scale.ts, catchUpStages). */
+    readonly stages?: {
+      readonly process_start_ms: number;
+      readonly leader_finds_it_behind_ms: number;
+      readonly leader_copy_ms: number;
+      readonly transfer_ms: number;
+      readonly write_and_check_ms: number;
+      readonly install_ms: number;
+      readonly log_tail_ms: number;
+    };
+  };
 }
 
 export interface FailoverResult {

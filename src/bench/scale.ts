@@ -44,6 +44,7 @@ export async function runScale(raft: RaftTier, options: ScaleOptions): Promise<S
     options.say(`  restart: the leader, killed with SIGKILL and started again at once, applied all it had committed after ${Math.round(restart_ms)} ms`);
     const catchUp = await catchUpBySnapshot(raft, status, options);
     options.say(`  catch-up: a new, empty replica in place of a follower applied the leader's commit ${Math.round(catchUp.ms)} ms after it started (a ${(catchUp.bytes / 1e6).toFixed(1)} MB snapshot, ${catchUp.MB_per_s.toFixed(1)} MB/s)`);
+    if (catchUp.stages !== undefined) options.say(`  catch-up stages (ms, from the replicas' logs): ${Object.entries(catchUp.stages).map(([stage, ms]) => `${stage.replace(/_ms$/, '').replaceAll('_', ' ')} ${Math.round(ms)}`).join(', ')}`);
     return { records: options.records, concurrency: options.concurrency, segments, restart_ms, catchUp };
   } finally {
     await Promise.all([backend.close(), status.close()]);
@@ -114,18 +115,54 @@ async function catchUpBySnapshot(raft: RaftTier, status: ReplicaClusterClient, {
   await status.backup(PARTITION, Date.now() + WAIT_MS).catch((err: unknown) => {
     if (!/over the \d+ bytes a backup answer carries/.test((err as Error).message)) throw err;
   });
+  const startedAt = Date.now();
   const started = performance.now();
   raft.tier.startReplica(follower);
   await caughtUp(status, follower, WAIT_MS);
   const ms = performance.now() - started;
-  const bytes = installedBytes(join(dataDir, 'logs', `storage-${follower}.log`));
-  return { ms, bytes, MB_per_s: bytes / 1e6 / (ms / 1000) };
+  const logOf = (id: number) => logLines(join(dataDir, 'logs', `storage-${id}.log`), startedAt);
+  const followerLog = logOf(follower);
+  const bytes = followerLog.findLast((line) => line.msg.startsWith('state restored from a snapshot'))?.bytes ?? 0;
+  return { ms, bytes, MB_per_s: bytes / 1e6 / (ms / 1000), stages: catchUpStages(startedAt, ms, followerLog, logOf(leader), follower) };
 }
 
-/** The size of the last copy of the state the replica installed, from its log; 0 when it installed none. */
-function installedBytes(logFile: string): number {
-  const lines = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('state restored from a snapshot'));
-  const last = lines.at(-1);
-  if (last === undefined) return 0;
-  return (JSON.parse(last) as { bytes?: number }).bytes ?? 0;
+interface LogLine {
+  readonly time: number;
+  readonly msg: string;
+  readonly ms?: number;
+  readonly bytes?: number;
+  readonly to?: number;
+}
+
+/** The lines a replica logged from `since` (epoch ms) on. */
+function logLines(file: string, since: number): LogLine[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine)
+    .filter((line) => line.time >= since);
+}
+
+/**
+ * Where a catch-up's time went, from the replicas' own lines: the new replica's process start;
+ * until the leader finds it behind and starts a copy; the leader's copy of its store; the transfer (from the leader's send to the follower having
+ * the whole file, less its writing); writing and checking the file; installing it; and the log
+ * entries after it. Undefined when a line is missing (a build that copies records instead).
+ */
+function catchUpStages(startedAt: number, total_ms: number, follower: readonly LogLine[], leader: readonly LogLine[], to: number): NonNullable<ScaleResult['catchUp']['stages']> | undefined {
+  const up = follower.find((line) => line.msg === 'recovered from disk');
+  const sent = leader.findLast((line) => line.msg === 'sending a follower a copy of the state' && line.to === to);
+  const staged = follower.findLast((line) => line.msg === 'store file from the leader written and checked');
+  const installed = follower.findLast((line) => line.msg.startsWith('state restored from a snapshot'));
+  if (up === undefined || sent === undefined || staged === undefined || installed === undefined) return undefined;
+  const stage_ms = staged.ms ?? 0;
+  return {
+    process_start_ms: up.time - startedAt,
+    leader_finds_it_behind_ms: sent.time - (sent.ms ?? 0) - up.time,
+    leader_copy_ms: sent.ms ?? 0,
+    transfer_ms: staged.time - stage_ms - sent.time,
+    write_and_check_ms: stage_ms,
+    install_ms: installed.ms ?? 0,
+    log_tail_ms: total_ms - (installed.time - startedAt),
+  };
 }
