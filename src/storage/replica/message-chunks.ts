@@ -22,8 +22,8 @@ export const CHUNK_BYTES = 1 << 20;
 /** A receiver acknowledges a transfer's progress every this many chunks. */
 export const ACK_EVERY_CHUNKS = 8;
 /**
- * The largest message a transfer may carry. A snapshot's data is one JSON text, and V8 cannot
- * hold a string longer than about 512 MiB, so nothing larger could be installed anyway.
+ * The largest message a transfer may carry: a snapshot's store file is held whole in memory by
+ * the sender and the receiver, and this bounds what that costs each of them.
  */
 export const MAX_CHUNKED_MESSAGE_BYTES = 512 << 20;
 /** Transfers a receiver keeps half-done at once (a leader and the one before it, say); the oldest goes first. */
