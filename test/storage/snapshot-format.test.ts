@@ -1,6 +1,5 @@
-import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { envCopy, readCopy, readEnvCopy, readLegacyJson, shapeOf, SnapshotDataError, stagedName, stagedStore, stageName, storeMarker } from '../../src/storage/replica/snapshot-format.js';
+import { CopyWriter, envCopy, readCopy, readEnvCopy, readLegacyJson, shapeOf, SnapshotDataError, stagedName, stagedStore, stageName, storeMarker } from '../../src/storage/replica/snapshot-format.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
 
@@ -13,12 +12,10 @@ function randomState(rng: Prng, keys: number): Map<string, unknown> {
   return state;
 }
 
-/** A record copy as builds before the store file wrote it: magic, kind 'C', a header, then each key and value. */
 function copyOf(state: Map<string, unknown>, applied: number): Uint8Array {
-  const packr = new Packr({ useRecords: false });
-  const pieces = [Buffer.from('ESNP\u0002C', 'latin1'), Buffer.from(packr.pack({ applied }))];
-  for (const [key, value] of state) pieces.push(Buffer.from(packr.pack(key)), Buffer.from(packr.pack(value)));
-  return new Uint8Array(Buffer.concat(pieces));
+  const writer = new CopyWriter(applied);
+  for (const [key, value] of state) writer.add(key, value);
+  return writer.finish();
 }
 
 function envOf(file: Uint8Array, applied: number): Uint8Array {

@@ -1,8 +1,11 @@
 import type { Message } from '../../raft/types.js';
 import { defined } from '../../util/assert.js';
+import { MAX_CHUNKED_MESSAGE_BYTES } from './message-chunks.js';
 import { shapeOf } from './snapshot-format.js';
 import type { SnapshotThread } from './snapshot-thread.js';
 
+/** A store file larger than this is sent as a record copy instead: the Snap around it must fit in one transfer. */
+const MAX_STORE_FILE_BYTES = MAX_CHUNKED_MESSAGE_BYTES - (1 << 20);
 /** How long a copy is kept after it was last asked for: Raft sends a snapshot again while a slow transfer runs. */
 const KEEP_MS = 30_000;
 
@@ -64,7 +67,7 @@ export class SnapshotCopies {
   private make(index: number): void {
     this.making = true;
     const started = performance.now();
-    this.thread.copy({ kind: 'copy' }).then(
+    this.thread.copy({ kind: 'copy', maxFileBytes: MAX_STORE_FILE_BYTES }).then(
       ({ applied, data }) => {
         this.making = false;
         this.drop();

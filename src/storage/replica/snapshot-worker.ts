@@ -4,11 +4,11 @@
 // the snapshots a replica takes itself are its store, made durable (snapshot-format.ts).
 // It shares the replica's LMDB environment read-only; a copy or a scan is one read transaction,
 // so the state and the applied index it holds are those of one moment.
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { APPLIED_KEY, openReadOnly } from './lmdb-store.js';
-import { envCopy, LEGACY_JSON_FORMAT, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
+import { CopyWriter, envCopy, LEGACY_JSON_FORMAT, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
 import { defined } from '../../util/assert.js';
 
 const { path } = workerData as { path: string };
@@ -19,23 +19,33 @@ const copyDir = `${path}-copy`;
 const parent = defined(parentPort, 'the snapshot worker\'s parent port');
 
 parent.on('message', (request: SnapshotRequest) => {
-  void (request.kind === 'copy' ? copy() : Promise.resolve(json(request.maxBytes))).then(
+  void (request.kind === 'copy' ? copy(request.maxFileBytes) : Promise.resolve(json(request.maxBytes))).then(
     (reply) => parent.postMessage(reply, [reply.data.buffer as ArrayBuffer]),
     (err: unknown) => parent.postMessage({ error: err instanceof Error ? err.message : String(err) }),
   );
 });
 
-/** The store's data file as LMDB copies it (compacted: free pages left out), with the applied index it holds. */
-async function copy(): Promise<SnapshotReply> {
+/**
+ * The store's data file as LMDB copies it (compacted: free pages left out), with the applied
+ * index it holds; or, when that file is over `maxFileBytes`, its records one by one (a record
+ * copy is about half the file's size, so a larger partition can still be sent).
+ */
+async function copy(maxFileBytes: number): Promise<SnapshotReply> {
   rmSync(copyDir, { recursive: true, force: true });
   mkdirSync(copyDir, { recursive: true });
   try {
     await db.backup(copyDir, true);
     const copied = openReadOnly(copyDir);
     const applied = (copied.get(APPLIED_KEY) as number | undefined) ?? 0;
-    const keys = copied.getStats() as { entryCount: number };
-    await copied.close();
+    const keys = Math.max(0, (copied.getStats() as { entryCount: number }).entryCount - 1);
     const file = join(copyDir, 'data.mdb');
+    if (statSync(file).size > maxFileBytes) {
+      const writer = new CopyWriter(applied);
+      for (const { key, value } of copied.getRange({})) if (key !== APPLIED_KEY) writer.add(key as string, value);
+      await copied.close();
+      return { applied, data: writer.finish(), keys: writer.keys };
+    }
+    await copied.close();
     const fd = openSync(file, 'r');
     try {
       const { size } = fstatSync(fd);
@@ -46,7 +56,7 @@ async function copy(): Promise<SnapshotReply> {
         at += read;
       }
       seal();
-      return { applied, data, keys: Math.max(0, keys.entryCount - 1) };
+      return { applied, data, keys };
     } finally {
       closeSync(fd);
     }
