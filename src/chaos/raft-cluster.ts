@@ -23,6 +23,13 @@ import { defined } from '../util/assert.js';
  * portals' read caches (`--cache-ms`): the replicas publish to it directly, each portal
  * subscribes through its own LinkProxy, stalling both directions, so the nemesis can cut or delay one portal's feed.
  */
+/**
+ * Snapshots ten times as often as by default: a replica killed or cut off for a few seconds then
+ * finds the leader's log compacted past it and catches up by snapshot, so sending, staging and
+ * installing a store file run under every fault, not only replaying the log.
+ */
+const SNAPSHOT_EVERY_ENTRIES = 1_000;
+
 export interface ChaosClusterOptions {
   readonly dataDir: string;
   readonly partitions?: number;
@@ -134,6 +141,7 @@ export class ChaosCluster {
 
   startReplica(id: number): EcomChild {
     const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.links.topologyFileOf(id), '--broker', this.brokerUrl];
+    args.push('--snapshot-every', String(SNAPSHOT_EVERY_ENTRIES));
     return this.processes.start(`storage-${id}`, args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });
   }
 
