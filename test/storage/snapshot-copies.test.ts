@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/types.js';
 import type { SnapshotReply } from '../../src/storage/replica/snapshot-format.js';
-import { SnapshotCopies, type CopySent } from '../../src/storage/replica/snapshot-copies.js';
+import { resendPause_ms, SnapshotCopies, type CopySent } from '../../src/storage/replica/snapshot-copies.js';
 import type { SnapshotThread } from '../../src/storage/replica/snapshot-thread.js';
 
 /** A snapshot thread whose copies finish when the test says, each at the applied index given. */
@@ -22,10 +22,17 @@ function setUp() {
   const thread = new FakeThread();
   const sent: Message[] = [];
   const told: CopySent[] = [];
-  const copies = new SnapshotCopies(thread as unknown as SnapshotThread, (m) => sent.push(m), (c) => told.push(c), (err) => {
-    throw err;
-  });
-  return { thread, sent, told, copies };
+  const clock = { now_ms: 0 };
+  const copies = new SnapshotCopies(
+    thread as unknown as SnapshotThread,
+    (m) => sent.push(m),
+    (c) => told.push(c),
+    (err) => {
+      throw err;
+    },
+    () => clock.now_ms,
+  );
+  return { thread, sent, told, copies, clock };
 }
 
 describe('SnapshotCopies: one copy at a time, each Snap sent with a copy at or after its index', () => {
@@ -60,6 +67,26 @@ describe('SnapshotCopies: one copy at a time, each Snap sent with a copy at or a
     copies.offer(snapTo(3, 100));
     expect(thread.copies).toHaveLength(0);
     expect(sent.map((m) => m.to)).toEqual([2, 3]);
+    copies.close();
+  });
+
+  it('holds back a resend of the copy a follower was just sent, until it has had time to take it in', async () => {
+    const { thread, sent, copies, clock } = setUp();
+    copies.offer(snapTo(2, 100));
+    thread.copies.shift()!(120);
+    await settle();
+    // Raft's resends every election timeout while the copy travels and is written and checked.
+    for (let t = 300; t < resendPause_ms(1); t += 300) {
+      clock.now_ms = t;
+      copies.offer(snapTo(2, 100));
+    }
+    expect(sent.map((m) => m.to)).toEqual([2]);
+    // Another follower gets it at once; the first gets it again once the pause is over.
+    copies.offer(snapTo(3, 100));
+    clock.now_ms = resendPause_ms(1) + 1;
+    copies.offer(snapTo(2, 100));
+    expect(sent.map((m) => m.to)).toEqual([2, 3, 2]);
+    expect(resendPause_ms(400e6)).toBe(20_000);
     copies.close();
   });
 });

@@ -8,6 +8,19 @@ import type { SnapshotThread } from './snapshot-thread.js';
 const MAX_STORE_FILE_BYTES = MAX_CHUNKED_MESSAGE_BYTES - (1 << 20);
 /** How long a copy is kept after it was last asked for: Raft sends a snapshot again while a slow transfer runs. */
 const KEEP_MS = 30_000;
+/**
+ * The slowest a follower is expected to take in a copy (the transfer, then writing and checking
+ * it) before the same copy is sent to it again. Raft sends a snapshot again every election
+ * timeout until it is acknowledged; a copy of a few hundred MB takes seconds, and sending it
+ * whole again at every resend kept a leader's event loop busy until it lost its leadership, at
+ * 1,000,000 records, for good. A transfer that breaks is sent again after this pause at most.
+ */
+const RESEND_FLOOR_MB_PER_S = 20;
+const RESEND_PAUSE_MIN_MS = 2_000;
+
+export function resendPause_ms(bytes: number): number {
+  return Math.max(RESEND_PAUSE_MIN_MS, bytes / (RESEND_FLOOR_MB_PER_S * 1_000));
+}
 
 export interface CopySent {
   readonly to: number;
@@ -30,12 +43,15 @@ export class SnapshotCopies {
   /** Followers whose Snap waits for the copy being made. */
   private readonly waiting = new Map<number, Message>();
   private making = false;
+  /** The copy each follower was last sent, and until when a resend of it is held back. */
+  private readonly delivered = new Map<number, { index: number; data: Uint8Array; until_ms: number }>();
 
   constructor(
     private readonly thread: SnapshotThread,
     private readonly send: (message: Message) => void,
     private readonly sent: (copy: CopySent) => void,
     private readonly failed: (err: Error) => void,
+    private readonly now_ms: () => number = () => performance.now(),
   ) {}
 
   /** Whether `m` is a Snap whose snapshot names this replica's store (its own, or one installed from a leader), which must be copied to leave. */
@@ -51,6 +67,9 @@ export class SnapshotCopies {
     const kept = this.kept;
     if (kept !== undefined && kept.index === index) {
       kept.timer.refresh();
+      const last = this.delivered.get(m.to);
+      // Still on its way, or being written and checked: the follower answers once it has installed it.
+      if (last !== undefined && last.index === index && last.data === kept.data && this.now_ms() < last.until_ms) return;
       this.deliver(m, kept.applied, kept.data, 0);
       return;
     }
@@ -62,6 +81,7 @@ export class SnapshotCopies {
   close(): void {
     this.drop();
     this.waiting.clear();
+    this.delivered.clear();
   }
 
   private make(index: number): void {
@@ -94,6 +114,7 @@ export class SnapshotCopies {
 
   private deliver(m: Message, applied: number, data: Uint8Array, ms: number): void {
     const snapshot = defined(m.snapshot, 'the snapshot of a Snap message');
+    this.delivered.set(m.to, { index: snapshot.meta.index, data, until_ms: this.now_ms() + resendPause_ms(data.length) });
     this.send({ ...m, snapshot: { meta: snapshot.meta, data } });
     this.sent({ to: m.to, index: snapshot.meta.index, applied, bytes: data.length, ms });
   }
