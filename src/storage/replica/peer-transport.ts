@@ -4,7 +4,7 @@ import type { Message } from '../../raft/types.js';
 import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
 import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
-import { ChunkAssembler, chunksOf, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey, type ChunkAck } from './message-chunks.js';
+import { ChunkAssembler, chunksOf, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKeyInSlices, type ChunkAck } from './message-chunks.js';
 
 /**
  * Raft messages between the replicas of a partition: one-way binary frames over TCP. Two
@@ -173,6 +173,11 @@ export class PeerTransport {
       }
       socket.cork();
       for (const m of batch) {
+        // A snapshot while another streams on this link is dropped before it costs an encoding (Raft sends it again).
+        if (m.type === 'Snap' && out.streaming) {
+          this.dropped++;
+          continue;
+        }
         const encoded = this.encode(m);
         if (encoded === undefined) continue;
         if (encoded.length <= CHUNK_BYTES) socket.write(encodeFrame(encoded));
@@ -203,15 +208,15 @@ export class PeerTransport {
    */
   private async stream(socket: Socket, out: Outgoing, encoded: Uint8Array, to: number): Promise<void> {
     out.streaming = true;
-    const key = transferKey(encoded);
-    const name = `${to}/${key.toString('hex')}`;
-    const held = this.resumeAt.get(name) ?? 0;
-    const start = held < encoded.length ? held : 0;
-    this.resumedBytes += start;
-    this.unfinished.delete(name);
-    this.unfinished.add(name);
-    for (const old of this.unfinished) if (this.unfinished.size > MAX_RESUME_POINTS) this.unfinished.delete(old);
     try {
+      const key = await transferKeyInSlices(encoded);
+      const name = `${to}/${key.toString('hex')}`;
+      const held = this.resumeAt.get(name) ?? 0;
+      const start = held < encoded.length ? held : 0;
+      this.resumedBytes += start;
+      this.unfinished.delete(name);
+      this.unfinished.add(name);
+      for (const old of this.unfinished) if (this.unfinished.size > MAX_RESUME_POINTS) this.unfinished.delete(old);
       for (const chunk of chunksOf(encoded, { from: this.self.id, key }, start)) {
         if (socket.destroyed) return;
         if (!socket.write(encodeFrame(chunk))) await drained(socket);
