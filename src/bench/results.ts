@@ -2,6 +2,7 @@ import type { LatencySummary } from './histogram.js';
 import type { MachineInfo } from './machine.js';
 import type { RunResult } from './runner.js';
 import type { MqttPortalTrace } from './mqtt-trace.js';
+import type { StartupResult } from './startup.js';
 
 /** Everything one `ecom bench` invocation measured: what --json writes and the charts read. */
 export interface BenchResults {
@@ -15,6 +16,7 @@ export interface BenchResults {
   comparison?: EtcdComparison;
   modes?: ModeComparison;
   scale?: ScaleResult;
+  startup?: StartupResult;
   /** Things the reader must know: skipped workloads, errors. */
   readonly notes: string[];
 }

@@ -9,6 +9,7 @@ import { writeReport } from '../bench/report.js';
 import { BenchSession, type MeasuredSystem } from '../bench/session.js';
 import { runSuite } from '../bench/suite.js';
 import { runScale } from '../bench/scale.js';
+import { measureStartup } from '../bench/startup.js';
 import { mqttSystemName, runMqttFigures, type MqttBroker } from '../bench/mqtt-figures.js';
 import { checkTargets, verdictMark } from '../bench/targets-check.js';
 import { PORTAL_SYSTEMS, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
@@ -60,7 +61,7 @@ function openSession(opts: CommonOptions): BenchSession {
 }
 
 /** Writes the outputs asked for, closes the session whatever happened. */
-async function finish(session: BenchSession, opts: CommonOptions, work: () => Promise<void>): Promise<void> {
+async function finish(session: BenchSession, opts: Pick<CommonOptions, 'json' | 'chart' | 'report'>, work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } finally {
@@ -300,6 +301,22 @@ function registerSuite(bench: Command): void {
     });
 }
 
+function registerStartup(bench: Command): void {
+  bench
+    .command('startup')
+    .description('How long `ecom up` takes to serve (each stage, and the CPU it costs) and how long a one-shot client command takes against it; on free ports, in a temporary folder.')
+    .addOption(new Option('--runs <n>', 'starts of `ecom up`, each in a fresh data folder').argParser(positiveInt('--runs')).default(3))
+    .addOption(new Option('--one-shots <n>', 'one-shot commands timed after each start').argParser(wholeNumber('--one-shots', 0)).default(5))
+    .addOption(new Option('--json <file>', 'also write every figure to this JSON file'))
+    .addHelpText('after', `\nExample:\n  $ ecom bench startup --runs 5 --one-shots 10`)
+    .action(async (opts: { runs: number; oneShots: number; json?: string }) => {
+      const session = new BenchSession({ command: `ecom ${process.argv.slice(2).join(' ')}`, workers: 0, duration_ms: 0, warmup_ms: 0, timeout_ms: 0 });
+      await finish(session, opts, async () => {
+        session.results.startup = await measureStartup(session.folder, { runs: opts.runs, oneShots: opts.oneShots, say: (l) => session.print(l), aborted: () => session.aborted, own: (up) => session.own(up) });
+      });
+    });
+}
+
 export function registerBenchCommand(program: Command): void {
   registerWorker(program);
   const bench = program
@@ -317,6 +334,7 @@ Examples:
   $ ecom bench run create-order shop --mode raft -c 128   portal workloads through gRPC
   $ ecom bench run put --rate 2000,8000,16000            open loop: latency before saturation
   $ ecom bench failover --kills 20
+  $ ecom bench startup --runs 5                        ecom up to serving, one-shot commands
   $ ecom bench compare --chart bench.svg --report bench.md
   $ ecom bench suite --chart docs/img/bench.svg --report docs/bench-report.md --json bench.json
 
@@ -329,4 +347,5 @@ Workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`,
   registerSuite(bench);
   registerMqtt(bench);
   registerScale(bench);
+  registerStartup(bench);
 }

@@ -165,8 +165,7 @@ export const raftMode: ModeDefinition = {
         linkProxies: linksOff === undefined,
         colocate: options.colocate === true,
       });
-      await tier.start();
-      if (tier.links !== undefined) ctx.log.info("Raft links between replicas pass through ecom up's own proxies, so the dashboard can cut and heal them (--no-link-proxies runs them direct)");
+      await startTier(tier, ctx.log);
       targets.push(...tier.metricsTargets());
       const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
       common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
@@ -194,6 +193,13 @@ export const raftMode: ModeDefinition = {
     return { adminPorts: [options.adminPort], orderPorts: [options.orderPort], stop, metricsTargets: targets, ...(dashboard === undefined ? {} : { dashboardUrl: dashboard.url }) };
   },
 };
+
+/** Starts the tier's replicas and waits for every partition to have a leader. */
+async function startTier(tier: StorageTier, log: Logger): Promise<void> {
+  await tier.start();
+  log.info('every partition has a leader');
+  if (tier.links !== undefined) log.info("Raft links between replicas pass through ecom up's own proxies, so the dashboard can cut and heal them (--no-link-proxies runs them direct)");
+}
 
 /**
  * Why the replicas' Raft links run direct, or undefined when they go through ecom up's proxies:
