@@ -40,6 +40,8 @@ export interface StartupRun {
   /** CPU the whole process tree of `ecom up` had spent when it served: steadier than wall time on a busy machine. */
   readonly cpu_ms: number;
   readonly processes: number;
+  /** That CPU by process, named by its ecom command (`up`, `storage 1`, `admin-server 55006`, ...). */
+  readonly cpuByProcess: Readonly<Record<string, number>>;
   /** From Ctrl-C (SIGINT) to `ecom up` having exited. */
   readonly stop_ms: number;
 }
@@ -154,7 +156,9 @@ async function servingAfter(up: RunningUp): Promise<Omit<StartupRun, 'stages' | 
   await Promise.all([answers(up, up.adminPort, (c) => c.retrieveClient('1'), deadline), answers(up, up.orderPort, (c) => c.retrieveOrder('1'), deadline)]);
   const serving_ms = Date.now() - up.startedAt;
   const tree = processTree(up.child.pid);
-  const cost = { cpu_ms: tree.reduce((sum, pid) => sum + (cpuTime_ms(pid) ?? 0), 0), processes: tree.length };
+  const cpuByProcess: Record<string, number> = {};
+  for (const pid of tree) cpuByProcess[commandOf(pid)] = (cpuByProcess[commandOf(pid)] ?? 0) + (cpuTime_ms(pid) ?? 0);
+  const cost = { cpu_ms: Object.values(cpuByProcess).reduce((a, b) => a + b, 0), processes: tree.length, cpuByProcess };
   // It may answer a moment before it says so; the stages are complete once it has.
   await Promise.race([up.up, up.child.exited.then((status) => Promise.reject(new Error(`ecom up exited (${status}) before saying the system is up`)))]);
   return { serving_ms, ...cost };
@@ -179,6 +183,18 @@ async function answers(up: RunningUp, port: number, call: (client: PortalClient)
   } finally {
     client.close();
   }
+}
+
+/** A process of the tree named by its ecom command and first argument (`storage 1`), or its program's name. */
+function commandOf(pid: number): string {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return `pid ${pid}`;
+  }
+  const bin = argv.findIndex((arg) => arg.endsWith('ecom.js'));
+  return bin < 0 ? (argv[0] ?? `pid ${pid}`) : argv.slice(bin + 1, bin + 3).filter((a) => !a.startsWith('-')).join(' ');
 }
 
 /** `pid` and every process below it, from /proc. */
@@ -222,7 +238,21 @@ function seconds(ms: number): string {
 
 function describeStart(n: number, of: number, serving: Omit<StartupRun, 'stages' | 'stop_ms'>, stages: Readonly<Record<string, number>>): string {
   const timeline = STAGES.map((s) => `${s.name} ${stages[s.name] === undefined ? '-' : seconds(stages[s.name]!)}`).join(', ');
-  return `startup ${n}/${of}: serving after ${seconds(serving.serving_ms)} (both portals answered), CPU ${seconds(serving.cpu_ms)} in ${serving.processes} processes\n  ${timeline}`;
+  return `startup ${n}/${of}: serving after ${seconds(serving.serving_ms)} (both portals answered), CPU ${seconds(serving.cpu_ms)} in ${serving.processes} processes\n  ${timeline}\n  CPU by process: ${byProcess(serving.cpuByProcess)}`;
+}
+
+/** Same commands summed (the replicas together, the portals together), biggest first. */
+function byProcess(cpu: Readonly<Record<string, number>>): string {
+  const kinds = new Map<string, { ms: number; count: number }>();
+  for (const [command, ms] of Object.entries(cpu)) {
+    const kind = command.split(' ')[0] ?? command;
+    const known = kinds.get(kind) ?? { ms: 0, count: 0 };
+    kinds.set(kind, { ms: known.ms + ms, count: known.count + 1 });
+  }
+  return [...kinds]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([kind, k]) => `${kind}${k.count > 1 ? ` ×${k.count}` : ''} ${seconds(k.ms)}`)
+    .join(', ');
 }
 
 export function describeStartup(result: StartupResult): string[] {
