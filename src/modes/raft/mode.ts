@@ -150,10 +150,13 @@ export const raftMode: ModeDefinition = {
       await broker?.stop();
     };
     try {
+      // Nothing here waits for anything else: the broker, the replicas and the portals load at
+      // once (a portal finds the leaders when its first request needs them), and the system is
+      // up once all of them listen and every partition has a leader.
       // The embedded broker carries the storage tier's change feed to portal caches.
       const brokerArgs = ['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile, ...(await metricsArgs(targets, `broker-${brokerPort}`))];
       broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, onStarted: lifecycle.watch(`broker-${brokerPort}`), start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
-      await waitForPort(ctx.host, brokerPort, 30_000, broker.current);
+      const starting = [waitForPort(ctx.host, brokerPort, 30_000, broker.current)];
       const dashboardPort = Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT);
       const linksOff = linkProxiesOff(topology, dashboardPort, options.linkProxies !== false, options.colocate === true);
       tier = new StorageTier({
@@ -165,16 +168,17 @@ export const raftMode: ModeDefinition = {
         linkProxies: linksOff === undefined,
         colocate: options.colocate === true,
       });
-      await startTier(tier, ctx.log);
-      targets.push(...tier.metricsTargets());
+      starting.push(startTier(tier, ctx.log));
       const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
       common.push('--cache-ms', String(Number(options.cacheMs ?? 0)));
       for (const [role, port] of [['admin-server', options.adminPort], ['order-server', options.orderPort]] as const) {
         const args = [role, String(port), ...common, ...ctx.portalSecurityArgs, ...(await metricsArgs(targets, `${role}-${port}`))];
         const portal = new Supervisor({ name: `${role}-${port}`, ...supervise, onStarted: lifecycle.watch(`${role}-${port}`), start: () => spawnEcom(args, { name: `${role}-${port}` }) });
         portals.push(portal);
-        await waitForPort(ctx.host, port, 30_000, portal.current);
+        starting.push(waitForPort(ctx.host, port, 30_000, portal.current));
       }
+      await Promise.all(starting);
+      targets.push(...tier.metricsTargets());
       const statuses = await withClusterClient(topology, (client) => client.statuses(1_000));
       for (const s of statuses) {
         const address = defined(topology.replicas.find((r) => r.id === s.id), `replica ${s.id} of the topology`);
