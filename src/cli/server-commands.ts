@@ -3,14 +3,11 @@ import { DEFAULTS } from '../config/defaults.js';
 import { parsePort, resolveLang } from '../config/options.js';
 import { DEFAULT_MODE, findMode, MODES } from '../modes/registry.js';
 import type { ModeContext } from '../modes/mode.js';
-import { startPortalServer } from '../portal/server.js';
 import { restartOption } from '../modes/restart-option.js';
 import { loadPortalSecurity, portalSecurityArgs, type PortalSecurityOptions } from '../portal/security.js';
 import { createLogger } from '../util/log.js';
 import { closeOnSignals } from '../util/shutdown.js';
 import { hostOption, langOption, metricsHostOption, metricsPortOption, type MetricsCliOptions } from './common-options.js';
-import { serveProcessMetrics } from '../metrics/process-metrics.js';
-import { PortalMetrics } from '../metrics/portal-metrics.js';
 
 /** `ecom up` (the whole system) and `ecom admin-server` / `ecom order-server` (one portal process). */
 
@@ -78,6 +75,8 @@ function registerPortalServers(program: Command): void {
       .addOption(metricsHostOption())
       .addHelpText('after', `\nExamples:\n  $ ecom ${name} ${defaultPort} --mode single\n  $ ecom ${name} ${defaultPort} --metrics-port 9100   (Prometheus metrics at http://127.0.0.1:9100/metrics)`)
       .action(async (port: number, opts: { mode: string; host: string; lang?: string } & PortalSecurityOptions & MetricsCliOptions) => {
+        // Loaded here, not at the top: `ecom up` shares this module and serves neither gRPC nor metrics itself.
+        const [{ serveProcessMetrics }, { PortalMetrics }, { startPortalServer }] = await Promise.all([import('../metrics/process-metrics.js'), import('../metrics/portal-metrics.js'), import('../portal/server.js')]);
         const mode = findMode(opts.mode);
         const plain = context(opts, `${name}-${port}`);
         const closers = closeOnSignals((signal) => plain.log.info(`${signal}: finishing calls in flight, then stopping`));

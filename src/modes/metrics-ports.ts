@@ -1,7 +1,7 @@
 import { METRICS_HOST, metricsTarget, type MetricsTarget } from '../metrics/union.js';
 import { freePort } from '../util/ports.js';
 import type { Logger } from '../util/log.js';
-import { serveProcessMetrics, type ProcessMetrics } from '../metrics/process-metrics.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
 
 /**
  * Gives a child of `ecom up` a metrics port of its own (from the band util/ports.ts keeps
@@ -21,6 +21,8 @@ export async function metricsArgs(targets: MetricsTarget[], process: string): Pr
  */
 export async function serveUpMetrics(targets: MetricsTarget[], log: Logger): Promise<ProcessMetrics> {
   const port = await freePort(METRICS_HOST);
+  // Loaded here: the module is shared with `ecom up` in raft mode, which serves no metrics of its own.
+  const { serveProcessMetrics } = await import('../metrics/process-metrics.js');
   const served = await serveProcessMetrics(port, METRICS_HOST, log);
   if (served === undefined) throw new Error(`no metrics registry for port ${port}`);
   if (served.url !== undefined) targets.push(metricsTarget('ecom-up', port));

@@ -9,7 +9,8 @@ import { apiPackageDefinition, LOADER_OPTIONS, PORTAL_SERVICES } from './proto.j
 import { addReflection } from './reflection.js';
 import type { PortalMetrics } from '../metrics/portal-metrics.js';
 import { metricsInterceptor } from './metrics-interceptor.js';
-import { NO_SECURITY, requireToken, serverCredentials, type PortalSecurity } from './security.js';
+import { NO_SECURITY, type PortalSecurity } from './security.js';
+import { requireToken, serverCredentials } from './server-security.js';
 
 export type PortalRole = 'admin' | 'order';
 

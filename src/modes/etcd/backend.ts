@@ -9,6 +9,7 @@ import { likelyKeys } from '../../domain/likely-keys.js';
 import { NOT_APPLIED } from '../../domain/store-replies.js';
 import { executeOptimistically, type AttemptStats } from './optimistic.js';
 import { EtcdStore, EtcdUnavailableError } from './store.js';
+import { ETCD_BACKEND_DEFAULTS } from './settings.js';
 import { assert } from '../../util/assert.js';
 
 export interface EtcdBackendOptions {
@@ -24,15 +25,6 @@ export interface EtcdBackendOptions {
   readonly cache_ms: number;
   readonly log: Logger;
 }
-
-export const ETCD_BACKEND_DEFAULTS = {
-  timeout_ms: 5_000,
-  /** Writes waiting for their turn on busy records in one portal; more get a 503 at once. */
-  max_waiting_writes: 10_000,
-  call_timeout_ms: 2_000,
-  max_attempts: 20,
-  cache_ms: 0,
-} as const;
 
 /**
  * etcd mode's backend: no data in the portal; every write is one guarded etcd transaction and

@@ -1,13 +1,11 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { startPortalServer } from '../../portal/server.js';
 import type { ModeDefinition, ModeOptions } from '../mode.js';
-import { ETCD_BACKEND_DEFAULTS, EtcdBackend } from './backend.js';
+import type { EtcdBackend } from './backend.js';
+import { ETCD_BACKEND_DEFAULTS, parseEndpoints } from './settings.js';
 import { ETCD_INSTALL_HINT, findEtcdBinary, startLocalEtcdCluster, type LocalEtcdCluster } from './cluster.js';
 import { DEFAULT_ETCD_PREFIX, normalizePrefix } from './keys.js';
-import { parseEndpoints } from './store.js';
 import type { Logger } from '../../util/log.js';
 import { assert } from '../../util/assert.js';
-import { PortalMetrics } from '../../metrics/portal-metrics.js';
 import type { ProcessMetrics } from '../../metrics/process-metrics.js';
 import type { MetricsTarget } from '../../metrics/union.js';
 import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
@@ -71,7 +69,8 @@ function readOptions(options: ModeOptions): EtcdModeOptions {
   return { endpoints: etcd as string[] | undefined, prefix, cache_ms, timeout_ms };
 }
 
-export function openEtcdBackend(options: EtcdModeOptions & { endpoints: readonly string[] }, log: Logger): Promise<EtcdBackend> {
+export async function openEtcdBackend(options: EtcdModeOptions & { endpoints: readonly string[] }, log: Logger): Promise<EtcdBackend> {
+  const { EtcdBackend } = await import('./backend.js');
   return EtcdBackend.open({
     endpoints: options.endpoints,
     prefix: options.prefix,
@@ -131,6 +130,8 @@ export const etcdMode: ModeDefinition = {
       // etcd serves its own metrics on its client URLs.
       for (const [i, url] of (cluster?.endpoints ?? []).entries()) targets.push({ process: `etcd-${i + 1}`, url: `${url}/metrics` });
       const backend = await openEtcdBackend({ ...parsed, endpoints }, ctx.log);
+      // Loaded only when this mode runs: the registry holds every mode, and `ecom up` in another mode needs none of this.
+      const [{ startPortalServer }, { PortalMetrics }] = await Promise.all([import('../../portal/server.js'), import('../../metrics/portal-metrics.js')]);
       const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity, metrics: new PortalMetrics(metrics.registry) });
       const [adminPort = options.adminPort, orderPort = options.orderPort] = server.ports;
       ctx.log.info({ adminPort, orderPort, etcd: endpoints, prefix: parsed.prefix }, 'etcd mode: AdminPortal and OrderPortal are serving');

@@ -89,20 +89,6 @@ function passThroughPolicy(): Policy {
   return policy as unknown as Policy;
 }
 
-export function parseEndpoints(text: string): string[] {
-  const endpoints = text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  if (endpoints.length === 0) throw new Error('--etcd needs at least one endpoint, such as http://127.0.0.1:2379');
-  for (const endpoint of endpoints) {
-    if (!/^https?:\/\/[^/\s]+:\d+\/?$/.test(endpoint)) {
-      throw new Error(`"${endpoint}" is not an etcd endpoint; write it as http://HOST:PORT (several separated by commas)`);
-    }
-  }
-  return endpoints;
-}
-
 export class EtcdStore {
   readonly client: Etcd3;
   private readonly layout: KeyLayout;

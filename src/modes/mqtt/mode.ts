@@ -6,11 +6,9 @@ import { spawnEcom, waitForPort } from '../../util/processes.js';
 import { Supervisor } from '../../util/supervisor.js';
 import { restartPolicy } from '../restart-option.js';
 import type { ModeDefinition, ModeOptions } from '../mode.js';
-import { MqttBackend } from './backend.js';
 import { brokerCredentials, createClusterSecret, readClusterSecret } from '../../net/cluster-secret.js';
 import { clusterSecretOption, optionalSecretFile, secretFileFrom } from '../cluster-secret-option.js';
 import { DEFAULT_TOPIC_PREFIX } from './protocol.js';
-import { watchMqttSync } from '../../metrics/mqtt-metrics.js';
 import type { MetricsTarget } from '../../metrics/union.js';
 import { logMetricsTargets, metricsArgs } from '../metrics-ports.js';
 
@@ -46,6 +44,7 @@ export const mqttMode: ModeDefinition = {
 
   createBackend: async (options, ctx) => {
     const secretFile = optionalSecretFile(options);
+    const { MqttBackend } = await import('./backend.js');
     const backend = await MqttBackend.start({
       // Checked here as well as by the option's parser: another mode may declare --broker
       // too, and commander then keeps only the first declaration (and its parser).
@@ -56,7 +55,7 @@ export const mqttMode: ModeDefinition = {
       log: ctx.log,
       ...(secretFile === undefined ? {} : { credentials: brokerCredentials(readClusterSecret(secretFile)) }),
     });
-    if (ctx.metrics !== undefined) watchMqttSync(ctx.metrics, () => backend.syncStats());
+    if (ctx.metrics !== undefined) (await import('../../metrics/mqtt-metrics.js')).watchMqttSync(ctx.metrics, () => backend.syncStats());
     return backend;
   },
 

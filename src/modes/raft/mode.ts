@@ -15,14 +15,11 @@ import { spawnEcom, waitForPort } from '../../util/processes.js';
 import { restartPolicy } from '../restart-option.js';
 import { Supervisor } from '../../util/supervisor.js';
 import { withCleanup, type Backend } from '../../domain/backend.js';
-import { ChangeSubscriber } from '../../storage/common/change-feed.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
 import { StorageTier } from './storage-tier.js';
 import { logMetricsTargets, metricsArgs } from '../metrics-ports.js';
 import { scrapeUnion, type MetricsTarget } from '../../metrics/union.js';
-import { watchTransactions } from '../../metrics/transaction-metrics.js';
-import { watchCache } from '../../metrics/cache-metrics.js';
 import { defined } from '../../util/assert.js';
 import { DEFAULT_DASHBOARD_PORT, scrapeSamples, serveDashboard } from '../../dashboard/serve.js';
 import type { Dashboard } from '../../dashboard/server.js';
@@ -51,7 +48,7 @@ async function confirmWipe(dir: string, assumeYes: boolean): Promise<boolean> {
 }
 
 /** Puts the optional read cache in front, invalidated by the storage tier's change feed when a broker is given. */
-function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext, credentials: BrokerCredentials): Backend {
+async function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext, credentials: BrokerCredentials): Promise<Backend> {
   const bound_ms = Number(options.cacheMs ?? 0);
   if (!(bound_ms > 0)) return backend;
   const broker = typeof options.broker === 'string' ? options.broker : undefined;
@@ -59,11 +56,12 @@ function withCache(backend: Backend, options: ModeOptions, ctx: ModeContext, cre
   // announcements published meanwhile are lost (QoS 0), so entries could not be trusted.
   const seams = plantedFromEnvironment()?.cacheSeams() ?? { hearsFeedState: true };
   const cached = new CachedBackend(backend, { bound_ms, feed: broker !== undefined && seams.hearsFeedState, now: seams.now });
-  if (ctx.metrics !== undefined) watchCache(ctx.metrics, cached);
+  if (ctx.metrics !== undefined) (await import('../../metrics/cache-metrics.js')).watchCache(ctx.metrics, cached);
+  // The MQTT client (about 150 ms of CPU to load) only for a portal that listens to the feed.
   const subscriber =
     broker === undefined
       ? undefined
-      : new ChangeSubscriber(broker, 'portal-cache', ctx.log, (key) => cached.invalidate(key), {
+      : new (await import('../../storage/common/change-feed.js')).ChangeSubscriber(broker, 'portal-cache', ctx.log, (key) => cached.invalidate(key), {
           onDown: () => {
             if (seams.hearsFeedState) cached.feedDown();
             ctx.log.info({ broker }, 'change feed down: cache cleared, reads go to storage until it is back');
@@ -100,14 +98,15 @@ export const raftMode: ModeDefinition = {
     new Option('--no-link-proxies', "raft mode: let the replicas' Raft links run direct instead of through the proxies the dashboard's cut and heal buttons use (they are there only while the dashboard is)"),
   ],
 
-  createBackend(options, ctx) {
+  async createBackend(options, ctx) {
     const topology = topologyFrom(options as { storageConfig?: string; clusterSecret?: string });
     const partitioned = new PartitionedBackend(new ReplicaClusterClient(topology), {
       requestTimeout_ms: Number(options.requestTimeout ?? 5_000),
       lockTtl_ms: Number(options.lockTtl ?? 5_000),
     });
-    const backend = withCache(partitioned, options, ctx, brokerCredentials(clusterSecretOf(topology)));
-    if (ctx.metrics !== undefined) watchTransactions(ctx.metrics, partitioned.coordinator);
+    const backend = await withCache(partitioned, options, ctx, brokerCredentials(clusterSecretOf(topology)));
+    // Metrics code is loaded only where metrics are served: `ecom up`, which shares this module, serves none of its own.
+    if (ctx.metrics !== undefined) (await import('../../metrics/transaction-metrics.js')).watchTransactions(ctx.metrics, partitioned.coordinator);
     // Transactions abandoned by a portal that died are finished or rolled back by any portal.
     const timer = setInterval(() => {
       partitioned.coordinator.recover().then(
@@ -118,7 +117,7 @@ export const raftMode: ModeDefinition = {
       );
     }, RECOVERY_INTERVAL_MS);
     timer.unref();
-    return Promise.resolve(withCleanup(backend, () => clearInterval(timer)));
+    return withCleanup(backend, () => clearInterval(timer));
   },
 
   async up(options, ctx) {

@@ -1,7 +1,5 @@
-import { startPortalServer } from '../../portal/server.js';
 import type { ModeDefinition } from '../mode.js';
 import { SingleBackend } from './backend.js';
-import { PortalMetrics } from '../../metrics/portal-metrics.js';
 import type { MetricsTarget } from '../../metrics/union.js';
 import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
 
@@ -15,6 +13,8 @@ export const singleMode: ModeDefinition = {
     const backend = new SingleBackend();
     const targets: MetricsTarget[] = [];
     const metrics = await serveUpMetrics(targets, ctx.log);
+    // Loaded only when this mode runs: the registry holds every mode, and `ecom up` in another mode needs none of this.
+    const [{ startPortalServer }, { PortalMetrics }] = await Promise.all([import('../../portal/server.js'), import('../../metrics/portal-metrics.js')]);
     const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity, metrics: new PortalMetrics(metrics.registry) }).catch(async (err: unknown) => {
       await metrics.close();
       throw err;
