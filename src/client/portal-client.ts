@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { apiPackageDefinition, COURSE_PACKAGE } from '../portal/proto.js';
+import { COURSE_PACKAGE, serviceDefinition } from '../portal/api-codec.js';
 import type { ClientMsg, IdMsg, OrderMsg, ProductMsg, ReplyMsg } from '../portal/messages.js';
 import { defined } from '../util/assert.js';
 
@@ -21,10 +21,9 @@ export interface PortalClientOptions {
 
 type UnaryMethod = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response?: unknown) => void) => grpc.ClientUnaryCall;
 
-function constructorFor(service: string): grpc.ServiceClientConstructor {
-  const definition = apiPackageDefinition()[service];
-  if (definition === undefined) throw new Error(`unknown service ${service}`);
-  return grpc.makeClientConstructor(definition as grpc.ServiceDefinition, service);
+/** A stub class for one portal service; the messages are encoded by api-codec.ts, without loading protobufjs. */
+function constructorFor(service: 'AdminPortal' | 'OrderPortal', pkg: '' | typeof COURSE_PACKAGE): grpc.ServiceClientConstructor {
+  return grpc.makeClientConstructor(serviceDefinition(service, pkg) as grpc.ServiceDefinition, `${pkg === '' ? '' : `${pkg}.`}${service}`);
 }
 
 export class PortalClient {
@@ -36,12 +35,12 @@ export class PortalClient {
 
   constructor(options: PortalClientOptions) {
     this.address = `${options.host}:${options.port}`;
-    const prefix = options.pkg ? `${options.pkg}.` : '';
+    const pkg = options.pkg ?? '';
     this.token = options.token;
     const credentials = options.tlsCa === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(options.tlsCa);
     // No channelz: grpc-js's per-call introspection, which nothing reads, costs CPU on every call.
-    this.admin = new (constructorFor(`${prefix}AdminPortal`))(this.address, credentials, { 'grpc.enable_channelz': 0 });
-    this.order = new (constructorFor(`${prefix}OrderPortal`))(this.address, credentials, {
+    this.admin = new (constructorFor('AdminPortal', pkg))(this.address, credentials, { 'grpc.enable_channelz': 0 });
+    this.order = new (constructorFor('OrderPortal', pkg))(this.address, credentials, {
       // Share the connection with the admin stub.
       channelOverride: this.admin.getChannel() as grpc.Channel,
     });

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
+import { COURSE_PACKAGE } from './api-codec.js';
 
 /**
  * The API definition, loaded from the original's `proto/api.proto` (no package line) and,
@@ -11,7 +12,7 @@ import descriptor from 'protobufjs/ext/descriptor/index.js';
  */
 export const API_PROTO_PATH = fileURLToPath(new URL('../../proto/api.proto', import.meta.url));
 
-export const COURSE_PACKAGE = 'project';
+export { COURSE_PACKAGE };
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
