@@ -1,4 +1,6 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import { createRequire } from 'node:module';
+import type { MqttClient } from 'mqtt';
+import { MqttPublisher } from '../../net/mqtt-publisher.js';
 import type { BrokerCredentials } from '../../net/cluster-secret.js';
 import type { Logger } from '../../util/log.js';
 
@@ -9,6 +11,17 @@ import type { Logger } from '../../util/log.js';
  */
 export const CHANGES_TOPIC = 'ecom/v1/storage/changes';
 const MAX_KEYS_PER_MESSAGE = 10_000;
+// keepalive 5 s: a link that stops carrying anything (a stalled network) is noticed within
+// about 7.5 s, and the subscriber's cache stops trusting its entries; mqtt.js's default is 60 s.
+const KEEPALIVE_S = 5;
+const RECONNECT_MS = 1_000;
+
+function warnOfRefusal(err: Error & { code?: unknown }, url: string, log: Logger): void {
+  // CONNACK 4 and 5: the broker wants the cluster's credentials and these are not them.
+  const refused = err.code === 4 || err.code === 5;
+  if (refused) log.warn({ err: err.message, url }, 'change feed: the broker refused our credentials; give this process the cluster secret with --cluster-secret');
+  else log.debug({ err: err.message, url }, 'change feed: broker error');
+}
 
 export interface ChangeMessage {
   readonly partition: number;
@@ -16,26 +29,26 @@ export interface ChangeMessage {
   readonly keys: readonly string[];
 }
 
+/**
+ * The subscriber's client is mqtt.js, required when a subscriber is made: only a portal with
+ * a cache subscribes, and loading mqtt.js costs about 150 ms of CPU that every other process
+ * that imports this module (each replica) would pay at start.
+ */
 function connectClient(url: string, clientId: string, log: Logger, credentials: BrokerCredentials | undefined): MqttClient {
-  // keepalive 5 s: a link that stops carrying anything (a stalled network) is noticed within
-  // about 7.5 s, and the subscriber's cache stops trusting its entries; mqtt.js's default is 60 s.
-  const client = mqtt.connect(url, { protocolVersion: 4, clientId, reconnectPeriod: 1_000, queueQoSZero: false, clean: true, keepalive: 5, ...credentials });
-  client.on('error', (err) => {
-    // CONNACK 4 and 5: the broker wants the cluster's credentials and these are not them.
-    const refused = (err as { code?: unknown }).code === 4 || (err as { code?: unknown }).code === 5;
-    if (refused) log.warn({ err: err.message, url }, 'change feed: the broker refused our credentials; give this process the cluster secret with --cluster-secret');
-    else log.debug({ err: err.message, url }, 'change feed: broker error');
-  });
+  const mqtt = createRequire(import.meta.url)('mqtt') as typeof import('mqtt');
+  const client = mqtt.connect(url, { protocolVersion: 4, clientId, reconnectPeriod: RECONNECT_MS, queueQoSZero: false, clean: true, keepalive: KEEPALIVE_S, ...credentials });
+  client.on('error', (err) => warnOfRefusal(err, url, log));
   // Small messages that someone waits for: without this, Nagle's algorithm delays each by ~40 ms.
   client.on('connect', () => (client.stream as { setNoDelay?: (noDelay: boolean) => unknown }).setNoDelay?.(true));
   return client;
 }
 
+/** A storage replica's side of the feed, on the lean QoS 0 publisher (net/mqtt-publisher.ts). */
 export class ChangePublisher {
-  private readonly client: MqttClient;
+  private readonly client: MqttPublisher;
 
   constructor(url: string, name: string, log: Logger, credentials?: BrokerCredentials) {
-    this.client = connectClient(url, `${name}-${process.pid}`, log, credentials);
+    this.client = new MqttPublisher({ url, clientId: `${name}-${process.pid}`, keepalive_s: KEEPALIVE_S, reconnect_ms: RECONNECT_MS, ...(credentials === undefined ? {} : { credentials }), onError: (err) => warnOfRefusal(err, url, log) });
   }
 
   publish(partition: number, keys: Iterable<string>): void {
@@ -44,15 +57,15 @@ export class ChangePublisher {
     for (const key of keys) {
       batch.push(key);
       if (batch.length === MAX_KEYS_PER_MESSAGE) {
-        this.client.publish(CHANGES_TOPIC, JSON.stringify({ partition, keys: batch } satisfies ChangeMessage), { qos: 0 });
+        this.client.publish(CHANGES_TOPIC, JSON.stringify({ partition, keys: batch } satisfies ChangeMessage));
         batch = [];
       }
     }
-    if (batch.length > 0) this.client.publish(CHANGES_TOPIC, JSON.stringify({ partition, keys: batch } satisfies ChangeMessage), { qos: 0 });
+    if (batch.length > 0) this.client.publish(CHANGES_TOPIC, JSON.stringify({ partition, keys: batch } satisfies ChangeMessage));
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.client.end(true, {}, () => resolve()));
+    return this.client.close();
   }
 }
 
