@@ -8,9 +8,9 @@ import { EXIT } from './oneshot.js';
 /**
  * `ecom`: one program for every part of the system (docs/spec.md, Commands).
  *
- * Only the command group named on the command line is loaded (see command-groups.ts); help
- * for the whole program, or a name no group claims, loads them all so commander can list them
- * or suggest the nearest.
+ * Only the command group named on the command line is loaded (see command-groups.ts), and
+ * none for `--version`; help for the whole program, or a name no group claims, loads them all
+ * so commander can list them or suggest the nearest.
  */
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 // Says which code runs: bin/ecom.js falls back to the sources when the build is older than them.
@@ -40,7 +40,10 @@ Reply texts are Portuguese by default; --lang en or ECOM_LANG=en switches to Eng
 /** The program has no options of its own, so the first word that is not an option names the command. */
 const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 const group = COMMAND_GROUPS.find((g) => named !== undefined && g.commands.includes(named));
-for (const register of await Promise.all((group === undefined ? COMMAND_GROUPS : [group]).map((g) => g.load()))) register(program);
+// `ecom --version` names no command and needs none: loading them all took it half a second.
+const versionOnly = named === undefined && process.argv.slice(2).some((arg) => arg === '-V' || arg === '--version');
+const groups = group !== undefined ? [group] : versionOnly ? [] : COMMAND_GROUPS;
+for (const register of await Promise.all(groups.map((g) => g.load()))) register(program);
 
 exitWithParent();
 
