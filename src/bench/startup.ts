@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { PortalClient } from '../client/portal-client.js';
@@ -260,6 +261,8 @@ export function describeStartup(result: StartupResult): string[] {
   const serving = result.runs.map((r) => r.serving_ms).sort((a, b) => a - b);
   if (serving.length > 0) lines.push(`ecom up: serving after p50 ${seconds(median(serving))}, min ${seconds(serving[0]!)}, max ${seconds(serving[serving.length - 1]!)} over ${serving.length} start${serving.length === 1 ? '' : 's'}; CPU to start p50 ${seconds(median(result.runs.map((r) => r.cpu_ms)))}`);
   const shots = [...result.oneShot_ms].sort((a, b) => a - b);
+  // The load printed at the start may have changed meanwhile: other work competes with a start.
+  lines.push(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   if (shots.length > 0) lines.push(`one-shot \`${result.oneShotCommand}\` ×${shots.length}: p50 ${fmtMs(median(shots))} ms, min ${fmtMs(shots[0]!)} ms, max ${fmtMs(shots[shots.length - 1]!)} ms`);
   return lines;
 }
