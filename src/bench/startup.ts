@@ -63,20 +63,22 @@ export interface StartupOptions {
   readonly own: (thing: { stop(): Promise<void> }) => void;
 }
 
+/** The one-shot command timed against each running system (its port added). */
+const ONE_SHOT = ['admin', 'get-client', '1'] as const;
+
 /** How long a start may take before the run fails: far beyond any healthy start. */
 const START_TIMEOUT_MS = 60_000;
 
 export async function measureStartup(folder: string, options: StartupOptions): Promise<StartupResult> {
   const runs: StartupRun[] = [];
   const oneShot_ms: number[] = [];
-  const oneShotArgs = (port: number) => ['admin', 'get-client', '1', '--port', String(port)];
   for (let i = 0; i < options.runs && !options.aborted(); i++) {
     const up = await startUp(join(folder, `up-${i + 1}`));
     options.own(up);
     try {
       const serving = await servingAfter(up);
       options.say(describeStart(i + 1, options.runs, serving, up.stages));
-      for (let n = 0; n < options.oneShots && !options.aborted(); n++) oneShot_ms.push(await oneShot(oneShotArgs(up.adminPort)));
+      for (let n = 0; n < options.oneShots && !options.aborted(); n++) oneShot_ms.push(await oneShot([...ONE_SHOT, '--port', String(up.adminPort)]));
       const stop_ms = await up.interrupt();
       options.say(`  stopped by Ctrl-C (SIGINT) in ${seconds(stop_ms)}`);
       runs.push({ ...serving, stages: { ...up.stages }, stop_ms });
@@ -84,7 +86,7 @@ export async function measureStartup(folder: string, options: StartupOptions): P
       await up.stop();
     }
   }
-  const result = { runs, oneShot_ms, oneShotCommand: `ecom ${oneShotArgs(0).slice(0, -2).join(' ')}` };
+  const result = { runs, oneShot_ms, oneShotCommand: `ecom ${ONE_SHOT.join(' ')}` };
   for (const line of describeStartup(result)) options.say(line);
   return result;
 }
