@@ -29,6 +29,8 @@ export interface EcomChild {
   kill(): Promise<number | string>;
   /** The last lines the child printed (at most OUTPUT_TAIL_LINES), to say why it failed. */
   recentOutput(): readonly string[];
+  /** Calls `listener` with each line the child prints from now on; returns what stops it. */
+  watchLines(listener: (line: string) => void): () => void;
 }
 
 /** How many of a child's last output lines are kept for error messages. */
@@ -103,12 +105,14 @@ function spawnChild(file: string, args: readonly string[], options: ChildOptions
   if (guard) guardAgainstOrphan(proc);
   const onLine = options.onLine === undefined ? (name: string, line: string) => process.stderr.write(`[${name}] ${line}\n`) : options.onLine;
   const tail: string[] = [];
+  const watchers = new Set<(line: string) => void>();
   for (const stream of [proc.stdout, proc.stderr]) {
     const lines = createInterface({ input: stream });
     lines.on('line', (line) => {
       tail.push(line);
       if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
       onLine?.(options.name, line);
+      for (const watcher of watchers) watcher(line);
     });
   }
   const exited = new Promise<number | string>((resolve) => {
@@ -133,6 +137,10 @@ function spawnChild(file: string, args: readonly string[], options: ChildOptions
       return exited;
     },
     recentOutput: () => [...tail],
+    watchLines(listener) {
+      watchers.add(listener);
+      return () => watchers.delete(listener);
+    },
   };
   running.add(child);
   void exited.then(() => running.delete(child));
@@ -143,26 +151,53 @@ function spawnChild(file: string, args: readonly string[], options: ChildOptions
  * Resolves once something accepts TCP connections on host:port; rejects after `timeout_ms`, or
  * as soon as the process meant to listen has ended: given as a child, the error then carries its
  * exit status and last output lines, so a failed start says why.
+ *
+ * Given the child, it tries again as soon as the child prints a line (each ecom process logs one
+ * once it listens), and otherwise only every 250 ms: `ecom up` waits on nine ports while all its
+ * processes load, and trying each every 50 ms cost it about a quarter of a second of CPU.
  */
 export async function waitForPort(host: string, port: number, timeout_ms: number, listener?: (() => boolean) | EcomChild): Promise<void> {
+  const child = typeof listener === 'object' ? listener : undefined;
   const alive = typeof listener === 'object' ? () => listener.process.exitCode === null && listener.process.signalCode === null : listener;
   const deadline = Date.now() + timeout_ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
+  let wake: (() => void) | undefined;
+  let lines = 0;
+  const unwatch = child?.watchLines(() => {
+    lines++;
+    wake?.();
+  });
+  // A child that exits is noticed at once, not at the next try.
+  void child?.exited.then(() => wake?.());
+  try {
+    for (;;) {
+      const linesBefore = lines;
+      const ok = await new Promise<boolean>((resolve) => {
+        const socket = connect({ host, port });
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
       });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (alive !== undefined && !alive()) {
-      const why = typeof listener === 'object' ? ` (${listener.name}, status ${String(listener.process.exitCode ?? listener.process.signalCode)}); its last lines:\n${listener.recentOutput().join('\n')}` : '';
-      throw new Error(`the process meant to listen on ${host}:${port} has exited${why}`);
+      if (ok) return;
+      if (alive !== undefined && !alive()) {
+        const why = child !== undefined ? ` (${child.name}, status ${String(child.process.exitCode ?? child.process.signalCode)}); its last lines:\n${child.recentOutput().join('\n')}` : '';
+        throw new Error(`the process meant to listen on ${host}:${port} has exited${why}`);
+      }
+      if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeout_ms} ms`);
+      // A line printed while that try was under way may say the port is open now.
+      if (lines !== linesBefore) continue;
+      // Polling a port has no event to await but the child's output; the interval is the fallback.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, child !== undefined ? 250 : 50);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
     }
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeout_ms} ms`);
-    // Polling a port has no event to await; 50 ms keeps start-up quick without spinning.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    unwatch?.();
   }
 }
