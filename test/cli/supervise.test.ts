@@ -43,7 +43,8 @@ describe('ecom up supervises its children', () => {
       env: { ECOM_LOG_FORMAT: 'json' },
     });
     try {
-      await waitForPort('127.0.0.1', orderPort, 60_000, up);
+      // ecom up starts both portals at once: each port says only that its own portal listens.
+      for (const port of [adminPort, orderPort]) await waitForPort('127.0.0.1', port, 60_000, up);
       const started = await lineMatching(lines, (l) => /^storage 3: .* pid \d+$/.test(l.msg ?? ''), 30_000);
       const pid = Number(/pid (\d+)$/.exec(started.msg!)![1]);
       process.kill(pid, 'SIGKILL');
@@ -72,7 +73,8 @@ describe('ecom up supervises its children', () => {
     const args = ['up', '--mode', 'mqtt', '--admins', '1', '--orders', '1', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort)];
     const up = spawnEcom([...args, '--restart', 'no', '--cluster-secret', join(dir, 'cluster.secret')], { name: 'up', onLine: (_n, line) => lines.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
     try {
-      await waitForPort('127.0.0.1', orderPort, 30_000, up);
+      // ecom up starts both portals at once: each port says only that its own portal listens.
+      for (const port of [adminPort, orderPort]) await waitForPort('127.0.0.1', port, 30_000, up);
       await lineMatching(lines, (l) => (l.msg ?? '').includes('system is up'), 20_000);
       const portalPid = Number(/"pid":(\d+),"name":"order-server-/.exec(lines.find((l) => l.includes('"name":"order-server-')) ?? '')?.[1]);
       expect(portalPid).toBeGreaterThan(0);

@@ -48,7 +48,8 @@ describe('ecom up --mode etcd', () => {
     const client = new PortalClient({ host: '127.0.0.1', port: adminPort });
     const orders = new PortalClient({ host: '127.0.0.1', port: orderPort });
     try {
-      await waitForPort('127.0.0.1', orderPort, 30_000, up);
+      // ecom up starts both portals at once: each port says only that its own portal listens.
+      for (const port of [adminPort, orderPort]) await waitForPort('127.0.0.1', port, 30_000, up);
       expect(await client.createClient('2', '{"name": "Maria"}')).toEqual({ error: 0 });
       expect(await client.createProduct('1', '{"name": "Caneta", "price": "2.5", "quantity": "8"}')).toEqual({ error: 0 });
       expect(await orders.createOrder('10', '2', '[{"id": "1", "quantity": "3"}]')).toEqual({ error: 0 });

@@ -35,7 +35,8 @@ async function startUp(dir: string): Promise<{ up: EcomChild; output: string[]; 
   const args = ['up', '--dashboard-port', String(dashboardPort), '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--cache-ms', '1000'];
   const output: string[] = [];
   const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => output.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
-  await waitForPort('127.0.0.1', orderPort, 60_000, up);
+  // ecom up starts both portals at once: each port says only that its own portal listens.
+  for (const port of [adminPort, orderPort]) await waitForPort('127.0.0.1', port, 60_000, up);
   const deadline = Date.now() + 30_000;
   while (!output.some((l) => l.includes('system is up'))) {
     if (Date.now() > deadline) throw new Error(`ecom up did not finish starting:\n${output.join('\n')}`);

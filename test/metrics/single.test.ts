@@ -24,7 +24,8 @@ describe('Prometheus metrics of ecom up --mode single', () => {
     const lines: string[] = [];
     const up = spawnEcom(['up', '--mode', 'single', '--admin-port', String(adminPort), '--order-port', String(orderPort)], { name: 'up', onLine: (_n, line) => lines.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
     try {
-      await waitForPort('127.0.0.1', orderPort, 30_000, up);
+      // ecom up starts both portals at once: each port says only that its own portal listens.
+      for (const port of [adminPort, orderPort]) await waitForPort('127.0.0.1', port, 30_000, up);
       const admin = new PortalClient({ host: '127.0.0.1', port: adminPort });
       expect(await admin.createClient('1', '{"name": "Ana"}')).toEqual({ error: 0 });
       expect((await admin.retrieveClient('2')).CID).toBe('0');

@@ -111,7 +111,8 @@ describe('TLS and the admin token on the portals', () => {
     const tlsArgs = ['--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--admin-token', tokenFile];
     const up = spawnEcom(['up', '--data', join(dir, 'data'), '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--dashboard-port', '0', ...tlsArgs], { name: 'up-tls', onLine: null });
     try {
-      await waitForPort('127.0.0.1', orderPort, 60_000, up);
+      // ecom up starts both portals at once: each port says only that its own portal listens.
+      for (const port of [adminPort, orderPort]) await waitForPort('127.0.0.1', port, 60_000, up);
       const secured = new PortalClient({ host: '127.0.0.1', port: adminPort, timeout_ms: 10_000, tlsCa: readFileSync(certs.caFile), token: readFileSync(tokenFile, 'utf8').trim() });
       clients.push(secured);
       expect(await secured.createClient('8', '{"name": "Up"}')).toEqual({ error: 0 });
