@@ -11,6 +11,7 @@ import { envCopy, stagedStore, stageName, storeMarker } from '../../src/storage/
 import { Prng } from '../../src/util/random.js';
 import { connectAuthenticated } from '../helpers/authenticated.js';
 import { testSeed } from '../helpers/seed.js';
+import { msg } from '../raft/harness.js';
 import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
 /**
@@ -93,20 +94,10 @@ describe('fuzzing the snapshots a peer sends', () => {
       for (let i = 0; i < SNAPS_PER_FOLLOWER; i++) {
         const before = refusals(follower.id);
         const index = FAR_AHEAD + r.int(1_000);
-        await send(port, {
-          type: 'Snap',
-          from: leader!.id,
-          to: follower.id,
-          term: leader!.term,
-          logTerm: 0,
-          index: 0,
-          entries: [],
-          commit: 0,
-          reject: false,
-          rejectHint: 0,
-          context: 0,
-          snapshot: { meta: { index, term: leader!.term, membership: { voters, learners: [] } }, data: badData(r) },
-        });
+        await send(
+          port,
+          msg({ type: 'Snap', from: leader!.id, to: follower.id, term: leader!.term, snapshot: { meta: { index, term: leader!.term, membership: { voters, learners: [] } }, data: badData(r) } }),
+        );
         // Each is refused in turn (a store file after its checks, in a child process): wait for the line.
         const deadline = Date.now() + 20_000;
         while (refusals(follower.id) === before) {
