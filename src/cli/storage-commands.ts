@@ -14,7 +14,8 @@ import { serveProcessMetrics } from '../metrics/process-metrics.js';
 import { ReplicaMetrics } from '../metrics/replica-metrics.js';
 import { metricsHostOption, metricsPortOption, type MetricsCliOptions } from './common-options.js';
 import { topologyForReplica, type JoinOptions } from './storage-join.js';
-import { hostedReplicasProblem } from '../storage/common/colocation.js';
+import { hostedReplicasProblem, sameProcessAs } from '../storage/common/colocation.js';
+import { LeaderSpread } from '../storage/replica/leader-spread.js';
 
 /** `ecom storage ID...` (replicas in one process) and `ecom status` (every partition's leader and indexes). */
 
@@ -55,6 +56,14 @@ async function runStorageProcess(ids: readonly number[], opts: StorageCliOptions
     replicas.push(new Replica({ topology, join: opts.join === true, id, dataDir: opts.data, log: replicaLog, snapshotEvery_entries: opts.snapshotEvery, broker: opts.broker, maxPendingProposals: opts.maxPending, seams, onFatal, metrics }));
   }
   await Promise.all(replicas.map((replica) => replica.start()));
+  if (replicas.length > 1) {
+    const spread = new LeaderSpread(replicas, sameProcessAs(listed, ids), log);
+    // Closers run last-pushed first: the spreading stops before the replicas do.
+    closers.push(() => {
+      spread.stop();
+      return Promise.resolve();
+    });
+  }
 }
 
 export function registerStorageCommands(program: Command): void {

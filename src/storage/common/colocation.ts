@@ -35,3 +35,17 @@ export function colocatedGroups(topology: Topology): number[][] {
   }
   return groups;
 }
+
+/**
+ * Who shares a process with a replica, as a process hosting `hosted` can tell: its own replicas,
+ * and, when it runs the colocated layout, the other processes' groups of that layout. In any
+ * other layout a replica elsewhere is known to share its process with no one.
+ */
+export function sameProcessAs(topology: Topology, hosted: readonly number[]): (id: number) => readonly number[] {
+  const groups = colocatedGroups(topology);
+  const standard = groups.some((g) => g.length === hosted.length && g.every((id) => hosted.includes(id)));
+  return (id) => {
+    if (hosted.includes(id)) return hosted;
+    return (standard ? groups.find((g) => g.includes(id)) : undefined) ?? [id];
+  };
+}

@@ -504,6 +504,11 @@ export class Replica {
     return new Promise((resolve) => this.proposals.set(index, { term: this.node.term, resolve }));
   }
 
+  /** Hands this replica's leadership to `to`, as `ecom leader move` does (LeaderSpread calls it). */
+  moveLeadership(to: number): Promise<ReplicaResponse> {
+    return this.transferLeader(this.address.partition, to, TRANSFER_WAIT_MS);
+  }
+
   /** Hands leadership to `to`; answers once `to` leads, or refuses after `wait_ms` (this replica then still leads). */
   private transferLeader(partition: number, to: number, wait_ms: number): Promise<ReplicaResponse> {
     const wrong = this.wrongPartition(partition);
