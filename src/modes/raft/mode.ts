@@ -94,7 +94,7 @@ export const raftMode: ModeDefinition = {
     new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
     new Option('--yes', 'answer yes to --fresh without asking'),
     new Option('--dashboard-port <port>', 'raft mode: serve the live dashboard on http://127.0.0.1:PORT (0: no dashboard)').argParser(parsePort).default(DEFAULT_DASHBOARD_PORT),
-    new Option('--colocate', 'raft mode: run one storage process per replica slot, hosting one replica of every partition (replicas 1 and 4, 2 and 5, 3 and 6), instead of one process per replica: fewer processes for the cores to switch between; a crash or a kill takes one replica of each partition at once. No link proxies (the dashboard cannot cut and heal)'),
+    new Option('--colocate', 'raft mode: run one storage process per replica slot, hosting one replica of every partition (replicas 1 and 4, 2 and 5, 3 and 6), instead of one process per replica: fewer processes for the cores to switch between; a crash or a kill takes one replica of each partition at once'),
     new Option('--no-link-proxies', "raft mode: let the replicas' Raft links run direct instead of through the proxies the dashboard's cut and heal buttons use (they are there only while the dashboard is)"),
   ],
 
@@ -157,7 +157,7 @@ export const raftMode: ModeDefinition = {
       broker = new Supervisor({ name: `broker-${brokerPort}`, ...supervise, onStarted: lifecycle.watch(`broker-${brokerPort}`), start: () => spawnEcom(brokerArgs, { name: `broker-${brokerPort}` }) });
       const starting = [waitForPort(ctx.host, brokerPort, 30_000, broker.current)];
       const dashboardPort = Number(options.dashboardPort ?? DEFAULT_DASHBOARD_PORT);
-      const linksOff = linkProxiesOff(topology, dashboardPort, options.linkProxies !== false, options.colocate === true);
+      const linksOff = linkProxiesOff(topology, dashboardPort, options.linkProxies !== false);
       tier = new StorageTier({
         topology,
         dataDir,
@@ -207,12 +207,10 @@ async function startTier(tier: StorageTier, log: Logger): Promise<void> {
 /**
  * Why the replicas' Raft links run direct, or undefined when they go through ecom up's proxies:
  * those are there only for the dashboard's cut and heal, so with no dashboard (or no controls,
- * which exist only on loopback; or colocated replicas, which share a process and so one topology
- * file) they stay off the path and cost nothing.
+ * which exist only on loopback) they stay off the path and cost nothing.
  */
-function linkProxiesOff(topology: Topology, dashboardPort: number, wanted: boolean, colocated: boolean): string | undefined {
+function linkProxiesOff(topology: Topology, dashboardPort: number, wanted: boolean): string | undefined {
   if (dashboardPort === 0) return 'no dashboard';
-  if (colocated) return 'the replicas run colocated (--colocate): their Raft links run direct, with nothing on them to cut';
   if (!wanted) return 'ecom up runs with --no-link-proxies: the Raft links run direct, with nothing on them to cut';
   if (!isLoopback(DEFAULTS.host)) return `the dashboard does not listen on loopback (${DEFAULTS.host})`;
   const refusal = linkProxiesRefusal(topology);

@@ -45,13 +45,17 @@ export class ReplicaLinks {
 
   private constructor(private readonly topology: Topology) {}
 
-  /** Listens on a proxy per link and writes each replica's topology file into `dir`; refuses a topology linkProxiesRefusal refuses. */
-  static async open(topology: Topology, dir: string): Promise<ReplicaLinks> {
+  /**
+   * Listens on a proxy per link and writes each process's topology file into `dir`; refuses a
+   * topology linkProxiesRefusal refuses. `hosted`: the replicas each process hosts (one each by
+   * default; one of every partition when colocated).
+   */
+  static async open(topology: Topology, dir: string, hosted: ReadonlyArray<readonly number[]> = topology.replicas.map((r) => [r.id])): Promise<ReplicaLinks> {
     const refusal = linkProxiesRefusal(topology);
     if (refusal !== undefined) throw new Error(`no link proxies: ${refusal}`);
     const links = new ReplicaLinks(topology);
     try {
-      for (const self of topology.replicas) await links.prepare(self, dir);
+      for (const group of hosted) await links.prepare(group, dir);
     } catch (err) {
       await links.close();
       throw err;
@@ -59,10 +63,17 @@ export class ReplicaLinks {
     return links;
   }
 
-  private async prepare(self: ReplicaAddress, dir: string): Promise<void> {
+  /**
+   * The topology file of the process hosting `group`: every peer's Raft port is the proxy of the
+   * link from the hosted replica of that peer's partition. A colocated process's replicas talk to
+   * their own partitions' peers only, so one file serves them all.
+   */
+  private async prepare(group: readonly number[], dir: string): Promise<void> {
+    const hosted = group.map((id) => defined(this.topology.replicas.find((r) => r.id === id), `replica ${id} of the topology`));
     const view: ReplicaAddress[] = [];
     for (const other of this.topology.replicas) {
-      if (other.id === self.id || other.partition !== self.partition) {
+      const self = hosted.find((r) => r.partition === other.partition);
+      if (self === undefined || self.id === other.id) {
         view.push(other);
         continue;
       }
@@ -70,12 +81,12 @@ export class ReplicaLinks {
       this.proxies.set(proxy.name, proxy);
       view.push({ ...other, raftPort: proxy.port });
     }
-    const file = join(dir, `topology-replica-${self.id}.json`);
+    const file = join(dir, `topology-replica-${group.join('_')}.json`);
     writeFileSync(file, `${JSON.stringify(validateTopology({ ...this.topology, replicas: view }), null, 2)}\n`);
-    this.files.set(self.id, file);
+    for (const id of group) this.files.set(id, file);
   }
 
-  /** The topology file replica `id` starts with: its peers' Raft ports are its proxies. */
+  /** The topology file the process of replica `id` starts with: its peers' Raft ports are its proxies. */
   topologyFileOf(id: number): string {
     return defined(this.files.get(id), `the topology file of replica ${id}`);
   }

@@ -57,7 +57,6 @@ export class StorageTier {
   private links_: ReplicaLinks | undefined;
 
   constructor(private readonly options: StorageTierOptions) {
-    if (options.linkProxies === true && options.colocate === true) throw new Error("link proxies cut one replica's links through a topology file of its own, which colocated replicas, sharing a process, cannot have: run a colocated tier without them");
     this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
     const secretFile = resolve(options.topology.secretFile ?? join(options.dataDir, SECRET_FILE_NAME));
     ensureClusterSecret(secretFile);
@@ -117,7 +116,7 @@ export class StorageTier {
   async start(): Promise<void> {
     const { topology } = this;
     for (const ids of this.hosted) if (!this.metricsPorts.has(replicaProcessName(ids))) this.metricsPorts.set(replicaProcessName(ids), await freePort(METRICS_HOST));
-    if (this.options.linkProxies === true && this.links_ === undefined) this.links_ = await ReplicaLinks.open(topology, dirname(this.configFile));
+    if (this.options.linkProxies === true && this.links_ === undefined) this.links_ = await ReplicaLinks.open(topology, dirname(this.configFile), this.hosted);
     for (const ids of this.hosted) this.startReplica(defined(ids[0], 'a hosted replica'));
     let ready = 0;
     await Promise.all(
