@@ -1,6 +1,6 @@
 import type { LabelledRun, ModeComparison, EtcdComparison } from './results.js';
 import type { BenchSession } from './session.js';
-import { PORTAL_SYSTEMS, startEtcd, startRaftTier } from './systems.js';
+import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier } from './systems.js';
 
 /**
  * `ecom bench compare`: in one run, a 3-member etcd cluster and the ecom raft tier side by
@@ -16,13 +16,13 @@ export async function compareWithEtcd(session: BenchSession, concurrency: number
   const etcd = session.own(await startEtcd(session.folder));
   const raft = session.own(await startRaftTier(`${session.folder}/raft-compare`));
   const etcdRun = await session.run('etcd durable puts', 'etcd 3 members', { workload: 'etcd-put', target: { kind: 'etcd', endpoints: etcd.endpoints }, concurrency });
-  const one = await session.run('ecom durable puts, one partition', 'raft tier 2×3, partition 0 only (3 replicas)', {
+  const one = await session.run('ecom durable puts, one partition', `${raftTierName()}, partition 0 only (3 replicas)`, {
     workload: 'put-one-partition',
     target: { kind: 'storage', topologyFile: raft.topologyFile },
     concurrency,
     of: raft,
   });
-  const both = await session.run('ecom durable puts, both partitions', 'raft tier 2×3, both partitions', {
+  const both = await session.run('ecom durable puts, both partitions', `${raftTierName()}, both partitions`, {
     workload: 'put',
     target: { kind: 'storage', topologyFile: raft.topologyFile },
     concurrency,

@@ -1,7 +1,7 @@
 import { compareModes, compareWithEtcd } from './compare.js';
 import { runFailover } from './failover.js';
 import type { BenchSession } from './session.js';
-import { PORTAL_SYSTEMS, startPortal, startRaftTier } from './systems.js';
+import { PORTAL_SYSTEMS, raftTierName, startPortal, startRaftTier } from './systems.js';
 import { runMqttFigures } from './mqtt-figures.js';
 import { checkTargets, verdictMark } from './targets-check.js';
 
@@ -20,7 +20,7 @@ const PORTAL_WORKLOADS = ['create-client', 'create-product', 'create-order', 'up
 export async function runSuite(session: BenchSession, options: SuiteOptions): Promise<void> {
   const raft = session.own(await startRaftTier(`${session.folder}/raft`));
   const storage = { kind: 'storage', topologyFile: raft.topologyFile } as const;
-  const system = 'raft tier 2×3';
+  const system = raftTierName();
 
   // Throughput against concurrency: where the curve flattens is the tier's capacity.
   let peak = 0;

@@ -40,10 +40,15 @@ export interface RaftTier extends Started {
  * The raft storage tier as shipped: 2 partitions × 3 replicas, one process each, fsync before
  * acknowledgement; `colocate`: 3 processes, each hosting one replica of both partitions.
  */
+/** How results name the raft tier: colocated (the default, as ecom up runs it) in 3 processes, or one process per replica. */
+export function raftTierName(colocated = true): string {
+  return colocated ? 'raft tier 2×3 in 3 processes' : 'raft tier 2×3 in 6 processes';
+}
+
 export async function startRaftTier(folder: string, options: { colocate?: boolean } = {}): Promise<RaftTier> {
   const topology = await freeLocalTopology();
   mkdirSync(folder, { recursive: true });
-  const tier = new StorageTier({ topology, dataDir: folder, colocate: options.colocate === true });
+  const tier = new StorageTier({ topology, dataDir: folder, colocate: options.colocate !== false });
   try {
     await tier.start();
   } catch (err) {
@@ -73,7 +78,7 @@ export interface PortalSystemOptions {
   readonly broker?: 'embedded' | 'mosquitto';
   /** raft mode, for --trace: the portal serves its metrics, where its stages are read (off otherwise: the figures carry no metrics cost). */
   readonly metrics?: boolean;
-  /** raft mode: the storage tier colocated, one replica of each partition per process (`ecom up --colocate`). */
+  /** raft mode: false runs one process per replica (`ecom up --no-colocate`); by default one replica of each partition per process, as `ecom up`. */
   readonly colocate?: boolean;
 }
 
@@ -110,7 +115,7 @@ export type PortalSystemStarter = (folder: string, options?: PortalSystemOptions
 export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
   single: (_folder) => startPortal(['--mode', 'single'], 'portal-single'),
   raft: async (folder, options = {}) => {
-    const tier = await startRaftTier(join(folder, 'raft'), { colocate: options.colocate === true });
+    const tier = await startRaftTier(join(folder, 'raft'), { colocate: options.colocate !== false });
     try {
       const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft', { metrics: options.metrics === true });
       return { port: portal.port, topology: tier.topology, ...(portal.metricsUrl === undefined ? {} : { metricsUrl: portal.metricsUrl }), stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...(portal.pids?.() ?? []), ...(tier.pids?.() ?? [])] };

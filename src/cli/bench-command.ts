@@ -12,7 +12,7 @@ import { runScale } from '../bench/scale.js';
 import { measureStartup } from '../bench/startup.js';
 import { mqttSystemName, runMqttFigures, type MqttBroker } from '../bench/mqtt-figures.js';
 import { checkTargets, verdictMark } from '../bench/targets-check.js';
-import { PORTAL_SYSTEMS, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
+import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
 import type { Target } from '../bench/targets.js';
 import { runWorker } from '../bench/worker.js';
 import type { WorkerSpec } from '../bench/worker-protocol.js';
@@ -101,15 +101,15 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
       if (known) return known;
       let made: { target: Target; system: string; of: MeasuredSystem };
       if (level === 'storage') {
-        const raft = session.own(await startRaftTier(`${session.folder}/raft`, { colocate: opts.colocate === true }));
-        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: opts.colocate === true ? 'raft tier 2×3 colocated' : 'raft tier 2×3', of: raft };
+        const raft = session.own(await startRaftTier(`${session.folder}/raft`, { colocate: opts.colocate !== false }));
+        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: raftTierName(opts.colocate !== false), of: raft };
       } else if (level === 'etcd') {
         const etcd = session.own(await startEtcd(session.folder));
         made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members', of: {} };
       } else {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
-        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker, metrics: opts.trace === true, colocate: opts.colocate === true }));
+        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker, metrics: opts.trace === true, colocate: opts.colocate !== false }));
         const system = opts.mode === 'mqtt' ? mqttSystemName(opts.portals, opts.broker) : `portal, ${opts.mode} mode`;
         made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port, ...(portal.ports ? { ports: portal.ports } : {}) }, system, of: portal };
       }
@@ -158,16 +158,17 @@ function registerRun(bench: Command): void {
       .addOption(new Option('--mode <mode>', 'where portal workloads store their data').choices(Object.keys(PORTAL_SYSTEMS)).default('raft'))
       .addOption(new Option('--portals <n>', 'mqtt mode: portals on the broker, the load spread over them').argParser(positiveInt('--portals')).default(1))
       .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded'))
-      .addOption(new Option('--colocate', 'raft tier (storage workloads and --mode raft): 3 processes each hosting one replica of both partitions, as ecom up --colocate, instead of 6')),
+      .addOption(new Option('--colocate', 'raft tier (storage workloads and --mode raft), the default: 3 processes each hosting one replica of both partitions, as ecom up runs it'))
+      .addOption(new Option('--no-colocate', 'raft tier: 6 processes, one per replica, as ecom up --no-colocate')),
     { duration: 10, warmup: 2 },
   )
     .addHelpText(
       'after',
-      `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run put -c 1,64,512 --colocate\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json\n  $ ecom bench run visibility --mode mqtt --portals 3 --broker mosquitto --rate 250,1000`,
+      `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run put -c 1,64,512 --no-colocate\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json\n  $ ecom bench run visibility --mode mqtt --portals 3 --broker mosquitto --rate 250,1000`,
     )
     .action((names: string[], opts: RunOptions) => {
       if (opts.mode !== 'mqtt' && (opts.portals !== 1 || opts.broker !== 'embedded')) throw new Error('--portals and --broker shape mqtt mode only; add --mode mqtt');
-      if (opts.colocate === true && opts.mode !== 'raft') throw new Error('--colocate shapes the raft storage tier; it goes with --mode raft (the default)');
+      if (opts.colocate !== undefined && opts.mode !== 'raft') throw new Error('--colocate and --no-colocate shape the raft storage tier; they go with --mode raft (the default)');
       return runWorkloads(names, opts);
     });
 }
@@ -276,7 +277,8 @@ function registerScale(bench: Command): void {
       const session = openSession(opts);
       await finish(session, opts, async () => {
         const dataDir = `${session.folder}/raft`;
-        const raft = session.own(await startRaftTier(dataDir));
+        // One process per replica: the catch-up stage kills one follower and empties its folder alone.
+        const raft = session.own(await startRaftTier(dataDir, { colocate: false }));
         session.print(`scale: ${opts.records.toLocaleString('en-US')} records to partition 0 in ${opts.segments} segments, ${opts.concurrency} writes in flight`);
         session.results.scale = await runScale(raft, { records: opts.records, segments: opts.segments, concurrency: opts.concurrency, runTag: session.runTag, dataDir, say: (l) => session.print(l), aborted: () => session.aborted });
         const [first, last] = [session.results.scale.segments[0], session.results.scale.segments.at(-1)];

@@ -64,7 +64,8 @@ describe('ecom up (raft mode)', () => {
       const second = await start();
       expect(second.output.some((l) => l.includes('created the cluster secret')), 'a restart keeps the secret it made').toBe(false);
       // A clean stop flushed every replica's state: nothing needs rebuilding.
-      for (let id = 1; id <= 6; id++) expect(readFileSync(join(dir, 'data', 'logs', `storage-${id}.log`), 'utf8')).not.toContain('not clean');
+      // Colocated by default: three storage processes, each hosting one replica of both partitions.
+      for (const name of ['1_4', '2_5', '3_6']) expect(readFileSync(join(dir, 'data', 'logs', `storage-${name}.log`), 'utf8')).not.toContain('not clean');
       const again = new PortalClient({ host: '127.0.0.1', port: orderPort });
       expect(await again.retrieveClient('44')).toEqual({ CID: '44', data: '{"nome": "Lewis Hamilton"}' });
       again.close();

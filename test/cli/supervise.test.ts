@@ -48,10 +48,11 @@ describe('ecom up supervises its children', () => {
       const started = await lineMatching(lines, (l) => /^storage 3: .* pid \d+$/.test(l.msg ?? ''), 30_000);
       const pid = Number(/pid (\d+)$/.exec(started.msg!)![1]);
       process.kill(pid, 'SIGKILL');
-      const reported = await lineMatching(lines, (l) => (l.msg ?? '').startsWith(`storage-3 (pid ${pid}) exited unexpectedly`), 10_000);
+      // Colocated by default: replica 3's process hosts replica 6 too.
+      const reported = await lineMatching(lines, (l) => (l.msg ?? '').startsWith(`storage-3_6 (pid ${pid}) exited unexpectedly`), 10_000);
       expect(reported.msg).toContain('(signal SIGKILL); restarting it in 500 ms');
       expect(reported.lastLines?.length, 'the report carries the last lines the replica printed').toBeGreaterThan(0);
-      await lineMatching(lines, (l) => /^storage-3 restarted \(pid \d+, restart 1\)$/.test(l.msg ?? ''), 10_000);
+      await lineMatching(lines, (l) => /^storage-3_6 restarted \(pid \d+, restart 1\)$/.test(l.msg ?? ''), 10_000);
       const secret = join(dir, 'data', 'cluster.secret');
       // Back in the partition: status shows all six up again.
       const deadline = Date.now() + 20_000;

@@ -54,7 +54,7 @@ describe('Prometheus metrics of ecom up', () => {
       expect(output.some((l) => l.includes(`Prometheus metrics: ${union}`)), 'ecom up says where the metrics are').toBe(true);
       const before = await scrape(union);
       const processes = samples(before, 'ecom_scrape_up').map((s) => s.labels.process);
-      expect(processes.sort()).toEqual([`admin-server-${adminPort}`, `order-server-${orderPort}`, ...[1, 2, 3, 4, 5, 6].map((id) => `storage-${id}`), `broker-${brokerPort}`].sort());
+      expect(processes.sort()).toEqual([`admin-server-${adminPort}`, `order-server-${orderPort}`, ...['1_4', '2_5', '3_6'].map((ids) => `storage-${ids}`), `broker-${brokerPort}`].sort());
       expect(samples(before, 'ecom_scrape_up').every((s) => s.value === 1)).toBe(true);
 
       const admin = new PortalClient({ host: '127.0.0.1', port: adminPort });
@@ -84,8 +84,8 @@ describe('Prometheus metrics of ecom up', () => {
       const leaders = samples(after, 'ecom_raft_role', { role: 'leader' }).filter((s) => s.value === 1);
       expect(leaders).toHaveLength(2);
       for (const leader of leaders) {
-        const matches = samples(after, 'ecom_raft_follower_match_index', { process: leader.labels.process! });
-        expect(matches, `${leader.labels.process} sees its two followers`).toHaveLength(2);
+        const matches = samples(after, 'ecom_raft_follower_match_index', { process: leader.labels.process!, replica: leader.labels.replica! });
+        expect(matches, `replica ${leader.labels.replica} in ${leader.labels.process} sees its two followers`).toHaveLength(2);
         for (const m of matches) expect(m.value).toBeGreaterThanOrEqual(1);
       }
       expect(samples(after, 'ecom_storage_disk_stalled').map((s) => s.value)).toEqual([0, 0, 0, 0, 0, 0]);
@@ -97,13 +97,13 @@ describe('Prometheus metrics of ecom up', () => {
       expect(sum(samples(after, 'ecom_raft_elections_won_total'))).toBeGreaterThanOrEqual(2);
       for (const s of samples(after, 'ecom_storage_lmdb_size_bytes')) expect(s.value).toBeGreaterThan(0);
       expect(samples(after, 'ecom_storage_locks_held')).toHaveLength(6);
-      expect(samples(after, 'ecom_replica_info').map((s) => `${s.labels.process}:${s.labels.replica}`).sort()).toEqual([1, 2, 3, 4, 5, 6].map((id) => `storage-${id}:${id}`));
+      expect(samples(after, 'ecom_replica_info').map((s) => `${s.labels.process}:${s.labels.replica}`).sort()).toEqual(['storage-1_4:1', 'storage-1_4:4', 'storage-2_5:2', 'storage-2_5:5', 'storage-3_6:3', 'storage-3_6:6']);
       // Order 71 + i is on the other partition than client 900 + i (IDs go by parity): each is a two-phase commit.
       expect(delta('ecom_storage_transactions_committed_total', { process: `order-server-${orderPort}` })).toBe(4);
       expect(samples(after, 'process_resident_memory_bytes'), 'default Node metrics from every process').toHaveLength(processes.length);
 
       // Each process's own endpoint: its series, without a process label (the union adds it).
-      const own = await scrape(output.join('\n').match(/storage-1 (http:\/\/127\.0\.0\.1:\d+\/metrics)/)![1]!);
+      const own = await scrape(output.join('\n').match(/storage-1_4 (http:\/\/127\.0\.0\.1:\d+\/metrics)/)![1]!);
       expect(samples(own, 'ecom_raft_term')[0]?.labels.process).toBeUndefined();
     } finally {
       up.process.kill('SIGINT');

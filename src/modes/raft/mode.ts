@@ -94,7 +94,8 @@ export const raftMode: ModeDefinition = {
     new Option('--fresh', 'raft mode: delete the data directory first (asks unless --yes)'),
     new Option('--yes', 'answer yes to --fresh without asking'),
     new Option('--dashboard-port <port>', 'raft mode: serve the live dashboard on http://127.0.0.1:PORT (0: no dashboard)').argParser(parsePort).default(DEFAULT_DASHBOARD_PORT),
-    new Option('--colocate', 'raft mode: run one storage process per replica slot, hosting one replica of every partition (replicas 1 and 4, 2 and 5, 3 and 6), instead of one process per replica: fewer processes for the cores to switch between; a crash or a kill takes one replica of each partition at once'),
+    new Option('--colocate', 'raft mode (the default): run one storage process per replica slot, hosting one replica of every partition (replicas 1 and 4, 2 and 5, 3 and 6): fewer processes for the cores to switch between; a crash or a kill takes one replica of each partition at once'),
+    new Option('--no-colocate', 'raft mode: run one storage process per replica (6 processes), as `ecom storage ID` runs one by hand: a kill takes one replica only'),
     new Option('--no-link-proxies', "raft mode: let the replicas' Raft links run direct instead of through the proxies the dashboard's cut and heal buttons use (they are there only while the dashboard is)"),
   ],
 
@@ -165,7 +166,7 @@ export const raftMode: ModeDefinition = {
         onProgress: (ready, total) => ctx.log.info(`storage replicas listening: ${ready}/${total}`),
         supervise,
         linkProxies: linksOff === undefined,
-        colocate: options.colocate === true,
+        colocate: options.colocate !== false,
       });
       starting.push(startTier(tier, ctx.log));
       const common = ['--mode', 'raft', '--storage-config', tier.configFile, '--host', ctx.host, '--lang', ctx.lang, '--broker', brokerUrl];
