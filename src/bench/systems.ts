@@ -36,15 +36,16 @@ export interface RaftTier extends Started {
   readonly topologyFile: string;
 }
 
-/**
- * The raft storage tier as shipped: 2 partitions × 3 replicas, one process each, fsync before
- * acknowledgement; `colocate`: 3 processes, each hosting one replica of both partitions.
- */
 /** How results name the raft tier: colocated (the default, as ecom up runs it) in 3 processes, or one process per replica. */
 export function raftTierName(colocated = true): string {
   return colocated ? 'raft tier 2×3 in 3 processes' : 'raft tier 2×3 in 6 processes';
 }
 
+/**
+ * The raft storage tier as shipped: 2 partitions × 3 replicas, fsync before acknowledgement, in
+ * 3 processes each hosting one replica of both partitions as `ecom up` runs it; `colocate: false`
+ * runs one process per replica.
+ */
 export async function startRaftTier(folder: string, options: { colocate?: boolean } = {}): Promise<RaftTier> {
   const topology = await freeLocalTopology();
   mkdirSync(folder, { recursive: true });
