@@ -52,6 +52,7 @@ export async function startRaftTier(folder: string, options: { colocate?: boolea
   const tier = new StorageTier({ topology, dataDir: folder, colocate: options.colocate !== false });
   try {
     await tier.start();
+    await tier.waitForLeadersSpread();
   } catch (err) {
     await tier.stop();
     throw new Error(`the raft storage tier did not start (logs in ${folder}/logs): ${(err as Error).message}`);

@@ -126,20 +126,20 @@ export class StorageTier {
         this.options.onProgress?.(++ready, topology.replicas.length);
       }),
     );
-    const leaders = await this.waitForLeaders(this.options.startTimeout_ms ?? 30_000);
-    if (this.options.colocate === true) await this.waitForLeadersSpread(leaders);
+    await this.waitForLeaders(this.options.startTimeout_ms ?? 30_000);
   }
 
   /**
+   * Resolves once the partitions' leaders are in different processes (or after a few seconds).
    * A colocated process elected to lead several partitions hands all but one over within a
-   * second or two (LeaderSpread); waiting for that here keeps the move out of what runs next (a
-   * benchmark counts leader changes). Not an error when it does not happen: it is how fast the
-   * tier runs, not whether it works.
+   * second or two (LeaderSpread); a benchmark waits for that so that the move stays out of what
+   * it measures (it counts leader changes). Not an error when it does not happen: it is how fast
+   * the tier runs, not whether it works.
    */
-  private async waitForLeadersSpread(leaders: readonly ReplicaStatus[]): Promise<void> {
+  async waitForLeadersSpread(): Promise<void> {
     const deadline = Date.now() + SPREAD_WAIT_MS;
     const spread = (now: readonly ReplicaStatus[]) => new Set(now.filter((s) => s.role === 'leader').map((s) => this.processNameOf(s.id))).size >= Math.min(this.topology.partitions, this.hosted.length);
-    let now = leaders;
+    let now = await this.waitForLeaders(SPREAD_WAIT_MS);
     while (!spread(now) && Date.now() < deadline) {
       // The move happens inside the processes; from here there is only their status to poll.
       await new Promise((resolve) => setTimeout(resolve, 100));
