@@ -14,7 +14,7 @@ import { TEST_FAULTS } from '../faults/planted.js';
  */
 interface ChaosModeRunner {
   readonly faultKinds: readonly string[];
-  run(options: { seed: number; duration_s: number; faults: string[]; plantedBugs: string[]; out?: string; broker: BrokerKind }): Promise<ChaosResult>;
+  run(options: { seed: number; duration_s: number; faults: string[]; plantedBugs: string[]; out?: string; broker: BrokerKind; colocate: boolean }): Promise<ChaosResult>;
 }
 
 /** The summary lists this many violations; summary.json and report.html have them all. */
@@ -43,6 +43,7 @@ const program = new Command('chaos')
   .option('--faults <list>', `comma-separated fault kinds, or all; raft: ${MODES.raft.faultKinds.join(', ')}; mqtt: ${MODES.mqtt.faultKinds.join(', ')}`, 'all')
   .option('--planted-bugs <list>', `TEST ONLY: bugs to plant (${TEST_FAULTS.filter((f) => f !== 'lose-unsynced-on-crash').join(', ')})`, '')
   .option('--out <dir>', 'folder for the history, logs and report (a new temporary folder by default)')
+  .option('--colocate', 'raft mode: replica i of every partition in one process, as ecom up runs them (a kill or pause of a replica takes its process, so one replica of each partition)', false)
   .addHelpText(
     'after',
     `
@@ -52,10 +53,11 @@ Examples:
   npm run chaos -- --mode mqtt --duration 45     mqtt mode: broker restarts, portal kills, pauses, cut links
   npm run chaos -- --mode mqtt --broker mosquitto   the same against a real Mosquitto
   npm run chaos -- --seed 42 --faults kill-leader,partition-symmetric
+  npm run chaos -- --colocate --duration 90      raft mode over the tier as ecom up lays it out
 
 The exit code is 0 on a pass, 1 on any violation, 2 on bad arguments. See docs/chaos.md.`,
   )
-  .action(async (opts: { mode: 'raft' | 'mqtt'; broker: BrokerKind; duration: number; seed?: number; faults: string; plantedBugs: string; out?: string }) => {
+  .action(async (opts: { mode: 'raft' | 'mqtt'; broker: BrokerKind; duration: number; seed?: number; faults: string; plantedBugs: string; out?: string; colocate: boolean }) => {
     const mode = MODES[opts.mode];
     if (!(opts.duration > 0)) throw new Error(`--duration must be a positive number of seconds, got ${opts.duration}`);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -63,7 +65,8 @@ The exit code is 0 on a pass, 1 on any violation, 2 on bad arguments. See docs/c
     const faults = parseFaults(opts.faults, mode.faultKinds);
     const plantedBugs = opts.plantedBugs.split(',').map((w) => w.trim()).filter((w) => w !== '');
     for (const bug of plantedBugs) if (!(TEST_FAULTS as readonly string[]).includes(bug)) throw new Error(`unknown planted bug "${bug}"`);
-    const result = await mode.run({ seed, duration_s: opts.duration, faults, plantedBugs, out: opts.out, broker: opts.broker });
+    if (opts.colocate && opts.mode !== 'raft') throw new Error('--colocate shapes the raft storage tier; it goes with --mode raft');
+    const result = await mode.run({ seed, duration_s: opts.duration, faults, plantedBugs, out: opts.out, broker: opts.broker, colocate: opts.colocate });
     const lines = [
       '',
       `chaos summary (${result.mode} mode, seed ${seed})`,

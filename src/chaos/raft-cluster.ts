@@ -10,6 +10,8 @@ import { freePort } from '../util/ports.js';
 import { ProcessGroup, type Crash } from '../util/process-group.js';
 import { LinkProxy, type LinkState } from '../net/link-proxy.js';
 import { ReplicaLinks } from '../modes/raft/replica-links.js';
+import { replicaProcessName } from '../modes/raft/storage-tier.js';
+import { colocatedGroups } from '../storage/common/colocation.js';
 import { defined } from '../util/assert.js';
 
 /**
@@ -42,6 +44,8 @@ export interface ChaosClusterOptions {
   readonly lockTtl_ms?: number;
   readonly requestTimeout_ms?: number;
   readonly startTimeout_ms?: number;
+  /** Replica i of every partition in one process, as `ecom up` runs them by default: a kill, pause or restart of a replica is one of its whole process. */
+  readonly colocate?: boolean;
 }
 
 export interface PortalProcess {
@@ -51,8 +55,10 @@ export interface PortalProcess {
 }
 
 export class ChaosCluster {
-  /** Every process: `storage-ID`, `portal-N`, `broker`. */
+  /** Every process: `storage-ID` (`storage-1_4` colocated), `portal-N`, `broker`. */
   readonly processes: ProcessGroup;
+  /** The replicas each storage process hosts. */
+  private readonly hosted: ReadonlyArray<readonly number[]>;
   readonly portals: PortalProcess[] = [];
   /** The proxies on the Raft links, set up by prepare(). */
   private raftLinks: ReplicaLinks | undefined;
@@ -67,6 +73,12 @@ export class ChaosCluster {
     readonly topology: Topology,
   ) {
     this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
+    this.hosted = options.colocate === true ? colocatedGroups(topology) : topology.replicas.map((r) => [r.id]);
+  }
+
+  /** The name of the process hosting replica `id` (and of its log file). */
+  processName(id: number): string {
+    return replicaProcessName(defined(this.hosted.find((ids) => ids.includes(id)), `the process of replica ${id}`));
   }
 
   /** Processes that exited without the harness killing or stopping them: always a finding. */
@@ -99,7 +111,7 @@ export class ChaosCluster {
     mkdirSync(this.logDir, { recursive: true });
     this.topologyFile = join(this.options.dataDir, 'topology.json');
     writeFileSync(this.topologyFile, `${JSON.stringify(this.topology, null, 2)}\n`);
-    this.raftLinks = await ReplicaLinks.open(this.topology, this.options.dataDir);
+    this.raftLinks = await ReplicaLinks.open(this.topology, this.options.dataDir, this.hosted);
     this.brokerPort = await freePort();
     for (let i = 0; i < (this.options.portals ?? 2); i++) {
       this.portals.push({ index: i, name: `portal-${i}`, port: await freePort() });
@@ -139,10 +151,12 @@ export class ChaosCluster {
     this.feedLinks.get(portal)?.set(state);
   }
 
+  /** Starts the process of replica `id`, with every replica it hosts. */
   startReplica(id: number): EcomChild {
-    const args = ['storage', String(id), '--data', this.options.dataDir, '--storage-config', this.links.topologyFileOf(id), '--broker', this.brokerUrl];
+    const ids = defined(this.hosted.find((group) => group.includes(id)), `the process of replica ${id}`);
+    const args = ['storage', ...ids.map(String), '--data', this.options.dataDir, '--storage-config', this.links.topologyFileOf(id), '--broker', this.brokerUrl];
     args.push('--snapshot-every', String(SNAPSHOT_EVERY_ENTRIES));
-    return this.processes.start(`storage-${id}`, args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });
+    return this.processes.start(this.processName(id), args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });
   }
 
   startPortal(index: number): EcomChild {
@@ -163,8 +177,8 @@ export class ChaosCluster {
     // First, so the leaders' first announcements are not lost to a broker still starting.
     this.startBroker();
     await this.waitForBroker();
-    for (const r of this.topology.replicas) this.startReplica(r.id);
-    await Promise.all(this.topology.replicas.map((r) => this.processes.waitForPort(`storage-${r.id}`, r.clientPort, this.startTimeout_ms)));
+    for (const ids of this.hosted) this.startReplica(defined(ids[0], 'a hosted replica'));
+    await Promise.all(this.topology.replicas.map((r) => this.processes.waitForPort(this.processName(r.id), r.clientPort, this.startTimeout_ms)));
     await this.waitForLeaders(this.startTimeout_ms);
     this.portals.forEach((p) => this.startPortal(p.index));
     await Promise.all(this.portals.map((p) => this.waitForPortal(p.index)));
@@ -220,19 +234,19 @@ export class ChaosCluster {
   }
 
   async killReplica(id: number): Promise<void> {
-    await this.processes.kill(`storage-${id}`);
+    await this.processes.kill(this.processName(id));
   }
 
   pauseReplica(id: number): void {
-    this.processes.pause(`storage-${id}`);
+    this.processes.pause(this.processName(id));
   }
 
   resumeReplica(id: number): void {
-    this.processes.resume(`storage-${id}`);
+    this.processes.resume(this.processName(id));
   }
 
   isRunning(id: number): boolean {
-    return this.processes.isRunning(`storage-${id}`);
+    return this.processes.isRunning(this.processName(id));
   }
 
   /** The proxies on the Raft links: each replica's topology file names them as its peers. */
@@ -271,7 +285,7 @@ export class ChaosCluster {
   async stop(): Promise<void> {
     await Promise.all(this.backends.splice(0).map((b) => b.close()));
     await this.processes.stop(this.portals.map((p) => p.name));
-    await this.processes.stop(this.topology.replicas.map((r) => `storage-${r.id}`));
+    await this.processes.stop(this.hosted.map((ids) => replicaProcessName(ids)));
     await this.processes.stop(['broker']);
     await Promise.all([this.raftLinks?.close(), ...[...this.feedLinks.values()].map((l) => l.close())]);
     await this.processes.closeLogs();

@@ -80,28 +80,28 @@ async function stopReplicas(cluster: ChaosCluster, fault: PlannedFault<RaftFault
   switch (fault.kind) {
     case 'kill-leader':
       await cluster.killReplica(leader);
-      return { description: `kill -9 leader ${leader} of partition ${fault.partition}`, targets: [`storage-${leader}`], heal: restartReplicas(cluster, [leader]) };
+      return { description: `kill -9 leader ${leader} of partition ${fault.partition}`, targets: [cluster.processName(leader)], heal: restartReplicas(cluster, [leader]) };
     case 'kill-follower': {
       const victim = followers[fault.pick % followers.length]!;
       await cluster.killReplica(victim);
-      return { description: `kill -9 follower ${victim} of partition ${fault.partition}`, targets: [`storage-${victim}`], heal: restartReplicas(cluster, [victim]) };
+      return { description: `kill -9 follower ${victim} of partition ${fault.partition}`, targets: [cluster.processName(victim)], heal: restartReplicas(cluster, [victim]) };
     }
     case 'lose-unsynced': {
       // With ECOM_TEST_FAULTS=lose-unsynced-on-crash the victim restarts from its log cut back to its last fsync.
       await cluster.killReplica(picked);
-      return { description: `crash ${picked} (partition ${fault.partition}) losing unsynced log data`, targets: [`storage-${picked}`], heal: restartReplicas(cluster, [picked]) };
+      return { description: `crash ${picked} (partition ${fault.partition}) losing unsynced log data`, targets: [cluster.processName(picked)], heal: restartReplicas(cluster, [picked]) };
     }
     case 'kill-all': {
       const all = cluster.topology.replicas.map((r) => r.id);
       await Promise.all(all.map((id) => cluster.killReplica(id)));
-      return { description: 'kill -9 every storage replica at once', targets: all.map((id) => `storage-${id}`), heal: restartReplicas(cluster, all) };
+      return { description: 'kill -9 every storage replica at once', targets: [...new Set(all.map((id) => cluster.processName(id)))], heal: restartReplicas(cluster, all) };
     }
     default: {
       const victim = fault.pick % 2 === 0 ? leader : picked;
       cluster.pauseReplica(victim);
       return {
         description: `SIGSTOP ${victim === leader ? 'leader ' : ''}${victim} of partition ${fault.partition}`,
-        targets: [`storage-${victim}`],
+        targets: [cluster.processName(victim)],
         heal: async () => {
           cluster.resumeReplica(victim);
           await Promise.resolve();
@@ -114,7 +114,7 @@ async function stopReplicas(cluster: ChaosCluster, fault: PlannedFault<RaftFault
 /** Cuts links between replicas of the partition (drop or stall); healing lets them pass again. */
 function cutLinks(cluster: ChaosCluster, fault: PlannedFault<RaftFaultKind>, aim: Aim): Injection {
   const { members, leader, followers, picked } = aim;
-  const targets = members.map((id) => `storage-${id}`);
+  const targets = members.map((id) => cluster.processName(id));
   const cut = (pairs: Array<[number, number]>) => {
     for (const [a, b] of pairs) cluster.setLink(a, b, fault.link);
     return async () => {

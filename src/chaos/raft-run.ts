@@ -28,6 +28,8 @@ export interface RaftChaosOptions {
   readonly registerClients?: number;
   readonly shopClients?: number;
   readonly progress?: (line: string) => void;
+  /** The storage tier colocated, as `ecom up` runs it: replica i of every partition in one process. */
+  readonly colocate?: boolean;
 }
 
 const LOCK_TTL_MS = 1_000;
@@ -113,13 +115,13 @@ export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResu
   if (options.faults.includes('lose-unsynced') && !testFaults.includes('lose-unsynced-on-crash')) testFaults.push('lose-unsynced-on-crash');
   const build = async (folder: string) =>
     new RaftSystem(
-      await ChaosCluster.create({ dataDir: join(folder, 'data'), testFaults: testFaults.join(','), lockTtl_ms: LOCK_TTL_MS, requestTimeout_ms: 3_000, cacheBound_ms: CACHE_BOUND_MS }),
+      await ChaosCluster.create({ dataDir: join(folder, 'data'), testFaults: testFaults.join(','), lockTtl_ms: LOCK_TTL_MS, requestTimeout_ms: 3_000, cacheBound_ms: CACHE_BOUND_MS, colocate: options.colocate }),
       options,
     );
   return runChaos('raft', build, {
     ...options,
     about: testFaults.length > 0 ? `ECOM_TEST_FAULTS=${testFaults.join(',')}` : undefined,
-    replay: replayCommand('raft', options.seed, options.duration_s, options.faults, options.plantedBugs),
+    replay: replayCommand('raft', options.seed, options.duration_s, options.faults, options.plantedBugs) + (options.colocate === true ? ' --colocate' : ''),
   });
 }
 

@@ -42,4 +42,17 @@ describe('chaos pass (raft mode, all fault kinds)', () => {
       rmSync(result.folder, { recursive: true, force: true });
     });
   });
+
+  // The tier as ecom up lays it out: a kill or pause of a replica takes its process, so a replica
+  // of each partition, and a process that ends up leading both partitions hands one over.
+  const COLOCATED: readonly RaftFaultKind[] = ['kill-leader', 'kill-follower', 'pause', 'partition-symmetric'];
+  it(`colocated tier (${COLOCATED.join(', ')}) finds no violation`, { timeout: 200_000 }, async () => {
+    const seed = testSeed('colocated') + RUNS.length;
+    const result = await runRaftChaos({ seed, duration_s: 30, faults: COLOCATED, colocate: true, progress: (line) => console.log(line) });
+    expect(result.violations, explain(result)).toEqual([]);
+    expect(new Set(result.faults.map((f) => f.kind)), explain(result)).toEqual(new Set(COLOCATED));
+    expect(result.checked.register).toBeGreaterThan(100);
+    expect(result.checked.shop).toBeGreaterThan(50);
+    rmSync(result.folder, { recursive: true, force: true });
+  });
 });
