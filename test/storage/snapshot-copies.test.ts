@@ -21,18 +21,23 @@ const snapTo = (to: number, index: number): Message => ({ type: 'Snap', from: 1,
 function setUp() {
   const thread = new FakeThread();
   const sent: Message[] = [];
+  /** Whether the transport takes the next Snap (false: no ready connection yet). */
+  const link = { up: true };
   const told: CopySent[] = [];
   const clock = { now_ms: 0 };
   const copies = new SnapshotCopies(
     thread as unknown as SnapshotThread,
-    (m) => sent.push(m),
+    (m) => {
+      if (link.up) sent.push(m);
+      return link.up;
+    },
     (c) => told.push(c),
     (err) => {
       throw err;
     },
     () => clock.now_ms,
   );
-  return { thread, sent, told, copies, clock };
+  return { thread, sent, told, copies, clock, link };
 }
 
 describe('SnapshotCopies: one copy at a time, each Snap sent with a copy at or after its index', () => {
@@ -87,6 +92,30 @@ describe('SnapshotCopies: one copy at a time, each Snap sent with a copy at or a
     copies.offer(snapTo(2, 100));
     expect(sent.map((m) => m.to)).toEqual([2, 3, 2]);
     expect(resendPause_ms(400e6)).toBe(20_000);
+    copies.close();
+  });
+
+  it('does not hold back the resend of a copy the transport dropped', async () => {
+    const { thread, sent, told, copies, clock, link } = setUp();
+    // The follower just started: the leader's connection to it is not ready when the copy is done.
+    link.up = false;
+    copies.offer(snapTo(2, 100));
+    thread.copies.shift()!(120);
+    await settle();
+    expect(sent).toHaveLength(0);
+    // Raft's next resend, an election timeout later, goes out at once from the kept copy.
+    link.up = true;
+    clock.now_ms = 300;
+    copies.offer(snapTo(2, 100));
+    expect(sent.map((m) => m.to)).toEqual([2]);
+    expect(thread.copies).toHaveLength(0);
+    expect(told.map((c) => c.left)).toEqual([false, true]);
+    // The copy's making time is told with the copy that left, as the bench's stages read it.
+    expect(told[1]!.ms).toBeGreaterThan(0);
+    // And that one is held back as usual.
+    clock.now_ms = 600;
+    copies.offer(snapTo(2, 100));
+    expect(sent).toHaveLength(1);
     copies.close();
   });
 });

@@ -189,6 +189,16 @@ export class PeerTransport {
     }
   }
 
+  /**
+   * Sends one Snap (a store file, megabytes); false when it was dropped: no ready connection to
+   * the peer yet, a transfer already streaming on the link, or too big to encode.
+   */
+  sendSnapshot(m: Message): boolean {
+    const before = this.dropped;
+    this.send([m], false);
+    return this.dropped === before;
+  }
+
   /** A message that cannot be encoded (a snapshot over what a transfer carries) is dropped, saying why: the replica goes on. */
   private encode(m: Message): Uint8Array | undefined {
     try {

@@ -202,10 +202,11 @@ export class Replica {
     this.snapshotThread = new SnapshotThread(this.state.path);
     this.copies = new SnapshotCopies(
       this.snapshotThread,
-      (m) => this.transport.send([m], false),
-      ({ to, index, applied, bytes, ms }) => {
-        options.metrics?.snapshotSent(bytes);
-        if (ms > 0) options.log.info({ replica: options.id, to, index, applied, bytes, ms: Math.round(ms) }, 'sending a follower a copy of the state');
+      (m) => this.transport.sendSnapshot(m),
+      ({ to, index, applied, bytes, ms, left }) => {
+        if (left) options.metrics?.snapshotSent(bytes);
+        if (!left) options.log.info({ replica: options.id, to, index }, 'a copy of the state for a follower could not leave yet (no ready connection); sent at Raft\'s next resend');
+        else if (ms > 0) options.log.info({ replica: options.id, to, index, applied, bytes, ms: Math.round(ms) }, 'sending a follower a copy of the state');
       },
       (err) => options.log.warn({ err: err.message }, 'could not copy the state for a follower; Raft asks again'),
     );

@@ -28,6 +28,8 @@ export interface CopySent {
   readonly applied: number;
   readonly bytes: number;
   readonly ms: number;
+  /** Whether the transport took it; a dropped copy is sent again at Raft's next resend. */
+  readonly left: boolean;
 }
 
 /**
@@ -39,7 +41,7 @@ export interface CopySent {
  * transport resumes a transfer of the same bytes).
  */
 export class SnapshotCopies {
-  private kept: { index: number; applied: number; data: Uint8Array; timer: NodeJS.Timeout } | undefined;
+  private kept: { index: number; applied: number; data: Uint8Array; made_ms: number; timer: NodeJS.Timeout } | undefined;
   /** Followers whose Snap waits for the copy being made. */
   private readonly waiting = new Map<number, Message>();
   private making = false;
@@ -48,7 +50,8 @@ export class SnapshotCopies {
 
   constructor(
     private readonly thread: SnapshotThread,
-    private readonly send: (message: Message) => void,
+    /** Sends a Snap; false when the transport dropped it. */
+    private readonly send: (message: Message) => boolean,
     private readonly sent: (copy: CopySent) => void,
     private readonly failed: (err: Error) => void,
     private readonly now_ms: () => number = () => performance.now(),
@@ -70,7 +73,8 @@ export class SnapshotCopies {
       const last = this.delivered.get(m.to);
       // Still on its way, or being written and checked: the follower answers once it has installed it.
       if (last !== undefined && last.index === index && last.data === kept.data && this.now_ms() < last.until_ms) return;
-      this.deliver(m, kept.applied, kept.data, 0);
+      // The copy's making time is told with the first copy that leaves for this follower.
+      this.deliver(m, kept.applied, kept.data, last === undefined ? kept.made_ms : 0);
       return;
     }
     // The core sends again while the copy is made; the latest of its messages wins.
@@ -92,8 +96,8 @@ export class SnapshotCopies {
         this.making = false;
         this.drop();
         // The store only moves forward, so the copy is at or after every marker taken before it.
-        this.kept = { index, applied, data, timer: setTimeout(() => this.drop(), KEEP_MS).unref() };
         const ms = performance.now() - started;
+        this.kept = { index, applied, data, made_ms: ms, timer: setTimeout(() => this.drop(), KEEP_MS).unref() };
         // Taken out first: a Snap for another index goes back into `waiting` (offer), and a Map
         // being iterated visits an entry added back behind it, so iterating `waiting` itself here
         // looped for good, the event loop blocked (the leader hang that reverted this design once).
@@ -114,9 +118,13 @@ export class SnapshotCopies {
 
   private deliver(m: Message, applied: number, data: Uint8Array, ms: number): void {
     const snapshot = defined(m.snapshot, 'the snapshot of a Snap message');
-    this.delivered.set(m.to, { index: snapshot.meta.index, data, until_ms: this.now_ms() + resendPause_ms(data.length) });
-    this.send({ ...m, snapshot: { meta: snapshot.meta, data } });
-    this.sent({ to: m.to, index: snapshot.meta.index, applied, bytes: data.length, ms });
+    const left = this.send({ ...m, snapshot: { meta: snapshot.meta, data } });
+    // Only a copy that left is waited for: holding back the resend of one the transport dropped
+    // (its connection to a follower that just started was not ready yet) left the follower idle
+    // for the whole pause, 2.4 s of a 3.8 s catch-up at 100,000 records.
+    if (left) this.delivered.set(m.to, { index: snapshot.meta.index, data, until_ms: this.now_ms() + resendPause_ms(data.length) });
+    else this.delivered.delete(m.to);
+    this.sent({ to: m.to, index: snapshot.meta.index, applied, bytes: data.length, ms, left });
   }
 
   private drop(): void {
