@@ -122,8 +122,8 @@ export class SnapshotCopies {
     // Only a copy that left is waited for: holding back the resend of one the transport dropped
     // (its connection to a follower that just started was not ready yet) left the follower idle
     // for the whole pause, 2.4 s of a 3.8 s catch-up at 100,000 records.
+    // A drop keeps an earlier delivery's entry: a copy streaming on the link is not sent again whole.
     if (left) this.delivered.set(m.to, { index: snapshot.meta.index, data, until_ms: this.now_ms() + resendPause_ms(data.length) });
-    else this.delivered.delete(m.to);
     this.sent({ to: m.to, index: snapshot.meta.index, applied, bytes: data.length, ms, left });
   }
 
