@@ -69,7 +69,7 @@ export class LeaderSpread {
     this.timer.unref();
   }
 
-  /** One look at the hosted replicas; exported for tests through the timer-free path. */
+  /** One look at the hosted replicas (every CHECK_EVERY_MS): hands one leadership over if they have led together long enough. */
   check(): void {
     if (this.moving) return;
     const statuses = this.replicas.map((r) => r.status());
