@@ -11,7 +11,7 @@ import { ProcessGroup, type Crash } from '../util/process-group.js';
 import { LinkProxy, type LinkState } from '../net/link-proxy.js';
 import { ReplicaLinks } from '../modes/raft/replica-links.js';
 import { replicaProcessName } from '../modes/raft/storage-tier.js';
-import { colocatedGroups } from '../storage/common/colocation.js';
+import { groupOf, processGroups } from '../storage/common/colocation.js';
 import { defined } from '../util/assert.js';
 
 /**
@@ -73,12 +73,12 @@ export class ChaosCluster {
     readonly topology: Topology,
   ) {
     this.processes = new ProcessGroup(join(options.dataDir, 'logs'));
-    this.hosted = options.colocate === true ? colocatedGroups(topology) : topology.replicas.map((r) => [r.id]);
+    this.hosted = processGroups(topology, options.colocate === true);
   }
 
   /** The name of the process hosting replica `id` (and of its log file). */
   processName(id: number): string {
-    return replicaProcessName(defined(this.hosted.find((ids) => ids.includes(id)), `the process of replica ${id}`));
+    return replicaProcessName(groupOf(this.hosted, id));
   }
 
   /** Processes that exited without the harness killing or stopping them: always a finding. */
@@ -153,7 +153,7 @@ export class ChaosCluster {
 
   /** Starts the process of replica `id`, with every replica it hosts. */
   startReplica(id: number): EcomChild {
-    const ids = defined(this.hosted.find((group) => group.includes(id)), `the process of replica ${id}`);
+    const ids = groupOf(this.hosted, id);
     const args = ['storage', ...ids.map(String), '--data', this.options.dataDir, '--storage-config', this.links.topologyFileOf(id), '--broker', this.brokerUrl];
     args.push('--snapshot-every', String(SNAPSHOT_EVERY_ENTRIES));
     return this.processes.start(this.processName(id), args, { env: { ECOM_TEST_FAULTS: this.options.testFaults ?? '' } });

@@ -121,7 +121,7 @@ export async function runRaftChaos(options: RaftChaosOptions): Promise<ChaosResu
   return runChaos('raft', build, {
     ...options,
     about: testFaults.length > 0 ? `ECOM_TEST_FAULTS=${testFaults.join(',')}` : undefined,
-    replay: replayCommand('raft', options.seed, options.duration_s, options.faults, options.plantedBugs) + (options.colocate === true ? ' --colocate' : ''),
+    replay: replayCommand('raft', options.seed, options.duration_s, options.faults, options.plantedBugs, options.colocate === true),
   });
 }
 

@@ -93,7 +93,7 @@ export function writeRunFolder(result: ChaosResult, recorder: Recorder): void {
 }
 
 /** The command line that replays a run. */
-export function replayCommand(mode: 'raft' | 'mqtt', seed: number, duration_s: number, faults: readonly string[], plantedBugs: readonly string[] = []): string {
+export function replayCommand(mode: 'raft' | 'mqtt', seed: number, duration_s: number, faults: readonly string[], plantedBugs: readonly string[] = [], colocate = false): string {
   const bugs = plantedBugs.length > 0 ? ` --planted-bugs ${plantedBugs.join(',')}` : '';
-  return `npm run chaos -- --mode ${mode} --seed ${seed} --duration ${duration_s} --faults ${faults.join(',')}${bugs}`;
+  return `npm run chaos -- --mode ${mode} --seed ${seed} --duration ${duration_s} --faults ${faults.join(',')}${bugs}${colocate ? ' --colocate' : ''}`;
 }

@@ -10,7 +10,7 @@ import { defined } from '../../util/assert.js';
 import { freePort } from '../../util/ports.js';
 import { METRICS_HOST, metricsTarget, type MetricsTarget } from '../../metrics/union.js';
 import { ReplicaLinks } from './replica-links.js';
-import { colocatedGroups } from '../../storage/common/colocation.js';
+import { groupOf, processGroups } from '../../storage/common/colocation.js';
 
 /** How long a colocated tier's start waits for its leaders to be spread over processes (LeaderSpread settles in 1–2 s). */
 const SPREAD_WAIT_MS = 5_000;
@@ -63,12 +63,12 @@ export class StorageTier {
     this.topology = { ...options.topology, secretFile };
     this.configFile = resolve(options.dataDir, 'topology.json');
     writeFileSync(this.configFile, `${JSON.stringify(this.topology, null, 2)}\n`);
-    this.hosted = options.colocate === true ? colocatedGroups(this.topology) : this.topology.replicas.map((r) => [r.id]);
+    this.hosted = processGroups(this.topology, options.colocate === true);
   }
 
   /** The replicas hosted with `id` in its process, itself included. */
   hostedWith(id: number): readonly number[] {
-    return defined(this.hosted.find((ids) => ids.includes(id)), `the process of replica ${id}`);
+    return groupOf(this.hosted, id);
   }
 
   /** The name of the process hosting replica `id` (and of its log file). */

@@ -36,6 +36,18 @@ export function colocatedGroups(topology: Topology): number[][] {
   return groups;
 }
 
+/** The replicas each storage process hosts: one of every partition per process when `colocate`, else one each. */
+export function processGroups(topology: Topology, colocate: boolean): number[][] {
+  return colocate ? colocatedGroups(topology) : topology.replicas.map((r) => [r.id]);
+}
+
+/** The group of `groups` (one per process) that hosts replica `id`. */
+export function groupOf(groups: ReadonlyArray<readonly number[]>, id: number): readonly number[] {
+  const group = groups.find((ids) => ids.includes(id));
+  if (group === undefined) throw new Error(`replica ${id} is hosted by none of the storage processes`);
+  return group;
+}
+
 /**
  * Who shares a process with a replica, as a process hosting `hosted` can tell: its own replicas,
  * and, when it runs the colocated layout, the other processes' groups of that layout. In any

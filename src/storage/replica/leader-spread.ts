@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 
 /**
- * A storage process that hosts a replica of every partition (`ecom storage 1 4`, `ecom up
- * --colocate`) has one event loop, so one core. When the partitions' leaders are all elected
+ * A storage process that hosts a replica of every partition (`ecom storage 1 4`, and `ecom up`
+ * by default) has one event loop, so one core. When the partitions' leaders are all elected
  * in it, that core does every leader's work while the other processes follow: at 512 writes
  * in flight the colocated tier lost a third of its throughput that way (docs/bench.md). So a
  * process holding two leaders or more hands all but its lowest partition's to a follower in a
