@@ -47,6 +47,8 @@ export interface ScaleResult {
     readonly ms: number;
     readonly bytes: number;
     readonly MB_per_s: number;
+    /** Leaders the partition elected while the replica caught up: each is an election inside the figure, not a fault of the run's making. */
+    readonly leaderChanges: number;
     /** Where the time went, from the replicas' logs (scale.ts, catchUpStages). */
     readonly stages?: {
       readonly process_start_ms: number;

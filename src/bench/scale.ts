@@ -43,7 +43,8 @@ export async function runScale(raft: RaftTier, options: ScaleOptions): Promise<S
     const restart_ms = await restartLeader(raft, status);
     options.say(`  restart: the leader, killed with SIGKILL and started again at once, applied all it had committed after ${Math.round(restart_ms)} ms`);
     const catchUp = await catchUpBySnapshot(raft, status, options);
-    options.say(`  catch-up: a new, empty replica in place of a follower applied the leader's commit ${Math.round(catchUp.ms)} ms after it started (a ${(catchUp.bytes / 1e6).toFixed(1)} MB snapshot, ${catchUp.MB_per_s.toFixed(1)} MB/s)`);
+    options.say(`  catch-up: a new, empty replica in place of a follower applied the leader's commit ${Math.round(catchUp.ms)} ms after it started (a ${(catchUp.bytes / 1e6).toFixed(1)} MB snapshot, ${catchUp.MB_per_s.toFixed(1)} MB/s); leader changes during it: ${catchUp.leaderChanges}`);
+    if (catchUp.leaderChanges > 0) options.say(`  catch-up: WARNING the partition elected a leader ${catchUp.leaderChanges} time(s) while the replica caught up, with no fault injected: the figure includes those elections (see the replicas' logs)`);
     if (catchUp.stages !== undefined) options.say(`  catch-up stages (ms, from the replicas' logs): ${Object.entries(catchUp.stages).map(([stage, ms]) => `${stage.replace(/_ms$/, '').replaceAll('_', ' ')} ${Math.round(ms)}`).join(', ')}`);
     return { records: options.records, concurrency: options.concurrency, segments, restart_ms, catchUp };
   } finally {
@@ -123,7 +124,9 @@ async function catchUpBySnapshot(raft: RaftTier, status: ReplicaClusterClient, {
   const logOf = (id: number) => logLines(join(dataDir, 'logs', `storage-${id}.log`), startedAt);
   const followerLog = logOf(follower);
   const bytes = followerLog.findLast((line) => line.msg.startsWith('state restored from a snapshot'))?.bytes ?? 0;
-  return { ms, bytes, MB_per_s: bytes / 1e6 / (ms / 1000), stages: catchUpStages(startedAt, ms, followerLog, logOf(leader), follower) };
+  const members = raft.topology.replicas.filter((r) => r.partition === PARTITION).map((r) => r.id);
+  const leaderChanges = members.map((id) => logOf(id).filter((line) => line.msg === 'became leader').length).reduce((a, b) => a + b, 0);
+  return { ms, bytes, MB_per_s: bytes / 1e6 / (ms / 1000), leaderChanges, stages: catchUpStages(startedAt, ms, followerLog, logOf(leader), follower) };
 }
 
 interface LogLine {

@@ -56,8 +56,9 @@ class Writer {
     }
     this.buf[this.at++] = n;
   }
-  bytes(b: Uint8Array): void {
-    this.varint(b.length);
+  /** `b` with its length; `following` more bytes are announced in the length and written by the caller after the buffer. */
+  bytes(b: Uint8Array, following = 0): void {
+    this.varint(b.length + following);
     this.buf.set(b, this.at);
     this.at += b.length;
   }
@@ -84,10 +85,18 @@ class Reader {
     }
     throw new CodecError(`varint too long at byte ${this.at}`);
   }
+  /** A copy: an entry kept in the log must not pin the whole frame it came in. */
   bytes(): Uint8Array {
+    return this.view().slice();
+  }
+  /**
+   * A view into the frame, not a copy: a snapshot's data is the bulk of its message, and copying
+   * hundreds of MB into fresh memory took a receiver's event loop about a second on this VM.
+   */
+  view(): Uint8Array {
     const len = this.varint();
     if (len > this.buf.length - this.at) throw new CodecError(`length ${len} overruns the frame at byte ${this.at}`);
-    const out = this.buf.slice(this.at, this.at + len);
+    const out = this.buf.subarray(this.at, this.at + len);
     this.at += len;
     return out;
   }
@@ -106,7 +115,8 @@ function membershipSize(m: Membership): number {
   return size;
 }
 
-function encodedSize(m: Message): number {
+/** Bytes of `m` encoded; `following` more bytes of snapshot data are counted in its length only. */
+function encodedSize(m: Message, following = 0): number {
   let size = 2 + 1; // version, type, flags
   for (const n of [m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.rejectHint, m.context]) size += varintSize(n);
   size += varintSize(m.entries.length);
@@ -114,14 +124,29 @@ function encodedSize(m: Message): number {
   const s = m.snapshot;
   if (s) {
     size += varintSize(s.meta.index) + varintSize(s.meta.term) + membershipSize(s.meta.membership);
-    size += varintSize(s.data.length) + s.data.length;
+    size += varintSize(s.data.length + following) + s.data.length;
   }
   return size;
 }
 
 export function encodeMessage(m: Message, max_bytes = DEFAULT_MAX_MESSAGE_BYTES): Uint8Array {
-  const size = encodedSize(m);
-  if (size > max_bytes) throw new CodecError(`message of ${size} bytes exceeds the ${max_bytes}-byte bound`);
+  return encode(m, max_bytes, 0);
+}
+
+/**
+ * The head of a Snap whose snapshot data goes on past `m.snapshot.data` with `following` more
+ * bytes, which the caller sends right after this head (a store file streamed from disk). Head
+ * and those bytes together are exactly what encodeMessage gives for the whole data, so the
+ * receiver decodes them as one message; the sender never holds the file in memory.
+ */
+export function encodeMessageHead(m: Message, following: number, max_bytes = DEFAULT_MAX_MESSAGE_BYTES): Uint8Array {
+  if (m.snapshot === undefined || !Number.isSafeInteger(following) || following < 0) throw new CodecError(`a ${m.type} message carries no snapshot data that ${following} bytes could follow`);
+  return encode(m, max_bytes, following);
+}
+
+function encode(m: Message, max_bytes: number, following: number): Uint8Array {
+  const size = encodedSize(m, following);
+  if (size + following > max_bytes) throw new CodecError(`message of ${size + following} bytes exceeds the ${max_bytes}-byte bound`);
   const w = new Writer(new Uint8Array(size));
   w.u8(CODEC_VERSION);
   w.u8(defined(TYPE_CODE.get(m.type), () => `wire code of message type ${m.type}`));
@@ -142,7 +167,7 @@ export function encodeMessage(m: Message, max_bytes = DEFAULT_MAX_MESSAGE_BYTES)
       w.varint(list.length);
       for (const id of list) w.varint(id);
     }
-    w.bytes(s.data);
+    w.bytes(s.data, following);
   }
   if (w.at !== size) throw new CodecError(`size mismatch: wrote ${w.at} of ${size} bytes`);
   return w.buf;
@@ -184,7 +209,7 @@ export function decodeMessage(buf: Uint8Array, max_bytes = DEFAULT_MAX_MESSAGE_B
       for (let i = 0; i < count; i++) list.push(r.varint());
       lists.push(list);
     }
-    snapshot = { meta: { index: sIndex, term: sTerm, membership: { voters: lists[0]!, learners: lists[1]! } }, data: r.bytes() };
+    snapshot = { meta: { index: sIndex, term: sTerm, membership: { voters: lists[0]!, learners: lists[1]! } }, data: r.view() };
   }
   if (r.at !== buf.length) throw new CodecError(`${buf.length - r.at} trailing bytes`);
   return { type, from, to, term, logTerm, index, entries, commit, reject: (flags & FLAG_REJECT) !== 0, rejectHint, context, snapshot };

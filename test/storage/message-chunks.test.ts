@@ -3,7 +3,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/types.js';
 import { PeerTransport } from '../../src/storage/replica/peer-transport.js';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { ChunkAssembler, ChunkError, chunksOf, CHUNK_BYTES, CHUNK_FIELDS, decodeChunkAck, encodeChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey } from '../../src/storage/replica/message-chunks.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeMessage, encodeMessageHead } from '../../src/raft/codec.js';
+import { ChunkAssembler, ChunkError, chunksOf, chunksOfSource, CHUNK_BYTES, CHUNK_FIELDS, decodeChunkAck, encodeChunkAck, headAndTail, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey, type FileTail } from '../../src/storage/replica/message-chunks.js';
 import type { ReplicaAddress } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
 import { freePort } from '../helpers/ports.js';
@@ -67,6 +72,30 @@ describe('messages in chunks', () => {
     expect(() => assembler.push([...chunksOf(other, { from: 3, key: transferKey(other) }, CHUNK_BYTES)][0]!)).toThrow(/out of order/);
   });
 
+  it('sends a snapshot whose data goes on in a file as the same chunks as the whole message', async () => {
+    const rng = new Prng(testSeed('head and tail'));
+    for (let round = 0; round < 8; round++) {
+      const data = randomBytes(1 + rng.int(3 * CHUNK_BYTES));
+      const split = rng.int(data.length + 1);
+      const m: Message = {
+        type: 'Snap', from: 1, to: 2, term: 1 + rng.int(100), logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: 0,
+        snapshot: { meta: { index: rng.int(1e9), term: 1, membership: { voters: [1, 2, 3], learners: [] } }, data },
+      };
+      const whole = encodeMessage(m, MAX_CHUNKED_MESSAGE_BYTES);
+      const head = encodeMessageHead({ ...m, snapshot: { ...m.snapshot!, data: data.subarray(0, split) } }, data.length - split, MAX_CHUNKED_MESSAGE_BYTES);
+      expect(Buffer.concat([head, data.subarray(split)]).equals(whole)).toBe(true);
+      const tail = await fileTail(data.subarray(split));
+      try {
+        const transfer = { from: 1, key: transferKey(head) };
+        const chunks: Buffer[] = [];
+        for await (const chunk of chunksOfSource(headAndTail(head, tail.tail), transfer)) chunks.push(chunk);
+        expect(Buffer.concat(chunks).equals(Buffer.concat([...chunksOf(whole, transfer)]))).toBe(true);
+      } finally {
+        await tail.close();
+      }
+    }
+  });
+
   describe('between two replicas over TCP', () => {
     const transports: PeerTransport[] = [];
     afterEach(async () => {
@@ -118,7 +147,7 @@ describe('messages in chunks', () => {
       expect(errors).toEqual([]);
     });
 
-    it('resumes a snapshot whose connection broke half way from what the receiver acknowledged', { timeout: 60_000 }, async () => {
+    it.each(['in memory', 'read from a file'] as const)('resumes a snapshot (%s) whose connection broke half way from what the receiver acknowledged', { timeout: 60_000 }, async (where) => {
       const secret = randomBytes(32);
       const a: ReplicaAddress = { id: 1, partition: 0, host: '127.0.0.1', clientPort: 0, raftPort: await freePort() };
       const b: ReplicaAddress = { id: 2, partition: 0, host: '127.0.0.1', clientPort: 0, raftPort: await freePort() };
@@ -142,9 +171,13 @@ describe('messages in chunks', () => {
           receiver.send([message('HeartbeatResp', 2, 1)], true);
         });
         const data = randomBytes(40 << 20);
-        const snap = message('Snap', 1, 2, { index: 900, snapshot: { meta: { index: 900, term: 3, membership: { voters: [1, 2], learners: [] } }, data } });
+        // From a file: the message carries the data's first bytes, and the rest is read from disk as the chunks leave.
+        const head = where === 'in memory' ? data : data.subarray(0, 1_000);
+        const snap = message('Snap', 1, 2, { index: 900, snapshot: { meta: { index: 900, term: 3, membership: { voters: [1, 2], learners: [] } }, data: head } });
+        const tail = where === 'in memory' ? undefined : await fileTail(data.subarray(head.length));
         // As Raft does, the leader sends the snapshot again until it is in.
-        await until(() => toB.some((m) => m.type === 'Snap'), () => sender.send([snap], true), 300);
+        await until(() => toB.some((m) => m.type === 'Snap'), () => void sender.sendSnapshot(snap, tail?.tail), 300);
+        await tail?.close();
         const got = toB.find((m) => m.type === 'Snap');
         expect(Buffer.from(got?.snapshot?.data ?? new Uint8Array()).equals(data)).toBe(true);
         expect(proxy.cuts).toBe(1);
@@ -156,6 +189,26 @@ describe('messages in chunks', () => {
     });
   });
 });
+
+/** `bytes` in a file of a temporary folder, as a transfer's tail; close() closes and removes it. */
+async function fileTail(bytes: Uint8Array): Promise<{ tail: FileTail; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ecom-tail-'));
+  writeFileSync(join(dir, 'tail'), bytes);
+  const handle = await open(join(dir, 'tail'), 'r');
+  return {
+    tail: {
+      bytes: bytes.length,
+      read: async (into, position) => {
+        const { bytesRead } = await handle.read(into, 0, into.length, position);
+        if (bytesRead !== into.length) throw new Error(`short read at ${position}`);
+      },
+    },
+    close: async () => {
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /** Runs `act` every `every_ms` until `done()` holds (connections and transfers have no event to await from outside). */
 async function until(done: () => boolean, act: () => void, every_ms = 20, timeout_ms = 30_000): Promise<void> {

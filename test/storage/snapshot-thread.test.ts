@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbStateStore } from '../../src/storage/replica/lmdb-store.js';
 import { readCopy, readEnvCopy, shapeOf } from '../../src/storage/replica/snapshot-format.js';
 import { SnapshotThread } from '../../src/storage/replica/snapshot-thread.js';
+import { defined } from '../../src/util/assert.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
 
@@ -34,7 +35,11 @@ describe('the snapshot worker', () => {
     try {
       const file = await thread.copy({ kind: 'copy', maxFileBytes: 1 << 30 });
       expect(shapeOf(file.data)).toBe('env');
-      const { applied, file: bytes } = readEnvCopy(file.data);
+      // The reply names the file on disk; its header and the file read back as one store file's data.
+      const onDisk = defined(file.file, 'the copy\'s file');
+      const bytes = readFileSync(onDisk.path);
+      expect(bytes.length).toBe(onDisk.bytes);
+      const { applied } = await readEnvCopy(Buffer.concat([file.data, bytes]));
       expect(applied).toBe(20);
       expect(file.keys).toBe(state.size);
       // The file is an LMDB store holding exactly the state.

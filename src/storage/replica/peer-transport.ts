@@ -1,10 +1,10 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { decodeMessage, encodeMessage } from '../../raft/codec.js';
+import { decodeMessage, encodeMessage, encodeMessageHead } from '../../raft/codec.js';
 import type { Message } from '../../raft/types.js';
 import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
 import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
-import { ChunkAssembler, chunksOf, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKeyInSlices, type ChunkAck } from './message-chunks.js';
+import { ChunkAssembler, chunksOfSource, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, headAndTail, inMemory, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey, transferKeyInSlices, type ChunkAck, type ChunkSource, type FileTail } from './message-chunks.js';
 
 /**
  * Raft messages between the replicas of a partition: one-way binary frames over TCP. Two
@@ -165,12 +165,12 @@ export class PeerTransport {
       else link.batch.push(m);
     }
     for (const { to, lane, batch } of byLink.values()) {
-      const socket = this.socketTo(to, lane);
-      const out = this.outgoing.get(`${to}/${lane}`);
-      if (socket === undefined || out === undefined || socket.writableLength > MAX_BUFFERED_BYTES_PER_PEER) {
+      const link = this.link(to, lane);
+      if (link === undefined) {
         this.dropped += batch.length;
         continue;
       }
+      const { socket, out } = link;
       socket.cork();
       for (const m of batch) {
         // A snapshot while another streams on this link is dropped before it costs an encoding (Raft sends it again).
@@ -182,7 +182,7 @@ export class PeerTransport {
         if (encoded === undefined) continue;
         if (encoded.length <= CHUNK_BYTES) socket.write(encodeFrame(encoded));
         else if (out.streaming) this.dropped++;
-        else void this.stream(socket, out, encoded, m.to);
+        else void this.stream(socket, out, inMemory(encoded), m.to, transferKeyInSlices(encoded));
       }
       if (now) socket.uncork();
       else process.nextTick(() => socket.uncork());
@@ -191,12 +191,39 @@ export class PeerTransport {
 
   /**
    * Sends one Snap (a store file, megabytes); false when it was dropped: no ready connection to
-   * the peer yet, a transfer already streaming on the link, or too big to encode.
+   * the peer yet, a transfer already streaming on the link, or too big to encode. With `tail`,
+   * the snapshot's data goes on with the bytes of a file, read as the chunks leave.
    */
-  sendSnapshot(m: Message): boolean {
+  sendSnapshot(m: Message, tail?: FileTail): boolean {
     const before = this.dropped;
-    this.send([m], false);
-    return this.dropped === before;
+    if (tail === undefined) {
+      this.send([m], false);
+      return this.dropped === before;
+    }
+    const link = this.link(m.to, 'bulk');
+    if (link === undefined || link.out.streaming) {
+      this.dropped++;
+      return false;
+    }
+    let head: Uint8Array;
+    try {
+      head = encodeMessageHead(m, tail.bytes, MAX_CHUNKED_MESSAGE_BYTES);
+    } catch (err) {
+      this.dropped++;
+      this.onError(new Error(`cannot send ${m.type} to replica ${m.to}: ${(err as Error).message}`));
+      return false;
+    }
+    // The head holds the file's checksum and size: it names these bytes as well as a hash of them all.
+    void this.stream(link.socket, link.out, headAndTail(head, tail), m.to, transferKey(head));
+    return true;
+  }
+
+  /** The ready connection to a peer on a lane with room in its buffer, or undefined (the message is then dropped). */
+  private link(to: number, lane: Lane): { socket: Socket; out: Outgoing } | undefined {
+    const socket = this.socketTo(to, lane);
+    const out = this.outgoing.get(`${to}/${lane}`);
+    if (socket === undefined || out === undefined || socket.writableLength > MAX_BUFFERED_BYTES_PER_PEER) return undefined;
+    return { socket, out };
   }
 
   /** A message that cannot be encoded (a snapshot over what a transfer carries) is dropped, saying why: the replica goes on. */
@@ -214,25 +241,29 @@ export class PeerTransport {
    * Writes a big message in chunks, each after the socket has taken the one before: a snapshot
    * of any size costs a bounded buffer, and heartbeats keep flowing on the control connection.
    * A broken connection ends the transfer; Raft sends the snapshot again, and it resumes from
-   * what the receiver last said it holds of this very message.
+   * what the receiver last said it holds of this very message (`key` names it).
    */
-  private async stream(socket: Socket, out: Outgoing, encoded: Uint8Array, to: number): Promise<void> {
+  private async stream(socket: Socket, out: Outgoing, source: ChunkSource, to: number, keyOf: Buffer | Promise<Buffer>): Promise<void> {
     out.streaming = true;
     try {
-      const key = await transferKeyInSlices(encoded);
+      const key = await keyOf;
       const name = `${to}/${key.toString('hex')}`;
       const held = this.resumeAt.get(name) ?? 0;
-      const start = held < encoded.length ? held : 0;
+      const start = held < source.length ? held : 0;
       this.resumedBytes += start;
       this.unfinished.delete(name);
       this.unfinished.add(name);
       for (const old of this.unfinished) if (this.unfinished.size > MAX_RESUME_POINTS) this.unfinished.delete(old);
-      for (const chunk of chunksOf(encoded, { from: this.self.id, key }, start)) {
+      for await (const chunk of chunksOfSource(source, { from: this.self.id, key }, start)) {
         if (socket.destroyed) return;
         if (!socket.write(encodeFrame(chunk))) await drained(socket);
       }
       this.unfinished.delete(name);
       this.resumeAt.delete(name);
+    } catch (err) {
+      // A file that could not be read (the copy was replaced under the transfer): Raft sends the snapshot again.
+      this.dropped++;
+      this.onError(new Error(`a transfer to replica ${to} stopped: ${(err as Error).message}`));
     } finally {
       out.streaming = false;
     }

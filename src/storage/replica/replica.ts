@@ -202,7 +202,7 @@ export class Replica {
     this.snapshotThread = new SnapshotThread(this.state.path);
     this.copies = new SnapshotCopies(
       this.snapshotThread,
-      (m) => this.transport.sendSnapshot(m),
+      (m, tail) => this.transport.sendSnapshot(m, tail),
       ({ to, index, applied, bytes, ms, left }) => {
         if (left) options.metrics?.snapshotSent(bytes);
         if (!left) options.log.info({ replica: options.id, to, index }, 'a copy of the state for a follower could not leave yet (no ready connection); sent at Raft\'s next resend');

@@ -5,10 +5,11 @@
 // It shares the replica's LMDB environment read-only; a copy or a scan is one read transaction,
 // so the state and the applied index it holds are those of one moment.
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { APPLIED_KEY, openReadOnly } from './lmdb-store.js';
-import { CopyWriter, envCopy, LEGACY_JSON_FORMAT, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
+import { CopyWriter, envHeader, LEGACY_JSON_FORMAT, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
 import { defined } from '../../util/assert.js';
 
 const { path } = workerData as { path: string };
@@ -20,19 +21,24 @@ const parent = defined(parentPort, 'the snapshot worker\'s parent port');
 
 parent.on('message', (request: SnapshotRequest) => {
   void (request.kind === 'copy' ? copy(request.maxFileBytes) : Promise.resolve(json(request.maxBytes))).then(
-    (reply) => parent.postMessage(reply, [reply.data.buffer as ArrayBuffer]),
+    (reply) => parent.postMessage(reply, reply.data.byteLength === reply.data.buffer.byteLength ? [reply.data.buffer as ArrayBuffer] : []),
     (err: unknown) => parent.postMessage({ error: err instanceof Error ? err.message : String(err) }),
   );
 });
 
+/** Read per call while the file's checksum is taken; one buffer, reused. */
+const READ_BYTES = 1 << 20;
+
 /**
  * The store's data file as LMDB copies it (compacted: free pages left out), with the applied
- * index it holds; or, when that file is over `maxFileBytes`, its records one by one (a record
- * copy is about half the file's size, so a larger partition can still be sent).
+ * index it holds and its checksum; the file stays on disk, and whoever takes the reply opens
+ * and unlinks it. When that file is over `maxFileBytes`, its records one by one instead (a
+ * record copy is about half the file's size, so a larger partition can still be sent).
  */
 async function copy(maxFileBytes: number): Promise<SnapshotReply> {
   rmSync(copyDir, { recursive: true, force: true });
   mkdirSync(copyDir, { recursive: true });
+  let keep = false;
   try {
     await db.backup(copyDir, true);
     const copied = openReadOnly(copyDir);
@@ -46,22 +52,29 @@ async function copy(maxFileBytes: number): Promise<SnapshotReply> {
       return { applied, data: writer.finish(), keys: writer.keys };
     }
     await copied.close();
-    const fd = openSync(file, 'r');
-    try {
-      const { size } = fstatSync(fd);
-      const { data, fileAt, seal } = envCopy(applied, size);
-      for (let at = 0; at < size; ) {
-        const read = readSync(fd, data, fileAt + at, size - at, at);
-        if (read === 0) throw new Error(`the copy ${file} ended at ${at} of its ${size} bytes`);
-        at += read;
-      }
-      seal();
-      return { applied, data, keys };
-    } finally {
-      closeSync(fd);
-    }
+    const { bytes, crc } = checksum(file);
+    keep = true;
+    return { applied, data: envHeader(applied, crc), keys, file: { path: file, bytes } };
   } finally {
-    rmSync(copyDir, { recursive: true, force: true });
+    if (!keep) rmSync(copyDir, { recursive: true, force: true });
+  }
+}
+
+function checksum(file: string): { bytes: number; crc: number } {
+  const fd = openSync(file, 'r');
+  try {
+    const { size } = fstatSync(fd);
+    const piece = Buffer.allocUnsafe(READ_BYTES);
+    let crc = 0;
+    for (let at = 0; at < size; ) {
+      const read = readSync(fd, piece, 0, Math.min(READ_BYTES, size - at), at);
+      if (read === 0) throw new Error(`the copy ${file} ended at ${at} of its ${size} bytes`);
+      crc = crc32(piece.subarray(0, read), crc);
+      at += read;
+    }
+    return { bytes: size, crc };
+  } finally {
+    closeSync(fd);
   }
 }
 

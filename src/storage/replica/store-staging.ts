@@ -27,7 +27,7 @@ export class StoreStaging {
   constructor(private readonly dir: string) {}
 
   async stage(data: Uint8Array): Promise<Staged> {
-    const { applied, file } = readEnvCopy(data);
+    const { applied, file } = await readEnvCopy(data);
     const name = stageName(applied);
     const path = join(this.dir, name);
     await rm(path, { recursive: true, force: true });
