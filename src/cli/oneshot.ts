@@ -1,4 +1,4 @@
-import type { PortalClient } from '../client/portal-client.js';
+import type { PortalCalls } from '../client/portal-calls.js';
 import { isDenied, isTlsFailure, isUnreachable, type Operation } from './clients/operations.js';
 
 /** Exit codes of the one-shot commands, for scripts. */
@@ -8,7 +8,7 @@ export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3, denied: 4 } a
  * Runs one operation and prints the portal's answer as one line of JSON on stdout. Errors
  * (a refused write, nothing found) also print their text on stderr and exit non-zero.
  */
-export async function runOneShot(client: PortalClient, op: Operation, args: readonly string[]): Promise<number> {
+export async function runOneShot(client: PortalCalls, op: Operation, args: readonly string[]): Promise<number> {
   try {
     const result = await op.run(client, args);
     switch (result.kind) {

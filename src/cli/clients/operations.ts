@@ -1,4 +1,4 @@
-import type { PortalClient } from '../../client/portal-client.js';
+import type { PortalCalls } from '../../client/portal-calls.js';
 import { NOT_FOUND_ID } from '../../domain/ids.js';
 import type { ClientMsg, OrderMsg, ProductMsg, ReplyMsg } from '../../portal/messages.js';
 
@@ -17,7 +17,7 @@ export interface Operation {
   readonly args: readonly string[];
   readonly description: string;
   readonly example: string;
-  run(client: PortalClient, args: readonly string[]): Promise<OperationResult>;
+  run(client: PortalCalls, args: readonly string[]): Promise<OperationResult>;
 }
 
 const reply = async (p: Promise<ReplyMsg>): Promise<OperationResult> => ({ kind: 'reply', reply: await p });
