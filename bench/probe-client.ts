@@ -1,10 +1,10 @@
 // What a gRPC call costs the visibility probe's side (issue #17): grpc-js's client against the
-// lean one the probe uses (src/bench/lean-grpc.ts), alternating, one RetrieveClient at a time
+// lean one the probe uses (src/client/lean-portal-client.ts), alternating, one RetrieveClient at a time
 // against one single-mode portal process. Prints per round and client: the CPU time of this
 // process per call, the portal's (from /proc, Linux) and the wall time per call.
 //   node --import tsx bench/probe-client.ts [--rounds N] [--calls C]
 import { loadavg } from 'node:os';
-import { LeanPortalClient } from '../src/bench/lean-grpc.js';
+import { LeanPortalClient } from '../src/client/lean-portal-client.js';
 import { PortalClient } from '../src/client/portal-client.js';
 import { freePort } from '../src/util/ports.js';
 import { spawnEcom, waitForPort } from '../src/util/processes.js';
@@ -22,7 +22,7 @@ try {
   await waitForPort('127.0.0.1', port, 60_000, portal);
   const clients = [
     ['grpc-js', new PortalClient({ host: '127.0.0.1', port })],
-    ['lean', new LeanPortalClient(`127.0.0.1:${port}`, 10_000)],
+    ['lean', new LeanPortalClient({ host: '127.0.0.1', port, timeout_ms: 10_000 })],
   ] as const;
   const cid = 'probe-client-bench';
   if ((await clients[0][1].createClient(cid, '{"name": "bench"}')).error !== 0) throw new Error('seeding the client failed');

@@ -6,7 +6,7 @@ import { PartitionedBackend } from '../storage/client/partitioned-backend.js';
 import { defined } from '../util/assert.js';
 import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
-import { LeanPortalClient } from './lean-grpc.js';
+import { LeanPortalClient } from '../client/lean-portal-client.js';
 import { ProcessHealth } from './process-health.js';
 import type { Target } from './targets.js';
 
@@ -254,7 +254,7 @@ class ProbeStats {
  * operation's latency is how long a write takes to be visible everywhere (an upper bound: the
  * time the read that found it returned). The reads to the other portals go out together, and
  * each repeats without pause until it finds the write. The calls go through a lean gRPC client
- * (lean-grpc.ts): the probe's own CPU competes with the system it measures.
+ * (src/client/lean-portal-client.ts): the probe's own CPU competes with the system it measures.
  */
 function visibilityProbe(s: ShopSeed, stats: ProbeStats, lean: ReadonlyMap<PortalClient, LeanPortalClient>): () => Promise<boolean> {
   if (s.clients.length < 2) throw new Error('visibility needs two portals or more: --portals 3 (mqtt mode)');
@@ -290,7 +290,7 @@ const visibilityWorkload: Workload = {
   description: 'CreateClient through one portal, then reads through every other until all show it (needs --portals 2 or more)',
   async prepare(ctx) {
     const seed = await seedShop(ctx, false);
-    const lean = new Map(seed.clients.map((c) => [c, new LeanPortalClient(c.address, ctx.timeout_ms)]));
+    const lean = new Map(seed.clients.map((c) => [c, new LeanPortalClient({ ...c.options, timeout_ms: ctx.timeout_ms })]));
     const stats = new ProbeStats();
     const op = visibilityProbe(seed, stats, lean);
     return {
