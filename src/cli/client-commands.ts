@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { readToken } from '../portal/security.js';
-import { PortalClient } from '../client/portal-client.js';
+import { LeanPortalClient } from '../client/lean-portal-client.js';
+import type { PortalClientOptions } from '../client/portal-calls.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { parsePort, resolveLang } from '../config/options.js';
-import { runAdminClient, runOrderClient } from './clients/interactive.js';
 import { OPERATIONS } from './clients/operations.js';
 import { hostOption, langOption } from './common-options.js';
 import { EXIT, runOneShot } from './oneshot.js';
@@ -26,14 +26,14 @@ function readCa(file: string): Buffer {
   }
 }
 
-function connectTo(opts: ConnectOptions, port: number): PortalClient {
-  return new PortalClient({
+function clientOptions(opts: ConnectOptions, port: number): PortalClientOptions {
+  return {
     host: opts.host,
     port,
     timeout_ms: 10_000,
     ...(opts.tlsCa !== undefined ? { tlsCa: readCa(opts.tlsCa) } : {}),
     ...(opts.token !== undefined ? { token: readToken(opts.token, '--token') } : {}),
-  });
+  };
 }
 
 /** The public API's opt-in protection (docs/security.md): TLS for both clients, AdminPortal's token for ecom admin. */
@@ -60,7 +60,7 @@ export function registerClientCommands(program: Command): void {
           .map((op) => `  $ ecom ${role} ${op.example}`)
           .join('\n')}\n\nOne-shot commands print the reply as JSON and exit 0 on success, 1 on an error reply or nothing found, 3 when no server answers, 4 when the server refuses the call (a missing or wrong --token).`,
       );
-    const connect = (opts: ConnectOptions, fallbackPort?: number) => connectTo(opts, opts.port ?? fallbackPort ?? defaultPort);
+    const options = (opts: ConnectOptions, fallbackPort?: number) => clientOptions(opts, opts.port ?? fallbackPort ?? defaultPort);
     const addSecurityOptions = (command: Command) => withSecurityOptions(command, role);
 
     addSecurityOptions(client.command('interactive [port]', { isDefault: true }))
@@ -75,7 +75,9 @@ export function registerClientCommands(program: Command): void {
           }
           port = parsePort(portText);
         }
-        const portalClient = connect(opts, port);
+        // The menus keep grpc-js (waitForReady, a long-lived channel); loaded only here, as a one-shot needs neither.
+        const [{ PortalClient }, { runAdminClient, runOrderClient }] = await Promise.all([import('../client/portal-client.js'), import('./clients/interactive.js')]);
+        const portalClient = new PortalClient(options(opts, port));
         const lang = resolveLang(opts.lang);
         try {
           if (role === 'admin') await runAdminClient({ client: portalClient, lang });
@@ -95,7 +97,7 @@ export function registerClientCommands(program: Command): void {
         .action(async (...params: unknown[]) => {
           const args = params.slice(0, op.args.length) as string[];
           const opts = params[op.args.length] as ConnectOptions;
-          const portalClient = connect(opts);
+          const portalClient = new LeanPortalClient(options(opts));
           try {
             process.exitCode = await runOneShot(portalClient, op, args);
           } finally {

@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
-import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
+import { ECOM_BIN, spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 import { runEcom } from '../helpers/ecom.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -129,6 +130,36 @@ describe('ecom command-line clients', () => {
       const list = await runEcom(['order', 'list-orders', '1101', '--port', String(orderPort)]);
       expect(list.code).toBe(0);
       expect(JSON.parse(list.stdout)).toEqual([{ OID: '1201', CID: '1101', data: '{"products": [], "total": "0"}' }]);
+    });
+
+    it('lists 1,200 orders, a reply longer than a pipe holds, whole to a reader slow to take it', async () => {
+      await direct.createClient('1102', '{"name": "Rui"}');
+      const orders = new PortalClient({ host: '127.0.0.1', port: orderPort });
+      try {
+        // About 88 KiB of JSON: more than a Linux pipe buffers (64 KiB), so the command must wait for the reader.
+        const oids = Array.from({ length: 1200 }, (_, i) => String(20_000 + i));
+        for (let i = 0; i < oids.length; i += 100) await Promise.all(oids.slice(i, i + 100).map((oid) => orders.createOrder(oid, '1102', '[]')));
+      } finally {
+        orders.close();
+      }
+      const child = spawn(process.execPath, [ECOM_BIN, 'order', 'list-orders', '1102', '--port', String(orderPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        child.stdout.pause();
+        // Not a synchronisation: the reader is slow on purpose, and the output must be whole however slow.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const chunks: Buffer[] = [];
+        child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+        // A stream paused by hand stays paused when a data listener comes.
+        child.stdout.resume();
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        expect(code).toBe(0);
+        const listed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ OID: string }>;
+        expect(listed).toHaveLength(1200);
+        expect(Buffer.concat(chunks).length).toBeGreaterThan(64 * 1024);
+      } finally {
+        // Never left behind, whatever failed.
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
     });
 
     it('exits 3 when no server answers and 2 on a usage error', async () => {

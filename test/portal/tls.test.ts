@@ -78,6 +78,7 @@ describe('TLS and the admin token on the portals', () => {
     const ok = await runEcom(['admin', 'get-client', '2', ...tls, '--token', tokenFile]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toBe('{"CID":"2","data":"{\\"nome\\": \\"Maria\\"}"}\n');
+    expect(ok.stderr, 'no warning either (a TLS server name set to an address draws one)').toBe('');
     const denied = await runEcom(['admin', 'get-client', '2', ...tls]);
     expect(denied.code).toBe(4);
     expect(denied.stderr).toContain('refused the call: AdminPortal requires its token');
