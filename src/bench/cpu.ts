@@ -8,8 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
  */
 const TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux this runs on
 
-/** User + system CPU of one process so far, in milliseconds; undefined once it is gone. */
-export function cpuTime_ms(pid: number): number | undefined {
+/** The fields of /proc/PID/stat from the third (state) on; undefined once the process is gone. */
+function statFields(pid: number | 'self'): string[] | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -17,10 +17,23 @@ export function cpuTime_ms(pid: number): number | undefined {
     return undefined;
   }
   // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1000) / TICKS_PER_SECOND;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** User + system CPU of one process so far, in milliseconds; undefined once it is gone. */
+export function cpuTime_ms(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields === undefined ? undefined : ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/**
+ * User + system CPU of this process's children that have exited and been waited for, in
+ * milliseconds (cutime + cstime): the difference across one short-lived child's run is its cost.
+ */
+export function exitedChildrenCpuTime_ms(): number {
+  const fields = statFields('self');
+  if (fields === undefined) throw new Error('/proc/self/stat cannot be read');
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND;
 }
 
 /**
