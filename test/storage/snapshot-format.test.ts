@@ -13,9 +13,10 @@ function randomState(rng: Prng, keys: number): Map<string, unknown> {
 }
 
 function copyOf(state: Map<string, unknown>, applied: number): Uint8Array {
-  const writer = new CopyWriter(applied);
+  const pieces: Buffer[] = [];
+  const writer = new CopyWriter(applied, (piece) => pieces.push(Buffer.from(piece)));
   for (const [key, value] of state) writer.add(key, value);
-  return writer.finish();
+  return Buffer.concat(pieces);
 }
 
 function envOf(file: Uint8Array, applied: number): Uint8Array {

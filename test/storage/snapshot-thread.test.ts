@@ -51,11 +51,15 @@ describe('the snapshot worker', () => {
       await received.close();
 
       const records = await thread.copy({ kind: 'copy', maxFileBytes: bytes.length - 1 });
-      expect(shapeOf(records.data)).toBe('copy');
+      // A record copy is all in its file: the message itself carries none of it.
+      expect(records.data.length).toBe(0);
+      const copied = readFileSync(defined(records.file, 'the record copy\'s file').path);
+      expect(copied.length).toBe(records.file?.bytes);
+      expect(shapeOf(copied)).toBe('copy');
       const read = new Map<string, unknown>();
-      expect(readCopy(records.data, (key, value) => read.set(key, value))).toEqual({ applied: 20, keys: state.size });
+      expect(readCopy(copied, (key, value) => read.set(key, value))).toEqual({ applied: 20, keys: state.size });
       expect(read).toEqual(state);
-      expect(records.data.length).toBeLessThan(bytes.length);
+      expect(copied.length).toBeLessThan(bytes.length);
     } finally {
       await thread.close();
       await store.close();

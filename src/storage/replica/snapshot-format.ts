@@ -135,16 +135,19 @@ export async function readEnvCopy(data: Uint8Array): Promise<{ applied: number; 
 }
 
 /**
- * Builds a full copy item by item, in bounded pieces, so the encoder never holds more than one
- * value's bytes outside the pieces list. `finish()` joins them into the one buffer a Snap carries.
+ * Writes a full copy item by item to `out`, which must take each piece's bytes before it
+ * returns (pack() reuses its buffer between calls): the snapshot worker writes them to a file,
+ * so no copy of a partition is ever held whole in memory.
  */
 export class CopyWriter {
   private readonly packr = new Packr({ useRecords: false });
-  private readonly pieces: Buffer[] = [];
   private bytes = 0;
   keys = 0;
 
-  constructor(readonly applied: number) {
+  constructor(
+    readonly applied: number,
+    private readonly out: (piece: Uint8Array) => void,
+  ) {
     this.push(MAGIC);
     this.push(Buffer.from([KIND_COPY]));
     this.push(this.packr.pack({ applied }));
@@ -160,20 +163,8 @@ export class CopyWriter {
     return this.bytes;
   }
 
-  finish(): Uint8Array {
-    // A fresh ArrayBuffer (not Node's shared pool) so it can be handed between threads without a copy.
-    const out = new Uint8Array(this.bytes);
-    let at = 0;
-    for (const piece of this.pieces) {
-      out.set(piece, at);
-      at += piece.length;
-    }
-    return out;
-  }
-
-  private push(piece: Buffer): void {
-    // pack() reuses its buffer between calls: keep a copy of the bytes.
-    this.pieces.push(Buffer.from(piece));
+  private push(piece: Uint8Array): void {
+    this.out(piece);
     this.bytes += piece.length;
   }
 }

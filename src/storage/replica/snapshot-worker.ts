@@ -4,7 +4,7 @@
 // the snapshots a replica takes itself are its store, made durable (snapshot-format.ts).
 // It shares the replica's LMDB environment read-only; a copy or a scan is one read transaction,
 // so the state and the applied index it holds are those of one moment.
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -46,10 +46,20 @@ async function copy(maxFileBytes: number): Promise<SnapshotReply> {
     const keys = Math.max(0, (copied.getStats() as { entryCount: number }).entryCount - 1);
     const file = join(copyDir, 'data.mdb');
     if (statSync(file).size > maxFileBytes) {
-      const writer = new CopyWriter(applied);
-      for (const { key, value } of copied.getRange({})) if (key !== APPLIED_KEY) writer.add(key as string, value);
-      await copied.close();
-      return { applied, data: writer.finish(), keys: writer.keys };
+      const records = join(copyDir, 'records');
+      const out = new FileWriter(records);
+      try {
+        const writer = new CopyWriter(applied, (piece) => out.write(piece));
+        for (const { key, value } of copied.getRange({})) if (key !== APPLIED_KEY) writer.add(key as string, value);
+        out.flush();
+        keep = true;
+        // The whole copy is the file: the message carries none of it itself.
+        return { applied, data: new Uint8Array(0), keys: writer.keys, file: { path: records, bytes: writer.size } };
+      } finally {
+        out.close();
+        await copied.close();
+        rmSync(file, { force: true });
+      }
     }
     await copied.close();
     const { bytes, crc } = checksum(file);
@@ -58,6 +68,39 @@ async function copy(maxFileBytes: number): Promise<SnapshotReply> {
   } finally {
     if (!keep) rmSync(copyDir, { recursive: true, force: true });
   }
+}
+
+/** Writes small pieces to a file a buffer at a time (a record copy is millions of pieces). */
+class FileWriter {
+  private readonly fd: number;
+  private readonly buffer = Buffer.allocUnsafe(READ_BYTES);
+  private used = 0;
+  private at = 0;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  write(piece: Uint8Array): void {
+    if (this.used + piece.length > this.buffer.length) this.flush();
+    if (piece.length > this.buffer.length) return void (this.at += writeAll(this.fd, piece, this.at));
+    this.buffer.set(piece, this.used);
+    this.used += piece.length;
+  }
+
+  flush(): void {
+    this.at += writeAll(this.fd, this.buffer.subarray(0, this.used), this.at);
+    this.used = 0;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): number {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  return bytes.length;
 }
 
 function checksum(file: string): { bytes: number; crc: number } {
