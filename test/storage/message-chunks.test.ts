@@ -76,7 +76,8 @@ describe('messages in chunks', () => {
     const rng = new Prng(testSeed('head and tail'));
     for (let round = 0; round < 8; round++) {
       const data = randomBytes(1 + rng.int(3 * CHUNK_BYTES));
-      const split = rng.int(data.length + 1);
+      // Round 0 as a record copy is sent: the message carries none of the data, all of it is in the file.
+      const split = round === 0 ? 0 : rng.int(data.length + 1);
       const m: Message = {
         type: 'Snap', from: 1, to: 2, term: 1 + rng.int(100), logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: 0,
         snapshot: { meta: { index: rng.int(1e9), term: 1, membership: { voters: [1, 2, 3], learners: [] } }, data },
