@@ -122,8 +122,12 @@ export class BenchSession {
       duration_ms,
       onProgress: progressPrinter(label, warmup_ms + duration_ms),
       onWorkerLine: (line) => process.stderr.write(`${line}\n`),
-      ...(tracingMqtt ? { onMeasuring: () => void (measuring = traceMqtt()) } : {}),
       ...options,
+      onMeasuring: () => {
+        watch.measuring();
+        if (tracingMqtt) measuring = traceMqtt();
+        options.onMeasuring?.();
+      },
     });
     endProgress();
     await measuring;

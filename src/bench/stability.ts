@@ -39,12 +39,18 @@ export async function termsOf(topologies: readonly Topology[]): Promise<TermsByP
 
 /**
  * Watches a run's raft tiers from before it starts to its end. A replica reports its longest
- * stall over its last 10–20 s only, so the watch reads every replica every few seconds and keeps
- * the longest: a stall early in a long run counts as much as one at its end.
+ * stall in each of its last 30 wall-clock seconds, so the watch reads every replica every few
+ * seconds and keeps the longest of the seconds in the measured window (from `measuring()` to
+ * `finish()`): a stall early in a long run counts as much as one at its end, and one in the
+ * warm-up (cold code, connections opening, the first snapshot) does not count at all. A replica
+ * of an older build reports only its longest stall over its last 10–20 s, which is taken as is.
  */
 export class StabilityWatch {
   private maxStall_ms = 0;
   private maxLeaderSilence_ms = 0;
+  /** When the measured window began (epoch ms); until then no second counts. */
+  private measuredFrom_ms: number | undefined;
+  private measuredUntil_ms = Infinity;
   private readonly timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> = Promise.resolve();
 
@@ -59,9 +65,17 @@ export class StabilityWatch {
     return new StabilityWatch(topologies, await termsOf(topologies));
   }
 
+  /** The measured window begins now (the warm-up is over). */
+  measuring(): void {
+    this.measuredFrom_ms ??= Date.now();
+  }
+
   /** Stops watching; undefined when no raft tier is involved. */
   async finish(): Promise<Stability | undefined> {
     clearInterval(this.timer);
+    this.measuredUntil_ms = Date.now();
+    // A run that never said when it began measuring counts from here back, as the replicas' windows do.
+    this.measuredFrom_ms ??= -Infinity;
     await this.reading;
     if (this.topologies.length === 0) return undefined;
     let leaderChanges = 0;
@@ -88,10 +102,31 @@ export class StabilityWatch {
 
   private noteStalls(statuses: readonly ReplicaStatus[]): void {
     for (const s of statuses) {
-      this.maxStall_ms = Math.max(this.maxStall_ms, s.maxStall_ms ?? 0);
+      this.maxStall_ms = Math.max(this.maxStall_ms, this.stallIn(s));
       this.maxLeaderSilence_ms = Math.max(this.maxLeaderSilence_ms, s.maxLeaderSilence_ms ?? 0);
     }
   }
+
+  /** A replica's longest stall in the measured window, as far as this reading shows it. */
+  private stallIn(s: ReplicaStatus): number {
+    if (!Array.isArray(s.stallsBySecond)) return this.measuredFrom_ms === undefined ? 0 : (s.maxStall_ms ?? 0);
+    return this.measuredFrom_ms === undefined ? 0 : longestStallIn(s.stallsBySecond, this.measuredFrom_ms, this.measuredUntil_ms);
+  }
+}
+
+/**
+ * The longest of a replica's per-second stalls ([epoch second, ms]) in the window [from, until]
+ * (epoch ms). A stall is noted in the second it ended, so one that ended inside the window counts
+ * whole; anything not a pair of numbers (the status came over a port) is passed over.
+ */
+export function longestStallIn(seconds: readonly unknown[], from_ms: number, until_ms: number): number {
+  let max = 0;
+  for (const pair of seconds) {
+    const [second, stall_ms] = Array.isArray(pair) ? (pair as unknown[]) : [];
+    if (typeof second !== 'number' || typeof stall_ms !== 'number' || !Number.isFinite(stall_ms)) continue;
+    if ((second + 1) * 1000 > from_ms && second * 1000 <= until_ms) max = Math.max(max, stall_ms);
+  }
+  return max;
 }
 
 /** The stage percentiles of the writes each partition's leader handled since the last reading. */

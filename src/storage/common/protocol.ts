@@ -57,6 +57,8 @@ export interface ReplicaStatus {
   readonly snapshotIndex: number;
   /** The longest event-loop stall of the replica over the last 10–20 s, in ms (absent from older builds). */
   readonly maxStall_ms?: number;
+  /** The longest stall in each of the last 30 wall-clock seconds: [epoch second, ms] (absent from older builds). */
+  readonly stallsBySecond?: ReadonlyArray<readonly [number, number]>;
   /** A follower's longest wait between two messages from its leader over the last 10–20 s, in ms (absent from older builds). */
   readonly maxLeaderSilence_ms?: number;
   /** Proposals this replica answered "busy" since it started (absent from older builds). */

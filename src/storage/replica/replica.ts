@@ -26,6 +26,7 @@ import { markClean, openState } from './state-recovery.js';
 import { replicaDir } from './layout.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
 import { WindowedMax } from '../../util/windowed-max.js';
+import { MaxPerSecond } from '../../util/max-per-second.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
 import type { ReplicaMetrics } from '../../metrics/replica-metrics.js';
@@ -123,6 +124,8 @@ const TURN_BUDGET_MS = 20;
  * answering without closing them (a pause, a cut network) is found by this timeout.
  */
 const DEFAULT_ELECTION_TIMEOUT_TICKS = 30;
+/** Seconds of stalls a status carries: readers poll every few seconds (src/bench/stability.ts). */
+const STALL_SECONDS_KEPT = 30;
 /** A stall reported in the log at most this often (the others are counted into the next line). */
 const STALL_REPORT_EVERY_MS = 1_000;
 
@@ -170,6 +173,8 @@ export class Replica {
    * perf_hooks' monitorEventLoopDelay, could disagree with them).
    */
   private readonly stalls = new WindowedMax(STATUS_WINDOW_MS);
+  /** The same lateness by wall-clock second, so `ecom bench` can take the longest stall of its measured window alone. */
+  private readonly stallSeconds = new MaxPerSecond(STALL_SECONDS_KEPT);
   /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
   private lastTick_ms = 0;
   /** The longest apply and restore since the last tick: what a stall report names. */
@@ -338,6 +343,7 @@ export class Replica {
       lastIndex: s.lastIndex,
       snapshotIndex: this.driver.snapshotIndex,
       maxStall_ms: Math.round(this.stalls.value()),
+      stallsBySecond: this.stallSeconds.recent(),
       maxLeaderSilence_ms: Math.round(this.leaderSilence.value()),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
@@ -672,6 +678,7 @@ export class Replica {
     this.lastTick_ms = now;
     const work = this.turnWork.take();
     this.stalls.note(Math.max(0, late_ms));
+    this.stallSeconds.note(Math.max(0, late_ms));
     if (late_ms >= this.electionTimeout_ms / 3) this.reportStall(late_ms, now, work);
     this.driver.tick();
   }

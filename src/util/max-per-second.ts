@@ -1,0 +1,33 @@
+/**
+ * The largest value noted in each of the last `seconds` wall-clock seconds, by epoch second: what
+ * lets a reader in another process take the maximum over exactly the span it cares about (a
+ * benchmark's measured window) rather than over whatever a rolling window held. Bounded: older
+ * seconds are dropped as new ones begin.
+ */
+export class MaxPerSecond {
+  private readonly maxima = new Map<number, number>();
+
+  constructor(
+    private readonly seconds: number,
+    private readonly now_ms: () => number = () => Date.now(),
+  ) {}
+
+  note(value: number): void {
+    const second = Math.floor(this.now_ms() / 1000);
+    const max = this.maxima.get(second);
+    if (max === undefined) {
+      this.maxima.set(second, value);
+      // Seconds are added in order: the oldest is the first key.
+      for (const old of this.maxima.keys()) {
+        if (old > second - this.seconds) break;
+        this.maxima.delete(old);
+      }
+    } else if (value > max) this.maxima.set(second, value);
+  }
+
+  /** [epoch second, largest value noted in it], oldest first, for the seconds that had a value. */
+  recent(): Array<[number, number]> {
+    const since = Math.floor(this.now_ms() / 1000) - this.seconds;
+    return [...this.maxima].filter(([second]) => second > since).map(([second, max]) => [second, Math.round(max)]);
+  }
+}

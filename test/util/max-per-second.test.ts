@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { longestStallIn } from '../../src/bench/stability.js';
+import { MaxPerSecond } from '../../src/util/max-per-second.js';
+
+describe('MaxPerSecond', () => {
+  it('keeps the largest value of each of the last seconds, by epoch second, and drops older ones', () => {
+    let now = 100_000;
+    const max = new MaxPerSecond(3, () => now);
+    max.note(5);
+    max.note(9);
+    max.note(2);
+    now = 101_500;
+    max.note(4);
+    now = 103_100; // second 103: seconds 100 and before are out of the last three
+    max.note(1);
+    expect(max.recent()).toEqual([
+      [101, 4],
+      [103, 1],
+    ]);
+    now = 110_000;
+    expect(max.recent()).toEqual([]);
+    max.note(7.4);
+    expect(max.recent()).toEqual([[110, 7]]);
+  });
+});
+
+describe("the bench's longest stall of its measured window", () => {
+  const seconds = [
+    [100, 300], // in the warm-up
+    [101, 40], // the second the window began in: counts (a stall is noted when it ends)
+    [105, 80],
+    [109, 500], // after the window
+  ];
+  it('takes only the seconds the window touches', () => {
+    expect(longestStallIn(seconds, 101_400, 108_000)).toBe(80);
+    expect(longestStallIn(seconds, 101_400, 109_000)).toBe(500);
+    expect(longestStallIn(seconds, -Infinity, 100_500)).toBe(300);
+    expect(longestStallIn(seconds, 102_000, 104_999)).toBe(0);
+  });
+
+  it('passes over what is not a pair of numbers', () => {
+    expect(longestStallIn([null, 'x', [1], ['101', 9], [101, Infinity], [101, 12]], 0, Infinity)).toBe(12);
+  });
+});
