@@ -109,13 +109,18 @@ const DEFAULT_TICK_MS = 10;
 /** What a status's "lately" covers: the last one to two of these (as the stall monitor's). */
 const STATUS_WINDOW_MS = 10_000;
 /**
- * Committed entries one Ready hands to apply (a few hundred orders' worth, ~10–30 ms of work
+ * Committed entries one Ready hands to apply (about two hundred puts' worth, ~10–15 ms of work
  * here), and how long the driver carries Readies before it yields to ticks and messages. A
  * replica that fell behind applied its whole backlog in one turn: 1.3 s measured on a loaded
- * machine, while its followers or its leader heard nothing (issue #18).
+ * machine, while its followers or its leader heard nothing (issue #18). At 128 KiB and 20 ms,
+ * one apply took 40–155 ms at 512 writes in flight, and two replicas share a process's event
+ * loop; at 32 KiB and 10 ms the longest stall of the measured window went from 62–77 ms to
+ * 43–54 ms with the same throughput and CPU per write (A/B, `ecom bench run put -c 512`,
+ * 2026-12-04 23:15–23:22Z); 16 KiB and 5 ms cost more system calls and switches and did not
+ * do better.
  */
-const MAX_APPLY_BYTES_PER_READY = 128 << 10;
-const TURN_BUDGET_MS = 20;
+const MAX_APPLY_BYTES_PER_READY = 32 << 10;
+const TURN_BUDGET_MS = 10;
 /**
  * 30 ticks: a follower that hears nothing for 300–600 ms (randomised) campaigns. It was 15
  * (150–300 ms), under the 200 ms stalls of replicas waiting for one of two cores beside a test
