@@ -33,7 +33,7 @@ export interface CopySent {
   readonly left: boolean;
 }
 
-/** A copy's data: whole in memory (a record copy), or a store file's header with the file open on disk. */
+/** A copy's data: what the message carries (a store file's header; nothing, for a record copy), then the file open on disk. */
 interface Body {
   readonly data: Uint8Array;
   readonly tail: (FileTail & { close(): Promise<void> }) | undefined;
@@ -55,6 +55,7 @@ export class SnapshotCopies {
   /** Followers whose Snap waits for the copy being made. */
   private readonly waiting = new Map<number, Message>();
   private making = false;
+  private closed = false;
   /** The copy each follower was last sent, and until when a resend of it is held back. */
   private readonly delivered = new Map<number, { index: number; body: Body; until_ms: number }>();
 
@@ -93,6 +94,7 @@ export class SnapshotCopies {
   }
 
   close(): void {
+    this.closed = true;
     this.drop();
     this.waiting.clear();
     this.delivered.clear();
@@ -107,6 +109,8 @@ export class SnapshotCopies {
       .then(
         ({ applied, body }) => {
           this.making = false;
+          // Made while the replica stopped: nothing will send it.
+          if (this.closed) return closeBody(body);
           this.drop();
           // The store only moves forward, so the copy is at or after every marker taken before it.
           const ms = performance.now() - started;
@@ -145,9 +149,14 @@ export class SnapshotCopies {
     if (this.kept === undefined) return;
     clearTimeout(this.kept.timer);
     // A transfer still reading the file stops, and Raft sends the snapshot again with a newer copy.
-    void this.kept.body.tail?.close();
+    closeBody(this.kept.body);
     this.kept = undefined;
   }
+}
+
+/** Closes a copy's file (its space is then freed); a failure to close frees nothing more to tell. */
+function closeBody(body: Body): void {
+  body.tail?.close().catch(() => undefined);
 }
 
 /**
