@@ -26,8 +26,8 @@ parent.on('message', (request: SnapshotRequest) => {
   );
 });
 
-/** Read per call while the file's checksum is taken; one buffer, reused. */
-const READ_BYTES = 1 << 20;
+/** Bytes read or written per call as the worker checksums a store file or writes a record copy; one buffer each, reused. */
+const IO_BYTES = 1 << 20;
 
 /**
  * The store's data file as LMDB copies it (compacted: free pages left out), with the applied
@@ -73,7 +73,7 @@ async function copy(maxFileBytes: number): Promise<SnapshotReply> {
 /** Writes small pieces to a file a buffer at a time (a record copy is millions of pieces). */
 class FileWriter {
   private readonly fd: number;
-  private readonly buffer = Buffer.allocUnsafe(READ_BYTES);
+  private readonly buffer = Buffer.allocUnsafe(IO_BYTES);
   private used = 0;
   private at = 0;
 
@@ -107,10 +107,10 @@ function checksum(file: string): { bytes: number; crc: number } {
   const fd = openSync(file, 'r');
   try {
     const { size } = fstatSync(fd);
-    const piece = Buffer.allocUnsafe(READ_BYTES);
+    const piece = Buffer.allocUnsafe(IO_BYTES);
     let crc = 0;
     for (let at = 0; at < size; ) {
-      const read = readSync(fd, piece, 0, Math.min(READ_BYTES, size - at), at);
+      const read = readSync(fd, piece, 0, Math.min(IO_BYTES, size - at), at);
       if (read === 0) throw new Error(`the copy ${file} ended at ${at} of its ${size} bytes`);
       crc = crc32(piece.subarray(0, read), crc);
       at += read;
