@@ -93,8 +93,9 @@ class Reader {
    * A view into the frame, not a copy: a snapshot's data is the bulk of its message, and copying
    * hundreds of MB into fresh memory took a receiver's event loop about a second on this VM.
    */
-  view(): Uint8Array {
-    const len = this.varint();
+  view(following = 0): Uint8Array {
+    const len = this.varint() - following;
+    if (len < 0) throw new CodecError(`a length at byte ${this.at} is shorter than the ${following} bytes said to follow`);
     if (len > this.buf.length - this.at) throw new CodecError(`length ${len} overruns the frame at byte ${this.at}`);
     const out = this.buf.subarray(this.at, this.at + len);
     this.at += len;
@@ -174,7 +175,46 @@ function encode(m: Message, max_bytes: number, following: number): Uint8Array {
 }
 
 export function decodeMessage(buf: Uint8Array, max_bytes = DEFAULT_MAX_MESSAGE_BYTES): Message {
-  if (buf.length > max_bytes) throw new CodecError(`frame of ${buf.length} bytes exceeds the ${max_bytes}-byte bound`);
+  return decode(buf, max_bytes, 0);
+}
+
+/**
+ * The inverse of encodeMessageHead: a Snap whose snapshot data goes on past `head` with
+ * `following` more bytes the receiver wrote to a file as they arrived. The message's data is
+ * what the head holds of it; anything but a Snap whose data ends exactly `following` bytes
+ * after the head is refused.
+ */
+export function decodeMessageHead(head: Uint8Array, following: number, max_bytes = DEFAULT_MAX_MESSAGE_BYTES): Message {
+  if (!Number.isSafeInteger(following) || following < 0) throw new CodecError(`${following} bytes cannot follow a message's head`);
+  const m = decode(head, max_bytes, following);
+  if (m.type !== 'Snap' || m.snapshot === undefined) throw new CodecError(`a ${m.type} message carries no snapshot data that ${following} bytes could follow`);
+  return m;
+}
+
+/**
+ * Where the snapshot data of the message that `prefix` starts begins, and its announced length;
+ * undefined when it is no Snap or the prefix ends first. Lets a receiver decide, from a
+ * transfer's first chunk, to write the data to disk as it arrives rather than hold it.
+ */
+export function locateSnapshotData(prefix: Uint8Array): { readonly at: number; readonly length: number } | undefined {
+  try {
+    const r = new Reader(prefix);
+    if (r.u8() !== CODEC_VERSION || TYPES[r.u8()] !== 'Snap' || (r.u8() & FLAG_SNAPSHOT) === 0) return undefined;
+    for (let i = 0; i < 8; i++) r.varint();
+    if (r.varint() !== 0) return undefined; // a Snap carries no entries
+    r.varint();
+    r.varint();
+    for (let l = 0; l < 2; l++) for (let i = r.varint(); i > 0; i--) r.varint();
+    const length = r.varint();
+    return { at: r.at, length };
+  } catch (err) {
+    if (err instanceof CodecError) return undefined;
+    throw err;
+  }
+}
+
+function decode(buf: Uint8Array, max_bytes: number, following: number): Message {
+  if (buf.length + following > max_bytes) throw new CodecError(`frame of ${buf.length + following} bytes exceeds the ${max_bytes}-byte bound`);
   const r = new Reader(buf);
   const version = r.u8();
   if (version !== CODEC_VERSION) throw new CodecError(`unknown version ${version}`);
@@ -209,7 +249,7 @@ export function decodeMessage(buf: Uint8Array, max_bytes = DEFAULT_MAX_MESSAGE_B
       for (let i = 0; i < count; i++) list.push(r.varint());
       lists.push(list);
     }
-    snapshot = { meta: { index: sIndex, term: sTerm, membership: { voters: lists[0]!, learners: lists[1]! } }, data: r.view() };
+    snapshot = { meta: { index: sIndex, term: sTerm, membership: { voters: lists[0]!, learners: lists[1]! } }, data: r.view(following) };
   }
   if (r.at !== buf.length) throw new CodecError(`${buf.length - r.at} trailing bytes`);
   return { type, from, to, term, logTerm, index, entries, commit, reject: (flags & FLAG_REJECT) !== 0, rejectHint, context, snapshot };

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/net/frames.js';
@@ -7,6 +7,7 @@ import type { Message } from '../../src/raft/types.js';
 import { replicaById } from '../../src/storage/common/topology.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { chunksOf, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES, transferKey } from '../../src/storage/replica/message-chunks.js';
+import { replicaDir } from '../../src/storage/replica/layout.js';
 import { envCopy, stagedStore, stageName, storeMarker } from '../../src/storage/replica/snapshot-format.js';
 import { Prng } from '../../src/util/random.js';
 import { connectAuthenticated } from '../helpers/authenticated.js';
@@ -39,13 +40,14 @@ function badData(r: Prng): Uint8Array {
     case 0:
       return random(1 + r.int(64));
     case 1: {
-      const data = storeFile(r, random(4_096 * (1 + r.int(4))));
+      // Over a chunk, a store file is written to disk as it arrives: refused all the same, and removed.
+      const data = storeFile(r, random(r.chance(0.3) ? CHUNK_BYTES + r.int(CHUNK_BYTES) : 4_096 * (1 + r.int(4))));
       data[data.length - 1 - r.int(100)]! ^= 1 + r.int(255);
       return data;
     }
     case 2:
       // A page of zeros and random pages: a checksum that matches, a file LMDB will not open.
-      return storeFile(r, Uint8Array.from([...new Uint8Array(4_096), ...random(4_096 * r.int(3))]));
+      return storeFile(r, Uint8Array.from([...new Uint8Array(4_096), ...random(4_096 * (r.chance(0.3) ? 256 + r.int(256) : r.int(3)))]));
     case 3:
       return r.chance(0.5) ? storeMarker() : stagedStore(stageName(FAR_AHEAD));
     case 4:
@@ -57,7 +59,7 @@ function badData(r: Prng): Uint8Array {
 
 async function send(port: number, message: Message): Promise<void> {
   const encoded = encodeMessage(message, MAX_CHUNKED_MESSAGE_BYTES);
-  const frames = encoded.length <= CHUNK_BYTES ? [encodeFrame(encoded)] : [...chunksOf(encoded, { from: message.from, key: transferKey(encoded) })].map(encodeFrame);
+  const frames = encoded.length <= CHUNK_BYTES ? [encodeFrame(encoded)] : [...chunksOf(encoded, { from: message.from, key: transferKey(encoded) })].map((chunk) => encodeFrame(chunk));
   const { socket } = await connectAuthenticated(cluster.topology, port, 'raft');
   await new Promise<void>((resolve) => {
     for (const frame of frames) socket.write(frame);
@@ -101,6 +103,13 @@ describe('fuzzing the snapshots a peer sends', () => {
           if (Date.now() > deadline) throw new Error(`replica ${follower.id} logged no refusal of snapshot ${i} (seed ${seed})`);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
+      }
+    }
+    // No file received to disk is left behind by a refusal.
+    for (const follower of statuses.filter((s) => s.id !== leader!.id)) {
+      const incoming = join(replicaDir(cluster.dataDir, follower.id), 'incoming');
+      for (const deadline = Date.now() + 10_000; readdirSync(incoming).length > 0; await new Promise((resolve) => setTimeout(resolve, 20))) {
+        if (Date.now() > deadline) throw new Error(`replica ${follower.id} left ${readdirSync(incoming).join(', ')} in ${incoming} (seed ${seed})`);
       }
     }
     const after = await clusterStatuses(cluster.topology);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CodecError, decodeMessage, encodeMessage } from '../../src/raft/codec.js';
+import { CodecError, decodeMessage, decodeMessageHead, encodeMessage, encodeMessageHead, locateSnapshotData } from '../../src/raft/codec.js';
 import type { Message, MessageType } from '../../src/raft/types.js';
 
 const types: MessageType[] = ['PreVote', 'PreVoteResp', 'Vote', 'VoteResp', 'App', 'AppResp', 'Heartbeat', 'HeartbeatResp', 'Snap', 'TimeoutNow'];
@@ -65,6 +65,41 @@ describe('message codec', () => {
         } catch (e) {
           expect(e).toBeInstanceOf(CodecError);
         }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('decodes a Snap\'s head apart from the data that follows it, and finds where that data starts', () => {
+    fc.assert(
+      fc.property(arbMessage, fc.uint8Array({ maxLength: 300 }), fc.nat({ max: 300 }), fc.nat({ max: 1 << 30 }), (m, data, cut, following) => {
+        const snap: Message = { ...m, type: 'Snap', entries: [], snapshot: { meta: { index: 5, term: 2, membership: { voters: [1, 2, 3], learners: [9] } }, data: data.subarray(0, Math.min(cut, data.length)) } };
+        const head = encodeMessageHead(snap, following, Number.MAX_SAFE_INTEGER);
+        expect(decodeMessageHead(head, following, Number.MAX_SAFE_INTEGER)).toEqual(snap);
+        const at = locateSnapshotData(head);
+        expect(at).toEqual({ at: head.length - snap.snapshot!.data.length, length: snap.snapshot!.data.length + following });
+        // Told the wrong amount follows, or given a head cut short, it refuses.
+        expect(() => decodeMessageHead(head, following + 1, Number.MAX_SAFE_INTEGER)).toThrow(CodecError);
+        if (head.length > 1) expect(() => decodeMessageHead(head.subarray(0, head.length - 1), following, Number.MAX_SAFE_INTEGER)).toThrow(CodecError);
+        expect(() => decodeMessageHead(head, following, head.length + following - 1)).toThrow(/exceeds/);
+      }),
+      { numRuns: 300 },
+    );
+    const app: Message = { type: 'App', from: 1, to: 2, term: 1, logTerm: 1, index: 4, entries: [], commit: 4, reject: false, rejectHint: 0, context: 0, snapshot: undefined };
+    expect(locateSnapshotData(encodeMessage(app))).toBeUndefined();
+    expect(() => decodeMessageHead(encodeMessage(app), 0)).toThrow(/no snapshot data/);
+  });
+
+  it('never fails with anything but CodecError, nor locates data outside its input, on random heads', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat({ max: 1 << 20 }), (buf, following) => {
+        try {
+          decodeMessageHead(buf, following, 1 << 30);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CodecError);
+        }
+        const at = locateSnapshotData(buf);
+        if (at !== undefined) expect(at.at).toBeLessThanOrEqual(buf.length);
       }),
       { numRuns: 2000 },
     );

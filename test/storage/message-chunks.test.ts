@@ -3,13 +3,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/types.js';
 import { PeerTransport } from '../../src/storage/replica/peer-transport.js';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessage, encodeMessageHead } from '../../src/raft/codec.js';
 import { ChunkAssembler, ChunkError, chunksOf, chunksOfSource, CHUNK_BYTES, CHUNK_FIELDS, decodeChunkAck, encodeChunkAck, headAndTail, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey, type FileTail } from '../../src/storage/replica/message-chunks.js';
 import type { ReplicaAddress } from '../../src/storage/common/topology.js';
+import { envCopy, ENV_HEADER_BYTES, readEnvHeader } from '../../src/storage/replica/snapshot-format.js';
+import type { ReceivedFile } from '../../src/storage/replica/spool-file.js';
 import { Prng } from '../../src/util/random.js';
 import { freePort } from '../helpers/ports.js';
 import { testSeed } from '../helpers/seed.js';
@@ -148,7 +150,7 @@ describe('messages in chunks', () => {
       expect(errors).toEqual([]);
     });
 
-    it.each(['in memory', 'read from a file'] as const)('resumes a snapshot (%s) whose connection broke half way from what the receiver acknowledged', { timeout: 60_000 }, async (where) => {
+    it.each(['in memory', 'read from a file', 'a store file, written to disk as it arrives'] as const)('resumes a snapshot (%s) whose connection broke half way from what the receiver acknowledged', { timeout: 60_000 }, async (where) => {
       const secret = randomBytes(32);
       const a: ReplicaAddress = { id: 1, partition: 0, host: '127.0.0.1', clientPort: 0, raftPort: await freePort() };
       const b: ReplicaAddress = { id: 2, partition: 0, host: '127.0.0.1', clientPort: 0, raftPort: await freePort() };
@@ -157,9 +159,12 @@ describe('messages in chunks', () => {
       const viaProxy = { ...b, raftPort: proxy.port };
       const toA: Message[] = [];
       const toB: Message[] = [];
+      const files: ReceivedFile[] = [];
       const errors: Error[] = [];
+      const spooling = where === 'a store file, written to disk as it arrives';
+      const spoolDir = mkdtempSync(join(tmpdir(), 'ecom-incoming-'));
       const sender = new PeerTransport(a, secret, (id) => (id === 2 ? viaProxy : undefined), (m) => toA.push(m), (err) => errors.push(err));
-      const receiver = new PeerTransport(b, secret, (id) => (id === 1 ? a : undefined), (m) => toB.push(m), (err) => errors.push(err));
+      const receiver = new PeerTransport(b, secret, (id) => (id === 1 ? a : undefined), (m, file) => (toB.push(m), file && files.push(file)), (err) => errors.push(err), undefined, spooling ? spoolDir : undefined);
       transports.push(sender, receiver);
       try {
         await Promise.all([sender.listen(), receiver.listen()]);
@@ -171,21 +176,32 @@ describe('messages in chunks', () => {
           sender.send([message('App', 1, 2), message('Heartbeat', 1, 2)], true);
           receiver.send([message('HeartbeatResp', 2, 1)], true);
         });
-        const data = randomBytes(40 << 20);
+        const applied = 123_456;
+        const data = spooling ? envCopy(applied, randomBytes(40 << 20)) : randomBytes(40 << 20);
         // From a file: the message carries the data's first bytes, and the rest is read from disk as the chunks leave.
-        const head = where === 'in memory' ? data : data.subarray(0, 1_000);
+        // A store file: the message carries its header, as a leader sends it.
+        const head = where === 'in memory' ? data : data.subarray(0, spooling ? ENV_HEADER_BYTES : 1_000);
         const snap = message('Snap', 1, 2, { index: 900, snapshot: { meta: { index: 900, term: 3, membership: { voters: [1, 2], learners: [] } }, data: head } });
         const tail = where === 'in memory' ? undefined : await fileTail(data.subarray(head.length));
         // As Raft does, the leader sends the snapshot again until it is in.
         await until(() => toB.some((m) => m.type === 'Snap'), () => void sender.sendSnapshot(snap, tail?.tail), 300);
         await tail?.close();
         const got = toB.find((m) => m.type === 'Snap');
-        expect(Buffer.from(got?.snapshot?.data ?? new Uint8Array()).equals(data)).toBe(true);
+        if (spooling) {
+          // The receiver holds the header; the file's bytes went to disk as they came, its checksum taken on the way.
+          expect(files).toHaveLength(1);
+          expect(readEnvHeader(got!.snapshot!.data, files[0]!)).toBe(applied);
+          const kept = join(spoolDir, 'kept');
+          await files[0]!.keepAs(kept);
+          expect(readFileSync(kept).equals(data.subarray(ENV_HEADER_BYTES))).toBe(true);
+          expect(readdirSync(spoolDir)).toEqual(['kept']);
+        } else expect(Buffer.from(got?.snapshot?.data ?? new Uint8Array()).equals(data)).toBe(true);
         expect(proxy.cuts).toBe(1);
         expect(sender.resumedBytes, 'the second attempt started after what the receiver held').toBeGreaterThanOrEqual(8 << 20);
         expect(errors).toEqual([]);
       } finally {
         await proxy.close();
+        rmSync(spoolDir, { recursive: true, force: true });
       }
     });
   });

@@ -1,10 +1,12 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { decodeMessage, encodeMessage, encodeMessageHead } from '../../raft/codec.js';
+import { decodeMessage, decodeMessageHead, encodeMessage, encodeMessageHead, locateSnapshotData } from '../../raft/codec.js';
 import type { Message } from '../../raft/types.js';
 import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
 import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
-import { ChunkAssembler, chunksOfSource, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, headAndTail, inMemory, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, OutOfPlaceChunk, transferKey, transferKeyInSlices, type ChunkAck, type ChunkSource, type FileTail } from './message-chunks.js';
+import { ChunkAssembler, chunksOfSource, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, headAndTail, inMemory, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, MAX_TRANSFER_BYTES, OutOfPlaceChunk, transferKey, transferKeyInSlices, type ChunkAck, type ChunkProgress, type ChunkSource, type FileTail } from './message-chunks.js';
+import { storeFileOffset } from './snapshot-format.js';
+import type { ReceivedFile } from './spool-file.js';
 
 /**
  * Raft messages between the replicas of a partition: one-way binary frames over TCP. Two
@@ -53,18 +55,24 @@ export class PeerTransport {
     return Math.max(0, ...this.resumeAt.values());
   }
   /** Transfers in progress to this replica, kept across connections so a broken one resumes. */
-  private readonly chunks = new ChunkAssembler();
+  private readonly chunks: ChunkAssembler;
+  private closed = false;
 
   constructor(
     private readonly self: ReplicaAddress,
     private readonly secret: Buffer,
     /** Where a member listens now: membership changes (src/storage/replica/membership-ops.ts) move it. */
     private readonly addressOf: (id: number) => ReplicaAddress | undefined,
-    private readonly onMessage: (message: Message) => void,
+    /** A message from a peer; a store file that came with it, written to disk as it arrived, is `file`, which the callee keeps or discards. */
+    private readonly onMessage: (message: Message, file?: ReceivedFile) => void,
     private readonly onError: (err: Error) => void,
     /** A connection from member `id` closed (the member died, or its link broke). */
     private readonly onPeerLeft: (id: number) => void = () => undefined,
-  ) {}
+    /** Where a store file a peer sends is written as it arrives; without it, transfers are held in memory (at most 512 MiB). */
+    spoolDir?: string,
+  ) {
+    this.chunks = new ChunkAssembler(spoolDir === undefined ? undefined : { dir: spoolDir, split: storeFileSplit });
+  }
 
   listen(): Promise<void> {
     const server = createServer((socket) => {
@@ -93,8 +101,14 @@ export class PeerTransport {
     const deliver = (frames: Buffer[]) => {
       for (const frame of frames) {
         if (isChunkAck(frame)) this.onChunkAck(decodeChunkAck(frame));
-        else if (isChunk(frame)) this.onChunk(frame);
-        else {
+        else if (isChunk(frame)) {
+          const pause = this.onChunk(frame);
+          // The disk is behind a transfer written to it: read on once it caught up.
+          if (pause !== undefined && !socket.isPaused()) {
+            socket.pause();
+            void pause.then(() => socket.resume());
+          }
+        } else {
           const message = decodeMessage(frame);
           peer ??= message.from;
           this.onMessage(message);
@@ -121,8 +135,8 @@ export class PeerTransport {
     });
   }
 
-  private onChunk(frame: Buffer): void {
-    let progress;
+  private onChunk(frame: Buffer): Promise<void> | undefined {
+    let progress: ChunkProgress;
     try {
       progress = this.chunks.push(frame);
     } catch (err) {
@@ -132,6 +146,26 @@ export class PeerTransport {
     }
     if (progress.ackDue) this.sendAck(progress.ack);
     if (progress.whole !== undefined) this.onMessage(decodeMessage(progress.whole, MAX_CHUNKED_MESSAGE_BYTES));
+    if (progress.spooled !== undefined) this.onSpooled(progress.spooled, progress.ack.from);
+    return progress.pause;
+  }
+
+  /** A transfer written to disk, handed on once its last bytes are written: the head decoded, the file with it. */
+  private onSpooled(spooled: Promise<{ head: Uint8Array; file: ReceivedFile }>, from: number): void {
+    spooled.then(
+      ({ head, file }) => {
+        if (this.closed) return file.discard();
+        let message: Message;
+        try {
+          message = decodeMessageHead(head, file.bytes, MAX_TRANSFER_BYTES);
+        } catch (err) {
+          file.discard();
+          return this.onError(new Error(`bad message from replica ${from} (${(err as Error).message}); its file is removed`));
+        }
+        this.onMessage(message, file);
+      },
+      (err: unknown) => this.onError(new Error(`a transfer from replica ${from} was not received: ${(err as Error).message}; Raft sends it again`)),
+    ).catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
   }
 
   /** Tells the transfer's sender how much of it this replica holds, on the control connection; lost if it is not open. */
@@ -207,7 +241,7 @@ export class PeerTransport {
     }
     let head: Uint8Array;
     try {
-      head = encodeMessageHead(m, tail.bytes, MAX_CHUNKED_MESSAGE_BYTES);
+      head = encodeMessageHead(m, tail.bytes, MAX_TRANSFER_BYTES);
     } catch (err) {
       this.dropped++;
       this.onError(new Error(`cannot send ${m.type} to replica ${m.to}: ${(err as Error).message}`));
@@ -318,6 +352,8 @@ export class PeerTransport {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.chunks.close();
     for (const out of this.outgoing.values()) out.socket?.destroy();
     for (const socket of this.incoming) socket.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
@@ -335,4 +371,16 @@ function drained(socket: Socket): Promise<void> {
     socket.once('drain', done);
     socket.once('close', done);
   });
+}
+
+/**
+ * How much of a transfer a receiver holds in memory when it carries a store file: the message's
+ * head and the file's header. The file's bytes go to disk as they arrive. Any other transfer is
+ * held whole in memory.
+ */
+function storeFileSplit(first: Uint8Array, total: number): number | undefined {
+  const data = locateSnapshotData(first);
+  if (data === undefined || data.at + data.length !== total) return undefined;
+  const offset = storeFileOffset(first.subarray(data.at));
+  return offset === undefined ? undefined : data.at + offset;
 }

@@ -19,6 +19,7 @@ import { RecordingStateStore, StagedStateStore } from './state-store.js';
 import { EntryRefused, PartitionMachine } from './partition-machine.js';
 import { readCopy, readLegacyJson, shapeOf, SnapshotDataError, stagedName, storeMarker } from './snapshot-format.js';
 import { StoreStaging } from './store-staging.js';
+import type { ReceivedFile } from './spool-file.js';
 import { makeCurrent, removeStoresBut } from './store-location.js';
 import { SnapshotThread } from './snapshot-thread.js';
 import { SnapshotCopies } from './snapshot-copies.js';
@@ -226,9 +227,10 @@ export class Replica {
       this.address,
       this.secret,
       (id) => this.membership.addressOf(id),
-      (m) => this.onPeerMessage(m),
+      (m, file) => this.onPeerMessage(m, file),
       (err) => options.log.warn({ replica: options.id }, err.message),
       (id) => this.onPeerLeft(id),
+      this.staging.incoming,
     );
     this.driver = new RaftDriver(this.driverOptions(peers.map((p) => p.id)));
     this.node = this.driver.node;
@@ -378,10 +380,12 @@ export class Replica {
     this.lastLeaderWord = { from: message.from, term: message.term, at_ms: now };
   }
 
-  private onPeerMessage(message: Message): void {
+  /** `file` is a store file that came with a Snap, written to disk as it arrived: staged, or discarded. */
+  private onPeerMessage(message: Message, file?: ReceivedFile): void {
+    if (message.to !== this.id || message.snapshot === undefined) file?.discard();
     if (message.to !== this.id) return;
     if (message.type === 'App' || message.type === 'Heartbeat' || message.type === 'Snap') this.heardFromLeader(message);
-    if (message.snapshot !== undefined) this.onPeerSnapshot(message, message.snapshot);
+    if (message.snapshot !== undefined) this.onPeerSnapshot(message, message.snapshot, file);
     else this.driver.step(message);
   }
 
@@ -391,11 +395,15 @@ export class Replica {
    * that names a store of the sender's own is refused. Anything else would be saved as the
    * snapshot, fail to install, and stop this replica at every start (docs/robustness.md).
    */
-  private onPeerSnapshot(message: Message, snapshot: Snapshot): void {
-    const refuse = (why: string): void => this.options.log.warn({ replica: this.id, from: message.from, index: snapshot.meta.index, bytes: snapshot.data.length }, `snapshot from a peer refused: ${why}; Raft sends it again`);
+  private onPeerSnapshot(message: Message, snapshot: Snapshot, file: ReceivedFile | undefined): void {
+    const refuse = (why: string): void => {
+      file?.discard();
+      this.options.log.warn({ replica: this.id, from: message.from, index: snapshot.meta.index, bytes: snapshot.data.length + (file?.bytes ?? 0) }, `snapshot from a peer refused: ${why}; Raft sends it again`);
+    };
     try {
       const shape = shapeOf(snapshot.data);
-      if (shape === 'env') return this.stage(message, snapshot);
+      if (shape === 'env') return this.stage(message, snapshot, file);
+      if (file !== undefined) return refuse(`a file came with snapshot data of shape ${shape}`);
       if (shape === 'marker' || shape === 'staged') return refuse('it names a store of the sender\'s own, not a copy');
       if (shape === 'copy') readCopy(snapshot.data, () => {});
       else readLegacyJson(snapshot.data);
@@ -406,19 +414,20 @@ export class Replica {
     this.driver.step(message);
   }
 
-  private stage(message: Message, snapshot: Snapshot): void {
+  private stage(message: Message, snapshot: Snapshot, file: ReceivedFile | undefined): void {
     // The core will not take a snapshot it has the entries of; nor is a second staging started while one runs.
-    if (snapshot.meta.index <= this.node.commitIndex || this.stagingIndex !== undefined) return;
+    if (snapshot.meta.index <= this.node.commitIndex || this.stagingIndex !== undefined) return file?.discard();
     this.stagingIndex = snapshot.meta.index;
     const started = performance.now();
     // Stores left by a snapshot the core did not take in the end; the current one and one the core holds stay.
     const held = this.node.snapshot;
     removeStoresBut(this.dir, new Set([basename(this.state.path), ...(held !== undefined && shapeOf(held.data) === 'staged' ? [stagedName(held.data)] : [])]));
-    this.staging.stage(snapshot.data).then(
+    this.staging.stage(snapshot.data, file).then(
       (staged) => {
         this.stagingIndex = undefined;
         if (this.driver.stopped) return;
-        this.options.log.info({ replica: this.id, from: message.from, index: snapshot.meta.index, applied: staged.applied, keys: staged.keys, bytes: staged.bytes, ms: Math.round(performance.now() - started) }, 'store file from the leader written and checked');
+        const written = file === undefined ? 'once all in' : 'as it arrived';
+        this.options.log.info({ replica: this.id, from: message.from, index: snapshot.meta.index, applied: staged.applied, keys: staged.keys, bytes: staged.bytes, written, ms: Math.round(performance.now() - started) }, 'store file from the leader written and checked');
         this.driver.step({ ...message, snapshot: { meta: snapshot.meta, data: staged.data } });
       },
       (err: unknown) => {

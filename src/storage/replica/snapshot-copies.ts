@@ -1,12 +1,17 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Message } from '../../raft/types.js';
 import { defined } from '../../util/assert.js';
-import { MAX_CHUNKED_MESSAGE_BYTES, type FileTail } from './message-chunks.js';
+import { MAX_TRANSFER_BYTES, type FileTail } from './message-chunks.js';
 import { shapeOf, type SnapshotReply } from './snapshot-format.js';
 import type { SnapshotThread } from './snapshot-thread.js';
 
-/** A store file larger than this is sent as a record copy instead: the Snap around it must fit in one transfer. */
-const MAX_STORE_FILE_BYTES = MAX_CHUNKED_MESSAGE_BYTES - (1 << 20);
+/**
+ * A store file larger than this is sent as a record copy instead: the Snap around it must fit in
+ * one transfer. The receiver writes a store file to disk as it arrives, so only the transfer's
+ * own bound applies (a record copy is held in memory, and was what carried partitions over
+ * 512 MiB before).
+ */
+const MAX_STORE_FILE_BYTES = MAX_TRANSFER_BYTES - (1 << 20);
 /** How long a copy is kept after it was last asked for: Raft sends a snapshot again while a slow transfer runs. */
 const KEEP_MS = 30_000;
 /**

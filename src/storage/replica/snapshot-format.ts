@@ -36,7 +36,7 @@ const KIND_STAGED = 0x53; // 'S'
 /** A staged store's folder name: what stageName() gives, nothing that could leave the replica's folder. */
 const STAGED_NAME = /^state-\d{16}$/;
 /** A store file's header after the magic and kind: the applied index (u48) and the file's CRC-32 (u32). */
-const ENV_HEADER_BYTES = MAGIC.length + 1 + 6 + 4;
+export const ENV_HEADER_BYTES = MAGIC.length + 1 + 6 + 4;
 
 /** Bounds a copy's decoder: no key longer than this is a key of ours. */
 const MAX_KEY_CHARS = 4_096;
@@ -115,23 +115,57 @@ export function envCopy(applied: number, file: Uint8Array): Uint8Array {
 const CRC_SLICE_BYTES = 16 << 20;
 
 /**
+ * Where the store file starts in snapshot data that is one (after its header), if `prefix`,
+ * the data's first bytes, says it is; a receiver writes the file's bytes to disk as they come.
+ */
+export function storeFileOffset(prefix: Uint8Array): number | undefined {
+  if (prefix.length < ENV_HEADER_BYTES) return undefined;
+  try {
+    return shapeOf(prefix) === 'env' ? ENV_HEADER_BYTES : undefined;
+  } catch (err) {
+    if (err instanceof SnapshotDataError) return undefined;
+    throw err;
+  }
+}
+
+/** A store file's header: the applied index it holds and its checksum; refused unless it is one. */
+function envHeaderOf(data: Uint8Array): { applied: number; crc: number } {
+  if (shapeOf(data) !== 'env' || data.length < ENV_HEADER_BYTES) throw new SnapshotDataError(`snapshot data of ${data.length} bytes is not a store file`);
+  const view = Buffer.from(data.buffer, data.byteOffset, ENV_HEADER_BYTES);
+  return { applied: view.readUIntBE(MAGIC.length + 1, 6), crc: view.readUInt32BE(MAGIC.length + 7) };
+}
+
+function checkCrc(crc: number, expected: number, bytes: number): void {
+  if (crc !== expected) throw new SnapshotDataError(`a store file of ${bytes} bytes does not match its checksum: it was damaged on its way`);
+}
+
+/**
  * A store file's applied index and bytes (a view into `data`, not a copy). The data arrived on
  * a peer port: a short header or a checksum that does not match the bytes is refused with a
  * SnapshotDataError, so a file damaged on its way is never opened. The checksum is taken a
  * slice per turn of the event loop: a file of a few hundred MB took ~150 ms in one piece.
  */
 export async function readEnvCopy(data: Uint8Array): Promise<{ applied: number; file: Uint8Array }> {
-  if (shapeOf(data) !== 'env' || data.length < ENV_HEADER_BYTES) throw new SnapshotDataError(`snapshot data of ${data.length} bytes is not a store file`);
-  const view = Buffer.from(data.buffer, data.byteOffset, data.length);
-  const applied = view.readUIntBE(MAGIC.length + 1, 6);
+  const header = envHeaderOf(data);
   const file = data.subarray(ENV_HEADER_BYTES);
   let crc = 0;
   for (let at = 0; at < file.length; at += CRC_SLICE_BYTES) {
     if (at > 0) await new Promise((resolve) => setImmediate(resolve));
     crc = crc32(file.subarray(at, at + CRC_SLICE_BYTES), crc);
   }
-  if (crc !== view.readUInt32BE(MAGIC.length + 7)) throw new SnapshotDataError(`a store file of ${file.length} bytes does not match its checksum: it was damaged on its way`);
-  return { applied, file };
+  checkCrc(crc, header.crc, file.length);
+  return { applied: header.applied, file };
+}
+
+/**
+ * The applied index of a store file that arrived apart from its header, written to disk as it
+ * came (spool-file.ts): `data` is the header alone, `received` the file's size and checksum.
+ */
+export function readEnvHeader(data: Uint8Array, received: { bytes: number; crc: number }): number {
+  const header = envHeaderOf(data);
+  if (data.length !== ENV_HEADER_BYTES) throw new SnapshotDataError(`a store file's header of ${data.length} bytes arrived with its file apart`);
+  checkCrc(received.crc, header.crc, received.bytes);
+  return header.applied;
 }
 
 /**

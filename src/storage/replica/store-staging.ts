@@ -1,7 +1,9 @@
+import { mkdirSync, rmSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from '../../raft/log/file-log.js';
-import { readEnvCopy, SnapshotDataError, stagedStore, stageName } from './snapshot-format.js';
+import { readEnvCopy, readEnvHeader, SnapshotDataError, stagedStore, stageName } from './snapshot-format.js';
+import type { ReceivedFile } from './spool-file.js';
 import { checkStore } from './store-check.js';
 
 /** A store file that reads back is walked in well under this; past it the file is refused. */
@@ -24,29 +26,57 @@ export interface Staged {
  * installing it is a switch of folders, not a copy (issue #18 item 5).
  */
 export class StoreStaging {
-  constructor(private readonly dir: string) {}
+  /**
+   * Where the transport writes a store file as it arrives (spool-file.ts), beside the stores so
+   * that staging it is a rename. What a stopped replica left there is removed when it starts.
+   */
+  readonly incoming: string;
 
-  async stage(data: Uint8Array): Promise<Staged> {
-    const { applied, file } = await readEnvCopy(data);
+  constructor(private readonly dir: string) {
+    this.incoming = join(dir, 'incoming');
+    rmSync(this.incoming, { recursive: true, force: true });
+    mkdirSync(this.incoming);
+  }
+
+  /**
+   * Stages the store file in `data`: its header and the file; or, with `received`, its header
+   * alone, the file having been written to disk as it arrived. Either way the file is checked,
+   * made durable in a folder of its own and read through before it is staged.
+   */
+  async stage(data: Uint8Array, received?: ReceivedFile): Promise<Staged> {
+    let applied: number;
+    let file: Uint8Array | undefined;
+    try {
+      if (received === undefined) ({ applied, file } = await readEnvCopy(data));
+      else applied = readEnvHeader(data, received);
+    } catch (err) {
+      received?.discard();
+      throw err;
+    }
+    const bytes = received?.bytes ?? file?.length ?? 0;
     const name = stageName(applied);
     const path = join(this.dir, name);
     await rm(path, { recursive: true, force: true });
     try {
       await mkdir(path);
-      const handle = await open(join(path, 'data.mdb'), 'w');
-      try {
-        await handle.writeFile(file);
-        await handle.datasync();
-      } finally {
-        await handle.close();
+      if (received !== undefined) await received.keepAs(join(path, 'data.mdb'));
+      else {
+        const handle = await open(join(path, 'data.mdb'), 'w');
+        try {
+          await handle.writeFile(file ?? new Uint8Array(0));
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
       }
       fsyncDir(path);
       fsyncDir(this.dir);
       const check = await checkStore(path, { values: false, timeout_ms: CHECK_TIMEOUT_MS });
-      if (!check.ok) throw new SnapshotDataError(`a store file of ${file.length} bytes does not open: ${check.problem}`);
+      if (!check.ok) throw new SnapshotDataError(`a store file of ${bytes} bytes does not open: ${check.problem}`);
       if (check.contents.applied !== applied) throw new SnapshotDataError(`a store file says it holds index ${applied} but holds ${check.contents.applied}`);
-      return { data: stagedStore(name), applied, bytes: file.length, keys: Math.max(0, check.contents.keys - 1) };
+      return { data: stagedStore(name), applied, bytes, keys: Math.max(0, check.contents.keys - 1) };
     } catch (err) {
+      received?.discard();
       await rm(path, { recursive: true, force: true });
       throw err;
     }
