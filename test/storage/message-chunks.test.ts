@@ -12,6 +12,7 @@ import { ChunkAssembler, ChunkError, chunksOf, chunksOfSource, CHUNK_BYTES, CHUN
 import type { ReplicaAddress } from '../../src/storage/common/topology.js';
 import { envCopy, ENV_HEADER_BYTES, readEnvHeader } from '../../src/storage/replica/snapshot-format.js';
 import type { ReceivedFile } from '../../src/storage/replica/spool-file.js';
+import { StoreStaging } from '../../src/storage/replica/store-staging.js';
 import { Prng } from '../../src/util/random.js';
 import { freePort } from '../helpers/ports.js';
 import { testSeed } from '../helpers/seed.js';
@@ -163,8 +164,9 @@ describe('messages in chunks', () => {
       const errors: Error[] = [];
       const spooling = where === 'a store file, written to disk as it arrives';
       const spoolDir = mkdtempSync(join(tmpdir(), 'ecom-incoming-'));
+      const staging = new StoreStaging(spoolDir);
       const sender = new PeerTransport(a, secret, (id) => (id === 2 ? viaProxy : undefined), (m) => toA.push(m), (err) => errors.push(err));
-      const receiver = new PeerTransport(b, secret, (id) => (id === 1 ? a : undefined), (m, file) => (toB.push(m), file && files.push(file)), (err) => errors.push(err), undefined, spooling ? spoolDir : undefined);
+      const receiver = new PeerTransport(b, secret, (id) => (id === 1 ? a : undefined), (m, file) => (toB.push(m), file && files.push(file)), (err) => errors.push(err), undefined, spooling ? staging.spool : undefined);
       transports.push(sender, receiver);
       try {
         await Promise.all([sender.listen(), receiver.listen()]);
@@ -194,13 +196,14 @@ describe('messages in chunks', () => {
           const kept = join(spoolDir, 'kept');
           await files[0]!.keepAs(kept);
           expect(readFileSync(kept).equals(data.subarray(ENV_HEADER_BYTES))).toBe(true);
-          expect(readdirSync(spoolDir)).toEqual(['kept']);
+          expect(readdirSync(join(spoolDir, 'incoming'))).toEqual([]);
         } else expect(Buffer.from(got?.snapshot?.data ?? new Uint8Array()).equals(data)).toBe(true);
         expect(proxy.cuts).toBe(1);
         expect(sender.resumedBytes, 'the second attempt started after what the receiver held').toBeGreaterThanOrEqual(8 << 20);
         expect(errors).toEqual([]);
       } finally {
         await proxy.close();
+        staging.close();
         rmSync(spoolDir, { recursive: true, force: true });
       }
     });

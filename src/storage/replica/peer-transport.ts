@@ -1,11 +1,10 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { decodeMessage, decodeMessageHead, encodeMessage, encodeMessageHead, locateSnapshotData } from '../../raft/codec.js';
+import { decodeMessage, decodeMessageHead, encodeMessage, encodeMessageHead } from '../../raft/codec.js';
 import type { Message } from '../../raft/types.js';
 import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
 import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
-import { ChunkAssembler, chunksOfSource, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, headAndTail, inMemory, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, MAX_TRANSFER_BYTES, OutOfPlaceChunk, transferKey, transferKeyInSlices, type ChunkAck, type ChunkProgress, type ChunkSource, type FileTail } from './message-chunks.js';
-import { storeFileOffset } from './snapshot-format.js';
+import { ChunkAssembler, chunksOfSource, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, headAndTail, inMemory, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, MAX_TRANSFER_BYTES, OutOfPlaceChunk, transferKey, transferKeyInSlices, type ChunkAck, type ChunkProgress, type ChunkSource, type FileTail, type Spool } from './message-chunks.js';
 import type { ReceivedFile } from './spool-file.js';
 
 /**
@@ -68,10 +67,10 @@ export class PeerTransport {
     private readonly onError: (err: Error) => void,
     /** A connection from member `id` closed (the member died, or its link broke). */
     private readonly onPeerLeft: (id: number) => void = () => undefined,
-    /** Where a store file a peer sends is written as it arrives; without it, transfers are held in memory (at most 512 MiB). */
-    spoolDir?: string,
+    /** Which transfers are written to disk as they arrive, and where; without it, all are held in memory (at most 512 MiB). */
+    spool?: Spool,
   ) {
-    this.chunks = new ChunkAssembler(spoolDir === undefined ? undefined : { dir: spoolDir, split: storeFileSplit });
+    this.chunks = new ChunkAssembler(spool);
   }
 
   listen(): Promise<void> {
@@ -373,14 +372,3 @@ function drained(socket: Socket): Promise<void> {
   });
 }
 
-/**
- * How much of a transfer a receiver holds in memory when it carries a store file: the message's
- * head and the file's header. The file's bytes go to disk as they arrive. Any other transfer is
- * held whole in memory.
- */
-function storeFileSplit(first: Uint8Array, total: number): number | undefined {
-  const data = locateSnapshotData(first);
-  if (data === undefined || data.at + data.length !== total) return undefined;
-  const offset = storeFileOffset(first.subarray(data.at));
-  return offset === undefined ? undefined : data.at + offset;
-}

@@ -230,7 +230,7 @@ export class Replica {
       (m, file) => this.onPeerMessage(m, file),
       (err) => options.log.warn({ replica: options.id }, err.message),
       (id) => this.onPeerLeft(id),
-      this.staging.incoming,
+      this.staging.spool,
     );
     this.driver = new RaftDriver(this.driverOptions(peers.map((p) => p.id)));
     this.node = this.driver.node;
@@ -897,6 +897,7 @@ export class Replica {
     await this.rpc?.close();
     await this.transport.close();
     this.copies.close();
+    this.staging.close();
     await this.snapshotThread.close();
     this.turnWork.close();
     await this.changes?.close();

@@ -1,13 +1,15 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { locateSnapshotData } from '../../raft/codec.js';
 import { fsyncDir } from '../../raft/log/file-log.js';
-import { readEnvCopy, readEnvHeader, SnapshotDataError, stagedStore, stageName } from './snapshot-format.js';
+import type { Spool } from './message-chunks.js';
+import { readEnvCopy, readEnvHeader, SnapshotDataError, stagedStore, stageName, storeFileOffset } from './snapshot-format.js';
 import type { ReceivedFile } from './spool-file.js';
-import { checkStore } from './store-check.js';
+import { startCheck, type PendingCheck } from './store-check.js';
 
 /** A store file that reads back is walked in well under this; past it the file is refused. */
-const CHECK_TIMEOUT_MS = 300_000;
+const CHECK = { values: false, timeout_ms: 300_000 } as const;
 
 export interface Staged {
   /** The snapshot data to give the Raft core in the store file's place: it names the folder. */
@@ -27,15 +29,32 @@ export interface Staged {
  */
 export class StoreStaging {
   /**
-   * Where the transport writes a store file as it arrives (spool-file.ts), beside the stores so
-   * that staging it is a rename. What a stopped replica left there is removed when it starts.
+   * Where and what the transport writes to disk as it arrives (spool-file.ts): a store file's
+   * bytes, to `incoming/` beside the stores, so that staging it is a rename. What a stopped
+   * replica left there is removed when it starts.
    */
-  readonly incoming: string;
+  readonly spool: Spool;
+  /** The check's child, started as a store file began to arrive. */
+  private pendingCheck: PendingCheck | undefined;
 
   constructor(private readonly dir: string) {
-    this.incoming = join(dir, 'incoming');
-    rmSync(this.incoming, { recursive: true, force: true });
-    mkdirSync(this.incoming);
+    const incoming = join(dir, 'incoming');
+    rmSync(incoming, { recursive: true, force: true });
+    mkdirSync(incoming);
+    this.spool = {
+      dir: incoming,
+      split: (first, total) => {
+        const split = storeFileSplit(first, total);
+        if (split !== undefined) this.pendingCheck ??= startCheck(CHECK);
+        return split;
+      },
+    };
+  }
+
+  /** Ends a check's child started for a file that never came. */
+  close(): void {
+    this.pendingCheck?.cancel();
+    this.pendingCheck = undefined;
   }
 
   /**
@@ -71,7 +90,9 @@ export class StoreStaging {
       }
       fsyncDir(path);
       fsyncDir(this.dir);
-      const check = await checkStore(path, { values: false, timeout_ms: CHECK_TIMEOUT_MS });
+      const pending = this.pendingCheck ?? startCheck(CHECK);
+      this.pendingCheck = undefined;
+      const check = await pending.run(path);
       if (!check.ok) throw new SnapshotDataError(`a store file of ${bytes} bytes does not open: ${check.problem}`);
       if (check.contents.applied !== applied) throw new SnapshotDataError(`a store file says it holds index ${applied} but holds ${check.contents.applied}`);
       return { data: stagedStore(name), applied, bytes, keys: Math.max(0, check.contents.keys - 1) };
@@ -81,4 +102,16 @@ export class StoreStaging {
       throw err;
     }
   }
+}
+
+/**
+ * How much of a transfer to hold in memory when it carries a store file: the message's head and
+ * the file's header; the file's bytes go to disk as they arrive. Any other transfer is held
+ * whole in memory (undefined).
+ */
+function storeFileSplit(first: Uint8Array, total: number): number | undefined {
+  const data = locateSnapshotData(first);
+  if (data === undefined || data.at + data.length !== total) return undefined;
+  const offset = storeFileOffset(first.subarray(data.at));
+  return offset === undefined ? undefined : data.at + offset;
 }
