@@ -9,6 +9,17 @@ export class FrameTooLargeError extends Error {
   override readonly name = 'FrameTooLargeError';
 }
 
+/**
+ * The length prefix of a frame, to write before its payload: a megabyte chunk of a snapshot
+ * is then sent as it is rather than copied behind its prefix (encodeFrame).
+ */
+export function frameHeader(length: number, max_bytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
+  if (length > max_bytes) throw new FrameTooLargeError(`frame of ${length} bytes exceeds the limit of ${max_bytes}`);
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(length, 0);
+  return header;
+}
+
 export function encodeFrame(payload: Uint8Array, max_bytes = DEFAULT_MAX_FRAME_BYTES): Buffer {
   if (payload.byteLength > max_bytes) throw new FrameTooLargeError(`frame of ${payload.byteLength} bytes exceeds the limit of ${max_bytes}`);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength);

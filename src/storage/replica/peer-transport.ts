@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { decodeMessage, decodeMessageHead, encodeMessage, encodeMessageHead } from '../../raft/codec.js';
 import type { Message } from '../../raft/types.js';
-import { encodeFrame, type FrameDecoder } from '../../net/frames.js';
+import { encodeFrame, frameHeader, type FrameDecoder } from '../../net/frames.js';
 import { handshake, HandshakeRefusedError } from '../../net/handshake.js';
 import type { ReplicaAddress } from '../common/topology.js';
 import { ChunkAssembler, chunksOfSource, CHUNK_BYTES, decodeChunkAck, encodeChunkAck, headAndTail, inMemory, isChunk, isChunkAck, MAX_CHUNKED_MESSAGE_BYTES, MAX_TRANSFER_BYTES, OutOfPlaceChunk, transferKey, transferKeyInSlices, type ChunkAck, type ChunkProgress, type ChunkSource, type FileTail, type Spool } from './message-chunks.js';
@@ -289,7 +289,8 @@ export class PeerTransport {
       for (const old of this.unfinished) if (this.unfinished.size > MAX_RESUME_POINTS) this.unfinished.delete(old);
       for await (const chunk of chunksOfSource(source, { from: this.self.id, key }, start)) {
         if (socket.destroyed) return;
-        if (!socket.write(encodeFrame(chunk))) await drained(socket);
+        socket.write(frameHeader(chunk.length));
+        if (!socket.write(chunk)) await drained(socket);
       }
       this.unfinished.delete(name);
       this.resumeAt.delete(name);

@@ -427,7 +427,7 @@ export class Replica {
         this.stagingIndex = undefined;
         if (this.driver.stopped) return;
         const written = file === undefined ? 'once all in' : 'as it arrived';
-        this.options.log.info({ replica: this.id, from: message.from, index: snapshot.meta.index, applied: staged.applied, keys: staged.keys, bytes: staged.bytes, written, ms: Math.round(performance.now() - started) }, 'store file from the leader written and checked');
+        this.options.log.info({ replica: this.id, from: message.from, index: snapshot.meta.index, applied: staged.applied, keys: staged.keys, bytes: staged.bytes, written, ...file?.timing, ms: Math.round(performance.now() - started) }, 'store file from the leader written and checked');
         this.driver.step({ ...message, snapshot: { meta: snapshot.meta, data: staged.data } });
       },
       (err: unknown) => {

@@ -15,6 +15,8 @@ export interface ReceivedFile {
   readonly bytes: number;
   /** CRC-32 of the file's bytes, taken as they arrived. */
   readonly crc: number;
+  /** Where the time of receiving it went: writing to the OS, making durable beside the writes, and the connection held back while writes were behind. */
+  readonly timing: { readonly write_ms: number; readonly sync_ms: number; readonly held_ms: number };
   /** Makes the file durable under `path` (on the same file system) and lets go of it. */
   keepAs(path: string): Promise<void>;
   /** Closes and removes the file; nothing else is needed of a file no one keeps. */
@@ -36,6 +38,9 @@ export class SpoolFile {
   private crc = 0;
   private end = 0;
   private waiters: Array<() => void> = [];
+  /** The fdatasync under way beside the writes, if one is. */
+  private syncing: Promise<void> | undefined;
+  private readonly timing = { write_ms: 0, sync_ms: 0, held_ms: 0 };
 
   constructor(readonly path: string) {
     this.fd = openSync(path, 'wx');
@@ -58,14 +63,38 @@ export class SpoolFile {
     const syncAfter = this.sinceSync >= SYNC_EVERY_BYTES;
     if (syncAfter) this.sinceSync = 0;
     this.then(async (fd) => {
+      const started = performance.now();
       await writeAll(fd, bytes, position);
-      if (syncAfter) await datasync(fd);
+      this.timing.write_ms += performance.now() - started;
+      if (syncAfter) this.syncBeside(fd);
     }, bytes.length);
+  }
+
+  /**
+   * Makes what is written so far durable beside the writes that follow, not in their way: the
+   * writes are what the transfer waits for. One at a time; one asked for while another runs is
+   * left to the next, or to the last one when the file is kept.
+   */
+  private syncBeside(fd: number): void {
+    if (this.syncing !== undefined) return;
+    const started = performance.now();
+    this.syncing = datasync(fd).then(
+      () => {
+        this.timing.sync_ms += performance.now() - started;
+        this.syncing = undefined;
+      },
+      (err: unknown) => {
+        this.failure ??= new Error(`cannot make a received file durable at ${this.path}: ${(err as Error).message}`);
+        this.syncing = undefined;
+      },
+    );
   }
 
   /** Resolves once at most `bytes` wait to be written. */
   async below(bytes: number): Promise<void> {
+    const started = performance.now();
     while (this.queued > bytes && this.fd !== undefined && this.failure === undefined) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.timing.held_ms += performance.now() - started;
   }
 
   /** Once every write is done: the file, `bytes` long, to keep or discard. */
@@ -77,11 +106,14 @@ export class SpoolFile {
       throw this.failure;
     }
     const crc = this.crc;
+    const round = (ms: number) => Math.round(ms);
     return {
       bytes,
       crc,
+      timing: { write_ms: round(this.timing.write_ms), sync_ms: round(this.timing.sync_ms), held_ms: round(this.timing.held_ms) },
       keepAs: async (path) => {
         this.then(async (fd) => {
+          await this.syncing;
           await datasync(fd);
           renameSync(this.path, path);
           this.closeFd();
@@ -99,7 +131,8 @@ export class SpoolFile {
   /** Closes and removes the file once the writes already queued are done; later writes are dropped. */
   discard(): void {
     this.failure ??= new Error('the file was discarded');
-    void this.chain.then(() => {
+    void this.chain.then(async () => {
+      await this.syncing;
       if (this.fd === undefined) return;
       this.closeFd();
       try {
