@@ -16,8 +16,8 @@ async function store(keys: number): Promise<string> {
   dirs.push(path);
   const db = open({ path, compression: false, encoding: 'msgpack' });
   await db.transaction(() => {
-    for (let i = 0; i < keys; i++) db.put(`client/${i}`, { name: `n${i}` });
-    db.put(APPLIED_KEY, 4_321);
+    for (let i = 0; i < keys; i++) void db.put(`client/${i}`, { name: `n${i}` });
+    void db.put(APPLIED_KEY, 4_321);
   });
   await db.close();
   return path;

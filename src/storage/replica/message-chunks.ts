@@ -258,12 +258,13 @@ export class ChunkAssembler {
 
   private begin(from: number, key: Buffer, total: number, first: Buffer): Partial {
     if (total < first.length) throw new ChunkError(`a transfer announces ${total} bytes, fewer than its first chunk`);
-    const split = this.spool !== undefined && total > first.length ? this.spool.split(first, total) : undefined;
-    if (split === undefined) {
+    const spool = this.spool;
+    const split = spool !== undefined && total > first.length ? spool.split(first, total) : undefined;
+    if (spool === undefined || split === undefined) {
       if (total > MAX_CHUNKED_MESSAGE_BYTES) throw new ChunkError(`a transfer announces ${total} bytes (at most ${MAX_CHUNKED_MESSAGE_BYTES} held in memory)`);
       return { total, received: 0, bytes: Buffer.allocUnsafe(total), file: undefined };
     }
-    const dir = this.spool!.dir;
+    const dir = spool.dir;
     assert(Number.isSafeInteger(split) && split >= 0 && split <= first.length, () => `a transfer split at ${split}, outside its first chunk of ${first.length} bytes`);
     if (total > MAX_TRANSFER_BYTES) throw new ChunkError(`a transfer announces ${total} bytes (at most ${MAX_TRANSFER_BYTES})`);
     try {
