@@ -2,15 +2,15 @@ import { closeSync, fdatasync, openSync, renameSync, unlinkSync, write } from 'n
 import { crc32 } from 'node:zlib';
 import { assert } from '../../util/assert.js';
 
-/**
- * The bytes of a transfer written to disk as they arrive (message-chunks.ts): a store file a
- * leader sends is hundreds of MB. Held whole in memory and written once it was all in, its
- * write followed its transfer (the largest stage of a catch-up at 1,000,000 records), and one
- * transfer could not be bigger than memory allows. Here each piece is written where it belongs
- * while the next ones travel, its CRC-32 is taken in order as it comes, and the file is made
- * durable in steps so that the last step is short.
- * Written by hand: a queue of positioned writes on one descriptor, which no library does better.
- */
+// The bytes of a transfer written to disk as they arrive (message-chunks.ts): a store file a
+// leader sends is hundreds of MB. Held whole in memory and written once it was all in, its
+// write followed its transfer (the largest stage of a catch-up at 1,000,000 records), and one
+// transfer could not be bigger than memory allows. Here each piece is written where it belongs
+// while the next ones travel, its CRC-32 is taken in order as it comes, and the file is made
+// durable in steps beside the writes so that the last step is short.
+// Written by hand: a queue of positioned writes on one descriptor, which no library does better.
+
+/** A file received whole, written and checksummed, for its receiver to keep or discard. */
 export interface ReceivedFile {
   readonly bytes: number;
   /** CRC-32 of the file's bytes, taken as they arrived. */
@@ -26,6 +26,7 @@ export interface ReceivedFile {
 /** Written and made durable every this many bytes, so the last fdatasync has little left to write. */
 const SYNC_EVERY_BYTES = 32 << 20;
 
+/** A file being received: written piece by piece, in order or again from where a piece began. */
 export class SpoolFile {
   private fd: number | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -101,6 +102,7 @@ export class SpoolFile {
   async finish(bytes: number): Promise<ReceivedFile> {
     assert(bytes === this.end, () => `a spooled file finished at ${bytes} bytes holds ${this.end}`);
     await this.chain;
+    await this.syncing;
     if (this.failure !== undefined) {
       this.discard();
       throw this.failure;
