@@ -18,6 +18,18 @@ export interface MachineInfo {
   /** 1, 5 and 15-minute load averages when the run started: above the core count, other work competes. */
   readonly loadAverage: readonly number[];
   readonly fsync: { readonly folder: string; readonly samples: number; readonly p50_ms: number; readonly p99_ms: number; readonly max_ms: number };
+  /**
+   * What ran: the compiled JavaScript in dist/, or the TypeScript sources through tsx, which
+   * bin/ecom.js falls back to when any source is newer than the build. Every process then
+   * starts ~250 ms slower, which a restart or catch-up figure shows (two such runs on
+   * 2026-12-05 read 1,265 ms for a restart that takes ~850).
+   */
+  readonly code: 'compiled' | 'sources';
+}
+
+/** Whether this process runs the sources (this module is a .ts file) or the build. */
+export function runningCode(moduleUrl: string = import.meta.url): MachineInfo['code'] {
+  return moduleUrl.endsWith('.ts') ? 'sources' : 'compiled';
 }
 
 /** Writes 4 KiB and fdatasyncs it, `samples` times, in a fresh file under `folder`. */
@@ -51,6 +63,7 @@ export function probeMachine(fsyncFolder: string, fsyncSamples?: number): Machin
     freeMemory_GiB: round(freemem() / 2 ** 30),
     loadAverage: loadavg().map(round),
     fsync: measureFsync(fsyncFolder, fsyncSamples),
+    code: runningCode(),
   };
 }
 
@@ -63,7 +76,10 @@ export function describeMachine(m: MachineInfo): string {
   return (
     `machine: ${m.cores} cores (${m.cpuModel}), ${m.platform}, Node ${m.node}, ${m.memory_GiB} GiB RAM\n` +
     `load average: ${m.loadAverage.join(' ')}${busy}\n` +
-    `disk fsync (4 KiB write + fdatasync, ${m.fsync.samples}×, in ${m.fsync.folder}): p50 ${fmtMs(m.fsync.p50_ms)} ms, p99 ${fmtMs(m.fsync.p99_ms)} ms, max ${fmtMs(m.fsync.max_ms)} ms`
+    `disk fsync (4 KiB write + fdatasync, ${m.fsync.samples}×, in ${m.fsync.folder}): p50 ${fmtMs(m.fsync.p50_ms)} ms, p99 ${fmtMs(m.fsync.p99_ms)} ms, max ${fmtMs(m.fsync.max_ms)} ms` +
+    (m.code === 'sources'
+      ? '\ncode: WARNING the TypeScript sources through tsx, not the build (a source is newer than dist/, or ECOM_FROM_SOURCE=1): every process starts ~250 ms slower; run `npm run build` before taking figures to report'
+      : '')
   );
 }
 
