@@ -36,10 +36,18 @@ const logOf = (id: number) =>
 describe('stalls and campaigns are told', () => {
   it("a leader paused for less than an election timeout: its followers report the silence, the bench's watch reads it", { timeout: 60_000 }, async () => {
     const [leader] = await cluster.leaders();
+    // A follower measures a silence between two messages of its leader's term: on a cluster
+    // just elected, wait until each has heard it (and learnt a commit index from a second message).
+    await vi.waitFor(async () => {
+      const heard = (await clusterStatuses(cluster.topology)).filter((st) => !('unreachable' in st) && st.id !== leader!.id && st.leader === leader!.id && st.term === leader!.term && st.commitIndex >= 1);
+      expect(heard).toHaveLength(2);
+    }, { timeout: 10_000, interval: 20 });
     const watch = await StabilityWatch.start([cluster.topology]);
     const child = cluster.tier.replicas.get(leader!.id)!;
+    // 200 ms: under an election timeout (300 ms at least), and long enough that a follower
+    // itself held up by a busy machine (its last heartbeat handled late) still sees a gap over 60 ms.
     child.process.kill('SIGSTOP');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 200));
     child.process.kill('SIGCONT');
     // The gap is counted when the next heartbeat after it arrives.
     const silence = async () => Math.max(0, ...(await clusterStatuses(cluster.topology)).map((st) => ('unreachable' in st ? 0 : (st.maxLeaderSilence_ms ?? 0))));
