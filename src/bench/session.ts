@@ -36,6 +36,8 @@ export interface SessionOptions {
   readonly fsyncSamples?: number;
   /** Print where each write's time went in the partition leaders or the mqtt-mode portals (--trace). */
   readonly trace?: boolean;
+  /** Leave the temporary folder (logs, data) in place at the end, and say where it is (--keep). */
+  readonly keep?: boolean;
   /** Where to print; stdout by default. */
   readonly out?: (line: string) => void;
 }
@@ -154,7 +156,7 @@ export class BenchSession {
   }
 
   /**
-   * Stops workers and systems, deletes the temporary folder. Ctrl-C and the normal end can
+   * Stops workers and systems, deletes the temporary folder (unless kept). Ctrl-C and the normal end can
    * both call it at once: they share one closing, so the folder goes only after everything stopped.
    */
   close(): Promise<void> {
@@ -165,7 +167,8 @@ export class BenchSession {
   private async closeOnce(): Promise<void> {
     await stopAllWorkers();
     for (const thing of this.owned.splice(0).reverse()) await thing.stop().catch((err: unknown) => process.stderr.write(`while stopping: ${(err as Error).message}\n`));
-    rmSync(this.folder, { recursive: true, force: true });
+    if (this.options.keep === true) this.print(`kept ${this.folder} (each run's process logs are in its logs/ folders; delete it when done)`);
+    else rmSync(this.folder, { recursive: true, force: true });
     process.off('SIGINT', this.signalHandler);
     process.off('SIGTERM', this.signalHandler);
   }

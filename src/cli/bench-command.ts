@@ -31,6 +31,7 @@ interface CommonOptions {
   chart?: string;
   report?: string;
   trace?: boolean;
+  keep?: boolean;
 }
 
 const positiveInt = (name: string) => wholeNumber(name, 1);
@@ -46,7 +47,8 @@ function addCommon(command: Command, defaults: { duration: number; warmup: numbe
     .addOption(new Option('--json <file>', 'also write every figure (and the latency histograms) to this JSON file'))
     .addOption(new Option('--chart <file.svg>', 'draw the results as an SVG chart'))
     .addOption(new Option('--report <file.md>', 'write a Markdown report (links the chart when --chart is given)'))
-    .addOption(new Option('--trace', "print where each write's time went: raft tier runs in the partition leaders (persist, replicate, apply), mqtt mode runs in each portal (publish, broker, apply, reply)"));
+    .addOption(new Option('--trace', "print where each write's time went: raft tier runs in the partition leaders (persist, replicate, apply), mqtt mode runs in each portal (publish, broker, apply, reply)"))
+    .addOption(new Option('--keep', "keep the run's temporary folder (every process's log and data) and print where it is, to read the replicas' stall and election lines afterwards"));
 }
 
 function openSession(opts: CommonOptions): BenchSession {
@@ -57,6 +59,7 @@ function openSession(opts: CommonOptions): BenchSession {
     warmup_ms: opts.warmup * 1000,
     timeout_ms: opts.timeoutMs,
     trace: opts.trace === true,
+    keep: opts.keep === true,
   });
 }
 

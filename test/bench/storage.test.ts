@@ -1,3 +1,5 @@
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
 
@@ -20,8 +22,16 @@ describe('ecom bench: storage API workloads', () => {
     expectCleanedUp(output);
   }, 150_000);
 
-  it('runs an open loop at a fixed rate, and the failover benchmark', async () => {
-    const open = await runBench(['run', 'put', '--rate', '100', '--duration', '1', '--warmup', '0.3']);
+  it('runs an open loop at a fixed rate (its folder kept with --keep), and the failover benchmark', async () => {
+    const open = await runBench(['run', 'put', '--rate', '100', '--duration', '1', '--warmup', '0.3', '--keep']);
+    const kept = /kept (\/\S*ecom-bench-\w+) /.exec(open.output)?.[1];
+    expect(kept, open.output).toBeDefined();
+    try {
+      const logs = readdirSync(join(kept!, 'raft', 'logs'));
+      expect(logs.filter((name) => name.startsWith('storage-')).length, logs.join(', ')).toBeGreaterThan(0);
+    } finally {
+      rmSync(kept!, { recursive: true, force: true });
+    }
     const run = open.results.runs[0]!;
     expectSaneRun(run);
     expect(run.loop).toBe('open');

@@ -78,11 +78,14 @@ describe('stalls and campaigns are told', () => {
     await vi.waitFor(() => expect(heldUp()).toBeDefined(), { timeout: 10_000, interval: 20 });
     const held = heldUp()!;
     expect(held.stall_ms as number).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
-    // Paused from outside, it did no long work of its own: the report says so (no fsync or apply near the stall).
-    const longest = held.longest_ms as Record<string, number>;
-    expect(Math.max(0, ...Object.values(longest)), JSON.stringify(longest)).toBeLessThan(PAUSE_MS / 2);
-    // Nor did it get a core: its CPU time in the stall is a small part of it.
-    expect(held.cpu_ms as number).toBeLessThan(PAUSE_MS / 2);
+    // Paused from outside, it did no long work of its own, nor got a core: its CPU time in the
+    // stall is a small part of it. (longest_ms is not asserted: a GC the pause caught in the
+    // middle counts the whole pause as its duration, as it would the wait for a core.)
+    expect(held.cpu_ms as number, JSON.stringify(held.longest_ms)).toBeLessThan(PAUSE_MS / 2);
+    // Stopped, its event loop neither ran nor waited in a run queue: the report counts it blocked.
+    const loop = held.loop as { running_ms: number; waitingForCpu_ms: number; blocked_ms: number };
+    expect(loop.running_ms + loop.waitingForCpu_ms, JSON.stringify(loop)).toBeLessThan(PAUSE_MS / 2);
+    expect(loop.blocked_ms, JSON.stringify(loop)).toBeGreaterThanOrEqual(PAUSE_MS * 0.8);
 
     await cluster.leaders();
     const stability = await watch.finish();

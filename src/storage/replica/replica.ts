@@ -681,9 +681,10 @@ export class Replica {
   }
 
   /**
-   * Ticks the core, and tells in the log when the event loop was held up for a third of an
-   * election timeout or more: that long without ticks or messages, a follower is close to
-   * campaigning against a healthy leader (issue #18), so the log must say it happened.
+   * Ticks the core, and tells in the log when the event loop was held up for a sixth of an
+   * election timeout or more (50 ms by default, the longest stall issue #18 allows): much longer
+   * without ticks or messages, a follower comes close to campaigning against a healthy leader,
+   * so the log must say it happened and what held the loop.
    */
   private onTick(): void {
     const tick_ms = this.options.tick_ms ?? DEFAULT_TICK_MS;
@@ -693,7 +694,7 @@ export class Replica {
     const work = this.turnWork.take();
     this.stalls.note(Math.max(0, late_ms));
     this.stallSeconds.note(Math.max(0, late_ms));
-    if (late_ms >= this.electionTimeout_ms / 3) this.reportStall(late_ms, now, work);
+    if (late_ms >= this.electionTimeout_ms / 6) this.reportStall(late_ms, late_ms + tick_ms, now, work);
     this.driver.tick();
   }
 
@@ -705,7 +706,7 @@ export class Replica {
    * `work`: the longest apply, restore and GC pause of the stall, and the CPU time the process got
    * in it (none of them near the stall: the machine kept this process from a core).
    */
-  private reportStall(late_ms: number, now: number, work: TurnReport): void {
+  private reportStall(late_ms: number, interval_ms: number, now: number, work: TurnReport): void {
     if (now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
       this.stallsUnreported++;
       return;
@@ -718,6 +719,8 @@ export class Replica {
         electionTimeout_ms: this.electionTimeout_ms,
         longest_ms: work.longest_ms,
         cpu_ms: work.cpu_ms,
+        // Between two ticks the loop ran, waited for a core, or was blocked in the kernel.
+        ...(work.loop === undefined ? {} : { loop: { ...work.loop, blocked_ms: Math.max(0, Math.round(interval_ms) - work.loop.running_ms - work.loop.waitingForCpu_ms) } }),
         ...(this.stallsUnreported > 0 ? { notReported: this.stallsUnreported } : {}),
       },
       'the event loop was held up; ticks and messages waited',

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 /**
@@ -7,6 +8,10 @@ import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
  * own work, V8's collector, or neither (then the machine kept it from a core: CPU time well under
  * the stall). The log's fsync runs off the event loop, so it holds up answers, never ticks, and
  * is not counted.
+ *
+ * Where Linux tells it (/proc/self/schedstat: the main thread's time on a CPU and waiting in a
+ * run queue), the stall is also split three ways: the event loop running, runnable but waiting
+ * for a core, and neither, that is blocked in the kernel (a synchronous fsync, unlink or write).
  */
 export type WorkKind = 'apply' | 'restore' | 'gc';
 
@@ -14,11 +19,24 @@ export interface TurnReport {
   readonly longest_ms: Partial<Record<WorkKind, number>>;
   /** CPU time (user + system, every thread of the process) since the last take(). */
   readonly cpu_ms: number;
+  /** The event loop's thread since the last take(): on a CPU, and runnable but waiting for one (Linux only). */
+  readonly loop?: { readonly running_ms: number; readonly waitingForCpu_ms: number };
+}
+
+/** The main thread's nanoseconds on a CPU and waiting in a run queue, or undefined off Linux. */
+function mainThreadSchedule(): { running_ns: number; waiting_ns: number } | undefined {
+  try {
+    const [running, waiting] = readFileSync('/proc/self/schedstat', 'latin1').split(' ');
+    return { running_ns: Number(running), waiting_ns: Number(waiting) };
+  } catch {
+    return undefined;
+  }
 }
 
 export class TurnWork {
   private readonly longest = new Map<WorkKind, number>();
   private cpu = process.cpuUsage();
+  private schedule = mainThreadSchedule();
   /** GC pauses reach JavaScript after the collection (Node queues their entries): takeRecords() collects the ones already queued. */
   private readonly gc = new PerformanceObserver((list) => this.noteGc(list.getEntries()));
 
@@ -40,7 +58,10 @@ export class TurnWork {
     const now = process.cpuUsage();
     const used_us = now.user - this.cpu.user + (now.system - this.cpu.system);
     this.cpu = now;
-    return { longest_ms, cpu_ms: Math.round(used_us / 1000) };
+    const before = this.schedule;
+    const after = (this.schedule = before === undefined ? undefined : mainThreadSchedule());
+    const loop = before === undefined || after === undefined ? undefined : { running_ms: Math.round((after.running_ns - before.running_ns) / 1e6), waitingForCpu_ms: Math.round((after.waiting_ns - before.waiting_ns) / 1e6) };
+    return { longest_ms, cpu_ms: Math.round(used_us / 1000), ...(loop === undefined ? {} : { loop }) };
   }
 
   close(): void {
