@@ -151,8 +151,17 @@ describe('ecom command-line clients', () => {
         child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
         // A stream paused by hand stays paused when a data listener comes.
         child.stdout.resume();
-        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-        expect(code).toBe(0);
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        // The command's own deadline is 10 s; past 30 s, say how far it got rather than time out mute.
+        const code = await new Promise<number | null | 'hung'>((resolve) => {
+          const hung = setTimeout(() => resolve('hung'), 30_000);
+          child.on('close', (c) => {
+            clearTimeout(hung);
+            resolve(c);
+          });
+        });
+        expect(code, `exit ${code}, ${Buffer.concat(chunks).length} bytes out, stderr: ${stderr}`).toBe(0);
         const listed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ OID: string }>;
         expect(listed).toHaveLength(1200);
         expect(Buffer.concat(chunks).length).toBeGreaterThan(64 * 1024);
