@@ -6,7 +6,6 @@
 // disk lost data we had synced: we refuse to start and name the file and offset.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isDiskFault } from '../../util/disk-errors.js';
 import type { Entry, HardState } from '../types.js';
 import type { DurableLog, SyncDone } from './interfaces.js';
 import { ZERO_HARD_STATE } from './interfaces.js';
@@ -75,6 +74,19 @@ export class FileLog implements DurableLog {
   /** fdatasyncs running on the thread pool: the file is neither rolled nor closed under them. */
   private syncsInFlight = 0;
   private closeWhenSynced = false;
+  /**
+   * The highest compaction written to the file, with the segment it is in, and the highest one a
+   * finished fdatasync covers: segments before that one and wholly below that index can go.
+   */
+  private writtenCompaction = { index: 0, seq: 0 };
+  private durableCompaction = { index: 0, seq: 0 };
+  /** A compaction (a marker, a reset or a segment header) waiting in `pending` to be written. */
+  private pendingCompaction: number | undefined;
+  /** The next segment, created (empty, its name durable) off the event loop while this one fills. */
+  private next: { readonly seq: number; readonly file: string; readonly fd: number } | 'preparing' | undefined;
+  /** Segment deletions (unlinks, then the folder's fsync) running on the thread pool. */
+  private deleting: Promise<void> | undefined;
+  private deleteAgain = false;
   /** Recovery facts, for operators and tests. */
   truncatedTail: { file: string; offset: number; reason: string } | undefined;
 
@@ -144,28 +156,17 @@ export class FileLog implements DurableLog {
   }
 
   /**
-   * Forgets entries ≤ index. The marker is synced before whole segments below it are deleted,
-   * so recovery never finds a gap it cannot explain.
+   * Forgets entries ≤ index. The segments it covers are deleted once the marker is durable (by
+   * the next fdatasync, whoever asks for it), so recovery never finds a gap it cannot explain,
+   * and the unlinks and the folder's fsync run on the thread pool: a compaction never holds the
+   * event loop on the disk.
    */
   compact(index: number): void {
     if (index <= this.compacted) return;
     this.entries_ = this.entries_.slice(Math.min(index - this.compacted, this.entries_.length));
     this.compacted = index;
     this.write({ type: 'compact', index });
-    this.sync();
-    const keep: Segment[] = [];
-    let deleting = true;
-    for (const seg of this.segments) {
-      const isCurrent = seg === this.segments[this.segments.length - 1];
-      if (deleting && !isCurrent && seg.maxIndex <= index) {
-        fs.rmSync(seg.file);
-      } else {
-        deleting = false;
-        keep.push(seg);
-      }
-    }
-    if (keep.length !== this.segments.length) fsyncDir(this.dir);
-    this.segments = keep;
+    this.pendingCompaction = index;
   }
 
   /** Group commit: one write and one fdatasync for everything since the last sync. */
@@ -173,12 +174,13 @@ export class FileLog implements DurableLog {
     // With nothing new written an fdatasync is still owed when one under way covers earlier writes.
     if (!this.writePending() && this.syncsInFlight === 0) return;
     const file = this.currentFile();
+    const covers = this.writtenCompaction;
     try {
       this.disk.sync(this.fd, file, this.size_bytes);
     } catch (err) {
       throw untrusted(file, err);
     }
-    this.rollIfFull();
+    this.afterSync(covers);
   }
 
   /**
@@ -188,6 +190,7 @@ export class FileLog implements DurableLog {
   syncAsync(done: SyncDone): void {
     if (!this.writePending() && this.syncsInFlight === 0) return done(undefined);
     const file = this.currentFile();
+    const covers = this.writtenCompaction;
     this.syncsInFlight++;
     this.disk.syncAsync(this.fd, file, this.size_bytes, (err) => {
       this.syncsInFlight--;
@@ -196,11 +199,7 @@ export class FileLog implements DurableLog {
         return done(err === undefined ? undefined : untrusted(file, err));
       }
       if (err !== undefined) return done(untrusted(file, err));
-      try {
-        this.rollIfFull();
-      } catch (rollErr) {
-        return done(rollErr instanceof Error ? rollErr : new Error(String(rollErr)));
-      }
+      this.afterSync(covers);
       done(undefined);
     });
   }
@@ -213,6 +212,18 @@ export class FileLog implements DurableLog {
     }
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+    // A segment made ready and never switched to: empty, so it goes (recovery would restate the
+    // header into it anyway).
+    if (this.next !== undefined && this.next !== 'preparing') {
+      fs.closeSync(this.next.fd);
+      fs.rmSync(this.next.file, { force: true });
+    }
+    this.next = undefined;
+  }
+
+  /** Settles once the segment deletions under way are over (tests, and a clean stop). */
+  async settled(): Promise<void> {
+    while (this.deleting !== undefined) await this.deleting;
   }
 
   segmentFiles(): string[] {
@@ -240,6 +251,8 @@ export class FileLog implements DurableLog {
     }
     this.size_bytes += buf.length;
     const seg = this.segments[this.segments.length - 1]!;
+    if (this.pendingCompaction !== undefined && this.pendingCompaction >= this.writtenCompaction.index) this.writtenCompaction = { index: this.pendingCompaction, seq: seg.seq };
+    this.pendingCompaction = undefined;
     if (this.pendingMaxIndex > seg.maxIndex) seg.maxIndex = this.pendingMaxIndex;
     this.pending = [];
     this.pending_bytes = 0;
@@ -251,15 +264,95 @@ export class FileLog implements DurableLog {
     return this.segments[this.segments.length - 1]!.file;
   }
 
-  /** Starts the next segment once this one is full, unless an fdatasync is still running on it. */
-  private rollIfFull(): void {
-    if (this.size_bytes < this.opts.segment_bytes || this.syncsInFlight > 0) return;
-    try {
-      this.roll();
-    } catch (err) {
-      // The batch is durable; a segment that cannot be started now is tried again at the next sync.
-      if (!isDiskFault(err)) throw err;
+  /**
+   * After an fdatasync that covered the writes up to `covers`: deletes what a durable compaction
+   * covers, and once the segment is full, gets the next one ready or moves to it (only with no
+   * fdatasync running on this one, so every write in it is durable before it is left).
+   */
+  private afterSync(covers: { index: number; seq: number }): void {
+    const durable = this.durableCompaction;
+    if (covers.index > durable.index || (covers.index === durable.index && covers.seq > durable.seq)) this.durableCompaction = covers;
+    this.deleteCompacted();
+    if (this.size_bytes < this.opts.segment_bytes || this.syncsInFlight > 0 || this.fd < 0) return;
+    if (this.next === undefined) this.prepareNext();
+    else if (this.next !== 'preparing') this.switchToNext(this.next);
+  }
+
+  /**
+   * Creates the next segment on the thread pool and makes its name durable, so that the event
+   * loop never waits on the disk for it. Empty until switched to: a crash leaves an empty last
+   * segment, which recovery fills with the header.
+   */
+  private prepareNext(): void {
+    const seq = (this.segments[this.segments.length - 1]?.seq ?? 0) + 1;
+    const file = path.join(this.dir, segmentName(seq));
+    this.next = 'preparing';
+    fs.open(file, 'wx', (openErr, fd) => {
+      if (openErr !== null) return void (this.next = undefined); // tried again after the next fdatasync
+      fsyncDirAsync(this.dir, (syncErr) => {
+        if (this.next !== 'preparing' || this.fd < 0 || syncErr !== undefined) {
+          fs.close(fd, () => fs.rm(file, { force: true }, () => undefined));
+          if (this.next === 'preparing') this.next = undefined;
+          return;
+        }
+        this.next = { seq, file, fd };
+      });
+    });
+  }
+
+  /**
+   * Moves writing to the next segment. Its header (hard state and compaction) goes first, ahead
+   * of whatever waits to be written: older segments may be deleted only once it is durable,
+   * which the compaction marker's rule ensures (the marker is written after it).
+   */
+  private switchToNext(next: { seq: number; file: string; fd: number }): void {
+    fs.closeSync(this.fd);
+    this.fd = next.fd;
+    this.segments.push({ seq: next.seq, file: next.file, maxIndex: 0 });
+    this.size_bytes = 0;
+    this.next = undefined;
+    this.writeHeaderFirst();
+  }
+
+  private writeHeaderFirst(): void {
+    const header = this.header();
+    this.pending.unshift(header);
+    this.pending_bytes += header.length;
+    this.pendingCompaction = Math.max(this.pendingCompaction ?? 0, this.compacted);
+  }
+
+  /** What opens every segment: the hard state and the compaction, so that older ones can be deleted. */
+  private header(): Buffer {
+    return Buffer.concat([encodeRecord({ type: 'hardState', hs: this.hs }), encodeRecord({ type: 'compact', index: this.compacted })]);
+  }
+
+  /**
+   * Deletes the segments before the one holding the durable compaction marker whose entries it
+   * all covers: that segment's header (written before the marker, so durable too) restates the
+   * hard state they held. One deletion at a time, oldest first, on the thread pool.
+   */
+  private deleteCompacted(): void {
+    if (this.deleting !== undefined) {
+      this.deleteAgain = true;
+      return;
     }
+    const { index, seq } = this.durableCompaction;
+    const going: Segment[] = [];
+    while (this.segments.length > 1 && this.segments[0]!.seq < seq && this.segments[0]!.maxIndex <= index) going.push(...this.segments.splice(0, 1));
+    if (going.length === 0) return;
+    this.deleting = (async () => {
+      for (const seg of going) await fs.promises.rm(seg.file, { force: true });
+      await new Promise<void>((resolve) => fsyncDirAsync(this.dir, () => resolve()));
+    })()
+      // A segment that could not be deleted is read again, harmlessly, at the next start.
+      .catch(() => undefined)
+      .finally(() => {
+        this.deleting = undefined;
+        if (this.deleteAgain) {
+          this.deleteAgain = false;
+          this.deleteCompacted();
+        }
+      });
   }
 
   private write(r: LogRecord): void {
@@ -283,14 +376,11 @@ export class FileLog implements DurableLog {
     this.entries_.push(e);
   }
 
-  /** Starts a new segment that restates hard state and compaction, so older ones can be deleted. */
-  private roll(): void {
+  /** Starts the first segment of a new log, durable before anything is written to it. */
+  private createFirstSegment(): void {
     const seq = (this.segments[this.segments.length - 1]?.seq ?? 0) + 1;
     const file = path.join(this.dir, segmentName(seq));
-    const header = Buffer.concat([
-      encodeRecord({ type: 'hardState', hs: this.hs }),
-      encodeRecord({ type: 'compact', index: this.compacted }),
-    ]);
+    const header = this.header();
     // The new segment is complete and durable before it replaces the current one: a disk that
     // fails half way leaves the log as it was.
     const fd = fs.openSync(file, 'wx');
@@ -387,10 +477,13 @@ export class FileLog implements DurableLog {
     }
     const last = this.segments[this.segments.length - 1];
     if (last === undefined) {
-      this.roll();
+      this.createFirstSegment();
     } else {
       this.fd = fs.openSync(last.file, 'a');
       this.size_bytes = fs.fstatSync(this.fd).size;
+      // A segment made ready and never written (a crash between the two): it opens with the header
+      // like any other, written with the first sync.
+      if (this.size_bytes === 0) this.writeHeaderFirst();
     }
   }
 }
@@ -420,6 +513,14 @@ function writeFully(fd: number, buf: Buffer, position: number): void {
  */
 function untrusted(file: string, err: unknown): Error {
   return new Error(`raft log: fdatasync of ${file} failed (${(err as Error).message}); what was written since the last sync cannot be trusted`);
+}
+
+/** fsyncDir on the thread pool; `done` hears the error, if any. */
+function fsyncDirAsync(dir: string, done: (err: Error | undefined) => void): void {
+  fs.open(dir, 'r', (openErr, fd) => {
+    if (openErr !== null) return done(openErr);
+    fs.fsync(fd, (syncErr) => fs.close(fd, () => done(syncErr ?? undefined)));
+  });
 }
 
 export function fsyncDir(dir: string): void {

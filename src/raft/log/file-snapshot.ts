@@ -55,8 +55,10 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 
   /**
-   * As save(), with the writing and fsync off the event loop (a big snapshot takes a while to
-   * reach the disk). Only the rename and the cleanup are synchronous.
+   * As save(), with the disk's work off the event loop: the writing, both fsyncs and the removal
+   * of older files run on the thread pool (a busy disk can hold a synchronous fsync for tens of
+   * milliseconds). Only the rename is synchronous. latest() moves to the snapshot once the
+   * folder's fsync has made it durable.
    */
   async saveAsync(snapshot: Snapshot): Promise<void> {
     const { name, head, body } = encodeSnapshot(snapshot);
@@ -70,12 +72,29 @@ export class FileSnapshotStore implements SnapshotStore {
     } finally {
       await file.close();
     }
-    this.install(snapshot, tmp, final);
+    if (this.isOlderThanCached(snapshot)) return void (await fs.promises.rm(tmp, { force: true }));
+    fs.renameSync(tmp, final);
+    const folder = await fs.promises.open(this.dir, 'r');
+    try {
+      await folder.sync();
+    } finally {
+      await folder.close();
+    }
+    // A newer snapshot may have been saved while the folder was being synced: it stays.
+    if (this.isOlderThanCached(snapshot)) return;
+    this.cached = snapshot;
+    for (const n of await fs.promises.readdir(this.dir)) {
+      if (NAME_RE.test(n) && n < name) await fs.promises.rm(path.join(this.dir, n), { force: true });
+    }
+  }
+
+  private isOlderThanCached(snapshot: Snapshot): boolean {
+    return this.cached !== undefined && this.cached.meta.index > snapshot.meta.index;
   }
 
   private install(snapshot: Snapshot, tmp: string, final: string): void {
     // A newer snapshot may have been saved meanwhile (one received from the leader): keep it.
-    if (this.cached !== undefined && this.cached.meta.index > snapshot.meta.index) {
+    if (this.isOlderThanCached(snapshot)) {
       fs.rmSync(tmp, { force: true });
       return;
     }

@@ -1,5 +1,6 @@
 // Child process for the crash test: appends batches to a FileLog forever, printing each index
-// once it is synced, until the parent kills it with SIGKILL.
+// once it is synced, until the parent kills it with SIGKILL. Syncs off the event loop, as the
+// replica does, so that segments are made ready, switched to and deleted while it is killed.
 //   node --import tsx crash-child.ts <dir> <seed>
 import { FileLog } from '../../../src/raft/log/file-log.js';
 import { Prng } from '../../../src/util/random.js';
@@ -16,7 +17,7 @@ for (;;) {
   for (let i = 0; i < n; i++) batch.push(entryFor(next++));
   log.append(batch);
   log.setHardState({ term: next - 1, vote: 1, commit: Math.max(0, next - 10) });
-  log.sync();
+  await new Promise<void>((resolve, reject) => log.syncAsync((err) => (err === undefined ? resolve() : reject(err))));
   process.stdout.write(`synced ${next - 1}\n`);
   if (prng.chance(0.05) && next > 200) log.compact(next - 150);
 }

@@ -49,17 +49,23 @@ describe('FileLog', () => {
     again.close();
   });
 
-  it('rolls segments and deletes the ones a compaction covers', () => {
+  it('rolls segments and deletes the ones a compaction covers, once its marker is durable', async () => {
     const log = FileLog.open(dir, { segment_bytes: 2048, max_unsynced_bytes: 1 << 20 });
+    const synced = (): Promise<Error | undefined> => new Promise((resolve) => log.syncAsync(resolve));
     for (let i = 1; i <= 200; i++) {
       log.append([entryFor(i)]);
-      log.sync();
+      expect(await synced()).toBeUndefined();
     }
     const before = log.segmentFiles().length;
     expect(before).toBeGreaterThan(5);
     log.setHardState({ term: 7, vote: 1, commit: 150 });
     log.compact(150);
+    // Nothing goes before the marker is durable: a crash now must find every entry's segment.
+    expect(log.segmentFiles().length).toBe(before);
+    expect(await synced()).toBeUndefined();
+    await log.settled();
     expect(log.segmentFiles().length).toBeLessThan(before);
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.log')).sort()).toEqual(log.segmentFiles().map((f) => path.basename(f)).sort());
     log.close();
     const again = FileLog.open(dir);
     expect(again.firstIndex()).toBe(151);
@@ -67,6 +73,36 @@ describe('FileLog', () => {
     expect(again.hardState()).toEqual({ term: 7, vote: 1, commit: 150 });
     expectEntries(again, 151, 200);
     again.close();
+  });
+
+  it('a crash between making the next segment ready and writing to it: the empty segment gets the header, and compaction stays safe', async () => {
+    const log = FileLog.open(dir, { segment_bytes: 2048, max_unsynced_bytes: 1 << 20 });
+    const synced = (l: FileLog): Promise<Error | undefined> => new Promise((resolve) => l.syncAsync(resolve));
+    for (let i = 1; i <= 60; i++) {
+      log.append([entryFor(i)]);
+      expect(await synced(log)).toBeUndefined();
+    }
+    log.setHardState({ term: 4, vote: 2, commit: 60 });
+    expect(await synced(log)).toBeUndefined();
+    log.close();
+    // What a kill -9 leaves when it lands after the next segment was created and before it was written.
+    const last = log.segmentFiles().at(-1)!;
+    const seq = Number(/wal-(\d+)\.log$/.exec(last)![1]) + 1;
+    fs.writeFileSync(path.join(dir, `wal-${String(seq).padStart(16, '0')}.log`), '');
+    const again = FileLog.open(dir, { segment_bytes: 2048, max_unsynced_bytes: 1 << 20 });
+    expect(again.segmentFiles().length).toBe(log.segmentFiles().length + 1);
+    again.append([entryFor(61)]);
+    again.compact(59);
+    expect(await synced(again)).toBeUndefined();
+    await again.settled();
+    // Every segment but the restated one went; the hard state survives in its header.
+    expect(again.segmentFiles().length).toBeLessThan(log.segmentFiles().length);
+    again.close();
+    const third = FileLog.open(dir);
+    expect(third.hardState()).toEqual({ term: 4, vote: 2, commit: 60 });
+    expect([third.firstIndex(), third.lastIndex()]).toEqual([60, 61]);
+    expectEntries(third, 60, 61);
+    third.close();
   });
 
   it('syncAsync writes at once, fdatasyncs on the thread pool, rolls and closes only after it', async () => {
