@@ -1,4 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { ECOM_BIN, spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
@@ -136,38 +140,46 @@ describe('ecom command-line clients', () => {
       await direct.createClient('1102', '{"name": "Rui"}');
       const orders = new PortalClient({ host: '127.0.0.1', port: orderPort });
       try {
-        // About 88 KiB of JSON: more than a Linux pipe buffers (64 KiB), so the command must wait for the reader.
+        // About 88 KiB of JSON: more than a Linux pipe holds (64 KiB), so the command must wait for the reader.
         const oids = Array.from({ length: 1200 }, (_, i) => String(20_000 + i));
         for (let i = 0; i < oids.length; i += 100) await Promise.all(oids.slice(i, i + 100).map((oid) => orders.createOrder(oid, '1102', '[]')));
       } finally {
         orders.close();
       }
-      const child = spawn(process.execPath, [ECOM_BIN, 'order', 'list-orders', '1102', '--port', String(orderPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // A real pipe (a FIFO): Node gives a child's 'pipe' stdio a socket pair, whose ~200 KiB
+      // buffer took the whole reply at once, so the command never waited for this reader; and a
+      // child that finished inside the 300 ms below had its output and its close event gone
+      // before the listeners came (the test then hung).
+      const folder = mkdtempSync(join(tmpdir(), 'ecom-fifo-'));
+      const fifo = join(folder, 'stdout');
+      execFileSync('mkfifo', [fifo]);
+      const opening = open(fifo, 'r'); // waits on the thread pool for the writer below
+      const writeEnd = openSync(fifo, 'w');
+      const reader = await opening;
+      const child = spawn(process.execPath, [ECOM_BIN, 'order', 'list-orders', '1102', '--port', String(orderPort)], { stdio: ['ignore', writeEnd, 'pipe'] });
+      closeSync(writeEnd);
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       try {
-        child.stdout.pause();
         // Not a synchronisation: the reader is slow on purpose, and the output must be whole however slow.
         await new Promise((resolve) => setTimeout(resolve, 300));
         const chunks: Buffer[] = [];
-        child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-        // A stream paused by hand stays paused when a data listener comes.
-        child.stdout.resume();
-        let stderr = '';
-        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        // The command's own deadline is 10 s; past 30 s, say how far it got rather than time out mute.
-        const code = await new Promise<number | null | 'hung'>((resolve) => {
-          const hung = setTimeout(() => resolve('hung'), 30_000);
-          child.on('close', (c) => {
-            clearTimeout(hung);
-            resolve(c);
-          });
-        });
-        expect(code, `exit ${code}, ${Buffer.concat(chunks).length} bytes out, stderr: ${stderr}`).toBe(0);
-        const listed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ OID: string }>;
+        for (;;) {
+          const { bytesRead, buffer } = await reader.read(Buffer.alloc(16 * 1024), 0, 16 * 1024, null);
+          if (bytesRead === 0) break;
+          chunks.push(buffer.subarray(0, bytesRead));
+        }
+        const out = Buffer.concat(chunks);
+        expect(await closed, `${out.length} bytes out, stderr: ${stderr}`).toBe(0);
+        const listed = JSON.parse(out.toString('utf8')) as Array<{ OID: string }>;
         expect(listed).toHaveLength(1200);
-        expect(Buffer.concat(chunks).length).toBeGreaterThan(64 * 1024);
+        expect(out.length).toBeGreaterThan(64 * 1024);
       } finally {
         // Never left behind, whatever failed.
         if (child.exitCode === null) child.kill('SIGKILL');
+        await reader.close();
+        rmSync(folder, { recursive: true, force: true });
       }
     });
 
