@@ -74,10 +74,10 @@ describe('stalls and campaigns are told', () => {
 
     const campaign = campaigned()!;
     expect(campaign.silent_ms as number, 'silence before campaigning, at least the shortest election timeout').toBeGreaterThanOrEqual(150);
-    const heldUp = () => logOf(leader!.id).slice(leaderLinesBefore).find((l) => l.msg === 'the event loop was held up; ticks and messages waited');
+    // Shorter stalls of a busy machine may be told too (from 50 ms): the pause's line is the long one.
+    const heldUp = () => logOf(leader!.id).slice(leaderLinesBefore).find((l) => l.msg === 'the event loop was held up; ticks and messages waited' && (l.stall_ms as number) >= PAUSE_MS * 0.9);
     await vi.waitFor(() => expect(heldUp()).toBeDefined(), { timeout: 10_000, interval: 20 });
     const held = heldUp()!;
-    expect(held.stall_ms as number).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
     // Paused from outside, it did no long work of its own, nor got a core: its CPU time in the
     // stall is a small part of it. (longest_ms is not asserted: a GC the pause caught in the
     // middle counts the whole pause as its duration, as it would the wait for a core.)

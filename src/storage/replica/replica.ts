@@ -707,7 +707,9 @@ export class Replica {
    * in it (none of them near the stall: the machine kept this process from a core).
    */
   private reportStall(late_ms: number, interval_ms: number, now: number, work: TurnReport): void {
-    if (now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
+    // At most a line a second for the short ones; one of a third of an election timeout or more
+    // (a follower's campaign comes closer) is always told.
+    if (late_ms < this.electionTimeout_ms / 3 && now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
       this.stallsUnreported++;
       return;
     }
