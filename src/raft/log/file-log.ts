@@ -80,7 +80,7 @@ export class FileLog implements DurableLog {
    */
   private writtenCompaction = { index: 0, seq: 0 };
   private durableCompaction = { index: 0, seq: 0 };
-  /** A compaction (a marker, a reset or a segment header) waiting in `pending` to be written. */
+  /** A compaction (a marker, or a segment's header) waiting in `pending` to be written. */
   private pendingCompaction: number | undefined;
   /** The next segment, created (empty, its name durable) off the event loop while this one fills. */
   private next: { readonly seq: number; readonly file: string; readonly fd: number } | 'preparing' | undefined;
@@ -221,7 +221,7 @@ export class FileLog implements DurableLog {
     this.next = undefined;
   }
 
-  /** Settles once the segment deletions under way are over (tests, and a clean stop). */
+  /** Settles once the segment deletions under way are over (for tests: a stop does not wait for them). */
   async settled(): Promise<void> {
     while (this.deleting !== undefined) await this.deleting;
   }
