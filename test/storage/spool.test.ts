@@ -158,6 +158,9 @@ describe('transfers written to disk as they arrive', () => {
     const dir = tempDir();
     const assembler = new ChunkAssembler({ dir, split: (first) => (first[0]! % 4 === 0 ? undefined : Math.min(first.length, first[1]!)) });
     const messages = Array.from({ length: 4 }, () => seededBytes(rng, 1 + rng.int(4 * CHUNK_BYTES)));
+    // At least one message goes to disk whatever the seed: more than one chunk, and split.
+    messages[0] = seededBytes(rng, CHUNK_BYTES + 1 + rng.int(3 * CHUNK_BYTES));
+    messages[0][0] = 1 + 4 * rng.int(64);
     const completed: Array<Promise<{ head: Uint8Array; file: ReceivedFile }>> = [];
     const cursors = messages.map(() => 0);
     for (let step = 0; step < 600; step++) {
