@@ -10,7 +10,7 @@ import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../st
 export interface Stability {
   readonly leaderChanges: number;
   readonly maxStall_ms: number;
-  /** The longest any follower went without a message from its leader: past an election timeout, it campaigns. */
+  /** The longest any follower went without a message from its leader (in the measured window, as the stall): past an election timeout, it campaigns. */
   readonly maxLeaderSilence_ms: number;
   /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
   readonly stepDowns: string[];
@@ -39,7 +39,8 @@ export async function termsOf(topologies: readonly Topology[]): Promise<TermsByP
 
 /**
  * Watches a run's raft tiers from before it starts to its end. A replica reports its longest
- * stall in each of its last 30 wall-clock seconds, so the watch reads every replica every few
+ * stall, and a follower its longest silence from its leader, in each of its last 30 wall-clock
+ * seconds, so the watch reads every replica every few
  * seconds and keeps the longest of the seconds in the measured window (from `measuring()` to
  * `finish()`): a stall early in a long run counts as much as one at its end, and one in the
  * warm-up (cold code, connections opening, the first snapshot) does not count at all. A replica
@@ -102,24 +103,27 @@ export class StabilityWatch {
 
   private noteStalls(statuses: readonly ReplicaStatus[]): void {
     for (const s of statuses) {
-      this.maxStall_ms = Math.max(this.maxStall_ms, this.stallIn(s));
-      this.maxLeaderSilence_ms = Math.max(this.maxLeaderSilence_ms, s.maxLeaderSilence_ms ?? 0);
+      this.maxStall_ms = Math.max(this.maxStall_ms, this.measuredIn(s.stallsBySecond, s.maxStall_ms));
+      this.maxLeaderSilence_ms = Math.max(this.maxLeaderSilence_ms, this.measuredIn(s.leaderSilenceBySecond, s.maxLeaderSilence_ms));
     }
   }
 
-  /** A replica's longest stall in the measured window, as far as this reading shows it. */
-  private stallIn(s: ReplicaStatus): number {
-    if (!Array.isArray(s.stallsBySecond)) return this.measuredFrom_ms === undefined ? 0 : (s.maxStall_ms ?? 0);
-    return this.measuredFrom_ms === undefined ? 0 : longestStallIn(s.stallsBySecond, this.measuredFrom_ms, this.measuredUntil_ms);
+  /**
+   * A replica's longest stall (or leader silence) in the measured window, as far as this reading
+   * shows it: from its per-second figures, or from its rolling window's if it is of an older build.
+   */
+  private measuredIn(bySecond: readonly unknown[] | undefined, lately_ms: number | undefined): number {
+    if (this.measuredFrom_ms === undefined) return 0;
+    return Array.isArray(bySecond) ? longestIn(bySecond, this.measuredFrom_ms, this.measuredUntil_ms) : (lately_ms ?? 0);
   }
 }
 
 /**
- * The longest of a replica's per-second stalls ([epoch second, ms]) in the window [from, until]
- * (epoch ms). A stall is noted in the second it ended, so one that ended inside the window counts
- * whole; anything not a pair of numbers (the status came over a port) is passed over.
+ * The longest of a replica's per-second figures ([epoch second, ms]) in the window [from, until]
+ * (epoch ms). A stall or a silence is noted in the second it ended, so one that ended inside the
+ * window counts whole; anything not a pair of numbers (the status came over a port) is passed over.
  */
-export function longestStallIn(seconds: readonly unknown[], from_ms: number, until_ms: number): number {
+export function longestIn(seconds: readonly unknown[], from_ms: number, until_ms: number): number {
   let max = 0;
   for (const pair of seconds) {
     const [second, stall_ms] = Array.isArray(pair) ? (pair as unknown[]) : [];

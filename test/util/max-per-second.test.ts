@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { longestStallIn } from '../../src/bench/stability.js';
+import { longestIn } from '../../src/bench/stability.js';
 import { MaxPerSecond } from '../../src/util/max-per-second.js';
 
 describe('MaxPerSecond', () => {
@@ -32,13 +32,13 @@ describe("the bench's longest stall of its measured window", () => {
     [109, 500], // after the window
   ];
   it('takes only the seconds the window touches', () => {
-    expect(longestStallIn(seconds, 101_400, 108_000)).toBe(80);
-    expect(longestStallIn(seconds, 101_400, 109_000)).toBe(500);
-    expect(longestStallIn(seconds, -Infinity, 100_500)).toBe(300);
-    expect(longestStallIn(seconds, 102_000, 104_999)).toBe(0);
+    expect(longestIn(seconds, 101_400, 108_000)).toBe(80);
+    expect(longestIn(seconds, 101_400, 109_000)).toBe(500);
+    expect(longestIn(seconds, -Infinity, 100_500)).toBe(300);
+    expect(longestIn(seconds, 102_000, 104_999)).toBe(0);
   });
 
   it('passes over what is not a pair of numbers', () => {
-    expect(longestStallIn([null, 'x', [1], ['101', 9], [101, Infinity], [101, 12]], 0, Infinity)).toBe(12);
+    expect(longestIn([null, 'x', [1], ['101', 9], [101, Infinity], [101, 12]], 0, Infinity)).toBe(12);
   });
 });

@@ -61,6 +61,8 @@ export interface ReplicaStatus {
   readonly stallsBySecond?: ReadonlyArray<readonly [number, number]>;
   /** A follower's longest wait between two messages from its leader over the last 10–20 s, in ms (absent from older builds). */
   readonly maxLeaderSilence_ms?: number;
+  /** The same wait by wall-clock second: the longest ending in each of the last 30, [epoch second, ms] (absent from older builds). */
+  readonly leaderSilenceBySecond?: ReadonlyArray<readonly [number, number]>;
   /** Proposals this replica answered "busy" since it started (absent from older builds). */
   readonly busyRefusals?: number;
   /** Set while the replica's disk refuses writes (full, failing): what it said and for how long. */

@@ -191,6 +191,8 @@ export class Replica {
   private lastLeaderWord: { from: number; term: number; at_ms: number } | undefined;
   /** The longest this follower went without a word from its leader lately: what elections follow from. */
   private readonly leaderSilence = new WindowedMax(STATUS_WINDOW_MS);
+  /** The same by wall-clock second, so `ecom bench` can leave its warm-up out (as for stalls). */
+  private readonly leaderSilenceSeconds = new MaxPerSecond(STALL_SECONDS_KEPT);
   private readonly maxPendingProposals: number;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -352,6 +354,7 @@ export class Replica {
       maxStall_ms: Math.round(this.stalls.value()),
       stallsBySecond: this.stallSeconds.recent(),
       maxLeaderSilence_ms: Math.round(this.leaderSilence.value()),
+      leaderSilenceBySecond: this.leaderSilenceSeconds.recent(),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
       ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state, active }) => ({ id, match, state, active })) } : {}),
@@ -376,7 +379,10 @@ export class Replica {
   private heardFromLeader(message: Message): void {
     const now = performance.now();
     const last = this.lastLeaderWord;
-    if (last !== undefined && last.from === message.from && last.term === message.term) this.leaderSilence.note(now - last.at_ms);
+    if (last !== undefined && last.from === message.from && last.term === message.term) {
+      this.leaderSilence.note(now - last.at_ms);
+      this.leaderSilenceSeconds.note(now - last.at_ms);
+    }
     this.lastLeaderWord = { from: message.from, term: message.term, at_ms: now };
   }
 
