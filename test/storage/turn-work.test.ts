@@ -60,4 +60,29 @@ describe('TurnWork: what held the event loop', () => {
       work.close();
     }
   });
+
+  it('adds up each kind of work, timed or noted, and starts again after each take', () => {
+    const work = new TurnWork();
+    try {
+      work.note('apply', 3.2);
+      work.note('apply', 9.4);
+      const answer = work.timed('ready', () => {
+        const until = performance.now() + 5;
+        while (performance.now() < until);
+        return 'done';
+      });
+      expect(answer).toBe('done');
+      expect(() => work.timed('peers', () => { throw new Error('refused'); })).toThrow('refused');
+      const { total_ms, longest_ms } = work.take();
+      expect(total_ms.apply).toBe(13);
+      expect(longest_ms.apply).toBe(9);
+      expect(total_ms.ready).toBeGreaterThanOrEqual(5);
+      expect(total_ms.peers).toBeDefined();
+      // (A GC pause may come in between: only the kinds noted above are checked.)
+      const after = work.take().total_ms;
+      expect([after.apply, after.ready, after.peers]).toEqual([undefined, undefined, undefined]);
+    } finally {
+      work.close();
+    }
+  });
 });

@@ -229,7 +229,7 @@ export class Replica {
       this.address,
       this.secret,
       (id) => this.membership.addressOf(id),
-      (m, file) => this.onPeerMessage(m, file),
+      (m, file) => this.turnWork.timed('peers', () => this.onPeerMessage(m, file)),
       (err) => options.log.warn({ replica: options.id }, err.message),
       (id) => this.onPeerLeft(id),
       this.staging.spool,
@@ -280,7 +280,8 @@ export class Replica {
         capture: (done) => this.captureState(done),
       },
       transport: { send: (messages, now) => this.send(messages, now) },
-      scheduler: EVENT_LOOP,
+      // Each turn of the driver is timed, for the stall lines.
+      scheduler: { ...EVENT_LOOP, soon: (run) => EVENT_LOOP.soon(() => this.turnWork.timed('ready', run)) },
       events: this.driverEvents(),
       snapshotGap: () => this.jitteredGap(),
       diskRetry_ms: DISK_RETRY_MS,
@@ -327,7 +328,7 @@ export class Replica {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.rpc = await startRpcServer(this.address.host, this.address.clientPort, this.secret, (body) => this.handle(body), (err) =>
+    this.rpc = await startRpcServer(this.address.host, this.address.clientPort, this.secret, (body) => this.turnWork.timed('requests', () => this.handle(body)), (err) =>
       this.options.log.warn({ err: err.message }, 'client request failed'),
     );
     this.lastTick_ms = performance.now();
@@ -607,12 +608,7 @@ export class Replica {
   private apply(entries: readonly Entry[]): void {
     const fresh = entries.filter((e) => e.index > this.state.lastApplied);
     if (fresh.length === 0) return;
-    const started = performance.now();
-    try {
-      this.applyFresh(fresh);
-    } finally {
-      this.turnWork.note('apply', performance.now() - started);
-    }
+    this.turnWork.timed('apply', () => this.applyFresh(fresh));
   }
 
   private applyFresh(fresh: readonly Entry[]): void {
@@ -726,6 +722,7 @@ export class Replica {
         stall_ms: Math.round(late_ms),
         electionTimeout_ms: this.electionTimeout_ms,
         longest_ms: work.longest_ms,
+        total_ms: work.total_ms,
         cpu_ms: work.cpu_ms,
         // Between two ticks the loop ran, waited for a core, or was blocked in the kernel.
         ...(work.loop === undefined ? {} : { loop: { ...work.loop, blocked_ms: Math.max(0, Math.round(interval_ms) - work.loop.running_ms - work.loop.waitingForCpu_ms) } }),
@@ -841,12 +838,7 @@ export class Replica {
    * already holds its state, unless it lost it (then nothing here can rebuild it).
    */
   private installSnapshot(snapshot: Snapshot): void {
-    const started = performance.now();
-    try {
-      this.restoreState(snapshot);
-    } finally {
-      this.turnWork.note('restore', performance.now() - started);
-    }
+    this.turnWork.timed('restore', () => this.restoreState(snapshot));
   }
 
   private restoreState(snapshot: Snapshot): void {
