@@ -168,6 +168,7 @@ describe('messages in chunks', () => {
       const sender = new PeerTransport(a, secret, (id) => (id === 2 ? viaProxy : undefined), (m) => toA.push(m), (err) => errors.push(err));
       const receiver = new PeerTransport(b, secret, (id) => (id === 1 ? a : undefined), (m, file) => (toB.push(m), file && files.push(file)), (err) => errors.push(err), undefined, spooling ? staging.spool : undefined);
       transports.push(sender, receiver);
+      let tail: Awaited<ReturnType<typeof fileTail>> | undefined;
       try {
         await Promise.all([sender.listen(), receiver.listen()]);
         const message = (type: Message['type'], from: number, to: number, extra: Partial<Message> = {}): Message => ({
@@ -184,10 +185,12 @@ describe('messages in chunks', () => {
         // A store file: the message carries its header, as a leader sends it.
         const head = where === 'in memory' ? data : data.subarray(0, spooling ? ENV_HEADER_BYTES : 1_000);
         const snap = message('Snap', 1, 2, { index: 900, snapshot: { meta: { index: 900, term: 3, membership: { voters: [1, 2], learners: [] } }, data: head } });
-        const tail = where === 'in memory' ? undefined : await fileTail(data.subarray(head.length));
-        // As Raft does, the leader sends the snapshot again until it is in.
-        await until(() => toB.some((m) => m.type === 'Snap'), () => void sender.sendSnapshot(snap, tail?.tail), 300);
-        await tail?.close();
+        tail = where === 'in memory' ? undefined : await fileTail(data.subarray(head.length));
+        const from = tail?.tail;
+        // As Raft does, the leader sends the snapshot again until it is in. A repeat may still be
+        // reading the file when the first is in: the file is closed only at the end (closing it
+        // stops that transfer, which the sender reports as an error).
+        await until(() => toB.some((m) => m.type === 'Snap'), () => void sender.sendSnapshot(snap, from), 300);
         const got = toB.find((m) => m.type === 'Snap');
         if (spooling) {
           // The receiver holds the header; the file's bytes went to disk as they came, its checksum taken on the way.
@@ -206,6 +209,7 @@ describe('messages in chunks', () => {
         expect(errors).toEqual([]);
       } finally {
         await proxy.close();
+        await tail?.close();
         staging.close();
         rmSync(spoolDir, { recursive: true, force: true });
       }
