@@ -105,3 +105,25 @@ describe('message codec', () => {
     );
   });
 });
+
+describe('decoded entries', () => {
+  it('own their data: they do not pin, or change with, the buffer the frame arrived in', () => {
+    fc.assert(
+      fc.property(arbMessage, fc.nat({ max: 64 }), fc.nat({ max: 64 }), (m, before, after) => {
+        const frame = encodeMessage(m);
+        // A frame as the socket gives it: a view into a larger read shared with other frames.
+        const read = Buffer.alloc(before + frame.length + after, 0xee);
+        read.set(frame, before);
+        const decoded = decodeMessage(read.subarray(before, before + frame.length));
+        read.fill(0);
+        expect(decoded.entries).toEqual(m.entries);
+        const held = decoded.entries.reduce((n, e) => n + e.data.length, 0);
+        for (const e of decoded.entries) {
+          expect(e.data.buffer).not.toBe(read.buffer);
+          expect(e.data.buffer.byteLength).toBe(held);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
