@@ -25,6 +25,14 @@ export class MaxPerSecond {
     } else if (value > max) this.maxima.set(second, value);
   }
 
+  /** The largest value noted in the current second and the `seconds` - 1 before it (0 if none); at most the seconds kept. */
+  maxOver(seconds: number): number {
+    const since = Math.floor(this.now_ms() / 1000) - Math.min(seconds, this.seconds);
+    let max = 0;
+    for (const [second, value] of this.maxima) if (second > since && value > max) max = value;
+    return max;
+  }
+
   /** [epoch second, largest value noted in it], oldest first, for the seconds that had a value. */
   recent(): Array<[number, number]> {
     const since = Math.floor(this.now_ms() / 1000) - this.seconds;

@@ -24,6 +24,23 @@ describe('MaxPerSecond', () => {
   });
 });
 
+describe('MaxPerSecond.maxOver', () => {
+  it('takes the largest value of the current second and the ones just before it', () => {
+    let now = 200_900;
+    const max = new MaxPerSecond(5, () => now);
+    max.note(30); // second 200
+    now = 203_100;
+    max.note(12); // second 203
+    expect(max.maxOver(1)).toBe(12);
+    expect(max.maxOver(3)).toBe(12); // seconds 201-203
+    expect(max.maxOver(4)).toBe(30); // seconds 200-203
+    expect(max.maxOver(100)).toBe(30); // no further back than the seconds kept
+    now = 206_000;
+    expect(max.maxOver(3)).toBe(0); // seconds 204-206: nothing noted
+    expect(max.maxOver(4)).toBe(12);
+  });
+});
+
 describe("the bench's longest stall of its measured window", () => {
   const seconds = [
     [100, 300], // in the warm-up

@@ -55,11 +55,11 @@ export interface ReplicaStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
-  /** The longest event-loop stall of the replica over the last 10–20 s, in ms (absent from older builds). */
+  /** The longest event-loop stall of the replica over the last 10 s, in ms (absent from older builds). */
   readonly maxStall_ms?: number;
   /** The longest stall in each of the last 30 wall-clock seconds: [epoch second, ms] (absent from older builds). */
   readonly stallsBySecond?: ReadonlyArray<readonly [number, number]>;
-  /** A follower's longest wait between two messages from its leader over the last 10–20 s, in ms (absent from older builds). */
+  /** A follower's longest wait between two messages from its leader over the last 10 s, in ms (absent from older builds). */
   readonly maxLeaderSilence_ms?: number;
   /** The same wait by wall-clock second: the longest ending in each of the last 30, [epoch second, ms] (absent from older builds). */
   readonly leaderSilenceBySecond?: ReadonlyArray<readonly [number, number]>;

@@ -26,7 +26,6 @@ import { SnapshotCopies } from './snapshot-copies.js';
 import { markClean, openState } from './state-recovery.js';
 import { replicaDir } from './layout.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
-import { WindowedMax } from '../../util/windowed-max.js';
 import { MaxPerSecond } from '../../util/max-per-second.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
@@ -107,8 +106,8 @@ const TRANSFER_WAIT_MS = 3_000;
 /** How long a stopping leader waits for a successor before it just stops (then the others elect one). */
 const HANDOVER_WAIT_MS = 500;
 const DEFAULT_TICK_MS = 10;
-/** What a status's "lately" covers: the last one to two of these (as the stall monitor's). */
-const STATUS_WINDOW_MS = 10_000;
+/** What a status's "lately" covers: this many wall-clock seconds, the current one included. */
+const STATUS_WINDOW_S = 10;
 /**
  * Committed entries one Ready hands to apply (about two hundred puts' worth, ~10–15 ms of work
  * here), and how long the driver carries Readies before it yields to ticks and messages. A
@@ -174,12 +173,11 @@ export class Replica {
   /** The index of the store file being staged, if one is: one at a time (the leader sends again). */
   private stagingIndex: number | undefined;
   /**
-   * The longest lateness of a tick over the last one to two status windows: the longest stall of
-   * the event loop lately, by the same measure as the stall lines of the log (a second measure,
-   * perf_hooks' monitorEventLoopDelay, could disagree with them).
+   * The longest lateness of a tick in each wall-clock second: the stalls of the event loop, by the
+   * same measure as the stall lines of the log (a second measure, perf_hooks'
+   * monitorEventLoopDelay, could disagree with them). A status gives the longest of the last
+   * seconds, and each second's, so `ecom bench` can take the longest of its measured window alone.
    */
-  private readonly stalls = new WindowedMax(STATUS_WINDOW_MS);
-  /** The same lateness by wall-clock second, so `ecom bench` can take the longest stall of its measured window alone. */
   private readonly stallSeconds = new MaxPerSecond(STALL_SECONDS_KEPT);
   /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
   private lastTick_ms = 0;
@@ -189,9 +187,7 @@ export class Replica {
   private lastStallReport_ms = -Infinity;
   /** The last append, heartbeat or snapshot from a leader: what a follower that campaigns last heard. */
   private lastLeaderWord: { from: number; term: number; at_ms: number } | undefined;
-  /** The longest this follower went without a word from its leader lately: what elections follow from. */
-  private readonly leaderSilence = new WindowedMax(STATUS_WINDOW_MS);
-  /** The same by wall-clock second, so `ecom bench` can leave its warm-up out (as for stalls). */
+  /** The longest this follower went without a word from its leader, by wall-clock second (as for stalls): what elections follow from. */
   private readonly leaderSilenceSeconds = new MaxPerSecond(STALL_SECONDS_KEPT);
   private readonly maxPendingProposals: number;
 
@@ -352,9 +348,9 @@ export class Replica {
       appliedIndex: this.state.lastApplied,
       lastIndex: s.lastIndex,
       snapshotIndex: this.driver.snapshotIndex,
-      maxStall_ms: Math.round(this.stalls.value()),
+      maxStall_ms: Math.round(this.stallSeconds.maxOver(STATUS_WINDOW_S)),
       stallsBySecond: this.stallSeconds.recent(),
-      maxLeaderSilence_ms: Math.round(this.leaderSilence.value()),
+      maxLeaderSilence_ms: Math.round(this.leaderSilenceSeconds.maxOver(STATUS_WINDOW_S)),
       leaderSilenceBySecond: this.leaderSilenceSeconds.recent(),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
@@ -381,7 +377,6 @@ export class Replica {
     const now = performance.now();
     const last = this.lastLeaderWord;
     if (last !== undefined && last.from === message.from && last.term === message.term) {
-      this.leaderSilence.note(now - last.at_ms);
       this.leaderSilenceSeconds.note(now - last.at_ms);
     }
     this.lastLeaderWord = { from: message.from, term: message.term, at_ms: now };
@@ -694,7 +689,6 @@ export class Replica {
     const late_ms = now - this.lastTick_ms - tick_ms;
     this.lastTick_ms = now;
     const work = this.turnWork.take();
-    this.stalls.note(Math.max(0, late_ms));
     this.stallSeconds.note(Math.max(0, late_ms));
     if (late_ms >= this.electionTimeout_ms / 6) this.reportStall(late_ms, late_ms + tick_ms, now, work);
     this.driver.tick();
@@ -754,7 +748,7 @@ export class Replica {
   private logCampaign(role: 'preCandidate' | 'candidate', term: number): void {
     const word = this.lastLeaderWord;
     const heard = word === undefined ? { lastHeardFromLeader: 'never' } : { lastHeardFrom: word.from, lastHeardTerm: word.term, silent_ms: Math.round(performance.now() - word.at_ms) };
-    this.options.log.info({ replica: this.id, partition: this.address.partition, term, ...heard, maxStall_ms: Math.round(this.stalls.value()) }, role === 'preCandidate' ? 'campaigning: asking for pre-votes' : 'campaigning: asking for votes');
+    this.options.log.info({ replica: this.id, partition: this.address.partition, term, ...heard, maxStall_ms: Math.round(this.stallSeconds.maxOver(STATUS_WINDOW_S)) }, role === 'preCandidate' ? 'campaigning: asking for pre-votes' : 'campaigning: asking for votes');
   }
 
   /**
