@@ -1,5 +1,6 @@
 import { fmtMs } from './machine.js';
 import type { RunResult } from './runner.js';
+import type { MachinePause } from './machine-pauses.js';
 
 /** One line per run: what a person reads while the bench goes on. */
 export function describeRun(label: string, r: RunResult): string {
@@ -15,9 +16,22 @@ export function describeRun(label: string, r: RunResult): string {
     (r.cpuPerOp_us === undefined ? '' : `; system CPU ${r.cpuPerOp_us.toLocaleString('en-US')} µs/op`) +
     (r.switchesPerOp === undefined ? '' : `, ${r.switchesPerOp} context switches/op`) +
     (r.syscallsPerOp === undefined ? '' : `, ${r.syscallsPerOp} syscalls/op`) +
-    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms`) +
+    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${outsidePauses(r)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms`) +
+    (r.leaderChanges === undefined && (r.machinePauses?.length ?? 0) > 0 ? `; ${pausesText(r.machinePauses ?? [])}` : '') +
     (r.stepDowns === undefined || r.stepDowns.length === 0 ? '' : ` (${r.stepDowns.join('; ')})`)
   );
+}
+
+function pausesText(pauses: readonly MachinePause[]): string {
+  const longest = Math.max(...pauses.map((p) => p.lost_ms));
+  return `${pauses.length} machine pause${pauses.length === 1 ? '' : 's'} (each core lost up to ${longest} ms)`;
+}
+
+/** The stall figure without the seconds the machine itself paused in, when it did. */
+function outsidePauses(r: RunResult): string {
+  const pauses = r.machinePauses ?? [];
+  if (pauses.length === 0 || r.maxStallOutsidePauses_ms === undefined) return '';
+  return ` (${r.maxStallOutsidePauses_ms} ms outside ${pausesText(pauses)})`;
 }
 
 /** A progress line rewritten in place on a terminal, plain lines elsewhere (CI logs). */

@@ -4,6 +4,7 @@ import type { LoopResult } from './loops.js';
 import type { Target } from './targets.js';
 import { decode, START_SIGNAL, type WorkerSpec } from './worker-protocol.js';
 import { CpuMeter } from './cpu.js';
+import type { MachinePause } from './machine-pauses.js';
 
 /**
  * Runs one workload from several worker processes (`ecom bench-worker`) and adds up what they
@@ -57,6 +58,10 @@ export interface RunResult {
   readonly syscallsPerOp?: number;
   /** Raft tiers only: the longest event-loop stall a replica had during the run. */
   readonly maxStall_ms?: number;
+  /** Raft tiers only: the longest stall outside the seconds a pause of the whole machine touched. */
+  readonly maxStallOutsidePauses_ms?: number;
+  /** When the whole machine stopped running during the measured window (src/bench/machine-pauses.ts); absent where /proc/stat cannot be read. */
+  readonly machinePauses?: readonly MachinePause[];
   /** Raft tiers only: the longest a follower went without a message from its leader during the run. */
   readonly maxLeaderSilence_ms?: number;
   /** Raft tiers only: why leaders stopped leading during the run. */

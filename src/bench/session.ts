@@ -7,6 +7,7 @@ import { describeRun, endProgress, progressPrinter } from './print.js';
 import type { BenchResults, LabelledRun } from './results.js';
 import { runWorkload, stopAllWorkers, type RunOptions } from './runner.js';
 import { describeTrace, StabilityWatch, stageTraces } from './stability.js';
+import { MachinePauseWatch } from './machine-pauses.js';
 import { describePortalTrace, scrapeStages, stagesBetween } from './portal-trace.js';
 import { defined } from '../util/assert.js';
 import type { Topology } from '../storage/common/topology.js';
@@ -114,6 +115,7 @@ export class BenchSession {
       });
     if (tracingMqtt) await traceMqtt();
     let measuring: Promise<unknown> | undefined;
+    let pauseWatch: MachinePauseWatch | undefined;
     const result = await runWorkload({
       systemPids: () => parts.flatMap((part) => part.pids?.() ?? []),
       workers: this.options.workers,
@@ -127,18 +129,20 @@ export class BenchSession {
       ...options,
       onMeasuring: () => {
         watch.measuring();
+        pauseWatch = MachinePauseWatch.start();
         if (tracingMqtt) measuring = traceMqtt();
         options.onMeasuring?.();
       },
     });
     endProgress();
     await measuring;
-    const stability = await watch.finish();
+    const machinePauses = pauseWatch?.stop();
+    const stability = await watch.finish(machinePauses);
     const trace = tracing ? await stageTraces(tiers) : undefined;
     const portalUrl = portalMetrics[0];
     const portalTrace = portalUrl === undefined ? undefined : stagesBetween(defined(portalBefore[0], portalUrl), await scrapeStages(portalUrl));
     const mqttTrace = tracingMqtt ? await traceMqtt() : undefined;
-    const run: LabelledRun = { label, system, ...result, ...stability, ...(trace ? { trace } : {}), ...(portalTrace ? { portalTrace } : {}), ...(mqttTrace ? { mqttTrace } : {}) };
+    const run: LabelledRun = { label, system, ...result, ...(machinePauses ? { machinePauses } : {}), ...stability, ...(trace ? { trace } : {}), ...(portalTrace ? { portalTrace } : {}), ...(mqttTrace ? { mqttTrace } : {}) };
     this.results.runs.push(run);
     this.print(describeRun(`${label} (${system})`, run));
     if (trace) for (const line of describeTrace(trace)) this.print(line);

@@ -1,6 +1,7 @@
 import { withClusterClient } from '../storage/client/cluster-client.js';
 import type { Topology } from '../storage/common/topology.js';
 import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../storage/common/protocol.js';
+import { touchedByPause, type MachinePause } from './machine-pauses.js';
 
 /**
  * Whether a raft tier stayed steady during a run (issue #18): the leader changes (term increases
@@ -10,6 +11,8 @@ import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../st
 export interface Stability {
   readonly leaderChanges: number;
   readonly maxStall_ms: number;
+  /** The same, leaving out the seconds a pause of the whole machine touched (src/bench/machine-pauses.ts). */
+  readonly maxStallOutsidePauses_ms: number;
   /** The longest any follower went without a message from its leader (in the measured window, as the stall): past an election timeout, it campaigns. */
   readonly maxLeaderSilence_ms: number;
   /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
@@ -47,7 +50,10 @@ export async function termsOf(topologies: readonly Topology[]): Promise<TermsByP
  * of an older build reports only its longest stall over its last 10–20 s, which is taken as is.
  */
 export class StabilityWatch {
-  private maxStall_ms = 0;
+  /** The longest stall of any replica in each second of the measured window (epoch second → ms). */
+  private readonly stallSeconds = new Map<number, number>();
+  /** From replicas of an older build, which report no seconds: counted whatever the pauses. */
+  private stallLately_ms = 0;
   private maxLeaderSilence_ms = 0;
   /** When the measured window began (epoch ms); until then no second counts. */
   private measuredFrom_ms: number | undefined;
@@ -71,8 +77,8 @@ export class StabilityWatch {
     this.measuredFrom_ms ??= Date.now();
   }
 
-  /** Stops watching; undefined when no raft tier is involved. */
-  async finish(): Promise<Stability | undefined> {
+  /** Stops watching; undefined when no raft tier is involved. `pauses`: the machine's, during the run. */
+  async finish(pauses: readonly MachinePause[] = []): Promise<Stability | undefined> {
     clearInterval(this.timer);
     this.measuredUntil_ms = Date.now();
     // A run that never said when it began measuring counts from here back, as the replicas' windows do.
@@ -89,7 +95,7 @@ export class StabilityWatch {
         if ((s.lastStepDownTerm ?? -1) >= (this.before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
       }
     }
-    return { leaderChanges, maxStall_ms: this.maxStall_ms, maxLeaderSilence_ms: this.maxLeaderSilence_ms, stepDowns };
+    return { leaderChanges, ...longestStalls(this.stallSeconds, this.stallLately_ms, pauses), maxLeaderSilence_ms: this.maxLeaderSilence_ms, stepDowns };
   }
 
   private readStalls(): void {
@@ -103,7 +109,9 @@ export class StabilityWatch {
 
   private noteStalls(statuses: readonly ReplicaStatus[]): void {
     for (const s of statuses) {
-      this.maxStall_ms = Math.max(this.maxStall_ms, this.measuredIn(s.stallsBySecond, s.maxStall_ms));
+      if (this.measuredFrom_ms !== undefined && Array.isArray(s.stallsBySecond)) {
+        for (const [second, stall_ms] of secondsIn(s.stallsBySecond, this.measuredFrom_ms, this.measuredUntil_ms)) this.stallSeconds.set(second, Math.max(this.stallSeconds.get(second) ?? 0, stall_ms));
+      } else this.stallLately_ms = Math.max(this.stallLately_ms, this.measuredIn(s.stallsBySecond, s.maxStall_ms));
       this.maxLeaderSilence_ms = Math.max(this.maxLeaderSilence_ms, this.measuredIn(s.leaderSilenceBySecond, s.maxLeaderSilence_ms));
     }
   }
@@ -125,12 +133,32 @@ export class StabilityWatch {
  */
 export function longestIn(seconds: readonly unknown[], from_ms: number, until_ms: number): number {
   let max = 0;
+  for (const [, stall_ms] of secondsIn(seconds, from_ms, until_ms)) max = Math.max(max, stall_ms);
+  return max;
+}
+
+/**
+ * The longest stall of the seconds (epoch second → ms), and the longest of those no machine pause
+ * touched; `lately_ms` (older replicas, no seconds) counts in both.
+ */
+export function longestStalls(seconds: ReadonlyMap<number, number>, lately_ms: number, pauses: readonly MachinePause[]): { maxStall_ms: number; maxStallOutsidePauses_ms: number } {
+  let [maxStall_ms, maxStallOutsidePauses_ms] = [lately_ms, lately_ms];
+  for (const [second, stall_ms] of seconds) {
+    maxStall_ms = Math.max(maxStall_ms, stall_ms);
+    if (!touchedByPause(second, pauses)) maxStallOutsidePauses_ms = Math.max(maxStallOutsidePauses_ms, stall_ms);
+  }
+  return { maxStall_ms, maxStallOutsidePauses_ms };
+}
+
+/** The [epoch second, ms] pairs of `seconds` in the window [from, until] (epoch ms), as longestIn takes them. */
+function secondsIn(seconds: readonly unknown[], from_ms: number, until_ms: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
   for (const pair of seconds) {
     const [second, stall_ms] = Array.isArray(pair) ? (pair as unknown[]) : [];
     if (typeof second !== 'number' || typeof stall_ms !== 'number' || !Number.isFinite(stall_ms)) continue;
-    if ((second + 1) * 1000 > from_ms && second * 1000 <= until_ms) max = Math.max(max, stall_ms);
+    if ((second + 1) * 1000 > from_ms && second * 1000 <= until_ms) out.push([second, stall_ms]);
   }
-  return max;
+  return out;
 }
 
 /** The stage percentiles of the writes each partition's leader handled since the last reading. */
