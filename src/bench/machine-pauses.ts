@@ -55,10 +55,10 @@ export class MachinePauseWatch {
   private readonly timer: NodeJS.Timeout;
   private last: { readonly at_ms: number; readonly ticks: number[] };
 
-  private constructor(
-    first: { ticks: number[]; cores: number },
-    private readonly cores: number,
-  ) {
+  private readonly cores: number;
+
+  private constructor(first: { ticks: number[]; cores: number }) {
+    this.cores = first.cores;
     this.last = { at_ms: Date.now(), ticks: first.ticks };
     this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS).unref();
   }
@@ -66,7 +66,7 @@ export class MachinePauseWatch {
   /** Starts watching; undefined where /proc/stat cannot be read (the figure is then left out). */
   static start(): MachinePauseWatch | undefined {
     const first = readStat();
-    return first === undefined ? undefined : new MachinePauseWatch(first, first.cores);
+    return first === undefined ? undefined : new MachinePauseWatch(first);
   }
 
   /** Stops watching and returns the pauses seen, oldest first. */

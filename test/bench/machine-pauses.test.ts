@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { testSeed } from '../helpers/seed.js';
 import { lostPerCore_ms, parseProcStat, touchedByPause } from '../../src/bench/machine-pauses.js';
 import { longestStalls } from '../../src/bench/stability.js';
 
@@ -13,6 +15,24 @@ describe('machine pauses', () => {
     expect(parseProcStat(STAT)).toEqual({ ticks: [131462, 4227, 32135, 1265981, 774, 0, 3586, 0], cores: 2 });
     expect(parseProcStat('intr 1\n')).toBeUndefined();
     expect(parseProcStat('cpu  1 2 x 4 5 6 7 8\ncpu0 1\n')).toBeUndefined();
+  });
+
+  it('never throws on a mangled /proc/stat: it reads a whole aggregate line or nothing (seeded)', () => {
+    const mangled = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      fc.tuple(fc.nat({ max: STAT.length }), fc.nat({ max: 40 }), fc.string({ maxLength: 20 })).map(([at, cut, put]) => STAT.slice(0, at) + put + STAT.slice(at + cut)),
+    );
+    fc.assert(
+      fc.property(mangled, (text) => {
+        const read = parseProcStat(text);
+        if (read === undefined) return;
+        expect(read.ticks.length).toBeGreaterThanOrEqual(7);
+        expect(read.ticks.every(Number.isFinite)).toBe(true);
+        expect(read.cores).toBeGreaterThan(0);
+        expect(Number.isFinite(lostPerCore_ms(read.ticks, read.ticks, 50, read.cores))).toBe(true);
+      }),
+      { seed: testSeed('never throws on a mangled /proc/stat'), numRuns: 500 },
+    );
   });
 
   it('finds the time no state accounts for, steal included, per core', () => {
