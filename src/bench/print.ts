@@ -16,7 +16,7 @@ export function describeRun(label: string, r: RunResult): string {
     (r.cpuPerOp_us === undefined ? '' : `; system CPU ${r.cpuPerOp_us.toLocaleString('en-US')} µs/op`) +
     (r.switchesPerOp === undefined ? '' : `, ${r.switchesPerOp} context switches/op`) +
     (r.syscallsPerOp === undefined ? '' : `, ${r.syscallsPerOp} syscalls/op`) +
-    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${outsidePauses(r)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms`) +
+    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${outsidePauses(r, r.maxStallOutsidePauses_ms)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms${outsidePauses(r, r.maxLeaderSilenceOutsidePauses_ms, 'them')}`) +
     (r.leaderChanges === undefined && (r.machinePauses?.length ?? 0) > 0 ? `; ${pausesText(r.machinePauses ?? [])}` : '') +
     (r.stepDowns === undefined || r.stepDowns.length === 0 ? '' : ` (${r.stepDowns.join('; ')})`)
   );
@@ -27,11 +27,11 @@ function pausesText(pauses: readonly MachinePause[]): string {
   return `${pauses.length} machine pause${pauses.length === 1 ? '' : 's'} (each core lost up to ${longest} ms)`;
 }
 
-/** The stall figure without the seconds the machine itself paused in, when it did. */
-function outsidePauses(r: RunResult): string {
+/** A stall or silence figure without the seconds the machine itself paused in, when it did. */
+function outsidePauses(r: RunResult, outside_ms: number | undefined, named?: 'them'): string {
   const pauses = r.machinePauses ?? [];
-  if (pauses.length === 0 || r.maxStallOutsidePauses_ms === undefined) return '';
-  return ` (${r.maxStallOutsidePauses_ms} ms outside ${pausesText(pauses)})`;
+  if (pauses.length === 0 || outside_ms === undefined) return '';
+  return ` (${outside_ms} ms outside ${named ?? pausesText(pauses)})`;
 }
 
 /** A progress line rewritten in place on a terminal, plain lines elsewhere (CI logs). */

@@ -64,6 +64,8 @@ export interface RunResult {
   readonly machinePauses?: readonly MachinePause[];
   /** Raft tiers only: the longest a follower went without a message from its leader during the run. */
   readonly maxLeaderSilence_ms?: number;
+  /** Raft tiers only: the longest leader silence outside the seconds a pause of the whole machine touched. */
+  readonly maxLeaderSilenceOutsidePauses_ms?: number;
   /** Raft tiers only: why leaders stopped leading during the run. */
   readonly stepDowns?: string[];
 }

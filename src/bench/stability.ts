@@ -15,6 +15,8 @@ export interface Stability {
   readonly maxStallOutsidePauses_ms: number;
   /** The longest any follower went without a message from its leader (in the measured window, as the stall): past an election timeout, it campaigns. */
   readonly maxLeaderSilence_ms: number;
+  /** The same, leaving out the seconds a pause of the whole machine touched. */
+  readonly maxLeaderSilenceOutsidePauses_ms: number;
   /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
   readonly stepDowns: string[];
 }
@@ -52,9 +54,11 @@ export async function termsOf(topologies: readonly Topology[]): Promise<TermsByP
 export class StabilityWatch {
   /** The longest stall of any replica in each second of the measured window (epoch second → ms). */
   private readonly stallSeconds = new Map<number, number>();
+  /** The longest leader silence any follower had in each second of the measured window, likewise. */
+  private readonly silenceSeconds = new Map<number, number>();
   /** From replicas of an older build, which report no seconds: counted whatever the pauses. */
   private stallLately_ms = 0;
-  private maxLeaderSilence_ms = 0;
+  private silenceLately_ms = 0;
   /** When the measured window began (epoch ms); until then no second counts. */
   private measuredFrom_ms: number | undefined;
   private measuredUntil_ms = Infinity;
@@ -95,7 +99,16 @@ export class StabilityWatch {
         if ((s.lastStepDownTerm ?? -1) >= (this.before[i]?.get(s.partition) ?? Infinity)) stepDowns.push(`replica ${s.id}, ${s.lastStepDown ?? ''}`);
       }
     }
-    return { leaderChanges, ...longestStalls(this.stallSeconds, this.stallLately_ms, pauses), maxLeaderSilence_ms: this.maxLeaderSilence_ms, stepDowns };
+    const stalls = longestOutsidePauses(this.stallSeconds, this.stallLately_ms, pauses);
+    const silences = longestOutsidePauses(this.silenceSeconds, this.silenceLately_ms, pauses);
+    return {
+      leaderChanges,
+      maxStall_ms: stalls.max_ms,
+      maxStallOutsidePauses_ms: stalls.outsidePauses_ms,
+      maxLeaderSilence_ms: silences.max_ms,
+      maxLeaderSilenceOutsidePauses_ms: silences.outsidePauses_ms,
+      stepDowns,
+    };
   }
 
   private readStalls(): void {
@@ -108,50 +121,43 @@ export class StabilityWatch {
   }
 
   private noteStalls(statuses: readonly ReplicaStatus[]): void {
+    if (this.measuredFrom_ms === undefined) return;
     for (const s of statuses) {
-      if (this.measuredFrom_ms !== undefined && Array.isArray(s.stallsBySecond)) {
-        for (const [second, stall_ms] of secondsIn(s.stallsBySecond, this.measuredFrom_ms, this.measuredUntil_ms)) this.stallSeconds.set(second, Math.max(this.stallSeconds.get(second) ?? 0, stall_ms));
-      } else this.stallLately_ms = Math.max(this.stallLately_ms, this.measuredIn(s.stallsBySecond, s.maxStall_ms));
-      this.maxLeaderSilence_ms = Math.max(this.maxLeaderSilence_ms, this.measuredIn(s.leaderSilenceBySecond, s.maxLeaderSilence_ms));
+      this.stallLately_ms = Math.max(this.stallLately_ms, this.noteSeconds(this.stallSeconds, s.stallsBySecond, s.maxStall_ms));
+      this.silenceLately_ms = Math.max(this.silenceLately_ms, this.noteSeconds(this.silenceSeconds, s.leaderSilenceBySecond, s.maxLeaderSilence_ms));
     }
   }
 
   /**
-   * A replica's longest stall (or leader silence) in the measured window, as far as this reading
-   * shows it: from its per-second figures, or from its rolling window's if it is of an older build.
+   * Keeps the longest figure of each second of the measured window a replica reports; a replica of
+   * an older build reports only its rolling window's longest, which is returned to count as is.
    */
-  private measuredIn(bySecond: readonly unknown[] | undefined, lately_ms: number | undefined): number {
-    if (this.measuredFrom_ms === undefined) return 0;
-    return Array.isArray(bySecond) ? longestIn(bySecond, this.measuredFrom_ms, this.measuredUntil_ms) : (lately_ms ?? 0);
+  private noteSeconds(into: Map<number, number>, bySecond: readonly unknown[] | undefined, lately_ms: number | undefined): number {
+    if (!Array.isArray(bySecond)) return lately_ms ?? 0;
+    for (const [second, ms] of secondsIn(bySecond, this.measuredFrom_ms ?? Infinity, this.measuredUntil_ms)) into.set(second, Math.max(into.get(second) ?? 0, ms));
+    return 0;
   }
 }
 
 /**
- * The longest of a replica's per-second figures ([epoch second, ms]) in the window [from, until]
+ * The longest figure (a stall, a leader silence) of the seconds (epoch second → ms), and the
+ * longest of those no machine pause touched; `lately_ms` (older replicas, no seconds) counts in both.
+ */
+export function longestOutsidePauses(seconds: ReadonlyMap<number, number>, lately_ms: number, pauses: readonly MachinePause[]): { max_ms: number; outsidePauses_ms: number } {
+  let [max_ms, outsidePauses_ms] = [lately_ms, lately_ms];
+  for (const [second, ms] of seconds) {
+    max_ms = Math.max(max_ms, ms);
+    if (!touchedByPause(second, pauses)) outsidePauses_ms = Math.max(outsidePauses_ms, ms);
+  }
+  return { max_ms, outsidePauses_ms };
+}
+
+/**
+ * The [epoch second, ms] pairs of a replica's per-second figures in the window [from, until]
  * (epoch ms). A stall or a silence is noted in the second it ended, so one that ended inside the
  * window counts whole; anything not a pair of numbers (the status came over a port) is passed over.
  */
-export function longestIn(seconds: readonly unknown[], from_ms: number, until_ms: number): number {
-  let max = 0;
-  for (const [, stall_ms] of secondsIn(seconds, from_ms, until_ms)) max = Math.max(max, stall_ms);
-  return max;
-}
-
-/**
- * The longest stall of the seconds (epoch second → ms), and the longest of those no machine pause
- * touched; `lately_ms` (older replicas, no seconds) counts in both.
- */
-export function longestStalls(seconds: ReadonlyMap<number, number>, lately_ms: number, pauses: readonly MachinePause[]): { maxStall_ms: number; maxStallOutsidePauses_ms: number } {
-  let [maxStall_ms, maxStallOutsidePauses_ms] = [lately_ms, lately_ms];
-  for (const [second, stall_ms] of seconds) {
-    maxStall_ms = Math.max(maxStall_ms, stall_ms);
-    if (!touchedByPause(second, pauses)) maxStallOutsidePauses_ms = Math.max(maxStallOutsidePauses_ms, stall_ms);
-  }
-  return { maxStall_ms, maxStallOutsidePauses_ms };
-}
-
-/** The [epoch second, ms] pairs of `seconds` in the window [from, until] (epoch ms), as longestIn takes them. */
-function secondsIn(seconds: readonly unknown[], from_ms: number, until_ms: number): Array<[number, number]> {
+export function secondsIn(seconds: readonly unknown[], from_ms: number, until_ms: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (const pair of seconds) {
     const [second, stall_ms] = Array.isArray(pair) ? (pair as unknown[]) : [];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { testSeed } from '../helpers/seed.js';
 import { lostPerCore_ms, parseProcStat, touchedByPause } from '../../src/bench/machine-pauses.js';
-import { longestStalls } from '../../src/bench/stability.js';
+import { longestOutsidePauses } from '../../src/bench/stability.js';
 
 const STAT = `cpu  131462 4227 32135 1265981 774 0 3586 0 0 0
 cpu0 65919 2061 15568 634203 194 0 1073 0 0 0
@@ -55,16 +55,16 @@ describe('machine pauses', () => {
     expect(touchedByPause(604, [])).toBe(false);
   });
 
-  it("leaves the paused seconds out of the second figure only", () => {
+  it("leaves the paused seconds out of the second figure only (stalls and leader silences alike)", () => {
     const seconds = new Map([
       [600, 62],
       [604, 155],
       [610, 74],
     ]);
     const pause = { from_ms: 604_620, until_ms: 604_750, lost_ms: 95 };
-    expect(longestStalls(seconds, 0, [pause])).toEqual({ maxStall_ms: 155, maxStallOutsidePauses_ms: 74 });
-    expect(longestStalls(seconds, 0, [])).toEqual({ maxStall_ms: 155, maxStallOutsidePauses_ms: 155 });
+    expect(longestOutsidePauses(seconds, 0, [pause])).toEqual({ max_ms: 155, outsidePauses_ms: 74 });
+    expect(longestOutsidePauses(seconds, 0, [])).toEqual({ max_ms: 155, outsidePauses_ms: 155 });
     // A replica of an older build reports no seconds: its figure counts in both.
-    expect(longestStalls(seconds, 90, [pause])).toEqual({ maxStall_ms: 155, maxStallOutsidePauses_ms: 90 });
+    expect(longestOutsidePauses(seconds, 90, [pause])).toEqual({ max_ms: 155, outsidePauses_ms: 90 });
   });
 });

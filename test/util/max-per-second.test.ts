@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { longestIn } from '../../src/bench/stability.js';
+import { secondsIn } from '../../src/bench/stability.js';
+
+const longestIn = (seconds: readonly unknown[], from_ms: number, until_ms: number) => Math.max(0, ...secondsIn(seconds, from_ms, until_ms).map(([, ms]) => ms));
 import { MaxPerSecond } from '../../src/util/max-per-second.js';
 
 describe('MaxPerSecond', () => {
