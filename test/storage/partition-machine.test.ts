@@ -5,6 +5,8 @@ import { partitionOpProblem } from '../../src/storage/common/validate.js';
 import { partitionOf } from '../../src/storage/common/partitioning.js';
 import { EntryRefused, PartitionMachine } from '../../src/storage/replica/partition-machine.js';
 import { MemoryStateStore, StagedStateStore } from '../../src/storage/replica/state-store.js';
+import { Prng } from '../../src/util/random.js';
+import { testSeed } from '../helpers/seed.js';
 
 describe('partitioning', () => {
   it('puts numeric IDs of any length at ID mod P, and other IDs by a stable hash', () => {
@@ -134,6 +136,78 @@ describe('staged state store: an entry applies whole or not at all', () => {
     one.apply(create(1, '4'));
     expect([...inner.range('')], 'the same state as applying the entries one by one').toEqual([...alone.range('')]);
     expect(machine.read('client', '6')).toBeUndefined();
+  });
+});
+
+describe('staged state store: ranges merged as they are read', () => {
+  /** A store that counts the keys its ranges hand out. */
+  class CountingStore extends MemoryStateStore {
+    read = 0;
+    override *range(prefix: string, from?: string): Iterable<readonly [string, unknown]> {
+      for (const pair of super.range(prefix, from)) {
+        this.read++;
+        yield pair;
+      }
+    }
+  }
+
+  it('a scan that stops early reads only what it needs of the store beneath', () => {
+    const inner = new CountingStore();
+    for (let i = 0; i < 1_000; i++) inner.put(`s/p/${String(i).padStart(4, '0')}`, i);
+    const staged = new StagedStateStore(new StagedStateStore(inner));
+    staged.put('s/p/0002', 'new');
+    const firstThree = [];
+    for (const pair of staged.range('s/p/')) {
+      firstThree.push(pair);
+      if (firstThree.length === 3) break;
+    }
+    expect(firstThree).toEqual([['s/p/0000', 0], ['s/p/0001', 1], ['s/p/0002', 'new']]);
+    expect(inner.read, 'keys read beneath').toBeLessThan(10);
+  });
+
+  it('seeded: the merge yields what a sorted copy of both would, staged values winning', () => {
+    const seed = testSeed('staged range merge');
+    const r = new Prng(seed);
+    for (let round = 0; round < 300; round++) {
+      const inner = new MemoryStateStore();
+      const batch = new StagedStateStore(inner);
+      const entry = new StagedStateStore(batch);
+      const model = new Map<string, unknown>();
+      const key = () => `${r.pick(['a/', 'b/', 'a/x/'])}${r.int(30)}`;
+      for (const [store, writes] of [[inner, 40], [batch, 15], [entry, 8]] as const) {
+        for (let i = 0; i < r.int(writes); i++) {
+          const k = key();
+          const value = r.chance(0.25) && store !== inner ? undefined : r.int(1000);
+          store.put(k, value);
+          if (value === undefined) model.delete(k);
+          else model.set(k, value);
+        }
+      }
+      const prefix = r.pick(['a/', 'b/', 'a/x/', '']);
+      const from = r.chance(0.5) ? prefix : `${prefix}${r.int(30)}`;
+      const expected = [...model].filter(([k]) => k.startsWith(prefix) && k >= from).sort(([x], [y]) => (x < y ? -1 : 1));
+      expect([...entry.range(prefix, from)], `seed ${seed}, round ${round}`).toEqual(expected);
+    }
+  });
+});
+
+describe('session sweep', () => {
+  const exec = (client: string, seq: number, cid: string, time_ms = 1_000) => ({ time_ms, op: { t: 'exec' as const, session: { client, seq }, command: { op: 'CreateClient' as const, cid, data: '{"name": "Ana"}' } } });
+
+  it('drops idle sessions with every result they hold, past runs of results and odd client names alike', () => {
+    const store = new MemoryStateStore();
+    const machine = new PartitionMachine(store, { partition: 0, partitions: 1, sessionTtl_ms: 10_000 });
+    // Names that sort inside or past another session's results: none may stall the sweep or escape it.
+    const clients = ['p', 'p-1', 'p/9', 'p/\uffff', 'q'];
+    let cid = 0;
+    for (const client of clients) for (let seq = 0; seq < 50; seq++) machine.apply(exec(client, seq, String(cid++)));
+    // A session still in use keeps everything.
+    for (let i = 0; i < 1_100; i++) machine.apply(exec('live', i, String(cid++), 5_000 + i * 10));
+    const left = [...store.range('s/')].map(([k]) => k);
+    // 'p/9' and 'p/\uffff' are not sessions of the form s/<client> to the sweep, but they lie
+    // under s/p/, which goes with session 'p': only the live session is left.
+    expect(left).toHaveLength(1 + 1_100);
+    expect(left.filter((k) => !k.startsWith('s/live'))).toEqual([]);
   });
 });
 

@@ -444,9 +444,25 @@ export class PartitionMachine {
 
   private sweepSessions(now: number): void {
     const expired: string[] = [];
-    for (const [key, value] of this.store.range('s/')) {
-      const parts = key.split('/');
-      if (parts.length === 2 && (value as SessionRecord).seen_ms + this.sessionTtl_ms < now) expired.push(key);
+    // Session records are `s/<client>`, their results `s/<client>/<seq>`: the scan reads the
+    // records and skips each run of results with a new range past it, rather than reading (and
+    // decoding) every result a session holds, thousands under a backlog.
+    for (let from: string | undefined = 's/'; from !== undefined; ) {
+      const start: string = from;
+      from = undefined;
+      for (const [key, value] of this.store.range('s/', start)) {
+        const parts = key.split('/');
+        if (parts.length === 2) {
+          if ((value as SessionRecord).seen_ms + this.sessionTtl_ms < now) expired.push(key);
+          continue;
+        }
+        // Past the run, unless a strange client name puts this key past it already: no seek
+        // may go backwards, or the sweep would never end.
+        const past = `${parts[0]}/${parts[1]}/\uffff`;
+        if (past <= key) continue;
+        from = past;
+        break;
+      }
     }
     for (const sessionKey of expired) {
       const doomed = [...this.store.range(`${sessionKey}/`)].map(([key]) => key);

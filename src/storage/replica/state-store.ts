@@ -94,18 +94,31 @@ export class StagedStateStore implements StateStore {
     this.staged.set(key, value);
   }
 
+  /**
+   * The staged keys merged into the store's range as the caller reads, so that a scan which stops
+   * early reads only what it needs. (It used to read the store's whole range first: a session's
+   * scan for acknowledged results read every result the session still held, for every entry,
+   * which under a deep backlog took a fifth of a replica's CPU.) A staged key always hides the
+   * stored one, whatever the two orders make of unusual characters.
+   */
   *range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
-    const mine = [...this.staged.keys()].filter((k) => k.startsWith(prefix) && k >= from);
+    const mine = [...this.staged.keys()].filter((k) => k.startsWith(prefix) && k >= from).sort();
     if (mine.length === 0) {
       yield* this.stored(prefix, from);
       return;
     }
-    const merged = new Map<string, unknown>(this.stored(prefix, from));
-    for (const key of mine) merged.set(key, this.staged.get(key));
-    for (const key of [...merged.keys()].sort()) {
-      const value = merged.get(key);
-      if (value !== undefined) yield [key, value];
+    let next = 0;
+    for (const [key, value] of this.stored(prefix, from)) {
+      while (next < mine.length && mine[next]! < key) yield* this.stagedAt(mine[next++]!);
+      if (!this.staged.has(key)) yield [key, value];
     }
+    while (next < mine.length) yield* this.stagedAt(mine[next++]!);
+  }
+
+  /** A staged key with its value, or nothing if it is staged for deletion. */
+  private *stagedAt(key: string): Generator<readonly [string, unknown]> {
+    const value = this.staged.get(key);
+    if (value !== undefined) yield [key, value];
   }
 
   /** The store's own range, lazily, with its failures told apart from the entry's. */
