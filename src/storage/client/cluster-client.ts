@@ -6,6 +6,7 @@ import type { PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import type { MemberChangeKind, MemberChangeResult, MemberView } from '../common/members.js';
 import { clusterSecretOf, type ReplicaAddress, type Topology } from '../common/topology.js';
+import { SendWindow, type NotSent, type Ticket } from './send-window.js';
 
 /**
  * The portals' client of the storage replicas: finds each partition's leader, follows
@@ -18,6 +19,9 @@ const BUSY_WAIT_FIRST_MS = 2;
 const BUSY_WAIT_MAX_MS = 100;
 /** How often a client asks a partition's leader who its members are (a status call). */
 const MEMBERS_REFRESH_MS = 5_000;
+/** Proposals a client keeps at one partition's leader at most (a leader takes 4,096 by default), and how many may wait for room (send-window.ts). */
+const SEND_WINDOW_MAX = 4_096;
+const SEND_WINDOW_MAX_WAITING = 100_000;
 
 export class ReplicaClusterClient implements PartitionCluster {
   readonly partitions: number;
@@ -34,6 +38,8 @@ export class ReplicaClusterClient implements PartitionCluster {
   private readonly known = new Map<number, ReplicaAddress>();
   /** When each partition's membership was last asked for. */
   private readonly refreshed = new Map<number, number>();
+  /** Each partition's proposals in flight at its leader, widened and narrowed by its answers. */
+  private readonly windows = new Map<number, SendWindow>();
 
   constructor(private readonly topology: Topology) {
     this.partitions = topology.partitions;
@@ -104,11 +110,19 @@ export class ReplicaClusterClient implements PartitionCluster {
     let target = replicas.find((r) => r.id === this.leaders.get(partition)) ?? replicas[0]!;
     let lastProblem = 'no replica answered';
     let busyRounds = 0;
+    // Only proposals meet "busy": reads and administration go straight out.
+    const window = request.op === 'propose' ? this.windowOf(partition) : undefined;
     for (let attempt = 0; Date.now() < deadline_ms; attempt++) {
+      const ticket = await window?.acquire(deadline_ms, busyRounds > 0);
+      if (ticket !== undefined && isNotSent(ticket)) {
+        lastProblem = ticket.notSent === 'deadline' ? `its leader stayed busy: the request waited for room and was not sent` : `busy: ${ticket.waiting} requests already wait for room at its leader; this one was not sent`;
+        break;
+      }
       let response: ReplicaResponse;
       try {
         response = (await this.connection(target).call(request, deadline_ms)) as ReplicaResponse;
       } catch (err) {
+        if (ticket !== undefined) window?.release(ticket, 'answered');
         if (err instanceof CallTimeoutError) {
           mayHaveArrived = true;
           break;
@@ -120,6 +134,7 @@ export class ReplicaClusterClient implements PartitionCluster {
         if (attempt % replicas.length === replicas.length - 1) await pause(ELECTION_WAIT_MS, deadline_ms);
         continue;
       }
+      if (ticket !== undefined) window?.release(ticket, !response.ok && response.error === 'busy' ? 'busy' : 'answered');
       if (response.ok) {
         this.leaders.set(partition, target.id);
         this.refreshMembersNowAndThen(partition, target);
@@ -149,6 +164,15 @@ export class ReplicaClusterClient implements PartitionCluster {
     }
     const what = `partition ${partition} did not answer in time (${lastProblem})`;
     throw mayHaveArrived ? new StoreTimeoutError(what) : new StoreUnreachableError(what);
+  }
+
+  private windowOf(partition: number): SendWindow {
+    let window = this.windows.get(partition);
+    if (window === undefined) {
+      window = new SendWindow({ max: SEND_WINDOW_MAX, maxWaiting: SEND_WINDOW_MAX_WAITING });
+      this.windows.set(partition, window);
+    }
+    return window;
   }
 
   /** Moves the partition's leadership to replica `to`; resolves with the term it leads in. */
@@ -286,6 +310,10 @@ export async function withClusterClient<T>(topology: Topology, use: (client: Rep
 
 function next(replicas: readonly ReplicaAddress[], current: ReplicaAddress): ReplicaAddress {
   return replicas[(replicas.indexOf(current) + 1) % replicas.length]!;
+}
+
+function isNotSent(granted: Ticket | NotSent): granted is NotSent {
+  return 'notSent' in granted;
 }
 
 function pause(ms: number, deadline_ms: number): Promise<void> {
