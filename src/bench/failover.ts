@@ -10,8 +10,8 @@ import { defined } from '../util/assert.js';
 /**
  * The failover benchmark: under a steady background write load, kill -9 the leader of a
  * partition (alternating between partitions) and time how long until a write to that
- * partition succeeds again. Then restart the killed replica and let it catch up before the
- * next kill, so every kill finds a complete 3-replica group.
+ * partition succeeds again. Then restart the killed process and let every replica it hosts
+ * catch up before the next kill, so every kill finds complete 3-replica groups.
  */
 export interface FailoverOptions {
   readonly kills: number;
@@ -56,7 +56,9 @@ export async function runFailover(raft: RaftTier, options: FailoverOptions): Pro
       samples_ms.push(elapsed_ms);
       options.onKill?.(k + 1, partition, leader, elapsed_ms);
       raft.tier.startReplica(leader);
-      await caughtUp(status, leader, 60_000);
+      // Colocated, the kill took a replica of every partition: each must be back before the
+      // next kill, or that one finds a partition with a member still starting.
+      for (const id of raft.tier.hostedWith(leader)) await caughtUp(status, id, 60_000);
     }
   } finally {
     stopLoad = true;
