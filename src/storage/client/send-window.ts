@@ -56,8 +56,11 @@ class Queue<T> {
  * throughput until the load stopped (docs/bench-report.md, 2026-12-05). Now a request past the
  * window waits here, in memory and in order, until an answer makes room, and the window follows
  * the leader's answers as TCP's congestion window follows losses: a little wider with every
- * answer, cut to half of what was out by a busy one, once per round (a busy answer to a request sent before the last
- * cut does not cut again: it was sent into the old window).
+ * answer, cut to half of what was out by a busy one, once per round (a busy answer to a request
+ * sent before the last cut does not cut again: it was sent into the old window).
+ *
+ * Whenever requests wait, the window is full (each change of width or of what is out ends in
+ * admit()), so an answer still to come always lets the next one go.
  */
 export class SendWindow {
   private limit: number;
