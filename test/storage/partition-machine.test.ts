@@ -165,7 +165,7 @@ describe('staged state store: ranges merged as they are read', () => {
     expect(inner.read, 'keys read beneath').toBeLessThan(10);
   });
 
-  it('seeded: the merge yields what a sorted copy of both would, staged values winning', () => {
+  it('staged range merge, seeded: yields what a sorted copy of both would, staged values winning', () => {
     const seed = testSeed('staged range merge');
     const r = new Prng(seed);
     for (let round = 0; round < 300; round++) {

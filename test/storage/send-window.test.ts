@@ -85,7 +85,7 @@ describe('a send window (the cluster client under busy answers)', () => {
     expect(order).toEqual(['retry']);
   });
 
-  it('seeded: whatever the answers and deadlines, every request is settled once and the window holds', async () => {
+  it('send window under random answers, seeded: every request is settled once and the window holds', async () => {
     const seed = testSeed('send window under random answers');
     const r = new Prng(seed);
     const max = 1 + r.int(64);
