@@ -211,6 +211,32 @@ describe('session sweep', () => {
   });
 });
 
+describe('session sweep under hostile client names', () => {
+  it('session sweep, seeded: removes what a full scan would, whatever the names, and always ends', () => {
+    const seed = testSeed('session sweep');
+    const r = new Prng(seed);
+    const letters = ['a', 'p', '-', '/', '.', '0', 'z', '\uffff', '\u{1F600}'];
+    for (let round = 0; round < 50; round++) {
+      const store = new MemoryStateStore();
+      for (let s = 0; s < 1 + r.int(12); s++) {
+        const name = Array.from({ length: 1 + r.int(4) }, () => r.pick(letters)).join('');
+        const seen_ms = r.chance(0.5) ? 0 : 99_000;
+        const results = r.int(5);
+        store.put(`s/${name}`, { seen_ms, ackBelow: 0, results });
+        for (let seq = 0; seq < results; seq++) store.put(`s/${name}/${String(seq).padStart(16, '0')}`, { t: 'done' });
+      }
+      // What the sweep did before it skipped runs of results: read every key under s/.
+      const expired = [...store.range('s/')].filter(([key, value]) => key.split('/').length === 2 && (value as { seen_ms: number }).seen_ms + 10_000 < 100_000).map(([key]) => key);
+      const doomed = new Set(expired.flatMap((key) => [key, ...[...store.range(`${key}/`)].map(([k]) => k)]));
+      const expected = [...store.range('s/')].map(([key]) => key).filter((key) => !doomed.has(key));
+      const machine = new PartitionMachine(store, { partition: 0, partitions: 1, sessionTtl_ms: 10_000 });
+      // The sweep runs once every 1,024 entries applied.
+      for (let i = 0; i < 1_024; i++) machine.apply({ time_ms: 100_000, op: { t: 'noop' } });
+      expect([...store.range('s/')].map(([key]) => key), `seed ${seed}, round ${round}`).toEqual(expected);
+    }
+  });
+});
+
 describe('partition machine: a log written before the order index (docs/spec.md R-FMT-9)', () => {
   const exec = (seq: number, command: Command, format?: typeof INDEXED) => ({
     time_ms: 1_000 + seq,
