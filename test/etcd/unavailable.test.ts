@@ -5,6 +5,7 @@ import type { EtcdBackend } from '../../src/modes/etcd/backend.js';
 import type { LocalEtcdCluster } from '../../src/modes/etcd/cluster.js';
 import { startPortalServer, type PortalServer } from '../../src/portal/server.js';
 import { silentLogger } from '../../src/util/log.js';
+import { waitUntilStopped } from '../helpers/stopped.js';
 import { etcdMissing, freshPrefix, openBackend, startTestCluster } from './helpers.js';
 
 /** etcd without quorum, then entirely gone: the portal answers 503 in bounded time and recovers alone. */
@@ -81,9 +82,10 @@ describe.skipIf(etcdMissing)('etcd mode when etcd is unavailable', () => {
     const frozen = cluster.members.slice(0, 2).map((m) => m.process!.pid!);
     const commit = backend.store.commit.bind(backend.store);
     // Freeze two members (SIGSTOP, like a long GC pause or a partition) just as the commit is sent.
-    backend.store.commit = (...args) => {
+    backend.store.commit = async (...args) => {
       backend.store.commit = commit;
       for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+      for (const pid of frozen) await waitUntilStopped(pid);
       return commit(...args);
     };
     try {
