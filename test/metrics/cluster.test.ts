@@ -22,6 +22,28 @@ function samples(families: readonly Family[], name: string, labels: Record<strin
 
 const sum = (list: readonly Sample[]) => list.reduce((total, s) => total + s.value, 0);
 
+const followerMatches = (families: readonly Family[], leader: Sample) =>
+  samples(families, 'ecom_raft_follower_match_index', { process: leader.labels.process!, replica: leader.labels.replica! });
+
+/** The leaders that have heard from both followers since they were elected. */
+function leadersKnowTheirFollowers(families: readonly Family[]): Sample[] {
+  const leaders = samples(families, 'ecom_raft_role', { role: 'leader' }).filter((s) => s.value === 1);
+  return leaders.filter((leader) => {
+    const matches = followerMatches(families, leader);
+    return matches.length === 2 && matches.every((m) => m.value >= 1);
+  });
+}
+
+/** Scrapes until `ready` holds or 10 s pass, and returns the last scrape either way. */
+async function scrapeUntil(url: string, ready: (families: Family[]) => boolean): Promise<Family[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const families = await scrape(url);
+    if (ready(families) || Date.now() > deadline) return families;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function scrape(url: string): Promise<Family[]> {
   const response = await fetch(url);
   expect(response.status, url).toBe(200);
@@ -66,7 +88,9 @@ describe('Prometheus metrics of ecom up', () => {
       for (let i = 0; i < 2; i++) expect((await admin.retrieveClient('900')).CID).toBe('900');
       admin.close();
       order.close();
-      const after = await scrape(union);
+      // A follower's match index is known to its leader only from its answers: a follower
+      // that was slow, or a leader elected since the writes, may not have one yet.
+      const after = await scrapeUntil(union, (families) => leadersKnowTheirFollowers(families).length === 2);
 
       for (const family of after) for (const s of family.samples) expect(s.labels.process, `${s.name} names its process`).toBeDefined();
       const adminLabels = { process: `admin-server-${adminPort}`, grpc_method: 'CreateClient' };
@@ -84,9 +108,9 @@ describe('Prometheus metrics of ecom up', () => {
       const leaders = samples(after, 'ecom_raft_role', { role: 'leader' }).filter((s) => s.value === 1);
       expect(leaders).toHaveLength(2);
       for (const leader of leaders) {
-        const matches = samples(after, 'ecom_raft_follower_match_index', { process: leader.labels.process!, replica: leader.labels.replica! });
+        const matches = followerMatches(after, leader);
         expect(matches, `replica ${leader.labels.replica} in ${leader.labels.process} sees its two followers`).toHaveLength(2);
-        for (const m of matches) expect(m.value).toBeGreaterThanOrEqual(1);
+        for (const m of matches) expect(m.value, `follower ${m.labels.follower} of replica ${leader.labels.replica}`).toBeGreaterThanOrEqual(1);
       }
       expect(samples(after, 'ecom_storage_disk_stalled').map((s) => s.value)).toEqual([0, 0, 0, 0, 0, 0]);
       for (const term of samples(after, 'ecom_raft_term')) expect(term.value).toBeGreaterThanOrEqual(1);
