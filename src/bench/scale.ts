@@ -9,6 +9,7 @@ import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
 import type { ScaleResult } from './results.js';
 import type { RaftTier } from './systems.js';
+import type { EcomChild } from '../util/processes.js';
 
 /**
  * `ecom bench scale` (issue #18 item 5): does the tier stay as fast when a partition grows? It
@@ -32,6 +33,8 @@ export interface ScaleOptions {
 const DATA = '{"name": "a record of the scale benchmark, about as big as a shop\'s client"}';
 const PARTITION = 0;
 const WAIT_MS = 600_000;
+/** How long after the catch-up the follower's line saying what it installed may still be on its way. */
+const LINE_WAIT_MS = 10_000;
 /** Writes made while the replaced follower is down. */
 const WRITES_WHILE_DOWN = 1_000;
 
@@ -118,12 +121,15 @@ async function catchUpBySnapshot(raft: RaftTier, status: ReplicaClusterClient, {
   });
   const startedAt = Date.now();
   const started = performance.now();
-  raft.tier.startReplica(follower);
+  const followerLines = new PrintedLines(raft.tier.startReplica(follower));
   await caughtUp(status, follower, WAIT_MS);
   const ms = performance.now() - started;
+  // The line comes through a pipe the status answer does not wait for; normally it is already here.
+  const restored = await followerLines.first((line) => line.msg.startsWith('state restored from a snapshot'), LINE_WAIT_MS);
+  followerLines.stop();
   const logOf = (id: number) => logLines(join(dataDir, 'logs', `storage-${id}.log`), startedAt);
-  const followerLog = logOf(follower);
-  const bytes = followerLog.findLast((line) => line.msg.startsWith('state restored from a snapshot'))?.bytes ?? 0;
+  const followerLog = followerLines.lines;
+  const bytes = restored?.bytes ?? 0;
   const members = raft.topology.replicas.filter((r) => r.partition === PARTITION).map((r) => r.id);
   const leaderChanges = members.map((id) => logOf(id).filter((line) => line.msg === 'became leader').length).reduce((a, b) => a + b, 0);
   return { ms, bytes, MB_per_s: bytes / 1e6 / (ms / 1000), leaderChanges, stages: catchUpStages(startedAt, ms, followerLog, logOf(leader), follower) };
@@ -135,6 +141,48 @@ interface LogLine {
   readonly ms?: number;
   readonly bytes?: number;
   readonly to?: number;
+}
+
+/**
+ * The JSON lines a child prints from now on, as this process reads them from its pipe. Its log
+ * file is written behind them, so a line printed just before a status answer may not be in the
+ * file yet when the answer is read (the catch-up's size was once read as 0 so).
+ */
+class PrintedLines {
+  readonly lines: LogLine[] = [];
+  private readonly waiters = new Set<() => void>();
+  readonly stop: () => void;
+
+  constructor(child: EcomChild) {
+    this.stop = child.watchLines((text) => {
+      if (!text.startsWith('{')) return;
+      try {
+        this.lines.push(JSON.parse(text) as LogLine);
+      } catch {
+        return; // a line cut by a crash: not ours to judge here
+      }
+      for (const wake of this.waiters) wake();
+    });
+  }
+
+  /** The first line that matches, once printed; undefined if none is within `timeout_ms`. */
+  first(match: (line: LogLine) => boolean, timeout_ms: number): Promise<LogLine | undefined> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const found = this.lines.find(match);
+        if (found === undefined) return;
+        done(found);
+      };
+      const done = (found: LogLine | undefined) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(found);
+      };
+      const timer = setTimeout(() => done(undefined), timeout_ms);
+      this.waiters.add(check);
+      check();
+    });
+  }
 }
 
 /** The lines a replica logged from `since` (epoch ms) on. */
