@@ -1,6 +1,6 @@
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TurnWork } from '../../src/storage/replica/turn-work.js';
 
 /** Busy for `ms` of wall time on this thread. */
@@ -24,6 +24,26 @@ describe('TurnWork: what held the event loop', () => {
       expect(work.take().cpu_ms).toBeLessThan(report.cpu_ms);
     } finally {
       work.close();
+    }
+  });
+
+  it('reads the process clock once for the replicas of one process ticking together, and splits the loop time on Linux', () => {
+    const [a, b] = [new TurnWork(), new TurnWork()];
+    const cpuUsage = vi.spyOn(process, 'cpuUsage');
+    try {
+      spin(20);
+      cpuUsage.mockClear();
+      const [first, second] = [a.take(), b.take()];
+      expect(cpuUsage).toHaveBeenCalledTimes(1);
+      expect(second.cpu_ms).toBe(first.cpu_ms);
+      if (process.platform === 'linux') {
+        expect(first.loop, 'the main thread\'s schedule from /proc/self/schedstat').toBeDefined();
+        expect(first.loop!.running_ms + first.loop!.waitingForCpu_ms).toBeGreaterThanOrEqual(15);
+      }
+    } finally {
+      cpuUsage.mockRestore();
+      a.close();
+      b.close();
     }
   });
 
