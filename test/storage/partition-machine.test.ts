@@ -36,6 +36,39 @@ describe('partition machine sessions', () => {
     expect(machine.apply(create(1))).toMatchObject({ t: 'reply', reply: { code: 400 } });
   });
 
+  it('a new seq is not looked up among the remembered results; retries, in any order, still are', () => {
+    const store = new MemoryStateStore();
+    const machine = new PartitionMachine(store, { partition: 0, partitions: 2 });
+    const lookups: string[] = [];
+    const get = store.get.bind(store);
+    store.get = (key: string) => {
+      if (/^s\/portal-a\/\d+$/.test(key)) lookups.push(key);
+      return get(key);
+    };
+    const product = (seq: number, pid: string) => ({ time_ms: 1_000 + seq, op: { t: 'exec' as const, session: { client: 'portal-a', seq }, command: { op: 'CreateProduct' as const, pid, data: '{"name": "P", "price": "1", "quantity": 1}' } } });
+    // Pipelined requests reach the log out of order: 5 before 3.
+    expect(machine.apply(product(5, '10'))).toEqual({ t: 'reply', reply: { code: 0 } });
+    expect(machine.apply(product(3, '12'))).toEqual({ t: 'reply', reply: { code: 0 } });
+    expect(lookups, 'seq 5 began the session; seq 3 is below what it ran, so it is looked up').toEqual(['s/portal-a/0000000000000003']);
+    // Retries of both answer their first result, not a duplicate's 400.
+    expect(machine.apply(product(5, '10'))).toEqual({ t: 'reply', reply: { code: 0 } });
+    expect(machine.apply(product(3, '12'))).toEqual({ t: 'reply', reply: { code: 0 } });
+    lookups.length = 0;
+    expect(machine.apply(product(6, '14'))).toEqual({ t: 'reply', reply: { code: 0 } });
+    expect(lookups).toEqual([]);
+  });
+
+  it('a session record of an older build (no next seq) has every seq looked up, and still answers retries', () => {
+    const store = new MemoryStateStore();
+    const machine = new PartitionMachine(store, { partition: 0, partitions: 2 });
+    // As an older build left them: seq 7 ran (its result remembered), the record says nothing of it.
+    store.put('s/portal-a', { seen_ms: 1_000, ackBelow: 0, results: 1 });
+    store.put('s/portal-a/0000000000000007', { t: 'reply', reply: { code: 0 } });
+    expect(machine.apply(create(4))).toEqual({ t: 'reply', reply: { code: 0 } });
+    expect(machine.apply(create(7))).toEqual({ t: 'reply', reply: { code: 0 } });
+    expect(store.get('s/portal-a')).not.toHaveProperty('next');
+  });
+
   it('forgets results the client has acknowledged, and whole sessions idle past their TTL', () => {
     const store = new MemoryStateStore();
     const machine = new PartitionMachine(store, { partition: 0, partitions: 2, sessionTtl_ms: 10_000 });

@@ -55,6 +55,13 @@ interface SessionRecord {
   readonly seen_ms: number;
   readonly ackBelow: number;
   readonly results: number;
+  /**
+   * One past the highest seq this session has run: a seq at or above it is new, and its
+   * remembered result need not be looked up (a miss in the store, once per entry otherwise).
+   * Kept only by sessions that began with it; a session record written by an older build has
+   * none, as it may have run seqs that its record does not show, so it is looked up as before.
+   */
+  readonly next?: number;
 }
 
 const DEFAULT_SESSION_TTL_MS = 10 * 60_000;
@@ -401,14 +408,16 @@ export class PartitionMachine {
       // The client has already seen this result; a retry this late is a client bug.
       throw new EntryRefused(`session ${session.client} retried seq ${session.seq}, below ${ackBelow} which it has acknowledged`);
     }
-    const remembered = this.store.get(resultKey) as PartitionResult | undefined;
+    // A session without a record has run nothing (its results went with it), so it starts counting.
+    const next = current === undefined ? 0 : current.next;
+    const remembered = next !== undefined && session.seq >= next ? undefined : (this.store.get(resultKey) as PartitionResult | undefined);
     let results = current?.results ?? 0;
     for (const key of this.acknowledgedResults(sessionKey, current?.ackBelow ?? 0, ackBelow)) {
       this.store.put(key, undefined);
       results--;
     }
     if (remembered !== undefined) {
-      this.store.put(sessionKey, { seen_ms: now, ackBelow, results } satisfies SessionRecord);
+      this.store.put(sessionKey, { seen_ms: now, ackBelow, results, ...(next === undefined ? {} : { next }) } satisfies SessionRecord);
       return remembered;
     }
     if (results >= this.sessionMaxResults) {
@@ -416,7 +425,7 @@ export class PartitionMachine {
     }
     const result = run();
     this.store.put(resultKey, result);
-    this.store.put(sessionKey, { seen_ms: now, ackBelow, results: results + 1 } satisfies SessionRecord);
+    this.store.put(sessionKey, { seen_ms: now, ackBelow, results: results + 1, ...(next === undefined ? {} : { next: Math.max(next, session.seq + 1) }) } satisfies SessionRecord);
     return result;
   }
 
