@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { logOnceItSays } from '../helpers/log-file.js';
 import { parseExposition } from '../../src/metrics/exposition.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { defaultTopology } from '../../src/storage/common/topology.js';
@@ -65,8 +66,9 @@ describe('colocated storage tier', () => {
       together = leaders.length < 2 || processes.size < 2;
     }
     expect(together, 'the two partitions are led from two processes').toBe(false);
-    const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${cluster.tier.hostedWith(partner).join('_')}.log`), 'utf8');
-    expect(log).toMatch(/this process leads several partitions: handing one leadership/);
+    const handedOver = /this process leads several partitions: handing one leadership/;
+    const log = await logOnceItSays(join(cluster.dataDir, 'logs', `storage-${cluster.tier.hostedWith(partner).join('_')}.log`), (text) => handedOver.test(text));
+    expect(log).toMatch(handedOver);
   });
 
   it('kill -9 of one process (a replica of each partition): both partitions keep a leader, no acknowledged write is lost after its restart', { timeout: 120_000 }, async () => {

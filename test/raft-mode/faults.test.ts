@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { linesWith, logOnceItSays } from '../helpers/log-file.js';
 import { PortalClient } from '../../src/client/portal-client.js';
 import type { Reply } from '../../src/domain/commands.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
@@ -137,7 +138,7 @@ describe('raft mode under faults', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const logFile = join(cluster.dataDir, 'logs', `storage-${lagging.id}.log`);
-    expect(readFileSync(logFile, 'utf8')).toContain('state restored from a snapshot (store file installed)');
+    const beforeRestart = await logOnceItSays(logFile, (text) => text.includes('state restored from a snapshot (store file installed)'));
     // Killed with -9 and started again, it resumes from the store it switched to, with no second copy.
     await cluster.tier.replicas.get(lagging.id)!.kill();
     cluster.tier.startReplica(lagging.id);
@@ -146,9 +147,10 @@ describe('raft mode under faults', () => {
       if (Date.now() > upBy) throw new Error(`replica ${lagging.id} did not come back`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const recovered = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('recovered from disk')).at(-1);
+    const afterRestart = await logOnceItSays(logFile, (text) => linesWith(text, 'recovered from disk') > linesWith(beforeRestart, 'recovered from disk'));
+    const recovered = afterRestart.split('\n').filter((line) => line.includes('recovered from disk')).at(-1);
     expect((JSON.parse(recovered!) as { applied: number }).applied).toBeGreaterThanOrEqual(5_000);
-    const staged = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('store file from the leader written'));
+    const staged = afterRestart.split('\n').filter((line) => line.includes('store file from the leader written'));
     expect(staged).toHaveLength(1);
     // Over a chunk, the store file went to disk as it arrived, not held whole in memory first.
     const { bytes, written } = JSON.parse(staged[0]!) as { bytes: number; written: string };
@@ -223,7 +225,8 @@ describe('raft mode under faults', () => {
     const restarted = started.tier.startReplica(victim.id);
     const code = await restarted.exited;
     expect(code).not.toBe(0);
-    const log = readFileSync(join(started.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    // The exit can come before its last lines are through the pipe and in the file.
+    const log = await logOnceItSays(join(started.dataDir, 'logs', `storage-${victim.id}.log`), (text) => text.includes('ecom member remove'));
     expect(log).toContain('is damaged');
     expect(log).toContain('ecom member remove');
     await expectAllPresent(started.backend({ requestTimeout_ms: 10_000 }), keys);
