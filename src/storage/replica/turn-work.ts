@@ -31,7 +31,6 @@ export interface TurnReport {
 }
 
 interface ProcessSample {
-  readonly at_ms: number;
   readonly cpu: NodeJS.CpuUsage;
   /** The main thread's nanoseconds on a CPU and waiting in a run queue, or undefined off Linux. */
   readonly schedule: { readonly running_ns: number; readonly waiting_ns: number } | undefined;
@@ -44,16 +43,25 @@ interface ProcessSample {
  * busy replica's profile, most of it opening /proc/self/schedstat afresh each time).
  */
 class ProcessClock {
-  private last: ProcessSample | undefined;
+  /** The sample of this turn of the event loop, and who has had it. */
+  private current: { readonly sample: ProcessSample; readonly takers: Set<object> } | undefined;
   private schedstat: number | undefined | null = undefined;
   private readonly buffer = Buffer.alloc(128);
 
-  /** A sample taken less than `fresh_ms` ago is reused. */
-  sample(fresh_ms = 1): ProcessSample {
-    const now = performance.now();
-    if (this.last !== undefined && now - this.last.at_ms < fresh_ms) return this.last;
-    this.last = { at_ms: now, cpu: process.cpuUsage(), schedule: this.mainThreadSchedule() };
-    return this.last;
+  /**
+   * A sample for `taker`: the one taken earlier in this turn of the event loop by another, else
+   * a fresh one (a taker asking twice in one turn wants what happened in between). The turn is
+   * over at the loop's next check phase, after every timer due in it has run.
+   */
+  sample(taker: object): ProcessSample {
+    if (this.current !== undefined && !this.current.takers.has(taker)) {
+      this.current.takers.add(taker);
+      return this.current.sample;
+    }
+    const fresh = { sample: { cpu: process.cpuUsage(), schedule: this.mainThreadSchedule() }, takers: new Set([taker]) };
+    if (this.current === undefined) setImmediate(() => (this.current = undefined));
+    this.current = fresh;
+    return fresh.sample;
   }
 
   private mainThreadSchedule(): ProcessSample['schedule'] {
@@ -76,7 +84,7 @@ const processClock = new ProcessClock();
 export class TurnWork {
   private readonly longest = new Map<WorkKind, number>();
   private readonly total = new Map<WorkKind, number>();
-  private previous = processClock.sample();
+  private previous = processClock.sample(this);
   /** GC pauses reach JavaScript after the collection (Node queues their entries): takeRecords() collects the ones already queued. */
   private readonly gc = new PerformanceObserver((list) => this.noteGc(list.getEntries()));
 
@@ -109,7 +117,7 @@ export class TurnWork {
     for (const [kind, ms] of this.total) total_ms[kind] = Math.round(ms);
     this.total.clear();
     const before = this.previous;
-    const after = (this.previous = processClock.sample());
+    const after = (this.previous = processClock.sample(this));
     const used_us = after.cpu.user - before.cpu.user + (after.cpu.system - before.cpu.system);
     const loop =
       before.schedule === undefined || after.schedule === undefined
