@@ -210,6 +210,19 @@ export function partitionOpProblem(op: unknown, partition: number, partitions: n
 }
 
 /**
+ * Checked when an entry is proposed, not when it is applied: a session's record is the key
+ * `s/<client>` and its results `s/<client>/<seq>`, so a client named `a/0000000000000005` would
+ * have its record where client `a` keeps the result of seq 5. Portals name their sessions with
+ * random UUIDs; a name with `/` is refused before it can reach the log. Entries already in a log
+ * apply as before, on every replica alike.
+ */
+function proposedSessionProblem(op: unknown): Problem {
+  const session = isObject(op) ? op.session : undefined;
+  if (!isObject(session) || typeof session.client !== 'string' || !session.client.includes('/')) return undefined;
+  return `session client must not contain "/" (it separates a session's results in the store), got ${JSON.stringify(session.client).slice(0, 60)}`;
+}
+
+/**
  * The problem with a request to a replica of `partition` (of `partitions`), or undefined.
  * A request for another partition passes here: the replica answers it with where to go.
  */
@@ -220,7 +233,7 @@ export function requestProblem(body: unknown, partition: number, partitions: num
   if (body.partition !== partition) return undefined;
   switch (body.op) {
     case 'propose':
-      return partitionOpProblem(body.entry, partition, partitions);
+      return partitionOpProblem(body.entry, partition, partitions) ?? proposedSessionProblem(body.entry);
     case 'read':
       if (body.held !== undefined && typeof body.held !== 'boolean') return 'held must be true or false';
       return typeof body.kind === 'string' && KINDS.has(body.kind) && isId(body.id) ? undefined : 'read needs kind (client, product, order or clientOrder) and id';
