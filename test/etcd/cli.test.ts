@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { processState } from '../helpers/proc-state.js';
 import { childPortDepth } from '../../src/util/ports.js';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
@@ -28,12 +29,8 @@ function listening(url: string): Promise<boolean> {
 
 /** Running, as opposed to gone or a zombie waiting to be reaped. */
 function alive(pid: number): boolean {
-  try {
-    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-    return state !== undefined && state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z' && state !== 'X';
 }
 
 describe('ecom up --mode etcd', () => {

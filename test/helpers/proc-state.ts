@@ -1,5 +1,20 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
+/** The state letter of a /proc stat line (R, S, T, Z...): it follows the command name's last ')', as that name may hold spaces and parentheses. */
+function stateIn(stat: string): string {
+  const end = stat.lastIndexOf(')');
+  return stat.slice(end + 2, end + 3);
+}
+
+/** The process's state letter, or undefined once it is gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    return stateIn(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * kill(SIGSTOP) returns before the process has stopped: the kernel stops a multi-threaded
  * process only once one of its threads takes the signal, and until then the others run on.
@@ -17,9 +32,5 @@ export async function waitUntilStopped(pid: number, timeout_ms = 5_000): Promise
 }
 
 function threadStates(pid: number): string[] {
-  return readdirSync(`/proc/${pid}/task`).map((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses; the state follows its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  });
+  return readdirSync(`/proc/${pid}/task`).map((tid) => stateIn(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
 }
