@@ -45,7 +45,7 @@ function templates(r: Prng): unknown[] {
     { op: 'changeMember', partition, change: 'add', id: 100 + r.int(20), host: r.pick(['127.0.0.1', 'replica.example', '::1']), clientPort: 1 + r.int(65_535), raftPort: 1 + r.int(65_535) },
     { op: 'changeMember', partition, change: r.pick(['promote', 'remove']), id: 100 + r.int(20) },
     { op: 'propose', partition, entry: { t: 'noop' } },
-    { op: 'propose', partition, entry: { t: 'exec', session: { client: `fuzz-${r.int(3)}`, seq, ackBelow: r.int(seq + 2) }, command: command(), ...(r.int(2) === 0 ? { format: 'indexed' } : {}) } },
+    { op: 'propose', partition, entry: { t: 'exec', session: { client: r.pick(['fuzz-0', 'fuzz-1', 'fuzz-2', 'fuzz-0/0000000000000001']), seq, ackBelow: r.int(seq + 2) }, command: command(), ...(r.int(2) === 0 ? { format: 'indexed' } : {}) } },
     { op: 'propose', partition, entry: { t: 'lock', txid: `ftx${r.int(5)}`, home: r.int(2), keys: [key(), key()], deadline_ms: r.int(100_000) } },
     { op: 'propose', partition, entry: { t: 'decide', txid: `ftx${r.int(5)}`, format: 'indexed', commands: [command()], values: [[key(), null]], participants: [0, 1] } },
     {
