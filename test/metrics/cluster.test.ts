@@ -103,6 +103,12 @@ describe('Prometheus metrics of ecom up', () => {
       expect(delta('ecom_portal_cache_hits_total', adminProcess) + delta('ecom_portal_cache_misses_total', adminProcess), 'each read a hit or a miss').toBe(2);
       expect(delta('ecom_portal_cache_invalidations_total', adminProcess), 'each write invalidates its record').toBeGreaterThanOrEqual(WRITES);
       expect(delta('ecom_portal_replies_total', { process: `order-server-${orderPort}`, grpc_method: 'CreateOrder', code: '404' })).toBe(1);
+      // The admin portal wrote to both partitions, never refused busy: each send window is whole and empty.
+      const windows = samples(after, 'ecom_storage_client_window_width', adminProcess);
+      expect(windows.map((s) => `${s.labels.partition}:${s.value}`).sort()).toEqual(['0:4096', '1:4096']);
+      for (const name of ['ecom_storage_client_in_flight', 'ecom_storage_client_waiting', 'ecom_storage_client_busy_total', 'ecom_storage_client_window_cuts_total', 'ecom_storage_client_not_sent_total'])
+        expect(sum(samples(after, name, adminProcess)), name).toBe(0);
+      expect(samples(after, 'ecom_storage_client_not_sent_total', adminProcess).map((s) => s.labels.reason).sort()).toEqual(['deadline', 'deadline', 'too-many-waiting', 'too-many-waiting']);
 
       // Storage: two leaders, terms of at least 1, the writes proposed, applied and fsynced.
       const leaders = samples(after, 'ecom_raft_role', { role: 'leader' }).filter((s) => s.value === 1);

@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { ReplicaClusterClient } from '../../src/storage/client/cluster-client.js';
+import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
@@ -13,7 +15,9 @@ const cluster = sharedRaftCluster({ maxPendingProposals: 8 });
 
 describe('admission control', () => {
   it('400 writes at once against a leader that takes 8: busy answers, backoff, every write applied once', async () => {
-    const backend = cluster.backend({ requestTimeout_ms: 30_000 });
+    const client = new ReplicaClusterClient(cluster.topology);
+    const backend = new PartitionedBackend(client, { requestTimeout_ms: 30_000 });
+    onTestFinished(() => backend.close());
     const cids = Array.from({ length: 400 }, (_, i) => String(7_000_000 + i));
     const replies = await Promise.all(cids.map((cid) => backend.execute({ op: 'CreateClient', cid, data: '{"name": "queued"}' })));
     expect(replies.filter((r) => r.code !== 0)).toEqual([]);
@@ -23,6 +27,15 @@ describe('admission control', () => {
     // The client's send window (send-window.ts) narrows to what the leader takes: refusals stay
     // a few per write. Each request backing off on its own, they were 2,180 here (5.4 per write).
     expect(busy, 'busy refusals per write').toBeLessThan(3 * cids.length);
+    // What the portal's metrics show (storage-client-metrics.ts): the busy answers it heard (the
+    // leaders may count more: other tests' writes, an answer lost with its connection), the
+    // cuts they made, nothing given up, nothing left out or waiting.
+    const windows = client.sendWindows();
+    const heard = windows.reduce((sum, w) => sum + w.busy, 0);
+    expect(heard).toBeGreaterThan(0);
+    expect(heard).toBeLessThanOrEqual(busy);
+    expect(windows.reduce((sum, w) => sum + w.cuts, 0)).toBeGreaterThan(0);
+    for (const w of windows) expect({ ...w, busy: 0, cuts: 0, width: 0 }).toEqual({ partition: w.partition, width: 0, sending: 0, waiting: 0, busy: 0, cuts: 0, notSentDeadline: 0, notSentTooManyWaiting: 0 });
     const reader = cluster.backend();
     for (const cid of cids) expect((await reader.read('client', cid))?.name, cid).toBe('queued');
     // Applied once each: creating any of them again is a duplicate.

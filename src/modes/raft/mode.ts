@@ -101,13 +101,17 @@ export const raftMode: ModeDefinition = {
 
   async createBackend(options, ctx) {
     const topology = topologyFrom(options as { storageConfig?: string; clusterSecret?: string });
-    const partitioned = new PartitionedBackend(new ReplicaClusterClient(topology), {
+    const cluster = new ReplicaClusterClient(topology);
+    const partitioned = new PartitionedBackend(cluster, {
       requestTimeout_ms: Number(options.requestTimeout ?? 5_000),
       lockTtl_ms: Number(options.lockTtl ?? 5_000),
     });
     const backend = await withCache(partitioned, options, ctx, brokerCredentials(clusterSecretOf(topology)));
     // Metrics code is loaded only where metrics are served: `ecom up`, which shares this module, serves none of its own.
-    if (ctx.metrics !== undefined) (await import('../../metrics/transaction-metrics.js')).watchTransactions(ctx.metrics, partitioned.coordinator);
+    if (ctx.metrics !== undefined) {
+      (await import('../../metrics/transaction-metrics.js')).watchTransactions(ctx.metrics, partitioned.coordinator);
+      (await import('../../metrics/storage-client-metrics.js')).watchSendWindows(ctx.metrics, cluster);
+    }
     // Transactions abandoned by a portal that died are finished or rolled back by any portal.
     const timer = setInterval(() => {
       partitioned.coordinator.recover().then(

@@ -13,6 +13,17 @@ export interface Ticket {
 /** Why a request was never sent: its deadline passed while it waited, or too many waited already. */
 export type NotSent = { readonly notSent: 'deadline' | 'too-many-waiting'; readonly waiting: number };
 
+/** What a window has done since it was made, for the portal's metrics (each only grows). */
+export interface SendWindowCounts {
+  /** Answers "busy" from the leader (it appended nothing). */
+  readonly busy: number;
+  /** Times the window was cut by a busy answer (at most once per round). */
+  readonly cuts: number;
+  /** Requests never sent: their deadline passed while they waited, or too many waited already. */
+  readonly notSentDeadline: number;
+  readonly notSentTooManyWaiting: number;
+}
+
 interface Waiter {
   readonly grant: (outcome: Ticket | NotSent) => void;
   readonly timer: NodeJS.Timeout;
@@ -72,6 +83,7 @@ export class SendWindow {
   private readonly fresh = new Queue<Waiter>();
   /** Waiters not yet granted nor expired (the queues also hold expired ones until they reach the front). */
   private waitingCount = 0;
+  private readonly counts_ = { busy: 0, cuts: 0, notSentDeadline: 0, notSentTooManyWaiting: 0 };
 
   constructor(private readonly options: SendWindowOptions) {
     if (!(options.max >= 1) || !(options.maxWaiting >= 0)) throw new Error(`a send window needs max ≥ 1 and maxWaiting ≥ 0, got ${options.max} and ${options.maxWaiting}`);
@@ -93,6 +105,10 @@ export class SendWindow {
     return Math.floor(this.limit);
   }
 
+  get counts(): SendWindowCounts {
+    return { ...this.counts_ };
+  }
+
   /**
    * Leave to send, now or once an answer makes room; `retry`: the request was refused busy and
    * goes ahead of those never sent. Resolves NotSent when `deadline_ms` (epoch ms) passes first.
@@ -102,7 +118,10 @@ export class SendWindow {
       this.inFlight++;
       return Promise.resolve({ round: this.round });
     }
-    if (this.waitingCount >= this.options.maxWaiting) return Promise.resolve({ notSent: 'too-many-waiting', waiting: this.waitingCount });
+    if (this.waitingCount >= this.options.maxWaiting) {
+      this.counts_.notSentTooManyWaiting++;
+      return Promise.resolve({ notSent: 'too-many-waiting', waiting: this.waitingCount });
+    }
     return new Promise((resolve) => {
       const waiter: Waiter = {
         grant: resolve,
@@ -116,6 +135,7 @@ export class SendWindow {
             this.retries.clear();
             this.fresh.clear();
           }
+          this.counts_.notSentDeadline++;
           resolve({ notSent: 'deadline', waiting: this.waitingCount });
         }, Math.max(0, deadline_ms - Date.now())),
       };
@@ -129,7 +149,9 @@ export class SendWindow {
     if (!(this.inFlight > 0)) throw new Error('a send window released more tickets than it gave');
     const flight = this.inFlight--;
     if (answer === 'busy') {
+      this.counts_.busy++;
       if (ticket.round === this.round) {
+        this.counts_.cuts++;
         // Half of what was out, not of the width: a window far wider than its use would
         // otherwise take many rounds of refusals to come down to what the leader takes.
         this.limit = Math.max(1, Math.floor(Math.min(this.limit, flight) / 2));
