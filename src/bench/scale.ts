@@ -9,7 +9,7 @@ import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
 import type { ScaleResult } from './results.js';
 import type { RaftTier } from './systems.js';
-import type { EcomChild } from '../util/processes.js';
+import { PrintedLines } from '../util/printed-lines.js';
 
 /**
  * `ecom bench scale` (issue #18 item 5): does the tier stay as fast when a partition grows? It
@@ -125,10 +125,10 @@ async function catchUpBySnapshot(raft: RaftTier, status: ReplicaClusterClient, {
   await caughtUp(status, follower, WAIT_MS);
   const ms = performance.now() - started;
   // The line comes through a pipe the status answer does not wait for; normally it is already here.
-  const restored = await followerLines.first((line) => line.msg.startsWith('state restored from a snapshot'), LINE_WAIT_MS);
+  const restored = (await followerLines.first((line) => String(line.json?.msg).startsWith('state restored from a snapshot'), LINE_WAIT_MS))?.json as LogLine | undefined;
   followerLines.stop();
   const logOf = (id: number) => logLines(join(dataDir, 'logs', `storage-${id}.log`), startedAt);
-  const followerLog = followerLines.lines;
+  const followerLog = followerLines.lines.flatMap((line) => (line.json === undefined ? [] : [line.json as unknown as LogLine]));
   const bytes = restored?.bytes ?? 0;
   const members = raft.topology.replicas.filter((r) => r.partition === PARTITION).map((r) => r.id);
   const leaderChanges = members.map((id) => logOf(id).filter((line) => line.msg === 'became leader').length).reduce((a, b) => a + b, 0);
@@ -141,48 +141,6 @@ interface LogLine {
   readonly ms?: number;
   readonly bytes?: number;
   readonly to?: number;
-}
-
-/**
- * The JSON lines a child prints from now on, as this process reads them from its pipe. Its log
- * file is written behind them, so a line printed just before a status answer may not be in the
- * file yet when the answer is read (the catch-up's size was once read as 0 so).
- */
-class PrintedLines {
-  readonly lines: LogLine[] = [];
-  private readonly waiters = new Set<() => void>();
-  readonly stop: () => void;
-
-  constructor(child: EcomChild) {
-    this.stop = child.watchLines((text) => {
-      if (!text.startsWith('{')) return;
-      try {
-        this.lines.push(JSON.parse(text) as LogLine);
-      } catch {
-        return; // a line cut by a crash: not ours to judge here
-      }
-      for (const wake of this.waiters) wake();
-    });
-  }
-
-  /** The first line that matches, once printed; undefined if none is within `timeout_ms`. */
-  first(match: (line: LogLine) => boolean, timeout_ms: number): Promise<LogLine | undefined> {
-    return new Promise((resolve) => {
-      const check = () => {
-        const found = this.lines.find(match);
-        if (found === undefined) return;
-        done(found);
-      };
-      const done = (found: LogLine | undefined) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(found);
-      };
-      const timer = setTimeout(() => done(undefined), timeout_ms);
-      this.waiters.add(check);
-      check();
-    });
-  }
 }
 
 /** The lines a replica logged from `since` (epoch ms) on. */

@@ -1,7 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { linesWith, logOnceItSays } from '../helpers/log-file.js';
+import { PrintedLines } from '../../src/util/printed-lines.js';
 import { PortalClient } from '../../src/client/portal-client.js';
 import type { Reply } from '../../src/domain/commands.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
@@ -18,6 +18,8 @@ import { expectAllPresent } from './write-stream.js';
  */
 let cluster: RaftCluster | undefined;
 const children: EcomChild[] = [];
+/** How long a line a replica prints may take through its pipe. */
+const LINE_WAIT_MS = 10_000;
 afterEach(async () => {
   await Promise.all(children.splice(0).map((c) => c.stop()));
   await cluster?.stop();
@@ -127,7 +129,8 @@ describe('raft mode under faults', () => {
         }
       }),
     );
-    cluster.tier.startReplica(lagging.id);
+    // Its lines come through a pipe that no status answer waits for: they are awaited as printed.
+    const firstRun = new PrintedLines(cluster.tier.startReplica(lagging.id));
     const deadline = Date.now() + 60_000;
     for (;;) {
       const statuses = (await clusterStatuses(cluster.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
@@ -137,23 +140,23 @@ describe('raft mode under faults', () => {
       if (Date.now() > deadline) throw new Error(`replica ${lagging.id} did not catch up: ${JSON.stringify(statuses)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const logFile = join(cluster.dataDir, 'logs', `storage-${lagging.id}.log`);
-    const beforeRestart = await logOnceItSays(logFile, (text) => text.includes('state restored from a snapshot (store file installed)'));
+    expect(await firstRun.first((line) => line.text.includes('state restored from a snapshot (store file installed)'), LINE_WAIT_MS)).toBeDefined();
     // Killed with -9 and started again, it resumes from the store it switched to, with no second copy.
     await cluster.tier.replicas.get(lagging.id)!.kill();
-    cluster.tier.startReplica(lagging.id);
+    firstRun.stop();
+    const secondRun = new PrintedLines(cluster.tier.startReplica(lagging.id));
     const upBy = Date.now() + 30_000;
     while (!(await clusterStatuses(cluster.topology)).some((s) => s.id === lagging.id && !('unreachable' in s))) {
       if (Date.now() > upBy) throw new Error(`replica ${lagging.id} did not come back`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const afterRestart = await logOnceItSays(logFile, (text) => linesWith(text, 'recovered from disk') > linesWith(beforeRestart, 'recovered from disk'));
-    const recovered = afterRestart.split('\n').filter((line) => line.includes('recovered from disk')).at(-1);
-    expect((JSON.parse(recovered!) as { applied: number }).applied).toBeGreaterThanOrEqual(5_000);
-    const staged = afterRestart.split('\n').filter((line) => line.includes('store file from the leader written'));
+    const recovered = await secondRun.first((line) => line.json?.msg === 'recovered from disk', LINE_WAIT_MS);
+    secondRun.stop();
+    expect(recovered?.json?.applied).toBeGreaterThanOrEqual(5_000);
+    const staged = [...firstRun.lines, ...secondRun.lines].filter((line) => line.text.includes('store file from the leader written'));
     expect(staged).toHaveLength(1);
     // Over a chunk, the store file went to disk as it arrived, not held whole in memory first.
-    const { bytes, written } = JSON.parse(staged[0]!) as { bytes: number; written: string };
+    const { bytes, written } = staged[0]!.json as { bytes: number; written: string };
     expect(bytes).toBeGreaterThan(CHUNK_BYTES);
     expect(written).toBe('as it arrived');
     // The caught-up replica now serves: stop the old leader and read everything through the others.
@@ -197,7 +200,7 @@ describe('raft mode under faults', () => {
 
   it('resumes a replica killed with -9 after its snapshot compacted the log, from its own store, losing no acknowledged write', async () => {
     const { started, keys, leader, victim } = await killFollowerAfterItsSnapshot(4_000_000);
-    started.tier.startReplica(victim.id);
+    const printed = new PrintedLines(started.tier.startReplica(victim.id));
     const deadline = Date.now() + 60_000;
     for (;;) {
       const statuses = (await clusterStatuses(started.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
@@ -206,7 +209,10 @@ describe('raft mode under faults', () => {
       if (Date.now() > deadline) throw new Error(`replica ${victim.id} did not resume: ${JSON.stringify(statuses)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const log = readFileSync(join(started.dataDir, 'logs', `storage-${victim.id}.log`), 'utf8');
+    // Its start-up lines, through to the one that ends recovery, are all read once that one is.
+    expect(await printed.first((line) => line.json?.msg === 'recovered from disk', LINE_WAIT_MS)).toBeDefined();
+    printed.stop();
+    const log = printed.lines.map((line) => line.text).join('\n');
     // Same boot of the machine: the store is trusted as it is, nothing is rebuilt or copied.
     expect(log).not.toContain('rebuilding the state');
     expect(log).not.toContain('state restored from a snapshot');
@@ -223,12 +229,13 @@ describe('raft mode under faults', () => {
     writeFileSync(join(dir, 'state.boot'), 'a boot before the crash\n');
     writeFileSync(join(dir, 'state', 'data.mdb'), Buffer.alloc(8192, 0xab));
     const restarted = started.tier.startReplica(victim.id);
+    const printed = new PrintedLines(restarted);
     const code = await restarted.exited;
     expect(code).not.toBe(0);
-    // The exit can come before its last lines are through the pipe and in the file.
-    const log = await logOnceItSays(join(started.dataDir, 'logs', `storage-${victim.id}.log`), (text) => text.includes('ecom member remove'));
-    expect(log).toContain('is damaged');
-    expect(log).toContain('ecom member remove');
+    // The exit can come before its last lines are through the pipe.
+    expect(await printed.first((line) => line.text.includes('ecom member remove'), LINE_WAIT_MS), printed.lines.map((l) => l.text).join('\n')).toBeDefined();
+    printed.stop();
+    expect(printed.lines.some((line) => line.text.includes('is damaged'))).toBe(true);
     await expectAllPresent(started.backend({ requestTimeout_ms: 10_000 }), keys);
   });
 
