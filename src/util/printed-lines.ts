@@ -44,10 +44,24 @@ export class PrintedLines {
 
   /** The first kept line that matches, as soon as it is printed; undefined if none is within `timeout_ms`. */
   first(match: (line: PrintedLine) => boolean, timeout_ms: number): Promise<PrintedLine | undefined> {
+    return this.nth(match, 1, timeout_ms);
+  }
+
+  /** The `n`th kept line that matches (from 1), as soon as it is printed; undefined if it is not within `timeout_ms`. */
+  nth(match: (line: PrintedLine) => boolean, n: number, timeout_ms: number): Promise<PrintedLine | undefined> {
     return new Promise((resolve) => {
+      // Each line is matched once: a wake-up looks only at the lines printed since the last one.
+      let seen = 0;
+      let scannedDropped = this.dropped_;
+      let scanned = 0;
       const check = () => {
-        const found = this.lines_.find(match);
-        if (found !== undefined) done(found);
+        // Lines dropped to stay within the bound moved the others down.
+        scanned = Math.max(0, scanned - (this.dropped_ - scannedDropped));
+        scannedDropped = this.dropped_;
+        for (; scanned < this.lines_.length; scanned++) {
+          const line = this.lines_[scanned]!;
+          if (match(line) && ++seen === n) return done(line);
+        }
       };
       const done = (found: PrintedLine | undefined) => {
         clearTimeout(timer);

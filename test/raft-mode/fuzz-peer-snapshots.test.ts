@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { encodeFrame } from '../../src/net/frames.js';
 import { encodeMessage } from '../../src/raft/codec.js';
 import type { Message } from '../../src/raft/types.js';
@@ -9,6 +9,7 @@ import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { chunksOf, CHUNK_BYTES, MAX_CHUNKED_MESSAGE_BYTES, transferKey } from '../../src/storage/replica/message-chunks.js';
 import { replicaDir } from '../../src/storage/replica/layout.js';
 import { envCopy, stagedStore, stageName, storeMarker } from '../../src/storage/replica/snapshot-format.js';
+import { PrintedLines, type PrintedLine } from '../../src/util/printed-lines.js';
 import { Prng } from '../../src/util/random.js';
 import { connectAuthenticated } from '../helpers/authenticated.js';
 import { testSeed } from '../helpers/seed.js';
@@ -68,10 +69,7 @@ async function send(port: number, message: Message): Promise<void> {
   });
 }
 
-function refusals(id: number): number {
-  const log = readFileSync(join(cluster.dataDir, 'logs', `storage-${id}.log`), 'utf8');
-  return log.split('\n').filter((line) => line.includes('refused') && (line.includes('snapshot from a peer') || line.includes('store file from the leader'))).length;
-}
+const isRefusal = (line: PrintedLine) => line.text.includes('refused') && (line.text.includes('snapshot from a peer') || line.text.includes('store file from the leader'));
 
 async function partition0(): Promise<ReplicaStatus[]> {
   return (await clusterStatuses(cluster.topology)).filter((s): s is ReplicaStatus => !('unreachable' in s) && s.partition === 0);
@@ -90,19 +88,17 @@ describe('fuzzing the snapshots a peer sends', () => {
     const voters = statuses.map((s) => s.id);
     for (const follower of statuses.filter((s) => s.id !== leader!.id)) {
       const port = replicaById(cluster.topology, follower.id).raftPort;
+      // Its lines come through a pipe that nothing we send waits for: awaited as printed.
+      const printed = new PrintedLines(cluster.tier.replicas.get(follower.id)!);
+      onTestFinished(() => printed.stop());
       for (let i = 0; i < SNAPS_PER_FOLLOWER; i++) {
-        const before = refusals(follower.id);
         const index = FAR_AHEAD + r.int(1_000);
         await send(
           port,
           msg({ type: 'Snap', from: leader!.id, to: follower.id, term: leader!.term, snapshot: { meta: { index, term: leader!.term, membership: { voters, learners: [] } }, data: badData(r) } }),
         );
         // Each is refused in turn (a store file after its checks, in a child process): wait for the line.
-        const deadline = Date.now() + 20_000;
-        while (refusals(follower.id) === before) {
-          if (Date.now() > deadline) throw new Error(`replica ${follower.id} logged no refusal of snapshot ${i} (seed ${seed})`);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        if ((await printed.nth(isRefusal, i + 1, 20_000)) === undefined) throw new Error(`replica ${follower.id} logged no refusal of snapshot ${i} (seed ${seed})`);
       }
     }
     // No file received to disk is left behind by a refusal.

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { PrintedLines } from '../../src/util/printed-lines.js';
 import { StabilityWatch } from '../../src/bench/stability.js';
 import { clusterStatuses, startRaftCluster, type RaftCluster } from './cluster.js';
 
@@ -21,17 +20,23 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const logOf = (id: number) =>
-  readFileSync(join(cluster.dataDir, 'logs', `storage-${id}.log`), 'utf8')
-    .trim()
-    .split('\n')
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
+/**
+ * What replicas `ids` print from now on, as JSON objects tagged with the replica: their lines
+ * come through pipes no status answer waits for, so they are awaited as printed.
+ */
+function watchLines(ids: readonly number[]) {
+  const printed = new Map(ids.map((id) => [id, new PrintedLines(cluster.tier.replicas.get(id)!)]));
+  onTestFinished(() => printed.forEach((p) => p.stop()));
+  const lines = (): Array<Record<string, unknown>> =>
+    [...printed].flatMap(([id, p]) => p.lines.flatMap((l): Array<Record<string, unknown>> => (l.json === undefined ? [] : [{ ...l.json, id }]))).sort((a, b) => (a.time as number) - (b.time as number));
+  /** The first line of any of them that matches, as soon as it is printed; fails after 10 s saying what was printed. */
+  const first = async (match: (line: Readonly<Record<string, unknown>>) => boolean): Promise<Record<string, unknown>> => {
+    const found = await Promise.race([...printed].map(([id, p]) => p.first((l) => l.json !== undefined && match(l.json), 10_000).then((l): Record<string, unknown> | undefined => (l?.json === undefined ? undefined : { ...l.json, id }))));
+    if (found === undefined) throw new Error(`no line of replicas ${ids.join(', ')} matched; they printed:\n${lines().map((l) => JSON.stringify(l)).join('\n')}`);
+    return found;
+  };
+  return { lines, first };
+}
 
 describe('stalls and campaigns are told', () => {
   it("a leader paused for less than an election timeout: its followers report the silence, the bench's watch reads it", { timeout: 60_000 }, async () => {
@@ -60,24 +65,20 @@ describe('stalls and campaigns are told', () => {
     const [leader] = await cluster.leaders();
     const watch = await StabilityWatch.start([cluster.topology]);
     const child = cluster.tier.replicas.get(leader!.id)!;
-    const leaderLinesBefore = logOf(leader!.id).length;
+    const followers = cluster.topology.replicas.filter((r) => r.id !== leader!.id).map((r) => r.id);
+    const fromFollowers = watchLines(followers);
+    const fromLeader = watchLines([leader!.id]);
     child.process.kill('SIGSTOP');
     const pausedAt = performance.now();
-    const followers = cluster.topology.replicas.filter((r) => r.id !== leader!.id).map((r) => r.id);
     // A follower campaigns after 300–600 ms of silence; the pause ends once one has.
-    const campaigned = () => followers.flatMap(logOf).find((l) => l.msg === 'campaigning: asking for pre-votes' && l.lastHeardFrom === leader!.id);
-    const followerLines = () => followers.flatMap(logOf).map((l) => JSON.stringify(l)).join('\n');
-    await vi.waitFor(() => expect(campaigned(), followerLines()).toBeDefined(), { timeout: 10_000, interval: 20 });
+    const campaign = await fromFollowers.first((l) => l.msg === 'campaigning: asking for pre-votes' && l.lastHeardFrom === leader!.id);
     const waitMore = PAUSE_MS - (performance.now() - pausedAt);
     if (waitMore > 0) await new Promise((resolve) => setTimeout(resolve, waitMore));
     child.process.kill('SIGCONT');
 
-    const campaign = campaigned()!;
     expect(campaign.silent_ms as number, 'silence before campaigning, at least the shortest election timeout').toBeGreaterThanOrEqual(150);
     // Shorter stalls of a busy machine may be told too (from 50 ms): the pause's line is the long one.
-    const heldUp = () => logOf(leader!.id).slice(leaderLinesBefore).find((l) => l.msg === 'the event loop was held up; ticks and messages waited' && (l.stall_ms as number) >= PAUSE_MS * 0.9);
-    await vi.waitFor(() => expect(heldUp()).toBeDefined(), { timeout: 10_000, interval: 20 });
-    const held = heldUp()!;
+    const held = await fromLeader.first((l) => l.msg === 'the event loop was held up; ticks and messages waited' && (l.stall_ms as number) >= PAUSE_MS * 0.9);
     // Paused from outside, it did no long work of its own, nor got a core: its CPU time in the
     // stall is a small part of it. (longest_ms is not asserted: a GC the pause caught in the
     // middle counts the whole pause as its duration, as it would the wait for a core.)
@@ -97,18 +98,10 @@ describe('stalls and campaigns are told', () => {
   it('a killed leader: a follower sees its connection close and campaigns at once, and a new leader is elected', { timeout: 60_000 }, async () => {
     const [leader] = await cluster.leaders();
     const followers = cluster.topology.replicas.filter((r) => r.id !== leader!.id).map((r) => r.id);
-    const linesBefore = new Map(followers.map((id) => [id, logOf(id).length]));
+    const told = watchLines(followers);
     await cluster.tier.replicas.get(leader!.id)!.kill();
-    const told = () =>
-      followers
-        .flatMap((id) =>
-          logOf(id)
-            .slice(linesBefore.get(id))
-            .map((l): Record<string, unknown> => ({ ...l, id })),
-        )
-        .sort((a, b) => (a.time as number) - (b.time as number));
-    await vi.waitFor(() => expect(told().some((l) => l.msg === 'campaigning: asking for votes'), JSON.stringify(told())).toBe(true), { timeout: 10_000, interval: 20 });
-    const lines = told();
+    await told.first((l) => l.msg === 'campaigning: asking for votes');
+    const lines = told.lines();
     const closed = lines.findIndex((l) => l.msg === 'the connection from the leader closed; campaigning unless it is heard again within a few ticks' && l.leader === leader!.id);
     expect(closed, JSON.stringify(lines)).toBeGreaterThanOrEqual(0);
     const campaigned = lines.findIndex((l) => l.msg === 'campaigning: asking for pre-votes');

@@ -46,6 +46,22 @@ describe('the lines a child prints', () => {
     printed.stop();
   });
 
+  it('the nth matching line: counted across lines printed before and after the wait began', async () => {
+    const child = fakeChild();
+    const printed = new PrintedLines(child);
+    child.print('refused 1');
+    child.print('accepted');
+    const third = printed.nth((line) => line.text.startsWith('refused'), 3, 10_000);
+    child.print('refused 2');
+    let settled = false;
+    void third.then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    child.print('refused 3');
+    expect((await third)?.text).toBe('refused 3');
+    printed.stop();
+  });
+
   it('keeps at most 50,000 lines, dropping the oldest half when over', () => {
     const child = fakeChild();
     const printed = new PrintedLines(child);
