@@ -416,8 +416,11 @@ export class PartitionMachine {
       this.store.put(key, undefined);
       results--;
     }
+    // A record of an older build stays without `next` (see SessionRecord).
+    const save = (results: number, next: number | undefined) =>
+      this.store.put(sessionKey, (next === undefined ? { seen_ms: now, ackBelow, results } : { seen_ms: now, ackBelow, results, next }) satisfies SessionRecord);
     if (remembered !== undefined) {
-      this.store.put(sessionKey, { seen_ms: now, ackBelow, results, ...(next === undefined ? {} : { next }) } satisfies SessionRecord);
+      save(results, next);
       return remembered;
     }
     if (results >= this.sessionMaxResults) {
@@ -425,7 +428,7 @@ export class PartitionMachine {
     }
     const result = run();
     this.store.put(resultKey, result);
-    this.store.put(sessionKey, { seen_ms: now, ackBelow, results: results + 1, ...(next === undefined ? {} : { next: Math.max(next, session.seq + 1) }) } satisfies SessionRecord);
+    save(results + 1, next === undefined ? undefined : Math.max(next, session.seq + 1));
     return result;
   }
 
