@@ -37,7 +37,7 @@ export async function injectMqtt(cluster: MqttChaosCluster, fault: PlannedFault<
         },
       };
     case 'portal-pause':
-      cluster.processes.pause(portal.name);
+      await cluster.processes.pause(portal.name);
       return {
         description: `SIGSTOP ${portal.name}`,
         targets: [portal.name],

@@ -237,8 +237,9 @@ export class ChaosCluster {
     await this.processes.kill(this.processName(id));
   }
 
-  pauseReplica(id: number): void {
-    this.processes.pause(this.processName(id));
+  /** SIGSTOP; settles once the process is stopped. */
+  pauseReplica(id: number): Promise<void> {
+    return this.processes.pause(this.processName(id));
   }
 
   resumeReplica(id: number): void {

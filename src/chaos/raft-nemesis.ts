@@ -98,7 +98,7 @@ async function stopReplicas(cluster: ChaosCluster, fault: PlannedFault<RaftFault
     }
     default: {
       const victim = fault.pick % 2 === 0 ? leader : picked;
-      cluster.pauseReplica(victim);
+      await cluster.pauseReplica(victim);
       return {
         description: `SIGSTOP ${victim === leader ? 'leader ' : ''}${victim} of partition ${fault.partition}`,
         targets: [cluster.processName(victim)],

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { defined } from './assert.js';
 import type { Logger } from './log.js';
 import { spawnEcom, spawnProgram, waitForPort, type EcomChild } from './processes.js';
+import { waitUntilStopped } from './proc-state.js';
 import { Supervisor, type RestartPolicy } from './supervisor.js';
 
 /** A process that exited without the harness killing or stopping it. */
@@ -145,10 +146,16 @@ export class ProcessGroup {
     return this.paused.has(name);
   }
 
-  pause(name: string): void {
+  /**
+   * SIGSTOP, settled once the process is stopped (every thread of it), so that what its owner
+   * logs or does next happens with the process frozen: kill() returns before that.
+   */
+  async pause(name: string): Promise<void> {
     if (!this.isRunning(name)) return;
-    defined(this.children.get(name), name).process.kill('SIGSTOP');
+    const child = defined(this.children.get(name), name);
+    child.process.kill('SIGSTOP');
     this.paused.add(name);
+    await waitUntilStopped(child.pid);
   }
 
   resume(name: string): void {

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { processState } from '../helpers/proc-state.js';
+import { processState } from '../../src/util/proc-state.js';
 import { childPortDepth } from '../../src/util/ports.js';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';

@@ -5,7 +5,7 @@ import type { EtcdBackend } from '../../src/modes/etcd/backend.js';
 import type { LocalEtcdCluster } from '../../src/modes/etcd/cluster.js';
 import { startPortalServer, type PortalServer } from '../../src/portal/server.js';
 import { silentLogger } from '../../src/util/log.js';
-import { waitUntilStopped } from '../helpers/proc-state.js';
+import { waitUntilStopped } from '../../src/util/proc-state.js';
 import { etcdMissing, freshPrefix, openBackend, startTestCluster } from './helpers.js';
 
 /** etcd without quorum, then entirely gone: the portal answers 503 in bounded time and recovers alone. */

@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ProcessGroup } from '../../src/util/process-group.js';
+import { processState } from '../../src/util/proc-state.js';
 import { Recorder } from '../../src/chaos/history.js';
 import { finishRun } from '../../src/chaos/result.js';
 import { freePort } from '../../src/util/ports.js';
@@ -10,6 +11,11 @@ import { silentLogger } from '../../src/util/log.js';
 import type { EcomChild } from '../../src/util/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ecom-process-group-'));
+/** The state letter of one thread of `pid` (after the command name's last ')'). */
+const threadState = (pid: number, tid: string) => {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  return stat.charAt(stat.lastIndexOf(')') + 2);
+};
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ProcessGroup', () => {
@@ -33,6 +39,25 @@ describe('ProcessGroup', () => {
     ]);
     await group.stop(group.names());
     expect(readFileSync(crash.log, 'utf8')).toContain('recovered from disk');
+  });
+
+  it('pause settles once every thread of the process is stopped; resume lets it run again', async () => {
+    const group = new ProcessGroup(join(dir, 'logs-pause'));
+    // Busy threads (the main one and a worker) are the ones that go on running after kill(SIGSTOP) returns.
+    const busy = "const { Worker } = require('node:worker_threads'); new Worker('for (;;) {}', { eval: true }); console.log('spinning'); for (;;) {}";
+    const child = group.startProgram('busy', process.execPath, ['-e', busy]);
+    await new Promise<void>((resolve) => child.watchLines((line) => line === 'spinning' && resolve()));
+    for (let i = 0; i < 5; i++) {
+      await group.pause('busy');
+      expect(group.isPaused('busy')).toBe(true);
+      const states = readdirSync(`/proc/${child.pid}/task`).map((tid) => threadState(child.pid, tid));
+      expect(states.length, 'a Node process has several threads').toBeGreaterThan(1);
+      expect(states.filter((s) => s !== 'T' && s !== 't'), `thread states ${states.join('')}`).toEqual([]);
+      group.resume('busy');
+    }
+    expect(processState(child.pid)).not.toBe('T');
+    await group.stop(['busy']);
+    expect(group.crashes).toEqual([]);
   });
 
   it('does not count a kill the harness made as a crash', async () => {

@@ -60,7 +60,7 @@ export function tierControls(tier: StorageTier, others?: SupervisedEvents, links
     }
     if (action === 'pause') {
       if (group.isPaused(name)) throw new Error(`replica ${id} is paused already; resume it`);
-      group.pause(name);
+      await group.pause(name);
       return `paused replica ${id} (SIGSTOP, pid ${pid}${alsoHosted(id)}): frozen, it neither answers nor sends until resumed`;
     }
     if (!group.isPaused(name)) throw new Error(`replica ${id} is not paused`);
