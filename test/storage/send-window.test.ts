@@ -41,7 +41,7 @@ describe('a send window (the cluster client under busy answers)', () => {
     w.release(late[0]!, 'busy');
     expect(w.width).toBe(2);
     // Every busy answer is counted (the portal's metrics), the cuts once per round.
-    expect(w.counts).toEqual({ busy: 4, cuts: 2, notSentDeadline: 0, notSentTooManyWaiting: 0 });
+    expect(w.state).toEqual({ width: 2, sending: 3, waiting: 0, busy: 4, cuts: 2, notSentDeadline: 0, notSentTooManyWaiting: 0 });
     for (const t of late.slice(1)) w.release(t, 'answered');
     for (let i = 0; i < 200; i++) w.release(sent(await w.acquire(far())), 'answered');
     expect(w.width).toBe(8);
@@ -62,7 +62,7 @@ describe('a send window (the cluster client under busy answers)', () => {
     expect(w.waiting).toBe(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(await waiting).toEqual({ notSent: 'deadline', waiting: 0 });
-    expect(w.counts).toEqual({ busy: 0, cuts: 0, notSentDeadline: 1, notSentTooManyWaiting: 0 });
+    expect(w.state).toEqual({ width: 1, sending: 1, waiting: 0, busy: 0, cuts: 0, notSentDeadline: 1, notSentTooManyWaiting: 0 });
     // Its place is gone: the next answer's room goes to whoever waits now, or stays free.
     w.release(held, 'answered');
     expect([w.sending, w.waiting]).toEqual([0, 0]);
@@ -75,7 +75,7 @@ describe('a send window (the cluster client under busy answers)', () => {
     void w.acquire(far());
     void w.acquire(far());
     expect(await w.acquire(far())).toEqual({ notSent: 'too-many-waiting', waiting: 2 });
-    expect(w.counts).toEqual({ busy: 0, cuts: 0, notSentDeadline: 0, notSentTooManyWaiting: 1 });
+    expect(w.state).toEqual({ width: 1, sending: 1, waiting: 2, busy: 0, cuts: 0, notSentDeadline: 0, notSentTooManyWaiting: 1 });
   });
 
   it('a request refused busy waits ahead of those never sent', async () => {

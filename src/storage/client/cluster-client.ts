@@ -6,7 +6,7 @@ import type { PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import type { MemberChangeKind, MemberChangeResult, MemberView } from '../common/members.js';
 import { clusterSecretOf, type ReplicaAddress, type Topology } from '../common/topology.js';
-import { SendWindow, type NotSent, type SendWindowCounts, type Ticket } from './send-window.js';
+import { SendWindow, type NotSent, type SendWindowState, type Ticket } from './send-window.js';
 
 /**
  * The portals' client of the storage replicas: finds each partition's leader, follows
@@ -22,14 +22,6 @@ const MEMBERS_REFRESH_MS = 5_000;
 /** Proposals a client keeps at one partition's leader at most (a leader takes 4,096 by default), and how many may wait for room (send-window.ts). */
 const SEND_WINDOW_MAX = 4_096;
 const SEND_WINDOW_MAX_WAITING = 100_000;
-
-/** One partition's send window: its width, what is out and waiting now, and its counts so far. */
-export interface SendWindowView extends SendWindowCounts {
-  readonly partition: number;
-  readonly width: number;
-  readonly sending: number;
-  readonly waiting: number;
-}
 
 export class ReplicaClusterClient implements PartitionCluster {
   readonly partitions: number;
@@ -175,8 +167,8 @@ export class ReplicaClusterClient implements PartitionCluster {
   }
 
   /** Each partition's send window as it stands (none before the first proposal to it), for the portal's metrics. */
-  sendWindows(): SendWindowView[] {
-    return [...this.windows].map(([partition, w]) => ({ partition, width: w.width, sending: w.sending, waiting: w.waiting, ...w.counts }));
+  sendWindows(): Array<SendWindowState & { readonly partition: number }> {
+    return [...this.windows].map(([partition, w]) => ({ partition, ...w.state }));
   }
 
   private windowOf(partition: number): SendWindow {

@@ -13,8 +13,11 @@ export interface Ticket {
 /** Why a request was never sent: its deadline passed while it waited, or too many waited already. */
 export type NotSent = { readonly notSent: 'deadline' | 'too-many-waiting'; readonly waiting: number };
 
-/** What a window has done since it was made, for the portal's metrics (each only grows). */
-export interface SendWindowCounts {
+/** A window now (width, out, waiting) and what it has done since it was made (the counts only grow), for the portal's metrics. */
+export interface SendWindowState {
+  readonly width: number;
+  readonly sending: number;
+  readonly waiting: number;
   /** Answers "busy" from the leader (it appended nothing). */
   readonly busy: number;
   /** Times the window was cut by a busy answer (at most once per round). */
@@ -105,8 +108,8 @@ export class SendWindow {
     return Math.floor(this.limit);
   }
 
-  get counts(): SendWindowCounts {
-    return { ...this.counts_ };
+  get state(): SendWindowState {
+    return { width: this.width, sending: this.inFlight, waiting: this.waitingCount, ...this.counts_ };
   }
 
   /**
