@@ -6,7 +6,7 @@ import type { PartitionBackup } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import type { MemberChangeKind, MemberChangeResult, MemberView } from '../common/members.js';
 import { clusterSecretOf, type ReplicaAddress, type Topology } from '../common/topology.js';
-import { SendWindow, type NotSent, type SendWindowState, type Ticket } from './send-window.js';
+import { SendWindow, type NotSent, type Ticket } from './send-window.js';
 
 /**
  * The portals' client of the storage replicas: finds each partition's leader, follows
@@ -167,7 +167,7 @@ export class ReplicaClusterClient implements PartitionCluster {
   }
 
   /** Each partition's send window as it stands (none before the first proposal to it), for the portal's metrics. */
-  sendWindows(): Array<SendWindowState & { readonly partition: number }> {
+  sendWindows(): Array<SendWindow['state'] & { readonly partition: number }> {
     return [...this.windows].map(([partition, w]) => ({ partition, ...w.state }));
   }
 

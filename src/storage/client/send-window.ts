@@ -13,20 +13,6 @@ export interface Ticket {
 /** Why a request was never sent: its deadline passed while it waited, or too many waited already. */
 export type NotSent = { readonly notSent: 'deadline' | 'too-many-waiting'; readonly waiting: number };
 
-/** A window now (width, out, waiting) and what it has done since it was made (the counts only grow), for the portal's metrics. */
-export interface SendWindowState {
-  readonly width: number;
-  readonly sending: number;
-  readonly waiting: number;
-  /** Answers "busy" from the leader (it appended nothing). */
-  readonly busy: number;
-  /** Times the window was cut by a busy answer (at most once per round). */
-  readonly cuts: number;
-  /** Requests never sent: their deadline passed while they waited, or too many waited already. */
-  readonly notSentDeadline: number;
-  readonly notSentTooManyWaiting: number;
-}
-
 interface Waiter {
   readonly grant: (outcome: Ticket | NotSent) => void;
   readonly timer: NodeJS.Timeout;
@@ -108,7 +94,11 @@ export class SendWindow {
     return Math.floor(this.limit);
   }
 
-  get state(): SendWindowState {
+  /**
+   * The window now (width, out, waiting) and what it has done since it was made (answers busy,
+   * cuts, requests given up unsent: these only grow), for the portal's metrics.
+   */
+  get state() {
     return { width: this.width, sending: this.inFlight, waiting: this.waitingCount, ...this.counts_ };
   }
 
