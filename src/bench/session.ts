@@ -11,6 +11,7 @@ import { MachinePauseWatch } from './machine-pauses.js';
 import { describePortalTrace, scrapeStages, stagesBetween } from './portal-trace.js';
 import { defined } from '../util/assert.js';
 import type { Topology } from '../storage/common/topology.js';
+import { DEFAULT_WORKERS, findWorkload } from './workloads.js';
 import { describeMqttTrace, mqttStageTraces, type MqttTraceable } from './mqtt-trace.js';
 
 /** What a run is measured against: its processes, and its raft tier or mqtt-mode broker if it has one. */
@@ -30,7 +31,8 @@ export interface MeasuredSystem {
  */
 export interface SessionOptions {
   readonly command: string;
-  readonly workers: number;
+  /** Load-generating processes of every run (`--workers`); unset, each workload's own or DEFAULT_WORKERS. */
+  readonly workers?: number;
   readonly warmup_ms: number;
   readonly duration_ms: number;
   readonly timeout_ms: number;
@@ -118,7 +120,7 @@ export class BenchSession {
     let pauseWatch: MachinePauseWatch | undefined;
     const result = await runWorkload({
       systemPids: () => parts.flatMap((part) => part.pids?.() ?? []),
-      workers: this.options.workers,
+      workers: this.options.workers ?? findWorkload(options.workload).workers ?? DEFAULT_WORKERS,
       timeout_ms: this.options.timeout_ms,
       // Fresh IDs for every run: a run never meets the records of an earlier one.
       runTag: `${this.runTag}${String(this.runs++).padStart(3, '0')}`,

@@ -16,14 +16,14 @@ import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, type Portal } f
 import type { Target } from '../bench/targets.js';
 import { runWorker } from '../bench/worker.js';
 import type { WorkerSpec } from '../bench/worker-protocol.js';
-import { WORKLOADS, findWorkload } from '../bench/workloads.js';
+import { DEFAULT_WORKERS, WORKLOADS, findWorkload } from '../bench/workloads.js';
 
 /**
  * `ecom bench`: the load generator and benchmark suite (issue #6), and the hidden
  * `ecom bench-worker` that generates the load from separate processes.
  */
 interface CommonOptions {
-  workers: number;
+  workers?: number;
   duration: number;
   warmup: number;
   timeoutMs: number;
@@ -40,7 +40,7 @@ const list = (name: string) => (text: string) => text.split(',').map((t) => posi
 
 function addCommon(command: Command, defaults: { duration: number; warmup: number }): Command {
   return command
-    .addOption(new Option('--workers <n>', 'load-generating processes the load is spread over').argParser(positiveInt('--workers')).default(2))
+    .addOption(new Option('--workers <n>', `load-generating processes the load is spread over (default: ${DEFAULT_WORKERS}; 1 for visibility, whose probe is the measuring instrument)`).argParser(positiveInt('--workers')))
     .addOption(new Option('--duration <seconds>', 'measured time per run').argParser(positiveNumber('--duration')).default(defaults.duration))
     .addOption(new Option('--warmup <seconds>', 'unmeasured time before each run (connections, JIT, leader caches)').argParser(positiveDecimal('--warmup', 3_600, true)).default(defaults.warmup))
     .addOption(new Option('--timeout-ms <ms>', 'deadline of each request; a request past it counts as an error').argParser(positiveInt('--timeout-ms')).default(10_000))
