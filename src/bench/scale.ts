@@ -9,7 +9,7 @@ import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
 import type { ScaleResult } from './results.js';
 import type { RaftTier } from './systems.js';
-import { PrintedLines } from '../util/printed-lines.js';
+import { jsonObject, PrintedLines } from '../util/printed-lines.js';
 
 /**
  * `ecom bench scale` (issue #18 item 5): does the tier stay as fast when a partition grows? It
@@ -125,10 +125,14 @@ async function catchUpBySnapshot(raft: RaftTier, status: ReplicaClusterClient, {
   await caughtUp(status, follower, WAIT_MS);
   const ms = performance.now() - started;
   // The line comes through a pipe the status answer does not wait for; normally it is already here.
-  const restored = (await followerLines.first((line) => String(line.json?.msg).startsWith('state restored from a snapshot'), LINE_WAIT_MS))?.json as LogLine | undefined;
+  const restoredLine = await followerLines.first((line) => String(line.json?.msg).startsWith('state restored from a snapshot'), LINE_WAIT_MS);
+  const restored = restoredLine?.json === undefined ? undefined : logLineOf(restoredLine.json);
   followerLines.stop();
   const logOf = (id: number) => logLines(join(dataDir, 'logs', `storage-${id}.log`), startedAt);
-  const followerLog = followerLines.lines.flatMap((line) => (line.json === undefined ? [] : [line.json as unknown as LogLine]));
+  const followerLog = followerLines.lines.flatMap((line) => {
+    const parsed = line.json === undefined ? undefined : logLineOf(line.json);
+    return parsed === undefined ? [] : [parsed];
+  });
   const bytes = restored?.bytes ?? 0;
   const members = raft.topology.replicas.filter((r) => r.partition === PARTITION).map((r) => r.id);
   const leaderChanges = members.map((id) => logOf(id).filter((line) => line.msg === 'became leader').length).reduce((a, b) => a + b, 0);
@@ -143,13 +147,23 @@ interface LogLine {
   readonly to?: number;
 }
 
-/** The lines a replica logged from `since` (epoch ms) on. */
+/** The fields of a replica's JSON log line this benchmark reads, or undefined when they are not there as it expects. */
+function logLineOf(json: Readonly<Record<string, unknown>>): LogLine | undefined {
+  const { time, msg, ms, bytes, to } = json;
+  if (typeof time !== 'number' || typeof msg !== 'string') return undefined;
+  const number = (value: unknown) => (typeof value === 'number' ? value : undefined);
+  return { time, msg, ms: number(ms), bytes: number(bytes), to: number(to) };
+}
+
+/** The lines a replica logged from `since` (epoch ms) on; a line that is not a log record (a crash's stack) is passed over. */
 function logLines(file: string, since: number): LogLine[] {
   return readFileSync(file, 'utf8')
     .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine)
-    .filter((line) => line.time >= since);
+    .flatMap((text) => {
+      const json = jsonObject(text);
+      const line = json === undefined ? undefined : logLineOf(json);
+      return line === undefined || line.time < since ? [] : [line];
+    });
 }
 
 /**

@@ -81,7 +81,8 @@ export class PrintedLines {
   }
 }
 
-function jsonObject(text: string): PrintedLine['json'] {
+/** A printed line's JSON object (a log record), or undefined for any other text. */
+export function jsonObject(text: string): PrintedLine['json'] {
   if (!text.startsWith('{')) return undefined;
   try {
     const value: unknown = JSON.parse(text);
