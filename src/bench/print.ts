@@ -10,7 +10,7 @@ export function describeRun(label: string, r: RunResult): string {
   const why = errors > 0 && r.errorSamples.length > 0 ? ` (e.g. ${r.errorSamples[0]})` : '';
   const dropped = r.dropped > 0 ? `, ${r.dropped} not sent (over the in-flight cap)` : '';
   return (
-    `${label} [${r.workload}, ${load}, ${r.workers} worker process${r.workers === 1 ? '' : 'es'}]: ` +
+    `${label} [${r.workload}, ${load}, ${r.workers} worker process${r.workers === 1 ? '' : 'es'}${r.grpcClient === undefined ? '' : `, ${r.grpcClient} gRPC client`}]: ` +
     `${Math.round(r.ops_per_s).toLocaleString('en-US')} ops/s, ${r.errors} errors${dropped}${why}; ` +
     `latency ms p50 ${fmtMs(l.p50_ms)}, p90 ${fmtMs(l.p90_ms)}, p99 ${fmtMs(l.p99_ms)}, p99.9 ${fmtMs(l.p999_ms)}, max ${fmtMs(l.max_ms)}` +
     (r.cpuPerOp_us === undefined ? '' : `; system CPU ${r.cpuPerOp_us.toLocaleString('en-US')} µs/op`) +

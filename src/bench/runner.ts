@@ -2,6 +2,7 @@ import { spawnEcom, type EcomChild } from '../util/processes.js';
 import { Histogram, type HistogramJson, type LatencySummary } from './histogram.js';
 import type { LoopResult } from './loops.js';
 import type { Target } from './targets.js';
+import { DEFAULT_GRPC_CLIENT, type GrpcClientKind } from './workloads.js';
 import { decode, START_SIGNAL, type WorkerSpec } from './worker-protocol.js';
 import { CpuMeter } from './cpu.js';
 import type { MachinePause } from './machine-pauses.js';
@@ -23,6 +24,8 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Open loop: total requests started per second. */
   readonly rate_per_s?: number;
+  /** The gRPC client of portal workloads' measured calls; unset, the workers' default. */
+  readonly grpcClient?: GrpcClientKind;
   /** The processes of the system under test, whose CPU per operation the run reports. */
   readonly systemPids?: () => readonly number[];
   /** Progress while measuring: completed requests and errors so far, all workers together. */
@@ -40,6 +43,8 @@ export interface RunResult {
   readonly concurrency?: number;
   readonly rate_per_s?: number;
   readonly workers: number;
+  /** Portal runs: the gRPC client the workers measured through. */
+  readonly grpcClient?: GrpcClientKind;
   readonly duration_ms: number;
   readonly ops: number;
   readonly errors: number;
@@ -81,6 +86,21 @@ function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
+/** What worker number `worker` is told to do: its share of the load, the rest as the run's. */
+function workerSpec(options: RunOptions, worker: number, share: { concurrency: number } | { rate_per_s: number }): WorkerSpec {
+  return {
+    workload: options.workload,
+    target: options.target,
+    worker,
+    runTag: options.runTag,
+    timeout_ms: options.timeout_ms,
+    warmup_ms: options.warmup_ms,
+    duration_ms: options.duration_ms,
+    ...share,
+    ...(options.grpcClient === undefined ? {} : { grpcClient: options.grpcClient }),
+  };
+}
+
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
   const closed = options.rate_per_s === undefined;
   const total = options.rate_per_s ?? options.concurrency ?? 1;
@@ -89,16 +109,7 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   const shares = closed ? split(total, workers) : Array.from({ length: workers }, () => total / workers);
   const progress = shares.map(() => ({ ops: 0, errors: 0 }));
   const children: Array<{ child: EcomChild; ready: Promise<void>; result: Promise<LoopResult> }> = shares.map((share, worker) => {
-    const spec: WorkerSpec = {
-      workload: options.workload,
-      target: options.target,
-      worker,
-      runTag: options.runTag,
-      timeout_ms: options.timeout_ms,
-      warmup_ms: options.warmup_ms,
-      duration_ms: options.duration_ms,
-      ...(closed ? { concurrency: share } : { rate_per_s: share }),
-    };
+    const spec = workerSpec(options, worker, closed ? { concurrency: share } : { rate_per_s: share });
     let onReady!: () => void;
     let onResult!: (r: LoopResult) => void;
     let onFailed!: (e: Error) => void;
@@ -170,6 +181,7 @@ function aggregate(options: RunOptions, workers: number, closed: boolean, result
     loop: closed ? 'closed' : 'open',
     ...(closed ? { concurrency: options.concurrency ?? 1 } : { rate_per_s: options.rate_per_s }),
     workers,
+    ...(options.target.kind === 'portal' ? { grpcClient: options.grpcClient ?? DEFAULT_GRPC_CLIENT } : {}),
     duration_ms,
     ops,
     errors: sum(results.map((r) => r.errors)),

@@ -11,7 +11,7 @@ import { MachinePauseWatch } from './machine-pauses.js';
 import { describePortalTrace, scrapeStages, stagesBetween } from './portal-trace.js';
 import { defined } from '../util/assert.js';
 import type { Topology } from '../storage/common/topology.js';
-import { DEFAULT_WORKERS, findWorkload } from './workloads.js';
+import { DEFAULT_WORKERS, findWorkload, type GrpcClientKind } from './workloads.js';
 import { describeMqttTrace, mqttStageTraces, type MqttTraceable } from './mqtt-trace.js';
 
 /** What a run is measured against: its processes, and its raft tier or mqtt-mode broker if it has one. */
@@ -37,6 +37,8 @@ export interface SessionOptions {
   readonly duration_ms: number;
   readonly timeout_ms: number;
   readonly fsyncSamples?: number;
+  /** The gRPC client of portal workloads' measured calls (--grpc-client); unset, DEFAULT_GRPC_CLIENT. */
+  readonly grpcClient?: GrpcClientKind;
   /** Print where each write's time went in the partition leaders or the mqtt-mode portals (--trace). */
   readonly trace?: boolean;
   /** Leave the temporary folder (logs, data) in place at the end, and say where it is (--keep). */
@@ -121,6 +123,7 @@ export class BenchSession {
     const result = await runWorkload({
       systemPids: () => parts.flatMap((part) => part.pids?.() ?? []),
       workers: this.options.workers ?? findWorkload(options.workload).workers ?? DEFAULT_WORKERS,
+      ...(this.options.grpcClient === undefined ? {} : { grpcClient: this.options.grpcClient }),
       timeout_ms: this.options.timeout_ms,
       // Fresh IDs for every run: a run never meets the records of an earlier one.
       runTag: `${this.runTag}${String(this.runs++).padStart(3, '0')}`,

@@ -1,5 +1,6 @@
 import type { LoopResult } from './loops.js';
 import type { Target } from './targets.js';
+import type { GrpcClientKind } from './workloads.js';
 
 /**
  * How the bench talks to its worker processes. The parent passes the spec as one JSON
@@ -23,6 +24,8 @@ export interface WorkerSpec {
   readonly concurrency?: number;
   /** Open loop: requests per second started by this worker. */
   readonly rate_per_s?: number;
+  /** The gRPC client of portal workloads' measured calls; unset, DEFAULT_GRPC_CLIENT. */
+  readonly grpcClient?: GrpcClientKind;
 }
 
 export type WorkerMessage =

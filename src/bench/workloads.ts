@@ -7,6 +7,7 @@ import { defined } from '../util/assert.js';
 import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
 import { LeanPortalClient } from '../client/lean-portal-client.js';
+import type { PortalCalls } from '../client/portal-calls.js';
 import { ProcessHealth } from './process-health.js';
 import type { Target } from './targets.js';
 
@@ -26,7 +27,18 @@ export interface WorkloadContext {
   readonly runTag: string;
   /** Per-request deadline. */
   readonly timeout_ms: number;
+  /** Which gRPC client the measured portal calls go through (seeding always uses grpc-js). */
+  readonly grpcClient: GrpcClientKind;
 }
+
+/**
+ * The gRPC client of the portal workloads' measured calls. `lean` (src/client/lean-portal-client.ts)
+ * sends the same bytes as grpc-js for about half its CPU: on a machine whose cores the load
+ * generator shares with the system it measures, that CPU is taken from the system (docs/bench.md).
+ */
+export const GRPC_CLIENT_KINDS = ['lean', 'grpc-js'] as const;
+export type GrpcClientKind = (typeof GRPC_CLIENT_KINDS)[number];
+export const DEFAULT_GRPC_CLIENT: GrpcClientKind = 'lean';
 
 export interface Workload {
   readonly name: string;
@@ -141,24 +153,28 @@ const storageWorkloads: Workload[] = [
 
 /** Records a portal workload starts from: clients, two products, orders (two per client). */
 interface ShopSeed {
-  readonly client: PortalClient;
   readonly ids: FreshIds;
   readonly cids: string[];
   readonly pids: [string, string];
   readonly orders: Array<{ oid: string; cid: string }>;
-  /** Every portal of the system, one client each; the operations take them in turn. */
-  readonly clients: readonly PortalClient[];
-  readonly portal: () => PortalClient;
+  /** Every portal of the system, one measured client each (ctx.grpcClient); the operations take them in turn. */
+  readonly clients: readonly PortalCalls[];
+  readonly portal: () => PortalCalls;
+  /** Closes every client, the seeding ones too. */
+  close(): void;
 }
 
 async function seedShop(ctx: WorkloadContext, withOrders: boolean): Promise<ShopSeed> {
   const target = ctx.target;
   if (target.kind !== 'portal') throw new Error(`this workload needs a portal, not ${target.kind}`);
   const ports = target.ports ?? [target.port];
-  const clients = ports.map((port) => new PortalClient({ host: target.host, port, timeout_ms: ctx.timeout_ms }));
-  for (const c of clients) await c.waitForReady(30_000);
+  // grpc-js waits for a portal to be ready; the lean client is made once every portal is.
+  const seeding = ports.map((port) => new PortalClient({ host: target.host, port, timeout_ms: ctx.timeout_ms }));
+  for (const c of seeding) await c.waitForReady(30_000);
+  const clients: PortalCalls[] = ctx.grpcClient === 'lean' ? seeding.map((c) => new LeanPortalClient(c.options)) : seeding;
+  const close = () => new Set<PortalCalls>([...seeding, ...clients]).forEach((c) => c.close());
   // Seeding goes through one portal; each worker starts its turns at another, so the load spreads evenly.
-  const client = defined(clients[0], 'the first portal\'s client');
+  const client = defined(seeding[0], 'the first portal\'s client');
   const portal = cycler(clients.map((_, i) => defined(clients[(i + ctx.worker) % clients.length], 'a portal client')));
   const ids = new FreshIds(ctx.runTag, ctx.worker);
   const cids = Array.from({ length: SEEDED / 4 }, () => ids.next());
@@ -176,7 +192,7 @@ async function seedShop(ctx: WorkloadContext, withOrders: boolean): Promise<Shop
       }
     }
   }
-  return { client, ids, cids, pids, orders, clients, portal };
+  return { ids, cids, pids, orders, clients, portal, close };
 }
 
 function orderData(pids: readonly string[], quantity: number): string {
@@ -190,7 +206,7 @@ function portalWorkload(name: string, description: string, withOrders: boolean, 
     description,
     async prepare(ctx) {
       const seed = await seedShop(ctx, withOrders);
-      return { op: build(seed), close: () => Promise.resolve(seed.clients.forEach((c) => c.close())) };
+      return { op: build(seed), close: () => Promise.resolve(seed.close()) };
     },
   };
 }
@@ -258,13 +274,12 @@ class ProbeStats {
  * A write through one portal, then reads through every other portal until each shows it: the
  * operation's latency is how long a write takes to be visible everywhere (an upper bound: the
  * time the read that found it returned). The reads to the other portals go out together, and
- * each repeats without pause until it finds the write. The calls go through a lean gRPC client
- * (src/client/lean-portal-client.ts): the probe's own CPU competes with the system it measures.
+ * each repeats without pause until it finds the write. The calls go through the measured client
+ * (the lean one unless --grpc-client says otherwise): the probe's own CPU competes with the system it measures.
  */
-function visibilityProbe(s: ShopSeed, stats: ProbeStats, lean: ReadonlyMap<PortalClient, LeanPortalClient>): () => Promise<boolean> {
+function visibilityProbe(s: ShopSeed, stats: ProbeStats): () => Promise<boolean> {
   if (s.clients.length < 2) throw new Error('visibility needs two portals or more: --portals 3 (mqtt mode)');
-  const leanOf = (c: PortalClient) => defined(lean.get(c), `a lean client for ${c.address}`);
-  const routes = new Map(s.clients.map((c) => [c, { origin: leanOf(c), others: s.clients.filter((o) => o !== c).map(leanOf) }]));
+  const routes = new Map(s.clients.map((c) => [c, { origin: c, others: s.clients.filter((o) => o !== c) }]));
   return async () => {
     const { origin, others } = defined(routes.get(s.portal()), 'the chosen portal\'s clients');
     const cid = s.ids.next();
@@ -299,16 +314,14 @@ const visibilityWorkload: Workload = {
   workers: 1,
   async prepare(ctx) {
     const seed = await seedShop(ctx, false);
-    const lean = new Map(seed.clients.map((c) => [c, new LeanPortalClient({ ...c.options, timeout_ms: ctx.timeout_ms })]));
     const stats = new ProbeStats();
-    const op = visibilityProbe(seed, stats, lean);
+    const op = visibilityProbe(seed, stats);
     return {
       op,
       close: () => {
         // A line that is not a worker message: the bench prints it as it is.
         if (stats.ops > 0) process.stdout.write(`${stats.describe(ctx.worker)}\n`);
-        seed.clients.forEach((c) => c.close());
-        lean.forEach((c) => c.close());
+        seed.close();
         return Promise.resolve();
       },
     };

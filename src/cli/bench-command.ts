@@ -16,7 +16,7 @@ import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, type Portal } f
 import type { Target } from '../bench/targets.js';
 import { runWorker } from '../bench/worker.js';
 import type { WorkerSpec } from '../bench/worker-protocol.js';
-import { DEFAULT_WORKERS, WORKLOADS, findWorkload } from '../bench/workloads.js';
+import { DEFAULT_GRPC_CLIENT, DEFAULT_WORKERS, GRPC_CLIENT_KINDS, WORKLOADS, findWorkload, type GrpcClientKind } from '../bench/workloads.js';
 
 /**
  * `ecom bench`: the load generator and benchmark suite (issue #6), and the hidden
@@ -24,6 +24,7 @@ import { DEFAULT_WORKERS, WORKLOADS, findWorkload } from '../bench/workloads.js'
  */
 interface CommonOptions {
   workers?: number;
+  grpcClient: GrpcClientKind;
   duration: number;
   warmup: number;
   timeoutMs: number;
@@ -41,6 +42,11 @@ const list = (name: string) => (text: string) => text.split(',').map((t) => posi
 function addCommon(command: Command, defaults: { duration: number; warmup: number }): Command {
   return command
     .addOption(new Option('--workers <n>', `load-generating processes the load is spread over (default: ${DEFAULT_WORKERS}; 1 for visibility, whose probe is the measuring instrument)`).argParser(positiveInt('--workers')))
+    .addOption(
+      new Option('--grpc-client <kind>', "portal workloads: the gRPC client of the measured calls; lean sends grpc-js's bytes for about half its CPU, which the load generator otherwise takes from the system it measures")
+        .choices(GRPC_CLIENT_KINDS)
+        .default(DEFAULT_GRPC_CLIENT),
+    )
     .addOption(new Option('--duration <seconds>', 'measured time per run').argParser(positiveNumber('--duration')).default(defaults.duration))
     .addOption(new Option('--warmup <seconds>', 'unmeasured time before each run (connections, JIT, leader caches)').argParser(positiveDecimal('--warmup', 3_600, true)).default(defaults.warmup))
     .addOption(new Option('--timeout-ms <ms>', 'deadline of each request; a request past it counts as an error').argParser(positiveInt('--timeout-ms')).default(10_000))
@@ -55,6 +61,7 @@ function openSession(opts: CommonOptions): BenchSession {
   return new BenchSession({
     command: `ecom ${process.argv.slice(2).join(' ')}`,
     workers: opts.workers,
+    grpcClient: opts.grpcClient,
     duration_ms: opts.duration * 1000,
     warmup_ms: opts.warmup * 1000,
     timeout_ms: opts.timeoutMs,

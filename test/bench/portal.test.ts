@@ -32,8 +32,22 @@ describe('ecom bench: portal workloads and the comparison', () => {
   it('runs every portal workload through gRPC (single mode, the quickest to start)', async () => {
     const { results, output } = await runBench(['run', ...PORTAL_WORKLOADS, '--mode', 'single', '-c', '4', '--workers', '1', '--duration', '0.7', '--warmup', '0.2']);
     expect(results.runs.map((r) => r.workload)).toEqual(PORTAL_WORKLOADS);
-    for (const run of results.runs) expectSaneRun(run);
+    for (const run of results.runs) {
+      expectSaneRun(run);
+      expect(run.grpcClient, 'measured through the lean client unless --grpc-client says otherwise').toBe('lean');
+    }
+    expect(output).toMatch(/\[create-order, 4 in flight, 1 worker process, lean gRPC client\]/);
     expectCleanedUp(output);
+  }, 150_000);
+
+  it('measures through grpc-js when asked, and refuses a client it does not have', async () => {
+    const { results, output } = await runBench(['run', 'create-order', 'retrieve-client-orders', '--mode', 'single', '--grpc-client', 'grpc-js', '-c', '2', '--workers', '1', '--duration', '0.5', '--warmup', '0.2']);
+    for (const run of results.runs) {
+      expectSaneRun(run);
+      expect(run.grpcClient).toBe('grpc-js');
+    }
+    expectCleanedUp(output);
+    await expect(runBench(['run', 'create-order', '--mode', 'single', '--grpc-client', 'curl', '--duration', '0.5'])).rejects.toThrow(/--grpc-client.*curl.*lean, grpc-js/s);
   }, 150_000);
 
   it('traces an order through the raft-mode portal: lock, decide and the answer, beside the leaders\' stages', async () => {
