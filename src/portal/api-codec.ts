@@ -99,8 +99,16 @@ function varintBytes(value: number): number[] {
 
 /** Every field present (not undefined or null) is written, empty or zero included, as protobufjs does. */
 export function encodeMessage(message: string, value: Readonly<Record<string, unknown>>): Buffer {
+  return encodeFields(message, fieldsOf(message), value);
+}
+
+/**
+ * `value`'s fields as protobuf bytes, by the field table given: encodeMessage's for api.proto, or
+ * another API's message of string (length-delimited, so bytes fields too) and int32 fields.
+ */
+export function encodeFields(message: string, fields: readonly FieldSpec[], value: Readonly<Record<string, unknown>>): Buffer {
   const parts: Buffer[] = [];
-  for (const field of fieldsOf(message)) {
+  for (const field of fields) {
     const v = value[field.name];
     if (v === undefined || v === null) continue;
     if (field.type === 'int32') {
