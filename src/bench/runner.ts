@@ -24,7 +24,7 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Open loop: total requests started per second. */
   readonly rate_per_s?: number;
-  /** The gRPC client of portal workloads' measured calls; unset, the workers' default. */
+  /** The gRPC client of portal and etcd workloads' measured calls; unset, the workers' default. */
   readonly grpcClient?: GrpcClientKind;
   /** The processes of the system under test, whose CPU per operation the run reports. */
   readonly systemPids?: () => readonly number[];
@@ -43,7 +43,7 @@ export interface RunResult {
   readonly concurrency?: number;
   readonly rate_per_s?: number;
   readonly workers: number;
-  /** Portal runs: the gRPC client the workers measured through. */
+  /** Portal and etcd runs: the gRPC client the workers measured through. */
   readonly grpcClient?: GrpcClientKind;
   readonly duration_ms: number;
   readonly ops: number;
@@ -181,7 +181,7 @@ function aggregate(options: RunOptions, workers: number, closed: boolean, result
     loop: closed ? 'closed' : 'open',
     ...(closed ? { concurrency: options.concurrency ?? 1 } : { rate_per_s: options.rate_per_s }),
     workers,
-    ...(options.target.kind === 'portal' ? { grpcClient: options.grpcClient ?? DEFAULT_GRPC_CLIENT } : {}),
+    ...(options.target.kind !== 'storage' ? { grpcClient: options.grpcClient ?? DEFAULT_GRPC_CLIENT } : {}),
     duration_ms,
     ops,
     errors: sum(results.map((r) => r.errors)),

@@ -37,7 +37,7 @@ export interface SessionOptions {
   readonly duration_ms: number;
   readonly timeout_ms: number;
   readonly fsyncSamples?: number;
-  /** The gRPC client of portal workloads' measured calls (--grpc-client); unset, DEFAULT_GRPC_CLIENT. */
+  /** The gRPC client of portal and etcd workloads' measured calls (--grpc-client); unset, DEFAULT_GRPC_CLIENT. */
   readonly grpcClient?: GrpcClientKind;
   /** Print where each write's time went in the partition leaders or the mqtt-mode portals (--trace). */
   readonly trace?: boolean;

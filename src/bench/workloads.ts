@@ -8,6 +8,7 @@ import { FreshIds } from './fresh-ids.js';
 import { Histogram } from './histogram.js';
 import { LeanPortalClient } from '../client/lean-portal-client.js';
 import type { PortalCalls } from '../client/portal-calls.js';
+import { LeanEtcdPuts } from './lean-etcd.js';
 import { ProcessHealth } from './process-health.js';
 import type { Target } from './targets.js';
 
@@ -27,14 +28,15 @@ export interface WorkloadContext {
   readonly runTag: string;
   /** Per-request deadline. */
   readonly timeout_ms: number;
-  /** Which gRPC client the measured portal calls go through (seeding always uses grpc-js). */
+  /** Which gRPC client the measured portal and etcd calls go through (seeding always uses grpc-js). */
   readonly grpcClient: GrpcClientKind;
 }
 
 /**
- * The gRPC client of the portal workloads' measured calls. `lean` (src/client/lean-portal-client.ts)
- * sends the same bytes as grpc-js for about half its CPU: on a machine whose cores the load
- * generator shares with the system it measures, that CPU is taken from the system (docs/bench.md).
+ * The gRPC client of the portal and etcd workloads' measured calls. `lean` (src/client/lean-grpc.ts)
+ * sends the same bytes as grpc-js (etcd3 for etcd) for a fraction of its CPU: on a machine whose
+ * cores the load generator shares with the system it measures, that CPU is taken from the system
+ * (docs/bench.md). The storage workloads have their own lean client, the portals' cluster client.
  */
 export const GRPC_CLIENT_KINDS = ['lean', 'grpc-js'] as const;
 export type GrpcClientKind = (typeof GRPC_CLIENT_KINDS)[number];
@@ -385,11 +387,21 @@ const etcdWorkloads: Workload[] = [
   {
     name: 'etcd-put',
     level: 'etcd',
-    description: 'etcd put of a fresh key through the etcd3 client (etcd fsyncs its WAL before acknowledging)',
+    description: 'etcd put of a fresh key (etcd fsyncs its WAL before acknowledging), through the lean gRPC client or etcd3 (--grpc-client grpc-js)',
     prepare(ctx) {
       if (ctx.target.kind !== 'etcd') throw new Error(`etcd-put needs an etcd target, not ${ctx.target.kind}`);
-      const client = new Etcd3({ hosts: [...ctx.target.endpoints], dialTimeout: ctx.timeout_ms });
       const ids = new FreshIds(ctx.runTag, ctx.worker);
+      if (ctx.grpcClient === 'lean') {
+        const puts = new LeanEtcdPuts(ctx.target.endpoints, ctx.timeout_ms);
+        return Promise.resolve({
+          op: async () => {
+            await puts.put(`bench/${ids.next()}`, CLIENT_DATA);
+            return true;
+          },
+          close: () => Promise.resolve(puts.close()),
+        });
+      }
+      const client = new Etcd3({ hosts: [...ctx.target.endpoints], dialTimeout: ctx.timeout_ms });
       return Promise.resolve({
         op: async () => {
           await client.put(`bench/${ids.next()}`).value(CLIENT_DATA);

@@ -43,7 +43,7 @@ function addCommon(command: Command, defaults: { duration: number; warmup: numbe
   return command
     .addOption(new Option('--workers <n>', `load-generating processes the load is spread over (default: ${DEFAULT_WORKERS}; 1 for visibility, whose probe is the measuring instrument)`).argParser(positiveInt('--workers')))
     .addOption(
-      new Option('--grpc-client <kind>', "portal workloads: the gRPC client of the measured calls; lean sends grpc-js's bytes for about half its CPU, which the load generator otherwise takes from the system it measures")
+      new Option('--grpc-client <kind>', "portal and etcd workloads: the gRPC client of the measured calls; lean sends grpc-js's bytes (etcd3's for etcd) for a fraction of its CPU, which the load generator otherwise takes from the system it measures")
         .choices(GRPC_CLIENT_KINDS)
         .default(DEFAULT_GRPC_CLIENT),
     )

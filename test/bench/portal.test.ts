@@ -95,6 +95,7 @@ describe('ecom bench: portal workloads and the comparison', () => {
     const { results, output, folder } = first;
     const c = results.comparison!;
     for (const run of [c.etcd, c.ecomOnePartition, c.ecomBothPartitions]) expectSaneRun(run);
+    expect(c.etcd.grpcClient, 'etcd driven through the lean gRPC client, as the portals are').toBe('lean');
     expect(c.ratioBothPartitions).toBeCloseTo(c.ecomBothPartitions.ops_per_s / c.etcd.ops_per_s, 6);
     expect(output).toMatch(/ratio ecom \/ etcd .*: one partition \d+\.\d×, both partitions \d+\.\d×/);
     expect(results.modes?.runs.map((r) => r.system)).toEqual(['single mode', 'mqtt mode']);
