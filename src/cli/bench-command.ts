@@ -40,9 +40,10 @@ const positiveInt = (name: string) => wholeNumber(name, 1);
 const positiveNumber = (name: string) => positiveDecimal(name);
 const list = (name: string) => (text: string) => text.split(',').map((t) => positiveInt(name)(t.trim()));
 
-/** The options every bench command takes; `grpcClient` for those that run portal or etcd workloads. */
-function addCommon(command: Command, defaults: { duration: number; warmup: number; grpcClient?: true }): Command {
-  if (defaults.grpcClient === true) {
+/** The options every bench command takes, and for those that run portal or etcd workloads the ones about them. */
+function addCommon(command: Command, defaults: { duration: number; warmup: number; portalWorkloads?: true }): Command {
+  const portalWorkloads = defaults.portalWorkloads === true;
+  if (portalWorkloads) {
     command.addOption(
       new Option('--grpc-client <kind>', "portal and etcd workloads: the gRPC client of the measured calls; lean sends grpc-js's bytes (etcd3's for etcd) for a fraction of its CPU, which the load generator otherwise takes from the system it measures")
         .choices(GRPC_CLIENT_KINDS)
@@ -50,7 +51,9 @@ function addCommon(command: Command, defaults: { duration: number; warmup: numbe
     );
   }
   return command
-    .addOption(new Option('--workers <n>', `load-generating processes the load is spread over (default: ${DEFAULT_WORKERS}; 1 for visibility, whose probe is the measuring instrument)`).argParser(positiveInt('--workers')))
+    .addOption(
+      new Option('--workers <n>', `load-generating processes the load is spread over (default: ${DEFAULT_WORKERS}${portalWorkloads ? '; 1 for visibility, whose probe is the measuring instrument' : ''})`).argParser(positiveInt('--workers')),
+    )
     .addOption(new Option('--duration <seconds>', 'measured time per run').argParser(positiveNumber('--duration')).default(defaults.duration))
     .addOption(new Option('--warmup <seconds>', 'unmeasured time before each run (connections, JIT, leader caches)').argParser(positiveDecimal('--warmup', 3_600, true)).default(defaults.warmup))
     .addOption(new Option('--timeout-ms <ms>', 'deadline of each request; a request past it counts as an error').argParser(positiveInt('--timeout-ms')).default(10_000))
@@ -174,7 +177,7 @@ function registerRun(bench: Command): void {
       .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded'))
       .addOption(new Option('--colocate', 'raft tier (storage workloads and --mode raft), the default: 3 processes each hosting one replica of both partitions, as ecom up runs it'))
       .addOption(new Option('--no-colocate', 'raft tier: 6 processes, one per replica, as ecom up --no-colocate')),
-    { duration: 10, warmup: 2, grpcClient: true },
+    { duration: 10, warmup: 2, portalWorkloads: true },
   )
     .addHelpText(
       'after',
@@ -223,7 +226,7 @@ function registerCompare(bench: Command): void {
       .addOption(new Option('--modes <list>', 'ecom modes to compare on the portal workload (empty: none)').default(Object.keys(PORTAL_SYSTEMS).join(',')))
       .addOption(new Option('--mode-workload <name>', 'the portal workload the modes run').default('shop'))
       .addOption(new Option('--mode-concurrency <n>', 'portal requests in flight').argParser(positiveInt('--mode-concurrency')).default(64)),
-    { duration: 10, warmup: 2, grpcClient: true },
+    { duration: 10, warmup: 2, portalWorkloads: true },
   )
     .addHelpText('after', `\nExamples:\n  $ ecom bench compare\n  $ ecom bench compare -c 512 --modes single,raft --chart compare.svg`)
     .action(async (opts: CommonOptions & { concurrency: number; modes: string; modeWorkload: string; modeConcurrency: number }) => {
@@ -261,7 +264,7 @@ function registerMqtt(bench: Command): void {
       .command('mqtt')
       .description("mqtt mode's figures (issue #17) on each broker: orders one at a time and 64 in flight through one portal; time until a write is visible on all of 3 portals at 250 and 1,000 writes/s; the targets met or not.")
       .addOption(new Option('--brokers <list>', 'which brokers, comma-separated: embedded, mosquitto').default('embedded,mosquitto')),
-    { duration: 8, warmup: 2, grpcClient: true },
+    { duration: 8, warmup: 2, portalWorkloads: true },
   )
     .addHelpText('after', `\nExample:\n  $ ecom bench mqtt --report mqtt-report.md\n  $ ecom bench mqtt --brokers mosquitto --duration 20`)
     .action(async (opts: CommonOptions & { brokers: string }) => {
@@ -308,7 +311,7 @@ function registerSuite(bench: Command): void {
       .description('Everything the targets of issue #6 ask, in one run: concurrency sweeps, serial latency, reads, orders through gRPC, failover, etcd and modes comparison.')
       .addOption(new Option('--kills <n>', 'failover: leaders to kill').argParser(positiveInt('--kills')).default(20))
       .addOption(new Option('--sweep <list>', 'closed-loop concurrencies for the storage put curve').argParser(list('--sweep')).default([1, 16, 64, 256, 512])),
-    { duration: 8, warmup: 2, grpcClient: true },
+    { duration: 8, warmup: 2, portalWorkloads: true },
   )
     .addHelpText('after', `\nExample (what produced docs/img/bench.svg):\n  $ ecom bench suite --chart docs/img/bench.svg --report docs/bench-report.md --json bench.json`)
     .action(async (opts: CommonOptions & { kills: number; sweep: number[] }) => {

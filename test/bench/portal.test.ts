@@ -48,6 +48,8 @@ describe('ecom bench: portal workloads and the comparison', () => {
     }
     expectCleanedUp(output);
     await expect(runBench(['run', 'create-order', '--mode', 'single', '--grpc-client', 'curl', '--duration', '0.5'])).rejects.toThrow(/--grpc-client.*curl.*lean, grpc-js/s);
+    // The storage-only benchmarks have no gRPC client to choose, and do not pretend to.
+    await expect(runBench(['failover', '--grpc-client', 'lean', '--kills', '1'])).rejects.toThrow(/unknown option '--grpc-client'/);
   }, 150_000);
 
   it('traces an order through the raft-mode portal: lock, decide and the answer, beside the leaders\' stages', async () => {
