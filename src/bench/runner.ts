@@ -24,7 +24,7 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Open loop: total requests started per second. */
   readonly rate_per_s?: number;
-  /** The gRPC client of portal and etcd workloads' measured calls; unset, the workers' default. */
+  /** The gRPC client of portal and etcd workloads' measured calls; unset, DEFAULT_GRPC_CLIENT. */
   readonly grpcClient?: GrpcClientKind;
   /** The processes of the system under test, whose CPU per operation the run reports. */
   readonly systemPids?: () => readonly number[];
@@ -97,7 +97,7 @@ function workerSpec(options: RunOptions, worker: number, share: { concurrency: n
     warmup_ms: options.warmup_ms,
     duration_ms: options.duration_ms,
     ...share,
-    ...(options.grpcClient === undefined ? {} : { grpcClient: options.grpcClient }),
+    grpcClient: options.grpcClient ?? DEFAULT_GRPC_CLIENT,
   };
 }
 

@@ -24,8 +24,8 @@ export interface WorkerSpec {
   readonly concurrency?: number;
   /** Open loop: requests per second started by this worker. */
   readonly rate_per_s?: number;
-  /** The gRPC client of portal and etcd workloads' measured calls; unset, DEFAULT_GRPC_CLIENT. */
-  readonly grpcClient?: GrpcClientKind;
+  /** The gRPC client of portal and etcd workloads' measured calls. */
+  readonly grpcClient: GrpcClientKind;
 }
 
 export type WorkerMessage =

@@ -1,6 +1,6 @@
 import { closedLoop, openLoop } from './loops.js';
 import { encode, START_SIGNAL, type WorkerMessage, type WorkerSpec } from './worker-protocol.js';
-import { DEFAULT_GRPC_CLIENT, findWorkload, GRPC_CLIENT_KINDS } from './workloads.js';
+import { findWorkload, GRPC_CLIENT_KINDS } from './workloads.js';
 
 /**
  * The body of the hidden `ecom bench-worker SPEC` command: one load-generating process.
@@ -16,7 +16,7 @@ export async function runWorker(spec: WorkerSpec): Promise<void> {
   const started = new Promise<void>((resolve) => process.once(START_SIGNAL, () => resolve()));
   try {
     const workload = findWorkload(spec.workload);
-    const grpcClient = spec.grpcClient ?? DEFAULT_GRPC_CLIENT;
+    const { grpcClient } = spec;
     if (!GRPC_CLIENT_KINDS.includes(grpcClient)) throw new Error(`no gRPC client "${String(grpcClient)}"; choose one of: ${GRPC_CLIENT_KINDS.join(', ')}`);
     const prepared = await workload.prepare({ target: spec.target, worker: spec.worker, runTag: spec.runTag, timeout_ms: spec.timeout_ms, grpcClient });
     try {
