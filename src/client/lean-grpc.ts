@@ -201,7 +201,8 @@ class ReplyReader {
 
   trailers(headers: http2.IncomingHttpHeaders): void {
     const status = headers['grpc-status'];
-    if (status !== undefined) this.status = Number(status);
+    // The spec's status is digits; anything else ('', 'x', a list) is no status a call can trust as OK.
+    if (status !== undefined) this.status = typeof status === 'string' && /^\d{1,9}$/.test(status) ? Number(status) : STATUS.unknown;
     const message = headers['grpc-message'];
     if (message !== undefined) this.message = percentDecoded(String(message));
   }
