@@ -290,7 +290,14 @@ export class FileLog implements DurableLog {
     fs.open(file, 'wx', (openErr, fd) => {
       if (openErr !== null) return void (this.next = undefined); // tried again after the next fdatasync
       fsyncDirAsync(this.dir, (syncErr) => {
-        if (this.next !== 'preparing' || this.fd < 0 || syncErr !== undefined) {
+        if (this.fd < 0) {
+          // Closed meanwhile: another FileLog may own the folder by now and have taken this very
+          // name for its own segment, so the file is not ours to remove. Left empty, it is what a
+          // crash here leaves, and recovery restates the header into it.
+          fs.close(fd, () => undefined);
+          return;
+        }
+        if (this.next !== 'preparing' || syncErr !== undefined) {
           fs.close(fd, () => fs.rm(file, { force: true }, () => undefined));
           if (this.next === 'preparing') this.next = undefined;
           return;
