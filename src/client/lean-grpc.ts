@@ -1,5 +1,6 @@
-import http2 from 'node:http2';
 import { isIP } from 'node:net';
+import { encodeHeaderBlock } from './hpack.js';
+import { H2_ERROR, H2Connection, type H2Call, type HeaderRecord } from './h2-connection.js';
 import { DEFAULT_TIMEOUT_MS, PortalCallError, STATUS } from './portal-calls.js';
 
 /** A reply message larger than this is refused, as grpc-js refuses one over its default receive limit. */
@@ -25,9 +26,10 @@ export interface LeanGrpcOptions {
  * a length-prefixed message out, the status from the trailers, each reply message cut from the
  * data and bounded. The server cannot tell it from grpc-js: the requests are the same bytes.
  * grpc-js's client costs several times the CPU per call (call stack capture, interceptors,
- * resolving and retrying layers), and two users cannot afford it: a one-shot command that must
- * start within a quarter of a second (loading grpc-js alone took 70 ms of it), and the bench's
- * load generator, whose CPU is taken from the system it measures on this 2-core machine.
+ * resolving and retrying layers), and so does node:http2 beneath it (h2-connection.ts says
+ * why); two users cannot afford that: a one-shot command that must start within a quarter of a
+ * second (loading grpc-js alone took 70 ms of it), and the bench's load generator, whose CPU is
+ * taken from the system it measures on this 2-core machine.
  *
  * Failures reject with a PortalCallError carrying the gRPC status grpc-js would give: the
  * server's status and message; UNAVAILABLE (14) when no connection could be made or it
@@ -36,37 +38,24 @@ export interface LeanGrpcOptions {
  */
 export class LeanGrpcChannel {
   readonly address: string;
-  private readonly session: http2.ClientHttp2Session;
-  /** Settles when the connection (and its TLS handshake) is made, or has failed. */
-  private readonly connected: Promise<void>;
+  private readonly connection: H2Connection;
   private readonly timeout_ms: number;
-  private failure: Error | undefined;
-  private isConnected = false;
+  private readonly authority: string;
+  /** Each path's request header block: the encoding keeps no state, so one block serves every call. */
+  private readonly blocks = new Map<string, Buffer>();
 
   constructor(readonly options: LeanGrpcOptions) {
     this.address = `${options.host}:${options.port}`;
     this.timeout_ms = options.timeout_ms ?? DEFAULT_TIMEOUT_MS;
-    const tls = options.tlsCa !== undefined;
-    // No server name (SNI) for an address: TLS forbids it, and Node warns on stderr; the certificate is still checked against the address.
-    const tlsOptions = { ca: options.tlsCa, servername: isIP(options.host) === 0 ? options.host : '' };
-    const authority = isIP(options.host) === 6 ? `[${options.host}]:${options.port}` : this.address;
-    this.session = http2.connect(`${tls ? 'https' : 'http'}://${authority}`, tls ? tlsOptions : {});
-    this.connected = new Promise<void>((resolve, reject) => {
-      this.session.once('connect', () => {
-        this.isConnected = true;
-        resolve();
-      });
-      this.session.once('close', () => reject(this.failure ?? new Error('the connection closed')));
-    });
-    // Each call reports a failed connection itself; this only keeps it from being unhandled meanwhile.
-    this.connected.catch(() => undefined);
-    this.session.on('error', (err: Error) => {
-      this.failure = err;
-    });
+    this.authority = isIP(options.host) === 6 ? `[${options.host}]:${options.port}` : this.address;
+    // A token HTTP/2 cannot carry is refused here, with the header named, before any call is made.
+    if (options.token !== undefined) encodeHeaderBlock([['authorization', `Bearer ${options.token}`]]);
+    // No server name (SNI) for an address: TLS forbids it; the certificate is still checked against the address.
+    this.connection = new H2Connection({ host: options.host, port: options.port, tlsCa: options.tlsCa, servername: isIP(options.host) === 0 ? options.host : '' });
   }
 
   close(): void {
-    this.session.close();
+    this.connection.close();
   }
 
   /** One call: a request message's bytes sent to `path`, every reply message's bytes once the status says it went well. */
@@ -75,19 +64,13 @@ export class LeanGrpcChannel {
     frame[0] = 0;
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, PREFIX_BYTES);
-    const headers = {
-      ':method': 'POST',
-      ':path': path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      // No grpc-timeout: the deadline is kept here, and a server given one arms a timer per
-      // call, which the bench's figures would pay for (docs/bench.md).
-      ...(this.options.token !== undefined ? { authorization: `Bearer ${this.options.token}` } : {}),
-    };
+    const block = this.headerBlock(path);
 
     return new Promise<Buffer[]>((resolve, reject) => {
-      let stream: http2.ClientHttp2Stream | undefined;
       let settled = false;
+      // Filled once the request is made; a reply may settle the call before that (a connection already gone).
+      const sent: { call?: H2Call } = {};
+      const reply = new ReplyReader(path, this.address);
       const settle = (outcome: () => Buffer[]) => {
         if (settled) return;
         settled = true;
@@ -95,7 +78,7 @@ export class LeanGrpcChannel {
         try {
           resolve(outcome());
         } catch (err) {
-          if (stream !== undefined && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+          sent.call?.cancel();
           reject(err instanceof Error ? err : new Error(String(err)));
         }
       };
@@ -104,55 +87,61 @@ export class LeanGrpcChannel {
           throw new PortalCallError(code, details);
         });
       const timer = setTimeout(() => fail(STATUS.deadlineExceeded, `${path} to ${this.address}: no reply within ${this.timeout_ms} ms`), this.timeout_ms);
-
-      const send = () => {
+      // Each piece of the reply is read as it comes; the last one settles the call.
+      const step = (read: () => void, endStream: boolean) => {
         if (settled) return;
         try {
-          stream = this.session.request(headers);
+          read();
         } catch (err) {
-          // A connection that was made and has gone (or is going) since takes no more calls.
-          fail(STATUS.unavailable, `${path} to ${this.address}: the connection is gone (${(this.failure ?? (err as Error)).message})`);
+          settle(() => {
+            throw err;
+          });
           return;
         }
-        const reply = new ReplyReader(path, this.address);
-        stream.on('response', (headers) => reply.headers(headers));
-        stream.on('trailers', (trailers: http2.IncomingHttpHeaders) => reply.trailers(trailers));
-        stream.on('data', (chunk: Buffer) => {
-          try {
-            reply.data(chunk);
-          } catch (err) {
-            settle(() => {
-              throw err;
-            });
-          }
-        });
-        stream.on('end', () => settle(() => reply.messages()));
-        // A connection that goes away may close the stream without an end or an error.
-        stream.on('error', () => undefined);
-        stream.on('close', () => {
-          const gone = this.failure !== undefined || this.session.closed || this.session.destroyed;
-          const why = this.failure?.message ?? (gone ? 'the connection closed' : `the stream was reset (HTTP/2 code ${stream?.rstCode ?? '?'})`);
-          fail(gone ? STATUS.unavailable : statusOfReset(stream?.rstCode), `${path} to ${this.address}: no reply (${why})`);
-        });
-        stream.end(frame);
+        if (endStream) settle(() => reply.messages());
       };
-      // Once connected, at once: the probe makes thousands of calls a second on one connection.
-      if (this.isConnected) send();
-      else this.connected.then(send, (err: Error) => fail(STATUS.unavailable, err.message));
+      sent.call = this.connection.requestEncoded(block, frame, {
+        onHeaders: (headers, endStream) => step(() => reply.headers(headers), endStream),
+        onData: (chunk, endStream) => step(() => reply.data(chunk), endStream),
+        onClose: (why) => {
+          if ('reset' in why) fail(statusOfReset(why.reset), `${path} to ${this.address}: no reply (the stream was reset, HTTP/2 code ${why.reset})`);
+          else fail(STATUS.unavailable, `${path} to ${this.address}: no reply (${why.gone.message})`);
+        },
+      });
     });
+  }
+
+  private headerBlock(path: string): Buffer {
+    let block = this.blocks.get(path);
+    if (block === undefined) {
+      block = encodeHeaderBlock([
+        [':method', 'POST'],
+        [':scheme', this.options.tlsCa !== undefined ? 'https' : 'http'],
+        [':authority', this.authority],
+        [':path', path],
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+        // No grpc-timeout: the deadline is kept here, and a server given one arms a timer per
+        // call, which the bench's figures would pay for (docs/bench.md).
+        ...(this.options.token !== undefined ? [['authorization', `Bearer ${this.options.token}`] as const] : []),
+      ]);
+      // A client calls a handful of paths; the bound keeps a caller of many from growing it.
+      if (this.blocks.size < 64) this.blocks.set(path, block);
+    }
+    return block;
   }
 }
 
 /** grpc-js's reading of a stream reset by the server (RST_STREAM) before its status. */
-function statusOfReset(rstCode: number | undefined): number {
+function statusOfReset(rstCode: number): number {
   switch (rstCode) {
-    case http2.constants.NGHTTP2_REFUSED_STREAM:
+    case H2_ERROR.refusedStream:
       return STATUS.unavailable;
-    case http2.constants.NGHTTP2_CANCEL:
+    case H2_ERROR.cancel:
       return STATUS.cancelled;
-    case http2.constants.NGHTTP2_ENHANCE_YOUR_CALM:
+    case H2_ERROR.enhanceYourCalm:
       return STATUS.resourceExhausted;
-    case http2.constants.NGHTTP2_INADEQUATE_SECURITY:
+    case H2_ERROR.inadequateSecurity:
       return STATUS.permissionDenied;
     default:
       return STATUS.internal;
@@ -192,14 +181,18 @@ class ReplyReader {
     private readonly address: string,
   ) {}
 
-  headers(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+  headers(headers: HeaderRecord): void {
+    if (this.responded) return this.trailers(headers);
     this.responded = true;
-    this.httpStatus = headers[':status'] ?? 200;
-    this.contentType = headers['content-type'];
+    const status = headers[':status'];
+    // A reply without a three-digit status is no HTTP reply; 0 maps to UNKNOWN if no gRPC status says more.
+    this.httpStatus = typeof status === 'string' && /^\d{3}$/.test(status) ? Number(status) : 0;
+    const contentType = headers['content-type'];
+    this.contentType = typeof contentType === 'string' ? contentType : undefined;
     this.trailers(headers);
   }
 
-  trailers(headers: http2.IncomingHttpHeaders): void {
+  trailers(headers: HeaderRecord): void {
     const status = headers['grpc-status'];
     // The spec's status is digits; anything else ('', 'x', a list) is no status a call can trust as OK.
     if (status !== undefined) this.status = typeof status === 'string' && /^\d{1,9}$/.test(status) ? Number(status) : STATUS.unknown;

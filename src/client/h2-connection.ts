@@ -1,0 +1,610 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { defined } from '../util/assert.js';
+import { encodeHeaderBlock, HpackDecoder, HpackError } from './hpack.js';
+
+/**
+ * The client side of one HTTP/2 connection (RFC 9113), written over a plain or TLS socket for
+ * the lean gRPC channel: requests out, each reply's header blocks and data handed to the caller
+ * as they come.
+ *
+ * Why not node:http2: per request it builds a Duplex stream, an AsyncResource with a bound
+ * callback (and, on Node 20, two deprecation wrappers for that binding), and a native stream
+ * handle whose JavaScript wrapper a scavenge cannot free, so every call's objects reach the old
+ * generation: about 5 KB a call, scavenges of 10-16 ms in the visibility probe at 250 writes/s
+ * and a mark-compact to empty them (docs/bench.md). A client that makes thousands of calls a
+ * second on two cores shared with the system it measures cannot afford that; the framing a unary
+ * or server-streaming gRPC call needs is small.
+ *
+ * What it does not do: server push (refused in its settings), priorities (ignored), request
+ * bodies larger than flow control lets out at once are queued, not streamed by the caller.
+ */
+
+/** Frame types (RFC 9113 §6). */
+const FRAME = { data: 0x0, headers: 0x1, priority: 0x2, rstStream: 0x3, settings: 0x4, pushPromise: 0x5, ping: 0x6, goaway: 0x7, windowUpdate: 0x8, continuation: 0x9 } as const;
+const FLAG = { endStream: 0x1, ack: 0x1, endHeaders: 0x4, padded: 0x8, priority: 0x20 } as const;
+const SETTING = { headerTableSize: 0x1, enablePush: 0x2, maxConcurrentStreams: 0x3, initialWindowSize: 0x4, maxFrameSize: 0x5, maxHeaderListSize: 0x6 } as const;
+/** Error codes (RFC 9113 §7). */
+export const H2_ERROR = {
+  noError: 0x0,
+  protocol: 0x1,
+  internal: 0x2,
+  flowControl: 0x3,
+  streamClosed: 0x5,
+  frameSize: 0x6,
+  refusedStream: 0x7,
+  cancel: 0x8,
+  compression: 0x9,
+  enhanceYourCalm: 0xb,
+  inadequateSecurity: 0xc,
+} as const;
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const FRAME_HEADER_BYTES = 9;
+/** The largest frame this client takes, as every peer must assume until told otherwise: it never says otherwise. */
+const MAX_FRAME_BYTES = 16_384;
+const DEFAULT_WINDOW = 65_535;
+const MAX_WINDOW = 2 ** 31 - 1;
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/**
+ * How far ahead a server may send, per stream and on the connection. Replies are bounded by the
+ * caller as they arrive (the channel's per-call limit), not by flow control: a small window would
+ * only add WINDOW_UPDATE round trips to large replies.
+ */
+const RECEIVE_WINDOW = 2 ** 30;
+/** A header block (encoded, CONTINUATIONs included) or header list (decoded) larger than this ends the connection. */
+const MAX_HEADER_BYTES = 64 << 10;
+/** Streams opened before the server's SETTINGS arrive (RFC 9113 §6.5.2 recommends servers allow at least 100). */
+const STREAMS_BEFORE_SETTINGS = 100;
+/** A stream the server refused unprocessed (over its stream limit, as it first said it) is sent again this often at most. */
+const MAX_REFUSALS = 3;
+/** Calls waiting for the server to allow more concurrent streams: past this the call fails at once. */
+const MAX_WAITING_CALLS = 10_000;
+
+export type HeaderRecord = Record<string, string | string[]>;
+
+/** What happens to one request. Called on the connection's turn; none of them may throw. */
+export interface StreamEvents {
+  /** A header block: the reply's headers, or, after them, its trailers. */
+  onHeaders(headers: HeaderRecord, endStream: boolean): void;
+  onData(chunk: Buffer, endStream: boolean): void;
+  /** The stream ended without a last frame: the server reset it (its error code), or the connection went. */
+  onClose(why: { readonly reset: number } | { readonly gone: Error }): void;
+}
+
+export interface H2Call {
+  /** Stops the call: a stream already open is reset (CANCEL); no event follows. */
+  cancel(): void;
+}
+
+export interface H2ConnectionOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Talk TLS (ALPN "h2"), trusting servers whose certificate this CA (PEM) signed. */
+  readonly tlsCa?: Buffer;
+  /** The TLS server name; '' sends none (an address), and the certificate is checked against the host. */
+  readonly servername?: string;
+}
+
+interface Stream {
+  readonly id: number;
+  readonly request: Waiting;
+  readonly events: StreamEvents;
+  sendWindow: number;
+  receiveWindow: number;
+  /** Request body not yet sent (flow control); `undefined` once the last DATA frame is out. */
+  unsent: Buffer | undefined;
+  responded: boolean;
+}
+
+interface Waiting {
+  readonly block: Buffer;
+  readonly body: Buffer;
+  readonly events: StreamEvents;
+  started: Stream | undefined;
+  cancelled: boolean;
+  /** Times a server refused the stream unprocessed (REFUSED_STREAM) and it was sent again. */
+  refusals: number;
+}
+
+/** A header block arriving in pieces (HEADERS, then CONTINUATION frames). */
+interface BlockInProgress {
+  readonly streamId: number;
+  readonly endStream: boolean;
+  readonly fragments: Buffer[];
+  bytes: number;
+}
+
+class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class H2Connection {
+  private readonly socket: Socket | TLSSocket;
+  private readonly decoder = new HpackDecoder(4096, MAX_HEADER_BYTES);
+  private readonly streams = new Map<number, Stream>();
+  private readonly waiting: Waiting[] = [];
+  /** Streams with body bytes held back by flow control, in the order they asked. */
+  private readonly blocked = new Set<Stream>();
+  private nextStreamId = 1;
+  private state: 'connecting' | 'open' | 'closing' | 'gone' = 'connecting';
+  private failure: Error | undefined;
+  private input: Buffer | undefined;
+  private prefaceSeen = false;
+  private block: BlockInProgress | undefined;
+  private sendWindow = DEFAULT_WINDOW;
+  private receiveWindow = DEFAULT_WINDOW;
+  private peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrame = MAX_FRAME_BYTES;
+  private peerMaxStreams = Infinity;
+  private corked = false;
+  /** Settles once the connection is made (TLS agreed on HTTP/2), or has failed: then with the reason. */
+  readonly ready: Promise<void>;
+
+  constructor(options: H2ConnectionOptions) {
+    const tls = options.tlsCa !== undefined;
+    this.socket = tls
+      ? tlsConnect({ host: options.host, port: options.port, ca: options.tlsCa, servername: options.servername ?? options.host, ALPNProtocols: ['h2'] })
+      : netConnect({ host: options.host, port: options.port });
+    this.socket.setNoDelay(true);
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.socket.once(tls ? 'secureConnect' : 'connect', () => {
+        if (tls && (this.socket as TLSSocket).alpnProtocol !== 'h2') {
+          this.fail(new Error(`the server at ${options.host}:${options.port} did not agree to HTTP/2 over TLS (ALPN); is it a gRPC port?`));
+          return;
+        }
+        this.start();
+        resolve();
+      });
+      this.socket.once('close', () => reject(this.failure ?? new Error('the connection closed')));
+    });
+    this.ready.catch(() => undefined);
+    this.socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    this.socket.on('error', (err: Error) => this.fail(err));
+    this.socket.on('close', () => this.fail(new Error('the connection closed')));
+  }
+
+  /** Sends a request: `fields` as its header block (lowercase names, pseudo-headers first), `body` as its data. */
+  request(fields: ReadonlyArray<readonly [string, string]>, body: Buffer, events: StreamEvents): H2Call {
+    return this.requestEncoded(encodeHeaderBlock(fields), body, events);
+  }
+
+  /** As request, with the header block already encoded (encodeHeaderBlock keeps no state, so a block can be reused). */
+  requestEncoded(block: Buffer, body: Buffer, events: StreamEvents): H2Call {
+    const waiting: Waiting = { block, body, events, started: undefined, cancelled: false, refusals: 0 };
+    const call: H2Call = { cancel: () => this.cancel(waiting) };
+    if (this.state === 'gone' || this.state === 'closing') {
+      events.onClose({ gone: this.failure ?? new Error('the connection is closing') });
+      return call;
+    }
+    if (this.waiting.length >= MAX_WAITING_CALLS) {
+      events.onClose({ gone: new Error(`${MAX_WAITING_CALLS} calls already wait for the server to take more streams (it allows ${this.peerMaxStreams} at once)`) });
+      return call;
+    }
+    this.waiting.push(waiting);
+    if (this.state === 'open') this.startWaiting();
+    return call;
+  }
+
+  /** Lets the calls in progress finish, then closes; new calls fail. */
+  close(): void {
+    if (this.state === 'gone') return;
+    if (this.state === 'connecting') {
+      this.fail(new Error('the client was closed'));
+      return;
+    }
+    this.state = 'closing';
+    this.endIfIdle();
+  }
+
+  private start(): void {
+    if (this.state !== 'connecting') return;
+    this.state = 'open';
+    const settings = Buffer.alloc(18);
+    // No server push, a large window per stream, and a bound on the header lists sent to us.
+    settings.writeUInt16BE(SETTING.enablePush, 0);
+    settings.writeUInt32BE(0, 2);
+    settings.writeUInt16BE(SETTING.initialWindowSize, 6);
+    settings.writeUInt32BE(RECEIVE_WINDOW, 8);
+    settings.writeUInt16BE(SETTING.maxHeaderListSize, 12);
+    settings.writeUInt32BE(MAX_HEADER_BYTES, 14);
+    this.write(PREFACE);
+    this.writeFrame(FRAME.settings, 0, 0, settings);
+    this.writeWindowUpdate(0, RECEIVE_WINDOW - DEFAULT_WINDOW);
+    this.receiveWindow = RECEIVE_WINDOW;
+    this.startWaiting();
+  }
+
+  private startWaiting(): void {
+    // Until the server's SETTINGS say how many streams it takes, no more than the least RFC 9113 recommends.
+    const limit = this.prefaceSeen ? this.peerMaxStreams : Math.min(this.peerMaxStreams, STREAMS_BEFORE_SETTINGS);
+    while (this.state === 'open' && this.waiting.length > 0 && this.streams.size < limit) {
+      const next = defined(this.waiting.shift(), 'a waiting call');
+      if (next.cancelled) continue;
+      if (this.nextStreamId > MAX_STREAM_ID) {
+        // Stream ids are never reused: a connection that used them all takes no more calls.
+        this.failure = new Error('the connection has used all its stream ids; make a new client');
+        this.state = 'closing';
+        next.events.onClose({ gone: this.failure });
+        this.failWaiting(this.failure);
+        this.endIfIdle();
+        return;
+      }
+      const stream: Stream = { id: this.nextStreamId, request: next, events: next.events, sendWindow: this.peerInitialWindow, receiveWindow: RECEIVE_WINDOW, unsent: next.body, responded: false };
+      this.nextStreamId += 2;
+      next.started = stream;
+      this.streams.set(stream.id, stream);
+      this.writeHeaders(stream.id, next.block);
+      this.sendBody(stream);
+    }
+  }
+
+  private cancel(waiting: Waiting): void {
+    waiting.cancelled = true;
+    const stream = waiting.started;
+    if (stream === undefined || this.streams.get(stream.id) !== stream) return;
+    this.closeStream(stream);
+    if (this.state !== 'gone') this.writeRstStream(stream.id, H2_ERROR.cancel);
+  }
+
+  private closeStream(stream: Stream): void {
+    this.streams.delete(stream.id);
+    this.blocked.delete(stream);
+    this.startWaiting();
+    this.endIfIdle();
+  }
+
+  private endIfIdle(): void {
+    if (this.state === 'closing' && this.streams.size === 0) {
+      this.failWaiting(this.failure ?? new Error('the connection is closing'));
+      this.state = 'gone';
+      this.failure ??= new Error('the connection was closed');
+      this.socket.end();
+    }
+  }
+
+  private failWaiting(reason: Error): void {
+    for (const w of this.waiting.splice(0)) if (!w.cancelled) w.events.onClose({ gone: reason });
+  }
+
+  /** The connection is over: every call not finished ends with `reason`. */
+  private fail(reason: Error): void {
+    if (this.state === 'gone' && this.streams.size === 0 && this.waiting.length === 0) {
+      this.socket.destroy();
+      return;
+    }
+    this.failure ??= reason;
+    this.state = 'gone';
+    const open = [...this.streams.values()];
+    this.streams.clear();
+    this.blocked.clear();
+    for (const stream of open) stream.events.onClose({ gone: this.failure });
+    this.failWaiting(this.failure);
+    this.socket.destroy();
+  }
+
+  /** A protocol error of the server's: tell it (GOAWAY) and end the connection. */
+  private connectionError(err: ConnectionError): void {
+    if (this.state !== 'gone') {
+      const payload = Buffer.alloc(8);
+      payload.writeUInt32BE(0, 0);
+      payload.writeUInt32BE(err.code, 4);
+      this.writeFrame(FRAME.goaway, 0, 0, payload);
+      this.socket.end();
+    }
+    this.fail(new Error(`the server broke HTTP/2: ${err.message}`));
+  }
+
+  // --- Writing -----------------------------------------------------------------------------
+
+  /** Frames written in one turn leave in one system call (cork until the next tick). */
+  private write(bytes: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(bytes);
+  }
+
+  private frameHeader(length: number, type: number, flags: number, streamId: number, into = Buffer.allocUnsafe(FRAME_HEADER_BYTES), at = 0): Buffer {
+    into.writeUIntBE(length, at, 3);
+    into[at + 3] = type;
+    into[at + 4] = flags;
+    into.writeUInt32BE(streamId, at + 5);
+    return into;
+  }
+
+  private writeFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    this.write(this.frameHeader(payload.length, type, flags, streamId));
+    if (payload.length > 0) this.write(payload);
+  }
+
+  private writeWindowUpdate(streamId: number, increment: number): void {
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(increment, 0);
+    this.writeFrame(FRAME.windowUpdate, 0, streamId, payload);
+  }
+
+  private writeRstStream(streamId: number, code: number): void {
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(code, 0);
+    this.writeFrame(FRAME.rstStream, 0, streamId, payload);
+  }
+
+  private writeHeaders(streamId: number, block: Buffer): void {
+    if (block.length <= this.peerMaxFrame) {
+      this.writeFrame(FRAME.headers, FLAG.endHeaders, streamId, block);
+      return;
+    }
+    for (let at = 0; at < block.length; at += this.peerMaxFrame) {
+      const piece = block.subarray(at, at + this.peerMaxFrame);
+      const last = at + this.peerMaxFrame >= block.length;
+      this.writeFrame(at === 0 ? FRAME.headers : FRAME.continuation, last ? FLAG.endHeaders : 0, streamId, piece);
+    }
+  }
+
+  /** Sends what flow control lets out of a stream's body; the rest waits for a WINDOW_UPDATE. */
+  private sendBody(stream: Stream): void {
+    while (stream.unsent !== undefined) {
+      const unsent = stream.unsent;
+      // An empty last frame needs no window; a window a SETTINGS change made negative lets nothing out.
+      const n = Math.max(0, Math.min(unsent.length, this.sendWindow, stream.sendWindow, this.peerMaxFrame));
+      if (n === 0 && unsent.length > 0) {
+        this.blocked.add(stream);
+        return;
+      }
+      const last = n === unsent.length;
+      this.writeFrame(FRAME.data, last ? FLAG.endStream : 0, stream.id, unsent.subarray(0, n));
+      this.sendWindow -= n;
+      stream.sendWindow -= n;
+      stream.unsent = last ? undefined : unsent.subarray(n);
+    }
+    this.blocked.delete(stream);
+  }
+
+  private flushBlocked(): void {
+    for (const stream of [...this.blocked]) {
+      this.sendBody(stream);
+      if (this.sendWindow <= 0) return;
+    }
+  }
+
+  // --- Reading -----------------------------------------------------------------------------
+
+  private onBytes(chunk: Buffer): void {
+    if (this.state === 'gone') return;
+    let buf = this.input === undefined ? chunk : Buffer.concat([this.input, chunk]);
+    try {
+      while (buf.length >= FRAME_HEADER_BYTES) {
+        const length = buf.readUIntBE(0, 3);
+        if (length > MAX_FRAME_BYTES) throw new ConnectionError(H2_ERROR.frameSize, `a frame of ${length} bytes, over the ${MAX_FRAME_BYTES} allowed (is this a TLS port? then give the CA)`);
+        if (buf.length < FRAME_HEADER_BYTES + length) break;
+        const type = buf[3]!;
+        const flags = buf[4]!;
+        const streamId = buf.readUInt32BE(5) & 0x7fffffff;
+        const payload = buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+        buf = buf.subarray(FRAME_HEADER_BYTES + length);
+        this.onFrame(type, flags, streamId, payload);
+        // A frame may have ended the connection (a handler closing it, a GOAWAY with nothing left).
+        if (this.isGone()) return;
+      }
+    } catch (err) {
+      if (err instanceof ConnectionError) return this.connectionError(err);
+      if (err instanceof HpackError) return this.connectionError(new ConnectionError(H2_ERROR.compression, `a header block that does not decode: ${err.message}`));
+      throw err;
+    }
+    this.input = buf.length === 0 ? undefined : buf;
+  }
+
+  private isGone(): boolean {
+    return this.state === 'gone';
+  }
+
+  private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    if (!this.prefaceSeen) {
+      // The server's first frame is its SETTINGS: anything else is not an HTTP/2 server.
+      if (type !== FRAME.settings || (flags & FLAG.ack) !== 0) throw new ConnectionError(H2_ERROR.protocol, `its first frame is of type ${type}, not SETTINGS: not an HTTP/2 server`);
+      this.prefaceSeen = true;
+    }
+    if (this.block !== undefined && type !== FRAME.continuation) throw new ConnectionError(H2_ERROR.protocol, `a frame of type ${type} inside a header block`);
+    switch (type) {
+      case FRAME.data:
+        return this.onData(flags, streamId, payload);
+      case FRAME.headers:
+        return this.onHeaders(flags, streamId, payload);
+      case FRAME.continuation:
+        return this.onContinuation(flags, streamId, payload);
+      case FRAME.rstStream:
+        return this.onRstStream(streamId, payload);
+      case FRAME.settings:
+        return this.onSettings(flags, streamId, payload);
+      case FRAME.ping:
+        if (streamId !== 0 || payload.length !== 8) throw new ConnectionError(H2_ERROR.protocol, 'a PING that is not 8 bytes on stream 0');
+        if ((flags & FLAG.ack) === 0) this.writeFrame(FRAME.ping, FLAG.ack, 0, Buffer.from(payload));
+        return;
+      case FRAME.goaway:
+        return this.onGoaway(streamId, payload);
+      case FRAME.windowUpdate:
+        return this.onWindowUpdate(streamId, payload);
+      case FRAME.pushPromise:
+        throw new ConnectionError(H2_ERROR.protocol, 'a PUSH_PROMISE, though push was refused');
+      case FRAME.priority:
+        if (streamId === 0 || payload.length !== 5) throw new ConnectionError(H2_ERROR.protocol, 'a malformed PRIORITY frame');
+        return;
+      default:
+        // Unknown frame types are ignored (RFC 9113 §4.1).
+        return;
+    }
+  }
+
+  /** The stream a server frame names: open, `undefined` if already closed here, or an error if it never was. */
+  private streamOf(streamId: number, what: string): Stream | undefined {
+    if (streamId === 0) throw new ConnectionError(H2_ERROR.protocol, `${what} on stream 0`);
+    const stream = this.streams.get(streamId);
+    if (stream !== undefined) return stream;
+    if (streamId % 2 === 0 || streamId >= this.nextStreamId) throw new ConnectionError(H2_ERROR.protocol, `${what} on stream ${streamId}, which this client never opened`);
+    return undefined;
+  }
+
+  /** The payload without its padding (PADDED flag: a length byte first, that many bytes at the end). */
+  private unpadded(flags: number, payload: Buffer, skip = 0): Buffer {
+    if ((flags & FLAG.padded) === 0) return skip === 0 ? payload : payload.subarray(skip);
+    const pad = payload[0];
+    if (pad === undefined || 1 + skip + pad > payload.length) throw new ConnectionError(H2_ERROR.protocol, 'padding longer than its frame');
+    return payload.subarray(1 + skip, payload.length - pad);
+  }
+
+  private onData(flags: number, streamId: number, payload: Buffer): void {
+    const stream = this.streamOf(streamId, 'DATA');
+    // Flow control counts the whole frame, padding included, whether or not the stream is still wanted.
+    this.receiveWindow -= payload.length;
+    if (this.receiveWindow < 0) throw new ConnectionError(H2_ERROR.flowControl, 'more data than the connection window allows');
+    if (this.receiveWindow < RECEIVE_WINDOW / 2) {
+      this.writeWindowUpdate(0, RECEIVE_WINDOW - this.receiveWindow);
+      this.receiveWindow = RECEIVE_WINDOW;
+    }
+    if (stream === undefined) return;
+    if (!stream.responded) throw new ConnectionError(H2_ERROR.protocol, `DATA before HEADERS on stream ${streamId}`);
+    stream.receiveWindow -= payload.length;
+    if (stream.receiveWindow < 0) throw new ConnectionError(H2_ERROR.flowControl, `more data than stream ${streamId}'s window allows`);
+    if (stream.receiveWindow < RECEIVE_WINDOW / 2) {
+      this.writeWindowUpdate(stream.id, RECEIVE_WINDOW - stream.receiveWindow);
+      stream.receiveWindow = RECEIVE_WINDOW;
+    }
+    const end = (flags & FLAG.endStream) !== 0;
+    if (end) this.closeStream(stream);
+    stream.events.onData(this.unpadded(flags, payload), end);
+  }
+
+  private onHeaders(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId === 0) throw new ConnectionError(H2_ERROR.protocol, 'HEADERS on stream 0');
+    const fragment = this.unpadded(flags, payload, (flags & FLAG.priority) !== 0 ? 5 : 0);
+    this.block = { streamId, endStream: (flags & FLAG.endStream) !== 0, fragments: [fragment], bytes: fragment.length };
+    if ((flags & FLAG.endHeaders) !== 0) this.endBlock();
+  }
+
+  private onContinuation(flags: number, streamId: number, payload: Buffer): void {
+    const block = this.block;
+    if (block === undefined || block.streamId !== streamId) throw new ConnectionError(H2_ERROR.protocol, 'a CONTINUATION that continues no header block');
+    block.fragments.push(payload);
+    block.bytes += payload.length;
+    if (block.bytes > MAX_HEADER_BYTES) throw new ConnectionError(H2_ERROR.enhanceYourCalm, `a header block over ${MAX_HEADER_BYTES} bytes`);
+    if ((flags & FLAG.endHeaders) !== 0) this.endBlock();
+  }
+
+  private endBlock(): void {
+    const block = defined(this.block, 'the header block being read');
+    this.block = undefined;
+    // Decoded even for a stream no longer wanted: the decoder's table must follow the server's.
+    const fields = this.decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments));
+    const stream = this.streamOf(block.streamId, 'HEADERS');
+    if (stream === undefined) return;
+    const headers: HeaderRecord = {};
+    for (const [name, value] of fields) {
+      const seen = headers[name];
+      headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+    }
+    // Informational replies (1xx) come before the real one and say nothing a call needs.
+    if (!stream.responded && typeof headers[':status'] === 'string' && headers[':status'].startsWith('1') && !block.endStream) return;
+    stream.responded = true;
+    if (block.endStream) this.closeStream(stream);
+    stream.events.onHeaders(headers, block.endStream);
+  }
+
+  private onRstStream(streamId: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new ConnectionError(H2_ERROR.frameSize, 'an RST_STREAM that is not 4 bytes');
+    const stream = this.streamOf(streamId, 'RST_STREAM');
+    if (stream === undefined) return;
+    const code = payload.readUInt32BE(0);
+    const request = stream.request;
+    // Refused before any processing (RFC 9113 §8.7): safe to send again, once the server's limit is known.
+    if (code === H2_ERROR.refusedStream && !stream.responded && request.refusals < MAX_REFUSALS && this.state === 'open') {
+      request.refusals++;
+      request.started = undefined;
+      this.waiting.unshift(request);
+      this.closeStream(stream);
+      return;
+    }
+    this.closeStream(stream);
+    stream.events.onClose({ reset: code });
+  }
+
+  private onSettings(flags: number, streamId: number, payload: Buffer): void {
+    if (streamId !== 0) throw new ConnectionError(H2_ERROR.protocol, 'SETTINGS on a stream');
+    if ((flags & FLAG.ack) !== 0) {
+      if (payload.length !== 0) throw new ConnectionError(H2_ERROR.frameSize, 'a SETTINGS acknowledgement with a payload');
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new ConnectionError(H2_ERROR.frameSize, 'SETTINGS whose length is not a multiple of 6');
+    for (let at = 0; at < payload.length; at += 6) {
+      const id = payload.readUInt16BE(at);
+      const value = payload.readUInt32BE(at + 2);
+      switch (id) {
+        case SETTING.maxConcurrentStreams:
+          this.peerMaxStreams = value;
+          break;
+        case SETTING.initialWindowSize: {
+          if (value > MAX_WINDOW) throw new ConnectionError(H2_ERROR.flowControl, `an initial window of ${value}, over 2^31-1`);
+          const delta = value - this.peerInitialWindow;
+          this.peerInitialWindow = value;
+          for (const stream of this.streams.values()) stream.sendWindow += delta;
+          break;
+        }
+        case SETTING.maxFrameSize:
+          if (value < MAX_FRAME_BYTES || value > 2 ** 24 - 1) throw new ConnectionError(H2_ERROR.protocol, `a maximum frame size of ${value}`);
+          this.peerMaxFrame = value;
+          break;
+        default:
+          // The header table size matters only to an encoder that indexes (ours never does); the rest are hints.
+          break;
+      }
+    }
+    this.writeFrame(FRAME.settings, FLAG.ack, 0, Buffer.alloc(0));
+    this.flushBlocked();
+    this.startWaiting();
+  }
+
+  private onGoaway(streamId: number, payload: Buffer): void {
+    if (streamId !== 0 || payload.length < 8) throw new ConnectionError(H2_ERROR.protocol, 'a malformed GOAWAY');
+    const last = payload.readUInt32BE(0) & 0x7fffffff;
+    const code = payload.readUInt32BE(4);
+    const reason = new Error(`the server is going away (GOAWAY, HTTP/2 code ${code}) and did not take the call`);
+    this.failure ??= reason;
+    if (this.state === 'open' || this.state === 'connecting') this.state = 'closing';
+    for (const stream of [...this.streams.values()]) {
+      if (stream.id <= last) continue;
+      this.streams.delete(stream.id);
+      this.blocked.delete(stream);
+      stream.events.onClose({ gone: reason });
+    }
+    this.failWaiting(reason);
+    this.endIfIdle();
+  }
+
+  private onWindowUpdate(streamId: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new ConnectionError(H2_ERROR.frameSize, 'a WINDOW_UPDATE that is not 4 bytes');
+    const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    if (streamId === 0) {
+      if (increment === 0) throw new ConnectionError(H2_ERROR.protocol, 'a WINDOW_UPDATE of 0');
+      this.sendWindow += increment;
+      if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.flowControl, 'a connection window over 2^31-1');
+      this.flushBlocked();
+      return;
+    }
+    const stream = this.streamOf(streamId, 'WINDOW_UPDATE');
+    if (stream === undefined || increment === 0) return;
+    stream.sendWindow += increment;
+    if (stream.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.flowControl, `stream ${streamId}'s window over 2^31-1`);
+    if (this.blocked.has(stream)) this.sendBody(stream);
+  }
+}
