@@ -481,9 +481,11 @@ export class H2Connection {
       this.writeWindowUpdate(stream.id, RECEIVE_WINDOW - stream.receiveWindow);
       stream.receiveWindow = RECEIVE_WINDOW;
     }
+    // Checked before the stream is closed: a malformed frame ends the connection, and with it every open call.
+    const data = this.unpadded(flags, payload);
     const end = (flags & FLAG.endStream) !== 0;
     if (end) this.closeStream(stream);
-    stream.events.onData(this.unpadded(flags, payload), end);
+    stream.events.onData(data, end);
   }
 
   private onHeaders(flags: number, streamId: number, payload: Buffer): void {
