@@ -15,7 +15,6 @@ import { checkTargets, verdictMark } from '../bench/targets-check.js';
 import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
 import type { Target } from '../bench/targets.js';
 import { runWorker } from '../bench/worker.js';
-import type { WorkerSpec } from '../bench/worker-protocol.js';
 import { DEFAULT_GRPC_CLIENT, DEFAULT_WORKERS, GRPC_CLIENT_KINDS, WORKLOADS, findWorkload, type GrpcClientKind } from '../bench/workloads.js';
 
 /**
@@ -158,7 +157,7 @@ function registerWorker(program: Command): void {
     .description('one load-generating process of ecom bench (started by it; speaks JSON lines on stdout)')
     .argument('<spec>', 'the worker spec as JSON')
     .action(async (spec: string) => {
-      await runWorker(JSON.parse(spec) as WorkerSpec);
+      await runWorker(spec);
       // Done: the stdin pipe spawnEcom watches (and our SIGTERM handler) would keep us waiting for the parent's stop.
       process.exit();
     });
