@@ -144,8 +144,6 @@ export class H2Connection {
   private peerMaxFrame = MAX_FRAME_BYTES;
   private peerMaxStreams = Infinity;
   private corked = false;
-  /** Settles once the connection is made (TLS agreed on HTTP/2), or has failed: then with the reason. */
-  readonly ready: Promise<void>;
 
   constructor(options: H2ConnectionOptions) {
     const tls = options.tlsCa !== undefined;
@@ -153,18 +151,13 @@ export class H2Connection {
       ? tlsConnect({ host: options.host, port: options.port, ca: options.tlsCa, servername: options.servername ?? options.host, ALPNProtocols: ['h2'] })
       : netConnect({ host: options.host, port: options.port });
     this.socket.setNoDelay(true);
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.socket.once(tls ? 'secureConnect' : 'connect', () => {
-        if (tls && (this.socket as TLSSocket).alpnProtocol !== 'h2') {
-          this.fail(new Error(`the server at ${options.host}:${options.port} did not agree to HTTP/2 over TLS (ALPN); is it a gRPC port?`));
-          return;
-        }
-        this.start();
-        resolve();
-      });
-      this.socket.once('close', () => reject(this.failure ?? new Error('the connection closed')));
+    this.socket.once(tls ? 'secureConnect' : 'connect', () => {
+      if (tls && (this.socket as TLSSocket).alpnProtocol !== 'h2') {
+        this.fail(new Error(`the server at ${options.host}:${options.port} did not agree to HTTP/2 over TLS (ALPN); is it a gRPC port?`));
+        return;
+      }
+      this.start();
     });
-    this.ready.catch(() => undefined);
     this.socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     this.socket.on('error', (err: Error) => this.fail(err));
     this.socket.on('close', () => this.fail(new Error('the connection closed')));
