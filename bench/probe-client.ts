@@ -24,7 +24,7 @@ class NodeHttp2Client {
   }
 
   retrieveClient(cid: string): Promise<{ CID: string }> {
-    const body = this.method.requestSerialize({ CID: cid });
+    const body = this.method.requestSerialize({ ID: cid });
     const frame = Buffer.alloc(5 + body.length);
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, 5);

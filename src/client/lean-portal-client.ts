@@ -5,8 +5,9 @@ import { PortalCallError, PortalCalls, STATUS, type PortalClientOptions, type Po
 /**
  * The portals' calls through a LeanGrpcChannel (src/client/lean-grpc.ts), the messages encoded
  * by api-codec.ts as for grpc-js. The one-shot commands use it, and the bench measures through
- * it: with grpc-js each call cost the load generator about 550 µs of CPU against about 300 µs
- * here, and at 1,000 writes/s the visibility probe took more CPU than the system it measured.
+ * it: one call at a time, grpc-js's client costs about 300 µs of CPU per call, the same bytes
+ * over node:http2 130–140 µs, this one 64–86 µs (bench/probe-client.ts, 2026-12-06), and at
+ * 1,000 writes/s the visibility probe through grpc-js took more CPU than the system it measured.
  */
 export class LeanPortalClient extends PortalCalls {
   readonly address: string;
