@@ -219,7 +219,6 @@ export class H2Connection {
     const limit = this.prefaceSeen ? this.peerMaxStreams : Math.min(this.peerMaxStreams, STREAMS_BEFORE_SETTINGS);
     while (this.state === 'open' && this.waiting.length > 0 && this.streams.size < limit) {
       const next = defined(this.waiting.shift(), 'a waiting call');
-      if (next.cancelled) continue;
       if (this.nextStreamId > MAX_STREAM_ID) {
         // Stream ids are never reused: a connection that used them all takes no more calls.
         this.failure = new Error('the connection has used all its stream ids; make a new client');
@@ -241,7 +240,13 @@ export class H2Connection {
   private cancel(waiting: Waiting): void {
     waiting.cancelled = true;
     const stream = waiting.started;
-    if (stream === undefined || this.streams.get(stream.id) !== stream) return;
+    if (stream === undefined) {
+      // Out of the queue at once, so calls given up on (their deadline passed) do not fill its bound.
+      const at = this.waiting.indexOf(waiting);
+      if (at >= 0) this.waiting.splice(at, 1);
+      return;
+    }
+    if (this.streams.get(stream.id) !== stream) return;
     this.closeStream(stream);
     if (this.state !== 'gone') this.writeRstStream(stream.id, H2_ERROR.cancel);
   }

@@ -113,6 +113,27 @@ describe('the hand-written HTTP/2 client against node:http2', () => {
     expect(most).toBeLessThanOrEqual(2);
   });
 
+  it('never sends a call given up on while it waited for a stream', async () => {
+    const paths: string[] = [];
+    let held: http2.ServerHttp2Stream | undefined;
+    const { port } = await h2Server({ settings: { maxConcurrentStreams: 1 } }, (stream, headers) => {
+      paths.push(String(headers[':path']));
+      if (held === undefined) held = stream;
+      else stream.respond({ ':status': 200 }, { endStream: true });
+    });
+    const connection = connect(port);
+    const first = exchange(connection, '/first', Buffer.from('a'));
+    await expect.poll(() => held).toBeDefined();
+    const events: StreamEvents = { onHeaders: () => undefined, onData: () => undefined, onClose: () => undefined };
+    const givenUp = connection.request([[':method', 'POST'], [':scheme', 'http'], [':authority', 'test'], [':path', '/given-up']], Buffer.from('b'), events);
+    givenUp.cancel();
+    const third = exchange(connection, '/third', Buffer.from('c'));
+    held!.respond({ ':status': 200 }, { endStream: true });
+    expect((await first).end).toBe('stream');
+    expect((await third).end).toBe('stream');
+    expect(paths).toEqual(['/first', '/third']);
+  });
+
   it('answers PING, and on GOAWAY ends the calls the server did not take while the others finish', async () => {
     let held: http2.ServerHttp2Stream | undefined;
     const { port, sessions } = await h2Server({}, (stream) => {
