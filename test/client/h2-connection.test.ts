@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H2Connection, type HeaderRecord, type StreamEvents } from '../../src/client/h2-connection.js';
 import { encodeHeaderBlock } from '../../src/client/hpack.js';
+import { frame } from '../helpers/h2-frames.js';
 import { testSeed } from '../helpers/seed.js';
 
 /**
@@ -181,16 +182,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** A frame's bytes: 9-byte header and payload. */
-function frame(type: number, flags: number, streamId: number, payload: Uint8Array): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId >>> 0, 5);
-  return Buffer.concat([header, payload]);
 }
 
 const SETTINGS = frame(4, 0, 0, new Uint8Array(0));

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeHeaderBlock, HpackDecoder, HpackError, type HeaderField } from '../../src/client/hpack.js';
 import { EOS, HUFFMAN_CODES, huffmanDecode } from '../../src/client/hpack-huffman.js';
+import { FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, frame, frameReader, FRAME_HEADERS, FRAME_RST_STREAM, FRAME_SETTINGS, headerBlocks, PREFACE } from '../helpers/h2-frames.js';
 import { testSeed } from '../helpers/seed.js';
 
 /**
@@ -184,73 +185,6 @@ describe('the Huffman code', () => {
     expect(() => huffmanDecode(Uint8Array.of(0x1f, 0xff, 0xff, 0xff, 0xff), 10)).toThrow(/EOS/);
   });
 });
-
-// HTTP/2 framing, as much as the tests need to speak it over raw sockets (RFC 9113 4.1, 6).
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME_HEADERS = 0x1;
-const FRAME_RST_STREAM = 0x3;
-const FRAME_SETTINGS = 0x4;
-const FRAME_CONTINUATION = 0x9;
-const FLAG_ACK = 0x1;
-const FLAG_END_STREAM = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-
-interface Frame {
-  readonly type: number;
-  readonly flags: number;
-  readonly streamId: number;
-  readonly payload: Buffer;
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Uint8Array = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
-
-/** Cuts a byte stream into frames, after skipping (and checking) a preface if one is expected. */
-function frameReader(expectPreface: boolean, onFrame: (frame: Frame) => void): (chunk: Buffer) => void {
-  let pending = Buffer.alloc(0);
-  let prefaceSeen = !expectPreface;
-  return (chunk) => {
-    pending = Buffer.concat([pending, chunk]);
-    if (!prefaceSeen) {
-      if (pending.length < PREFACE.length) return;
-      expect(pending.subarray(0, PREFACE.length)).toEqual(PREFACE);
-      pending = pending.subarray(PREFACE.length);
-      prefaceSeen = true;
-    }
-    while (pending.length >= 9) {
-      const length = pending.readUIntBE(0, 3);
-      if (pending.length < 9 + length) return;
-      onFrame({ type: pending[3]!, flags: pending[4]!, streamId: pending.readUInt32BE(5) & 0x7fffffff, payload: pending.subarray(9, 9 + length) });
-      pending = pending.subarray(9 + length);
-    }
-  };
-}
-
-/** Joins each HEADERS frame (padding and priority taken off) with its CONTINUATIONs into one block. */
-function headerBlocks(onBlock: (streamId: number, block: Buffer) => void): (frame: Frame) => void {
-  let parts: Buffer[] = [];
-  return ({ type, flags, streamId, payload }) => {
-    if (type === FRAME_HEADERS) {
-      const padLength = (flags & FLAG_PADDED) !== 0 ? payload[0]! : 0;
-      let fragment = (flags & FLAG_PADDED) !== 0 ? payload.subarray(1) : payload;
-      if ((flags & FLAG_PRIORITY) !== 0) fragment = fragment.subarray(5);
-      parts = [fragment.subarray(0, fragment.length - padLength)];
-    } else if (type === FRAME_CONTINUATION) {
-      parts.push(payload);
-    } else {
-      return;
-    }
-    if ((flags & FLAG_END_HEADERS) !== 0) onBlock(streamId, Buffer.concat(parts));
-  };
-}
 
 const sortFields = (fields: HeaderField[]): HeaderField[] =>
   [...fields].sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
