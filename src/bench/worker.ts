@@ -1,4 +1,5 @@
 import { closedLoop, openLoop } from './loops.js';
+import { isPort } from '../util/ports.js';
 import type { Target } from './targets.js';
 import { encode, START_SIGNAL, type WorkerMessage, type WorkerSpec } from './worker-protocol.js';
 import { findWorkload, GRPC_CLIENT_KINDS, type GrpcClientKind } from './workloads.js';
@@ -87,8 +88,6 @@ function objectAt(field: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SpecError(field, 'an object', value);
   return value as Record<string, unknown>;
 }
-
-const isPort = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65_535;
 
 function targetOf(value: unknown): Target {
   const target = objectAt('target', value);

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
+/** A port a process can listen on or be reached at: a whole number from 1 to 65535. */
+export const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= 65_535;
+
 /**
  * Free ports for processes started elsewhere (chaos runs, benchmarks, local etcd clusters,
  * tests).

@@ -1,3 +1,4 @@
+import { isPort } from '../../util/ports.js';
 import type { ReplicaAddress } from './topology.js';
 
 /**
@@ -49,7 +50,6 @@ export const MAX_HOST_CHARS = 253;
 export const ADDRESS_KEY_PREFIX = 'members/';
 export const addressKey = (id: number): string => `${ADDRESS_KEY_PREFIX}${id}`;
 
-const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= 65_535;
 const isReplicaId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= 0xffff_ffff;
 
 /** The problem with a replica address as the log carries it, or undefined. */

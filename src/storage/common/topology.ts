@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ClusterSecretError, readClusterSecret, SECRET_HINT } from '../../net/cluster-secret.js';
-import { freePort } from '../../util/ports.js';
+import { freePort, isPort } from '../../util/ports.js';
 
 /**
  * Where every storage replica runs. The default is the original's: 2 partitions × 3 replicas,
@@ -82,7 +82,7 @@ export function validateTopology(input: unknown): Topology {
       problems.push(`replica ${JSON.stringify(r.id)}: partition ${JSON.stringify(r.partition)} is not in 0..${partitionsOk ? (partitions as number) - 1 : '?'}`);
     }
     for (const port of [r.clientPort, r.raftPort]) {
-      if (typeof port !== 'number' || !Number.isSafeInteger(port) || port < 1 || port > 65535) problems.push(`replica ${JSON.stringify(r.id)}: port ${JSON.stringify(port)} is not a port number`);
+      if (!isPort(port)) problems.push(`replica ${JSON.stringify(r.id)}: port ${JSON.stringify(port)} is not a port number`);
       const where = `${String(r.host)}:${String(port)}`;
       if (ports.has(where)) problems.push(`address ${where} is used twice`);
       ports.add(where);
