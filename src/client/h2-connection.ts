@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { defined } from '../util/assert.js';
-import { encodeHeaderBlock, HpackDecoder, HpackError } from './hpack.js';
+import { HpackDecoder, HpackError } from './hpack.js';
 
 /**
  * The client side of one HTTP/2 connection (RFC 9113), written over a plain or TLS socket for
@@ -102,7 +102,6 @@ interface Waiting {
   readonly body: Buffer;
   readonly events: StreamEvents;
   started: Stream | undefined;
-  cancelled: boolean;
   /** Times a server refused the stream unprocessed (REFUSED_STREAM) and it was sent again. */
   refusals: number;
 }
@@ -163,14 +162,12 @@ export class H2Connection {
     this.socket.on('close', () => this.fail(new Error('the connection closed')));
   }
 
-  /** Sends a request: `fields` as its header block (lowercase names, pseudo-headers first), `body` as its data. */
-  request(fields: ReadonlyArray<readonly [string, string]>, body: Buffer, events: StreamEvents): H2Call {
-    return this.requestEncoded(encodeHeaderBlock(fields), body, events);
-  }
-
-  /** As request, with the header block already encoded (encodeHeaderBlock keeps no state, so a block can be reused). */
-  requestEncoded(block: Buffer, body: Buffer, events: StreamEvents): H2Call {
-    const waiting: Waiting = { block, body, events, started: undefined, cancelled: false, refusals: 0 };
+  /**
+   * Sends a request: `block` its header block, made by encodeHeaderBlock (which keeps no state, so
+   * a caller may reuse one block for many requests), `body` its data.
+   */
+  request(block: Buffer, body: Buffer, events: StreamEvents): H2Call {
+    const waiting: Waiting = { block, body, events, started: undefined, refusals: 0 };
     const call: H2Call = { cancel: () => this.cancel(waiting) };
     if (this.state === 'gone' || this.state === 'closing') {
       events.onClose({ gone: this.failure ?? new Error('the connection is closing') });
@@ -238,7 +235,6 @@ export class H2Connection {
   }
 
   private cancel(waiting: Waiting): void {
-    waiting.cancelled = true;
     const stream = waiting.started;
     if (stream === undefined) {
       // Out of the queue at once, so calls given up on (their deadline passed) do not fill its bound.
@@ -268,7 +264,7 @@ export class H2Connection {
   }
 
   private failWaiting(reason: Error): void {
-    for (const w of this.waiting.splice(0)) if (!w.cancelled) w.events.onClose({ gone: reason });
+    for (const w of this.waiting.splice(0)) w.events.onClose({ gone: reason });
   }
 
   /** The connection is over: every call not finished ends with `reason`. */

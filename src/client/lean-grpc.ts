@@ -100,7 +100,7 @@ export class LeanGrpcChannel {
         }
         if (endStream) settle(() => reply.messages());
       };
-      sent.call = this.connection.requestEncoded(block, frame, {
+      sent.call = this.connection.request(block, frame, {
         onHeaders: (headers, endStream) => step(() => reply.headers(headers), endStream),
         onData: (chunk, endStream) => step(() => reply.data(chunk), endStream),
         onClose: (why) => {

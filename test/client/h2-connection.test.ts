@@ -42,7 +42,7 @@ function exchange(connection: H2Connection, path: string, body: Buffer, extra: A
       },
       onClose: (why) => ('reset' in why ? done('reset', String(why.reset)) : done('gone', why.gone.message)),
     };
-    connection.request([[':method', 'POST'], [':scheme', 'http'], [':authority', 'test'], [':path', path], ...extra], body, events);
+    connection.request(encodeHeaderBlock([[':method', 'POST'], [':scheme', 'http'], [':authority', 'test'], [':path', path], ...extra]), body, events);
   });
 }
 
@@ -126,7 +126,7 @@ describe('the hand-written HTTP/2 client against node:http2', () => {
     const first = exchange(connection, '/first', Buffer.from('a'));
     await expect.poll(() => held).toBeDefined();
     const events: StreamEvents = { onHeaders: () => undefined, onData: () => undefined, onClose: () => undefined };
-    const givenUp = connection.request([[':method', 'POST'], [':scheme', 'http'], [':authority', 'test'], [':path', '/given-up']], Buffer.from('b'), events);
+    const givenUp = connection.request(encodeHeaderBlock([[':method', 'POST'], [':scheme', 'http'], [':authority', 'test'], [':path', '/given-up']]), Buffer.from('b'), events);
     givenUp.cancel();
     const third = exchange(connection, '/third', Buffer.from('c'));
     held!.respond({ ':status': 200 }, { endStream: true });
