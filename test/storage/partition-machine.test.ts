@@ -18,6 +18,21 @@ describe('partitioning', () => {
     // Pinned (values from an independent FNV-1a in Python) so a change of hash, which would strand stored data, cannot pass unnoticed.
     expect(['ana', 'caneta', 'ç'].map((id) => partitionOf(id, 5))).toEqual([1, 2, 3]);
   });
+
+  it('places a numeric ID where its exact remainder says, at every length (seeded)', () => {
+    const rng = new Prng(testSeed('numeric ID placement'));
+    for (let i = 0; i < 5_000; i++) {
+      const length = 1 + rng.int(30);
+      let id = '';
+      for (let d = 0; d < length; d++) id += String(rng.int(10));
+      const partitions = 1 + rng.int(9);
+      expect(partitionOf(id, partitions), `${id} over ${partitions}`).toBe(Number(BigInt(id) % BigInt(partitions)));
+    }
+    // Around the edge of a double's exact integers, with and without leading zeros.
+    for (const id of ['999999999999999', '1000000000000000', '9007199254740993', '000000000000007', '0000000000000000000001']) {
+      for (const partitions of [2, 3, 7]) expect(partitionOf(id, partitions)).toBe(Number(BigInt(id) % BigInt(partitions)));
+    }
+  });
 });
 
 describe('partition machine sessions', () => {
