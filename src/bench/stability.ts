@@ -181,7 +181,8 @@ export async function stageTraces(topologies: readonly Topology[]): Promise<Arra
 
 export function describeTrace(trace: Awaited<ReturnType<typeof stageTraces>>): string[] {
   return trace.map(({ partition, replica, stages }) => {
-    const parts = STAGES.map((s) => `${s} p50 ${stages[s].p50_ms} / p99 ${stages[s].p99_ms} ms`);
+    // A replica of an older build answers without the stages it did not time.
+    const parts = STAGES.flatMap((s) => (stages[s] === undefined ? [] : [`${s} p50 ${stages[s].p50_ms} / p99 ${stages[s].p99_ms} ms`]));
     return `  trace, partition ${partition} (leader ${replica}, ${stages.total.count} writes): ${parts.join('; ')}`;
   });
 }

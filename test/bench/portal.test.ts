@@ -56,7 +56,7 @@ describe('ecom bench: portal workloads and the comparison', () => {
     const { results, output } = await runBench(['run', 'create-order', '--mode', 'raft', '--trace', '-c', '2', '--workers', '1', '--duration', '1', '--warmup', '0.3']);
     const [run] = results.runs;
     expectSaneRun(run!);
-    expect(output).toMatch(/trace, partition 0 \(leader \d, \d+ writes\): leaderPersist p50/);
+    expect(output).toMatch(/trace, partition 0 \(leader \d, \d+ writes\): queued p50 [\d.]+ \/ p99 [\d.]+ ms; fsync p50 [\d.]+ \/ p99 [\d.]+ ms; leaderPersist p50/);
     expect(output).toMatch(/trace, portal coordinator: (exec p50 .*; )?queued p50 [\d.]+ \/ p99 [\d.]+ ms \(\d+\); lock p50 .*; decide p50 .*; answered p50/);
     const stages = run!.portalTrace!;
     // Every order is a cross-partition transaction: one lock and one decide round at least, each answered.

@@ -354,7 +354,10 @@ export class RaftDriver {
       log.resetTo(rd.snapshot.meta.index);
       this.snapshotter.installed(rd.snapshot.meta.index);
     }
-    if (rd.entries.length > 0) timed(() => log.append(rd.entries), events.appended);
+    if (rd.entries.length > 0) {
+      events.writing?.(rd.entries[rd.entries.length - 1]!.index);
+      timed(() => log.append(rd.entries), events.appended);
+    }
     if (rd.hardState !== undefined) log.setHardState(rd.hardState);
     if (!rd.mustSync && rd.snapshot === undefined) return true;
     const started = performance.now();

@@ -76,6 +76,8 @@ export interface DriverEvents {
   readonly idle?: () => void;
   /** One Ready is done (persisted, sent, applied, advanced). */
   readonly readyDone?: () => void;
+  /** Entries up to `lastIndex` are being written to this node's log now (their fsync follows). */
+  readonly writing?: (lastIndex: number) => void;
   /** Entries up to `lastIndex` are durable in this node's log. */
   readonly persisted?: (lastIndex: number) => void;
   readonly appended?: (seconds: number) => void;

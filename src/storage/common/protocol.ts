@@ -37,8 +37,11 @@ export type ReplicaError =
 
 export type ReplicaResponse = { readonly ok: true; readonly result: unknown } | ReplicaError;
 
-/** The stages a 'trace' answer times, per write led (src/storage/replica/stage-trace.ts). */
-export const STAGES = ['leaderPersist', 'replicate', 'apply', 'total'] as const;
+/**
+ * The stages a 'trace' answer times, per write led (src/storage/replica/stage-trace.ts).
+ * `leaderPersist` is `queued` and then `fsync`; an older build answers without those two.
+ */
+export const STAGES = ['queued', 'fsync', 'leaderPersist', 'replicate', 'apply', 'total'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export type { StageSummary } from '../../util/stage-summary.js';

@@ -296,6 +296,7 @@ export class Replica {
         this.settleTransfers();
         this.membership.maybePromote();
       },
+      writing: (lastIndex) => this.trace.writing(lastIndex),
       persisted: (lastIndex) => this.trace.persisted(lastIndex),
       ...(metrics === undefined
         ? {}

@@ -6,38 +6,72 @@ const MAX_SAMPLES = 200_000;
 
 interface Timeline {
   readonly arrived: number;
+  writing?: number;
   persisted?: number;
   committed?: number;
 }
 
 /**
+ * Proposals still waiting for a moment of the log (their entry being written, being durable),
+ * oldest first: proposals get increasing indexes, and the log reaches them in that order.
+ */
+class Waiting {
+  private indexes: number[] = [];
+  private head = 0;
+
+  add(index: number): void {
+    this.indexes.push(index);
+  }
+
+  /** Takes every index up to `lastIndex`, oldest first. */
+  *upTo(lastIndex: number): Generator<number> {
+    while (this.head < this.indexes.length && this.indexes[this.head]! <= lastIndex) yield this.indexes[this.head++]!;
+    if (this.head > 1_024 && this.head * 2 > this.indexes.length) {
+      this.indexes = this.indexes.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  clear(): void {
+    this.indexes = [];
+    this.head = 0;
+  }
+}
+
+/**
  * Where a write's time goes inside its partition's leader (issue #12): for each proposal, the
- * time from its arrival to its entry being durable in the leader's own log (waiting for the
- * Ready loop, appending, fdatasync), then to its commit (the followers' append, fsync and the
- * round trip of their acknowledgement), then to its application and the answer. `ecom bench
- * run --trace` prints the percentiles of each stage per run.
+ * time from its arrival to its entry being written to the leader's own log (`queued`: waiting
+ * for the Ready loop, or for the fsync of an earlier Ready), then to that write being durable
+ * (`fsync`: the append and the fdatasync's round trip through the thread pool; the two make
+ * `leaderPersist`), then to its commit (the followers' append, fsync and the round trip of
+ * their acknowledgement), then to its application and the answer. `ecom bench run --trace`
+ * prints the percentiles of each stage per run.
  */
 export class StageTrace {
   private readonly open = new Map<number, Timeline>();
-  /** Indexes not yet durable at the leader, oldest first (proposals get increasing indexes). */
-  private unpersisted: number[] = [];
-  private unpersistedHead = 0;
+  private readonly unwritten = new Waiting();
+  private readonly unpersisted = new Waiting();
   private readonly samples = new Map<Stage, number[]>(STAGES.map((s) => [s, []]));
 
   arrived(index: number, now = performance.now()): void {
     this.open.set(index, { arrived: now });
-    this.unpersisted.push(index);
+    this.unwritten.add(index);
+    this.unpersisted.add(index);
+  }
+
+  /** Entries up to `lastIndex` are being written to the leader's log. */
+  writing(lastIndex: number, now = performance.now()): void {
+    for (const index of this.unwritten.upTo(lastIndex)) {
+      const t = this.open.get(index);
+      if (t !== undefined) t.writing = now;
+    }
   }
 
   /** Entries up to `lastIndex` are durable in the leader's log. */
   persisted(lastIndex: number, now = performance.now()): void {
-    while (this.unpersistedHead < this.unpersisted.length && this.unpersisted[this.unpersistedHead]! <= lastIndex) {
-      const t = this.open.get(this.unpersisted[this.unpersistedHead++]!);
+    for (const index of this.unpersisted.upTo(lastIndex)) {
+      const t = this.open.get(index);
       if (t !== undefined) t.persisted = now;
-    }
-    if (this.unpersistedHead > 1_024 && this.unpersistedHead * 2 > this.unpersisted.length) {
-      this.unpersisted = this.unpersisted.slice(this.unpersistedHead);
-      this.unpersistedHead = 0;
     }
   }
 
@@ -51,7 +85,10 @@ export class StageTrace {
     if (t === undefined) return;
     this.open.delete(index);
     const persisted = t.persisted ?? t.committed ?? now;
+    const writing = Math.min(t.writing ?? persisted, persisted);
     const committed = t.committed ?? now;
+    this.add('queued', writing - t.arrived);
+    this.add('fsync', persisted - writing);
     this.add('leaderPersist', persisted - t.arrived);
     this.add('replicate', Math.max(0, committed - persisted));
     this.add('apply', now - committed);
@@ -61,8 +98,8 @@ export class StageTrace {
   /** A proposal that will not be applied here (leadership lost): forget it. */
   dropAll(): void {
     this.open.clear();
-    this.unpersisted = [];
-    this.unpersistedHead = 0;
+    this.unwritten.clear();
+    this.unpersisted.clear();
   }
 
   /** Percentiles of every stage since the last reading, which starts a new window. */
