@@ -1,13 +1,13 @@
 import { clientOfIndexId, type RecordKey } from '../../domain/records.js';
 
+/** Decimal digits that every number below 10^15 < 2^53 has at most: exact as a double. */
+const MAX_EXACT_DIGITS = 15;
+
 /**
  * Which partition holds an ID. A numeric ID of any length goes to `ID mod P`, so with two
  * partitions even IDs land on partition 0 and odd ones on 1, as in the original; any other ID
  * goes by a stable hash of its UTF-8 bytes (FNV-1a, 32 bits), the same on every machine.
  */
-/** Decimal digits that every number below 10^15 < 2^53 has at most: exact as a double. */
-const MAX_EXACT_DIGITS = 15;
-
 export function partitionOf(id: string, partitions: number): number {
   if (!Number.isSafeInteger(partitions) || partitions < 1) throw new Error(`partition count must be a positive integer, got ${partitions}`);
   if (partitions === 1) return 0;
