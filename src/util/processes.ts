@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { childPortDepth } from './ports.js';
@@ -62,11 +63,31 @@ function installExitHook(): void {
   });
 }
 
+/** Up to this many cores, ecom's portals and broker run V8's garbage collector on their main thread only. */
+export const SINGLE_THREADED_GC_MAX_CORES = 2;
+
+/** The commands whose processes collect garbage on their main thread on a small machine. */
+const SINGLE_THREADED_GC_COMMANDS: ReadonlySet<string> = new Set(['admin-server', 'order-server', 'broker']);
+
+/**
+ * The node flags an ecom child starts with. ecom runs more busy processes than a small machine
+ * has cores, and V8's parallel garbage collection stops the main thread until its helper
+ * threads finish their share: a helper that waits for a core behind another process stretches
+ * the pause (a portal's scavenges took 20–60 ms on two cores). There the portals and the broker
+ * collect on their main thread alone, which cut mqtt mode's p99 at 1,000 writes/s by two to
+ * three times. Storage replicas and load generators keep the helpers: the same switch did not
+ * help them. docs/bench.md ("Levers taken") has the figures.
+ */
+export function defaultChildNodeArgs(command: string | undefined, cores: number = availableParallelism()): string[] {
+  return cores <= SINGLE_THREADED_GC_MAX_CORES && command !== undefined && SINGLE_THREADED_GC_COMMANDS.has(command) ? ['--single-threaded-gc'] : [];
+}
+
 /** Starts `node bin/ecom.js ...args` as a child process. */
 export function spawnEcom(args: readonly string[], options: ChildOptions): EcomChild {
   // ECOM_CHILD_NODE_ARGS passes flags to the children's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
-  const nodeArgs = (process.env.ECOM_CHILD_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-  return spawnChild(process.execPath, [...nodeArgs, ECOM_BIN, ...args], options, false);
+  // They come last, so they override the defaults (e.g. --no-single-threaded-gc).
+  const extraArgs = (process.env.ECOM_CHILD_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  return spawnChild(process.execPath, [...defaultChildNodeArgs(args[0]), ...extraArgs, ECOM_BIN, ...args], options, false);
 }
 
 /**
