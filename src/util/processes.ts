@@ -73,10 +73,10 @@ const SINGLE_THREADED_GC_COMMANDS: ReadonlySet<string> = new Set(['admin-server'
  * The node flags an ecom child starts with. ecom runs more busy processes than a small machine
  * has cores, and V8's parallel garbage collection stops the main thread until its helper
  * threads finish their share: a helper that waits for a core behind another process stretches
- * the pause (a portal's scavenges took 20–60 ms on two cores). There the portals and the broker
+ * the pause (a portal's scavenges took 10–63 ms on two cores). There the portals and the broker
  * collect on their main thread alone, which cut mqtt mode's p99 at 1,000 writes/s by two to
  * three times. Storage replicas and load generators keep the helpers: the same switch did not
- * help them. docs/bench.md ("Levers taken") has the figures.
+ * help them. docs/bench.md ("mqtt mode (issue #17)", under "Levers taken") has the figures.
  */
 export function defaultChildNodeArgs(command: string | undefined, cores: number = availableParallelism()): string[] {
   return cores <= SINGLE_THREADED_GC_MAX_CORES && command !== undefined && SINGLE_THREADED_GC_COMMANDS.has(command) ? ['--single-threaded-gc'] : [];
