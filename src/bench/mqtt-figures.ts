@@ -1,11 +1,13 @@
 import type { BenchSession } from './session.js';
-import { PORTAL_SYSTEMS } from './systems.js';
+import { PORTAL_SYSTEMS, startVisibilityFloor } from './systems.js';
+import { visibilityFloorSystemName } from './visibility-floor.js';
 import { findMosquitto } from '../util/mosquitto.js';
 
 /**
  * The figures issue #17 asks of mqtt mode, on each broker: orders through one portal one at a
  * time and with 64 in flight (the original's part 1 measured the same way), and the time until
- * a write is visible on all of 3 portals at a moderate and a high paced rate.
+ * a write is visible on all of 3 portals at a moderate and a high paced rate, beside the same
+ * figure for the machine's floor (bare stand-ins on the same hops: src/bench/visibility-floor.ts).
  */
 export type MqttBroker = 'embedded' | 'mosquitto';
 
@@ -18,6 +20,13 @@ export function mqttSystemName(portals: number, broker: MqttBroker): string {
 export async function runMqttFigures(session: BenchSession, brokers: readonly MqttBroker[]): Promise<void> {
   const start = PORTAL_SYSTEMS.mqtt;
   if (start === undefined) throw new Error('this build has no mqtt mode');
+  // First the floor, so that each visibility figure below can be read against what no portal can beat here.
+  const floor = session.own(await startVisibilityFloor(3));
+  for (const rate of MQTT_VISIBILITY_RATES) {
+    if (session.aborted) return;
+    await session.run(`the machine's floor under "visible on all 3 portals" at ${rate} writes/s`, visibilityFloorSystemName(3), { workload: 'visibility-floor', target: { kind: 'floor', ports: floor.ports }, rate_per_s: rate, of: floor });
+  }
+  await session.release(floor);
   for (const broker of brokers) {
     if (session.aborted) return;
     if (broker === 'mosquitto' && findMosquitto() === undefined) {

@@ -181,7 +181,7 @@ function aggregate(options: RunOptions, workers: number, closed: boolean, result
     loop: closed ? 'closed' : 'open',
     ...(closed ? { concurrency: options.concurrency ?? 1 } : { rate_per_s: options.rate_per_s }),
     workers,
-    ...(options.target.kind !== 'storage' ? { grpcClient: options.grpcClient ?? DEFAULT_GRPC_CLIENT } : {}),
+    ...(options.target.kind === 'portal' || options.target.kind === 'etcd' ? { grpcClient: options.grpcClient ?? DEFAULT_GRPC_CLIENT } : {}),
     duration_ms,
     ops,
     errors: sum(results.map((r) => r.errors)),

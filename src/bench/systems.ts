@@ -88,11 +88,17 @@ export interface PortalSystemOptions {
 export async function startPortal(modeArgs: readonly string[], name: string, options: { metrics?: boolean } = {}): Promise<Portal> {
   const port = await freePort();
   const metricsPort = options.metrics === true ? await freePort() : undefined;
-  const lines: string[] = [];
   const metricsArgs = metricsPort === undefined ? [] : ['--metrics-port', String(metricsPort)];
-  const child = spawnEcom(['admin-server', String(port), ...modeArgs, ...metricsArgs], {
+  const child = await spawnListening(['admin-server', String(port), ...modeArgs, ...metricsArgs], name, port);
+  const metricsUrl = metricsPort === undefined ? undefined : `http://127.0.0.1:${metricsPort}/metrics`;
+  return { port, ...(metricsUrl === undefined ? {} : { metricsUrl }), stop: async () => void (await child.stop()), pids: () => [child.pid] };
+}
+
+/** Starts `ecom ...args` and waits until it listens on `port`; a failed start is explained by the child's last lines (a healthy child's log is not shown). */
+async function spawnListening(args: readonly string[], name: string, port: number): Promise<EcomChild> {
+  const lines: string[] = [];
+  const child = spawnEcom(args, {
     name,
-    // Keep the last lines to explain a failed start; a healthy portal's log is not shown.
     onLine: (_n, line) => {
       lines.push(line);
       if (lines.length > 20) lines.shift();
@@ -100,12 +106,11 @@ export async function startPortal(modeArgs: readonly string[], name: string, opt
   });
   try {
     await waitForPort('127.0.0.1', port, 30_000, child);
+    return child;
   } catch (err) {
     await child.stop();
     throw new Error(`${name} did not start: ${(err as Error).message}\n${lines.join('\n')}`);
   }
-  const metricsUrl = metricsPort === undefined ? undefined : `http://127.0.0.1:${metricsPort}/metrics`;
-  return { port, ...(metricsUrl === undefined ? {} : { metricsUrl }), stop: async () => void (await child.stop()), pids: () => [child.pid] };
 }
 
 /**
@@ -174,4 +179,31 @@ function startBrokerProcess(folder: string, port: number, kind: 'embedded' | 'mo
   const config = join(folder, 'mosquitto.conf');
   writeMosquittoConfig(config, '127.0.0.1', port);
   return spawnProgram(binary, ['-c', config], { name: 'mosquitto', onLine: null });
+}
+
+export interface VisibilityFloor extends Started {
+  /** The portal stand-ins' ports. */
+  readonly ports: readonly number[];
+  readonly brokerPort: number;
+}
+
+/** The visibility floor's stand-ins (src/bench/visibility-floor.ts): a broker and `portals` portals, each its own process. */
+export async function startVisibilityFloor(portals = 3): Promise<VisibilityFloor> {
+  const children: EcomChild[] = [];
+  const stop = async () => void (await Promise.all(children.map((c) => c.stop())));
+  const started = async (args: string[], name: string, port: number) => void children.push(await spawnListening(['bench-floor-node', ...args, '--port', String(port)], name, port));
+  try {
+    const brokerPort = await freePort();
+    await started(['broker'], 'floor-broker', brokerPort);
+    const ports: number[] = [];
+    for (let i = 0; i < portals; i++) {
+      const port = await freePort();
+      await started(['portal', '--broker-port', String(brokerPort)], `floor-portal-${i}`, port);
+      ports.push(port);
+    }
+    return { ports, brokerPort, stop, pids: () => children.map((c) => c.pid) };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

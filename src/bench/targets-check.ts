@@ -76,11 +76,16 @@ function mqttTargets(runs: readonly LabelledRun[]): TargetVerdict[] {
     };
   };
   const latency = (r: LabelledRun) => `p50 ${fmtMs(r.latency.p50_ms)} ms, p99 ${fmtMs(r.latency.p99_ms)} ms`;
+  // A visibility figure is read against the machine's floor at the same rate, when the run measured it (bench mqtt does).
+  const withFloor = (verdict: TargetVerdict, rate: number): TargetVerdict => {
+    const floor = runs.find((r) => r.workload === 'visibility-floor' && r.rate_per_s === rate && r.errors === 0);
+    return floor === undefined || verdict.met === undefined ? verdict : { ...verdict, reached: `${verdict.reached} (the machine's floor, bare stand-ins on the same hops: ${latency(floor)})` };
+  };
   return [
     each('mqtt mode, one order at a time through one portal: p50 ≤ 0.8 ms', (r) => r.workload === 'create-order' && r.concurrency === 1, latency, (r) => r.latency.p50_ms <= 0.8),
     each('mqtt mode, orders with 64 in flight through one portal: ≥ 2,200/s at p99 ≤ 60 ms', (r) => r.workload === 'create-order' && r.concurrency === 64, describe, (r) => r.ops_per_s >= 2_200 && r.latency.p99_ms <= 60),
-    each('mqtt mode, visible on all 3 portals at 250 writes/s: p50 ≤ 2 ms, p99 ≤ 5 ms', (r) => r.workload === 'visibility' && r.rate_per_s === 250, latency, (r) => r.latency.p50_ms <= 2 && r.latency.p99_ms <= 5),
-    each('mqtt mode, visible on all 3 portals at 1,000 writes/s: p99 ≤ 10 ms', (r) => r.workload === 'visibility' && r.rate_per_s === 1_000, latency, (r) => r.latency.p99_ms <= 10),
+    withFloor(each('mqtt mode, visible on all 3 portals at 250 writes/s: p50 ≤ 2 ms, p99 ≤ 5 ms', (r) => r.workload === 'visibility' && r.rate_per_s === 250, latency, (r) => r.latency.p50_ms <= 2 && r.latency.p99_ms <= 5), 250),
+    withFloor(each('mqtt mode, visible on all 3 portals at 1,000 writes/s: p99 ≤ 10 ms', (r) => r.workload === 'visibility' && r.rate_per_s === 1_000, latency, (r) => r.latency.p99_ms <= 10), 1_000),
   ];
 }
 

@@ -109,7 +109,12 @@ function targetOf(value: unknown): Target {
       if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((e) => typeof e === 'string' && e !== '')) throw new SpecError('target.endpoints', 'a list of etcd endpoints', endpoints);
       return { kind: 'etcd', endpoints: endpoints as string[] };
     }
+    case 'floor': {
+      const { ports } = target;
+      if (!(Array.isArray(ports) && ports.length > 0 && ports.every(isPort))) throw new SpecError('target.ports', 'a list of ports from 1 to 65535', ports);
+      return { kind: 'floor', ports: ports as number[] };
+    }
     default:
-      throw new SpecError('target.kind', 'storage, portal or etcd', target['kind']);
+      throw new SpecError('target.kind', 'storage, portal, etcd or floor', target['kind']);
   }
 }

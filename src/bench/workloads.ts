@@ -11,6 +11,7 @@ import type { PortalCalls } from '../client/portal-calls.js';
 import { LeanEtcdPuts } from './lean-etcd.js';
 import { ProcessHealth } from './process-health.js';
 import type { Target } from './targets.js';
+import { visibilityFloorWorkload } from './visibility-floor.js';
 
 /**
  * The workloads `ecom bench` runs. Each one prepares its own data in the worker (seeded
@@ -414,7 +415,7 @@ const etcdWorkloads: Workload[] = [
   },
 ];
 
-export const WORKLOADS: readonly Workload[] = [...storageWorkloads, ...portalWorkloads, ...etcdWorkloads];
+export const WORKLOADS: readonly Workload[] = [...storageWorkloads, ...portalWorkloads, ...etcdWorkloads, visibilityFloorWorkload];
 
 export function findWorkload(name: string): Workload {
   const workload = WORKLOADS.find((w) => w.name === name);

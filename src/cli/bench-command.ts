@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { positiveDecimal, wholeNumber } from '../config/options.js';
+import { parsePort, positiveDecimal, wholeNumber } from '../config/options.js';
 import { compareModes, compareWithEtcd } from '../bench/compare.js';
 import { runFailover } from '../bench/failover.js';
 import { writeChart } from '../bench/chart.js';
@@ -12,7 +12,10 @@ import { runScale } from '../bench/scale.js';
 import { measureStartup } from '../bench/startup.js';
 import { mqttSystemName, runMqttFigures, type MqttBroker } from '../bench/mqtt-figures.js';
 import { checkTargets, verdictMark } from '../bench/targets-check.js';
-import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, type Portal } from '../bench/systems.js';
+import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, startVisibilityFloor, type Portal } from '../bench/systems.js';
+import { startFloorBroker, startFloorPortal } from '../bench/floor-node.js';
+import { visibilityFloorSystemName } from '../bench/visibility-floor.js';
+import { closeOnSignals } from '../util/shutdown.js';
 import type { Target } from '../bench/targets.js';
 import { runWorker } from '../bench/worker.js';
 import { DEFAULT_GRPC_CLIENT, DEFAULT_WORKERS, GRPC_CLIENT_KINDS, WORKLOADS, findWorkload, type GrpcClientKind } from '../bench/workloads.js';
@@ -122,6 +125,10 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
       } else if (level === 'etcd') {
         const etcd = session.own(await startEtcd(session.folder));
         made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members', of: {} };
+      } else if (level === 'floor') {
+        const portals = opts.portals > 1 ? opts.portals : 3;
+        const floor = session.own(await startVisibilityFloor(portals));
+        made = { target: { kind: 'floor', ports: floor.ports }, system: visibilityFloorSystemName(portals), of: floor };
       } else {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
@@ -160,6 +167,34 @@ function registerWorker(program: Command): void {
       await runWorker(spec);
       // Done: the stdin pipe spawnEcom watches (and our SIGTERM handler) would keep us waiting for the parent's stop.
       process.exit();
+    });
+}
+
+function registerFloorNode(program: Command): void {
+  program
+    .command('bench-floor-node', { hidden: true })
+    .description("a stand-in of the visibility floor (started by ecom bench): a broker or a portal that only moves five-byte frames")
+    .argument('<role>', 'broker or portal')
+    .addOption(new Option('--port <port>', 'port to listen on').argParser(parsePort).makeOptionMandatory())
+    .addOption(new Option('--broker-port <port>', "portal: the broker stand-in's port").argParser(parsePort))
+    .addOption(new Option('--host <address>', 'address to bind and connect to').default('127.0.0.1'))
+    .action(async (role: string, opts: { port: number; brokerPort?: number; host: string }) => {
+      const warn = (message: string) => process.stderr.write(`bench-floor-node ${role} :${opts.port}: ${message}\n`);
+      const closers = closeOnSignals();
+      if (role === 'broker') {
+        const broker = await startFloorBroker(opts.host, opts.port, warn);
+        closers.push(() => broker.close());
+      }
+      else if (role === 'portal') {
+        if (opts.brokerPort === undefined) throw new Error('bench-floor-node portal needs --broker-port');
+        const lost = () => {
+          warn('the broker stand-in closed the connection; stopping');
+          process.exit(1);
+        };
+        const portal = await startFloorPortal(opts.host, opts.port, opts.brokerPort, warn, lost);
+        closers.push(() => portal.close());
+      } else throw new Error(`bench-floor-node: "${role}" is not a role; choose broker or portal`);
+      warn('listening');
     });
 }
 
@@ -337,6 +372,7 @@ function registerStartup(bench: Command): void {
 
 export function registerBenchCommand(program: Command): void {
   registerWorker(program);
+  registerFloorNode(program);
   const bench = program
     .command('bench')
     .description('Benchmarks on this machine: storage API and portal workloads, failover, comparison with etcd.')

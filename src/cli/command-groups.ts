@@ -23,5 +23,5 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   { commands: ['backup', 'restore'], load: async () => (await import('./backup-commands.js')).registerBackupCommands },
   { commands: ['dashboard'], load: async () => (await import('./dashboard-command.js')).registerDashboardCommand },
   { commands: ['broker'], load: async () => (await import('./broker-command.js')).registerBrokerCommand },
-  { commands: ['bench', 'bench-worker'], load: async () => (await import('./bench-command.js')).registerBenchCommand },
+  { commands: ['bench', 'bench-worker', 'bench-floor-node'], load: async () => (await import('./bench-command.js')).registerBenchCommand },
 ];

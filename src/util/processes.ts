@@ -66,8 +66,8 @@ function installExitHook(): void {
 /** Up to this many cores, ecom's portals and broker run V8's garbage collector on their main thread only. */
 export const SINGLE_THREADED_GC_MAX_CORES = 2;
 
-/** The commands whose processes collect garbage on their main thread on a small machine. */
-const SINGLE_THREADED_GC_COMMANDS: ReadonlySet<string> = new Set(['admin-server', 'order-server', 'broker']);
+/** The commands whose processes collect garbage on their main thread on a small machine (bench-floor-node stands in for the portals and broker). */
+const SINGLE_THREADED_GC_COMMANDS: ReadonlySet<string> = new Set(['admin-server', 'order-server', 'broker', 'bench-floor-node']);
 
 /**
  * The node flags an ecom child starts with. ecom runs more busy processes than a small machine

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mqttSystemName } from '../../src/bench/mqtt-figures.js';
 import type { BenchResults, LabelledRun } from '../../src/bench/results.js';
 import { checkTargets } from '../../src/bench/targets-check.js';
+import { visibilityFloorSystemName } from '../../src/bench/visibility-floor.js';
 
 /** The verdicts of issue #17's targets are read off the runs of every broker the run measured. */
 function run(workload: string, system: string, load: { concurrency?: number; rate_per_s?: number }, ops_per_s: number, p50_ms: number, p99_ms: number): LabelledRun {
@@ -54,5 +55,21 @@ describe('issue #17 targets', () => {
     expect(verdict(runs, 'mqtt mode, orders with 64')?.met).toBe(true);
     expect(verdict(runs, 'mqtt mode, visible on all 3 portals at 250')?.met).toBe(false);
     expect(verdict(runs, 'mqtt mode, visible on all 3 portals at 1,000')?.met).toBe(true);
+  });
+
+  it("name the machine's floor at the same rate beside a visibility figure, and are judged without it", () => {
+    const floor = visibilityFloorSystemName(3);
+    const runs = [
+      run('visibility-floor', floor, { rate_per_s: 250 }, 250, 0.5, 4.2),
+      run('visibility', mosquitto3, { rate_per_s: 250 }, 250, 1.5, 6),
+      run('visibility', mosquitto3, { rate_per_s: 1_000 }, 1_000, 2, 9),
+    ];
+    const at250 = verdict(runs, 'mqtt mode, visible on all 3 portals at 250');
+    expect(at250?.met).toBe(false);
+    expect(at250?.reached).toBe("Mosquitto: p50 1.50 ms, p99 6.00 ms (the machine's floor, bare stand-ins on the same hops: p50 0.50 ms, p99 4.20 ms)");
+    // No floor at 1,000/s in this run: nothing is said of it.
+    expect(verdict(runs, 'mqtt mode, visible on all 3 portals at 1,000')?.reached).toBe('Mosquitto: p50 2.00 ms, p99 9.00 ms');
+    // A floor alone is not an mqtt figure.
+    expect(verdict(runs.slice(0, 1), 'mqtt mode, visible on all 3 portals at 250')?.reached).toBe('not measured');
   });
 });

@@ -13,6 +13,7 @@ const specs: WorkerSpec[] = [
   { workload: 'put', target: { kind: 'storage', topologyFile: '/tmp/topology.json' }, worker: 0, runTag: 'r1', timeout_ms: 10_000, warmup_ms: 2_000, duration_ms: 8_000, concurrency: 32, grpcClient: 'lean' },
   { workload: 'visibility', target: { kind: 'portal', host: '127.0.0.1', port: 5001, ports: [5001, 5002, 5003] }, worker: 1, runTag: 'r2', timeout_ms: 10_000, warmup_ms: 0, duration_ms: 1, rate_per_s: 250, grpcClient: 'grpc-js' },
   { workload: 'etcd-put', target: { kind: 'etcd', endpoints: ['127.0.0.1:2379'] }, worker: 0, runTag: '', timeout_ms: 1, warmup_ms: 0, duration_ms: 5_000, grpcClient: 'lean' },
+  { workload: 'visibility-floor', target: { kind: 'floor', ports: [6001, 6002, 6003] }, worker: 0, runTag: 'r3', timeout_ms: 10_000, warmup_ms: 2_000, duration_ms: 8_000, rate_per_s: 1_000, grpcClient: 'lean' },
 ];
 
 describe('the bench worker spec', () => {
@@ -41,7 +42,7 @@ describe('the bench worker spec', () => {
         }
         // Accepted: then every field a worker reads is there and in range.
         expect(typeof parsed.workload).toBe('string');
-        expect(['storage', 'portal', 'etcd']).toContain(parsed.target.kind);
+        expect(['storage', 'portal', 'etcd', 'floor']).toContain(parsed.target.kind);
         expect(parsed.duration_ms).toBeGreaterThan(0);
         expect(['lean', 'grpc-js']).toContain(parsed.grpcClient);
         if (parsed.concurrency !== undefined) expect(Number.isInteger(parsed.concurrency) && parsed.concurrency >= 1).toBe(true);
