@@ -20,7 +20,11 @@ export function visibilityFloorSystemName(portals: number): string {
 interface Waiter {
   resolve(answer: boolean): void;
   reject(error: Error): void;
+  readonly timer: NodeJS.Timeout;
 }
+
+/** Reads of one portal stand-in for one write before the probe gives up on it (as the visibility probe does). */
+const MAX_FLOOR_READS = 10_000;
 
 /** One connection of the probe to a portal stand-in: each request is answered by its id and kind. */
 class FloorConnection {
@@ -28,17 +32,17 @@ class FloorConnection {
   private readonly reads = new Map<number, Waiter>();
   private closedBecause: string | undefined;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    private readonly port: number,
+    private readonly timeout_ms: number,
+  ) {
     socket.setNoDelay(true);
     const reader = new FloorFrameReader(new Set([FloorKind.written, FloorKind.refused, FloorKind.found, FloorKind.notFound]), (kind, id) => {
       if (kind === FloorKind.written || kind === FloorKind.refused) {
-        const waiter = this.writes.get(id);
-        this.writes.delete(id);
-        waiter?.resolve(kind === FloorKind.written);
+        this.answer(this.writes, id, kind === FloorKind.written);
       } else {
-        const waiter = this.reads.get(id);
-        this.reads.delete(id);
-        waiter?.resolve(kind === FloorKind.found);
+        this.answer(this.reads, id, kind === FloorKind.found);
       }
     });
     socket.on('data', (chunk: Buffer) => {
@@ -49,13 +53,14 @@ class FloorConnection {
     socket.on('close', () => this.fail('the stand-in closed the connection'));
   }
 
-  static open(port: number): Promise<FloorConnection> {
+  /** A connection whose requests fail when unanswered for `timeout_ms`, as the measured clients' calls do. */
+  static open(port: number, timeout_ms: number): Promise<FloorConnection> {
     return new Promise((resolve, reject) => {
       const socket = connect(port, '127.0.0.1');
       socket.once('error', reject);
       socket.once('connect', () => {
         socket.off('error', reject);
-        resolve(new FloorConnection(socket));
+        resolve(new FloorConnection(socket, port, timeout_ms));
       });
     });
   }
@@ -76,9 +81,21 @@ class FloorConnection {
     if (this.closedBecause !== undefined) return Promise.reject(new Error(`visibility floor: ${this.closedBecause}`));
     if (pending.has(id)) return Promise.reject(new Error(`visibility floor: id ${id} is already asked on this connection`));
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`visibility floor: the stand-in on port ${this.port} did not answer id ${id} within ${this.timeout_ms} ms`));
+      }, this.timeout_ms);
+      pending.set(id, { resolve, reject, timer });
       this.socket.write(floorFrame(kind, id));
     });
+  }
+
+  private answer(pending: Map<number, Waiter>, id: number, answer: boolean): void {
+    const waiter = pending.get(id);
+    if (waiter === undefined) return;
+    pending.delete(id);
+    clearTimeout(waiter.timer);
+    waiter.resolve(answer);
   }
 
   private fail(reason: string): void {
@@ -90,7 +107,10 @@ class FloorConnection {
     for (const pending of [this.writes, this.reads]) {
       const waiters = [...pending.values()];
       pending.clear();
-      for (const waiter of waiters) waiter.reject(error);
+      for (const waiter of waiters) {
+        clearTimeout(waiter.timer);
+        waiter.reject(error);
+      }
     }
   }
 }
@@ -107,7 +127,7 @@ export const visibilityFloorWorkload: Workload = {
     if (ctx.target.kind !== 'floor') throw new Error(`visibility-floor needs the floor's stand-ins, not ${ctx.target.kind}`);
     if (ctx.target.ports.length < 2) throw new Error('visibility-floor needs two portal stand-ins or more');
     if (ctx.worker >= 256) throw new Error('visibility-floor gives each worker its own ids: at most 256 workers');
-    const connections = await Promise.all(ctx.target.ports.map((port) => FloorConnection.open(port)));
+    const connections = await Promise.all(ctx.target.ports.map((port) => FloorConnection.open(port, ctx.timeout_ms)));
     let next = 0;
     return {
       op: async () => {
@@ -119,7 +139,10 @@ export const visibilityFloorWorkload: Workload = {
           connections.map(async (other, at) => {
             if (at === origin) return;
             // Like the visibility probe: read again without pause until the write is there.
-            while (!(await other.read(id))) await new Promise((resolve) => setImmediate(resolve));
+            for (let reads = 1; !(await other.read(id)); reads++) {
+              if (reads >= MAX_FLOOR_READS) throw new Error(`visibility floor: id ${id} still not on another stand-in after ${reads} reads`);
+              await new Promise((resolve) => setImmediate(resolve));
+            }
           }),
         );
         return true;

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FLOOR_FRAME_BYTES, FloorFrameReader, FloorKind, floorFrame } from '../../src/bench/floor-protocol.js';
@@ -98,6 +98,22 @@ describe('the visibility floor', () => {
     expect(output).toMatch(/visible on all 3 portals at 1,000 writes\/s: p99 ≤ 10 ms: embedded: .*\(the machine's floor/);
     expectCleanedUp(output);
   }, 150_000);
+
+  it('fails a request that is not answered in time, naming the port, as the measured clients do', async () => {
+    // A listener that takes connections and never answers: a hung stand-in.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const prepared = await visibilityFloorWorkload.prepare({ target: { kind: 'floor', ports: [port, port] }, worker: 0, runTag: 't', timeout_ms: 200, grpcClient: 'lean' });
+      const started = performance.now();
+      await expect(prepared.op()).rejects.toThrow(new RegExp(`the stand-in on port ${port} did not answer id 0 within 200 ms`));
+      expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+      await prepared.close();
+    } finally {
+      silent.close();
+    }
+  });
 
   it('refuses a target that is not the floor, naming it', async () => {
     await expect(visibilityFloorWorkload.prepare({ target: { kind: 'portal', host: '127.0.0.1', port: 1 }, worker: 0, runTag: 't', timeout_ms: 1_000, grpcClient: 'lean' })).rejects.toThrow(/visibility-floor needs the floor's stand-ins, not portal/);
