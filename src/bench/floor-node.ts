@@ -111,6 +111,8 @@ export async function startFloorPortal(host: string, port: number, brokerPort: n
   return {
     server: node.server,
     close: async () => {
+      // Closed here on purpose: not the broker going away.
+      broker.off('close', onBrokerLost);
       broker.destroy();
       await node.close();
     },

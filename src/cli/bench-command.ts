@@ -184,8 +184,7 @@ function registerFloorNode(program: Command): void {
       if (role === 'broker') {
         const broker = await startFloorBroker(opts.host, opts.port, warn);
         closers.push(() => broker.close());
-      }
-      else if (role === 'portal') {
+      } else if (role === 'portal') {
         if (opts.brokerPort === undefined) throw new Error('bench-floor-node portal needs --broker-port');
         const lost = () => {
           warn('the broker stand-in closed the connection; stopping');

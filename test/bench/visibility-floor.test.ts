@@ -2,7 +2,8 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FLOOR_FRAME_BYTES, FloorFrameReader, FloorKind, floorFrame } from '../../src/bench/floor-protocol.js';
-import { startVisibilityFloor } from '../../src/bench/systems.js';
+import { freePort, startVisibilityFloor } from '../../src/bench/systems.js';
+import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { visibilityFloorWorkload } from '../../src/bench/visibility-floor.js';
 import { testSeed } from '../helpers/seed.js';
 import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
@@ -98,6 +99,25 @@ describe('the visibility floor', () => {
     expect(output).toMatch(/visible on all 3 portals at 1,000 writes\/s: p99 ≤ 10 ms: embedded: .*\(the machine's floor/);
     expectCleanedUp(output);
   }, 150_000);
+
+  it('a portal stand-in stopped by its parent exits 0; one whose broker goes away exits 1 and says so', async () => {
+    const floor = await startVisibilityFloor(1);
+    const portal = async () => {
+      const port = await freePort();
+      const child = spawnEcom(['bench-floor-node', 'portal', '--port', String(port), '--broker-port', String(floor.brokerPort)], { name: 'floor-portal', onLine: null });
+      await waitForPort('127.0.0.1', port, 30_000, child);
+      return child;
+    };
+    try {
+      expect(await (await portal()).stop()).toBe(0);
+      const orphaned = await portal();
+      await floor.stop();
+      expect(await orphaned.exited).toBe(1);
+      expect(orphaned.recentOutput().join('\n')).toMatch(/the broker stand-in closed the connection; stopping/);
+    } finally {
+      await floor.stop();
+    }
+  }, 60_000);
 
   it('fails a request that is not answered in time, naming the port, as the measured clients do', async () => {
     // A listener that takes connections and never answers: a hung stand-in.
