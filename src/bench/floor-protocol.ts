@@ -32,8 +32,11 @@ export function floorFrame(kind: FloorKindCode, id: number): Buffer {
  * `accepted` is refused: `onFrame` is not called for it or anything after it, and the reader
  * returns the reason so that the caller closes the connection.
  */
+/** What a reader keeps between chunks when no frame is cut: one shared empty buffer, not one per chunk. */
+const NOTHING_KEPT = Buffer.alloc(0);
+
 export class FloorFrameReader {
-  private partial: Buffer = Buffer.alloc(0);
+  private partial: Buffer = NOTHING_KEPT;
   private broken: string | undefined;
 
   constructor(
@@ -54,7 +57,7 @@ export class FloorFrameReader {
       }
       this.onFrame(kind as FloorKindCode, bytes.readUInt32BE(at + 1));
     }
-    this.partial = at === bytes.length ? Buffer.alloc(0) : Buffer.from(bytes.subarray(at));
+    this.partial = at === bytes.length ? NOTHING_KEPT : Buffer.from(bytes.subarray(at));
     return undefined;
   }
 }
