@@ -1,7 +1,10 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { defined } from '../util/assert.js';
-import { HpackDecoder, HpackError } from './hpack.js';
+import { DEFAULT_WINDOW, FLAG, forEachSetting, FRAME, FrameSplitter, FrameWriter, H2_ERROR, H2ConnectionError as ConnectionError, MAX_STREAM_ID, MAX_WINDOW, PREFACE, SETTING, unpadded } from '../net/h2/frames.js';
+import { HpackDecoder, HpackError } from '../net/h2/hpack.js';
+
+export { H2_ERROR } from '../net/h2/frames.js';
 
 /**
  * The client side of one HTTP/2 connection (RFC 9113), written over a plain or TLS socket for
@@ -20,32 +23,6 @@ import { HpackDecoder, HpackError } from './hpack.js';
  * bodies larger than flow control lets out at once are queued, not streamed by the caller.
  */
 
-/** Frame types (RFC 9113 §6). */
-const FRAME = { data: 0x0, headers: 0x1, priority: 0x2, rstStream: 0x3, settings: 0x4, pushPromise: 0x5, ping: 0x6, goaway: 0x7, windowUpdate: 0x8, continuation: 0x9 } as const;
-const FLAG = { endStream: 0x1, ack: 0x1, endHeaders: 0x4, padded: 0x8, priority: 0x20 } as const;
-const SETTING = { headerTableSize: 0x1, enablePush: 0x2, maxConcurrentStreams: 0x3, initialWindowSize: 0x4, maxFrameSize: 0x5, maxHeaderListSize: 0x6 } as const;
-/** Error codes (RFC 9113 §7). */
-export const H2_ERROR = {
-  noError: 0x0,
-  protocol: 0x1,
-  internal: 0x2,
-  flowControl: 0x3,
-  streamClosed: 0x5,
-  frameSize: 0x6,
-  refusedStream: 0x7,
-  cancel: 0x8,
-  compression: 0x9,
-  enhanceYourCalm: 0xb,
-  inadequateSecurity: 0xc,
-} as const;
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME_HEADER_BYTES = 9;
-/** The largest frame this client takes, as every peer must assume until told otherwise: it never says otherwise. */
-const MAX_FRAME_BYTES = 16_384;
-const DEFAULT_WINDOW = 65_535;
-const MAX_WINDOW = 2 ** 31 - 1;
-const MAX_STREAM_ID = 2 ** 31 - 1;
 /**
  * How far ahead a server may send, per stream and on the connection. Replies are bounded by the
  * caller as they arrive (the channel's per-call limit), not by flow control: a small window would
@@ -114,16 +91,6 @@ interface BlockInProgress {
   bytes: number;
 }
 
-class ConnectionError extends Error {
-  override readonly name = 'ConnectionError';
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export class H2Connection {
   private readonly socket: Socket | TLSSocket;
   private readonly decoder = new HpackDecoder(4096, MAX_HEADER_BYTES);
@@ -134,15 +101,14 @@ export class H2Connection {
   private nextStreamId = 1;
   private state: 'connecting' | 'open' | 'closing' | 'gone' = 'connecting';
   private failure: Error | undefined;
-  private input: Buffer | undefined;
+  private readonly frames = new FrameSplitter(' (is this a TLS port? then give the CA)');
+  private readonly out: FrameWriter;
   private prefaceSeen = false;
   private block: BlockInProgress | undefined;
   private sendWindow = DEFAULT_WINDOW;
   private receiveWindow = DEFAULT_WINDOW;
   private peerInitialWindow = DEFAULT_WINDOW;
-  private peerMaxFrame = MAX_FRAME_BYTES;
   private peerMaxStreams = Infinity;
-  private corked = false;
 
   constructor(options: H2ConnectionOptions) {
     const tls = options.tlsCa !== undefined;
@@ -150,6 +116,7 @@ export class H2Connection {
       ? tlsConnect({ host: options.host, port: options.port, ca: options.tlsCa, servername: options.servername ?? options.host, ALPNProtocols: ['h2'] })
       : netConnect({ host: options.host, port: options.port });
     this.socket.setNoDelay(true);
+    this.out = new FrameWriter(this.socket);
     this.socket.once(tls ? 'secureConnect' : 'connect', () => {
       if (tls && (this.socket as TLSSocket).alpnProtocol !== 'h2') {
         this.fail(new Error(`the server at ${options.host}:${options.port} did not agree to HTTP/2 over TLS (ALPN); is it a gRPC port?`));
@@ -204,9 +171,9 @@ export class H2Connection {
     settings.writeUInt32BE(RECEIVE_WINDOW, 8);
     settings.writeUInt16BE(SETTING.maxHeaderListSize, 12);
     settings.writeUInt32BE(MAX_HEADER_BYTES, 14);
-    this.write(PREFACE);
-    this.writeFrame(FRAME.settings, 0, 0, settings);
-    this.writeWindowUpdate(0, RECEIVE_WINDOW - DEFAULT_WINDOW);
+    this.out.write(PREFACE);
+    this.out.frame(FRAME.settings, 0, 0, settings);
+    this.out.windowUpdate(0, RECEIVE_WINDOW - DEFAULT_WINDOW);
     this.receiveWindow = RECEIVE_WINDOW;
     this.startWaiting();
   }
@@ -229,7 +196,7 @@ export class H2Connection {
       this.nextStreamId += 2;
       next.started = stream;
       this.streams.set(stream.id, stream);
-      this.writeHeaders(stream.id, next.block);
+      this.out.headers(stream.id, next.block);
       this.sendBody(stream);
     }
   }
@@ -244,7 +211,7 @@ export class H2Connection {
     }
     if (this.streams.get(stream.id) !== stream) return;
     this.closeStream(stream);
-    if (this.state !== 'gone') this.writeRstStream(stream.id, H2_ERROR.cancel);
+    if (this.state !== 'gone') this.out.rstStream(stream.id, H2_ERROR.cancel);
   }
 
   private closeStream(stream: Stream): void {
@@ -286,10 +253,7 @@ export class H2Connection {
   /** A protocol error of the server's: tell it (GOAWAY) and end the connection. */
   private connectionError(err: ConnectionError): void {
     if (this.state !== 'gone') {
-      const payload = Buffer.alloc(8);
-      payload.writeUInt32BE(0, 0);
-      payload.writeUInt32BE(err.code, 4);
-      this.writeFrame(FRAME.goaway, 0, 0, payload);
+      this.out.goaway(0, err.code);
       this.socket.end();
     }
     this.fail(new Error(`the server broke HTTP/2: ${err.message}`));
@@ -297,68 +261,18 @@ export class H2Connection {
 
   // --- Writing -----------------------------------------------------------------------------
 
-  /** Frames written in one turn leave in one system call (cork until the next tick). */
-  private write(bytes: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(bytes);
-  }
-
-  private frameHeader(length: number, type: number, flags: number, streamId: number, into = Buffer.allocUnsafe(FRAME_HEADER_BYTES), at = 0): Buffer {
-    into.writeUIntBE(length, at, 3);
-    into[at + 3] = type;
-    into[at + 4] = flags;
-    into.writeUInt32BE(streamId, at + 5);
-    return into;
-  }
-
-  private writeFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
-    this.write(this.frameHeader(payload.length, type, flags, streamId));
-    if (payload.length > 0) this.write(payload);
-  }
-
-  private writeWindowUpdate(streamId: number, increment: number): void {
-    const payload = Buffer.allocUnsafe(4);
-    payload.writeUInt32BE(increment, 0);
-    this.writeFrame(FRAME.windowUpdate, 0, streamId, payload);
-  }
-
-  private writeRstStream(streamId: number, code: number): void {
-    const payload = Buffer.allocUnsafe(4);
-    payload.writeUInt32BE(code, 0);
-    this.writeFrame(FRAME.rstStream, 0, streamId, payload);
-  }
-
-  private writeHeaders(streamId: number, block: Buffer): void {
-    if (block.length <= this.peerMaxFrame) {
-      this.writeFrame(FRAME.headers, FLAG.endHeaders, streamId, block);
-      return;
-    }
-    for (let at = 0; at < block.length; at += this.peerMaxFrame) {
-      const piece = block.subarray(at, at + this.peerMaxFrame);
-      const last = at + this.peerMaxFrame >= block.length;
-      this.writeFrame(at === 0 ? FRAME.headers : FRAME.continuation, last ? FLAG.endHeaders : 0, streamId, piece);
-    }
-  }
-
   /** Sends what flow control lets out of a stream's body; the rest waits for a WINDOW_UPDATE. */
   private sendBody(stream: Stream): void {
     while (stream.unsent !== undefined) {
       const unsent = stream.unsent;
       // An empty last frame needs no window; a window a SETTINGS change made negative lets nothing out.
-      const n = Math.max(0, Math.min(unsent.length, this.sendWindow, stream.sendWindow, this.peerMaxFrame));
+      const n = Math.max(0, Math.min(unsent.length, this.sendWindow, stream.sendWindow, this.out.peerMaxFrame));
       if (n === 0 && unsent.length > 0) {
         this.blocked.add(stream);
         return;
       }
       const last = n === unsent.length;
-      this.writeFrame(FRAME.data, last ? FLAG.endStream : 0, stream.id, unsent.subarray(0, n));
+      this.out.frame(FRAME.data, last ? FLAG.endStream : 0, stream.id, unsent.subarray(0, n));
       this.sendWindow -= n;
       stream.sendWindow -= n;
       stream.unsent = last ? undefined : unsent.subarray(n);
@@ -377,27 +291,13 @@ export class H2Connection {
 
   private onBytes(chunk: Buffer): void {
     if (this.state === 'gone') return;
-    let buf = this.input === undefined ? chunk : Buffer.concat([this.input, chunk]);
     try {
-      while (buf.length >= FRAME_HEADER_BYTES) {
-        const length = buf.readUIntBE(0, 3);
-        if (length > MAX_FRAME_BYTES) throw new ConnectionError(H2_ERROR.frameSize, `a frame of ${length} bytes, over the ${MAX_FRAME_BYTES} allowed (is this a TLS port? then give the CA)`);
-        if (buf.length < FRAME_HEADER_BYTES + length) break;
-        const type = buf[3]!;
-        const flags = buf[4]!;
-        const streamId = buf.readUInt32BE(5) & 0x7fffffff;
-        const payload = buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
-        buf = buf.subarray(FRAME_HEADER_BYTES + length);
-        this.onFrame(type, flags, streamId, payload);
-        // A frame may have ended the connection (a handler closing it, a GOAWAY with nothing left).
-        if (this.isGone()) return;
-      }
+      this.frames.push(chunk, (type, flags, streamId, payload) => this.onFrame(type, flags, streamId, payload), () => this.isGone());
     } catch (err) {
       if (err instanceof ConnectionError) return this.connectionError(err);
       if (err instanceof HpackError) return this.connectionError(new ConnectionError(H2_ERROR.compression, `a header block that does not decode: ${err.message}`));
       throw err;
     }
-    this.input = buf.length === 0 ? undefined : buf;
   }
 
   private isGone(): boolean {
@@ -424,7 +324,7 @@ export class H2Connection {
         return this.onSettings(flags, streamId, payload);
       case FRAME.ping:
         if (streamId !== 0 || payload.length !== 8) throw new ConnectionError(H2_ERROR.protocol, 'a PING that is not 8 bytes on stream 0');
-        if ((flags & FLAG.ack) === 0) this.writeFrame(FRAME.ping, FLAG.ack, 0, Buffer.from(payload));
+        if ((flags & FLAG.ack) === 0) this.out.frame(FRAME.ping, FLAG.ack, 0, Buffer.from(payload));
         return;
       case FRAME.goaway:
         return this.onGoaway(streamId, payload);
@@ -450,21 +350,13 @@ export class H2Connection {
     return undefined;
   }
 
-  /** The payload without its padding (PADDED flag: a length byte first, that many bytes at the end). */
-  private unpadded(flags: number, payload: Buffer, skip = 0): Buffer {
-    if ((flags & FLAG.padded) === 0) return skip === 0 ? payload : payload.subarray(skip);
-    const pad = payload[0];
-    if (pad === undefined || 1 + skip + pad > payload.length) throw new ConnectionError(H2_ERROR.protocol, 'padding longer than its frame');
-    return payload.subarray(1 + skip, payload.length - pad);
-  }
-
   private onData(flags: number, streamId: number, payload: Buffer): void {
     const stream = this.streamOf(streamId, 'DATA');
     // Flow control counts the whole frame, padding included, whether or not the stream is still wanted.
     this.receiveWindow -= payload.length;
     if (this.receiveWindow < 0) throw new ConnectionError(H2_ERROR.flowControl, 'more data than the connection window allows');
     if (this.receiveWindow < RECEIVE_WINDOW / 2) {
-      this.writeWindowUpdate(0, RECEIVE_WINDOW - this.receiveWindow);
+      this.out.windowUpdate(0, RECEIVE_WINDOW - this.receiveWindow);
       this.receiveWindow = RECEIVE_WINDOW;
     }
     if (stream === undefined) return;
@@ -472,11 +364,11 @@ export class H2Connection {
     stream.receiveWindow -= payload.length;
     if (stream.receiveWindow < 0) throw new ConnectionError(H2_ERROR.flowControl, `more data than stream ${streamId}'s window allows`);
     if (stream.receiveWindow < RECEIVE_WINDOW / 2) {
-      this.writeWindowUpdate(stream.id, RECEIVE_WINDOW - stream.receiveWindow);
+      this.out.windowUpdate(stream.id, RECEIVE_WINDOW - stream.receiveWindow);
       stream.receiveWindow = RECEIVE_WINDOW;
     }
     // Checked before the stream is closed: a malformed frame ends the connection, and with it every open call.
-    const data = this.unpadded(flags, payload);
+    const data = unpadded(flags, payload);
     const end = (flags & FLAG.endStream) !== 0;
     if (end) this.closeStream(stream);
     stream.events.onData(data, end);
@@ -484,7 +376,7 @@ export class H2Connection {
 
   private onHeaders(flags: number, streamId: number, payload: Buffer): void {
     if (streamId === 0) throw new ConnectionError(H2_ERROR.protocol, 'HEADERS on stream 0');
-    const fragment = this.unpadded(flags, payload, (flags & FLAG.priority) !== 0 ? 5 : 0);
+    const fragment = unpadded(flags, payload, (flags & FLAG.priority) !== 0 ? 5 : 0);
     this.block = { streamId, endStream: (flags & FLAG.endStream) !== 0, fragments: [fragment], bytes: fragment.length };
     if ((flags & FLAG.endHeaders) !== 0) this.endBlock();
   }
@@ -541,31 +433,16 @@ export class H2Connection {
       if (payload.length !== 0) throw new ConnectionError(H2_ERROR.frameSize, 'a SETTINGS acknowledgement with a payload');
       return;
     }
-    if (payload.length % 6 !== 0) throw new ConnectionError(H2_ERROR.frameSize, 'SETTINGS whose length is not a multiple of 6');
-    for (let at = 0; at < payload.length; at += 6) {
-      const id = payload.readUInt16BE(at);
-      const value = payload.readUInt32BE(at + 2);
-      switch (id) {
-        case SETTING.maxConcurrentStreams:
-          this.peerMaxStreams = value;
-          break;
-        case SETTING.initialWindowSize: {
-          if (value > MAX_WINDOW) throw new ConnectionError(H2_ERROR.flowControl, `an initial window of ${value}, over 2^31-1`);
-          const delta = value - this.peerInitialWindow;
-          this.peerInitialWindow = value;
-          for (const stream of this.streams.values()) stream.sendWindow += delta;
-          break;
-        }
-        case SETTING.maxFrameSize:
-          if (value < MAX_FRAME_BYTES || value > 2 ** 24 - 1) throw new ConnectionError(H2_ERROR.protocol, `a maximum frame size of ${value}`);
-          this.peerMaxFrame = value;
-          break;
-        default:
-          // The header table size matters only to an encoder that indexes (ours never does); the rest are hints.
-          break;
-      }
-    }
-    this.writeFrame(FRAME.settings, FLAG.ack, 0, Buffer.alloc(0));
+    forEachSetting(payload, (id, value) => {
+      if (id === SETTING.maxConcurrentStreams) this.peerMaxStreams = value;
+      else if (id === SETTING.initialWindowSize) {
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const stream of this.streams.values()) stream.sendWindow += delta;
+      } else if (id === SETTING.maxFrameSize) this.out.peerMaxFrame = value;
+      // The header table size matters only to an encoder that indexes (ours never does); the rest are hints.
+    });
+    this.out.frame(FRAME.settings, FLAG.ack, 0, Buffer.alloc(0));
     this.flushBlocked();
     this.startWaiting();
   }

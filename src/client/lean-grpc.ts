@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { encodeHeaderBlock } from './hpack.js';
+import { encodeHeaderBlock } from '../net/h2/hpack.js';
 import { H2_ERROR, H2Connection, type H2Call, type HeaderRecord } from './h2-connection.js';
 import { DEFAULT_TIMEOUT_MS, PortalCallError, STATUS } from './portal-calls.js';
 

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H2Connection, type HeaderRecord, type StreamEvents } from '../../src/client/h2-connection.js';
-import { encodeHeaderBlock } from '../../src/client/hpack.js';
+import { encodeHeaderBlock } from '../../src/net/h2/hpack.js';
 import { frame } from '../helpers/h2-frames.js';
 import { testSeed } from '../helpers/seed.js';
 

@@ -4,8 +4,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeHeaderBlock, HpackDecoder, HpackError, type HeaderField } from '../../src/client/hpack.js';
-import { EOS, HUFFMAN_CODES, huffmanDecode } from '../../src/client/hpack-huffman.js';
+import { encodeHeaderBlock, HpackDecoder, HpackError, type HeaderField } from '../../src/net/h2/hpack.js';
+import { EOS, HUFFMAN_CODES, huffmanDecode } from '../../src/net/h2/hpack-huffman.js';
 import { FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, frame, frameReader, FRAME_HEADERS, FRAME_RST_STREAM, FRAME_SETTINGS, headerBlocks, PREFACE } from '../helpers/h2-frames.js';
 import { testSeed } from '../helpers/seed.js';
 
