@@ -1,14 +1,14 @@
 import { isIP } from 'node:net';
 import { encodeHeaderBlock } from '../net/h2/hpack.js';
 import { H2_ERROR, H2Connection, type H2Call, type HeaderRecord } from './h2-connection.js';
+import { MessageReader, PREFIX_BYTES } from '../net/grpc/message-reader.js';
+import { MESSAGE_MAX_BYTES, percentDecoded } from '../net/grpc/status.js';
 import { DEFAULT_TIMEOUT_MS, PortalCallError, STATUS } from './portal-calls.js';
 
 /** A reply message larger than this is refused, as grpc-js refuses one over its default receive limit. */
-export const MESSAGE_MAX_BYTES = 4 << 20;
+export { MESSAGE_MAX_BYTES };
 /** All the messages of one call (a client's orders) together: the call fails beyond it rather than fill memory. */
 export const CALL_MAX_BYTES = 64 << 20;
-/** gRPC's length-prefixed message: a compression flag byte and a 4-byte big-endian length. */
-const PREFIX_BYTES = 5;
 
 export interface LeanGrpcOptions {
   readonly host: string;
@@ -169,11 +169,8 @@ class ReplyReader {
   private contentType: string | undefined;
   private status: number | undefined;
   private message = '';
-  private readonly chunks: Buffer[] = [];
-  private buffered = 0;
   private received = 0;
-  /** The length of the message being read, once its prefix has come. */
-  private announced: number | undefined;
+  private readonly reader = new MessageReader(MESSAGE_MAX_BYTES, (announced) => this.error(STATUS.resourceExhausted, `a reply message of ${announced} bytes, over ${MESSAGE_MAX_BYTES}`));
   private readonly complete: Buffer[] = [];
 
   constructor(
@@ -203,20 +200,10 @@ class ReplyReader {
   data(chunk: Buffer): void {
     this.received += chunk.length;
     if (this.received > CALL_MAX_BYTES) throw this.error(STATUS.resourceExhausted, `reply over ${CALL_MAX_BYTES} bytes in all`);
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      if (this.announced === undefined) {
-        if (this.buffered < PREFIX_BYTES) return;
-        const prefix = this.take(PREFIX_BYTES);
-        if (prefix[0] !== 0) throw this.error(STATUS.internal, 'a compressed gRPC reply (none was asked for)');
-        this.announced = prefix.readUInt32BE(1);
-        if (this.announced > MESSAGE_MAX_BYTES) throw this.error(STATUS.resourceExhausted, `a reply message of ${this.announced} bytes, over ${MESSAGE_MAX_BYTES}`);
-      }
-      if (this.buffered < this.announced) return;
-      this.complete.push(this.take(this.announced));
-      this.announced = undefined;
-    }
+    this.reader.push(chunk, (bytes, compressed) => {
+      if (compressed) throw this.error(STATUS.internal, 'a compressed gRPC reply (none was asked for)');
+      this.complete.push(bytes);
+    });
   }
 
   /** The reply's messages, if it ended with status OK and nothing cut short; else its error. */
@@ -229,42 +216,13 @@ class ReplyReader {
     }
     if (this.status !== STATUS.ok) throw new PortalCallError(this.status, this.message || `${this.path} from ${this.address}: gRPC status ${this.status}`);
     if (this.contentType?.startsWith('application/grpc') !== true) throw this.error(STATUS.unknown, `a reply of content-type ${this.contentType ?? 'none'}`);
-    if (this.announced !== undefined) throw this.error(STATUS.internal, `a gRPC reply announcing ${this.announced} bytes carries ${this.buffered}`);
-    if (this.buffered > 0) throw this.error(STATUS.internal, `a gRPC reply of ${this.buffered} bytes, shorter than its prefix`);
+    if (this.reader.announced !== undefined) throw this.error(STATUS.internal, `a gRPC reply announcing ${this.reader.announced} bytes carries ${this.reader.buffered}`);
+    if (this.reader.buffered > 0) throw this.error(STATUS.internal, `a gRPC reply of ${this.reader.buffered} bytes, shorter than its prefix`);
     return this.complete;
   }
 
   private error(code: number, what: string): PortalCallError {
     return new PortalCallError(code, `${this.path} from ${this.address}: ${what}`);
   }
-
-  /** The next n buffered bytes, copied only when they span chunks. */
-  private take(n: number): Buffer {
-    this.buffered -= n;
-    const first = this.chunks[0];
-    if (first !== undefined && first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    for (let at = 0; at < n; ) {
-      const chunk = this.chunks[0]!;
-      const k = Math.min(chunk.length, n - at);
-      chunk.copy(out, at, 0, k);
-      at += k;
-      if (k === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(k);
-    }
-    return out;
-  }
 }
 
-/** grpc-message is percent-encoded; a server that sends it malformed still has its text shown. */
-function percentDecoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}

@@ -1,3 +1,4 @@
+import { STATUS_NAMES } from '../net/grpc/status.js';
 import type { COURSE_PACKAGE } from '../portal/api-codec.js';
 import type { ClientMsg, OrderMsg, ProductMsg, ReplyMsg } from '../portal/messages.js';
 
@@ -102,11 +103,4 @@ export class PortalCallError extends Error {
   }
 }
 
-/** The gRPC status codes this code base names. */
-export const STATUS = { ok: 0, cancelled: 1, unknown: 2, deadlineExceeded: 4, permissionDenied: 7, resourceExhausted: 8, internal: 13, unimplemented: 12, unavailable: 14, unauthenticated: 16 } as const;
-
-const STATUS_NAMES: Readonly<Record<number, string>> = {
-  0: 'OK', 1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND', 6: 'ALREADY_EXISTS',
-  7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 10: 'ABORTED', 11: 'OUT_OF_RANGE',
-  12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 15: 'DATA_LOSS', 16: 'UNAUTHENTICATED',
-};
+export { STATUS } from '../net/grpc/status.js';
