@@ -1,4 +1,5 @@
-import * as grpc from '@grpc/grpc-js';
+import type { CallError, StreamCall, UnaryCall, UnaryCallback } from '../net/grpc/calls.js';
+import { STATUS } from '../net/grpc/status.js';
 import type { Command, Reply } from '../domain/commands.js';
 import { isValidId, NOT_FOUND_ID } from '../domain/ids.js';
 import { message, render, type Lang } from '../domain/messages.js';
@@ -19,7 +20,10 @@ export interface PortalContext {
   readonly log: Logger;
 }
 
-type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+type Unary<Req, Res> = (call: UnaryCall<Req>, callback: UnaryCallback<Res>) => void;
+
+/** A service's handlers by method name, as the gRPC server takes them. */
+export type PortalHandlers = Record<string, (call: never, callback: never) => void>;
 
 function toReplyMsg(reply: Reply, lang: Lang): ReplyMsg {
   return reply.code === 0 ? { error: 0 } : { error: reply.code, description: render(reply.message, lang) };
@@ -53,14 +57,14 @@ function writeHandler<Req>(ctx: PortalContext, toCommand: (req: Req) => Command)
   };
 }
 
-function readError(ctx: PortalContext, err: unknown, what: string): grpc.ServiceError {
+function readError(ctx: PortalContext, err: unknown, what: string): CallError {
   const unavailable = err instanceof StoreUnavailableError;
   if (!unavailable) ctx.log.error({ err, what }, 'read failed unexpectedly');
-  const status = unavailable ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL;
+  const status = unavailable ? STATUS.unavailable : STATUS.internal;
   const text = unavailable
     ? render(NOT_APPLIED.message, ctx.lang)
     : render(message('internalError', { detail: err instanceof Error ? err.message : String(err) }), ctx.lang);
-  return Object.assign(new Error(text), { code: status, details: text, metadata: new grpc.Metadata() });
+  return { code: status, details: text };
 }
 
 async function readRecord<K extends RecordKind>(ctx: PortalContext, kind: K, id: string): Promise<RecordOfKind<K> | undefined> {
@@ -82,7 +86,7 @@ function readHandler<K extends RecordKind, Res extends object>(
   };
 }
 
-export function adminPortalHandlers(ctx: PortalContext): grpc.UntypedServiceImplementation {
+export function adminPortalHandlers(ctx: PortalContext): PortalHandlers {
   return {
     CreateClient: writeHandler<ClientMsg>(ctx, (r) => ({ op: 'CreateClient', cid: r.CID ?? '', data: r.data ?? '' })),
     RetrieveClient: readHandler(ctx, 'client', (CID, record): ClientMsg => ({ CID, data: recordData(record) }), {
@@ -101,8 +105,8 @@ export function adminPortalHandlers(ctx: PortalContext): grpc.UntypedServiceImpl
   };
 }
 
-export function orderPortalHandlers(ctx: PortalContext): grpc.UntypedServiceImplementation {
-  const retrieveClientOrders: grpc.handleServerStreamingCall<IdMsg, OrderMsg> = (call) => {
+export function orderPortalHandlers(ctx: PortalContext): PortalHandlers {
+  const retrieveClientOrders = (call: StreamCall<IdMsg>) => {
     const cid = call.request.ID ?? '';
     streamClientOrders(ctx, cid, call).then(
       () => call.end(),
@@ -123,7 +127,7 @@ export function orderPortalHandlers(ctx: PortalContext): grpc.UntypedServiceImpl
 }
 
 /** Resolves when the stream can take more, or when the client has gone (then nothing more is written). */
-function writable(call: grpc.ServerWritableStream<IdMsg, OrderMsg>): Promise<void> {
+function writable(call: StreamCall<IdMsg>): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       call.off('drain', done).off('cancelled', done).off('close', done);
@@ -138,7 +142,7 @@ function writable(call: grpc.ServerWritableStream<IdMsg, OrderMsg>): Promise<voi
  * are read a page at a time and each is written only once the stream has room, so a client
  * with 100,000 orders costs one page of memory, and a slow reader slows the reads down.
  */
-async function streamClientOrders(ctx: PortalContext, cid: string, call: grpc.ServerWritableStream<IdMsg, OrderMsg>): Promise<void> {
+async function streamClientOrders(ctx: PortalContext, cid: string, call: StreamCall<IdMsg>): Promise<void> {
   const client = await readRecord(ctx, 'client', cid);
   if (client === undefined) return;
   for await (const [oid, order] of clientOrders(ctx.backend, cid, client)) {

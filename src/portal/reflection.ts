@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import type { GrpcServer } from '../net/grpc/server.js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 
@@ -23,7 +23,7 @@ function stripLeadingDots(index: Record<string, unknown>): void {
   }
 }
 
-export function addReflection(server: grpc.Server, definition: PackageDefinition): void {
+export function addReflection(server: GrpcServer, definition: PackageDefinition): void {
   const reflection = new ReflectionService(definition);
   const versions = reflection as unknown as Record<'v1' | 'v1Alpha', Partial<ReflectionIndex> | undefined>;
   for (const implementation of [versions.v1 ?? {}, versions.v1Alpha ?? {}]) {

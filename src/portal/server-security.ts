@@ -1,20 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
-import type { PortalSecurity } from './security.js';
+import type { RequestMetadata, UnaryCall, UnaryCallback } from '../net/grpc/calls.js';
+import { STATUS } from '../net/grpc/status.js';
+import type { PortalHandlers } from './handlers.js';
 
 /**
- * The portal server's side of its protection (security.ts reads the options): the TLS
- * credentials and AdminPortal's token check. Apart from the options so that a process that
- * only passes them on, as `ecom up` does to its portals, does not load grpc-js.
+ * AdminPortal's token check, the server's side of its protection (security.ts reads the options;
+ * the TLS certificate goes to the gRPC server as it is). Apart from the options so that a process
+ * that only passes them on, as `ecom up` does to its portals, does not load the server.
  */
-export function serverCredentials(security: PortalSecurity): grpc.ServerCredentials {
-  if (security.tls === undefined) return grpc.ServerCredentials.createInsecure();
-  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: security.tls.cert, private_key: security.tls.key }], false);
-}
-
 const BEARER = /^Bearer (\S+)$/;
 
-function holdsToken(metadata: grpc.Metadata, token: string): boolean {
+function holdsToken(metadata: RequestMetadata, token: string): boolean {
   const [value] = metadata.get('authorization');
   const presented = typeof value === 'string' ? BEARER.exec(value)?.[1] : undefined;
   if (presented === undefined) return false;
@@ -23,16 +19,16 @@ function holdsToken(metadata: grpc.Metadata, token: string): boolean {
 }
 
 /** AdminPortal's unary handlers, each answering UNAUTHENTICATED unless the call carries the token. */
-export function requireToken(handlers: grpc.UntypedServiceImplementation, token: string): grpc.UntypedServiceImplementation {
-  const guarded: grpc.UntypedServiceImplementation = {};
+export function requireToken(handlers: PortalHandlers, token: string): PortalHandlers {
+  const guarded: PortalHandlers = {};
   for (const [name, handler] of Object.entries(handlers)) {
-    guarded[name] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    guarded[name] = (call: UnaryCall<never>, callback: UnaryCallback<unknown>) => {
       if (!holdsToken(call.metadata, token)) {
-        callback({ code: grpc.status.UNAUTHENTICATED, details: 'AdminPortal requires its token: send "authorization: Bearer <token>" metadata (ecom admin --token FILE)' });
+        callback({ code: STATUS.unauthenticated, details: 'AdminPortal requires its token: send "authorization: Bearer <token>" metadata (ecom admin --token FILE)' });
         return;
       }
-      (handler as grpc.handleUnaryCall<unknown, unknown>)(call, callback);
-    }) as grpc.handleUnaryCall<unknown, unknown>;
+      (handler as (call: UnaryCall<never>, callback: UnaryCallback<unknown>) => void)(call, callback);
+    };
   }
   return guarded;
 }

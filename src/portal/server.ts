@@ -1,16 +1,16 @@
-import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Lang } from '../domain/messages.js';
 import type { Logger } from '../util/log.js';
 import type { Backend } from '../domain/backend.js';
+import { GrpcServer, type GrpcMethod } from '../net/grpc/server.js';
 import { adminPortalHandlers, orderPortalHandlers, type PortalContext } from './handlers.js';
 import { apiPackageDefinition, LOADER_OPTIONS, PORTAL_SERVICES } from './proto.js';
 import { addReflection } from './reflection.js';
 import type { PortalMetrics } from '../metrics/portal-metrics.js';
-import { metricsInterceptor } from './metrics-interceptor.js';
-import { NO_SECURITY, type PortalSecurity } from './security.js';
-import { requireToken, serverCredentials } from './server-security.js';
+import { metricsObserver } from './metrics-observer.js';
+import type { PortalSecurity } from './security.js';
+import { requireToken } from './server-security.js';
 
 export type PortalRole = 'admin' | 'order';
 
@@ -38,26 +38,12 @@ export interface PortalServer {
   shutdown(): Promise<void>;
 }
 
-function serviceDefinition(definition: protoLoader.PackageDefinition, name: string): grpc.ServiceDefinition {
+function serviceDefinition(definition: protoLoader.PackageDefinition, name: string): Record<string, GrpcMethod> {
   const service = definition[name];
   if (service === undefined || !('CreateClient' in service || 'CreateOrder' in service)) {
     throw new Error(`proto/api.proto has no service ${name}`);
   }
-  return service as grpc.ServiceDefinition;
-}
-
-function bind(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
-  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, bound) => {
-      if (err) {
-        const hint = /EADDRINUSE|address already in use/i.test(err.message)
-          ? ` (port ${port} is in use: stop what runs there or choose another port)`
-          : '';
-        reject(new Error(`cannot listen on ${address}: ${err.message}${hint}`));
-      } else resolve(bound);
-    });
-  });
+  return service as unknown as Record<string, GrpcMethod>;
 }
 
 /**
@@ -67,10 +53,8 @@ function bind(server: grpc.Server, host: string, port: number, credentials: grpc
 export async function startPortalServer(options: PortalServerOptions): Promise<PortalServer> {
   const roles = options.roles ?? ['admin', 'order'];
   const definition = apiPackageDefinition();
-  // channelz (grpc-js's per-call introspection, which nothing here reads) cost about a fifth of
-  // a portal's CPU per call: 42 against 33-36 µs per CreateClient in single mode, 64 in flight.
-  const serverOptions = { 'grpc.enable_channelz': 0, ...(options.metrics === undefined ? {} : { interceptors: [metricsInterceptor(options.metrics)] }) };
-  const server = new grpc.Server(serverOptions);
+  const tls = options.security?.tls;
+  const server = new GrpcServer({ log: options.log, ...(tls === undefined ? {} : { tls }), ...(options.metrics === undefined ? {} : { observer: metricsObserver(options.metrics) }) });
   const ctx: PortalContext = { backend: options.backend, lang: options.lang, log: options.log };
 
   const served: string[] = [];
@@ -92,23 +76,18 @@ export async function startPortalServer(options: PortalServerOptions): Promise<P
 
   const ports: number[] = [];
   try {
-    const credentials = serverCredentials(options.security ?? NO_SECURITY);
-    for (const port of options.ports) ports.push(await bind(server, options.host, port, credentials));
+    for (const port of options.ports) ports.push(await server.listen(options.host, port));
   } catch (err) {
-    server.forceShutdown();
+    await server.shutdown(0);
     throw err;
   }
 
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
-    stopping ??= new Promise<void>((resolve) => {
+    if (stopping === undefined) {
       for (const name of ['', ...served]) health.setStatus(name, 'NOT_SERVING');
-      const timer = setTimeout(() => server.forceShutdown(), options.shutdownGrace_ms ?? 5_000);
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+      stopping = server.shutdown(options.shutdownGrace_ms ?? 5_000);
+    }
     return stopping;
   };
   return { ports, shutdown };
