@@ -10,7 +10,7 @@ import { FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, frame, frameReader, FRAME_
 import { testSeed } from '../helpers/seed.js';
 
 /**
- * The HPACK codec (src/client/hpack.ts) against the RFC's own examples, against the encoder and
+ * The HPACK codec (src/net/h2/hpack.ts) against the RFC's own examples, against the encoder and
  * decoder of node:http2 (nghttp2) over real sockets, and against hostile blocks, which must end
  * in fields or an HpackError and nothing else.
  */
