@@ -4,7 +4,7 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from '../../util/log.js';
 import { H2_ERROR } from '../h2/frames.js';
 import { encodeHeaderBlock } from '../h2/hpack.js';
-import { H2ServerConnection, type ServerStream } from '../h2/server-connection.js';
+import { H2ServerConnection, MAX_HELD_REQUEST_BYTES, type ServerStream } from '../h2/server-connection.js';
 import { RequestMetadata, StreamCall, type CallError, type UnaryCall, type UnaryCallback } from './calls.js';
 import { MessageReader, messagePrefix, PREFIX_BYTES } from './message-reader.js';
 import { MESSAGE_MAX_BYTES, percentEncoded, STATUS } from './status.js';
@@ -214,6 +214,8 @@ class CallInProgress {
   private done = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly metadata: RequestMetadata;
+  /** Bytes of this call's unfinished request messages counted against the connection. */
+  private held = 0;
 
   constructor(
     private readonly stream: ServerStream,
@@ -243,6 +245,7 @@ class CallInProgress {
     if (this.done) return;
     try {
       this.reader.push(chunk, (bytes, compressed) => this.onMessage(bytes, compressed));
+      this.holdBuffered();
     } catch (err) {
       if (err instanceof CallFailure) return this.fail(err.code, err.message);
       throw err;
@@ -253,10 +256,18 @@ class CallInProgress {
       this.streamCall?.emit('end');
       return;
     }
-    if (this.requests.length !== 1) return this.fail(STATUS.unimplemented, `a ${this.route.kind === 'unary' ? 'unary' : 'server-streaming'} call takes one request message, not ${this.requests.length}`);
+    if (this.requests.length !== 1) return this.fail(STATUS.internal, `a ${this.route.kind === 'unary' ? 'unary' : 'server-streaming'} call takes one request message, not ${this.requests.length}`);
     const request = this.requests[0];
     if (this.route.kind === 'unary') this.dispatchUnary(request);
     else this.dispatchStream(request);
+  }
+
+  /** Counts the bytes of unfinished request messages against the connection's bound. */
+  private holdBuffered(): void {
+    const held = this.done ? 0 : this.reader.buffered;
+    const over = this.stream.hold(held - this.held);
+    this.held = held;
+    if (over) throw new CallFailure(STATUS.resourceExhausted, `the connection holds over ${MAX_HELD_REQUEST_BYTES >> 20} MiB of unfinished request messages; send fewer large requests at once`);
   }
 
   private onMessage(bytes: Buffer, compressed: boolean): void {
@@ -269,7 +280,7 @@ class CallInProgress {
       throw new CallFailure(STATUS.internal, `the request message does not parse: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (this.route.kind !== 'bidi_stream') {
-      if (this.requests.length > 0) throw new CallFailure(STATUS.unimplemented, 'more than one request message for a call that takes one');
+      if (this.requests.length > 0) throw new CallFailure(STATUS.internal, 'more than one request message for a call that takes one');
       this.requests.push(message);
     } else this.streamCall?.emit('data', message);
   }
@@ -376,6 +387,8 @@ class CallInProgress {
 
   private end(code: number, block: Buffer): void {
     this.done = true;
+    this.stream.hold(-this.held);
+    this.held = 0;
     clearTimeout(this.timer);
     this.record?.status(code);
     this.stream.end(block);
@@ -387,6 +400,8 @@ class CallInProgress {
   private cancel(): void {
     const wasDone = this.done;
     this.done = true;
+    this.stream.hold(-this.held);
+    this.held = 0;
     clearTimeout(this.timer);
     if (!wasDone) this.record?.status(STATUS.cancelled);
     if (this.streamCall !== undefined) {

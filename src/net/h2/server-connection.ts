@@ -26,6 +26,11 @@ import { HpackDecoder, HpackError } from './hpack.js';
 export const MAX_STREAMS_PER_CONNECTION = 2_048;
 /** A header block (encoded, CONTINUATIONs included) or header list (decoded) larger than this ends the connection. */
 export const MAX_HEADER_BYTES = 64 << 10;
+/**
+ * Bytes of request messages the application holds unfinished across a connection's streams (each
+ * message is bounded by itself; 2,048 streams of them would not be): past it, calls are refused.
+ */
+export const MAX_HELD_REQUEST_BYTES = 64 << 20;
 /** How far ahead a client may send on one stream and on the connection; the application bounds request sizes itself. */
 const RECEIVE_WINDOW = 1 << 20;
 /** Bytes a stream may hold queued for flow control before `sendData` says to wait. */
@@ -102,6 +107,11 @@ export class ServerStream {
     this.connection.flush(this);
   }
 
+  /** Adds `delta` bytes to what the application holds of this connection's requests; true once over MAX_HELD_REQUEST_BYTES. */
+  hold(delta: number): boolean {
+    return this.connection.hold(delta);
+  }
+
   /** Gives the stream up: a reset to the client if it still listens. */
   reset(code: number): void {
     if (this.finished) return;
@@ -166,6 +176,13 @@ export class H2ServerConnection {
     );
     socket.on('error', (err: Error) => this.gone(err));
     socket.on('close', () => this.gone(undefined));
+  }
+
+  private heldRequestBytes = 0;
+
+  hold(delta: number): boolean {
+    this.heldRequestBytes += delta;
+    return this.heldRequestBytes > MAX_HELD_REQUEST_BYTES;
   }
 
   /** Streams open or being answered. */
