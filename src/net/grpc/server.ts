@@ -216,6 +216,8 @@ class CallInProgress {
   private readonly metadata: RequestMetadata;
   /** Bytes of this call's unfinished request messages counted against the connection. */
   private held = 0;
+  /** A unary handler has the call and has not answered yet. */
+  private unaryRunning = false;
 
   constructor(
     private readonly stream: ServerStream,
@@ -306,9 +308,12 @@ class CallInProgress {
       },
     };
     const callback: UnaryCallback<unknown> = (error, value) => {
+      if (!this.unaryRunning) return;
+      this.unaryRunning = false;
       if (error !== null && error !== undefined && !this.done) this.failWith(error);
       else this.answer(value);
     };
+    this.unaryRunning = true;
     this.invoke(() => (this.route.handler as (call: UnaryCall<unknown>, callback: UnaryCallback<unknown>) => void)(call, callback));
   }
 
@@ -404,11 +409,10 @@ class CallInProgress {
     this.held = 0;
     clearTimeout(this.timer);
     if (!wasDone) this.record?.status(STATUS.cancelled);
-    if (this.streamCall !== undefined) {
-      this.streamCall.cancel();
-      // A streaming handler may never end (a health watch): the stream stops counting now.
-      this.stream.reset(H2_ERROR.cancel);
-    }
+    this.streamCall?.cancel();
+    // A unary handler running answers in time, and the stream counts until it has; with none
+    // running yet, or a streaming one, which may never end (a health watch), it stops counting now.
+    if (!this.unaryRunning) this.stream.reset(H2_ERROR.cancel);
   }
 }
 

@@ -355,7 +355,7 @@ export class H2ServerConnection {
     }
     const data = unpadded(flags, payload);
     if (stream === undefined || stream.remoteEnded) {
-      if (stream !== undefined) this.finish(stream, H2_ERROR.streamClosed);
+      if (stream !== undefined) this.cancel(stream, H2_ERROR.streamClosed);
       return;
     }
     stream.receiveWindow -= payload.length;
@@ -395,7 +395,7 @@ export class H2ServerConnection {
     if (block.streamId <= this.lastStreamId) {
       // Trailers on a request: gRPC clients send none. On a stream gone already, nothing to do.
       const stream = this.streams.get(block.streamId);
-      if (stream !== undefined) this.finish(stream, H2_ERROR.protocol);
+      if (stream !== undefined) this.cancel(stream, H2_ERROR.protocol);
       return;
     }
     this.lastStreamId = block.streamId;
@@ -422,7 +422,17 @@ export class H2ServerConnection {
   private onRstStream(streamId: number, payload: Buffer): void {
     if (payload.length !== 4) throw new H2ConnectionError(H2_ERROR.frameSize, 'an RST_STREAM that is not 4 bytes');
     const stream = this.streamOf(streamId, 'RST_STREAM');
-    if (stream === undefined || stream.cancelled) return;
+    if (stream !== undefined) this.cancel(stream, undefined);
+  }
+
+  /**
+   * The stream is over for the client (it reset it, or, with `code`, this side resets it for a
+   * protocol error): nothing more is sent, and the handler is told, so that it finishes the
+   * stream, which counts until then.
+   */
+  private cancel(stream: ServerStream, code: number | undefined): void {
+    if (stream.cancelled || stream.finished) return;
+    if (code !== undefined) this.out.rstStream(stream.id, code);
     stream.cancelled = true;
     this.blocked.delete(stream);
     this.waitingForDrain.delete(stream);
