@@ -6,8 +6,9 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { StreamCall, UnaryCall, UnaryCallback } from '../../src/net/grpc/calls.js';
 import { GrpcServer, parseTimeout, type GrpcMethod } from '../../src/net/grpc/server.js';
-import { STATUS } from '../../src/net/grpc/status.js';
+import { MESSAGE_MAX_BYTES, STATUS } from '../../src/net/grpc/status.js';
 import { encodeHeaderBlock, HpackDecoder, type HeaderField } from '../../src/net/h2/hpack.js';
+import { MAX_HELD_REQUEST_BYTES } from '../../src/net/h2/server-connection.js';
 import { silentLogger } from '../../src/util/log.js';
 import { FLAG_ACK, FLAG_END_HEADERS, FLAG_END_STREAM, frame, frameReader, FRAME_HEADERS, FRAME_RST_STREAM, FRAME_SETTINGS, headerBlocks, PREFACE, type Frame } from '../helpers/h2-frames.js';
 import { testSeed } from '../helpers/seed.js';
@@ -25,6 +26,10 @@ import { testSeed } from '../helpers/seed.js';
 const FRAME_DATA = 0x0;
 const FRAME_PING = 0x6;
 const FRAME_GOAWAY = 0x7;
+const FRAME_WINDOW_UPDATE = 0x8;
+const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
+/** A window before any SETTINGS or WINDOW_UPDATE changes it (RFC 9113 §6.9.2). */
+const DEFAULT_WINDOW = 65_535;
 const PROTOCOL_ERROR = 0x1;
 const STREAM_CLOSED = 0x5;
 const REFUSED_STREAM = 0x7;
@@ -179,6 +184,8 @@ interface ChatRun {
 }
 
 let gate = new Gate();
+/** Echo handlers run, ever (not reset between tests). */
+let echoes = 0;
 const countRuns: CountRun[] = [];
 const chatRuns: ChatRun[] = [];
 
@@ -188,7 +195,10 @@ function countRequest(messages: number, size: number): Buffer {
 }
 
 const handlers = {
-  Echo: (call: UnaryCall<Buffer>, callback: UnaryCallback<Buffer>) => callback(null, call.request),
+  Echo: (call: UnaryCall<Buffer>, callback: UnaryCallback<Buffer>) => {
+    echoes++;
+    callback(null, call.request);
+  },
   Held: (call: UnaryCall<Buffer>, callback: UnaryCallback<Buffer>) => {
     const mine = gate;
     void mine.wait().then(() => {
@@ -369,6 +379,12 @@ class RawH2 {
   readonly ends = new Map<number, Map<string, string>>();
   readonly resets = new Map<number, number>();
   readonly pingAcks: Buffer[] = [];
+  /** The server's SETTINGS values, by identifier. */
+  readonly settings = new Map<number, number>();
+  /** WINDOW_UPDATE increments from the server, summed by stream (0: the connection). */
+  readonly credit = new Map<number, number>();
+  /** DATA payload bytes sent by sendData, by stream (0: the connection). */
+  private readonly dataSent = new Map<number, number>();
   goaway: { readonly lastStreamId: number; readonly code: number; readonly debug: string } | undefined;
   /** The server has ended its side. */
   ended = false;
@@ -387,6 +403,10 @@ class RawH2 {
       if (f.type === FRAME_HEADERS) this.blockEndsStream = (f.flags & FLAG_END_STREAM) !== 0;
       if (f.type === FRAME_RST_STREAM && f.payload.length === 4) this.resets.set(f.streamId, f.payload.readUInt32BE(0));
       if (f.type === FRAME_PING && (f.flags & FLAG_ACK) !== 0) this.pingAcks.push(Buffer.from(f.payload));
+      if (f.type === FRAME_SETTINGS && (f.flags & FLAG_ACK) === 0) {
+        for (let at = 0; at + 6 <= f.payload.length; at += 6) this.settings.set(f.payload.readUInt16BE(at), f.payload.readUInt32BE(at + 2));
+      }
+      if (f.type === FRAME_WINDOW_UPDATE && f.payload.length === 4) this.credit.set(f.streamId, (this.credit.get(f.streamId) ?? 0) + (f.payload.readUInt32BE(0) & 0x7fffffff));
       if (f.type === FRAME_GOAWAY && f.payload.length >= 8) {
         this.goaway = { lastStreamId: f.payload.readUInt32BE(0) & 0x7fffffff, code: f.payload.readUInt32BE(4), debug: f.payload.subarray(8).toString() };
       }
@@ -445,6 +465,37 @@ class RawH2 {
     const token = Buffer.from(`rt${String(this.pingAcks.length).padStart(6, '0')}`);
     this.send(frame(FRAME_PING, 0, 0, token));
     await this.until(() => this.pingAcks.some((ack) => ack.equals(token)), 'the PING acknowledgement');
+  }
+
+  /** How much more DATA the server lets this client send on a stream (0: on the connection). */
+  sendWindow(streamId: number): number {
+    const initial = streamId === 0 ? DEFAULT_WINDOW : (this.settings.get(SETTINGS_INITIAL_WINDOW_SIZE) ?? DEFAULT_WINDOW);
+    return initial + (this.credit.get(streamId) ?? 0) - (this.dataSent.get(streamId) ?? 0);
+  }
+
+  /**
+   * Sends `payload` as DATA on a stream in frames of at most MAX_FRAME, never past the stream's or
+   * the connection's window, waiting for the server's WINDOW_UPDATEs; END_STREAM on the last frame
+   * if `end`. Stops early once `stop` holds. Resolves with the bytes sent.
+   */
+  async sendData(streamId: number, payload: Buffer, end: boolean, stop: () => boolean = () => false): Promise<number> {
+    let at = 0;
+    const room = () => Math.min(this.sendWindow(0), this.sendWindow(streamId), payload.length - at);
+    while (at < payload.length && !stop()) {
+      if (room() <= 0) {
+        await this.until(() => room() > 0 || stop(), `window to send on stream ${streamId}`);
+        continue;
+      }
+      const frames: Buffer[] = [];
+      for (let n = room(); n > 0; n = room()) {
+        const size = Math.min(MAX_FRAME, n);
+        frames.push(dataFrame(streamId, payload.subarray(at, at + size), end && at + size === payload.length));
+        at += size;
+        for (const id of [0, streamId]) this.dataSent.set(id, (this.dataSent.get(id) ?? 0) + size);
+      }
+      this.send(...frames);
+    }
+    return at;
   }
 
   framesOn(streamId: number): SeenFrame[] {
@@ -714,6 +765,71 @@ describe('the stream limit', () => {
     expect(raw.resets.get(next), `stream ${next} was refused`).toBeUndefined();
     expect(raw.ends.get(next)?.get('grpc-status')).toBe('0');
   });
+});
+
+// Each request message is bounded (4 MiB), but a connection's calls together are bounded too: a
+// client announcing large messages on many streams and never finishing them would otherwise make
+// the server hold 2,048 × 4 MiB. The call that takes the connection past the bound fails, and only
+// it: the connection and the calls under the bound live on.
+describe('the bound on request bytes a connection holds unfinished', () => {
+  it(`fails only the call that takes a connection past ${MAX_HELD_REQUEST_BYTES >> 20} MiB (RESOURCE_EXHAUSTED), and frees what reset calls held`, async () => {
+    const raw = await RawH2.open(port);
+    const started = Date.now();
+    // Every stream announces the largest message allowed and sends most of it, never all:
+    // 16 such streams stay under the bound, the 17th crosses it.
+    const sent = 4_000_000;
+    expect(16 * sent).toBeLessThan(MAX_HELD_REQUEST_BYTES);
+    expect(17 * sent).toBeGreaterThan(MAX_HELD_REQUEST_BYTES);
+    const unfinished = Buffer.concat([Buffer.from([0]), u32(MESSAGE_MAX_BYTES), Buffer.alloc(sent)]);
+    const ids = Array.from({ length: 17 }, (_, i) => 2 * i + 1);
+    const held = ids.slice(0, 16);
+    const crossing = ids[16]!;
+    const echoesBefore = echoes;
+    let moved = 0;
+
+    // One stream after the other, so that the 17th is the one to cross.
+    for (const id of ids) {
+      raw.send(headersFrame(id, PATH.echo));
+      const n = await raw.sendData(id, unfinished, false, () => raw.ends.has(id) || raw.resets.has(id));
+      if (id !== crossing) expect(n, `bytes sent on stream ${id}`).toBe(unfinished.length);
+      moved += n;
+    }
+    await raw.roundTrip();
+    expect([...raw.ends.keys()], 'the streams the server ended').toEqual([crossing]);
+    const fields = await trailersOnly(raw, crossing);
+    expect(fields.get('grpc-status')).toBe(String(STATUS.resourceExhausted));
+    expect(fields.get('grpc-message')).toMatch(new RegExp(`${MAX_HELD_REQUEST_BYTES >> 20} MiB of unfinished request messages`));
+    // The answer is whole while the client still sends: it is told to stop (RST_STREAM NO_ERROR).
+    expect([...raw.resets]).toEqual([[crossing, 0]]);
+    const answered = (id: number) => raw.framesOn(id).filter((f) => f.type !== FRAME_WINDOW_UPDATE);
+    for (const id of held) expect(answered(id), `frames on held stream ${id}`).toEqual([]);
+    expect(raw.goaway).toBeUndefined();
+
+    raw.send(...held.map((id) => rstFrame(id, CANCEL)));
+    await raw.roundTrip();
+    for (const id of held) expect(answered(id), `frames on reset stream ${id}`).toEqual([]);
+    expect(echoes, 'echo handlers run for the held and failed calls').toBe(echoesBefore);
+
+    // What the reset calls held is let go: a message as large again (which 64,000,000 bytes still
+    // held would push over the bound as it arrives) is taken and echoed on the same connection.
+    const next = crossing + 2;
+    const body = Buffer.alloc(sent);
+    for (let at = 0; at < body.length; at += 4) body.writeUInt32BE(at, at);
+    const request = grpcMessage(body);
+    // Window for the echo to come back in.
+    raw.send(frame(FRAME_WINDOW_UPDATE, 0, 0, u32(8 << 20)), headersFrame(next, PATH.echo), frame(FRAME_WINDOW_UPDATE, 0, next, u32(8 << 20)));
+    const n = await raw.sendData(next, request, true, () => raw.ends.has(next) || raw.resets.has(next));
+    moved += n;
+    const ending = await raw.ending(next);
+    expect(ending.get('grpc-status'), ending.get('grpc-message')).toBe('0');
+    expect(n).toBe(request.length);
+    const echoed = Buffer.concat(raw.framesOn(next).filter((f) => f.type === FRAME_DATA).map((f) => f.payload));
+    expect(echoed.equals(request), 'the echo is the request').toBe(true);
+    expect(echoes).toBe(echoesBefore + 1);
+    expect(raw.goaway).toBeUndefined();
+    expect(raw.ended).toBe(false);
+    console.log(`${moved} request bytes sent in ${Date.now() - started} ms`);
+  }, 60_000);
 });
 
 // When the server itself resets a stream for a client's protocol error, a streaming handler still
