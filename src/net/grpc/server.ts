@@ -98,6 +98,7 @@ export class GrpcServer {
   private readonly connections = new Set<H2ServerConnection>();
   private readonly sockets = new Set<Socket>();
   private draining = false;
+  private readonly whenIdle: Array<() => void> = [];
 
   constructor(private readonly options: GrpcServerOptions) {}
 
@@ -144,21 +145,21 @@ export class GrpcServer {
     for (const listener of this.listeners) listener.close();
     for (const connection of this.connections) connection.drain();
     return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        resolve();
-      };
       const timer = setTimeout(() => {
         for (const socket of this.sockets) socket.destroy();
-        done();
       }, grace_ms);
-      // Connections end themselves once idle; this only notices that all have.
-      const poll = setInterval(() => {
-        if (this.sockets.size === 0) done();
-      }, 10);
-      if (this.sockets.size === 0) done();
+      this.whenIdle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.resolveIfIdle();
     });
+  }
+
+  /** Connections end themselves once their calls are done; the last one to close ends a shutdown. */
+  private resolveIfIdle(): void {
+    if (!this.draining || this.sockets.size > 0) return;
+    for (const done of this.whenIdle.splice(0)) done();
   }
 
   private acceptTls(socket: TLSSocket): void {
@@ -184,6 +185,7 @@ export class GrpcServer {
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.connections.delete(connection);
+      this.resolveIfIdle();
     });
   }
 
