@@ -5,7 +5,7 @@ import type { Logger } from '../../util/log.js';
 import { H2_ERROR } from '../h2/frames.js';
 import { encodeHeaderBlock } from '../h2/hpack.js';
 import { H2ServerConnection, MAX_HELD_REQUEST_BYTES, type ServerStream } from '../h2/server-connection.js';
-import { RequestMetadata, StreamCall, type CallError, type UnaryCall, type UnaryCallback } from './calls.js';
+import { RequestMetadata, StreamCall, UnaryCallHandle, type CallError, type UnaryCall, type UnaryCallback } from './calls.js';
 import { MessageReader, messagePrefix, PREFIX_BYTES } from './message-reader.js';
 import { MESSAGE_MAX_BYTES, percentEncoded, STATUS } from './status.js';
 
@@ -301,14 +301,7 @@ class CallInProgress {
   }
 
   private dispatchUnary(request: unknown): void {
-    const isDone = () => this.done;
-    const call: UnaryCall<unknown> = {
-      request,
-      metadata: this.metadata,
-      get cancelled() {
-        return isDone();
-      },
-    };
+    const call = new UnaryCallHandle(request, this.metadata, () => this.done);
     const callback: UnaryCallback<unknown> = (error, value) => {
       if (!this.unaryRunning) return;
       this.unaryRunning = false;
