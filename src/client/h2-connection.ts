@@ -1,8 +1,9 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { defined } from '../util/assert.js';
-import { DEFAULT_WINDOW, FLAG, forEachSetting, FRAME, FrameSplitter, FrameWriter, H2_ERROR, H2ConnectionError as ConnectionError, MAX_STREAM_ID, MAX_WINDOW, PREFACE, SETTING, unpadded } from '../net/h2/frames.js';
-import { HpackDecoder, HpackError } from '../net/h2/hpack.js';
+import { H2Endpoint, MAX_HEADER_BYTES, widenedWindow } from '../net/h2/endpoint.js';
+import { FLAG, FRAME, H2_ERROR, H2ConnectionError as ConnectionError, MAX_STREAM_ID, PREFACE, SETTING, unpadded } from '../net/h2/frames.js';
+import type { HeaderField } from '../net/h2/hpack.js';
 
 export { H2_ERROR } from '../net/h2/frames.js';
 
@@ -29,8 +30,6 @@ export { H2_ERROR } from '../net/h2/frames.js';
  * only add WINDOW_UPDATE round trips to large replies.
  */
 const RECEIVE_WINDOW = 2 ** 30;
-/** A header block (encoded, CONTINUATIONs included) or header list (decoded) larger than this ends the connection. */
-const MAX_HEADER_BYTES = 64 << 10;
 /** Streams opened before the server's SETTINGS arrive (RFC 9113 §6.5.2 recommends servers allow at least 100). */
 const STREAMS_BEFORE_SETTINGS = 100;
 /** A stream the server refused unprocessed (over its stream limit, as it first said it) is sent again this often at most. */
@@ -83,17 +82,8 @@ interface Waiting {
   refusals: number;
 }
 
-/** A header block arriving in pieces (HEADERS, then CONTINUATION frames). */
-interface BlockInProgress {
-  readonly streamId: number;
-  readonly endStream: boolean;
-  readonly fragments: Buffer[];
-  bytes: number;
-}
-
-export class H2Connection {
+export class H2Connection extends H2Endpoint {
   private readonly socket: Socket | TLSSocket;
-  private readonly decoder = new HpackDecoder(4096, MAX_HEADER_BYTES);
   private readonly streams = new Map<number, Stream>();
   private readonly waiting: Waiting[] = [];
   /** Streams with body bytes held back by flow control, in the order they asked. */
@@ -101,22 +91,16 @@ export class H2Connection {
   private nextStreamId = 1;
   private state: 'connecting' | 'open' | 'closing' | 'gone' = 'connecting';
   private failure: Error | undefined;
-  private readonly frames = new FrameSplitter(' (is this a TLS port? then give the CA)');
-  private readonly out: FrameWriter;
-  private prefaceSeen = false;
-  private block: BlockInProgress | undefined;
-  private sendWindow = DEFAULT_WINDOW;
-  private receiveWindow = DEFAULT_WINDOW;
-  private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxStreams = Infinity;
 
   constructor(options: H2ConnectionOptions) {
     const tls = options.tlsCa !== undefined;
-    this.socket = tls
+    const socket = tls
       ? tlsConnect({ host: options.host, port: options.port, ca: options.tlsCa, servername: options.servername ?? options.host, ALPNProtocols: ['h2'] })
       : netConnect({ host: options.host, port: options.port });
+    super(socket, 'server', RECEIVE_WINDOW, ' (is this a TLS port? then give the CA)');
+    this.socket = socket;
     this.socket.setNoDelay(true);
-    this.out = new FrameWriter(this.socket);
     this.socket.once(tls ? 'secureConnect' : 'connect', () => {
       if (tls && (this.socket as TLSSocket).alpnProtocol !== 'h2') {
         this.fail(new Error(`the server at ${options.host}:${options.port} did not agree to HTTP/2 over TLS (ALPN); is it a gRPC port?`));
@@ -163,24 +147,19 @@ export class H2Connection {
   private start(): void {
     if (this.state !== 'connecting') return;
     this.state = 'open';
-    const settings = Buffer.alloc(18);
-    // No server push, a large window per stream, and a bound on the header lists sent to us.
-    settings.writeUInt16BE(SETTING.enablePush, 0);
-    settings.writeUInt32BE(0, 2);
-    settings.writeUInt16BE(SETTING.initialWindowSize, 6);
-    settings.writeUInt32BE(RECEIVE_WINDOW, 8);
-    settings.writeUInt16BE(SETTING.maxHeaderListSize, 12);
-    settings.writeUInt32BE(MAX_HEADER_BYTES, 14);
     this.out.write(PREFACE);
-    this.out.frame(FRAME.settings, 0, 0, settings);
-    this.out.windowUpdate(0, RECEIVE_WINDOW - DEFAULT_WINDOW);
-    this.receiveWindow = RECEIVE_WINDOW;
+    // No server push, a large window per stream, and a bound on the header lists sent to us.
+    this.sendSettings([
+      [SETTING.enablePush, 0],
+      [SETTING.initialWindowSize, RECEIVE_WINDOW],
+      [SETTING.maxHeaderListSize, MAX_HEADER_BYTES],
+    ]);
     this.startWaiting();
   }
 
   private startWaiting(): void {
     // Until the server's SETTINGS say how many streams it takes, no more than the least RFC 9113 recommends.
-    const limit = this.prefaceSeen ? this.peerMaxStreams : Math.min(this.peerMaxStreams, STREAMS_BEFORE_SETTINGS);
+    const limit = this.settingsSeen ? this.peerMaxStreams : Math.min(this.peerMaxStreams, STREAMS_BEFORE_SETTINGS);
     while (this.state === 'open' && this.waiting.length > 0 && this.streams.size < limit) {
       const next = defined(this.waiting.shift(), 'a waiting call');
       if (this.nextStreamId > MAX_STREAM_ID) {
@@ -251,7 +230,7 @@ export class H2Connection {
   }
 
   /** A protocol error of the server's: tell it (GOAWAY) and end the connection. */
-  private connectionError(err: ConnectionError): void {
+  protected connectionError(err: ConnectionError): void {
     if (this.state !== 'gone') {
       this.out.goaway(0, err.code);
       this.socket.end();
@@ -280,65 +259,24 @@ export class H2Connection {
     this.blocked.delete(stream);
   }
 
-  private flushBlocked(): void {
+  protected flushBlocked(): void {
     for (const stream of [...this.blocked]) {
       this.sendBody(stream);
-      if (this.sendWindow <= 0) return;
+      if (this.sendWindow <= 0) break;
     }
+    // New SETTINGS may allow more streams at once.
+    this.startWaiting();
   }
 
   // --- Reading -----------------------------------------------------------------------------
 
   private onBytes(chunk: Buffer): void {
     if (this.state === 'gone') return;
-    try {
-      this.frames.push(chunk, (type, flags, streamId, payload) => this.onFrame(type, flags, streamId, payload), () => this.isGone());
-    } catch (err) {
-      if (err instanceof ConnectionError) return this.connectionError(err);
-      if (err instanceof HpackError) return this.connectionError(new ConnectionError(H2_ERROR.compression, `a header block that does not decode: ${err.message}`));
-      throw err;
-    }
+    this.readFrames(chunk);
   }
 
-  private isGone(): boolean {
+  protected isGone(): boolean {
     return this.state === 'gone';
-  }
-
-  private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
-    if (!this.prefaceSeen) {
-      // The server's first frame is its SETTINGS: anything else is not an HTTP/2 server.
-      if (type !== FRAME.settings || (flags & FLAG.ack) !== 0) throw new ConnectionError(H2_ERROR.protocol, `its first frame is of type ${type}, not SETTINGS: not an HTTP/2 server`);
-      this.prefaceSeen = true;
-    }
-    if (this.block !== undefined && type !== FRAME.continuation) throw new ConnectionError(H2_ERROR.protocol, `a frame of type ${type} inside a header block`);
-    switch (type) {
-      case FRAME.data:
-        return this.onData(flags, streamId, payload);
-      case FRAME.headers:
-        return this.onHeaders(flags, streamId, payload);
-      case FRAME.continuation:
-        return this.onContinuation(flags, streamId, payload);
-      case FRAME.rstStream:
-        return this.onRstStream(streamId, payload);
-      case FRAME.settings:
-        return this.onSettings(flags, streamId, payload);
-      case FRAME.ping:
-        if (streamId !== 0 || payload.length !== 8) throw new ConnectionError(H2_ERROR.protocol, 'a PING that is not 8 bytes on stream 0');
-        if ((flags & FLAG.ack) === 0) this.out.frame(FRAME.ping, FLAG.ack, 0, Buffer.from(payload));
-        return;
-      case FRAME.goaway:
-        return this.onGoaway(streamId, payload);
-      case FRAME.windowUpdate:
-        return this.onWindowUpdate(streamId, payload);
-      case FRAME.pushPromise:
-        throw new ConnectionError(H2_ERROR.protocol, 'a PUSH_PROMISE, though push was refused');
-      case FRAME.priority:
-        if (streamId === 0 || payload.length !== 5) throw new ConnectionError(H2_ERROR.protocol, 'a malformed PRIORITY frame');
-        return;
-      default:
-        // Unknown frame types are ignored (RFC 9113 §4.1).
-        return;
-    }
   }
 
   /** The stream a server frame names: open, `undefined` if already closed here, or an error if it never was. */
@@ -350,52 +288,20 @@ export class H2Connection {
     return undefined;
   }
 
-  private onData(flags: number, streamId: number, payload: Buffer): void {
+  protected onDataFrame(flags: number, streamId: number, payload: Buffer): void {
     const stream = this.streamOf(streamId, 'DATA');
-    // Flow control counts the whole frame, padding included, whether or not the stream is still wanted.
-    this.receiveWindow -= payload.length;
-    if (this.receiveWindow < 0) throw new ConnectionError(H2_ERROR.flowControl, 'more data than the connection window allows');
-    if (this.receiveWindow < RECEIVE_WINDOW / 2) {
-      this.out.windowUpdate(0, RECEIVE_WINDOW - this.receiveWindow);
-      this.receiveWindow = RECEIVE_WINDOW;
-    }
     if (stream === undefined) return;
     if (!stream.responded) throw new ConnectionError(H2_ERROR.protocol, `DATA before HEADERS on stream ${streamId}`);
-    stream.receiveWindow -= payload.length;
-    if (stream.receiveWindow < 0) throw new ConnectionError(H2_ERROR.flowControl, `more data than stream ${streamId}'s window allows`);
-    if (stream.receiveWindow < RECEIVE_WINDOW / 2) {
-      this.out.windowUpdate(stream.id, RECEIVE_WINDOW - stream.receiveWindow);
-      stream.receiveWindow = RECEIVE_WINDOW;
-    }
+    const end = (flags & FLAG.endStream) !== 0;
+    this.takeStreamWindow(stream, payload.length, !end);
     // Checked before the stream is closed: a malformed frame ends the connection, and with it every open call.
     const data = unpadded(flags, payload);
-    const end = (flags & FLAG.endStream) !== 0;
     if (end) this.closeStream(stream);
     stream.events.onData(data, end);
   }
 
-  private onHeaders(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId === 0) throw new ConnectionError(H2_ERROR.protocol, 'HEADERS on stream 0');
-    const fragment = unpadded(flags, payload, (flags & FLAG.priority) !== 0 ? 5 : 0);
-    this.block = { streamId, endStream: (flags & FLAG.endStream) !== 0, fragments: [fragment], bytes: fragment.length };
-    if ((flags & FLAG.endHeaders) !== 0) this.endBlock();
-  }
-
-  private onContinuation(flags: number, streamId: number, payload: Buffer): void {
-    const block = this.block;
-    if (block === undefined || block.streamId !== streamId) throw new ConnectionError(H2_ERROR.protocol, 'a CONTINUATION that continues no header block');
-    block.fragments.push(payload);
-    block.bytes += payload.length;
-    if (block.bytes > MAX_HEADER_BYTES) throw new ConnectionError(H2_ERROR.enhanceYourCalm, `a header block over ${MAX_HEADER_BYTES} bytes`);
-    if ((flags & FLAG.endHeaders) !== 0) this.endBlock();
-  }
-
-  private endBlock(): void {
-    const block = defined(this.block, 'the header block being read');
-    this.block = undefined;
-    // Decoded even for a stream no longer wanted: the decoder's table must follow the server's.
-    const fields = this.decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments));
-    const stream = this.streamOf(block.streamId, 'HEADERS');
+  protected onHeaderBlock(streamId: number, endStream: boolean, fields: HeaderField[]): void {
+    const stream = this.streamOf(streamId, 'HEADERS');
     if (stream === undefined) return;
     const headers: HeaderRecord = {};
     for (const [name, value] of fields) {
@@ -403,17 +309,15 @@ export class H2Connection {
       headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
     }
     // Informational replies (1xx) come before the real one and say nothing a call needs.
-    if (!stream.responded && typeof headers[':status'] === 'string' && headers[':status'].startsWith('1') && !block.endStream) return;
+    if (!stream.responded && typeof headers[':status'] === 'string' && headers[':status'].startsWith('1') && !endStream) return;
     stream.responded = true;
-    if (block.endStream) this.closeStream(stream);
-    stream.events.onHeaders(headers, block.endStream);
+    if (endStream) this.closeStream(stream);
+    stream.events.onHeaders(headers, endStream);
   }
 
-  private onRstStream(streamId: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new ConnectionError(H2_ERROR.frameSize, 'an RST_STREAM that is not 4 bytes');
+  protected onResetStream(streamId: number, code: number): void {
     const stream = this.streamOf(streamId, 'RST_STREAM');
     if (stream === undefined) return;
-    const code = payload.readUInt32BE(0);
     const request = stream.request;
     // Refused before any processing (RFC 9113 §8.7): safe to send again, once the server's limit is known.
     if (code === H2_ERROR.refusedStream && !stream.responded && request.refusals < MAX_REFUSALS && this.state === 'open') {
@@ -427,30 +331,16 @@ export class H2Connection {
     stream.events.onClose({ reset: code });
   }
 
-  private onSettings(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId !== 0) throw new ConnectionError(H2_ERROR.protocol, 'SETTINGS on a stream');
-    if ((flags & FLAG.ack) !== 0) {
-      if (payload.length !== 0) throw new ConnectionError(H2_ERROR.frameSize, 'a SETTINGS acknowledgement with a payload');
-      return;
-    }
-    forEachSetting(payload, (id, value) => {
-      if (id === SETTING.maxConcurrentStreams) this.peerMaxStreams = value;
-      else if (id === SETTING.initialWindowSize) {
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
-      } else if (id === SETTING.maxFrameSize) this.out.peerMaxFrame = value;
-      // The header table size matters only to an encoder that indexes (ours never does); the rest are hints.
-    });
-    this.out.frame(FRAME.settings, FLAG.ack, 0, Buffer.alloc(0));
-    this.flushBlocked();
-    this.startWaiting();
+  protected onSetting(id: number, value: number): void {
+    if (id === SETTING.maxConcurrentStreams) this.peerMaxStreams = value;
+    // The header table size matters only to an encoder that indexes (ours never does); the rest are hints.
   }
 
-  private onGoaway(streamId: number, payload: Buffer): void {
-    if (streamId !== 0 || payload.length < 8) throw new ConnectionError(H2_ERROR.protocol, 'a malformed GOAWAY');
-    const last = payload.readUInt32BE(0) & 0x7fffffff;
-    const code = payload.readUInt32BE(4);
+  protected onInitialWindowDelta(delta: number): void {
+    for (const stream of this.streams.values()) stream.sendWindow += delta;
+  }
+
+  protected onGoaway(last: number, code: number): void {
     const reason = new Error(`the server is going away (GOAWAY, HTTP/2 code ${code}) and did not take the call`);
     this.failure ??= reason;
     if (this.state === 'open' || this.state === 'connecting') this.state = 'closing';
@@ -464,20 +354,10 @@ export class H2Connection {
     this.endIfIdle();
   }
 
-  private onWindowUpdate(streamId: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new ConnectionError(H2_ERROR.frameSize, 'a WINDOW_UPDATE that is not 4 bytes');
-    const increment = payload.readUInt32BE(0) & 0x7fffffff;
-    if (streamId === 0) {
-      if (increment === 0) throw new ConnectionError(H2_ERROR.protocol, 'a WINDOW_UPDATE of 0');
-      this.sendWindow += increment;
-      if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.flowControl, 'a connection window over 2^31-1');
-      this.flushBlocked();
-      return;
-    }
+  protected onStreamWindowUpdate(streamId: number, increment: number): void {
     const stream = this.streamOf(streamId, 'WINDOW_UPDATE');
     if (stream === undefined || increment === 0) return;
-    stream.sendWindow += increment;
-    if (stream.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.flowControl, `stream ${streamId}'s window over 2^31-1`);
+    stream.sendWindow = widenedWindow(stream.sendWindow, increment, streamId);
     if (this.blocked.has(stream)) this.sendBody(stream);
   }
 }

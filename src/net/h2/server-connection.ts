@@ -1,7 +1,10 @@
 import type { Socket } from 'node:net';
 import { defined } from '../../util/assert.js';
-import { DEFAULT_WINDOW, FLAG, forEachSetting, FRAME, FrameSplitter, FrameWriter, H2_ERROR, H2ConnectionError, PREFACE, SETTING, unpadded } from './frames.js';
-import { HpackDecoder, HpackError } from './hpack.js';
+import { H2Endpoint, MAX_HEADER_BYTES, widenedWindow } from './endpoint.js';
+import { FLAG, FRAME, H2_ERROR, H2ConnectionError, PREFACE, SETTING, unpadded } from './frames.js';
+import type { HeaderField } from './hpack.js';
+
+export { MAX_HEADER_BYTES } from './endpoint.js';
 
 /**
  * The server side of one HTTP/2 connection (RFC 9113) over a plain or TLS socket, written for the
@@ -24,8 +27,6 @@ import { HpackDecoder, HpackError } from './hpack.js';
 
 /** Streams one connection may have open or still being answered at once; more are refused (REFUSED_STREAM), which clients retry. */
 export const MAX_STREAMS_PER_CONNECTION = 2_048;
-/** A header block (encoded, CONTINUATIONs included) or header list (decoded) larger than this ends the connection. */
-export const MAX_HEADER_BYTES = 64 << 10;
 /**
  * Bytes of request messages the application holds unfinished across a connection's streams (each
  * message is bounded by itself; 2,048 streams of them would not be): past it, calls are refused.
@@ -126,46 +127,26 @@ export interface ServerConnectionOptions {
   readonly onError: (err: Error) => void;
 }
 
-/** A header block arriving in pieces (HEADERS, then CONTINUATION frames). */
-interface BlockInProgress {
-  readonly streamId: number;
-  readonly endStream: boolean;
-  readonly fragments: Buffer[];
-  bytes: number;
-}
-
-export class H2ServerConnection {
-  private readonly decoder = new HpackDecoder(4096, MAX_HEADER_BYTES);
-  private readonly frames = new FrameSplitter(' (is this client speaking TLS to a plain port?)');
-  private readonly out: FrameWriter;
+export class H2ServerConnection extends H2Endpoint {
   private readonly streams = new Map<number, ServerStream>();
   private readonly blocked = new Set<ServerStream>();
   /** Streams told to wait (sendData returned false) until their queue and the socket's buffer empty. */
   private readonly waitingForDrain = new Set<ServerStream>();
-  private state: 'preface' | 'settings' | 'open' | 'draining' | 'gone' = 'preface';
+  private state: 'preface' | 'open' | 'draining' | 'gone' = 'preface';
   private prefaceBytes: Buffer | undefined;
-  private block: BlockInProgress | undefined;
   private lastStreamId = 0;
-  private sendWindow = DEFAULT_WINDOW;
-  private receiveWindow = DEFAULT_WINDOW;
-  private peerInitialWindow = DEFAULT_WINDOW;
 
   constructor(
     private readonly socket: Socket,
     private readonly options: ServerConnectionOptions,
   ) {
+    super(socket, 'client', RECEIVE_WINDOW, ' (is this client speaking TLS to a plain port?)');
     socket.setNoDelay(true);
-    this.out = new FrameWriter(socket);
-    const settings = Buffer.alloc(18);
-    settings.writeUInt16BE(SETTING.maxConcurrentStreams, 0);
-    settings.writeUInt32BE(MAX_STREAMS_PER_CONNECTION, 2);
-    settings.writeUInt16BE(SETTING.initialWindowSize, 6);
-    settings.writeUInt32BE(RECEIVE_WINDOW, 8);
-    settings.writeUInt16BE(SETTING.maxHeaderListSize, 12);
-    settings.writeUInt32BE(MAX_HEADER_BYTES, 14);
-    this.out.frame(FRAME.settings, 0, 0, settings);
-    this.out.windowUpdate(0, RECEIVE_WINDOW - DEFAULT_WINDOW);
-    this.receiveWindow = RECEIVE_WINDOW;
+    this.sendSettings([
+      [SETTING.maxConcurrentStreams, MAX_STREAMS_PER_CONNECTION],
+      [SETTING.initialWindowSize, RECEIVE_WINDOW],
+      [SETTING.maxHeaderListSize, MAX_HEADER_BYTES],
+    ]);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     // After the turn's I/O (setImmediate), not in the tick after the write: a handler writing as
     // fast as the socket empties would otherwise never let a cancel from the client be read.
@@ -269,18 +250,18 @@ export class H2ServerConnection {
 
   private onBytes(chunk: Buffer): void {
     if (this.state === 'gone') return;
-    try {
-      if (this.state === 'preface') {
-        const rest = this.takePreface(chunk);
-        if (rest === undefined) return;
-        chunk = rest;
+    if (this.state === 'preface') {
+      let rest: Buffer | undefined;
+      try {
+        rest = this.takePreface(chunk);
+      } catch (err) {
+        if (err instanceof H2ConnectionError) return this.connectionError(err);
+        throw err;
       }
-      this.frames.push(chunk, (type, flags, streamId, payload) => this.onFrame(type, flags, streamId, payload), () => this.state === 'gone');
-    } catch (err) {
-      if (err instanceof H2ConnectionError) return this.connectionError(err);
-      if (err instanceof HpackError) return this.connectionError(new H2ConnectionError(H2_ERROR.compression, `a header block that does not decode: ${err.message}`));
-      throw err;
+      if (rest === undefined) return;
+      chunk = rest;
     }
+    this.readFrames(chunk);
   }
 
   /** The client's 24-byte preface (RFC 9113 §3.4); what follows it, or undefined while it is incomplete. */
@@ -293,46 +274,12 @@ export class H2ServerConnection {
       return undefined;
     }
     this.prefaceBytes = undefined;
-    this.state = 'settings';
+    this.state = 'open';
     return seen.subarray(PREFACE.length);
   }
 
-  private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
-    if (this.state === 'settings') {
-      if (type !== FRAME.settings || (flags & FLAG.ack) !== 0) throw new H2ConnectionError(H2_ERROR.protocol, `the first frame after the preface is of type ${type}, not SETTINGS`);
-      this.state = 'open';
-    }
-    if (this.block !== undefined && type !== FRAME.continuation) throw new H2ConnectionError(H2_ERROR.protocol, `a frame of type ${type} inside a header block`);
-    switch (type) {
-      case FRAME.data:
-        return this.onData(flags, streamId, payload);
-      case FRAME.headers:
-        return this.onHeaders(flags, streamId, payload);
-      case FRAME.continuation:
-        return this.onContinuation(flags, streamId, payload);
-      case FRAME.rstStream:
-        return this.onRstStream(streamId, payload);
-      case FRAME.settings:
-        return this.onSettings(flags, streamId, payload);
-      case FRAME.ping:
-        if (streamId !== 0 || payload.length !== 8) throw new H2ConnectionError(H2_ERROR.protocol, 'a PING that is not 8 bytes on stream 0');
-        if ((flags & FLAG.ack) === 0) this.out.frame(FRAME.ping, FLAG.ack, 0, Buffer.from(payload));
-        return;
-      case FRAME.goaway:
-        if (streamId !== 0 || payload.length < 8) throw new H2ConnectionError(H2_ERROR.protocol, 'a malformed GOAWAY');
-        // The client opens no more streams; those open are answered, then the connection ends.
-        return this.drain();
-      case FRAME.windowUpdate:
-        return this.onWindowUpdate(streamId, payload);
-      case FRAME.pushPromise:
-        throw new H2ConnectionError(H2_ERROR.protocol, 'a PUSH_PROMISE from a client');
-      case FRAME.priority:
-        if (streamId === 0 || payload.length !== 5) throw new H2ConnectionError(H2_ERROR.protocol, 'a malformed PRIORITY frame');
-        return;
-      default:
-        // Unknown frame types are ignored (RFC 9113 §4.1).
-        return;
-    }
+  protected isGone(): boolean {
+    return this.state === 'gone';
   }
 
   /** The stream a client frame names: open, `undefined` if already closed, or an error if it never was. */
@@ -344,67 +291,30 @@ export class H2ServerConnection {
     return undefined;
   }
 
-  private onData(flags: number, streamId: number, payload: Buffer): void {
+  protected onDataFrame(flags: number, streamId: number, payload: Buffer): void {
     const stream = this.streamOf(streamId, 'DATA');
-    // Flow control counts the whole frame, padding included, whether or not the stream is still wanted.
-    this.receiveWindow -= payload.length;
-    if (this.receiveWindow < 0) throw new H2ConnectionError(H2_ERROR.flowControl, 'more data than the connection window allows');
-    if (this.receiveWindow < RECEIVE_WINDOW / 2) {
-      this.out.windowUpdate(0, RECEIVE_WINDOW - this.receiveWindow);
-      this.receiveWindow = RECEIVE_WINDOW;
-    }
     const data = unpadded(flags, payload);
     if (stream === undefined || stream.remoteEnded) {
       if (stream !== undefined) this.cancel(stream, H2_ERROR.streamClosed);
       return;
     }
-    stream.receiveWindow -= payload.length;
-    if (stream.receiveWindow < 0) throw new H2ConnectionError(H2_ERROR.flowControl, `more data than stream ${streamId}'s window allows`);
     const end = (flags & FLAG.endStream) !== 0;
-    if (!end && stream.receiveWindow < RECEIVE_WINDOW / 2) {
-      this.out.windowUpdate(stream.id, RECEIVE_WINDOW - stream.receiveWindow);
-      stream.receiveWindow = RECEIVE_WINDOW;
-    }
+    this.takeStreamWindow(stream, payload.length, !end);
     if (end) stream.remoteEnded = true;
     if (!stream.cancelled) stream.events.onData(data, end);
   }
 
-  private onHeaders(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId === 0) throw new H2ConnectionError(H2_ERROR.protocol, 'HEADERS on stream 0');
-    const fragment = unpadded(flags, payload, (flags & FLAG.priority) !== 0 ? 5 : 0);
-    this.block = { streamId, endStream: (flags & FLAG.endStream) !== 0, fragments: [fragment], bytes: fragment.length };
-    if (fragment.length > MAX_HEADER_BYTES) throw new H2ConnectionError(H2_ERROR.enhanceYourCalm, `a header block over ${MAX_HEADER_BYTES} bytes`);
-    if ((flags & FLAG.endHeaders) !== 0) this.endBlock();
-  }
-
-  private onContinuation(flags: number, streamId: number, payload: Buffer): void {
-    const block = this.block;
-    if (block === undefined || block.streamId !== streamId) throw new H2ConnectionError(H2_ERROR.protocol, 'a CONTINUATION that continues no header block');
-    block.fragments.push(payload);
-    block.bytes += payload.length;
-    if (block.bytes > MAX_HEADER_BYTES) throw new H2ConnectionError(H2_ERROR.enhanceYourCalm, `a header block over ${MAX_HEADER_BYTES} bytes`);
-    if ((flags & FLAG.endHeaders) !== 0) this.endBlock();
-  }
-
-  private endBlock(): void {
-    const block = defined(this.block, 'the header block being read');
-    this.block = undefined;
-    // Decoded whatever becomes of it: the decoder's table must follow the client's encoder.
-    const fields = this.decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments));
-    if (block.streamId % 2 === 0) throw new H2ConnectionError(H2_ERROR.protocol, `a client opened stream ${block.streamId}, an even number`);
-    if (block.streamId <= this.lastStreamId) {
+  protected onHeaderBlock(streamId: number, endStream: boolean, fields: HeaderField[]): void {
+    if (streamId % 2 === 0) throw new H2ConnectionError(H2_ERROR.protocol, `a client opened stream ${streamId}, an even number`);
+    if (streamId <= this.lastStreamId) {
       // Trailers on a request: gRPC clients send none. On a stream gone already, nothing to do.
-      const stream = this.streams.get(block.streamId);
+      const stream = this.streams.get(streamId);
       if (stream !== undefined) this.cancel(stream, H2_ERROR.protocol);
       return;
     }
-    this.lastStreamId = block.streamId;
-    if (this.state === 'draining') {
-      this.out.rstStream(block.streamId, H2_ERROR.refusedStream);
-      return;
-    }
-    if (this.streams.size >= MAX_STREAMS_PER_CONNECTION) {
-      this.out.rstStream(block.streamId, H2_ERROR.refusedStream);
+    this.lastStreamId = streamId;
+    if (this.state === 'draining' || this.streams.size >= MAX_STREAMS_PER_CONNECTION) {
+      this.out.rstStream(streamId, H2_ERROR.refusedStream);
       return;
     }
     const headers: HeaderRecord = {};
@@ -412,15 +322,14 @@ export class H2ServerConnection {
       const seen = headers[name];
       headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
     }
-    const stream = new ServerStream(block.streamId, headers, this, this.peerInitialWindow);
-    stream.remoteEnded = block.endStream;
+    const stream = new ServerStream(streamId, headers, this, this.peerInitialWindow);
+    stream.remoteEnded = endStream;
     this.streams.set(stream.id, stream);
     this.options.onStream(stream);
-    if (block.endStream && !stream.cancelled && !stream.finished) stream.events.onData(Buffer.alloc(0), true);
+    if (endStream && !stream.cancelled && !stream.finished) stream.events.onData(Buffer.alloc(0), true);
   }
 
-  private onRstStream(streamId: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new H2ConnectionError(H2_ERROR.frameSize, 'an RST_STREAM that is not 4 bytes');
+  protected onResetStream(streamId: number): void {
     const stream = this.streamOf(streamId, 'RST_STREAM');
     if (stream !== undefined) this.cancel(stream, undefined);
   }
@@ -441,42 +350,27 @@ export class H2ServerConnection {
     stream.events.onCancel();
   }
 
-  private onSettings(flags: number, streamId: number, payload: Buffer): void {
-    if (streamId !== 0) throw new H2ConnectionError(H2_ERROR.protocol, 'SETTINGS on a stream');
-    if ((flags & FLAG.ack) !== 0) {
-      if (payload.length !== 0) throw new H2ConnectionError(H2_ERROR.frameSize, 'a SETTINGS acknowledgement with a payload');
-      return;
-    }
-    forEachSetting(payload, (id, value) => {
-      if (id === SETTING.initialWindowSize) {
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
-      } else if (id === SETTING.maxFrameSize) this.out.peerMaxFrame = value;
-      // The header table size matters only to an encoder that indexes (ours never does); the rest concern clients.
-    });
-    this.out.frame(FRAME.settings, FLAG.ack, 0);
-    this.flushBlocked();
+  /** The client opens no more streams; those open are answered, then the connection ends. */
+  protected onGoaway(): void {
+    this.drain();
   }
 
-  private onWindowUpdate(streamId: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new H2ConnectionError(H2_ERROR.frameSize, 'a WINDOW_UPDATE that is not 4 bytes');
-    const increment = payload.readUInt32BE(0) & 0x7fffffff;
-    if (streamId === 0) {
-      if (increment === 0) throw new H2ConnectionError(H2_ERROR.protocol, 'a WINDOW_UPDATE of 0');
-      this.sendWindow += increment;
-      if (this.sendWindow > 2 ** 31 - 1) throw new H2ConnectionError(H2_ERROR.flowControl, 'a connection window over 2^31-1');
-      this.flushBlocked();
-      return;
-    }
+  protected onSetting(): void {
+    // The header table size matters only to an encoder that indexes (ours never does); the rest concern clients.
+  }
+
+  protected onInitialWindowDelta(delta: number): void {
+    for (const stream of this.streams.values()) stream.sendWindow += delta;
+  }
+
+  protected onStreamWindowUpdate(streamId: number, increment: number): void {
     const stream = this.streamOf(streamId, 'WINDOW_UPDATE');
     if (stream === undefined || increment === 0) return;
-    stream.sendWindow += increment;
-    if (stream.sendWindow > 2 ** 31 - 1) throw new H2ConnectionError(H2_ERROR.flowControl, `stream ${streamId}'s window over 2^31-1`);
+    stream.sendWindow = widenedWindow(stream.sendWindow, increment, streamId);
     if (this.blocked.has(stream)) this.flush(stream);
   }
 
-  private flushBlocked(): void {
+  protected flushBlocked(): void {
     for (const stream of [...this.blocked]) {
       this.flush(stream);
       if (this.sendWindow <= 0) return;
@@ -493,7 +387,7 @@ export class H2ServerConnection {
   }
 
   /** A protocol error of the client's: tell it (GOAWAY with the reason) and end the connection. */
-  private connectionError(err: H2ConnectionError): void {
+  protected connectionError(err: H2ConnectionError): void {
     if (this.state !== 'gone') {
       this.out.goaway(this.lastStreamId, err.code, err.message.slice(0, 200));
       this.socket.end();
