@@ -237,7 +237,10 @@ const handlers = {
     const run: ChatRun = { sawEnd: false, sawCancel: false };
     chatRuns.push(run);
     call.on('cancelled', () => (run.sawCancel = true));
-    call.on('data', (message: Buffer) => call.write(message));
+    call.on('data', (message: Buffer) => {
+      if (String(message) === 'throw') throw new Error('a listener that fails');
+      call.write(message);
+    });
     call.on('end', () => {
       run.sawEnd = true;
       call.end();
@@ -551,6 +554,15 @@ describe('the gRPC server and grpc-js', () => {
     for (const word of ['one', 'two', 'three']) call.write(Buffer.from(word));
     call.end();
     expect((await messages).map(String)).toEqual(['one', 'two', 'three']);
+  });
+
+  it("ends only the call whose stream listener throws (INTERNAL), not the connection", async () => {
+    const client = grpcClient(port);
+    const call = client.makeBidiStreamRequest(PATH.chat, identity, identity, new grpc.Metadata(), { deadline: deadline() });
+    const messages = collect(call);
+    call.write(Buffer.from('throw'));
+    await expect(messages).rejects.toMatchObject({ code: grpc.status.INTERNAL, details: expect.stringMatching(/a listener that fails/) as unknown });
+    expect(String(await unary(client, PATH.echo, Buffer.from('still here')))).toBe('still here');
   });
 
   it('answers an unknown method with UNIMPLEMENTED', async () => {

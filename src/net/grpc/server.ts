@@ -257,7 +257,7 @@ class CallInProgress {
     if (!end || this.done) return;
     if (this.reader.partial) return this.fail(STATUS.internal, 'the request ended inside a message');
     if (this.route.kind === 'bidi_stream') {
-      this.streamCall?.emit('end');
+      this.invoke(() => this.streamCall?.emit('end'));
       return;
     }
     if (this.requests.length !== 1) return this.fail(STATUS.internal, `a ${this.route.kind === 'unary' ? 'unary' : 'server-streaming'} call takes one request message, not ${this.requests.length}`);
@@ -286,7 +286,7 @@ class CallInProgress {
     if (this.route.kind !== 'bidi_stream') {
       if (this.requests.length > 0) throw new CallFailure(STATUS.internal, 'more than one request message for a call that takes one');
       this.requests.push(message);
-    } else this.streamCall?.emit('data', message);
+    } else this.invoke(() => this.streamCall?.emit('data', message));
   }
 
   private decompress(bytes: Buffer): Buffer {
@@ -321,6 +321,7 @@ class CallInProgress {
     this.invoke(() => (this.route.handler as (call: StreamCall<unknown>) => void)(call));
   }
 
+  /** Runs handler code (the handler, or a stream's listeners): what it throws ends this call, never the connection. */
   private invoke(run: () => void): void {
     try {
       run();
