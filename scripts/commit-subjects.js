@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 const HISTORY_RULE_FROM = '22a8213';
 const MAX_SUBJECT = 72;
 /** Landed on main over the limit before the check caught it; main is never rewritten, so they stay. */
-const LANDED_OVER_THE_LIMIT = new Set(['db9c3d36fb6354ceaf9ec185a6d1945290f9b67c', 'c4e55fda2eeb8552fa9266dbc5a5285616515a08', 'a95a0da6ab9d8246e1f3d65cf0b746662fc10bc2', '5ff341fa5f4d110e7afd256e481ca4204d12e880', 'a575fb6772b055ce142945639c1a4954b38eca59']);
+const LANDED_OVER_THE_LIMIT = new Set(['db9c3d36fb6354ceaf9ec185a6d1945290f9b67c', 'c4e55fda2eeb8552fa9266dbc5a5285616515a08', 'a95a0da6ab9d8246e1f3d65cf0b746662fc10bc2', '5ff341fa5f4d110e7afd256e481ca4204d12e880', 'a575fb6772b055ce142945639c1a4954b38eca59', 'a7e7550900b1300473565bd44f90da64721f0824']);
 
 function git(...args) {
   return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
