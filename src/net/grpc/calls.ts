@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { HeaderRecord } from '../h2/server-connection.js';
+import { STATUS } from './status.js';
 
 /**
  * The call objects a handler of the gRPC server receives, shaped as grpc-js shapes them (the
@@ -92,7 +93,7 @@ export class StreamCall<Req> extends EventEmitter {
   destroy(error?: CallError): void {
     if (this.ended) return;
     this.ended = true;
-    this.sink.finish(error ?? { code: 13, details: 'the call was ended by the server' });
+    this.sink.finish(error ?? { code: STATUS.internal, details: 'the call was ended by the server' });
   }
 
   /** The client went away or the deadline passed. */

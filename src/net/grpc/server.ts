@@ -67,6 +67,8 @@ const RESPONSE_HEADERS = encodeHeaderBlock([
   ['grpc-accept-encoding', 'identity,deflate,gzip'],
 ]);
 const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0']]);
+/** The request message encodings served (grpc-encoding). */
+const ENCODINGS: ReadonlySet<string> = new Set(['identity', 'gzip', 'deflate']);
 const TIMEOUT_UNITS_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 /** The longest deadline a timer is armed for (setTimeout's limit); a later one is as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -200,7 +202,7 @@ export class GrpcServer {
     const route = this.routes.get(path);
     if (route === undefined) return refuse(STATUS.unimplemented, `the server does not serve the method ${JSON.stringify(path.slice(0, 200))}`);
     const encoding = header(headers, 'grpc-encoding') ?? 'identity';
-    if (!['identity', 'gzip', 'deflate'].includes(encoding)) return refuse(STATUS.unimplemented, `the message encoding ${JSON.stringify(encoding.slice(0, 50))} is not served; use identity, gzip or deflate`);
+    if (!ENCODINGS.has(encoding)) return refuse(STATUS.unimplemented, `the message encoding ${JSON.stringify(encoding.slice(0, 50))} is not served; use identity, gzip or deflate`);
     const timeout = parseTimeout(headers['grpc-timeout']);
     if (Number.isNaN(timeout)) return refuse(STATUS.internal, 'a malformed grpc-timeout header: digits (up to 8) and one of H, M, S, m, u, n');
     new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log).start();
@@ -212,7 +214,6 @@ class CallInProgress {
   private readonly reader: MessageReader;
   private readonly requests: unknown[] = [];
   private streamCall: StreamCall<unknown> | undefined;
-  private headersSent = false;
   private done = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly metadata: RequestMetadata;
@@ -361,10 +362,7 @@ class CallInProgress {
       return 'failed';
     }
     this.record?.message(value);
-    if (!this.headersSent) {
-      this.headersSent = true;
-      this.stream.sendHeaders(RESPONSE_HEADERS);
-    }
+    if (!this.stream.headersSent) this.stream.sendHeaders(RESPONSE_HEADERS);
     const framed = Buffer.allocUnsafe(PREFIX_BYTES + bytes.length);
     messagePrefix(bytes.length).copy(framed, 0);
     bytes.copy(framed, PREFIX_BYTES);
@@ -373,7 +371,7 @@ class CallInProgress {
 
   private succeed(): void {
     if (this.done) return;
-    this.end(STATUS.ok, this.headersSent ? OK_TRAILERS : statusBlock(STATUS.ok, '', true));
+    this.end(STATUS.ok, this.stream.headersSent ? OK_TRAILERS : statusBlock(STATUS.ok, '', true));
   }
 
   private failWith(error: CallError): void {
@@ -383,7 +381,7 @@ class CallInProgress {
 
   fail(code: number, details: string): void {
     if (this.done) return;
-    this.end(code, statusBlock(code, details, !this.headersSent));
+    this.end(code, statusBlock(code, details, !this.stream.headersSent));
   }
 
   private end(code: number, block: Buffer): void {

@@ -49,6 +49,9 @@ export interface ServerStreamEvents {
   onDrain(): void;
 }
 
+/** The body of a request that ended with its headers: one shared empty buffer, not one per call. */
+const NO_DATA = Buffer.alloc(0);
+
 const NO_EVENTS: ServerStreamEvents = { onData: () => undefined, onCancel: () => undefined, onDrain: () => undefined };
 
 export class ServerStream {
@@ -82,7 +85,7 @@ export class ServerStream {
   sendHeaders(block: Buffer): void {
     if (this.cancelled || this.finished || this.headersSent) return;
     this.headersSent = true;
-    this.connection.writeHeaders(this, block, false);
+    this.connection.writeHeaders(this, block);
   }
 
   /** Response body bytes, as flow control lets them out; false once the queue is past its mark (wait for onDrain). */
@@ -166,23 +169,12 @@ export class H2ServerConnection extends H2Endpoint {
     return this.heldRequestBytes > MAX_HELD_REQUEST_BYTES;
   }
 
-  /** Streams open or being answered. */
-  get activeStreams(): number {
-    return this.streams.size;
-  }
-
   /** Takes no new streams (GOAWAY), lets those open finish, then closes. */
   drain(): void {
     if (this.state === 'gone' || this.state === 'draining') return;
     this.state = 'draining';
     this.out.goaway(this.lastStreamId, H2_ERROR.noError);
     this.endIfIdle();
-  }
-
-  /** Ends the connection now: every open stream is cancelled. */
-  destroy(): void {
-    this.socket.destroy();
-    this.gone(undefined);
   }
 
   // --- Called by streams ---------------------------------------------------------------------
@@ -200,8 +192,8 @@ export class H2ServerConnection extends H2Endpoint {
     this.waitingForDrain.add(stream);
   }
 
-  writeHeaders(stream: ServerStream, block: Buffer, endStream: boolean): void {
-    this.out.headers(stream.id, block, endStream);
+  writeHeaders(stream: ServerStream, block: Buffer): void {
+    this.out.headers(stream.id, block);
   }
 
   /** Sends what flow control lets out of a stream's queue, then its trailers once nothing is left. */
@@ -326,7 +318,7 @@ export class H2ServerConnection extends H2Endpoint {
     stream.remoteEnded = endStream;
     this.streams.set(stream.id, stream);
     this.options.onStream(stream);
-    if (endStream && !stream.cancelled && !stream.finished) stream.events.onData(Buffer.alloc(0), true);
+    if (endStream && !stream.cancelled && !stream.finished) stream.events.onData(NO_DATA, true);
   }
 
   protected onResetStream(streamId: number): void {
