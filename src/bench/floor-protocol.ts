@@ -27,14 +27,14 @@ export function floorFrame(kind: FloorKindCode, id: number): Buffer {
   return frame;
 }
 
+/** What a reader keeps between chunks when no frame is cut: one shared empty buffer, not one per chunk. */
+const NOTHING_KEPT = Buffer.alloc(0);
+
 /**
  * Cuts a byte stream into frames, keeping a partial frame for the next chunk. A kind outside
  * `accepted` is refused: `onFrame` is not called for it or anything after it, and the reader
  * returns the reason so that the caller closes the connection.
  */
-/** What a reader keeps between chunks when no frame is cut: one shared empty buffer, not one per chunk. */
-const NOTHING_KEPT = Buffer.alloc(0);
-
 export class FloorFrameReader {
   private partial: Buffer = NOTHING_KEPT;
   private broken: string | undefined;
