@@ -236,6 +236,7 @@ const handlers = {
   Chat: (call: StreamCall<Buffer>) => {
     const run: ChatRun = { sawEnd: false, sawCancel: false };
     chatRuns.push(run);
+    changed();
     call.on('cancelled', () => (run.sawCancel = true));
     call.on('data', (message: Buffer) => {
       if (String(message) === 'throw') throw new Error('a listener that fails');
@@ -995,5 +996,39 @@ describe('graceful shutdown', () => {
     await shutdown;
     // It ended because the last call did, not because the grace ran out.
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('ends an open stream at once (UNAVAILABLE) while a unary call in flight still finishes', async () => {
+    const second = newServer();
+    const secondPort = await second.listen('127.0.0.1', 0);
+    const stopping: { shutdown?: Promise<void> } = {};
+    cleanups.push(() => stopping.shutdown ?? second.shutdown(100));
+
+    // A stream that would never end by itself, as a health watch does not.
+    const chat = grpcClient(secondPort).makeBidiStreamRequest(PATH.chat, identity, identity, new grpc.Metadata(), { deadline: deadline() });
+    const chatEnded = new Promise<grpc.StatusObject>((resolve) => chat.on('status', resolve));
+    chat.on('data', () => undefined);
+    chat.on('error', () => undefined);
+    chat.write(Buffer.from('hello'));
+    await until(() => chatRuns.length === 1, 'the stream');
+    const held = unary(grpcClient(secondPort), PATH.held, Buffer.from('in flight'));
+    await until(() => gate.entered === 1, 'the held call');
+
+    const started = Date.now();
+    let resolved = false;
+    const shutdown = second.shutdown(5_000).then(() => {
+      resolved = true;
+    });
+    stopping.shutdown = shutdown;
+    const ended = await chatEnded;
+    expect(ended.code).toBe(grpc.status.UNAVAILABLE);
+    expect(ended.details).toMatch(/shutting down/);
+    expect(chatRuns[0]!.sawCancel, 'the stream handler is told').toBe(true);
+    expect(resolved, 'shutdown still waits for the unary call').toBe(false);
+
+    gate.release();
+    expect(await held).toEqual(Buffer.from('in flight'));
+    await shutdown;
+    expect(Date.now() - started, 'shutdown ended with the unary call, not the grace').toBeLessThan(2_000);
   });
 });

@@ -68,4 +68,35 @@ describe('reflection and health', () => {
     expect(await check('NoSuchService')).toBe(grpc.status.NOT_FOUND);
     health.close();
   });
+
+  it('tells a health Watch NOT_SERVING, then ends it, and does not wait for it to shut down', async () => {
+    const own = await startSinglePortal();
+    const definition = protoLoader.loadSync(healthProtoPath, { enums: String });
+    const Health = (grpc.loadPackageDefinition(definition) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } }).grpc.health.v1.Health;
+    const health = new Health(`127.0.0.1:${own.port}`, grpc.credentials.createInsecure()) as unknown as {
+      Watch(req: object): grpc.ClientReadableStream<{ status: string }>;
+      close(): void;
+    };
+    try {
+      const watch = health.Watch({ service: '' });
+      const seen: string[] = [];
+      const first = new Promise<void>((resolve) => watch.once('data', () => resolve()));
+      watch.on('data', (message: { status: string }) => seen.push(message.status));
+      watch.on('error', () => undefined);
+      const ended = new Promise<grpc.StatusObject>((resolve) => watch.on('status', resolve));
+      await first;
+
+      const started = Date.now();
+      // The portal's grace for calls in flight is 5 s: a watch must not hold it that long.
+      await own.server.shutdown();
+      const took = Date.now() - started;
+      const status = await ended;
+      expect(seen).toEqual(['SERVING', 'NOT_SERVING']);
+      expect(status.code).toBe(grpc.status.UNAVAILABLE);
+      expect(took).toBeLessThan(2_000);
+    } finally {
+      health.close();
+      await own.stop();
+    }
+  });
 });

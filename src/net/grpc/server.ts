@@ -72,6 +72,8 @@ const ENCODINGS: ReadonlySet<string> = new Set(['identity', 'gzip', 'deflate']);
 const TIMEOUT_UNITS_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 /** The longest deadline a timer is armed for (setTimeout's limit); a later one is as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The status detail of a streaming call a shutdown ends, or refuses while it drains. */
+const SHUTTING_DOWN = 'the server is shutting down: call again, on another server if there is one';
 
 /** The status block that ends a call: trailers after headers, or the whole answer ("trailers-only"). */
 function statusBlock(code: number, details: string, trailersOnly: boolean, httpStatus = '200'): Buffer {
@@ -99,6 +101,8 @@ export class GrpcServer {
   private readonly listeners: NetServer[] = [];
   private readonly connections = new Set<H2ServerConnection>();
   private readonly sockets = new Set<Socket>();
+  /** Server-streaming and bidi calls in progress: the ones a shutdown ends at once. */
+  private readonly streamingCalls = new Set<CallInProgress>();
   private draining = false;
   private readonly whenIdle: Array<() => void> = [];
 
@@ -140,12 +144,15 @@ export class GrpcServer {
 
   /**
    * Stops listening, tells every connection to open no more streams (GOAWAY), and resolves once
-   * the calls in flight have ended, or after `grace_ms`, when the rest are cut.
+   * the calls in flight have ended, or after `grace_ms`, when the rest are cut. Unary calls get
+   * the grace to finish; streaming calls end at once with UNAVAILABLE, since a stream such as a
+   * health watch never ends by itself and would hold every shutdown for the whole grace.
    */
   shutdown(grace_ms: number): Promise<void> {
     this.draining = true;
     for (const listener of this.listeners) listener.close();
     for (const connection of this.connections) connection.drain();
+    for (const call of [...this.streamingCalls]) call.fail(STATUS.unavailable, SHUTTING_DOWN);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         for (const socket of this.sockets) socket.destroy();
@@ -205,7 +212,14 @@ export class GrpcServer {
     if (!ENCODINGS.has(encoding)) return refuse(STATUS.unimplemented, `the message encoding ${JSON.stringify(encoding.slice(0, 50))} is not served; use identity, gzip or deflate`);
     const timeout = parseTimeout(headers['grpc-timeout']);
     if (Number.isNaN(timeout)) return refuse(STATUS.internal, 'a malformed grpc-timeout header: digits (up to 8) and one of H, M, S, m, u, n');
-    new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log).start();
+    if (route.kind === 'unary') {
+      new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log).start();
+      return;
+    }
+    if (this.draining) return refuse(STATUS.unavailable, SHUTTING_DOWN);
+    const call = new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log, () => this.streamingCalls.delete(call));
+    this.streamingCalls.add(call);
+    call.start();
   }
 }
 
@@ -229,6 +243,8 @@ class CallInProgress {
     private readonly timeout_ms: number | undefined,
     private readonly record: CallRecord | undefined,
     private readonly log: Logger,
+    /** Told once, when the call has ended or been cancelled. */
+    private readonly whenOver: () => void = () => undefined,
   ) {
     this.reader = new MessageReader(MESSAGE_MAX_BYTES, (announced) => new CallFailure(STATUS.resourceExhausted, `a request message of ${announced} bytes, over the ${MESSAGE_MAX_BYTES} allowed`));
     this.metadata = new RequestMetadata(stream.headers);
@@ -391,6 +407,7 @@ class CallInProgress {
     clearTimeout(this.timer);
     this.record?.status(code);
     this.stream.end(block);
+    this.whenOver();
     // A streaming handler still running learns the call is over.
     if (code !== STATUS.ok) this.streamCall?.cancel();
   }
@@ -402,7 +419,10 @@ class CallInProgress {
     this.stream.hold(-this.held);
     this.held = 0;
     clearTimeout(this.timer);
-    if (!wasDone) this.record?.status(STATUS.cancelled);
+    if (!wasDone) {
+      this.record?.status(STATUS.cancelled);
+      this.whenOver();
+    }
     this.streamCall?.cancel();
     // A unary handler running answers in time, and the stream counts until it has; with none
     // running yet, or a streaming one, which may never end (a health watch), it stops counting now.
