@@ -72,7 +72,7 @@ const ENCODINGS: ReadonlySet<string> = new Set(['identity', 'gzip', 'deflate']);
 const TIMEOUT_UNITS_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 /** The longest deadline a timer is armed for (setTimeout's limit); a later one is as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** The status detail of a streaming call a shutdown ends, or refuses while it drains. */
+/** The status detail of a streaming call a shutdown ends. */
 const SHUTTING_DOWN = 'the server is shutting down: call again, on another server if there is one';
 
 /** The status block that ends a call: trailers after headers, or the whole answer ("trailers-only"). */
@@ -216,7 +216,7 @@ export class GrpcServer {
       new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log).start();
       return;
     }
-    if (this.draining) return refuse(STATUS.unavailable, SHUTTING_DOWN);
+    // No stream starts once a shutdown began: a draining connection refuses new ones.
     const call = new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log, () => this.streamingCalls.delete(call));
     this.streamingCalls.add(call);
     call.start();
