@@ -8,6 +8,19 @@ const MAX_SUBJECT = 72;
 /** Landed on main over the limit before the check caught it; main is never rewritten, so they stay. */
 const LANDED_OVER_THE_LIMIT = new Set(['db9c3d36fb6354ceaf9ec185a6d1945290f9b67c', 'c4e55fda2eeb8552fa9266dbc5a5285616515a08', 'a95a0da6ab9d8246e1f3d65cf0b746662fc10bc2', '5ff341fa5f4d110e7afd256e481ca4204d12e880', 'a575fb6772b055ce142945639c1a4954b38eca59', 'a7e7550900b1300473565bd44f90da64721f0824']);
 
+// As the commit-msg hook (.githooks/commit-msg, which `npm install` enables): checks the subject
+// of the commit being made, so an over-long one is refused before it exists instead of found later.
+const messageFile = process.argv[2] === '--message-file' ? process.argv[3] : undefined;
+if (messageFile !== undefined) {
+  const { readFileSync } = await import('node:fs');
+  const subject = readFileSync(messageFile, 'utf8').split('\n').find((line) => !line.startsWith('#')) ?? '';
+  if (subject.length > MAX_SUBJECT) {
+    console.error(`commit refused: its subject has ${subject.length} characters, over the ${MAX_SUBJECT} allowed; say what changed in fewer words and put the why in the body:\n  ${subject}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
 function git(...args) {
   return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 }
