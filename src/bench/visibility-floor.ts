@@ -23,8 +23,8 @@ interface Waiter {
   readonly timer: NodeJS.Timeout;
 }
 
-/** Reads of one portal stand-in for one write before the probe gives up on it (as the visibility probe does). */
-const MAX_FLOOR_READS = 10_000;
+/** Reads of one portal (or its stand-in) for one write before a visibility probe gives up: the real probe's bound and the floor's. */
+export const MAX_VISIBILITY_READS = 10_000;
 
 /** One connection of the probe to a portal stand-in: each request is answered by its id and kind. */
 class FloorConnection {
@@ -140,7 +140,7 @@ export const visibilityFloorWorkload: Workload = {
             if (at === origin) return;
             // Like the visibility probe: read again without pause until the write is there.
             for (let reads = 1; !(await other.read(id)); reads++) {
-              if (reads >= MAX_FLOOR_READS) throw new Error(`visibility floor: id ${id} still not on another stand-in after ${reads} reads`);
+              if (reads >= MAX_VISIBILITY_READS) throw new Error(`visibility floor: id ${id} still not on another stand-in after ${reads} reads`);
               await new Promise((resolve) => setImmediate(resolve));
             }
           }),

@@ -11,7 +11,7 @@ import type { PortalCalls } from '../client/portal-calls.js';
 import { LeanEtcdPuts } from './lean-etcd.js';
 import { ProcessHealth } from './process-health.js';
 import type { Target } from './targets.js';
-import { visibilityFloorWorkload } from './visibility-floor.js';
+import { MAX_VISIBILITY_READS, visibilityFloorWorkload } from './visibility-floor.js';
 
 /**
  * The workloads `ecom bench` runs. Each one prepares its own data in the worker (seeded
@@ -306,7 +306,6 @@ function visibilityProbe(s: ShopSeed, stats: ProbeStats): () => Promise<boolean>
     return true;
   };
 }
-const MAX_VISIBILITY_READS = 10_000;
 
 const visibilityWorkload: Workload = {
   name: 'visibility',
