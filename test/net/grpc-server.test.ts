@@ -969,66 +969,66 @@ describe('a server stream the client cancels', () => {
 });
 
 describe('graceful shutdown', () => {
+  /** A server of its own, shut down by the test (by the cleanup only if the test failed first). */
+  async function serverToShutDown(): Promise<{ port: number; shutDown(grace_ms: number): { done: Promise<void>; ended(): boolean; started: number } }> {
+    const server = newServer();
+    const port = await server.listen('127.0.0.1', 0);
+    let shutdown: Promise<void> | undefined;
+    let ended = false;
+    cleanups.push(() => shutdown ?? server.shutdown(100));
+    return {
+      port,
+      shutDown(grace_ms) {
+        const started = Date.now();
+        shutdown = server.shutdown(grace_ms).then(() => {
+          ended = true;
+        });
+        return { done: shutdown, ended: () => ended, started };
+      },
+    };
+  }
+
   it('refuses new connections, lets the call in flight finish, then resolves', async () => {
-    const second = newServer();
-    const secondPort = await second.listen('127.0.0.1', 0);
-    // Shut down by the test; by the cleanup only if the test failed first.
-    const stopping: { shutdown?: Promise<void> } = {};
-    cleanups.push(() => stopping.shutdown ?? second.shutdown(100));
-
-    const held = unary(grpcClient(secondPort), PATH.held, Buffer.from('in flight'));
+    const second = await serverToShutDown();
+    const held = unary(grpcClient(second.port), PATH.held, Buffer.from('in flight'));
     await until(() => gate.entered === 1, 'the held call');
-    const started = Date.now();
-    let resolved = false;
-    const shutdown = second.shutdown(5_000).then(() => {
-      resolved = true;
-    });
-    stopping.shutdown = shutdown;
+    const shutdown = second.shutDown(5_000);
 
-    await expect(unary(grpcClient(secondPort), PATH.echo, Buffer.from('late'))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(unary(grpcClient(second.port), PATH.echo, Buffer.from('late'))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     // Refused by the system, not accepted and dropped: the server no longer listens.
-    const refused = netConnect(secondPort, '127.0.0.1');
+    const refused = netConnect(second.port, '127.0.0.1');
     await expect(once(refused, 'connect')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    expect(resolved, 'shutdown waits for the call in flight').toBe(false);
+    expect(shutdown.ended(), 'shutdown waits for the call in flight').toBe(false);
 
     gate.release();
     expect(await held).toEqual(Buffer.from('in flight'));
-    await shutdown;
+    await shutdown.done;
     // It ended because the last call did, not because the grace ran out.
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(Date.now() - shutdown.started).toBeLessThan(5_000);
   });
 
   it('ends an open stream at once (UNAVAILABLE) while a unary call in flight still finishes', async () => {
-    const second = newServer();
-    const secondPort = await second.listen('127.0.0.1', 0);
-    const stopping: { shutdown?: Promise<void> } = {};
-    cleanups.push(() => stopping.shutdown ?? second.shutdown(100));
-
+    const second = await serverToShutDown();
     // A stream that would never end by itself, as a health watch does not.
-    const chat = grpcClient(secondPort).makeBidiStreamRequest(PATH.chat, identity, identity, new grpc.Metadata(), { deadline: deadline() });
+    const chat = grpcClient(second.port).makeBidiStreamRequest(PATH.chat, identity, identity, new grpc.Metadata(), { deadline: deadline() });
     const chatEnded = new Promise<grpc.StatusObject>((resolve) => chat.on('status', resolve));
     chat.on('data', () => undefined);
     chat.on('error', () => undefined);
     chat.write(Buffer.from('hello'));
     await until(() => chatRuns.length === 1, 'the stream');
-    const held = unary(grpcClient(secondPort), PATH.held, Buffer.from('in flight'));
+    const held = unary(grpcClient(second.port), PATH.held, Buffer.from('in flight'));
     await until(() => gate.entered === 1, 'the held call');
 
-    const started = Date.now();
-    let resolved = false;
-    const shutdown = second.shutdown(5_000).then(() => {
-      resolved = true;
-    });
-    stopping.shutdown = shutdown;
+    const shutdown = second.shutDown(5_000);
     const ended = await chatEnded;
     expect(ended.code).toBe(grpc.status.UNAVAILABLE);
     expect(ended.details).toMatch(/shutting down/);
     expect(chatRuns[0]!.sawCancel, 'the stream handler is told').toBe(true);
-    expect(resolved, 'shutdown still waits for the unary call').toBe(false);
+    expect(shutdown.ended(), 'shutdown still waits for the unary call').toBe(false);
 
     gate.release();
     expect(await held).toEqual(Buffer.from('in flight'));
-    await shutdown;
-    expect(Date.now() - started, 'shutdown ended with the unary call, not the grace').toBeLessThan(2_000);
+    await shutdown.done;
+    expect(Date.now() - shutdown.started, 'shutdown ended with the unary call, not the grace').toBeLessThan(2_000);
   });
 });
