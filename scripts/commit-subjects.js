@@ -13,7 +13,7 @@ const LANDED_OVER_THE_LIMIT = new Set(['db9c3d36fb6354ceaf9ec185a6d1945290f9b67c
 const messageFile = process.argv[2] === '--message-file' ? process.argv[3] : undefined;
 if (messageFile !== undefined) {
   const { readFileSync } = await import('node:fs');
-  const subject = readFileSync(messageFile, 'utf8').split('\n').find((line) => !line.startsWith('#')) ?? '';
+  const subject = readFileSync(messageFile, 'utf8').split('\n').find((line) => line.trim() !== '' && !line.startsWith('#')) ?? '';
   if (subject.length > MAX_SUBJECT) {
     console.error(`commit refused: its subject has ${subject.length} characters, over the ${MAX_SUBJECT} allowed; say what changed in fewer words and put the why in the body:\n  ${subject}`);
     process.exit(1);

@@ -27,5 +27,6 @@ describe('the commit-msg hook (scripts/commit-subjects.js --message-file)', () =
   it("reads the subject after git's comment lines, as an editor leaves them", () => {
     expect(check(`# Please enter the commit message\n${'b'.repeat(73)}\n`).status).toBe(1);
     expect(check(`# ${'c'.repeat(100)}\nA short subject\n`).status).toBe(0);
+    expect(check(`\n\n${'d'.repeat(73)}\n`).status, 'blank lines before the subject, which git drops').toBe(1);
   });
 });

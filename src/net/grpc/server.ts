@@ -212,13 +212,10 @@ export class GrpcServer {
     if (!ENCODINGS.has(encoding)) return refuse(STATUS.unimplemented, `the message encoding ${JSON.stringify(encoding.slice(0, 50))} is not served; use identity, gzip or deflate`);
     const timeout = parseTimeout(headers['grpc-timeout']);
     if (Number.isNaN(timeout)) return refuse(STATUS.internal, 'a malformed grpc-timeout header: digits (up to 8) and one of H, M, S, m, u, n');
-    if (route.kind === 'unary') {
-      new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log).start();
-      return;
-    }
-    // No stream starts once a shutdown began: a draining connection refuses new ones.
-    const call = new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log, () => this.streamingCalls.delete(call));
-    this.streamingCalls.add(call);
+    // Streaming calls are kept for a shutdown to end (none starts once it began: a draining connection refuses new streams).
+    const streaming = route.kind !== 'unary';
+    const call = new CallInProgress(stream, route, encoding, timeout, this.options.observer?.call(path, route.kind), this.options.log, streaming ? () => this.streamingCalls.delete(call) : undefined);
+    if (streaming) this.streamingCalls.add(call);
     call.start();
   }
 }
