@@ -79,9 +79,33 @@ export interface SystemCost {
   readonly systemCalls: number;
 }
 
+/** The CPU of the processes of one name (see processName) between start() and stop(). */
+export interface NamedCpu {
+  readonly process: string;
+  readonly count: number;
+  readonly cpu_ms: number;
+}
+
+/**
+ * What a process is, for a reader of the figures: the ecom command it runs ("admin-server",
+ * "broker", "bench-worker"), else its program's name ("mosquitto", "etcd"); undefined once gone.
+ */
+export function processName(pid: number): string | undefined {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return undefined;
+  }
+  const ecom = argv.findIndex((arg) => /(^|\/)ecom(\.js)?$/.test(arg));
+  const command = ecom >= 0 ? argv[ecom + 1] : undefined;
+  if (command !== undefined && command !== '') return command;
+  return argv[0]?.split('/').pop() || undefined;
+}
+
 /** Measures the CPU and context switches the given processes spend between start() and stop(). */
 export class CpuMeter {
-  private readonly startedAt = new Map<number, SystemCost>();
+  private readonly startedAt = new Map<number, SystemCost & { readonly name: string }>();
 
   constructor(private readonly pids: () => readonly number[]) {}
 
@@ -89,24 +113,34 @@ export class CpuMeter {
     this.startedAt.clear();
     for (const pid of this.pids()) {
       const cost = costOf(pid);
-      if (cost !== undefined) this.startedAt.set(pid, cost);
+      if (cost !== undefined) this.startedAt.set(pid, { ...cost, name: processName(pid) ?? `pid ${pid}` });
     }
   }
 
-  /** CPU and context switches since start(), summed over the processes alive at both ends; undefined if never started. */
-  stop(): SystemCost | undefined {
+  /**
+   * CPU and context switches since start(), summed over the processes alive at both ends, and
+   * the CPU of each kind of process (busiest first); undefined if never started.
+   */
+  stop(): (SystemCost & { readonly byProcess: readonly NamedCpu[] }) | undefined {
     if (this.startedAt.size === 0) return undefined;
     let cpu_ms = 0;
     let switches = 0;
     let calls = 0;
+    const byName = new Map<string, { count: number; cpu_ms: number }>();
     for (const [pid, before] of this.startedAt) {
       const after = costOf(pid);
       if (after === undefined) continue;
-      cpu_ms += after.cpu_ms - before.cpu_ms;
+      const spent_ms = after.cpu_ms - before.cpu_ms;
+      cpu_ms += spent_ms;
       switches += after.contextSwitches - before.contextSwitches;
       calls += after.systemCalls - before.systemCalls;
+      const named = byName.get(before.name) ?? { count: 0, cpu_ms: 0 };
+      named.count += 1;
+      named.cpu_ms += spent_ms;
+      byName.set(before.name, named);
     }
-    return { cpu_ms, contextSwitches: switches, systemCalls: calls };
+    const byProcess = [...byName].map(([process, named]) => ({ process, ...named })).sort((a, b) => b.cpu_ms - a.cpu_ms);
+    return { cpu_ms, contextSwitches: switches, systemCalls: calls, byProcess };
   }
 }
 

@@ -1,5 +1,5 @@
 import { fmtMs } from './machine.js';
-import type { RunResult } from './runner.js';
+import type { ProcessCpu, RunResult } from './runner.js';
 import type { MachinePause } from './machine-pauses.js';
 
 /** One line per run: what a person reads while the bench goes on. */
@@ -16,10 +16,21 @@ export function describeRun(label: string, r: RunResult): string {
     (r.cpuPerOp_us === undefined ? '' : `; system CPU ${r.cpuPerOp_us.toLocaleString('en-US')} µs/op`) +
     (r.switchesPerOp === undefined ? '' : `, ${r.switchesPerOp} context switches/op`) +
     (r.syscallsPerOp === undefined ? '' : `, ${r.syscallsPerOp} syscalls/op`) +
+    (r.cpuPerOpByProcess === undefined ? '' : `; CPU µs/op by process: ${byProcessText(r.cpuPerOpByProcess)}`) +
     (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${outsidePauses(r, r.maxStallOutsidePauses_ms)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms${outsidePauses(r, r.maxLeaderSilenceOutsidePauses_ms, 'them')}`) +
     (r.leaderChanges === undefined && (r.machinePauses?.length ?? 0) > 0 ? `; ${pausesText(r.machinePauses ?? [])}` : '') +
     (r.stepDowns === undefined || r.stepDowns.length === 0 ? '' : ` (${r.stepDowns.join('; ')})`)
   );
+}
+
+/** "admin-server ×3 580 each, broker 368, load generator 460": where a run's CPU went. */
+function byProcessText(processes: readonly ProcessCpu[]): string {
+  return processes
+    .map((p) => {
+      const name = p.process === 'bench-worker' ? 'load generator' : p.process;
+      return p.processes === 1 ? `${name} ${p.perOpEach_us.toLocaleString('en-US')}` : `${name} ×${p.processes} ${p.perOpEach_us.toLocaleString('en-US')} each`;
+    })
+    .join(', ');
 }
 
 function pausesText(pauses: readonly MachinePause[]): string {

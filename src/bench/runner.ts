@@ -4,7 +4,7 @@ import type { LoopResult } from './loops.js';
 import type { Target } from './targets.js';
 import { DEFAULT_GRPC_CLIENT, type GrpcClientKind } from './workloads.js';
 import { decode, START_SIGNAL, type WorkerSpec } from './worker-protocol.js';
-import { CpuMeter } from './cpu.js';
+import { CpuMeter, type NamedCpu } from './cpu.js';
 import type { MachinePause } from './machine-pauses.js';
 
 /**
@@ -12,6 +12,19 @@ import type { MachinePause } from './machine-pauses.js';
  * measured. Closed loop: the total concurrency is split over the workers; open loop: the
  * total rate is.
  */
+/** What a worker reports: its loop's result and its own CPU over the measured window. */
+interface WorkerResult {
+  readonly loop: LoopResult;
+  readonly cpu_ms: number;
+}
+
+/** One kind of process's CPU in a run: how many there were, and each one's CPU per operation. */
+export interface ProcessCpu {
+  readonly process: string;
+  readonly processes: number;
+  readonly perOpEach_us: number;
+}
+
 export interface RunOptions {
   readonly workload: string;
   readonly target: Target;
@@ -61,6 +74,12 @@ export interface RunResult {
   readonly switchesPerOp?: number;
   /** Read and write system calls of those processes per operation (src/bench/cpu.ts). */
   readonly syscallsPerOp?: number;
+  /**
+   * CPU per operation of each kind of process (src/bench/cpu.ts, processName), each process's
+   * mean, busiest first: the system's processes, then the load generators ("bench-worker"),
+   * whose CPU the system figure leaves out but which share the machine's cores.
+   */
+  readonly cpuPerOpByProcess?: readonly ProcessCpu[];
   /** Raft tiers only: the longest event-loop stall a replica had during the run. */
   readonly maxStall_ms?: number;
   /** Raft tiers only: the longest stall outside the seconds a pause of the whole machine touched. */
@@ -108,13 +127,13 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   const workers = Math.max(1, closed ? Math.min(options.workers, total) : options.workers);
   const shares = closed ? split(total, workers) : Array.from({ length: workers }, () => total / workers);
   const progress = shares.map(() => ({ ops: 0, errors: 0 }));
-  const children: Array<{ child: EcomChild; ready: Promise<void>; result: Promise<LoopResult> }> = shares.map((share, worker) => {
+  const children: Array<{ child: EcomChild; ready: Promise<void>; result: Promise<WorkerResult> }> = shares.map((share, worker) => {
     const spec = workerSpec(options, worker, closed ? { concurrency: share } : { rate_per_s: share });
     let onReady!: () => void;
-    let onResult!: (r: LoopResult) => void;
+    let onResult!: (r: WorkerResult) => void;
     let onFailed!: (e: Error) => void;
     const ready = new Promise<void>((resolve) => (onReady = resolve));
-    const result = new Promise<LoopResult>((resolve, reject) => {
+    const result = new Promise<WorkerResult>((resolve, reject) => {
       onResult = resolve;
       onFailed = reject;
     });
@@ -129,7 +148,7 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
         }
         if (message === undefined) return options.onWorkerLine?.(`[bench-worker-${worker}] ${line}`);
         if (message.type === 'ready') onReady();
-        else if (message.type === 'result') onResult(message.result);
+        else if (message.type === 'result') onResult({ loop: message.result, cpu_ms: message.cpu_ms });
         else if (message.type === 'failed') onFailed(new Error(`bench worker ${worker} (${options.workload}): ${message.error}`));
         else {
           progress[worker] = { ops: message.ops, errors: message.errors };
@@ -156,10 +175,14 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
     const results = await Promise.all(children.map((c) => c.result));
     clearTimeout(meterStart);
     const cost = meter.stop();
-    const result = aggregate(options, workers, closed, results);
-    if (cost === undefined || result.ops === 0) return result;
+    const result = aggregate(options, workers, closed, results.map((r) => r.loop));
+    if (result.ops === 0) return result;
+    const load: NamedCpu = { process: 'bench-worker', count: results.length, cpu_ms: sum(results.map((r) => r.cpu_ms)) };
+    const perOp = (named: NamedCpu): ProcessCpu => ({ process: named.process, processes: named.count, perOpEach_us: Math.round((named.cpu_ms * 1000) / named.count / result.ops) });
+    const withProcesses = { ...result, cpuPerOpByProcess: [...(cost?.byProcess ?? []), load].map(perOp) };
+    if (cost === undefined) return withProcesses;
     const calls = Number.isFinite(cost.systemCalls) ? { syscallsPerOp: Math.round((cost.systemCalls * 10) / result.ops) / 10 } : {};
-    return { ...result, cpuPerOp_us: Math.round((cost.cpu_ms * 1000) / result.ops), switchesPerOp: Math.round((cost.contextSwitches * 10) / result.ops) / 10, ...calls };
+    return { ...withProcesses, cpuPerOp_us: Math.round((cost.cpu_ms * 1000) / result.ops), switchesPerOp: Math.round((cost.contextSwitches * 10) / result.ops) / 10, ...calls };
   } finally {
     await Promise.all(children.map((c) => c.child.stop(5_000)));
   }

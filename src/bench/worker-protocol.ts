@@ -31,7 +31,8 @@ export interface WorkerSpec {
 export type WorkerMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'progress'; readonly ops: number; readonly errors: number }
-  | { readonly type: 'result'; readonly result: LoopResult }
+  /** `cpu_ms`: this worker's own CPU from the end of its warm-up to its result. */
+  | { readonly type: 'result'; readonly result: LoopResult; readonly cpu_ms: number }
   | { readonly type: 'failed'; readonly error: string };
 
 export function encode(message: WorkerMessage): string {

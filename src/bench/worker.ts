@@ -27,9 +27,14 @@ export async function runWorker(specText: string): Promise<void> {
       await Promise.race([started, aborted]);
       clearInterval(keepAlive);
       const options = { warmup_ms: spec.warmup_ms, duration_ms: spec.duration_ms, abort: aborted, onProgress: (ops: number, errors: number) => send({ type: 'progress', ops, errors }) };
+      // Its own CPU, measured here: a worker may have exited before the parent could read /proc.
+      let measuredFrom = process.cpuUsage();
+      const warmedUp = setTimeout(() => (measuredFrom = process.cpuUsage()), spec.warmup_ms);
       const result =
         spec.rate_per_s !== undefined ? await openLoop(() => prepared.op(), spec.rate_per_s, options) : await closedLoop(() => prepared.op(), spec.concurrency ?? 1, options);
-      send({ type: 'result', result });
+      clearTimeout(warmedUp);
+      const cpu = process.cpuUsage(measuredFrom);
+      send({ type: 'result', result, cpu_ms: (cpu.user + cpu.system) / 1000 });
     } finally {
       await prepared.close();
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeSync } from 'node:fs';
-import { contextSwitches, CpuMeter, systemCalls } from '../../src/bench/cpu.js';
+import { basename } from 'node:path';
+import { contextSwitches, CpuMeter, processName, systemCalls } from '../../src/bench/cpu.js';
 
 describe('bench: the system cost meter', () => {
   it('counts the context switches of every thread of a process, and nothing for one that is gone', async () => {
@@ -29,5 +30,13 @@ describe('bench: the system cost meter', () => {
     const cost = meter.stop()!;
     expect(cost.cpu_ms).toBeGreaterThanOrEqual(10);
     expect(cost.contextSwitches).toBeGreaterThanOrEqual(1);
+    // The one process alive at both ends, under its name, with all of the CPU.
+    expect(cost.byProcess).toEqual([{ process: processName(process.pid), count: 1, cpu_ms: cost.cpu_ms }]);
+  });
+
+  it("names a process by its ecom command, else by its program, and nothing once it is gone", () => {
+    // This test runs in a vitest worker, not an ecom command: its program's name.
+    expect(processName(process.pid)).toBe(basename(process.execPath));
+    expect(processName(2 ** 22 + 12_345)).toBeUndefined();
   });
 });

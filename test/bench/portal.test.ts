@@ -82,7 +82,13 @@ describe('ecom bench: portal workloads and the comparison', () => {
       expectMqttTrace(run);
       // Every write crosses the broker and reaches 3 portals: several socket calls each.
       expect(run.syscallsPerOp, run.label).toBeGreaterThan(3);
+      // Where the CPU went: each kind of process by its name, the system's adding up to its figure.
+      const byProcess = run.cpuPerOpByProcess ?? [];
+      expect(byProcess.map((p) => [p.process, p.processes]).sort(), run.label).toEqual([['admin-server', 3], ['bench-worker', run.workers], ['mosquitto', 1]].sort());
+      const system = byProcess.filter((p) => p.process !== 'bench-worker').reduce((total, p) => total + p.perOpEach_us * p.processes, 0);
+      expect(Math.abs(system - run.cpuPerOp_us!), run.label).toBeLessThanOrEqual(4);
     }
+    expect(output).toMatch(/CPU µs\/op by process: (admin-server ×3 [\d,]+ each|mosquitto [\d,]+|load generator[^;]*)(, |;|$)/);
     expect(output).toMatch(/trace, portal :\d+ \(\d+ applied, \d+ its own\), ms: publish p50 [\d.]+ \/ p99 [\d.]+; broker p50/);
     expectCleanedUp(output);
   }, 150_000);
