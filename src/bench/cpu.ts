@@ -86,19 +86,29 @@ export interface NamedCpu {
   readonly cpu_ms: number;
 }
 
+/** A process's command line, from /proc; undefined once it is gone. */
+export function commandLine(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return undefined;
+  }
+}
+
+/** What follows ecom's own script on a command line (its command first), or undefined for another program. */
+export function ecomArguments(argv: readonly string[]): string[] | undefined {
+  const bin = argv.findIndex((arg) => /(^|\/)ecom(\.js)?$/.test(arg));
+  return bin < 0 ? undefined : argv.slice(bin + 1);
+}
+
 /**
  * What a process is, for a reader of the figures: the ecom command it runs ("admin-server",
  * "broker", "bench-worker"), else its program's name ("mosquitto", "etcd"); undefined once gone.
  */
 export function processName(pid: number): string | undefined {
-  let argv: string[];
-  try {
-    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return undefined;
-  }
-  const ecom = argv.findIndex((arg) => /(^|\/)ecom(\.js)?$/.test(arg));
-  const command = ecom >= 0 ? argv[ecom + 1] : undefined;
+  const argv = commandLine(pid);
+  if (argv === undefined) return undefined;
+  const command = ecomArguments(argv)?.[0];
   if (command !== undefined && command !== '') return command;
   return argv[0]?.split('/').pop() || undefined;
 }

@@ -6,7 +6,7 @@ import { PortalClient } from '../client/portal-client.js';
 import { freeLocalTopology } from '../storage/common/topology.js';
 import { freePort } from '../util/ports.js';
 import { ECOM_BIN, spawnEcom, waitForPort, type EcomChild } from '../util/processes.js';
-import { cpuTime_ms, exitedChildrenCpuTime_ms } from './cpu.js';
+import { commandLine, cpuTime_ms, ecomArguments, exitedChildrenCpuTime_ms } from './cpu.js';
 import { fmtMs } from './machine.js';
 
 /**
@@ -197,14 +197,10 @@ async function answers(up: RunningUp, port: number, call: (client: PortalClient)
 
 /** A process of the tree named by its ecom command and first argument (`storage 1`), or its program's name. */
 function commandOf(pid: number): string {
-  let argv: string[];
-  try {
-    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return `pid ${pid}`;
-  }
-  const bin = argv.findIndex((arg) => arg.endsWith('ecom.js'));
-  return bin < 0 ? (argv[0] ?? `pid ${pid}`) : argv.slice(bin + 1, bin + 3).filter((a) => !a.startsWith('-')).join(' ');
+  const argv = commandLine(pid);
+  if (argv === undefined) return `pid ${pid}`;
+  const args = ecomArguments(argv);
+  return args === undefined ? (argv[0] ?? `pid ${pid}`) : args.slice(0, 2).filter((a) => !a.startsWith('-')).join(' ');
 }
 
 /** `pid` and every process below it, from /proc. */
