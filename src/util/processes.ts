@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { listensOn } from './port-owner.js';
 import { childPortDepth } from './ports.js';
 
 /** The `ecom` entry point, for starting parts of the system as separate processes. */
@@ -173,6 +174,10 @@ function spawnChild(file: string, args: readonly string[], options: ChildOptions
  * as soon as the process meant to listen has ended: given as a child, the error then carries its
  * exit status and last output lines, so a failed start says why.
  *
+ * Given the child, the port must be the child's (or a process's it started): another program
+ * that already holds the port is not taken for the child, which then fails to bind and exits,
+ * and that exit is the error (util/port-owner.ts).
+ *
  * Given the child, it tries again as soon as the child prints a line (each ecom process logs one
  * once it listens), and otherwise only every 250 ms: `ecom up` waits on nine ports while all its
  * processes load, and trying each every 50 ms cost it about a quarter of a second of CPU.
@@ -200,12 +205,17 @@ export async function waitForPort(host: string, port: number, timeout_ms: number
         });
         socket.once('error', () => resolve(false));
       });
-      if (ok) return;
+      // Something answers; given the child, it must be the child (or a process it started).
+      const owned = ok && child !== undefined ? listensOn(child.pid, port) !== false : ok;
+      if (owned) return;
       if (alive !== undefined && !alive()) {
         const why = child !== undefined ? ` (${child.name}, status ${String(child.process.exitCode ?? child.process.signalCode)}); its last lines:\n${child.recentOutput().join('\n')}` : '';
         throw new Error(`the process meant to listen on ${host}:${port} has exited${why}`);
       }
-      if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeout_ms} ms`);
+      if (Date.now() > deadline) {
+        if (ok && child !== undefined) throw new Error(`${host}:${port} answers, but not from ${child.name} (pid ${child.pid}) after ${timeout_ms} ms: another program holds the port; stop it or choose another port`);
+        throw new Error(`nothing listens on ${host}:${port} after ${timeout_ms} ms`);
+      }
       // A line printed while that try was under way may say the port is open now.
       if (lines !== linesBefore) continue;
       // Polling a port has no event to await but the child's output; the interval is the fallback.

@@ -1,0 +1,94 @@
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+/**
+ * Whether a process, or one it started, is what listens on a TCP port: read from Linux's /proc.
+ *
+ * A port that accepts a connection proves only that something listens there. A parent that waits
+ * for its child's port by connecting to it is fooled when another program already holds the port:
+ * the child fails to bind and exits, and the parent, having connected to the other program, says
+ * the child is up (CI saw `ecom up` report a portal serving whose process had died that way). No
+ * library answers "who owns this listening socket"; Linux says it in two places: /proc/net/tcp
+ * lists each listening socket's inode, and /proc/PID/fd links each of a process's sockets to its
+ * inode.
+ */
+
+/** TCP state 0A in /proc/net/tcp: LISTEN. */
+const LISTEN = '0A';
+
+/** Whether this machine has /proc's socket tables at all (Linux). */
+const procHasSockets = existsSync('/proc/self/net/tcp');
+
+/**
+ * The inodes of the sockets listening on `port` (IPv4 and IPv6) in `pid`'s network namespace,
+ * which is the one that matters if it differs from ours; empty once `pid` is gone.
+ */
+function listeningInodes(pid: number, port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (local === undefined || fields[3] !== LISTEN || fields[9] === undefined) continue;
+      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(fields[9]);
+    }
+  }
+  return inodes;
+}
+
+/** `pid` and every process below it, read from each process's parent in /proc/PID/stat. */
+function processTree(pid: number): number[] {
+  const childrenOf = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone since the listing
+    }
+    // The parent's pid is the second field after the command name, which may hold spaces and ')'.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    childrenOf.set(parent, [...(childrenOf.get(parent) ?? []), Number(entry)]);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(childrenOf.get(tree[i]!) ?? []));
+  return tree;
+}
+
+function socketInodesOf(pid: number): string[] {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  const inodes: string[] = [];
+  for (const fd of fds) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match !== null) inodes.push(match[1]!);
+    } catch {
+      // closed since the listing
+    }
+  }
+  return inodes;
+}
+
+/**
+ * True when `pid` or a process below it holds a socket listening on `port`, false when none
+ * does, undefined when this machine cannot tell (no /proc): the caller then takes the port's
+ * answer on trust, as before.
+ */
+export function listensOn(pid: number, port: number): boolean | undefined {
+  if (!procHasSockets) return undefined;
+  const listening = listeningInodes(pid, port);
+  if (listening.size === 0) return false;
+  return processTree(pid).some((member) => socketInodesOf(member).some((inode) => listening.has(inode)));
+}
