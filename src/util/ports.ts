@@ -71,13 +71,16 @@ function ephemeralRange(): [number, number] | undefined {
 const ephemeral = ephemeralRange();
 const bandIsClear = ephemeral === undefined || ephemeral[0] > BAND_HIGH || ephemeral[1] < BAND_LOW;
 
-function canBind(port: number, host: string): Promise<boolean> {
+/** Why `port` on `host` cannot be listened on now (the error's code), or undefined when it can. */
+function bindError(port: number, host: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    server.listen(port, host, () => server.close(() => resolve(undefined)));
   });
 }
+
+const canBind = async (port: number, host: string): Promise<boolean> => (await bindError(port, host)) === undefined;
 
 function probeAny(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,29 +94,77 @@ function probeAny(host: string): Promise<number> {
   });
 }
 
-async function fromBand(host: string): Promise<number | undefined> {
+/** The first of `count` free ports `step` apart, all inside this process's part of the band. */
+async function fromBand(host: string, count: number, step: number): Promise<number | undefined> {
   if (cursor < 0) cursor = Math.floor(Math.random() * PART_SIZE);
+  const span = (count - 1) * step;
   for (let tried = 0; tried < PART_SIZE; tried++) {
-    const port = BAND_LOW + slice * SLICE_SIZE + depth * PART_SIZE + (cursor % PART_SIZE);
+    const offset = cursor % PART_SIZE;
     cursor++;
-    if (issued.has(port) || (port >= RESERVED.from && port <= RESERVED.to)) continue;
-    if (await canBind(port, host)) return port;
+    if (offset + span >= PART_SIZE) continue;
+    const first = BAND_LOW + slice * SLICE_SIZE + depth * PART_SIZE + offset;
+    const ports = Array.from({ length: count }, (_, i) => first + i * step);
+    if (ports.some((port) => issued.has(port) || (port >= RESERVED.from && port <= RESERVED.to))) continue;
+    // Held while probed: a concurrent call must not take one of them meanwhile.
+    for (const port of ports) issued.add(port);
+    if ((await Promise.all(ports.map((port) => canBind(port, host)))).every(Boolean)) return first;
+    for (const port of ports) issued.delete(port);
   }
   return undefined;
 }
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return freePortSeries(1, 1, host);
+}
+
+/**
+ * The first of `count` free ports `step` apart, all handed out: for a command that listens on
+ * the port it is given and the ones after it (`ecom up --mode mqtt --admin-port P` runs its
+ * AdminPortals on P, P + 10, ...). Taking only P, the others could be anyone's.
+ */
+export async function freePortSeries(count: number, step: number, host = '127.0.0.1'): Promise<number> {
   // On a machine whose ephemeral range covers the band, the band buys nothing: ask the OS.
-  const banded = bandIsClear ? await fromBand(host) : undefined;
-  if (banded !== undefined) {
-    issued.add(banded);
-    return banded;
-  }
+  const banded = bandIsClear ? await fromBand(host, count, step) : undefined;
+  if (banded !== undefined) return banded;
   for (;;) {
-    const port = await probeAny(host);
-    if (!issued.has(port)) {
-      issued.add(port);
-      return port;
-    }
+    const first = await probeAny(host);
+    const ports = Array.from({ length: count }, (_, i) => first + i * step);
+    if (ports.some((port) => port > 65_535 || issued.has(port))) continue;
+    for (const port of ports) issued.add(port);
+    if ((await Promise.all(ports.slice(1).map((port) => canBind(port, host)))).every(Boolean)) return first;
+    for (const port of ports) issued.delete(port);
   }
+}
+
+/** A port a system is about to listen on, and which of its parts will (for error messages). */
+export interface WantedPort {
+  readonly host: string;
+  readonly port: number;
+  /** e.g. "the second AdminPortal (--admin-port + 10)" */
+  readonly what: string;
+}
+
+/**
+ * Before a system starts its processes: every port one of them will listen on must be free and
+ * wanted by one part only. Otherwise this throws, naming each port, the part that wanted it and
+ * what to do, so the system does not start half-way (a child that cannot bind exits, and its
+ * supervisor would restart it for ever). The ports are also kept from freePort in this process:
+ * ports it hands out later (metrics, link proxies) cannot land on one of them.
+ */
+export async function claimPorts(wanted: readonly WantedPort[]): Promise<void> {
+  const problems: string[] = [];
+  const first = new Map<number, WantedPort>();
+  for (const want of wanted) {
+    const earlier = first.get(want.port);
+    if (earlier !== undefined) problems.push(`port ${want.port} is wanted by ${earlier.what} and by ${want.what}: choose ports that differ`);
+    else first.set(want.port, want);
+  }
+  for (const want of first.values()) {
+    const error = await bindError(want.port, want.host);
+    if (error === 'EADDRINUSE') problems.push(`port ${want.port} on ${want.host}, for ${want.what}, is in use by another program: stop it, or choose another port`);
+    else if (error === 'EADDRNOTAVAIL') problems.push(`${want.host}, where ${want.what} would listen, is not an address of this machine: choose one it has`);
+    else if (error !== undefined) problems.push(`port ${want.port} on ${want.host}, for ${want.what}, cannot be listened on (${error})`);
+  }
+  if (problems.length > 0) throw new Error(`nothing started:\n  ${problems.join('\n  ')}`);
+  for (const port of first.keys()) issued.add(port);
 }

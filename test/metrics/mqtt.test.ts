@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { parseExposition, type Family } from '../../src/metrics/exposition.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, mqttPortalPorts } from '../helpers/ports.js';
 
 const HOST = '127.0.0.1';
 
@@ -23,7 +23,7 @@ describe('Prometheus metrics of ecom up --mode mqtt', () => {
   // docs/spec.md: R-CLI-13
   it('every portal shows its log position, no lag once in step, and its RPCs', async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'ecom-metrics-mqtt-'));
-    const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
+    const [adminPort, orderPort, brokerPort] = [await mqttPortalPorts(), await mqttPortalPorts(), await freePort()];
     const lines: string[] = [];
     const args = ['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--cluster-secret', join(scratch, 'cluster.secret')];
     const up = spawnEcom(args, { name: 'up', onLine: (_n, line) => lines.push(line), env: { ECOM_LOG_FORMAT: 'json' } });
@@ -61,6 +61,8 @@ describe('Prometheus metrics of ecom up --mode mqtt', () => {
       expect(value(served, 'grpc_server_handled_total', { grpc_method: 'CreateClient', grpc_code: 'OK' })).toBe(writes);
       expect(value(served, 'ecom_portal_replies_total', { grpc_method: 'CreateClient', code: '0' })).toBe(writes);
       expect(value(await scrape(urls.broker!), 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nwhat ecom up printed:\n${lines.join('\n')}`, { cause: err });
     } finally {
       up.process.kill('SIGINT');
       await up.exited;

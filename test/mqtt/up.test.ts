@@ -8,6 +8,7 @@ import { brokerCredentials, readClusterSecret } from '../../src/net/cluster-secr
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 import { freePort, HOST } from './cluster.js';
+import { mqttPortalPorts } from '../helpers/ports.js';
 
 let up: EcomChild | undefined;
 const clients: PortalClient[] = [];
@@ -58,7 +59,7 @@ async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, 
 
 // docs/spec.md: R-SEC-2
 it('ecom up --mode mqtt runs a broker and 2 + 2 portal processes that share one data set, and Ctrl-C stops them all', async () => {
-  const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
+  const [adminPort, orderPort, brokerPort] = [await mqttPortalPorts(), await mqttPortalPorts(), await freePort()];
   const lines: string[] = [];
   const secretFile = join(scratch, 'cluster.secret');
   up = spawnEcom(['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--lang', 'en', '--cluster-secret', secretFile], {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort, PORT_DEPTH_ENV } from '../../src/util/ports.js';
+import { claimPorts, freePort, freePortSeries, PORT_DEPTH_ENV } from '../../src/util/ports.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import { DEFAULT_CLIENT_PORT_BASE, DEFAULT_RAFT_PORT_BASE } from '../../src/storage/common/topology.js';
 
@@ -54,5 +54,47 @@ describe('freePort', () => {
     const child = JSON.parse(stdout) as number[];
     expect(child).toHaveLength(300);
     expect(child.filter((port) => parent.includes(port))).toEqual([]);
+  });
+
+  it('hands out a series of ports a step apart, all free and none handed out again (CI: a second portal 10 above its port met another process)', async () => {
+    const firsts: number[] = [];
+    for (let i = 0; i < 20; i++) firsts.push(await freePortSeries(2, 10));
+    const series = firsts.flatMap((first) => [first, first + 10]);
+    const singles: number[] = [];
+    for (let i = 0; i < 60; i++) singles.push(await freePort());
+    expect(new Set([...series, ...singles]).size).toBe(series.length + singles.length);
+    const servers = await Promise.all(series.map(listen));
+    await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  });
+});
+
+describe('claimPorts', () => {
+  it('names every port that is taken or wanted twice, with what wanted it, and claims nothing then', async () => {
+    const [taken, free, other] = [await freePort(), await freePort(), await freePort()];
+    const server = await listen(taken);
+    try {
+      const error = await claimPorts([
+        { host: '127.0.0.1', port: free, what: 'AdminPortal 1 (--admin-port)' },
+        { host: '127.0.0.1', port: taken, what: 'AdminPortal 2 (--admin-port + 10)' },
+        { host: '127.0.0.1', port: free, what: 'OrderPortal 1 (--order-port)' },
+        { host: '127.0.0.1', port: other, what: 'the broker' },
+      ]).then(() => undefined, (err: Error) => err.message);
+      expect(error).toBe(
+        `nothing started:\n  port ${free} is wanted by AdminPortal 1 (--admin-port) and by OrderPortal 1 (--order-port): choose ports that differ\n` +
+          `  port ${taken} on 127.0.0.1, for AdminPortal 2 (--admin-port + 10), is in use by another program: stop it, or choose another port`,
+      );
+    } finally {
+      await new Promise((done) => server.close(done));
+    }
+  });
+
+  it('keeps the ports it claimed from freePort in this process', async () => {
+    // The next ports freePort would hand out, claimed first: it must pass over them.
+    const probe = await freePort();
+    const wanted = Array.from({ length: 30 }, (_, i) => probe + 1 + i);
+    await claimPorts(wanted.map((port) => ({ host: '127.0.0.1', port, what: `part ${port}` })));
+    const handedOut: number[] = [];
+    for (let i = 0; i < 30; i++) handedOut.push(await freePort());
+    expect(handedOut.filter((port) => wanted.includes(port))).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import { brokerOption, DEFAULT_BROKER_URL, parseBrokerUrl, parseCount, parseMill
 import { DEFAULTS } from '../../config/defaults.js';
 import { spawnEcom, waitForPort } from '../../util/processes.js';
 import { Supervisor } from '../../util/supervisor.js';
+import { claimPorts } from '../../util/ports.js';
 import { restartPolicy } from '../restart-option.js';
 import type { ModeDefinition, ModeOptions } from '../mode.js';
 import { brokerCredentials, createClusterSecret, readClusterSecret } from '../../net/cluster-secret.js';
@@ -85,6 +86,14 @@ export const mqttMode: ModeDefinition = {
       children.push(child);
       await waitForPort(ctx.host, port, START_TIMEOUT_MS, child.current);
     };
+    const adminPorts = Array.from({ length: admins }, (_, i) => options.adminPort + i * PORT_STEP);
+    const orderPorts = Array.from({ length: orders }, (_, i) => options.orderPort + i * PORT_STEP);
+    const portal = (role: string, flag: string, i: number) => `${role} ${i + 1} (${flag}${i === 0 ? '' : ` + ${i * PORT_STEP}`})`;
+    await claimPorts([
+      { host: ctx.host, port: brokerPort, what: 'the MQTT broker (--broker-port)' },
+      ...adminPorts.map((port, i) => ({ host: ctx.host, port, what: portal('AdminPortal', '--admin-port', i) })),
+      ...orderPorts.map((port, i) => ({ host: ctx.host, port, what: portal('OrderPortal', '--order-port', i) })),
+    ]);
     // The broker this starts takes only the cluster's credentials; the secret is made on first start.
     const secretFile = secretFileFrom(options as { clusterSecret?: unknown });
     if (createClusterSecret(secretFile)) ctx.log.info({ file: secretFile }, 'created the cluster secret (owner-only); portals started by hand take it with --cluster-secret');
@@ -92,8 +101,6 @@ export const mqttMode: ModeDefinition = {
     try {
       await started(['broker', '--port', String(brokerPort), '--host', ctx.host, '--cluster-secret', secretFile], 'broker', brokerPort);
       const common = ['--mode', 'mqtt', '--broker', brokerUrl, '--host', ctx.host, '--lang', ctx.lang, '--cluster-secret', secretFile, ...ctx.portalSecurityArgs];
-      const adminPorts = Array.from({ length: admins }, (_, i) => options.adminPort + i * PORT_STEP);
-      const orderPorts = Array.from({ length: orders }, (_, i) => options.orderPort + i * PORT_STEP);
       await Promise.all([
         ...adminPorts.map((port) => started(['admin-server', String(port), ...common], `admin-${port}`, port)),
         ...orderPorts.map((port) => started(['order-server', String(port), ...common], `order-${port}`, port)),

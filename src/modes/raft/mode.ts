@@ -14,6 +14,7 @@ import { DEFAULTS } from '../../config/defaults.js';
 import { spawnEcom, waitForPort } from '../../util/processes.js';
 import { restartPolicy } from '../restart-option.js';
 import { Supervisor } from '../../util/supervisor.js';
+import { claimPorts, type WantedPort } from '../../util/ports.js';
 import { withCleanup, type Backend } from '../../domain/backend.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
@@ -127,14 +128,13 @@ export const raftMode: ModeDefinition = {
 
   async up(options, ctx) {
     const dataDir = typeof options.data === 'string' ? options.data : './data';
-    if (options.fresh === true && existsSync(dataDir)) {
-      if (!(await confirmWipe(dataDir, options.yes === true))) throw new Error('not wiping the data directory; nothing started');
-      rmSync(dataDir, { recursive: true, force: true });
-    }
     const topology = topologyFrom(options as { storageConfig?: string; clusterSecret?: string }, dataDir);
+    const brokerPort = typeof options.brokerPort === 'number' ? options.brokerPort : DEFAULTS.mqttPort;
+    await claimPorts(portsOfUp(topology, options, ctx.host, brokerPort));
+    // Only now: a system that cannot start must not have cost the data.
+    if (options.fresh === true) await wipe(dataDir, options.yes === true);
     const secretFile = defined(topology.secretFile, 'the secret file topologyFrom always sets');
     if (createClusterSecret(secretFile)) ctx.log.info({ file: secretFile }, 'created the cluster secret (owner-only); processes started by hand take it with --cluster-secret');
-    const brokerPort = typeof options.brokerPort === 'number' ? options.brokerPort : DEFAULTS.mqttPort;
     const brokerUrl = `mqtt://${ctx.host}:${brokerPort}`;
     const portals: Supervisor[] = [];
     let broker: Supervisor | undefined;
@@ -220,6 +220,27 @@ function linkProxiesOff(topology: Topology, dashboardPort: number, wanted: boole
   if (!isLoopback(DEFAULTS.host)) return `the dashboard does not listen on loopback (${DEFAULTS.host})`;
   const refusal = linkProxiesRefusal(topology);
   return refusal === undefined ? undefined : `cut and heal are off: ${refusal}`;
+}
+
+/** `--fresh`: the data directory goes, once the user has said yes (or passed --yes). */
+async function wipe(dataDir: string, yes: boolean): Promise<void> {
+  if (!existsSync(dataDir)) return;
+  if (!(await confirmWipe(dataDir, yes))) throw new Error('not wiping the data directory; nothing started');
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Every port `ecom up` in raft mode listens on but the dashboard's, whose loss costs the dashboard only. */
+function portsOfUp(topology: Topology, options: ModeOptions & { adminPort: number; orderPort: number }, host: string, brokerPort: number): WantedPort[] {
+  const layout = typeof options.storageConfig === 'string' ? `--storage-config ${options.storageConfig}` : 'the default layout; another with --storage-config';
+  return [
+    { host, port: brokerPort, what: 'the MQTT broker of the change feed (--broker-port)' },
+    { host, port: options.adminPort, what: 'the AdminPortal (--admin-port)' },
+    { host, port: options.orderPort, what: 'the OrderPortal (--order-port)' },
+    ...topology.replicas.flatMap((r) => [
+      { host: r.host, port: r.clientPort, what: `storage replica ${r.id}'s client port, from ${layout}` },
+      { host: r.host, port: r.raftPort, what: `storage replica ${r.id}'s Raft port, from ${layout}` },
+    ]),
+  ];
 }
 
 /** The dashboard with controls over the tier's replicas; a taken port costs the dashboard, not the system. */

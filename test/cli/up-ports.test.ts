@@ -1,0 +1,67 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freeLocalTopology } from '../../src/storage/common/topology.js';
+import { runEcom } from '../helpers/ecom.js';
+import { freePort, mqttPortalPorts } from '../helpers/ports.js';
+
+function listen(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+async function hold(port: number): Promise<void> {
+  const server = await listen(port);
+  cleanup.push(() => new Promise<void>((done) => server.close(() => done())));
+}
+
+/**
+ * `ecom up` with a port that another program holds, or that two of its parts want: it starts
+ * nothing and says which port, for what and what to do. Before, the part that could not bind
+ * exited, was restarted for ever, and `ecom up` said the system was up (it took the other
+ * program's answer on the port for the part's).
+ */
+describe('ecom up refuses ports it cannot have, before it starts anything', () => {
+  it('mqtt mode: the second AdminPortal, 10 above --admin-port, held by another program', async () => {
+    const [adminPort, orderPort, brokerPort] = [await mqttPortalPorts(), await mqttPortalPorts(), await freePort()];
+    await hold(adminPort + 10);
+    const run = await runEcom(['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort)]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`port ${adminPort + 10} on 127.0.0.1, for AdminPortal 2 (--admin-port + 10), is in use by another program: stop it, or choose another port`);
+    expect(run.stdout + run.stderr).not.toContain('system is up');
+    expect(run.stdout + run.stderr).not.toContain('MQTT broker is listening');
+  });
+
+  it('mqtt mode: ports two of its parts would both listen on', async () => {
+    const [adminPort, brokerPort] = [await mqttPortalPorts(), await freePort()];
+    const run = await runEcom(['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(adminPort + 10), '--broker-port', String(brokerPort)]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`port ${adminPort + 10} is wanted by AdminPortal 2 (--admin-port + 10) and by OrderPortal 1 (--order-port): choose ports that differ`);
+  });
+
+  it('raft mode: a taken portal port is refused before --fresh wipes anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-up-ports-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const config = join(dir, 'storage-config.json');
+    writeFileSync(config, JSON.stringify(await freeLocalTopology()));
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    writeFileSync(join(data, 'kept'), 'the data --fresh would wipe\n');
+    const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
+    await hold(orderPort);
+    const run = await runEcom(['up', '--fresh', '--yes', '--data', data, '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--dashboard-port', '0']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`port ${orderPort} on 127.0.0.1, for the OrderPortal (--order-port), is in use by another program: stop it, or choose another port`);
+    expect(existsSync(join(data, 'kept'))).toBe(true);
+  });
+});
