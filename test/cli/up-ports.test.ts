@@ -31,6 +31,7 @@ async function hold(port: number): Promise<void> {
  * exited, was restarted for ever, and `ecom up` said the system was up (it took the other
  * program's answer on the port for the part's).
  */
+// docs/spec.md: R-PORT-5
 describe('ecom up refuses ports it cannot have, before it starts anything', () => {
   it('mqtt mode: the second AdminPortal, 10 above --admin-port, held by another program', async () => {
     const [adminPort, orderPort, brokerPort] = [await mqttPortalPorts(), await mqttPortalPorts(), await freePort()];
