@@ -19,25 +19,25 @@ const LISTEN = '0A';
 const procHasSockets = existsSync('/proc/self/net/tcp');
 
 /**
- * The inodes of the sockets listening on `port` (IPv4 and IPv6) in `pid`'s network namespace,
- * which is the one that matters if it differs from ours; empty once `pid` is gone.
+ * The inodes of the sockets listening on `port` in one of `pid`'s socket tables (tcp: IPv4,
+ * tcp6: IPv6 and dual-stack), in its network namespace, which is the one that matters if it
+ * differs from ours; empty once `pid` is gone. Reading a table costs the kernel a few
+ * milliseconds, so callers read the second only when the first did not answer.
  */
-function listeningInodes(pid: number, port: number): Set<string> {
+function listeningInodes(pid: number, table: 'tcp' | 'tcp6', port: number): Set<string> {
   const inodes = new Set<string>();
-  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-      const fields = line.trim().split(/\s+/);
-      const local = fields[1];
-      if (local === undefined || fields[3] !== LISTEN || fields[9] === undefined) continue;
-      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(fields[9]);
-    }
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+  } catch {
+    return inodes;
+  }
+  for (const line of text.split('\n').slice(1)) {
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    const fields = line.trim().split(/\s+/);
+    const local = fields[1];
+    if (local === undefined || fields[3] !== LISTEN || fields[9] === undefined) continue;
+    if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(fields[9]);
   }
   return inodes;
 }
@@ -88,7 +88,14 @@ function socketInodesOf(pid: number): string[] {
  */
 export function listensOn(pid: number, port: number): boolean | undefined {
   if (!procHasSockets) return undefined;
-  const listening = listeningInodes(pid, port);
-  if (listening.size === 0) return false;
-  return processTree(pid).some((member) => socketInodesOf(member).some((inode) => listening.has(inode)));
+  let tree: number[] | undefined;
+  for (const table of ['tcp', 'tcp6'] as const) {
+    const listening = listeningInodes(pid, table, port);
+    if (listening.size === 0) continue;
+    // The process itself first: walking every process for its children is the dearer part.
+    if (socketInodesOf(pid).some((inode) => listening.has(inode))) return true;
+    tree ??= processTree(pid).slice(1);
+    if (tree.some((member) => socketInodesOf(member).some((inode) => listening.has(inode)))) return true;
+  }
+  return false;
 }
