@@ -140,7 +140,7 @@ export async function freePortSeries(count: number, step: number, host = '127.0.
 export interface WantedPort {
   readonly host: string;
   readonly port: number;
-  /** e.g. "the second AdminPortal (--admin-port + 10)" */
+  /** e.g. "AdminPortal 2 (--admin-port + 10)" */
   readonly what: string;
 }
 
