@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -8,6 +8,7 @@ import { freePort } from '../util/ports.js';
 import { ECOM_BIN, spawnEcom, waitForPort, type EcomChild } from '../util/processes.js';
 import { commandLine, cpuTime_ms, ecomArguments, exitedChildrenCpuTime_ms } from './cpu.js';
 import { fmtMs } from './machine.js';
+import { processTree } from '../util/proc-state.js';
 
 /**
  * `ecom bench startup` (issue #18 item 6): how long `ecom up` takes to serve, stage by stage,
@@ -201,29 +202,6 @@ function commandOf(pid: number): string {
   if (argv === undefined) return `pid ${pid}`;
   const args = ecomArguments(argv);
   return args === undefined ? (argv[0] ?? `pid ${pid}`) : args.slice(0, 2).filter((a) => !a.startsWith('-')).join(' ');
-}
-
-/** `pid` and every process below it, from /proc. */
-function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-  }
-  const tree: number[] = [];
-  const visit = (p: number) => {
-    tree.push(p);
-    for (const child of children.get(p) ?? []) visit(child);
-  };
-  visit(pid);
-  return tree;
 }
 
 /** The wall and CPU time of one `ecom ...args` run to its exit; it must succeed or say "not found" (exit 1). */

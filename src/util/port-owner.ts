@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { processTree } from './proc-state.js';
 
 /**
  * Whether a process, or one it started, is what listens on a TCP port: read from Linux's /proc.
@@ -40,26 +41,6 @@ function listeningInodes(pid: number, table: 'tcp' | 'tcp6', port: number): Set<
     if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(fields[9]);
   }
   return inodes;
-}
-
-/** `pid` and every process below it, read from each process's parent in /proc/PID/stat. */
-function processTree(pid: number): number[] {
-  const childrenOf = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone since the listing
-    }
-    // The parent's pid is the second field after the command name, which may hold spaces and ')'.
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    childrenOf.set(parent, [...(childrenOf.get(parent) ?? []), Number(entry)]);
-  }
-  const tree = [pid];
-  for (let i = 0; i < tree.length; i++) tree.push(...(childrenOf.get(tree[i]!) ?? []));
-  return tree;
 }
 
 function socketInodesOf(pid: number): string[] {

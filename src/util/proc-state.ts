@@ -44,3 +44,23 @@ function threadStates(pid: number): string[] | undefined {
     return undefined;
   }
 }
+
+/** `pid` and every process below it, parents before their children, read from each process's parent in /proc/PID/stat. */
+export function processTree(pid: number): number[] {
+  const childrenOf = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone since the listing
+    }
+    // The parent's pid is the second field after the command name, which may hold spaces and ')'.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    childrenOf.set(parent, [...(childrenOf.get(parent) ?? []), Number(entry)]);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(childrenOf.get(tree[i]!) ?? []));
+  return tree;
+}
