@@ -80,3 +80,62 @@ export function listensOn(pid: number, port: number): boolean | undefined {
   }
   return false;
 }
+
+/** A process holding a listening socket: its pid and command line (shortened), and its parent's. */
+export interface PortHolder {
+  readonly pid: number;
+  readonly command: string;
+  readonly parent: { readonly pid: number; readonly command: string; readonly cwd: string | undefined } | undefined;
+}
+
+const COMMAND_SHOWN_CHARS = 80;
+
+/**
+ * Which process holds each of `ports` listening, where this machine can tell (Linux, and a
+ * process whose descriptors this user may read); ports nobody holds, or whose holder cannot be
+ * seen, are left out. For error messages: it reads every process's descriptors.
+ */
+export function portHolders(ports: readonly number[]): Map<number, PortHolder> {
+  const holders = new Map<number, PortHolder>();
+  if (!procHasSockets || ports.length === 0) return holders;
+  const portOfInode = new Map<string, number>();
+  for (const port of ports) for (const table of ['tcp', 'tcp6'] as const) for (const inode of listeningInodes(process.pid, table, port)) portOfInode.set(inode, port);
+  if (portOfInode.size === 0) return holders;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    for (const inode of socketInodesOf(pid)) {
+      const port = portOfInode.get(inode);
+      if (port !== undefined && !holders.has(port)) holders.set(port, { pid, command: commandOf(pid), parent: parentOf(pid) });
+    }
+  }
+  return holders;
+}
+
+function commandOf(pid: number): string {
+  let command: string;
+  try {
+    command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').join(' ');
+  } catch {
+    return '?';
+  }
+  return command.length > COMMAND_SHOWN_CHARS ? `${command.slice(0, COMMAND_SHOWN_CHARS - 1)}…` : command;
+}
+
+function parentOf(pid: number): PortHolder['parent'] {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  if (!(parent > 1)) return undefined;
+  let cwd: string | undefined;
+  try {
+    cwd = readlinkSync(`/proc/${parent}/cwd`);
+  } catch {
+    cwd = undefined;
+  }
+  return { pid: parent, command: commandOf(parent), cwd };
+}

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { portHolders, type PortHolder } from './port-owner.js';
 
 /** A port a process can listen on or be reached at: a whole number from 1 to 65535. */
 export const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= 65_535;
@@ -136,35 +137,56 @@ export async function freePortSeries(count: number, step: number, host = '127.0.
   }
 }
 
-/** A port a system is about to listen on, and which of its parts will (for error messages). */
+/** A port a system is about to listen on, which of its parts will, and the option that moves it. */
 export interface WantedPort {
   readonly host: string;
   readonly port: number;
-  /** e.g. "AdminPortal 2 (--admin-port + 10)" */
+  /** e.g. "AdminPortal 2 (at --admin-port + 10)" */
   readonly what: string;
+  /** e.g. "--admin-port" */
+  readonly option: string;
 }
 
 /**
  * Before a system starts its processes: every port one of them will listen on must be free and
- * wanted by one part only. Otherwise this throws, naming each port, the part that wanted it and
- * what to do, so the system does not start half-way (a child that cannot bind exits, and its
- * supervisor would restart it for ever). The ports are also kept from freePort in this process:
- * ports it hands out later (metrics, link proxies) cannot land on one of them.
+ * wanted by one part only. Otherwise this throws, naming each port, the part that wanted it, the
+ * process that holds it where the machine says, and the options that move them, so the system
+ * does not start half-way (a child that cannot bind exits, and its supervisor would restart it
+ * for ever). The ports are also kept from freePort in this process: ports it hands out later
+ * (metrics, link proxies) cannot land on one of them.
  */
 export async function claimPorts(wanted: readonly WantedPort[]): Promise<void> {
   const problems: string[] = [];
   const first = new Map<number, WantedPort>();
   for (const want of wanted) {
     const earlier = first.get(want.port);
-    if (earlier !== undefined) problems.push(`port ${want.port} is wanted by ${earlier.what} and by ${want.what}: choose ports that differ`);
+    if (earlier !== undefined) problems.push(`port ${want.port}: wanted by both ${earlier.what} and ${want.what}`);
     else first.set(want.port, want);
   }
+  const taken: WantedPort[] = [];
   for (const want of first.values()) {
     const error = await bindError(want.port, want.host);
-    if (error === 'EADDRINUSE') problems.push(`port ${want.port} on ${want.host}, for ${want.what}, is in use by another program: stop it, or choose another port`);
-    else if (error === 'EADDRNOTAVAIL') problems.push(`${want.host}, where ${want.what} would listen, is not an address of this machine: choose one it has`);
-    else if (error !== undefined) problems.push(`port ${want.port} on ${want.host}, for ${want.what}, cannot be listened on (${error})`);
+    if (error === 'EADDRINUSE') taken.push(want);
+    else if (error === 'EADDRNOTAVAIL') problems.push(`port ${want.port} (${want.what}): ${want.host} is not an address of this machine`);
+    else if (error !== undefined) problems.push(`port ${want.port} (${want.what}): cannot be listened on (${error})`);
   }
-  if (problems.length > 0) throw new Error(`nothing started:\n  ${problems.join('\n  ')}`);
+  const holders = portHolders(taken.map((want) => want.port));
+  for (const want of taken) {
+    const holder = holders.get(want.port);
+    problems.push(`port ${want.port} (${want.what}): in use by ${holder === undefined ? 'another program' : `pid ${holder.pid} (${holder.command})`}`);
+  }
+  if (problems.length > 0) {
+    const options = [...new Set(wanted.map((want) => want.option))].join(', ');
+    throw new Error(`nothing started: ${problems.length === 1 ? 'a port it needs' : `${problems.length} ports it needs`} cannot be had\n  ${problems.join('\n  ')}\n${commonParent(holders) ?? ''}Stop what holds them, or choose other ports (${options}).`);
+  }
   for (const port of first.keys()) issued.add(port);
+}
+
+/** When every taken port is held by children of one process (another `ecom up`, say), that process, named. */
+function commonParent(holders: ReadonlyMap<number, PortHolder>): string | undefined {
+  const parents = new Map([...holders.values()].map((h) => [h.parent?.pid, h.parent]));
+  if (holders.size < 2 || parents.size !== 1) return undefined;
+  const parent = [...parents.values()][0];
+  if (parent === undefined) return undefined;
+  return `They are all held by the processes of pid ${parent.pid} (${parent.command}${parent.cwd === undefined ? '' : `, started in ${parent.cwd}`}): stop it (Ctrl-C in its terminal, or kill ${parent.pid}).\n`;
 }

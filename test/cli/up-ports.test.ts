@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
-import { runEcom } from '../helpers/ecom.js';
+import { spawnEcom } from '../../src/util/processes.js';
+import { runEcom, waitUntilUp } from '../helpers/ecom.js';
 import { freePort, mqttPortalPorts } from '../helpers/ports.js';
 
 function listen(port: number): Promise<Server> {
@@ -38,7 +39,8 @@ describe('ecom up refuses ports it cannot have, before it starts anything', () =
     await hold(adminPort + 10);
     const run = await runEcom(['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort)]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`port ${adminPort + 10} on 127.0.0.1, for AdminPortal 2 (--admin-port + 10), is in use by another program: stop it, or choose another port`);
+    expect(run.stderr).toContain(`ecom: nothing started: a port it needs cannot be had\n  port ${adminPort + 10} (AdminPortal 2 (at --admin-port + 10)): in use by pid ${process.pid} (`);
+    expect(run.stderr).toContain('Stop what holds them, or choose other ports (--broker-port, --admin-port, --order-port).');
     expect(run.stdout + run.stderr).not.toContain('system is up');
     expect(run.stdout + run.stderr).not.toContain('MQTT broker is listening');
   });
@@ -47,7 +49,25 @@ describe('ecom up refuses ports it cannot have, before it starts anything', () =
     const [adminPort, brokerPort] = [await mqttPortalPorts(), await freePort()];
     const run = await runEcom(['up', '--mode', 'mqtt', '--admin-port', String(adminPort), '--order-port', String(adminPort + 10), '--broker-port', String(brokerPort)]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`port ${adminPort + 10} is wanted by AdminPortal 2 (--admin-port + 10) and by OrderPortal 1 (--order-port): choose ports that differ`);
+    expect(run.stderr).toContain(`port ${adminPort + 10}: wanted by both AdminPortal 2 (at --admin-port + 10) and OrderPortal 1`);
+  });
+
+  it('names another ecom up that holds every port, and where it was started', async () => {
+    const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
+    const dir = mkdtempSync(join(tmpdir(), 'ecom-up-ports-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const args = ['up', '--mode', 'mqtt', '--admins', '1', '--orders', '1', '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--cluster-secret', join(dir, 'cluster.secret')];
+    const lines: string[] = [];
+    const first = spawnEcom(args, { name: 'up', onLine: (_n, line) => lines.push(line), cwd: dir });
+    cleanup.push(async () => {
+      await first.stop();
+    });
+    await waitUntilUp(lines, first);
+    const run = await runEcom(args);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('ecom: nothing started: 3 ports it needs cannot be had');
+    expect(run.stderr).toContain(`They are all held by the processes of pid ${first.pid} (`);
+    expect(run.stderr).toContain(`, started in ${realpathSync(dir)}): stop it (Ctrl-C in its terminal, or kill ${first.pid}).`);
   });
 
   it('raft mode: a taken portal port is refused before --fresh wipes anything', async () => {
@@ -62,7 +82,7 @@ describe('ecom up refuses ports it cannot have, before it starts anything', () =
     await hold(orderPort);
     const run = await runEcom(['up', '--fresh', '--yes', '--data', data, '--storage-config', config, '--admin-port', String(adminPort), '--order-port', String(orderPort), '--broker-port', String(brokerPort), '--dashboard-port', '0']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`port ${orderPort} on 127.0.0.1, for the OrderPortal (--order-port), is in use by another program: stop it, or choose another port`);
+    expect(run.stderr).toContain(`port ${orderPort} (the OrderPortal): in use by pid ${process.pid} (`);
     expect(existsSync(join(data, 'kept'))).toBe(true);
   });
 });

@@ -69,19 +69,23 @@ describe('freePort', () => {
 });
 
 describe('claimPorts', () => {
-  it('names every port that is taken or wanted twice, with what wanted it, and claims nothing then', async () => {
+  it('names every port that is taken or wanted twice, with what wanted it and what holds it, and claims nothing then', async () => {
     const [taken, free, other] = [await freePort(), await freePort(), await freePort()];
     const server = await listen(taken);
     try {
       const error = await claimPorts([
-        { host: '127.0.0.1', port: free, what: 'AdminPortal 1 (--admin-port)' },
-        { host: '127.0.0.1', port: taken, what: 'AdminPortal 2 (--admin-port + 10)' },
-        { host: '127.0.0.1', port: free, what: 'OrderPortal 1 (--order-port)' },
-        { host: '127.0.0.1', port: other, what: 'the broker' },
+        { host: '127.0.0.1', port: free, what: 'AdminPortal 1', option: '--admin-port' },
+        { host: '127.0.0.1', port: taken, what: 'AdminPortal 2 (at --admin-port + 10)', option: '--admin-port' },
+        { host: '127.0.0.1', port: free, what: 'OrderPortal 1', option: '--order-port' },
+        { host: '127.0.0.1', port: other, what: 'the broker', option: '--broker-port' },
       ]).then(() => undefined, (err: Error) => err.message);
-      expect(error).toBe(
-        `nothing started:\n  port ${free} is wanted by AdminPortal 1 (--admin-port) and by OrderPortal 1 (--order-port): choose ports that differ\n` +
-          `  port ${taken} on 127.0.0.1, for AdminPortal 2 (--admin-port + 10), is in use by another program: stop it, or choose another port`,
+      expect(error).toMatch(
+        new RegExp(
+          `^nothing started: 2 ports it needs cannot be had\\n` +
+            `  port ${free}: wanted by both AdminPortal 1 and OrderPortal 1\\n` +
+            `  port ${taken} \\(AdminPortal 2 \\(at --admin-port \\+ 10\\)\\): in use by pid ${process.pid} \\([^\\n]*node[^\\n]*\\)\\n` +
+            `Stop what holds them, or choose other ports \\(--admin-port, --order-port, --broker-port\\)\\.$`,
+        ),
       );
     } finally {
       await new Promise((done) => server.close(done));
@@ -92,7 +96,7 @@ describe('claimPorts', () => {
     // The next ports freePort would hand out, claimed first: it must pass over them.
     const probe = await freePort();
     const wanted = Array.from({ length: 30 }, (_, i) => probe + 1 + i);
-    await claimPorts(wanted.map((port) => ({ host: '127.0.0.1', port, what: `part ${port}` })));
+    await claimPorts(wanted.map((port) => ({ host: '127.0.0.1', port, what: `part ${port}`, option: '--part' })));
     const handedOut: number[] = [];
     for (let i = 0; i < 30; i++) handedOut.push(await freePort());
     expect(handedOut.filter((port) => wanted.includes(port))).toEqual([]);

@@ -88,11 +88,11 @@ export const mqttMode: ModeDefinition = {
     };
     const adminPorts = Array.from({ length: admins }, (_, i) => options.adminPort + i * PORT_STEP);
     const orderPorts = Array.from({ length: orders }, (_, i) => options.orderPort + i * PORT_STEP);
-    const portal = (role: string, flag: string, i: number) => `${role} ${i + 1} (${flag}${i === 0 ? '' : ` + ${i * PORT_STEP}`})`;
+    const portal = (role: string, option: string, port: number, i: number) => ({ host: ctx.host, port, option, what: `${role} ${i + 1}${i === 0 ? '' : ` (at ${option} + ${i * PORT_STEP})`}` });
     await claimPorts([
-      { host: ctx.host, port: brokerPort, what: 'the MQTT broker (--broker-port)' },
-      ...adminPorts.map((port, i) => ({ host: ctx.host, port, what: portal('AdminPortal', '--admin-port', i) })),
-      ...orderPorts.map((port, i) => ({ host: ctx.host, port, what: portal('OrderPortal', '--order-port', i) })),
+      { host: ctx.host, port: brokerPort, what: 'the MQTT broker', option: '--broker-port' },
+      ...adminPorts.map((port, i) => portal('AdminPortal', '--admin-port', port, i)),
+      ...orderPorts.map((port, i) => portal('OrderPortal', '--order-port', port, i)),
     ]);
     // The broker this starts takes only the cluster's credentials; the secret is made on first start.
     const secretFile = secretFileFrom(options as { clusterSecret?: unknown });

@@ -231,14 +231,13 @@ async function wipe(dataDir: string, yes: boolean): Promise<void> {
 
 /** Every port `ecom up` in raft mode listens on but the dashboard's, whose loss costs the dashboard only. */
 function portsOfUp(topology: Topology, options: ModeOptions & { adminPort: number; orderPort: number }, host: string, brokerPort: number): WantedPort[] {
-  const layout = typeof options.storageConfig === 'string' ? `--storage-config ${options.storageConfig}` : 'the default layout; another with --storage-config';
   return [
-    { host, port: brokerPort, what: 'the MQTT broker of the change feed (--broker-port)' },
-    { host, port: options.adminPort, what: 'the AdminPortal (--admin-port)' },
-    { host, port: options.orderPort, what: 'the OrderPortal (--order-port)' },
+    { host, port: brokerPort, what: 'the MQTT broker of the change feed', option: '--broker-port' },
+    { host, port: options.adminPort, what: 'the AdminPortal', option: '--admin-port' },
+    { host, port: options.orderPort, what: 'the OrderPortal', option: '--order-port' },
     ...topology.replicas.flatMap((r) => [
-      { host: r.host, port: r.clientPort, what: `storage replica ${r.id}'s client port, from ${layout}` },
-      { host: r.host, port: r.raftPort, what: `storage replica ${r.id}'s Raft port, from ${layout}` },
+      { host: r.host, port: r.clientPort, what: `storage replica ${r.id}'s client port`, option: '--storage-config' },
+      { host: r.host, port: r.raftPort, what: `storage replica ${r.id}'s Raft port`, option: '--storage-config' },
     ]),
   ];
 }
