@@ -115,7 +115,7 @@ export function portHolders(ports: readonly number[]): Map<number, PortHolder> {
 function commandOf(pid: number): string {
   let command: string;
   try {
-    command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').join(' ');
+    command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').join(' ').replace(/\s+/g, ' ');
   } catch {
     return '?';
   }

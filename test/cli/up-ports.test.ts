@@ -52,6 +52,15 @@ describe('ecom up refuses ports it cannot have, before it starts anything', () =
     expect(run.stderr).toContain(`port ${adminPort + 10}: wanted by both AdminPortal 2 (at --admin-port + 10) and OrderPortal 1`);
   });
 
+  it('single mode: a taken OrderPortal port, before the AdminPortal serves', async () => {
+    const [adminPort, orderPort] = [await freePort(), await freePort()];
+    await hold(orderPort);
+    const run = await runEcom(['up', '--mode', 'single', '--admin-port', String(adminPort), '--order-port', String(orderPort)]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`port ${orderPort} (the OrderPortal): in use by pid ${process.pid} (`);
+    expect(run.stdout + run.stderr).not.toContain('serving');
+  });
+
   it('names another ecom up that holds every port, and where it was started', async () => {
     const [adminPort, orderPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), 'ecom-up-ports-'));

@@ -9,6 +9,8 @@ import { assert } from '../../util/assert.js';
 import type { ProcessMetrics } from '../../metrics/process-metrics.js';
 import type { MetricsTarget } from '../../metrics/union.js';
 import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
+import { claimPorts } from '../../util/ports.js';
+import { portalPortsWanted } from '../wanted-ports.js';
 
 /** etcd mode (docs/spec.md R-MODE-4, R-CONS-10): the portals keep their data in an etcd cluster. */
 
@@ -106,6 +108,7 @@ export const etcdMode: ModeDefinition = {
 
   async up(options, ctx) {
     const parsed = readOptions(options);
+    await claimPorts(portalPortsWanted(ctx.host, options));
     let cluster: LocalEtcdCluster | undefined;
     let endpoints = parsed.endpoints;
     if (endpoints === undefined) {

@@ -15,6 +15,7 @@ import { spawnEcom, waitForPort } from '../../util/processes.js';
 import { restartPolicy } from '../restart-option.js';
 import { Supervisor } from '../../util/supervisor.js';
 import { claimPorts, type WantedPort } from '../../util/ports.js';
+import { portalPortsWanted } from '../wanted-ports.js';
 import { withCleanup, type Backend } from '../../domain/backend.js';
 import { CachedBackend } from '../../storage/client/read-cache.js';
 import type { ModeContext, ModeDefinition, ModeOptions } from '../mode.js';
@@ -233,8 +234,7 @@ async function wipe(dataDir: string, yes: boolean): Promise<void> {
 function portsOfUp(topology: Topology, options: ModeOptions & { adminPort: number; orderPort: number }, host: string, brokerPort: number): WantedPort[] {
   return [
     { host, port: brokerPort, what: 'the MQTT broker of the change feed', option: '--broker-port' },
-    { host, port: options.adminPort, what: 'the AdminPortal', option: '--admin-port' },
-    { host, port: options.orderPort, what: 'the OrderPortal', option: '--order-port' },
+    ...portalPortsWanted(host, options),
     ...topology.replicas.flatMap((r) => [
       { host: r.host, port: r.clientPort, what: `storage replica ${r.id}'s client port`, option: '--storage-config' },
       { host: r.host, port: r.raftPort, what: `storage replica ${r.id}'s Raft port`, option: '--storage-config' },

@@ -2,6 +2,8 @@ import type { ModeDefinition } from '../mode.js';
 import { SingleBackend } from './backend.js';
 import type { MetricsTarget } from '../../metrics/union.js';
 import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
+import { claimPorts } from '../../util/ports.js';
+import { portalPortsWanted } from '../wanted-ports.js';
 
 export const singleMode: ModeDefinition = {
   name: 'single',
@@ -10,6 +12,7 @@ export const singleMode: ModeDefinition = {
   upOptions: () => [],
   createBackend: () => Promise.resolve(new SingleBackend()),
   async up(options, ctx) {
+    await claimPorts(portalPortsWanted(ctx.host, options));
     const backend = new SingleBackend();
     const targets: MetricsTarget[] = [];
     const metrics = await serveUpMetrics(targets, ctx.log);
