@@ -157,18 +157,27 @@ export interface WantedPort {
  */
 export async function claimPorts(wanted: readonly WantedPort[]): Promise<void> {
   const problems: string[] = [];
+  /** The parts whose ports are a problem: their options are what moves them. */
+  const involved: WantedPort[] = [];
   const first = new Map<number, WantedPort>();
-  for (const want of wanted) {
+  // Port 0 asks the OS for any free port when the part listens: nothing to claim.
+  for (const want of wanted.filter((w) => w.port !== 0)) {
     const earlier = first.get(want.port);
-    if (earlier !== undefined) problems.push(`port ${want.port}: wanted by both ${earlier.what} and ${want.what}`);
-    else first.set(want.port, want);
+    if (earlier === undefined) {
+      first.set(want.port, want);
+      continue;
+    }
+    problems.push(`port ${want.port}: wanted by both ${earlier.what} and ${want.what}`);
+    involved.push(earlier, want);
   }
   const taken: WantedPort[] = [];
   for (const want of first.values()) {
     const error = await bindError(want.port, want.host);
+    if (error === undefined) continue;
+    involved.push(want);
     if (error === 'EADDRINUSE') taken.push(want);
     else if (error === 'EADDRNOTAVAIL') problems.push(`port ${want.port} (${want.what}): ${want.host} is not an address of this machine`);
-    else if (error !== undefined) problems.push(`port ${want.port} (${want.what}): cannot be listened on (${error})`);
+    else problems.push(`port ${want.port} (${want.what}): cannot be listened on (${error})`);
   }
   const holders = portHolders(taken.map((want) => want.port));
   for (const want of taken) {
@@ -176,7 +185,7 @@ export async function claimPorts(wanted: readonly WantedPort[]): Promise<void> {
     problems.push(`port ${want.port} (${want.what}): in use by ${holder === undefined ? 'another program' : `pid ${holder.pid} (${holder.command})`}`);
   }
   if (problems.length > 0) {
-    const options = [...new Set(wanted.map((want) => want.option))].join(', ');
+    const options = [...new Set(involved.map((want) => want.option))].join(', ');
     throw new Error(`nothing started: ${problems.length === 1 ? 'a port it needs' : `${problems.length} ports it needs`} cannot be had\n  ${problems.join('\n  ')}\n${commonParent(holders) ?? ''}Stop what holds them, or choose other ports (${options}).`);
   }
   for (const port of first.keys()) issued.add(port);
