@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort as osFreePort, startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
+import { startLocalEtcdCluster, type LocalEtcdCluster } from '../modes/etcd/cluster.js';
+import { freePort } from '../util/ports.js';
 import { StorageTier } from '../modes/raft/storage-tier.js';
 import { freeLocalTopology, type Topology } from '../storage/common/topology.js';
 import { defined } from '../util/assert.js';
@@ -18,17 +19,6 @@ export interface Started {
   pids?(): number[];
 }
 
-/** Ports handed out in this run: the OS may offer a just-closed port again before it is bound. */
-const issued = new Set<number>();
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await osFreePort();
-    if (!issued.has(port)) {
-      issued.add(port);
-      return port;
-    }
-  }
-}
 
 export interface RaftTier extends Started {
   readonly tier: StorageTier;
