@@ -85,7 +85,7 @@ export function listensOn(pid: number, port: number): boolean | undefined {
 export interface PortHolder {
   readonly pid: number;
   readonly command: string;
-  readonly parent: { readonly pid: number; readonly command: string; readonly cwd: string | undefined } | undefined;
+  readonly parent: { readonly pid: number; readonly command: string; readonly cwd: string | undefined; readonly isEcomUp: boolean } | undefined;
 }
 
 const COMMAND_SHOWN_CHARS = 80;
@@ -112,14 +112,25 @@ export function portHolders(ports: readonly number[]): Map<number, PortHolder> {
   return holders;
 }
 
-function commandOf(pid: number): string {
-  let command: string;
+function argumentsOf(pid: number): string[] | undefined {
   try {
-    command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').join(' ').replace(/\s+/g, ' ');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
   } catch {
-    return '?';
+    return undefined;
   }
+}
+
+/** The command line, on one line and shortened for a message. */
+function commandOf(pid: number, args = argumentsOf(pid)): string {
+  if (args === undefined) return '?';
+  const command = args.join(' ').replace(/\s+/g, ' ');
   return command.length > COMMAND_SHOWN_CHARS ? `${command.slice(0, COMMAND_SHOWN_CHARS - 1)}…` : command;
+}
+
+/** `ecom up` as bin/ecom.js (or an `ecom` on the PATH) runs it: the command is the first argument after the script. */
+function isEcomUp(args: readonly string[] | undefined): boolean {
+  const script = args?.findIndex((a) => /(^|\/)ecom(\.js)?$/.test(a)) ?? -1;
+  return script >= 0 && args?.[script + 1] === 'up';
 }
 
 function parentOf(pid: number): PortHolder['parent'] {
@@ -137,5 +148,6 @@ function parentOf(pid: number): PortHolder['parent'] {
   } catch {
     cwd = undefined;
   }
-  return { pid: parent, command: commandOf(parent), cwd };
+  const args = argumentsOf(parent);
+  return { pid: parent, command: commandOf(parent, args), cwd, isEcomUp: isEcomUp(args) };
 }

@@ -191,11 +191,15 @@ export async function claimPorts(wanted: readonly WantedPort[]): Promise<void> {
   for (const port of first.keys()) issued.add(port);
 }
 
-/** When every taken port is held by children of one process (another `ecom up`, say), that process, named. */
+/**
+ * When every taken port is held by children of another `ecom up`, that process, named with the
+ * folder it runs in. Not for any other parent: told to stop a shell that happened to start the
+ * holders, a user would stop the wrong thing.
+ */
 function commonParent(holders: ReadonlyMap<number, PortHolder>): string | undefined {
   const parents = new Map([...holders.values()].map((h) => [h.parent?.pid, h.parent]));
   if (holders.size < 2 || parents.size !== 1) return undefined;
   const parent = [...parents.values()][0];
-  if (parent === undefined) return undefined;
+  if (parent === undefined || !parent.isEcomUp) return undefined;
   return `They are all held by the processes of pid ${parent.pid} (${parent.command}${parent.cwd === undefined ? '' : `, started in ${parent.cwd}`}): stop it (Ctrl-C in its terminal, or kill ${parent.pid}).\n`;
 }

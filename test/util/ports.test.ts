@@ -95,6 +95,18 @@ describe('claimPorts', () => {
     }
   });
 
+  it('names no common parent but another ecom up: the test runner holding two ports is not one', async () => {
+    const ports = [await freePort(), await freePort()];
+    const servers = await Promise.all(ports.map(listen));
+    try {
+      const error = await claimPorts(ports.map((port, i) => ({ host: '127.0.0.1', port, what: `part ${i}`, option: '--part' }))).then(() => '', (err: Error) => err.message);
+      expect(error).toContain(`port ${ports[1]} (part 1): in use by pid ${process.pid} (`);
+      expect(error).not.toContain('They are all held by');
+    } finally {
+      await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+    }
+  });
+
   it('keeps the ports it claimed from freePort in this process', async () => {
     // The next ports freePort would hand out, claimed first: it must pass over them.
     const probe = await freePort();
