@@ -43,6 +43,44 @@ function listeningInodes(pid: number, table: 'tcp' | 'tcp6', port: number): Set<
   return inodes;
 }
 
+/** TCP states by their code in /proc/net/tcp, for saying what holds a port that nothing listens on. */
+const TCP_STATES: Readonly<Record<string, string>> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0B': 'CLOSING',
+};
+
+/**
+ * The states of this machine's connections whose local end is `port` (none listening): the
+ * kernel lends ports of its ephemeral range to outgoing connections, and while one is in use
+ * nothing can listen there. Empty where /proc cannot tell.
+ */
+export function connectionStatesOn(port: number): string[] {
+  const states: string[] = [];
+  for (const table of ['tcp', 'tcp6'] as const) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      const state = fields[3] === undefined ? undefined : TCP_STATES[fields[3]];
+      if (local !== undefined && state !== undefined && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) states.push(state);
+    }
+  }
+  return [...new Set(states)];
+}
+
 function socketInodesOf(pid: number): string[] {
   let fds: string[];
   try {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { portHolders, type PortHolder } from './port-owner.js';
+import { connectionStatesOn, portHolders, type PortHolder } from './port-owner.js';
 
 /** A port a process can listen on or be reached at: a whole number from 1 to 65535. */
 export const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= 65_535;
@@ -182,7 +182,7 @@ export async function claimPorts(wanted: readonly WantedPort[]): Promise<void> {
   const holders = portHolders(taken.map((want) => want.port));
   for (const want of taken) {
     const holder = holders.get(want.port);
-    problems.push(`port ${want.port} (${want.what}): in use by ${holder === undefined ? 'another program' : `pid ${holder.pid} (${holder.command})`}`);
+    problems.push(`port ${want.port} (${want.what}): in use by ${holder === undefined ? notListenedOn(want.port) : `pid ${holder.pid} (${holder.command})`}`);
   }
   if (problems.length > 0) {
     const options = [...new Set(involved.map((want) => want.option))].join(', ');
@@ -202,4 +202,16 @@ function commonParent(holders: ReadonlyMap<number, PortHolder>): string | undefi
   const parent = [...parents.values()][0];
   if (parent === undefined || !parent.isEcomUp) return undefined;
   return `They are all held by the processes of pid ${parent.pid} (${parent.command}${parent.cwd === undefined ? '' : `, started in ${parent.cwd}`}): stop it (Ctrl-C in its terminal, or kill ${parent.pid}).\n`;
+}
+
+/**
+ * What holds a port nothing listens on. A connection's local end, most often: the kernel lends
+ * the ports of its ephemeral range to outgoing connections (the portals' defaults 55005 and 55006
+ * lie in Linux's usual 32768-60999), and until such a connection is gone nothing can listen there.
+ */
+function notListenedOn(port: number): string {
+  const states = connectionStatesOn(port);
+  if (states.length === 0) return 'another program';
+  const lent = ephemeral !== undefined && port >= ephemeral[0] && port <= ephemeral[1];
+  return `a connection of this machine, as its local end (${states.join(', ')})${lent ? `: the kernel lends ports ${ephemeral[0]}-${ephemeral[1]} to outgoing connections; try again in a moment, or choose a port outside that range` : ''}`;
 }

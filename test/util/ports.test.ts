@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { claimPorts, freePort, freePortSeries, PORT_DEPTH_ENV } from '../../src/util/ports.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
@@ -104,6 +104,24 @@ describe('claimPorts', () => {
       expect(error).not.toContain('They are all held by');
     } finally {
       await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+    }
+  });
+
+  it('says when the port is a connection\'s local end, lent by the kernel, rather than a program listening', async () => {
+    const server = await listen(await freePort());
+    const port = (server.address() as AddressInfo).port;
+    const client = await new Promise<Socket>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(socket));
+      socket.once('error', reject);
+    });
+    try {
+      const lent = client.localPort!;
+      const error = await claimPorts([{ host: '127.0.0.1', port: lent, what: 'the AdminPortal', option: '--admin-port' }]).then(() => '', (err: Error) => err.message);
+      const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+      expect(error).toContain(`port ${lent} (the AdminPortal): in use by a connection of this machine, as its local end (ESTABLISHED): the kernel lends ports ${low}-${high} to outgoing connections; try again in a moment, or choose a port outside that range`);
+    } finally {
+      client.destroy();
+      await new Promise((done) => server.close(done));
     }
   });
 
