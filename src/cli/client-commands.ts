@@ -43,6 +43,24 @@ function withSecurityOptions(command: Command, role: 'admin' | 'order'): Command
   return command;
 }
 
+/**
+ * What to connect to, as given to the operation's command or, before it, to `ecom admin` /
+ * `ecom order` itself (`ecom admin --port 56006 get-client 1` as well as `ecom admin get-client 1
+ * --port 56006`): a value given after the operation wins; a default gives way to a value given
+ * before it.
+ */
+function connectOptionsOf(command: Command): ConnectOptions {
+  const parent = command.parent;
+  const merged: Record<string, unknown> = {};
+  for (const key of ['host', 'port', 'tlsCa', 'token'] as const) {
+    const own = command.getOptionValue(key) as unknown;
+    const ownIsGiven = own !== undefined && command.getOptionValueSource(key) !== 'default';
+    const inherited = parent?.getOptionValue(key) as unknown;
+    merged[key] = ownIsGiven || inherited === undefined ? own : inherited;
+  }
+  return merged as unknown as ConnectOptions;
+}
+
 export function registerClientCommands(program: Command): void {
   for (const role of ['admin', 'order'] as const) {
     const defaultPort = role === 'admin' ? DEFAULTS.adminPort : DEFAULTS.orderPort;
@@ -60,14 +78,18 @@ export function registerClientCommands(program: Command): void {
           .map((op) => `  $ ecom ${role} ${op.example}`)
           .join('\n')}\n\nOne-shot commands print the reply as JSON and exit 0 on success, 1 on an error reply or nothing found, 3 when no server answers, 4 when the server refuses the call (a missing or wrong --token).`,
       );
-    const options = (opts: ConnectOptions, fallbackPort?: number) => clientOptions(opts, opts.port ?? fallbackPort ?? defaultPort);
+    const options = (opts: ConnectOptions, fallbackPort?: number) => clientOptions(opts, fallbackPort ?? opts.port ?? defaultPort);
     const addSecurityOptions = (command: Command) => withSecurityOptions(command, role);
+    // Also taken before the operation's name; the operation's own (after it) win.
+    addSecurityOptions(client)
+      .addOption(new Option('--host <address>', 'address of the portal (default 127.0.0.1)'))
+      .addOption(new Option('--port <port>', `portal port (default ${defaultPort})`).argParser(parsePort));
 
     addSecurityOptions(client.command('interactive [port]', { isDefault: true }))
       .description('the interactive menu (the default when no operation is named)')
       .addOption(hostOption())
       .addOption(langOption())
-      .action(async (portText: string | undefined, opts: ConnectOptions & { lang?: string }) => {
+      .action(async (portText: string | undefined, opts: { lang?: string }, command: Command) => {
         let port: number | undefined;
         if (portText !== undefined) {
           if (!/^\d+$/.test(portText)) {
@@ -77,7 +99,7 @@ export function registerClientCommands(program: Command): void {
         }
         // The menus keep grpc-js (waitForReady, a long-lived channel); loaded only here, as a one-shot needs neither.
         const [{ PortalClient }, { runAdminClient, runOrderClient }] = await Promise.all([import('../client/portal-client.js'), import('./clients/interactive.js')]);
-        const portalClient = new PortalClient(options(opts, port));
+        const portalClient = new PortalClient(options(connectOptionsOf(command), port));
         const lang = resolveLang(opts.lang);
         try {
           if (role === 'admin') await runAdminClient({ client: portalClient, lang });
@@ -96,8 +118,8 @@ export function registerClientCommands(program: Command): void {
         .addHelpText('after', `\nExample:\n  $ ecom ${role} ${op.example}`)
         .action(async (...params: unknown[]) => {
           const args = params.slice(0, op.args.length) as string[];
-          const opts = params[op.args.length] as ConnectOptions;
-          const portalClient = new LeanPortalClient(options(opts));
+          const command = params[op.args.length + 1] as Command;
+          const portalClient = new LeanPortalClient(options(connectOptionsOf(command)));
           try {
             process.exitCode = await runOneShot(portalClient, op, args);
           } finally {

@@ -118,6 +118,20 @@ describe('ecom command-line clients', () => {
       expect(JSON.parse(read.stdout)).toEqual({ CID: '1001', data: '{"nome": "Z\\u00e9"}' });
     });
 
+    it('takes --port and --host before the operation too; one given after it wins', async () => {
+      const created = await runEcom(['admin', '--port', String(adminPort), 'create-client', '1002', '{"name": "Rui"}']);
+      expect(created).toMatchObject({ code: 0, stdout: '{"error":0}\n', stderr: '' });
+      const read = await runEcom(['admin', '--host', '127.0.0.1', '--port', String(await freePort()), 'get-client', '1002', '--port', String(adminPort)]);
+      expect(read.code).toBe(0);
+      expect(JSON.parse(read.stdout)).toEqual({ CID: '1002', data: '{"nome": "Rui"}' });
+      const missing = await runEcom(['order', '--port', String(orderPort), 'get-order', '424243']);
+      expect(missing.code).toBe(1);
+      expect(JSON.parse(missing.stdout)).toEqual({ OID: '0', CID: '0', data: '' });
+      const menu = await runEcom(['admin', '--port', String(adminPort)], { input: '2\n1002\n0\n' });
+      expect(menu.code).toBe(0);
+      expect(menu.stdout).toContain('Cliente 1002: {"nome": "Rui"}');
+    });
+
     it('exits 1 with the text on an error reply, and on nothing found', async () => {
       const dup = await runEcom(['admin', 'create-client', '1001', '{"name": "Zé"}', '--port', String(adminPort)]);
       expect(dup.code).toBe(1);
