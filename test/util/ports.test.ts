@@ -44,15 +44,18 @@ describe('freePort', () => {
 
   it('never hands a child process a port its parent has handed out and not yet bound (CI: ecom up met its own portal port)', async () => {
     const parent: number[] = [];
-    for (let i = 0; i < 300; i++) parent.push(await freePort());
+    // A third of a part each: were parent and child to share a part, dozens of ports would
+    // collide; and this file's other tests still find their ports in the band.
+    const count = 120;
+    for (let i = 0; i < count; i++) parent.push(await freePort());
     // A child as spawnEcom starts it: same vitest worker, one generation down.
     const module = fileURLToPath(new URL('../../src/util/ports.ts', import.meta.url));
-    const code = `const { freePort } = await import(${JSON.stringify(module)}); const p = []; for (let i = 0; i < 300; i++) p.push(await freePort()); console.log(JSON.stringify(p));`;
+    const code = `const { freePort } = await import(${JSON.stringify(module)}); const p = []; for (let i = 0; i < ${count}; i++) p.push(await freePort()); console.log(JSON.stringify(p));`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
       env: { ...process.env, [PORT_DEPTH_ENV]: String(Number(process.env[PORT_DEPTH_ENV] ?? 0) + 1) },
     });
     const child = JSON.parse(stdout) as number[];
-    expect(child).toHaveLength(300);
+    expect(child).toHaveLength(count);
     expect(child.filter((port) => parent.includes(port))).toEqual([]);
   });
 
@@ -63,6 +66,9 @@ describe('freePort', () => {
     const singles: number[] = [];
     for (let i = 0; i < 60; i++) singles.push(await freePort());
     expect(new Set([...series, ...singles]).size).toBe(series.length + singles.length);
+    // From the band, where no connection is lent a port (the file leaves its part room enough).
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number];
+    for (const port of [...series, ...singles]) expect(port, `port ${port}`).toBeLessThan(low);
     const servers = await Promise.all(series.map(listen));
     await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
   });
@@ -126,12 +132,26 @@ describe('claimPorts', () => {
   });
 
   it('keeps the ports it claimed from freePort in this process', async () => {
-    // The next ports freePort would hand out, claimed first: it must pass over them.
-    const probe = await freePort();
-    const wanted = Array.from({ length: 30 }, (_, i) => probe + 1 + i);
-    await claimPorts(wanted.map((port) => ({ host: '127.0.0.1', port, what: `part ${port}`, option: '--part' })));
-    const handedOut: number[] = [];
-    for (let i = 0; i < 30; i++) handedOut.push(await freePort());
+    // In a fresh process: this file's earlier tests use up most of its part of the band, after
+    // which freePort asks the OS, whose ports a connection's TIME_WAIT can hold (CI, 18:56Z).
+    const module = fileURLToPath(new URL('../../src/util/ports.ts', import.meta.url));
+    const code = [
+      `const { claimPorts, freePort } = await import(${JSON.stringify(module)});`,
+      // The next ports freePort would hand out, claimed first: it must pass over them.
+      'const probe = await freePort();',
+      'const wanted = Array.from({ length: 30 }, (_, i) => probe + 1 + i);',
+      "await claimPorts(wanted.map((port) => ({ host: '127.0.0.1', port, what: `part ${port}`, option: '--part' })));",
+      'const handedOut = [];',
+      'for (let i = 0; i < 30; i++) handedOut.push(await freePort());',
+      'console.log(JSON.stringify({ probe, wanted, handedOut }));',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      env: { ...process.env, [PORT_DEPTH_ENV]: String(Number(process.env[PORT_DEPTH_ENV] ?? 0) + 1) },
+    });
+    const { probe, wanted, handedOut } = JSON.parse(stdout) as { probe: number; wanted: number[]; handedOut: number[] };
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number];
+    expect(probe, 'a port from the band, as a fresh process hands out').toBeLessThan(low);
+    expect(handedOut).toHaveLength(30);
     expect(handedOut.filter((port) => wanted.includes(port))).toEqual([]);
   });
 });
