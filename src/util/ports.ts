@@ -162,6 +162,13 @@ export async function claimPorts(wanted: readonly WantedPort[]): Promise<void> {
   const first = new Map<number, WantedPort>();
   // Port 0 asks the OS for any free port when the part listens: nothing to claim.
   for (const want of wanted.filter((w) => w.port !== 0)) {
+    const port: unknown = want.port;
+    if (!isPort(port)) {
+      // mqtt mode's later portals sit above the port given: 65530 puts the second at 65540.
+      problems.push(`port ${want.port} (${want.what}): not a port (1-65535)`);
+      involved.push(want);
+      continue;
+    }
     const earlier = first.get(want.port);
     if (earlier === undefined) {
       first.set(want.port, want);

@@ -17,6 +17,8 @@ const BAD = {
   port: ['notaport', '70000', '-3', ''],
   file: ['/nonexistent/ecom.json', '/proc/self/status'],
   mode: ['nope', 'RAFT', ''],
+  /** Valid ports whose +10 (mqtt mode's second portals) is not one. */
+  nearTop: ['65530', '65535', '65526'],
 };
 
 type Slot = keyof typeof BAD;
@@ -39,6 +41,9 @@ const TEMPLATES: Array<{ argv: string[]; slot: Slot }> = [
   { argv: ['admin-server', '0', '--mode', '$'], slot: 'mode' },
   { argv: ['up', '--admin-port', '$'], slot: 'port' },
   { argv: ['up', '--mode', '$'], slot: 'mode' },
+  { argv: ['up', '--mode', 'mqtt', '--admin-port', '$'], slot: 'nearTop' },
+  { argv: ['admin', '--port', '$', 'get-client', '1'], slot: 'port' },
+  { argv: ['order', '--port', '$'], slot: 'port' },
   { argv: ['bench', 'run', 'put', '-c', '$'], slot: 'number' },
   { argv: ['bench', 'run', 'put', '--duration', '$'], slot: 'seconds' },
   { argv: ['bench', 'run', 'put', '--warmup', '$', '--duration', 'x'], slot: 'seconds' },

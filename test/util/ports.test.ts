@@ -84,14 +84,16 @@ describe('claimPorts', () => {
         { host: '127.0.0.1', port: taken, what: 'AdminPortal 2 (at --admin-port + 10)', option: '--admin-port' },
         { host: '127.0.0.1', port: free, what: 'OrderPortal 1', option: '--order-port' },
         { host: '127.0.0.1', port: other, what: 'the broker', option: '--broker-port' },
+        { host: '127.0.0.1', port: 65_540, what: 'AdminPortal 2 (at --admin-port + 10)', option: '--admin-port' },
         // 0 is "any free port", taken when the part listens: never a clash.
         { host: '127.0.0.1', port: 0, what: 'the dashboard', option: '--dashboard-port' },
         { host: '127.0.0.1', port: 0, what: 'the metrics', option: '--metrics-port' },
       ]).then(() => undefined, (err: Error) => err.message);
       expect(error).toMatch(
         new RegExp(
-          `^nothing started: 2 ports it needs cannot be had\\n` +
+          `^nothing started: 3 ports it needs cannot be had\\n` +
             `  port ${free}: wanted by both AdminPortal 1 and OrderPortal 1\\n` +
+            `  port 65540 \\(AdminPortal 2 \\(at --admin-port \\+ 10\\)\\): not a port \\(1-65535\\)\\n` +
             `  port ${taken} \\(AdminPortal 2 \\(at --admin-port \\+ 10\\)\\): in use by pid ${process.pid} \\([^\\n]*node[^\\n]*\\)\\n` +
             `Stop what holds them, or choose other ports \\(--admin-port, --order-port\\)\\.$`,
         ),
