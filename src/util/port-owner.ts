@@ -19,28 +19,38 @@ const LISTEN = '0A';
 /** Whether this machine has /proc's socket tables at all (Linux). */
 const procHasSockets = existsSync('/proc/self/net/tcp');
 
-/**
- * The inodes of the sockets listening on `port` in one of `pid`'s socket tables (tcp: IPv4,
- * tcp6: IPv6 and dual-stack), in its network namespace, which is the one that matters if it
- * differs from ours; empty once `pid` is gone. Reading a table costs the kernel a few
- * milliseconds, so callers read the second only when the first did not answer.
- */
-function listeningInodes(pid: number, table: 'tcp' | 'tcp6', port: number): Set<string> {
-  const inodes = new Set<string>();
+/** One row of a /proc/net/tcp table: the local port, the state's code, the socket's inode. */
+interface SocketRow {
+  readonly port: number;
+  readonly state: string;
+  readonly inode: string;
+}
+
+/** The rows of `pid`'s `table` (tcp: IPv4, tcp6: IPv6 and dual-stack), in its network namespace; none once it is gone. */
+function socketRows(pid: number | 'self', table: 'tcp' | 'tcp6'): SocketRow[] {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
   } catch {
-    return inodes;
+    return [];
   }
+  const rows: SocketRow[] = [];
   for (const line of text.split('\n').slice(1)) {
     // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-    const fields = line.trim().split(/\s+/);
-    const local = fields[1];
-    if (local === undefined || fields[3] !== LISTEN || fields[9] === undefined) continue;
-    if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(fields[9]);
+    const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
+    if (local === undefined || state === undefined || inode === undefined) continue;
+    rows.push({ port: Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16), state, inode });
   }
-  return inodes;
+  return rows;
+}
+
+/**
+ * The inodes of the sockets listening on `port` in one of `pid`'s socket tables, in its network
+ * namespace, which is the one that matters if it differs from ours. Reading a table costs the
+ * kernel a few milliseconds, so callers read the second only when the first did not answer.
+ */
+function listeningInodes(pid: number, table: 'tcp' | 'tcp6', port: number): Set<string> {
+  return new Set(socketRows(pid, table).filter((row) => row.state === LISTEN && row.port === port).map((row) => row.inode));
 }
 
 /** TCP states by their code in /proc/net/tcp, for saying what holds a port that nothing listens on. */
@@ -63,22 +73,8 @@ const TCP_STATES: Readonly<Record<string, string>> = {
  * nothing can listen there. Empty where /proc cannot tell.
  */
 export function connectionStatesOn(port: number): string[] {
-  const states: string[] = [];
-  for (const table of ['tcp', 'tcp6'] as const) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/self/net/${table}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const local = fields[1];
-      const state = fields[3] === undefined ? undefined : TCP_STATES[fields[3]];
-      if (local !== undefined && state !== undefined && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) states.push(state);
-    }
-  }
-  return [...new Set(states)];
+  const rows = [...socketRows('self', 'tcp'), ...socketRows('self', 'tcp6')];
+  return [...new Set(rows.filter((row) => row.port === port && TCP_STATES[row.state] !== undefined).map((row) => TCP_STATES[row.state]!))];
 }
 
 function socketInodesOf(pid: number): string[] {

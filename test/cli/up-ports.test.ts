@@ -1,20 +1,12 @@
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
 import { spawnEcom } from '../../src/util/processes.js';
 import { runEcom, waitUntilUp } from '../helpers/ecom.js';
-import { freePort, mqttPortalPorts } from '../helpers/ports.js';
+import { freePort, listenOn, mqttPortalPorts } from '../helpers/ports.js';
 
-function listen(port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -22,7 +14,7 @@ afterEach(async () => {
 });
 
 async function hold(port: number): Promise<void> {
-  const server = await listen(port);
+  const server = await listenOn(port);
   cleanup.push(() => new Promise<void>((done) => server.close(() => done())));
 }
 

@@ -1,17 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { listenOn } from '../helpers/ports.js';
 import { listensOn } from '../../src/util/port-owner.js';
 import { freePort } from '../../src/util/ports.js';
 
-function listen(port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
 
 const started: ChildProcess[] = [];
 afterEach(() => {
@@ -37,7 +30,7 @@ describe('listensOn', () => {
     expect(listensOn(process.pid, port)).toBe(false);
     expect(listensOn(idle.pid!, port)).toBe(false);
 
-    const server = await listen(port);
+    const server = await listenOn(port);
     try {
       expect(listensOn(process.pid, port)).toBe(true);
       expect(listensOn(idle.pid!, port)).toBe(false);

@@ -2,19 +2,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { listenOn } from '../helpers/ports.js';
 import { describe, expect, it } from 'vitest';
 import { claimPorts, freePort, freePortSeries, PORT_DEPTH_ENV } from '../../src/util/ports.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import { DEFAULT_CLIENT_PORT_BASE, DEFAULT_RAFT_PORT_BASE } from '../../src/storage/common/topology.js';
 
-function listen(port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
 
 describe('freePort', () => {
   // docs/spec.md: R-PORT-1
@@ -27,17 +21,17 @@ describe('freePort', () => {
     // The system's default ports (docs/spec.md R-PORT-1) are never handed out, so tests can run beside it.
     expect([DEFAULTS.adminPort, DEFAULTS.orderPort, DEFAULTS.mqttPort, DEFAULT_CLIENT_PORT_BASE + 1, DEFAULT_RAFT_PORT_BASE + 1]).toEqual([55006, 55005, 1884, 20001, 30001]);
     for (const port of ports) expect([1884, 55005, 55006].includes(port) || (port > 20_000 && port < 20_100) || (port >= 23_790 && port <= 23_799) || (port > 30_000 && port < 30_100)).toBe(false);
-    const servers = await Promise.all(ports.map(listen));
+    const servers = await Promise.all(ports.map(listenOn));
     await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
   });
 
   it('skips a port something already listens on', async () => {
     const first = await freePort();
     // Hold the next ports in this worker's slice; the next port handed out must be one nobody holds.
-    const held = await Promise.all([1, 2, 3].map((d) => listen(first + d).catch(() => undefined)));
+    const held = await Promise.all([1, 2, 3].map((d) => listenOn(first + d).catch(() => undefined)));
     const next = await freePort();
     expect([first + 1, first + 2, first + 3].filter((p, i) => held[i] !== undefined)).not.toContain(next);
-    const server = await listen(next);
+    const server = await listenOn(next);
     const open = [...held, server].filter((s): s is Server => s !== undefined);
     await Promise.all(open.map((s) => new Promise((done) => s.close(done))));
   });
@@ -69,7 +63,7 @@ describe('freePort', () => {
     // From the band, where no connection is lent a port (the file leaves its part room enough).
     const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number];
     for (const port of [...series, ...singles]) expect(port, `port ${port}`).toBeLessThan(low);
-    const servers = await Promise.all(series.map(listen));
+    const servers = await Promise.all(series.map(listenOn));
     await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
   });
 });
@@ -77,7 +71,7 @@ describe('freePort', () => {
 describe('claimPorts', () => {
   it('names every port that is taken or wanted twice, with what wanted it and what holds it, and claims nothing then', async () => {
     const [taken, free, other] = [await freePort(), await freePort(), await freePort()];
-    const server = await listen(taken);
+    const server = await listenOn(taken);
     try {
       const error = await claimPorts([
         { host: '127.0.0.1', port: free, what: 'AdminPortal 1', option: '--admin-port' },
@@ -105,7 +99,7 @@ describe('claimPorts', () => {
 
   it('names no common parent but another ecom up: the test runner holding two ports is not one', async () => {
     const ports = [await freePort(), await freePort()];
-    const servers = await Promise.all(ports.map(listen));
+    const servers = await Promise.all(ports.map(listenOn));
     try {
       const error = await claimPorts(ports.map((port, i) => ({ host: '127.0.0.1', port, what: `part ${i}`, option: '--part' }))).then(() => '', (err: Error) => err.message);
       expect(error).toContain(`port ${ports[1]} (part 1): in use by pid ${process.pid} (`);
@@ -116,7 +110,7 @@ describe('claimPorts', () => {
   });
 
   it('says when the port is a connection\'s local end, lent by the kernel, rather than a program listening', async () => {
-    const server = await listen(await freePort());
+    const server = await listenOn(await freePort());
     const port = (server.address() as AddressInfo).port;
     const client = await new Promise<Socket>((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => resolve(socket));

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
+import { listenOn } from '../helpers/ports.js';
 import { freePort } from '../../src/util/ports.js';
 import { defaultChildNodeArgs, SINGLE_THREADED_GC_MAX_CORES, spawnEcom, waitForPort, type EcomChild } from '../../src/util/processes.js';
 
@@ -55,7 +56,7 @@ describe('waitForPort given the child meant to listen', () => {
 
   it('does not take another program on the port for the child: the child fails to bind, and that is the error (CI: ecom up said a dead portal was up)', async () => {
     const port = await freePort();
-    held = await listen(port);
+    held = await listenOn(port);
     child = spawnEcom(['broker', '--port', String(port), '--host', '127.0.0.1'], { name: 'broker', onLine: null });
     const error = await waitForPort('127.0.0.1', port, 30_000, child).then(() => undefined, (err: Error) => err);
     expect(error?.message).toMatch(new RegExp(`the process meant to listen on 127\\.0\\.0\\.1:${port} has exited \\(broker, status 1\\)`));
@@ -64,17 +65,10 @@ describe('waitForPort given the child meant to listen', () => {
 
   it('refuses at its deadline when the port answers for another program while the child runs on', async () => {
     const [port, childPort] = [await freePort(), await freePort()];
-    held = await listen(port);
+    held = await listenOn(port);
     child = spawnEcom(['broker', '--port', String(childPort), '--host', '127.0.0.1'], { name: 'broker', onLine: null });
     await waitForPort('127.0.0.1', childPort, 30_000, child);
     await expect(waitForPort('127.0.0.1', port, 1_000, child)).rejects.toThrow(`127.0.0.1:${port} answers, but not from broker (pid ${child.pid}) after 1000 ms: another program holds the port`);
   });
 });
 
-function listen(port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
