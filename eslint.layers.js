@@ -27,7 +27,7 @@ export const LAYERS = {
   modes: below(...foundation, 'storage/common', 'storage/client', 'faults', 'portal', 'dashboard'),
   client: below('util', 'domain', 'config', 'net', 'portal'),
   lincheck: below('util'),
-  sim: below('util', 'domain', 'raft', 'lincheck'),
+  sim: below('util', 'domain', 'config', 'raft', 'lincheck'),
   bench: below(...lowerThanTools),
   chaos: below(...lowerThanTools, 'lincheck'),
   cli: below(...lowerThanTools, 'lincheck', 'bench', 'chaos', 'sim'),

@@ -7,6 +7,7 @@ import { runRaftChaos } from './raft-run.js';
 import type { ChaosResult } from './result.js';
 import { parseFaults } from './schedule.js';
 import { TEST_FAULTS } from '../faults/planted.js';
+import { positiveDecimal, wholeNumber } from '../config/options.js';
 
 /**
  * npm run chaos -- [--mode raft|mqtt] [--duration S] [--seed N] [--faults LIST]
@@ -38,8 +39,8 @@ const program = new Command('chaos')
   .description('Jepsen-style chaos run against real processes: faults from a seed, histories checked (docs/chaos.md)')
   .addOption(new Option('--mode <mode>', 'which system to run').choices(['raft', 'mqtt']).default('raft'))
   .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded'))
-  .option('--duration <s>', 'seconds of workload under faults', (v) => Number(v), 60)
-  .option('--seed <n>', 'seed of the fault schedule and workload (random when absent)', (v) => Number(v))
+  .addOption(new Option('--duration <s>', 'seconds of workload under faults').argParser(positiveDecimal('--duration', 86_400)).default(60))
+  .addOption(new Option('--seed <n>', 'seed of the fault schedule and workload (random when absent)').argParser(wholeNumber('--seed')))
   .option('--faults <list>', `comma-separated fault kinds, or all; raft: ${MODES.raft.faultKinds.join(', ')}; mqtt: ${MODES.mqtt.faultKinds.join(', ')}`, 'all')
   .option('--planted-bugs <list>', `TEST ONLY: bugs to plant (${TEST_FAULTS.filter((f) => f !== 'lose-unsynced-on-crash').join(', ')})`, '')
   .option('--out <dir>', 'folder for the history, logs and report (a new temporary folder by default)')
@@ -59,9 +60,7 @@ The exit code is 0 on a pass, 1 on any violation, 2 on bad arguments. See docs/c
   )
   .action(async (opts: { mode: 'raft' | 'mqtt'; broker: BrokerKind; duration: number; seed?: number; faults: string; plantedBugs: string; out?: string; colocate: boolean }) => {
     const mode = MODES[opts.mode];
-    if (!(opts.duration > 0)) throw new Error(`--duration must be a positive number of seconds, got ${opts.duration}`);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-    if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, got ${opts.seed}`);
     const faults = parseFaults(opts.faults, mode.faultKinds);
     const plantedBugs = opts.plantedBugs.split(',').map((w) => w.trim()).filter((w) => w !== '');
     for (const bug of plantedBugs) if (!(TEST_FAULTS as readonly string[]).includes(bug)) throw new Error(`unknown planted bug "${bug}"`);
@@ -93,6 +92,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// A usage error exits 2 as ecom's own do (src/cli/main.ts), so that it is not taken for a violation.
+program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`chaos: ${(err as Error).message}\n`);
   process.exit(2);

@@ -1,41 +1,56 @@
-// npm run sim -- --seed N        replay one seed (prints its fault trace on failure)
-// npm run sim -- --seeds N       run seeds 1..N with all faults on; non-zero exit on any violation
-// Options: --steps S (per seed), --from F (first seed for --seeds), --no-faults, --trace,
-//          --bug skip-fsync|local-reads (plant a bug: a disk whose fsync does nothing, or reads without ReadIndex; violations expected)
+import { Command, Option } from 'commander';
+import { wholeNumber } from '../config/options.js';
 import { DEFAULT_SIM_CONFIG, replayCommand, runSimulation } from './simulation.js';
 import type { SimConfig } from './simulation.js';
 import type { InjectedBug } from './node.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+/**
+ * npm run sim -- [--seed N | --seeds N [--from F]] [--steps S] [--no-faults] [--trace] [--bug KIND]
+ * Exits 0 when every seed held, 1 on a violation, 2 on bad arguments (a typo must not quietly
+ * run the default 100 seeds instead of the one asked for).
+ */
+interface SimOptions {
+  readonly seed?: number;
+  readonly seeds: number;
+  readonly from: number;
+  readonly steps: number;
+  readonly faults: boolean;
+  readonly trace?: boolean;
+  readonly bug: InjectedBug;
 }
 
-function intArg(name: string): number | undefined {
-  const v = arg(name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} needs a non-negative integer, got ${v}`);
-  return n;
-}
+const BUGS: readonly InjectedBug[] = ['none', 'skip-fsync', 'local-reads'];
 
-function bugArg(): InjectedBug {
-  const v = arg('--bug') ?? 'none';
-  if (v !== 'none' && v !== 'skip-fsync' && v !== 'local-reads') throw new Error(`--bug must be skip-fsync or local-reads, got ${v}`);
-  return v;
-}
+const program = new Command('sim')
+  .description("Deterministic simulation of the Raft core and its shipped driver on virtual time: seeded faults (crashes, lost unsynced writes, partitions, dropped and duplicated messages, full disks), Raft's invariants checked after every step and the client history for linearizability (docs/raft.md)")
+  .addOption(new Option('--seed <n>', 'replay this one seed (prints its fault trace on a violation)').argParser(wholeNumber('--seed')).conflicts(['seeds', 'from']))
+  .addOption(new Option('--seeds <n>', 'run this many seeds, from --from').argParser(wholeNumber('--seeds', 1)).default(100))
+  .addOption(new Option('--from <n>', 'the first seed of --seeds').argParser(wholeNumber('--from')).default(1))
+  .addOption(new Option('--steps <n>', 'steps per seed').argParser(wholeNumber('--steps', 1)).default(DEFAULT_SIM_CONFIG.steps))
+  .addOption(new Option('--no-faults', 'a fault-free network and disks'))
+  .addOption(new Option('--trace', "--seed: print the seed's trace even when it holds"))
+  .addOption(new Option('--bug <kind>', 'plant a bug to see the checker catch it (violations expected): a disk whose fsync does nothing, or reads without ReadIndex').choices(BUGS).default('none'))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  npm run sim -- --seeds 2000                    seeds 1..2000, every fault on
+  npm run sim -- --seed 42                       replay one seed
+  npm run sim -- --seeds 1000 --from 5000 --steps 20000
+  npm run sim -- --seeds 200 --bug local-reads   the checker must report violations
 
-function main(): number {
-  const config: SimConfig = {
-    ...DEFAULT_SIM_CONFIG,
-    steps: intArg('--steps') ?? DEFAULT_SIM_CONFIG.steps,
-    faults: !process.argv.includes('--no-faults'),
-    inject_bug: bugArg(),
-  };
-  const one = intArg('--seed');
+A violation prints "replay: npm run sim -- --seed N ..." to reproduce it exactly.`,
+  )
+  .action((opts: SimOptions) => {
+    process.exitCode = main(opts);
+  });
+
+function main(opts: SimOptions): number {
+  const config: SimConfig = { ...DEFAULT_SIM_CONFIG, steps: opts.steps, faults: opts.faults, inject_bug: opts.bug };
+  const one = opts.seed;
   if (one !== undefined) {
     const r = runSimulation(one, config, true);
-    if (process.argv.includes('--trace') || r.violation) for (const line of r.trace) console.log(line);
+    if (opts.trace === true || r.violation) for (const line of r.trace) console.log(line);
     console.log(
       `seed ${one}: ${r.nodes} nodes, ${r.steps} steps, ${r.operations} ops checked ` +
         `(${r.completedWrites} writes, ${r.completedReads} reads), ${r.appliedEntries} entries applied`,
@@ -48,8 +63,8 @@ function main(): number {
     console.log('ok');
     return 0;
   }
-  const count = intArg('--seeds') ?? 100;
-  const from = intArg('--from') ?? 1;
+  const count = opts.seeds;
+  const from = opts.from;
   const started = Date.now();
   let steps = 0;
   let ops = 0;
@@ -80,4 +95,6 @@ function main(): number {
   return failures.length > 0 ? 1 : 0;
 }
 
-process.exitCode = main();
+// A usage error exits 2 as ecom's own do (src/cli/main.ts), so that it is not taken for a violation.
+program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+program.parse(process.argv);

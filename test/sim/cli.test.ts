@@ -1,5 +1,5 @@
-// The CLI contract: progress and a summary, exit code 1 on a violation, and a replay command
-// that reproduces the failing seed exactly.
+// The CLI contract: progress and a summary, exit code 1 on a violation, a replay command that
+// reproduces the failing seed exactly, and exit code 2 for arguments it cannot take.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -24,4 +24,25 @@ describe('npm run sim', () => {
     expect(again.status).toBe(1);
     expect(again.stdout).toMatch(/VIOLATION: SimViolation: history not linearizable/);
   }, 60_000);
+
+  it('--help lists the options and runs nothing', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    for (const option of ['--seed <n>', '--seeds <n>', '--from <n>', '--steps <n>', '--no-faults', '--trace', '--bug <kind>']) expect(r.stdout).toContain(option);
+    expect(r.stdout).not.toMatch(/progress|summary:/);
+  });
+
+  it.each([
+    [['--sed', '5'], /unknown option '--sed'[\s\S]*Did you mean --seed\?/],
+    [['--steps', 'abc'], /--steps must be a whole number from 1 to \d+, got "abc"/],
+    [['--seeds', '0'], /--seeds must be a whole number from 1/],
+    [['--seed', '-3'], /--seed must be a whole number from 0 to \d+, got "-3"/],
+    [['--seed', '3', '--seeds', '4'], /'--seed <n>' cannot be used with option '--seeds <n>'/],
+    [['--bug', 'nope'], /Allowed choices are none, skip-fsync, local-reads/],
+  ])('refuses %j with exit code 2 before running anything', (args, message) => {
+    const r = run(args);
+    expect(r.status, r.stdout).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).not.toMatch(/progress|summary:|ok$/m);
+  });
 });
