@@ -6,9 +6,9 @@
 import { Packr } from 'msgpackr';
 import { decodeEntry, encodeEntry, INDEXED, type PartitionEntry } from '../src/storage/common/entries.js';
 import { printMachine } from './machine.js';
+import { numberArg } from './script-args.js';
 
-const iterationsArg = process.argv.indexOf('--iterations');
-const iterations = iterationsArg >= 0 ? Number(process.argv[iterationsArg + 1]) : 200_000;
+const iterations = numberArg('--iterations', 200_000);
 const txid = '6f1c2e4a-9b7d-4c3e-8f21-0a5b6c7d8e9f:1234';
 const now = Date.now();
 

@@ -7,11 +7,7 @@ import { decodeMessage, encodeMessage } from '../src/raft/codec.js';
 import { Prng } from '../src/util/random.js';
 import { defined } from '../src/util/assert.js';
 import { printMachine } from './machine.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './script-args.js';
 
 function run(total_entries: number, payload_bytes: number, withCodec: boolean, proposals_per_round: number): number {
   const ids = [1, 2, 3];
@@ -60,8 +56,8 @@ function run(total_entries: number, payload_bytes: number, withCodec: boolean, p
 }
 
 printMachine();
-const total = arg('--entries', 1_000_000);
-const payload = arg('--payload', 64);
+const total = numberArg('--entries', 1_000_000);
+const payload = numberArg('--payload', 64);
 const codec = process.argv.includes('--codec');
 run(100_000, payload, codec, 256); // warm-up for the JIT
 for (const per_round of [64, 256, 1024]) {

@@ -9,15 +9,12 @@ import { FileLog } from '../src/raft/log/file-log.js';
 import type { Entry } from '../src/raft/types.js';
 import { encodeRecord } from '../src/raft/log/records.js';
 import { printMachine } from './machine.js';
+import { numberArg } from './script-args.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const base = arg('--dir') ?? os.tmpdir();
-const seconds = Number(arg('--seconds') ?? 1);
-const payload_bytes = Number(arg('--payload') ?? 128);
+const dirAt = process.argv.indexOf('--dir');
+const base = dirAt >= 0 ? (process.argv[dirAt + 1] ?? os.tmpdir()) : os.tmpdir();
+const seconds = numberArg('--seconds', 1);
+const payload_bytes = numberArg('--payload', 128);
 const payload = new Uint8Array(payload_bytes).fill(42);
 
 function entryAt(index: number): Entry {
@@ -72,7 +69,7 @@ function benchRaw(batch: number): number {
 printMachine();
 console.log(`directory: ${base} (${seconds} s per measurement, ${payload_bytes}-byte payloads)`);
 const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rounds = Number(arg('--rounds') ?? 3);
+const rounds = numberArg('--rounds', 3);
 for (const batch of [1, 10, 100]) {
   // Alternate raw and log so drift in the disk's fsync latency hits both alike; report medians.
   const raws: number[] = [];

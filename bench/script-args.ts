@@ -1,10 +1,20 @@
 // What the benchmark scripts here share: numeric options and a process's CPU time from /proc.
 import { readFileSync } from 'node:fs';
 
-/** The number after `--name` on the command line, or `fallback`. */
+/**
+ * The whole number above 0 after `--name` on the command line, or `fallback`. Anything else stops
+ * the script with exit code 2 and the value named: `--rounds x` must not run a benchmark of NaN
+ * rounds that prints figures of nothing.
+ */
 export function numberArg(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);
-  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  if (at < 0) return fallback;
+  const text = process.argv[at + 1];
+  if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1) {
+    process.stderr.write(`${name} needs a whole number above 0, got ${text === undefined ? 'nothing' : `"${text}"`}\n`);
+    process.exit(2);
+  }
+  return Number(text);
 }
 
 /** /proc/PID/stat counts CPU time in clock ticks of 10 ms (USER_HZ 100 on Linux). */

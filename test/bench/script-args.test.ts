@@ -1,0 +1,22 @@
+// The micro-benchmark scripts of bench/ refuse a numeric option they cannot read, naming it,
+// instead of measuring NaN rounds and printing figures of nothing.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const script = (name: string) => path.join(import.meta.dirname, '../../bench', name);
+const run = (name: string, args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', script(name), ...args], { encoding: 'utf8', timeout: 30_000 });
+
+describe('bench/ scripts: numeric options', () => {
+  it.each([
+    ['raft-core.ts', ['--entries', 'lots'], /--entries needs a whole number above 0, got "lots"/],
+    ['raft-log.ts', ['--rounds', '0'], /--rounds needs a whole number above 0, got "0"/],
+    ['entry-codec.ts', ['--iterations', '1e5'], /--iterations needs a whole number above 0, got "1e5"/],
+    ['apply-cost.ts', ['--batch'], /--batch needs a whole number above 0, got nothing/],
+  ])('%s %j exits 2 before measuring', (name, args, message) => {
+    const r = run(name, args);
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).not.toMatch(/entries\/s|ns|µs/);
+  });
+});
