@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { Prng } from '../../src/util/random.js';
+import { testSeed } from '../helpers/seed.js';
 
 const cli = path.join(import.meta.dirname, '../../src/sim/cli.ts');
 const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
@@ -44,5 +46,20 @@ describe('npm run sim', () => {
     expect(r.status, r.stdout).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).not.toMatch(/progress|summary:|ok$/m);
+  });
+
+  it('fuzz sim arguments: a bad number for any option is refused in a few lines, never run', () => {
+    const r = new Prng(testSeed('fuzz sim arguments'));
+    for (let i = 0; i < 6; i++) {
+      const option = r.pick(['--seed', '--seeds', '--from', '--steps']);
+      const value = r.pick(['abc', '-1', '1e309', '0x10', '', '1.5', ' 7']);
+      const result = run([option, value]);
+      const what = `sim ${option} ${JSON.stringify(value)}`;
+      expect(result.status, `${what}\n${result.stdout}${result.stderr}`).toBe(2);
+      expect(result.stderr, what).toContain(option);
+      expect(result.stderr, `${what}: no stack trace`).not.toMatch(/^\s+at /m);
+      expect(result.stderr.trim().split('\n').length, what).toBeLessThanOrEqual(3);
+      expect(result.stdout, what).toBe('');
+    }
   });
 });
