@@ -6,6 +6,7 @@ import { DEFAULT_GRPC_CLIENT, type GrpcClientKind } from './workloads.js';
 import { decode, START_SIGNAL, type WorkerSpec } from './worker-protocol.js';
 import { CpuMeter, type NamedCpu } from './cpu.js';
 import type { MachinePause } from './machine-pauses.js';
+import type { StallSplit } from './stability.js';
 
 /**
  * Runs one workload from several worker processes (`ecom bench-worker`) and adds up what they
@@ -84,6 +85,8 @@ export interface RunResult {
   readonly maxStall_ms?: number;
   /** Raft tiers only: the longest stall outside the seconds a pause of the whole machine touched. */
   readonly maxStallOutsidePauses_ms?: number;
+  /** Raft tiers on Linux: whose the longest stall was, and how long its event loop ran and waited for a core in it. */
+  readonly maxStallSplit?: StallSplit;
   /** When the whole machine stopped running during the measured window (src/bench/machine-pauses.ts); absent where /proc/stat cannot be read. */
   readonly machinePauses?: readonly MachinePause[];
   /** Raft tiers only: the longest a follower went without a message from its leader during the run. */

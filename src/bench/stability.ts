@@ -19,6 +19,18 @@ export interface Stability {
   readonly maxLeaderSilenceOutsidePauses_ms: number;
   /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
   readonly stepDowns: string[];
+  /** Whose the longest stall was, and how long its event loop ran and waited for a core in it (replicas on Linux tell it). */
+  readonly maxStallSplit?: StallSplit;
+}
+
+/** The event loop of a replica between two ticks: on a CPU, and runnable but waiting for one. */
+export interface LoopSplit {
+  readonly running_ms: number;
+  readonly waitingForCpu_ms: number;
+}
+
+export interface StallSplit extends LoopSplit {
+  readonly replica: number;
 }
 
 /** Under the 10 s window of a replica's stall report, so no stall falls between two readings. */
@@ -56,6 +68,8 @@ export class StabilityWatch {
   private readonly stallSeconds = new Map<number, number>();
   /** The longest leader silence any follower had in each second of the measured window, likewise. */
   private readonly silenceSeconds = new Map<number, number>();
+  /** What made up each second's longest stall, where its replica told it. */
+  private readonly stallSplits = new Map<number, StallSplit>();
   /** From replicas of an older build, which report no seconds: counted whatever the pauses. */
   private stallLately_ms = 0;
   private silenceLately_ms = 0;
@@ -101,9 +115,12 @@ export class StabilityWatch {
     }
     const stalls = longestOutsidePauses(this.stallSeconds, this.stallLately_ms, pauses);
     const silences = longestOutsidePauses(this.silenceSeconds, this.silenceLately_ms, pauses);
+    const longestSecond = [...this.stallSeconds].find(([, ms]) => ms === stalls.max_ms)?.[0];
+    const split = longestSecond === undefined ? undefined : this.stallSplits.get(longestSecond);
     return {
       leaderChanges,
       maxStall_ms: stalls.max_ms,
+      ...(split === undefined ? {} : { maxStallSplit: split }),
       maxStallOutsidePauses_ms: stalls.outsidePauses_ms,
       maxLeaderSilence_ms: silences.max_ms,
       maxLeaderSilenceOutsidePauses_ms: silences.outsidePauses_ms,
@@ -123,7 +140,11 @@ export class StabilityWatch {
   private noteStalls(statuses: readonly ReplicaStatus[]): void {
     if (this.measuredFrom_ms === undefined) return;
     for (const s of statuses) {
-      this.stallLately_ms = Math.max(this.stallLately_ms, this.noteSeconds(this.stallSeconds, s.stallsBySecond, s.maxStall_ms));
+      const noteSplit = (second: number, loop: LoopSplit | undefined) => {
+        if (loop === undefined) this.stallSplits.delete(second);
+        else this.stallSplits.set(second, { replica: s.id, ...loop });
+      };
+      this.stallLately_ms = Math.max(this.stallLately_ms, this.noteSeconds(this.stallSeconds, s.stallsBySecond, s.maxStall_ms, noteSplit));
       this.silenceLately_ms = Math.max(this.silenceLately_ms, this.noteSeconds(this.silenceSeconds, s.leaderSilenceBySecond, s.maxLeaderSilence_ms));
     }
   }
@@ -132,9 +153,14 @@ export class StabilityWatch {
    * Keeps the longest figure of each second of the measured window a replica reports; a replica of
    * an older build reports only its rolling window's longest, which is returned to count as is.
    */
-  private noteSeconds(into: Map<number, number>, bySecond: readonly unknown[] | undefined, lately_ms: number | undefined): number {
+  private noteSeconds(into: Map<number, number>, bySecond: readonly unknown[] | undefined, lately_ms: number | undefined, onLongest?: (second: number, loop: LoopSplit | undefined) => void): number {
     if (!Array.isArray(bySecond)) return lately_ms ?? 0;
-    for (const [second, ms] of secondsIn(bySecond, this.measuredFrom_ms ?? Infinity, this.measuredUntil_ms)) into.set(second, Math.max(into.get(second) ?? 0, ms));
+    for (const [second, ms, loop] of secondsIn(bySecond, this.measuredFrom_ms ?? Infinity, this.measuredUntil_ms)) {
+      const before = into.get(second);
+      if (before !== undefined && before >= ms) continue;
+      into.set(second, ms);
+      onLongest?.(second, loop);
+    }
     return 0;
   }
 }
@@ -154,15 +180,18 @@ export function longestOutsidePauses(seconds: ReadonlyMap<number, number>, latel
 
 /**
  * The [epoch second, ms] pairs of a replica's per-second figures in the window [from, until]
- * (epoch ms). A stall or a silence is noted in the second it ended, so one that ended inside the
- * window counts whole; anything not a pair of numbers (the status came over a port) is passed over.
+ * (epoch ms), with the event loop's split of a stall where the replica gave it ([second, ms,
+ * running, waiting]). A stall or a silence is noted in the second it ended, so one that ended
+ * inside the window counts whole; anything not a pair of numbers (the status came over a port) is
+ * passed over, and a split that is not two more numbers is left out.
  */
-export function secondsIn(seconds: readonly unknown[], from_ms: number, until_ms: number): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
+export function secondsIn(seconds: readonly unknown[], from_ms: number, until_ms: number): Array<[number, number, LoopSplit | undefined]> {
+  const out: Array<[number, number, LoopSplit | undefined]> = [];
   for (const pair of seconds) {
-    const [second, stall_ms] = Array.isArray(pair) ? (pair as unknown[]) : [];
+    const [second, stall_ms, running_ms, waitingForCpu_ms] = Array.isArray(pair) ? (pair as unknown[]) : [];
     if (typeof second !== 'number' || typeof stall_ms !== 'number' || !Number.isFinite(stall_ms)) continue;
-    if ((second + 1) * 1000 > from_ms && second * 1000 <= until_ms) out.push([second, stall_ms]);
+    const split = typeof running_ms === 'number' && typeof waitingForCpu_ms === 'number' && Number.isFinite(running_ms) && Number.isFinite(waitingForCpu_ms) ? { running_ms, waitingForCpu_ms } : undefined;
+    if ((second + 1) * 1000 > from_ms && second * 1000 <= until_ms) out.push([second, stall_ms, split]);
   }
   return out;
 }

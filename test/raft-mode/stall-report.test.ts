@@ -92,6 +92,12 @@ describe('stalls and campaigns are told', () => {
     const stability = await watch.finish();
     expect(stability?.leaderChanges).toBeGreaterThanOrEqual(1);
     expect(stability?.maxStall_ms).toBeGreaterThanOrEqual(PAUSE_MS * 0.9);
+    // The watch names whose stall it was and splits it as the stall line does (Linux tells it).
+    if (process.platform === 'linux') {
+      const split = stability?.maxStallSplit;
+      expect(split?.replica, JSON.stringify(split)).toBe(leader!.id);
+      expect(split!.running_ms + split!.waitingForCpu_ms, JSON.stringify(split)).toBeLessThan(PAUSE_MS / 2);
+    }
     expect(stability?.stepDowns.join('; ')).toMatch(new RegExp(`replica ${leader!.id}, term \\d+: heard the higher term`));
   });
 

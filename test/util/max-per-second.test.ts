@@ -26,6 +26,26 @@ describe('MaxPerSecond', () => {
   });
 });
 
+describe('MaxPerSecond with a detail', () => {
+  it("keeps the detail of each second's largest value, not of a later smaller one", () => {
+    let now = 300_000;
+    const max = new MaxPerSecond<string>(5, () => now);
+    max.note(10, 'first');
+    max.note(25, 'largest');
+    max.note(20, 'smaller, later');
+    now = 301_200;
+    max.note(3);
+    expect(max.recentWithDetail()).toEqual([
+      [300, 25, 'largest'],
+      [301, 3, undefined],
+    ]);
+    expect(max.recent()).toEqual([
+      [300, 25],
+      [301, 3],
+    ]);
+  });
+});
+
 describe('MaxPerSecond.maxOver', () => {
   it('takes the largest value of the current second and the ones just before it', () => {
     let now = 200_900;
@@ -59,5 +79,14 @@ describe("the bench's longest stall of its measured window", () => {
 
   it('passes over what is not a pair of numbers', () => {
     expect(longestIn([null, 'x', [1], ['101', 9], [101, Infinity], [101, 12]], 0, Infinity)).toBe(12);
+  });
+
+  it("keeps a stall's split of the event loop where two more numbers give it, and only then", () => {
+    expect(secondsIn([[101, 70, 28, 44], [102, 30], [103, 60, 'x', 5], [104, 50, 10, Infinity]], 0, Infinity)).toEqual([
+      [101, 70, { running_ms: 28, waitingForCpu_ms: 44 }],
+      [102, 30, undefined],
+      [103, 60, undefined],
+      [104, 50, undefined],
+    ]);
   });
 });

@@ -60,8 +60,12 @@ export interface ReplicaStatus {
   readonly snapshotIndex: number;
   /** The longest event-loop stall of the replica over the last 10 s, in ms (absent from older builds). */
   readonly maxStall_ms?: number;
-  /** The longest stall in each of the last 30 wall-clock seconds: [epoch second, ms] (absent from older builds). */
-  readonly stallsBySecond?: ReadonlyArray<readonly [number, number]>;
+  /**
+   * The longest stall in each of the last 30 wall-clock seconds: [epoch second, ms], and where
+   * Linux tells it [epoch second, ms, ms the event loop ran, ms it waited for a core] over the
+   * interval between the two ticks (absent from older builds).
+   */
+  readonly stallsBySecond?: ReadonlyArray<readonly [number, number] | readonly [number, number, number, number]>;
   /** A follower's longest wait between two messages from its leader over the last 10 s, in ms (absent from older builds). */
   readonly maxLeaderSilence_ms?: number;
   /** The same wait by wall-clock second: the longest ending in each of the last 30, [epoch second, ms] (absent from older builds). */

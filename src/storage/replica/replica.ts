@@ -178,7 +178,7 @@ export class Replica {
    * monitorEventLoopDelay, could disagree with them). A status gives the longest of the last
    * seconds, and each second's, so `ecom bench` can take the longest of its measured window alone.
    */
-  private readonly stallSeconds = new MaxPerSecond(STALL_SECONDS_KEPT);
+  private readonly stallSeconds = new MaxPerSecond<NonNullable<TurnReport['loop']>>(STALL_SECONDS_KEPT);
   /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
   private lastTick_ms = 0;
   /** The longest apply and restore since the last tick: what a stall report names. */
@@ -350,7 +350,8 @@ export class Replica {
       lastIndex: s.lastIndex,
       snapshotIndex: this.driver.snapshotIndex,
       maxStall_ms: Math.round(this.stallSeconds.maxOver(STATUS_WINDOW_S)),
-      stallsBySecond: this.stallSeconds.recent(),
+      // With each second's longest stall, where Linux tells it: how long the loop ran and waited for a core in it.
+      stallsBySecond: this.stallSeconds.recentWithDetail().map(([second, ms, loop]) => (loop === undefined ? [second, ms] : [second, ms, loop.running_ms, loop.waitingForCpu_ms])),
       maxLeaderSilence_ms: Math.round(this.leaderSilenceSeconds.maxOver(STATUS_WINDOW_S)),
       leaderSilenceBySecond: this.leaderSilenceSeconds.recent(),
       busyRefusals: this.busyRefusals,
@@ -690,7 +691,7 @@ export class Replica {
     const late_ms = now - this.lastTick_ms - tick_ms;
     this.lastTick_ms = now;
     const work = this.turnWork.take();
-    this.stallSeconds.note(Math.max(0, late_ms));
+    this.stallSeconds.note(Math.max(0, late_ms), work.loop);
     if (late_ms >= this.electionTimeout_ms / 6) this.reportStall(late_ms, late_ms + tick_ms, now, work);
     this.driver.tick();
   }
