@@ -42,6 +42,7 @@ Examples:
 A violation prints "replay: npm run sim -- --seed N ..." to reproduce it exactly.`,
   )
   .action((opts: SimOptions) => {
+    if (opts.trace === true && opts.seed === undefined) program.error('error: --trace prints the trace of one seed: give that seed with --seed N');
     process.exitCode = main(opts);
   });
 

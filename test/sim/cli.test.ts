@@ -41,6 +41,7 @@ describe('npm run sim', () => {
     [['--seed', '-3'], /--seed must be a whole number from 0 to \d+, got "-3"/],
     [['--seed', '3', '--seeds', '4'], /'--seed <n>' cannot be used with option '--seeds <n>'/],
     [['--bug', 'nope'], /Allowed choices are none, skip-fsync, local-reads/],
+    [['--seeds', '3', '--trace'], /--trace prints the trace of one seed: give that seed with --seed N/],
   ])('refuses %j with exit code 2 before running anything', (args, message) => {
     const r = run(args);
     expect(r.status, r.stdout).toBe(2);
