@@ -26,9 +26,18 @@ export interface RaftTier extends Started {
   readonly topologyFile: string;
 }
 
-/** How results name the raft tier: colocated (the default, as ecom up runs it) in 3 processes, or one process per replica. */
-export function raftTierName(colocated = true): string {
-  return colocated ? 'raft tier 2×3 in 3 processes' : 'raft tier 2×3 in 6 processes';
+/** How the bench shapes the raft tier; unset, as `ecom up` runs it. */
+export interface RaftTierShape {
+  /** false: one process per replica (`ecom up --no-colocate`); by default one replica of each partition per process. */
+  readonly colocate?: boolean;
+  /** The leaders' admission bound (`ecom storage --max-pending`); unset, the shipped default. */
+  readonly maxPendingProposals?: number;
+}
+
+/** How results name the raft tier: colocated (the default, as ecom up runs it) in 3 processes, or one process per replica, and any bound not the shipped one. */
+export function raftTierName(shape: RaftTierShape = {}): string {
+  const processes = shape.colocate === false ? 'raft tier 2×3 in 6 processes' : 'raft tier 2×3 in 3 processes';
+  return shape.maxPendingProposals === undefined ? processes : `${processes}, leaders take at most ${shape.maxPendingProposals} pending`;
 }
 
 /**
@@ -36,10 +45,10 @@ export function raftTierName(colocated = true): string {
  * 3 processes each hosting one replica of both partitions as `ecom up` runs it; `colocate: false`
  * runs one process per replica.
  */
-export async function startRaftTier(folder: string, options: { colocate?: boolean } = {}): Promise<RaftTier> {
+export async function startRaftTier(folder: string, shape: RaftTierShape = {}): Promise<RaftTier> {
   const topology = await freeLocalTopology();
   mkdirSync(folder, { recursive: true });
-  const tier = new StorageTier({ topology, dataDir: folder, colocate: options.colocate !== false });
+  const tier = new StorageTier({ topology, dataDir: folder, colocate: shape.colocate !== false, ...(shape.maxPendingProposals === undefined ? {} : { maxPendingProposals: shape.maxPendingProposals }) });
   try {
     await tier.start();
     await tier.waitForLeadersSpread();
@@ -65,13 +74,11 @@ export interface Portal extends Started {
 }
 
 /** How a mode's system is shaped: mqtt mode takes a portal count and a broker. */
-export interface PortalSystemOptions {
+export interface PortalSystemOptions extends RaftTierShape {
   readonly portals?: number;
   readonly broker?: 'embedded' | 'mosquitto';
   /** raft mode, for --trace: the portal serves its metrics, where its stages are read (off otherwise: the figures carry no metrics cost). */
   readonly metrics?: boolean;
-  /** raft mode: false runs one process per replica (`ecom up --no-colocate`); by default one replica of each partition per process, as `ecom up`. */
-  readonly colocate?: boolean;
 }
 
 /** One portal server process (`ecom admin-server`), answering both portals on one port. */
@@ -112,7 +119,7 @@ export type PortalSystemStarter = (folder: string, options?: PortalSystemOptions
 export const PORTAL_SYSTEMS: Readonly<Record<string, PortalSystemStarter>> = {
   single: (_folder) => startPortal(['--mode', 'single'], 'portal-single'),
   raft: async (folder, options = {}) => {
-    const tier = await startRaftTier(join(folder, 'raft'), { colocate: options.colocate !== false });
+    const tier = await startRaftTier(join(folder, 'raft'), options);
     try {
       const portal = await startPortal(['--mode', 'raft', '--storage-config', tier.topologyFile], 'portal-raft', { metrics: options.metrics === true });
       return { port: portal.port, topology: tier.topology, ...(portal.metricsUrl === undefined ? {} : { metricsUrl: portal.metricsUrl }), stop: async () => (await portal.stop(), await tier.stop()), pids: () => [...(portal.pids?.() ?? []), ...(tier.pids?.() ?? [])] };

@@ -12,7 +12,7 @@ import { runScale } from '../bench/scale.js';
 import { measureStartup } from '../bench/startup.js';
 import { mqttSystemName, runMqttFigures, type MqttBroker } from '../bench/mqtt-figures.js';
 import { checkTargets, verdictMark } from '../bench/targets-check.js';
-import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, startVisibilityFloor, type Portal } from '../bench/systems.js';
+import { PORTAL_SYSTEMS, raftTierName, startEtcd, startRaftTier, startVisibilityFloor, type Portal, type RaftTierShape } from '../bench/systems.js';
 import { startFloorBroker, startFloorPortal } from '../bench/floor-node.js';
 import { visibilityFloorSystemName } from '../bench/visibility-floor.js';
 import { closeOnSignals } from '../util/shutdown.js';
@@ -106,7 +106,12 @@ interface RunOptions extends CommonOptions {
   mode: string;
   portals: number;
   colocate?: boolean;
+  maxPending?: number;
   broker: 'embedded' | 'mosquitto';
+}
+
+function tierShape(opts: RunOptions): RaftTierShape {
+  return { colocate: opts.colocate !== false, ...(opts.maxPending === undefined ? {} : { maxPendingProposals: opts.maxPending }) };
 }
 
 /** `ecom bench run`: starts each target (raft tier, etcd, a portal) once, then runs every workload × load on it. */
@@ -120,8 +125,8 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
       if (known) return known;
       let made: { target: Target; system: string; of: MeasuredSystem };
       if (level === 'storage') {
-        const raft = session.own(await startRaftTier(`${session.folder}/raft`, { colocate: opts.colocate !== false }));
-        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: raftTierName(opts.colocate !== false), of: raft };
+        const raft = session.own(await startRaftTier(`${session.folder}/raft`, tierShape(opts)));
+        made = { target: { kind: 'storage', topologyFile: raft.topologyFile }, system: raftTierName(tierShape(opts)), of: raft };
       } else if (level === 'etcd') {
         const etcd = session.own(await startEtcd(session.folder));
         made = { target: { kind: 'etcd', endpoints: etcd.endpoints }, system: 'etcd 3 members', of: {} };
@@ -132,7 +137,7 @@ async function runWorkloads(names: string[], opts: RunOptions): Promise<void> {
       } else {
         const start = PORTAL_SYSTEMS[opts.mode];
         if (start === undefined) throw new Error(`unknown mode ${opts.mode}; choose one of: ${Object.keys(PORTAL_SYSTEMS).join(', ')}`);
-        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker, metrics: opts.trace === true, colocate: opts.colocate !== false }));
+        const portal: Portal = session.own(await start(`${session.folder}/mode-${opts.mode}`, { portals: opts.portals, broker: opts.broker, metrics: opts.trace === true, ...tierShape(opts) }));
         const system = opts.mode === 'mqtt' ? mqttSystemName(opts.portals, opts.broker) : `portal, ${opts.mode} mode`;
         made = { target: { kind: 'portal', host: '127.0.0.1', port: portal.port, ...(portal.ports ? { ports: portal.ports } : {}) }, system, of: portal };
       }
@@ -209,16 +214,18 @@ function registerRun(bench: Command): void {
       .addOption(new Option('--portals <n>', 'mqtt mode: portals on the broker, the load spread over them').argParser(positiveInt('--portals')).default(1))
       .addOption(new Option('--broker <kind>', 'mqtt mode: the embedded broker or a real Mosquitto').choices(['embedded', 'mosquitto']).default('embedded'))
       .addOption(new Option('--colocate', 'raft tier (storage workloads and --mode raft), the default: 3 processes each hosting one replica of both partitions, as ecom up runs it'))
-      .addOption(new Option('--no-colocate', 'raft tier: 6 processes, one per replica, as ecom up --no-colocate')),
+      .addOption(new Option('--no-colocate', 'raft tier: 6 processes, one per replica, as ecom up --no-colocate'))
+      .addOption(new Option('--max-pending <n>', "raft tier: proposals a leader takes before it answers busy (ecom storage --max-pending; default: the shipped bound), to measure admission control's effect").argParser(positiveInt('--max-pending'))),
     { duration: 10, warmup: 2, portalWorkloads: true },
   )
     .addHelpText(
       'after',
-      `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run put -c 1,64,512 --no-colocate\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json\n  $ ecom bench run visibility --mode mqtt --portals 3 --broker mosquitto --rate 250,1000`,
+      `\nExamples:\n  $ ecom bench run put -c 1,16,64,256\n  $ ecom bench run put -c 1,64,512 --no-colocate\n  $ ecom bench run put -c 512 --max-pending 128 --duration 60\n  $ ecom bench run shop --mode single --rate 500,1000,2000 --json shop.json\n  $ ecom bench run visibility --mode mqtt --portals 3 --broker mosquitto --rate 250,1000`,
     )
     .action((names: string[], opts: RunOptions) => {
       if (opts.mode !== 'mqtt' && (opts.portals !== 1 || opts.broker !== 'embedded')) throw new Error('--portals and --broker shape mqtt mode only; add --mode mqtt');
       if (opts.colocate !== undefined && opts.mode !== 'raft') throw new Error('--colocate and --no-colocate shape the raft storage tier; they go with --mode raft (the default)');
+      if (opts.maxPending !== undefined && opts.mode !== 'raft') throw new Error('--max-pending bounds the raft storage tier\'s leaders; it goes with --mode raft (the default)');
       return runWorkloads(names, opts);
     });
 }

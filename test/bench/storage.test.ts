@@ -2,6 +2,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
+import { runEcom } from '../helpers/ecom.js';
 
 // Smoke runs: a second of each storage workload, to prove the tool works and its figures are
 // sane. Performance is never asserted here (benchmarks are programs, not tests).
@@ -42,5 +43,18 @@ describe('ecom bench: storage API workloads', () => {
     for (const ms of failover.results.failover!.samples_ms) expect(ms).toBeGreaterThan(0);
     expect(failover.output).toMatch(/kill 2\/2: leader \d of partition 1/);
     expectCleanedUp(failover.output);
+  }, 150_000);
+
+  it('--max-pending bounds the leaders it starts, names the bound in the results, and goes with the raft tier only', async () => {
+    const { results, output } = await runBench(['run', 'put', '-c', '16', '--max-pending', '2', '--duration', '1', '--warmup', '0.3']);
+    const run = results.runs[0]!;
+    expectSaneRun(run);
+    // Refused busy beyond 2 per leader, every request was retried through the client's window, none lost.
+    expect(run.errors + run.dropped).toBe(0);
+    expect(run.system).toBe('raft tier 2×3 in 3 processes, leaders take at most 2 pending');
+    expectCleanedUp(output);
+    const refused = await runEcom(['bench', 'run', 'shop', '--mode', 'single', '--max-pending', '2', '--duration', '1'], { timeout_ms: 20_000 });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/--max-pending bounds the raft storage tier's leaders; it goes with --mode raft/);
   }, 150_000);
 });

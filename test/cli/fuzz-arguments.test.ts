@@ -45,6 +45,7 @@ const TEMPLATES: Array<{ argv: string[]; slot: Slot }> = [
   { argv: ['admin', '--port', '$', 'get-client', '1'], slot: 'port' },
   { argv: ['order', '--port', '$'], slot: 'port' },
   { argv: ['bench', 'run', 'put', '-c', '$'], slot: 'number' },
+  { argv: ['bench', 'run', 'put', '--max-pending', '$'], slot: 'number' },
   { argv: ['bench', 'run', 'put', '--duration', '$'], slot: 'seconds' },
   { argv: ['bench', 'run', 'put', '--warmup', '$', '--duration', 'x'], slot: 'seconds' },
   { argv: ['bench', 'failover', '--kills', '$'], slot: 'number' },
