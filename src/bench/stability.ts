@@ -1,6 +1,6 @@
 import { withClusterClient } from '../storage/client/cluster-client.js';
 import type { Topology } from '../storage/common/topology.js';
-import { STAGES, type ReplicaStatus, type Stage, type StageSummary } from '../storage/common/protocol.js';
+import { STAGES, type EventLoopSplit, type ReplicaStatus, type Stage, type StageSummary } from '../storage/common/protocol.js';
 import { touchedByPause, type MachinePause } from './machine-pauses.js';
 
 /**
@@ -23,13 +23,7 @@ export interface Stability {
   readonly maxStallSplit?: StallSplit;
 }
 
-/** The event loop of a replica between two ticks: on a CPU, and runnable but waiting for one. */
-export interface LoopSplit {
-  readonly running_ms: number;
-  readonly waitingForCpu_ms: number;
-}
-
-export interface StallSplit extends LoopSplit {
+export interface StallSplit extends EventLoopSplit {
   readonly replica: number;
 }
 
@@ -140,7 +134,7 @@ export class StabilityWatch {
   private noteStalls(statuses: readonly ReplicaStatus[]): void {
     if (this.measuredFrom_ms === undefined) return;
     for (const s of statuses) {
-      const noteSplit = (second: number, loop: LoopSplit | undefined) => {
+      const noteSplit = (second: number, loop: EventLoopSplit | undefined) => {
         if (loop === undefined) this.stallSplits.delete(second);
         else this.stallSplits.set(second, { replica: s.id, ...loop });
       };
@@ -153,7 +147,7 @@ export class StabilityWatch {
    * Keeps the longest figure of each second of the measured window a replica reports; a replica of
    * an older build reports only its rolling window's longest, which is returned to count as is.
    */
-  private noteSeconds(into: Map<number, number>, bySecond: readonly unknown[] | undefined, lately_ms: number | undefined, onLongest?: (second: number, loop: LoopSplit | undefined) => void): number {
+  private noteSeconds(into: Map<number, number>, bySecond: readonly unknown[] | undefined, lately_ms: number | undefined, onLongest?: (second: number, loop: EventLoopSplit | undefined) => void): number {
     if (!Array.isArray(bySecond)) return lately_ms ?? 0;
     for (const [second, ms, loop] of secondsIn(bySecond, this.measuredFrom_ms ?? Infinity, this.measuredUntil_ms)) {
       const before = into.get(second);
@@ -185,8 +179,8 @@ export function longestOutsidePauses(seconds: ReadonlyMap<number, number>, latel
  * inside the window counts whole; anything not a pair of numbers (the status came over a port) is
  * passed over, and a split that is not two more numbers is left out.
  */
-export function secondsIn(seconds: readonly unknown[], from_ms: number, until_ms: number): Array<[number, number, LoopSplit | undefined]> {
-  const out: Array<[number, number, LoopSplit | undefined]> = [];
+export function secondsIn(seconds: readonly unknown[], from_ms: number, until_ms: number): Array<[number, number, EventLoopSplit | undefined]> {
+  const out: Array<[number, number, EventLoopSplit | undefined]> = [];
   for (const pair of seconds) {
     const [second, stall_ms, running_ms, waitingForCpu_ms] = Array.isArray(pair) ? (pair as unknown[]) : [];
     if (typeof second !== 'number' || typeof stall_ms !== 'number' || !Number.isFinite(stall_ms)) continue;

@@ -46,6 +46,12 @@ export type Stage = (typeof STAGES)[number];
 
 export type { StageSummary } from '../../util/stage-summary.js';
 
+/** A replica's event loop over an interval (Linux, /proc/self/schedstat): on a CPU, and runnable but waiting for one. */
+export interface EventLoopSplit {
+  readonly running_ms: number;
+  readonly waitingForCpu_ms: number;
+}
+
 export interface ReplicaStatus {
   readonly id: number;
   readonly partition: number;

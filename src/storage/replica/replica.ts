@@ -34,7 +34,7 @@ import { PeerTransport } from './peer-transport.js';
 import { ReplicaMembership } from './membership-ops.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
 import { MAX_BACKUP_BYTES, type PartitionBackup } from '../common/backup-format.js';
-import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
+import type { EventLoopSplit, ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../common/topology.js';
 import type { AddressOp } from '../common/members.js';
 
@@ -178,7 +178,7 @@ export class Replica {
    * monitorEventLoopDelay, could disagree with them). A status gives the longest of the last
    * seconds, and each second's, so `ecom bench` can take the longest of its measured window alone.
    */
-  private readonly stallSeconds = new MaxPerSecond<NonNullable<TurnReport['loop']>>(STALL_SECONDS_KEPT);
+  private readonly stallSeconds = new MaxPerSecond<EventLoopSplit>(STALL_SECONDS_KEPT);
   /** When the last tick ran (performance.now()): a late tick is a stall of this replica's event loop. */
   private lastTick_ms = 0;
   /** The longest apply and restore since the last tick: what a stall report names. */

@@ -1,5 +1,6 @@
 import { openSync, readSync } from 'node:fs';
 import { performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import type { EventLoopSplit } from '../common/protocol.js';
 
 /**
  * The longest piece of each kind of work on the event loop (applying a batch, installing a
@@ -27,7 +28,7 @@ export interface TurnReport {
   /** CPU time (user + system, every thread of the process) since the last take(). */
   readonly cpu_ms: number;
   /** The event loop's thread since the last take(): on a CPU, and runnable but waiting for one (Linux only). */
-  readonly loop?: { readonly running_ms: number; readonly waitingForCpu_ms: number };
+  readonly loop?: EventLoopSplit;
 }
 
 interface ProcessSample {
