@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { Prng } from '../../src/util/random.js';
+import { testSeed } from '../helpers/seed.js';
 
 const cli = path.join(import.meta.dirname, '../../src/chaos/cli.ts');
 const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8', timeout: 30_000 });
@@ -26,5 +28,27 @@ describe('npm run chaos: arguments', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
     for (const option of ['--mode <mode>', '--duration <s>', '--seed <n>', '--faults <list>', '--colocate']) expect(r.stdout).toContain(option);
+  });
+
+  it('fuzz chaos arguments: a bad value for any option is refused in a few lines, nothing started', () => {
+    const r = new Prng(testSeed('fuzz chaos arguments'));
+    const bad: Record<string, readonly string[]> = {
+      '--duration': ['abc', '-1', '0', '1e309', '0x10', '', '90000'],
+      '--seed': ['abc', '-1', '1.5', '1e309', '0x10', ''],
+      '--mode': ['nope', 'RAFT', ''],
+      '--broker': ['rabbit', ''],
+      '--faults': ['kill-everything', 'kill-leader,,nope'],
+    };
+    for (let i = 0; i < 6; i++) {
+      const option = r.pick(Object.keys(bad));
+      const value = r.pick(bad[option]!);
+      const result = run([option, value]);
+      const what = `chaos ${option} ${JSON.stringify(value)}`;
+      expect(result.status, `${what}\n${result.stdout}${result.stderr}`).toBe(2);
+      expect(result.stderr, `${what}: says why`).toMatch(/\S/);
+      expect(result.stderr, `${what}: no stack trace`).not.toMatch(/^\s+at /m);
+      expect(result.stderr.trim().split('\n').length, what).toBeLessThanOrEqual(3);
+      expect(result.stdout, what).not.toMatch(/chaos summary|fault #/);
+    }
   });
 });
