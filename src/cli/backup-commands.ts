@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, closeSync, constants, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { wholeNumber } from '../config/options.js';
 import { clusterSecretOption } from '../modes/cluster-secret-option.js';
@@ -19,6 +19,10 @@ export function registerBackupCommands(program: Command): void {
     .option('--timeout <ms>', 'how long each partition may take to answer', wholeNumber('--timeout'), 60_000)
     .addHelpText('after', '\nExamples:\n  $ ecom backup shop.backup\n  $ ecom backup /backups/shop-$(date +%F).json --storage-config cluster.json')
     .action(async (file: string, opts: { storageConfig?: string; clusterSecret?: string; timeout: number }) => {
+      const target = resolve(file);
+      // Asked before the cluster is: each partition's leader takes a snapshot for the backup.
+      const problem = destinationProblem(target);
+      if (problem !== undefined) throw new Error(`cannot write the backup to ${target}: ${problem}; nothing was asked of the cluster`);
       const topology = topologyFrom(opts);
       const partitions: PartitionBackup[] = [];
       await withClusterClient(topology, async (client) => {
@@ -29,8 +33,8 @@ export function registerBackupCommands(program: Command): void {
         }
       });
       const backup: BackupFile = { format: BACKUP_FORMAT, version: BACKUP_VERSION, created: new Date().toISOString(), partitions: partitions.map((p) => ({ ...p, sha256: stateChecksum(p.state) })) };
-      writeAtomically(resolve(file), JSON.stringify(backup));
-      process.stdout.write(`wrote ${resolve(file)}: ${partitions.length} partitions; restore with: ecom restore ${file} --data NEW_DIR\n`);
+      writeAtomically(target, JSON.stringify(backup));
+      process.stdout.write(`wrote ${target}: ${partitions.length} partitions; restore with: ecom restore ${file} --data NEW_DIR\n`);
     });
 
   program
@@ -68,6 +72,32 @@ function readBackup(file: string): BackupFile {
   return parsed as BackupFile;
 }
 
+/** Why a backup could not be written to `path` (absolute), or undefined: a file in a folder this user may write in. */
+function destinationProblem(path: string): string | undefined {
+  if (statOrUndefined(path)?.isDirectory() === true) return `it is a folder; name a file in it, e.g. ${join(path, 'shop.backup')}`;
+  const folder = dirname(path);
+  const stat = statOrUndefined(folder);
+  if (stat === undefined) return `the folder ${folder} does not exist; create it first, or name a file in a folder that exists`;
+  if (!stat.isDirectory()) return `${folder} is not a folder`;
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch {
+    return `this user may not write in ${folder}`;
+  }
+  return undefined;
+}
+
+/** A path that does not exist, or lies under something that is not a folder, has no stat. */
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
 /** Write, fsync, rename, fsync the folder: a crash leaves the old file or the whole new one. */
 function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -81,7 +111,11 @@ function writeAtomically(path: string, text: string): void {
     }
     renameSync(tmp, path);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // Whatever kept the file from being written may keep it from being removed; the cause is below.
+    }
     throw new Error(`cannot write the backup to ${path}: ${(err as Error).message}`);
   }
   const dir = openSync(dirname(path), 'r');

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,27 @@ describe('backup and restore', () => {
       await backend.close();
       await tier.stop();
     }
+  });
+
+  it('refuses a destination it cannot write to before asking the cluster for anything', async () => {
+    // Ports no one listens on: were the destination not checked first, the run would fail later
+    // and differently (no leader answers), after each leader had been asked for a snapshot.
+    const config = join(work, 'nobody.json');
+    writeFileSync(config, JSON.stringify(await freeLocalTopology(1, 3)));
+    const folder = join(work, 'a-folder');
+    mkdirSync(folder);
+    const cases: Array<[string, string]> = [
+      [join(work, 'missing', 'shop.backup'), `the folder ${join(work, 'missing')} does not exist; create it first`],
+      [folder, `it is a folder; name a file in it, e.g. ${join(folder, 'shop.backup')}`],
+      [join(config, 'shop.backup'), `${config} is not a folder`],
+    ];
+    for (const [target, reason] of cases) {
+      const run = await runEcom(['backup', target, '--storage-config', config, '--timeout', '2000']);
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toBe(`ecom: cannot write the backup to ${target}: ${reason}${reason.endsWith('first') ? ', or name a file in a folder that exists' : ''}; nothing was asked of the cluster\n`);
+    }
+    expect(existsSync(join(work, 'missing'))).toBe(false);
+    expect(readdirSync(folder)).toEqual([]);
   });
 
   it('refuses a file that is not a backup, naming the problem', async () => {
