@@ -17,6 +17,8 @@ const BAD = {
   port: ['notaport', '70000', '-3', ''],
   file: ['/nonexistent/ecom.json', '/proc/self/status'],
   mode: ['nope', 'RAFT', ''],
+  /** Where no backup can be written: refused before any cluster is asked. */
+  destination: ['/nonexistent/dir/shop.backup', '/proc/self/status/shop.backup', '/', '/tmp', ''],
   /** Valid ports whose +10 (mqtt mode's second portals) is not one. */
   nearTop: ['65530', '65535', '65526'],
 };
@@ -36,6 +38,9 @@ const TEMPLATES: Array<{ argv: string[]; slot: Slot }> = [
   { argv: ['member', 'remove', '$'], slot: 'number' },
   { argv: ['member', 'list', '--storage-config', '$'], slot: 'file' },
   { argv: ['storage', '7', '--join', '--partition', '0', '--host', '127.0.0.1', '--client-port', '1', '--raft-port', '$'], slot: 'port' },
+  { argv: ['backup', '$'], slot: 'destination' },
+  { argv: ['backup', '/nonexistent/dir/shop.backup', '--timeout', '$'], slot: 'number' },
+  { argv: ['restore', '$', '--data', '/nonexistent/dir'], slot: 'file' },
   { argv: ['admin-server', '$'], slot: 'port' },
   { argv: ['order-server', '$', '--mode', 'single'], slot: 'port' },
   { argv: ['admin-server', '0', '--mode', '$'], slot: 'mode' },
