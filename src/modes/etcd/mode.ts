@@ -11,6 +11,7 @@ import type { MetricsTarget } from '../../metrics/union.js';
 import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
 import { claimPorts } from '../../util/ports.js';
 import { portalPortsWanted } from '../wanted-ports.js';
+import { serveBothPortals } from '../in-process-portals.js';
 
 /** etcd mode (docs/spec.md R-MODE-4, R-CONS-10): the portals keep their data in an etcd cluster. */
 
@@ -133,10 +134,8 @@ export const etcdMode: ModeDefinition = {
       // etcd serves its own metrics on its client URLs.
       for (const [i, url] of (cluster?.endpoints ?? []).entries()) targets.push({ process: `etcd-${i + 1}`, url: `${url}/metrics` });
       const backend = await openEtcdBackend({ ...parsed, endpoints }, ctx.log);
-      // Loaded only when this mode runs: the registry holds every mode, and `ecom up` in another mode needs none of this.
-      const [{ startPortalServer }, { PortalMetrics }] = await Promise.all([import('../../portal/server.js'), import('../../metrics/portal-metrics.js')]);
-      const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity, metrics: new PortalMetrics(metrics.registry) });
-      const [adminPort = options.adminPort, orderPort = options.orderPort] = server.ports;
+      const portals = await serveBothPortals(backend, options, ctx, metrics);
+      const { adminPort, orderPort } = portals;
       ctx.log.info({ adminPort, orderPort, etcd: endpoints, prefix: parsed.prefix }, 'etcd mode: AdminPortal and OrderPortal are serving');
       logMetricsTargets(ctx.log, targets);
       const served = metrics;
@@ -145,8 +144,7 @@ export const etcdMode: ModeDefinition = {
         orderPorts: [orderPort],
         metricsTargets: targets,
         async stop() {
-          await server.shutdown();
-          await backend.close();
+          await portals.shutdown();
           await cluster?.stop();
           await served.close();
         },

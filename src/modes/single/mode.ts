@@ -4,6 +4,7 @@ import type { MetricsTarget } from '../../metrics/union.js';
 import { logMetricsTargets, serveUpMetrics } from '../metrics-ports.js';
 import { claimPorts } from '../../util/ports.js';
 import { portalPortsWanted } from '../wanted-ports.js';
+import { serveBothPortals } from '../in-process-portals.js';
 
 export const singleMode: ModeDefinition = {
   name: 'single',
@@ -16,13 +17,11 @@ export const singleMode: ModeDefinition = {
     const backend = new SingleBackend();
     const targets: MetricsTarget[] = [];
     const metrics = await serveUpMetrics(targets, ctx.log);
-    // Loaded only when this mode runs: the registry holds every mode, and `ecom up` in another mode needs none of this.
-    const [{ startPortalServer }, { PortalMetrics }] = await Promise.all([import('../../portal/server.js'), import('../../metrics/portal-metrics.js')]);
-    const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [options.adminPort, options.orderPort], security: ctx.portalSecurity, metrics: new PortalMetrics(metrics.registry) }).catch(async (err: unknown) => {
+    const portals = await serveBothPortals(backend, options, ctx, metrics).catch(async (err: unknown) => {
       await metrics.close();
       throw err;
     });
-    const [adminPort = options.adminPort, orderPort = options.orderPort] = server.ports;
+    const { adminPort, orderPort } = portals;
     ctx.log.info({ adminPort, orderPort, host: ctx.host }, 'single mode: AdminPortal and OrderPortal are serving (data in memory only)');
     logMetricsTargets(ctx.log, targets);
     return {
@@ -30,8 +29,7 @@ export const singleMode: ModeDefinition = {
       orderPorts: [orderPort],
       metricsTargets: targets,
       async stop() {
-        await server.shutdown();
-        await backend.close();
+        await portals.shutdown();
         await metrics.close();
       },
     };
