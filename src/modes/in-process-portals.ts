@@ -20,7 +20,8 @@ export async function serveBothPortals(backend: Backend, ports: { adminPort: num
   // Loaded only when such a mode runs: the registry holds every mode, and `ecom up` in another mode needs none of this.
   const [{ startPortalServer }, { PortalMetrics }] = await Promise.all([import('../portal/server.js'), import('../metrics/portal-metrics.js')]);
   const server = await startPortalServer({ backend, lang: ctx.lang, log: ctx.log, host: ctx.host, ports: [ports.adminPort, ports.orderPort], security: ctx.portalSecurity, metrics: new PortalMetrics(metrics.registry) }).catch(async (err: unknown) => {
-    await backend.close();
+    // The server's failure is what the user must read; one of the backend's own would hide it.
+    await backend.close().catch(() => undefined);
     throw err;
   });
   const [adminPort = ports.adminPort, orderPort = ports.orderPort] = server.ports;
