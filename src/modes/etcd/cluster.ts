@@ -42,7 +42,7 @@ export interface LocalEtcdCluster {
   leader(): Promise<string | undefined>;
   /** Waits until a majority of members is healthy (has a leader). */
   waitHealthy(timeout_ms: number): Promise<void>;
-  /** Stops every member and, unless told to keep it, deletes the data directory. */
+  /** Stops every member, one after the other, and, unless told to keep it, deletes the data directory. */
   stop(): Promise<void>;
 }
 
@@ -184,7 +184,10 @@ class LocalEtcd implements LocalEtcdCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.members.map((m) => this.stopMember(m, 'SIGTERM')));
+    // One at a time: SIGTERM to all three at once left one member waiting for peers that were
+    // gone until the grace ran out and it was killed (Ctrl-C of `ecom up --mode etcd` took 5 s);
+    // in turn each hands over or leaves in about 50-160 ms.
+    for (const member of this.members) await this.stopMember(member, 'SIGTERM');
     if (this.ownedDataDir !== undefined) await rm(this.ownedDataDir, { recursive: true, force: true });
   }
 }
