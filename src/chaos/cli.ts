@@ -7,7 +7,7 @@ import { runRaftChaos } from './raft-run.js';
 import type { ChaosResult } from './result.js';
 import { parseFaults } from './schedule.js';
 import { TEST_FAULTS } from '../faults/planted.js';
-import { positiveDecimal, wholeNumber } from '../config/options.js';
+import { exitOnUsageError, positiveDecimal, USAGE_EXIT_CODE, wholeNumber } from '../config/options.js';
 
 /**
  * npm run chaos -- [--mode raft|mqtt] [--duration S] [--seed N] [--faults LIST]
@@ -92,9 +92,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-// A usage error exits 2 as ecom's own do (src/cli/main.ts), so that it is not taken for a violation.
-program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+// A usage error exits as ecom's own do, so that it is not taken for a violation.
+exitOnUsageError(program);
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`chaos: ${(err as Error).message}\n`);
-  process.exit(2);
+  process.exit(USAGE_EXIT_CODE);
 });

@@ -1,8 +1,16 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULTS } from './defaults.js';
 import { parseLang, type Lang } from '../domain/messages.js';
 
 /** Parsers for command-line values; each failure names the bad value and what is accepted. */
+
+/** The exit code of a command line commander refuses (scripts tell it from a refused operation, 1). */
+export const USAGE_EXIT_CODE = 2;
+
+/** Makes `program` (and the subcommands it then registers) exit with USAGE_EXIT_CODE on a usage error, 0 after --help or --version. */
+export function exitOnUsageError(program: Command): Command {
+  return program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : USAGE_EXIT_CODE));
+}
 
 /**
  * A whole number written in decimal digits, at least `min`: "0x10", "1e3" or "1.0" are refused

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { wholeNumber } from '../config/options.js';
+import { exitOnUsageError, wholeNumber } from '../config/options.js';
 import { DEFAULT_SIM_CONFIG, replayCommand, runSimulation } from './simulation.js';
 import type { SimConfig } from './simulation.js';
 import type { InjectedBug } from './node.js';
@@ -96,6 +96,6 @@ function main(opts: SimOptions): number {
   return failures.length > 0 ? 1 : 0;
 }
 
-// A usage error exits 2 as ecom's own do (src/cli/main.ts), so that it is not taken for a violation.
-program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+// A usage error exits as ecom's own do, so that it is not taken for a violation.
+exitOnUsageError(program);
 program.parse(process.argv);
