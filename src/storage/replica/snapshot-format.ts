@@ -211,33 +211,79 @@ export class CopyWriter {
  */
 export function readCopy(data: Uint8Array, put: (key: string, value: unknown) => void): { applied: number; keys: number } {
   if (shapeOf(data) !== 'copy') throw new SnapshotDataError('snapshot data is not a full copy');
-  const body = Buffer.from(data.buffer, data.byteOffset + MAGIC.length + 1, data.length - MAGIC.length - 1);
-  let header: { applied: number } | undefined;
-  let key: string | undefined;
-  let keys = 0;
-  try {
-    new Unpackr({ useRecords: false }).unpackMultiple(body, (item: unknown) => {
-      if (header === undefined) {
-        const applied = (item as { applied?: unknown } | null)?.applied;
-        if (typeof applied !== 'number' || !Number.isSafeInteger(applied) || applied < 0) throw new SnapshotDataError('a copy\'s header names no applied index');
-        header = { applied };
-      } else if (key === undefined) {
-        if (typeof item !== 'string' || item.length === 0 || item.length > MAX_KEY_CHARS) throw new SnapshotDataError('a copy holds a key that is not a string of 1 to 4096 characters');
-        key = item;
-      } else {
-        if (item === undefined) throw new SnapshotDataError(`a copy holds no value for key ${JSON.stringify(key)}`);
-        put(key, item);
-        key = undefined;
-        keys++;
-      }
-    });
-  } catch (err) {
-    if (err instanceof SnapshotDataError) throw err;
-    throw new SnapshotDataError(`a copy does not decode: ${(err as Error).message}`);
+  const reader = new CopyReader(put);
+  reader.push(data);
+  return reader.end();
+}
+
+/** A piece of a copy held back for the next bytes is one key or one value: no record of ours is near this. */
+const MAX_PENDING_BYTES = 64 << 20;
+
+/**
+ * Reads a full copy as its bytes come, in pieces of any size (a backup streams one from disk
+ * that need not fit in memory): each key and value goes to `put` as soon as it is whole. Refuses
+ * what readCopy refuses, with a SnapshotDataError, as soon as it shows.
+ */
+export class CopyReader {
+  private readonly unpackr = new Unpackr({ useRecords: false });
+  /** The copy's first bytes until its magic and kind have come. */
+  private head: Buffer | undefined = Buffer.alloc(0);
+  /** The start of an item whose end has not come yet. */
+  private pending: Buffer = Buffer.alloc(0);
+  private applied: number | undefined;
+  private key: string | undefined;
+  private keys = 0;
+
+  constructor(private readonly put: (key: string, value: unknown) => void) {}
+
+  push(piece: Uint8Array): void {
+    let bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.length);
+    if (this.head !== undefined) {
+      const head = Buffer.concat([this.head, bytes]);
+      if (head.length < MAGIC.length + 1) return void (this.head = head);
+      if (shapeOf(head.subarray(0, MAGIC.length + 1)) !== 'copy') throw new SnapshotDataError('snapshot data is not a full copy');
+      this.head = undefined;
+      bytes = head.subarray(MAGIC.length + 1);
+    }
+    const source = this.pending.length === 0 ? bytes : Buffer.concat([this.pending, bytes]);
+    this.pending = Buffer.alloc(0);
+    if (source.length === 0) return;
+    try {
+      this.unpackr.unpackMultiple(source, (item: unknown) => this.take(item));
+    } catch (err) {
+      if (err instanceof SnapshotDataError) throw err;
+      const { incomplete, lastPosition } = err as { incomplete?: boolean; lastPosition?: number };
+      if (incomplete !== true || lastPosition === undefined) throw new SnapshotDataError(`a copy does not decode: ${(err as Error).message}`);
+      // Copied out: the caller may reuse its buffer for the next piece.
+      this.pending = Buffer.from(source.subarray(lastPosition));
+      if (this.pending.length > MAX_PENDING_BYTES) throw new SnapshotDataError(`a copy holds an item of over ${MAX_PENDING_BYTES} bytes`);
+    }
   }
-  if (header === undefined) throw new SnapshotDataError('a copy has no header');
-  if (key !== undefined) throw new SnapshotDataError(`a copy ends after key ${JSON.stringify(key)}, without its value`);
-  return { applied: header.applied, keys };
+
+  /** The copy ended here: its applied index and how many keys it held, or a SnapshotDataError if it was cut short. */
+  end(): { applied: number; keys: number } {
+    if (this.head !== undefined) throw new SnapshotDataError('snapshot data is not a full copy');
+    if (this.pending.length > 0) throw new SnapshotDataError(`a copy ends inside an item (${this.pending.length} bytes of it came)`);
+    if (this.applied === undefined) throw new SnapshotDataError('a copy has no header');
+    if (this.key !== undefined) throw new SnapshotDataError(`a copy ends after key ${JSON.stringify(this.key)}, without its value`);
+    return { applied: this.applied, keys: this.keys };
+  }
+
+  private take(item: unknown): void {
+    if (this.applied === undefined) {
+      const applied = (item as { applied?: unknown } | null)?.applied;
+      if (typeof applied !== 'number' || !Number.isSafeInteger(applied) || applied < 0) throw new SnapshotDataError('a copy\'s header names no applied index');
+      this.applied = applied;
+    } else if (this.key === undefined) {
+      if (typeof item !== 'string' || item.length === 0 || item.length > MAX_KEY_CHARS) throw new SnapshotDataError('a copy holds a key that is not a string of 1 to 4096 characters');
+      this.key = item;
+    } else {
+      if (item === undefined) throw new SnapshotDataError(`a copy holds no value for key ${JSON.stringify(this.key)}`);
+      this.put(this.key, item);
+      this.key = undefined;
+      this.keys++;
+    }
+  }
 }
 
 /** Reads format 1 JSON (`{format: 1, entries}`) as written by older builds and carried by backups. */
