@@ -42,6 +42,8 @@ export interface ScaleResult {
   readonly segments: Array<{ readonly from: number; readonly to: number; readonly ops_per_s: number; readonly latency: LatencySummary }>;
   /** kill -9 of the partition's leader, started again at once: until it has applied all it had committed. */
   readonly restart_ms: number;
+  /** `ecom backup`'s part of the grown partition: its leader's copy, read in pieces to the end (absent from older builds). */
+  readonly backup?: { readonly ms: number; readonly bytes: number; readonly keys: number; readonly MB_per_s: number };
   /** A new, empty replica in place of a follower: until it has applied what the leader had committed, and the size of the copy it installed. */
   readonly catchUp: {
     readonly ms: number;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,10 @@ import type { RecordKind, StoredRecord } from '../../src/domain/records.js';
 import { StorageTier } from '../../src/modes/raft/storage-tier.js';
 import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 import { ReplicaClusterClient } from '../../src/storage/client/cluster-client.js';
+import { BACKUP_PIECE_BYTES } from '../../src/storage/common/backup-format.js';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
+import { Prng } from '../../src/util/random.js';
+import { testSeed } from '../helpers/seed.js';
 import { runEcom } from '../helpers/ecom.js';
 import { startRaftCluster } from './cluster.js';
 
@@ -32,6 +35,26 @@ async function snapshotOf(backend: PartitionedBackend): Promise<Map<string, Stor
 
 async function must(backend: PartitionedBackend, command: Command): Promise<void> {
   expect(await backend.execute(command), JSON.stringify(command)).toEqual(OK);
+}
+
+/** Restores `file` into a new cluster on free ports and folders, and runs `use` against it. */
+async function withRestored(file: string, name: string, use: (backend: PartitionedBackend) => Promise<void>): Promise<void> {
+  const topology = await freeLocalTopology(2, 3);
+  const configFile = join(work, `${name}-topology.json`);
+  writeFileSync(configFile, JSON.stringify(topology));
+  const dataDir = join(work, name);
+  const restored = await runEcom(['restore', file, '--data', dataDir, '--storage-config', configFile], { timeout_ms: 60_000 });
+  expect(restored.code, restored.stderr).toBe(0);
+  expect(restored.stdout).toMatch(/replica 1 \(partition 0\): from index \d+/);
+  const tier = new StorageTier({ topology, dataDir });
+  await tier.start();
+  const backend = new PartitionedBackend(new ReplicaClusterClient(tier.topology), { requestTimeout_ms: 10_000 });
+  try {
+    await use(backend);
+  } finally {
+    await backend.close();
+    await tier.stop();
+  }
 }
 
 // docs/spec.md: R-CLI-12
@@ -85,6 +108,57 @@ describe('backup and restore', () => {
       await backend.close();
       await tier.stop();
     }
+  });
+
+  it('backs up partitions larger than one piece of a copy, and restores every record', { timeout: 180_000 }, async () => {
+    const source = await startRaftCluster();
+    const file = join(work, 'large.backup');
+    const clients = 6_000;
+    // About 600 bytes a record: each partition's copy is over BACKUP_PIECE_BYTES, so it is read in several pieces.
+    const name = (i: number) => `client ${i} ${'x'.repeat(560)}`;
+    try {
+      const backend = source.backend();
+      let next = 1;
+      await Promise.all(Array.from({ length: 64 }, async () => {
+        while (next <= clients) {
+          const i = next++;
+          await must(backend, { op: 'CreateClient', cid: String(i), data: JSON.stringify({ name: name(i) }) });
+        }
+      }));
+      const run = await runEcom(['backup', file, '--storage-config', source.tier.configFile], { timeout_ms: 120_000 });
+      expect(run.code, run.stderr).toBe(0);
+      const parts = [...run.stderr.matchAll(/partition (\d): index \d+ \(term \d+\), ([\d,]+) records, ([\d.]+) MiB from replica \d+/g)];
+      expect(parts.map((m) => m[1])).toEqual(['0', '1']);
+      // Every client is a record of its partition, and sessions and the log time are records too.
+      expect(parts.map((m) => Number(m[2]!.replaceAll(',', ''))).reduce((a, b) => a + b)).toBeGreaterThan(clients);
+      for (const m of parts) expect(Number(m[3]) * (1 << 20)).toBeGreaterThan(BACKUP_PIECE_BYTES);
+    } finally {
+      await source.stop();
+    }
+    expect(readFileSync(file).subarray(0, 40).toString()).toBe('{"format":"ecom-backup","version":2,"cre');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    await withRestored(file, 'restored-large', async (backend) => {
+      const r = new Prng(testSeed('large backup sample'));
+      for (let n = 0; n < 200; n++) {
+        const i = 1 + r.int(clients);
+        expect(await backend.read('client', String(i)), `client ${i}`).toMatchObject({ name: name(i) });
+      }
+      expect(await backend.read('client', String(clients + 1))).toBeUndefined();
+      await must(backend, { op: 'CreateClient', cid: String(clients + 1), data: '{"name": "after the restore"}' });
+    });
+  });
+
+  it('restores a backup of version 1, as builds before 2026-12-07 wrote', { timeout: 120_000 }, async () => {
+    // test/fixtures/backup-v1.json: `ecom backup` of a fresh `ecom up` (2 clients, 2 products, an order of both), by such a build.
+    await withRestored(join(import.meta.dirname, '..', 'fixtures', 'backup-v1.json'), 'restored-v1', async (backend) => {
+      expect(await backend.read('client', '7')).toMatchObject({ name: 'Ana' });
+      expect(await backend.read('client', '8')).toMatchObject({ name: 'Bruno' });
+      expect(await backend.read('product', '70')).toMatchObject({ name: 'Caneta', price: '2.50', quantity: 8 });
+      expect(await backend.read('product', '71')).toMatchObject({ name: 'Lapis', price: '1.25', quantity: 4 });
+      expect(await backend.read('order', '700')).toMatchObject({ cid: '7' });
+      await must(backend, { op: 'CreateOrder', oid: '701', cid: '8', data: '[{"id": "71", "quantity": 4}]' });
+      expect(await backend.read('product', '71')).toMatchObject({ quantity: 0 });
+    });
   });
 
   it('refuses a destination it cannot write to before asking the cluster for anything', async () => {

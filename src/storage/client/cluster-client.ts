@@ -2,7 +2,7 @@ import type { RecordKind, RecordOfKind } from '../../domain/records.js';
 import { CallNotSentError, CallOutcomeUnknownError, CallTimeoutError, RpcConnection } from '../../net/rpc.js';
 import { StoreTimeoutError, StoreUnreachableError, type PartitionCluster } from './cluster.js';
 import type { Decision, HeldIndexPage, HeldRecord, PartitionOp, PartitionResult } from '../common/entries.js';
-import type { PartitionBackup } from '../common/backup-format.js';
+import type { BackupOpened, BackupPiece } from '../common/backup-format.js';
 import type { ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import type { MemberChangeKind, MemberChangeResult, MemberView } from '../common/members.js';
 import { clusterSecretOf, type ReplicaAddress, type Topology } from '../common/topology.js';
@@ -211,9 +211,34 @@ export class ReplicaClusterClient implements PartitionCluster {
     }
   }
 
-  /** The partition leader's snapshot for `ecom backup` (src/storage/common/backup-format.ts). */
-  async backup(partition: number, deadline_ms: number): Promise<PartitionBackup> {
-    return (await this.query(partition, { op: 'backup', partition }, deadline_ms)) as PartitionBackup;
+  /** Has the partition's leader make a copy of its state for `ecom backup` (src/storage/common/backup-format.ts), to read with backupRead. */
+  async backupOpen(partition: number, deadline_ms: number): Promise<BackupOpened> {
+    return (await this.query(partition, { op: 'backupOpen', partition }, deadline_ms)) as BackupOpened;
+  }
+
+  /** The bytes of a backup copy from `offset`, asked of the replica that made it (leading or not). */
+  async backupRead(opened: BackupOpened, offset: number, deadline_ms: number): Promise<Uint8Array> {
+    const replica = this.known.get(opened.replica);
+    if (replica === undefined) throw new Error(`replica ${opened.replica}, which made the backup copy of partition ${opened.partition}, has no known address`);
+    const request: ReplicaRequest = { op: 'backupRead', partition: opened.partition, copy: opened.copy, offset };
+    let response: ReplicaResponse;
+    try {
+      response = (await this.connection(replica).call(request, deadline_ms)) as ReplicaResponse;
+    } catch (err) {
+      throw new StoreUnreachableError(`replica ${replica.id}, which holds the backup copy of partition ${opened.partition}, did not answer (${(err as Error).message}); run ecom backup again`);
+    }
+    if (!response.ok) throw new Error(response.error === 'not-leader' ? `replica ${replica.id} answered "not the leader" to a backup read` : response.message);
+    return Buffer.from((response.result as BackupPiece).data, 'base64');
+  }
+
+  /** A backup copy's bytes, piece by piece, to its end; each piece's deadline is `piece_ms` from when it is asked. */
+  async *backupPieces(opened: BackupOpened, piece_ms: number): AsyncGenerator<Uint8Array> {
+    for (let offset = 0; offset < opened.bytes; ) {
+      const piece = await this.backupRead(opened, offset, Date.now() + piece_ms);
+      if (piece.length === 0 || offset + piece.length > opened.bytes) throw new Error(`replica ${opened.replica} answered ${piece.length} bytes at ${offset} of a backup copy of ${opened.bytes}; run ecom backup again`);
+      offset += piece.length;
+      yield piece;
+    }
   }
 
   async expiredLocks(partition: number, deadline_ms: number): Promise<Array<{ txid: string; home: number }>> {

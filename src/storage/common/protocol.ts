@@ -18,8 +18,10 @@ export type ReplicaRequest =
   | { readonly op: 'transferLeader'; readonly partition: number; readonly to: number }
   /** Percentiles of each stage of the writes this replica led since the last 'trace' (docs/bench.md). */
   | { readonly op: 'trace' }
-  /** The leader's snapshot of the partition at an index applied after the request arrived (PartitionBackup). */
-  | { readonly op: 'backup'; readonly partition: number }
+  /** A leader's copy of the partition at an index applied after the request arrived, kept to be read in pieces (BackupOpened). */
+  | { readonly op: 'backupOpen'; readonly partition: number }
+  /** The copy's bytes from `offset` (BackupPiece), from the replica that made it, leader or not. */
+  | { readonly op: 'backupRead'; readonly partition: number; readonly copy: number; readonly offset: number }
   /** Add a learner, promote one, or remove a member (src/storage/common/members.ts); answered once its conf entry applied. */
   | MemberChangeRequest;
 

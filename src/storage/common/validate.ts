@@ -243,8 +243,10 @@ export function requestProblem(body: unknown, partition: number, partitions: num
     case 'decision':
       return nameProblem('txid', body.txid);
     case 'expiredLocks':
-    case 'backup':
+    case 'backupOpen':
       return undefined;
+    case 'backupRead':
+      return isCount(body.copy) && body.copy > 0 && isCount(body.offset) ? undefined : 'backupRead needs copy (a copy\'s number) and offset (a whole number ≥ 0)';
     case 'staleDecisions':
       return isTime(body.age_ms) ? undefined : 'age_ms must be a number of milliseconds ≥ 0';
     case 'transferLeader':

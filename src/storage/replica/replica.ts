@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { assert } from '../../util/assert.js';
+import { assert, defined } from '../../util/assert.js';
 import { basename, join } from 'node:path';
 import { RaftError, RaftNode, DEFAULT_OPTIONS, NO_NODE } from '../../raft/core/index.js';
 import type { Entry, Message, Snapshot } from '../../raft/types.js';
@@ -22,7 +22,8 @@ import { StoreStaging } from './store-staging.js';
 import type { ReceivedFile } from './spool-file.js';
 import { makeCurrent, removeStoresBut } from './store-location.js';
 import { SnapshotThread } from './snapshot-thread.js';
-import { SnapshotCopies } from './snapshot-copies.js';
+import { BackupReads } from './backup-reads.js';
+import { openCopyFile, SnapshotCopies } from './snapshot-copies.js';
 import { markClean, openState } from './state-recovery.js';
 import { replicaDir } from './layout.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
@@ -33,7 +34,7 @@ import type { ReplicaMetrics } from '../../metrics/replica-metrics.js';
 import { PeerTransport } from './peer-transport.js';
 import { ReplicaMembership } from './membership-ops.js';
 import { partitionOpProblem, requestProblem } from '../common/validate.js';
-import { MAX_BACKUP_BYTES, type PartitionBackup } from '../common/backup-format.js';
+import type { BackupOpened, BackupPiece } from '../common/backup-format.js';
 import type { EventLoopSplit, ReplicaRequest, ReplicaResponse, ReplicaStatus } from '../common/protocol.js';
 import { clusterSecretOf, replicaById, replicasOf, type Topology } from '../common/topology.js';
 import type { AddressOp } from '../common/members.js';
@@ -169,6 +170,8 @@ export class Replica {
   private readonly snapshotEvery: number;
   private readonly snapshotThread: SnapshotThread;
   private readonly copies: SnapshotCopies;
+  /** Copies made for `ecom backup`, being read in pieces. */
+  private readonly backups: BackupReads;
   private readonly staging: StoreStaging;
   /** The index of the store file being staged, if one is: one at a time (the leader sends again). */
   private stagingIndex: number | undefined;
@@ -209,6 +212,7 @@ export class Replica {
     this.changes = options.broker === undefined ? undefined : new ChangePublisher(options.broker, `storage-${options.id}`, options.log, brokerCredentials(this.secret));
     this.snapshotEvery = options.snapshotEvery_entries ?? 10_000;
     this.snapshotThread = new SnapshotThread(this.state.path);
+    this.backups = new BackupReads(options.id);
     this.copies = new SnapshotCopies(
       this.snapshotThread,
       (m, tail) => this.transport.sendSnapshot(m, tail),
@@ -483,8 +487,10 @@ export class Replica {
         return this.transferLeader(request.partition, request.to, TRANSFER_WAIT_MS);
       case 'trace':
         return { ok: true, result: this.trace.read() };
-      case 'backup':
-        return this.backup(request.partition);
+      case 'backupOpen':
+        return this.backupOpen(request.partition);
+      case 'backupRead':
+        return this.wrongPartition(request.partition) ?? this.backupRead(request.copy, request.offset);
       case 'changeMember':
         return this.wrongPartition(request.partition) ?? this.membership.change(request);
     }
@@ -784,16 +790,18 @@ export class Replica {
   }
 
   /**
-   * For `ecom backup`: the partition's state at an index applied after the request arrived, so
-   * every write acknowledged before it is in. A snapshot already under way may predate the
-   * request; then one more is taken, unless nothing was applied since.
+   * For `ecom backup`: a copy of the partition's state at an index applied after the request
+   * arrived, so every write acknowledged before it is in, kept on disk to be read in pieces
+   * (backupRead). A snapshot already under way may predate the request; then one more is taken,
+   * unless nothing was applied since.
    */
-  private async backup(partition: number): Promise<ReplicaResponse> {
+  private async backupOpen(partition: number): Promise<ReplicaResponse> {
     const wrong = this.wrongPartition(partition);
     if (wrong) return wrong;
     if (this.node.role !== 'leader') return this.notLeader();
+    const busy = this.backups.busy(Date.now());
+    if (busy !== undefined) return { ok: false, error: 'refused', message: `${busy}; nothing was changed, try again` };
     const appliedAtRequest = this.state.lastApplied;
-    // The copy is read after the request arrived, so it holds every write acknowledged before it.
     // A snapshot is taken too, so the index named is one the log was compacted to (the scale
     // benchmark counts on that to leave a follower behind a compaction).
     await this.driver.snapshotSettled();
@@ -804,16 +812,29 @@ export class Replica {
     }
     let copy;
     try {
-      copy = await this.snapshotThread.copy({ kind: 'json', maxBytes: MAX_BACKUP_BYTES });
+      // Read after the snapshot, so it holds every write acknowledged before the request.
+      const reply = await this.snapshotThread.copy({ kind: 'records' });
+      const file = defined(reply.file, 'the file of a record copy');
+      copy = { keys: reply.keys, file: await openCopyFile(file.path, file.bytes) };
     } catch (err) {
       return { ok: false, error: 'refused', message: `replica ${this.id} could not copy its state for the backup (${(err as Error).message}); nothing was changed, try again` };
     }
-    // 'invalid', not 'refused': asking again cannot succeed, so the client must not retry.
-    if (copy.tooBig === true) {
-      return { ok: false, error: 'invalid', message: `partition ${partition}'s state is over the ${MAX_BACKUP_BYTES} bytes a backup answer carries; nothing was changed` };
+    // Another backup's copy may have been kept while this one was made.
+    if (this.backups.busy(Date.now()) !== undefined || this.driver.stopped) {
+      await copy.file.close();
+      return { ok: false, error: 'refused', message: `replica ${this.id} is busy with another backup, or stopping; nothing was changed, try again` };
     }
+    const number = this.backups.add(copy.file, Date.now());
     const { index, term, membership } = snapshot.meta;
-    return { ok: true, result: { partition, index, term, voters: membership.voters, state: new TextDecoder().decode(copy.data) } satisfies PartitionBackup };
+    this.options.log.info({ replica: this.id, index, bytes: copy.file.bytes, keys: copy.keys }, 'made a copy of the partition for a backup');
+    return { ok: true, result: { partition, index, term, voters: membership.voters, replica: this.id, copy: number, bytes: copy.file.bytes, keys: copy.keys } satisfies BackupOpened };
+  }
+
+  /** A piece of a backup's copy, whoever leads now: the copy is of one applied index, committed. */
+  private async backupRead(copy: number, offset: number): Promise<ReplicaResponse> {
+    const piece = await this.backups.read(copy, offset);
+    if (!piece.ok) return { ok: false, error: 'invalid', message: piece.message };
+    return { ok: true, result: { data: Buffer.from(piece.data.buffer, piece.data.byteOffset, piece.data.length).toString('base64') } satisfies BackupPiece };
   }
 
   /**
@@ -896,6 +917,7 @@ export class Replica {
     await this.rpc?.close();
     await this.transport.close();
     this.copies.close();
+    this.backups.close();
     this.staging.close();
     await this.snapshotThread.close();
     this.turnWork.close();

@@ -41,7 +41,7 @@ export interface CopySent {
 /** A copy's data: what the message carries (a store file's header; nothing, for a record copy), then the file open on disk. */
 interface Body {
   readonly data: Uint8Array;
-  readonly tail: (FileTail & { close(): Promise<void> }) | undefined;
+  readonly tail: OpenCopy | undefined;
 }
 
 /** Bytes a copy sends: its data and the file after it. */
@@ -164,14 +164,21 @@ function closeBody(body: Body): void {
   body.tail?.close().catch(() => undefined);
 }
 
-/**
- * A worker's reply as a copy to send. A store file is opened and then unlinked at once: it is
- * read through the open handle for as long as the copy is kept, and its space is freed when the
- * handle closes, or when the process dies, so no copy is left on disk behind a crash.
- */
+/** A worker's reply as a copy to send. */
 async function bodyOf(reply: SnapshotReply): Promise<Body> {
   if (reply.file === undefined) return { data: reply.data, tail: undefined };
-  const { path, bytes } = reply.file;
+  return { data: reply.data, tail: await openCopyFile(reply.file.path, reply.file.bytes) };
+}
+
+/** A copy of the state the snapshot worker left on disk, open to be read; closing it frees its space. */
+export type OpenCopy = FileTail & { close(): Promise<void> };
+
+/**
+ * Opens a copy the snapshot worker wrote and unlinks it at once: it is read through the open
+ * handle for as long as it is kept, and its space is freed when the handle closes, or when the
+ * process dies, so no copy is left on disk behind a crash.
+ */
+export async function openCopyFile(path: string, bytes: number): Promise<OpenCopy> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -180,17 +187,14 @@ async function bodyOf(reply: SnapshotReply): Promise<Body> {
   }
   const file = handle;
   return {
-    data: reply.data,
-    tail: {
-      bytes,
-      read: async (into, position) => {
-        for (let at = 0; at < into.length; ) {
-          const { bytesRead } = await file.read(into, at, into.length - at, position + at);
-          if (bytesRead === 0) throw new Error(`the copy of the state ended at ${position + at} of its ${bytes} bytes`);
-          at += bytesRead;
-        }
-      },
-      close: () => file.close(),
+    bytes,
+    read: async (into, position) => {
+      for (let at = 0; at < into.length; ) {
+        const { bytesRead } = await file.read(into, at, into.length - at, position + at);
+        if (bytesRead === 0) throw new Error(`the copy of the state ended at ${position + at} of its ${bytes} bytes`);
+        at += bytesRead;
+      }
     },
+    close: () => file.close(),
   };
 }

@@ -16,9 +16,10 @@ import { Packr, Unpackr } from 'msgpackr';
  * - a record copy (format 2, "copy"): every key and value, each one MessagePack item. What a
  *   leader sends when its store file is over what one transfer carries (the file keeps the free
  *   space of its pages, so it is about twice the records' size), and what builds before the
- *   store file always sent. It is decoded and installed record by record, so it is slower;
+ *   store file always sent. It is decoded and installed record by record, so it is slower. A
+ *   backup (version 2, src/storage/common/backup-format.ts) carries one per partition;
  * - format 1, JSON `{format: 1, entries: [[k, v], ...]}`: what older builds took and what a
- *   backup carries; still read, never written into a snapshot any more.
+ *   backup of version 1 carries; still read, never written any more.
  *
  * A copy's header names the index its state was read at (`applied`), which may be after the
  * snapshot's own index: the store went on applying between the snapshot and the copy. The
@@ -286,7 +287,7 @@ export class CopyReader {
   }
 }
 
-/** Reads format 1 JSON (`{format: 1, entries}`) as written by older builds and carried by backups. */
+/** Reads format 1 JSON (`{format: 1, entries}`) as written by older builds and carried by version 1 backups. */
 export function readLegacyJson(data: Uint8Array): Array<[string, unknown]> {
   let parsed: unknown;
   try {
@@ -302,19 +303,19 @@ export function readLegacyJson(data: Uint8Array): Array<[string, unknown]> {
 
 /**
  * To the snapshot worker: a copy for a follower (the store file, or a record copy when the file
- * is over `maxFileBytes`), or format 1 JSON (at most `maxBytes`) for a backup.
+ * is over `maxFileBytes`), or a record copy for a backup (`ecom backup`), which is read back in
+ * pieces and needs no LMDB to restore.
  */
-export type SnapshotRequest = { readonly kind: 'copy'; readonly maxFileBytes: number } | { readonly kind: 'json'; readonly maxBytes: number };
+export type SnapshotRequest = { readonly kind: 'copy'; readonly maxFileBytes: number } | { readonly kind: 'records' };
 
 /**
- * From the snapshot worker: the state at `applied`, encoded; `tooBig` when JSON for a backup
- * went over its bound. A store file stays on disk: `data` is then its header (envHeader) and
- * `file` where its bytes are, which the receiver of the reply opens and unlinks.
+ * From the snapshot worker: the state at `applied`, encoded. A copy stays on disk: `data` is
+ * then its header (envHeader) for a store file, or empty for a record copy (the whole copy is
+ * the file), and `file` where its bytes are, which the receiver of the reply opens and unlinks.
  */
 export interface SnapshotReply {
   readonly applied: number;
   readonly data: Uint8Array;
   readonly file?: { readonly path: string; readonly bytes: number };
   readonly keys: number;
-  readonly tooBig?: boolean;
 }

@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { APPLIED_KEY, openReadOnly } from './lmdb-store.js';
-import { CopyWriter, envHeader, LEGACY_JSON_FORMAT, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
+import { CopyWriter, envHeader, type SnapshotReply, type SnapshotRequest } from './snapshot-format.js';
 import { defined } from '../../util/assert.js';
 
 const { path } = workerData as { path: string };
@@ -20,7 +20,7 @@ const copyDir = `${path}-copy`;
 const parent = defined(parentPort, 'the snapshot worker\'s parent port');
 
 parent.on('message', (request: SnapshotRequest) => {
-  void (request.kind === 'copy' ? copy(request.maxFileBytes) : Promise.resolve(json(request.maxBytes))).then(
+  void (request.kind === 'copy' ? copy(request.maxFileBytes) : Promise.resolve(recordCopy())).then(
     (reply) => parent.postMessage(reply, reply.data.byteLength === reply.data.buffer.byteLength ? [reply.data.buffer as ArrayBuffer] : []),
     (err: unknown) => parent.postMessage({ error: err instanceof Error ? err.message : String(err) }),
   );
@@ -121,24 +121,32 @@ function checksum(file: string): { bytes: number; crc: number } {
   }
 }
 
-/** Format 1 JSON for `ecom backup`; stops as soon as it is over `maxBytes` (the backup is then refused). */
-function json(maxBytes: number): SnapshotReply {
-  const pieces: string[] = [];
-  let applied = 0;
-  let chars = 0;
-  for (const { key, value } of scan()) {
-    if (key === APPLIED_KEY) {
-      applied = value as number;
-      continue;
+/**
+ * A record copy of the live store for `ecom backup`, written to a file beside the store (the
+ * receiver of the reply opens and unlinks it): read in one transaction, so the state is that of
+ * one applied index, and never held whole in memory, however large the partition.
+ */
+function recordCopy(): SnapshotReply {
+  rmSync(copyDir, { recursive: true, force: true });
+  mkdirSync(copyDir, { recursive: true });
+  const file = join(copyDir, 'records');
+  const out = new FileWriter(file);
+  let keep = false;
+  try {
+    let writer: CopyWriter | undefined;
+    for (const { key, value } of scan()) {
+      // The applied index sorts first: the header is written before any record.
+      if (key === APPLIED_KEY) writer = new CopyWriter(value as number, (piece) => out.write(piece));
+      else (writer ??= new CopyWriter(0, (piece) => out.write(piece))).add(key, value);
     }
-    const piece = JSON.stringify([key, value]);
-    chars += piece.length + 1;
-    // A UTF-16 length under-counts UTF-8 bytes; the exact size is checked again once encoded.
-    if (chars > maxBytes) return { applied, data: new Uint8Array(0), keys: pieces.length, tooBig: true };
-    pieces.push(piece);
+    writer ??= new CopyWriter(0, (piece) => out.write(piece));
+    out.flush();
+    keep = true;
+    return { applied: writer.applied, data: new Uint8Array(0), keys: writer.keys, file: { path: file, bytes: writer.size } };
+  } finally {
+    out.close();
+    if (!keep) rmSync(copyDir, { recursive: true, force: true });
   }
-  const data = new TextEncoder().encode(`{"format":${LEGACY_JSON_FORMAT},"entries":[${pieces.join(',')}]}`);
-  return { applied, data, keys: pieces.length, tooBig: data.length > maxBytes };
 }
 
 /** Every key and value in one read transaction: the applied index (which sorts first) and the state are of one moment. */
