@@ -810,6 +810,8 @@ export class Replica {
     if (snapshot === undefined || snapshot.meta.index < appliedAtRequest) {
       return { ok: false, error: 'refused', message: `replica ${this.id} could not take a snapshot for the backup (see its log); nothing was changed, try again` };
     }
+    // A copy for a follower is being made: one at a time, so this one waits (the client asks again).
+    if (this.snapshotThread.busy) return { ok: false, error: 'refused', message: `replica ${this.id} is making a copy of its state for a follower; nothing was changed, try again` };
     let copy;
     try {
       // Read after the snapshot, so it holds every write acknowledged before the request.
@@ -817,7 +819,10 @@ export class Replica {
       const file = defined(reply.file, 'the file of a record copy');
       copy = { keys: reply.keys, file: await openCopyFile(file.path, file.bytes) };
     } catch (err) {
-      return { ok: false, error: 'refused', message: `replica ${this.id} could not copy its state for the backup (${(err as Error).message}); nothing was changed, try again` };
+      // 'invalid', not 'refused': a disk that cannot take the copy (full, failing) would fail
+      // every retry of the client's in the same way, each after reading the whole store.
+      this.options.log.warn({ replica: this.id, err: (err as Error).message }, 'could not copy the partition for a backup');
+      return { ok: false, error: 'invalid', message: `replica ${this.id} could not copy its state for the backup (${(err as Error).message}); nothing was changed` };
     }
     // Another backup's copy may have been kept while this one was made.
     if (this.backups.busy(Date.now()) !== undefined || this.driver.stopped) {
