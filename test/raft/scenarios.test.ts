@@ -395,6 +395,37 @@ describe('scenario: snapshot install', () => {
   });
 });
 
+describe('scenario: a follower that lost its acknowledged log', () => {
+  it('is probed once a heartbeat, not at every refusal, and named in the status', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.elect(1);
+    for (const s of ['a', 'b', 'c']) c.node(1).propose(enc(s));
+    c.stabilize();
+    const leader = c.node(1);
+    expect(leader.status().followers?.find((f) => f.id === 3)?.match).toBe(4);
+    // Replica 3 starts again from an emptied folder under the same id; the next write finds it out.
+    c.add(3, { voters: [1, 2, 3], learners: [] });
+    const mark = c.delivered.length;
+    leader.propose(enc('d'));
+    // Refusal and resend used to ping-pong until the network never went quiet.
+    c.stabilize(50);
+    const toThree = () => c.delivered.slice(mark).filter((m) => m.type === 'App' && m.to === 3).length;
+    expect(toThree()).toBe(1);
+    expect(leader.lostLogNotices).toBe(1);
+    expect(leader.status().followers?.find((f) => f.id === 3)).toMatchObject({ match: 4, logEnd: 0, state: 'probe' });
+    // The partition still commits, on 1 and 2.
+    expect(leader.commitIndex).toBe(5);
+    // One probe per heartbeat answer from then on, and no second notice.
+    for (let beat = 0; beat < 5; beat++) {
+      leader.tick();
+      c.stabilize(50);
+    }
+    expect(toThree()).toBe(6);
+    expect(leader.lostLogNotices).toBe(1);
+    expect(c.node(2).appliedIndex).toBe(5);
+  });
+});
+
 describe('scenario: membership change', () => {
   it('a learner is added, catches up without voting, is promoted, and a voter is removed', () => {
     const c = new TestCluster([1, 2, 3]);

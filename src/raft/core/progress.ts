@@ -70,6 +70,8 @@ export class Progress {
   snapshotElapsed_ticks = 0;
   /** The leader's tick count when this peer last answered (CheckQuorum). */
   lastHeard_ticks = 0;
+  /** Set when the peer's log was found to end below `match`, at `end`: it lost entries it had acknowledged. */
+  lostLog: { readonly end: number } | undefined;
   isLearner: boolean;
   readonly inflights: Inflights;
 

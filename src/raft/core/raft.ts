@@ -134,6 +134,8 @@ export interface FollowerView {
   readonly state: 'probe' | 'replicate' | 'snapshot';
   /** Heard from within the last election timeout (what CheckQuorum counts). */
   readonly active: boolean;
+  /** Set when the follower's log was found to end here, below `match`: it lost entries it had acknowledged. */
+  readonly logEnd?: number;
 }
 
 interface OutstandingReady {
@@ -167,6 +169,7 @@ export class RaftNode {
   private role_: Role = 'follower';
   /** Why this node last stopped leading, for logs and status. */
   private lastStepDown: StepDown | undefined;
+  private lostLogNotices_ = 0;
   private leader_: NodeId = NO_NODE;
   private readonly log: RaftLog;
   private commit_ = 0;
@@ -232,6 +235,10 @@ export class RaftNode {
   get role(): Role {
     return this.role_;
   }
+  /** How many times, as leader, it found a follower's log ending below what that follower had acknowledged (FollowerView.logEnd). */
+  get lostLogNotices(): number {
+    return this.lostLogNotices_;
+  }
   get commitIndex(): number {
     return this.commit_;
   }
@@ -256,7 +263,10 @@ export class RaftNode {
       membership: this.membership_,
       leadTransferee: this.lead?.transferee ?? NO_NODE,
       lastStepDown: this.lastStepDown,
-      followers: this.lead === undefined ? undefined : [...this.lead.progress].filter(([id]) => id !== this.id).map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: this.recentlyHeard(pr) })),
+      followers:
+        this.lead === undefined
+          ? undefined
+          : [...this.lead.progress].filter(([id]) => id !== this.id).map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: this.recentlyHeard(pr), ...(pr.lostLog !== undefined ? { logEnd: pr.lostLog.end } : {}) })),
     };
   }
 
@@ -850,6 +860,18 @@ export class RaftNode {
   }
 
   private handleAppendReject(m: Message, pr: Progress): void {
+    // A follower whose log now ends below what it acknowledged to this leader lost entries it had
+    // made durable (its folder emptied, or put back from an older copy, under the same id). Raft
+    // cannot mend that by itself: the entries it lacks may have been counted in a commit. Sending
+    // again at each refusal ping-ponged with it at full speed, at half a core, with nothing said:
+    // it is probed once a heartbeat instead, and the status names it (lostLogNotices, followers).
+    if (m.logTerm === 0 && m.rejectHint - 1 < pr.match && pr.state !== 'snapshot') {
+      if (pr.lostLog === undefined) this.lostLogNotices_++;
+      pr.lostLog = { end: m.rejectHint - 1 };
+      if (pr.state === 'replicate') pr.becomeProbe();
+      pr.probeSent = true;
+      return;
+    }
     let hintNext = m.rejectHint;
     if (m.logTerm > 0) {
       const j = this.log.lastIndexWithTermAtMost(m.logTerm, m.index);
@@ -866,6 +888,7 @@ export class RaftNode {
   }
 
   private handleAppendAck(m: Message, pr: Progress): void {
+    pr.lostLog = undefined;
     const wasPaused = pr.isPaused();
     if (!pr.maybeUpdate(m.index)) {
       if (pr.state === 'replicate') pr.inflights.freeTo(m.index);

@@ -87,7 +87,7 @@ export interface ReplicaStatus {
   /** The term of lastStepDown, for comparing without parsing the text. */
   readonly lastStepDownTerm?: number;
   /** Only from a leader: the index it knows each follower holds (match) and how it replicates to it. */
-  readonly followers?: ReadonlyArray<{ readonly id: number; readonly match: number; readonly state: string; readonly active?: boolean }>;
+  readonly followers?: ReadonlyArray<{ readonly id: number; readonly match: number; readonly state: string; readonly active?: boolean; readonly logEnd?: number }>;
   /** The partition's members as this replica's log has them, with their addresses (absent from older builds). */
   readonly members?: readonly MemberView[];
   /** Set while a membership change is proposed and not yet applied here (leaders only). */

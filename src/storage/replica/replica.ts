@@ -166,6 +166,8 @@ export class Replica {
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly transfers = new Set<TransferWaiter>();
   private busyRefusals = 0;
+  /** The core's lostLogNotices already logged. */
+  private lostLogNoticesTold = 0;
   private readonly trace = new StageTrace();
   private readonly snapshotEvery: number;
   private readonly snapshotThread: SnapshotThread;
@@ -360,7 +362,7 @@ export class Replica {
       leaderSilenceBySecond: this.leaderSilenceSeconds.recent(),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
-      ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state, active }) => ({ id, match, state, active })) } : {}),
+      ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state, active, logEnd }) => ({ id, match, state, active, ...(logEnd !== undefined ? { logEnd } : {}) })) } : {}),
       members: this.membership.views(),
       ...(this.membership.changeUnderWay !== undefined ? { memberChange: this.membership.changeUnderWay } : {}),
       ...this.diskFaultStatus(),
@@ -700,6 +702,19 @@ export class Replica {
     this.stallSeconds.note(Math.max(0, late_ms), work.loop);
     if (late_ms >= this.electionTimeout_ms / 6) this.reportStall(late_ms, late_ms + tick_ms, now, work);
     this.driver.tick();
+    if (this.node.lostLogNotices !== this.lostLogNoticesTold) this.reportLostLogs();
+  }
+
+  /** A follower lost entries it had acknowledged (RaftNode.lostLogNotices): only an operator can mend that, so say how. */
+  private reportLostLogs(): void {
+    this.lostLogNoticesTold = this.node.lostLogNotices;
+    for (const f of this.node.status().followers ?? []) {
+      if (f.logEnd === undefined) continue;
+      this.options.log.error(
+        { replica: this.id, partition: this.address.partition, follower: f.id, logEnd: f.logEnd, acknowledged: f.match },
+        `replica ${f.id} now holds its log only to index ${f.logEnd}, though it had acknowledged ${f.match}: it lost data it had made durable (its folder was emptied or replaced). It gets no entries until mended, so the partition stands on its other replicas: remove it (ecom member remove ${f.id}), empty its folder, and add it back (ecom member add, then ecom storage --join)`,
+      );
+    }
   }
 
   private get electionTimeout_ms(): number {
