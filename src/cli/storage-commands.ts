@@ -161,6 +161,12 @@ function registerLeaderCommand(program: Command): void {
     });
 }
 
+/** What the leader knows of a follower that lost entries it had acknowledged (docs/raft.md), or nothing. */
+function lostLog(leader: ReplicaStatus | undefined, id: number): string {
+  const f = leader?.followers?.find((v) => v.id === id && v.logEnd !== undefined);
+  return f === undefined ? '' : `  LOST ITS LOG: holds up to ${f.logEnd} of the ${f.match} it acknowledged; remove it and add it back empty (docs/operations.md)`;
+}
+
 export function formatStatus(topology: Topology, statuses: ReadonlyArray<ReplicaStatus | { id: number; partition: number; unreachable: string }>): string {
   const lines: string[] = [];
   for (let p = 0; p < topology.partitions; p++) {
@@ -172,7 +178,7 @@ export function formatStatus(topology: Topology, statuses: ReadonlyArray<Replica
       const address = topology.replicas.find((r) => r.id === s.id) ?? known.find((a) => a.id === s.id);
       const where = address ? `${address.host}:${address.clientPort}` : '?';
       if ('unreachable' in s) lines.push(`  replica ${s.id}  ${where}  down (${s.unreachable})`);
-      else lines.push(`  replica ${s.id}  ${where}  ${s.role.padEnd(9)} term ${s.term}  commit ${s.commitIndex}  applied ${s.appliedIndex}  snapshot ${s.snapshotIndex}${s.maxStall_ms === undefined ? '' : `  stall ≤${s.maxStall_ms} ms`}${s.role !== 'follower' || s.maxLeaderSilence_ms === undefined ? '' : `  leader silent ≤${s.maxLeaderSilence_ms} ms`}${s.diskFault === undefined ? '' : `  DISK FAULT, paused: ${s.diskFault}`}`);
+      else lines.push(`  replica ${s.id}  ${where}  ${s.role.padEnd(9)} term ${s.term}  commit ${s.commitIndex}  applied ${s.appliedIndex}  snapshot ${s.snapshotIndex}${s.maxStall_ms === undefined ? '' : `  stall ≤${s.maxStall_ms} ms`}${s.role !== 'follower' || s.maxLeaderSilence_ms === undefined ? '' : `  leader silent ≤${s.maxLeaderSilence_ms} ms`}${s.diskFault === undefined ? '' : `  DISK FAULT, paused: ${s.diskFault}`}${lostLog(leader, s.id)}`);
     }
   }
   return `${lines.join('\n')}\n`;
