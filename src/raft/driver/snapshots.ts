@@ -108,9 +108,14 @@ export class Snapshotter {
     if (!this.parts.stopped()) this.parts.events.snapshotFailed?.(err instanceof Error ? err : new Error(String(err)));
   }
 
-  /** Hands the captured state to the core, unless it is stale by now (another snapshot came first). */
+  /**
+   * Hands the captured state to the core, unless it is stale by now: another snapshot came first,
+   * ours or one from the leader that the core holds but has not applied yet (a capture deferred
+   * across its arrival compacted below the log's new start, and the core refused it).
+   */
   private record(state: CapturedState): Snapshot | undefined {
     if (this.parts.stopped() || state.applied <= this.index_ || state.applied > this.parts.node.appliedIndex) return undefined;
+    if (state.applied < this.parts.node.status().firstIndex) return undefined;
     return this.parts.node.compact(state.applied, state.data);
   }
 
