@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,13 @@ import type { RecordKind, StoredRecord } from '../../src/domain/records.js';
 import { StorageTier } from '../../src/modes/raft/storage-tier.js';
 import { PartitionedBackend } from '../../src/storage/client/partitioned-backend.js';
 import { ReplicaClusterClient } from '../../src/storage/client/cluster-client.js';
-import { BACKUP_PIECE_BYTES } from '../../src/storage/common/backup-format.js';
+import { BACKUP_FORMAT, BACKUP_PIECE_BYTES, BACKUP_VERSION } from '../../src/storage/common/backup-format.js';
+import { BackupFileWriter } from '../../src/storage/replica/backup-file.js';
+import { restoreMarker } from '../../src/storage/replica/layout.js';
+import { Replica } from '../../src/storage/replica/replica.js';
+import { CopyWriter } from '../../src/storage/replica/snapshot-format.js';
+import { silentLogger } from '../../src/util/log.js';
+import { ECOM_BIN } from '../../src/util/processes.js';
 import { freeLocalTopology } from '../../src/storage/common/topology.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
@@ -159,6 +166,45 @@ describe('backup and restore', () => {
       await must(backend, { op: 'CreateOrder', oid: '701', cid: '8', data: '[{"id": "71", "quantity": 4}]' });
       expect(await backend.read('product', '71')).toMatchObject({ quantity: 0 });
     });
+  });
+
+  it('a restore killed half way leaves a folder no replica starts from, saying why', { timeout: 120_000 }, async () => {
+    // A backup big enough to take a while to restore: 300,000 records a partition.
+    const file = join(work, 'to-interrupt.backup');
+    const out = new BackupFileWriter(file, { format: BACKUP_FORMAT, version: BACKUP_VERSION, created: new Date().toISOString(), partitions: 2 });
+    for (const p of [0, 1]) {
+      const pieces: Buffer[] = [];
+      const copy = new CopyWriter(10, (piece) => pieces.push(Buffer.from(piece)));
+      for (let i = 0; i < 300_000; i++) copy.add(`r/client/${p}-${String(i).padStart(7, '0')}`, { kind: 'client', name: `client ${i}`, orderCount: 0, lastSeq: 0 });
+      const bytes = Buffer.concat(pieces);
+      out.startPart({ partition: p, index: 10, term: 1, voters: p === 0 ? [1, 2, 3] : [4, 5, 6], bytes: bytes.length, keys: copy.keys });
+      out.write(bytes);
+      out.endPart();
+    }
+    out.finish();
+    const topology = await freeLocalTopology(2, 3);
+    const configFile = join(work, 'interrupted-topology.json');
+    writeFileSync(configFile, JSON.stringify(topology));
+    const dataDir = join(work, 'interrupted');
+    mkdirSync(dataDir);
+    const restore = spawn(process.execPath, [ECOM_BIN, 'restore', file, '--data', dataDir, '--storage-config', configFile], { stdio: 'ignore' });
+    const exited = new Promise<string | null>((resolve) => restore.on('exit', (_code, signal) => resolve(signal)));
+    // Killed as soon as the restore has begun writing.
+    await new Promise<void>((resolve) => {
+      const watcher = watch(dataDir, () => {
+        if (!existsSync(restoreMarker(dataDir))) return;
+        restore.kill('SIGKILL');
+        watcher.close();
+        resolve();
+      });
+    });
+    expect(await exited).toBe('SIGKILL');
+    expect(() => new Replica({ topology, id: 4, dataDir, log: silentLogger })).toThrow(/^replica 4 cannot start from .*interrupted: a restore into it started at .* and did not finish/);
+    // Restored again into a new folder, it is whole, and leaves no marker.
+    const again = await runEcom(['restore', file, '--data', join(work, 'interrupted-again'), '--storage-config', configFile], { timeout_ms: 60_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('partition 1: 300,000 records at index 10, in 3 replicas');
+    expect(existsSync(restoreMarker(join(work, 'interrupted-again')))).toBe(false);
   });
 
   it('refuses a destination it cannot write to before asking the cluster for anything', async () => {

@@ -25,7 +25,7 @@ import { SnapshotThread } from './snapshot-thread.js';
 import { BackupReads } from './backup-reads.js';
 import { openCopyFile, SnapshotCopies } from './snapshot-copies.js';
 import { markClean, openState } from './state-recovery.js';
-import { replicaDir } from './layout.js';
+import { replicaDir, unfinishedRestore } from './layout.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
 import { MaxPerSecond } from '../../util/max-per-second.js';
 import { StageTrace } from './stage-trace.js';
@@ -197,6 +197,8 @@ export class Replica {
   private readonly maxPendingProposals: number;
 
   constructor(private readonly options: ReplicaOptions) {
+    const unfinished = unfinishedRestore(options.dataDir);
+    if (unfinished !== undefined) throw new Error(`replica ${options.id} cannot start from ${options.dataDir}: ${unfinished}`);
     this.address = replicaById(options.topology, options.id);
     this.secret = clusterSecretOf(options.topology);
     const peers = replicasOf(options.topology, this.address.partition);

@@ -1,11 +1,11 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_FILE_LOG_OPTIONS, FileLog } from '../../raft/log/file-log.js';
+import { DEFAULT_FILE_LOG_OPTIONS, FileLog, fsyncDir } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
 import { replicasOf, type Topology } from '../common/topology.js';
 import { ADDRESS_KEY_PREFIX } from '../common/members.js';
 import type { BackupSource } from './backup-file.js';
-import { replicaDir } from './layout.js';
+import { replicaDir, restoreMarker } from './layout.js';
 import { LmdbStateStore } from './lmdb-store.js';
 import { storeMarker } from './snapshot-format.js';
 import { markClean } from './state-recovery.js';
@@ -39,6 +39,12 @@ export async function restoreBackup(backup: BackupSource, topology: Topology, da
     const dir = replicaDir(dataDir, replica.id);
     if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`${dir} already holds a replica's data; restore into an empty --data folder (nothing was written)`);
   }
+  // Until every replica is written, no replica may start from the folder (layout.ts): a restore
+  // killed half way would leave some partitions restored and others empty.
+  const marker = restoreMarker(dataDir);
+  const madeDataDir = !existsSync(dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  writeDurably(marker, `a restore into it started at ${new Date().toISOString()} and did not finish (it was interrupted, or failed); delete the replica folders in it and run ecom restore again\n`);
   const written: string[] = [];
   const restored: RestoredReplica[] = [];
   try {
@@ -67,12 +73,16 @@ export async function restoreBackup(backup: BackupSource, topology: Topology, da
       say(`partition ${part.partition}: ${records.toLocaleString('en-US')} records at index ${part.index}, in ${replicas.length} replicas`);
       restored.push(...replicas.map((r, i) => ({ id: r.id, partition: part.partition, index: part.index, dir: dirs[i]! })));
     }
-    return restored;
   } catch (err) {
     // Nothing half restored is left to be started: the folders were empty or absent before.
     for (const dir of written) rmSync(dir, { recursive: true, force: true });
+    rmSync(marker, { force: true });
+    if (madeDataDir) rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}; nothing was left in ${dataDir}`);
   }
+  rmSync(marker);
+  fsyncDir(dataDir);
+  return restored;
 }
 
 /**
@@ -107,4 +117,18 @@ async function writeStore(path: string, backup: BackupSource, p: number, index: 
 function copyStore(from: string, to: string): void {
   mkdirSync(to, { recursive: true });
   for (const file of ['data.mdb', 'lock.mdb']) copyFileSync(join(from, file), join(to, file));
+}
+
+/** Written beside, fsynced and renamed into place: the file appears whole or not at all. */
+function writeDurably(file: string, text: string): void {
+  const temporary = `${file}.tmp`;
+  writeFileSync(temporary, text);
+  const fd = openSync(temporary, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, file);
+  fsyncDir(join(file, '..'));
 }
