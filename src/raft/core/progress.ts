@@ -70,8 +70,8 @@ export class Progress {
   snapshotElapsed_ticks = 0;
   /** The leader's tick count when this peer last answered (CheckQuorum). */
   lastHeard_ticks = 0;
-  /** Set when the peer's log was found to end below `match`, at `end`: it lost entries it had acknowledged. */
-  lostLog: { readonly end: number } | undefined;
+  /** Set while the peer's refusals say its log ends below `match`, at `end` (`seen` of them in a row): it lost entries it had acknowledged. */
+  lostLog: { readonly end: number; readonly seen: number } | undefined;
   isLearner: boolean;
   readonly inflights: Inflights;
 

@@ -19,6 +19,9 @@ export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 /** Marks a Vote/PreVote sent because the leader asked us to take over (bypasses leader stickiness). */
 export const CAMPAIGN_TRANSFER = 1;
 
+/** Probes in a row a follower must refuse, its log ending below what it acknowledged, before it is named as having lost it. */
+const LOST_LOG_CONFIRMATIONS = 3;
+
 export interface RaftOptions {
   readonly id: NodeId;
   /** Followers wait a random time in [election_timeout_ticks, 2·election_timeout_ticks) before campaigning. */
@@ -266,7 +269,7 @@ export class RaftNode {
       followers:
         this.lead === undefined
           ? undefined
-          : [...this.lead.progress].filter(([id]) => id !== this.id).map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: this.recentlyHeard(pr), ...(pr.lostLog !== undefined ? { logEnd: pr.lostLog.end } : {}) })),
+          : [...this.lead.progress].filter(([id]) => id !== this.id).map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: this.recentlyHeard(pr), ...(pr.lostLog !== undefined && pr.lostLog.seen >= LOST_LOG_CONFIRMATIONS ? { logEnd: pr.lostLog.end } : {}) })),
     };
   }
 
@@ -862,12 +865,15 @@ export class RaftNode {
   private handleAppendReject(m: Message, pr: Progress): void {
     // A follower whose log now ends below what it acknowledged to this leader lost entries it had
     // made durable (its folder emptied, or put back from an older copy, under the same id). Raft
-    // cannot mend that by itself: the entries it lacks may have been counted in a commit. Sending
-    // again at each refusal ping-ponged with it at full speed, at half a core, with nothing said:
-    // it is probed once a heartbeat instead, and the status names it (lostLogNotices, followers).
-    if (m.logTerm === 0 && m.rejectHint - 1 < pr.match && pr.state !== 'snapshot') {
-      if (pr.lostLog === undefined) this.lostLogNotices_++;
-      pr.lostLog = { end: m.rejectHint - 1 };
+    // cannot mend that by itself: the entries it lacks may have counted in a commit. Sending again
+    // at each refusal ping-ponged with it at full speed, at half a core, with nothing said: it is
+    // probed once a heartbeat instead. A refusal delayed past the acknowledgement looks the same
+    // once, so it is named (lostLogNotices, FollowerView.logEnd) only when it refuses
+    // LOST_LOG_CONFIRMATIONS probes in a row; a stale one costs that follower a heartbeat.
+    if (m.logTerm === 0 && m.index >= pr.match && m.rejectHint - 1 < pr.match && pr.state !== 'snapshot') {
+      const seen = (pr.lostLog?.seen ?? 0) + 1;
+      pr.lostLog = { end: m.rejectHint - 1, seen };
+      if (seen === LOST_LOG_CONFIRMATIONS) this.lostLogNotices_++;
       if (pr.state === 'replicate') pr.becomeProbe();
       pr.probeSent = true;
       return;
