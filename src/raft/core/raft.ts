@@ -137,7 +137,7 @@ export interface FollowerView {
   readonly state: 'probe' | 'replicate' | 'snapshot';
   /** Heard from within the last election timeout (what CheckQuorum counts). */
   readonly active: boolean;
-  /** Set when the follower's log was found to end here, below `match`: it lost entries it had acknowledged. */
+  /** Set once the follower has refused LOST_LOG_CONFIRMATIONS probes in a row, its log ending here, below `match`: it lost entries it had acknowledged. */
   readonly logEnd?: number;
 }
 
@@ -238,7 +238,7 @@ export class RaftNode {
   get role(): Role {
     return this.role_;
   }
-  /** How many times, as leader, it found a follower's log ending below what that follower had acknowledged (FollowerView.logEnd). */
+  /** How many times, as leader, it named a follower whose log ends below what it had acknowledged (FollowerView.logEnd). */
   get lostLogNotices(): number {
     return this.lostLogNotices_;
   }
