@@ -427,6 +427,42 @@ describe('scenario: a follower that lost its acknowledged log', () => {
   });
 });
 
+describe('scenario: a follower that lost its log, behind a compaction', () => {
+  it('gets a snapshot, even after the first was lost, and is named for nothing', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.elect(1);
+    const leader = c.node(1);
+    leader.propose(enc('a'));
+    c.stabilize();
+    // 3 acknowledged 2, then lost its folder; meanwhile the log went on and was compacted past 2.
+    c.isolate(3);
+    for (const s of ['b', 'c', 'd']) leader.propose(enc(s));
+    c.stabilize();
+    leader.compact(5, enc('state@5'));
+    c.add(3, { voters: [1, 2, 3], learners: [] });
+    c.heal();
+    // The first snapshot is lost on its way. The leader sends again after an election timeout,
+    // probing from after that snapshot, where the empty follower refuses.
+    let lost = 0;
+    for (let t = 0; t < 3 * DEFAULT_OPTIONS.election_timeout_ticks && c.node(3).appliedIndex < 5; t++) {
+      leader.tick();
+      for (let round = 0; round < 50; round++) {
+        c.collect();
+        if (c.pending.length === 0) break;
+        const batch = c.pending;
+        c.pending = [];
+        for (const m of batch) {
+          if (m.type === 'Snap' && lost === 0) lost++;
+          else c.deliver(m);
+        }
+      }
+    }
+    expect(lost).toBe(1);
+    expect(c.node(3).appliedIndex).toBe(5);
+    expect(leader.lostLogNotices).toBe(0);
+  });
+});
+
 describe('scenario: a refusal delayed past the acknowledgement', () => {
   it('costs that follower a heartbeat, and names nothing', () => {
     const c = new TestCluster([1, 2, 3]);

@@ -875,6 +875,9 @@ export class RaftNode {
       pr.lostLog = { end: m.rejectHint - 1, seen };
       if (seen === LOST_LOG_CONFIRMATIONS) this.lostLogNotices_++;
       if (pr.state === 'replicate') pr.becomeProbe();
+      // From just after `match`, as a refusal always backs off to: if the log is compacted past
+      // it, that probe is a snapshot, which mends the follower.
+      pr.next = pr.match + 1;
       pr.probeSent = true;
       return;
     }
