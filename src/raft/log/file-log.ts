@@ -530,6 +530,23 @@ function fsyncDirAsync(dir: string, done: (err: Error | undefined) => void): voi
   });
 }
 
+/**
+ * Replaces `file` with `text` durably: written beside it, fsynced, renamed over it, and the folder
+ * fsynced, so a crash leaves the old content or the whole new one (small files: pointers, markers).
+ */
+export function replaceFileDurably(file: string, text: string): void {
+  const temporary = `${file}.tmp`;
+  fs.writeFileSync(temporary, text);
+  const fd = fs.openSync(temporary, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temporary, file);
+  fsyncDir(path.dirname(file));
+}
+
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {

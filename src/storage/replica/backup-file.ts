@@ -12,7 +12,7 @@ import {
   type PartPreamble,
 } from '../common/backup-format.js';
 import { fsyncDir } from '../../raft/log/file-log.js';
-import { CopyReader, LEGACY_JSON_FORMAT, SnapshotDataError } from './snapshot-format.js';
+import { CopyReader, readLegacyJson, SnapshotDataError } from './snapshot-format.js';
 
 /**
  * `ecom backup` files on disk (the layout is in src/storage/common/backup-format.ts): written as
@@ -177,19 +177,14 @@ function version1(file: string, size: number): BackupSource {
   };
 }
 
+/** A version 1 partition's state: format 1 snapshot data, read as a replica reads it. */
 function legacyEntries(partition: number, text: string): Array<[string, unknown]> {
-  let state: unknown;
   try {
-    state = JSON.parse(text);
+    return readLegacyJson(new TextEncoder().encode(text));
   } catch (err) {
-    throw new Error(`partition ${partition}'s state in the backup is not JSON (${(err as Error).message}); the file is damaged`);
+    if (err instanceof SnapshotDataError) throw new Error(`partition ${partition}'s state in the backup cannot be read (${err.message}); the file is damaged`);
+    throw err;
   }
-  const { format, entries } = (state ?? {}) as { format?: unknown; entries?: unknown };
-  if (format !== LEGACY_JSON_FORMAT || !Array.isArray(entries)) {
-    throw new Error(`partition ${partition}'s state is in snapshot format ${JSON.stringify(format)}; this ecom reads format ${LEGACY_JSON_FORMAT}`);
-  }
-  if (!entries.every((e) => Array.isArray(e) && typeof e[0] === 'string')) throw new Error(`partition ${partition}'s state holds an entry that is not [key, value]; the file is damaged`);
-  return entries as Array<[string, unknown]>;
 }
 
 /** A version 2 partition: its preamble and where its copy lies in the file. */

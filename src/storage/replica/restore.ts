@@ -1,6 +1,6 @@
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_FILE_LOG_OPTIONS, FileLog, fsyncDir } from '../../raft/log/file-log.js';
+import { DEFAULT_FILE_LOG_OPTIONS, FileLog, fsyncDir, replaceFileDurably } from '../../raft/log/file-log.js';
 import { FileSnapshotStore } from '../../raft/log/file-snapshot.js';
 import { replicasOf, type Topology } from '../common/topology.js';
 import { ADDRESS_KEY_PREFIX } from '../common/members.js';
@@ -44,7 +44,7 @@ export async function restoreBackup(backup: BackupSource, topology: Topology, da
   const marker = restoreMarker(dataDir);
   const madeDataDir = !existsSync(dataDir);
   mkdirSync(dataDir, { recursive: true });
-  writeDurably(marker, `a restore into it started at ${new Date().toISOString()} and did not finish (it was interrupted, or failed); delete the replica folders in it and run ecom restore again\n`);
+  replaceFileDurably(marker, `a restore into it started at ${new Date().toISOString()} and did not finish (it was interrupted, or failed); delete the replica folders in it and run ecom restore again\n`);
   const written: string[] = [];
   const restored: RestoredReplica[] = [];
   try {
@@ -117,18 +117,4 @@ async function writeStore(path: string, backup: BackupSource, p: number, index: 
 function copyStore(from: string, to: string): void {
   mkdirSync(to, { recursive: true });
   for (const file of ['data.mdb', 'lock.mdb']) copyFileSync(join(from, file), join(to, file));
-}
-
-/** Written beside, fsynced and renamed into place: the file appears whole or not at all. */
-function writeDurably(file: string, text: string): void {
-  const temporary = `${file}.tmp`;
-  writeFileSync(temporary, text);
-  const fd = openSync(temporary, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, file);
-  fsyncDir(join(file, '..'));
 }

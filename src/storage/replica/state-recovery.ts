@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncDir } from '../../raft/log/file-log.js';
+import { replaceFileDurably } from '../../raft/log/file-log.js';
 import type { Snapshot } from '../../raft/types.js';
 import type { Logger } from '../../util/log.js';
 import { LmdbStateStore } from './lmdb-store.js';
@@ -50,7 +50,7 @@ export function openState(dir: string, latest: Snapshot | undefined, log: Logger
   const store = openChecked(path, !clean && !sameBoot && existsSync(path), rebuildable, log);
   rmSync(join(dir, CLEAN_MARKER), { force: true });
   const boot = bootId();
-  if (boot !== undefined && !sameBoot) writeDurably(dir, BOOT_FILE, boot);
+  if (boot !== undefined && !sameBoot) replaceFileDurably(join(dir, BOOT_FILE), boot);
   return store;
 }
 
@@ -83,7 +83,7 @@ export function markClean(dir: string, statePath: string): void {
     fsyncSync(fd);
     closeSync(fd);
   }
-  writeDurably(dir, CLEAN_MARKER, `${new Date().toISOString()}\n`);
+  replaceFileDurably(join(dir, CLEAN_MARKER), `${new Date().toISOString()}\n`);
 }
 
 function setAside(path: string): void {
@@ -92,14 +92,6 @@ function setAside(path: string): void {
   rmSync(aside, { recursive: true, force: true });
 }
 
-function writeDurably(dir: string, name: string, text: string): void {
-  const file = join(dir, name);
-  writeFileSync(file, text);
-  const fd = openSync(file, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  fsyncDir(dir);
-}
 
 function readText(file: string): string | undefined {
   try {

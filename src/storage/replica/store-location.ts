@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncDir } from '../../raft/log/file-log.js';
+import { replaceFileDurably } from '../../raft/log/file-log.js';
 
 /**
  * Which folder of a replica's holds its state store. A new replica's store is `state`. A store
@@ -35,17 +35,7 @@ export function currentStoreName(dir: string): string {
 
 /** Makes `name` the store's folder, durably: written beside, fsynced, renamed over the pointer. */
 export function makeCurrent(dir: string, name: string): void {
-  const file = join(dir, POINTER);
-  const temporary = `${file}.tmp`;
-  writeFileSync(temporary, `${name}\n`);
-  const fd = openSync(temporary, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, file);
-  fsyncDir(dir);
+  replaceFileDurably(join(dir, POINTER), `${name}\n`);
 }
 
 /** Removes every store folder of the replica's but those in `keep` (stores replaced, copies or stagings left by a crash). */
