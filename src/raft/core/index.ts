@@ -38,7 +38,7 @@
  *     node.advance();
  *   }
  *
- * Status: node.leaderId, node.term, node.role, node.commitIndex, node.appliedIndex,
+ * Status: node.leaderId, node.term, node.role, node.commitIndex, node.appliedIndex, node.firstIndex,
  * node.membership, node.status() for everything at once.
  *
  * Wire format for messages: ../codec.ts. Storage interfaces: ../log/interfaces.ts.

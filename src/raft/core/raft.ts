@@ -248,6 +248,10 @@ export class RaftNode {
   get appliedIndex(): number {
     return this.applied_;
   }
+  /** The first index the log still holds (one past its last snapshot). */
+  get firstIndex(): number {
+    return this.log.firstIndex();
+  }
   get membership(): Membership {
     return this.membership_;
   }
@@ -262,7 +266,7 @@ export class RaftNode {
       commitIndex: this.commit_,
       appliedIndex: this.applied_,
       lastIndex: this.log.lastIndex(),
-      firstIndex: this.log.firstIndex(),
+      firstIndex: this.firstIndex,
       membership: this.membership_,
       leadTransferee: this.lead?.transferee ?? NO_NODE,
       lastStepDown: this.lastStepDown,

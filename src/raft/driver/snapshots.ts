@@ -115,7 +115,7 @@ export class Snapshotter {
    */
   private record(state: CapturedState): Snapshot | undefined {
     if (this.parts.stopped() || state.applied <= this.index_ || state.applied > this.parts.node.appliedIndex) return undefined;
-    if (state.applied < this.parts.node.status().firstIndex) return undefined;
+    if (state.applied < this.parts.node.firstIndex) return undefined;
     return this.parts.node.compact(state.applied, state.data);
   }
 
