@@ -211,7 +211,6 @@ export class CopyWriter {
  * transaction then keeps nothing).
  */
 export function readCopy(data: Uint8Array, put: (key: string, value: unknown) => void): { applied: number; keys: number } {
-  if (shapeOf(data) !== 'copy') throw new SnapshotDataError('snapshot data is not a full copy');
   const reader = new CopyReader(put);
   reader.push(data);
   return reader.end();
