@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { guarded, requestPath, shownTarget } from '../util/http-guard.js';
 import { hostAllowed, isLoopback } from '../util/loopback.js';
 import type { Logger } from '../util/log.js';
 import type { ReplicaControls } from './controls.js';
@@ -68,12 +69,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     events: options.feed.timeline.recent(),
     controls: controls === undefined ? { enabled: false, why: refusal ?? 'no controls' } : controlsOn(controls),
   });
-  const server = createServer((req, res) => {
+  const server = createServer(guarded('dashboard', options.log, (req, res) => {
     res.setHeader('cache-control', 'no-store');
     res.setHeader('x-content-type-options', 'nosniff');
-    const path = new URL(req.url ?? '/', 'http://dashboard').pathname;
     if (!hostAllowed(req, options.host)) return reply(res, 403, { error: `refused Host "${req.headers.host}": open the dashboard at its own address (${options.host})` });
-    if (req.method === 'POST' && path.startsWith('/api/replicas/')) return void handleControl(req, res, path, controls, refusal, options.feed);
+    const path = requestPath(req);
+    if (path === undefined) return reply(res, 400, { error: `${shownTarget(req)} is not a path here: the page is at /, its data at /api/state and /api/stream` });
+    if (req.method === 'POST' && path.startsWith('/api/replicas/')) return handleControl(req, res, path, controls, refusal, options.feed);
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, { error: `${req.method} is not served here; the dashboard answers GET, and POST on /api/replicas/ID/ACTION` });
     const asset = assets.get(path);
     if (asset !== undefined) return void res.writeHead(200, { 'content-type': asset.type }).end(asset.body);
@@ -82,7 +84,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (path === '/api/stream') return req.method === 'HEAD' ? void res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' }).end() : openStream(req, res, streams, state());
     if (path === '/metrics' && options.metrics !== undefined) return serveMetrics(res, options.metrics, options.log);
     reply(res, 404, { error: `nothing at ${path}: the page is at /, its data at /api/state and /api/stream` });
-  });
+  }));
   const unsubscribe = options.feed.subscribe((update) => broadcast(streams, update));
   const port = await listen(server, options.host, options.port);
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`;

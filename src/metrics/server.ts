@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../util/log.js';
+import { guarded, requestPath, shownTarget } from '../util/http-guard.js';
 import { hostAllowed } from '../util/loopback.js';
 import type { MetricsRegistry } from './registry.js';
 
@@ -24,10 +25,14 @@ export interface MetricsServer {
 
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const { registry } = options;
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://metrics').pathname;
+  const server = createServer(guarded('metrics server', options.log, (req, res) => {
     if (!hostAllowed(req, options.host)) {
       res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(`refused Host "${req.headers.host}": scrape this server at its own loopback address (${options.host})\n`);
+      return;
+    }
+    const path = requestPath(req);
+    if (path === undefined) {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end(`${shownTarget(req)} is not a path here: the metrics are at /metrics\n`);
       return;
     }
     if (path !== '/metrics') {
@@ -45,7 +50,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
         res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`collecting the metrics failed: ${(err as Error).message}\n`);
       },
     );
-  });
+  }));
   const port = await listen(server, options.host, options.port);
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/metrics`;
   return {
