@@ -26,6 +26,8 @@ export interface MetricsServer {
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const { registry } = options;
   const server = createServer(guarded('metrics server', options.log, (req, res) => {
+    // Its refusals quote what the request sent: no browser may read them as anything but text.
+    res.setHeader('x-content-type-options', 'nosniff');
     if (!hostAllowed(req, options.host)) {
       res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(`refused Host "${req.headers.host}": scrape this server at its own loopback address (${options.host})\n`);
       return;
