@@ -50,7 +50,7 @@ function remainingLength(n: number): Buffer {
 }
 
 /** A UTF-8 string with its two-byte length, as MQTT writes every string. */
-function mqttString(text: string): Buffer {
+export function mqttString(text: string): Buffer {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length > 0xffff) throw new Error(`an MQTT string of ${bytes.length} bytes is over 65,535`);
   const length = Buffer.alloc(2);
@@ -58,17 +58,18 @@ function mqttString(text: string): Buffer {
   return Buffer.concat([length, bytes]);
 }
 
-function packet(type: number, flags: number, body: Buffer): Buffer {
+/** An MQTT packet: its type and flags, its remaining length, its body (tests build odd ones with it). */
+export function mqttPacket(type: number, flags: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([(type << 4) | flags]), remainingLength(body.length), body]);
 }
 
-function connectPacket(options: MqttPublisherOptions): Buffer {
+export function connectPacket(options: Pick<MqttPublisherOptions, 'clientId' | 'keepalive_s' | 'credentials'>): Buffer {
   const { credentials } = options;
   // Clean session; user name and password when given.
   const flags = 0x02 | (credentials === undefined ? 0 : 0xc0);
   const header = Buffer.from([0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, flags, (options.keepalive_s >> 8) & 0xff, options.keepalive_s & 0xff]);
   const payload = [mqttString(options.clientId), ...(credentials === undefined ? [] : [mqttString(credentials.username), mqttString(credentials.password)])];
-  return packet(CONNECT, 0, Buffer.concat([header, ...payload]));
+  return mqttPacket(CONNECT, 0, Buffer.concat([header, ...payload]));
 }
 
 export class MqttPublisher {
@@ -93,7 +94,7 @@ export class MqttPublisher {
   /** Sends `payload` on `topic` at QoS 0 if connected; returns whether it went out. */
   publish(topic: string, payload: string): boolean {
     if (!this.connected_ || this.socket === undefined) return false;
-    this.socket.write(packet(PUBLISH, 0, Buffer.concat([mqttString(topic), Buffer.from(payload, 'utf8')])));
+    this.socket.write(mqttPacket(PUBLISH, 0, Buffer.concat([mqttString(topic), Buffer.from(payload, 'utf8')])));
     return true;
   }
 

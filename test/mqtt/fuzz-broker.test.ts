@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { brokerCredentials, createClusterSecret, readClusterSecret } from '../../src/net/cluster-secret.js';
+import { connectPacket, mqttPacket, mqttString } from '../../src/net/mqtt-publisher.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { Prng } from '../../src/util/random.js';
 import { freePort } from '../helpers/ports.js';
@@ -20,32 +21,8 @@ import { testSeed } from '../helpers/seed.js';
 const CONNECTIONS = 300;
 const CONNECTION_WAIT_MS = 1_000;
 
-/** MQTT's variable-length "remaining length". */
-function remainingLength(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (n > 0);
-  return Buffer.from(bytes);
-}
-
-const utf8 = (s: string | Buffer) => {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-};
-
-function packet(type: number, flags: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([(type << 4) | flags]), remainingLength(body.length), body]);
-}
-
-function connectPacket(clientId: string, credentials?: { username: string; password: string }): Buffer {
-  const flags = 0x02 | (credentials === undefined ? 0 : 0xc0);
-  const head = Buffer.concat([utf8('MQTT'), Buffer.from([4, flags, 0, 30])]);
-  const payload = [utf8(clientId), ...(credentials === undefined ? [] : [utf8(credentials.username), utf8(credentials.password)])];
-  return packet(1, 0, Buffer.concat([head, ...payload]));
+function connectAs(clientId: string, credentials?: { username: string; password: string }): Buffer {
+  return connectPacket({ clientId, keepalive_s: 30, ...(credentials === undefined ? {} : { credentials }) });
 }
 
 function randomBytes(r: Prng, max: number): Buffer {
@@ -55,18 +32,18 @@ function randomBytes(r: Prng, max: number): Buffer {
 /** One connection's bytes: a mangled CONNECT, a packet of any type and flags, a lying length, or noise; after a good CONNECT half the time. */
 function randomConnection(r: Prng, credentials: { username: string; password: string }): Buffer {
   const parts: Buffer[] = [];
-  if (r.chance(0.5)) parts.push(connectPacket(`fuzz-${r.int(1e6)}`, credentials));
+  if (r.chance(0.5)) parts.push(connectAs(`fuzz-${r.int(1e6)}`, credentials));
   for (let n = 1 + r.int(3); n > 0; n--) {
     const roll = r.int(6);
     if (roll === 0) {
-      const good = connectPacket(`f${r.int(1000)}`, r.chance(0.5) ? credentials : { username: 'ecom', password: 'wrong' });
+      const good = connectAs(`f${r.int(1000)}`, r.chance(0.5) ? credentials : { username: 'ecom', password: 'wrong' });
       const at = 1 + r.int(good.length - 1);
       good[at] = r.int(256);
       parts.push(good);
-    } else if (roll === 1) parts.push(packet(r.int(16), r.int(16), randomBytes(r, 200)));
+    } else if (roll === 1) parts.push(mqttPacket(r.int(16), r.int(16), randomBytes(r, 200)));
     else if (roll === 2) parts.push(Buffer.concat([Buffer.from([r.int(256)]), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f].slice(0, 1 + r.int(5))), randomBytes(r, 20)]));
-    else if (roll === 3) parts.push(packet(3, r.int(16), Buffer.concat([utf8(r.pick(['ecom/log', '#', '+/+', '', 'a/#/b', '\u0000', 'x'.repeat(r.int(500))])), randomBytes(r, 100)])));
-    else if (roll === 4) parts.push(packet(8, r.int(16), Buffer.concat([Buffer.from([r.int(256), r.int(256)]), utf8(r.pick(['#', 'ecom/+', '', '/#/', 'a'])), Buffer.from([r.int(256)])])));
+    else if (roll === 3) parts.push(mqttPacket(3, r.int(16), Buffer.concat([mqttString(r.pick(['ecom/log', '#', '+/+', '', 'a/#/b', '\u0000', 'x'.repeat(r.int(500))])), randomBytes(r, 100)])));
+    else if (roll === 4) parts.push(mqttPacket(8, r.int(16), Buffer.concat([Buffer.from([r.int(256), r.int(256)]), mqttString(r.pick(['#', 'ecom/+', '', '/#/', 'a'])), Buffer.from([r.int(256)])])));
     else parts.push(randomBytes(r, 300));
   }
   return Buffer.concat(parts);
