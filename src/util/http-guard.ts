@@ -9,7 +9,7 @@ import type { Logger } from './log.js';
 
 /**
  * The path a request asks for, or undefined when its target is none. Node's parser lets
- * targets through that are not paths ("//", "///x", "/\\", "//@"), and resolving them against a
+ * targets through that are not paths ("//", "///", "/\\", "//@"), and resolving them against a
  * base throws: a single `GET //` stopped `ecom up` with the whole system under it.
  */
 export function requestPath(req: IncomingMessage): string | undefined {
