@@ -89,14 +89,14 @@ export class TestCluster {
     return out;
   }
 
-  /** Delivers pending messages (and whatever they cause) until the network is quiet. */
-  stabilize(max_rounds = 1000): void {
+  /** Delivers pending messages (and whatever they cause) until the network is quiet; `drop` loses the messages it picks. */
+  stabilize(max_rounds = 1000, drop?: (m: Message) => boolean): void {
     for (let round = 0; round < max_rounds; round++) {
       this.collect();
       if (this.pending.length === 0) return;
       const batch = this.pending;
       this.pending = [];
-      for (const m of batch) this.deliver(m);
+      for (const m of batch) if (drop?.(m) !== true) this.deliver(m);
     }
     throw new Error('cluster did not stabilize');
   }

@@ -1,6 +1,6 @@
 // Scenario tests that pin the exact message sequence (type from->to term index) of each protocol.
 import { describe, expect, it } from 'vitest';
-import { RaftNode, DEFAULT_OPTIONS } from '../../src/raft/core/index.js';
+import { RaftNode, DEFAULT_OPTIONS, type Message } from '../../src/raft/core/index.js';
 import { TestCluster, drain, enc, fmt, nodeWithLog } from './harness.js';
 
 /** Delivered messages since `mark` as "Type from->to tTerm iIndex [reject]" (heartbeats excluded unless asked). */
@@ -444,18 +444,10 @@ describe('scenario: a follower that lost its log, behind a compaction', () => {
     // The first snapshot is lost on its way. The leader sends again after an election timeout,
     // probing from after that snapshot, where the empty follower refuses.
     let lost = 0;
+    const loseFirstSnapshot = (m: Message) => m.type === 'Snap' && lost === 0 && ++lost === 1;
     for (let t = 0; t < 3 * DEFAULT_OPTIONS.election_timeout_ticks && c.node(3).appliedIndex < 5; t++) {
       leader.tick();
-      for (let round = 0; round < 50; round++) {
-        c.collect();
-        if (c.pending.length === 0) break;
-        const batch = c.pending;
-        c.pending = [];
-        for (const m of batch) {
-          if (m.type === 'Snap' && lost === 0) lost++;
-          else c.deliver(m);
-        }
-      }
+      c.stabilize(50, loseFirstSnapshot);
     }
     expect(lost).toBe(1);
     expect(c.node(3).appliedIndex).toBe(5);
