@@ -13,6 +13,8 @@ describe('bench/ scripts: numeric options', () => {
     ['raft-log.ts', ['--rounds', '0'], /--rounds needs a whole number above 0, got "0"/],
     ['entry-codec.ts', ['--iterations', '1e5'], /--iterations needs a whole number above 0, got "1e5"/],
     ['apply-cost.ts', ['--batch'], /--batch needs a whole number above 0, got nothing/],
+    ['replication-floor.ts', ['--concurrency', 'many'], /--concurrency needs a whole number above 0, got "many"/],
+    ['replication-floor.ts', ['--apply-us', '-5'], /--apply-us needs a whole number of 0 or more, got "-5"/],
   ])('%s %j exits 2 before measuring', (name, args, message) => {
     const r = run(name, args);
     expect(r.status, r.stdout + r.stderr).toBe(2);
