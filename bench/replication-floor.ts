@@ -14,7 +14,7 @@
 //   node --import tsx bench/replication-floor.ts [--seconds S] [--warmup S] [--concurrency N]
 //     [--workers N] [--apply-us N] [--slice-us N]
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, fdatasync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { fdatasync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,10 +110,6 @@ class GroupCommitLog {
     writeSync(this.fd, data);
     this.waiting.push(durable);
     if (!this.syncing) this.sync();
-  }
-
-  close(): void {
-    closeSync(this.fd);
   }
 
   private sync(): void {
