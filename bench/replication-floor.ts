@@ -225,13 +225,18 @@ function follower(file: string, applier: Applier): void {
       let data = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
       while (data.length >= HEADER_BYTES) {
         const length = data.readUInt32LE(0);
-        if (length > MAX_BATCH_BYTES) fail(`a batch of ${length} bytes (at most ${MAX_BATCH_BYTES})`);
+        if (length > MAX_BATCH_BYTES || length % WRITE_BYTES !== 0) {
+          // Not the leader stand-in's: that connection goes, the follower serves on.
+          process.stderr.write(`replication floor: follower refused a batch of ${length} bytes (whole ${WRITE_BYTES}-byte writes, at most ${MAX_BATCH_BYTES} bytes); closing that connection\n`);
+          socket.destroy();
+          return;
+        }
         if (data.length < HEADER_BYTES + length) break;
         const ack = Buffer.alloc(4);
         ack.writeUInt32LE(data.readUInt32LE(4));
         const writes = length / WRITE_BYTES;
         log.append(data.subarray(HEADER_BYTES, HEADER_BYTES + length), () => {
-          socket.write(ack);
+          if (!socket.destroyed) socket.write(ack);
           applier.apply(writes, () => {});
         });
         data = data.subarray(HEADER_BYTES + length);
