@@ -379,25 +379,13 @@ function child(args: string[], onMessage: (m: ToParent) => void): ChildProcess {
 
 let stopping = false;
 
-/** A whole number of 0 or more after `name` (numberArg's are above 0), or `fallback`; else exit 2, as numberArg does. */
-function wholeArg(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  if (at < 0) return fallback;
-  const text = process.argv[at + 1];
-  if (text === undefined || !/^\d+$/.test(text)) {
-    process.stderr.write(`${name} needs a whole number of 0 or more, got ${text === undefined ? 'nothing' : `"${text}"`}\n`);
-    process.exit(2);
-  }
-  return Number(text);
-}
-
 async function main(): Promise<void> {
   const seconds = numberArg('--seconds', 20);
   const warmup = numberArg('--warmup', 3);
   const inFlight = numberArg('--concurrency', 512);
   const workers = numberArg('--workers', 2);
-  const applyUs = wholeArg('--apply-us', 0);
-  const sliceUs = wholeArg('--slice-us', 0);
+  const applyUs = numberArg('--apply-us', 0, 0);
+  const sliceUs = numberArg('--slice-us', 0, 0);
   const dir = mkdtempSync(join(tmpdir(), 'ecom-replication-floor-'));
   const children: ChildProcess[] = [];
   const stop = () => {

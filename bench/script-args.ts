@@ -2,16 +2,17 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The whole number above 0 after `--name` on the command line, or `fallback`. Anything else stops
- * the script with exit code 2 and the value named: `--rounds x` must not run a benchmark of NaN
- * rounds that prints figures of nothing.
+ * The whole number of at least `min` (above 0 unless told) after `--name` on the command line, or
+ * `fallback`. Anything else stops the script with exit code 2 and the value named: `--rounds x`
+ * must not run a benchmark of NaN rounds that prints figures of nothing.
  */
-export function numberArg(name: string, fallback: number): number {
+export function numberArg(name: string, fallback: number, min = 1): number {
   const at = process.argv.indexOf(name);
   if (at < 0) return fallback;
   const text = process.argv[at + 1];
-  if (text === undefined || !/^\d+$/.test(text) || Number(text) < 1) {
-    process.stderr.write(`${name} needs a whole number above 0, got ${text === undefined ? 'nothing' : `"${text}"`}\n`);
+  if (text === undefined || !/^\d+$/.test(text) || Number(text) < min) {
+    const wanted = min === 1 ? 'above 0' : `of ${min} or more`;
+    process.stderr.write(`${name} needs a whole number ${wanted}, got ${text === undefined ? 'nothing' : `"${text}"`}\n`);
     process.exit(2);
   }
   return Number(text);
