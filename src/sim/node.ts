@@ -2,7 +2,7 @@
 // simulated network and a KV state machine. Only these fakes differ from a storage replica.
 import { DEFAULT_OPTIONS, RaftError } from '../raft/core/index.js';
 import type { Entry, Membership, Message, NodeId, RaftNode, RaftOptions, Snapshot } from '../raft/core/index.js';
-import { RaftDriver } from '../raft/driver/driver.js';
+import { RaftDriver, type DriverOptions } from '../raft/driver/driver.js';
 import type { CapturedState, StateMachine } from '../raft/driver/interfaces.js';
 import { MemorySnapshotStore } from '../raft/log/memory.js';
 import type { KvOutput } from '../lincheck/history.js';
@@ -26,6 +26,23 @@ const MAX_CAPTURE_TICKS = 3;
 /** A node whose disk is full tries again this often (the replica: every second). */
 const DISK_RETRY_TICKS = 3;
 
+/**
+ * How a node applies committed entries: the nodes of one run differ, so every seed runs the
+ * backlog applied a piece per step (as the replica does, a piece per turn) beside the whole Ready
+ * applied at once, lagging the log by a few entries or by many. Chosen by id, not drawn from
+ * the seed's generator, so adding it moved no draw of a recorded seed.
+ */
+function applyPieceOf(id: NodeId): Pick<DriverOptions, 'applyPiece'> {
+  switch (id % 3) {
+    case 1:
+      return { applyPiece: { maxEntries: 1, maxBacklog: 6 } };
+    case 2:
+      return { applyPiece: { maxEntries: 4, maxBacklog: 64 } };
+    default:
+      return {};
+  }
+}
+
 export interface Completion {
   readonly opId: number;
   readonly output: KvOutput;
@@ -48,6 +65,8 @@ class CheckedKvMachine implements StateMachine {
 
   apply(entries: readonly Entry[]): void {
     if (this.node.log.syncsOutstanding > 0) this.node.appliesWhileSyncing++;
+    // The core handed out more than this piece: the rest waits in the driver's backlog.
+    if (entries.length > 0 && entries[entries.length - 1]!.index < this.node.live.appliedIndex) this.node.appliesBehindLog++;
     // No entry is skipped: the machine restarts empty, so one handed out twice is a bug to catch.
     for (const e of entries) {
       this.invariants.checkApply(this.node.id, this.node.live.term, e);
@@ -100,6 +119,8 @@ export class SimNode {
   capturesDeferred = 0;
   /** Batches applied while an fsync of the same node was out (apply pipelined behind it). */
   appliesWhileSyncing = 0;
+  /** Pieces applied while the core had handed out later entries still waiting in the backlog. */
+  appliesBehindLog = 0;
   readonly options: Partial<RaftOptions>;
 
   constructor(
@@ -168,6 +189,7 @@ export class SimNode {
       },
       snapshotGap: () => this.compact_every_entries,
       diskRetry_ms: DISK_RETRY_TICKS * SIM_TICK_MS,
+      ...applyPieceOf(this.id),
     });
     this.invariants.restarted(this.id, this.live.commitIndex);
     this.pendingWrites.clear();

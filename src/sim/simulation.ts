@@ -147,6 +147,7 @@ class Simulation {
       this.counters['capture-deferred'] = (this.counters['capture-deferred'] ?? 0) + n.capturesDeferred;
       this.counters['sync-deferred'] = (this.counters['sync-deferred'] ?? 0) + n.log.syncsDeferred;
       this.counters['apply-mid-sync'] = (this.counters['apply-mid-sync'] ?? 0) + n.appliesWhileSyncing;
+      this.counters['apply-behind-log'] = (this.counters['apply-behind-log'] ?? 0) + n.appliesBehindLog;
     }
     return {
       seed: this.seed,

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_OPTIONS } from '../../src/raft/core/index.js';
 import type { Entry, Message, NodeId, Snapshot } from '../../src/raft/core/index.js';
-import { RaftDriver } from '../../src/raft/driver/driver.js';
+import { RaftDriver, type ApplyPiece } from '../../src/raft/driver/driver.js';
 import type { CapturedState, ReadOutcome, StateMachine } from '../../src/raft/driver/interfaces.js';
 import { MemoryLog, MemorySnapshotStore } from '../../src/raft/log/memory.js';
 import type { SyncDone } from '../../src/raft/log/interfaces.js';
@@ -43,13 +43,24 @@ class JournalLog extends MemoryLog {
 /** A state machine that records the entries it applied and snapshots as their count. */
 class ListMachine implements StateMachine {
   readonly data: string[] = [];
+  /** How many entries each call of apply() brought. */
+  readonly pieces: number[] = [];
+  /** Entries brought again after they were applied. */
+  again = 0;
+  /** While set, apply() throws a disk error with this code, as LMDB on a full disk would. */
+  refuse: string | undefined;
   private applied = 0;
   appliedIndex(): number {
     return this.applied;
   }
   apply(entries: readonly Entry[]): void {
+    if (this.refuse !== undefined) throw Object.assign(new Error('no space left on device'), { code: this.refuse });
+    this.pieces.push(entries.length);
     for (const e of entries) {
-      if (e.index <= this.applied) continue;
+      if (e.index <= this.applied) {
+        this.again++;
+        continue;
+      }
       this.applied = e.index;
       if (e.kind === 'normal' && e.data.length > 0) this.data.push(new TextDecoder().decode(e.data));
     }
@@ -79,8 +90,10 @@ class Trio {
   /** Disk stalls reported, and resumptions, over all three. */
   stalls = 0;
   resumed = 0;
+  /** Readies carried to the end (persisted, sent, applied or taken in, advanced), over all three. */
+  readiesDone = 0;
 
-  constructor(snapshotGap = 1_000_000) {
+  constructor(snapshotGap = 1_000_000, applyPiece?: ApplyPiece) {
     for (const id of [1, 2, 3]) {
       const journal: string[] = [];
       const log = new JournalLog(journal);
@@ -104,8 +117,10 @@ class Trio {
           halted: (err) => this.halted.push(err),
           diskStalled: () => this.stalls++,
           diskResumed: () => this.resumed++,
+          readyDone: () => this.readiesDone++,
         },
         snapshotGap: () => snapshotGap,
+        ...(applyPiece === undefined ? {} : { applyPiece }),
       });
       this.members.set(id, { driver, log, machine, clock, journal, snapshots });
     }
@@ -117,9 +132,13 @@ class Trio {
     return m;
   }
 
-  settle(): void {
+  /** `drained`, when given, is told of each member after each of its turns. */
+  settle(drained?: (m: Member) => void): void {
     for (let round = 0; round < 1_000; round++) {
-      for (const m of this.members.values()) m.driver.drain();
+      for (const m of this.members.values()) {
+        m.driver.drain();
+        drained?.(m);
+      }
       if (this.wire.length === 0) return;
       const wire = this.wire;
       this.wire = [];
@@ -257,6 +276,111 @@ describe('the Raft driver', () => {
     trio.settle();
     expect(trio.member(2).driver.node.role).toBe('leader');
     expect(lost).toEqual([{ ok: false }]);
+  });
+
+  it('with pieces, committed entries are applied a piece a turn, in order, and a read waits for them', () => {
+    const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 100 });
+    const leader = trio.elect(1);
+    trio.heartbeat(leader);
+    const texts = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    for (const t of texts) trio.propose(leader, t);
+    trio.settle();
+    // Committed and handed out by the core, but still partly in the backlog.
+    expect(leader.driver.node.appliedIndex).toBe(leader.driver.node.commitIndex);
+    expect(leader.machine.appliedIndex()).toBeLessThan(leader.driver.node.commitIndex);
+    const readAt = leader.driver.node.commitIndex;
+    const answers: Array<{ outcome: ReadOutcome; applied: number }> = [];
+    leader.driver.read((outcome) => answers.push({ outcome, applied: leader.machine.appliedIndex() }));
+    for (let turn = 0; turn < 20 && leader.machine.data.length < texts.length; turn++) trio.settle();
+    // The followers learn the last commit index from a heartbeat, then apply a piece a turn too.
+    trio.heartbeat(leader);
+    for (let turn = 0; turn < 20; turn++) trio.settle();
+    expect(answers).toEqual([{ outcome: { ok: true }, applied: expect.any(Number) as number }]);
+    expect(answers[0]!.applied).toBeGreaterThanOrEqual(readAt);
+    for (const m of trio.members.values()) {
+      expect(m.machine.data).toEqual(texts);
+      expect(Math.max(...m.machine.pieces)).toBe(1);
+      expect(m.machine.again).toBe(0);
+    }
+    expect(trio.halted).toEqual([]);
+  });
+
+  it("with pieces, the backlog stays within its bound: what a Ready brings past it is applied as it is carried", () => {
+    const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 3 });
+    const leader = trio.elect(1);
+    trio.heartbeat(leader);
+    const texts = Array.from({ length: 12 }, (_, i) => `e${i}`);
+    for (const t of texts) trio.propose(leader, t);
+    let longest = 0;
+    const lag = (m: Member) => (longest = Math.max(longest, m.driver.node.appliedIndex - m.machine.appliedIndex()));
+    trio.settle(lag);
+    trio.heartbeat(leader);
+    for (let turn = 0; turn < 20; turn++) trio.settle(lag);
+    expect(longest).toBe(3);
+    for (const m of trio.members.values()) {
+      expect(m.machine.data).toEqual(texts);
+      expect(Math.max(...m.machine.pieces)).toBeGreaterThan(1);
+    }
+  });
+
+  it('with pieces, a disk that refuses a piece stalls the node; it resumes and applies every entry once, in order', () => {
+    const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 100 });
+    const leader = trio.elect(1);
+    trio.heartbeat(leader);
+    leader.machine.refuse = 'ENOSPC';
+    for (const t of ['a', 'b', 'c']) trio.propose(leader, t);
+    trio.settle();
+    // The committed entries went to the backlog; the next turn applies a piece of it.
+    leader.driver.drain();
+    expect(leader.driver.diskFault?.fault).toMatch(/^ENOSPC/);
+    for (let t = 0; t < 300; t++) {
+      leader.driver.tick();
+      leader.clock.tick();
+    }
+    expect([trio.stalls, trio.resumed]).toEqual([1, 0]);
+    expect(leader.machine.data).toEqual([]);
+    leader.machine.refuse = undefined;
+    for (let t = 0; t < 100 && leader.driver.diskFault !== undefined; t++) leader.clock.tick();
+    expect(trio.resumed).toBe(1);
+    trio.heartbeat(leader);
+    for (let turn = 0; turn < 10; turn++) trio.settle();
+    expect(trio.halted).toEqual([]);
+    for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a', 'b', 'c']);
+    expect(leader.machine.again).toBe(0);
+  });
+
+  it('with pieces, a piece refused while an fsync is out leaves the rest of that Ready to the retry', () => {
+    const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 100 });
+    const leader = trio.elect(1);
+    trio.heartbeat(leader);
+    for (const t of ['a', 'b', 'c', 'd', 'e', 'f']) trio.propose(leader, t);
+    trio.settle();
+    expect(leader.machine.appliedIndex()).toBeLessThan(leader.driver.node.appliedIndex);
+    leader.log.hold = true;
+    trio.propose(leader, 'g');
+    leader.driver.drain();
+    expect(leader.journal.at(-1)).toBe('fsync issued');
+    trio.settle();
+    leader.machine.refuse = 'EIO';
+    leader.driver.drain();
+    expect(leader.driver.diskFault?.fault).toMatch(/^EIO/);
+    // The fsync finishes while the node is stalled: what waited for it leaves, the rest of the
+    // Ready (taking in its committed entries, its advance) waits for the retry: a stalled node moves nothing.
+    const readiesDone = trio.readiesDone;
+    leader.log.hold = false;
+    leader.log.release();
+    expect(leader.driver.diskFault).toBeDefined();
+    expect(trio.readiesDone).toBe(readiesDone);
+    leader.machine.refuse = undefined;
+    for (let t = 0; t < 100 && leader.driver.diskFault !== undefined; t++) leader.clock.tick();
+    expect([trio.stalls, trio.resumed]).toEqual([1, 1]);
+    // The appends of 'g' left before the fsync: delivered now, they commit it.
+    trio.settle();
+    trio.heartbeat(leader);
+    for (let turn = 0; turn < 10; turn++) trio.settle();
+    expect(trio.halted).toEqual([]);
+    for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    expect(leader.machine.again).toBe(0);
   });
 
   it('takes a snapshot every `snapshotGap` applied entries and compacts the log behind it', async () => {

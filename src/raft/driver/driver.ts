@@ -1,15 +1,16 @@
 // The one loop that drives a Raft core: the replica process and the simulator both run it, over
 // their own disks, networks, state machines and clocks (./interfaces.ts). The core decides; the
 // driver does what it hands back, in the order that keeps its promises: persist, send, apply,
-// answer reads, advance. The fsync of a Ready runs off the event loop: inputs go on reaching the
+// answer reads, advance (with `applyPiece`, the apply goes on in pieces over the turns after). The fsync of a Ready runs off the event loop: inputs go on reaching the
 // core meanwhile, and the Ready taken after it holds everything that came (docs/raft.md).
 import { RaftError, RaftNode, type RaftOptions, type Ready } from '../core/index.js';
-import type { Membership, Message } from '../types.js';
+import type { Entry, Membership, Message } from '../types.js';
 import type { DurableLog } from '../log/interfaces.js';
 import { recoverInitialState } from '../log/recover.js';
 import { assert } from '../../util/assert.js';
 import { describeDiskFault, isDiskFault } from '../../util/disk-errors.js';
 import type { DiskStage, DriverEvents, DriverSnapshotStore, Scheduler, StateMachine, Transport } from './interfaces.js';
+import { ApplyBacklog } from './apply-backlog.js';
 import { ReadRounds, type ReadWaiter } from './read-rounds.js';
 import { Snapshotter } from './snapshots.js';
 
@@ -36,6 +37,27 @@ export interface DriverOptions {
    * with the core's max_apply_bytes and max_msg_bytes.
    */
   readonly turnBudget_ms?: number;
+  /**
+   * Committed entries are applied in pieces of at most this many, one piece per turn, so that a
+   * Ready's apply does not hold ticks, heartbeats and votes back (issue #18); unset, a Ready's
+   * committed entries are applied as it is carried.
+   */
+  readonly applyPiece?: ApplyPiece;
+}
+
+/** How much of the apply backlog one turn applies. */
+export interface ApplyPiece {
+  /**
+   * At most this many entries in one piece (one call of the state machine's apply). A count, not
+   * a time: a piece timed on the wall clock shrinks whenever the process loses its core, and the
+   * backlog then outgrows its bound (measured: pieces sized to 3 ms of wall time fell behind).
+   */
+  readonly maxEntries: number;
+  /**
+   * The backlog's bound: what a Ready brings beyond it is applied as the Ready is carried, as
+   * without pieces, so a state machine slower than the log cannot fall behind without end.
+   */
+  readonly maxBacklog: number;
 }
 
 /** What the node found on its disk at start-up, for its first log line. */
@@ -51,7 +73,7 @@ type Carried = 'done' | 'syncing' | 'stalled';
 
 /**
  * A Ready written to the log whose fsync is under way; `early`: its replication already left;
- * `applied`: its committed entries were applied meanwhile.
+ * `applied`: its committed entries were taken in meanwhile (applied, or put in the backlog).
  */
 interface Syncing {
   readonly rd: Ready;
@@ -60,7 +82,8 @@ interface Syncing {
 }
 
 interface DiskStall {
-  readonly rd: Ready;
+  /** The Ready to carry on from `stage`, or none: the fault came while applying the backlog. */
+  readonly rd: Ready | undefined;
   readonly stage: DiskStage;
   readonly fault: string;
   readonly since_ms: number;
@@ -93,6 +116,8 @@ export class RaftDriver {
   private retryingSince_ms: number | undefined;
   /** Set while a Ready's fsync is under way: no other Ready is taken until it is durable. */
   private syncing: Syncing | undefined;
+  /** Committed entries handed out and not yet applied (always empty without `applyPiece`). */
+  private readonly backlog: ApplyBacklog;
 
   constructor(private readonly options: DriverOptions) {
     const { log, snapshots, machine } = options;
@@ -102,6 +127,7 @@ export class RaftDriver {
     this.node = new RaftNode(options.raft, init);
     this.recovered = { term: init.hardState.term, commit: init.hardState.commit, snapshot: init.snapshot?.meta.index ?? 0, entries: init.entries.length };
     this.reads = new ReadRounds(this.node);
+    this.backlog = new ApplyBacklog(machine.appliedIndex());
     this.snapshotter = new Snapshotter(
       { node: this.node, machine, store: snapshots, log, events: options.events, gap: options.snapshotGap, stopped: () => this.stopped_ },
       this.recovered.snapshot,
@@ -205,6 +231,14 @@ export class RaftDriver {
   drain(): void {
     if (this.stopped_ || this.stall !== undefined) return;
     this.reads.startRound();
+    if (!this.applyPiece()) return;
+    this.carryReadies();
+    // What is left of the backlog is applied a piece a turn, between ticks and messages.
+    if (this.backlog.length > 0 && this.stall === undefined) this.schedule();
+  }
+
+  /** Carries the Readies the core has, as far as the fsync under way and the turn budget let it. */
+  private carryReadies(): void {
     if (this.syncing !== undefined) return;
     const { scheduler, turnBudget_ms } = this.options;
     const started_ms = scheduler.now_ms();
@@ -222,6 +256,45 @@ export class RaftDriver {
   }
 
   /**
+   * Applies one piece of the backlog, if pieces are set and there is one; returns false if the
+   * disk refused it (the node is stalled, and applying it is retried).
+   */
+  private applyPiece(): boolean {
+    const piece = this.options.applyPiece;
+    if (piece === undefined || this.backlog.length === 0) return true;
+    try {
+      this.applyFromBacklog(piece.maxEntries);
+    } catch (err) {
+      if (!isDiskFault(err)) throw err;
+      this.stallOnDisk(undefined, 'apply', err);
+      return false;
+    }
+    return true;
+  }
+
+  /** Applies the backlog's next `count` entries (all of it with Infinity) and serves the reads that waited for them. */
+  private applyFromBacklog(count: number): void {
+    const entries = this.backlog.peek(count);
+    if (entries.length === 0) return;
+    const { machine } = this.options;
+    machine.apply(entries);
+    this.backlog.drop(entries.length);
+    this.reads.applied(machine.appliedIndex());
+  }
+
+  /**
+   * A Ready's committed entries: into the backlog, applied at once without pieces, or with them
+   * only what goes past the backlog's bound.
+   */
+  private takeCommitted(committed: readonly Entry[]): void {
+    if (committed.length === 0) return;
+    this.backlog.add(committed);
+    const piece = this.options.applyPiece;
+    const now = piece === undefined ? Infinity : this.backlog.length - piece.maxBacklog;
+    if (now > 0) this.applyFromBacklog(now);
+  }
+
+  /**
    * Takes a Ready from `from` as far as it can go now: to the end, or to its fsync, which
    * finishes it later (synced()). A disk that refuses a write (full, failing) pauses the node
    * right there, with nothing acknowledged that is not durable, until a retry gets through; any
@@ -236,12 +309,14 @@ export class RaftDriver {
         stage = 'apply';
       }
       if (!appliedWhileSyncing) {
-        // Both are idempotent: a restore replaces the whole state, and apply skips what it holds.
-        if (rd.snapshot !== undefined) machine.restore(rd.snapshot);
-        if (rd.committedEntries.length > 0) {
-          machine.apply(rd.committedEntries);
-          this.reads.applied(machine.appliedIndex());
+        // Both are idempotent: a restore replaces the whole state, and the backlog takes no entry twice.
+        if (rd.snapshot !== undefined) {
+          // The entries handed out before the snapshot are applied first, as without pieces.
+          this.applyFromBacklog(Infinity);
+          machine.restore(rd.snapshot);
+          this.backlog.skipTo(rd.snapshot.meta.index);
         }
+        this.takeCommitted(rd.committedEntries);
       }
     } catch (err) {
       if (!isDiskFault(err)) throw err;
@@ -268,6 +343,12 @@ export class RaftDriver {
     try {
       if (err !== undefined) throw err;
       this.afterPersist(out.rd, out.early);
+      if (this.stall !== undefined) {
+        // A piece of the backlog stalled on the disk meanwhile: the rest of this Ready waits for the retry.
+        assert(this.stall.rd === undefined, 'a Ready stalls on the disk only while none is syncing');
+        this.stall = { ...this.stall, rd: out.rd, stage: 'apply' };
+        return;
+      }
       if (this.carry(out.rd, 'apply', out.applied) === 'stalled') return;
     } catch (e) {
       this.halt(e instanceof Error ? e : new Error(String(e)));
@@ -303,25 +384,22 @@ export class RaftDriver {
 
   /**
    * Apply pipelined behind commit: while a Ready's fsync is out, its committed entries are
-   * applied and the reads it confirms answered. The core hands out no committed entry beyond
-   * this node's durable index, so they are durable here and on a quorum; only the Ready's new
-   * entries wait for the disk. A snapshot to install waits for it (it replaces the log being
-   * written). Returns whether it applied them; a disk fault leaves them to the end of the Ready,
-   * which stalls on it if it comes again.
+   * applied (with `applyPiece`, put in the backlog, whose pieces go on in the turns while the
+   * fsync is out) and the reads it confirms answered. The core hands out no committed entry
+   * beyond this node's durable index, so they are durable here and on a quorum; only the
+   * Ready's new entries wait for the disk. A snapshot to install waits for it (it replaces the
+   * log being written). Returns whether it took them in; a disk fault leaves them to the end of
+   * the Ready, which stalls on it if it comes again.
    */
   private applyWhileSyncing(rd: Ready): boolean {
     if (rd.snapshot !== undefined) return false;
-    const { machine } = this.options;
-    if (rd.committedEntries.length > 0) {
-      try {
-        machine.apply(rd.committedEntries);
-      } catch (err) {
-        if (!isDiskFault(err)) throw err;
-        return false;
-      }
-      this.reads.applied(machine.appliedIndex());
+    try {
+      this.takeCommitted(rd.committedEntries);
+    } catch (err) {
+      if (!isDiskFault(err)) throw err;
+      return false;
     }
-    if (rd.readStates.length > 0) this.reads.confirmed(rd.readStates, machine.appliedIndex());
+    if (rd.readStates.length > 0) this.reads.confirmed(rd.readStates, this.options.machine.appliedIndex());
     return true;
   }
 
@@ -386,7 +464,7 @@ export class RaftDriver {
     this.options.events.leadership?.({ role, term, wasLeader });
   }
 
-  private stallOnDisk(rd: Ready, stage: DiskStage, err: Error & { code: string | number }): void {
+  private stallOnDisk(rd: Ready | undefined, stage: DiskStage, err: Error & { code: string | number }): void {
     const { scheduler, events } = this.options;
     const retry_ms = this.options.diskRetry_ms ?? DEFAULT_DISK_RETRY_MS;
     const first = this.stall === undefined && this.retryingSince_ms === undefined;
@@ -405,7 +483,7 @@ export class RaftDriver {
     let carried: Carried;
     try {
       // A refusal again renews the stall (carry() records it, reported only once).
-      carried = this.carry(stall.rd, stall.stage);
+      carried = stall.rd === undefined ? (this.applyPiece() ? 'done' : 'stalled') : this.carry(stall.rd, stall.stage);
       if (carried === 'stalled') return;
     } catch (err) {
       this.halt(err instanceof Error ? err : new Error(String(err)));
