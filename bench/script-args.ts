@@ -1,4 +1,4 @@
-// What the benchmark scripts here share: numeric options and a process's CPU time from /proc.
+// What the benchmark scripts here share: numeric and text options and a process's CPU time from /proc.
 import { readFileSync } from 'node:fs';
 
 /**
@@ -16,6 +16,21 @@ export function numberArg(name: string, fallback: number, min = 1): number {
     process.exit(2);
   }
   return Number(text);
+}
+
+/**
+ * The text after `--name` on the command line, or undefined when the option is not given. A
+ * missing value (the end of the line, or another option) stops the script with exit code 2.
+ */
+export function textArg(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return undefined;
+  const text = process.argv[at + 1];
+  if (text === undefined || text.startsWith('--')) {
+    process.stderr.write(`${name} needs a value, got ${text === undefined ? 'nothing' : `"${text}"`}\n`);
+    process.exit(2);
+  }
+  return text;
 }
 
 /** /proc/PID/stat counts CPU time in clock ticks of 10 ms (USER_HZ 100 on Linux). */

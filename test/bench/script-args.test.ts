@@ -1,5 +1,5 @@
-// The micro-benchmark scripts of bench/ refuse a numeric option they cannot read, naming it,
-// instead of measuring NaN rounds and printing figures of nothing.
+// The micro-benchmark scripts of bench/ refuse an option they cannot read, naming it, instead of
+// measuring NaN rounds and printing figures of nothing.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -7,7 +7,7 @@ import * as path from 'node:path';
 const script = (name: string) => path.join(import.meta.dirname, '../../bench', name);
 const run = (name: string, args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', script(name), ...args], { encoding: 'utf8', timeout: 30_000 });
 
-describe('bench/ scripts: numeric options', () => {
+describe('bench/ scripts: options', () => {
   it.each([
     ['raft-core.ts', ['--entries', 'lots'], /--entries needs a whole number above 0, got "lots"/],
     ['raft-log.ts', ['--rounds', '0'], /--rounds needs a whole number above 0, got "0"/],
@@ -15,6 +15,13 @@ describe('bench/ scripts: numeric options', () => {
     ['apply-cost.ts', ['--batch'], /--batch needs a whole number above 0, got nothing/],
     ['replication-floor.ts', ['--concurrency', 'many'], /--concurrency needs a whole number above 0, got "many"/],
     ['replication-floor.ts', ['--apply-us', '-5'], /--apply-us needs a whole number of 0 or more, got "-5"/],
+    ['thread-schedule.ts', ['--interval-ms', '0.5', '1'], /--interval-ms needs a whole number above 0, got "0.5"/],
+    ['thread-schedule.ts', ['--match'], /--match needs a value, got nothing/],
+    ['thread-schedule.ts', ['--match', '--seconds', '2'], /--match needs a value, got "--seconds"/],
+    ['thread-schedule.ts', ['--match', '(', '--seconds', '1'], /--match is not a regular expression/],
+    ['thread-schedule.ts', [], /name the processes: --match REGEX/],
+    ['thread-schedule.ts', ['--seconds', '1', 'me'], /"me" is neither an option nor a process id/],
+    ['thread-schedule.ts', ['--match', 'x', '1'], /give --match or process ids, not both/],
   ])('%s %j exits 2 before measuring', (name, args, message) => {
     const r = run(name, args);
     expect(r.status, r.stdout + r.stderr).toBe(2);
