@@ -27,10 +27,11 @@ const MAX_CAPTURE_TICKS = 3;
 const DISK_RETRY_TICKS = 3;
 
 /**
- * How a node applies committed entries: the nodes of one run differ, so every seed runs the
- * backlog applied a piece per step (as the replica does, a piece per turn) beside the whole Ready
- * applied at once, lagging the log by a few entries or by many. Chosen by id, not drawn from
- * the seed's generator, so adding it moved no draw of a recorded seed.
+ * How a node applies committed entries: the nodes of one run differ (ids 1 and 4: pieces of one
+ * entry, a backlog of at most 6; 2 and 5: pieces of 4, at most 64; 3: each Ready's whole), so
+ * every seed runs the backlog applied a piece a step, as the replica applies one a turn, beside
+ * the whole Ready applied at once. Chosen by id rather than drawn: it takes nothing from the
+ * seed's generator.
  */
 function applyPieceOf(id: NodeId): Pick<DriverOptions, 'applyPiece'> {
   switch (id % 3) {
