@@ -126,10 +126,11 @@ const TURN_BUDGET_MS = 10;
  * The committed entries a Ready hands out are applied in pieces of at most 128, one a turn of the
  * event loop, each its own LMDB commit, so that an apply no longer rides in the turn that persists
  * and sends a Ready, and a Ready's whole 32 KiB is never applied at once. Measured at 512 writes in
- * flight (`ecom bench run put -c 512 --duration 60`, alternated, 2026-12-07 09:17–09:40Z): the
- * longest stall 63–68 ms against 75–105 ms applied whole, at the same writes per second; pieces
- * of 64 gave 54–70 ms for 10 % fewer writes (an LMDB commit per piece), of 256 no gain. A backlog
- * past 4,096 entries (about a megabyte of puts) is applied as the Ready is carried.
+ * flight (`ecom bench run put -c 512 --duration 60`, alternated with whole applies, 2026-12-07
+ * 10:02–10:09Z): the longest stall 45–57 ms against 57–68 ms, for 4–17 % fewer writes; pieces of
+ * 64 cost more writes for no clear gain, of 256 gained nothing (docs/bench.md, "Who holds the
+ * cores"). A backlog past 4,096 entries (about a megabyte of puts) is applied as the Ready is
+ * carried.
  */
 const APPLY_PIECE = { maxEntries: 128, maxBacklog: 4_096 } as const;
 /**
