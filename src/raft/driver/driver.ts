@@ -290,8 +290,8 @@ export class RaftDriver {
     if (committed.length === 0) return;
     this.backlog.add(committed);
     const piece = this.options.applyPiece;
-    const now = piece === undefined ? Infinity : this.backlog.length - piece.maxBacklog;
-    if (now > 0) this.applyFromBacklog(now);
+    const overflow = piece === undefined ? Infinity : this.backlog.length - piece.maxBacklog;
+    if (overflow > 0) this.applyFromBacklog(overflow);
   }
 
   /**
