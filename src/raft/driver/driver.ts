@@ -1,8 +1,9 @@
 // The one loop that drives a Raft core: the replica process and the simulator both run it, over
 // their own disks, networks, state machines and clocks (./interfaces.ts). The core decides; the
 // driver does what it hands back, in the order that keeps its promises: persist, send, apply,
-// answer reads, advance (with `applyPiece`, the apply goes on in pieces over the turns after). The fsync of a Ready runs off the event loop: inputs go on reaching the
-// core meanwhile, and the Ready taken after it holds everything that came (docs/raft.md).
+// answer reads, advance (with `applyPiece`, the apply goes on in pieces over the turns after).
+// The fsync of a Ready runs off the event loop: inputs go on reaching the core meanwhile, and
+// the Ready taken after it holds everything that came (docs/raft.md).
 import { RaftError, RaftNode, type RaftOptions, type Ready } from '../core/index.js';
 import type { Entry, Membership, Message } from '../types.js';
 import type { DurableLog } from '../log/interfaces.js';
@@ -223,10 +224,11 @@ export class RaftDriver {
   }
 
   /**
-   * Carries every Ready the core has, then lets a snapshot start; while an fsync is under way it
-   * only starts a read round (the core holds the rest for the Ready after it). Throws what it
-   * cannot handle (the simulator calls it directly, to see a crash it planted); a disk that
-   * refuses a write stalls the node instead.
+   * Applies a piece of the backlog (with `applyPiece`), carries every Ready the core has, then
+   * lets a snapshot start; while an fsync is under way it only starts a read round and applies
+   * the piece (the core holds the rest for the Ready after it). Throws what it cannot handle (the
+   * simulator calls it directly, to see a crash it planted); a disk that refuses a write stalls
+   * the node instead.
    */
   drain(): void {
     if (this.stopped_ || this.stall !== undefined) return;
