@@ -166,7 +166,10 @@ function label(t: Thread): string {
 function report(): void {
   for (const t of threads) closeSync(t.fd);
   const n = times.length;
-  if (n < 2) usage('stopped before two samples were taken');
+  if (n < 2) {
+    process.stderr.write('thread-schedule: stopped before two samples were taken; nothing to report\n');
+    process.exit(1);
+  }
   const span_ms = times[n - 1]! - times[0]!;
   console.log(`# ${process.argv.slice(1).join(' ')}`);
   console.log(
