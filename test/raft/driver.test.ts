@@ -92,6 +92,8 @@ class Trio {
   resumed = 0;
   /** Readies carried to the end (persisted, sent, applied or taken in, advanced), over all three. */
   readiesDone = 0;
+  /** Each change of role a member reported, with how far its state machine and its core had got then. */
+  readonly leadership: Array<{ id: NodeId; wasLeader: boolean; applied: number; handedOut: number }> = [];
 
   constructor(snapshotGap = 1_000_000, applyPiece?: ApplyPiece) {
     for (const id of [1, 2, 3]) {
@@ -118,6 +120,7 @@ class Trio {
           diskStalled: () => this.stalls++,
           diskResumed: () => this.resumed++,
           readyDone: () => this.readiesDone++,
+          leadership: ({ wasLeader }) => this.leadership.push({ id, wasLeader, applied: machine.appliedIndex(), handedOut: driver.node.appliedIndex }),
         },
         snapshotGap: () => snapshotGap,
         ...(applyPiece === undefined ? {} : { applyPiece }),
@@ -347,6 +350,24 @@ describe('the Raft driver', () => {
     expect(trio.halted).toEqual([]);
     for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a', 'b', 'c']);
     expect(leader.machine.again).toBe(0);
+  });
+
+  it('with pieces, a leader that steps down has applied all it handed out before it says so', () => {
+    const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 100 });
+    const leader = trio.elect(1);
+    trio.heartbeat(leader);
+    for (const t of ['a', 'b', 'c', 'd', 'e', 'f']) trio.propose(leader, t);
+    trio.settle();
+    expect(leader.machine.appliedIndex()).toBeLessThan(leader.driver.node.appliedIndex);
+    leader.driver.input(() => leader.driver.node.transferLeadership(2));
+    trio.settle();
+    expect(trio.member(2).driver.node.role).toBe('leader');
+    // The replica fails its callers' waiting proposals when it stops leading: their entries,
+    // committed and handed out, must have been applied (and answered) before.
+    const steppedDown = trio.leadership.find((c) => c.id === 1 && c.wasLeader);
+    expect(steppedDown).toBeDefined();
+    expect(steppedDown!.applied).toBe(steppedDown!.handedOut);
+    expect(trio.halted).toEqual([]);
   });
 
   it('with pieces, a piece refused while an fsync is out leaves the rest of that Ready to the retry', () => {

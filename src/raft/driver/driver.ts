@@ -320,6 +320,10 @@ export class RaftDriver {
         }
         this.takeCommitted(rd.committedEntries);
       }
+      // A change of role or term is reported only once everything handed out before it is
+      // applied, as without pieces: a leader that steps down (removed, deposed, handing over)
+      // answers its callers from their committed entries, not as lost.
+      if (this.leadershipChanges(rd)) this.applyFromBacklog(Infinity);
     } catch (err) {
       if (!isDiskFault(err)) throw err;
       this.stallOnDisk(rd, stage, err);
@@ -454,11 +458,15 @@ export class RaftDriver {
     return true;
   }
 
+  private leadershipChanges(rd: Ready): boolean {
+    return rd.softState.role !== this.lastRole || this.node.term !== this.lastTerm;
+  }
+
   /** Reports a change of role or term; a node that stops leading fails the reads it was confirming. */
   private noticeLeadership(rd: Ready): void {
+    if (!this.leadershipChanges(rd)) return;
     const role = rd.softState.role;
     const term = this.node.term;
-    if (role === this.lastRole && term === this.lastTerm) return;
     const wasLeader = this.lastRole === 'leader';
     this.lastRole = role;
     this.lastTerm = term;
