@@ -174,6 +174,20 @@ class Trio {
   }
 }
 
+/**
+ * Three drivers applying a piece of one entry a turn, whose leader has committed `texts` and
+ * handed them all out, but still holds some of them in its backlog.
+ */
+function leaderWithBacklog(texts: readonly string[]): { trio: Trio; leader: Member } {
+  const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 100 });
+  const leader = trio.elect(1);
+  trio.heartbeat(leader);
+  for (const t of texts) trio.propose(leader, t);
+  trio.settle();
+  expect(leader.machine.appliedIndex()).toBeLessThan(leader.driver.node.appliedIndex);
+  return { trio, leader };
+}
+
 describe('the Raft driver', () => {
   it('a candidate asks for votes only after its new term is durable', () => {
     const trio = new Trio();
@@ -353,12 +367,7 @@ describe('the Raft driver', () => {
   });
 
   it('with pieces, a leader that steps down has applied all it handed out before it says so', () => {
-    const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 100 });
-    const leader = trio.elect(1);
-    trio.heartbeat(leader);
-    for (const t of ['a', 'b', 'c', 'd', 'e', 'f']) trio.propose(leader, t);
-    trio.settle();
-    expect(leader.machine.appliedIndex()).toBeLessThan(leader.driver.node.appliedIndex);
+    const { trio, leader } = leaderWithBacklog(['a', 'b', 'c', 'd', 'e', 'f']);
     leader.driver.input(() => leader.driver.node.transferLeadership(2));
     trio.settle();
     expect(trio.member(2).driver.node.role).toBe('leader');
@@ -371,12 +380,7 @@ describe('the Raft driver', () => {
   });
 
   it('with pieces, a piece refused while an fsync is out leaves the rest of that Ready to the retry', () => {
-    const trio = new Trio(1_000_000, { maxEntries: 1, maxBacklog: 100 });
-    const leader = trio.elect(1);
-    trio.heartbeat(leader);
-    for (const t of ['a', 'b', 'c', 'd', 'e', 'f']) trio.propose(leader, t);
-    trio.settle();
-    expect(leader.machine.appliedIndex()).toBeLessThan(leader.driver.node.appliedIndex);
+    const { trio, leader } = leaderWithBacklog(['a', 'b', 'c', 'd', 'e', 'f']);
     leader.log.hold = true;
     trio.propose(leader, 'g');
     leader.driver.drain();
