@@ -5,11 +5,10 @@
 // cannot take by closing that connection, and both serve on.
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { openLoopback, sendGarbage } from '../helpers/garbage.js';
 import { testSeed } from '../helpers/seed.js';
 
 const script = path.join(import.meta.dirname, '../../bench/replication-floor.ts');
@@ -30,17 +29,10 @@ function standIn(args: string[], stderr: string[]): Promise<{ child: ChildProces
   });
 }
 
-function open(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('error', reject);
-    socket.once('connect', () => resolve(socket));
-  });
-}
 
 /** Sends `count` writes to the leader stand-in and resolves with the ids it answers, in order. */
 async function writeThrough(leaderPort: number, count: number): Promise<number[]> {
-  const socket = await open(leaderPort);
+  const socket = await openLoopback(leaderPort);
   const frames = Buffer.alloc(count * WRITE_BYTES, 0x62);
   for (let i = 0; i < count; i++) frames.writeUInt32LE(1_000 + i, i * WRITE_BYTES);
   const answered: number[] = [];
@@ -93,23 +85,14 @@ describe('bench/replication-floor.ts', () => {
       expect(await writeThrough(leader.port, 40)).toEqual(Array.from({ length: 40 }, (_, i) => 1_000 + i));
 
       // A batch no leader stand-in sends: that connection is closed, with a line saying why.
-      const oversized = await open(followers[0]!.port);
+      const oversized = await openLoopback(followers[0]!.port);
       oversized.on('error', () => undefined);
       oversized.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0]));
       await new Promise((resolve) => oversized.once('close', resolve));
       expect(stderr.join('')).toMatch(/follower refused a batch of 4294967295 bytes \(whole 128-byte writes, at most 16777216 bytes\); closing that connection/);
 
       // Random bytes of random lengths to random stand-ins, some of them whole writes or batch headers.
-      const ports = [leader.port, followers[0]!.port, followers[1]!.port];
-      const cases = fc.sample(fc.tuple(fc.nat({ max: ports.length - 1 }), fc.uint8Array({ minLength: 1, maxLength: 3 * WRITE_BYTES + 9 })), { seed, numRuns: 60 });
-      for (const [which, bytes] of cases) {
-        const socket = await open(ports[which]!);
-        socket.on('error', () => undefined);
-        // Answers are read and dropped: an unread answer would hold the socket's end back.
-        socket.resume();
-        socket.end(Buffer.from(bytes));
-        await new Promise((resolve) => socket.once('close', resolve));
-      }
+      await sendGarbage([leader.port, followers[0]!.port, followers[1]!.port], seed, 3 * WRITE_BYTES + 9);
 
       for (const child of children) expect(alive(child.pid), `stand-in ${child.pid}`).toBe(true);
       expect(await writeThrough(leader.port, 40)).toEqual(Array.from({ length: 40 }, (_, i) => 1_000 + i));

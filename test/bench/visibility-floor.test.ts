@@ -1,4 +1,4 @@
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FLOOR_FRAME_BYTES, FloorFrameReader, FloorKind, floorFrame } from '../../src/bench/floor-protocol.js';
@@ -6,6 +6,7 @@ import { startVisibilityFloor } from '../../src/bench/systems.js';
 import { freePort } from '../../src/util/ports.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { visibilityFloorWorkload } from '../../src/bench/visibility-floor.js';
+import { openLoopback, sendGarbage } from '../helpers/garbage.js';
 import { testSeed } from '../helpers/seed.js';
 import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
 
@@ -56,23 +57,14 @@ describe('the visibility floor', () => {
 
       // A frame out of place: that connection is closed, by the portal and by the broker alike.
       for (const port of [floor.ports[0]!, floor.brokerPort]) {
-        const socket = await open(port);
+        const socket = await openLoopback(port);
         socket.on('error', () => undefined);
         socket.write(Buffer.from([FloorKind.found, 0, 0, 0, 7]));
         await new Promise((resolve) => socket.once('close', resolve));
       }
 
       // Random bytes of random lengths to random stand-ins, some of them well-formed frames.
-      const ports = [...floor.ports, floor.brokerPort];
-      const cases = fc.sample(fc.tuple(fc.nat({ max: ports.length - 1 }), fc.uint8Array({ minLength: 1, maxLength: 3 * FLOOR_FRAME_BYTES + 2 })), { seed, numRuns: 60 });
-      for (const [which, bytes] of cases) {
-        const socket = await open(ports[which]!);
-        socket.on('error', () => undefined);
-        // Answers are read and dropped: an unread answer would hold the socket's end back for ever.
-        socket.resume();
-        socket.end(Buffer.from(bytes));
-        await new Promise((resolve) => socket.once('close', resolve));
-      }
+      await sendGarbage([...floor.ports, floor.brokerPort], seed, 3 * FLOOR_FRAME_BYTES + 2);
 
       // Every stand-in still runs and still answers.
       for (const pid of pids) expect(alive(pid), `stand-in ${pid}`).toBe(true);
@@ -141,13 +133,6 @@ describe('the visibility floor', () => {
   });
 });
 
-function open(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('error', reject);
-    socket.once('connect', () => resolve(socket));
-  });
-}
 
 function alive(pid: number): boolean {
   try {
