@@ -6,7 +6,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testSeed } from '../helpers/seed.js';
 
 const script = path.join(import.meta.dirname, '../../bench/thread-schedule.ts');
 const busy: ChildProcess[] = [];
@@ -41,6 +43,21 @@ describe('bench/thread-schedule.ts', () => {
     // Three spinning processes on two cores must wait: each main thread has its windows listed.
     expect(r.stdout.match(/^longest waits of /gm)?.length ?? 0).toBeGreaterThanOrEqual(1);
     expect(r.stdout).toMatch(/^ {2}at \d+\.\d\d s, \d+ ms: waited \d+, ran \d+; meanwhile ran \(ms\): /m);
+  });
+
+  it('answers any command line with a report or a clear refusal, never a crash (seeded)', () => {
+    const seed = testSeed('thread-schedule command lines');
+    const token = fc.constantFrom('--seconds', '--interval-ms', '--window-ms', '--top', '--match', '0', '7', '-3', '2.5', 'x', '(', '[a-', 'node', '', String(process.pid), '999999999');
+    // `--seconds 1` first: a line that happens to be valid runs one second (the first of a repeated option counts).
+    const lines = fc.sample(fc.array(token, { maxLength: 6 }), { seed, numRuns: 12 });
+    for (const line of lines) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--seconds', '1', ...line], { encoding: 'utf8', timeout: 30_000 });
+      const said = `${JSON.stringify(line)} (seed ${seed}): ${r.stderr}`;
+      expect([0, 1, 2], said).toContain(r.status);
+      if (r.status === 0) expect(r.stdout, said).toMatch(/ all of them$/m);
+      else expect(r.stderr, said).toMatch(/^(thread-schedule: |--[a-z-]+ needs )/);
+      expect(r.stderr, said).not.toMatch(/\n\s+at /);
+    }
   });
 
   it('says so when nothing matches', () => {
