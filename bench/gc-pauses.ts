@@ -1,0 +1,108 @@
+// V8's garbage-collection pauses per process, read from its --trace-gc lines: for each process and
+// each kind of collection, how many, their total, p50, p99 and longest pause, and the share of the
+// traced span they took. A replica's stall line names a GC pause only when Node has delivered its
+// entry by the next tick; this counts every one. Made for issue #18: at 512 writes in flight it
+// showed each storage process pausing for a scavenge about 13 times a second, p50 6 ms, p99 about
+// 25 ms, the longest 40-140 ms, about 8 % of the time (docs/bench.md, "What a stall is made of").
+//   ECOM_CHILD_NODE_ARGS=--trace-gc ecom bench run put -c 512 --keep
+//   node --import tsx bench/gc-pauses.ts FOLDER|FILE...
+// A folder is searched for *.log files (the kept bench folder holds each process's log).
+import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** Pauses kept per process and kind at most (for the percentiles); past it they are counted, not kept, and the report says so. */
+const MAX_PAUSES = 1_000_000;
+/** Log files read at most, so a wrong folder (a home directory) ends quickly and says why. */
+const MAX_FILES = 10_000;
+
+// [pid:isolate]  time ms: Kind before (committed) -> after (committed) MB, pause / external ms ...
+const TRACE_LINE = /^\[(\d+):0x[0-9a-f]+\]\s+(\d+) ms: ([A-Za-z][A-Za-z -]*?(?: \([a-z ]+\))?) [\d.]+ \([\d.]+\) -> [\d.]+ \([\d.]+\) MB, ([\d.]+) \/ [\d.]+ ms/;
+
+interface Kind {
+  count: number;
+  total_ms: number;
+  readonly pauses: number[];
+}
+
+interface Traced {
+  readonly file: string;
+  readonly pid: number;
+  first_ms: number;
+  last_ms: number;
+  readonly kinds: Map<string, Kind>;
+}
+
+const usage = (message: string): never => {
+  process.stderr.write(`gc-pauses: ${message}\n`);
+  process.stderr.write('usage: node --import tsx bench/gc-pauses.ts FOLDER|FILE...  (logs of processes run with --trace-gc)\n');
+  process.exit(2);
+};
+
+function logFiles(paths: readonly string[]): string[] {
+  const files: string[] = [];
+  const visit = (path: string, named: boolean): void => {
+    if (files.length >= MAX_FILES) usage(`more than ${MAX_FILES} log files under ${paths.join(' ')}: name the bench folder itself`);
+    let isFolder: boolean;
+    try {
+      isFolder = statSync(path).isDirectory();
+    } catch (err) {
+      if (named) usage(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return;
+    }
+    if (isFolder) for (const name of readdirSync(path).sort()) visit(join(path, name), false);
+    else if (named || path.endsWith('.log')) files.push(path);
+  };
+  for (const path of paths) visit(path, true);
+  return files;
+}
+
+async function read(file: string, traced: Map<string, Traced>): Promise<void> {
+  const lines = createInterface({ input: createReadStream(file, 'latin1'), crlfDelay: Infinity });
+  for await (const line of lines) {
+    const m = TRACE_LINE.exec(line);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    const at_ms = Number(m[2]);
+    const kindName = m[3]!;
+    const pause_ms = Number(m[4]);
+    const key = `${file}\0${pid}`;
+    let process_ = traced.get(key);
+    if (process_ === undefined) traced.set(key, (process_ = { file, pid, first_ms: at_ms, last_ms: at_ms, kinds: new Map() }));
+    process_.first_ms = Math.min(process_.first_ms, at_ms);
+    process_.last_ms = Math.max(process_.last_ms, at_ms);
+    let kind = process_.kinds.get(kindName);
+    if (kind === undefined) process_.kinds.set(kindName, (kind = { count: 0, total_ms: 0, pauses: [] }));
+    kind.count++;
+    kind.total_ms += pause_ms;
+    if (kind.pauses.length < MAX_PAUSES) kind.pauses.push(pause_ms);
+  }
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+const paths = process.argv.slice(2);
+if (paths.length === 0) usage('name the logs: a kept bench folder or log files');
+for (const path of paths) if (path.startsWith('--')) usage(`"${path}" is not an option of this script; name folders or files`);
+const files = logFiles(paths);
+const traced = new Map<string, Traced>();
+for (const file of files) await read(file, traced);
+if (traced.size === 0) {
+  process.stderr.write(`gc-pauses: no --trace-gc lines in ${files.length} file(s) under ${paths.join(' ')}; run the processes with it, e.g. ECOM_CHILD_NODE_ARGS=--trace-gc ecom bench run put --keep\n`);
+  process.exit(1);
+}
+console.log(`# GC pauses from --trace-gc in ${files.length} file(s); ms; share = total / span of the traced lines`);
+console.log(`${'process'.padEnd(36)} ${'kind'.padEnd(22)} ${'count'.padStart(7)} ${'per s'.padStart(6)} ${'total'.padStart(8)} ${'share'.padStart(6)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}`);
+for (const t of [...traced.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.pid - b.pid))) {
+  const span_s = Math.max(0.001, (t.last_ms - t.first_ms) / 1_000);
+  const name = `${t.file.split('/').slice(-1)[0]} pid ${t.pid}`;
+  for (const [kindName, kind] of [...t.kinds].sort(([, a], [, b]) => b.total_ms - a.total_ms)) {
+    const sorted = [...kind.pauses].sort((a, b) => a - b);
+    const kept = kind.pauses.length < kind.count ? ` (percentiles of the first ${kind.pauses.length})` : '';
+    console.log(
+      `${name.padEnd(36)} ${kindName.padEnd(22)} ${String(kind.count).padStart(7)} ${(kind.count / span_s).toFixed(1).padStart(6)} ${kind.total_ms.toFixed(0).padStart(8)} ${`${((kind.total_ms / 1_000 / span_s) * 100).toFixed(1)}%`.padStart(6)} ${percentile(sorted, 0.5).toFixed(1).padStart(7)} ${percentile(sorted, 0.99).toFixed(1).padStart(7)} ${(sorted.at(-1) ?? 0).toFixed(1).padStart(7)}${kept}`,
+    );
+  }
+}
