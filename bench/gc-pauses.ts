@@ -2,12 +2,12 @@
 // each kind of collection, how many, their total, p50, p99 and longest pause, and the share of the
 // traced span they took. A replica's stall line names a GC pause only when Node has delivered its
 // entry by the next tick; this counts every one. Made for issue #18: at 512 writes in flight it
-// showed each storage process pausing for a scavenge about 13 times a second, p50 6 ms, p99 about
-// 25 ms, the longest 40-140 ms, about 8 % of the time (docs/bench.md, "What a stall is made of").
+// showed each storage process pausing for a scavenge 10-13 times a second, p50 about 6 ms, p99
+// 23-30 ms, the longest up to 90 ms, 7-8 % of the time (docs/bench.md, "What a stall is made of").
 //   ECOM_CHILD_NODE_ARGS=--trace-gc ecom bench run put -c 512 --keep
 //   node --import tsx bench/gc-pauses.ts FOLDER|FILE...
 // A folder is searched for *.log files (the kept bench folder holds each process's log).
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -33,6 +33,8 @@ interface Traced {
   readonly kinds: Map<string, Kind>;
 }
 
+const reason = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+
 const usage = (message: string): never => {
   process.stderr.write(`gc-pauses: ${message}\n`);
   process.stderr.write('usage: node --import tsx bench/gc-pauses.ts FOLDER|FILE...  (logs of processes run with --trace-gc)\n');
@@ -43,14 +45,16 @@ function logFiles(paths: readonly string[]): string[] {
   const files: string[] = [];
   const visit = (path: string, named: boolean): void => {
     if (files.length >= MAX_FILES) usage(`more than ${MAX_FILES} log files under ${paths.join(' ')}: name the bench folder itself`);
-    let isFolder: boolean;
+    let names: string[] | undefined;
     try {
-      isFolder = statSync(path).isDirectory();
+      // Links inside a folder are not followed into folders, so a loop of links cannot recurse forever.
+      names = (named ? statSync(path) : lstatSync(path)).isDirectory() ? readdirSync(path).sort() : undefined;
     } catch (err) {
-      if (named) usage(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      // A named path must be readable; one met inside a folder (a socket, a folder of someone else's) is passed over.
+      if (named) usage(`cannot read ${path}: ${reason(err)}`);
       return;
     }
-    if (isFolder) for (const name of readdirSync(path).sort()) visit(join(path, name), false);
+    if (names !== undefined) for (const name of names) visit(join(path, name), false);
     else if (named || path.endsWith('.log')) files.push(path);
   };
   for (const path of paths) visit(path, true);
@@ -88,7 +92,14 @@ if (paths.length === 0) usage('name the logs: a kept bench folder or log files')
 for (const path of paths) if (path.startsWith('--')) usage(`"${path}" is not an option of this script; name folders or files`);
 const files = logFiles(paths);
 const traced = new Map<string, Traced>();
-for (const file of files) await read(file, traced);
+for (const file of files) {
+  try {
+    await read(file, traced);
+  } catch (err) {
+    // Found and then unreadable (removed meanwhile, no permission): said, and the others still counted.
+    process.stderr.write(`gc-pauses: skipped ${file}: ${reason(err)}\n`);
+  }
+}
 if (traced.size === 0) {
   process.stderr.write(`gc-pauses: no --trace-gc lines in ${files.length} file(s) under ${paths.join(' ')}; run the processes with it, e.g. ECOM_CHILD_NODE_ARGS=--trace-gc ecom bench run put --keep\n`);
   process.exit(1);
