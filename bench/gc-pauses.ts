@@ -12,6 +12,7 @@ import { createReadStream, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Histogram } from '../src/bench/histogram.js';
+import { refusal } from './script-args.js';
 
 /** Log files read at most, so a wrong folder (a home directory) ends quickly and says why. */
 const MAX_FILES = 10_000;
@@ -30,11 +31,7 @@ interface Traced {
 
 const reason = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 
-const usage = (message: string): never => {
-  process.stderr.write(`gc-pauses: ${message}\n`);
-  process.stderr.write('usage: node --import tsx bench/gc-pauses.ts FOLDER|FILE...  (logs of processes run with --trace-gc)\n');
-  process.exit(2);
-};
+const usage = refusal('gc-pauses', 'node --import tsx bench/gc-pauses.ts FOLDER|FILE...  (logs of processes run with --trace-gc)');
 
 function logFiles(paths: readonly string[]): string[] {
   const files: string[] = [];

@@ -33,6 +33,18 @@ export function textArg(name: string): string | undefined {
   return text;
 }
 
+/**
+ * A script's refusal of its command line: `script: message`, then its usage line, exit code 2.
+ * One shape for every bench script, so a caller (or a test) can tell a refusal from a failure.
+ */
+export function refusal(script: string, usageLine: string): (message: string) => never {
+  return (message) => {
+    process.stderr.write(`${script}: ${message}\n`);
+    process.stderr.write(`usage: ${usageLine}\n`);
+    process.exit(2);
+  };
+}
+
 /** /proc/PID/stat counts CPU time in clock ticks of 10 ms (USER_HZ 100 on Linux). */
 const MS_PER_TICK = 10;
 

@@ -11,7 +11,7 @@
 // e.g. --match 'ecom.js (storage|bench-worker)' while `ecom bench run put -c 512` runs.
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { numberArg, textArg } from './script-args.js';
+import { numberArg, refusal, textArg } from './script-args.js';
 
 /** Threads followed at most: past it, new threads are left out and the report says how many. */
 const MAX_THREADS = 1_024;
@@ -30,11 +30,7 @@ interface Thread {
   readonly wait_us: number[];
 }
 
-const usage = (message: string): never => {
-  process.stderr.write(`thread-schedule: ${message}\n`);
-  process.stderr.write('usage: node --import tsx bench/thread-schedule.ts [--seconds S] [--interval-ms N] [--window-ms N] [--top N] (--match REGEX | PID...)\n');
-  process.exit(2);
-};
+const usage = refusal('thread-schedule', 'node --import tsx bench/thread-schedule.ts [--seconds S] [--interval-ms N] [--window-ms N] [--top N] (--match REGEX | PID...)');
 
 const seconds = numberArg('--seconds', 20);
 const interval_ms = numberArg('--interval-ms', 5);
