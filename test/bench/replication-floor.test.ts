@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLoopback, sendGarbage } from '../helpers/garbage.js';
+import { running } from '../helpers/processes.js';
 import { testSeed } from '../helpers/seed.js';
 
 const script = path.join(import.meta.dirname, '../../bench/replication-floor.ts');
@@ -50,15 +51,6 @@ async function writeThrough(leaderPort: number, count: number): Promise<number[]
   return answered;
 }
 
-const alive = (pid: number | undefined): boolean => {
-  try {
-    process.kill(pid ?? -1, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('bench/replication-floor.ts', () => {
   it('measures the bare design with its apply in pieces and stops every stand-in', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--seconds', '2', '--warmup', '1', '--concurrency', '64', '--apply-us', '5', '--slice-us', '500'], { encoding: 'utf8', timeout: 60_000 });
@@ -94,7 +86,7 @@ describe('bench/replication-floor.ts', () => {
       // Random bytes of random lengths to random stand-ins, some of them whole writes or batch headers.
       await sendGarbage([leader.port, followers[0]!.port, followers[1]!.port], seed, 3 * WRITE_BYTES + 9);
 
-      for (const child of children) expect(alive(child.pid), `stand-in ${child.pid}`).toBe(true);
+      for (const child of children) expect(running(child.pid), `stand-in ${child.pid}`).toBe(true);
       expect(await writeThrough(leader.port, 40)).toEqual(Array.from({ length: 40 }, (_, i) => 1_000 + i));
 
       // A stand-in goes when its parent does (its IPC channel closes).
@@ -102,7 +94,7 @@ describe('bench/replication-floor.ts', () => {
       for (const child of children) child.disconnect();
       expect(await Promise.all(exits)).toEqual([0, 0, 0]);
     } finally {
-      for (const child of children) if (alive(child.pid)) child.kill('SIGKILL');
+      for (const child of children) if (running(child.pid)) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);

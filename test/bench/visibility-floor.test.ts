@@ -7,6 +7,7 @@ import { freePort } from '../../src/util/ports.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
 import { visibilityFloorWorkload } from '../../src/bench/visibility-floor.js';
 import { openLoopback, sendGarbage } from '../helpers/garbage.js';
+import { running } from '../helpers/processes.js';
 import { testSeed } from '../helpers/seed.js';
 import { expectCleanedUp, expectSaneRun, runBench } from './run-bench.js';
 
@@ -67,12 +68,12 @@ describe('the visibility floor', () => {
       await sendGarbage([...floor.ports, floor.brokerPort], seed, 3 * FLOOR_FRAME_BYTES + 2);
 
       // Every stand-in still runs and still answers.
-      for (const pid of pids) expect(alive(pid), `stand-in ${pid}`).toBe(true);
+      for (const pid of pids) expect(running(pid), `stand-in ${pid}`).toBe(true);
       await probe();
     } finally {
       await floor.stop();
     }
-    for (const pid of pids) expect(alive(pid), `stand-in ${pid} after stop`).toBe(false);
+    for (const pid of pids) expect(running(pid), `stand-in ${pid} after stop`).toBe(false);
   }, 60_000);
 
   it('is measured first by `ecom bench mqtt`, and each visibility verdict names it', async () => {
@@ -133,12 +134,3 @@ describe('the visibility floor', () => {
   });
 });
 
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

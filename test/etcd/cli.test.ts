@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { processState } from '../../src/util/proc-state.js';
+import { running } from '../helpers/processes.js';
 import { childPortDepth } from '../../src/util/ports.js';
 import { PortalClient } from '../../src/client/portal-client.js';
 import { spawnEcom, waitForPort } from '../../src/util/processes.js';
@@ -27,11 +27,6 @@ function listening(url: string): Promise<boolean> {
   });
 }
 
-/** Running, as opposed to gone or a zombie waiting to be reaped. */
-function alive(pid: number): boolean {
-  const state = processState(pid);
-  return state !== undefined && state !== 'Z' && state !== 'X';
-}
 
 describe('ecom up --mode etcd', () => {
   it.skipIf(etcdMissing)('starts a local 3-member cluster and the portals, serves, and stops everything on SIGTERM', async () => {
@@ -96,14 +91,14 @@ describe('ecom up --mode etcd', () => {
         parent.once('exit', (code) => reject(new Error(`the fixture exited with ${code} before starting etcd`)));
       });
       const pids = line.slice(5).split(' ').map(Number);
-      expect(pids.every((pid) => pid > 0 && alive(pid))).toBe(true);
+      expect(pids.every((pid) => pid > 0 && running(pid))).toBe(true);
       const exited = new Promise((resolve) => parent.once('exit', resolve));
       parent.kill('SIGKILL');
       await exited;
       const deadline = Date.now() + 5_000;
       // The members die asynchronously (their guard notices the closed pipe); nothing to await but their state.
-      while (pids.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(pids.filter(alive), 'etcd members still running').toEqual([]);
+      while (pids.some(running) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(pids.filter(running), 'etcd members still running').toEqual([]);
     } finally {
       parent.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
