@@ -133,4 +133,3 @@ describe('the visibility floor', () => {
     await expect(visibilityFloorWorkload.prepare({ target: { kind: 'portal', host: '127.0.0.1', port: 1 }, worker: 0, runTag: 't', timeout_ms: 1_000, grpcClient: 'lean' })).rejects.toThrow(/visibility-floor needs the floor's stand-ins, not portal/);
   });
 });
-

@@ -27,7 +27,6 @@ function listening(url: string): Promise<boolean> {
   });
 }
 
-
 describe('ecom up --mode etcd', () => {
   it.skipIf(etcdMissing)('starts a local 3-member cluster and the portals, serves, and stops everything on SIGTERM', async () => {
     const [adminPort, orderPort] = [await freePort(), await freePort()];
