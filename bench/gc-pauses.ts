@@ -95,10 +95,7 @@ console.log(`${'process'.padEnd(36)} ${'kind'.padEnd(22)} ${'count'.padStart(7)}
 for (const t of [...traced.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.pid - b.pid))) {
   const span_s = Math.max(0.001, (t.last_ms - t.first_ms) / 1_000);
   const name = `${t.file.split('/').slice(-1)[0]} pid ${t.pid}`;
-  const kinds = [...t.kinds].map(([kindName, kind]) => {
-    const summary = kind.summary();
-    return { kindName, ...summary, total_ms: summary.mean_ms * summary.count };
-  });
+  const kinds = [...t.kinds].map(([kindName, kind]) => ({ kindName, ...kind.summary(), total_ms: kind.sum_us / 1_000 }));
   for (const k of kinds.sort((a, b) => b.total_ms - a.total_ms)) {
     console.log(
       `${name.padEnd(36)} ${k.kindName.padEnd(22)} ${String(k.count).padStart(7)} ${(k.count / span_s).toFixed(1).padStart(6)} ${k.total_ms.toFixed(0).padStart(8)} ${`${((k.total_ms / 1_000 / span_s) * 100).toFixed(1)}%`.padStart(6)} ${k.p50_ms.toFixed(1).padStart(7)} ${k.p99_ms.toFixed(1).padStart(7)} ${k.max_ms.toFixed(1).padStart(7)}`,
