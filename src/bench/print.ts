@@ -1,7 +1,7 @@
 import { fmtMs } from './machine.js';
 import type { ProcessCpu, RunResult } from './runner.js';
 import type { MachinePause } from './machine-pauses.js';
-import type { StallSplit } from './stability.js';
+import { STALL_BOUND_MS, type StallSplit } from './stability.js';
 
 /** One line per run: what a person reads while the bench goes on. */
 export function describeRun(label: string, r: RunResult): string {
@@ -18,7 +18,7 @@ export function describeRun(label: string, r: RunResult): string {
     (r.switchesPerOp === undefined ? '' : `, ${r.switchesPerOp} context switches/op`) +
     (r.syscallsPerOp === undefined ? '' : `, ${r.syscallsPerOp} syscalls/op`) +
     (r.cpuPerOpByProcess === undefined ? '' : `; CPU µs/op by process: ${byProcessText(r.cpuPerOpByProcess)}`) +
-    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${stallSplitText(r.maxStallSplit)}${outsidePauses(r, r.maxStallOutsidePauses_ms)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms${outsidePauses(r, r.maxLeaderSilenceOutsidePauses_ms, 'them')}`) +
+    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${stallSplitText(r.maxStallSplit)}${outsidePauses(r, r.maxStallOutsidePauses_ms)}${stalledSecondsText(r)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms${outsidePauses(r, r.maxLeaderSilenceOutsidePauses_ms, 'them')}`) +
     (r.leaderChanges === undefined && (r.machinePauses?.length ?? 0) > 0 ? `; ${pausesText(r.machinePauses ?? [])}` : '') +
     (r.stepDowns === undefined || r.stepDowns.length === 0 ? '' : ` (${r.stepDowns.join('; ')})`)
   );
@@ -27,6 +27,11 @@ export function describeRun(label: string, r: RunResult): string {
 /** " (replica 6: its event loop ran 28 ms and waited 44 ms for a core)": what the longest stall was made of. */
 function stallSplitText(split: StallSplit | undefined): string {
   return split === undefined ? '' : ` (replica ${split.replica}: its event loop ran ${split.running_ms} ms and waited ${split.waitingForCpu_ms} ms for a core)`;
+}
+
+/** ", 50 ms or more in 3 of 60 s": how often the run's stalls reached issue #18's bound. */
+function stalledSecondsText(r: RunResult): string {
+  return r.stalledSeconds === undefined ? '' : `, ${STALL_BOUND_MS} ms or more in ${r.stalledSeconds} of ${Math.round(r.duration_ms / 1000)} s`;
 }
 
 /** "admin-server ×3 580 each, broker 368, load generator 460": where a run's CPU went. */

@@ -83,6 +83,8 @@ export interface RunResult {
   readonly cpuPerOpByProcess?: readonly ProcessCpu[];
   /** Raft tiers only: the longest event-loop stall a replica had during the run. */
   readonly maxStall_ms?: number;
+  /** Raft tiers only: the seconds of the run in which a replica's event loop was held up 50 ms or more (src/bench/stability.ts). */
+  readonly stalledSeconds?: number;
   /** Raft tiers only: the longest stall outside the seconds a pause of the whole machine touched. */
   readonly maxStallOutsidePauses_ms?: number;
   /** Raft tiers on Linux: whose the longest stall was, and how long its event loop ran and waited for a core in it. */

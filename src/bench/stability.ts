@@ -11,6 +11,12 @@ import { touchedByPause, type MachinePause } from './machine-pauses.js';
 export interface Stability {
   readonly leaderChanges: number;
   readonly maxStall_ms: number;
+  /**
+   * The seconds of the measured window in which some replica's event loop was held up
+   * STALL_BOUND_MS or more: how often stalls of that length come, where maxStall_ms tells only
+   * the worst one (a noisy maximum: one bad second sets it).
+   */
+  readonly stalledSeconds: number;
   /** The same, leaving out the seconds a pause of the whole machine touched (src/bench/machine-pauses.ts). */
   readonly maxStallOutsidePauses_ms: number;
   /** The longest any follower went without a message from its leader (in the measured window, as the stall): past an election timeout, it campaigns. */
@@ -26,6 +32,12 @@ export interface Stability {
 export interface StallSplit extends EventLoopSplit {
   readonly replica: number;
 }
+
+/**
+ * The longest stall issue #18 allows: a sixth of the shortest election timeout (300 ms by
+ * default), the length from which a replica logs a stall.
+ */
+export const STALL_BOUND_MS = 50;
 
 /** Under the 10 s window of a replica's stall report, so no stall falls between two readings. */
 const STALL_READING_EVERY_MS = 5_000;
@@ -114,6 +126,7 @@ export class StabilityWatch {
     return {
       leaderChanges,
       maxStall_ms: stalls.max_ms,
+      stalledSeconds: secondsAtLeast(this.stallSeconds, STALL_BOUND_MS),
       ...(split === undefined ? {} : { maxStallSplit: split }),
       maxStallOutsidePauses_ms: stalls.outsidePauses_ms,
       maxLeaderSilence_ms: silences.max_ms,
@@ -170,6 +183,13 @@ export function longestOutsidePauses(seconds: ReadonlyMap<number, number>, latel
     if (!touchedByPause(second, pauses)) outsidePauses_ms = Math.max(outsidePauses_ms, ms);
   }
   return { max_ms, outsidePauses_ms };
+}
+
+/** How many of the seconds (epoch second → ms) reach `bound_ms`. */
+export function secondsAtLeast(seconds: ReadonlyMap<number, number>, bound_ms: number): number {
+  let count = 0;
+  for (const ms of seconds.values()) if (ms >= bound_ms) count++;
+  return count;
 }
 
 /**
