@@ -26,6 +26,7 @@ import { BackupReads } from './backup-reads.js';
 import { openCopyFile, SnapshotCopies } from './snapshot-copies.js';
 import { markClean, openState } from './state-recovery.js';
 import { replicaDir, unfinishedRestore } from './layout.js';
+import { TurnQueue } from './turn-queue.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
 import { MaxPerSecond } from '../../util/max-per-second.js';
 import { StageTrace } from './stage-trace.js';
@@ -48,9 +49,15 @@ import type { AddressOp } from '../common/members.js';
 /** How often a replica whose disk refused a write tries again. */
 const DISK_RETRY_MS = 1_000;
 
-/** The event loop: the next Ready runs after the current input's callbacks. */
+/**
+ * The turns of every replica this process hosts, one per turn of the event loop. The bound is far
+ * above the replicas a process hosts: each asks for one turn at a time, so more waiting is a bug.
+ */
+const REPLICA_TURNS = new TurnQueue(1_024);
+
+/** The event loop: the next Ready runs after the current input's callbacks, and after other replicas' turns. */
 const EVENT_LOOP: Scheduler = {
-  soon: (run) => setImmediate(run),
+  soon: (run) => REPLICA_TURNS.soon(run),
   after: (ms, run) => {
     const timer = setTimeout(run, ms);
     return () => clearTimeout(timer);
