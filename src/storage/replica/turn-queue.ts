@@ -2,13 +2,13 @@ import { assert } from '../../util/assert.js';
 
 /**
  * The turns of the replicas one process hosts (each a Ready carried and a piece of the apply),
- * run one per turn of the event loop, in the order they were asked for. Run each with its own
- * setImmediate, as they were until 2026-12-07, all the turns asked for before the loop's check
- * phase ran in that one phase: a process whose two replicas were busy (the leader of one
- * partition and a follower of the other) carried both in the same turn of the loop, and its
- * ticks and the messages waiting in its sockets waited for both. One at a time, the loop reads
- * its sockets and runs its timers between any two (issue #18: measured in docs/bench.md, "One
- * replica's turn per turn of the loop").
+ * run one per turn of the event loop, in the order they were asked for. Until 2026-12-07 each
+ * ran in a setImmediate of its own, so every turn asked for before the loop's check phase ran in
+ * that one phase: a process whose two replicas were busy (the leader of one partition and a
+ * follower of the other) carried both in the same turn of the loop, and its ticks and the
+ * messages waiting in its sockets waited for both. One at a time, the loop reads its sockets and
+ * runs its timers between any two (issue #18: measured in docs/bench.md, "One replica's turn per
+ * turn of the loop").
  *
  * A turn that asks again goes after the turns already waiting, so busy replicas take turns.
  */
