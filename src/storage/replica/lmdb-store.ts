@@ -1,6 +1,7 @@
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
+import { assert } from '../../util/assert.js';
 import type { StateStore } from './state-store.js';
 
 /**
@@ -42,6 +43,12 @@ export function openReadOnly(path: string): RootDatabase {
 export class LmdbStateStore implements StateStore {
   private db: RootDatabase;
   private path_: string;
+  /**
+   * The applied index as last committed, kept beside the store: it is asked for once per
+   * entry a replica is handed (to skip the ones applied already), and reading it from LMDB
+   * each time was about 2 % of a busy replica's CPU. Only this class writes APPLIED_KEY.
+   */
+  private applied_: number | undefined;
 
   constructor(path: string) {
     this.path_ = path;
@@ -62,6 +69,7 @@ export class LmdbStateStore implements StateStore {
     const old = this.db;
     this.db = next;
     this.path_ = path;
+    this.applied_ = undefined;
     return old.close();
   }
 
@@ -70,6 +78,7 @@ export class LmdbStateStore implements StateStore {
   }
 
   put(key: string, value: unknown): void {
+    assert(key !== APPLIED_KEY, 'the applied index is written only with the batch it ends (applyBatch)');
     if (value === undefined) void this.db.remove(key);
     else void this.db.put(key, value);
   }
@@ -78,8 +87,14 @@ export class LmdbStateStore implements StateStore {
     for (const { key, value } of this.db.getRange({ start: from < prefix ? prefix : from, end: `${prefix}\uffff` })) yield [key as string, value];
   }
 
+  keys(prefix: string, from: string, end: string): Iterable<string> {
+    const top = `${prefix}\uffff`;
+    return this.db.getKeys({ start: from < prefix ? prefix : from, end: end > top ? top : end }) as Iterable<string>;
+  }
+
   get lastApplied(): number {
-    return (this.db.get(APPLIED_KEY) as number | undefined) ?? 0;
+    this.applied_ ??= (this.db.get(APPLIED_KEY) as number | undefined) ?? 0;
+    return this.applied_;
   }
 
   /** Runs `fn` (which reads and writes through this store) and records `applied`, all in one durable commit. */
@@ -88,6 +103,7 @@ export class LmdbStateStore implements StateStore {
       fn();
       void this.db.put(APPLIED_KEY, applied);
     }, COMMIT_WITHOUT_WAITING_FOR_FLUSH);
+    this.applied_ = applied;
   }
 
   /**
@@ -112,6 +128,7 @@ export class LmdbStateStore implements StateStore {
    * the new state holds. A `fill` that throws leaves the state as it was.
    */
   replaceAll(fill: (put: (key: string, value: unknown) => void) => number): void {
+    this.applied_ = undefined;
     this.db.transactionSync(() => {
       for (const { key } of this.db.getRange({})) void this.db.remove(key);
       const applied = fill((key, value) => void this.db.put(key, value));

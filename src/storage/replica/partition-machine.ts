@@ -444,13 +444,11 @@ export class PartitionMachine {
       for (let seq = from; seq < below; seq++) if (this.store.get(resultKey(seq)) !== undefined) keys.push(resultKey(seq));
       return keys;
     }
-    const end = resultKey(below);
     // From `from` on: the results below it are deleted already, but while the batch that deleted
     // them is staged the store still holds them, and scanning them again for every entry costs.
-    for (const [key] of this.store.range(`${sessionKey}/`, resultKey(from))) {
-      if (key >= end) break;
-      keys.push(key);
-    }
+    // Keys only: a busy replica deletes about one result per entry this way, and reading each
+    // one's value as well cost a few per cent of its CPU.
+    for (const key of this.store.keys(`${sessionKey}/`, resultKey(from), resultKey(below))) keys.push(key);
     return keys;
   }
 

@@ -9,6 +9,13 @@ export interface StateStore {
   put(key: string, value: unknown): void;
   /** Keys starting with `prefix`, in key order, with their values; with `from`, only keys at or after it. */
   range(prefix: string, from?: string): Iterable<readonly [string, unknown]>;
+  /** Keys starting with `prefix`, from `from` up to but not including `end`, in key order, without reading their values. */
+  keys(prefix: string, from: string, end: string): Iterable<string>;
+}
+
+/** Whether `key` is one of those `keys(prefix, from, end)` lists. */
+function inKeyRange(key: string, prefix: string, from: string, end: string): boolean {
+  return key.startsWith(prefix) && key >= from && key < end;
 }
 
 /** A StateStore in memory, for tests and the deterministic simulator. */
@@ -27,6 +34,10 @@ export class MemoryStateStore implements StateStore {
   *range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
     const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix) && k >= from).sort();
     for (const key of keys) yield [key, this.map.get(key)];
+  }
+
+  keys(prefix: string, from: string, end: string): Iterable<string> {
+    return [...this.map.keys()].filter((k) => inKeyRange(k, prefix, from, end)).sort();
   }
 
   get size(): number {
@@ -52,6 +63,10 @@ export class RecordingStateStore implements StateStore {
 
   range(prefix: string, from?: string): Iterable<readonly [string, unknown]> {
     return this.inner.range(prefix, from);
+  }
+
+  keys(prefix: string, from: string, end: string): Iterable<string> {
+    return this.inner.keys(prefix, from, end);
   }
 }
 
@@ -113,6 +128,30 @@ export class StagedStateStore implements StateStore {
       if (!this.staged.has(key)) yield [key, value];
     }
     while (next < mine.length) yield* this.stagedAt(mine[next++]!);
+  }
+
+  /** As `range`, the staged keys merged into the store's as the caller reads; a key staged for deletion is left out. */
+  *keys(prefix: string, from: string, end: string): Iterable<string> {
+    const mine = [...this.staged.keys()].filter((k) => inKeyRange(k, prefix, from, end)).sort();
+    let next = 0;
+    for (const key of this.storedKeys(prefix, from, end)) {
+      while (next < mine.length && mine[next]! < key) yield* this.stagedKeyAt(mine[next++]!);
+      if (!this.staged.has(key)) yield key;
+    }
+    while (next < mine.length) yield* this.stagedKeyAt(mine[next++]!);
+  }
+
+  private *stagedKeyAt(key: string): Generator<string> {
+    if (this.staged.get(key) !== undefined) yield key;
+  }
+
+  private *storedKeys(prefix: string, from: string, end: string): Generator<string> {
+    const keys = fromStore('range', () => this.inner.keys(prefix, from, end)[Symbol.iterator]());
+    for (;;) {
+      const next = fromStore('range', () => keys.next());
+      if (next.done === true) return;
+      yield next.value;
+    }
   }
 
   /** A staged key with its value, or nothing if it is staged for deletion. */
