@@ -13,6 +13,8 @@ describe('bench/ scripts: options', () => {
     ['raft-log.ts', ['--rounds', '0'], /--rounds needs a whole number above 0, got "0"/],
     ['entry-codec.ts', ['--iterations', '1e5'], /--iterations needs a whole number above 0, got "1e5"/],
     ['apply-cost.ts', ['--batch'], /--batch needs a whole number above 0, got nothing/],
+    ['apply-cost.ts', ['--against'], /--against needs a value, got nothing/],
+    ['apply-cost.ts', ['--against', path.join(import.meta.dirname, 'no-such-checkout')], /no ecom checkout there/],
     ['replication-floor.ts', ['--concurrency', 'many'], /--concurrency needs a whole number above 0, got "many"/],
     ['replication-floor.ts', ['--apply-us', '-5'], /--apply-us needs a whole number of 0 or more, got "-5"/],
     ['thread-schedule.ts', ['--interval-ms', '0.5', '1'], /--interval-ms needs a whole number above 0, got "0.5"/],
@@ -27,5 +29,17 @@ describe('bench/ scripts: options', () => {
     expect(r.status, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).not.toMatch(/entries\/s|ns|µs/);
+  });
+});
+
+describe('bench/apply-cost.ts --against: two builds in one process', () => {
+  it('applies with both, round by round, and says how they compare', () => {
+    const root = path.join(import.meta.dirname, '../..');
+    const r = run('apply-cost.ts', ['--batches', '2', '--batch', '16', '--rounds', '3', '--ack-step', '118', '--against', root]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout.match(/^round \d\/3: .*µs of CPU per entry/gm), 'a line per build and round').toHaveLength(6);
+    expect(r.stdout).toMatch(/^CPU per applied entry, this checkout .*: lowest [\d.]+ µs, median [\d.]+ µs over 3 rounds$/m);
+    expect(r.stdout).toMatch(/^CPU per applied entry, --against .*: lowest [\d.]+ µs, median [\d.]+ µs over 3 rounds$/m);
+    expect(r.stdout).toMatch(/^this checkout against the other, round by round: median ratio [\d.]+ \(lower in [0-3] of 3 rounds\)$/m);
   });
 });
