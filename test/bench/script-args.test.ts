@@ -15,6 +15,7 @@ describe('bench/ scripts: options', () => {
     ['apply-cost.ts', ['--batch'], /--batch needs a whole number above 0, got nothing/],
     ['apply-cost.ts', ['--against'], /--against needs a value, got nothing/],
     ['apply-cost.ts', ['--against', path.join(import.meta.dirname, 'no-such-checkout')], /no ecom checkout there/],
+    ['store-reads.ts', ['--results', '0'], /--results needs a whole number above 0, got "0"/],
     ['replication-floor.ts', ['--concurrency', 'many'], /--concurrency needs a whole number above 0, got "many"/],
     ['replication-floor.ts', ['--apply-us', '-5'], /--apply-us needs a whole number of 0 or more, got "-5"/],
     ['thread-schedule.ts', ['--interval-ms', '0.5', '1'], /--interval-ms needs a whole number above 0, got "0.5"/],
@@ -41,5 +42,14 @@ describe('bench/apply-cost.ts --against: two builds in one process', () => {
     expect(r.stdout).toMatch(/^CPU per applied entry, this checkout .*: lowest [\d.]+ µs, median [\d.]+ µs over 3 rounds$/m);
     expect(r.stdout).toMatch(/^CPU per applied entry, --against .*: lowest [\d.]+ µs, median [\d.]+ µs over 3 rounds$/m);
     expect(r.stdout).toMatch(/^this checkout against the other, round by round: median ratio [\d.]+ \(lower in [0-3] of 3 rounds\)$/m);
+  });
+});
+
+describe('bench/store-reads.ts', () => {
+  it('finds every result both ways and prints both reads of the applied index', () => {
+    const r = run('store-reads.ts', ['--rounds', '1', '--results', '2000']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^acknowledged results \(2000 in steps of 118 seqs, median of 1 round\): with values [\d.]+ µs of CPU per key, keys only [\d.]+ µs$/m);
+    expect(r.stdout).toMatch(/^applied index \(500000 reads a round\): read from LMDB [\d.]+ µs of CPU per read, kept by the store [\d.]+ µs$/m);
   });
 });
