@@ -4,7 +4,7 @@ import { INDEXED, MAX_FORGET_PER_ENTRY } from '../../src/storage/common/entries.
 import { partitionOpProblem } from '../../src/storage/common/validate.js';
 import { partitionOf } from '../../src/storage/common/partitioning.js';
 import { EntryRefused, PartitionMachine } from '../../src/storage/replica/partition-machine.js';
-import { MemoryStateStore, StagedStateStore } from '../../src/storage/replica/state-store.js';
+import { MemoryStateStore, StagedStateStore, StoreFailure } from '../../src/storage/replica/state-store.js';
 import { Prng } from '../../src/util/random.js';
 import { testSeed } from '../helpers/seed.js';
 
@@ -236,6 +236,49 @@ describe('staged state store: ranges merged as they are read', () => {
       const expected = [...model].filter(([k]) => k.startsWith(prefix) && k >= from).sort(([x], [y]) => (x < y ? -1 : 1));
       expect([...entry.range(prefix, from)], `seed ${seed}, round ${round}`).toEqual(expected);
     }
+  });
+});
+
+describe('staged state store: a failing store beneath', () => {
+  /** A store whose every read and write fails, as a disk that has gone does. */
+  class BrokenStore extends MemoryStateStore {
+    override get(): unknown {
+      throw new Error('EIO: i/o error');
+    }
+    override put(): void {
+      throw new Error('ENOSPC: no space left');
+    }
+    override range(): Iterable<readonly [string, unknown]> {
+      throw new Error('EIO: i/o error');
+    }
+    override *keys(): Iterable<string> {
+      yield 'a/1';
+      throw new Error('EIO: i/o error');
+    }
+  }
+
+  it('throws a StoreFailure naming what failed, through two staged layers, never the entry\'s own error', () => {
+    const entry = new StagedStateStore(new StagedStateStore(new BrokenStore()));
+    const failure = (run: () => unknown) => {
+      try {
+        run();
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    for (const [run, text] of [
+      [() => entry.get('a/1'), 'state store read failed: EIO: i/o error'],
+      [() => [...entry.range('a/')], 'state store range failed: EIO: i/o error'],
+      [() => [...entry.keys('a/', 'a/', 'a/\uffff')], 'state store range failed: EIO: i/o error'],
+    ] as const) {
+      const err = failure(run);
+      expect(err).toBeInstanceOf(StoreFailure);
+      expect((err as Error).message).toBe(text);
+    }
+    const batch = new StagedStateStore(new BrokenStore());
+    batch.put('a/1', 1);
+    expect(() => batch.commit()).toThrow(new StoreFailure('state store write failed: ENOSPC: no space left'));
   });
 });
 

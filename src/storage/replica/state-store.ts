@@ -75,14 +75,11 @@ export class StoreFailure extends Error {
   override readonly name = 'StoreFailure';
 }
 
-function fromStore<T>(what: string, run: () => T): T {
-  try {
-    return run();
-  } catch (err) {
-    // A staged store over another one: the failure was told apart already.
-    if (err instanceof StoreFailure) throw err;
-    throw new StoreFailure(`state store ${what} failed: ${(err as Error).message}`);
-  }
+/** What a failure of the store beneath (a disk error) is thrown as: told apart from the entry's own. */
+function storeFailure(what: string, err: unknown): StoreFailure {
+  // A staged store over another one: the failure was told apart already.
+  if (err instanceof StoreFailure) return err;
+  return new StoreFailure(`state store ${what} failed: ${(err as Error).message}`);
 }
 
 /**
@@ -102,7 +99,12 @@ export class StagedStateStore implements StateStore {
 
   get(key: string): unknown {
     if (this.staged.has(key)) return this.staged.get(key);
-    return fromStore('read', () => this.inner.get(key));
+    // A try here rather than a helper taking a closure: this runs several times per entry applied.
+    try {
+      return this.inner.get(key);
+    } catch (err) {
+      throw storeFailure('read', err);
+    }
   }
 
   put(key: string, value: unknown): void {
@@ -116,55 +118,66 @@ export class StagedStateStore implements StateStore {
    * which under a deep backlog took a fifth of a replica's CPU.) A staged key always hides the
    * stored one, whatever the two orders make of unusual characters.
    */
-  *range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
+  range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
     const mine = [...this.staged.keys()].filter((k) => k.startsWith(prefix) && k >= from).sort();
+    return this.merge(
+      this.beneath('range', () => this.inner.range(prefix, from)),
+      ([key]) => key,
+      mine,
+      (key, value) => [key, value] as const,
+    );
+  }
+
+  /** As `range`, for the keys alone. */
+  keys(prefix: string, from: string, end: string): Iterable<string> {
+    const mine = [...this.staged.keys()].filter((k) => inKeyRange(k, prefix, from, end)).sort();
+    return this.merge(
+      this.beneath('range', () => this.inner.keys(prefix, from, end)),
+      (key) => key,
+      mine,
+      (key) => key,
+    );
+  }
+
+  /** `stored` (in key order) with the staged keys `mine` (sorted) merged in: a staged key hides the stored one, and one staged for deletion is left out. */
+  private *merge<T>(stored: Iterable<T>, keyOf: (item: T) => string, mine: readonly string[], itemOf: (key: string, value: unknown) => T): Generator<T> {
     if (mine.length === 0) {
-      yield* this.stored(prefix, from);
+      yield* stored;
       return;
     }
-    let next = 0;
-    for (const [key, value] of this.stored(prefix, from)) {
-      while (next < mine.length && mine[next]! < key) yield* this.stagedAt(mine[next++]!);
-      if (!this.staged.has(key)) yield [key, value];
+    const cursor = { next: 0 };
+    for (const item of stored) {
+      const key = keyOf(item);
+      yield* this.stagedBefore(key, mine, cursor, itemOf);
+      if (!this.staged.has(key)) yield item;
     }
-    while (next < mine.length) yield* this.stagedAt(mine[next++]!);
+    yield* this.stagedBefore(undefined, mine, cursor, itemOf);
   }
 
-  /** As `range`, the staged keys merged into the store's as the caller reads; a key staged for deletion is left out. */
-  *keys(prefix: string, from: string, end: string): Iterable<string> {
-    const mine = [...this.staged.keys()].filter((k) => inKeyRange(k, prefix, from, end)).sort();
-    let next = 0;
-    for (const key of this.storedKeys(prefix, from, end)) {
-      while (next < mine.length && mine[next]! < key) yield* this.stagedKeyAt(mine[next++]!);
-      if (!this.staged.has(key)) yield key;
+  /** The staged items of `mine` from `cursor` on, up to `bound` (all of them without one). */
+  private *stagedBefore<T>(bound: string | undefined, mine: readonly string[], cursor: { next: number }, itemOf: (key: string, value: unknown) => T): Generator<T> {
+    for (; cursor.next < mine.length && (bound === undefined || mine[cursor.next]! < bound); cursor.next++) {
+      const key = mine[cursor.next]!;
+      const value = this.staged.get(key);
+      if (value !== undefined) yield itemOf(key, value);
     }
-    while (next < mine.length) yield* this.stagedKeyAt(mine[next++]!);
   }
 
-  private *stagedKeyAt(key: string): Generator<string> {
-    if (this.staged.get(key) !== undefined) yield key;
-  }
-
-  private *storedKeys(prefix: string, from: string, end: string): Generator<string> {
-    const keys = fromStore('range', () => this.inner.keys(prefix, from, end)[Symbol.iterator]());
+  /** A scan of the store beneath, lazily, with its failures told apart from the entry's. */
+  private *beneath<T>(what: string, open: () => Iterable<T>): Generator<T> {
+    let items: Iterator<T>;
+    try {
+      items = open()[Symbol.iterator]();
+    } catch (err) {
+      throw storeFailure(what, err);
+    }
     for (;;) {
-      const next = fromStore('range', () => keys.next());
-      if (next.done === true) return;
-      yield next.value;
-    }
-  }
-
-  /** A staged key with its value, or nothing if it is staged for deletion. */
-  private *stagedAt(key: string): Generator<readonly [string, unknown]> {
-    const value = this.staged.get(key);
-    if (value !== undefined) yield [key, value];
-  }
-
-  /** The store's own range, lazily, with its failures told apart from the entry's. */
-  private *stored(prefix: string, from: string): Generator<readonly [string, unknown]> {
-    const entries = fromStore('range', () => this.inner.range(prefix, from)[Symbol.iterator]());
-    for (;;) {
-      const next = fromStore('range', () => entries.next());
+      let next: IteratorResult<T>;
+      try {
+        next = items.next();
+      } catch (err) {
+        throw storeFailure(what, err);
+      }
       if (next.done === true) return;
       yield next.value;
     }
@@ -172,9 +185,11 @@ export class StagedStateStore implements StateStore {
 
   /** The entry applied: its writes go to the store. */
   commit(): void {
-    fromStore('write', () => {
+    try {
       for (const [key, value] of this.staged) this.inner.put(key, value);
-    });
+    } catch (err) {
+      throw storeFailure('write', err);
+    }
     this.staged.clear();
   }
 
