@@ -186,7 +186,8 @@ export class StagedStateStore implements StateStore {
   /** The entry applied: its writes go to the store. */
   commit(): void {
     try {
-      for (const [key, value] of this.staged) this.inner.put(key, value);
+      // forEach, not for-of: the Map's iterator makes a [key, value] array for every write.
+      this.staged.forEach((value, key) => this.inner.put(key, value));
     } catch (err) {
       throw storeFailure('write', err);
     }
