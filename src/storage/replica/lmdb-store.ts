@@ -46,7 +46,7 @@ export class LmdbStateStore implements StateStore {
   /**
    * The applied index as last committed, kept beside the store: it is asked for once per
    * entry a replica is handed (to skip the ones applied already), and reading it from LMDB
-   * each time was about 2 % of a busy replica's CPU. Only this class writes APPLIED_KEY.
+   * costs about 0.4 µs each time (bench/store-reads.ts). Only this class writes APPLIED_KEY.
    */
   private applied_: number | undefined;
 
