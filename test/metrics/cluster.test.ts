@@ -89,8 +89,12 @@ describe('Prometheus metrics of ecom up', () => {
       admin.close();
       order.close();
       // A follower's match index is known to its leader only from its answers: a follower
-      // that was slow, or a leader elected since the writes, may not have one yet.
-      const after = await scrapeUntil(union, (families) => leadersKnowTheirFollowers(families).length === 2);
+      // that was slow, or a leader elected since the writes, may not have one yet. And every
+      // portal proposes a no-op to each partition every 2 s (its recovery pass): a scrape in
+      // the middle of one sees it in flight.
+      const adminSendsNothing = (families: Family[]) =>
+        ['ecom_storage_client_in_flight', 'ecom_storage_client_waiting'].every((name) => sum(samples(families, name, { process: `admin-server-${adminPort}` })) === 0);
+      const after = await scrapeUntil(union, (families) => leadersKnowTheirFollowers(families).length === 2 && adminSendsNothing(families));
 
       for (const family of after) for (const s of family.samples) expect(s.labels.process, `${s.name} names its process`).toBeDefined();
       const adminLabels = { process: `admin-server-${adminPort}`, grpc_method: 'CreateClient' };
