@@ -13,6 +13,11 @@ export interface StateStore {
   keys(prefix: string, from: string, end: string): Iterable<string>;
 }
 
+/** The keys of `map` that pass `test`, in key order. */
+function sortedKeys(map: ReadonlyMap<string, unknown>, test: (key: string) => boolean): string[] {
+  return [...map.keys()].filter(test).sort();
+}
+
 /** Whether `key` is one of those `keys(prefix, from, end)` lists. */
 function inKeyRange(key: string, prefix: string, from: string, end: string): boolean {
   return key.startsWith(prefix) && key >= from && key < end;
@@ -32,12 +37,11 @@ export class MemoryStateStore implements StateStore {
   }
 
   *range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
-    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix) && k >= from).sort();
-    for (const key of keys) yield [key, this.map.get(key)];
+    for (const key of sortedKeys(this.map, (k) => k.startsWith(prefix) && k >= from)) yield [key, this.map.get(key)];
   }
 
   keys(prefix: string, from: string, end: string): Iterable<string> {
-    return [...this.map.keys()].filter((k) => inKeyRange(k, prefix, from, end)).sort();
+    return sortedKeys(this.map, (k) => inKeyRange(k, prefix, from, end));
   }
 
   get size(): number {
@@ -119,7 +123,7 @@ export class StagedStateStore implements StateStore {
    * stored one, whatever the two orders make of unusual characters.
    */
   range(prefix: string, from = prefix): Iterable<readonly [string, unknown]> {
-    const mine = [...this.staged.keys()].filter((k) => k.startsWith(prefix) && k >= from).sort();
+    const mine = sortedKeys(this.staged, (k) => k.startsWith(prefix) && k >= from);
     return this.merge(
       this.beneath('range', () => this.inner.range(prefix, from)),
       ([key]) => key,
@@ -130,7 +134,7 @@ export class StagedStateStore implements StateStore {
 
   /** As `range`, for the keys alone. */
   keys(prefix: string, from: string, end: string): Iterable<string> {
-    const mine = [...this.staged.keys()].filter((k) => inKeyRange(k, prefix, from, end)).sort();
+    const mine = sortedKeys(this.staged, (k) => inKeyRange(k, prefix, from, end));
     return this.merge(
       this.beneath('range', () => this.inner.keys(prefix, from, end)),
       (key) => key,
