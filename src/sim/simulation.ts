@@ -1,6 +1,6 @@
 // One deterministic run of a whole cluster from a seed: virtual time, faulty network, crashing
 // disks, KV clients, and a safety check after every step.
-import type { Message, NodeId, RaftOptions } from '../raft/core/index.js';
+import type { ConfChange, Message, NodeId, RaftOptions } from '../raft/core/index.js';
 import { RaftError } from '../raft/core/index.js';
 import { decodeMessage, encodeMessage } from '../raft/codec.js';
 import { checkKvHistory } from '../lincheck/checker.js';
@@ -81,6 +81,13 @@ class Simulation {
   /** The last membership change proposed, and nodes removed so far (for the counters of issue #16's cases). */
   private pendingChange: { leader: NodeId; index: number } | undefined;
   private readonly removed = new Set<NodeId>();
+  /**
+   * A learner this run added and wants promoted: tried after every step until the leader takes
+   * it, as a replica's membership code promotes a learner once it has caught up. A
+   * reconfiguration comes only a couple of times a run, and under the clients' writes a learner
+   * has rarely caught up with the commit index right then.
+   */
+  private promoteWanted: NodeId | undefined;
   private readonly busy = new Set<number>();
   private readonly counters: Record<string, number> = {};
   private clock = 0; // history timestamps: strictly increasing
@@ -115,7 +122,8 @@ class Simulation {
     });
     const bootstrap = { voters: this.ids, learners: [] as NodeId[] };
     for (const id of this.ids) {
-      this.nodes.set(id, new SimNode(id, bootstrap, prng.fork(), this.invariants, options, compact_every_entries, config.inject_bug));
+      const node = new SimNode(id, bootstrap, prng.fork(), this.invariants, options, compact_every_entries, config.inject_bug);
+      this.nodes.set(id, node);
     }
     for (const n of this.nodes.values()) {
       n.onApply = (opId, output) => {
@@ -179,6 +187,7 @@ class Simulation {
       this.fault();
     }
     this.driveAll();
+    if (this.promoteWanted !== undefined) this.promoteLearner(this.promoteWanted);
   }
 
   private deliverOne(): void {
@@ -402,17 +411,34 @@ class Simulation {
     else if (outside.length > 0) cc = { type: 'addLearner', node: this.prng.pick(outside) };
     else if (m.voters.length > 3) cc = { type: 'remove', node: this.prng.pick(m.voters) };
     else return;
+    this.propose(leader, cc);
+  }
+
+  /** Promotes `learner` once a leader holds it as a caught-up learner; stops trying once it votes. */
+  private promoteLearner(learner: NodeId): void {
+    const leader = this.currentLeader();
+    if (!leader) return;
+    const { voters, learners } = leader.live.membership;
+    if (voters.includes(learner)) this.promoteWanted = undefined;
+    else if (learners.includes(learner) && this.propose(leader, { type: 'promote', node: learner })) this.promoteWanted = undefined;
+  }
+
+  /** Proposes a membership change through `leader`; returns whether it took it. */
+  private propose(leader: SimNode, cc: ConfChange): boolean {
     try {
       const index = leader.live.proposeConfChange(cc);
       this.note(`conf ${cc.type} ${cc.node} via ${leader.id}`);
       this.count(`conf-${cc.type}`);
+      if (cc.type === 'addLearner') this.promoteWanted = cc.node;
       // The cases issue #16 names, counted so a test can see they happen: a change while the
       // network is split, a leader that dies before its change commits, a removed node back.
       if (this.network.describePartitions() !== '') this.count('conf-during-partition');
       this.pendingChange = { leader: leader.id, index };
       if (cc.type === 'remove') this.removed.add(cc.node);
+      return true;
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
+      return false;
     }
   }
 }
