@@ -11,6 +11,13 @@ import { SIM_TICK_MS } from './clock.js';
 
 /** An fsync finishes at once or up to this many ticks later (the replica's runs on libuv's thread pool). */
 const MAX_SYNC_TICKS = 2;
+/**
+ * With slow fsyncs on, one in this many takes SLOW_SYNC_TICKS instead: one to four election
+ * timeouts, as fsyncs of 0.3-1 s did on a loaded machine (issue #18). Heartbeats must go on
+ * meanwhile, and nothing that needs the write may leave before it.
+ */
+const SLOW_SYNC_ONE_IN = 50;
+const SLOW_SYNC_TICKS = { min: 10, max: 40 };
 
 /** Thrown by a disk armed to lose power: the node dies with its writes issued and not synced. */
 export class PowerLoss extends Error {
@@ -33,6 +40,10 @@ export class SimDisk extends MemoryLog {
   syncsOutstanding = 0;
   /** How many fsyncs finished ticks after they were issued. */
   syncsDeferred = 0;
+  /** Whether some fsyncs are slow (SLOW_SYNC_ONE_IN): a fault, set by the simulation. */
+  slowSyncs = false;
+  /** How many fsyncs were slow. */
+  syncsSlow = 0;
 
   /**
    * @param core the node's core while it is up: new entries are checked against what it holds
@@ -95,7 +106,9 @@ export class SimDisk extends MemoryLog {
       if (!this.skipFsync) this.syncThrough(through);
       done(undefined);
     };
-    const ticks = this.prng.int(MAX_SYNC_TICKS + 1);
+    const slow = this.slowSyncs && this.prng.int(SLOW_SYNC_ONE_IN) === 0;
+    const ticks = slow ? SLOW_SYNC_TICKS.min + this.prng.int(SLOW_SYNC_TICKS.max - SLOW_SYNC_TICKS.min + 1) : this.prng.int(MAX_SYNC_TICKS + 1);
+    if (slow) this.syncsSlow++;
     if (ticks === 0) return finish();
     this.syncsDeferred++;
     this.syncsOutstanding++;

@@ -122,6 +122,8 @@ export class SimNode {
   appliesWhileSyncing = 0;
   /** Pieces applied while the core had handed out later entries still waiting in the backlog. */
   appliesBehindLog = 0;
+  /** Heartbeats and their answers sent while an fsync of this node was out. */
+  heartbeatsMidSync = 0;
   readonly options: Partial<RaftOptions>;
 
   constructor(
@@ -170,7 +172,12 @@ export class SimNode {
       log: this.log,
       snapshots: this.snapshots,
       machine,
-      transport: { send: (messages) => this.outbox.push(...messages) },
+      transport: {
+        send: (messages) => {
+          if (this.log.syncsOutstanding > 0) for (const m of messages) if (m.type === 'Heartbeat' || m.type === 'HeartbeatResp') this.heartbeatsMidSync++;
+          this.outbox.push(...messages);
+        },
+      },
       scheduler: this.clock,
       events: {
         halted: (err) => {

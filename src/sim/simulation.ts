@@ -123,6 +123,7 @@ class Simulation {
     const bootstrap = { voters: this.ids, learners: [] as NodeId[] };
     for (const id of this.ids) {
       const node = new SimNode(id, bootstrap, prng.fork(), this.invariants, options, compact_every_entries, config.inject_bug);
+      node.log.slowSyncs = config.faults;
       this.nodes.set(id, node);
     }
     for (const n of this.nodes.values()) {
@@ -156,6 +157,8 @@ class Simulation {
       this.counters['sync-deferred'] = (this.counters['sync-deferred'] ?? 0) + n.log.syncsDeferred;
       this.counters['apply-mid-sync'] = (this.counters['apply-mid-sync'] ?? 0) + n.appliesWhileSyncing;
       this.counters['apply-behind-log'] = (this.counters['apply-behind-log'] ?? 0) + n.appliesBehindLog;
+      this.counters['sync-slow'] = (this.counters['sync-slow'] ?? 0) + n.log.syncsSlow;
+      this.counters['heartbeat-mid-sync'] = (this.counters['heartbeat-mid-sync'] ?? 0) + n.heartbeatsMidSync;
     }
     return {
       seed: this.seed,

@@ -95,7 +95,10 @@ class Trio {
   /** Each change of role a member reported, with how far its state machine and its core had got then. */
   readonly leadership: Array<{ id: NodeId; wasLeader: boolean; applied: number; handedOut: number }> = [];
 
-  constructor(snapshotGap = 1_000_000, applyPiece?: ApplyPiece) {
+  /** Each fsync a member said was out too long for heartbeats (DriverEvents.syncHung). */
+  readonly hung: Array<{ id: NodeId; out_ms: number }> = [];
+
+  constructor(snapshotGap = 1_000_000, applyPiece?: ApplyPiece, heartbeatsDuringSync_ms?: number) {
     for (const id of [1, 2, 3]) {
       const journal: string[] = [];
       const log = new JournalLog(journal);
@@ -120,10 +123,12 @@ class Trio {
           diskStalled: () => this.stalls++,
           diskResumed: () => this.resumed++,
           readyDone: () => this.readiesDone++,
+          syncHung: (out_ms) => this.hung.push({ id, out_ms }),
           leadership: ({ wasLeader }) => this.leadership.push({ id, wasLeader, applied: machine.appliedIndex(), handedOut: driver.node.appliedIndex }),
         },
         snapshotGap: () => snapshotGap,
         ...(applyPiece === undefined ? {} : { applyPiece }),
+        ...(heartbeatsDuringSync_ms === undefined ? {} : { heartbeatsDuringSync_ms }),
       });
       this.members.set(id, { driver, log, machine, clock, journal, snapshots });
     }
@@ -166,6 +171,15 @@ class Trio {
   /** Heartbeats carry the commit index to the followers. */
   heartbeat(leader: Member): void {
     for (let t = 0; t < 2; t++) leader.driver.tick();
+    this.settle();
+  }
+
+  /** One tick of every member's core and clock, then delivery until nothing moves. */
+  tickAll(): void {
+    for (const m of this.members.values()) {
+      m.driver.tick();
+      m.clock.tick();
+    }
     this.settle();
   }
 
@@ -248,6 +262,76 @@ describe('the Raft driver', () => {
     trio.heartbeat(leader);
     expect(trio.halted).toEqual([]);
     for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a', 'b', 'c']);
+  });
+
+  it('while fsyncs are out, heartbeats go on and keep a healthy leader; one out too long silences its node', () => {
+    // Fsyncs of 0.3-1 s under load deposed healthy leaders by check-quorum (issue #18).
+    const trio = new Trio(1_000_000, undefined, 200);
+    const leader = trio.elect(1);
+    trio.heartbeat(leader);
+    for (const m of trio.members.values()) m.log.hold = true;
+    trio.propose(leader, 'a');
+    trio.settle();
+    const [, two, three] = [...trio.members.values()];
+    for (const m of trio.members.values()) m.journal.length = 0;
+    // Every disk holds its fsync for 15 ticks (150 ms), longer than the election timeout (10 ticks).
+    for (let t = 0; t < 15; t++) trio.tickAll();
+    expect(leader.driver.node.role).toBe('leader');
+    expect(leader.driver.node.term).toBe(1);
+    for (const m of [two!, three!]) {
+      expect(m.driver.node.role).toBe('follower');
+      expect(m.journal).toContain('send HeartbeatResp');
+      // What needs the disk waits for it: no append is acknowledged.
+      expect(m.journal).not.toContain('send AppResp');
+    }
+    expect(leader.journal.filter((j) => j === 'send Heartbeat').length).toBeGreaterThanOrEqual(14);
+    expect(leader.journal).not.toContain('send App');
+    expect(trio.hung).toEqual([]);
+    // Past 200 ms the disks look hung: every node says so once and falls silent, and the leader
+    // steps down by check-quorum, so that a replica with a working disk could take over.
+    for (let t = 0; t < 10 && trio.hung.length < 3; t++) trio.tickAll();
+    expect(trio.hung.map((h) => h.id).sort()).toEqual([1, 2, 3]);
+    expect(trio.hung.every((h) => h.out_ms > 200)).toBe(true);
+    for (const m of trio.members.values()) m.journal.length = 0;
+    for (let t = 0; t < 15; t++) trio.tickAll();
+    expect(trio.hung.length).toBe(3);
+    for (const m of trio.members.values()) expect(m.journal).toEqual([]);
+    expect(leader.driver.node.role).not.toBe('leader');
+    for (const m of trio.members.values()) {
+      m.log.hold = false;
+      m.log.release();
+    }
+    trio.settle();
+    for (let t = 0; t < 40 && ![...trio.members.values()].some((m) => m.driver.node.role === 'leader'); t++) trio.tickAll();
+    const next = [...trio.members.values()].find((m) => m.driver.node.role === 'leader');
+    expect(next).toBeDefined();
+    trio.heartbeat(next!);
+    expect(trio.halted).toEqual([]);
+    for (const m of trio.members.values()) expect(m.machine.data).toEqual(['a']);
+  });
+
+  it('an answer to a heartbeat waits for the fsync when it would tell a term not yet durable', () => {
+    const trio = new Trio();
+    const one = trio.elect(1);
+    trio.heartbeat(one);
+    const two = trio.member(2);
+    const three = trio.member(3);
+    two.log.hold = true;
+    // Leadership goes to replica 3 in term 2; replica 2 votes, and its new term waits for its held fsync.
+    one.driver.input(() => one.driver.node.transferLeadership(3));
+    trio.settle();
+    expect(two.journal).toContain('fsync issued');
+    expect(two.driver.node.term).toBe(2);
+    expect(three.driver.node.role).toBe('leader');
+    two.journal.length = 0;
+    trio.heartbeat(three);
+    expect(two.journal).not.toContain('send HeartbeatResp');
+    two.log.hold = false;
+    two.log.release();
+    trio.settle();
+    trio.heartbeat(three);
+    expect(two.journal).toContain('send HeartbeatResp');
+    expect(trio.halted).toEqual([]);
   });
 
   it('a disk that refuses a write stalls the node without applying, and it resumes when the disk does', () => {

@@ -19,7 +19,7 @@ describe('simulator', () => {
       expect(r.violation, `seed ${seed}`).toBeUndefined();
       for (const [k, v] of Object.entries(r.counters)) totals[k] = (totals[k] ?? 0) + v;
     }
-    for (const k of ['msg-dropped', 'msg-delayed', 'msg-duplicated', 'crash', 'restart', 'Snap', 'TimeoutNow', 'PreVote', 'AppReject', 'transfer', 'conf-addLearner', 'conf-promote', 'conf-remove', 'conf-during-partition', 'crash-mid-change', 'removed-node-back', 'disk-full', 'disk-stall', 'disk-resume', 'snapshot-taken', 'capture-deferred', 'sync-deferred', 'msg-mid-sync', 'crash-mid-sync', 'apply-mid-sync', 'apply-behind-log']) {
+    for (const k of ['msg-dropped', 'msg-delayed', 'msg-duplicated', 'crash', 'restart', 'Snap', 'TimeoutNow', 'PreVote', 'AppReject', 'transfer', 'conf-addLearner', 'conf-promote', 'conf-remove', 'conf-during-partition', 'crash-mid-change', 'removed-node-back', 'disk-full', 'disk-stall', 'disk-resume', 'snapshot-taken', 'capture-deferred', 'sync-deferred', 'msg-mid-sync', 'crash-mid-sync', 'apply-mid-sync', 'apply-behind-log', 'sync-slow', 'heartbeat-mid-sync']) {
       expect(totals[k] ?? 0, k).toBeGreaterThan(0);
     }
   });

@@ -193,6 +193,8 @@ export class RaftNode {
   private randomizedElectionTimeout = 0;
 
   private outbox: Message[] = [];
+  /** Heartbeats and their answers in the outbox: takeHeartbeats() looks through it only when there are some. */
+  private heartbeatsInOutbox = 0;
   private replicationDirty = false;
 
   private readonly readOnly: ReadOnly;
@@ -514,8 +516,29 @@ export class RaftNode {
     this.lastHardState = hs;
     this.snapshotToPersist = undefined;
     this.outbox = [];
+    this.heartbeatsInOutbox = 0;
     this.readStates = [];
     return rd;
+  }
+
+  /**
+   * Takes the heartbeats and heartbeat answers of term `durableTerm` out of the outbox, to send
+   * before the next Ready, while the one before it is still being made durable. They may: a
+   * heartbeat carries a commit index the follower already holds (its acknowledged match, at
+   * most) and an answer carries no claim about the log, so neither needs this node's unwritten
+   * entries; only a term that is not yet durable must not be told, hence the term asked for.
+   * Without this, a slow fsync silences a healthy leader and its followers alike, and the
+   * partition elects a leader for nothing (issue #18: fsyncs of 0.4-1 s under load deposed both
+   * partitions' leaders).
+   */
+  takeHeartbeats(durableTerm: number): readonly Message[] {
+    if (this.heartbeatsInOutbox === 0) return NO_MESSAGES;
+    const taken: Message[] = [];
+    const kept: Message[] = [];
+    for (const m of this.outbox) (isHeartbeat(m) && m.term === durableTerm ? taken : kept).push(m);
+    this.outbox = kept;
+    this.heartbeatsInOutbox -= taken.length;
+    return taken;
   }
 
   /** Acknowledges that the last Ready was persisted, its messages sent and its entries applied. */
@@ -1165,11 +1188,15 @@ export class RaftNode {
 
   private send(m: Message): void {
     this.outbox.push(m);
+    if (isHeartbeat(m)) this.heartbeatsInOutbox++;
   }
 }
 
 const EMPTY = new Uint8Array(0);
 const NO_ENTRIES: Entry[] = [];
+const NO_MESSAGES: readonly Message[] = [];
+
+const isHeartbeat = (m: Message): boolean => m.type === 'Heartbeat' || m.type === 'HeartbeatResp';
 
 
 function sameHardState(a: HardState, b: HardState): boolean {

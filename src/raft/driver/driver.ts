@@ -18,6 +18,9 @@ import { Snapshotter } from './snapshots.js';
 /** How often a node whose disk refused a write tries again, by default. */
 export const DEFAULT_DISK_RETRY_MS = 1_000;
 
+/** How long, by default, a node goes on with heartbeats while one fsync is out (DriverOptions.heartbeatsDuringSync_ms). */
+export const DEFAULT_HEARTBEATS_DURING_SYNC_MS = 3_000;
+
 export interface DriverOptions {
   /** The core's options; its initial state comes from `log` and `snapshots`. */
   readonly raft: RaftOptions;
@@ -44,6 +47,14 @@ export interface DriverOptions {
    * committed entries are applied as it is carried.
    */
   readonly applyPiece?: ApplyPiece;
+  /**
+   * While a Ready's fsync is out, the node still sends its heartbeats (a leader) and answers them
+   * (a follower), for at most this long (on the scheduler's clock): a slow disk then delays
+   * writes without deposing a healthy leader. Past it, the node falls silent as before, so that
+   * a leader whose disk has hung lets another replica take over. Default
+   * DEFAULT_HEARTBEATS_DURING_SYNC_MS.
+   */
+  readonly heartbeatsDuringSync_ms?: number;
 }
 
 /** How much of the apply backlog one turn applies. */
@@ -74,12 +85,16 @@ type Carried = 'done' | 'syncing' | 'stalled';
 
 /**
  * A Ready written to the log whose fsync is under way; `early`: its replication already left;
- * `applied`: its committed entries were taken in meanwhile (applied, or put in the backlog).
+ * `applied`: its committed entries were taken in meanwhile (applied, or put in the backlog);
+ * `since_ms`: when the fsync started (scheduler clock); `silenced`: it has been out so long
+ * that the node stopped its heartbeats.
  */
 interface Syncing {
   readonly rd: Ready;
   readonly early: boolean;
   readonly applied: boolean;
+  readonly since_ms: number;
+  silenced: boolean;
 }
 
 interface DiskStall {
@@ -119,6 +134,8 @@ export class RaftDriver {
   private syncing: Syncing | undefined;
   /** Committed entries handed out and not yet applied (always empty without `applyPiece`). */
   private readonly backlog: ApplyBacklog;
+  /** The term the disk holds for sure: the only one heartbeats may carry while an fsync is out. */
+  private durableTerm: number;
 
   constructor(private readonly options: DriverOptions) {
     const { log, snapshots, machine } = options;
@@ -135,6 +152,7 @@ export class RaftDriver {
     );
     this.lastRole = this.node.role;
     this.lastTerm = this.node.term;
+    this.durableTerm = init.hardState.term;
   }
 
   get stopped(): boolean {
@@ -241,7 +259,7 @@ export class RaftDriver {
 
   /** Carries the Readies the core has, as far as the fsync under way and the turn budget let it. */
   private carryReadies(): void {
-    if (this.syncing !== undefined) return;
+    if (this.syncing !== undefined) return this.sendHeartbeatsDuringSync(this.syncing);
     const { scheduler, turnBudget_ms } = this.options;
     const started_ms = scheduler.now_ms();
     while (this.node.hasReady()) {
@@ -255,6 +273,23 @@ export class RaftDriver {
     }
     this.options.events.idle?.();
     this.snapshotter.maybeTake();
+  }
+
+  /**
+   * Sends the heartbeats and heartbeat answers the core has while an fsync is out, unless it has
+   * been out so long that the disk looks hung (DriverOptions.heartbeatsDuringSync_ms).
+   */
+  private sendHeartbeatsDuringSync(syncing: Syncing): void {
+    if (syncing.silenced) return;
+    const limit_ms = this.options.heartbeatsDuringSync_ms ?? DEFAULT_HEARTBEATS_DURING_SYNC_MS;
+    const out_ms = this.options.scheduler.now_ms() - syncing.since_ms;
+    if (out_ms > limit_ms) {
+      syncing.silenced = true;
+      this.options.events.syncHung?.(out_ms);
+      return;
+    }
+    const beats = this.node.takeHeartbeats(this.durableTerm);
+    if (beats.length > 0) this.options.transport.send(beats, true);
   }
 
   /**
@@ -380,8 +415,9 @@ export class RaftDriver {
       const replication = rd.messages.filter(isReplication);
       if (replication.length > 0) transport.send(replication, true);
     }
+    const since_ms = this.options.scheduler.now_ms();
     if (!this.persist(rd)) {
-      this.syncing = { rd, early, applied: this.applyWhileSyncing(rd) };
+      this.syncing = { rd, early, applied: this.applyWhileSyncing(rd), since_ms, silenced: false };
       return false;
     }
     this.afterPersist(rd, early);
@@ -411,6 +447,7 @@ export class RaftDriver {
 
   /** The Ready's writes are durable: report it, and send what had to wait for them. */
   private afterPersist(rd: Ready, early: boolean): void {
+    if (rd.hardState !== undefined) this.durableTerm = rd.hardState.term;
     if (rd.entries.length > 0) this.options.events.persisted?.(rd.entries[rd.entries.length - 1]!.index);
     const rest = early ? rd.messages.filter((m) => !isReplication(m)) : rd.messages;
     if (rest.length > 0) this.options.transport.send(rest, false);

@@ -83,6 +83,11 @@ export interface DriverEvents {
   readonly appended?: (seconds: number) => void;
   /** An fsync of the log finished, `seconds` after it was issued (it ran off the event loop). */
   readonly synced?: (seconds: number) => void;
+  /**
+   * An fsync has been out `out_ms`, longer than DriverOptions.heartbeatsDuringSync_ms: the node
+   * stops its heartbeats until it finishes (told once per fsync).
+   */
+  readonly syncHung?: (out_ms: number) => void;
   readonly snapshotSent?: (bytes: number, to: NodeId) => void;
   readonly snapshotTaken?: (index: number, bytes: number, ms: number) => void;
   readonly snapshotFailed?: (err: Error) => void;

@@ -29,6 +29,7 @@ import { replicaDir, unfinishedRestore } from './layout.js';
 import { TurnQueue } from './turn-queue.js';
 import { TurnWork, type TurnReport } from './turn-work.js';
 import { MaxPerSecond } from '../../util/max-per-second.js';
+import { ReportLimiter } from '../../util/report-limiter.js';
 import { StageTrace } from './stage-trace.js';
 import type { Logger } from '../../util/log.js';
 import type { ReplicaMetrics } from '../../metrics/replica-metrics.js';
@@ -152,6 +153,13 @@ const DEFAULT_ELECTION_TIMEOUT_TICKS = 30;
 const STALL_SECONDS_KEPT = 30;
 /** A stall reported in the log at most this often (the others are counted into the next line). */
 const STALL_REPORT_EVERY_MS = 1_000;
+/**
+ * How many election timeouts an fsync may be out while this replica goes on with heartbeats (3 s
+ * at the defaults). Under load on this project's machines an fsync took 0.1-1 s now and then
+ * (issue #18), and all replicas share the disk then, so an election would not help; a disk that
+ * holds one far longer has hung, and a leader on it must let another take over.
+ */
+const SYNC_HUNG_ELECTION_TIMEOUTS = 10;
 
 interface TransferWaiter {
   readonly to: number;
@@ -206,8 +214,8 @@ export class Replica {
   private lastTick_ms = 0;
   /** The longest apply and restore since the last tick: what a stall report names. */
   private readonly turnWork = new TurnWork();
-  private stallsUnreported = 0;
-  private lastStallReport_ms = -Infinity;
+  private readonly stallReports = new ReportLimiter(STALL_REPORT_EVERY_MS);
+  private readonly slowSyncReports = new ReportLimiter(STALL_REPORT_EVERY_MS);
   /** The last append, heartbeat or snapshot from a leader: what a follower that campaigns last heard. */
   private lastLeaderWord: { from: number; term: number; at_ms: number } | undefined;
   /** The longest this follower went without a word from its leader, by wall-clock second (as for stalls): what elections follow from. */
@@ -309,6 +317,7 @@ export class Replica {
       diskRetry_ms: DISK_RETRY_MS,
       turnBudget_ms: TURN_BUDGET_MS,
       applyPiece: APPLY_PIECE,
+      heartbeatsDuringSync_ms: this.electionTimeout_ms * SYNC_HUNG_ELECTION_TIMEOUTS,
     };
   }
 
@@ -325,12 +334,13 @@ export class Replica {
       },
       writing: (lastIndex) => this.trace.writing(lastIndex),
       persisted: (lastIndex) => this.trace.persisted(lastIndex),
-      ...(metrics === undefined
-        ? {}
-        : {
-            synced: (s: number) => metrics.synced(s),
-            appended: (s: number) => metrics.appended(s),
-          }),
+      synced: (s) => this.noteSync(s),
+      syncHung: (out_ms) =>
+        log.error(
+          { replica: this.id, role: this.node.role, out_ms: Math.round(out_ms) },
+          `an fsync of the Raft log has been out for ${Math.round(out_ms)} ms: this replica stops its heartbeats until it finishes, so that if it leads another replica can take over; check the disk under ${this.options.dataDir}`,
+        ),
+      ...(metrics === undefined ? {} : { appended: (s: number) => metrics.appended(s) }),
       snapshotTaken: (index, bytes, ms) => {
         // The snapshot is the store: its size is the state's on disk.
         metrics?.snapshotTaken(statSync(join(this.state.path, 'data.mdb'), { throwIfNoEntry: false })?.size ?? bytes);
@@ -749,10 +759,8 @@ export class Replica {
   private reportStall(late_ms: number, interval_ms: number, now: number, work: TurnReport): void {
     // At most a line a second for the short ones; one of a third of an election timeout or more
     // (a follower's campaign comes closer) is always told.
-    if (late_ms < this.electionTimeout_ms / 3 && now - this.lastStallReport_ms < STALL_REPORT_EVERY_MS) {
-      this.stallsUnreported++;
-      return;
-    }
+    const told = this.stallReports.tell(now, late_ms >= this.electionTimeout_ms / 3);
+    if (told === undefined) return;
     this.options.log.warn(
       {
         replica: this.id,
@@ -764,12 +772,27 @@ export class Replica {
         cpu_ms: work.cpu_ms,
         // Between two ticks the loop ran, waited for a core, or was blocked in the kernel.
         ...(work.loop === undefined ? {} : { loop: { ...work.loop, blocked_ms: Math.max(0, Math.round(interval_ms) - work.loop.running_ms - work.loop.waitingForCpu_ms) } }),
-        ...(this.stallsUnreported > 0 ? { notReported: this.stallsUnreported } : {}),
+        ...(told.notReported > 0 ? { notReported: told.notReported } : {}),
       },
       'the event loop was held up; ticks and messages waited',
     );
-    this.lastStallReport_ms = now;
-    this.stallsUnreported = 0;
+  }
+
+  /**
+   * Tells of an fsync of the Raft log that took a third of an election timeout or more (at most
+   * a line a second): writes waited for the disk meanwhile, though heartbeats went on (the
+   * driver's heartbeatsDuringSync_ms), so a slow disk shows here and not as an election.
+   */
+  private noteSync(seconds: number): void {
+    this.options.metrics?.synced(seconds);
+    const took_ms = seconds * 1_000;
+    if (took_ms < this.electionTimeout_ms / 3) return;
+    const told = this.slowSyncReports.tell(performance.now());
+    if (told === undefined) return;
+    this.options.log.warn(
+      { replica: this.id, role: this.node.role, fsync_ms: Math.round(took_ms), ...(told.notReported > 0 ? { notReported: told.notReported } : {}) },
+      `an fsync of the Raft log took ${Math.round(took_ms)} ms: writes waited for the disk meanwhile (heartbeats went on)`,
+    );
   }
 
   /** A replica that stops leading answers every proposal still waiting: the callers retry elsewhere. */
