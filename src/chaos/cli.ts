@@ -6,7 +6,7 @@ import { RAFT_FAULT_KINDS } from './raft-nemesis.js';
 import { runRaftChaos } from './raft-run.js';
 import type { ChaosResult } from './result.js';
 import { parseFaults } from './schedule.js';
-import { TEST_FAULTS } from '../faults/planted.js';
+import { PLANTED_BUGS, TEST_FAULTS } from '../faults/planted.js';
 import { exitOnUsageError, positiveDecimal, USAGE_EXIT_CODE, wholeNumber } from '../config/options.js';
 
 /**
@@ -42,7 +42,7 @@ const program = new Command('chaos')
   .addOption(new Option('--duration <s>', 'seconds of workload under faults').argParser(positiveDecimal('--duration', 86_400)).default(60))
   .addOption(new Option('--seed <n>', 'seed of the fault schedule and workload (random when absent)').argParser(wholeNumber('--seed')))
   .option('--faults <list>', `comma-separated fault kinds, or all; raft: ${MODES.raft.faultKinds.join(', ')}; mqtt: ${MODES.mqtt.faultKinds.join(', ')}`, 'all')
-  .option('--planted-bugs <list>', `TEST ONLY: bugs to plant (${TEST_FAULTS.filter((f) => f !== 'lose-unsynced-on-crash').join(', ')})`, '')
+  .option('--planted-bugs <list>', `TEST ONLY: bugs to plant (${PLANTED_BUGS.join(', ')})`, '')
   .option('--out <dir>', 'folder for the history, logs and report (a new temporary folder by default)')
   .option('--colocate', 'raft mode: replica i of every partition in one process, as ecom up runs them (a kill or pause of a replica takes its process, so one replica of each partition)', false)
   .addHelpText(

@@ -19,10 +19,18 @@ export interface RaftCluster {
 }
 
 export async function startRaftCluster(
-  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string; maxPendingProposals?: number; colocate?: boolean } = {},
+  options: { partitions?: number; replicasPerPartition?: number; snapshotEvery_entries?: number; broker?: string; maxPendingProposals?: number; colocate?: boolean; testFaults?: string } = {},
 ): Promise<RaftCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ecom-raft-'));
-  const tier = new StorageTier({ topology: await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3), dataDir, snapshotEvery_entries: options.snapshotEvery_entries, broker: options.broker, maxPendingProposals: options.maxPendingProposals, colocate: options.colocate });
+  const tier = new StorageTier({
+    topology: await freeLocalTopology(options.partitions ?? 2, options.replicasPerPartition ?? 3),
+    dataDir,
+    snapshotEvery_entries: options.snapshotEvery_entries,
+    broker: options.broker,
+    maxPendingProposals: options.maxPendingProposals,
+    colocate: options.colocate,
+    ...(options.testFaults === undefined ? {} : { env: { ECOM_TEST_FAULTS: options.testFaults } }),
+  });
   const backends: PartitionedBackend[] = [];
   try {
     await tier.start();

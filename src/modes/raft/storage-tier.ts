@@ -42,6 +42,8 @@ export interface StorageTierOptions {
    * takes out one replica of each partition at once.
    */
   readonly colocate?: boolean;
+  /** Added to each replica process's environment (tests: ECOM_TEST_FAULTS, docs/chaos.md). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export class StorageTier {
@@ -110,7 +112,7 @@ export class StorageTier {
     const name = replicaProcessName(ids);
     const metricsPort = this.metricsPorts.get(name);
     if (metricsPort !== undefined) args.push('--metrics-port', String(metricsPort), '--metrics-host', METRICS_HOST);
-    return this.processes.start(name, args, { supervise: this.options.supervise });
+    return this.processes.start(name, args, { supervise: this.options.supervise, ...(this.options.env === undefined ? {} : { env: this.options.env }) });
   }
 
   async start(): Promise<void> {
