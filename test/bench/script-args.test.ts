@@ -2,6 +2,7 @@
 // measuring NaN rounds and printing figures of nothing.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
 const script = (name: string) => path.join(import.meta.dirname, '../../bench', name);
@@ -16,6 +17,8 @@ describe('bench/ scripts: options', () => {
     ['apply-cost.ts', ['--against'], /--against needs a value, got nothing/],
     ['apply-cost.ts', ['--against', path.join(import.meta.dirname, 'no-such-checkout')], /no ecom checkout there/],
     ['store-reads.ts', ['--results', '0'], /--results needs a whole number above 0, got "0"/],
+    ['fsync-watch.ts', ['--every-ms', 'often'], /--every-ms needs a whole number above 0, got "often"/],
+    ['fsync-watch.ts', ['--dir'], /--dir needs a value, got nothing/],
     ['replication-floor.ts', ['--concurrency', 'many'], /--concurrency needs a whole number above 0, got "many"/],
     ['replication-floor.ts', ['--apply-us', '-5'], /--apply-us needs a whole number of 0 or more, got "-5"/],
     ['thread-schedule.ts', ['--interval-ms', '0.5', '1'], /--interval-ms needs a whole number above 0, got "0.5"/],
@@ -42,6 +45,22 @@ describe('bench/apply-cost.ts --against: two builds in one process', () => {
     expect(r.stdout).toMatch(/^CPU per applied entry, this checkout .*: lowest [\d.]+ µs, median [\d.]+ µs over 3 rounds$/m);
     expect(r.stdout).toMatch(/^CPU per applied entry, --against .*: lowest [\d.]+ µs, median [\d.]+ µs over 3 rounds$/m);
     expect(r.stdout).toMatch(/^this checkout against the other, round by round: median ratio [\d.]+ \(lower in [0-3] of 3 rounds\)$/m);
+  });
+});
+
+describe('bench/fsync-watch.ts', () => {
+  it('times fdatasyncs for the seconds asked, prints the slow ones and a summary, and leaves nothing behind', () => {
+    const r = run('fsync-watch.ts', ['--seconds', '1', '--every-ms', '5', '--over-ms', '1000']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const dir = /in (\S+); printing/.exec(r.stdout)?.[1];
+    expect(dir).toBeDefined();
+    expect(existsSync(dir!)).toBe(false);
+    const summary = /^fsync-watch: (\d+) fdatasyncs, p50 [\d.]+ ms, p99 [\d.]+ ms, longest [\d.]+ ms, (\d+) of 1000 ms or more$/m.exec(r.stdout);
+    expect(summary, r.stdout).not.toBeNull();
+    // One second at one every 5 ms (plus the fsyncs' own time): some tens, not one or thousands.
+    expect(Number(summary![1])).toBeGreaterThan(20);
+    expect(Number(summary![1])).toBeLessThan(250);
+    expect(r.stdout.split('\n').filter((l) => /fdatasync took/.test(l))).toHaveLength(Number(summary![2]));
   });
 });
 
