@@ -18,7 +18,7 @@ export function describeRun(label: string, r: RunResult): string {
     (r.switchesPerOp === undefined ? '' : `, ${r.switchesPerOp} context switches/op`) +
     (r.syscallsPerOp === undefined ? '' : `, ${r.syscallsPerOp} syscalls/op`) +
     (r.cpuPerOpByProcess === undefined ? '' : `; CPU µs/op by process: ${byProcessText(r.cpuPerOpByProcess)}`) +
-    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${stallSplitText(r.maxStallSplit)}${outsidePauses(r, r.maxStallOutsidePauses_ms)}${stalledSecondsText(r)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms${outsidePauses(r, r.maxLeaderSilenceOutsidePauses_ms, 'them')}`) +
+    (r.leaderChanges === undefined ? '' : `; leader changes ${r.leaderChanges}, longest replica stall ${r.maxStall_ms} ms${stallSplitText(r.maxStallSplit)}${outsidePauses(r, r.maxStallOutsidePauses_ms)}${stalledSecondsText(r)}, longest leader silence ${r.maxLeaderSilence_ms ?? '?'} ms${outsidePauses(r, r.maxLeaderSilenceOutsidePauses_ms, 'them')}${r.maxFsync_ms === undefined ? '' : `, longest log fsync ${r.maxFsync_ms} ms`}`) +
     (r.leaderChanges === undefined && (r.machinePauses?.length ?? 0) > 0 ? `; ${pausesText(r.machinePauses ?? [])}` : '') +
     (r.stepDowns === undefined || r.stepDowns.length === 0 ? '' : ` (${r.stepDowns.join('; ')})`)
   );

@@ -95,6 +95,8 @@ export interface RunResult {
   readonly maxLeaderSilence_ms?: number;
   /** Raft tiers only: the longest leader silence outside the seconds a pause of the whole machine touched. */
   readonly maxLeaderSilenceOutsidePauses_ms?: number;
+  /** Raft tiers only: the longest fsync of a replica's Raft log during the run (absent where the replicas are of an older build). */
+  readonly maxFsync_ms?: number;
   /** Raft tiers only: why leaders stopped leading during the run. */
   readonly stepDowns?: string[];
 }

@@ -23,6 +23,11 @@ export interface Stability {
   readonly maxLeaderSilence_ms: number;
   /** The same, leaving out the seconds a pause of the whole machine touched. */
   readonly maxLeaderSilenceOutsidePauses_ms: number;
+  /**
+   * The longest fsync of any replica's Raft log in the measured window: writes wait for it, so
+   * it bounds their latency from below (absent when no replica reports it: older builds).
+   */
+  readonly maxFsync_ms?: number;
   /** Why leaders stopped leading during the run, as the replicas tell it ("replica 2, term 5: ..."). */
   readonly stepDowns: string[];
   /** Whose the longest stall was, and how long its event loop ran and waited for a core in it (replicas on Linux tell it). */
@@ -74,11 +79,15 @@ export class StabilityWatch {
   private readonly stallSeconds = new Map<number, number>();
   /** The longest leader silence any follower had in each second of the measured window, likewise. */
   private readonly silenceSeconds = new Map<number, number>();
+  /** The longest log fsync any replica had in each second of the measured window, likewise. */
+  private readonly fsyncSeconds = new Map<number, number>();
   /** What made up each second's longest stall, where its replica told it. */
   private readonly stallSplits = new Map<number, StallSplit>();
   /** From replicas of an older build, which report no seconds: counted whatever the pauses. */
   private stallLately_ms = 0;
   private silenceLately_ms = 0;
+  /** Whether any replica reported its fsyncs by second (older builds do not). */
+  private fsyncReported = false;
   /** When the measured window began (epoch ms); until then no second counts. */
   private measuredFrom_ms: number | undefined;
   private measuredUntil_ms = Infinity;
@@ -131,6 +140,7 @@ export class StabilityWatch {
       maxStallOutsidePauses_ms: stalls.outsidePauses_ms,
       maxLeaderSilence_ms: silences.max_ms,
       maxLeaderSilenceOutsidePauses_ms: silences.outsidePauses_ms,
+      ...(this.fsyncReported ? { maxFsync_ms: Math.max(0, ...this.fsyncSeconds.values()) } : {}),
       stepDowns,
     };
   }
@@ -153,6 +163,10 @@ export class StabilityWatch {
       };
       this.stallLately_ms = Math.max(this.stallLately_ms, this.noteSeconds(this.stallSeconds, s.stallsBySecond, s.maxStall_ms, noteSplit));
       this.silenceLately_ms = Math.max(this.silenceLately_ms, this.noteSeconds(this.silenceSeconds, s.leaderSilenceBySecond, s.maxLeaderSilence_ms));
+      if (Array.isArray(s.fsyncBySecond)) {
+        this.fsyncReported = true;
+        this.noteSeconds(this.fsyncSeconds, s.fsyncBySecond, undefined);
+      }
     }
   }
 

@@ -178,7 +178,7 @@ export function formatStatus(topology: Topology, statuses: ReadonlyArray<Replica
       const address = topology.replicas.find((r) => r.id === s.id) ?? known.find((a) => a.id === s.id);
       const where = address ? `${address.host}:${address.clientPort}` : '?';
       if ('unreachable' in s) lines.push(`  replica ${s.id}  ${where}  down (${s.unreachable})`);
-      else lines.push(`  replica ${s.id}  ${where}  ${s.role.padEnd(9)} term ${s.term}  commit ${s.commitIndex}  applied ${s.appliedIndex}  snapshot ${s.snapshotIndex}${s.maxStall_ms === undefined ? '' : `  stall ≤${s.maxStall_ms} ms`}${s.role !== 'follower' || s.maxLeaderSilence_ms === undefined ? '' : `  leader silent ≤${s.maxLeaderSilence_ms} ms`}${s.diskFault === undefined ? '' : `  DISK FAULT, paused: ${s.diskFault}`}${lostLog(leader, s.id)}`);
+      else lines.push(`  replica ${s.id}  ${where}  ${s.role.padEnd(9)} term ${s.term}  commit ${s.commitIndex}  applied ${s.appliedIndex}  snapshot ${s.snapshotIndex}${s.maxStall_ms === undefined ? '' : `  stall ≤${s.maxStall_ms} ms`}${s.role !== 'follower' || s.maxLeaderSilence_ms === undefined ? '' : `  leader silent ≤${s.maxLeaderSilence_ms} ms`}${s.maxFsync_ms === undefined ? '' : `  fsync ≤${s.maxFsync_ms} ms`}${s.diskFault === undefined ? '' : `  DISK FAULT, paused: ${s.diskFault}`}${lostLog(leader, s.id)}`);
     }
   }
   return `${lines.join('\n')}\n`;

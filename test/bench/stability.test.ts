@@ -44,4 +44,9 @@ describe('stability figures', () => {
     // A result written before the count existed prints as it did.
     expect(describeRun('storage put', raftRun({}))).toContain('longest replica stall 62 ms, longest leader silence 90 ms');
   });
+
+  it("prints the replicas' longest log fsync where they reported it", () => {
+    expect(describeRun('storage put', raftRun({ maxFsync_ms: 843 }))).toContain('longest leader silence 90 ms, longest log fsync 843 ms');
+    expect(describeRun('storage put', raftRun({}))).not.toContain('fsync');
+  });
 });

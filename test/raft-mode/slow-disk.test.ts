@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { StabilityWatch } from '../../src/bench/stability.js';
 import type { ReplicaStatus } from '../../src/storage/common/protocol.js';
 import { clusterStatuses, sharedRaftCluster } from './cluster.js';
 
@@ -22,6 +23,9 @@ const up = (statuses: Awaited<ReturnType<typeof clusterStatuses>>) => statuses.f
 describe('a slow disk', () => {
   it(`fsyncs ${SLOW_FSYNC_MS} ms late every 2 s for ${DURATION_MS / 1000} s: writes wait, the leader stays`, { timeout: 60_000 }, async () => {
     const [leader] = await cluster.leaders();
+    // What `ecom bench` reports of the run: the leader changes and the longest log fsync.
+    const watch = await StabilityWatch.start([cluster.topology]);
+    watch.measuring();
     const backend = cluster.backend({ requestTimeout_ms: 10_000 });
     const deadline = Date.now() + DURATION_MS;
     let written = 0;
@@ -38,14 +42,17 @@ describe('a slow disk', () => {
         }
       }),
     );
+    const stability = await watch.finish();
     const after = up(await clusterStatuses(cluster.topology));
     const logs = cluster.topology.replicas.map((r) => readFileSync(join(cluster.dataDir, 'logs', `storage-${r.id}.log`), 'utf8'));
     const slowSyncLines = logs.flatMap((text) => text.split('\n').filter((l) => l.includes('an fsync of the Raft log took')));
-    console.log(`slow disk: ${written} writes in ${DURATION_MS / 1000} s, slowest ${Math.round(slowest_ms)} ms, ${slowSyncLines.length} slow-fsync lines; ` + after.map((s) => `replica ${s.id} ${s.role} term ${s.term}`).join('; '));
+    console.log(`slow disk: ${written} writes in ${DURATION_MS / 1000} s, slowest ${Math.round(slowest_ms)} ms, ${slowSyncLines.length} slow-fsync lines, longest log fsync ${stability?.maxFsync_ms} ms; ` + after.map((s) => `replica ${s.id} ${s.role} term ${s.term}`).join('; '));
     expect(failures.slice(0, 3), 'every write acknowledged').toEqual([]);
     // The fault bit: writes waited for the late fsyncs, and the replicas said so.
     expect(slowest_ms).toBeGreaterThan(SLOW_FSYNC_MS * 0.9);
     expect(slowSyncLines.length).toBeGreaterThanOrEqual(3);
+    expect(stability?.maxFsync_ms).toBeGreaterThanOrEqual(SLOW_FSYNC_MS);
+    expect(stability?.leaderChanges).toBe(0);
     expect(after).toHaveLength(3);
     const now = after.find((s) => s.id === leader!.id)!;
     expect(now.role, `replica ${leader!.id} still leads`).toBe('leader');

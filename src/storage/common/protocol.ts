@@ -78,6 +78,10 @@ export interface ReplicaStatus {
   readonly maxLeaderSilence_ms?: number;
   /** The same wait by wall-clock second: the longest ending in each of the last 30, [epoch second, ms] (absent from older builds). */
   readonly leaderSilenceBySecond?: ReadonlyArray<readonly [number, number]>;
+  /** The longest fsync of the replica's Raft log over the last 10 s, in ms (absent from older builds). */
+  readonly maxFsync_ms?: number;
+  /** The same by wall-clock second: the longest ending in each of the last 30, [epoch second, ms] (absent from older builds). */
+  readonly fsyncBySecond?: ReadonlyArray<readonly [number, number]>;
   /** Proposals this replica answered "busy" since it started (absent from older builds). */
   readonly busyRefusals?: number;
   /** Set while the replica's disk refuses writes (full, failing): what it said and for how long. */

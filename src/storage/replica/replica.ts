@@ -220,6 +220,8 @@ export class Replica {
   private lastLeaderWord: { from: number; term: number; at_ms: number } | undefined;
   /** The longest this follower went without a word from its leader, by wall-clock second (as for stalls): what elections follow from. */
   private readonly leaderSilenceSeconds = new MaxPerSecond(STALL_SECONDS_KEPT);
+  /** The longest fsync of the Raft log by wall-clock second: a slow disk delays writes, and a bench names it. */
+  private readonly fsyncSeconds = new MaxPerSecond(STALL_SECONDS_KEPT);
   private readonly maxPendingProposals: number;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -391,6 +393,8 @@ export class Replica {
       stallsBySecond: this.stallSeconds.recentWithDetail().map(([second, ms, loop]) => (loop === undefined ? [second, ms] : [second, ms, loop.running_ms, loop.waitingForCpu_ms])),
       maxLeaderSilence_ms: Math.round(this.leaderSilenceSeconds.maxOver(STATUS_WINDOW_S)),
       leaderSilenceBySecond: this.leaderSilenceSeconds.recent(),
+      maxFsync_ms: Math.round(this.fsyncSeconds.maxOver(STATUS_WINDOW_S)),
+      fsyncBySecond: this.fsyncSeconds.recent().map(([second, ms]) => [second, Math.round(ms)]),
       busyRefusals: this.busyRefusals,
       ...(s.lastStepDown !== undefined ? { lastStepDown: `term ${s.lastStepDown.term}: ${s.lastStepDown.reason}`, lastStepDownTerm: s.lastStepDown.term } : {}),
       ...(s.followers !== undefined ? { followers: s.followers.map(({ id, match, state, active, logEnd }) => ({ id, match, state, active, ...(logEnd !== undefined ? { logEnd } : {}) })) } : {}),
@@ -786,6 +790,7 @@ export class Replica {
   private noteSync(seconds: number): void {
     this.options.metrics?.synced(seconds);
     const took_ms = seconds * 1_000;
+    this.fsyncSeconds.note(took_ms);
     if (took_ms < this.electionTimeout_ms / 3) return;
     const told = this.slowSyncReports.tell(performance.now());
     if (told === undefined) return;
