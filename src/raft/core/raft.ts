@@ -528,7 +528,7 @@ export class RaftNode {
    * most) and an answer carries no claim about the log, so neither needs this node's unwritten
    * entries; only a term that is not yet durable must not be told, hence the term asked for.
    * Without this, a slow fsync silences a healthy leader and its followers alike, and the
-   * partition elects a leader for nothing (issue #18: fsyncs of 0.4-1 s under load deposed both
+   * partition elects a leader for nothing (issue #18: fsyncs of 0.3-1 s under load deposed both
    * partitions' leaders).
    */
   takeHeartbeats(durableTerm: number): readonly Message[] {

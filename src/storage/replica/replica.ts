@@ -155,7 +155,7 @@ const STALL_SECONDS_KEPT = 30;
 const STALL_REPORT_EVERY_MS = 1_000;
 /**
  * How many election timeouts an fsync may be out while this replica goes on with heartbeats (3 s
- * at the defaults). Under load on this project's machines an fsync took 0.1-1 s now and then
+ * at the defaults). Under load on this project's machines an fsync took 0.3-1 s now and then
  * (issue #18), and all replicas share the disk then, so an election would not help; a disk that
  * holds one far longer has hung, and a leader on it must let another take over.
  */
