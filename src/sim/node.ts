@@ -1,6 +1,6 @@
 // One simulated replica: the shipped Raft driver (src/raft/driver) over an in-memory disk, the
 // simulated network and a KV state machine. Only these fakes differ from a storage replica.
-import { DEFAULT_OPTIONS, RaftError } from '../raft/core/index.js';
+import { DEFAULT_OPTIONS, RaftError, isHeartbeat } from '../raft/core/index.js';
 import type { Entry, Membership, Message, NodeId, RaftNode, RaftOptions, Snapshot } from '../raft/core/index.js';
 import { RaftDriver, type DriverOptions } from '../raft/driver/driver.js';
 import type { CapturedState, StateMachine } from '../raft/driver/interfaces.js';
@@ -174,7 +174,7 @@ export class SimNode {
       machine,
       transport: {
         send: (messages) => {
-          if (this.log.syncsOutstanding > 0) for (const m of messages) if (m.type === 'Heartbeat' || m.type === 'HeartbeatResp') this.heartbeatsMidSync++;
+          if (this.log.syncsOutstanding > 0) for (const m of messages) if (isHeartbeat(m)) this.heartbeatsMidSync++;
           this.outbox.push(...messages);
         },
       },

@@ -43,7 +43,7 @@
  *
  * Wire format for messages: ../codec.ts. Storage interfaces: ../log/interfaces.ts.
  */
-export { RaftNode, DEFAULT_OPTIONS, CAMPAIGN_TRANSFER, quorumSize } from './raft.js';
+export { RaftNode, DEFAULT_OPTIONS, CAMPAIGN_TRANSFER, quorumSize, isHeartbeat } from './raft.js';
 export type { RaftOptions, RaftInitialState, Ready, ReadState, SoftState, Status, StepDown, Role, FollowerView } from './raft.js';
 export type { ConfChange, ConfChangeType, ConfEntry } from './membership.js';
 export { decodeConfEntry, encodeConfEntry } from './membership.js';

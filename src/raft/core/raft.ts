@@ -1196,7 +1196,8 @@ const EMPTY = new Uint8Array(0);
 const NO_ENTRIES: Entry[] = [];
 const NO_MESSAGES: readonly Message[] = [];
 
-const isHeartbeat = (m: Message): boolean => m.type === 'Heartbeat' || m.type === 'HeartbeatResp';
+/** A heartbeat or its answer: what takeHeartbeats() hands out while an fsync is out. */
+export const isHeartbeat = (m: Message): boolean => m.type === 'Heartbeat' || m.type === 'HeartbeatResp';
 
 
 function sameHardState(a: HardState, b: HardState): boolean {
