@@ -3,6 +3,8 @@ import { secondsIn } from '../../src/bench/stability.js';
 
 const longestIn = (seconds: readonly unknown[], from_ms: number, until_ms: number) => Math.max(0, ...secondsIn(seconds, from_ms, until_ms).map(([, ms]) => ms));
 import { MaxPerSecond } from '../../src/util/max-per-second.js';
+import { Prng } from '../../src/util/random.js';
+import { testSeed } from '../helpers/seed.js';
 
 describe('MaxPerSecond', () => {
   it('keeps the largest value of each of the last seconds, by epoch second, and drops older ones', () => {
@@ -79,6 +81,25 @@ describe("the bench's longest stall of its measured window", () => {
 
   it('passes over what is not a pair of numbers', () => {
     expect(longestIn([null, 'x', [1], ['101', 9], [101, Infinity], [101, 12]], 0, Infinity)).toBe(12);
+  });
+
+  it('per-second figures: a replica status of any shape yields only numbers inside the window (seeded)', () => {
+    // stallsBySecond, leaderSilenceBySecond and fsyncBySecond come over a port: whatever a
+    // replica (of another build, or broken) sends, the bench's watch must neither throw nor
+    // take a figure that is not a number of the window.
+    const prng = new Prng(testSeed('per-second figures fuzz'));
+    const atoms: unknown[] = [0, -1, 1.5, 101, 102, 1e300, NaN, Infinity, -Infinity, '101', null, undefined, true, {}, [], [101], { 0: 101, 1: 5 }];
+    const value = (depth: number): unknown => (depth > 0 && prng.chance(0.3) ? Array.from({ length: prng.int(5) }, () => value(depth - 1)) : atoms[prng.int(atoms.length)]);
+    for (let i = 0; i < 5_000; i++) {
+      const seconds = Array.from({ length: prng.int(8) }, () => value(2));
+      const from_ms = 100_000 + prng.int(3_000);
+      const until_ms = from_ms + prng.int(5_000);
+      for (const [second, ms, split] of secondsIn(seconds, from_ms, until_ms)) {
+        expect(Number.isFinite(second) && Number.isFinite(ms), JSON.stringify(seconds)).toBe(true);
+        expect((second + 1) * 1000 > from_ms && second * 1000 <= until_ms).toBe(true);
+        if (split !== undefined) expect(Number.isFinite(split.running_ms) && Number.isFinite(split.waitingForCpu_ms)).toBe(true);
+      }
+    }
   });
 
   it("keeps a stall's split of the event loop where two more numbers give it, and only then", () => {
