@@ -25,12 +25,13 @@ describe('partitioning', () => {
       const length = 1 + rng.int(30);
       let id = '';
       for (let d = 0; d < length; d++) id += String(rng.int(10));
-      const partitions = 1 + rng.int(9);
+      const partitions = rng.int(4) === 0 ? 1 + rng.int(2 ** 31) : 1 + rng.int(9);
       expect(partitionOf(id, partitions), `${id} over ${partitions}`).toBe(Number(BigInt(id) % BigInt(partitions)));
     }
-    // Around the edge of a double's exact integers, with and without leading zeros.
-    for (const id of ['999999999999999', '1000000000000000', '9007199254740993', '000000000000007', '0000000000000000000001']) {
-      for (const partitions of [2, 3, 7]) expect(partitionOf(id, partitions)).toBe(Number(BigInt(id) % BigInt(partitions)));
+    // Around the edge of a double's exact integers, with and without leading zeros, and with
+    // partition counts at and past where a remainder taken digit by digit stays exact.
+    for (const id of ['999999999999999', '1000000000000000', '9007199254740993', '000000000000007', '0000000000000000000001', '99999999999999999999999999999999999999']) {
+      for (const partitions of [2, 3, 7, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 2 ** 40 + 15, 2 ** 50 + 3]) expect(partitionOf(id, partitions), `${id} over ${partitions}`).toBe(Number(BigInt(id) % BigInt(partitions)));
     }
   });
 });
